@@ -1,1 +1,212 @@
-//! placeholder
+//! Logging and tracing set-up shared by Gantry's services, and W3C `traceparent` helpers.
+//!
+//! Logs go to stderr as JSON lines or text. Spans always get real OpenTelemetry ids, so a
+//! `traceparent` can be handed from webhook to reconciler to commit status even when nothing is
+//! exported; they are exported over OTLP/HTTP only when an endpoint is configured.
+
+use std::collections::HashMap;
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The standard OpenTelemetry variable naming the OTLP collector's base URL.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The standard OpenTelemetry variable naming the OTLP traces URL in full.
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// The standard variable holding the log filter (`info`, `gantry_receiver=debug,warn`, ...).
+pub const RUST_LOG: &str = "RUST_LOG";
+
+/// Errors of telemetry set-up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The OTLP exporter could not be built.
+    #[error("could not build the OTLP exporter for {endpoint}")]
+    Exporter {
+        /// The traces URL.
+        endpoint: String,
+        /// What the exporter said.
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// The log filter does not parse.
+    #[error("invalid log filter {filter:?}")]
+    Filter {
+        /// The filter as given.
+        filter: String,
+        /// What the parser said.
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    /// A global subscriber was already installed.
+    #[error("a tracing subscriber is already installed")]
+    AlreadyInstalled(#[source] tracing_subscriber::util::TryInitError),
+}
+
+/// What [`init`] sets up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `service.name` of exported spans.
+    pub service_name: &'static str,
+    /// JSON lines when true, text otherwise.
+    pub json: bool,
+    /// An `EnvFilter` directive; `info` when empty.
+    pub filter: String,
+    /// The OTLP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`); `/v1/traces` is appended. No export when `None`.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// Keeps the tracer provider alive; flushes pending spans when dropped.
+#[derive(Debug)]
+pub struct Guard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Installs the global subscriber: the log layer and the OpenTelemetry layer.
+pub fn init(opts: Options) -> Result<Guard, Error> {
+    let filter_text = if opts.filter.trim().is_empty() {
+        "info".to_owned()
+    } else {
+        opts.filter.clone()
+    };
+    let filter = EnvFilter::builder()
+        .parse(&filter_text)
+        .map_err(|source| Error::Filter {
+            filter: filter_text,
+            source,
+        })?;
+
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(opts.service_name)
+            .build(),
+    );
+    if let Some(base) = opts.otlp_endpoint.as_deref().filter(|s| !s.is_empty()) {
+        let endpoint = traces_url(base);
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint.clone())
+            .build()
+            .map_err(|source| Error::Exporter { endpoint, source })?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer(opts.service_name);
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let fmt = if opts.json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()
+        .map_err(Error::AlreadyInstalled)?;
+    Ok(Guard { provider })
+}
+
+/// The OTLP/HTTP traces URL for a base endpoint, as the OpenTelemetry specification builds it.
+pub fn traces_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+/// The W3C `traceparent` of `span`, or `None` when the span has no valid trace context
+/// (no OpenTelemetry layer is installed, or the span is disabled).
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    if !sc.is_valid() {
+        return None;
+    }
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&cx, &mut Carrier(&mut carrier));
+    carrier.remove("traceparent")
+}
+
+/// Makes the trace described by a W3C `traceparent` (and optional `tracestate`) the parent of
+/// `span`. A malformed header is ignored: tracing must never reject a request.
+pub fn set_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&str>) {
+    let mut carrier = HashMap::new();
+    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
+    if let Some(ts) = tracestate {
+        carrier.insert("tracestate".to_owned(), ts.to_owned());
+    }
+    let cx = TraceContextPropagator::new().extract(&Carrier(&mut carrier));
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
+/// The lower-case hex trace id of `span`, or an empty string without trace context.
+pub fn trace_id(span: &tracing::Span) -> String {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    if sc.is_valid() {
+        sc.trace_id().to_string()
+    } else {
+        String::new()
+    }
+}
+
+struct Carrier<'a>(&'a mut HashMap<String, String>);
+
+impl Injector for Carrier<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+impl Extractor for Carrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traces_url_follows_the_spec() {
+        assert_eq!(
+            traces_url("http://collector:4318"),
+            "http://collector:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url("http://collector:4318/"),
+            "http://collector:4318/v1/traces"
+        );
+        assert_eq!(traces_url("http://c/v1/traces"), "http://c/v1/traces");
+    }
+}
