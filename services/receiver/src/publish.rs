@@ -1,0 +1,209 @@
+//! The receiver's side of NATS: the connection, the events stream, and publish-then-ack.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind, publish::PublishAck};
+use async_nats::{ConnectOptions, HeaderMap};
+use bytes::Bytes;
+use gantry_nats::StreamStatus;
+
+/// Why an event was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The client is not connected to NATS.
+    #[error("NATS is not connected")]
+    Disconnected,
+    /// No ack came within `--publish-timeout`.
+    #[error("JetStream did not acknowledge within {0:?}")]
+    Timeout(Duration),
+    /// No stream listens on the subject.
+    #[error("no JetStream stream stores the subject")]
+    NoStream,
+    /// The event is larger than the server's `max_payload`.
+    #[error("the event is larger than the NATS server accepts")]
+    TooLarge(#[source] async_nats::jetstream::context::PublishError),
+    /// Anything else the client reported.
+    #[error("JetStream refused the event")]
+    Other(#[source] async_nats::jetstream::context::PublishError),
+}
+
+/// Connection set-up failure.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use NATS URL {url:?}")]
+pub struct ConnectError {
+    url: String,
+    #[source]
+    source: async_nats::ConnectError,
+}
+
+/// The NATS connection, the JetStream context, and what is known about the events stream.
+#[derive(Debug)]
+pub struct Publisher {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    timeout: Duration,
+    stream_ready: AtomicBool,
+    stream_differs: Mutex<Vec<String>>,
+}
+
+impl Publisher {
+    /// Creates the client. It connects in the background and reconnects forever, so the
+    /// receiver starts (and answers 503) even while NATS is down.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Publisher, ConnectError> {
+        let client = ConnectOptions::new()
+            .name("gantry-receiver")
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(2))
+            // Come back quickly after an outage; the default backoff grows to several seconds.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((50u64 << attempts.min(5)).min(1_000))
+            })
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                    other => tracing::warn!(event = %other, "NATS client event"),
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|source| ConnectError {
+                url: url.to_owned(),
+                source,
+            })?;
+        let js = jetstream::ContextBuilder::new()
+            .timeout(timeout)
+            .build(client.clone());
+        Ok(Publisher {
+            client,
+            js,
+            timeout,
+            stream_ready: AtomicBool::new(false),
+            stream_differs: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// True while the client has a live connection.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Settings in which the existing stream differs from Gantry's, as last seen.
+    pub fn stream_differences(&self) -> Vec<String> {
+        self.stream_differs
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+
+    /// Makes sure `GANTRY_EVENTS` exists, creating it when absent and reporting (never
+    /// changing) a stream configured otherwise.
+    pub async fn ensure_stream(&self) -> Result<StreamStatus, gantry_nats::Error> {
+        let status = gantry_nats::ensure_stream(
+            &self.js,
+            &gantry_nats::events_stream_config(),
+            gantry_nats::EVENTS_STREAM,
+        )
+        .await;
+        match &status {
+            Ok(s) => {
+                let was_ready = self.stream_ready.swap(true, Ordering::Relaxed);
+                let diffs = match s {
+                    StreamStatus::Differs(d) => d.clone(),
+                    _ => Vec::new(),
+                };
+                if let Ok(mut slot) = self.stream_differs.lock() {
+                    if *slot != diffs && !diffs.is_empty() {
+                        tracing::error!(
+                            stream = gantry_nats::EVENTS_STREAM,
+                            differences = ?diffs,
+                            "the stream exists with another configuration; it is left unchanged"
+                        );
+                    }
+                    *slot = diffs;
+                }
+                if *s == StreamStatus::Created {
+                    tracing::info!(stream = gantry_nats::EVENTS_STREAM, "created the stream");
+                } else if !was_ready {
+                    tracing::info!(stream = gantry_nats::EVENTS_STREAM, "the stream exists");
+                }
+            }
+            Err(_) => self.stream_ready.store(false, Ordering::Relaxed),
+        }
+        status
+    }
+
+    /// Retries [`Publisher::ensure_stream`] until it succeeds once.
+    pub async fn ensure_stream_until_ready(&self) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.ensure_stream().await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %error_chain(&e), retry_in = ?delay, "cannot set up the events stream yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// True once the stream was found or created.
+    pub fn stream_ready(&self) -> bool {
+        self.stream_ready.load(Ordering::Relaxed)
+    }
+
+    /// Publishes and waits for JetStream to store the message, up to the publish timeout.
+    pub async fn publish(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<PublishAck, PublishError> {
+        if !self.connected() {
+            return Err(PublishError::Disconnected);
+        }
+        let attempt = async {
+            self.js
+                .publish_with_headers(subject, headers, payload)
+                .await?
+                .await
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Err(_) => Err(PublishError::Timeout(self.timeout)),
+            Ok(Ok(ack)) => Ok(ack),
+            Ok(Err(e)) => Err(match e.kind() {
+                PublishErrorKind::TimedOut => PublishError::Timeout(self.timeout),
+                PublishErrorKind::StreamNotFound => {
+                    self.stream_ready.store(false, Ordering::Relaxed);
+                    PublishError::NoStream
+                }
+                PublishErrorKind::BrokenPipe => PublishError::Disconnected,
+                PublishErrorKind::MaxPayloadExceeded => PublishError::TooLarge(e),
+                _ => PublishError::Other(e),
+            }),
+        }
+    }
+
+    /// Sends whatever the client still buffers; called at shutdown.
+    pub async fn flush(&self) {
+        if let Err(e) = self.client.flush().await {
+            tracing::warn!(error = %e, "could not flush the NATS connection at shutdown");
+        }
+    }
+}
+
+/// An error and its sources, joined with ": ", for one log field.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,132 @@
+//! The HTTP server: routes, readiness, and graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::publish::{ConnectError, Publisher};
+use crate::state::State;
+use crate::webhook;
+
+/// Why the receiver could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The NATS URL is unusable.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The HTTP server failed.
+    #[error("the HTTP server failed")]
+    Http(#[source] std::io::Error),
+}
+
+/// Serves the receiver on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight deliveries finish and be stored (up to `config.shutdown_grace`), flushes the NATS
+/// connection and returns.
+pub async fn run(
+    listener: std::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let publisher = Publisher::connect(&config.nats_url, config.publish_timeout).await?;
+    let grace = config.shutdown_grace;
+    let workers = config.workers;
+    let state = web::Data::new(State {
+        config,
+        publisher,
+        metrics: Metrics::default(),
+    });
+
+    let ensure = {
+        let state = state.clone();
+        tokio::spawn(async move { state.publisher.ensure_stream_until_ready().await })
+    };
+
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .service(
+                web::resource("/webhooks/github")
+                    .route(web::post().to(webhook::github))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/webhooks/gitea")
+                    .route(web::post().to(webhook::gitea))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
+            .default_service(web::to(not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs().max(1));
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    let server = server.listen(listener).map_err(Error::Http)?.run();
+    let handle = server.handle();
+    let mut server = std::pin::pin!(server);
+    let result = tokio::select! {
+        r = &mut server => r,
+        () = shutdown => {
+            tracing::info!(grace = ?grace, "shutting down: refusing new connections, finishing in-flight deliveries");
+            handle.stop(true).await;
+            server.await
+        }
+    };
+    ensure.abort();
+    state.publisher.flush().await;
+    tracing::info!("receiver stopped");
+    result.map_err(Error::Http)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<State>) -> HttpResponse {
+    let p = &state.publisher;
+    if !p.connected() {
+        return not_ready("nats_disconnected", "not connected to NATS");
+    }
+    // Ask the server each time: the stream may have been deleted behind our back, and a probe
+    // every few seconds costs one round trip.
+    match tokio::time::timeout(Duration::from_secs(2), p.ensure_stream()).await {
+        Ok(Ok(_)) => {
+            let diffs = p.stream_differences();
+            HttpResponse::Ok().json(json!({
+                "status": "ready",
+                "stream": gantry_nats::EVENTS_STREAM,
+                "stream_differences": diffs,
+            }))
+        }
+        Ok(Err(e)) => not_ready("stream_unavailable", &crate::publish::error_chain(&e)),
+        Err(_) => not_ready("stream_unavailable", "JetStream did not answer within 2s"),
+    }
+}
+
+fn not_ready(code: &str, message: &str) -> HttpResponse {
+    HttpResponse::ServiceUnavailable().json(json!({"error": code, "message": message}))
+}
+
+async fn metrics(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode())
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": "not_found", "message": "no such endpoint"}))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "POST"))
+        .json(json!({"error": "method_not_allowed", "message": "webhooks are delivered with POST"}))
+}

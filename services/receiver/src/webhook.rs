@@ -1,0 +1,469 @@
+//! One delivery, from request to answer: headers, body, signature, media type, event, publish
+//! (contract section 2, in that order).
+
+use std::time::{Instant, SystemTime};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use gantry_proto::v1::{self, Provider};
+use prost::Message;
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::metrics::{Outcome, ProviderLabels, RequestLabels};
+use crate::payload::{self, EventName, Hints, PayloadError};
+use crate::publish::PublishError;
+use crate::signature::{self, Encoding, SignatureError};
+use crate::state::State;
+
+/// The longest delivery id accepted; real ones are UUIDs (36 characters).
+const MAX_DELIVERY_ID_LEN: usize = 128;
+
+/// Every way a delivery can be refused, each with its status and machine code.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No event header.
+    #[error("the {0} header is missing")]
+    MissingEvent(&'static str),
+    /// No delivery header.
+    #[error("the {0} header is missing")]
+    MissingDelivery(&'static str),
+    /// A delivery id that cannot be a message id.
+    #[error("the delivery id must be 1 to 128 visible ASCII characters")]
+    InvalidDelivery,
+    /// Only the SHA-1 signature was sent.
+    #[error("only the SHA-1 X-Hub-Signature was sent; Gantry requires X-Hub-Signature-256")]
+    Sha1Only,
+    /// The signature is missing, malformed or wrong.
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    /// Larger than `--max-body-bytes`.
+    #[error("the body is larger than the {0}-byte limit")]
+    TooLarge(usize),
+    /// The body could not be read.
+    #[error("the body could not be read")]
+    BodyRead,
+    /// Neither JSON nor a form.
+    #[error("Content-Type {0:?} is not application/json or application/x-www-form-urlencoded")]
+    MediaType(String),
+    /// A form without a `payload` field.
+    #[error("the form has no payload field")]
+    Form,
+    /// The payload is not JSON or not a valid event.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The event could not be stored; the sender should retry.
+    #[error("the event could not be stored: {0}; retry later")]
+    Unavailable(#[source] PublishError),
+    /// The normalised event exceeds the NATS server's message size.
+    #[error("the event is larger than the NATS server's max_payload")]
+    EventTooLarge,
+}
+
+impl WebhookError {
+    /// The machine-readable `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebhookError::MissingEvent(_) => "missing_event_header",
+            WebhookError::MissingDelivery(_) => "missing_delivery_header",
+            WebhookError::InvalidDelivery => "invalid_delivery_header",
+            WebhookError::Sha1Only | WebhookError::Signature(SignatureError::Missing) => {
+                "missing_signature"
+            }
+            WebhookError::Signature(SignatureError::Malformed) => "malformed_signature",
+            WebhookError::Signature(SignatureError::Mismatch) => "invalid_signature",
+            WebhookError::TooLarge(_) => "payload_too_large",
+            WebhookError::BodyRead => "body_read_failed",
+            WebhookError::MediaType(_) => "unsupported_media_type",
+            WebhookError::Form => "invalid_form",
+            WebhookError::Payload(PayloadError::Json(_)) => "invalid_json",
+            WebhookError::Payload(PayloadError::Invalid { .. }) => "invalid_payload",
+            WebhookError::Unavailable(PublishError::Timeout(_)) => "publish_timeout",
+            WebhookError::Unavailable(PublishError::NoStream) => "stream_unavailable",
+            WebhookError::Unavailable(_) => "nats_unavailable",
+            WebhookError::EventTooLarge => "event_too_large",
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self.status_code() {
+            StatusCode::UNAUTHORIZED => Outcome::Unauthorized,
+            StatusCode::PAYLOAD_TOO_LARGE => Outcome::TooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Outcome::UnsupportedMediaType,
+            StatusCode::SERVICE_UNAVAILABLE => Outcome::Unavailable,
+            _ => Outcome::BadRequest,
+        }
+    }
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebhookError::MissingEvent(_)
+            | WebhookError::MissingDelivery(_)
+            | WebhookError::InvalidDelivery
+            | WebhookError::BodyRead
+            | WebhookError::Form
+            | WebhookError::Payload(_) => StatusCode::BAD_REQUEST,
+            WebhookError::Sha1Only | WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
+            WebhookError::TooLarge(_) | WebhookError::EventTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            WebhookError::MediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status_code());
+        if let WebhookError::Unavailable(_) = self {
+            r.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let WebhookError::TooLarge(_) = self {
+            // The rest of the body was not read, so the connection cannot be reused.
+            r.insert_header((header::CONNECTION, "close"));
+        }
+        r.json(json!({"error": self.code(), "message": self.to_string()}))
+    }
+}
+
+/// Which headers a provider's endpoint reads.
+struct HeaderNames {
+    event: &'static [&'static str],
+    event_type: &'static [&'static str],
+    delivery: &'static [&'static str],
+    /// Signature headers with their encodings, in order of preference.
+    signature: &'static [(&'static str, Encoding)],
+}
+
+const GITHUB: HeaderNames = HeaderNames {
+    event: &["x-github-event"],
+    event_type: &[],
+    delivery: &["x-github-delivery"],
+    signature: &[("x-hub-signature-256", Encoding::Prefixed)],
+};
+
+// Gitea also sends GitHub's headers; its own names win, GitHub's are the fallback.
+const GITEA: HeaderNames = HeaderNames {
+    event: &[
+        "x-gitea-event",
+        "x-forgejo-event",
+        "x-gogs-event",
+        "x-github-event",
+    ],
+    event_type: &[
+        "x-gitea-event-type",
+        "x-forgejo-event-type",
+        "x-github-event-type",
+    ],
+    delivery: &[
+        "x-gitea-delivery",
+        "x-forgejo-delivery",
+        "x-github-delivery",
+    ],
+    signature: &[
+        ("x-gitea-signature", Encoding::Bare),
+        ("x-forgejo-signature", Encoding::Bare),
+        ("x-hub-signature-256", Encoding::Prefixed),
+    ],
+};
+
+fn first<'a>(h: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| h.get(*n).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// `POST /webhooks/github`
+pub async fn github(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
+    handle(Provider::Github, req, body, state).await
+}
+
+/// `POST /webhooks/gitea`
+pub async fn gitea(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
+    handle(Provider::Gitea, req, body, state).await
+}
+
+async fn handle(
+    provider: Provider,
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let names = match provider {
+        Provider::Gitea => &GITEA,
+        _ => &GITHUB,
+    };
+    let event_header = first(req.headers(), names.event);
+    let event_name = event_header.map(EventName::parse);
+    let delivery = first(req.headers(), names.delivery).unwrap_or("");
+    let span = tracing::info_span!(
+        "webhook",
+        otel.name = "POST /webhooks",
+        otel.kind = "server",
+        provider = provider.token(),
+        event = event_header.unwrap_or(""),
+        delivery = delivery,
+    );
+    if let Some(tp) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        let ts = req
+            .headers()
+            .get("tracestate")
+            .and_then(|v| v.to_str().ok());
+        gantry_telemetry::set_parent(&span, tp, ts);
+    }
+    let result = process(provider, names, &req, body, &state)
+        .instrument(span.clone())
+        .await;
+    let (response, outcome) = match result {
+        Ok((response, outcome)) => (response, outcome),
+        Err(e) => {
+            let _enter = span.enter();
+            if e.status_code().is_server_error() {
+                tracing::warn!(error = %crate::publish::error_chain(&e), code = e.code(), "delivery not stored");
+            } else {
+                tracing::info!(error = %e, code = e.code(), "delivery refused");
+            }
+            (e.error_response(), e.outcome())
+        }
+    };
+    let m = &state.metrics;
+    m.requests
+        .get_or_create(&RequestLabels {
+            provider: provider.token(),
+            event: event_name.map_or("unknown", EventName::label),
+            outcome: outcome.label(),
+        })
+        .inc();
+    m.request_duration
+        .get_or_create(&ProviderLabels {
+            provider: provider.token(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+enum Media {
+    Json,
+    Form,
+    Other(String),
+}
+
+fn media(req: &HttpRequest) -> Media {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Media::Json
+    } else if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        Media::Form
+    } else {
+        Media::Other(ct.to_owned())
+    }
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut body: web::Payload,
+    limit: usize,
+) -> Result<Bytes, WebhookError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared {
+        if len > limit as u64 {
+            return Err(WebhookError::TooLarge(limit));
+        }
+    }
+    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |l| l as usize));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| WebhookError::BodyRead)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(WebhookError::TooLarge(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+#[derive(serde::Deserialize)]
+struct Form {
+    payload: Option<String>,
+}
+
+async fn process(
+    provider: Provider,
+    names: &HeaderNames,
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &State,
+) -> Result<(HttpResponse, Outcome), WebhookError> {
+    // 1. Provider headers.
+    let headers = req.headers();
+    let event = first(headers, names.event).ok_or(WebhookError::MissingEvent(names.event[0]))?;
+    let delivery =
+        first(headers, names.delivery).ok_or(WebhookError::MissingDelivery(names.delivery[0]))?;
+    if delivery.len() > MAX_DELIVERY_ID_LEN || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(WebhookError::InvalidDelivery);
+    }
+    let signature = names.signature.iter().find_map(|(n, enc)| {
+        headers
+            .get(*n)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (v, *enc))
+    });
+    let event_type = first(headers, names.event_type);
+
+    let body = read_body(req, body, state.config.max_body_bytes).await?;
+    let media = media(req);
+    let form_json = match media {
+        Media::Form => Some(
+            serde_urlencoded::from_bytes::<Form>(&body)
+                .ok()
+                .and_then(|f| f.payload)
+                .map(Bytes::from),
+        ),
+        _ => None,
+    };
+
+    // 2. Signature over the bytes the provider signed: GitHub signs the body as sent, Gitea
+    //    signs the JSON inside a form.
+    let signed: &[u8] = match (provider, &form_json) {
+        (Provider::Gitea, Some(Some(json))) => json,
+        _ => &body,
+    };
+    let Some((sig, encoding)) = signature else {
+        if provider == Provider::Github && headers.contains_key("x-hub-signature") {
+            return Err(WebhookError::Sha1Only);
+        }
+        return Err(SignatureError::Missing.into());
+    };
+    let json: &[u8] = match &form_json {
+        Some(Some(json)) => json,
+        _ => &body,
+    };
+    let secrets = state.secrets_for(json);
+    signature::verify(secrets, signed, sig, encoding)?;
+
+    // 3. Media type and body.
+    let json = match (media, form_json) {
+        (Media::Json, _) => body.clone(),
+        (Media::Form, Some(Some(json))) => json,
+        (Media::Form, _) => return Err(WebhookError::Form),
+        (Media::Other(ct), _) => return Err(WebhookError::MediaType(ct)),
+    };
+
+    // 4. Event.
+    let outcome = payload::normalise(
+        provider,
+        EventName::parse(event),
+        Hints { event_type },
+        delivery,
+        &json,
+    )?;
+    let mut event = match outcome {
+        payload::Outcome::Ignore(reason) => {
+            tracing::info!(ignored = reason, "delivery ignored");
+            return Ok((
+                HttpResponse::Ok().json(json!({"ignored": reason, "delivery": delivery})),
+                Outcome::Ignored,
+            ));
+        }
+        payload::Outcome::Publish(e) => e,
+    };
+
+    // 5. Publish and wait for the stream's ack.
+    let now = SystemTime::now();
+    event.received_at = Some(prost_types::Timestamp::from(now));
+    let kind = v1::EventKind::try_from(event.kind).unwrap_or(v1::EventKind::Unspecified);
+    let repo = event.repository.clone().unwrap_or_default();
+    let subject =
+        gantry_nats::event_subject(provider.token(), &repo.owner, &repo.name, kind.token());
+    let mut h = async_nats::HeaderMap::new();
+    h.insert(gantry_nats::HEADER_MSG_ID, event.id.as_str());
+    h.insert(
+        gantry_nats::HEADER_CONTENT_TYPE,
+        gantry_nats::CONTENT_TYPE_PROTOBUF,
+    );
+    h.insert(gantry_nats::HEADER_SCHEMA, v1::EVENT_SCHEMA);
+    h.insert(gantry_nats::HEADER_CE_SPECVERSION, "1.0");
+    h.insert(gantry_nats::HEADER_CE_ID, event.id.as_str());
+    let source = if repo.web_url.is_empty() {
+        format!("urn:gantry:{}:{}", provider.token(), repo.full_name)
+    } else {
+        repo.web_url.clone()
+    };
+    h.insert(gantry_nats::HEADER_CE_SOURCE, source.as_str());
+    h.insert(
+        gantry_nats::HEADER_CE_TYPE,
+        format!("dev.gantry.{}", kind.token()).as_str(),
+    );
+    h.insert(gantry_nats::HEADER_CE_TIME, rfc3339(now).as_str());
+    let traceparent =
+        gantry_telemetry::traceparent(&tracing::Span::current()).unwrap_or_else(random_traceparent);
+    h.insert(gantry_nats::HEADER_TRACEPARENT, traceparent.as_str());
+
+    let published = Instant::now();
+    let ack = state
+        .publisher
+        .publish(subject.clone(), h, Bytes::from(event.encode_to_vec()))
+        .await;
+    state
+        .metrics
+        .publish_duration
+        .observe(published.elapsed().as_secs_f64());
+    let ack = match ack {
+        Ok(ack) => ack,
+        Err(PublishError::TooLarge(_)) => return Err(WebhookError::EventTooLarge),
+        Err(e) => return Err(WebhookError::Unavailable(e)),
+    };
+    tracing::info!(
+        subject = %subject,
+        stream_sequence = ack.sequence,
+        duplicate = ack.duplicate,
+        "delivery stored"
+    );
+    let outcome = if ack.duplicate {
+        Outcome::Duplicate
+    } else {
+        Outcome::Accepted
+    };
+    Ok((
+        HttpResponse::Accepted().json(json!({
+            "delivery": delivery,
+            "subject": subject,
+            "stream_sequence": ack.sequence,
+            "duplicate": ack.duplicate,
+        })),
+        outcome,
+    ))
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A fresh, sampled W3C trace context, for when no OpenTelemetry layer gives the span ids.
+fn random_traceparent() -> String {
+    let trace = uuid::Uuid::new_v4().as_u128();
+    let span = (uuid::Uuid::new_v4().as_u128() as u64).max(1);
+    format!("00-{trace:032x}-{span:016x}-01")
+}
