@@ -1,0 +1,638 @@
+//! `gantry-load bench`: one command that starts a `nats-server` and the receiver (as its own
+//! process, so its RSS is its own) and measures, at the same concurrency:
+//!
+//! - (b) H, the receiver's `GET /healthz` rate: the HTTP ceiling of that server on this machine;
+//! - (a) W, webhooks answered 202 (stored in JetStream), checked against the stream's count;
+//! - (c) J, raw async-nats JetStream publish-with-ack against the same nats-server, with messages
+//!   of the size the receiver stored: the storage ceiling;
+//! - W/H, W/J and W against the combined ceiling 1/(1/H + 1/J) (a receiver that spent no time of
+//!   its own would still pay for one HTTP exchange and one stored publish per webhook);
+//! - (d) latency at a fixed rate, open loop, and (e) the receiver's RSS at that rate.
+//!
+//! Everything is printed next to its target; nothing here asserts a timing.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
+
+use crate::cli::{BadOption, BenchArgs, describe_payloads};
+use crate::driver::{self, Load, Outcome, Plan, Schedule, Target, new_histogram, record};
+use crate::payload::{self, DeliveryIds};
+use crate::procstat;
+use crate::report::{self, Row, thousands};
+
+/// The receiver's stream (contract section 3).
+pub const EVENTS_STREAM: &str = "GANTRY_EVENTS";
+const BASELINE_STREAM: &str = "GANTRY_LOAD_BASELINE";
+const BASELINE_SUBJECT: &str = "gantry.loadbaseline.github.acme.platform.push";
+const SECRET: &str = "gantry-load-bench-secret";
+
+const TARGET_COMBINED: f64 = 0.70;
+const TARGET_WEBHOOKS: f64 = 30_000.0;
+const TARGET_P99_US: u64 = 10_000;
+const TARGET_RSS_KIB: u64 = 50 * 1024;
+
+/// What a bench run measured.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub rows: Vec<Row>,
+    pub healthz: f64,
+    pub webhooks: Option<f64>,
+    pub jetstream: Option<f64>,
+    pub fixed_rate_p99_us: Option<u64>,
+    pub rss_kib: Option<u64>,
+    pub hwm_kib: Option<u64>,
+    /// `(stored in the stream during phase a, 202s not marked duplicate)`.
+    pub stored: Option<(u64, u64)>,
+}
+
+impl BenchReport {
+    /// Every webhook answered 202 is in the stream, and nothing else is.
+    pub fn consistent(&self) -> bool {
+        self.stored
+            .is_none_or(|(stored, accepted)| stored == accepted)
+    }
+
+    /// 1/(1/H + 1/J): the best webhooks/s a receiver adding no cost of its own could reach.
+    pub fn combined_ceiling(&self) -> Option<f64> {
+        let j = self.jetstream?;
+        (self.healthz > 0.0 && j > 0.0).then(|| 1.0 / (1.0 / self.healthz + 1.0 / j))
+    }
+
+    /// The figures and ratios, each next to its target.
+    pub fn figures(&self) -> String {
+        let mut s = String::new();
+        let pct = |x: f64| format!("{:.0}%", x * 100.0);
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        let mut line = |what: &str, value: String, target: &str, ok: Option<bool>| {
+            let _ = writeln!(
+                s,
+                "{what:<44} {value:>14}   {target:<14} {}",
+                ok.map(verdict).unwrap_or("")
+            );
+        };
+        line("figure", "value".into(), "target", None);
+        line(
+            "H   GET /healthz per second",
+            thousands(self.healthz),
+            "",
+            None,
+        );
+        if let Some(j) = self.jetstream {
+            line(
+                "J   JetStream publish+ack per second",
+                thousands(j),
+                "",
+                None,
+            );
+        }
+        if let Some(c) = self.combined_ceiling() {
+            line("    combined ceiling 1/(1/H + 1/J)", thousands(c), "", None);
+        }
+        if let Some(w) = self.webhooks {
+            line(
+                "W   webhooks stored (202) per second",
+                thousands(w),
+                ">= 30,000/s",
+                Some(w >= TARGET_WEBHOOKS),
+            );
+            if self.healthz > 0.0 {
+                line("    W / H", pct(w / self.healthz), "", None);
+            }
+            if let Some(j) = self.jetstream.filter(|j| *j > 0.0) {
+                line("    W / J", pct(w / j), "", None);
+            }
+            if let Some(c) = self.combined_ceiling() {
+                line(
+                    "    W / combined ceiling",
+                    pct(w / c),
+                    ">= 70%",
+                    Some(w / c >= TARGET_COMBINED),
+                );
+            }
+        }
+        if let Some(p99) = self.fixed_rate_p99_us {
+            line(
+                "    p99 at the fixed rate",
+                report::ms(p99),
+                "< 10 ms",
+                Some(p99 < TARGET_P99_US),
+            );
+        }
+        if let Some(rss) = self.rss_kib {
+            line(
+                "    receiver VmRSS at the fixed rate (max)",
+                mib(rss),
+                "< 50 MiB",
+                Some(rss < TARGET_RSS_KIB),
+            );
+        }
+        if let Some(hwm) = self.hwm_kib {
+            line(
+                "    receiver VmHWM (peak of the whole run)",
+                mib(hwm),
+                "",
+                None,
+            );
+        }
+        if let Some((stored, accepted)) = self.stored {
+            line(
+                "    stream messages added = 202s (not duplicate)",
+                format!("{stored} = {accepted}"),
+                "equal",
+                Some(stored == accepted),
+            );
+        }
+        s
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Runs the whole benchmark and prints its table.
+pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
+    if args.concurrency == 0 {
+        return Err(BadOption::new("--concurrency must be at least 1").into());
+    }
+    if !(args.rate > 0.0 && args.rate.is_finite()) {
+        return Err(BadOption::new("--rate must be a positive number").into());
+    }
+    if args.payloads == 0 {
+        return Err(BadOption::new("--payloads must be at least 1").into());
+    }
+    let receiver_bin = receiver_bin(args)?;
+    let nats = gantry_tests::NatsServer::start()?;
+    let nats_pid = procstat::find_process(&["nats-server", &nats.port().to_string()]);
+    let logs = tempfile::tempdir()?;
+    let mut receiver = Receiver::start(&receiver_bin, &nats.url(), logs.path()).await?;
+    let nats_client = async_nats::connect(nats.url())
+        .await
+        .context("connecting to nats-server")?;
+    let js = jetstream::new(nats_client);
+    receiver.wait_ready(&js).await?;
+
+    let webhooks_target = Target::parse(&format!("http://{}/webhooks/github", receiver.addr))?;
+    let healthz_target = webhooks_target.with_path("/healthz")?;
+    let hooks = payload::generate(args.payloads, SECRET.as_bytes(), args.seed)?;
+    let payload_note = describe_payloads(&hooks);
+    let load = Load::Webhooks {
+        hooks: Arc::new(hooks),
+        ids: Arc::new(DeliveryIds::new()),
+    };
+    let closed = Plan {
+        concurrency: args.concurrency,
+        rate: None,
+        duration: args.duration,
+        requests: None,
+        request_timeout: Duration::from_secs(10),
+    };
+    let pids = [
+        ("load", None),
+        ("receiver", Some(receiver.pid)),
+        ("nats", nats_pid),
+    ];
+
+    println!(
+        "gantry-load bench: receiver {}, {} connections, {} per phase, {:?} client, {}",
+        receiver_bin.display(),
+        args.concurrency,
+        report::secs(args.duration),
+        args.client,
+        payload_note,
+    );
+
+    if !args.warmup.is_zero() {
+        let warm = Plan {
+            duration: args.warmup,
+            ..closed.clone()
+        };
+        let o = driver::run(&webhooks_target, &load, &warm, args.client).await?;
+        receiver.check_alive()?;
+        if o.ok == 0 {
+            bail!(
+                "the receiver accepted none of the warm-up webhooks (answers {:?}, io errors {}); its log:\n{}",
+                o.statuses,
+                o.io_errors,
+                receiver.log_tail()
+            );
+        }
+    }
+
+    let mut rows = Vec::new();
+    let cpu = CpuProbe::begin(&pids);
+    let h = driver::run(&healthz_target, &Load::Get, &closed, args.client).await?;
+    rows.push(row("(b) GET /healthz          H", &h, cpu.end()));
+    receiver.check_alive()?;
+    let mut report = BenchReport {
+        rows,
+        healthz: h.throughput(),
+        webhooks: None,
+        jetstream: None,
+        fixed_rate_p99_us: None,
+        rss_kib: None,
+        hwm_kib: None,
+        stored: None,
+    };
+    if args.healthz_only {
+        print!("\n{}", report::table(&report.rows));
+        return Ok(report);
+    }
+
+    let before = stream_state(&js, EVENTS_STREAM).await?;
+    let cpu = CpuProbe::begin(&pids);
+    let w = driver::run(&webhooks_target, &load, &closed, args.client).await?;
+    report
+        .rows
+        .push(row("(a) webhooks, 202       W", &w, cpu.end()));
+    receiver.check_alive()?;
+    let after = stream_state(&js, EVENTS_STREAM).await?;
+    report.webhooks = Some(w.throughput());
+    report.stored = Some((after.messages - before.messages, w.ok - w.duplicates));
+    let added = (after.messages - before.messages).max(1);
+    let stored_size = (after.bytes - before.bytes) / added;
+
+    let cpu = CpuProbe::begin(&pids);
+    let j = jetstream_ceiling(&js, args.concurrency, args.duration, stored_size).await?;
+    report
+        .rows
+        .push(row("(c) JetStream publish+ack J", &j, cpu.end()));
+    report.jetstream = Some(j.throughput());
+
+    let fixed = Plan {
+        rate: Some(args.rate),
+        ..closed.clone()
+    };
+    let cpu = CpuProbe::begin(&pids);
+    let pid = receiver.pid;
+    let sample_rss = async {
+        let mut max = 0;
+        let end = Instant::now() + args.duration;
+        while Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(m) = procstat::memory(pid) {
+                max = max.max(m.rss_kib);
+            }
+        }
+        max
+    };
+    let (d, rss) = tokio::join!(
+        driver::run(&webhooks_target, &load, &fixed, args.client),
+        sample_rss
+    );
+    let d = d?;
+    let name = format!("(d) webhooks at {}/s", thousands(args.rate));
+    report.rows.push(row(&format!("{name:<25}"), &d, cpu.end()));
+    receiver.check_alive()?;
+    report.fixed_rate_p99_us = Some(report::percentiles(&d.latency)[2]);
+    report.rss_kib = Some(rss);
+    report.hwm_kib = procstat::memory(pid).map(|m| m.hwm_kib);
+
+    println!(
+        "stored event: {} bytes on average in {EVENTS_STREAM} (J publishes messages of that size)\n",
+        stored_size
+    );
+    print!("{}", report::table(&report.rows));
+    println!();
+    print!("{}", report.figures());
+    if !report.consistent() {
+        println!("error: the stream's message count does not match the 202 answers");
+    }
+    receiver.stop().await;
+    Ok(report)
+}
+
+fn row(name: &str, o: &Outcome, cpu: Vec<(&'static str, f64)>) -> Row {
+    Row {
+        cpu,
+        ..Row::from_outcome(name, o)
+    }
+}
+
+/// The receiver to start: `--receiver-bin`, else the one beside this executable. Started by
+/// `cargo run`, it first builds that one with the same profile so the numbers are never those
+/// of a stale binary.
+fn receiver_bin(args: &BenchArgs) -> Result<PathBuf> {
+    if let Some(p) = &args.receiver_bin {
+        return Ok(p.clone());
+    }
+    let exe = std::env::current_exe().context("locating gantry-load")?;
+    let dir = exe.parent().context("gantry-load has no parent folder")?;
+    let bin = dir.join("gantry-receiver");
+    if let (false, Some(cargo)) = (args.no_build, std::env::var_os("CARGO")) {
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        eprintln!("gantry-load: building gantry-receiver (--profile {profile})");
+        let status = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "gantry-receiver",
+                "--bin",
+                "gantry-receiver",
+                "--profile",
+            ])
+            .arg(&profile)
+            .stdin(Stdio::null())
+            .status()
+            .context("running cargo build -p gantry-receiver")?;
+        if !status.success() {
+            bail!("cargo build -p gantry-receiver failed ({status})");
+        }
+    }
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it (cargo build --release -p gantry-receiver) or pass --receiver-bin",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// The receiver under test, killed on drop.
+struct Receiver {
+    child: Child,
+    pid: u32,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Receiver {
+    async fn start(bin: &Path, nats_url: &str, log_dir: &Path) -> Result<Receiver> {
+        let port = gantry_tests::free_port()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let log = log_dir.join("receiver.log");
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(bin)
+            .args(["--listen", &addr.to_string(), "--nats-url", nats_url])
+            .args(["--webhook-secret", SECRET, "--log-format", "json"])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child.id().context("the receiver exited at once")?;
+        Ok(Receiver {
+            child,
+            pid,
+            addr,
+            log,
+        })
+    }
+
+    /// Waits until `/healthz` answers 200 and the events stream exists.
+    async fn wait_ready(&mut self, js: &jetstream::Context) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.check_alive()?;
+            if get_status(self.addr, "/healthz").await == Some(200)
+                && js.get_stream(EVENTS_STREAM).await.is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the receiver was not ready (GET /healthz 200 and stream {EVENTS_STREAM}) within 30s; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn check_alive(&mut self) -> Result<()> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            bail!(
+                "the receiver exited ({status}); its log:\n{}",
+                self.log_tail()
+            );
+        }
+        Ok(())
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// One `GET path` on a fresh connection; `None` if it failed or took over 2s.
+async fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let exchange = async {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                .await
+                .ok()?;
+        let req = http::Request::get(path)
+            .header(http::header::HOST, addr.to_string())
+            .body(Empty::new())
+            .ok()?;
+        let (resp, _) = futures::future::join(
+            async {
+                let r = sender.send_request(req).await.ok()?;
+                let status = r.status().as_u16();
+                r.into_body().collect().await.ok()?;
+                drop(sender);
+                Some(status)
+            },
+            conn,
+        )
+        .await;
+        resp
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StreamState {
+    messages: u64,
+    bytes: u64,
+}
+
+async fn stream_state(js: &jetstream::Context, name: &str) -> Result<StreamState> {
+    let mut stream = js
+        .get_stream(name)
+        .await
+        .with_context(|| format!("looking up stream {name}"))?;
+    let info = stream
+        .info()
+        .await
+        .with_context(|| format!("reading stream {name}"))?;
+    Ok(StreamState {
+        messages: info.state.messages,
+        bytes: info.state.bytes,
+    })
+}
+
+/// Phase (c): `concurrency` tasks publishing with ack, each waiting for its ack before the next,
+/// into a stream configured like the receiver's (same storage, duplicate window, limits), with
+/// the receiver's header set and messages of the size it stored. One client, as the receiver has.
+async fn jetstream_ceiling(
+    js: &jetstream::Context,
+    concurrency: usize,
+    duration: Duration,
+    stored_size: u64,
+) -> Result<Outcome> {
+    let mut events = js.get_stream(EVENTS_STREAM).await?;
+    let mut config = events.info().await?.config.clone();
+    config.name = BASELINE_STREAM.to_owned();
+    config.subjects = vec!["gantry.loadbaseline.>".to_owned()];
+    config.metadata.clear();
+    config.description = Some("gantry-load's storage ceiling".to_owned());
+    js.create_stream(config)
+        .await
+        .context("creating the baseline stream")?;
+
+    let headers_len = header_pairs("github:00000000-0000-4000-8000-000000000000")
+        .iter()
+        .fold("NATS/1.0\r\n\r\n".len(), |n, (k, v)| {
+            n + k.len() + v.len() + 4
+        });
+    // JetStream counts subject, headers, payload and ~22 bytes of framing per stored message.
+    let overhead = (BASELINE_SUBJECT.len() + headers_len + 22) as u64;
+    let size = usize::try_from(stored_size.saturating_sub(overhead).max(64)).unwrap_or(64);
+    let body = Bytes::from(vec![b'x'; size]);
+
+    let plan = Plan {
+        concurrency,
+        rate: None,
+        duration,
+        requests: None,
+        request_timeout: Duration::from_secs(10),
+    };
+    let schedule = Arc::new(Schedule::new(&plan));
+    let ids = Arc::new(DeliveryIds::new());
+    let mut set = JoinSet::new();
+    for _ in 0..concurrency {
+        let (js, schedule, ids, body) = (js.clone(), schedule.clone(), ids.clone(), body.clone());
+        set.spawn(async move {
+            let mut out = (new_histogram(), 0u64, 0u64, schedule.start());
+            while let Some((_, due)) = schedule.claim() {
+                let id = ids.next();
+                let msg_id = format!("github:{}", id.to_str().unwrap_or_default());
+                let publish = async {
+                    js.publish_with_headers(BASELINE_SUBJECT, headers(&msg_id), body.clone())
+                        .await?
+                        .await
+                        .map_err(anyhow::Error::from)
+                };
+                match tokio::time::timeout(plan.request_timeout, publish).await {
+                    Ok(Ok(_)) => {
+                        record(&mut out.0, due.elapsed());
+                        out.1 += 1;
+                        out.3 = Instant::now();
+                    }
+                    _ => out.2 += 1,
+                }
+            }
+            out
+        });
+    }
+    let mut total = Outcome {
+        latency: new_histogram(),
+        ok: 0,
+        duplicates: 0,
+        statuses: Default::default(),
+        io_errors: 0,
+        timeouts: 0,
+        elapsed: Duration::ZERO,
+    };
+    let mut last = schedule.start();
+    let bound = duration + Duration::from_secs(15);
+    tokio::time::timeout(bound, async {
+        while let Some(r) = set.join_next().await {
+            let (h, ok, errors, finished) = r.context("publisher panicked")?;
+            let _ = total.latency.add(&h);
+            total.ok += ok;
+            total.io_errors += errors;
+            last = last.max(finished);
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .context("JetStream publishers did not stop")??;
+    total.elapsed = last.saturating_duration_since(schedule.start());
+    Ok(total)
+}
+
+/// The header set the receiver puts on every event (contract section 3).
+fn header_pairs(msg_id: &str) -> [(&'static str, String); 9] {
+    [
+        ("Nats-Msg-Id", msg_id.to_owned()),
+        ("Content-Type", "application/protobuf".to_owned()),
+        ("Gantry-Schema", "gantry.v1.Event".to_owned()),
+        ("ce-specversion", "1.0".to_owned()),
+        ("ce-id", msg_id.to_owned()),
+        ("ce-source", "https://github.com/acme/platform".to_owned()),
+        ("ce-type", "dev.gantry.push".to_owned()),
+        ("ce-time", "2025-06-15T13:01:51.123456Z".to_owned()),
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        ),
+    ]
+}
+
+fn headers(msg_id: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in header_pairs(msg_id) {
+        h.insert(k, v.as_str());
+    }
+    h
+}
+
+/// CPU used by a few processes over an interval, in cores.
+struct CpuProbe {
+    pids: Vec<(&'static str, Option<u32>, Option<Duration>)>,
+    started: Instant,
+}
+
+impl CpuProbe {
+    fn begin(pids: &[(&'static str, Option<u32>)]) -> CpuProbe {
+        CpuProbe {
+            pids: pids
+                .iter()
+                .filter(|(name, pid)| pid.is_some() || *name == "load")
+                .map(|(name, pid)| (*name, *pid, procstat::cpu_time(*pid)))
+                .collect(),
+            started: Instant::now(),
+        }
+    }
+
+    fn end(self) -> Vec<(&'static str, f64)> {
+        let wall = self.started.elapsed().as_secs_f64().max(1e-9);
+        self.pids
+            .into_iter()
+            .filter_map(|(name, pid, start)| {
+                let used = procstat::cpu_time(pid)?.checked_sub(start?)?;
+                Some((name, used.as_secs_f64() / wall))
+            })
+            .collect()
+    }
+}

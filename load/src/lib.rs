@@ -1,0 +1,12 @@
+//! `gantry-load`: signed GitHub push webhooks against Gantry's receiver at a fixed rate or full
+//! concurrency, with HDR-histogram latencies, and a one-command benchmark of the receiver
+//! against the HTTP and JetStream ceilings measured in the same run.
+
+pub mod bench;
+pub mod cli;
+pub mod driver;
+pub mod payload;
+pub mod procstat;
+pub mod report;
+
+pub use cli::{BenchArgs, SendArgs, send};
