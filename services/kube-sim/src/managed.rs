@@ -288,7 +288,7 @@ fn conflict_error(mut conflicts: Vec<(String, Path)>) -> ApiError {
     conflicts.sort_by(|a, b| (&a.0, path_string(&a.1)).cmp(&(&b.0, path_string(&b.1))));
     let causes: Vec<Value> = conflicts
         .iter()
-        .map(|(m, p)| json!({"type": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": path_string(p)}))
+        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": path_string(p)}))
         .collect();
     let message = if conflicts.len() == 1 {
         format!(
