@@ -22,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
+use gantry_nats as n;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -34,8 +35,7 @@ use crate::payload::{self, DeliveryIds};
 use crate::procstat;
 use crate::report::{self, Row, thousands};
 
-/// The receiver's stream (contract section 3).
-pub const EVENTS_STREAM: &str = "GANTRY_EVENTS";
+use gantry_nats::EVENTS_STREAM;
 const BASELINE_STREAM: &str = "GANTRY_LOAD_BASELINE";
 const BASELINE_SUBJECT: &str = "gantry.loadbaseline.github.acme.platform.push";
 const SECRET: &str = "gantry-load-bench-secret";
@@ -75,12 +75,12 @@ impl BenchReport {
     /// The figures and ratios, each next to its target.
     pub fn figures(&self) -> String {
         let mut s = String::new();
-        let pct = |x: f64| format!("{:.0}%", x * 100.0);
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
         let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
         let mut line = |what: &str, value: String, target: &str, ok: Option<bool>| {
             let _ = writeln!(
                 s,
-                "{what:<44} {value:>14}   {target:<14} {}",
+                "{what:<46} {value:>12}   {target:<12} {}",
                 ok.map(verdict).unwrap_or("")
             );
         };
@@ -164,8 +164,27 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// Runs the whole benchmark and prints its table.
+/// Runs the whole benchmark (starting nats-server and the receiver binary) and prints its table.
 pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
+    validate(args)?;
+    let receiver_bin = receiver_bin(args)?;
+    let nats = gantry_tests::NatsServer::start()?;
+    let logs = tempfile::tempdir()?;
+    let mut receiver = Receiver::start(&receiver_bin, &nats.url(), logs.path()).await?;
+    let sut = UnderTest {
+        receiver: receiver.addr,
+        receiver_pid: Some(receiver.pid),
+        receiver_name: receiver_bin.display().to_string(),
+        nats_url: nats.url(),
+        nats_pid: procstat::find_process(&["nats-server", &nats.port().to_string()]),
+        secret: SECRET.to_owned(),
+    };
+    let report = measure(args, &sut, &mut receiver).await;
+    receiver.stop().await;
+    report
+}
+
+fn validate(args: &BenchArgs) -> Result<()> {
     if args.concurrency == 0 {
         return Err(BadOption::new("--concurrency must be at least 1").into());
     }
@@ -175,20 +194,60 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     if args.payloads == 0 {
         return Err(BadOption::new("--payloads must be at least 1").into());
     }
-    let receiver_bin = receiver_bin(args)?;
-    let nats = gantry_tests::NatsServer::start()?;
-    let nats_pid = procstat::find_process(&["nats-server", &nats.port().to_string()]);
-    let logs = tempfile::tempdir()?;
-    let mut receiver = Receiver::start(&receiver_bin, &nats.url(), logs.path()).await?;
-    let nats_client = async_nats::connect(nats.url())
+    Ok(())
+}
+
+/// The receiver and nats-server to measure, however they were started.
+#[derive(Debug, Clone)]
+pub struct UnderTest {
+    pub receiver: SocketAddr,
+    /// For CPU and RSS figures; `None` when it runs inside this process (tests).
+    pub receiver_pid: Option<u32>,
+    /// Shown in the heading.
+    pub receiver_name: String,
+    pub nats_url: String,
+    pub nats_pid: Option<u32>,
+    /// The receiver's webhook secret.
+    pub secret: String,
+}
+
+/// Checks between phases that the receiver still runs, and what to show when it failed.
+pub trait Watch {
+    /// An error if the receiver is gone.
+    fn check(&mut self) -> Result<()>;
+    /// The end of its log, for error messages.
+    fn log_tail(&self) -> String;
+}
+
+/// For a receiver running inside this process: nothing to watch.
+#[derive(Debug)]
+pub struct InProcess;
+
+impl Watch for InProcess {
+    fn check(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn log_tail(&self) -> String {
+        String::new()
+    }
+}
+
+/// Measures a running receiver (phases in the module doc) and prints the table.
+pub async fn measure(
+    args: &BenchArgs,
+    sut: &UnderTest,
+    watch: &mut dyn Watch,
+) -> Result<BenchReport> {
+    validate(args)?;
+    let nats_client = async_nats::connect(sut.nats_url.as_str())
         .await
         .context("connecting to nats-server")?;
     let js = jetstream::new(nats_client);
-    receiver.wait_ready(&js).await?;
+    wait_ready(sut.receiver, &js, watch).await?;
 
-    let webhooks_target = Target::parse(&format!("http://{}/webhooks/github", receiver.addr))?;
+    let webhooks_target = Target::parse(&format!("http://{}/webhooks/github", sut.receiver))?;
     let healthz_target = webhooks_target.with_path("/healthz")?;
-    let hooks = payload::generate(args.payloads, SECRET.as_bytes(), args.seed)?;
+    let hooks = payload::generate(args.payloads, sut.secret.as_bytes(), args.seed)?;
     let payload_note = describe_payloads(&hooks);
     let load = Load::Webhooks {
         hooks: Arc::new(hooks),
@@ -203,16 +262,16 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     };
     let pids = [
         ("load", None),
-        ("receiver", Some(receiver.pid)),
-        ("nats", nats_pid),
+        ("receiver", sut.receiver_pid),
+        ("nats", sut.nats_pid),
     ];
 
     println!(
-        "gantry-load bench: receiver {}, {} connections, {} per phase, {:?} client, {}",
-        receiver_bin.display(),
+        "gantry-load bench: receiver {}, {} connections, {} per phase, {} client, {}",
+        sut.receiver_name,
         args.concurrency,
         report::secs(args.duration),
-        args.client,
+        format!("{:?}", args.client).to_lowercase(),
         payload_note,
     );
 
@@ -222,13 +281,13 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
             ..closed.clone()
         };
         let o = driver::run(&webhooks_target, &load, &warm, args.client).await?;
-        receiver.check_alive()?;
+        watch.check()?;
         if o.ok == 0 {
             bail!(
                 "the receiver accepted none of the warm-up webhooks (answers {:?}, io errors {}); its log:\n{}",
                 o.statuses,
                 o.io_errors,
-                receiver.log_tail()
+                watch.log_tail()
             );
         }
     }
@@ -237,7 +296,7 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     let cpu = CpuProbe::begin(&pids);
     let h = driver::run(&healthz_target, &Load::Get, &closed, args.client).await?;
     rows.push(row("(b) GET /healthz          H", &h, cpu.end()));
-    receiver.check_alive()?;
+    watch.check()?;
     let mut report = BenchReport {
         rows,
         healthz: h.throughput(),
@@ -259,7 +318,7 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     report
         .rows
         .push(row("(a) webhooks, 202       W", &w, cpu.end()));
-    receiver.check_alive()?;
+    watch.check()?;
     let after = stream_state(&js, EVENTS_STREAM).await?;
     report.webhooks = Some(w.throughput());
     report.stored = Some((after.messages - before.messages, w.ok - w.duplicates));
@@ -278,14 +337,14 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
         ..closed.clone()
     };
     let cpu = CpuProbe::begin(&pids);
-    let pid = receiver.pid;
+    let pid = sut.receiver_pid;
     let sample_rss = async {
-        let mut max = 0;
+        let mut max = None;
         let end = Instant::now() + args.duration;
         while Instant::now() < end {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            if let Some(m) = procstat::memory(pid) {
-                max = max.max(m.rss_kib);
+            if let Some(m) = pid.and_then(procstat::memory) {
+                max = max.max(Some(m.rss_kib));
             }
         }
         max
@@ -297,10 +356,13 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     let d = d?;
     let name = format!("(d) webhooks at {}/s", thousands(args.rate));
     report.rows.push(row(&format!("{name:<25}"), &d, cpu.end()));
-    receiver.check_alive()?;
+    watch.check()?;
     report.fixed_rate_p99_us = Some(report::percentiles(&d.latency)[2]);
-    report.rss_kib = Some(rss);
-    report.hwm_kib = procstat::memory(pid).map(|m| m.hwm_kib);
+    report.rss_kib = rss;
+    // The kernel updates VmHWM lazily; it is never below an RSS we saw.
+    report.hwm_kib = pid
+        .and_then(procstat::memory)
+        .map(|m| m.hwm_kib.max(rss.unwrap_or(0)));
 
     println!(
         "stored event: {} bytes on average in {EVENTS_STREAM} (J publishes messages of that size)\n",
@@ -312,7 +374,6 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     if !report.consistent() {
         println!("error: the stream's message count does not match the 202 answers");
     }
-    receiver.stop().await;
     Ok(report)
 }
 
@@ -397,27 +458,13 @@ impl Receiver {
         })
     }
 
-    /// Waits until `/healthz` answers 200 and the events stream exists.
-    async fn wait_ready(&mut self, js: &jetstream::Context) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            self.check_alive()?;
-            if get_status(self.addr, "/healthz").await == Some(200)
-                && js.get_stream(EVENTS_STREAM).await.is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the receiver was not ready (GET /healthz 200 and stream {EVENTS_STREAM}) within 30s; its log:\n{}",
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
     }
+}
 
-    fn check_alive(&mut self) -> Result<()> {
+impl Watch for Receiver {
+    fn check(&mut self) -> Result<()> {
         if let Ok(Some(status)) = self.child.try_wait() {
             bail!(
                 "the receiver exited ({status}); its log:\n{}",
@@ -432,9 +479,29 @@ impl Receiver {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
+}
 
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
+/// Waits until `/healthz` answers 200 and the events stream exists.
+async fn wait_ready(
+    addr: SocketAddr,
+    js: &jetstream::Context,
+    watch: &mut dyn Watch,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        watch.check()?;
+        if get_status(addr, "/healthz").await == Some(200)
+            && js.get_stream(EVENTS_STREAM).await.is_ok()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the receiver was not ready (GET /healthz 200 and stream {EVENTS_STREAM}) within 30s; its log:\n{}",
+                watch.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -584,16 +651,19 @@ async fn jetstream_ceiling(
 /// The header set the receiver puts on every event (contract section 3).
 fn header_pairs(msg_id: &str) -> [(&'static str, String); 9] {
     [
-        ("Nats-Msg-Id", msg_id.to_owned()),
-        ("Content-Type", "application/protobuf".to_owned()),
-        ("Gantry-Schema", "gantry.v1.Event".to_owned()),
-        ("ce-specversion", "1.0".to_owned()),
-        ("ce-id", msg_id.to_owned()),
-        ("ce-source", "https://github.com/acme/platform".to_owned()),
-        ("ce-type", "dev.gantry.push".to_owned()),
-        ("ce-time", "2025-06-15T13:01:51.123456Z".to_owned()),
+        (n::HEADER_MSG_ID, msg_id.to_owned()),
+        (n::HEADER_CONTENT_TYPE, n::CONTENT_TYPE_PROTOBUF.to_owned()),
+        (n::HEADER_SCHEMA, "gantry.v1.Event".to_owned()),
+        (n::HEADER_CE_SPECVERSION, "1.0".to_owned()),
+        (n::HEADER_CE_ID, msg_id.to_owned()),
         (
-            "traceparent",
+            n::HEADER_CE_SOURCE,
+            "https://github.com/acme/platform".to_owned(),
+        ),
+        (n::HEADER_CE_TYPE, "dev.gantry.push".to_owned()),
+        (n::HEADER_CE_TIME, "2025-06-15T13:01:51.123456Z".to_owned()),
+        (
+            n::HEADER_TRACEPARENT,
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
         ),
     ]
