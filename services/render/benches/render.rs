@@ -1,0 +1,2 @@
+//! placeholder (lead): replaced by the render helper
+fn main() {}

@@ -1,0 +1,211 @@
+//! The read-only file systems a render reads from: a real directory rooted at a repository, or
+//! an in-memory tree (what the reconciler builds from a git tree at a commit).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Why a file-system call failed. Paths are repository-relative.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// Nothing at this path.
+    #[error("'{0}' doesn't exist")]
+    NotFound(String),
+    /// The path, or a symlink on it, leads outside the repository.
+    #[error("'{0}' is outside the repository")]
+    Escapes(String),
+    /// Reading failed for another reason.
+    #[error("reading '{path}': {source}")]
+    Io {
+        /// The repository path.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A read-only view of a repository. Paths are relative to its root, use `/`, and are already
+/// normalised (no `.`, `..` or leading `/`); the root itself is `""`.
+pub trait FileSystem: Send + Sync {
+    /// The bytes of a regular file.
+    fn read(&self, path: &str) -> Result<Vec<u8>, FsError>;
+    /// The names (not paths) of a directory's entries, sorted.
+    fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError>;
+    /// Whether `path` is a directory.
+    fn is_dir(&self, path: &str) -> bool;
+    /// Whether `path` is a regular file.
+    fn is_file(&self, path: &str) -> bool {
+        !self.is_dir(path) && self.read(path).is_ok()
+    }
+}
+
+/// A directory on disk, treated as the repository root. Any path (including through a symlink)
+/// that resolves outside the root is refused.
+#[derive(Debug, Clone)]
+pub struct DirFs {
+    root: PathBuf,
+}
+
+impl DirFs {
+    /// Roots the file system at `root`, which must exist.
+    pub fn new(root: impl AsRef<Path>) -> Result<Self, FsError> {
+        let root = root.as_ref();
+        let root = root.canonicalize().map_err(|source| FsError::Io {
+            path: root.display().to_string(),
+            source,
+        })?;
+        Ok(Self { root })
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn resolve(&self, path: &str) -> Result<PathBuf, FsError> {
+        let mut full = self.root.clone();
+        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            if part == ".." || part.contains('\\') {
+                return Err(FsError::Escapes(path.to_owned()));
+            }
+            full.push(part);
+        }
+        match full.canonicalize() {
+            Ok(real) if real.starts_with(&self.root) => Ok(real),
+            Ok(_) => Err(FsError::Escapes(path.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A dangling symlink is reported as missing, but one that points outside is an escape.
+                if let Ok(target) = std::fs::read_link(&full) {
+                    let target = full.parent().map(|p| p.join(&target)).unwrap_or(target);
+                    if !normalise_lexically(&target).starts_with(&self.root) {
+                        return Err(FsError::Escapes(path.to_owned()));
+                    }
+                }
+                Err(FsError::NotFound(path.to_owned()))
+            }
+            Err(source) => Err(FsError::Io {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+fn normalise_lexically(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl FileSystem for DirFs {
+    fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        let real = self.resolve(path)?;
+        if real.is_dir() {
+            return Err(FsError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other("is a directory"),
+            });
+        }
+        std::fs::read(&real).map_err(|source| FsError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let real = self.resolve(path)?;
+        let entries = std::fs::read_dir(&real).map_err(|source| FsError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| FsError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        self.resolve(path).map(|p| p.is_dir()).unwrap_or(false)
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        self.resolve(path).map(|p| p.is_file()).unwrap_or(false)
+    }
+}
+
+/// An in-memory repository: file paths to contents. Directories are implied by the paths.
+#[derive(Debug, Clone, Default)]
+pub struct MemFs {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemFs {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a file. Leading `/` and `./` are stripped.
+    pub fn insert(&mut self, path: &str, contents: impl Into<Vec<u8>>) {
+        let path =
+            crate::path::clean(path).unwrap_or_else(|| path.trim_start_matches('/').to_owned());
+        self.files.insert(path, contents.into());
+    }
+}
+
+impl FileSystem for MemFs {
+    fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| FsError::NotFound(path.to_owned()))
+    }
+
+    fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let mut names: Vec<String> = self
+            .files
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_owned))
+            .collect();
+        names.dedup();
+        if names.is_empty() && !self.is_dir(path) {
+            return Err(FsError::NotFound(path.to_owned()));
+        }
+        Ok(names)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return true;
+        }
+        let prefix = format!("{path}/");
+        self.files
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+}

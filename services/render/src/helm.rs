@@ -1,0 +1,244 @@
+//! Helm charts, rendered by a [`HelmRenderer`]. The one implementation today runs an external
+//! `helm template` with a timeout; a native engine can implement the same trait later.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::kustomize::Engine;
+use crate::{RenderError, path};
+
+/// Why Helm rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HelmError {
+    /// No `helm` binary (or no renderer configured).
+    #[error("helm is not available: {0}")]
+    Missing(String),
+    /// `helm template` ran longer than allowed.
+    #[error("helm template timed out after {0:?}")]
+    Timeout(Duration),
+    /// `helm template` failed.
+    #[error("helm template failed: {0}")]
+    Failed(String),
+    /// Preparing the chart for helm failed.
+    #[error("preparing the chart: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+/// What to render: the chart's files (paths relative to the chart root) and release settings.
+#[derive(Debug, Clone, Default)]
+pub struct HelmRequest {
+    /// Every file of the chart directory, by path relative to it.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The release name.
+    pub release_name: String,
+    /// The release namespace, if any.
+    pub namespace: Option<String>,
+    /// Values files, relative to the chart root, in order.
+    pub values_files: Vec<String>,
+}
+
+/// Renders a chart to a multi-document YAML stream.
+pub trait HelmRenderer: Send + Sync {
+    /// Renders `req`; the output is what `helm template` prints.
+    fn template(&self, req: &HelmRequest) -> Result<String, HelmError>;
+    /// Release settings for the chart at `dir` (from `.gantry.yaml`, by the caller).
+    fn settings(&self) -> (String, Option<String>, Vec<String>);
+}
+
+/// Runs `helm template` from `PATH` (or a given binary) with a timeout.
+#[derive(Debug, Clone)]
+pub struct ExternalHelm {
+    /// The helm binary.
+    pub binary: PathBuf,
+    /// How long `helm template` may run.
+    pub timeout: Duration,
+    /// Release name.
+    pub release_name: String,
+    /// Release namespace.
+    pub namespace: Option<String>,
+    /// Values files relative to the chart directory.
+    pub values_files: Vec<String>,
+}
+
+impl ExternalHelm {
+    /// `helm` from `PATH`, a 60 s timeout, the given release settings.
+    pub fn new(
+        release_name: impl Into<String>,
+        namespace: Option<String>,
+        values_files: Vec<String>,
+    ) -> Self {
+        ExternalHelm {
+            binary: PathBuf::from("helm"),
+            timeout: Duration::from_secs(60),
+            release_name: release_name.into(),
+            namespace,
+            values_files,
+        }
+    }
+}
+
+fn temp_dir() -> Result<PathBuf, HelmError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "gantry-helm-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos
+    ));
+    std::fs::create_dir_all(&dir).map_err(HelmError::Io)?;
+    Ok(dir)
+}
+
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl HelmRenderer for ExternalHelm {
+    fn settings(&self) -> (String, Option<String>, Vec<String>) {
+        (
+            self.release_name.clone(),
+            self.namespace.clone(),
+            self.values_files.clone(),
+        )
+    }
+
+    fn template(&self, req: &HelmRequest) -> Result<String, HelmError> {
+        let dir = temp_dir()?;
+        let _cleanup = Cleanup(dir.clone());
+        let chart = dir.join("chart");
+        for (rel, data) in &req.files {
+            let p = chart.join(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).map_err(HelmError::Io)?;
+            }
+            std::fs::write(&p, data).map_err(HelmError::Io)?;
+        }
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("template").arg(&req.release_name).arg(&chart);
+        if let Some(ns) = &req.namespace {
+            cmd.arg("--namespace").arg(ns);
+        }
+        for v in &req.values_files {
+            cmd.arg("--values").arg(chart.join(v));
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        run_with_timeout(cmd, self.timeout, &self.binary)
+    }
+}
+
+fn run_with_timeout(
+    mut cmd: Command,
+    timeout: Duration,
+    binary: &Path,
+) -> Result<String, HelmError> {
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            HelmError::Missing(format!(
+                "'{}' was not found on PATH; install helm to render charts",
+                binary.display()
+            ))
+        } else {
+            HelmError::Io(e)
+        }
+    })?;
+    // Drain both pipes on threads so a chatty helm cannot block on a full pipe.
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(o) = stdout.as_mut() {
+            let _ = o.read_to_end(&mut s);
+        }
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(o) = stderr.as_mut() {
+            let _ = o.read_to_end(&mut s);
+        }
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait().map_err(HelmError::Io)? {
+            Some(status) => break status,
+            None if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HelmError::Timeout(timeout));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let out = out_t.join().unwrap_or_default();
+    let err = err_t.join().unwrap_or_default();
+    if !status.success() {
+        return Err(HelmError::Failed(
+            String::from_utf8_lossy(&err).trim().to_owned(),
+        ));
+    }
+    String::from_utf8(out).map_err(|_| HelmError::Failed("output is not UTF-8".into()))
+}
+
+fn collect(
+    engine: &Engine<'_>,
+    root: &str,
+    dir: &str,
+    files: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<(), RenderError> {
+    let names = engine.fs.list_dir(dir).map_err(RenderError::Fs)?;
+    for name in names {
+        let p = path::join(dir, &name).unwrap_or_default();
+        if engine.fs.is_dir(&p) {
+            collect(engine, root, &p, files)?;
+        } else {
+            let data = engine
+                .read(&p)
+                .map_err(|e| RenderError::Kustomize(e.to_string()))?;
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .trim_start_matches('/')
+                .to_owned();
+            files.insert(rel, data);
+        }
+    }
+    Ok(())
+}
+
+/// Renders the chart at `dir` with `helm`.
+pub(crate) fn render_chart(
+    engine: &Engine<'_>,
+    dir: &str,
+    helm: &dyn HelmRenderer,
+) -> Result<String, RenderError> {
+    let mut files = BTreeMap::new();
+    collect(engine, dir, dir, &mut files)?;
+    let (release_name, namespace, values_files) = helm.settings();
+    for v in &values_files {
+        if path::join(dir, v).is_none() {
+            return Err(RenderError::Escapes(v.clone()));
+        }
+    }
+    let req = HelmRequest {
+        files,
+        release_name,
+        namespace,
+        values_files,
+    };
+    Ok(helm.template(&req)?)
+}

@@ -1,0 +1,375 @@
+//! The kustomization file: decoded from YAML with Go's case-insensitive field matching, with
+//! unsupported fields refused by name.
+
+use serde_json::{Map, Value};
+
+use super::{KResult, kerr};
+
+#[derive(Debug, Clone, Default)]
+pub struct Selector {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub label_selector: String,
+    pub annotation_selector: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Patch {
+    pub path: Option<String>,
+    pub patch: Option<String>,
+    pub target: Option<Selector>,
+    pub allow_name_change: bool,
+    pub allow_kind_change: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Image {
+    pub name: String,
+    pub new_name: String,
+    pub new_tag: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GeneratorOptions {
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    pub disable_name_suffix_hash: Option<bool>,
+    pub immutable: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Generator {
+    pub name: String,
+    pub namespace: String,
+    pub behavior: String,
+    pub literals: Vec<String>,
+    pub files: Vec<String>,
+    pub envs: Vec<String>,
+    pub options: Option<GeneratorOptions>,
+    pub secret_type: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LabelSet {
+    pub pairs: Vec<(String, String)>,
+    pub include_selectors: bool,
+    pub include_templates: bool,
+    pub fields: Vec<super::fieldspec::FieldSpec>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SortOptions {
+    pub order: String,
+    pub order_first: Option<Vec<String>>,
+    pub order_last: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Kustomization {
+    pub kind: String,
+    pub api_version: String,
+    pub resources: Vec<String>,
+    pub components: Vec<String>,
+    pub namespace: String,
+    pub name_prefix: String,
+    pub name_suffix: String,
+    pub common_labels: Vec<(String, String)>,
+    pub labels: Vec<LabelSet>,
+    pub common_annotations: Vec<(String, String)>,
+    pub images: Vec<Image>,
+    pub replicas: Vec<(String, i64)>,
+    pub patches: Vec<Patch>,
+    pub patches_sm: Vec<String>,
+    pub patches_json: Vec<Patch>,
+    pub config_maps: Vec<Generator>,
+    pub secrets: Vec<Generator>,
+    pub generator_options: Option<GeneratorOptions>,
+    pub replacements: Vec<Value>,
+    pub sort_options: Option<SortOptions>,
+}
+
+fn lower_keys(v: &Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(k.to_ascii_lowercase(), v.clone());
+            }
+            out
+        }
+        _ => Map::new(),
+    }
+}
+
+fn string(v: Option<&Value>, what: &str) -> KResult<String> {
+    match v {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::Bool(b)) => Ok(b.to_string()),
+        Some(_) => Err(kerr(format!("field '{what}' must be a string"))),
+    }
+}
+
+fn bool_field(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Bool(true)))
+}
+
+fn strings(v: Option<&Value>, what: &str) -> KResult<Vec<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a.iter().map(|x| string(Some(x), what)).collect(),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(_) => Err(kerr(format!("field '{what}' must be a list of strings"))),
+    }
+}
+
+fn string_map(v: Option<&Value>, what: &str) -> KResult<Vec<(String, String)>> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), string(Some(v), what)?)))
+            .collect(),
+        Some(_) => Err(kerr(format!("field '{what}' must be a map of strings"))),
+    }
+}
+
+fn selector(v: Option<&Value>) -> KResult<Option<Selector>> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let m = lower_keys(v);
+    Ok(Some(Selector {
+        group: string(m.get("group"), "target.group")?,
+        version: string(m.get("version"), "target.version")?,
+        kind: string(m.get("kind"), "target.kind")?,
+        name: string(m.get("name"), "target.name")?,
+        namespace: string(m.get("namespace"), "target.namespace")?,
+        label_selector: string(m.get("labelselector"), "target.labelSelector")?,
+        annotation_selector: string(m.get("annotationselector"), "target.annotationSelector")?,
+    }))
+}
+
+fn gen_options(v: Option<&Value>) -> KResult<Option<GeneratorOptions>> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let m = lower_keys(v);
+    Ok(Some(GeneratorOptions {
+        labels: string_map(m.get("labels"), "options.labels")?,
+        annotations: string_map(m.get("annotations"), "options.annotations")?,
+        disable_name_suffix_hash: m.get("disablenamesuffixhash").and_then(Value::as_bool),
+        immutable: m.get("immutable").and_then(Value::as_bool),
+    }))
+}
+
+fn generators(v: Option<&Value>, what: &str) -> KResult<Vec<Generator>> {
+    let mut out = Vec::new();
+    let Some(Value::Array(items)) = v else {
+        return Ok(out);
+    };
+    for item in items {
+        let m = lower_keys(item);
+        let mut envs = strings(m.get("envs"), "envs")?;
+        let env = string(m.get("env"), "env")?;
+        if !env.is_empty() {
+            envs.push(env);
+        }
+        out.push(Generator {
+            name: string(m.get("name"), what)?,
+            namespace: string(m.get("namespace"), what)?,
+            behavior: string(m.get("behavior"), what)?,
+            literals: strings(m.get("literals"), "literals")?,
+            files: strings(m.get("files"), "files")?,
+            envs,
+            options: gen_options(m.get("options"))?,
+            secret_type: string(m.get("type"), "type")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Features kustomize has that Gantry refuses rather than renders wrongly.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("helmcharts", "helmCharts"),
+    ("helmglobals", "helmGlobals"),
+    ("helmchartinflationgenerator", "helmChartInflationGenerator"),
+    ("generators", "generators (plugins)"),
+    ("transformers", "transformers (plugins)"),
+    ("validators", "validators (plugins)"),
+    ("vars", "vars"),
+    ("crds", "crds"),
+    ("configurations", "configurations"),
+    ("openapi", "openapi"),
+    ("buildmetadata", "buildMetadata"),
+    ("imagetags", "imageTags"),
+];
+
+const KNOWN: &[&str] = &[
+    "apiversion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "namespace",
+    "nameprefix",
+    "namesuffix",
+    "commonlabels",
+    "labels",
+    "commonannotations",
+    "images",
+    "replicas",
+    "patches",
+    "patchesstrategicmerge",
+    "patchesjson6902",
+    "configmapgenerator",
+    "secretgenerator",
+    "generatoroptions",
+    "replacements",
+    "sortoptions",
+];
+
+impl Kustomization {
+    pub fn from_value(v: &Value) -> KResult<Self> {
+        if !v.is_object() {
+            return Err(kerr("kustomization must be a mapping".into()));
+        }
+        let m = lower_keys(v);
+        for (key, _) in m.iter() {
+            if let Some((_, name)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
+                return Err(super::KError::Unsupported(format!(
+                    "kustomization field '{name}'"
+                )));
+            }
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(kerr(format!(
+                    "invalid Kustomization: json: unknown field \"{key}\""
+                )));
+            }
+        }
+        let mut k = Kustomization {
+            kind: string(m.get("kind"), "kind")?,
+            api_version: string(m.get("apiversion"), "apiVersion")?,
+            ..Default::default()
+        };
+        k.resources = strings(m.get("resources"), "resources")?;
+        k.resources.extend(strings(m.get("bases"), "bases")?);
+        k.components = strings(m.get("components"), "components")?;
+        k.namespace = string(m.get("namespace"), "namespace")?;
+        k.name_prefix = string(m.get("nameprefix"), "namePrefix")?;
+        k.name_suffix = string(m.get("namesuffix"), "nameSuffix")?;
+        k.common_labels = string_map(m.get("commonlabels"), "commonLabels")?;
+        k.common_annotations = string_map(m.get("commonannotations"), "commonAnnotations")?;
+        if let Some(Value::Array(items)) = m.get("labels") {
+            for item in items {
+                let l = lower_keys(item);
+                let mut fields = Vec::new();
+                if let Some(Value::Array(fs)) = l.get("fields") {
+                    for f in fs {
+                        let f = lower_keys(f);
+                        let mut spec = super::fieldspec::FieldSpec::new(
+                            &string(f.get("group"), "group")?,
+                            &string(f.get("version"), "version")?,
+                            &string(f.get("kind"), "kind")?,
+                            &string(f.get("path"), "path")?,
+                            bool_field(f.get("create")),
+                        );
+                        spec.create = bool_field(f.get("create"));
+                        fields.push(spec);
+                    }
+                }
+                k.labels.push(LabelSet {
+                    pairs: string_map(l.get("pairs"), "labels.pairs")?,
+                    include_selectors: bool_field(l.get("includeselectors")),
+                    include_templates: bool_field(l.get("includetemplates")),
+                    fields,
+                });
+            }
+        }
+        if let Some(Value::Array(items)) = m.get("images") {
+            for item in items {
+                let i = lower_keys(item);
+                k.images.push(Image {
+                    name: string(i.get("name"), "images.name")?,
+                    new_name: string(i.get("newname"), "images.newName")?,
+                    new_tag: string(i.get("newtag"), "images.newTag")?,
+                    digest: string(i.get("digest"), "images.digest")?,
+                });
+            }
+        }
+        if let Some(Value::Array(items)) = m.get("replicas") {
+            for item in items {
+                let r = lower_keys(item);
+                let count = r
+                    .get("count")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| kerr("replicas: count must be an integer".into()))?;
+                k.replicas
+                    .push((string(r.get("name"), "replicas.name")?, count));
+            }
+        }
+        if let Some(Value::Array(items)) = m.get("patches") {
+            for item in items {
+                let p = lower_keys(item);
+                let opts = lower_keys(p.get("options").unwrap_or(&Value::Null));
+                k.patches.push(Patch {
+                    path: p.get("path").and_then(Value::as_str).map(str::to_owned),
+                    patch: p.get("patch").and_then(Value::as_str).map(str::to_owned),
+                    target: selector(p.get("target"))?,
+                    allow_name_change: bool_field(opts.get("allownamechange")),
+                    allow_kind_change: bool_field(opts.get("allowkindchange")),
+                });
+            }
+        }
+        k.patches_sm = strings(m.get("patchesstrategicmerge"), "patchesStrategicMerge")?;
+        if let Some(Value::Array(items)) = m.get("patchesjson6902") {
+            for item in items {
+                let p = lower_keys(item);
+                k.patches_json.push(Patch {
+                    path: p.get("path").and_then(Value::as_str).map(str::to_owned),
+                    patch: p.get("patch").and_then(Value::as_str).map(str::to_owned),
+                    target: selector(p.get("target"))?,
+                    allow_name_change: true,
+                    allow_kind_change: true,
+                });
+            }
+        }
+        k.config_maps = generators(m.get("configmapgenerator"), "configMapGenerator")?;
+        k.secrets = generators(m.get("secretgenerator"), "secretGenerator")?;
+        k.generator_options = gen_options(m.get("generatoroptions"))?;
+        if let Some(Value::Array(items)) = m.get("replacements") {
+            k.replacements = items.clone();
+        }
+        if let Some(so) = m.get("sortoptions").filter(|v| !v.is_null()) {
+            let s = lower_keys(so);
+            let legacy = lower_keys(s.get("legacysortoptions").unwrap_or(&Value::Null));
+            let order = string(s.get("order"), "sortOptions.order")?;
+            if order != "legacy" && order != "fifo" {
+                return Err(kerr(
+                    "the field 'sortOptions.order' must be one of [fifo, legacy]".into(),
+                ));
+            }
+            if order == "fifo" && !legacy.is_empty() {
+                return Err(kerr("the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'".into()));
+            }
+            k.sort_options = Some(SortOptions {
+                order,
+                order_first: legacy
+                    .get("orderfirst")
+                    .map(|v| strings(Some(v), "orderFirst"))
+                    .transpose()?,
+                order_last: legacy
+                    .get("orderlast")
+                    .map(|v| strings(Some(v), "orderLast"))
+                    .transpose()?,
+            });
+        }
+        Ok(k)
+    }
+}

@@ -1,0 +1,477 @@
+//! A native Kustomize engine: accumulates resources, components and generators, runs the
+//! built-in transformers in kustomize's order, then fixes name references and adds hashes.
+
+mod fieldspec;
+mod generate;
+mod kustomization;
+mod nameref;
+mod patch;
+mod replace;
+pub(crate) mod resource;
+mod smp;
+mod sort;
+mod transform;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::fs::{FileSystem, FsError};
+use crate::{Limits, Reorder, path};
+use kustomization::Kustomization;
+use resource::{Behavior, ResId, Resource};
+
+/// The names kustomize looks for in a directory.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Engine errors. The public error wraps these with the file they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum KError {
+    #[error("{0}")]
+    Msg(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("{path}: {message}")]
+    Yaml {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{0}")]
+    Limit(String),
+    #[error("{prefix}: {source}")]
+    Context {
+        prefix: String,
+        #[source]
+        source: Box<KError>,
+    },
+}
+
+impl KError {
+    pub fn context(self, prefix: impl Into<String>) -> KError {
+        KError::Context {
+            prefix: prefix.into(),
+            source: Box::new(self),
+        }
+    }
+}
+
+pub type KResult<T> = Result<T, KError>;
+
+pub fn kerr(msg: String) -> KError {
+    KError::Msg(msg)
+}
+
+/// The ordered set of resources being built.
+#[derive(Debug, Default, Clone)]
+pub struct ResMap {
+    pub list: Vec<Resource>,
+}
+
+impl ResMap {
+    pub fn append(&mut self, r: Resource) -> KResult<()> {
+        let id = r.cur_id();
+        if self.list.iter().any(|x| x.cur_id().equals(&id)) {
+            return Err(kerr(format!(
+                "may not add resource with an already registered id: {id}"
+            )));
+        }
+        self.list.push(r);
+        Ok(())
+    }
+
+    pub fn append_all(&mut self, other: ResMap) -> KResult<()> {
+        for r in other.list {
+            self.append(r)?;
+        }
+        Ok(())
+    }
+
+    pub fn matching_any_id(&self, f: impl Fn(&ResId) -> bool) -> Vec<usize> {
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.prev_ids.iter().any(&f) || f(&r.cur_id()))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// kustomize's `GetById`: one match by any id, falling back to ignoring the namespace.
+    pub fn get_by_id(&self, id: &ResId) -> KResult<usize> {
+        let m = self.matching_any_id(|x| x.equals(id));
+        match m.len() {
+            1 => Ok(m[0]),
+            0 => {
+                let loose = self.matching_any_id(|x| x.gvkn_equals(id));
+                if loose.len() == 1 {
+                    Ok(loose[0])
+                } else {
+                    Err(kerr(format!(
+                        "no matches for Id {id}; failed to find unique target for patch {id}"
+                    )))
+                }
+            }
+            _ => Err(kerr(format!(
+                "multiple matches for Id {id}; failed to find unique target for patch {id}"
+            ))),
+        }
+    }
+
+    /// Adds generated resources: create, or merge/replace an existing one.
+    pub fn absorb(&mut self, r: Resource) -> KResult<()> {
+        let id = r.cur_id();
+        let m = self.matching_any_id(|x| x.equals(&id));
+        match m.len() {
+            0 => match r.behavior {
+                Behavior::Merge | Behavior::Replace => Err(kerr(format!(
+                    "id {id} does not exist; cannot merge or replace"
+                ))),
+                Behavior::Create => self.append(r),
+            },
+            1 => {
+                let old = self.list[m[0]].clone();
+                let mut new = r;
+                match new.behavior {
+                    Behavior::Replace => generate::copy_merge_meta(&mut new, &old),
+                    Behavior::Merge => {
+                        generate::copy_merge_meta(&mut new, &old);
+                        generate::merge_data(&mut new, &old);
+                    }
+                    Behavior::Create => {
+                        return Err(kerr(format!(
+                            "id {id} exists; behavior must be merge or replace"
+                        )));
+                    }
+                }
+                self.list[m[0]] = new;
+                Ok(())
+            }
+            _ => Err(kerr(format!(
+                "found multiple objects that could accept merge of {id}"
+            ))),
+        }
+    }
+}
+
+/// One render: the file system, what was read, and the limits.
+pub struct Engine<'a> {
+    pub fs: &'a dyn FileSystem,
+    pub reads: RefCell<BTreeSet<String>>,
+    pub limits: Limits,
+    bytes_read: RefCell<u64>,
+    depth: RefCell<usize>,
+}
+
+impl std::fmt::Debug for Engine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(fs: &'a dyn FileSystem, limits: Limits) -> Self {
+        Engine {
+            fs,
+            reads: RefCell::new(BTreeSet::new()),
+            limits,
+            bytes_read: RefCell::new(0),
+            depth: RefCell::new(0),
+        }
+    }
+
+    /// Reads a repository file, recording it and enforcing the size limits.
+    pub fn read(&self, p: &str) -> KResult<Vec<u8>> {
+        self.reads.borrow_mut().insert(p.to_owned());
+        let data = self.fs.read(p)?;
+        if data.len() as u64 > self.limits.max_file_bytes {
+            return Err(KError::Limit(format!(
+                "{}: file is {} bytes, more than the limit of {}",
+                path::display(p),
+                data.len(),
+                self.limits.max_file_bytes
+            )));
+        }
+        let mut total = self.bytes_read.borrow_mut();
+        *total += data.len() as u64;
+        if *total > self.limits.max_total_bytes {
+            return Err(KError::Limit(format!(
+                "more than {} bytes read in total",
+                self.limits.max_total_bytes
+            )));
+        }
+        Ok(data)
+    }
+
+    pub fn read_text(&self, p: &str) -> KResult<String> {
+        let data = self.read(p)?;
+        String::from_utf8(data).map_err(|_| kerr(format!("{}: not valid UTF-8", path::display(p))))
+    }
+
+    /// Parses the YAML documents of a text that came from `p`.
+    pub fn parse(&self, text: &str, p: &str) -> KResult<Vec<crate::yaml::ParsedDoc>> {
+        crate::yaml::parse_documents(text, &self.limits).map_err(|e| KError::Yaml {
+            path: path::display(p),
+            line: e.line,
+            message: e.to_string(),
+        })
+    }
+
+    /// Resolves a reference in a kustomization at `dir`.
+    pub fn resolve(&self, dir: &str, reference: &str) -> KResult<String> {
+        if path::is_remote(reference) {
+            return Err(KError::Unsupported(format!(
+                "remote resource '{reference}'"
+            )));
+        }
+        path::join(dir, reference).ok_or_else(|| {
+            KError::Fs(FsError::Escapes(reference.to_owned()))
+                .context(format!("'{reference}' in '{}'", path::display(dir)))
+        })
+    }
+
+    /// The kustomization file in `dir`, if any.
+    pub fn find_kustomization(&self, dir: &str) -> KResult<Option<String>> {
+        let mut found = Vec::new();
+        for name in KUSTOMIZATION_FILES {
+            let p = path::join(dir, name).unwrap_or_default();
+            if self.fs.is_file(&p) {
+                found.push(p);
+            }
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            _ => Err(kerr(format!(
+                "Found multiple kustomization files under: {}",
+                path::display(dir)
+            ))),
+        }
+    }
+
+    fn load_kustomization(&self, dir: &str) -> KResult<(Kustomization, String)> {
+        let Some(file) = self.find_kustomization(dir)? else {
+            return Err(kerr(format!(
+                "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
+                path::display(dir)
+            )));
+        };
+        let text = self.read_text(&file)?;
+        let docs =
+            crate::yaml::parse_kustomization(&text, &self.limits).map_err(|e| KError::Yaml {
+                path: path::display(&file),
+                line: e.line,
+                message: e.to_string(),
+            })?;
+        let k = Kustomization::from_value(&docs).map_err(|e| e.context(path::display(&file)))?;
+        Ok((k, file))
+    }
+
+    /// Builds the kustomization at `dir` with the final steps (hashes, name references).
+    pub fn build(&self, dir: &str, reorder: Reorder) -> KResult<Vec<Resource>> {
+        let (k, file) = self.load_kustomization(dir)?;
+        if k.kind == "Component" {
+            return Err(kerr(format!(
+                "expected kind != 'Component' for path '{}'",
+                path::display(dir)
+            )));
+        }
+        let mut rm = self.accumulate_target(dir, &k, &file, ResMap::default())?;
+        transform::add_hashes(&mut rm)?;
+        nameref::fix(&mut rm)?;
+        rm.list.retain(|r| {
+            !r.annotations()
+                .iter()
+                .any(|(k, v)| k == "config.kubernetes.io/local-config" && v == "true")
+        });
+        for r in &mut rm.list {
+            transform::finalize(r);
+        }
+        let order = match &k.sort_options {
+            Some(s) if s.order == "fifo" => None,
+            Some(s) => Some((s.order_first.clone(), s.order_last.clone())),
+            None => match reorder {
+                Reorder::Legacy => Some((None, None)),
+                Reorder::None => None,
+            },
+        };
+        if let Some((first, last)) = order {
+            sort::legacy(&mut rm.list, first, last);
+        }
+        Ok(rm.list)
+    }
+
+    fn enter(&self, what: &str) -> KResult<DepthGuard<'_>> {
+        let mut d = self.depth.borrow_mut();
+        *d += 1;
+        if *d > self.limits.max_kustomization_depth {
+            return Err(KError::Limit(format!(
+                "kustomizations nested deeper than {} levels at {what} (a cycle?)",
+                self.limits.max_kustomization_depth
+            )));
+        }
+        Ok(DepthGuard(&self.depth))
+    }
+
+    fn accumulate_target(
+        &self,
+        dir: &str,
+        k: &Kustomization,
+        file: &str,
+        ra: ResMap,
+    ) -> KResult<ResMap> {
+        let _guard = self.enter(dir)?;
+        if k.kind == "Component"
+            && !k.api_version.is_empty()
+            && k.api_version != "kustomize.config.k8s.io/v1alpha1"
+        {
+            return Err(kerr(format!(
+                "apiVersion for Component should be kustomize.config.k8s.io/v1alpha1, got {}",
+                k.api_version
+            )));
+        }
+        let mut ra = self
+            .accumulate_resources(dir, &k.resources, ra)
+            .map_err(|e| e.context("accumulating resources"))?;
+        generate::run(self, dir, k, &mut ra)?;
+        for c in &k.components {
+            ra = self
+                .accumulate_component(dir, c, ra)
+                .map_err(|e| e.context("accumulating components"))?;
+        }
+        transform::run(self, dir, file, k, &mut ra)?;
+        Ok(ra)
+    }
+
+    fn accumulate_component(&self, dir: &str, reference: &str, ra: ResMap) -> KResult<ResMap> {
+        let sub = self.resolve(dir, reference)?;
+        if !self.fs.is_dir(&sub) {
+            return Err(kerr(format!(
+                "loader.New \"'{}' must be a directory\"",
+                path::display(&sub)
+            )));
+        }
+        let (k, file) = self.load_kustomization(&sub)?;
+        if k.kind != "Component" {
+            return Err(kerr(format!(
+                "accumulateDirectory: \"expected kind 'Component' for path '{}' but got '{}'\"",
+                path::display(&sub),
+                if k.kind.is_empty() {
+                    "Kustomization"
+                } else {
+                    &k.kind
+                }
+            )));
+        }
+        self.accumulate_target(&sub, &k, &file, ra)
+    }
+
+    fn accumulate_resources(&self, dir: &str, refs: &[String], mut ra: ResMap) -> KResult<ResMap> {
+        for reference in refs {
+            let p = self.resolve(dir, reference)?;
+            if self.fs.is_dir(&p) {
+                let (k, file) = self.load_kustomization(&p).map_err(|e| {
+                    e.context(format!(
+                        "accumulation err='accumulating resources from '{reference}''"
+                    ))
+                })?;
+                if k.kind == "Component" {
+                    return Err(kerr(format!(
+                        "expected kind != 'Component' for path '{}'",
+                        path::display(&p)
+                    )));
+                }
+                let sub = self
+                    .accumulate_target(&p, &k, &file, ResMap::default())
+                    .map_err(|e| {
+                        e.context(format!(
+                            "recursed accumulation of path '{}'",
+                            path::display(&p)
+                        ))
+                    })?;
+                ra.append_all(sub)?;
+            } else if self.fs.is_file(&p) {
+                for r in self.load_resources(&p)? {
+                    ra.append(r)?;
+                }
+            } else {
+                // Reading reports a symlink leaving the root as such.
+                self.read(&p)?;
+                return Err(kerr(format!(
+                    "accumulation err='accumulating resources from '{reference}': '{}' doesn't exist'",
+                    path::display(&p)
+                )));
+            }
+        }
+        Ok(ra)
+    }
+
+    /// Reads the resources of one file: documents, with `List` kinds flattened.
+    pub fn load_resources(&self, p: &str) -> KResult<Vec<Resource>> {
+        let text = self.read_text(p)?;
+        self.resources_from_text(&text, p)
+    }
+
+    pub fn resources_from_text(&self, text: &str, p: &str) -> KResult<Vec<Resource>> {
+        let docs = self.parse(text, p)?;
+        let mut out = Vec::new();
+        for d in docs {
+            let origin = format!("{}:{}", path::display(p), d.line);
+            flatten(d.value, &origin, &mut out)?;
+        }
+        if out.len() > self.limits.max_resources {
+            return Err(KError::Limit(format!(
+                "more than {} resources",
+                self.limits.max_resources
+            )));
+        }
+        Ok(out)
+    }
+}
+
+struct DepthGuard<'a>(&'a RefCell<usize>);
+
+impl Drop for DepthGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.borrow_mut() -= 1;
+    }
+}
+
+fn flatten(v: Value, origin: &str, out: &mut Vec<Resource>) -> KResult<()> {
+    let Value::Object(mut m) = v else {
+        return Err(kerr(format!("{origin}: a resource must be a mapping")));
+    };
+    let kind = m
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind.ends_with("List") && m.get("items").is_some_and(Value::is_array) {
+        if let Some(Value::Array(items)) = m.remove("items") {
+            for item in items {
+                flatten(item, origin, out)?;
+            }
+        }
+        return Ok(());
+    }
+    if kind.is_empty() {
+        return Err(kerr(format!("{origin}: missing kind in object")));
+    }
+    let mut r = Resource::new(Value::Object(m), origin.to_owned());
+    if r.annotations()
+        .iter()
+        .any(|(k, v)| k == "kustomize.config.k8s.io/needs-hash" && v == "true")
+    {
+        r.needs_hash = true;
+    }
+    out.push(r);
+    Ok(())
+}
+
+/// Sorts resources in kustomize's legacy order.
+pub fn sort_legacy(list: &mut [Resource]) {
+    sort::legacy(list, None, None);
+}

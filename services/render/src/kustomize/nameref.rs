@@ -1,0 +1,223 @@
+//! Fixes name references after names changed (prefixes, suffixes, hashes, patches): each
+//! referring field holding an old name of a resource of the referred kind gets its new name.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::fieldspec::{BackRef, CreateKind, FieldSpec, name_references, walk};
+use super::resource::{Gvk, ResId, Resource};
+use super::{KResult, ResMap, kerr};
+
+struct Candidate {
+    prev: Vec<ResId>,
+    cur: ResId,
+    kind: String,
+    org_gvk: Gvk,
+}
+
+pub fn fix(rm: &mut ResMap) -> KResult<()> {
+    let refs = name_references();
+    let snapshot: Vec<Candidate> = rm
+        .list
+        .iter()
+        .map(|r| Candidate {
+            prev: r.prev_ids.clone(),
+            cur: r.cur_id(),
+            kind: r.kind(),
+            org_gvk: r.org_id().gvk,
+        })
+        .collect();
+    for i in 0..rm.list.len() {
+        let referrer_id = rm.list[i].cur_id();
+        let referrer_org = rm.list[i].org_id();
+        let rb_namespaces = role_binding_namespaces(&rm.list[i]);
+        // Resources this referrer can see.
+        let visible: Vec<usize> = (0..snapshot.len())
+            .filter(|&j| {
+                let id = &snapshot[j].cur;
+                referrer_id.is_cluster_scoped()
+                    || id.is_cluster_scoped()
+                    || id.ns_equals(&referrer_id)
+                    || rb_namespaces.contains(&id.namespace)
+            })
+            .collect();
+        for br in &refs {
+            for spec in &br.referrers {
+                if !referrer_org.gvk.is_selected_by(&spec.gvk) {
+                    continue;
+                }
+                let obj = &mut rm.list[i].obj;
+                let role_ref = role_ref_gvk(obj);
+                apply(
+                    obj,
+                    spec,
+                    br,
+                    &snapshot,
+                    &visible,
+                    &referrer_id,
+                    role_ref.as_ref(),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn role_binding_namespaces(r: &Resource) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let k = r.kind();
+    if k != "RoleBinding" && k != "ClusterRoleBinding" {
+        return out;
+    }
+    if let Some(Value::Array(subjects)) = r.obj.get("subjects") {
+        for s in subjects {
+            if let Some(ns) = s.get("namespace").and_then(Value::as_str) {
+                out.insert(ns.to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn role_ref_gvk(obj: &Value) -> Option<Gvk> {
+    let rr = obj.get("roleRef")?;
+    let kind = rr.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let group = rr
+        .get("apiGroup")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some(Gvk {
+        group: group.into(),
+        version: String::new(),
+        kind: kind.into(),
+    })
+}
+
+fn apply(
+    obj: &mut Value,
+    spec: &FieldSpec,
+    br: &BackRef,
+    all: &[Candidate],
+    visible: &[usize],
+    referrer: &ResId,
+    role_ref: Option<&Gvk>,
+) -> KResult<()> {
+    let is_role_ref = spec.path_string() == "roleRef/name";
+    walk(obj, &spec.path, CreateKind::None, &mut |v| {
+        match v {
+            Value::String(old) => {
+                if let Some(j) = select(
+                    old,
+                    None,
+                    br,
+                    all,
+                    visible,
+                    referrer,
+                    if is_role_ref { role_ref } else { None },
+                )? {
+                    *old = all[j].cur.name.clone();
+                }
+            }
+            Value::Array(items) => {
+                for item in items.iter_mut() {
+                    match item {
+                        Value::String(old) => {
+                            if let Some(j) = select(old, None, br, all, visible, referrer, None)? {
+                                *old = all[j].cur.name.clone();
+                            }
+                        }
+                        Value::Object(_) => set_mapping(item, br, all, visible, referrer)?,
+                        _ => {}
+                    }
+                }
+            }
+            Value::Object(_) => set_mapping(v, br, all, visible, referrer)?,
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+fn set_mapping(
+    v: &mut Value,
+    br: &BackRef,
+    all: &[Candidate],
+    visible: &[usize],
+    referrer: &ResId,
+) -> KResult<()> {
+    let Some(m) = v.as_object_mut() else {
+        return Ok(());
+    };
+    if let Some(kind) = m.get("kind").and_then(Value::as_str) {
+        if kind != br.gvk.kind {
+            return Ok(());
+        }
+    }
+    let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
+        return Ok(());
+    };
+    let ns = m
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(j) = select(&old, ns.as_deref(), br, all, visible, referrer, None)? {
+        m.insert("name".into(), Value::String(all[j].cur.name.clone()));
+        if ns.is_some() {
+            m.insert(
+                "namespace".into(),
+                Value::String(all[j].cur.namespace.clone()),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn select(
+    old: &str,
+    ns: Option<&str>,
+    br: &BackRef,
+    all: &[Candidate],
+    visible: &[usize],
+    referrer: &ResId,
+    role_ref: Option<&Gvk>,
+) -> KResult<Option<usize>> {
+    let mut c: Vec<usize> = visible
+        .iter()
+        .copied()
+        .filter(|&j| all[j].prev.iter().any(|id| id.name == old))
+        .filter(|&j| all[j].prev.iter().any(|id| id.gvk.is_selected_by(&br.gvk)))
+        .filter(|&j| role_ref.is_none_or(|g| all[j].org_gvk.is_selected_by(g)))
+        .collect();
+    if let Some(ns) = ns {
+        let want = ResId {
+            namespace: ns.to_owned(),
+            ..Default::default()
+        };
+        c.retain(|&j| {
+            all[j].prev.iter().any(|id| id.ns_equals(&want)) || all[j].cur.ns_equals(&want)
+        });
+    } else if !referrer.is_cluster_scoped() {
+        c.retain(|&j| {
+            all[j].cur.is_cluster_scoped()
+                || all[j].kind == "ServiceAccount"
+                || all[j].cur.ns_equals(referrer)
+        });
+    }
+    match c.len() {
+        0 => Ok(None),
+        1 => Ok(Some(c[0])),
+        _ => {
+            let first = &all[c[0]].cur.name;
+            if c.iter().all(|&j| &all[j].cur.name == first) {
+                Ok(Some(c[0]))
+            } else {
+                let ids: Vec<String> = c.iter().map(|&j| all[j].cur.to_string()).collect();
+                Err(kerr(format!(
+                    "found multiple possible referrals: {}",
+                    ids.join(", ")
+                )))
+            }
+        }
+    }
+}

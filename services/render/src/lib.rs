@@ -1,0 +1,230 @@
+//! Gantry's render engine: turns an environment's path in a repository into Kubernetes objects.
+//! Plain folders and Kustomize overlays are rendered natively, matching `kustomize build` byte
+//! for byte; Helm charts go through an external `helm template` behind [`HelmRenderer`].
+//!
+//! Rendering reads only through a [`FileSystem`] rooted at the repository, so the reconciler can
+//! render a git tree at a commit; [`Rendered::inputs`] lists every path that was read.
+
+#![deny(missing_docs)]
+
+pub mod fs;
+pub mod helm;
+mod kustomize;
+mod path;
+pub mod yaml;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+pub use fs::{DirFs, FileSystem, FsError, MemFs};
+pub use helm::{ExternalHelm, HelmError, HelmRenderer, HelmRequest};
+
+/// Output order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reorder {
+    /// kustomize's legacy kind order (what `kustomize build` does by default).
+    #[default]
+    Legacy,
+    /// Input order.
+    None,
+}
+
+/// Safety limits. Exceeding one is an error naming it.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest file read.
+    pub max_file_bytes: u64,
+    /// Total bytes read by one render.
+    pub max_total_bytes: u64,
+    /// YAML documents in one file.
+    pub max_documents: usize,
+    /// YAML nesting depth.
+    pub max_depth: usize,
+    /// YAML nodes in one file, aliases expanded.
+    pub max_nodes: usize,
+    /// Resources in one file.
+    pub max_resources: usize,
+    /// Kustomizations nested within each other (also stops cycles).
+    pub max_kustomization_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 8 << 20,
+            max_total_bytes: 256 << 20,
+            max_documents: 20_000,
+            max_depth: 100,
+            max_nodes: 5_000_000,
+            max_resources: 50_000,
+            max_kustomization_depth: 64,
+        }
+    }
+}
+
+/// Options of a render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Output order when the kustomization has no `sortOptions`.
+    pub reorder: Reorder,
+    /// Safety limits.
+    pub limits: Limits,
+}
+
+/// The objects of a render and the repository paths it read.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The rendered objects, in output order.
+    pub objects: Vec<Value>,
+    /// Every repository path read (files; directories listed are included too).
+    pub inputs: BTreeSet<String>,
+}
+
+impl Rendered {
+    /// The objects as `kustomize build` prints them.
+    pub fn to_yaml(&self) -> String {
+        yaml::to_yaml_stream(self.objects.iter())
+    }
+}
+
+/// Why a render failed. Messages name the file and, where known, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A YAML syntax error.
+    #[error("{path}:{line}: {message}")]
+    Yaml {
+        /// The repository path, shown from the root (`/app/x.yaml`).
+        path: String,
+        /// 1-based line, 0 if unknown.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A feature Gantry refuses to render.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A path leaves the repository.
+    #[error("'{0}' is outside the repository")]
+    Escapes(String),
+    /// A limit was exceeded.
+    #[error("limit exceeded: {0}")]
+    Limit(String),
+    /// Reading failed.
+    #[error(transparent)]
+    Fs(FsError),
+    /// kustomize semantics refused the input (the message follows kustomize's).
+    #[error("{0}")]
+    Kustomize(String),
+    /// Helm failed.
+    #[error(transparent)]
+    Helm(#[from] HelmError),
+}
+
+fn convert(e: kustomize::KError) -> RenderError {
+    use kustomize::KError as K;
+    fn root(e: &K) -> &K {
+        match e {
+            K::Context { source, .. } => root(source),
+            other => other,
+        }
+    }
+    match root(&e) {
+        K::Unsupported(f) => return RenderError::Unsupported(f.clone()),
+        K::Fs(FsError::Escapes(p)) => return RenderError::Escapes(p.clone()),
+        K::Limit(m) => return RenderError::Limit(m.clone()),
+        K::Yaml {
+            path,
+            line,
+            message,
+        } if matches!(e, K::Yaml { .. }) => {
+            return RenderError::Yaml {
+                path: path.clone(),
+                line: *line,
+                message: message.clone(),
+            };
+        }
+        _ => {}
+    }
+    match e {
+        K::Fs(f) => RenderError::Fs(f),
+        other => RenderError::Kustomize(other.to_string()),
+    }
+}
+
+/// Renders the environment at `dir` (repository-relative; `""` is the root): a kustomization,
+/// a Helm chart (through `helm`, if given) or a plain folder of manifests.
+pub fn render(
+    fs: &dyn FileSystem,
+    dir: &str,
+    opts: &RenderOptions,
+    helm: Option<&dyn HelmRenderer>,
+) -> Result<Rendered, RenderError> {
+    if path::is_remote(dir) {
+        return Err(RenderError::Unsupported(format!("remote path '{dir}'")));
+    }
+    let dir = path::clean(dir.trim_end_matches('/'))
+        .ok_or_else(|| RenderError::Escapes(dir.to_owned()))?;
+    if !fs.is_dir(&dir) {
+        return Err(RenderError::Fs(FsError::NotFound(dir)));
+    }
+    let engine = kustomize::Engine::new(fs, opts.limits.clone());
+    let result = render_with(&engine, &dir, opts, helm);
+    let mut inputs = engine.reads.into_inner();
+    match result {
+        Ok(objects) => {
+            inputs.insert(dir);
+            Ok(Rendered { objects, inputs })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn render_with(
+    engine: &kustomize::Engine<'_>,
+    dir: &str,
+    opts: &RenderOptions,
+    helm: Option<&dyn HelmRenderer>,
+) -> Result<Vec<Value>, RenderError> {
+    if engine.find_kustomization(dir).map_err(convert)?.is_some() {
+        let list = engine.build(dir, opts.reorder).map_err(convert)?;
+        return Ok(list.into_iter().map(|r| r.obj).collect());
+    }
+    let chart = path::join(dir, "Chart.yaml").unwrap_or_default();
+    if engine.fs.is_file(&chart) {
+        let helm = helm.ok_or_else(|| {
+            RenderError::Helm(HelmError::Missing("no Helm renderer configured".into()))
+        })?;
+        engine.read(&chart).map_err(convert)?;
+        let text = helm::render_chart(engine, dir, helm)?;
+        let objects = engine
+            .resources_from_text(&text, &format!("{dir}/<helm template>"))
+            .map_err(convert)?;
+        return Ok(objects.into_iter().map(|r| r.obj).collect());
+    }
+    plain_folder(engine, dir, opts)
+}
+
+/// A folder without a kustomization: every `*.yaml`, `*.yml` and `*.json` file in it.
+fn plain_folder(
+    engine: &kustomize::Engine<'_>,
+    dir: &str,
+    opts: &RenderOptions,
+) -> Result<Vec<Value>, RenderError> {
+    let names = engine.fs.list_dir(dir).map_err(RenderError::Fs)?;
+    let mut resources = Vec::new();
+    for name in names {
+        if !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")) {
+            continue;
+        }
+        let p = path::join(dir, &name).unwrap_or_default();
+        if !engine.fs.is_file(&p) {
+            continue;
+        }
+        resources.extend(engine.load_resources(&p).map_err(convert)?);
+    }
+    if opts.reorder == Reorder::Legacy {
+        kustomize::sort_legacy(&mut resources);
+    }
+    Ok(resources.into_iter().map(|r| r.obj).collect())
+}

@@ -1,0 +1,61 @@
+//! Repository-relative path arithmetic: joining, cleaning, and refusing escapes.
+
+/// Cleans a relative path: drops `.` and empty parts, resolves `..`. Returns `None` when the
+/// path is absolute or climbs above the root.
+pub fn clean(path: &str) -> Option<String> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Joins `rel` onto the directory `dir` and cleans the result; `None` if it escapes the root
+/// or `rel` is absolute.
+pub fn join(dir: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
+    if dir.is_empty() {
+        clean(rel)
+    } else {
+        clean(&format!("{dir}/{rel}"))
+    }
+}
+
+/// The directory part of a path (`""` for a top-level file).
+pub fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// The last component of a path.
+pub fn base(path: &str) -> &str {
+    path.rfind('/').map_or(path, |i| &path[i + 1..])
+}
+
+/// Whether a reference names a remote resource (a URL or a git repository).
+pub fn is_remote(reference: &str) -> bool {
+    let r = reference.trim();
+    r.contains("://")
+        || r.starts_with("git@")
+        || r.starts_with("github.com/")
+        || r.starts_with("gitlab.com/")
+        || r.starts_with("bitbucket.org/")
+        || r.contains("?ref=")
+        || r.contains(".git//")
+}
+
+/// How a path is shown in errors: absolute from the repository root, as kustomize shows paths
+/// in its in-memory file system.
+pub fn display(path: &str) -> String {
+    format!("/{path}")
+}

@@ -1,0 +1,8 @@
+//! YAML in and out, the way kustomize does it: input decoded with yaml.v3's rules for plain
+//! scalars, output encoded like sigs.k8s.io/yaml (JSON round trip, then goyaml.v2's emitter).
+
+mod emit;
+mod parse;
+
+pub use emit::{number_text, to_yaml_document, to_yaml_stream};
+pub use parse::{ParseError, ParsedDoc, parse_documents, parse_kustomization, resolve_plain};
