@@ -70,6 +70,9 @@ pub struct RenderOptions {
     pub reorder: Reorder,
     /// Safety limits.
     pub limits: Limits,
+    /// Refuse a folder without a kustomization, as `kustomize build` does (Gantry's own
+    /// default renders such a folder's manifests).
+    pub require_kustomization: bool,
 }
 
 /// The objects of a render and the repository paths it read.
@@ -189,6 +192,12 @@ fn render_with(
     if engine.find_kustomization(dir).map_err(convert)?.is_some() {
         let list = engine.build(dir, opts.reorder).map_err(convert)?;
         return Ok(list.into_iter().map(|r| r.obj).collect());
+    }
+    if opts.require_kustomization {
+        return Err(RenderError::Kustomize(format!(
+            "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
+            path::display(dir)
+        )));
     }
     let chart = path::join(dir, "Chart.yaml").unwrap_or_default();
     if engine.fs.is_file(&chart) {

@@ -219,7 +219,9 @@ pub fn common_labels() -> Vec<FieldSpec> {
 
 /// Metadata and template labels (`labels` with `includeTemplates`).
 pub fn template_labels() -> Vec<FieldSpec> {
-    spec_list(METADATA_LABELS)
+    let mut v = spec_list(METADATA_LABELS);
+    v.retain(|f| !f.path.iter().any(|p| p == "volumeClaimTemplates[]"));
+    v
 }
 
 pub fn common_annotations() -> Vec<FieldSpec> {

@@ -216,6 +216,8 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     new.behavior = old.behavior;
     new.prev_ids = old.prev_ids.clone();
     new.touched_annotations = old.touched_annotations;
+    new.prefixes = old.prefixes.clone();
+    new.suffixes = old.suffixes.clone();
 }
 
 /// `MergeDataMapFrom` and `MergeBinaryDataMapFrom`: old entries, overridden by new ones.

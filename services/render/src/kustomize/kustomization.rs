@@ -58,6 +58,7 @@ pub struct LabelSet {
     pub pairs: Vec<(String, String)>,
     pub include_selectors: bool,
     pub include_templates: bool,
+    pub include_volume_claim_templates: bool,
     pub fields: Vec<super::fieldspec::FieldSpec>,
 }
 
@@ -288,6 +289,9 @@ impl Kustomization {
                     pairs: string_map(l.get("pairs"), "labels.pairs")?,
                     include_selectors: bool_field(l.get("includeselectors")),
                     include_templates: bool_field(l.get("includetemplates")),
+                    include_volume_claim_templates: bool_field(
+                        l.get("includevolumeclaimtemplates"),
+                    ),
                     fields,
                 });
             }

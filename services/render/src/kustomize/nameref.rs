@@ -10,6 +10,8 @@ use super::resource::{Gvk, ResId, Resource};
 use super::{KResult, ResMap, kerr};
 
 struct Candidate {
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
     prev: Vec<ResId>,
     cur: ResId,
     kind: String,
@@ -22,6 +24,8 @@ pub fn fix(rm: &mut ResMap) -> KResult<()> {
         .list
         .iter()
         .map(|r| Candidate {
+            prefixes: r.prefixes.clone(),
+            suffixes: r.suffixes.clone(),
             prev: r.prev_ids.clone(),
             cur: r.cur_id(),
             kind: r.kind(),
@@ -30,6 +34,7 @@ pub fn fix(rm: &mut ResMap) -> KResult<()> {
         .collect();
     for i in 0..rm.list.len() {
         let referrer_id = rm.list[i].cur_id();
+        let affixes = (rm.list[i].prefixes.clone(), rm.list[i].suffixes.clone());
         let referrer_org = rm.list[i].org_id();
         let rb_namespaces = role_binding_namespaces(&rm.list[i]);
         // Resources this referrer can see.
@@ -49,15 +54,13 @@ pub fn fix(rm: &mut ResMap) -> KResult<()> {
                 }
                 let obj = &mut rm.list[i].obj;
                 let role_ref = role_ref_gvk(obj);
-                apply(
-                    obj,
-                    spec,
-                    br,
-                    &snapshot,
-                    &visible,
-                    &referrer_id,
-                    role_ref.as_ref(),
-                )?;
+                let ctx = Ctx {
+                    all: &snapshot,
+                    visible: &visible,
+                    referrer: &referrer_id,
+                    affixes: &affixes,
+                };
+                apply(obj, spec, br, &ctx, role_ref.as_ref())?;
             }
         }
     }
@@ -94,15 +97,21 @@ fn role_ref_gvk(obj: &Value) -> Option<Gvk> {
     })
 }
 
+struct Ctx<'a> {
+    all: &'a [Candidate],
+    visible: &'a [usize],
+    referrer: &'a ResId,
+    affixes: &'a (Vec<String>, Vec<String>),
+}
+
 fn apply(
     obj: &mut Value,
     spec: &FieldSpec,
     br: &BackRef,
-    all: &[Candidate],
-    visible: &[usize],
-    referrer: &ResId,
+    ctx: &Ctx<'_>,
     role_ref: Option<&Gvk>,
 ) -> KResult<()> {
+    let all = ctx.all;
     let is_role_ref = spec.path_string() == "roleRef/name";
     walk(obj, &spec.path, CreateKind::None, &mut |v| {
         match v {
@@ -111,9 +120,7 @@ fn apply(
                     old,
                     None,
                     br,
-                    all,
-                    visible,
-                    referrer,
+                    ctx,
                     if is_role_ref { role_ref } else { None },
                 )? {
                     *old = all[j].cur.name.clone();
@@ -123,29 +130,24 @@ fn apply(
                 for item in items.iter_mut() {
                     match item {
                         Value::String(old) => {
-                            if let Some(j) = select(old, None, br, all, visible, referrer, None)? {
+                            if let Some(j) = select(old, None, br, ctx, None)? {
                                 *old = all[j].cur.name.clone();
                             }
                         }
-                        Value::Object(_) => set_mapping(item, br, all, visible, referrer)?,
+                        Value::Object(_) => set_mapping(item, br, ctx)?,
                         _ => {}
                     }
                 }
             }
-            Value::Object(_) => set_mapping(v, br, all, visible, referrer)?,
+            Value::Object(_) => set_mapping(v, br, ctx)?,
             _ => {}
         }
         Ok(())
     })
 }
 
-fn set_mapping(
-    v: &mut Value,
-    br: &BackRef,
-    all: &[Candidate],
-    visible: &[usize],
-    referrer: &ResId,
-) -> KResult<()> {
+fn set_mapping(v: &mut Value, br: &BackRef, ctx: &Ctx<'_>) -> KResult<()> {
+    let all = ctx.all;
     let Some(m) = v.as_object_mut() else {
         return Ok(());
     };
@@ -161,7 +163,7 @@ fn set_mapping(
         .get("namespace")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if let Some(j) = select(&old, ns.as_deref(), br, all, visible, referrer, None)? {
+    if let Some(j) = select(&old, ns.as_deref(), br, ctx, None)? {
         m.insert("name".into(), Value::String(all[j].cur.name.clone()));
         if ns.is_some() {
             m.insert(
@@ -173,15 +175,32 @@ fn set_mapping(
     Ok(())
 }
 
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() > b.len() { (b, a) } else { (a, b) };
+    let diff = long.len() - short.len();
+    if short.is_empty() {
+        return diff == 0;
+    }
+    (0..short.len()).all(|i| long[i + diff] == short[i])
+}
+
+fn affixes_equal(c: &Candidate, r: &(Vec<String>, Vec<String>), allow_empty: bool) -> bool {
+    if allow_empty {
+        (c.prefixes.is_empty() || r.0.is_empty() || same_ending(&c.prefixes, &r.0))
+            && (c.suffixes.is_empty() || r.1.is_empty() || same_ending(&c.suffixes, &r.1))
+    } else {
+        same_ending(&c.prefixes, &r.0) && same_ending(&c.suffixes, &r.1)
+    }
+}
+
 fn select(
     old: &str,
     ns: Option<&str>,
     br: &BackRef,
-    all: &[Candidate],
-    visible: &[usize],
-    referrer: &ResId,
+    ctx: &Ctx<'_>,
     role_ref: Option<&Gvk>,
 ) -> KResult<Option<usize>> {
+    let (all, visible, referrer) = (ctx.all, ctx.visible, ctx.referrer);
     let mut c: Vec<usize> = visible
         .iter()
         .copied()
@@ -203,6 +222,12 @@ fn select(
                 || all[j].kind == "ServiceAccount"
                 || all[j].cur.ns_equals(referrer)
         });
+    }
+    if c.len() > 1 {
+        c.retain(|&j| affixes_equal(&all[j], ctx.affixes, true));
+    }
+    if c.len() > 1 {
+        c.retain(|&j| affixes_equal(&all[j], ctx.affixes, false));
     }
     match c.len() {
         0 => Ok(None),

@@ -189,6 +189,9 @@ pub struct Resource {
     /// Whether kustomize would have written build annotations on it (they are removed at the
     /// end, which also drops an empty annotations map).
     pub touched_annotations: bool,
+    /// Name prefixes and suffixes applied, oldest first (kustomize's `prefixes`/`suffixes`).
+    pub prefixes: Vec<String>,
+    pub suffixes: Vec<String>,
 }
 
 impl Resource {
@@ -200,6 +203,8 @@ impl Resource {
             needs_hash: false,
             behavior: Behavior::Create,
             touched_annotations: false,
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
         }
     }
 

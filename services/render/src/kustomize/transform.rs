@@ -41,6 +41,15 @@ pub fn run(
                 specs.extend(fieldspec::template_labels());
             }
         }
+        if l.include_volume_claim_templates {
+            specs.push(FieldSpec::new(
+                "apps",
+                "",
+                "StatefulSet",
+                "spec/volumeClaimTemplates[]/metadata/labels",
+                true,
+            ));
+        }
         set_entries(ra, &l.pairs, &specs)?;
     }
     if !k.common_labels.is_empty() {
@@ -135,6 +144,11 @@ fn prefix_suffix(ra: &mut ResMap, affix: &str, prefix: bool) -> KResult<()> {
     for r in &mut ra.list {
         if skip_prefix(&r.org_id().gvk) || skip_prefix(&r.gvk()) {
             continue;
+        }
+        if prefix {
+            r.prefixes.push(affix.to_owned());
+        } else {
+            r.suffixes.push(affix.to_owned());
         }
         r.store_previous_id();
         let name = r.name();
