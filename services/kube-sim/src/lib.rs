@@ -33,7 +33,8 @@ pub struct Config {
     pub ready_delay: Duration,
     /// How often the simulated controllers look at the cluster.
     pub controller_interval: Duration,
-    /// Run the simulated controllers (workloads, jobs, volumes). Off, objects stay as written.
+    /// Run the simulated workload controllers (pods, rollouts, jobs, volumes). Off, objects stay as
+    /// written; namespace termination and garbage collection still run, as they are part of the API's contract.
     pub controllers: bool,
     /// How many changes watches can resume across; an older resourceVersion gets 410 Gone.
     pub event_history: usize,
@@ -144,9 +145,7 @@ pub async fn run(
         addr: addr.to_string(),
     });
     let mut tasks = Vec::new();
-    if config.controllers {
-        tasks.push(tokio::spawn(controllers::run(app.clone())));
-    }
+    tasks.push(tokio::spawn(controllers::run(app.clone())));
     if let Some(path) = config.snapshot.clone() {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {

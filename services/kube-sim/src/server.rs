@@ -1336,19 +1336,14 @@ fn delete_one(
         }
     }
     if t.rt.builtin && t.rt.kind == "Namespace" {
-        // The namespace controller's work, done at once: everything in the namespace goes first.
-        let keys: Vec<(String, String)> = inner
-            .registry
-            .all()
-            .iter()
-            .filter(|r| r.namespaced)
-            .map(ResourceType::key)
-            .collect();
-        for k in keys {
-            for o in inner.list(&k, Some(&name)) {
-                inner.remove(&k, &name, name_of(&o));
-            }
+        // Terminating: the namespace controller empties it and removes it shortly after.
+        if live.pointer("/metadata/deletionTimestamp").is_none() {
+            let mut obj = (**live).clone();
+            obj["metadata"]["deletionTimestamp"] = json!(now());
+            obj["status"]["phase"] = json!("Terminating");
+            return Ok(Some((*inner.put(&key, obj)).clone()));
         }
+        return Ok(Some((**live).clone()));
     }
     inner.remove(&key, &ns, &name);
     inner.collect_garbage();
@@ -1387,15 +1382,7 @@ fn delete(app: &App, t: &Target, req: &Req) -> Result<Response, ApiError> {
     }
     match delete_one(&mut inner, t, &live, &o)? {
         Some(lingering) => ok(&t.present(&lingering)),
-        None if t.rt.kind == "Namespace" || t.rt.kind == "Pod" => {
-            // Namespaces and pods answer with the object, as their real registries do.
-            let mut gone = t.present(&live);
-            if t.rt.kind == "Namespace" {
-                gone["metadata"]["deletionTimestamp"] = json!(now());
-                gone["status"]["phase"] = json!("Terminating");
-            }
-            ok(&gone)
-        }
+        None if t.rt.kind == "Pod" => ok(&t.present(&live)),
         None => ok(&status::success(
             t.rt.target(),
             &t.rt.plural,

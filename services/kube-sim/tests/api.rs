@@ -412,10 +412,37 @@ async fn namespace_delete_cascades() -> anyhow::Result<()> {
     let deps: Api<Deployment> = Api::namespaced(client.clone(), "team");
     deps.create(&PostParams::default(), &deployment("d", "nginx"))
         .await?;
-    nss.delete("team", &DeleteParams::default()).await?;
+    let deleted = nss.delete("team", &DeleteParams::default()).await?;
+    let terminating = deleted
+        .left()
+        .expect("a namespace lingers while it terminates");
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    // Nothing new goes into a terminating namespace.
+    let err = api_err(
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "late"}}))?,
+        )
+        .await,
+    );
+    assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
+    common::eventually("the namespace to go", || {
+        let nss = nss.clone();
+        async move {
+            nss.get_opt("team")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
     assert_eq!(api_err(cms.get("c").await).code, 404);
     assert_eq!(api_err(deps.get("d").await).code, 404);
-    assert_eq!(api_err(nss.get("team").await).code, 404);
     Ok(())
 }
 
