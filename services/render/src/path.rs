@@ -32,11 +32,6 @@ pub fn join(dir: &str, rel: &str) -> Option<String> {
     }
 }
 
-/// The directory part of a path (`""` for a top-level file).
-pub fn parent(path: &str) -> &str {
-    path.rfind('/').map_or("", |i| &path[..i])
-}
-
 /// The last component of a path.
 pub fn base(path: &str) -> &str {
     path.rfind('/').map_or(path, |i| &path[i + 1..])

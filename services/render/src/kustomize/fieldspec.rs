@@ -196,13 +196,6 @@ batch - CronJob spec/jobTemplate/metadata/annotations true
 batch - CronJob spec/jobTemplate/spec/template/metadata/annotations true
 ";
 
-const IMAGES: &str = "
-- - - spec/containers[]/image true
-- - - spec/initContainers[]/image true
-- - - spec/template/spec/containers[]/image true
-- - - spec/template/spec/initContainers[]/image true
-";
-
 const REPLICAS: &str = "
 - - Deployment spec/replicas true
 - - ReplicationController spec/replicas true
@@ -226,10 +219,6 @@ pub fn template_labels() -> Vec<FieldSpec> {
 
 pub fn common_annotations() -> Vec<FieldSpec> {
     spec_list(COMMON_ANNOTATIONS)
-}
-
-pub fn images() -> Vec<FieldSpec> {
-    spec_list(IMAGES)
 }
 
 pub fn replicas() -> Vec<FieldSpec> {

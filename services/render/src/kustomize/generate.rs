@@ -90,22 +90,14 @@ fn make(
             )));
         }
         if secret {
-            data.insert(
-                k,
-                Value::String(base64::engine::general_purpose::STANDARD.encode(&v)),
-            );
+            data.insert(k, Value::String(encode_base64(&v)));
         } else {
             match String::from_utf8(v) {
                 Ok(s) => {
                     data.insert(k, Value::String(s));
                 }
                 Err(err) => {
-                    binary.insert(
-                        k,
-                        Value::String(
-                            base64::engine::general_purpose::STANDARD.encode(err.as_bytes()),
-                        ),
-                    );
+                    binary.insert(k, Value::String(encode_base64(err.as_bytes())));
                 }
             }
         }
@@ -182,6 +174,22 @@ fn make(
     Ok(r)
 }
 
+/// kyaml's `encodeBase64`: base64 broken into 70-character lines, each ending in a newline,
+/// when it is longer than one line.
+fn encode_base64(data: &[u8]) -> String {
+    const LINE: usize = 70;
+    let enc = base64::engine::general_purpose::STANDARD.encode(data);
+    if enc.len() <= LINE {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + enc.len() / LINE + 1);
+    for chunk in enc.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
+
 fn strip_quotes(v: &str) -> &str {
     let b = v.as_bytes();
     if b.len() >= 2 && b[0] == b[b.len() - 1] && (b[0] == b'"' || b[0] == b'\'') {
@@ -212,8 +220,7 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     }
     new.set_name(&old.name());
     new.set_namespace(&old.namespace());
-    new.needs_hash = old.needs_hash;
-    new.behavior = old.behavior;
+    // Build annotations (the hash option among them) come from the new resource.
     new.prev_ids = old.prev_ids.clone();
     new.touched_annotations = old.touched_annotations;
     new.prefixes = old.prefixes.clone();

@@ -75,9 +75,10 @@ pub struct ResMap {
 impl ResMap {
     pub fn append(&mut self, r: Resource) -> KResult<()> {
         let id = r.cur_id();
-        if self.list.iter().any(|x| x.cur_id().equals(&id)) {
+        if let Some(prev) = self.list.iter().find(|x| x.cur_id().equals(&id)) {
             return Err(kerr(format!(
-                "may not add resource with an already registered id: {id}"
+                "may not add resource with an already registered id: {id} (from {}, already added from {})",
+                r.origin, prev.origin
             )));
         }
         self.list.push(r);
