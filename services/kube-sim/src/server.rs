@@ -795,7 +795,9 @@ pub(crate) fn write(
     }
     crate::defaults::apply(rt, &mut obj, live, inner);
     crate::defaults::validate(rt, &obj, live)?;
-    if rt.kind == "CustomResourceDefinition" && rt.builtin {
+    let names_changed =
+        live.is_none_or(|l| l.pointer("/status/acceptedNames") != obj.pointer("/spec/names"));
+    if rt.kind == "CustomResourceDefinition" && rt.builtin && names_changed {
         crate::defaults::crd_status(&mut obj, &now);
     }
     if let Some(l) = live
