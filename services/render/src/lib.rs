@@ -140,7 +140,7 @@ fn convert(e: kustomize::KError) -> RenderError {
             path,
             line,
             message,
-        } if matches!(e, K::Yaml { .. }) => {
+        } => {
             return RenderError::Yaml {
                 path: path.clone(),
                 line: *line,

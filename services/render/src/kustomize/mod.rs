@@ -33,7 +33,7 @@ pub enum KError {
     Msg(String),
     #[error("unsupported: {0}")]
     Unsupported(String),
-    #[error("{path}: {message}")]
+    #[error("{path}:{line}: {message}")]
     Yaml {
         path: String,
         line: usize,
@@ -217,7 +217,7 @@ impl<'a> Engine<'a> {
         crate::yaml::parse_documents(text, &self.limits).map_err(|e| KError::Yaml {
             path: path::display(p),
             line: e.line,
-            message: e.to_string(),
+            message: e.message,
         })
     }
 
@@ -265,7 +265,7 @@ impl<'a> Engine<'a> {
             crate::yaml::parse_kustomization(&text, &self.limits).map_err(|e| KError::Yaml {
                 path: path::display(&file),
                 line: e.line,
-                message: e.to_string(),
+                message: e.message,
             })?;
         let k = Kustomization::from_value(&docs).map_err(|e| e.context(path::display(&file)))?;
         Ok((k, file))

@@ -1,0 +1,307 @@
+//! Safety rules: reads stay inside the repository, remote and unsupported features are refused
+//! by name, limits give clear errors, errors name the file and line, Helm fails cleanly.
+
+use std::time::Duration;
+
+use gantry_render::{DirFs, ExternalHelm, Limits, MemFs, RenderError, RenderOptions, render};
+
+fn mem(files: &[(&str, &str)]) -> MemFs {
+    let mut fs = MemFs::new();
+    for (p, c) in files {
+        fs.insert(p, c.as_bytes().to_vec());
+    }
+    fs
+}
+
+fn err(fs: &dyn gantry_render::FileSystem, dir: &str, opts: &RenderOptions) -> RenderError {
+    match render(fs, dir, opts, None) {
+        Ok(r) => panic!("expected an error, got {}", r.to_yaml()),
+        Err(e) => e,
+    }
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+
+#[test]
+fn parent_escape_is_refused() {
+    let fs = mem(&[(
+        "app/kustomization.yaml",
+        "resources:\n- ../../secret.yaml\n",
+    )]);
+    let e = err(&fs, "app", &RenderOptions::default());
+    assert!(matches!(e, RenderError::Escapes(_)), "{e}");
+}
+
+#[test]
+fn absolute_path_is_refused() {
+    let fs = mem(&[("kustomization.yaml", "resources:\n- /etc/passwd\n")]);
+    assert!(matches!(
+        err(&fs, "", &RenderOptions::default()),
+        RenderError::Escapes(_)
+    ));
+}
+
+#[test]
+fn symlink_leaving_the_root_is_refused() -> anyhow::Result<()> {
+    let outside = tempfile::tempdir()?;
+    std::fs::write(outside.path().join("x.yaml"), CM)?;
+    let repo = tempfile::tempdir()?;
+    std::fs::write(
+        repo.path().join("kustomization.yaml"),
+        "resources:\n- link.yaml\n",
+    )?;
+    std::os::unix::fs::symlink(outside.path().join("x.yaml"), repo.path().join("link.yaml"))?;
+    let fs = DirFs::new(repo.path())?;
+    let e = err(&fs, "", &RenderOptions::default());
+    assert!(matches!(e, RenderError::Escapes(_)), "{e}");
+    Ok(())
+}
+
+#[test]
+fn symlink_inside_the_root_is_followed() -> anyhow::Result<()> {
+    let repo = tempfile::tempdir()?;
+    std::fs::write(repo.path().join("real.yaml"), CM)?;
+    std::fs::write(
+        repo.path().join("kustomization.yaml"),
+        "resources:\n- link.yaml\n",
+    )?;
+    std::os::unix::fs::symlink(repo.path().join("real.yaml"), repo.path().join("link.yaml"))?;
+    let r = render(
+        &DirFs::new(repo.path())?,
+        "",
+        &RenderOptions::default(),
+        None,
+    )?;
+    assert_eq!(r.objects.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn remote_resources_are_refused() {
+    let fs = mem(&[(
+        "kustomization.yaml",
+        "resources:\n- https://github.com/acme/app//base?ref=v1\n",
+    )]);
+    let e = err(&fs, "", &RenderOptions::default());
+    assert!(
+        matches!(e, RenderError::Unsupported(ref m) if m.contains("remote")),
+        "{e}"
+    );
+}
+
+#[test]
+fn unsupported_features_are_refused_by_name() {
+    for (field, name) in [
+        ("helmCharts:\n- name: x\n", "helmCharts"),
+        ("transformers:\n- t.yaml\n", "transformers"),
+        ("generators:\n- g.yaml\n", "generators"),
+        ("vars: []\n", "vars"),
+    ] {
+        let fs = mem(&[("kustomization.yaml", field)]);
+        let e = err(&fs, "", &RenderOptions::default());
+        assert!(
+            matches!(e, RenderError::Unsupported(ref m) if m.contains(name)),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn yaml_errors_name_file_and_line() {
+    let fs = mem(&[
+        ("kustomization.yaml", "resources:\n- bad.yaml\n"),
+        (
+            "bad.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n",
+        ),
+    ]);
+    let e = err(&fs, "", &RenderOptions::default());
+    match &e {
+        RenderError::Yaml { path, line, .. } => {
+            assert_eq!(path, "/bad.yaml");
+            assert!(*line >= 4, "{e}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().starts_with("/bad.yaml:"), "{e}");
+}
+
+#[test]
+fn deep_nesting_is_a_clear_error_not_a_stack_overflow() {
+    let deep = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {}{}\n",
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let fs = mem(&[
+        ("kustomization.yaml", "resources:\n- deep.yaml\n"),
+        ("deep.yaml", &deep),
+    ]);
+    let e = err(&fs, "", &RenderOptions::default());
+    assert!(
+        e.to_string().contains("deep") || e.to_string().contains("nesting"),
+        "{e}"
+    );
+}
+
+#[test]
+fn document_and_size_limits() {
+    let many = CM.repeat(1).replace("name: c", "name: c0")
+        + &(1..50)
+            .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"))
+            .collect::<String>();
+    let fs = mem(&[
+        ("kustomization.yaml", "resources:\n- many.yaml\n"),
+        ("many.yaml", &many),
+    ]);
+    let opts = RenderOptions {
+        limits: Limits {
+            max_documents: 10,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    assert!(
+        err(&fs, "", &opts)
+            .to_string()
+            .contains("more than 10 documents")
+    );
+    let opts = RenderOptions {
+        limits: Limits {
+            max_file_bytes: 100,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let e = err(&fs, "", &opts);
+    assert!(matches!(e, RenderError::Limit(_)), "{e}");
+}
+
+#[test]
+fn alias_bombs_are_stopped() {
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nx0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for i in 1..12 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        bomb.push_str(&format!("x{i}: &a{i} [{refs}]\n"));
+    }
+    let fs = mem(&[
+        ("kustomization.yaml", "resources:\n- bomb.yaml\n"),
+        ("bomb.yaml", &bomb),
+    ]);
+    let e = err(&fs, "", &RenderOptions::default());
+    assert!(e.to_string().contains("nodes"), "{e}");
+}
+
+#[test]
+fn kustomization_cycles_stop() {
+    let fs = mem(&[
+        ("a/kustomization.yaml", "resources:\n- ../b\n"),
+        ("b/kustomization.yaml", "resources:\n- ../a\n"),
+    ]);
+    let e = err(&fs, "a", &RenderOptions::default());
+    assert!(e.to_string().contains("deeper"), "{e}");
+}
+
+#[test]
+fn inputs_list_every_file_read() -> anyhow::Result<()> {
+    let fs = mem(&[
+        (
+            "apps/web/base/kustomization.yaml",
+            "resources:\n- cm.yaml\nconfigMapGenerator:\n- name: g\n  files:\n  - app.conf\n",
+        ),
+        ("apps/web/base/cm.yaml", CM),
+        ("apps/web/base/app.conf", "x=1\n"),
+        (
+            "apps/web/dev/kustomization.yaml",
+            "resources:\n- ../base\npatches:\n- path: p.yaml\n",
+        ),
+        (
+            "apps/web/dev/p.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n",
+        ),
+        ("apps/other/x.yaml", CM),
+    ]);
+    let r = render(&fs, "apps/web/dev", &RenderOptions::default(), None)?;
+    let inputs: Vec<&str> = r.inputs.iter().map(String::as_str).collect();
+    for want in [
+        "apps/web/base/kustomization.yaml",
+        "apps/web/base/cm.yaml",
+        "apps/web/base/app.conf",
+        "apps/web/dev/kustomization.yaml",
+        "apps/web/dev/p.yaml",
+    ] {
+        assert!(inputs.contains(&want), "{want} missing from {inputs:?}");
+    }
+    assert!(!inputs.iter().any(|p| p.starts_with("apps/other")));
+    Ok(())
+}
+
+#[test]
+fn plain_folders_render_every_manifest() -> anyhow::Result<()> {
+    let fs = mem(&[
+        (
+            "m/b.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n",
+        ),
+        (
+            "m/a.json",
+            r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}}]}"#,
+        ),
+        ("m/notes.txt", "not yaml"),
+    ]);
+    let r = render(&fs, "m", &RenderOptions::default(), None)?;
+    let kinds: Vec<&str> = r
+        .objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "Service", "Deployment"]);
+    Ok(())
+}
+
+#[test]
+fn helm_missing_is_a_clear_error() {
+    let fs = mem(&[
+        (
+            "chart/Chart.yaml",
+            "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+        ),
+        ("chart/templates/cm.yaml", CM),
+    ]);
+    let mut helm = ExternalHelm::new("rel", None, vec![]);
+    helm.binary = "/nonexistent/helm".into();
+    let e = render(&fs, "chart", &RenderOptions::default(), Some(&helm)).expect_err("no helm");
+    assert!(e.to_string().contains("not found"), "{e}");
+    let e = render(&fs, "chart", &RenderOptions::default(), None).expect_err("no renderer");
+    assert!(e.to_string().contains("helm"), "{e}");
+}
+
+#[test]
+fn helm_runs_with_a_timeout() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let fake = dir.path().join("helm");
+    // A stand-in helm: prints a manifest, or hangs when asked for release "slow".
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nif [ \"$2\" = slow ]; then sleep 10; fi\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: %s\\n' \"$2\"\n",
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))?;
+    let fs = mem(&[(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    )]);
+    let mut helm = ExternalHelm::new("web", None, vec![]);
+    helm.binary = fake.clone();
+    let r = render(&fs, "chart", &RenderOptions::default(), Some(&helm))?;
+    assert_eq!(r.objects[0]["metadata"]["name"], "web");
+    assert!(r.inputs.contains("chart/Chart.yaml"));
+    let mut slow = ExternalHelm::new("slow", None, vec![]);
+    slow.binary = fake;
+    slow.timeout = Duration::from_millis(300);
+    let e = render(&fs, "chart", &RenderOptions::default(), Some(&slow)).expect_err("timeout");
+    assert!(e.to_string().contains("timed out"), "{e}");
+    Ok(())
+}
