@@ -677,9 +677,11 @@ fn headers(msg_id: &str) -> HeaderMap {
     h
 }
 
-/// CPU used by a few processes over an interval, in cores.
+/// CPU used by a few processes over an interval, in cores, and by everything else on the
+/// machine (`other`: other people's builds on a shared machine make a run unrepresentative).
 struct CpuProbe {
     pids: Vec<(&'static str, Option<u32>, Option<Duration>)>,
+    machine: Option<Duration>,
     started: Instant,
 }
 
@@ -691,18 +693,26 @@ impl CpuProbe {
                 .filter(|(name, pid)| pid.is_some() || *name == "load")
                 .map(|(name, pid)| (*name, *pid, procstat::cpu_time(*pid)))
                 .collect(),
+            machine: procstat::machine_busy(),
             started: Instant::now(),
         }
     }
 
     fn end(self) -> Vec<(&'static str, f64)> {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
-        self.pids
+        let mut used: Vec<(&'static str, f64)> = self
+            .pids
             .into_iter()
             .filter_map(|(name, pid, start)| {
                 let used = procstat::cpu_time(pid)?.checked_sub(start?)?;
                 Some((name, used.as_secs_f64() / wall))
             })
-            .collect()
+            .collect();
+        if let (Some(start), Some(now)) = (self.machine, procstat::machine_busy()) {
+            let ours: f64 = used.iter().map(|(_, c)| c).sum();
+            let all = now.saturating_sub(start).as_secs_f64() / wall;
+            used.push(("other", (all - ours).max(0.0)));
+        }
+        used
     }
 }

@@ -55,6 +55,25 @@ fn parse_stat(stat: &str) -> Option<Duration> {
     ))
 }
 
+/// CPU time the whole machine has spent busy (all cores, everything but idle and iowait).
+pub fn machine_busy() -> Option<Duration> {
+    parse_machine(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+fn parse_machine(stat: &str) -> Option<Duration> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4).unwrap_or(&0);
+    Some(Duration::from_secs_f64(
+        total.saturating_sub(idle) as f64 / TICKS_PER_SECOND,
+    ))
+}
+
 /// The pid of a running process whose command line contains every one of `args`, e.g. the
 /// `nats-server` the harness started on a given port.
 pub fn find_process(args: &[&str]) -> Option<u32> {
@@ -94,6 +113,12 @@ mod tests {
     fn stat_cpu_time_survives_odd_command_names() {
         let s = "42 (a b) c)) S 1 1 1 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 100 0 0";
         assert_eq!(parse_stat(s), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn machine_busy_time_leaves_out_idle_and_iowait() {
+        let s = "cpu  100 0 50 1000 20 0 10 0 0 0\ncpu0 50 0 25 500 10 0 5 0 0 0\n";
+        assert_eq!(parse_machine(s), Some(Duration::from_secs_f64(1.6)));
     }
 
     #[test]
