@@ -65,13 +65,25 @@ impl NatsServer {
     fn spawn(&mut self) -> Result<()> {
         let bin = nats_server_bin();
         let child = Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {} (install it with scripts/tools.sh)", bin.display()))?;
+            .with_context(|| {
+                format!(
+                    "starting {} (install it with scripts/tools.sh)",
+                    bin.display()
+                )
+            })?;
         self.child = Some(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + Duration::from_secs(15);

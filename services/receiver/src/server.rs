@@ -45,10 +45,46 @@ pub async fn run(
         tokio::spawn(async move { state.publisher.ensure_stream_until_ready().await })
     };
 
-    let app_state = state.clone();
+    // A second handle on the listening socket, to stop listening at shutdown: actix stops
+    // accepting but keeps the socket open, so the kernel would go on queueing connections that
+    // nobody serves; closing it makes new connections fail fast and go elsewhere.
+    let listening = listener.try_clone().map_err(Error::Http)?;
+    let server = build(state.clone(), listener, grace, workers).map_err(Error::Http)?;
+    let handle = server.handle();
+    let mut server = std::pin::pin!(server);
+    let result = tokio::select! {
+        r = &mut server => r,
+        () = shutdown => {
+            tracing::info!(grace = ?grace, "shutting down: refusing new connections, finishing in-flight deliveries");
+            // The server future must keep running while it processes the stop command.
+            let stopping = async {
+                handle.pause().await;
+                if let Err(e) = socket2::Socket::from(listening).shutdown(std::net::Shutdown::Both) {
+                    tracing::warn!(error = %e, "could not close the listening socket");
+                }
+                handle.stop(true).await;
+            };
+            let ((), r) = tokio::join!(stopping, &mut server);
+            r
+        }
+    };
+    ensure.abort();
+    state.publisher.flush().await;
+    tracing::info!("receiver stopped");
+    result.map_err(Error::Http)
+}
+
+/// Builds the actix server; kept out of `run` so that `run`'s future stays `Send` (the
+/// builder holds `Rc`s, the running `Server` does not).
+fn build(
+    state: web::Data<State>,
+    listener: std::net::TcpListener,
+    grace: Duration,
+    workers: Option<usize>,
+) -> std::io::Result<actix_web::dev::Server> {
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(app_state.clone())
+            .app_data(state.clone())
             .service(
                 web::resource("/webhooks/github")
                     .route(web::post().to(webhook::github))
@@ -69,21 +105,7 @@ pub async fn run(
     if let Some(n) = workers {
         server = server.workers(n);
     }
-    let server = server.listen(listener).map_err(Error::Http)?.run();
-    let handle = server.handle();
-    let mut server = std::pin::pin!(server);
-    let result = tokio::select! {
-        r = &mut server => r,
-        () = shutdown => {
-            tracing::info!(grace = ?grace, "shutting down: refusing new connections, finishing in-flight deliveries");
-            handle.stop(true).await;
-            server.await
-        }
-    };
-    ensure.abort();
-    state.publisher.flush().await;
-    tracing::info!("receiver stopped");
-    result.map_err(Error::Http)
+    Ok(server.listen(listener)?.run())
 }
 
 async fn healthz() -> HttpResponse {
