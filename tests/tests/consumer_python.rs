@@ -12,7 +12,11 @@ use serde_json::{Value, json};
 
 fn python() -> std::path::PathBuf {
     let venv = gantry_tests::workspace_root().join(".tools/venv/bin/python");
-    if venv.exists() { venv } else { "python3".into() }
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
 }
 
 const DECODE: &str = r#"
@@ -37,7 +41,11 @@ fn decode_in_python(out: &std::path::Path, kind: &str, bytes: &[u8]) -> Result<V
         .arg(&msg)
         .output()
         .context("running python")?;
-    ensure!(o.status.success(), "python failed: {}", String::from_utf8_lossy(&o.stderr));
+    ensure!(
+        o.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     Ok(serde_json::from_slice(&o.stdout)?)
 }
 
@@ -52,12 +60,22 @@ async fn python_decodes_stored_events_and_audit_records() -> Result<()> {
         .args(["gantry/v1/event.proto", "gantry/v1/audit.proto"])
         .output()
         .context("running grpc_tools.protoc (install it with scripts/tools.sh)")?;
-    ensure!(o.status.success(), "protoc failed: {}", String::from_utf8_lossy(&o.stderr));
+    ensure!(
+        o.status.success(),
+        "protoc failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let r = Receiver::start().await?;
-    let body = std::fs::read(gantry_tests::shared_fixtures().join("gitea/constructed/gitea-push.json"))?;
+    let body =
+        std::fs::read(gantry_tests::shared_fixtures().join("gitea/constructed/gitea-push.json"))?;
     let delivery = unique("py");
-    let resp: Value = r.delivery("gitea", "push", &delivery, body).send().await?.json().await?;
+    let resp: Value = r
+        .delivery("gitea", "push", &delivery, body)
+        .send()
+        .await?
+        .json()
+        .await?;
     let seq = resp["stream_sequence"].as_u64().context("sequence")?;
     let stream = r.js().await?.get_stream(gantry_nats::EVENTS_STREAM).await?;
     let raw = stream.get_raw_message(seq).await?;
@@ -85,7 +103,10 @@ async fn python_decodes_stored_events_and_audit_records() -> Result<()> {
         outcome: gantry_proto::v1::Outcome::Succeeded as i32,
         message: "12 objects applied".into(),
         objects_applied: 12,
-        duration: Some(prost_types::Duration { seconds: 4, nanos: 200_000_000 }),
+        duration: Some(prost_types::Duration {
+            seconds: 4,
+            nanos: 200_000_000,
+        }),
         worker_id: "w1".into(),
         ..Default::default()
     };

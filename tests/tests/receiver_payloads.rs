@@ -139,7 +139,9 @@ async fn shared_fixtures() -> Result<()> {
     use Want::*;
     let r = Receiver::start().await?;
     let sync: &[(&str, &str)] = &[("X-Gitea-Event-Type", "pull_request_sync")];
-    let cases: &[(&str, &str, &str, &[(&str, &str)], Want)] = &[
+    /// Fixture path, endpoint, event header, extra headers, expected result.
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)], Want);
+    let cases: &[Case] = &[
         (
             "github/drone-go-scm/pr_closed.json",
             "github",

@@ -29,10 +29,10 @@ async fn stored_ids(r: &Receiver) -> Result<HashSet<String>> {
     let s = js.get_stream(gantry_nats::EVENTS_STREAM).await?;
     let mut ids = HashSet::new();
     for seq in 1..=n {
-        if let Ok(m) = s.get_raw_message(seq).await {
-            if let Some(id) = m.headers.get("Nats-Msg-Id") {
-                ids.insert(id.as_str().to_owned());
-            }
+        if let Ok(m) = s.get_raw_message(seq).await
+            && let Some(id) = m.headers.get("Nats-Msg-Id")
+        {
+            ids.insert(id.as_str().to_owned());
         }
     }
     Ok(ids)

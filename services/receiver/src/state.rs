@@ -21,12 +21,11 @@ impl State {
     /// else the global ones. The repository is read from the unverified payload only to pick
     /// the list; a forged name can only select secrets the forger does not know.
     pub fn secrets_for(&self, json: &[u8]) -> &[Secret] {
-        if !self.config.repositories.is_empty() {
-            if let Some(name) = crate::payload::claimed_repository(json) {
-                if let Some(list) = self.config.repositories.get(&name.to_ascii_lowercase()) {
-                    return list;
-                }
-            }
+        if !self.config.repositories.is_empty()
+            && let Some(name) = crate::payload::claimed_repository(json)
+            && let Some(list) = self.config.repositories.get(&name.to_ascii_lowercase())
+        {
+            return list;
         }
         &self.config.secrets
     }

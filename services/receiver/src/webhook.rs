@@ -285,10 +285,10 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = declared {
-        if len > limit as u64 {
-            return Err(WebhookError::TooLarge(limit));
-        }
+    if let Some(len) = declared
+        && len > limit as u64
+    {
+        return Err(WebhookError::TooLarge(limit));
     }
     let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |l| l as usize));
     while let Some(chunk) = body.next().await {

@@ -16,7 +16,10 @@ fn run_with(args: &[&str], env: &[(&str, &str)]) -> Result<(i32, String)> {
         c.env(k, v);
     }
     let o = c.output()?;
-    Ok((o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned()))
+    Ok((
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    ))
 }
 
 #[test]
@@ -25,20 +28,53 @@ fn bad_options_exit_64_with_one_line_naming_the_key() -> Result<()> {
     let typo = dir.path().join("typo.yaml");
     std::fs::write(&typo, "natsURL: nats://x:4222\n")?;
     let typo = typo.to_string_lossy().into_owned();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
-        (vec!["--max-body-bytes", "lots", "--webhook-secret", "s"], vec![], "--max-body-bytes"),
+    /// Flags, environment, and the key the error line must name.
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--max-body-bytes", "lots", "--webhook-secret", "s"],
+            vec![],
+            "--max-body-bytes",
+        ),
         (vec!["--no-such-flag"], vec![], "--no-such-flag"),
         (vec![], vec![], "--webhook-secret"),
-        (vec![], vec![("GANTRY_WEBHOOK_SECRET", "s"), ("GANTRY_PUBLISH_TIMEOUT", "soon")], "GANTRY_PUBLISH_TIMEOUT"),
-        (vec!["--webhook-secret", "s", "--log-format", "xml"], vec![], "--log-format"),
-        (vec!["--webhook-secret", "s", "--config", &typo], vec![], "natsURL"),
-        (vec!["--webhook-secret-file", "/nonexistent/secrets"], vec![], "--webhook-secret-file"),
-        (vec!["--webhook-secret", "s", "--listen", "nowhere"], vec![], "--listen"),
+        (
+            vec![],
+            vec![
+                ("GANTRY_WEBHOOK_SECRET", "s"),
+                ("GANTRY_PUBLISH_TIMEOUT", "soon"),
+            ],
+            "GANTRY_PUBLISH_TIMEOUT",
+        ),
+        (
+            vec!["--webhook-secret", "s", "--log-format", "xml"],
+            vec![],
+            "--log-format",
+        ),
+        (
+            vec!["--webhook-secret", "s", "--config", &typo],
+            vec![],
+            "natsURL",
+        ),
+        (
+            vec!["--webhook-secret-file", "/nonexistent/secrets"],
+            vec![],
+            "--webhook-secret-file",
+        ),
+        (
+            vec!["--webhook-secret", "s", "--listen", "nowhere"],
+            vec![],
+            "--listen",
+        ),
     ];
     for (args, env, key) in cases {
         let (code, err) = run_with(&args, &env)?;
         assert_eq!(code, 64, "{args:?} {env:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line expected, got {err:?}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line expected, got {err:?}"
+        );
         assert!(err.contains(key), "{args:?}: {err:?} does not name {key}");
     }
     Ok(())
@@ -49,15 +85,33 @@ fn runs_logs_json_and_exits_zero_on_sigterm() -> Result<()> {
     let nats = gantry_tests::NatsServer::start()?;
     let port = gantry_tests::free_port()?;
     let mut child = Command::new(BIN)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--log-format", "json", "--workers", "1"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+            "--workers",
+            "1",
+        ])
         .env_clear()
         .env("GANTRY_NATS_URL", nats.url())
-        .env("GANTRY_WEBHOOK_SECRET", "very-secret-value,other-secret-value")
+        .env(
+            "GANTRY_WEBHOOK_SECRET",
+            "very-secret-value,other-secret-value",
+        )
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()?;
-    let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let lines = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let lines = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -76,7 +130,9 @@ fn runs_logs_json_and_exits_zero_on_sigterm() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait()? {
@@ -89,13 +145,25 @@ fn runs_logs_json_and_exits_zero_on_sigterm() -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
-    let lines = lines.join().map_err(|_| anyhow::anyhow!("reader panicked"))?;
+    let lines = lines
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))?;
     assert!(!lines.is_empty());
     for l in &lines {
-        let v: serde_json::Value = serde_json::from_str(l).map_err(|e| anyhow::anyhow!("not JSON: {l}: {e}"))?;
-        assert!(v.get("level").is_some() && v.get("timestamp").is_some(), "{l}");
-        assert!(!l.contains("very-secret-value") && !l.contains("other-secret-value"), "a log line shows a secret: {l}");
+        let v: serde_json::Value =
+            serde_json::from_str(l).map_err(|e| anyhow::anyhow!("not JSON: {l}: {e}"))?;
+        assert!(
+            v.get("level").is_some() && v.get("timestamp").is_some(),
+            "{l}"
+        );
+        assert!(
+            !l.contains("very-secret-value") && !l.contains("other-secret-value"),
+            "a log line shows a secret: {l}"
+        );
     }
-    assert!(lines.iter().any(|l| l.contains("receiver stopped")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("receiver stopped")),
+        "{lines:?}"
+    );
     Ok(())
 }

@@ -65,10 +65,10 @@ impl Receiver {
 
     pub async fn wait_ready(&self) -> Result<()> {
         for _ in 0..300 {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await {
-                if r.status() == 200 {
-                    return Ok(());
-                }
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
