@@ -490,3 +490,28 @@ async fn health_readiness_and_metrics() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incoming_trace_is_continued_on_the_stored_event() -> Result<()> {
+    let r = Receiver::start().await?;
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let resp: Value = r
+        .delivery("github", "push", &unique("tr"), push_body("acme/app"))
+        .header("traceparent", incoming)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seq = resp["stream_sequence"].as_u64().unwrap_or(0);
+    let (_, headers, _) = common::stored(&r.js().await?, seq).await?;
+    let tp = headers
+        .get("traceparent")
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{tp}"
+    );
+    assert_ne!(tp, incoming, "the receiver's own span gets a new span id");
+    Ok(())
+}

@@ -1,8 +1,10 @@
 //! Logging and tracing set-up shared by Gantry's services, and W3C `traceparent` helpers.
 //!
-//! Logs go to stderr as JSON lines or text. Spans always get real OpenTelemetry ids, so a
-//! `traceparent` can be handed from webhook to reconciler to commit status even when nothing is
-//! exported; they are exported over OTLP/HTTP only when an endpoint is configured.
+//! Logs go to stderr as JSON lines or text. Spans become OpenTelemetry spans, exported over
+//! OTLP/HTTP, only when an endpoint is configured: the OpenTelemetry layer costs several
+//! microseconds a span, which a receiver storing tens of thousands of webhooks a second should
+//! not pay for nothing. Without it, [`child_traceparent`] still hands one trace id from webhook to
+//! reconciler to commit status.
 
 use std::collections::HashMap;
 
@@ -65,12 +67,14 @@ pub struct Options {
 /// Keeps the tracer provider alive; flushes pending spans when dropped.
 #[derive(Debug)]
 pub struct Guard {
-    provider: SdkTracerProvider,
+    provider: Option<SdkTracerProvider>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.provider.shutdown();
+        if let Some(p) = &self.provider {
+            let _ = p.shutdown();
+        }
     }
 }
 
@@ -88,22 +92,30 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
             source,
         })?;
 
-    let mut builder = SdkTracerProvider::builder().with_resource(
-        opentelemetry_sdk::Resource::builder()
-            .with_service_name(opts.service_name)
-            .build(),
-    );
-    if let Some(base) = opts.otlp_endpoint.as_deref().filter(|s| !s.is_empty()) {
-        let endpoint = traces_url(base);
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(endpoint.clone())
-            .build()
-            .map_err(|source| Error::Exporter { endpoint, source })?;
-        builder = builder.with_batch_exporter(exporter);
-    }
-    let provider = builder.build();
-    let tracer = provider.tracer(opts.service_name);
+    let provider = match opts.otlp_endpoint.as_deref().filter(|s| !s.is_empty()) {
+        Some(base) => {
+            let endpoint = traces_url(base);
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint.clone())
+                .build()
+                .map_err(|source| Error::Exporter { endpoint, source })?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_resource(
+                        opentelemetry_sdk::Resource::builder()
+                            .with_service_name(opts.service_name)
+                            .build(),
+                    )
+                    .with_batch_exporter(exporter)
+                    .build(),
+            )
+        }
+        None => None,
+    };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(opts.service_name)));
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let fmt = if opts.json {
@@ -122,7 +134,7 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(otel)
         .try_init()
         .map_err(Error::AlreadyInstalled)?;
     Ok(Guard { provider })
@@ -165,6 +177,37 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&s
     }
 }
 
+/// A `traceparent` for work done on behalf of `incoming` (a W3C `traceparent` header, if any):
+/// the same trace id and flags with a fresh span id, or a fresh sampled trace when `incoming` is
+/// absent or malformed. Used where no OpenTelemetry span gives the ids.
+pub fn child_traceparent(incoming: Option<&str>) -> String {
+    let span_id = (uuid::Uuid::new_v4().as_u128() as u64).max(1);
+    if let Some((trace, flags)) = incoming.and_then(parse_traceparent) {
+        return format!("00-{trace}-{span_id:016x}-{flags}");
+    }
+    let trace = uuid::Uuid::new_v4().as_u128().max(1);
+    format!("00-{trace:032x}-{span_id:016x}-01")
+}
+
+/// The trace id and flags of a valid version-00 `traceparent`.
+fn parse_traceparent(h: &str) -> Option<(&str, &str)> {
+    let mut parts = h.trim().split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    (version == "00"
+        && parts.next().is_none()
+        && hex(trace, 32)
+        && nonzero(trace)
+        && hex(parent, 16)
+        && nonzero(parent)
+        && hex(flags, 2))
+    .then_some((trace, flags))
+}
+
 /// The lower-case hex trace id of `span`, or an empty string without trace context.
 pub fn trace_id(span: &tracing::Span) -> String {
     let cx = span.context();
@@ -196,6 +239,26 @@ impl Extractor for Carrier<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn child_traceparent_keeps_the_trace() {
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let child = child_traceparent(Some(incoming));
+        assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(child.ends_with("-01"));
+        assert_ne!(child, incoming);
+        for bad in [
+            "",
+            "garbage",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            let fresh = child_traceparent(Some(bad));
+            assert_eq!(fresh.len(), 55);
+            assert!(parse_traceparent(&fresh).is_some());
+            assert!(!fresh.contains("4bf92f35"));
+        }
+    }
 
     #[test]
     fn traces_url_follows_the_spec() {
