@@ -7,7 +7,7 @@ use clap::Parser;
 use gantry_config::{EXIT_CONFIG, LogFormat, ProcessEnv};
 use gantry_receiver::{Args, Config};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,

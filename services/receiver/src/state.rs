@@ -1,4 +1,4 @@
-//! What every request handler shares: configuration, the NATS publisher and the metrics.
+//! What every request handler shares: configuration, the control NATS connection and the metrics.
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -10,8 +10,9 @@ use crate::signature::Secret;
 pub struct State {
     /// The resolved configuration.
     pub config: Config,
-    /// The NATS side.
-    pub publisher: Publisher,
+    /// The control connection: sets up and watches the events stream. Events themselves are
+    /// published on each HTTP worker's own connection (see `server::build`).
+    pub control: Publisher,
     /// The metrics.
     pub metrics: Metrics,
 }

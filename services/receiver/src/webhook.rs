@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::metrics::{Outcome, ProviderLabels, RequestLabels};
 use crate::payload::{self, EventName, Hints, PayloadError};
-use crate::publish::PublishError;
+use crate::publish::{PublishError, Publisher};
 use crate::signature::{self, Encoding, SignatureError};
 use crate::state::State;
 
@@ -180,20 +180,31 @@ fn first<'a>(h: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
 }
 
 /// `POST /webhooks/github`
-pub async fn github(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
-    handle(Provider::Github, req, body, state).await
+pub async fn github(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+    nats: web::Data<Publisher>,
+) -> HttpResponse {
+    handle(Provider::Github, req, body, &state, &nats).await
 }
 
 /// `POST /webhooks/gitea`
-pub async fn gitea(req: HttpRequest, body: web::Payload, state: web::Data<State>) -> HttpResponse {
-    handle(Provider::Gitea, req, body, state).await
+pub async fn gitea(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+    nats: web::Data<Publisher>,
+) -> HttpResponse {
+    handle(Provider::Gitea, req, body, &state, &nats).await
 }
 
 async fn handle(
     provider: Provider,
     req: HttpRequest,
     body: web::Payload,
-    state: web::Data<State>,
+    state: &State,
+    nats: &Publisher,
 ) -> HttpResponse {
     let started = Instant::now();
     let names = match provider {
@@ -222,7 +233,7 @@ async fn handle(
             .and_then(|v| v.to_str().ok());
         gantry_telemetry::set_parent(&span, tp, ts);
     }
-    let result = process(provider, names, &req, body, &state)
+    let result = process(provider, names, &req, body, state, nats)
         .instrument(span.clone())
         .await;
     let (response, outcome) = match result {
@@ -312,6 +323,7 @@ async fn process(
     req: &HttpRequest,
     body: web::Payload,
     state: &State,
+    nats: &Publisher,
 ) -> Result<(HttpResponse, Outcome), WebhookError> {
     // 1. Provider headers.
     let headers = req.headers();
@@ -424,8 +436,7 @@ async fn process(
     h.insert(gantry_nats::HEADER_TRACEPARENT, traceparent.as_str());
 
     let published = Instant::now();
-    let ack = state
-        .publisher
+    let ack = nats
         .publish(subject.clone(), h, Bytes::from(event.encode_to_vec()))
         .await;
     state
