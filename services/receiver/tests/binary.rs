@@ -170,7 +170,10 @@ fn runs_logs_json_and_exits_zero_on_sigterm() -> Result<()> {
 
 /// A one-thread HTTP server that answers 200 to everything and reports each request's path and
 /// body: enough to stand in for an OTLP/HTTP collector.
-fn capture_server() -> Result<(u16, std::sync::mpsc::Receiver<(String, Vec<u8>)>)> {
+/// Each captured request: its path and its body.
+type Captured = std::sync::mpsc::Receiver<(String, Vec<u8>)>;
+
+fn capture_server() -> Result<(u16, Captured)> {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = l.local_addr()?.port();
