@@ -9,6 +9,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", dir.join(f).display());
     }
     let descriptors = protox::compile(files, [&dir])?;
+    // The descriptor set is embedded too, so tools can print any stored message as proto3 JSON.
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("gantry_descriptor_set.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     prost_build::Config::new()
         .compile_well_known_types()
         .extern_path(".google.protobuf", "::prost_types")

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod events;
 mod kube_sim;
 mod render;
 
@@ -21,6 +22,8 @@ enum Command {
     Render(render::Args),
     /// Run the in-memory Kubernetes API server emulator.
     KubeSim(kube_sim::Args),
+    /// Follow stored events and audit records.
+    Events(events::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Render(args) => render::run(args),
         Command::KubeSim(args) => kube_sim::run(args),
+        Command::Events(args) => events::run(args),
     }
 }
