@@ -1,6 +1,7 @@
 //! The Helm chart (`charts/gantry`) checked with the real Helm: helm-python-sdk's embedded Helm v4
 //! library lints it and renders it with the default values and with each `ci/*-values.yaml`, then
-//! these tests assert what an operator relies on in the rendered manifests. The Dockerfile is
+//! these tests assert what an operator relies on in the rendered manifests, and kubernetes-validate
+//! checks every object against the Kubernetes OpenAPI schemas, strictly (unknown fields fail). The Dockerfile is
 //! checked with hadolint.
 //!
 //! One Python run renders every scenario (about a second); the tests share its output.
@@ -37,6 +38,7 @@ fn chart_dir() -> PathBuf {
 const RENDER: &str = r#"
 import json, re, sys
 import helm_python as helm
+import kubernetes_validate
 import promql_parser
 
 chart_dir, release, namespace = sys.argv[1:4]
@@ -50,6 +52,20 @@ def merge(a, b):
 def values_of(s):
     v = helm.values_from_yaml(open(s["file"]).read()) if s.get("file") else {}
     return merge(v, s.get("set", {}))
+
+# The oldest Kubernetes Chart.yaml accepts and the newest kubernetes-validate knows.
+KUBE_VERSIONS = ["1.25.0", kubernetes_validate.latest_version()]
+
+def kube_schema(obj):
+    errors = []
+    for version in KUBE_VERSIONS:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            return "no schema"
+        except kubernetes_validate.ValidationError as e:
+            errors.append(f"{version}: {e.message}")
+    return "; ".join(errors) or None
 
 def promql(expr):
     expr = expr.replace("$__rate_interval", "5m").replace("$namespace", ".*")
@@ -74,7 +90,7 @@ with helm.Chart.load(chart_dir) as chart:
             for doc in re.split(r"(?m)^---\s*$", text):
                 obj = helm.values_from_yaml(doc)
                 if obj:
-                    objects.append({"template": template, "object": obj})
+                    objects.append({"template": template, "object": obj, "schema": kube_schema(obj)})
         exprs = []
         for o in objects:
             obj = o["object"]
@@ -143,7 +159,7 @@ fn run_helm() -> Result<Value> {
     let out = child.wait_with_output()?;
     ensure!(
         out.status.success(),
-        "the helm-python-sdk script failed (scripts/tools.sh installs helm-python-sdk and promql-parser):\n{}",
+        "the helm-python-sdk script failed (scripts/tools.sh installs helm-python-sdk, kubernetes-validate and promql-parser):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).context("parsing the script's JSON")
@@ -256,6 +272,24 @@ fn lint_passes_for_every_scenario_and_only_warns_about_the_unfetched_nats_chart(
                     text, "chart directory is missing these dependencies: nats",
                     "{name}"
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_object_is_valid_for_kubernetes_1_25_to_the_latest() {
+    for name in ["default", "external-nats", "namespaced", "full"] {
+        for o in helm()["scenarios"][name]["objects"].as_array().unwrap() {
+            let kind = o["object"]["kind"].as_str().unwrap_or_default();
+            match o["schema"].as_str() {
+                None => {}
+                // Custom resources: kubernetes-validate knows only the built-in kinds.
+                Some("no schema") => assert!(
+                    ["ServiceMonitor", "PrometheusRule"].contains(&kind),
+                    "{name}: no schema for {kind}"
+                ),
+                Some(e) => panic!("{name}: {kind} {}: {e}", o["object"]["metadata"]["name"]),
             }
         }
     }
