@@ -10,14 +10,18 @@ use super::resource::{Behavior, Resource};
 use super::{Engine, KResult, ResMap, kerr};
 
 pub fn run(e: &Engine<'_>, dir: &str, k: &Kustomization, ra: &mut ResMap) -> KResult<()> {
+    if k.config_maps.is_empty() && k.secrets.is_empty() {
+        return Ok(());
+    }
+    let mut index = ra.name_index();
     for g in &k.config_maps {
         let r = make(e, dir, g, k.generator_options.as_ref(), false)?;
-        ra.absorb(r)
+        ra.absorb(r, &mut index)
             .map_err(|err| err.context(format!("merging from generator {}", g.name)))?;
     }
     for g in &k.secrets {
         let r = make(e, dir, g, k.generator_options.as_ref(), true)?;
-        ra.absorb(r)
+        ra.absorb(r, &mut index)
             .map_err(|err| err.context(format!("merging from generator {}", g.name)))?;
     }
     Ok(())

@@ -73,29 +73,35 @@ pub struct ResMap {
 }
 
 impl ResMap {
-    pub fn append(&mut self, r: Resource) -> KResult<()> {
-        let id = r.cur_id();
-        if let Some(prev) = self.list.iter().find(|x| x.cur_id().equals(&id)) {
-            return Err(kerr(format!(
-                "may not add resource with an already registered id: {id} (from {}, already added from {})",
-                r.origin, prev.origin
-            )));
-        }
-        self.list.push(r);
-        Ok(())
-    }
-
     pub fn append_all(&mut self, other: ResMap) -> KResult<()> {
+        // Index current names so that adding n resources to m stays O(n + m).
+        let mut by_name: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, r) in self.list.iter().enumerate() {
+            by_name.entry(r.name_ref().to_owned()).or_default().push(i);
+        }
         for r in other.list {
-            self.append(r)?;
+            let id = r.cur_id();
+            if let Some(idxs) = by_name.get(&id.name) {
+                if let Some(&j) = idxs.iter().find(|&&j| self.list[j].cur_id().equals(&id)) {
+                    return Err(kerr(format!(
+                        "may not add resource with an already registered id: {id} (from {}, already added from {})",
+                        r.origin, self.list[j].origin
+                    )));
+                }
+            }
+            by_name.entry(id.name).or_default().push(self.list.len());
+            self.list.push(r);
         }
         Ok(())
     }
 
-    pub fn matching_any_id(&self, f: impl Fn(&ResId) -> bool) -> Vec<usize> {
+    /// `matching_any_id` for ids with a given name, skipping others cheaply.
+    pub fn matching_named(&self, name: &str, f: impl Fn(&ResId) -> bool) -> Vec<usize> {
         self.list
             .iter()
             .enumerate()
+            .filter(|(_, r)| r.has_name(name))
             .filter(|(_, r)| r.prev_ids.iter().any(&f) || f(&r.cur_id()))
             .map(|(i, _)| i)
             .collect()
@@ -103,11 +109,11 @@ impl ResMap {
 
     /// kustomize's `GetById`: one match by any id, falling back to ignoring the namespace.
     pub fn get_by_id(&self, id: &ResId) -> KResult<usize> {
-        let m = self.matching_any_id(|x| x.equals(id));
+        let m = self.matching_named(&id.name, |x| x.equals(id));
         match m.len() {
             1 => Ok(m[0]),
             0 => {
-                let loose = self.matching_any_id(|x| x.gvkn_equals(id));
+                let loose = self.matching_named(&id.name, |x| x.gvkn_equals(id));
                 if loose.len() == 1 {
                     Ok(loose[0])
                 } else {
@@ -122,16 +128,52 @@ impl ResMap {
         }
     }
 
-    /// Adds generated resources: create, or merge/replace an existing one.
-    pub fn absorb(&mut self, r: Resource) -> KResult<()> {
+    /// Names (current and previous) to indexes, for `absorb`.
+    pub fn name_index(&self) -> std::collections::HashMap<String, Vec<usize>> {
+        let mut idx: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, r) in self.list.iter().enumerate() {
+            idx.entry(r.name_ref().to_owned()).or_default().push(i);
+            for p in &r.prev_ids {
+                idx.entry(p.name.clone()).or_default().push(i);
+            }
+        }
+        idx
+    }
+
+    /// Adds generated resources: create, or merge/replace an existing one. `index` is
+    /// `name_index()`, kept up to date here.
+    pub fn absorb(
+        &mut self,
+        r: Resource,
+        index: &mut std::collections::HashMap<String, Vec<usize>>,
+    ) -> KResult<()> {
         let id = r.cur_id();
-        let m = self.matching_any_id(|x| x.equals(&id));
+        let mut m: Vec<usize> = index
+            .get(&id.name)
+            .map(|v| v.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .map(|i| (i, &self.list[i]))
+            .filter(|(_, x)| x.prev_ids.iter().any(|p| p.equals(&id)) || x.cur_id().equals(&id))
+            .map(|(i, _)| i)
+            .collect();
+        m.sort_unstable();
+        m.dedup();
         match m.len() {
             0 => match r.behavior {
                 Behavior::Merge | Behavior::Replace => Err(kerr(format!(
                     "id {id} does not exist; cannot merge or replace"
                 ))),
-                Behavior::Create => self.append(r),
+                Behavior::Create => {
+                    index
+                        .entry(id.name.clone())
+                        .or_default()
+                        .push(self.list.len());
+                    self.list.push(r);
+                    Ok(())
+                }
             },
             1 => {
                 let old = self.list[m[0]].clone();
@@ -395,9 +437,9 @@ impl<'a> Engine<'a> {
                     })?;
                 ra.append_all(sub)?;
             } else if self.fs.is_file(&p) {
-                for r in self.load_resources(&p)? {
-                    ra.append(r)?;
-                }
+                ra.append_all(ResMap {
+                    list: self.load_resources(&p)?,
+                })?;
             } else {
                 // Reading reports a symlink leaving the root as such.
                 self.read(&p)?;

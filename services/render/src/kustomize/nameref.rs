@@ -1,7 +1,7 @@
 //! Fixes name references after names changed (prefixes, suffixes, hashes, patches): each
 //! referring field holding an old name of a resource of the referred kind gets its new name.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -32,21 +32,20 @@ pub fn fix(rm: &mut ResMap) -> KResult<()> {
             org_gvk: r.org_id().gvk,
         })
         .collect();
+    let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+    for (j, c) in snapshot.iter().enumerate() {
+        let mut names: Vec<&str> = c.prev.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for n in names {
+            index.entry(n.to_owned()).or_default().push(j);
+        }
+    }
     for i in 0..rm.list.len() {
         let referrer_id = rm.list[i].cur_id();
         let affixes = (rm.list[i].prefixes.clone(), rm.list[i].suffixes.clone());
         let referrer_org = rm.list[i].org_id();
         let rb_namespaces = role_binding_namespaces(&rm.list[i]);
-        // Resources this referrer can see.
-        let visible: Vec<usize> = (0..snapshot.len())
-            .filter(|&j| {
-                let id = &snapshot[j].cur;
-                referrer_id.is_cluster_scoped()
-                    || id.is_cluster_scoped()
-                    || id.ns_equals(&referrer_id)
-                    || rb_namespaces.contains(&id.namespace)
-            })
-            .collect();
         for br in &refs {
             for spec in &br.referrers {
                 if !referrer_org.gvk.is_selected_by(&spec.gvk) {
@@ -56,7 +55,8 @@ pub fn fix(rm: &mut ResMap) -> KResult<()> {
                 let role_ref = role_ref_gvk(obj);
                 let ctx = Ctx {
                     all: &snapshot,
-                    visible: &visible,
+                    index: &index,
+                    rb_namespaces: &rb_namespaces,
                     referrer: &referrer_id,
                     affixes: &affixes,
                 };
@@ -99,7 +99,9 @@ fn role_ref_gvk(obj: &Value) -> Option<Gvk> {
 
 struct Ctx<'a> {
     all: &'a [Candidate],
-    visible: &'a [usize],
+    /// Candidates by every previous name they had.
+    index: &'a HashMap<String, Vec<usize>>,
+    rb_namespaces: &'a HashSet<String>,
     referrer: &'a ResId,
     affixes: &'a (Vec<String>, Vec<String>),
 }
@@ -200,10 +202,20 @@ fn select(
     ctx: &Ctx<'_>,
     role_ref: Option<&Gvk>,
 ) -> KResult<Option<usize>> {
-    let (all, visible, referrer) = (ctx.all, ctx.visible, ctx.referrer);
-    let mut c: Vec<usize> = visible
+    let (all, referrer) = (ctx.all, ctx.referrer);
+    let Some(named) = ctx.index.get(old) else {
+        return Ok(None);
+    };
+    let mut c: Vec<usize> = named
         .iter()
         .copied()
+        .filter(|&j| {
+            let id = &all[j].cur;
+            referrer.is_cluster_scoped()
+                || id.is_cluster_scoped()
+                || id.ns_equals(referrer)
+                || ctx.rb_namespaces.contains(&id.namespace)
+        })
         .filter(|&j| all[j].prev.iter().any(|id| id.name == old))
         .filter(|&j| all[j].prev.iter().any(|id| id.gvk.is_selected_by(&br.gvk)))
         .filter(|&j| role_ref.is_none_or(|g| all[j].org_gvk.is_selected_by(g)))

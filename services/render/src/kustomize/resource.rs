@@ -223,6 +223,20 @@ impl Resource {
         }
     }
 
+    /// The current name, without allocating.
+    pub fn name_ref(&self) -> &str {
+        self.obj
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// Whether any of its ids (current or previous) has this name.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.name_ref() == name || self.prev_ids.iter().any(|p| p.name == name)
+    }
+
     pub fn kind(&self) -> String {
         self.str_at(&["kind"])
     }

@@ -69,31 +69,57 @@ pub fn legacy(list: &mut [Resource], first: Option<Vec<String>>, last: Option<Ve
         }
         0
     };
-    let mut keyed: Vec<(i64, String, String, bool, Resource)> = Vec::new();
-    for r in list.iter() {
-        let id = r.cur_id();
-        keyed.push((
-            rank(&id.gvk.kind),
-            gvk_sort_string(&id.gvk),
-            id_sort_string(&id),
-            id.gvk.kind == "Namespace" && id.gvk.group.is_empty(),
-            r.clone(),
-        ));
+    struct Key {
+        rank: i64,
+        gvk: String,
+        id: String,
+        namespace_kind: bool,
+        core_namespace: bool,
     }
-    keyed.sort_by(|a, b| {
-        a.0.cmp(&b.0)
+    let keys: Vec<Key> = list
+        .iter()
+        .map(|r| {
+            let id = r.cur_id();
+            Key {
+                rank: rank(&id.gvk.kind),
+                gvk: gvk_sort_string(&id.gvk),
+                id: id_sort_string(&id),
+                namespace_kind: id.gvk.kind == "Namespace",
+                core_namespace: id.gvk.kind == "Namespace" && id.gvk.group.is_empty(),
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by(|&x, &y| {
+        let (a, b) = (&keys[x], &keys[y]);
+        a.rank
+            .cmp(&b.rank)
             .then_with(|| {
-                if a.1 == b.1 {
+                if a.gvk == b.gvk {
                     std::cmp::Ordering::Equal
-                } else if a.4.kind() == "Namespace" && b.4.kind() == "Namespace" && (a.3 || b.3) {
-                    b.1.cmp(&a.1)
+                } else if a.namespace_kind
+                    && b.namespace_kind
+                    && (a.core_namespace || b.core_namespace)
+                {
+                    b.gvk.cmp(&a.gvk)
                 } else {
-                    a.1.cmp(&b.1)
+                    a.gvk.cmp(&b.gvk)
                 }
             })
-            .then_with(|| a.2.cmp(&b.2))
+            .then_with(|| a.id.cmp(&b.id))
     });
-    for (slot, k) in list.iter_mut().zip(keyed) {
-        *slot = k.4;
+    let mut taken: Vec<Option<Resource>> = list
+        .iter_mut()
+        .map(|r| {
+            Some(std::mem::replace(
+                r,
+                Resource::new(serde_json::Value::Null, String::new()),
+            ))
+        })
+        .collect();
+    for (slot, i) in list.iter_mut().zip(order) {
+        if let Some(r) = taken[i].take() {
+            *slot = r;
+        }
     }
 }

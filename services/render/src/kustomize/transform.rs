@@ -123,11 +123,15 @@ fn namespace(ra: &mut ResMap, ns: &str) -> KResult<()> {
             }
         }
     }
-    let ids: Vec<_> = ra.list.iter().map(Resource::cur_id).collect();
-    for (i, a) in ids.iter().enumerate() {
-        if ids[..i].iter().any(|b| b.equals(a)) {
+    let mut seen = std::collections::HashSet::new();
+    for r in &ra.list {
+        let mut id = r.cur_id();
+        if id.namespace == "default" {
+            id.namespace.clear();
+        }
+        if !seen.insert(id.clone()) {
             return Err(kerr(format!(
-                "namespace transformation produces ID conflict: {a}"
+                "namespace transformation produces ID conflict: {id}"
             )));
         }
     }
@@ -194,7 +198,7 @@ fn set_entries(ra: &mut ResMap, pairs: &[(String, String)], specs: &[FieldSpec])
 
 fn replicas(ra: &mut ResMap, name: &str, count: i64) -> KResult<()> {
     let specs = fieldspec::replicas();
-    let matches = ra.matching_any_id(|id| id.name == name);
+    let matches = ra.matching_named(name, |id| id.name == name);
     for i in matches {
         let r = &mut ra.list[i];
         let gvk = r.gvk();
