@@ -387,6 +387,12 @@ fn deployments_have_two_replicas_the_contract_probes_and_run_as_non_root() {
             assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
             assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
             assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+            let spread = &pod["topologySpreadConstraints"][0];
+            assert_eq!(spread["topologyKey"], "kubernetes.io/hostname", "{d}");
+            assert_eq!(
+                spread["labelSelector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"],
+                "{d}: replicas spread across nodes"
+            );
             // Past --shutdown-grace (25s), so the drain finishes before SIGKILL.
             assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() > 25);
         }

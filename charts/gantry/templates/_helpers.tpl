@@ -108,7 +108,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end -}}
 
-{{/* Scheduling and pod-level settings shared by both Deployments: call with (dict "ctx" $ "c" .Values.receiver). */}}
+{{/* Scheduling and pod-level settings shared by both Deployments:
+call with (dict "ctx" $ "c" .Values.receiver "component" "receiver"). */}}
 {{- define "gantry.podScheduling" -}}
 {{- with .ctx.Values.imagePullSecrets }}
 imagePullSecrets:
@@ -129,9 +130,19 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .c.topologySpreadConstraints }}
+{{- if .c.topologySpreadConstraints }}
 topologySpreadConstraints:
-  {{- toYaml . | nindent 2 }}
+  {{- toYaml .c.topologySpreadConstraints | nindent 2 }}
+{{- else if not .c.affinity }}
+# Replicas on different nodes when there are several, so that one node's drain or loss
+# leaves the other serving (the PodDisruptionBudget covers only voluntary evictions).
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "gantry.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 8 }}
 {{- end }}
 securityContext:
   {{- toYaml .ctx.Values.podSecurityContext | nindent 2 }}
