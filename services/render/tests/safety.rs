@@ -146,7 +146,7 @@ fn deep_nesting_is_a_clear_error_not_a_stack_overflow() {
 
 #[test]
 fn document_and_size_limits() {
-    let many = CM.repeat(1).replace("name: c", "name: c0")
+    let many = CM.to_string().replace("name: c", "name: c0")
         + &(1..50)
             .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"))
             .collect::<String>();

@@ -82,13 +82,13 @@ impl ResMap {
         }
         for r in other.list {
             let id = r.cur_id();
-            if let Some(idxs) = by_name.get(&id.name) {
-                if let Some(&j) = idxs.iter().find(|&&j| self.list[j].cur_id().equals(&id)) {
-                    return Err(kerr(format!(
-                        "may not add resource with an already registered id: {id} (from {}, already added from {})",
-                        r.origin, self.list[j].origin
-                    )));
-                }
+            if let Some(idxs) = by_name.get(&id.name)
+                && let Some(&j) = idxs.iter().find(|&&j| self.list[j].cur_id().equals(&id))
+            {
+                return Err(kerr(format!(
+                    "may not add resource with an already registered id: {id} (from {}, already added from {})",
+                    r.origin, self.list[j].origin
+                )));
             }
             by_name.entry(id.name).or_default().push(self.list.len());
             self.list.push(r);

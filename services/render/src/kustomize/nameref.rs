@@ -153,10 +153,10 @@ fn set_mapping(v: &mut Value, br: &BackRef, ctx: &Ctx<'_>) -> KResult<()> {
     let Some(m) = v.as_object_mut() else {
         return Ok(());
     };
-    if let Some(kind) = m.get("kind").and_then(Value::as_str) {
-        if kind != br.gvk.kind {
-            return Ok(());
-        }
+    if let Some(kind) = m.get("kind").and_then(Value::as_str)
+        && kind != br.gvk.kind
+    {
+        return Ok(());
     }
     let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
         return Ok(());

@@ -205,10 +205,10 @@ fn apply_one(rep: &Value, ra: &mut ResMap) -> KResult<()> {
                 if any_field && ids.iter().any(|id| regex_selects(id, rej).unwrap_or(false)) {
                     rejected = true;
                 }
-                if !rej.label_selector.is_empty() || !rej.annotation_selector.is_empty() {
-                    if super::patch::id_selected(r, &selector_of(rej))? {
-                        rejected = true;
-                    }
+                if (!rej.label_selector.is_empty() || !rej.annotation_selector.is_empty())
+                    && super::patch::id_selected(r, &selector_of(rej))?
+                {
+                    rejected = true;
                 }
             }
             if rejected {
@@ -367,10 +367,10 @@ fn visit(v: &mut Value, path: &[String], create: bool, f: &mut dyn FnMut(&mut Va
     }
     match v {
         Value::Array(items) => {
-            if let Ok(i) = seg.parse::<usize>() {
-                if let Some(item) = items.get_mut(i) {
-                    visit(item, rest, create, f);
-                }
+            if let Ok(i) = seg.parse::<usize>()
+                && let Some(item) = items.get_mut(i)
+            {
+                visit(item, rest, create, f);
             }
         }
         Value::Object(m) => {

@@ -85,17 +85,17 @@ fn namespace(ra: &mut ResMap, ns: &str) -> KResult<()> {
         if !gvk.is_cluster_scoped() {
             r.set_namespace(ns);
         }
-        if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
-            if let Some(Value::Array(subjects)) = r.obj.get_mut("subjects") {
-                for s in subjects {
-                    let Some(m) = s.as_object_mut() else { continue };
-                    let is_default_sa = m.get("name").and_then(Value::as_str) == Some("default")
-                        && m.get("kind")
-                            .and_then(Value::as_str)
-                            .is_none_or(|k| k == "ServiceAccount");
-                    if is_default_sa {
-                        m.insert("namespace".into(), Value::String(ns.into()));
-                    }
+        if (gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding")
+            && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
+        {
+            for s in subjects {
+                let Some(m) = s.as_object_mut() else { continue };
+                let is_default_sa = m.get("name").and_then(Value::as_str) == Some("default")
+                    && m.get("kind")
+                        .and_then(Value::as_str)
+                        .is_none_or(|k| k == "ServiceAccount");
+                if is_default_sa {
+                    m.insert("namespace".into(), Value::String(ns.into()));
                 }
             }
         }
@@ -278,12 +278,13 @@ fn images_legacy(v: &mut Value, img: &Image) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                if (k == "containers" || k == "initContainers") && child.is_array() {
-                    if let Value::Array(items) = child {
-                        for c in items.iter_mut() {
-                            if let Some(image) = c.get_mut("image") {
-                                update_image(image, img);
-                            }
+                if (k == "containers" || k == "initContainers")
+                    && child.is_array()
+                    && let Value::Array(items) = child
+                {
+                    for c in items.iter_mut() {
+                        if let Some(image) = c.get_mut("image") {
+                            update_image(image, img);
                         }
                     }
                 }

@@ -239,10 +239,10 @@ impl Emitter {
         if ctx.simple_key && a.multiline {
             style = Style::Double;
         }
-        if style == Style::Plain {
-            if !a.block_plain_allowed || (s.text.is_empty() && ctx.simple_key) {
-                style = Style::Single;
-            }
+        if style == Style::Plain
+            && (!a.block_plain_allowed || (s.text.is_empty() && ctx.simple_key))
+        {
+            style = Style::Single;
         }
         if style == Style::Single && !a.single_quoted_allowed {
             style = Style::Double;
@@ -526,29 +526,21 @@ fn analyze(value: &str) -> Analysis {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
                 | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' => {
-                    if followed_by_whitespace {
-                        block_indicators = true;
-                    }
+                '?' | ':' if followed_by_whitespace => {
+                    block_indicators = true;
                 }
-                '-' => {
-                    if followed_by_whitespace {
-                        block_indicators = true;
-                    }
+                '-' if followed_by_whitespace => {
+                    block_indicators = true;
                 }
                 _ => {}
             }
         } else {
             match c {
-                ':' => {
-                    if followed_by_whitespace {
-                        block_indicators = true;
-                    }
+                ':' if followed_by_whitespace => {
+                    block_indicators = true;
                 }
-                '#' => {
-                    if preceded_by_whitespace {
-                        block_indicators = true;
-                    }
+                '#' if preceded_by_whitespace => {
+                    block_indicators = true;
                 }
                 _ => {}
             }

@@ -94,23 +94,23 @@ fn parse_with(
                 continue;
             }
             Event::DocumentEnd => {
-                if let Some(v) = root.take() {
-                    if !v.is_null() {
-                        if docs.len() >= limits.max_documents {
-                            return Err(ParseError {
-                                line,
-                                message: format!("more than {} documents", limits.max_documents),
-                            });
-                        }
-                        check_depth(&v, limits.max_depth).map_err(|message| ParseError {
-                            line: doc_line,
-                            message,
-                        })?;
-                        docs.push(ParsedDoc {
-                            value: v,
-                            line: doc_line,
+                if let Some(v) = root.take()
+                    && !v.is_null()
+                {
+                    if docs.len() >= limits.max_documents {
+                        return Err(ParseError {
+                            line,
+                            message: format!("more than {} documents", limits.max_documents),
                         });
                     }
+                    check_depth(&v, limits.max_depth).map_err(|message| ParseError {
+                        line: doc_line,
+                        message,
+                    })?;
+                    docs.push(ParsedDoc {
+                        value: v,
+                        line: doc_line,
+                    });
                 }
                 continue;
             }
@@ -348,25 +348,25 @@ pub fn resolve_plain(s: &str) -> Value {
             if let Some(v) = go_parse_int(&plain) {
                 return v;
             }
-            if yaml_style_float(&plain) {
-                if let Some(f) = go_parse_float(&plain) {
-                    return float(f, s);
-                }
+            if yaml_style_float(&plain)
+                && let Some(f) = go_parse_float(&plain)
+            {
+                return float(f, s);
             }
             let (neg, rest) = match plain.strip_prefix('-') {
                 Some(r) => (true, r),
                 None => (false, plain.strip_prefix('+').unwrap_or(&plain)),
             };
             for (prefix, radix) in [("0b", 2), ("0o", 8)] {
-                if let Some(digits) = rest.strip_prefix(prefix) {
-                    if let Ok(u) = u64::from_str_radix(digits, radix) {
-                        if neg {
-                            if let Ok(i) = i64::try_from(u) {
-                                return Value::Number((-i).into());
-                            }
-                        } else {
-                            return Value::Number(u.into());
+                if let Some(digits) = rest.strip_prefix(prefix)
+                    && let Ok(u) = u64::from_str_radix(digits, radix)
+                {
+                    if neg {
+                        if let Ok(i) = i64::try_from(u) {
+                            return Value::Number((-i).into());
                         }
+                    } else {
+                        return Value::Number(u.into());
                     }
                 }
             }
