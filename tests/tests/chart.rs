@@ -137,6 +137,11 @@ fn run_helm() -> Result<Value> {
             {"name": "bad-secret-mode", "set": {"receiver": {"webhookSecret": {"mode": "inline"}}}},
             {"name": "forge-without-token-env", "set": {"reconciler": {"config": {"forges": [
                 {"name": "github", "kind": "github", "apiUrl": "https://api.github.com"}]}}}},
+            {"name": "token-from-two-secrets", "set": {"reconciler": {"config": {
+                "forges": [{"name": "github", "kind": "github", "apiUrl": "https://api.github.com",
+                    "tokenEnv": "GITHUB_TOKEN", "tokenSecret": {"name": "a", "key": "t"}}],
+                "repositories": [{"fullName": "acme/app", "forge": "github", "tokenEnv": "GITHUB_TOKEN",
+                    "tokenSecret": {"name": "b", "key": "t"}}]}}}},
             {"name": "no-nats", "set": {"nats": {"enabled": false}}},
             {"name": "two-nats", "set": {"externalNats": {"url": "nats://nats:4222"}}},
         ],
@@ -544,12 +549,32 @@ fn existing_secrets_for_the_webhook_file_forge_tokens_and_kubeconfigs() {
         secret_env(c, "GITEA_TOKEN").unwrap(),
         ("forge-tokens".into(), "gitea".into())
     );
-    // The variable the config names is the one the pod sets.
+    assert_eq!(
+        secret_env(c, "INFRA_CLONE_TOKEN").unwrap(),
+        ("clone-tokens".into(), "infra".into())
+    );
+    // Every variable the config names is set in the pod, once (server-side apply rejects a
+    // duplicate env name), although a forge and a repository share GITHUB_TOKEN.
     let config = r.reconciler_config().unwrap();
-    for forge in config["forges"].as_array().unwrap() {
-        let name = forge["tokenEnv"].as_str().unwrap();
+    let names: Vec<&str> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(
+        names.len(),
+        names.iter().collect::<BTreeSet<_>>().len(),
+        "{names:?}"
+    );
+    let forges = config["forges"].as_array().unwrap();
+    for entry in forges
+        .iter()
+        .chain(config["repositories"].as_array().unwrap())
+    {
+        let name = entry["tokenEnv"].as_str().unwrap();
         assert!(
-            env(c, name).is_some(),
+            names.contains(&name),
             "tokenEnv {name} is not set in the pod"
         );
     }
@@ -561,6 +586,7 @@ fn existing_secrets_for_the_webhook_file_forge_tokens_and_kubeconfigs() {
         .find(|c| c["name"] == "prod")
         .unwrap();
     assert_eq!(prod["kubeconfig"], "/etc/gantry/clusters/prod/kubeconfig");
+    assert_eq!(prod["context"], "prod-admin");
     let sources = volume(rec, "config")["projected"]["sources"].clone();
     let secret = sources
         .as_array()
@@ -607,9 +633,17 @@ fn reconciler_config_is_the_contract_file_without_chart_only_keys() {
                 );
             }
         }
-        for cluster in config["clusters"].as_array().unwrap() {
-            assert!(cluster.get("kubeconfigSecret").is_none());
-        }
+        let keys_in = |list: &Value, allowed: &[&str], what: &str| {
+            for entry in list.as_array().unwrap() {
+                for key in entry.as_object().unwrap().keys() {
+                    assert!(allowed.contains(&key.as_str()), "{name}: {what} key {key}");
+                }
+            }
+        };
+        let repository_keys = ["fullName", "forge", "cloneUrl", "username", "tokenEnv"];
+        keys_in(&config["repositories"], &repository_keys, "repository");
+        let cluster_keys = ["name", "kubeconfig", "context", "inCluster"];
+        keys_in(&config["clusters"], &cluster_keys, "cluster");
     }
     let full = scenario("full").reconciler_config().unwrap();
     assert_eq!(full["concurrency"], 8);
@@ -735,7 +769,9 @@ fn monitoring_scrapes_both_services_alerts_on_failed_syncs_and_ships_a_dashboard
     };
     let sync = alert("GantrySyncFailureRateHigh");
     assert!(sync.contains("gantry_reconcile_total") && sync.contains("[15m]"));
-    assert!(sync.contains("outcome=~\"failure|error|failed\""));
+    // The reconciler's outcomes: success, failure, error, superseded, unchanged, transient.
+    assert!(sync.contains("outcome=~\"failure|error\""), "{sync}");
+    assert!(sync.contains("outcome!~\"superseded|transient\""), "{sync}");
     assert!(sync.trim_end().ends_with("> 0.01"), "{sync}");
     assert!(alert("GantryWebhookUnavailable").contains("outcome=\"unavailable\""));
     assert!(alert("GantryReceiverDown").contains("up{job=\"gantry-receiver\""));
@@ -789,6 +825,10 @@ fn bad_values_fail_with_a_message_naming_the_problem() {
     assert!(message("bad-scope").contains("/rbac/scope"));
     assert!(message("bad-secret-mode").contains("/receiver/webhookSecret/mode"));
     assert!(message("forge-without-token-env").contains("tokenEnv"));
+    assert!(
+        message("token-from-two-secrets")
+            .contains("GITHUB_TOKEN is filled from two different Secrets")
+    );
     assert!(message("no-nats").contains("externalNats.url"));
     assert!(message("two-nats").contains("choose the bundled NATS or an external one"));
 }

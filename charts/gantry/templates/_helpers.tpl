@@ -165,15 +165,19 @@ which become environment variables and mounted files instead. */}}
 {{- range $c.forges -}}
 {{- $forges = append $forges (omit . "tokenSecret") -}}
 {{- end -}}
+{{- $repositories := list -}}
+{{- range $c.repositories -}}
+{{- $repositories = append $repositories (omit . "tokenSecret") -}}
+{{- end -}}
 {{- $clusters := list -}}
 {{- range $c.clusters -}}
 {{- if .kubeconfigSecret -}}
-{{- $clusters = append $clusters (dict "name" .name "kubeconfig" (printf "/etc/gantry/clusters/%s/kubeconfig" .name)) -}}
+{{- $clusters = append $clusters (merge (dict "kubeconfig" (printf "/etc/gantry/clusters/%s/kubeconfig" .name)) (omit . "kubeconfigSecret")) -}}
 {{- else -}}
 {{- $clusters = append $clusters . -}}
 {{- end -}}
 {{- end -}}
-{{- $out := dict "concurrency" $c.concurrency "forges" $forges "repositories" $c.repositories "clusters" $clusters -}}
+{{- $out := dict "concurrency" $c.concurrency "forges" $forges "repositories" $repositories "clusters" $clusters -}}
 {{- with include "gantry.nats.url" . -}}
 {{- $_ := set $out "nats" (dict "url" .) -}}
 {{- end -}}
