@@ -20,6 +20,10 @@ pub const AUDIT_SUBJECTS: &str = "gantry.audit.>";
 pub const DLQ_SUBJECTS: &str = "gantry.dlq.>";
 /// The key-value bucket holding each app and environment's state and lease.
 pub const STATE_BUCKET: &str = "gantry-state";
+/// The stream that keeps dead-lettered events (subjects [`DLQ_SUBJECTS`]).
+pub const DLQ_STREAM: &str = "GANTRY_DLQ";
+/// The durable pull consumer on [`EVENTS_STREAM`] that every reconciler worker shares.
+pub const RECONCILER_CONSUMER: &str = "gantry-reconciler";
 
 /// JetStream's de-duplication header.
 pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
@@ -152,6 +156,27 @@ pub fn audit_stream_config() -> stream::Config {
         retention: stream::RetentionPolicy::Limits,
         max_age: Duration::from_secs(30 * 24 * 3600),
         ..Default::default()
+    }
+}
+
+/// The configuration `GANTRY_DLQ` is created with: events that exhausted their deliveries, kept
+/// as long as events are so that an operator can inspect and replay them.
+pub fn dlq_stream_config() -> stream::Config {
+    stream::Config {
+        name: DLQ_STREAM.to_owned(),
+        subjects: vec![DLQ_SUBJECTS.to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: EVENTS_MAX_AGE,
+        ..Default::default()
+    }
+}
+
+/// The dead-letter subject of an event subject: `gantry.events.X` becomes `gantry.dlq.X`.
+pub fn dlq_subject(event_subject: &str) -> String {
+    match event_subject.strip_prefix("gantry.events.") {
+        Some(rest) => format!("gantry.dlq.{rest}"),
+        None => format!("gantry.dlq.{}", escape_token(event_subject)),
     }
 }
 

@@ -1,0 +1,126 @@
+//! Audit records: one `gantry.v1.AuditRecord` per reconcile phase outcome on `GANTRY_AUDIT`,
+//! with `Gantry-Schema` and `traceparent` headers. A record counts only once JetStream has stored
+//! it, so the worker can ack the event knowing the trail is complete.
+
+use std::time::{Duration, SystemTime};
+
+use async_nats::HeaderMap;
+use gantry_proto::v1::{AuditRecord, Outcome, Phase};
+use prost::Message;
+
+/// Why a record was not stored.
+#[derive(Debug, thiserror::Error)]
+#[error("storing an audit record on {subject}: {message}")]
+pub struct AuditError {
+    /// The subject.
+    pub subject: String,
+    /// What NATS said.
+    pub message: String,
+}
+
+/// The event-wide fields of every record.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The event's id.
+    pub event_id: String,
+    /// The Git host's delivery id.
+    pub delivery_id: String,
+    /// `owner/name`.
+    pub repository: String,
+    /// The commit.
+    pub revision: String,
+    /// The W3C traceparent to send on.
+    pub traceparent: String,
+}
+
+impl Context {
+    fn trace_id(&self) -> String {
+        self.traceparent
+            .split('-')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// What one record says.
+#[derive(Debug, Clone, Default)]
+pub struct Entry<'a> {
+    /// The app (empty for repository-wide steps such as fetch).
+    pub app: &'a str,
+    /// The environment (empty for repository-wide steps).
+    pub environment: &'a str,
+    /// The phase.
+    pub phase: Phase,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// A sentence.
+    pub message: String,
+    /// Objects applied.
+    pub applied: u32,
+    /// Objects pruned.
+    pub pruned: u32,
+    /// How long the phase took; none for `started`.
+    pub duration: Option<Duration>,
+}
+
+/// Publishes records.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    js: async_nats::jetstream::Context,
+    worker: String,
+}
+
+impl Auditor {
+    /// An auditor writing as `worker`.
+    pub fn new(js: async_nats::jetstream::Context, worker: &str) -> Self {
+        Auditor {
+            js,
+            worker: worker.to_owned(),
+        }
+    }
+
+    /// Publishes one record and waits until it is stored.
+    pub async fn record(&self, cx: &Context, e: Entry<'_>) -> Result<(), AuditError> {
+        let record = AuditRecord {
+            event_id: cx.event_id.clone(),
+            delivery_id: cx.delivery_id.clone(),
+            application: e.app.to_owned(),
+            environment: e.environment.to_owned(),
+            revision: cx.revision.clone(),
+            phase: e.phase as i32,
+            outcome: e.outcome as i32,
+            message: e.message,
+            objects_applied: e.applied,
+            objects_pruned: e.pruned,
+            duration: e
+                .duration
+                .and_then(|d| prost_types::Duration::try_from(d).ok()),
+            worker_id: self.worker.clone(),
+            time: Some(prost_types::Timestamp::from(SystemTime::now())),
+            repository: cx.repository.clone(),
+            trace_id: cx.trace_id(),
+        };
+        let subject = gantry_nats::audit_subject(e.app, e.environment, e.outcome.token());
+        let mut headers = HeaderMap::new();
+        headers.insert(gantry_nats::HEADER_SCHEMA, gantry_proto::v1::AUDIT_SCHEMA);
+        headers.insert(
+            gantry_nats::HEADER_CONTENT_TYPE,
+            gantry_nats::CONTENT_TYPE_PROTOBUF,
+        );
+        if !cx.traceparent.is_empty() {
+            headers.insert(gantry_nats::HEADER_TRACEPARENT, cx.traceparent.as_str());
+        }
+        let err = |m: String| AuditError {
+            subject: subject.clone(),
+            message: m,
+        };
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), headers, record.encode_to_vec().into())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        ack.await.map_err(|e| err(e.to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,401 @@
+//! Repository mirrors (one bare gix repository per repository) and read-only snapshots of the
+//! tree at one commit. Files are read from the object database at that exact commit, never from a
+//! working tree that could drift. Everything here blocks: callers run it on the blocking pool.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use gantry_render::{FileSystem, FsError};
+use gix::ObjectId;
+
+/// Why a fetch or a tree read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The remote could not be reached or refused us (worth retrying).
+    #[error("fetching {url}: {message}")]
+    Remote {
+        /// The clone URL, without credentials.
+        url: String,
+        /// What gix said.
+        message: String,
+    },
+    /// The commit is not in the repository even after a fetch.
+    #[error("commit {0} is not in the repository after fetching every branch")]
+    MissingCommit(String),
+    /// The revision is not a full hexadecimal object id.
+    #[error("{0:?} is not a commit id")]
+    BadRevision(String),
+    /// The local mirror is unusable.
+    #[error("the mirror at {path}: {message}")]
+    Mirror {
+        /// The mirror's folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Reading objects failed.
+    #[error("reading {what}: {message}")]
+    Read {
+        /// What was being read.
+        what: String,
+        /// What gix said.
+        message: String,
+    },
+}
+
+/// User name and password (a token) for HTTPS fetches.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The user name (`x-access-token` for GitHub tokens).
+    pub username: String,
+    /// The token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+/// The mirrors of every repository, under one folder.
+#[derive(Debug)]
+pub struct Mirrors {
+    root: PathBuf,
+    repos: Mutex<HashMap<String, Arc<Mirror>>>,
+}
+
+/// One repository's mirror. Its lock serialises fetches; reads share the thread-safe handle.
+#[derive(Debug)]
+pub struct Mirror {
+    path: PathBuf,
+    fetching: Mutex<()>,
+    repo: gix::ThreadSafeRepository,
+    snapshots: Mutex<VecDeque<Arc<Snapshot>>>,
+}
+
+/// Snapshots kept per mirror: a push needs the new tree and the last applied one.
+const SNAPSHOT_CACHE: usize = 4;
+
+impl Mirrors {
+    /// Mirrors under `root` (created when absent).
+    pub fn new(root: PathBuf) -> Self {
+        Mirrors {
+            root,
+            repos: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The mirror of `full_name`, created empty when absent.
+    pub fn mirror(&self, full_name: &str) -> Result<Arc<Mirror>, FetchError> {
+        let key = full_name.to_ascii_lowercase();
+        let mut repos = self.repos.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = repos.get(&key) {
+            return Ok(m.clone());
+        }
+        let path = self
+            .root
+            .join(format!("{}.git", gantry_nats::escape_token(&key)));
+        let mirror_err = |message: String| FetchError::Mirror {
+            path: path.clone(),
+            message,
+        };
+        let repo = if path.join("HEAD").exists() {
+            gix::open(&path).map_err(|e| mirror_err(e.to_string()))?
+        } else {
+            std::fs::create_dir_all(&path).map_err(|e| mirror_err(e.to_string()))?;
+            gix::init_bare(&path).map_err(|e| mirror_err(e.to_string()))?
+        };
+        let m = Arc::new(Mirror {
+            path: path.clone(),
+            fetching: Mutex::new(()),
+            repo: repo.into_sync(),
+            snapshots: Mutex::new(VecDeque::new()),
+        });
+        repos.insert(key, m.clone());
+        Ok(m)
+    }
+}
+
+/// Parses a full hexadecimal commit id.
+pub fn parse_revision(rev: &str) -> Result<ObjectId, FetchError> {
+    ObjectId::from_hex(rev.as_bytes()).map_err(|_| FetchError::BadRevision(rev.to_owned()))
+}
+
+impl Mirror {
+    /// Whether the mirror holds `commit`.
+    pub fn has(&self, commit: ObjectId) -> bool {
+        self.repo.to_thread_local().has_object(commit)
+    }
+
+    /// Makes sure `commit` is in the mirror, fetching every branch from `url` when it is not.
+    pub fn ensure(
+        &self,
+        url: &str,
+        credentials: Option<&Credentials>,
+        commit: ObjectId,
+    ) -> Result<(), FetchError> {
+        if self.has(commit) {
+            return Ok(());
+        }
+        let _guard = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        // Another task may have fetched it while we waited.
+        if self.has(commit) {
+            return Ok(());
+        }
+        self.fetch(url, credentials)?;
+        if self.has(commit) {
+            Ok(())
+        } else {
+            Err(FetchError::MissingCommit(commit.to_string()))
+        }
+    }
+
+    fn fetch(&self, url: &str, credentials: Option<&Credentials>) -> Result<(), FetchError> {
+        let remote_err = |message: String| FetchError::Remote {
+            url: redact(url),
+            message,
+        };
+        let repo = self.repo.to_thread_local();
+        let remote = repo
+            .remote_at(url)
+            .map_err(|e| remote_err(e.to_string()))?
+            .with_refspecs(
+                ["+refs/heads/*:refs/heads/*"],
+                gix::remote::Direction::Fetch,
+            )
+            .map_err(|e| remote_err(e.to_string()))?;
+        let mut connection = remote
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| remote_err(format!("{e:#}")))?;
+        if let Some(c) = credentials.cloned() {
+            connection.set_credentials(move |action| match action {
+                gix::credentials::helper::Action::Get(ctx) => {
+                    Ok(Some(gix::credentials::protocol::Outcome {
+                        identity: gix::sec::identity::Account {
+                            username: c.username.clone(),
+                            password: c.password.clone(),
+                            oauth_refresh_token: None,
+                        },
+                        next: ctx.into(),
+                    }))
+                }
+                _ => Ok(None),
+            });
+        }
+        let interrupt = AtomicBool::new(false);
+        connection
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| remote_err(format!("{e:#}")))?
+            .receive(gix::progress::Discard, &interrupt)
+            .map_err(|e| remote_err(format!("{e:#}")))?;
+        Ok(())
+    }
+
+    /// Whether `older` is an ancestor of (or equal to) `newer`. `None` when either is unknown.
+    pub fn is_ancestor(&self, older: ObjectId, newer: ObjectId) -> Option<bool> {
+        if older == newer {
+            return Some(true);
+        }
+        let repo = self.repo.to_thread_local();
+        if !repo.has_object(older) || !repo.has_object(newer) {
+            return None;
+        }
+        match repo.merge_base(older, newer) {
+            Ok(Some(base)) => Some(base.detach() == older),
+            Ok(None) => Some(false),
+            Err(_) => None,
+        }
+    }
+
+    /// The tree at `commit`, cached.
+    pub fn snapshot(&self, commit: ObjectId) -> Result<Arc<Snapshot>, FetchError> {
+        {
+            let cache = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = cache.iter().find(|s| s.commit == commit) {
+                return Ok(s.clone());
+            }
+        }
+        let snap = Arc::new(Snapshot::read(&self.repo, commit)?);
+        let mut cache = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        cache.push_front(snap.clone());
+        cache.truncate(SNAPSHOT_CACHE);
+        Ok(snap)
+    }
+
+    /// The mirror's folder.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+/// A URL with any user information removed, for messages.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            return format!("{scheme}://{}", &rest[at + 1..]);
+        }
+    }
+    url.to_owned()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    File,
+    Other,
+}
+
+/// The tree of one commit: every path with its blob id, readable through
+/// [`gantry_render::FileSystem`].
+pub struct Snapshot {
+    /// The commit.
+    pub commit: ObjectId,
+    files: BTreeMap<String, (ObjectId, EntryKind)>,
+    repo: Mutex<gix::Repository>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("commit", &self.commit)
+            .field("files", &self.files.len())
+            .finish()
+    }
+}
+
+impl Snapshot {
+    fn read(repo: &gix::ThreadSafeRepository, commit: ObjectId) -> Result<Snapshot, FetchError> {
+        let read_err = |message: String| FetchError::Read {
+            what: format!("the tree of {commit}"),
+            message,
+        };
+        let mut repo = repo.to_thread_local();
+        repo.object_cache_size_if_unset(4 << 20);
+        let tree = repo
+            .find_commit(commit)
+            .map_err(|e| read_err(e.to_string()))?
+            .tree()
+            .map_err(|e| read_err(e.to_string()))?;
+        let mut recorder = gix::traverse::tree::Recorder::default();
+        tree.traverse()
+            .breadthfirst(&mut recorder)
+            .map_err(|e| read_err(e.to_string()))?;
+        drop(tree);
+        let mut files = BTreeMap::new();
+        for e in recorder.records {
+            if e.mode.is_tree() || e.mode.is_commit() {
+                continue;
+            }
+            let kind = if e.mode.is_blob() {
+                EntryKind::File
+            } else {
+                // Symlinks are not followed: a link could point anywhere on the worker.
+                EntryKind::Other
+            };
+            files.insert(e.filepath.to_string(), (e.oid, kind));
+        }
+        Ok(Snapshot {
+            commit,
+            files,
+            repo: Mutex::new(repo),
+        })
+    }
+
+    /// The bytes of the file at `path`, if it is a regular file.
+    pub fn file(&self, path: &str) -> Option<Vec<u8>> {
+        let (oid, kind) = self.files.get(path)?;
+        if *kind != EntryKind::File {
+            return None;
+        }
+        let repo = self.repo.lock().unwrap_or_else(|p| p.into_inner());
+        repo.find_object(*oid).ok().map(|o| o.detach().data)
+    }
+
+    /// Paths whose content or mode differs between `self` and `other`, plus paths only one has.
+    pub fn changed_paths(&self, other: &Snapshot) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (p, e) in &self.files {
+            if other.files.get(p) != Some(e) {
+                out.insert(p.clone());
+            }
+        }
+        for p in other.files.keys() {
+            if !self.files.contains_key(p) {
+                out.insert(p.clone());
+            }
+        }
+        out
+    }
+
+    /// How many files the tree holds.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the tree is empty.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+impl FileSystem for Snapshot {
+    fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        self.file(path)
+            .ok_or_else(|| FsError::NotFound(path.to_owned()))
+    }
+
+    fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let mut names: Vec<String> = self
+            .files
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_owned))
+            .collect();
+        names.dedup();
+        if names.is_empty() && !path.is_empty() {
+            return Err(FsError::NotFound(path.to_owned()));
+        }
+        Ok(names)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return true;
+        }
+        let prefix = format!("{path}/");
+        self.files
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        matches!(self.files.get(path), Some((_, EntryKind::File)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_user_information() {
+        assert_eq!(
+            redact("https://x:secret@github.com/a/b.git"),
+            "https://github.com/a/b.git"
+        );
+        assert_eq!(
+            redact("https://github.com/a/b.git"),
+            "https://github.com/a/b.git"
+        );
+        assert_eq!(redact("file:///tmp/r"), "file:///tmp/r");
+    }
+}

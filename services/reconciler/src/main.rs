@@ -1,0 +1,75 @@
+//! `gantry-reconciler`: parses configuration, sets up logging, and runs a worker until SIGTERM
+//! or SIGINT.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gantry_config::{EXIT_CONFIG, LogFormat, ProcessEnv};
+use gantry_reconciler::{Args, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let first = e.to_string();
+            let line = first.lines().next().unwrap_or("invalid arguments");
+            eprintln!("gantry-reconciler: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let config = match Config::resolve(args, &ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gantry-reconciler: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let _telemetry = match gantry_telemetry::init(gantry_telemetry::Options {
+        service_name: "gantry-reconciler",
+        json: config.log_format == LogFormat::Json,
+        filter: config.log_level.clone(),
+        otlp_endpoint: config.otlp_endpoint.clone(),
+    }) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("gantry-reconciler: invalid telemetry settings: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let listener = match std::net::TcpListener::bind(config.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("gantry-reconciler: cannot listen on {}: {e}", config.listen);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    tracing::info!(listen = %config.listen, nats = %config.nats_url, worker = %config.worker_id, "gantry-reconciler starting");
+    match gantry_reconciler::run(listener, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %anyhow::Error::from(e), "gantry-reconciler failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

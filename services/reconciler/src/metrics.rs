@@ -1,0 +1,158 @@
+//! The reconciler's Prometheus metrics (contract section 7).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// `{app,environment,outcome}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+    /// `success`, `failure`, `error`, `superseded`, `unchanged`, `transient`.
+    pub outcome: &'static str,
+}
+
+/// `{phase}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// `fetch`, `render`, `apply`, `prune`, `verify`, `report`.
+    pub phase: &'static str,
+}
+
+/// `{forge,outcome}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PostLabels {
+    /// `github` or `gitea`.
+    pub forge: &'static str,
+    /// `success`, `retried`, `rejected`, `failed`.
+    pub outcome: &'static str,
+}
+
+/// `{app,environment}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvLabels {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+}
+
+type PhaseHistograms = Family<PhaseLabels, Histogram, fn() -> Histogram>;
+
+/// The reconciler's metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `gantry_reconcile_total`
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    /// `gantry_reconcile_duration_seconds`
+    pub durations: PhaseHistograms,
+    /// `gantry_applied_objects_total`
+    pub applied: Counter,
+    /// `gantry_pruned_objects_total`
+    pub pruned: Counter,
+    /// `gantry_commit_status_posts_total`
+    pub posts: Family<PostLabels, Counter>,
+    /// `gantry_last_applied_timestamp_seconds`
+    pub last_applied: Family<EnvLabels, Gauge>,
+}
+
+fn buckets() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    ])
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let durations: PhaseHistograms = Family::new_with_constructor(buckets);
+        let applied = Counter::default();
+        let pruned = Counter::default();
+        let posts = Family::<PostLabels, Counter>::default();
+        let last_applied = Family::<EnvLabels, Gauge>::default();
+        registry.register(
+            "gantry_reconcile",
+            "Reconciles of one app and environment, by outcome",
+            reconciles.clone(),
+        );
+        registry.register_with_unit(
+            "gantry_reconcile_duration",
+            "Time spent in each reconcile phase",
+            prometheus_client::registry::Unit::Seconds,
+            durations.clone(),
+        );
+        registry.register(
+            "gantry_applied_objects",
+            "Objects server-side applied",
+            applied.clone(),
+        );
+        registry.register("gantry_pruned_objects", "Objects pruned", pruned.clone());
+        registry.register(
+            "gantry_commit_status_posts",
+            "Commit status posts, by forge and outcome",
+            posts.clone(),
+        );
+        registry.register_with_unit(
+            "gantry_last_applied_timestamp",
+            "When each app and environment was last applied (Unix time)",
+            prometheus_client::registry::Unit::Seconds,
+            last_applied.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            durations,
+            applied,
+            pruned,
+            posts,
+            last_applied,
+        }
+    }
+
+    /// Counts one commit-status post attempt outcome.
+    pub fn status_post(&self, forge: &'static str, outcome: &'static str) {
+        self.posts
+            .get_or_create(&PostLabels { forge, outcome })
+            .inc();
+    }
+
+    /// Records a phase's duration.
+    pub fn phase(&self, phase: &'static str, d: std::time::Duration) {
+        self.durations
+            .get_or_create(&PhaseLabels { phase })
+            .observe(d.as_secs_f64());
+    }
+
+    /// Counts a reconcile outcome.
+    pub fn reconciled(&self, app: &str, environment: &str, outcome: &'static str) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                app: app.to_owned(),
+                environment: environment.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

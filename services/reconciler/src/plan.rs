@@ -1,0 +1,300 @@
+//! Deciding what to deploy: `.gantry.yaml` at the commit (contract section 4), the environments
+//! whose branch is the event's, and of those the ones whose inputs changed since what was last
+//! applied (the environment's path, every file its render read, and its own entry in
+//! `.gantry.yaml`).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use sha2::{Digest, Sha256};
+
+/// The file's name at the repository root.
+pub const GANTRY_FILE: &str = ".gantry.yaml";
+
+/// Why `.gantry.yaml` is unusable; shown as `.gantry.yaml:LINE: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{GANTRY_FILE}:{line}: {message}")]
+pub struct ConfigError {
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct File {
+    #[serde(default)]
+    apps: Vec<AppFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AppFile {
+    name: Spanned<String>,
+    #[serde(default)]
+    environments: Vec<EnvFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EnvFile {
+    name: Spanned<String>,
+    branch: String,
+    path: Spanned<String>,
+    namespace: Option<String>,
+    cluster: Option<Spanned<String>>,
+    prune: Option<bool>,
+    health_timeout: Option<Spanned<String>>,
+    allow_empty: Option<bool>,
+    helm: Option<HelmFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct HelmFile {
+    release_name: Option<String>,
+    #[serde(default)]
+    values_files: Vec<String>,
+}
+
+/// Helm release settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Helm {
+    /// The release name (the app's name when absent).
+    pub release_name: String,
+    /// Values files relative to the chart.
+    pub values_files: Vec<String>,
+}
+
+/// One environment of one app, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Environment {
+    /// The app's name.
+    pub app: String,
+    /// The environment's name.
+    pub name: String,
+    /// The branch whose pushes deploy here.
+    pub branch: String,
+    /// The folder to render, repository-relative, without a trailing `/`.
+    pub path: String,
+    /// Default namespace of namespaced objects.
+    pub namespace: Option<String>,
+    /// The cluster's name in the reconciler's config.
+    pub cluster: String,
+    /// Delete what was applied before and no longer renders.
+    pub prune: bool,
+    /// How long verification may take.
+    #[serde(with = "secs")]
+    pub health_timeout: Duration,
+    /// Whether an empty render may prune everything.
+    pub allow_empty: bool,
+    /// Helm settings, when the path holds a chart.
+    pub helm: Option<Helm>,
+    /// Line of the environment's `cluster` key (else its name), for messages.
+    #[serde(skip)]
+    pub cluster_line: usize,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+impl Environment {
+    /// A digest of the settings; a change redeploys the environment.
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(&Sha256::digest(&json)[..12])
+    }
+
+    /// `gantry/<app>/<env>`: the commit-status context.
+    pub fn context(&self) -> String {
+        format!("gantry/{}/{}", self.app, self.name)
+    }
+}
+
+/// The default health timeout.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Whether `s` can be a label value and a subject token: what an app or environment name must be.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Parses `.gantry.yaml`. Unknown keys, bad names, durations and duplicates are errors with a line.
+pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
+    let text = std::str::from_utf8(text).map_err(|e| ConfigError {
+        line: 0,
+        message: format!("not UTF-8: {e}"),
+    })?;
+    let file: File = serde_saphyr::from_str(text).map_err(|e| ConfigError {
+        line: e.location().map(|l| l.line() as usize).unwrap_or(0),
+        message: first_line(&e.to_string()),
+    })?;
+    let mut out: Vec<Environment> = Vec::new();
+    for app in file.apps {
+        let app_line = app.name.referenced.line() as usize;
+        if !valid_name(&app.name.value) {
+            return Err(ConfigError {
+                line: app_line,
+                message: format!(
+                    "app name {:?} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                    app.name.value
+                ),
+            });
+        }
+        for env in app.environments {
+            let line = env.name.referenced.line() as usize;
+            if !valid_name(&env.name.value) {
+                return Err(ConfigError {
+                    line,
+                    message: format!(
+                        "environment name {:?} must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                        env.name.value
+                    ),
+                });
+            }
+            let path = env.path.value.trim().trim_start_matches("./");
+            let path = path.trim_end_matches('/').to_owned();
+            if path.starts_with('/') || path.split('/').any(|p| p == "..") {
+                return Err(ConfigError {
+                    line: env.path.referenced.line() as usize,
+                    message: format!("path {:?} must stay inside the repository", env.path.value),
+                });
+            }
+            let health_timeout = match &env.health_timeout {
+                None => DEFAULT_HEALTH_TIMEOUT,
+                Some(s) => gantry_config::parse_duration(&s.value).map_err(|m| ConfigError {
+                    line: s.referenced.line() as usize,
+                    message: format!("healthTimeout: {m}"),
+                })?,
+            };
+            let (cluster, cluster_line) = match env.cluster {
+                Some(c) => (c.value, c.referenced.line() as usize),
+                None => ("default".to_owned(), line),
+            };
+            if out
+                .iter()
+                .any(|e| e.app == app.name.value && e.name == env.name.value)
+            {
+                return Err(ConfigError {
+                    line,
+                    message: format!(
+                        "environment {:?} of app {:?} is defined twice",
+                        env.name.value, app.name.value
+                    ),
+                });
+            }
+            out.push(Environment {
+                app: app.name.value.clone(),
+                name: env.name.value,
+                branch: env.branch,
+                path,
+                namespace: env.namespace.filter(|n| !n.is_empty()),
+                cluster,
+                prune: env.prune.unwrap_or(true),
+                health_timeout,
+                allow_empty: env.allow_empty.unwrap_or(false),
+                helm: env.helm.map(|h| Helm {
+                    release_name: h.release_name.unwrap_or_else(|| app.name.value.clone()),
+                    values_files: h.values_files,
+                }),
+                cluster_line,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_owned()
+}
+
+/// The branch a ref names, if it names one.
+pub fn branch_of(reference: &str) -> Option<&str> {
+    reference.strip_prefix("refs/heads/")
+}
+
+/// Whether a change to `changed` touches an environment rooted at `path` that last read `inputs`.
+pub fn touches(changed: &BTreeSet<String>, path: &str, inputs: &[String]) -> bool {
+    let under = |p: &str, root: &str| {
+        root.is_empty()
+            || p == root
+            || (p.starts_with(root) && p.as_bytes().get(root.len()) == Some(&b'/'))
+    };
+    changed
+        .iter()
+        .any(|c| under(c, path) || inputs.iter().any(|i| under(c, i)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_example_parses() {
+        let envs = parse(
+            br#"
+apps:
+  - name: payments
+    environments:
+      - name: dev
+        branch: main                       # pushes to this branch deploy here
+        path: apps/payments/overlays/dev   # kustomization.yaml, or a folder of YAML files
+        namespace: payments-dev            # default namespace for namespaced objects
+        cluster: default                   # a cluster name from the reconciler config
+        prune: true
+        healthTimeout: 5m
+        allowEmpty: false
+        helm: {releaseName: payments, valuesFiles: [values-dev.yaml]}
+"#,
+        )
+        .expect("parses");
+        assert_eq!(envs.len(), 1);
+        assert_eq!(envs[0].path, "apps/payments/overlays/dev");
+        assert_eq!(envs[0].health_timeout, Duration::from_secs(300));
+        assert_eq!(envs[0].cluster_line, 9);
+        assert_eq!(envs[0].context(), "gantry/payments/dev");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse(b"apps:\n  - name: a\n    environments:\n      - name: dev\n        branch: main\n        path: x\n        prnue: true\n")
+            .expect_err("typo");
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("prnue"), "{e}");
+        let e = parse(b"apps: [").expect_err("syntax");
+        assert!(e.to_string().starts_with(".gantry.yaml:"), "{e}");
+        let e = parse(b"apps:\n  - name: a\n    environments:\n      - name: dev\n        branch: main\n        path: x\n        healthTimeout: soon\n")
+            .expect_err("duration");
+        assert_eq!(e.line, 7);
+        let e = parse(b"apps:\n  - name: a b\n").expect_err("name");
+        assert_eq!(e.line, 2);
+        let e = parse(
+            b"apps:\n  - name: a\n    environments:\n      - {name: d, branch: m, path: ../x}\n",
+        )
+        .expect_err("escape");
+        assert_eq!(e.line, 4);
+    }
+
+    #[test]
+    fn touches_paths_and_inputs() {
+        let changed: BTreeSet<String> = ["apps/a/x.yaml".to_owned()].into();
+        assert!(touches(&changed, "apps/a", &[]));
+        assert!(!touches(&changed, "apps/ab", &[]));
+        assert!(!touches(&changed, "apps/b", &["bases/c.yaml".to_owned()]));
+        assert!(touches(&changed, "apps/b", &["apps/a/x.yaml".to_owned()]));
+    }
+}

@@ -1,0 +1,1103 @@
+//! One event, end to end: fetch, plan, then for each environment to deploy (in parallel, up to
+//! `concurrency`): lease, render, apply, prune, verify, report, audit. The result tells the
+//! worker loop whether to ack or to retry the message.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gantry_proto::v1::{Event, EventKind, Outcome, Phase};
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::apply::{self, ApplyError, Cluster, Ownership};
+use crate::audit::{self, Auditor};
+use crate::config::{ClusterSource, Config, Forge, ForgeKind};
+use crate::fetch::{self, Credentials, Mirror, Mirrors, Snapshot};
+use crate::metrics::Metrics;
+use crate::plan::{self, Environment};
+use crate::render::{self, RenderFailure, short};
+use crate::report::{CommitStatus, ReportError, Reporter, State};
+use crate::state::{EnvState, ObjectRef, Reported, StateStore};
+use crate::verify::{self, Verdict};
+
+/// What the worker does with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Ack: everything is applied, reported and audited (or there was nothing to do).
+    Done,
+    /// Nak: a transient failure; `failed` lists the contexts that did not finish.
+    Retry {
+        /// Why.
+        reason: String,
+        /// Contexts (`gantry/<app>/<env>`, or `gantry` for the whole repository) left unfinished.
+        failed: Vec<String>,
+        /// The earliest sensible retry, when a host said so.
+        after: Option<Duration>,
+    },
+}
+
+/// Everything a reconcile needs, shared by all tasks of one worker.
+pub struct Reconciler {
+    pub(crate) config: Config,
+    pub(crate) mirrors: Mirrors,
+    pub(crate) state: StateStore,
+    pub(crate) auditor: Auditor,
+    pub(crate) reporter: Reporter,
+    pub(crate) metrics: Arc<Metrics>,
+    clusters: HashMap<String, OnceCell<Arc<Cluster>>>,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("worker", &self.config.worker_id)
+            .finish()
+    }
+}
+
+/// The event-wide facts every environment task reads.
+struct Job {
+    event_id: String,
+    full_name: String,
+    revision: String,
+    /// Commits that get the statuses: the revision, and a merged pull request's head.
+    shas: Vec<String>,
+    forge: Option<Forge>,
+    audit: audit::Context,
+    mirror: Arc<Mirror>,
+    snapshot: Arc<Snapshot>,
+    /// Deploy every matching environment (a new branch or an unknown `before`).
+    force: bool,
+}
+
+/// A transient failure of one environment.
+struct Transient {
+    context: String,
+    reason: String,
+    after: Option<Duration>,
+}
+
+const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+
+fn is_zero(sha: &str) -> bool {
+    sha.is_empty() || sha.bytes().all(|b| b == b'0')
+}
+
+impl Reconciler {
+    /// A reconciler over opened NATS handles.
+    pub fn new(
+        config: Config,
+        state: StateStore,
+        auditor: Auditor,
+        metrics: Arc<Metrics>,
+    ) -> Reconciler {
+        let clusters = config
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), OnceCell::new()))
+            .collect();
+        Reconciler {
+            mirrors: Mirrors::new(config.data_dir.join("mirrors")),
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            config,
+            state,
+            auditor,
+            reporter: Reporter::new(),
+            metrics,
+            clusters,
+        }
+    }
+
+    async fn cluster(&self, name: &str) -> Result<Arc<Cluster>, ApplyError> {
+        let cell = self.clusters.get(name).ok_or_else(|| ApplyError::Cluster {
+            cluster: name.to_owned(),
+            message: "not in the reconciler's config".into(),
+        })?;
+        let source = self
+            .config
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.source.clone());
+        cell.get_or_try_init(|| async move {
+            let err = |m: String| ApplyError::Cluster {
+                cluster: name.to_owned(),
+                message: m,
+            };
+            let mut cfg = match source {
+                Some(ClusterSource::KubeconfigYaml(text)) => {
+                    let kc = kube::config::Kubeconfig::from_yaml(&text)
+                        .map_err(|e| err(e.to_string()))?;
+                    kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                        .await
+                        .map_err(|e| err(e.to_string()))?
+                }
+                Some(ClusterSource::Kubeconfig(path, context)) => {
+                    let kc = kube::config::Kubeconfig::read_from(&path)
+                        .map_err(|e| err(e.to_string()))?;
+                    let opts = kube::config::KubeConfigOptions {
+                        context,
+                        ..Default::default()
+                    };
+                    kube::Config::from_custom_kubeconfig(kc, &opts)
+                        .await
+                        .map_err(|e| err(e.to_string()))?
+                }
+                Some(ClusterSource::InCluster) => {
+                    kube::Config::incluster().map_err(|e| err(e.to_string()))?
+                }
+                None => return Err(err("not in the reconciler's config".into())),
+            };
+            cfg.connect_timeout = Some(Duration::from_secs(5));
+            cfg.read_timeout = Some(Duration::from_secs(30));
+            let client = kube::Client::try_from(cfg).map_err(|e| err(e.to_string()))?;
+            Ok(Arc::new(Cluster::new(client)))
+        })
+        .await
+        .cloned()
+    }
+
+    fn forge_for(&self, event: &Event) -> Option<Forge> {
+        let full_name = event
+            .repository
+            .as_ref()
+            .map(|r| r.full_name.as_str())
+            .unwrap_or_default();
+        let repo = self
+            .config
+            .repositories
+            .iter()
+            .find(|r| r.full_name.eq_ignore_ascii_case(full_name));
+        if let Some(name) = repo.and_then(|r| r.forge.as_ref()) {
+            return self.config.forges.iter().find(|f| &f.name == name).cloned();
+        }
+        let kind = match event.provider() {
+            gantry_proto::v1::Provider::Gitea => ForgeKind::Gitea,
+            _ => ForgeKind::Github,
+        };
+        self.config.forges.iter().find(|f| f.kind == kind).cloned()
+    }
+
+    fn target_url(&self, context: &str, sha: &str) -> Option<String> {
+        self.config
+            .public_url
+            .as_ref()
+            .map(|base| format!("{base}/{context}/{sha}"))
+    }
+
+    /// Posts `state` on every status commit of the job.
+    async fn post(
+        &self,
+        job: &Job,
+        context: &str,
+        state: State,
+        description: &str,
+    ) -> Result<(), ReportError> {
+        let Some(forge) = &job.forge else {
+            tracing::error!(repository = %job.full_name, context, state = state.as_str(), description,
+                "no forge is configured for this repository; the commit status cannot be posted");
+            return Ok(());
+        };
+        let started = Instant::now();
+        for sha in &job.shas {
+            let status = CommitStatus {
+                state,
+                description: description.to_owned(),
+                context: context.to_owned(),
+                target_url: self.target_url(context, sha),
+            };
+            self.reporter
+                .post(
+                    &self.metrics,
+                    forge,
+                    &job.full_name,
+                    sha,
+                    &status,
+                    self.config.report_budget,
+                )
+                .await?;
+        }
+        self.metrics.phase("report", started.elapsed());
+        Ok(())
+    }
+
+    async fn audit(&self, job: &Job, e: audit::Entry<'_>) -> Result<(), Transient> {
+        let context = if e.app.is_empty() {
+            "gantry".to_owned()
+        } else {
+            format!("gantry/{}/{}", e.app, e.environment)
+        };
+        self.auditor
+            .record(&job.audit, e)
+            .await
+            .map_err(|e| Transient {
+                context,
+                reason: e.to_string(),
+                after: None,
+            })
+    }
+
+    /// Handles one event. `last` is true on the last allowed delivery.
+    pub async fn handle(&self, event: &Event, traceparent: &str, last: bool) -> EventOutcome {
+        let kind = event.kind();
+        if !matches!(kind, EventKind::Push | EventKind::PrMerged) {
+            tracing::debug!(id = %event.id, kind = kind.token(), "nothing to deploy for this event");
+            return EventOutcome::Done;
+        }
+        let Some(branch) = plan::branch_of(&event.r#ref) else {
+            return EventOutcome::Done;
+        };
+        let revision = event.after.to_ascii_lowercase();
+        if is_zero(&revision) {
+            return EventOutcome::Done;
+        }
+        let Some(repository) = event.repository.as_ref() else {
+            tracing::warn!(id = %event.id, "event without a repository");
+            return EventOutcome::Done;
+        };
+        let full_name = repository.full_name.clone();
+        let repo_cfg = self
+            .config
+            .repositories
+            .iter()
+            .find(|r| r.full_name.eq_ignore_ascii_case(&full_name));
+        let url = repo_cfg
+            .and_then(|r| r.clone_url.clone())
+            .unwrap_or_else(|| repository.clone_url.clone());
+        let credentials = repo_cfg
+            .and_then(|r| r.credentials.clone())
+            .map(|(username, password)| Credentials { username, password });
+        let mut shas = vec![revision.clone()];
+        if kind == EventKind::PrMerged
+            && let Some(pr) = &event.pull_request
+        {
+            let head = pr.head_sha.to_ascii_lowercase();
+            if !is_zero(&head) && head != revision {
+                shas.push(head);
+            }
+        }
+        let forge = self.forge_for(event);
+        let audit_cx = audit::Context {
+            event_id: event.id.clone(),
+            delivery_id: event.delivery_id.clone(),
+            repository: full_name.clone(),
+            revision: revision.clone(),
+            traceparent: traceparent.to_owned(),
+        };
+
+        // Fetch.
+        let started = Instant::now();
+        let fetched = {
+            let mirrors_root = &self.mirrors;
+            let mirror = match mirrors_root.mirror(&full_name) {
+                Ok(m) => m,
+                Err(e) => {
+                    return self
+                        .repo_failure(
+                            &full_name,
+                            &shas,
+                            forge.as_ref(),
+                            &audit_cx,
+                            e.to_string(),
+                            last,
+                        )
+                        .await;
+                }
+            };
+            let commit = match fetch::parse_revision(&revision) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(id = %event.id, error = %e, "event with a malformed revision");
+                    return EventOutcome::Done;
+                }
+            };
+            let m = mirror.clone();
+            let before = event.before.to_ascii_lowercase();
+            let joined = tokio::task::spawn_blocking(move || {
+                m.ensure(&url, credentials.as_ref(), commit)?;
+                let snap = m.snapshot(commit)?;
+                let before_known = fetch::parse_revision(&before)
+                    .map(|b| m.has(b))
+                    .unwrap_or(false);
+                Ok::<_, fetch::FetchError>((snap, before_known))
+            })
+            .await;
+            match joined {
+                Ok(Ok((snap, before_known))) => (mirror, snap, before_known),
+                Ok(Err(e)) => {
+                    self.metrics.phase("fetch", started.elapsed());
+                    return self
+                        .repo_failure(
+                            &full_name,
+                            &shas,
+                            forge.as_ref(),
+                            &audit_cx,
+                            e.to_string(),
+                            last,
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    return self
+                        .repo_failure(
+                            &full_name,
+                            &shas,
+                            forge.as_ref(),
+                            &audit_cx,
+                            e.to_string(),
+                            last,
+                        )
+                        .await;
+                }
+            }
+        };
+        let (mirror, snapshot, before_known) = fetched;
+        self.metrics.phase("fetch", started.elapsed());
+        let force = event.created || is_zero(&event.before) || !before_known;
+        let job = Arc::new(Job {
+            event_id: event.id.clone(),
+            full_name: full_name.clone(),
+            revision: revision.clone(),
+            shas,
+            forge,
+            audit: audit_cx,
+            mirror,
+            snapshot,
+            force,
+        });
+        if let Err(t) = self
+            .audit(
+                &job,
+                audit::Entry {
+                    phase: Phase::Fetch,
+                    outcome: Outcome::Succeeded,
+                    message: format!("fetched {} of {full_name}", short(&revision)),
+                    duration: Some(started.elapsed()),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            return retry(vec![t]);
+        }
+
+        // Plan.
+        let Some(text) = job.snapshot.file(plan::GANTRY_FILE) else {
+            tracing::info!(repository = %full_name, revision = short(&revision), "no .gantry.yaml at this revision; nothing to deploy");
+            return EventOutcome::Done;
+        };
+        let envs = match plan::parse(&text) {
+            Ok(e) => e,
+            Err(e) => return self.config_error(&job, "gantry", e.to_string()).await,
+        };
+        let envs: Vec<Environment> = envs.into_iter().filter(|e| e.branch == branch).collect();
+        if let Some(bad) = envs
+            .iter()
+            .find(|e| !self.clusters.contains_key(&e.cluster))
+        {
+            let msg = plan::ConfigError {
+                line: bad.cluster_line,
+                message: format!(
+                    "cluster {:?} of {}/{} is not in the reconciler's config",
+                    bad.cluster, bad.app, bad.name
+                ),
+            };
+            return self
+                .config_error(&job, &bad.context(), msg.to_string())
+                .await;
+        }
+        let targets = match self.plan(&job, envs).await {
+            Ok(t) => t,
+            Err(t) => return retry(vec![t]),
+        };
+
+        // Deploy, up to `concurrency` environments at once.
+        let mut tasks = Vec::new();
+        for env in targets {
+            let slots = self.slots.clone();
+            let job = job.clone();
+            tasks.push(async move {
+                let _permit = slots.acquire_owned().await;
+                self.environment(&job, &env).await
+            });
+        }
+        let results = futures::future::join_all(tasks).await;
+        let failed: Vec<Transient> = results.into_iter().filter_map(Result::err).collect();
+        if failed.is_empty() {
+            EventOutcome::Done
+        } else {
+            retry(failed)
+        }
+    }
+
+    /// A failure before any environment is known (fetch): a transient one, retried; on the last
+    /// delivery the worker posts the `error` status and dead-letters the event.
+    async fn repo_failure(
+        &self,
+        full_name: &str,
+        _shas: &[String],
+        _forge: Option<&Forge>,
+        cx: &audit::Context,
+        reason: String,
+        last: bool,
+    ) -> EventOutcome {
+        tracing::warn!(repository = %full_name, error = %reason, last, "fetch failed");
+        let _ = self
+            .auditor
+            .record(
+                cx,
+                audit::Entry {
+                    phase: Phase::Fetch,
+                    outcome: Outcome::Failed,
+                    message: reason.clone(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        EventOutcome::Retry {
+            reason: format!("fetch failed: {reason}"),
+            failed: vec!["gantry".to_owned()],
+            after: None,
+        }
+    }
+
+    /// `.gantry.yaml` is unusable: an `error` status naming file and line, nothing applied.
+    async fn config_error(&self, job: &Job, context: &str, message: String) -> EventOutcome {
+        tracing::warn!(repository = %job.full_name, revision = short(&job.revision), %message, "unusable .gantry.yaml");
+        let (app, env) = context
+            .strip_prefix("gantry/")
+            .and_then(|r| r.split_once('/'))
+            .unwrap_or(("", ""));
+        if let Err(t) = self
+            .audit(
+                job,
+                audit::Entry {
+                    app,
+                    environment: env,
+                    phase: Phase::Render,
+                    outcome: Outcome::Failed,
+                    message: message.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            return retry(vec![t]);
+        }
+        match self.post(job, context, State::Error, &message).await {
+            Ok(()) => EventOutcome::Done,
+            Err(e) => retry(vec![report_transient(context, e)]),
+        }
+    }
+
+    /// Which environments to deploy: those without a state, with changed settings, or whose
+    /// path or render inputs changed since what they last applied. The rest are recorded
+    /// `skipped`. Superseded and repeated revisions are decided under the lease.
+    async fn plan(&self, job: &Job, envs: Vec<Environment>) -> Result<Vec<Environment>, Transient> {
+        let states: Vec<(Environment, Option<EnvState>)> = {
+            let mut futs = Vec::with_capacity(envs.len());
+            for env in envs {
+                let state = self.state.clone();
+                futs.push(async move {
+                    let st = state.get(&env.app, &env.name).await;
+                    (env, st)
+                });
+            }
+            let mut out = Vec::new();
+            let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffered(
+                futures::stream::iter(futs),
+                64,
+            ))
+            .await;
+            for (env, st) in results {
+                match st {
+                    Ok(s) => out.push((env, s)),
+                    Err(e) => {
+                        return Err(Transient {
+                            context: env.context(),
+                            reason: e.to_string(),
+                            after: None,
+                        });
+                    }
+                }
+            }
+            out
+        };
+        let mut diffs: HashMap<String, Option<Arc<BTreeSet<String>>>> = HashMap::new();
+        let mut targets = Vec::new();
+        let mut skipped = Vec::new();
+        for (env, st) in states {
+            let deploy = match &st {
+                None => true,
+                Some(_) if job.force => true,
+                Some(s) if s.revision == job.revision => true,
+                Some(s) if s.config_digest != env.digest() => true,
+                Some(s) => {
+                    let diff = match diffs.get(&s.revision) {
+                        Some(d) => d.clone(),
+                        None => {
+                            let d = self.changed_since(job, &s.revision).await;
+                            diffs.insert(s.revision.clone(), d.clone());
+                            d
+                        }
+                    };
+                    match diff {
+                        None => true,
+                        Some(changed) => {
+                            plan::touches(&changed, &env.path, &s.inputs)
+                                // An older revision is decided (superseded) under the lease.
+                                || job.mirror.is_ancestor(
+                                    job.snapshot.commit,
+                                    fetch::parse_revision(&s.revision).unwrap_or(job.snapshot.commit),
+                                ) == Some(true)
+                        }
+                    }
+                }
+            };
+            if deploy {
+                targets.push(env);
+            } else {
+                skipped.push(env);
+            }
+        }
+        let mut records = Vec::with_capacity(skipped.len());
+        for env in skipped {
+            self.metrics.reconciled(&env.app, &env.name, "unchanged");
+            let auditor = self.auditor.clone();
+            let cx = job.audit.clone();
+            let message = format!(
+                "no input of {}/{} changed at {}",
+                env.app,
+                env.name,
+                short(&job.revision)
+            );
+            records.push(async move {
+                auditor
+                    .record(
+                        &cx,
+                        audit::Entry {
+                            app: &env.app,
+                            environment: &env.name,
+                            phase: Phase::Apply,
+                            outcome: Outcome::Skipped,
+                            message,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| Transient {
+                        context: env.context(),
+                        reason: e.to_string(),
+                        after: None,
+                    })
+            });
+        }
+        let results: Vec<Result<(), Transient>> = futures::StreamExt::collect(
+            futures::StreamExt::buffer_unordered(futures::stream::iter(records), 64),
+        )
+        .await;
+        for r in results {
+            r?;
+        }
+        Ok(targets)
+    }
+
+    /// Paths changed between `since` and the job's revision; `None` when `since` is unknown.
+    async fn changed_since(&self, job: &Job, since: &str) -> Option<Arc<BTreeSet<String>>> {
+        let commit = fetch::parse_revision(since).ok()?;
+        let mirror = job.mirror.clone();
+        let now = job.snapshot.clone();
+        tokio::task::spawn_blocking(move || {
+            if !mirror.has(commit) {
+                return None;
+            }
+            let old = mirror.snapshot(commit).ok()?;
+            Some(Arc::new(old.changed_paths(&now)))
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// One environment under its lease.
+    async fn environment(&self, job: &Job, env: &Environment) -> Result<(), Transient> {
+        let context = env.context();
+        let lease = self
+            .state
+            .acquire(&env.app, &env.name, self.config.lease_ttl * 2)
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: Some(Duration::from_secs(1)),
+            })?;
+        let keep = lease.keep_alive();
+        let result = self.deploy(job, env).await;
+        keep.abort();
+        lease.release().await;
+        if let Err(t) = &result {
+            self.metrics.reconciled(&env.app, &env.name, "transient");
+            tracing::warn!(app = %env.app, env = %env.name, reason = %t.reason, "reconcile will be retried");
+        }
+        result
+    }
+
+    async fn deploy(&self, job: &Job, env: &Environment) -> Result<(), Transient> {
+        let context = env.context();
+        let rev = short(&job.revision).to_owned();
+        let started = Instant::now();
+        let previous = self
+            .state
+            .get(&env.app, &env.name)
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: None,
+            })?;
+        let entry = |phase: Phase, outcome: Outcome, message: String| audit::Entry {
+            app: &env.app,
+            environment: &env.name,
+            phase,
+            outcome,
+            message,
+            ..Default::default()
+        };
+
+        if let Some(prev) = &previous {
+            // The same revision again (a push and its pr_merged, or a redelivery): report only.
+            if prev.revision == job.revision
+                && let Some(rep) = &prev.reported
+            {
+                let state = State::parse(&rep.state).unwrap_or(State::Error);
+                self.post(job, &context, state, &rep.description)
+                    .await
+                    .map_err(|e| report_transient(&context, e))?;
+                self.audit(
+                    job,
+                    entry(
+                        Phase::Report,
+                        Outcome::Skipped,
+                        format!("{rev} is already applied; status {} reposted", rep.state),
+                    ),
+                )
+                .await?;
+                self.metrics.reconciled(&env.app, &env.name, "unchanged");
+                return Ok(());
+            }
+            // Never go backwards.
+            if prev.revision != job.revision
+                && let Ok(applied) = fetch::parse_revision(&prev.revision)
+                && job.mirror.is_ancestor(job.snapshot.commit, applied) == Some(true)
+            {
+                self.audit(
+                    job,
+                    entry(
+                        Phase::Apply,
+                        Outcome::Superseded,
+                        format!(
+                            "{rev} is older than {}, which is already applied",
+                            short(&prev.revision)
+                        ),
+                    ),
+                )
+                .await?;
+                self.metrics.reconciled(&env.app, &env.name, "superseded");
+                return Ok(());
+            }
+        }
+
+        self.post(job, &context, State::Pending, &format!("deploying {rev}"))
+            .await
+            .map_err(|e| report_transient(&context, e))?;
+
+        // Render.
+        let t = Instant::now();
+        let snapshot = job.snapshot.clone();
+        let env2 = env.clone();
+        let rendered = tokio::task::spawn_blocking(move || render::render(&snapshot, &env2))
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: None,
+            })?;
+        self.metrics.phase("render", t.elapsed());
+        let rendered = match rendered {
+            Ok(r) => r,
+            Err(e) => {
+                let full = e.to_string();
+                let description = match &e {
+                    RenderFailure::MissingPath { .. } => full.clone(),
+                    RenderFailure::Render(_) => format!("render failed: {full}"),
+                };
+                return self
+                    .finish(job, env, Phase::Render, State::Error, description, full)
+                    .await;
+            }
+        };
+        if rendered.objects.is_empty() && !env.allow_empty {
+            let msg = format!(
+                "{} renders no objects at {rev}; nothing applied or pruned (set allowEmpty: true to allow it)",
+                env.path
+            );
+            return self
+                .finish(job, env, Phase::Render, State::Error, msg.clone(), msg)
+                .await;
+        }
+        self.audit(
+            job,
+            audit::Entry {
+                duration: Some(t.elapsed()),
+                ..entry(
+                    Phase::Render,
+                    Outcome::Succeeded,
+                    format!(
+                        "rendered {} objects from {} files",
+                        rendered.objects.len(),
+                        rendered.inputs.len()
+                    ),
+                )
+            },
+        )
+        .await?;
+
+        // Apply.
+        let t = Instant::now();
+        let cluster = match self.cluster(&env.cluster).await {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(Transient {
+                    context,
+                    reason: e.to_string(),
+                    after: None,
+                });
+            }
+        };
+        let namespace = env
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let own = Ownership {
+            app: &env.app,
+            environment: &env.name,
+            revision: &job.revision,
+            default_namespace: &namespace,
+        };
+        let applied = match cluster.apply(&rendered.objects, &own).await {
+            Ok(a) => a,
+            Err(ApplyError::Unavailable(m)) => {
+                let _ = self
+                    .audit(
+                        job,
+                        entry(Phase::Apply, Outcome::Failed, format!("{m} (will retry)")),
+                    )
+                    .await;
+                return Err(Transient {
+                    context,
+                    reason: m,
+                    after: None,
+                });
+            }
+            Err(e @ ApplyError::Rejected { .. }) => {
+                let full = format!("apply of {rev} refused: {e}");
+                return self
+                    .finish(job, env, Phase::Apply, State::Failure, full.clone(), full)
+                    .await;
+            }
+            Err(e) => {
+                let full = format!("apply of {rev} failed: {e}");
+                return self
+                    .finish(job, env, Phase::Apply, State::Error, full.clone(), full)
+                    .await;
+            }
+        };
+        self.metrics.phase("apply", t.elapsed());
+        self.metrics.applied.inc_by(applied.len() as u64);
+        self.audit(
+            job,
+            audit::Entry {
+                applied: applied.len() as u32,
+                duration: Some(t.elapsed()),
+                ..entry(
+                    Phase::Apply,
+                    Outcome::Succeeded,
+                    format!("applied {} objects at {rev}", applied.len()),
+                )
+            },
+        )
+        .await?;
+
+        // Prune.
+        let t = Instant::now();
+        let inventory: Vec<ObjectRef> = applied.iter().map(|a| a.reference.clone()).collect();
+        let stale: Vec<ObjectRef> = previous
+            .as_ref()
+            .map(|p| {
+                p.inventory
+                    .iter()
+                    .filter(|old| !inventory.iter().any(|n| apply::same_object(old, n)))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pruned = if env.prune && !stale.is_empty() {
+            match cluster.prune(&stale, &own).await {
+                Ok(p) => p,
+                Err(ApplyError::Unavailable(m)) => {
+                    return Err(Transient {
+                        context,
+                        reason: m,
+                        after: None,
+                    });
+                }
+                Err(e) => {
+                    let full = format!("prune at {rev} failed: {e}");
+                    return self
+                        .finish(job, env, Phase::Prune, State::Failure, full.clone(), full)
+                        .await;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        self.metrics.phase("prune", t.elapsed());
+        self.metrics.pruned.inc_by(pruned.len() as u64);
+        self.audit(
+            job,
+            audit::Entry {
+                pruned: pruned.len() as u32,
+                duration: Some(t.elapsed()),
+                ..entry(
+                    Phase::Prune,
+                    if env.prune {
+                        Outcome::Succeeded
+                    } else {
+                        Outcome::Skipped
+                    },
+                    if env.prune {
+                        format!("pruned {} objects", pruned.len())
+                    } else {
+                        format!("prune is off; {} objects left in place", stale.len())
+                    },
+                )
+            },
+        )
+        .await?;
+        let mut state = EnvState {
+            revision: job.revision.clone(),
+            repository: job.full_name.clone(),
+            config_digest: env.digest(),
+            inputs: rendered.inputs.iter().cloned().collect(),
+            inventory,
+            reported: None,
+            applied_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        self.state
+            .put(&env.app, &env.name, &state)
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: None,
+            })?;
+        self.metrics
+            .last_applied
+            .get_or_create(&crate::metrics::EnvLabels {
+                app: env.app.clone(),
+                environment: env.name.clone(),
+            })
+            .set(state.applied_at);
+
+        // Verify.
+        let t = Instant::now();
+        let verdict = match verify::verify(
+            &cluster,
+            &applied,
+            env.health_timeout,
+            self.config.verify_interval,
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(ApplyError::Unavailable(m)) => {
+                return Err(Transient {
+                    context,
+                    reason: m,
+                    after: None,
+                });
+            }
+            Err(e) => Verdict::Failed(e.to_string()),
+        };
+        self.metrics.phase("verify", t.elapsed());
+        let (final_state, description, outcome, metric) = match &verdict {
+            Verdict::Healthy => (
+                State::Success,
+                format!(
+                    "deployed {rev} in {:.1}s: {} objects applied, {} pruned",
+                    started.elapsed().as_secs_f64(),
+                    applied.len(),
+                    pruned.len()
+                ),
+                Outcome::Succeeded,
+                "success",
+            ),
+            Verdict::Failed(why) => (
+                State::Failure,
+                format!("{rev} is unhealthy: {why}"),
+                Outcome::Failed,
+                "failure",
+            ),
+        };
+        self.audit(
+            job,
+            audit::Entry {
+                duration: Some(t.elapsed()),
+                ..entry(Phase::Verify, outcome, description.clone())
+            },
+        )
+        .await?;
+        state.reported = Some(Reported {
+            state: final_state.as_str().to_owned(),
+            description: description.clone(),
+        });
+        self.state
+            .put(&env.app, &env.name, &state)
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: None,
+            })?;
+        self.post(job, &context, final_state, &description)
+            .await
+            .map_err(|e| report_transient(&context, e))?;
+        self.audit(
+            job,
+            entry(
+                Phase::Report,
+                Outcome::Succeeded,
+                format!("posted {} on {}", final_state.as_str(), job.shas.join(", ")),
+            ),
+        )
+        .await?;
+        self.metrics.reconciled(&env.app, &env.name, metric);
+        tracing::info!(event = %job.event_id, app = %env.app, env = %env.name, revision = %rev, state = final_state.as_str(), %description, "reconciled");
+        Ok(())
+    }
+
+    /// Ends a reconcile that failed for good: audit the full text, post the cut status.
+    async fn finish(
+        &self,
+        job: &Job,
+        env: &Environment,
+        phase: Phase,
+        state: State,
+        description: String,
+        full: String,
+    ) -> Result<(), Transient> {
+        let context = env.context();
+        self.audit(
+            job,
+            audit::Entry {
+                app: &env.app,
+                environment: &env.name,
+                phase,
+                outcome: Outcome::Failed,
+                message: full,
+                ..Default::default()
+            },
+        )
+        .await?;
+        self.post(job, &context, state, &description)
+            .await
+            .map_err(|e| report_transient(&context, e))?;
+        self.metrics.reconciled(
+            &env.app,
+            &env.name,
+            if state == State::Failure {
+                "failure"
+            } else {
+                "error"
+            },
+        );
+        tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, state = state.as_str(), %description, "reconcile failed");
+        Ok(())
+    }
+
+    /// On the last delivery: posts `error` on every unfinished context, saying the event was
+    /// dead-lettered.
+    pub async fn give_up(&self, event: &Event, failed: &[String], reason: &str, dlq_subject: &str) {
+        let Some(forge) = self.forge_for(event) else {
+            return;
+        };
+        let Some(repo) = &event.repository else {
+            return;
+        };
+        let description = format!(
+            "gave up after {} deliveries, event moved to {dlq_subject}: {reason}",
+            self.config.max_deliver
+        );
+        let mut shas = vec![event.after.to_ascii_lowercase()];
+        if let Some(pr) = &event.pull_request
+            && event.kind() == EventKind::PrMerged
+            && !is_zero(&pr.head_sha)
+            && pr.head_sha != event.after
+        {
+            shas.push(pr.head_sha.to_ascii_lowercase());
+        }
+        for context in failed {
+            for sha in &shas {
+                if is_zero(sha) || sha == ZERO_SHA {
+                    continue;
+                }
+                let status = CommitStatus {
+                    state: State::Error,
+                    description: description.clone(),
+                    context: context.clone(),
+                    target_url: self.target_url(context, sha),
+                };
+                if let Err(e) = self
+                    .reporter
+                    .post(
+                        &self.metrics,
+                        &forge,
+                        &repo.full_name,
+                        sha,
+                        &status,
+                        self.config.report_budget,
+                    )
+                    .await
+                {
+                    tracing::error!(context, sha, error = %e, "the dead-letter error status could not be posted; the event is in the DLQ");
+                }
+            }
+        }
+    }
+}
+
+fn report_transient(context: &str, e: ReportError) -> Transient {
+    let after = match &e {
+        ReportError::Unavailable { retry_after, .. } => *retry_after,
+        ReportError::Rejected { .. } => None,
+    };
+    Transient {
+        context: context.to_owned(),
+        reason: e.to_string(),
+        after,
+    }
+}
+
+fn retry(failed: Vec<Transient>) -> EventOutcome {
+    let reason = failed.first().map(|t| t.reason.clone()).unwrap_or_default();
+    let after = failed.iter().filter_map(|t| t.after).max();
+    let mut contexts: Vec<String> = failed.into_iter().map(|t| t.context).collect();
+    contexts.sort();
+    contexts.dedup();
+    EventOutcome::Retry {
+        reason,
+        failed: contexts,
+        after,
+    }
+}

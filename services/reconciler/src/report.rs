@@ -1,0 +1,331 @@
+//! Commit statuses (contract section 6) on GitHub and Gitea, retried with backoff that honours
+//! `Retry-After` and the `x-ratelimit-*` headers. A status that cannot be posted within the
+//! budget is an error the caller turns into a nak, so it is never silently dropped.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::config::{Forge, ForgeKind};
+use crate::metrics::Metrics;
+
+/// GitHub's limit on a description.
+pub const DESCRIPTION_MAX: usize = 140;
+
+/// Why a status was not posted.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The host kept failing (5xx, rate limits, unreachable) for the whole budget; retry later.
+    #[error("posting the {context} status to {forge} kept failing: {last}")]
+    Unavailable {
+        /// The forge's name.
+        forge: String,
+        /// The status context.
+        context: String,
+        /// The last failure.
+        last: String,
+        /// When the host said to come back, if it did.
+        retry_after: Option<Duration>,
+    },
+    /// The host refused the request for good (401, 404, 422): retrying cannot help.
+    #[error("{forge} refused the {context} status: HTTP {code}: {body}")]
+    Rejected {
+        /// The forge's name.
+        forge: String,
+        /// The status context.
+        context: String,
+        /// The HTTP status.
+        code: u16,
+        /// The start of the response body.
+        body: String,
+    },
+}
+
+/// The four states Gantry posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Work started.
+    Pending,
+    /// Deployed and healthy.
+    Success,
+    /// The rollout or health check failed.
+    Failure,
+    /// The revision could not be fetched, rendered or applied.
+    Error,
+}
+
+impl State {
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Success => "success",
+            State::Failure => "failure",
+            State::Error => "error",
+        }
+    }
+
+    /// Parses the API's spelling.
+    pub fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "pending" => State::Pending,
+            "success" => State::Success,
+            "failure" => State::Failure,
+            "error" => State::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// One status to post.
+#[derive(Debug, Clone)]
+pub struct CommitStatus {
+    /// The state.
+    pub state: State,
+    /// What happened; cut to 140 characters when posted.
+    pub description: String,
+    /// `gantry/<app>/<env>`.
+    pub context: String,
+    /// A link for details.
+    pub target_url: Option<String>,
+}
+
+/// Cuts `s` to at most `max` characters, ending with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Posts statuses.
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    http: reqwest::Client,
+}
+
+impl Default for Reporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter {
+    /// A reporter with its own HTTP client (rustls with ring's provider).
+    pub fn new() -> Reporter {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("gantry-reconciler/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Reporter { http }
+    }
+
+    /// Posts `status` on `sha` of `full_name`, retrying for up to `budget`.
+    pub async fn post(
+        &self,
+        metrics: &Metrics,
+        forge: &Forge,
+        full_name: &str,
+        sha: &str,
+        status: &CommitStatus,
+        budget: Duration,
+    ) -> Result<(), ReportError> {
+        let url = match forge.kind {
+            ForgeKind::Github => format!("{}/repos/{full_name}/statuses/{sha}", forge.api_url),
+            ForgeKind::Gitea => {
+                format!("{}/api/v1/repos/{full_name}/statuses/{sha}", forge.api_url)
+            }
+        };
+        let auth = match forge.kind {
+            ForgeKind::Github => format!("Bearer {}", forge.token),
+            ForgeKind::Gitea => format!("token {}", forge.token),
+        };
+        let mut body = json!({
+            "state": status.state.as_str(),
+            "description": truncate(&status.description, DESCRIPTION_MAX),
+            "context": status.context,
+        });
+        if let Some(u) = &status.target_url {
+            body["target_url"] = json!(u);
+        }
+        let deadline = Instant::now() + budget;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .post(&url)
+                .header("authorization", &auth)
+                .header("accept", "application/json")
+                .json(&body);
+            if forge.kind == ForgeKind::Github {
+                req = req
+                    .header("accept", "application/vnd.github+json")
+                    .header("x-github-api-version", "2022-11-28");
+            }
+            let (wait, last) = match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    metrics.status_post(forge.kind.as_str(), "success");
+                    return Ok(());
+                }
+                Ok(resp) => {
+                    let code = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let text = resp.text().await.unwrap_or_default();
+                    match classify(code, &headers, &text, attempt) {
+                        Verdict::Retry(wait) => (wait, format!("HTTP {code}")),
+                        Verdict::Reject => {
+                            metrics.status_post(forge.kind.as_str(), "rejected");
+                            return Err(ReportError::Rejected {
+                                forge: forge.name.clone(),
+                                context: status.context.clone(),
+                                code,
+                                body: truncate(&text, 200),
+                            });
+                        }
+                    }
+                }
+                Err(e) => (backoff(attempt), error_chain(&e)),
+            };
+            metrics.status_post(forge.kind.as_str(), "retried");
+            let now = Instant::now();
+            if now + wait > deadline {
+                metrics.status_post(forge.kind.as_str(), "failed");
+                return Err(ReportError::Unavailable {
+                    forge: forge.name.clone(),
+                    context: status.context.clone(),
+                    last,
+                    retry_after: Some(wait),
+                });
+            }
+            tracing::debug!(%url, attempt, wait_ms = wait.as_millis() as u64, %last, "retrying a commit status");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+enum Verdict {
+    Retry(Duration),
+    Reject,
+}
+
+/// Exponential backoff from 250 ms, capped at 10 s, with up to 25 % jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(250) * 2u32.saturating_pow(attempt.saturating_sub(1).min(6));
+    let base = base.min(Duration::from_secs(10));
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    base + base * jitter / 4000
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = header(h, "retry-after")?;
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// GitHub's primary limit: `x-ratelimit-remaining: 0` and a reset time in Unix seconds.
+fn ratelimit_reset(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if header(h, "x-ratelimit-remaining")? != "0" {
+        return None;
+    }
+    let reset: i64 = header(h, "x-ratelimit-reset")?.parse().ok()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Some(Duration::from_secs((reset - now).max(1) as u64))
+}
+
+/// GitHub's documented handling: Retry-After first, then the primary reset, then at least a
+/// minute for a secondary limit; 5xx with backoff; other client errors are final.
+fn classify(code: u16, h: &reqwest::header::HeaderMap, body: &str, attempt: u32) -> Verdict {
+    match code {
+        429 => Verdict::Retry(
+            retry_after(h)
+                .or_else(|| ratelimit_reset(h))
+                .unwrap_or_else(|| backoff(attempt)),
+        ),
+        403 => {
+            if let Some(d) = retry_after(h) {
+                Verdict::Retry(d)
+            } else if let Some(d) = ratelimit_reset(h) {
+                Verdict::Retry(d)
+            } else if body.to_ascii_lowercase().contains("rate limit") {
+                Verdict::Retry(Duration::from_secs(60))
+            } else {
+                Verdict::Reject
+            }
+        }
+        408 | 500..=599 => Verdict::Retry(retry_after(h).unwrap_or_else(|| backoff(attempt))),
+        _ => Verdict::Reject,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn truncates_by_characters() {
+        assert_eq!(truncate("short", 140), "short");
+        let long = "é".repeat(200);
+        let t = truncate(&long, 140);
+        assert_eq!(t.chars().count(), 140);
+        assert!(t.ends_with('…'));
+    }
+
+    #[test]
+    fn classifies_rate_limits() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert!(
+            matches!(classify(429, &h, "", 1), Verdict::Retry(d) if d == Duration::from_secs(3))
+        );
+        assert!(
+            matches!(classify(403, &h, "secondary rate limit", 1), Verdict::Retry(d) if d == Duration::from_secs(3))
+        );
+        let mut h = HeaderMap::new();
+        let reset = time::OffsetDateTime::now_utc().unix_timestamp() + 5;
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+        assert!(
+            matches!(classify(403, &h, "", 1), Verdict::Retry(d) if d <= Duration::from_secs(5) && d >= Duration::from_secs(4))
+        );
+        let empty = HeaderMap::new();
+        assert!(
+            matches!(classify(403, &empty, "You have exceeded a secondary rate limit", 1), Verdict::Retry(d) if d == Duration::from_secs(60))
+        );
+        assert!(matches!(
+            classify(403, &empty, "Resource not accessible", 1),
+            Verdict::Reject
+        ));
+        assert!(matches!(classify(422, &empty, "", 1), Verdict::Reject));
+        assert!(matches!(classify(502, &empty, "", 1), Verdict::Retry(_)));
+    }
+}

@@ -1,0 +1,327 @@
+//! Health of an applied set until `healthTimeout`: workloads rolled out, Jobs complete, PVCs
+//! bound, everything else present; and failing fast when a pod of the new rollout is in
+//! CrashLoopBackOff, ImagePullBackOff or ErrImagePull, instead of waiting out the deadline.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::apply::{Applied, ApplyError, Cluster};
+
+/// Container waiting reasons that fail verification at once.
+pub const FAIL_FAST_REASONS: [&str; 3] = ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"];
+
+/// How verification ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything is healthy.
+    Healthy,
+    /// Something failed, or the deadline passed; the sentence says what.
+    Failed(String),
+}
+
+#[derive(Debug)]
+enum Health {
+    Ready,
+    Waiting(String),
+    Failed(String),
+}
+
+fn int(v: &Value, ptr: &str) -> i64 {
+    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn condition<'a>(v: &'a Value, kind: &str) -> Option<&'a Value> {
+    v.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+fn generation_observed(v: &Value) -> bool {
+    int(v, "/status/observedGeneration") >= int(v, "/metadata/generation")
+}
+
+fn health(kind: &str, v: &Value) -> Health {
+    let replicas = v
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    match kind {
+        "Deployment" => {
+            if let Some(c) = condition(v, "Progressing")
+                && c["reason"] == "ProgressDeadlineExceeded"
+            {
+                return Health::Failed(format!(
+                    "progress deadline exceeded: {}",
+                    c["message"].as_str().unwrap_or_default()
+                ));
+            }
+            if !generation_observed(v) {
+                return Health::Waiting("rollout not yet observed".into());
+            }
+            let updated = int(v, "/status/updatedReplicas");
+            let available = int(v, "/status/availableReplicas");
+            let ready = int(v, "/status/readyReplicas");
+            let total = int(v, "/status/replicas");
+            if updated < replicas || available < replicas || ready < replicas || total > updated {
+                return Health::Waiting(format!(
+                    "{available} of {replicas} replicas available, {updated} updated"
+                ));
+            }
+            Health::Ready
+        }
+        "StatefulSet" => {
+            if !generation_observed(v) {
+                return Health::Waiting("rollout not yet observed".into());
+            }
+            let ready = int(v, "/status/readyReplicas");
+            let current = v.pointer("/status/currentRevision");
+            let update = v.pointer("/status/updateRevision");
+            if ready < replicas || (update.is_some() && current != update) {
+                return Health::Waiting(format!("{ready} of {replicas} replicas ready"));
+            }
+            Health::Ready
+        }
+        "DaemonSet" => {
+            if !generation_observed(v) {
+                return Health::Waiting("rollout not yet observed".into());
+            }
+            let desired = int(v, "/status/desiredNumberScheduled");
+            let updated = int(v, "/status/updatedNumberScheduled");
+            let available = int(v, "/status/numberAvailable");
+            if updated < desired || available < desired {
+                return Health::Waiting(format!("{available} of {desired} pods available"));
+            }
+            Health::Ready
+        }
+        "Job" => {
+            if let Some(c) = condition(v, "Failed")
+                && c["status"] == "True"
+            {
+                return Health::Failed(format!(
+                    "job failed: {}",
+                    c["reason"].as_str().unwrap_or_default()
+                ));
+            }
+            match condition(v, "Complete") {
+                Some(c) if c["status"] == "True" => Health::Ready,
+                _ => Health::Waiting("not complete".into()),
+            }
+        }
+        "PersistentVolumeClaim" => match v.pointer("/status/phase").and_then(Value::as_str) {
+            Some("Bound") => Health::Ready,
+            Some("Lost") => Health::Failed("claim lost".into()),
+            other => Health::Waiting(format!("phase {}", other.unwrap_or("Pending"))),
+        },
+        "Pod" => match v.pointer("/status/phase").and_then(Value::as_str) {
+            Some("Succeeded") => Health::Ready,
+            Some("Failed") => Health::Failed("pod failed".into()),
+            Some("Running") if condition(v, "Ready").is_some_and(|c| c["status"] == "True") => {
+                Health::Ready
+            }
+            _ => Health::Waiting("pod not ready".into()),
+        },
+        _ => Health::Ready,
+    }
+}
+
+/// A label selector as a query string.
+fn selector(v: &Value) -> Option<String> {
+    let sel = v.pointer("/spec/selector")?;
+    let mut parts = Vec::new();
+    if let Some(m) = sel["matchLabels"].as_object() {
+        for (k, val) in m {
+            parts.push(format!("{k}={}", val.as_str().unwrap_or_default()));
+        }
+    }
+    if let Some(exprs) = sel["matchExpressions"].as_array() {
+        for e in exprs {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match e["operator"].as_str().unwrap_or_default() {
+                "In" => parts.push(format!("{key} in ({})", values.join(","))),
+                "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
+                "Exists" => parts.push(key.to_owned()),
+                "DoesNotExist" => parts.push(format!("!{key}")),
+                _ => {}
+            }
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// The first failing container of `pods`, as `pod P container C: Reason`.
+fn crashing(pods: &[Value]) -> Option<String> {
+    for p in pods {
+        for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
+            for c in p
+                .pointer(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let reason = c
+                    .pointer("/state/waiting/reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if FAIL_FAST_REASONS.contains(&reason) {
+                    return Some(format!(
+                        "pod {} container {}: {reason}",
+                        p.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                        c["name"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Pods of the workload's current rollout.
+async fn new_pods(
+    cluster: &Cluster,
+    kind: &str,
+    v: &Value,
+    ns: &str,
+) -> Result<Vec<Value>, ApplyError> {
+    let Some(sel) = selector(v) else {
+        return Ok(Vec::new());
+    };
+    match kind {
+        "Deployment" => {
+            let uid = v
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let sets = cluster.list("apps/v1", "ReplicaSet", ns, &sel).await?;
+            let newest = sets
+                .iter()
+                .filter(|rs| {
+                    rs.pointer("/metadata/ownerReferences")
+                        .and_then(Value::as_array)
+                        .is_some_and(|o| o.iter().any(|r| r["uid"] == uid))
+                })
+                .max_by_key(|rs| {
+                    rs.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .unwrap_or(0)
+                });
+            let Some(hash) = newest.and_then(|rs| {
+                rs.pointer("/metadata/labels/pod-template-hash")
+                    .and_then(Value::as_str)
+            }) else {
+                return Ok(Vec::new());
+            };
+            cluster
+                .list("v1", "Pod", ns, &format!("{sel},pod-template-hash={hash}"))
+                .await
+        }
+        "StatefulSet" => {
+            let pods = cluster.list("v1", "Pod", ns, &sel).await?;
+            let rev = v.pointer("/status/updateRevision").and_then(Value::as_str);
+            Ok(pods
+                .into_iter()
+                .filter(|p| {
+                    rev.is_none()
+                        || p.pointer("/metadata/labels/controller-revision-hash")
+                            .and_then(Value::as_str)
+                            == rev
+                })
+                .collect())
+        }
+        _ => cluster.list("v1", "Pod", ns, &sel).await,
+    }
+}
+
+/// Watches `applied` until healthy, failed, or `timeout`.
+pub async fn verify(
+    cluster: &Cluster,
+    applied: &[Applied],
+    timeout: Duration,
+    interval: Duration,
+) -> Result<Verdict, ApplyError> {
+    let deadline = Instant::now() + timeout;
+    let mut pending: Vec<&Applied> = applied.iter().collect();
+    loop {
+        let mut still = Vec::new();
+        let mut last_wait = String::new();
+        for a in pending {
+            let Some(obj) = cluster.get(a).await? else {
+                still.push(a);
+                last_wait = format!("{} does not exist", a.reference);
+                continue;
+            };
+            match health(&a.reference.kind, &obj) {
+                Health::Ready => {}
+                Health::Failed(why) => {
+                    return Ok(Verdict::Failed(format!("{}: {why}", a.reference)));
+                }
+                Health::Waiting(why) => {
+                    if matches!(
+                        a.reference.kind.as_str(),
+                        "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
+                    ) {
+                        let pods =
+                            new_pods(cluster, &a.reference.kind, &obj, &a.reference.namespace)
+                                .await?;
+                        if let Some(c) = crashing(&pods) {
+                            return Ok(Verdict::Failed(format!("{}: {c}", a.reference)));
+                        }
+                    }
+                    last_wait = format!("{}: {why}", a.reference);
+                    still.push(a);
+                }
+            }
+        }
+        if still.is_empty() {
+            return Ok(Verdict::Healthy);
+        }
+        if Instant::now() + interval > deadline {
+            return Ok(Verdict::Failed(format!(
+                "not healthy after {}s: {last_wait}",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(interval).await;
+        pending = still;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deployment_health() {
+        let d = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}});
+        assert!(matches!(health("Deployment", &d), Health::Ready));
+        let d = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}});
+        assert!(matches!(health("Deployment", &d), Health::Waiting(_)));
+        let d = json!({"metadata": {"generation": 1}, "spec": {},
+            "status": {"observedGeneration": 1, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}});
+        assert!(matches!(health("Deployment", &d), Health::Failed(_)));
+    }
+
+    #[test]
+    fn selectors_and_crashes() {
+        let d = json!({"spec": {"selector": {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}}});
+        assert_eq!(selector(&d).as_deref(), Some("app=web,tier in (a,b)"));
+        let pods = vec![
+            json!({"metadata": {"name": "web-1"}, "status": {"containerStatuses": [{"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}),
+        ];
+        assert_eq!(
+            crashing(&pods).as_deref(),
+            Some("pod web-1 container app: CrashLoopBackOff")
+        );
+    }
+}

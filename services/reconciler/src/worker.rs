@@ -1,0 +1,351 @@
+//! The worker: connects to NATS, pulls from the shared durable consumer `gantry-reconciler`,
+//! runs each event through the [`Reconciler`], and acks only once statuses and audit records are
+//! stored; naks transient failures with backoff and dead-letters an event after its last
+//! allowed delivery. Also serves `/healthz`, `/readyz` and `/metrics`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use axum::extract::State as AxState;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use futures::StreamExt;
+use gantry_proto::v1::Event;
+use prost::Message as _;
+use tokio::sync::Semaphore;
+
+use crate::audit::Auditor;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::reconcile::{EventOutcome, Reconciler};
+use crate::state::StateStore;
+
+/// What stops the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTP listener failed.
+    #[error("serving HTTP on the listen address failed")]
+    Serve(#[source] std::io::Error),
+    /// JetStream set-up failed for good.
+    #[error("setting up JetStream: {0}")]
+    Setup(String),
+}
+
+struct Shared {
+    metrics: Arc<Metrics>,
+    ready: AtomicBool,
+    client: std::sync::Mutex<Option<async_nats::Client>>,
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(AxState(s): AxState<Arc<Shared>>) -> impl IntoResponse {
+    let connected = s
+        .client
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().map(|c| c.connection_state()))
+        == Some(async_nats::connection::State::Connected);
+    if connected && s.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+async fn metrics_handler(AxState(s): AxState<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}
+
+/// Runs a worker until `shutdown` completes, then drains in-flight events within the grace.
+pub async fn run(
+    listener: std::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let metrics = Arc::new(Metrics::new());
+    let shared = Arc::new(Shared {
+        metrics: metrics.clone(),
+        ready: AtomicBool::new(false),
+        client: std::sync::Mutex::new(None),
+    });
+    listener.set_nonblocking(true).map_err(Error::Serve)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::Serve)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let router = axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics_handler))
+        .with_state(shared.clone());
+    let http_stop = stop.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await
+    });
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        signal.cancel();
+    });
+
+    let result = work(&config, shared, metrics, stop.clone()).await;
+    stop.cancel();
+    let _ = http.await;
+    result
+}
+
+async fn connect(
+    config: &Config,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<async_nats::Client> {
+    loop {
+        match async_nats::ConnectOptions::new()
+            .name(format!("gantry-reconciler {}", config.worker_id))
+            .connect(config.nats_url.as_str())
+            .await
+        {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                tracing::warn!(url = %config.nats_url, error = %e, "NATS is not reachable; retrying")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.cancelled() => return None,
+        }
+    }
+}
+
+async fn work(
+    config: &Config,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), Error> {
+    let Some(client) = connect(config, &stop).await else {
+        return Ok(());
+    };
+    if let Ok(mut c) = shared.client.lock() {
+        *c = Some(client.clone());
+    }
+    let js = jetstream::new(client.clone());
+    let setup = |e: &dyn std::fmt::Display| Error::Setup(e.to_string());
+    for (cfg, name) in [
+        (
+            gantry_nats::events_stream_config(),
+            gantry_nats::EVENTS_STREAM,
+        ),
+        (
+            gantry_nats::audit_stream_config(),
+            gantry_nats::AUDIT_STREAM,
+        ),
+        (gantry_nats::dlq_stream_config(), gantry_nats::DLQ_STREAM),
+    ] {
+        match gantry_nats::ensure_stream(&js, &cfg, name)
+            .await
+            .map_err(|e| setup(&e))?
+        {
+            gantry_nats::StreamStatus::Differs(d) => {
+                tracing::warn!(stream = name, differences = ?d, "stream settings differ from Gantry's")
+            }
+            s => tracing::debug!(stream = name, status = ?s, "stream ready"),
+        }
+    }
+    let state = StateStore::open(&js, &config.worker_id, config.lease_ttl)
+        .await
+        .map_err(|e| setup(&e))?;
+    let stream = js
+        .get_stream(gantry_nats::EVENTS_STREAM)
+        .await
+        .map_err(|e| setup(&e))?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            gantry_nats::RECONCILER_CONSUMER,
+            consumer::pull::Config {
+                durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
+                description: Some("Gantry reconciler workers".to_owned()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_deliver: config.max_deliver,
+                max_ack_pending: 10_000,
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| setup(&e))?;
+    let reconciler = Arc::new(Reconciler::new(
+        config.clone(),
+        state,
+        Auditor::new(js.clone(), &config.worker_id),
+        metrics,
+    ));
+    let max_deliver = consumer.cached_info().config.max_deliver.max(1);
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(config.concurrency)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| setup(&e))?;
+    shared.ready.store(true, Ordering::SeqCst);
+    tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "gantry-reconciler ready");
+
+    let inflight = Arc::new(Semaphore::new(config.concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = inflight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.cancelled() => break,
+        };
+        let next = tokio::select! {
+            m = messages.next() => m,
+            _ = stop.cancelled() => break,
+        };
+        let msg = match next {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "pulling events failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            None => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let r = reconciler.clone();
+        let js = js.clone();
+        tasks.spawn(async move {
+            handle(&r, &js, msg, max_deliver).await;
+            drop(permit);
+        });
+    }
+    shared.ready.store(false, Ordering::SeqCst);
+    let drained = tokio::time::timeout(config.shutdown_grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown grace elapsed; unfinished events will be redelivered");
+        tasks.abort_all();
+    }
+    let _ = client.flush().await;
+    Ok(())
+}
+
+/// Processes one message and settles it.
+async fn handle(
+    r: &Reconciler,
+    js: &jetstream::Context,
+    msg: jetstream::Message,
+    max_deliver: i64,
+) {
+    let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+    let last = delivered >= max_deliver;
+    let headers = msg.headers.clone().unwrap_or_default();
+    let incoming = headers
+        .get(gantry_nats::HEADER_TRACEPARENT)
+        .map(|v| v.as_str().to_owned());
+    let traceparent = gantry_telemetry::child_traceparent(incoming.as_deref());
+    let event = match Event::decode(msg.payload.clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(subject = %msg.subject, error = %e, "undecodable event; dead-lettering it");
+            dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await;
+            let _ = msg.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let span =
+        tracing::info_span!("reconcile", event = %event.id, subject = %msg.subject, delivered);
+    if let Some(tp) = &incoming {
+        gantry_telemetry::set_parent(&span, tp, None);
+    }
+    // Keep the message ours while we work: apply and verify can outlast the ack wait.
+    let progress = {
+        let ack = msg.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if ack.ack_with(AckKind::Progress).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let outcome = tracing::Instrument::instrument(r.handle(&event, &traceparent, last), span).await;
+    progress.abort();
+    match outcome {
+        EventOutcome::Done => {
+            if let Err(e) = msg.double_ack().await {
+                tracing::warn!(event = %event.id, error = %e, "ack failed; the event will be redelivered and converge");
+            }
+        }
+        EventOutcome::Retry {
+            reason,
+            failed,
+            after,
+        } if last => {
+            let subject = dead_letter(js, &msg, &reason).await;
+            r.give_up(&event, &failed, &reason, &subject).await;
+            tracing::error!(event = %event.id, delivered, %reason, dlq = %subject, "event dead-lettered");
+            let _ = after;
+            if let Err(e) = msg.double_ack().await {
+                tracing::warn!(event = %event.id, error = %e, "ack after dead-lettering failed");
+            }
+        }
+        EventOutcome::Retry { reason, after, .. } => {
+            let backoff =
+                r.config.nak_base * 2u32.saturating_pow((delivered - 1).clamp(0, 10) as u32);
+            let delay = after.unwrap_or_default().max(backoff).min(r.config.nak_max);
+            tracing::warn!(event = %event.id, delivered, delay_ms = delay.as_millis() as u64, %reason, "event nak'd");
+            let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+        }
+    }
+}
+
+/// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject.
+async fn dead_letter(js: &jetstream::Context, msg: &jetstream::Message, reason: &str) -> String {
+    let subject = gantry_nats::dlq_subject(msg.subject.as_str());
+    let mut headers = msg.headers.clone().unwrap_or_default();
+    headers.insert(
+        "Gantry-Dlq-Reason",
+        crate::report::truncate(&reason.replace(['\r', '\n'], " "), 1000).as_str(),
+    );
+    if let Ok(info) = msg.info() {
+        headers.insert("Gantry-Dlq-Deliveries", info.delivered.to_string().as_str());
+        headers.insert(
+            "Gantry-Dlq-Stream-Sequence",
+            info.stream_sequence.to_string().as_str(),
+        );
+    }
+    // The DLQ copy must not be dropped as a duplicate of the original's id.
+    headers.insert(
+        gantry_nats::HEADER_MSG_ID,
+        format!("dlq:{}", uuid::Uuid::new_v4()).as_str(),
+    );
+    match js
+        .publish_with_headers(subject.clone(), headers, msg.payload.clone())
+        .await
+    {
+        Ok(ack) => {
+            if let Err(e) = ack.await {
+                tracing::error!(%subject, error = %e, "the DLQ copy was not stored");
+            }
+        }
+        Err(e) => tracing::error!(%subject, error = %e, "publishing to the DLQ failed"),
+    }
+    subject
+}
