@@ -58,11 +58,14 @@ pub enum ApplyError {
     },
 }
 
+/// Kind to (resource, namespaced), for one group version.
+type Kinds = HashMap<String, (ApiResource, bool)>;
+
 /// One cluster: a client and a discovery cache.
 pub struct Cluster {
     client: kube::Client,
-    /// `apiVersion` to kind to (resource, namespaced).
-    kinds: Mutex<HashMap<String, HashMap<String, (ApiResource, bool)>>>,
+    /// `apiVersion` to its kinds.
+    kinds: Mutex<HashMap<String, Kinds>>,
 }
 
 impl std::fmt::Debug for Cluster {

@@ -270,6 +270,9 @@ pub struct Config {
     pub report_budget: Duration,
     /// How often verification looks at the cluster.
     pub verify_interval: Duration,
+    /// The consumer's ack wait: how long a killed worker's event waits before redelivery
+    /// (workers in progress extend it every third of it).
+    pub ack_wait: Duration,
 }
 
 impl Config {
@@ -303,6 +306,7 @@ impl Config {
             nak_max: Duration::from_secs(60),
             report_budget: Duration::from_secs(60),
             verify_interval: Duration::from_millis(200),
+            ack_wait: Duration::from_secs(30),
         }
     }
 
@@ -514,6 +518,7 @@ impl Config {
             nak_max: Duration::from_secs(120),
             report_budget: Duration::from_secs(120),
             verify_interval: Duration::from_millis(500),
+            ack_wait: Duration::from_secs(30),
         })
     }
 }

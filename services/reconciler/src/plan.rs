@@ -218,8 +218,15 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
     Ok(out)
 }
 
+/// The parser's first line without its own `error: line L column C:` prefix, since the line is
+/// shown once, in front.
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_owned()
+    let line = s.lines().next().unwrap_or(s).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains("column") => rest.to_owned(),
+        _ => line.to_owned(),
+    }
 }
 
 /// The branch a ref names, if it names one.

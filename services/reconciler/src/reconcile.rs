@@ -634,7 +634,7 @@ impl Reconciler {
             })?;
         let keep = lease.keep_alive();
         let result = self.deploy(job, env).await;
-        keep.abort();
+        drop(keep);
         lease.release().await;
         if let Err(t) = &result {
             self.metrics.reconciled(&env.app, &env.name, "transient");

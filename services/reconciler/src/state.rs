@@ -256,10 +256,10 @@ impl Lease {
         Ok(())
     }
 
-    /// Renews the lease every third of its lifetime until the returned task is aborted.
-    pub fn keep_alive(&self) -> tokio::task::JoinHandle<()> {
+    /// Renews the lease every third of its lifetime until the returned handle is dropped.
+    pub fn keep_alive(&self) -> tokio_util::task::AbortOnDropHandle<()> {
         let lease = self.clone();
-        tokio::spawn(async move {
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
             let ttl = lease.inner.store.ttl;
             loop {
                 tokio::time::sleep(ttl / 3).await;
@@ -270,7 +270,7 @@ impl Lease {
                     }
                 }
             }
-        })
+        }))
     }
 
     /// Whether a renewal found the lease taken over.

@@ -90,16 +90,16 @@ pub async fn run(
         .route("/metrics", axum::routing::get(metrics_handler))
         .with_state(shared.clone());
     let http_stop = stop.clone();
-    let http = tokio::spawn(async move {
+    let http = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move { http_stop.cancelled().await })
             .await
-    });
+    }));
     let signal = stop.clone();
-    tokio::spawn(async move {
+    let _signal = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         shutdown.await;
         signal.cancel();
-    });
+    }));
 
     let result = work(&config, shared, metrics, stop.clone()).await;
     stop.cancel();
@@ -178,7 +178,7 @@ async fn work(
                 durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
                 description: Some("Gantry reconciler workers".to_owned()),
                 ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
+                ack_wait: config.ack_wait,
                 max_deliver: config.max_deliver,
                 max_ack_pending: 10_000,
                 deliver_policy: consumer::DeliverPolicy::All,
@@ -276,17 +276,18 @@ async fn handle(
     // Keep the message ours while we work: apply and verify can outlast the ack wait.
     let progress = {
         let ack = msg.clone();
-        tokio::spawn(async move {
+        let every = r.config.ack_wait / 3;
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
+                tokio::time::sleep(every).await;
                 if ack.ack_with(AckKind::Progress).await.is_err() {
                     return;
                 }
             }
-        })
+        }))
     };
     let outcome = tracing::Instrument::instrument(r.handle(&event, &traceparent, last), span).await;
-    progress.abort();
+    drop(progress);
     match outcome {
         EventOutcome::Done => {
             if let Err(e) = msg.double_ack().await {

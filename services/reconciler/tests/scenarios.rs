@@ -1,0 +1,442 @@
+//! The scenarios: monorepo diffs, push + pr_merged, fail-fast, bad input, Git host
+//! failures, dead-lettering, two workers, and a worker killed mid-apply.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use common::*;
+use gantry_forge_sim::Fault;
+use gantry_proto::v1::{Outcome, Phase};
+
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+fn applies(audit: &[(String, gantry_proto::v1::AuditRecord)], app: &str, rev: &str) -> usize {
+    audit
+        .iter()
+        .filter(|(_, r)| {
+            r.application == app
+                && r.revision == rev
+                && r.phase == Phase::Apply as i32
+                && r.outcome == Outcome::Succeeded as i32
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_one_app_of_fifty_deploys_that_app_only() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let names: Vec<String> = (0..50).map(|i| format!("app-{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    h.repo.write(".gantry.yaml", &gantry_yaml(&refs))?;
+    h.repo
+        .write("bases/shared.yaml", &configmap("unused", "x"))?;
+    for n in &names {
+        h.repo
+            .write(&format!("apps/{n}/cm.yaml"), &configmap(n, "1"))?;
+    }
+    let c1 = h.repo.commit("fifty apps")?;
+    h.worker("w1", |c| c.concurrency = 8).await?;
+    h.push(ZERO, &c1).await?;
+    for n in &names {
+        let s = h
+            .final_status(&c1, &format!("gantry/{n}/dev"), Duration::from_secs(60))
+            .await?;
+        assert_eq!(s.state, "success", "{n}: {s:?}");
+    }
+
+    h.repo
+        .write("apps/app-07/cm.yaml", &configmap("app-07", "2"))?;
+    h.repo
+        .write("bases/shared.yaml", &configmap("unused", "y"))?;
+    let c2 = h.repo.commit("change app-07")?;
+    let t = Instant::now();
+    h.push(&c1, &c2).await?;
+    let s = h
+        .final_status(&c2, "gantry/app-07/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    eprintln!("one-app change to success: {:?}", t.elapsed());
+    // Every other app is recorded skipped, without a status or an apply.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = h.audit().await?;
+        let skipped = audit
+            .iter()
+            .filter(|(_, r)| {
+                r.revision == c2
+                    && r.outcome == Outcome::Skipped as i32
+                    && r.phase == Phase::Apply as i32
+            })
+            .count();
+        if skipped == 49 {
+            assert_eq!(applies(&audit, "app-07", &c2), 1);
+            assert_eq!(
+                audit
+                    .iter()
+                    .filter(|(_, r)| r.revision == c2
+                        && r.phase == Phase::Apply as i32
+                        && r.outcome == Outcome::Succeeded as i32)
+                    .count(),
+                1
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{skipped} skipped records");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let contexts: Vec<String> = h
+        .forge
+        .statuses(FULL, &c2)
+        .into_iter()
+        .map(|s| s.context)
+        .collect();
+    assert!(
+        contexts.iter().all(|c| c == "gantry/app-07/dev"),
+        "{contexts:?}"
+    );
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_and_its_pr_merged_apply_once() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
+    let c1 = h.repo.commit("first")?;
+    h.worker("w1", |_| {}).await?;
+    h.push(ZERO, &c1).await?;
+    h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+
+    h.repo.git(&["checkout", "-q", "-b", "feature"])?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "2"))?;
+    let head = h.repo.commit("feature")?;
+    h.repo.git(&["checkout", "-q", "main"])?;
+    h.repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge pull request #7",
+        "feature",
+    ])?;
+    let merge = h.repo.head()?;
+    let push = h.push_event(&c1, &merge);
+    let merged = h.merged_event(&c1, &merge, &head);
+    h.publish(push).await?;
+    h.publish(merged).await?;
+
+    let s = h
+        .final_status(&merge, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success");
+    let s = h
+        .final_status(&head, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(
+        s.state, "success",
+        "the pull request's head gets the status too"
+    );
+    // Wait for both events to be settled, then count applies.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = h.audit().await?;
+        let reports = audit
+            .iter()
+            .filter(|(_, r)| r.revision == merge && r.phase == Phase::Report as i32)
+            .count();
+        if reports >= 2 {
+            assert_eq!(applies(&audit, "web", &merge), 1, "applied once");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{reports} report records");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashloop_fails_within_seconds() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.repo
+        .write(".gantry.yaml", &gantry_yaml(&["web"]).replace("30s", "5m"))?;
+    h.repo.write(
+        "apps/web/deploy.yaml",
+        &deployment("web", "app:crashloop", 2),
+    )?;
+    let c1 = h.repo.commit("crash")?;
+    h.worker("w1", |_| {}).await?;
+    let t = Instant::now();
+    h.push(ZERO, &c1).await?;
+    let s = h
+        .final_status(&c1, "gantry/web/dev", Duration::from_secs(20))
+        .await?;
+    assert_eq!(s.state, "failure", "{s:?}");
+    assert!(s.description.contains("CrashLoopBackOff"), "{s:?}");
+    assert!(t.elapsed() < Duration::from_secs(20));
+    eprintln!("crashloop to failure: {:?}", t.elapsed());
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_clear_errors_and_applies_nothing() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.worker("w1", |_| {}).await?;
+
+    // A typo in .gantry.yaml: error on the repository context, naming file and line.
+    h.repo.write(
+        ".gantry.yaml",
+        &gantry_yaml(&["web"]).replace("namespace:", "namespaec:"),
+    )?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
+    let c1 = h.repo.commit("typo")?;
+    h.push(ZERO, &c1).await?;
+    let s = h
+        .final_status(&c1, "gantry", Duration::from_secs(20))
+        .await?;
+    assert_eq!(s.state, "error");
+    assert!(
+        s.description
+            .starts_with(".gantry.yaml:7: unknown field `namespaec`"),
+        "{s:?}"
+    );
+    assert!(s.description.contains("namespaec"), "{s:?}");
+
+    // An unknown cluster: error naming the line of `cluster`.
+    h.repo.write(
+        ".gantry.yaml",
+        &format!("{}        cluster: nowhere\n", gantry_yaml(&["web"])),
+    )?;
+    let c2 = h.repo.commit("cluster")?;
+    h.push(&c1, &c2).await?;
+    let s = h
+        .final_status(&c2, "gantry/web/dev", Duration::from_secs(20))
+        .await?;
+    assert_eq!(s.state, "error");
+    assert!(
+        s.description
+            .starts_with(".gantry.yaml:9: cluster \"nowhere\""),
+        "{s:?}"
+    );
+
+    // A render error: the renderer's message, with file and line, cut to 140 characters.
+    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+    h.repo.write(
+        "apps/web/bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [unclosed\n",
+    )?;
+    let c3 = h.repo.commit("bad yaml")?;
+    h.push(&c2, &c3).await?;
+    let s = h
+        .final_status(&c3, "gantry/web/dev", Duration::from_secs(20))
+        .await?;
+    assert_eq!(s.state, "error");
+    assert!(s.description.contains("apps/web/bad.yaml:3"), "{s:?}");
+    assert!(s.description.chars().count() <= 140);
+
+    // An object the API server rejects: failure naming it, and the valid one is not applied
+    // either, because the whole set is dry-run first.
+    h.repo.remove("apps/web/bad.yaml")?;
+    h.repo.write(
+        "apps/web/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\nspec:\n  selector:\n    matchLabels: {app: x}\n  template:\n    metadata:\n      labels: {app: y}\n    spec:\n      containers: []\n",
+    )?;
+    let c4 = h.repo.commit("invalid deployment")?;
+    h.push(&c3, &c4).await?;
+    let s = h
+        .final_status(&c4, "gantry/web/dev", Duration::from_secs(20))
+        .await?;
+    assert_eq!(s.state, "failure", "{s:?}");
+    assert!(s.description.contains("Deployment/web-dev/broken"), "{s:?}");
+    assert!(h.names("v1", "ConfigMap", "web-dev").await?.is_empty());
+
+    // A missing path: error, nothing pruned.
+    h.repo.remove("apps/web/deploy.yaml")?;
+    let c5 = h.repo.commit("fixed")?;
+    h.push(&c4, &c5).await?;
+    assert_eq!(
+        h.final_status(&c5, "gantry/web/dev", Duration::from_secs(20))
+            .await?
+            .state,
+        "success"
+    );
+    h.repo.remove("apps/web")?;
+    let c6 = h.repo.commit("gone")?;
+    h.push(&c5, &c6).await?;
+    let s = h
+        .final_status(&c6, "gantry/web/dev", Duration::from_secs(20))
+        .await?;
+    assert_eq!(s.state, "error");
+    assert!(s.description.contains("does not exist"), "{s:?}");
+    assert_eq!(h.names("v1", "ConfigMap", "web-dev").await?, ["web"]);
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_host_answering_502_then_200_gets_each_status_once() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
+    let c1 = h.repo.commit("first")?;
+    h.worker("w1", |_| {}).await?;
+    h.forge.inject(Fault::Status(502), 1);
+    h.forge.inject(Fault::TooManyRequests { retry_after: 1 }, 1);
+    h.push(ZERO, &c1).await?;
+    let s = h
+        .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success");
+    let states: Vec<String> = h
+        .statuses(&c1, "gantry/web/dev")
+        .into_iter()
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(states, ["pending", "success"]);
+    let codes: Vec<u16> = h.forge.requests().into_iter().map(|r| r.status).collect();
+    assert_eq!(codes, [502, 429, 201, 201]);
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_git_host_ends_in_the_dlq_with_an_error_status() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.worker("w1", |c| {
+        c.max_deliver = 3;
+        c.nak_base = Duration::from_millis(100);
+    })
+    .await?;
+    let mut ev = h.push_event(ZERO, "1111111111111111111111111111111111111111");
+    if let Some(r) = ev.repository.as_mut() {
+        r.clone_url = "file:///nonexistent/gantry/repo.git".into();
+    }
+    h.publish(ev).await?;
+    let s = h
+        .final_status(
+            "1111111111111111111111111111111111111111",
+            "gantry",
+            Duration::from_secs(30),
+        )
+        .await?;
+    assert_eq!(s.state, "error");
+    assert!(
+        s.description.contains("gave up after 3 deliveries"),
+        "{s:?}"
+    );
+    assert!(
+        s.description
+            .contains("gantry.dlq.github.acme.platform.push"),
+        "{s:?}"
+    );
+    let dlq =
+        h.js.get_stream(gantry_nats::DLQ_STREAM)
+            .await?
+            .get_info()
+            .await?;
+    assert_eq!(dlq.state.messages, 1);
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_apply_each_environment_once_and_in_order() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let names: Vec<String> = (0..6).map(|i| format!("svc-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    h.repo.write(".gantry.yaml", &gantry_yaml(&refs))?;
+    let mut revs = Vec::new();
+    let mut prev = ZERO.to_owned();
+    for round in 0..3 {
+        for n in &names {
+            h.repo.write(
+                &format!("apps/{n}/cm.yaml"),
+                &configmap(n, &round.to_string()),
+            )?;
+        }
+        revs.push(h.repo.commit(&format!("round {round}"))?);
+    }
+    h.worker("w1", |c| c.concurrency = 2).await?;
+    h.worker("w2", |c| c.concurrency = 2).await?;
+    for r in &revs {
+        h.push(&prev, r).await?;
+        prev = r.clone();
+    }
+    let last = revs.last().cloned().unwrap_or_default();
+    for n in &names {
+        let s = h
+            .final_status(&last, &format!("gantry/{n}/dev"), Duration::from_secs(60))
+            .await?;
+        assert_eq!(s.state, "success", "{n}: {s:?}");
+    }
+    // Let every event settle, then check: no revision applied twice, none after a newer one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let audit = h.audit().await?;
+    let order: HashMap<&str, usize> = revs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.as_str(), i))
+        .collect();
+    for n in &names {
+        let applied: Vec<usize> = audit
+            .iter()
+            .filter(|(_, r)| {
+                r.application == *n
+                    && r.phase == Phase::Apply as i32
+                    && r.outcome == Outcome::Succeeded as i32
+            })
+            .filter_map(|(_, r)| order.get(r.revision.as_str()).copied())
+            .collect();
+        let mut sorted = applied.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            applied, sorted,
+            "{n}: applied in order, each once: {applied:?}"
+        );
+        assert_eq!(applied.last(), Some(&2));
+    }
+    let workers: std::collections::BTreeSet<String> =
+        audit.iter().map(|(_, r)| r.worker_id.clone()).collect();
+    eprintln!("workers seen in audit: {workers:?}");
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_apply_converges_after_redelivery() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+    h.repo
+        .write("apps/web/deploy.yaml", &deployment("web", "nginx:1.27", 3))?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
+    let c1 = h.repo.commit("first")?;
+    let fast = |c: &mut gantry_reconciler::Config| {
+        c.ack_wait = Duration::from_secs(2);
+        c.lease_ttl = Duration::from_secs(2);
+    };
+    let w1 = h.worker("w1", fast).await?;
+    h.push(ZERO, &c1).await?;
+    // Kill it as soon as work has started (the pending status is out).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h.statuses(&c1, "gantry/web/dev").is_empty() {
+        assert!(Instant::now() < deadline, "no pending status");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.kill(w1);
+    h.worker("w2", fast).await?;
+    let s = h
+        .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    assert_eq!(h.names("apps/v1", "Deployment", "web-dev").await?, ["web"]);
+    assert_eq!(h.names("v1", "ConfigMap", "web-dev").await?, ["web"]);
+    h.shutdown().await;
+    Ok(())
+}
