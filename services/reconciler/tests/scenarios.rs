@@ -440,3 +440,43 @@ async fn a_worker_killed_mid_apply_converges_after_redelivery() -> Result<()> {
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_over_git_smart_http() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let root = tempfile::tempdir()?;
+    let host = gantry_forge_sim::ForgeSim::start(gantry_forge_sim::Config {
+        hosting: Some(gantry_forge_sim::hosting::HostingConfig {
+            root: root.path().to_path_buf(),
+            flavor: gantry_forge_sim::hooks::Flavor::Github,
+            webhooks: Vec::new(),
+        }),
+        ..Default::default()
+    })
+    .await?;
+    let hosting = host.hosting().cloned().expect("hosting");
+    hosting.repos().create(FULL, "main").await?;
+    let url = format!("{}/{FULL}.git", host.url());
+    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
+    let c1 = h.repo.commit("first")?;
+    let repo_dir = h.repo.path().to_owned();
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("git")
+            .args(["push", "-q", &u, "main"])
+            .current_dir(repo_dir)
+            .status()
+    })
+    .await??;
+    h.worker("w1", |_| {}).await?;
+    let mut ev = h.push_event(ZERO, &c1);
+    if let Some(r) = ev.repository.as_mut() {
+        r.clone_url = url;
+    }
+    h.publish(ev).await?;
+    let s = h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30)).await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    h.shutdown().await;
+    Ok(())
+}
