@@ -249,6 +249,7 @@ pub async fn verify(
 ) -> Result<Verdict, ApplyError> {
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<&Applied> = applied.iter().collect();
+    let mut pause = Duration::from_millis(50).min(interval);
     loop {
         let mut still = Vec::new();
         let mut last_wait = String::new();
@@ -283,13 +284,15 @@ pub async fn verify(
         if still.is_empty() {
             return Ok(Verdict::Healthy);
         }
-        if Instant::now() + interval > deadline {
+        if Instant::now() + pause > deadline {
             return Ok(Verdict::Failed(format!(
                 "not healthy after {}s: {last_wait}",
                 timeout.as_secs()
             )));
         }
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(pause).await;
+        // Rollouts usually finish within moments: look again soon, then less and less often.
+        pause = (pause * 2).min(interval);
         pending = still;
     }
 }

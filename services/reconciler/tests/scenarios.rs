@@ -475,7 +475,9 @@ async fn fetches_over_git_smart_http() -> Result<()> {
         r.clone_url = url;
     }
     h.publish(ev).await?;
-    let s = h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30)).await?;
+    let s = h
+        .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
     assert_eq!(s.state, "success", "{s:?}");
     h.shutdown().await;
     Ok(())
