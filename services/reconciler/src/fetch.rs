@@ -72,12 +72,29 @@ pub struct Mirrors {
 pub struct Mirror {
     path: PathBuf,
     fetching: Mutex<()>,
-    repo: gix::ThreadSafeRepository,
+    repo: std::sync::RwLock<gix::ThreadSafeRepository>,
     snapshots: Mutex<VecDeque<Arc<Snapshot>>>,
 }
 
 /// Snapshots kept per mirror: a push needs the new tree and the last applied one.
 const SNAPSHOT_CACHE: usize = 4;
+/// Every fetch adds a pack; past this many, the mirror is repacked into one (with `git repack`
+/// when git is installed), so lookups stay fast and the object store's index slots suffice.
+const MAX_PACKS: usize = 48;
+
+/// Opens a mirror: no user or system git configuration (no credential helpers, no prompts), and
+/// room for many pack indices, as every fetch adds one.
+fn open_mirror(path: &std::path::Path) -> Result<gix::ThreadSafeRepository, String> {
+    let opts = gix::open::Options::isolated().object_store_slots(
+        gix::odb::store::init::Slots::AsNeededByDiskState {
+            multiplier: 2.0,
+            minimum: 256,
+        },
+    );
+    gix::open_opts(path, opts)
+        .map(gix::Repository::into_sync)
+        .map_err(|e| e.to_string())
+}
 
 impl Mirrors {
     /// Mirrors under `root` (created when absent).
@@ -102,16 +119,15 @@ impl Mirrors {
             path: path.clone(),
             message,
         };
-        let repo = if path.join("HEAD").exists() {
-            gix::open(&path).map_err(|e| mirror_err(e.to_string()))?
-        } else {
+        if !path.join("HEAD").exists() {
             std::fs::create_dir_all(&path).map_err(|e| mirror_err(e.to_string()))?;
-            gix::init_bare(&path).map_err(|e| mirror_err(e.to_string()))?
-        };
+            gix::init_bare(&path).map_err(|e| mirror_err(e.to_string()))?;
+        }
+        let repo = open_mirror(&path).map_err(mirror_err)?;
         let m = Arc::new(Mirror {
             path: path.clone(),
             fetching: Mutex::new(()),
-            repo: repo.into_sync(),
+            repo: std::sync::RwLock::new(repo),
             snapshots: Mutex::new(VecDeque::new()),
         });
         repos.insert(key, m.clone());
@@ -125,9 +141,45 @@ pub fn parse_revision(rev: &str) -> Result<ObjectId, FetchError> {
 }
 
 impl Mirror {
+    fn repo(&self) -> gix::Repository {
+        self.repo
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .to_thread_local()
+    }
+
     /// Whether the mirror holds `commit`.
     pub fn has(&self, commit: ObjectId) -> bool {
-        self.repo.to_thread_local().has_object(commit)
+        self.repo().has_object(commit)
+    }
+
+    /// Repacks when fetches have left too many packs, then reopens the mirror.
+    fn maybe_repack(&self) {
+        let packs = std::fs::read_dir(self.path.join("objects/pack"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".idx"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if packs <= MAX_PACKS {
+            return;
+        }
+        let ok = std::process::Command::new("git")
+            .args(["repack", "-a", "-d", "-q"])
+            .current_dir(&self.path)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            tracing::warn!(mirror = %self.path.display(), packs, "git repack is unavailable or failed; the mirror keeps many packs");
+        }
+        match open_mirror(&self.path) {
+            Ok(r) => *self.repo.write().unwrap_or_else(|p| p.into_inner()) = r,
+            Err(e) => {
+                tracing::warn!(mirror = %self.path.display(), error = %e, "reopening the mirror failed")
+            }
+        }
     }
 
     /// Makes sure `commit` is in the mirror, fetching every branch from `url` when it is not.
@@ -146,6 +198,7 @@ impl Mirror {
             return Ok(());
         }
         self.fetch(url, credentials)?;
+        self.maybe_repack();
         if self.has(commit) {
             Ok(())
         } else {
@@ -158,7 +211,7 @@ impl Mirror {
             url: redact(url),
             message,
         };
-        let repo = self.repo.to_thread_local();
+        let repo = self.repo();
         let remote = repo
             .remote_at(url)
             .map_err(|e| remote_err(e.to_string()))?
@@ -199,7 +252,7 @@ impl Mirror {
         if older == newer {
             return Some(true);
         }
-        let repo = self.repo.to_thread_local();
+        let repo = self.repo();
         if !repo.has_object(older) || !repo.has_object(newer) {
             return None;
         }
@@ -218,7 +271,7 @@ impl Mirror {
                 return Ok(s.clone());
             }
         }
-        let snap = Arc::new(Snapshot::read(&self.repo, commit)?);
+        let snap = Arc::new(Snapshot::read(self.repo(), commit)?);
         let mut cache = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
         cache.push_front(snap.clone());
         cache.truncate(SNAPSHOT_CACHE);
@@ -267,12 +320,11 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    fn read(repo: &gix::ThreadSafeRepository, commit: ObjectId) -> Result<Snapshot, FetchError> {
+    fn read(mut repo: gix::Repository, commit: ObjectId) -> Result<Snapshot, FetchError> {
         let read_err = |message: String| FetchError::Read {
             what: format!("the tree of {commit}"),
             message,
         };
-        let mut repo = repo.to_thread_local();
         repo.object_cache_size_if_unset(4 << 20);
         let tree = repo
             .find_commit(commit)
@@ -385,6 +437,65 @@ impl FileSystem for Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=T",
+                "-c",
+                "user.email=t@example.com",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    #[test]
+    fn many_fetches_stay_readable_and_trees_diff() {
+        let src = tempfile::tempdir().expect("tempdir");
+        let data = tempfile::tempdir().expect("tempdir");
+        git(src.path(), &["init", "-q", "-b", "main"]);
+        let mirrors = Mirrors::new(data.path().to_owned());
+        let m = mirrors.mirror("acme/app").expect("mirror");
+        let url = format!("file://{}", src.path().display());
+        let mut commits = Vec::new();
+        for i in 0..(MAX_PACKS + 12) {
+            std::fs::create_dir_all(src.path().join("apps/a")).expect("mkdir");
+            std::fs::write(src.path().join("apps/a/x.yaml"), format!("v: {i}\n")).expect("write");
+            git(src.path(), &["add", "-A"]);
+            git(src.path(), &["commit", "-q", "-m", &format!("c{i}")]);
+            let c = parse_revision(&git(src.path(), &["rev-parse", "HEAD"])).expect("sha");
+            m.ensure(&url, None, c).expect("fetched");
+            commits.push(c);
+        }
+        let first = m.snapshot(commits[0]).expect("first tree");
+        let last = m.snapshot(commits[commits.len() - 1]).expect("last tree");
+        assert_eq!(first.file("apps/a/x.yaml").as_deref(), Some(&b"v: 0\n"[..]));
+        let changed: Vec<String> = first.changed_paths(&last).into_iter().collect();
+        assert_eq!(changed, ["apps/a/x.yaml"]);
+        assert_eq!(m.is_ancestor(commits[0], commits[5]), Some(true));
+        assert_eq!(m.is_ancestor(commits[5], commits[0]), Some(false));
+        assert!(last.is_dir("apps") && !last.is_dir("apps/a/x.yaml"));
+        assert_eq!(last.list_dir("apps").expect("list"), ["a"]);
+        assert!(matches!(
+            m.ensure(
+                &url,
+                None,
+                parse_revision("1111111111111111111111111111111111111111").expect("sha")
+            ),
+            Err(FetchError::MissingCommit(_))
+        ));
+    }
 
     #[test]
     fn redacts_user_information() {
