@@ -59,14 +59,25 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn run_inner(args: &Args) -> anyhow::Result<()> {
-    let target = args.path.canonicalize().map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
+    let target = args
+        .path
+        .canonicalize()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
     let root = match &args.root {
-        Some(r) => r.canonicalize().map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?,
+        Some(r) => r
+            .canonicalize()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?,
         None => target.clone(),
     };
     let rel = target
         .strip_prefix(&root)
-        .map_err(|_| anyhow::anyhow!("{} is not inside the root {}", target.display(), root.display()))?
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not inside the root {}",
+                target.display(),
+                root.display()
+            )
+        })?
         .to_string_lossy()
         .replace('\\', "/");
     let fs = DirFs::new(&root)?;
@@ -78,7 +89,10 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         ..Default::default()
     };
     let release = args.release_name.clone().unwrap_or_else(|| {
-        target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "release".into())
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "release".into())
     });
     let helm = ExternalHelm::new(release, None, args.values.clone());
     let rendered = render(&fs, &rel, &opts, Some(&helm))?;
