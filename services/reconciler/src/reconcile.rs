@@ -289,19 +289,11 @@ impl Reconciler {
         // Fetch.
         let started = Instant::now();
         let fetched = {
-            let mirrors_root = &self.mirrors;
-            let mirror = match mirrors_root.mirror(&full_name) {
+            let mirror = match self.mirrors.mirror(&full_name) {
                 Ok(m) => m,
                 Err(e) => {
                     return self
-                        .repo_failure(
-                            &full_name,
-                            &shas,
-                            forge.as_ref(),
-                            &audit_cx,
-                            e.to_string(),
-                            last,
-                        )
+                        .repo_failure(&full_name, &audit_cx, e.to_string(), last)
                         .await;
                 }
             };
@@ -328,26 +320,12 @@ impl Reconciler {
                 Ok(Err(e)) => {
                     self.metrics.phase("fetch", started.elapsed());
                     return self
-                        .repo_failure(
-                            &full_name,
-                            &shas,
-                            forge.as_ref(),
-                            &audit_cx,
-                            e.to_string(),
-                            last,
-                        )
+                        .repo_failure(&full_name, &audit_cx, e.to_string(), last)
                         .await;
                 }
                 Err(e) => {
                     return self
-                        .repo_failure(
-                            &full_name,
-                            &shas,
-                            forge.as_ref(),
-                            &audit_cx,
-                            e.to_string(),
-                            last,
-                        )
+                        .repo_failure(&full_name, &audit_cx, e.to_string(), last)
                         .await;
                 }
             }
@@ -436,8 +414,6 @@ impl Reconciler {
     async fn repo_failure(
         &self,
         full_name: &str,
-        _shas: &[String],
-        _forge: Option<&Forge>,
         cx: &audit::Context,
         reason: String,
         last: bool,
