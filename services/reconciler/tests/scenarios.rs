@@ -482,3 +482,33 @@ async fn fetches_over_git_smart_http() -> Result<()> {
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitea_statuses_use_gitea_api() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
+    let c1 = h.repo.commit("first")?;
+    let api = h.forge.url();
+    h.worker("w1", move |c| {
+        c.forges = vec![gantry_reconciler::config::Forge {
+            name: "gitea".into(),
+            kind: gantry_reconciler::config::ForgeKind::Gitea,
+            api_url: api,
+            token: TOKEN.into(),
+        }];
+    })
+    .await?;
+    let mut ev = h.push_event(ZERO, &c1);
+    ev.provider = gantry_proto::v1::Provider::Gitea as i32;
+    h.publish(ev).await?;
+    let s = h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30)).await?;
+    assert_eq!((s.state.as_str(), s.api), ("success", "gitea"));
+    assert!(h
+        .forge
+        .requests()
+        .iter()
+        .all(|r| r.path.starts_with("/api/v1/repos/acme/platform/statuses/")));
+    h.shutdown().await;
+    Ok(())
+}
