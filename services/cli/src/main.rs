@@ -6,7 +6,10 @@ use clap::{Parser, Subcommand};
 
 mod events;
 mod kube_sim;
+mod pr;
 mod render;
+mod status;
+mod up;
 
 /// Gantry: GitOps for internal developer platforms.
 #[derive(Debug, Parser)]
@@ -18,6 +21,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole pipeline on this machine: NATS, a Kubernetes API emulator, a Git host
+    /// emulator with an example repository, the receiver and a reconciler.
+    Up(up::Args),
+    /// Show apps × environments: revision, health, last outcome.
+    Status(status::Args),
+    /// Open or merge a pull request on the sandbox's Git host.
+    Pr(pr::Args),
     /// Render an application path (plain YAML, Kustomize, Helm) as `kustomize build` would.
     Render(render::Args),
     /// Run the in-memory Kubernetes API server emulator.
@@ -36,6 +46,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Pr(args) => pr::run(args),
         Command::Render(args) => render::run(args),
         Command::KubeSim(args) => kube_sim::run(args),
         Command::Events(args) => events::run(args),

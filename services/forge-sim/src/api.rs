@@ -106,7 +106,11 @@ fn answer(
     if let Some(f) = fault {
         return fault_response(f);
     }
-    if let Err(resp) = check_auth(&shared.config.tokens, dialect, headers) {
+    // Reading a public repository's statuses needs no token on either host; a token that is
+    // sent must still be valid. Creating always needs one.
+    let anonymous_read =
+        matches!(route, Route::List { .. }) && !headers.contains_key("authorization");
+    if !anonymous_read && let Err(resp) = check_auth(&shared.config.tokens, dialect, headers) {
         return resp;
     }
     match route {

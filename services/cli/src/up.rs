@@ -1,0 +1,535 @@
+//! `gantry up`: the whole pipeline on one machine (contract section 8). A NATS server with
+//! JetStream, the Kubernetes API emulator, a Git host emulator serving a seeded example platform
+//! repository, the receiver and one reconciler, until Ctrl-C. A second `gantry up` on the same
+//! `--dir` resumes: same ports, same repository, same JetStream and cluster state.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use gantry_forge_sim::hooks::{Flavor, Webhook};
+use gantry_forge_sim::hosting::HostingConfig;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// The repository `gantry up` seeds and deploys from.
+pub const REPOSITORY: &str = "acme/platform";
+
+/// The example platform, written into the seeded repository's first commit.
+const PLATFORM: &[(&str, &str)] = &[
+    (
+        ".gantry.yaml",
+        include_str!("../sandbox/platform/gantry.yaml"),
+    ),
+    ("README.md", include_str!("../sandbox/platform/README.md")),
+    (
+        "apps/payments/base/kustomization.yaml",
+        include_str!("../sandbox/platform/apps/payments/base/kustomization.yaml"),
+    ),
+    (
+        "apps/payments/base/deployment.yaml",
+        include_str!("../sandbox/platform/apps/payments/base/deployment.yaml"),
+    ),
+    (
+        "apps/payments/base/service.yaml",
+        include_str!("../sandbox/platform/apps/payments/base/service.yaml"),
+    ),
+    (
+        "apps/payments/overlays/dev/kustomization.yaml",
+        include_str!("../sandbox/platform/apps/payments/overlays/dev/kustomization.yaml"),
+    ),
+    (
+        "apps/payments/overlays/dev/namespace.yaml",
+        include_str!("../sandbox/platform/apps/payments/overlays/dev/namespace.yaml"),
+    ),
+    (
+        "apps/payments/overlays/prod/kustomization.yaml",
+        include_str!("../sandbox/platform/apps/payments/overlays/prod/kustomization.yaml"),
+    ),
+    (
+        "apps/payments/overlays/prod/namespace.yaml",
+        include_str!("../sandbox/platform/apps/payments/overlays/prod/namespace.yaml"),
+    ),
+    (
+        "apps/web/base/kustomization.yaml",
+        include_str!("../sandbox/platform/apps/web/base/kustomization.yaml"),
+    ),
+    (
+        "apps/web/base/deployment.yaml",
+        include_str!("../sandbox/platform/apps/web/base/deployment.yaml"),
+    ),
+    (
+        "apps/web/base/service.yaml",
+        include_str!("../sandbox/platform/apps/web/base/service.yaml"),
+    ),
+    (
+        "apps/web/overlays/dev/kustomization.yaml",
+        include_str!("../sandbox/platform/apps/web/overlays/dev/kustomization.yaml"),
+    ),
+    (
+        "apps/web/overlays/dev/namespace.yaml",
+        include_str!("../sandbox/platform/apps/web/overlays/dev/namespace.yaml"),
+    ),
+    (
+        "apps/web/overlays/prod/kustomization.yaml",
+        include_str!("../sandbox/platform/apps/web/overlays/prod/kustomization.yaml"),
+    ),
+    (
+        "apps/web/overlays/prod/namespace.yaml",
+        include_str!("../sandbox/platform/apps/web/overlays/prod/namespace.yaml"),
+    ),
+];
+
+/// Names the `nats-server` binary when `--nats-server-bin` is not given.
+pub const ENV_NATS_SERVER_BIN: &str = "GANTRY_NATS_SERVER_BIN";
+
+/// Which Git host the sandbox imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// GitHub's webhooks and commit-status API.
+    Github,
+    /// Gitea's webhooks and commit-status API.
+    Gitea,
+}
+
+impl Provider {
+    fn name(self) -> &'static str {
+        match self {
+            Provider::Github => "github",
+            Provider::Gitea => "gitea",
+        }
+    }
+}
+
+/// Options of `gantry up`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the sandbox keeps its state and writes sandbox.json.
+    #[arg(long, default_value = ".gantry-sandbox")]
+    pub dir: PathBuf,
+    /// Which Git host to imitate.
+    #[arg(long, value_enum, default_value = "github")]
+    pub provider: Provider,
+    /// The nats-server binary [default: $GANTRY_NATS_SERVER_BIN, else nats-server on PATH]
+    #[arg(long)]
+    pub nats_server_bin: Option<PathBuf>,
+}
+
+/// `DIR/sandbox.json`, as the contract fixes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SandboxJson {
+    /// Clone URL of the seeded repository.
+    pub git_url: String,
+    /// `owner/name`.
+    pub repository: String,
+    /// `github` or `gitea`.
+    pub provider: String,
+    /// Kubeconfig path for kubectl.
+    pub kubeconfig: String,
+    /// Base URL of the provider's REST API.
+    pub forge_api: String,
+    /// Base URL of the receiver.
+    pub receiver: String,
+    /// The NATS URL.
+    pub nats_url: String,
+}
+
+/// Ports and secrets kept across runs, so that clones and kubeconfigs stay valid.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    ports: BTreeMap<String, u16>,
+    webhook_secret: String,
+    forge_token: String,
+    provider: Option<Provider>,
+}
+
+/// Runs `gantry up` until Ctrl-C or SIGTERM.
+pub fn run(args: Args) -> ExitCode {
+    // Every component logs through one subscriber; `GANTRY_LOG_LEVEL` tunes it.
+    let _telemetry = gantry_telemetry::init(gantry_telemetry::Options {
+        service_name: "gantry-sandbox",
+        json: false,
+        filter: std::env::var("GANTRY_LOG_LEVEL").unwrap_or_else(|_| "info".to_owned()),
+        otlp_endpoint: std::env::var(gantry_telemetry::OTEL_EXPORTER_OTLP_ENDPOINT).ok(),
+    });
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gantry up: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(up(args, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gantry up: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn random_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Binds `name`'s remembered port when it is free, else a new one, and remembers it.
+fn bind(p: &mut Persisted, name: &str) -> Result<TcpListener> {
+    if let Some(&port) = p.ports.get(name)
+        && let Ok(l) = TcpListener::bind(("127.0.0.1", port))
+    {
+        return Ok(l);
+    }
+    let l =
+        TcpListener::bind("127.0.0.1:0").with_context(|| format!("binding a port for {name}"))?;
+    p.ports.insert(name.to_owned(), l.local_addr()?.port());
+    Ok(l)
+}
+
+fn find_nats_server(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = flag {
+        return p;
+    }
+    if let Some(p) = std::env::var_os(ENV_NATS_SERVER_BIN) {
+        return PathBuf::from(p);
+    }
+    PathBuf::from("nats-server")
+}
+
+async fn wait_for_port(addr: SocketAddr, what: &str) -> Result<()> {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{what} did not listen on {addr} within 15s")
+}
+
+async fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let out = tokio::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=Gantry Sandbox",
+            "-c",
+            "user.email=sandbox@gantry.invalid",
+        ])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .context("running git (is it installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Pushes the example platform as the repository's first commit, through the Git host's smart
+/// HTTP endpoint, so that the push fires the webhook that starts the first deployment.
+async fn seed(git_url: &str) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    for (path, text) in PLATFORM {
+        let p = work.path().join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&p, text)?;
+    }
+    git(work.path(), &["init", "-q", "-b", "main"]).await?;
+    git(work.path(), &["add", "."]).await?;
+    git(
+        work.path(),
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Example platform: payments and web, dev and prod",
+        ],
+    )
+    .await?;
+    git(work.path(), &["push", "-q", git_url, "main"]).await?;
+    Ok(())
+}
+
+/// Starts everything, writes sandbox.json, prints the guide, and runs until `shutdown`.
+pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let dir = std::path::absolute(&args.dir).unwrap_or(args.dir.clone());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let state_file = dir.join("state.json");
+    let mut p: Persisted = std::fs::read(&state_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if p.webhook_secret.is_empty() {
+        p.webhook_secret = random_hex();
+    }
+    if p.forge_token.is_empty() {
+        p.forge_token = random_hex();
+    }
+    if let Some(prev) = p.provider
+        && prev != args.provider
+    {
+        bail!(
+            "{} was created for {}; use another --dir for {}",
+            dir.display(),
+            prev.name(),
+            args.provider.name()
+        );
+    }
+    p.provider = Some(args.provider);
+
+    // NATS with JetStream, as a child process.
+    let nats_port = bind(&mut p, "nats")?.local_addr()?.port();
+    let nats_bin = find_nats_server(args.nats_server_bin);
+    std::fs::create_dir_all(dir.join("nats"))?;
+    let nats_log = std::fs::File::create(dir.join("nats.log"))?;
+    let mut nats = tokio::process::Command::new(&nats_bin)
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &nats_port.to_string(),
+            "-js",
+            "-sd",
+        ])
+        .arg(dir.join("nats"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(nats_log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (install it with scripts/tools.sh, or pass --nats-server-bin)",
+                nats_bin.display()
+            )
+        })?;
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    wait_for_port(SocketAddr::from(([127, 0, 0, 1], nats_port)), "nats-server").await?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    // The Kubernetes API emulator, its state kept in DIR.
+    let kube_listener = bind(&mut p, "kube")?;
+    kube_listener.set_nonblocking(true)?;
+    let kube_addr = kube_listener.local_addr()?;
+    let kubeconfig_path = dir.join("kubeconfig");
+    let kubeconfig = gantry_kube_sim::kubeconfig(kube_addr);
+    std::fs::write(&kubeconfig_path, &kubeconfig)?;
+    let kube = tokio::spawn(gantry_kube_sim::run(
+        tokio::net::TcpListener::from_std(kube_listener)?,
+        gantry_kube_sim::Config {
+            snapshot: Some(dir.join("kube-state.json")),
+            ..Default::default()
+        },
+        stopped(stop_rx.clone()),
+    ));
+
+    // The receiver.
+    let receiver_listener = bind(&mut p, "receiver")?;
+    let receiver_url = format!("http://{}", receiver_listener.local_addr()?);
+    let mut receiver_config = gantry_receiver::Config::for_tests(&nats_url, &p.webhook_secret);
+    receiver_config.listen = receiver_listener.local_addr()?;
+    let receiver = tokio::spawn(gantry_receiver::run(
+        receiver_listener,
+        receiver_config,
+        stopped(stop_rx.clone()),
+    ));
+
+    // The Git host: repositories, webhooks to the receiver, commit statuses.
+    let forge_listener = bind(&mut p, "forge")?;
+    forge_listener.set_nonblocking(true)?;
+    let forge_url = format!("http://{}", forge_listener.local_addr()?);
+    let flavor = match args.provider {
+        Provider::Github => Flavor::Github,
+        Provider::Gitea => Flavor::Gitea,
+    };
+    let forge = gantry_forge_sim::ForgeSim::start_on(
+        tokio::net::TcpListener::from_std(forge_listener)?,
+        gantry_forge_sim::Config {
+            tokens: vec![p.forge_token.clone()],
+            hosting: Some(HostingConfig {
+                root: dir.join("git"),
+                flavor,
+                webhooks: vec![Webhook {
+                    url: format!("{receiver_url}/webhooks/{}", args.provider.name()),
+                    secret: p.webhook_secret.clone(),
+                }],
+            }),
+        },
+    )?;
+    let hosting = forge
+        .hosting()
+        .cloned()
+        .context("the Git host emulator has no hosting")?;
+    let git_url = format!("{forge_url}/{REPOSITORY}.git");
+
+    // One reconciler.
+    let reconciler_listener = bind(&mut p, "reconciler")?;
+    let forge_kind = match args.provider {
+        Provider::Github => gantry_reconciler::config::ForgeKind::Github,
+        Provider::Gitea => gantry_reconciler::config::ForgeKind::Gitea,
+    };
+    let mut rc = gantry_reconciler::Config::for_tests(
+        &nats_url,
+        &dir.join("reconciler"),
+        gantry_reconciler::config::Forge {
+            name: "sandbox".to_owned(),
+            kind: forge_kind,
+            api_url: forge_url.clone(),
+            token: p.forge_token.clone(),
+        },
+        kubeconfig.clone(),
+    );
+    rc.listen = reconciler_listener.local_addr()?;
+    rc.worker_id = "sandbox".to_owned();
+    rc.public_url = Some(format!("{forge_url}/{REPOSITORY}"));
+    rc.repositories = vec![gantry_reconciler::config::Repository {
+        full_name: REPOSITORY.to_owned(),
+        forge: Some("sandbox".to_owned()),
+        clone_url: Some(git_url.clone()),
+        credentials: None,
+    }];
+    let reconciler = tokio::spawn(gantry_reconciler::run(
+        reconciler_listener,
+        rc,
+        stopped(stop_rx.clone()),
+    ));
+    std::fs::write(&state_file, serde_json::to_vec_pretty(&p)?)?;
+
+    // Seed the repository once; its first push deploys everything.
+    let fresh = !hosting.repos().exists(REPOSITORY);
+    if fresh {
+        hosting.repos().create(REPOSITORY, "main").await?;
+        // The receiver must be listening for the seed's webhook; the Git host retries anyway.
+        wait_for_port(
+            receiver_url.trim_start_matches("http://").parse()?,
+            "the receiver",
+        )
+        .await?;
+        seed(&git_url).await?;
+    }
+
+    let sandbox = SandboxJson {
+        git_url: git_url.clone(),
+        repository: REPOSITORY.to_owned(),
+        provider: args.provider.name().to_owned(),
+        kubeconfig: kubeconfig_path.display().to_string(),
+        forge_api: forge_url.clone(),
+        receiver: receiver_url.clone(),
+        nats_url: nats_url.clone(),
+    };
+    std::fs::write(
+        dir.join("sandbox.json"),
+        serde_json::to_vec_pretty(&sandbox)?,
+    )?;
+    print_guide(&sandbox, &dir, fresh);
+
+    shutdown.await;
+    eprintln!("gantry up: stopping");
+    let _ = stop_tx.send(true);
+    for (name, r) in [
+        (
+            "reconciler",
+            reconciler.await.map(|r| r.map_err(anyhow::Error::from)),
+        ),
+        (
+            "receiver",
+            receiver.await.map(|r| r.map_err(anyhow::Error::from)),
+        ),
+        (
+            "kube-sim",
+            kube.await.map(|r| r.map_err(anyhow::Error::from)),
+        ),
+    ] {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("gantry up: {name} stopped with an error: {e:#}"),
+            Err(e) => eprintln!("gantry up: {name} task failed: {e}"),
+        }
+    }
+    let _ = forge.stop().await;
+    let _ = nats.start_kill();
+    let _ = nats.wait().await;
+    Ok(())
+}
+
+fn print_guide(s: &SandboxJson, dir: &Path, fresh: bool) {
+    let statuses = match s.provider.as_str() {
+        "gitea" => format!(
+            "{}/api/v1/repos/{}/statuses/$(git rev-parse HEAD)",
+            s.forge_api, s.repository
+        ),
+        _ => format!(
+            "{}/repos/{}/commits/$(git rev-parse HEAD)/statuses",
+            s.forge_api, s.repository
+        ),
+    };
+    let first = if fresh {
+        "The example platform was just pushed; its first deployment is running.\n"
+    } else {
+        "Resumed the sandbox in this folder.\n"
+    };
+    println!(
+        "\
+Gantry sandbox is up ({provider}). {first}
+  repository   {git_url}
+  receiver     {receiver}
+  forge API    {forge_api}
+  NATS         {nats_url}
+  kubeconfig   {kubeconfig}
+  details      {dir}/sandbox.json
+
+1. Clone it:             git clone {git_url} platform && cd platform
+2. Bump an image tag:    sed -i 's/newTag: 1.0.0/newTag: 1.1.0/' apps/payments/overlays/dev/kustomization.yaml
+                         git commit -am 'payments 1.1.0' && git push
+3. Watch it deploy:      gantry status --dir {dir}
+                         curl -s {statuses}
+                         KUBECONFIG={kubeconfig} kubectl get deploy -n payments-dev -o wide
+4. Break it:             sed -i 's/newTag: 1.1.0/newTag: crashloop/' apps/payments/overlays/dev/kustomization.yaml
+                         git commit -am 'crashloop' && git push      # failure within seconds
+5. Roll back:            git revert --no-edit HEAD && git push        # success again
+   Pull requests:        gantry pr open --dir {dir} --head my-branch   then   gantry pr merge --dir {dir} 1
+   Events:               gantry events tail --nats-url {nats_url} --all
+
+Ctrl-C stops everything; `gantry up --dir {dir}` resumes.",
+        provider = s.provider,
+        git_url = s.git_url,
+        receiver = s.receiver,
+        forge_api = s.forge_api,
+        nats_url = s.nats_url,
+        kubeconfig = s.kubeconfig,
+        dir = dir.display(),
+    );
+}

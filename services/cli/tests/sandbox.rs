@@ -1,0 +1,345 @@
+//! `gantry up` end to end, as a new user meets it: clone the seeded repository with the real
+//! git, push changes, and watch commit statuses and the cluster (through the real kubectl).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+
+struct Sandbox {
+    child: Child,
+    dir: PathBuf,
+    info: Value,
+    http: reqwest::blocking::Client,
+}
+
+impl Sandbox {
+    fn start(dir: &Path, provider: &str) -> Result<Sandbox> {
+        let _ = std::fs::remove_file(dir.join("sandbox.json"));
+        let child = Command::new(BIN)
+            .args(["up", "--provider", provider, "--dir"])
+            .arg(dir)
+            .env("GANTRY_NATS_SERVER_BIN", gantry_tests::nats_server_bin())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.with_extension("log"))?)
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let info = loop {
+            if let Ok(b) = std::fs::read(dir.join("sandbox.json")) {
+                break serde_json::from_slice::<Value>(&b)?;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no sandbox.json within 60s: {}",
+                log(dir)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(Sandbox {
+            child,
+            dir: dir.to_owned(),
+            info,
+            http: reqwest::blocking::Client::new(),
+        })
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.info[key].as_str().unwrap_or("").to_owned()
+    }
+
+    /// The statuses of `sha`, newest first, through the provider's list API.
+    fn statuses(&self, sha: &str) -> Result<Vec<Value>> {
+        let (api, repo) = (self.get("forge_api"), self.get("repository"));
+        let url = if self.get("provider") == "gitea" {
+            format!("{api}/api/v1/repos/{repo}/statuses/{sha}")
+        } else {
+            format!("{api}/repos/{repo}/commits/{sha}/statuses")
+        };
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let text = resp.text()?;
+        ensure!(status.is_success(), "GET {url}: {status}: {text}");
+        serde_json::from_str(&text).with_context(|| format!("GET {url}: {text}"))
+    }
+
+    /// Waits until the newest status of `context` on `sha` is final, and returns its state.
+    fn wait_final(&self, sha: &str, context: &str, within: Duration) -> Result<(String, String)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let list = self.statuses(sha)?;
+            let key = if self.get("provider") == "gitea" {
+                "status"
+            } else {
+                "state"
+            };
+            let mut mine: Vec<&Value> = list.iter().filter(|s| s["context"] == context).collect();
+            mine.sort_by_key(|s| s["id"].as_u64().unwrap_or(0));
+            if let Some(last) = mine.last() {
+                let state = last[key]
+                    .as_str()
+                    .or(last["state"].as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                if state != "pending" {
+                    return Ok((state, last["description"].as_str().unwrap_or("").to_owned()));
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no final {context} status on {sha} within {within:?}: {list:?}\n{}",
+                    log(&self.dir)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn stop(mut self) -> Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait()? {
+                ensure!(s.success(), "gantry up exited with {s}: {}", log(&self.dir));
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("gantry up did not stop within 30s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn kubectl(kubeconfig: &str, args: &[&str]) -> Result<String> {
+    let venv = gantry_tests::workspace_root().join(".tools/venv/bin/kubectl");
+    let bin = if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("kubectl")
+    };
+    let out = Command::new(bin)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .context("running kubectl")?;
+    ensure!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn set_tag(clone: &Path, app: &str, env: &str, tag: &str) -> Result<()> {
+    let p = clone.join(format!("apps/{app}/overlays/{env}/kustomization.yaml"));
+    let text = std::fs::read_to_string(&p)?;
+    let re: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("newTag:") {
+                format!("    newTag: {tag}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&p, re + "\n")?;
+    Ok(())
+}
+
+#[test]
+fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("sandbox");
+    std::fs::create_dir_all(&dir)?;
+    let sb = Sandbox::start(&dir, "github")?;
+    let clone = tmp.path().join("platform");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &sb.get("git_url"),
+            clone.to_str().unwrap_or(""),
+        ],
+    )?;
+    let seed = git(&clone, &["rev-parse", "HEAD"])?;
+    let (state, _) = sb.wait_final(&seed, "gantry/payments/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success");
+
+    // 2–3: bump an image tag and push; the new image is in the cluster.
+    set_tag(&clone, "payments", "dev", "1.1.0")?;
+    git(&clone, &["commit", "-qam", "payments 1.1.0"])?;
+    git(&clone, &["push", "-q"])?;
+    let bump = git(&clone, &["rev-parse", "HEAD"])?;
+    let (state, desc) = sb.wait_final(&bump, "gantry/payments/dev", Duration::from_secs(30))?;
+    assert_eq!(state, "success", "{desc}");
+    let image = kubectl(
+        &sb.get("kubeconfig"),
+        &[
+            "get",
+            "deploy",
+            "payments",
+            "-n",
+            "payments-dev",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+    )?;
+    assert_eq!(image, "ghcr.io/acme/payments:1.1.0");
+    // Only the changed environment was deployed.
+    assert!(
+        sb.statuses(&bump)?
+            .iter()
+            .all(|s| s["context"] == "gantry/payments/dev")
+    );
+
+    // 4: a crash-looping image fails fast.
+    set_tag(&clone, "payments", "dev", "crashloop")?;
+    git(&clone, &["commit", "-qam", "crashloop"])?;
+    git(&clone, &["push", "-q"])?;
+    let bad = git(&clone, &["rev-parse", "HEAD"])?;
+    let started = Instant::now();
+    let (state, desc) = sb.wait_final(&bad, "gantry/payments/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "failure", "{desc}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    // 5: the revert rolls back.
+    git(&clone, &["revert", "--no-edit", "HEAD"])?;
+    git(&clone, &["push", "-q"])?;
+    let revert = git(&clone, &["rev-parse", "HEAD"])?;
+    let (state, desc) = sb.wait_final(&revert, "gantry/payments/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+
+    // A merged pull request: the status shows on its head and on the merge commit.
+    git(&clone, &["checkout", "-qb", "web-1.2.0"])?;
+    set_tag(&clone, "web", "prod", "1.2.0")?;
+    git(&clone, &["commit", "-qam", "web 1.2.0 in prod"])?;
+    git(&clone, &["push", "-q", "origin", "web-1.2.0"])?;
+    let head = git(&clone, &["rev-parse", "HEAD"])?;
+    let d = dir.to_str().unwrap_or("");
+    let out = Command::new(BIN)
+        .args(["pr", "open", "--dir", d, "--head", "web-1.2.0"])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pr: Value = serde_json::from_slice(&out.stdout)?;
+    let n = pr["number"].as_u64().unwrap_or(0).to_string();
+    let out = Command::new(BIN)
+        .args(["pr", "merge", "--dir", d, &n])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged: Value = serde_json::from_slice(&out.stdout)?;
+    let merge = merged["sha"].as_str().unwrap_or("").to_owned();
+    let (state, desc) = sb.wait_final(&merge, "gantry/web/prod", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    let (state, _) = sb.wait_final(&head, "gantry/web/prod", Duration::from_secs(30))?;
+    assert_eq!(state, "success");
+
+    // gantry status shows the table.
+    let out = Command::new(BIN).args(["status", "--dir", d]).output()?;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("payments") && table.contains("Healthy"),
+        "{table}"
+    );
+
+    // Ctrl-C stops cleanly; a second `gantry up` on the same folder resumes.
+    let before = sb.info.clone();
+    sb.stop()?;
+    let sb = Sandbox::start(&dir, "github")?;
+    assert_eq!(sb.info, before, "same ports, same repository");
+    git(&clone, &["checkout", "-q", "main"])?;
+    git(&clone, &["pull", "-q"])?;
+    set_tag(&clone, "payments", "dev", "1.3.0")?;
+    git(&clone, &["commit", "-qam", "payments 1.3.0"])?;
+    git(&clone, &["push", "-q"])?;
+    let again = git(&clone, &["rev-parse", "HEAD"])?;
+    let (state, desc) = sb.wait_final(&again, "gantry/payments/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    sb.stop()
+}
+
+#[test]
+fn gitea_sandbox_push_deploys() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("sandbox");
+    std::fs::create_dir_all(&dir)?;
+    let sb = Sandbox::start(&dir, "gitea")?;
+    let clone = tmp.path().join("platform");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &sb.get("git_url"),
+            clone.to_str().unwrap_or(""),
+        ],
+    )?;
+    set_tag(&clone, "web", "dev", "2.0.0")?;
+    git(&clone, &["commit", "-qam", "web 2.0.0"])?;
+    git(&clone, &["push", "-q"])?;
+    let sha = git(&clone, &["rev-parse", "HEAD"])?;
+    let (state, desc) = sb.wait_final(&sha, "gantry/web/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    let image = kubectl(
+        &sb.get("kubeconfig"),
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "web-dev",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+    )?;
+    assert_eq!(image, "ghcr.io/acme/web:2.0.0");
+    sb.stop()
+}
