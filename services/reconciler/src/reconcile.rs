@@ -71,6 +71,15 @@ struct Job {
     force: bool,
 }
 
+/// The event's revision compared with one applied revision.
+#[derive(Debug, Clone)]
+struct Since {
+    /// Paths that differ.
+    changed: Arc<BTreeSet<String>>,
+    /// Whether the event's revision is an ancestor of the applied one.
+    older: bool,
+}
+
 /// A transient failure of one environment.
 struct Transient {
     context: String,
@@ -500,7 +509,7 @@ impl Reconciler {
             }
             out
         };
-        let mut diffs: HashMap<String, Option<Arc<BTreeSet<String>>>> = HashMap::new();
+        let mut diffs: HashMap<String, Option<Since>> = HashMap::new();
         let mut targets = Vec::new();
         let mut skipped = Vec::new();
         for (env, st) in states {
@@ -510,7 +519,7 @@ impl Reconciler {
                 Some(s) if s.revision == job.revision => true,
                 Some(s) if s.config_digest != env.digest() => true,
                 Some(s) => {
-                    let diff = match diffs.get(&s.revision) {
+                    let since = match diffs.get(&s.revision) {
                         Some(d) => d.clone(),
                         None => {
                             let d = self.changed_since(job, &s.revision).await;
@@ -518,15 +527,11 @@ impl Reconciler {
                             d
                         }
                     };
-                    match diff {
+                    match since {
                         None => true,
-                        Some(changed) => {
-                            plan::touches(&changed, &env.path, &s.inputs)
-                                // An older revision is decided (superseded) under the lease.
-                                || job.mirror.is_ancestor(
-                                    job.snapshot.commit,
-                                    fetch::parse_revision(&s.revision).unwrap_or(job.snapshot.commit),
-                                ) == Some(true)
+                        // An older revision is decided (superseded) under the lease.
+                        Some(since) => {
+                            since.older || plan::touches(&since.changed, &env.path, &s.inputs)
                         }
                     }
                 }
@@ -579,8 +584,9 @@ impl Reconciler {
         Ok(targets)
     }
 
-    /// Paths changed between `since` and the job's revision; `None` when `since` is unknown.
-    async fn changed_since(&self, job: &Job, since: &str) -> Option<Arc<BTreeSet<String>>> {
+    /// What changed between `since` and the job's revision, computed once per distinct applied
+    /// revision of an event; `None` when `since` is unknown.
+    async fn changed_since(&self, job: &Job, since: &str) -> Option<Since> {
         let commit = fetch::parse_revision(since).ok()?;
         let mirror = job.mirror.clone();
         let now = job.snapshot.clone();
@@ -589,7 +595,10 @@ impl Reconciler {
                 return None;
             }
             let old = mirror.snapshot(commit).ok()?;
-            Some(Arc::new(old.changed_paths(&now)))
+            Some(Since {
+                changed: Arc::new(old.changed_paths(&now)),
+                older: mirror.is_ancestor(now.commit, commit) == Some(true),
+            })
         })
         .await
         .ok()

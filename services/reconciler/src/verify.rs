@@ -196,7 +196,9 @@ async fn new_pods(
     // Until the controller has observed this generation, its newest ReplicaSet is still the
     // previous rollout's: judging those pods would fail a revert of a crash-looping image.
     let generation = v.pointer("/metadata/generation").and_then(Value::as_i64);
-    let observed = v.pointer("/status/observedGeneration").and_then(Value::as_i64);
+    let observed = v
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
     if generation.is_some() && observed < generation {
         return Ok(Vec::new());
     }

@@ -502,13 +502,16 @@ async fn gitea_statuses_use_gitea_api() -> Result<()> {
     let mut ev = h.push_event(ZERO, &c1);
     ev.provider = gantry_proto::v1::Provider::Gitea as i32;
     h.publish(ev).await?;
-    let s = h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30)).await?;
+    let s = h
+        .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
     assert_eq!((s.state.as_str(), s.api), ("success", "gitea"));
-    assert!(h
-        .forge
-        .requests()
-        .iter()
-        .all(|r| r.path.starts_with("/api/v1/repos/acme/platform/statuses/")));
+    assert!(
+        h.forge
+            .requests()
+            .iter()
+            .all(|r| r.path.starts_with("/api/v1/repos/acme/platform/statuses/"))
+    );
     h.shutdown().await;
     Ok(())
 }
