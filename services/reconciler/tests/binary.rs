@@ -27,3 +27,58 @@ fn bad_config_exits_64_naming_the_key() -> anyhow::Result<()> {
     assert!(String::from_utf8_lossy(&out.stderr).contains("maxDeliver"));
     Ok(())
 }
+
+#[test]
+fn sigterm_drains_and_exits_0() -> anyhow::Result<()> {
+    let nats = gantry_tests::NatsServer::start()?;
+    let port = gantry_tests::free_port()?;
+    let data = tempfile::tempdir()?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry-reconciler"))
+        .args([
+            "--nats-url",
+            &nats.url(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--log-format", "json"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut s| {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")
+        });
+        if ready {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let code = loop {
+        if let Some(s) = child.try_wait()? {
+            break s.code();
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)?;
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "{first}"
+    );
+    Ok(())
+}
