@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::plan::{self, Environment};
 use crate::render::{self, RenderFailure, short};
 use crate::report::{CommitStatus, ReportError, Reporter, State};
-use crate::state::{EnvState, ObjectRef, Reported, StateStore};
+use crate::state::{EnvState, Lease, ObjectRef, Reported, StateStore};
 use crate::verify::{self, Verdict};
 
 /// What the worker does with the message.
@@ -618,7 +618,7 @@ impl Reconciler {
                 after: Some(Duration::from_secs(1)),
             })?;
         let keep = lease.keep_alive();
-        let result = self.deploy(job, env).await;
+        let result = self.deploy(job, env, &lease).await;
         drop(keep);
         lease.release().await;
         if let Err(t) = &result {
@@ -628,8 +628,21 @@ impl Reconciler {
         result
     }
 
-    async fn deploy(&self, job: &Job, env: &Environment) -> Result<(), Transient> {
+    async fn deploy(&self, job: &Job, env: &Environment, lease: &Lease) -> Result<(), Transient> {
         let context = env.context();
+        // A renewal that found the lease taken over means another worker may be writing: stop
+        // before the next write and let the redelivery converge.
+        let held = || {
+            if lease.lost() {
+                Err(Transient {
+                    context: context.clone(),
+                    reason: format!("lost the lease on {}/{}", env.app, env.name),
+                    after: None,
+                })
+            } else {
+                Ok(())
+            }
+        };
         let rev = short(&job.revision).to_owned();
         let started = Instant::now();
         let previous = self
@@ -749,6 +762,7 @@ impl Reconciler {
         .await?;
 
         // Apply.
+        held()?;
         let t = Instant::now();
         let cluster = match self.cluster(&env.cluster).await {
             Ok(c) => c,
@@ -827,6 +841,7 @@ impl Reconciler {
                     .collect()
             })
             .unwrap_or_default();
+        held()?;
         let pruned = if env.prune && !stale.is_empty() {
             match cluster.prune(&stale, &own).await {
                 Ok(p) => p,
@@ -870,6 +885,7 @@ impl Reconciler {
             },
         )
         .await?;
+        held()?;
         let mut state = EnvState {
             revision: job.revision.clone(),
             repository: job.full_name.clone(),
