@@ -239,6 +239,21 @@ async fn bad_input_gives_clear_errors_and_applies_nothing() -> Result<()> {
     assert_eq!(s.state, "error");
     assert!(s.description.contains("apps/web/bad.yaml:3"), "{s:?}");
     assert!(s.description.chars().count() <= 140);
+    let audit = h.audit().await?;
+    let full = audit
+        .iter()
+        .find(|(_, r)| {
+            r.revision == c3
+                && r.phase == Phase::Render as i32
+                && r.outcome == Outcome::Failed as i32
+        })
+        .map(|(_, r)| r.message.clone())
+        .unwrap_or_default();
+    assert!(full.contains("apps/web/bad.yaml:3"), "{full}");
+    assert!(
+        !full.ends_with('…'),
+        "the audit record keeps the full text: {full}"
+    );
 
     // An object the API server rejects: failure naming it, and the valid one is not applied
     // either, because the whole set is dry-run first.
@@ -512,6 +527,51 @@ async fn gitea_statuses_use_gitea_api() -> Result<()> {
             .iter()
             .all(|r| r.path.starts_with("/api/v1/repos/acme/platform/statuses/"))
     );
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_render_prunes_only_with_allow_empty() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
+    let c1 = h.repo.commit("first")?;
+    h.worker("w1", |_| {}).await?;
+    h.push(ZERO, &c1).await?;
+    assert_eq!(
+        h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+            .await?
+            .state,
+        "success"
+    );
+
+    h.repo.remove("apps/web/cm.yaml")?;
+    h.repo.write("apps/web/README.md", "nothing to deploy\n")?;
+    let c2 = h.repo.commit("empty")?;
+    h.push(&c1, &c2).await?;
+    let s = h
+        .final_status(&c2, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "error");
+    assert!(s.description.contains("renders no objects"), "{s:?}");
+    assert_eq!(h.names("v1", "ConfigMap", "web-dev").await?, ["web"]);
+
+    h.repo.write(
+        ".gantry.yaml",
+        &format!("{}        allowEmpty: true\n", gantry_yaml(&["web"])),
+    )?;
+    let c3 = h.repo.commit("allow empty")?;
+    h.push(&c2, &c3).await?;
+    let s = h
+        .final_status(&c3, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    assert!(
+        s.description.contains("0 objects applied, 1 pruned"),
+        "{s:?}"
+    );
+    assert!(h.names("v1", "ConfigMap", "web-dev").await?.is_empty());
     h.shutdown().await;
     Ok(())
 }
