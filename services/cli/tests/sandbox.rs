@@ -186,6 +186,60 @@ fn set_tag(clone: &Path, app: &str, env: &str, tag: &str) -> Result<()> {
     Ok(())
 }
 
+const VALIDATE: &str = r##"
+import json, sys
+from openapi_schema_validator import OAS30Validator
+spec = json.load(open(sys.argv[1]))
+statuses = json.load(open(sys.argv[2]))
+op = spec["paths"]["/repos/{owner}/{repo}/statuses/{sha}"]["post"]
+request = op["requestBody"]["content"]["application/json"]["schema"]
+response = {"$ref": "#/components/schemas/status", "components": spec["components"]}
+errors = []
+for s in statuses:
+    body = {k: s[k] for k in ("state", "target_url", "description", "context") if k in s}
+    for schema, doc, what in ((request, body, "request"), (response, s, "status")):
+        for e in OAS30Validator(schema).iter_errors(doc):
+            errors.append(f"{what} {s.get('context')}: {e.message}")
+    if len(s.get("description") or "") > 140:
+        errors.append(f"{s.get('context')}: description over GitHub's 140 characters")
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"##;
+
+/// Checks statuses against the request body of `POST /repos/{owner}/{repo}/statuses/{sha}` and
+/// the `status` schema in GitHub's published OpenAPI description (`@octokit/openapi`).
+fn validate_against_github_openapi(statuses: &[Value], tmp: &Path) -> Result<()> {
+    ensure!(!statuses.is_empty(), "no statuses to validate");
+    let spec = gantry_tests::workspace_root()
+        .join(".tools/node_modules/@octokit/openapi/generated/api.github.com.json");
+    ensure!(
+        spec.exists(),
+        "{} is missing: run scripts/tools.sh",
+        spec.display()
+    );
+    let file = tmp.join("statuses.json");
+    std::fs::write(&file, serde_json::to_vec(statuses)?)?;
+    let venv = gantry_tests::workspace_root().join(".tools/venv/bin/python");
+    let python = if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    };
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(VALIDATE)
+        .arg(&spec)
+        .arg(&file)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "statuses invalid by GitHub's OpenAPI description:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 #[test]
 fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -281,6 +335,13 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
     assert_eq!(state, "success", "{desc}");
     let (state, _) = sb.wait_final(&head, "gantry/web/prod", Duration::from_secs(30))?;
     assert_eq!(state, "success");
+
+    // Every recorded status is valid by GitHub's own OpenAPI description of the API.
+    let mut all = Vec::new();
+    for sha in [&seed, &bump, &bad, &revert, &merge, &head] {
+        all.extend(sb.statuses(sha)?);
+    }
+    validate_against_github_openapi(&all, tmp.path())?;
 
     // gantry status shows the table.
     let out = Command::new(BIN).args(["status", "--dir", d]).output()?;

@@ -408,7 +408,22 @@ fn render(dialect: Dialect, repo: &str, sha: &str, s: &Status) -> Value {
             "context": s.context,
             "created_at": s.created_at,
             "updated_at": s.created_at,
-            "creator": {"login": "gantry", "id": 1, "type": "Bot"},
+            // GitHub's `nullable-simple-user`, every required field present.
+            "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4",
+            "creator": {
+                "login": "gantry", "id": 1, "node_id": "BOT_1", "type": "Bot", "site_admin": false,
+                "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4", "gravatar_id": "",
+                "url": "https://api.github.com/users/gantry", "html_url": "https://github.com/gantry",
+                "followers_url": "https://api.github.com/users/gantry/followers",
+                "following_url": "https://api.github.com/users/gantry/following{/other_user}",
+                "gists_url": "https://api.github.com/users/gantry/gists{/gist_id}",
+                "starred_url": "https://api.github.com/users/gantry/starred{/owner}{/repo}",
+                "subscriptions_url": "https://api.github.com/users/gantry/subscriptions",
+                "organizations_url": "https://api.github.com/users/gantry/orgs",
+                "repos_url": "https://api.github.com/users/gantry/repos",
+                "events_url": "https://api.github.com/users/gantry/events{/privacy}",
+                "received_events_url": "https://api.github.com/users/gantry/received_events",
+            },
         }),
         Dialect::Gitea => json!({
             "id": s.id,
