@@ -9,22 +9,40 @@ use super::kustomization::{Generator, GeneratorOptions, Kustomization};
 use super::resource::{Behavior, Resource};
 use super::{Engine, KResult, ResMap, kerr};
 
-pub fn run(e: &Engine<'_>, dir: &str, k: &Kustomization, ra: &mut ResMap) -> KResult<()> {
+pub fn run(
+    e: &Engine<'_>,
+    dir: &str,
+    file: &str,
+    k: &Kustomization,
+    ra: &mut ResMap,
+) -> KResult<()> {
     if k.config_maps.is_empty() && k.secrets.is_empty() {
         return Ok(());
     }
     let mut index = ra.name_index();
     for g in &k.config_maps {
-        let r = make(e, dir, g, k.generator_options.as_ref(), false)?;
+        let mut r = make(e, dir, g, k.generator_options.as_ref(), false)?;
+        set_origin(e, &mut r, file, "ConfigMapGenerator");
         ra.absorb(r, &mut index)
             .map_err(|err| err.context(format!("merging from generator {}", g.name)))?;
     }
     for g in &k.secrets {
-        let r = make(e, dir, g, k.generator_options.as_ref(), true)?;
+        let mut r = make(e, dir, g, k.generator_options.as_ref(), true)?;
+        set_origin(e, &mut r, file, "SecretGenerator");
         ra.absorb(r, &mut index)
             .map_err(|err| err.context(format!("merging from generator {}", g.name)))?;
     }
     Ok(())
+}
+
+/// kustomize's `AddOriginAnnotation`: generated resources without an origin get the generator's.
+pub fn set_origin(e: &Engine<'_>, r: &mut Resource, file: &str, kind: &str) {
+    if r.build_origin.is_none()
+        && let Some(o) = e.origin_of_plugin(file, kind)
+    {
+        r.build_origin = Some(o);
+        r.touched_annotations = true;
+    }
 }
 
 fn make(
@@ -229,6 +247,11 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     new.touched_annotations = old.touched_annotations;
     new.prefixes = old.prefixes.clone();
     new.suffixes = old.suffixes.clone();
+    // The resource keeps the origin (and history) of what it merged into.
+    if old.build_origin.is_some() {
+        new.build_origin = old.build_origin.clone();
+        new.transformations = old.transformations.clone();
+    }
 }
 
 /// `MergeDataMapFrom` and `MergeBinaryDataMapFrom`: old entries, overridden by new ones.

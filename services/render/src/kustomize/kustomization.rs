@@ -91,6 +91,7 @@ pub struct Kustomization {
     pub generator_options: Option<GeneratorOptions>,
     pub replacements: Vec<Value>,
     pub sort_options: Option<SortOptions>,
+    pub build_metadata: Vec<String>,
 }
 
 fn lower_keys(v: &Value) -> Map<String, Value> {
@@ -207,7 +208,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("crds", "crds"),
     ("configurations", "configurations"),
     ("openapi", "openapi"),
-    ("buildmetadata", "buildMetadata"),
     ("imagetags", "imageTags"),
 ];
 
@@ -234,6 +234,7 @@ const KNOWN: &[&str] = &[
     "generatoroptions",
     "replacements",
     "sortoptions",
+    "buildmetadata",
 ];
 
 impl Kustomization {
@@ -262,6 +263,21 @@ impl Kustomization {
         k.resources = strings(m.get("resources"), "resources")?;
         k.resources.extend(strings(m.get("bases"), "bases")?);
         k.components = strings(m.get("components"), "components")?;
+        k.build_metadata = strings(m.get("buildmetadata"), "buildMetadata")?;
+        for opt in &k.build_metadata {
+            match opt.as_str() {
+                "originAnnotations" | "transformerAnnotations" => {}
+                // Its value names the kustomize release, which Gantry is not.
+                "managedByLabel" => {
+                    return Err(super::KError::Unsupported(
+                        "buildMetadata option 'managedByLabel'".into(),
+                    ));
+                }
+                other => {
+                    return Err(kerr(format!("invalid buildMetadata option: {other}")));
+                }
+            }
+        }
         k.namespace = string(m.get("namespace"), "namespace")?;
         k.name_prefix = string(m.get("nameprefix"), "namePrefix")?;
         k.name_suffix = string(m.get("namesuffix"), "nameSuffix")?;

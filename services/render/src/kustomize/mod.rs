@@ -1,6 +1,7 @@
 //! A native Kustomize engine: accumulates resources, components and generators, runs the
 //! built-in transformers in kustomize's order, then fixes name references and adds hashes.
 
+mod buildmeta;
 mod fieldspec;
 mod generate;
 mod kustomization;
@@ -12,7 +13,7 @@ mod smp;
 mod sort;
 mod transform;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -207,6 +208,9 @@ pub struct Engine<'a> {
     pub limits: Limits,
     bytes_read: RefCell<u64>,
     depth: RefCell<usize>,
+    /// The top kustomization's `buildMetadata`, and its directory (origins are relative to it).
+    meta: Cell<buildmeta::Options>,
+    root: RefCell<String>,
 }
 
 impl std::fmt::Debug for Engine<'_> {
@@ -223,6 +227,8 @@ impl<'a> Engine<'a> {
             limits,
             bytes_read: RefCell::new(0),
             depth: RefCell::new(0),
+            meta: Cell::new(buildmeta::Options::default()),
+            root: RefCell::new(String::new()),
         }
     }
 
@@ -322,6 +328,9 @@ impl<'a> Engine<'a> {
                 path::display(dir)
             )));
         }
+        self.meta
+            .set(buildmeta::Options::from_list(&k.build_metadata));
+        *self.root.borrow_mut() = dir.to_owned();
         let mut rm = self.accumulate_target(dir, &k, &file, ResMap::default())?;
         transform::add_hashes(&mut rm)?;
         nameref::fix(&mut rm)?;
@@ -330,8 +339,10 @@ impl<'a> Engine<'a> {
                 .iter()
                 .any(|(k, v)| k == "config.kubernetes.io/local-config" && v == "true")
         });
+        let meta = self.meta.get();
         for r in &mut rm.list {
             transform::finalize(r);
+            buildmeta::write(r, meta);
         }
         let order = match &k.sort_options {
             Some(s) if s.order == "fifo" => None,
@@ -345,6 +356,35 @@ impl<'a> Engine<'a> {
             sort::legacy(&mut rm.list, first, last);
         }
         Ok(rm.list)
+    }
+
+    /// The origin of resources read from `file`, when origins are tracked.
+    fn origin_of_file(&self, file: &str) -> Option<buildmeta::Origin> {
+        self.meta
+            .get()
+            .track
+            .then(|| buildmeta::Origin::file(buildmeta::relative(&self.root.borrow(), file)))
+    }
+
+    /// The origin of what a builtin plugin configured in `kfile` made or changed.
+    pub fn origin_of_plugin(&self, kfile: &str, kind: &str) -> Option<buildmeta::Origin> {
+        self.meta.get().track.then(|| {
+            buildmeta::Origin::builtin(buildmeta::relative(&self.root.borrow(), kfile), kind)
+        })
+    }
+
+    /// Records that a builtin transformer configured in `kfile` ran over every resource.
+    pub fn record_transformer(&self, ra: &mut ResMap, kfile: &str, kind: &str) {
+        if let Some(o) = self.origin_of_plugin(kfile, kind) {
+            for r in &mut ra.list {
+                r.touched_annotations = true;
+                if r.build_origin.is_none() {
+                    r.build_origin = Some(o.clone());
+                } else {
+                    r.transformations.push(o.clone());
+                }
+            }
+        }
     }
 
     fn enter(&self, what: &str) -> KResult<DepthGuard<'_>> {
@@ -379,7 +419,7 @@ impl<'a> Engine<'a> {
         let mut ra = self
             .accumulate_resources(dir, &k.resources, ra)
             .map_err(|e| e.context("accumulating resources"))?;
-        generate::run(self, dir, k, &mut ra)?;
+        generate::run(self, dir, file, k, &mut ra)?;
         for c in &k.components {
             ra = self
                 .accumulate_component(dir, c, ra)
@@ -437,9 +477,14 @@ impl<'a> Engine<'a> {
                     })?;
                 ra.append_all(sub)?;
             } else if self.fs.is_file(&p) {
-                ra.append_all(ResMap {
-                    list: self.load_resources(&p)?,
-                })?;
+                let mut list = self.load_resources(&p)?;
+                if let Some(origin) = self.origin_of_file(&p) {
+                    for r in &mut list {
+                        r.build_origin = Some(origin.clone());
+                        r.touched_annotations = true;
+                    }
+                }
+                ra.append_all(ResMap { list })?;
             } else {
                 // Reading reports a symlink leaving the root as such.
                 self.read(&p)?;

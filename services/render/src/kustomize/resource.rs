@@ -192,6 +192,10 @@ pub struct Resource {
     /// Name prefixes and suffixes applied, oldest first (kustomize's `prefixes`/`suffixes`).
     pub prefixes: Vec<String>,
     pub suffixes: Vec<String>,
+    /// `config.kubernetes.io/origin`, tracked when `buildMetadata` is set.
+    pub build_origin: Option<super::buildmeta::Origin>,
+    /// `alpha.config.kubernetes.io/transformations`, oldest first.
+    pub transformations: Vec<super::buildmeta::Origin>,
 }
 
 impl Resource {
@@ -205,6 +209,8 @@ impl Resource {
             touched_annotations: false,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            build_origin: None,
+            transformations: Vec::new(),
         }
     }
 

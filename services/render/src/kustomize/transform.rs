@@ -15,21 +15,29 @@ pub fn run(
     k: &Kustomization,
     ra: &mut ResMap,
 ) -> KResult<()> {
-    for entry in &k.patches_sm {
-        patch::strategic_merge_entry(e, dir, entry, ra)
-            .map_err(|err| err.context(super::path::display(file)))?;
+    let ctx = |err: super::KError| err.context(super::path::display(file));
+    let record = |ra: &mut ResMap, kind: &str| e.record_transformer(ra, file, kind);
+    if !k.patches_sm.is_empty() {
+        for entry in &k.patches_sm {
+            patch::strategic_merge_entry(e, dir, entry, ra).map_err(ctx)?;
+        }
+        record(ra, "PatchStrategicMergeTransformer");
     }
     for p in &k.patches {
-        patch::patch_entry(e, dir, p, ra).map_err(|err| err.context(super::path::display(file)))?;
+        patch::patch_entry(e, dir, p, ra).map_err(ctx)?;
+        record(ra, "PatchTransformer");
     }
     if !k.namespace.is_empty() {
         namespace(ra, &k.namespace)?;
+        record(ra, "NamespaceTransformer");
     }
     if !k.name_prefix.is_empty() {
         prefix_suffix(ra, &k.name_prefix, true)?;
+        record(ra, "PrefixTransformer");
     }
     if !k.name_suffix.is_empty() {
         prefix_suffix(ra, &k.name_suffix, false)?;
+        record(ra, "SuffixTransformer");
     }
     for l in &k.labels {
         let mut specs = l.fields.clone();
@@ -51,26 +59,31 @@ pub fn run(
             ));
         }
         set_entries(ra, &l.pairs, &specs)?;
+        record(ra, "LabelTransformer");
     }
-    if !k.common_labels.is_empty() {
+    if !k.common_labels.is_empty() || !k.labels.is_empty() {
         set_entries(ra, &k.common_labels, &fieldspec::common_labels())?;
+        record(ra, "LabelTransformer");
     }
     if !k.common_annotations.is_empty() {
         set_entries(ra, &k.common_annotations, &fieldspec::common_annotations())?;
+        record(ra, "AnnotationsTransformer");
     }
     for p in &k.patches_json {
-        patch::json6902_entry(e, dir, p, ra)
-            .map_err(|err| err.context(super::path::display(file)))?;
+        patch::json6902_entry(e, dir, p, ra).map_err(ctx)?;
+        record(ra, "PatchJson6902Transformer");
     }
     for (name, count) in &k.replicas {
         replicas(ra, name, *count)?;
+        record(ra, "ReplicaCountTransformer");
     }
     for img in &k.images {
         images(ra, img)?;
+        record(ra, "ImageTagTransformer");
     }
     if !k.replacements.is_empty() {
-        replace::run(e, dir, &k.replacements, ra)
-            .map_err(|err| err.context(super::path::display(file)))?;
+        replace::run(e, dir, &k.replacements, ra).map_err(ctx)?;
+        record(ra, "ReplacementTransformer");
     }
     Ok(())
 }
