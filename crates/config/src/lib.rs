@@ -182,3 +182,42 @@ mod tests {
         assert!(parse_duration("soon").is_err());
     }
 }
+
+/// What every Gantry binary's `main` does before and after its own work.
+pub mod cli {
+    use std::process::ExitCode;
+
+    /// Parses the process's arguments. `--help` and `--version` print and give `Err(0)`; a bad
+    /// flag prints one line, `<bin>: <what is wrong>`, and gives `Err(`[`super::EXIT_CONFIG`]`)`.
+    pub fn parse_args<A: clap::Parser>(bin: &str) -> Result<A, ExitCode> {
+        match A::try_parse() {
+            Ok(a) => Ok(a),
+            Err(e) if !e.use_stderr() => {
+                let _ = e.print();
+                Err(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let text = e.to_string();
+                let line = text.lines().next().unwrap_or("invalid arguments");
+                eprintln!("{bin}: {}", line.trim_start_matches("error: "));
+                Err(ExitCode::from(super::EXIT_CONFIG))
+            }
+        }
+    }
+
+    /// Completes on the first SIGTERM or SIGINT: the signal to drain and exit.
+    pub async fn shutdown_signal() {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+}

@@ -3,24 +3,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use gantry_config::{EXIT_CONFIG, LogFormat, ProcessEnv};
 use gantry_receiver::{Args, Config};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match gantry_config::cli::parse_args::<Args>("gantry-receiver") {
         Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let first = e.to_string();
-            let line = first.lines().next().unwrap_or("invalid arguments");
-            eprintln!("gantry-receiver: {}", line.trim_start_matches("error: "));
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     let config = match Config::resolve(args, &ProcessEnv) {
         Ok(c) => c,
@@ -49,27 +39,11 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(listen = %config.listen, nats = %config.nats_url, "gantry-receiver starting");
-    match gantry_receiver::run(listener, config, shutdown_signal()).await {
+    match gantry_receiver::run(listener, config, gantry_config::cli::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %anyhow::Error::from(e), "gantry-receiver failed");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Completes on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
     }
 }
