@@ -92,6 +92,9 @@ pub struct Kustomization {
     pub replacements: Vec<Value>,
     pub sort_options: Option<SortOptions>,
     pub build_metadata: Vec<String>,
+    pub vars: Vec<super::vars::Var>,
+    pub configurations: Vec<String>,
+    pub crds: Vec<String>,
 }
 
 fn lower_keys(v: &Value) -> Map<String, Value> {
@@ -204,9 +207,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("generators", "generators (plugins)"),
     ("transformers", "transformers (plugins)"),
     ("validators", "validators (plugins)"),
-    ("vars", "vars"),
-    ("crds", "crds"),
-    ("configurations", "configurations"),
     ("openapi", "openapi"),
     ("imagetags", "imageTags"),
 ];
@@ -235,6 +235,9 @@ const KNOWN: &[&str] = &[
     "replacements",
     "sortoptions",
     "buildmetadata",
+    "vars",
+    "configurations",
+    "crds",
 ];
 
 impl Kustomization {
@@ -263,6 +266,9 @@ impl Kustomization {
         k.resources = strings(m.get("resources"), "resources")?;
         k.resources.extend(strings(m.get("bases"), "bases")?);
         k.components = strings(m.get("components"), "components")?;
+        k.vars = super::vars::parse(m.get("vars"))?;
+        k.configurations = strings(m.get("configurations"), "configurations")?;
+        k.crds = strings(m.get("crds"), "crds")?;
         k.build_metadata = strings(m.get("buildmetadata"), "buildMetadata")?;
         for opt in &k.build_metadata {
             match opt.as_str() {

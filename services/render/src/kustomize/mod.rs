@@ -2,6 +2,7 @@
 //! built-in transformers in kustomize's order, then fixes name references and adds hashes.
 
 mod buildmeta;
+mod config;
 mod fieldspec;
 mod generate;
 mod kustomization;
@@ -12,6 +13,7 @@ pub(crate) mod resource;
 mod smp;
 mod sort;
 mod transform;
+mod vars;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -71,10 +73,17 @@ pub fn kerr(msg: String) -> KError {
 #[derive(Debug, Default, Clone)]
 pub struct ResMap {
     pub list: Vec<Resource>,
+    /// Transformer configuration added by this kustomization and the ones below it.
+    pub config: config::TransformerConfig,
+    pub vars: Vec<vars::Var>,
 }
 
 impl ResMap {
     pub fn append_all(&mut self, other: ResMap) -> KResult<()> {
+        self.config.merge(&other.config);
+        for v in other.vars {
+            vars::add(&mut self.vars, v)?;
+        }
         // Index current names so that adding n resources to m stays O(n + m).
         let mut by_name: std::collections::HashMap<String, Vec<usize>> =
             std::collections::HashMap::new();
@@ -333,7 +342,12 @@ impl<'a> Engine<'a> {
         *self.root.borrow_mut() = dir.to_owned();
         let mut rm = self.accumulate_target(dir, &k, &file, ResMap::default())?;
         transform::add_hashes(&mut rm)?;
-        nameref::fix(&mut rm)?;
+        let mut refs = fieldspec::name_references();
+        config::merge_backrefs(&mut refs, &rm.config.name_reference);
+        nameref::fix(&mut rm, &refs)?;
+        let mut var_specs = fieldspec::var_references();
+        var_specs.extend(rm.config.var_reference.iter().cloned());
+        vars::resolve(&mut rm, &var_specs)?;
         rm.list.retain(|r| {
             !r.annotations()
                 .iter()
@@ -419,6 +433,11 @@ impl<'a> Engine<'a> {
         let mut ra = self
             .accumulate_resources(dir, &k.resources, ra)
             .map_err(|e| e.context("accumulating resources"))?;
+        if !k.configurations.is_empty() || !k.crds.is_empty() {
+            let c = config::load(self, dir, &k.configurations, &k.crds)
+                .map_err(|e| e.context(path::display(file)))?;
+            ra.config.merge(&c);
+        }
         generate::run(self, dir, file, k, &mut ra)?;
         for c in &k.components {
             ra = self
@@ -426,6 +445,7 @@ impl<'a> Engine<'a> {
                 .map_err(|e| e.context("accumulating components"))?;
         }
         transform::run(self, dir, file, k, &mut ra)?;
+        vars::merge(&mut ra, &k.vars)?;
         Ok(ra)
     }
 
@@ -484,7 +504,10 @@ impl<'a> Engine<'a> {
                         r.touched_annotations = true;
                     }
                 }
-                ra.append_all(ResMap { list })?;
+                ra.append_all(ResMap {
+                    list,
+                    ..Default::default()
+                })?;
             } else {
                 // Reading reports a symlink leaving the root as such.
                 self.read(&p)?;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::fieldspec::{BackRef, CreateKind, FieldSpec, name_references, walk};
+use super::fieldspec::{BackRef, CreateKind, FieldSpec, walk};
 use super::resource::{Gvk, ResId, Resource};
 use super::{KResult, ResMap, kerr};
 
@@ -18,8 +18,7 @@ struct Candidate {
     org_gvk: Gvk,
 }
 
-pub fn fix(rm: &mut ResMap) -> KResult<()> {
-    let refs = name_references();
+pub fn fix(rm: &mut ResMap, refs: &[BackRef]) -> KResult<()> {
     let snapshot: Vec<Candidate> = rm
         .list
         .iter()
@@ -46,7 +45,7 @@ pub fn fix(rm: &mut ResMap) -> KResult<()> {
         let affixes = (rm.list[i].prefixes.clone(), rm.list[i].suffixes.clone());
         let referrer_org = rm.list[i].org_id();
         let rb_namespaces = role_binding_namespaces(&rm.list[i]);
-        for br in &refs {
+        for br in refs {
             for spec in &br.referrers {
                 if !referrer_org.gvk.is_selected_by(&spec.gvk) {
                     continue;

@@ -196,6 +196,8 @@ pub struct Resource {
     pub build_origin: Option<super::buildmeta::Origin>,
     /// `alpha.config.kubernetes.io/transformations`, oldest first.
     pub transformations: Vec<super::buildmeta::Origin>,
+    /// The vars bound to this resource (kustomize's `refVarNames`).
+    pub ref_vars: Vec<String>,
 }
 
 impl Resource {
@@ -211,6 +213,7 @@ impl Resource {
             suffixes: Vec::new(),
             build_origin: None,
             transformations: Vec::new(),
+            ref_vars: Vec::new(),
         }
     }
 

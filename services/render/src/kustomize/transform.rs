@@ -39,14 +39,19 @@ pub fn run(
         prefix_suffix(ra, &k.name_suffix, false)?;
         record(ra, "SuffixTransformer");
     }
+    let cfg = ra.config.clone();
+    let with = |mut base: Vec<FieldSpec>, extra: &[FieldSpec]| {
+        base.extend(extra.iter().cloned());
+        base
+    };
     for l in &k.labels {
         let mut specs = l.fields.clone();
         if l.include_selectors {
-            specs.extend(fieldspec::common_labels());
+            specs.extend(with(fieldspec::common_labels(), &cfg.common_labels));
         } else {
             specs.push(FieldSpec::new("", "", "", "metadata/labels", true));
             if l.include_templates {
-                specs.extend(fieldspec::template_labels());
+                specs.extend(with(fieldspec::template_labels(), &cfg.template_labels));
             }
         }
         if l.include_volume_claim_templates {
@@ -58,15 +63,24 @@ pub fn run(
                 true,
             ));
         }
+        specs.extend(cfg.labels.iter().cloned());
         set_entries(ra, &l.pairs, &specs)?;
         record(ra, "LabelTransformer");
     }
     if !k.common_labels.is_empty() || !k.labels.is_empty() {
-        set_entries(ra, &k.common_labels, &fieldspec::common_labels())?;
+        set_entries(
+            ra,
+            &k.common_labels,
+            &with(fieldspec::common_labels(), &cfg.common_labels),
+        )?;
         record(ra, "LabelTransformer");
     }
     if !k.common_annotations.is_empty() {
-        set_entries(ra, &k.common_annotations, &fieldspec::common_annotations())?;
+        set_entries(
+            ra,
+            &k.common_annotations,
+            &with(fieldspec::common_annotations(), &cfg.common_annotations),
+        )?;
         record(ra, "AnnotationsTransformer");
     }
     for p in &k.patches_json {
@@ -74,11 +88,16 @@ pub fn run(
         record(ra, "PatchJson6902Transformer");
     }
     for (name, count) in &k.replicas {
-        replicas(ra, name, *count)?;
+        replicas(
+            ra,
+            name,
+            *count,
+            &with(fieldspec::replicas(), &cfg.replicas),
+        )?;
         record(ra, "ReplicaCountTransformer");
     }
     for img in &k.images {
-        images(ra, img)?;
+        images(ra, img, &cfg.images)?;
         record(ra, "ImageTagTransformer");
     }
     if !k.replacements.is_empty() {
@@ -209,13 +228,12 @@ fn set_entries(ra: &mut ResMap, pairs: &[(String, String)], specs: &[FieldSpec])
     Ok(())
 }
 
-fn replicas(ra: &mut ResMap, name: &str, count: i64) -> KResult<()> {
-    let specs = fieldspec::replicas();
+fn replicas(ra: &mut ResMap, name: &str, count: i64, specs: &[FieldSpec]) -> KResult<()> {
     let matches = ra.matching_named(name, |id| id.name == name);
     for i in matches {
         let r = &mut ra.list[i];
         let gvk = r.gvk();
-        for spec in &specs {
+        for spec in specs {
             if gvk.is_selected_by(&spec.gvk) {
                 walk(&mut r.obj, &spec.path, CreateKind::Scalar, &mut |v| {
                     *v = Value::Number(count.into());
@@ -313,9 +331,18 @@ fn images_legacy(v: &mut Value, img: &Image) {
     }
 }
 
-fn images(ra: &mut ResMap, img: &Image) -> KResult<()> {
+fn images(ra: &mut ResMap, img: &Image, extra: &[FieldSpec]) -> KResult<()> {
     for r in &mut ra.list {
         images_legacy(&mut r.obj, img);
+        let gvk = r.gvk();
+        for spec in extra {
+            if gvk.is_selected_by(&spec.gvk) {
+                walk(&mut r.obj, &spec.path, CreateKind::None, &mut |v| {
+                    update_image(v, img);
+                    Ok(())
+                })?;
+            }
+        }
     }
     Ok(())
 }
