@@ -232,6 +232,7 @@ const VAR_REFERENCE: &str = "
 - - Deployment spec/template/spec/initContainers/env/value
 - - Deployment spec/template/spec/initContainers/volumeMounts/mountPath
 - - Deployment spec/template/spec/volumes/nfs/server
+- - Deployment spec/template/metadata/annotations
 - - Ingress spec/rules/host
 - - Ingress spec/tls/hosts
 - - Ingress spec/tls/secretName
