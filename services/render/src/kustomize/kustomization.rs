@@ -95,6 +95,8 @@ pub struct Kustomization {
     pub vars: Vec<super::vars::Var>,
     pub configurations: Vec<String>,
     pub crds: Vec<String>,
+    pub generators: Vec<String>,
+    pub transformers: Vec<String>,
 }
 
 fn lower_keys(v: &Value) -> Map<String, Value> {
@@ -204,8 +206,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("helmcharts", "helmCharts"),
     ("helmglobals", "helmGlobals"),
     ("helmchartinflationgenerator", "helmChartInflationGenerator"),
-    ("generators", "generators (plugins)"),
-    ("transformers", "transformers (plugins)"),
     ("validators", "validators (plugins)"),
     ("openapi", "openapi"),
     ("imagetags", "imageTags"),
@@ -238,6 +238,8 @@ const KNOWN: &[&str] = &[
     "vars",
     "configurations",
     "crds",
+    "generators",
+    "transformers",
 ];
 
 impl Kustomization {
@@ -269,6 +271,8 @@ impl Kustomization {
         k.vars = super::vars::parse(m.get("vars"))?;
         k.configurations = strings(m.get("configurations"), "configurations")?;
         k.crds = strings(m.get("crds"), "crds")?;
+        k.generators = strings(m.get("generators"), "generators")?;
+        k.transformers = strings(m.get("transformers"), "transformers")?;
         k.build_metadata = strings(m.get("buildmetadata"), "buildMetadata")?;
         for opt in &k.build_metadata {
             match opt.as_str() {

@@ -8,6 +8,7 @@ mod generate;
 mod kustomization;
 mod nameref;
 mod patch;
+mod plugins;
 mod replace;
 pub(crate) mod resource;
 mod smp;
@@ -220,6 +221,8 @@ pub struct Engine<'a> {
     /// The top kustomization's `buildMetadata`, and its directory (origins are relative to it).
     meta: Cell<buildmeta::Options>,
     root: RefCell<String>,
+    /// The origin of the builtin plugin config running now, if any.
+    plugin_origin: RefCell<Option<buildmeta::Origin>>,
 }
 
 impl std::fmt::Debug for Engine<'_> {
@@ -238,6 +241,7 @@ impl<'a> Engine<'a> {
             depth: RefCell::new(0),
             meta: Cell::new(buildmeta::Options::default()),
             root: RefCell::new(String::new()),
+            plugin_origin: RefCell::new(None),
         }
     }
 
@@ -382,6 +386,9 @@ impl<'a> Engine<'a> {
 
     /// The origin of what a builtin plugin configured in `kfile` made or changed.
     pub fn origin_of_plugin(&self, kfile: &str, kind: &str) -> Option<buildmeta::Origin> {
+        if let Some(o) = self.plugin_origin.borrow().as_ref() {
+            return Some(o.clone());
+        }
         self.meta.get().track.then(|| {
             buildmeta::Origin::builtin(buildmeta::relative(&self.root.borrow(), kfile), kind)
         })
@@ -439,12 +446,20 @@ impl<'a> Engine<'a> {
             ra.config.merge(&c);
         }
         generate::run(self, dir, file, k, &mut ra)?;
+        if !k.generators.is_empty() {
+            let configs = self.plugin_configs(dir, file, &k.generators)?;
+            plugins::run_generators(self, dir, file, &configs, &mut ra)?;
+        }
         for c in &k.components {
             ra = self
                 .accumulate_component(dir, c, ra)
                 .map_err(|e| e.context("accumulating components"))?;
         }
         transform::run(self, dir, file, k, &mut ra)?;
+        if !k.transformers.is_empty() {
+            let configs = self.plugin_configs(dir, file, &k.transformers)?;
+            plugins::run_transformers(self, dir, file, &configs, &mut ra)?;
+        }
         vars::merge(&mut ra, &k.vars)?;
         Ok(ra)
     }

@@ -107,7 +107,7 @@ pub fn run(
     Ok(())
 }
 
-fn namespace(ra: &mut ResMap, ns: &str) -> KResult<()> {
+pub(super) fn namespace(ra: &mut ResMap, ns: &str) -> KResult<()> {
     for r in &mut ra.list {
         if r.is_empty_object() {
             continue;
@@ -177,8 +177,21 @@ fn skip_prefix(gvk: &Gvk) -> bool {
 }
 
 fn prefix_suffix(ra: &mut ResMap, affix: &str, prefix: bool) -> KResult<()> {
+    prefix_suffix_where(ra, affix, prefix, &|_| true)
+}
+
+/// Adds a prefix or suffix to the names of the resources whose kind `select` accepts.
+pub(super) fn prefix_suffix_where(
+    ra: &mut ResMap,
+    affix: &str,
+    prefix: bool,
+    select: &dyn Fn(&Gvk) -> bool,
+) -> KResult<()> {
+    if affix.is_empty() {
+        return Ok(());
+    }
     for r in &mut ra.list {
-        if skip_prefix(&r.org_id().gvk) || skip_prefix(&r.gvk()) {
+        if skip_prefix(&r.org_id().gvk) || skip_prefix(&r.gvk()) || !select(&r.gvk()) {
             continue;
         }
         if prefix {
@@ -199,7 +212,11 @@ fn prefix_suffix(ra: &mut ResMap, affix: &str, prefix: bool) -> KResult<()> {
 }
 
 /// Sets `key: value` in the maps at each matching field spec (labels and annotations).
-fn set_entries(ra: &mut ResMap, pairs: &[(String, String)], specs: &[FieldSpec]) -> KResult<()> {
+pub(super) fn set_entries(
+    ra: &mut ResMap,
+    pairs: &[(String, String)],
+    specs: &[FieldSpec],
+) -> KResult<()> {
     for r in &mut ra.list {
         let gvk = r.gvk();
         for spec in specs {
@@ -228,7 +245,12 @@ fn set_entries(ra: &mut ResMap, pairs: &[(String, String)], specs: &[FieldSpec])
     Ok(())
 }
 
-fn replicas(ra: &mut ResMap, name: &str, count: i64, specs: &[FieldSpec]) -> KResult<()> {
+pub(super) fn replicas(
+    ra: &mut ResMap,
+    name: &str,
+    count: i64,
+    specs: &[FieldSpec],
+) -> KResult<()> {
     let matches = ra.matching_named(name, |id| id.name == name);
     for i in matches {
         let r = &mut ra.list[i];
@@ -272,7 +294,7 @@ pub fn split_image(image: &str) -> (String, String, String) {
     }
 }
 
-fn update_image(v: &mut Value, img: &Image) {
+pub(super) fn update_image(v: &mut Value, img: &Image) {
     let Value::String(s) = v else { return };
     let (name, mut tag, mut digest) = split_image(s);
     if name != img.name {
@@ -331,7 +353,7 @@ fn images_legacy(v: &mut Value, img: &Image) {
     }
 }
 
-fn images(ra: &mut ResMap, img: &Image, extra: &[FieldSpec]) -> KResult<()> {
+pub(super) fn images(ra: &mut ResMap, img: &Image, extra: &[FieldSpec]) -> KResult<()> {
     for r in &mut ra.list {
         images_legacy(&mut r.obj, img);
         let gvk = r.gvk();
