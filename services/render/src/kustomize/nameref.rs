@@ -166,8 +166,8 @@ fn set_mapping(v: &mut Value, br: &BackRef, ctx: &Ctx<'_>) -> KResult<()> {
         .map(str::to_owned);
     if let Some(j) = select(&old, ns.as_deref(), br, ctx, None)? {
         m.insert("name".into(), Value::String(all[j].cur.name.clone()));
-        // A referral without a namespace keeps the one the subject names.
-        if ns.is_some() && !all[j].cur.namespace.is_empty() {
+        // The subject follows the referral's namespace when it has one.
+        if !all[j].cur.namespace.is_empty() {
             m.insert(
                 "namespace".into(),
                 Value::String(all[j].cur.namespace.clone()),
