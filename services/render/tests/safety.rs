@@ -91,13 +91,41 @@ fn remote_resources_are_refused() {
 
 #[test]
 fn unsupported_features_are_refused_by_name() {
-    for (field, name) in [
-        ("helmCharts:\n- name: x\n", "helmCharts"),
-        ("transformers:\n- t.yaml\n", "transformers"),
-        ("generators:\n- g.yaml\n", "generators"),
-        ("vars: []\n", "vars"),
+    let exec_plugin =
+        "apiVersion: someteam.example.com/v1\nkind: ChartInflator\nmetadata:\n  name: x\n";
+    for (files, name) in [
+        (
+            vec![("kustomization.yaml", "helmCharts:\n- name: x\n")],
+            "helmCharts",
+        ),
+        (
+            vec![
+                ("kustomization.yaml", "transformers:\n- t.yaml\n"),
+                ("t.yaml", exec_plugin),
+            ],
+            "only builtin plugins",
+        ),
+        (
+            vec![
+                ("kustomization.yaml", "generators:\n- g.yaml\n"),
+                ("g.yaml", exec_plugin),
+            ],
+            "only builtin plugins",
+        ),
+        (
+            vec![("kustomization.yaml", "openapi:\n  path: s.json\n")],
+            "openapi",
+        ),
+        (
+            vec![("kustomization.yaml", "buildMetadata: [managedByLabel]\n")],
+            "managedByLabel",
+        ),
+        (
+            vec![("kustomization.yaml", "validators:\n- v.yaml\n")],
+            "validators",
+        ),
     ] {
-        let fs = mem(&[("kustomization.yaml", field)]);
+        let fs = mem(&files);
         let e = err(&fs, "", &RenderOptions::default());
         assert!(
             matches!(e, RenderError::Unsupported(ref m) if m.contains(name)),

@@ -207,7 +207,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("helmglobals", "helmGlobals"),
     ("helmchartinflationgenerator", "helmChartInflationGenerator"),
     ("validators", "validators (plugins)"),
-    ("openapi", "openapi"),
     ("imagetags", "imageTags"),
 ];
 
@@ -240,6 +239,7 @@ const KNOWN: &[&str] = &[
     "crds",
     "generators",
     "transformers",
+    "openapi",
 ];
 
 impl Kustomization {
@@ -271,6 +271,18 @@ impl Kustomization {
         k.vars = super::vars::parse(m.get("vars"))?;
         k.configurations = strings(m.get("configurations"), "configurations")?;
         k.crds = strings(m.get("crds"), "crds")?;
+        if let Some(o) = m.get("openapi").filter(|v| !v.is_null()) {
+            let o = lower_keys(o);
+            if o.contains_key("version") && o.contains_key("path") {
+                return Err(kerr(
+                    "builtin version and custom schema provided, cannot use both".into(),
+                ));
+            }
+            // Custom schemas change strategic merge keys; Gantry's merge schema is built in.
+            return Err(super::KError::Unsupported(
+                "kustomization field 'openapi'".into(),
+            ));
+        }
         k.generators = strings(m.get("generators"), "generators")?;
         k.transformers = strings(m.get("transformers"), "transformers")?;
         k.build_metadata = strings(m.get("buildmetadata"), "buildMetadata")?;
