@@ -394,7 +394,7 @@ impl Reconciler {
                 .config_error(&job, &bad.context(), msg.to_string())
                 .await;
         }
-        let targets = match self.plan(&job, envs).await {
+        let (targets, skipped) = match self.plan(&job, envs).await {
             Ok(t) => t,
             Err(t) => return retry(vec![t]),
         };
@@ -409,8 +409,13 @@ impl Reconciler {
                 self.environment(&job, &env).await
             });
         }
-        let results = futures::future::join_all(tasks).await;
-        let failed: Vec<Transient> = results.into_iter().filter_map(Result::err).collect();
+        // The `skipped` records are written alongside, off the changed environments' path.
+        let (results, recorded) = futures::join!(
+            futures::future::join_all(tasks),
+            self.record_skipped(&job, skipped)
+        );
+        let mut failed: Vec<Transient> = results.into_iter().filter_map(Result::err).collect();
+        failed.extend(recorded.err());
         if failed.is_empty() {
             EventOutcome::Done
         } else {
@@ -477,9 +482,13 @@ impl Reconciler {
     }
 
     /// Which environments to deploy: those without a state, with changed settings, or whose
-    /// path or render inputs changed since what they last applied. The rest are recorded
-    /// `skipped`. Superseded and repeated revisions are decided under the lease.
-    async fn plan(&self, job: &Job, envs: Vec<Environment>) -> Result<Vec<Environment>, Transient> {
+    /// path or render inputs changed since what they last applied; returns those and the
+    /// unchanged rest. Superseded and repeated revisions are decided under the lease.
+    async fn plan(
+        &self,
+        job: &Job,
+        envs: Vec<Environment>,
+    ) -> Result<(Vec<Environment>, Vec<Environment>), Transient> {
         let states: Vec<(Environment, Option<EnvState>)> = {
             let mut futs = Vec::with_capacity(envs.len());
             for env in envs {
@@ -542,6 +551,11 @@ impl Reconciler {
                 skipped.push(env);
             }
         }
+        Ok((targets, skipped))
+    }
+
+    /// One `skipped` audit record per environment whose inputs did not change.
+    async fn record_skipped(&self, job: &Job, skipped: Vec<Environment>) -> Result<(), Transient> {
         let mut records = Vec::with_capacity(skipped.len());
         for env in skipped {
             self.metrics.reconciled(&env.app, &env.name, "unchanged");
@@ -578,10 +592,7 @@ impl Reconciler {
             futures::StreamExt::buffer_unordered(futures::stream::iter(records), 64),
         )
         .await;
-        for r in results {
-            r?;
-        }
-        Ok(targets)
+        results.into_iter().collect()
     }
 
     /// What changed between `since` and the job's revision, computed once per distinct applied
