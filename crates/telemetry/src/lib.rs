@@ -94,6 +94,9 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
 
     let provider = match opts.otlp_endpoint.as_deref().filter(|s| !s.is_empty()) {
         Some(base) => {
+            // The exporter's HTTP client is reqwest built without a default TLS provider, so
+            // that ring is the only one compiled in; it must be installed before the client.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let endpoint = traces_url(base);
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
