@@ -113,10 +113,6 @@ fn unsupported_features_are_refused_by_name() {
             "only builtin plugins",
         ),
         (
-            vec![("kustomization.yaml", "openapi:\n  path: s.json\n")],
-            "openapi",
-        ),
-        (
             vec![("kustomization.yaml", "buildMetadata: [managedByLabel]\n")],
             "managedByLabel",
         ),
@@ -130,6 +126,74 @@ fn unsupported_features_are_refused_by_name() {
         assert!(
             matches!(e, RenderError::Unsupported(ref m) if m.contains(name)),
             "{e}"
+        );
+    }
+}
+
+#[test]
+fn bad_openapi_schemas_are_clear_errors() {
+    let big = format!("{{\"definitions\": {{}}, \"x\": \"{}\"}}", "a".repeat(2048));
+    for (files, want) in [
+        (
+            vec![("app/kustomization.yaml", "openapi:\n  path: ../../s.json\n")],
+            "outside the repository",
+        ),
+        (
+            vec![("kustomization.yaml", "openapi:\n  path: missing.json\n")],
+            "missing.json",
+        ),
+        (
+            vec![
+                ("kustomization.yaml", "openapi:\n  path: s.json\n"),
+                ("s.json", "[1, 2]"),
+            ],
+            "invalid schema file /s.json",
+        ),
+        (
+            vec![
+                ("kustomization.yaml", "openapi:\n  path: s.json\n"),
+                ("s.json", "{\"definitions\": [1]}"),
+            ],
+            "invalid schema file /s.json",
+        ),
+        (
+            vec![
+                ("kustomization.yaml", "openapi:\n  path: s.json\n"),
+                ("s.json", "{\"a\": ["),
+            ],
+            "/s.json",
+        ),
+        (
+            vec![
+                ("kustomization.yaml", "openapi:\n  path: s.json\n"),
+                ("s.json", &big),
+            ],
+            "limit",
+        ),
+        (
+            vec![("kustomization.yaml", "openapi:\n  version: v1.99.0\n")],
+            "the specified OpenAPI version is not built in",
+        ),
+        (vec![("kustomization.yaml", "openapi: [x]\n")], "openapi"),
+    ] {
+        let fs = mem(&files);
+        let dir = if files[0].0.starts_with("app/") {
+            "app"
+        } else {
+            ""
+        };
+        let limits = Limits {
+            max_file_bytes: 1024,
+            ..Limits::default()
+        };
+        let opts = RenderOptions {
+            limits,
+            ..RenderOptions::default()
+        };
+        let e = err(&fs, dir, &opts).to_string();
+        assert!(
+            e.to_lowercase().contains(&want.to_lowercase()),
+            "{want}: {e}"
         );
     }
 }

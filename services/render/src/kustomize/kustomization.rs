@@ -97,6 +97,15 @@ pub struct Kustomization {
     pub crds: Vec<String>,
     pub generators: Vec<String>,
     pub transformers: Vec<String>,
+    /// `openapi`: which schema strategic merge uses (`version` and `path`, as written).
+    pub openapi: Option<OpenApi>,
+}
+
+/// The `openapi` field, a `map[string]string` in kustomize (keys are case-sensitive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenApi {
+    pub version: Option<String>,
+    pub path: Option<String>,
 }
 
 fn lower_keys(v: &Value) -> Map<String, Value> {
@@ -272,16 +281,25 @@ impl Kustomization {
         k.configurations = strings(m.get("configurations"), "configurations")?;
         k.crds = strings(m.get("crds"), "crds")?;
         if let Some(o) = m.get("openapi").filter(|v| !v.is_null()) {
-            let o = lower_keys(o);
-            if o.contains_key("version") && o.contains_key("path") {
-                return Err(kerr(
-                    "builtin version and custom schema provided, cannot use both".into(),
-                ));
+            let Value::Object(o) = o else {
+                return Err(kerr("field 'openapi' must be a map of strings".into()));
+            };
+            let mut api = OpenApi::default();
+            for (key, v) in o {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return Err(kerr(format!("field 'openapi.{key}' must be a string"))),
+                };
+                match key.as_str() {
+                    "version" => api.version = Some(v),
+                    "path" => api.path = Some(v),
+                    // kustomize ignores other keys of the map.
+                    _ => {}
+                }
             }
-            // Custom schemas change strategic merge keys; Gantry's merge schema is built in.
-            return Err(super::KError::Unsupported(
-                "kustomization field 'openapi'".into(),
-            ));
+            k.openapi = Some(api);
         }
         k.generators = strings(m.get("generators"), "generators")?;
         k.transformers = strings(m.get("transformers"), "transformers")?;

@@ -7,6 +7,7 @@ mod fieldspec;
 mod generate;
 mod kustomization;
 mod nameref;
+mod openapi;
 mod patch;
 mod plugins;
 mod replace;
@@ -223,6 +224,8 @@ pub struct Engine<'a> {
     root: RefCell<String>,
     /// The origin of the builtin plugin config running now, if any.
     plugin_origin: RefCell<Option<buildmeta::Origin>>,
+    /// The `openapi` schema setting, global to a build as in kyaml.
+    openapi: RefCell<openapi::State>,
 }
 
 impl std::fmt::Debug for Engine<'_> {
@@ -242,6 +245,7 @@ impl<'a> Engine<'a> {
             meta: Cell::new(buildmeta::Options::default()),
             root: RefCell::new(String::new()),
             plugin_origin: RefCell::new(None),
+            openapi: RefCell::new(openapi::State::default()),
         }
     }
 
@@ -344,6 +348,8 @@ impl<'a> Engine<'a> {
         self.meta
             .set(buildmeta::Options::from_list(&k.build_metadata));
         *self.root.borrow_mut() = dir.to_owned();
+        self.set_openapi(dir, k.openapi.as_ref(), true)
+            .map_err(|e| e.context(path::display(&file)))?;
         let mut rm = self.accumulate_target(dir, &k, &file, ResMap::default())?;
         transform::add_hashes(&mut rm)?;
         let mut refs = fieldspec::name_references();
@@ -484,6 +490,8 @@ impl<'a> Engine<'a> {
                 }
             )));
         }
+        self.set_openapi(&sub, k.openapi.as_ref(), false)
+            .map_err(|e| e.context(path::display(&file)))?;
         self.accumulate_target(&sub, &k, &file, ra)
     }
 
@@ -502,6 +510,8 @@ impl<'a> Engine<'a> {
                         path::display(&p)
                     )));
                 }
+                self.set_openapi(&p, k.openapi.as_ref(), false)
+                    .map_err(|e| e.context(path::display(&file)))?;
                 let sub = self
                     .accumulate_target(&p, &k, &file, ResMap::default())
                     .map_err(|e| {

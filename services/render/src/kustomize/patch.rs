@@ -40,14 +40,22 @@ pub fn strategic_merge_entry(
     let patches = e.resources_from_text(&text, &origin)?;
     for patch in patches {
         let idx = ra.get_by_id(&patch.cur_id())?;
-        apply_sm(ra, idx, &patch, false, false);
+        apply_sm(e, ra, idx, &patch, false, false);
     }
     ra.list.retain(|r| !r.is_empty_object());
     Ok(())
 }
 
 /// Applies a strategic merge patch to resource `idx`, keeping its identity unless allowed.
-fn apply_sm(ra: &mut ResMap, idx: usize, patch: &Resource, allow_name: bool, allow_kind: bool) {
+fn apply_sm(
+    e: &Engine<'_>,
+    ra: &mut ResMap,
+    idx: usize,
+    patch: &Resource,
+    allow_name: bool,
+    allow_kind: bool,
+) {
+    let schema = e.smp_schema();
     let r = &mut ra.list[idx];
     let (name, ns, kind) = (r.name(), r.namespace(), r.kind());
     if allow_name || allow_kind {
@@ -59,7 +67,7 @@ fn apply_sm(ra: &mut ResMap, idx: usize, patch: &Resource, allow_name: bool, all
         // The target keeps its apiVersion.
         o.remove("apiVersion");
     }
-    if !smp::apply(&mut r.obj, &body, &gvk) {
+    if !smp::apply(&mut r.obj, &body, &gvk, schema.as_deref()) {
         return;
     }
     if let Some(o) = r.obj.as_object_mut() {
@@ -99,14 +107,14 @@ pub fn patch_entry(e: &Engine<'_>, dir: &str, p: &Patch, ra: &mut ResMap) -> KRe
         None => {
             for patch in &patches {
                 let idx = ra.get_by_id(&patch.cur_id())?;
-                apply_sm(ra, idx, patch, p.allow_name_change, p.allow_kind_change);
+                apply_sm(e, ra, idx, patch, p.allow_name_change, p.allow_kind_change);
             }
         }
         Some(target) => {
             let selected = select(ra, target)?;
             for patch in &patches {
                 for &idx in &selected {
-                    apply_sm(ra, idx, patch, p.allow_name_change, p.allow_kind_change);
+                    apply_sm(e, ra, idx, patch, p.allow_name_change, p.allow_kind_change);
                 }
             }
         }

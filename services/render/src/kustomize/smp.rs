@@ -1,10 +1,19 @@
 //! Strategic merge patch, as kustomize applies it with kyaml's built-in schema: maps merge,
 //! `null` deletes, lists with a patch merge key merge element by element (patch order first,
 //! then the untouched originals), other lists are replaced; `$patch: delete|replace` honoured.
+//! With a custom `openapi` schema, kyaml consults only that schema, for every kind.
 
 use serde_json::{Map, Value};
 
+use super::openapi::Schema;
 use super::resource::Gvk;
+
+/// Where a node sits: in the built-in table, or in a custom schema (`None`: no schema).
+#[derive(Debug, Clone, Copy)]
+enum Node<'s> {
+    Builtin(Ty),
+    Custom(&'s Schema, Option<&'s Value>),
+}
 
 /// What the schema says about a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +33,12 @@ enum Ty {
     ServiceSpec,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ListKind {
+#[derive(Debug, Clone)]
+enum ListKind<'s> {
     Replace,
     MergeScalars,
-    MergeKey(&'static str, Ty),
+    /// Elements matched on these keys (all must agree), merged as the given node.
+    MergeKey(Vec<&'s str>, Node<'s>),
 }
 
 fn known(gvk: &Gvk) -> bool {
@@ -77,7 +87,7 @@ fn known(gvk: &Gvk) -> bool {
     }
 }
 
-fn child(ty: Ty, kind: &str, field: &str) -> (Ty, ListKind) {
+fn builtin_child(ty: Ty, kind: &str, field: &str) -> (Ty, ListKind<'static>) {
     use ListKind::*;
     match (ty, field) {
         (Ty::Unknown, _) => (Ty::Unknown, Replace),
@@ -96,35 +106,78 @@ fn child(ty: Ty, kind: &str, field: &str) -> (Ty, ListKind) {
         },
         (Ty::Root, "template") if kind == "PodTemplate" => (Ty::PodTemplate, Replace),
         (Ty::Meta, "finalizers") => (Ty::Plain, MergeScalars),
-        (Ty::Meta, "ownerReferences") => (Ty::Plain, MergeKey("uid", Ty::Plain)),
+        (Ty::Meta, "ownerReferences") => {
+            (Ty::Plain, MergeKey(vec!["uid"], Node::Builtin(Ty::Plain)))
+        }
         (Ty::Workload, "template") => (Ty::PodTemplate, Replace),
         (Ty::CronJob, "jobTemplate") => (Ty::JobTemplate, Replace),
         (Ty::JobTemplate, "metadata") | (Ty::PodTemplate, "metadata") => (Ty::Meta, Replace),
         (Ty::JobTemplate, "spec") => (Ty::Workload, Replace),
         (Ty::PodTemplate, "spec") => (Ty::PodSpec, Replace),
-        (Ty::PodSpec, "containers" | "initContainers" | "ephemeralContainers") => {
-            (Ty::Plain, MergeKey("name", Ty::Container))
-        }
+        (Ty::PodSpec, "containers" | "initContainers" | "ephemeralContainers") => (
+            Ty::Plain,
+            MergeKey(vec!["name"], Node::Builtin(Ty::Container)),
+        ),
         (Ty::PodSpec, "volumes" | "imagePullSecrets" | "resourceClaims" | "schedulingGates") => {
-            (Ty::Plain, MergeKey("name", Ty::Plain))
+            (Ty::Plain, MergeKey(vec!["name"], Node::Builtin(Ty::Plain)))
         }
-        (Ty::PodSpec, "hostAliases") => (Ty::Plain, MergeKey("ip", Ty::Plain)),
-        (Ty::PodSpec, "topologySpreadConstraints") => {
-            (Ty::Plain, MergeKey("topologyKey", Ty::Plain))
-        }
-        (Ty::Container, "ports") => (Ty::Plain, MergeKey("containerPort", Ty::Plain)),
-        (Ty::Container, "env") => (Ty::Plain, MergeKey("name", Ty::Plain)),
-        (Ty::Container, "volumeMounts") => (Ty::Plain, MergeKey("mountPath", Ty::Plain)),
-        (Ty::Container, "volumeDevices") => (Ty::Plain, MergeKey("devicePath", Ty::Plain)),
-        (Ty::ServiceSpec, "ports") => (Ty::Plain, MergeKey("port", Ty::Plain)),
+        (Ty::PodSpec, "hostAliases") => (Ty::Plain, MergeKey(vec!["ip"], Node::Builtin(Ty::Plain))),
+        (Ty::PodSpec, "topologySpreadConstraints") => (
+            Ty::Plain,
+            MergeKey(vec!["topologyKey"], Node::Builtin(Ty::Plain)),
+        ),
+        (Ty::Container, "ports") => (
+            Ty::Plain,
+            MergeKey(vec!["containerPort"], Node::Builtin(Ty::Plain)),
+        ),
+        (Ty::Container, "env") => (Ty::Plain, MergeKey(vec!["name"], Node::Builtin(Ty::Plain))),
+        (Ty::Container, "volumeMounts") => (
+            Ty::Plain,
+            MergeKey(vec!["mountPath"], Node::Builtin(Ty::Plain)),
+        ),
+        (Ty::Container, "volumeDevices") => (
+            Ty::Plain,
+            MergeKey(vec!["devicePath"], Node::Builtin(Ty::Plain)),
+        ),
+        (Ty::ServiceSpec, "ports") => (Ty::Plain, MergeKey(vec!["port"], Node::Builtin(Ty::Plain))),
         _ => (Ty::Plain, Replace),
     }
 }
 
-/// Applies `patch` to `obj` (a whole resource of kind `gvk`). Returns `false` when the patch
-/// deletes the resource.
-pub fn apply(obj: &mut Value, patch: &Value, gvk: &Gvk) -> bool {
-    let ty = if known(gvk) { Ty::Root } else { Ty::Unknown };
+/// kyaml's walk into `field` of a node: the field's node and how its lists merge.
+fn child<'s>(node: Node<'s>, kind: &str, field: &str) -> (Node<'s>, ListKind<'s>) {
+    match node {
+        Node::Builtin(ty) => {
+            let (t, l) = builtin_child(ty, kind, field);
+            (Node::Builtin(t), l)
+        }
+        Node::Custom(s, None) => (Node::Custom(s, None), ListKind::Replace),
+        Node::Custom(s, Some(sch)) => {
+            let Some(f) = s.field(sch, field) else {
+                return (Node::Custom(s, None), ListKind::Replace);
+            };
+            let (strategy, keys) = s.strategy_and_keys(f);
+            // kyaml's schemaHasMergeStrategy: otherwise the list is replaced.
+            let list = if !strategy.split(',').any(|x| x == "merge") {
+                ListKind::Replace
+            } else if keys.is_empty() {
+                ListKind::MergeScalars
+            } else {
+                ListKind::MergeKey(keys, Node::Custom(s, s.elements(f)))
+            };
+            (Node::Custom(s, Some(f)), list)
+        }
+    }
+}
+
+/// Applies `patch` to `obj` (a whole resource of kind `gvk`), with the custom `openapi`
+/// schema when one is set. Returns `false` when the patch deletes the resource.
+pub fn apply(obj: &mut Value, patch: &Value, gvk: &Gvk, schema: Option<&Schema>) -> bool {
+    let ty = match schema {
+        Some(s) => Node::Custom(s, s.root(&gvk.api_version(), &gvk.kind)),
+        None if known(gvk) => Node::Builtin(Ty::Root),
+        None => Node::Builtin(Ty::Unknown),
+    };
     let Value::Object(p) = patch else {
         return true;
     };
@@ -145,7 +198,7 @@ fn directive(m: &Map<String, Value>) -> Option<&str> {
     m.get("$patch").and_then(Value::as_str)
 }
 
-fn merge_map(dst: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Ty, kind: &str) {
+fn merge_map(dst: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Node<'_>, kind: &str) {
     if directive(patch) == Some("replace") {
         dst.clear();
         for (k, v) in patch {
@@ -202,7 +255,7 @@ fn merge_map(dst: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Ty, k
     }
 }
 
-fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind) -> Vec<Value> {
+fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind<'_>) -> Vec<Value> {
     match kind {
         ListKind::Replace => patch.to_vec(),
         ListKind::MergeScalars => {
@@ -219,7 +272,7 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind) -> Vec<Value> {
             }
             out
         }
-        ListKind::MergeKey(key, elem_ty) => {
+        ListKind::MergeKey(keys, elem_ty) => {
             if patch
                 .iter()
                 .any(|p| p.as_object().and_then(directive) == Some("replace"))
@@ -237,13 +290,16 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind) -> Vec<Value> {
                     out.push(p.clone());
                     continue;
                 };
-                let pk = pm.get(key);
-                let found = pk.and_then(|pk| {
-                    dst.iter()
-                        .enumerate()
-                        .find(|(i, d)| !used[*i] && d.get(key) == Some(pk))
-                        .map(|(i, _)| i)
-                });
+                let found = keys
+                    .iter()
+                    .any(|k| pm.contains_key(*k))
+                    .then(|| {
+                        dst.iter().enumerate().find(|(i, d)| {
+                            !used[*i] && keys.iter().all(|k| d.get(*k) == pm.get(*k))
+                        })
+                    })
+                    .flatten()
+                    .map(|(i, _)| i);
                 if directive(pm) == Some("delete") {
                     if let Some(i) = found {
                         used[i] = true;
