@@ -284,6 +284,10 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind<'_>) -> Vec<Value> 
                     .collect();
             }
             let mut used = vec![false; dst.len()];
+            // kyaml keeps multi-key (list-map-keys) lists in place: new patch elements come
+            // first, then the originals in their order, merged ones where they were.
+            let in_place = keys.len() > 1;
+            let mut merged: Vec<Option<Value>> = vec![None; dst.len()];
             let mut out = Vec::new();
             for p in patch {
                 let Some(pm) = p.as_object() else {
@@ -311,7 +315,11 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind<'_>) -> Vec<Value> 
                         used[i] = true;
                         let mut d = dst[i].as_object().cloned().unwrap_or_default();
                         merge_map(&mut d, pm, elem_ty, "");
-                        out.push(Value::Object(d));
+                        if in_place {
+                            merged[i] = Some(Value::Object(d));
+                        } else {
+                            out.push(Value::Object(d));
+                        }
                     }
                     None => {
                         let mut fresh = Map::new();
@@ -321,7 +329,9 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind<'_>) -> Vec<Value> 
                 }
             }
             for (i, d) in dst.iter().enumerate() {
-                if !used[i] {
+                if let Some(m) = merged[i].take() {
+                    out.push(m);
+                } else if !used[i] {
                     out.push(d.clone());
                 }
             }
