@@ -50,12 +50,24 @@ fn key(group: &str, plural: &str) -> (String, String) {
     (group.to_string(), plural.to_string())
 }
 
+/// How long a terminating namespace keeps its contents before they are removed.
+const NAMESPACE_TERMINATION_SECONDS: i64 = 2;
+
 fn finish_terminating_namespaces(inner: &mut Inner) {
     let nss = inner.list(&key("", "namespaces"), None);
-    for ns in nss
-        .iter()
-        .filter(|n| n.pointer("/metadata/deletionTimestamp").is_some())
-    {
+    // A real namespace controller takes a few seconds to discover and delete the contents;
+    // finishing on the next tick made `kubectl delete -f` (namespace first) race with it and
+    // report NotFound for the objects listed after the namespace.
+    let now = time::OffsetDateTime::now_utc();
+    let due = |n: &&std::sync::Arc<Value>| {
+        n.pointer("/metadata/deletionTimestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .is_some_and(|t| now - t >= time::Duration::seconds(NAMESPACE_TERMINATION_SECONDS))
+    };
+    for ns in nss.iter().filter(due) {
         let name = name_of(ns).to_string();
         let keys: Vec<(String, String)> = inner
             .registry
