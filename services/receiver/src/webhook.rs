@@ -404,7 +404,9 @@ async fn process(
     let now = SystemTime::now();
     event.received_at = Some(prost_types::Timestamp::from(now));
     let kind = v1::EventKind::try_from(event.kind).unwrap_or(v1::EventKind::Unspecified);
-    let repo = event.repository.clone().unwrap_or_default();
+    // normalise() always sets the repository; the default only keeps this path panic-free.
+    let no_repo = v1::Repository::default();
+    let repo = event.repository.as_ref().unwrap_or(&no_repo);
     let subject =
         gantry_nats::event_subject(provider.token(), &repo.owner, &repo.name, kind.token());
     let mut h = async_nats::HeaderMap::new();
