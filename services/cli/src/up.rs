@@ -481,6 +481,16 @@ fn print_guide(s: &SandboxJson, dir: &Path, fresh: bool) {
             s.forge_api, s.repository
         ),
     };
+    // The guide names this very binary: `gantry` is often not on PATH (scripts/up runs it from
+    // target/), and a command that cannot be pasted is no guide.
+    let gantry = std::env::current_exe()
+        .ok()
+        .filter(|p| {
+            p.parent().is_some_and(|d| {
+                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).all(|x| x != d)
+            })
+        })
+        .map_or_else(|| "gantry".to_owned(), |p| p.display().to_string());
     let first = if fresh {
         "The example platform was just pushed; its first deployment is running.\n"
     } else {
@@ -499,16 +509,17 @@ Gantry sandbox is up ({provider}). {first}
 1. Clone it:             git clone {git_url} platform && cd platform
 2. Bump an image tag:    sed -i 's/newTag: 1.0.0/newTag: 1.1.0/' apps/payments/overlays/dev/kustomization.yaml
                          git commit -am 'payments 1.1.0' && git push
-3. Watch it deploy:      gantry status --dir {dir}
+3. Watch it deploy:      {gantry} status --dir {dir}
                          curl -s {statuses}
                          KUBECONFIG={kubeconfig} kubectl get deploy -n payments-dev -o wide
 4. Break it:             sed -i 's/newTag: 1.1.0/newTag: crashloop/' apps/payments/overlays/dev/kustomization.yaml
                          git commit -am 'crashloop' && git push      # failure within seconds
 5. Roll back:            git revert --no-edit HEAD && git push        # success again
-   Pull requests:        gantry pr open --dir {dir} --head my-branch   then   gantry pr merge --dir {dir} 1
-   Events:               gantry events tail --nats-url {nats_url} --all
+   Pull requests:        {gantry} pr open --dir {dir} --head my-branch
+                         {gantry} pr merge --dir {dir} 1
+   Events:               {gantry} events tail --nats-url {nats_url} --all
 
-Ctrl-C stops everything; `gantry up --dir {dir}` resumes.",
+Ctrl-C stops everything; `{gantry} up --dir {dir}` resumes.",
         provider = s.provider,
         git_url = s.git_url,
         receiver = s.receiver,
@@ -516,5 +527,6 @@ Ctrl-C stops everything; `gantry up --dir {dir}` resumes.",
         nats_url = s.nats_url,
         kubeconfig = s.kubeconfig,
         dir = dir.display(),
+        gantry = gantry,
     );
 }
