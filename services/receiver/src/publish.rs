@@ -65,6 +65,8 @@ impl Publisher {
                 match event {
                     async_nats::Event::Connected => tracing::info!("connected to NATS"),
                     async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                    // Closed is what a clean shutdown ends with; not worth a warning.
+                    async_nats::Event::Closed => tracing::info!("NATS connection closed"),
                     other => tracing::warn!(event = %other, "NATS client event"),
                 }
             })
