@@ -126,9 +126,11 @@ fn builtin_child(ty: Ty, kind: &str, field: &str) -> (Ty, ListKind<'static>) {
             Ty::Plain,
             MergeKey(vec!["topologyKey"], Node::Builtin(Ty::Plain)),
         ),
+        // kyaml's built-in schema lists both `x-kubernetes-list-map-keys`, which win over
+        // the one-key patch merge key.
         (Ty::Container, "ports") => (
             Ty::Plain,
-            MergeKey(vec!["containerPort"], Node::Builtin(Ty::Plain)),
+            MergeKey(vec!["containerPort", "protocol"], Node::Builtin(Ty::Plain)),
         ),
         (Ty::Container, "env") => (Ty::Plain, MergeKey(vec!["name"], Node::Builtin(Ty::Plain))),
         (Ty::Container, "volumeMounts") => (
@@ -139,7 +141,10 @@ fn builtin_child(ty: Ty, kind: &str, field: &str) -> (Ty, ListKind<'static>) {
             Ty::Plain,
             MergeKey(vec!["devicePath"], Node::Builtin(Ty::Plain)),
         ),
-        (Ty::ServiceSpec, "ports") => (Ty::Plain, MergeKey(vec!["port"], Node::Builtin(Ty::Plain))),
+        (Ty::ServiceSpec, "ports") => (
+            Ty::Plain,
+            MergeKey(vec!["port", "protocol"], Node::Builtin(Ty::Plain)),
+        ),
         _ => (Ty::Plain, Replace),
     }
 }
@@ -284,9 +289,6 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind<'_>) -> Vec<Value> 
                     .collect();
             }
             let mut used = vec![false; dst.len()];
-            // kyaml keeps multi-key (list-map-keys) lists in place: new patch elements come
-            // first, then the originals in their order, merged ones where they were.
-            let in_place = keys.len() > 1;
             let mut merged: Vec<Option<Value>> = vec![None; dst.len()];
             let mut out = Vec::new();
             for p in patch {
@@ -310,6 +312,12 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind<'_>) -> Vec<Value> 
                     }
                     continue;
                 }
+                // kyaml keeps elements matched on several keys (list-map-keys) in place: new
+                // patch elements come first, then the originals in their order, merged ones
+                // where they were. Its `validateKeys` drops the keys an element lacks (no
+                // default, not even `protocol: TCP`), and one matched on a single key follows
+                // the one-key order (patch order first).
+                let in_place = keys.iter().filter(|k| pm.contains_key(**k)).count() > 1;
                 match found {
                     Some(i) => {
                         used[i] = true;
