@@ -201,7 +201,7 @@ async fn oversized_bodies_are_refused_without_reading_them() -> Result<()> {
     // Without a Content-Length (chunked), the limit applies while reading.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(r.base.trim_start_matches("http://")).await?;
-    s.write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: big2\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").await?;
+    s.write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: big2\r\nX-Hub-Signature-256: sha256=00\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").await?;
     for _ in 0..4 {
         s.write_all(b"200\r\n").await?;
         s.write_all(&[b' '; 512]).await?;
@@ -213,9 +213,18 @@ async fn oversized_bodies_are_refused_without_reading_them() -> Result<()> {
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     assert!(head.contains("payload_too_large"), "{head}");
 
+    // An unsigned delivery is refused before its body is read, whatever its size.
+    let mut s = tokio::net::TcpStream::connect(r.base.trim_start_matches("http://")).await?;
+    s.write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: unsigned\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n").await?;
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf)).await??;
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(head.contains("missing_signature"), "{head}");
+
     // Sending the headers of a huge delivery gets the answer before any body byte is sent.
     let mut s = tokio::net::TcpStream::connect(r.base.trim_start_matches("http://")).await?;
-    s.write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: huge\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n").await?;
+    s.write_all(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: huge\r\nX-Hub-Signature-256: sha256=00\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n").await?;
     let mut buf = vec![0u8; 1024];
     let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf)).await??;
     let head = String::from_utf8_lossy(&buf[..n]);

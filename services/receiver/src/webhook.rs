@@ -301,7 +301,8 @@ async fn read_body(
     {
         return Err(WebhookError::TooLarge(limit));
     }
-    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |l| l as usize));
+    // Trust a declared length only so far: a client may announce 25 MiB and send nothing.
+    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |l| (l as usize).min(1 << 20)));
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| WebhookError::BodyRead)?;
         if buf.len() + chunk.len() > limit {
@@ -341,6 +342,14 @@ async fn process(
             .map(|v| (v, *enc))
     });
     let event_type = first(headers, names.event_type);
+    // 2a. An unsigned delivery is refused before its body is read: nobody can make the
+    //     receiver buffer megabytes without knowing a secret.
+    let Some((sig, encoding)) = signature else {
+        if provider == Provider::Github && headers.contains_key("x-hub-signature") {
+            return Err(WebhookError::Sha1Only);
+        }
+        return Err(SignatureError::Missing.into());
+    };
 
     let body = read_body(req, body, state.config.max_body_bytes).await?;
     let media = media(req);
@@ -354,17 +363,11 @@ async fn process(
         _ => None,
     };
 
-    // 2. Signature over the bytes the provider signed: GitHub signs the body as sent, Gitea
-    //    signs the JSON inside a form.
+    // 2b. The signature over the bytes the provider signed: GitHub signs the body as sent,
+    //     Gitea signs the JSON inside a form.
     let signed: &[u8] = match (provider, &form_json) {
         (Provider::Gitea, Some(Some(json))) => json,
         _ => &body,
-    };
-    let Some((sig, encoding)) = signature else {
-        if provider == Provider::Github && headers.contains_key("x-hub-signature") {
-            return Err(WebhookError::Sha1Only);
-        }
-        return Err(SignatureError::Missing.into());
     };
     let json: &[u8] = match &form_json {
         Some(Some(json)) => json,
