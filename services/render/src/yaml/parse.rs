@@ -417,7 +417,9 @@ fn go_parse_int(s: &str) -> Option<Value> {
     }
 }
 
-fn yaml_style_float(s: &str) -> bool {
+/// YAML 1.1 float syntax, shared by the parser (to type plain scalars) and the emitter (to
+/// quote strings that would read back as floats).
+pub(crate) fn yaml_style_float(s: &str) -> bool {
     // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
     let b = s.as_bytes();
     let mut i = 0;
