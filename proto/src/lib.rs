@@ -22,6 +22,7 @@ pub mod v1 {
                 EventKind::PrUpdated => "pr_updated",
                 EventKind::PrClosed => "pr_closed",
                 EventKind::PrMerged => "pr_merged",
+                EventKind::Sync => "sync",
             }
         }
     }
@@ -33,6 +34,7 @@ pub mod v1 {
                 Provider::Unspecified => "unspecified",
                 Provider::Github => "github",
                 Provider::Gitea => "gitea",
+                Provider::Api => "api",
             }
         }
     }
@@ -47,6 +49,38 @@ pub mod v1 {
                 Outcome::Failed => "failed",
                 Outcome::Skipped => "skipped",
                 Outcome::Superseded => "superseded",
+                Outcome::Drifted => "drifted",
+                Outcome::Healed => "healed",
+                Outcome::Denied => "denied",
+            }
+        }
+    }
+
+    impl Phase {
+        /// The phase's name as the contract writes it (`fetch`, `drift`, `api`, ...).
+        pub fn token(self) -> &'static str {
+            match self {
+                Phase::Unspecified => "unspecified",
+                Phase::Fetch => "fetch",
+                Phase::Render => "render",
+                Phase::Apply => "apply",
+                Phase::Prune => "prune",
+                Phase::Verify => "verify",
+                Phase::Report => "report",
+                Phase::Drift => "drift",
+                Phase::Api => "api",
+            }
+        }
+    }
+
+    impl Trigger {
+        /// The trigger's name as the contract writes it (`webhook`, `resync`, `api`).
+        pub fn token(self) -> &'static str {
+            match self {
+                Trigger::Unspecified => "unspecified",
+                Trigger::Webhook => "webhook",
+                Trigger::Resync => "resync",
+                Trigger::Api => "api",
             }
         }
     }

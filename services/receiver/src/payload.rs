@@ -361,6 +361,7 @@ fn push(provider: Provider, delivery: &str, json: &[u8]) -> Result<Outcome, Payl
         pull_request: None,
         forced: p.forced.unwrap_or(false),
         created,
+        sync: None,
     })))
 }
 
@@ -439,6 +440,7 @@ fn pull_request(
         }),
         forced: false,
         created: false,
+        sync: None,
     })))
 }
 

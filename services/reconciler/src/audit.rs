@@ -100,6 +100,7 @@ impl Auditor {
             time: Some(prost_types::Timestamp::from(SystemTime::now())),
             repository: cx.repository.clone(),
             trace_id: cx.trace_id(),
+            ..Default::default()
         };
         let subject = gantry_nats::audit_subject(e.app, e.environment, e.outcome.token());
         let mut headers = HeaderMap::new();
