@@ -178,18 +178,33 @@ impl Templates {
     }
 
     /// Parses `text` as the template `name` and adds it and its definitions, replacing earlier
-    /// definitions except by empty ones (Go's `t.New(name).Parse(text)`).
-    pub fn parse(&self, name: &str, text: &str) -> Result<(), ParseError> {
+    /// definitions except by empty ones (Go's `t.New(name).Parse(text)`); returns the tree of
+    /// `name` itself.
+    pub fn parse(&self, name: &str, text: &str) -> Result<Rc<Tree>, ParseError> {
         let funcs = self.inner.funcs.clone();
         let has = move |n: &str| funcs.has(n);
         let trees = parse::parse(name, text, &has)?;
+        let mut main = None;
         for (n, tree) in trees {
+            let tree = Rc::new(tree);
+            if n == name {
+                main = Some(tree.clone());
+            }
             let keep_old = parse::is_empty_list(&tree.root) && self.lookup(&n).is_some();
             if !keep_old {
-                self.inner.own.borrow_mut().insert(n, Rc::new(tree));
+                self.inner.own.borrow_mut().insert(n, tree);
             }
         }
-        Ok(())
+        // The template object Go's `New(name)` returned keeps its own tree even when the set
+        // keeps an older, non-empty definition of the name.
+        Ok(main.unwrap_or_else(|| {
+            Rc::new(Tree {
+                name: name.to_owned(),
+                parse_name: Rc::from(name),
+                text: Rc::from(text),
+                root: parse::ListNode::default(),
+            })
+        }))
     }
 
     /// Executes the template `name` with `data` as dot.

@@ -60,6 +60,7 @@ fn go_semantics_match_go() {
         top.insert("Values", values.clone());
         let got = set
             .parse("c/templates/t.yaml", tmpl)
+            .map(|_| ())
             .map_err(|e| e.msg)
             .and_then(|()| {
                 let mut host = ();

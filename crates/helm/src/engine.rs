@@ -134,17 +134,20 @@ fn tpl_fn() -> Func {
         let text = a[0].as_str().unwrap_or("");
         let clone = rt.set.layer();
         let name = clone.name().to_owned();
-        if let Err(e) = clone.parse(&name, text) {
-            return Err(GoError::wrap(
-                format!(
-                    "cannot parse template {}: ",
-                    gantry_gotmpl::gofmt::quote(text)
-                ),
-                GoError::new(e.msg),
-            ));
-        }
+        let tree = match clone.parse(&name, text) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(GoError::wrap(
+                    format!(
+                        "cannot parse template {}: ",
+                        gantry_gotmpl::gofmt::quote(text)
+                    ),
+                    GoError::new(e.msg),
+                ));
+            }
+        };
         let out = rt
-            .with_set(clone, |rt| rt.execute(&name, a[1].clone()))
+            .with_set(clone, |rt| rt.execute_tree(&name, &tree, a[1].clone()))
             .map_err(|e| {
                 GoError::wrap(
                     format!(

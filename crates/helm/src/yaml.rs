@@ -198,7 +198,9 @@ fn merge(entries: &mut Vec<(YVal, YVal)>, v: YVal) -> Result<(), String> {
                 match item {
                     YVal::Map(src) => set(src),
                     _ => {
-                        return Err("map merge requires map or sequence of maps as the value".into());
+                        return Err(
+                            "map merge requires map or sequence of maps as the value".into()
+                        );
                     }
                 }
             }

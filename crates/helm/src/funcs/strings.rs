@@ -993,7 +993,9 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Ok(Value::string(out))
     });
     r.unsupported("snakecase", &[S], None);
-    r.unsupported("camelcase", &[S], None);
+    r.add("camelcase", &[S], None, |_, a| {
+        Ok(Value::string(pascal_case(s(&a[0]))))
+    });
     r.unsupported("kebabcase", &[S], None);
     r.add("shuffle", &[S], None, |rt, a| {
         use rand::seq::SliceRandom as _;
@@ -1002,6 +1004,65 @@ pub(super) fn register(r: &mut Reg<'_>) {
         c.shuffle(&mut rand::rng());
         Ok(Value::string(c.into_iter().collect()))
     });
+}
+
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || c.is_whitespace()
+}
+
+fn upper1(c: char) -> char {
+    go_upper(&c.to_string()).chars().next().unwrap_or(c)
+}
+
+fn lower1(c: char) -> char {
+    go_lower(&c.to_string()).chars().next().unwrap_or(c)
+}
+
+/// xstrings v1.5's `ToPascalCase`: words split at spaces, `_` and `-`, each capitalised; a
+/// word's leading run of capitals is lowercased after its first letter.
+fn pascal_case(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    let mut r0 = '\0';
+    let mut first_upper = false;
+    let mut found = false;
+    for c in chars.by_ref() {
+        if !is_connector(c) {
+            first_upper = c.is_uppercase();
+            r0 = upper1(c);
+            found = true;
+            break;
+        }
+        out.push(c);
+    }
+    if !found {
+        return out;
+    }
+    for c in chars {
+        let r1 = r0;
+        let mut cur = c;
+        if is_connector(cur) && is_connector(r1) {
+            out.push(r1);
+            r0 = cur;
+            continue;
+        }
+        if is_connector(r1) {
+            first_upper = cur.is_uppercase();
+            cur = upper1(cur);
+        } else {
+            if first_upper {
+                if cur.is_uppercase() {
+                    cur = lower1(cur);
+                } else {
+                    first_upper = false;
+                }
+            }
+            out.push(r1);
+        }
+        r0 = cur;
+    }
+    out.push(r0);
+    out
 }
 
 fn indent(spaces: i64, v: &str) -> Result<String, GoError> {
@@ -1042,5 +1103,43 @@ mod tests {
         assert_eq!(title("hello wORLD-foo_bar"), "Hello WORLD-Foo_bar");
         assert_eq!(untitle("Hello World"), "hello world");
         assert_eq!(swapcase("Hello World"), "hELLO wORLD");
+        let got: Vec<String> = [
+            "some_words",
+            "_complex__case_",
+            "GOLANG_IS_GREAT",
+            "fooBAR",
+            "HTTPServer",
+            "ab_CD",
+            "foo__bar",
+            "-foo",
+            "foo-",
+            "",
+            "éclair_été",
+            "a.b",
+            "abcDEF_ghi",
+            "a",
+        ]
+        .iter()
+        .map(|x| pascal_case(x))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "SomeWords",
+                "_Complex_Case_",
+                "GolangIsGreat",
+                "FooBAR",
+                "Httpserver",
+                "AbCd",
+                "Foo_Bar",
+                "-Foo",
+                "Foo-",
+                "",
+                "ÉclairÉté",
+                "A.b",
+                "AbcDEFGhi",
+                "A"
+            ]
+        );
     }
 }
