@@ -14,6 +14,8 @@ pub mod glob;
 pub mod json;
 pub mod objects;
 mod pathmatch;
+pub mod schema;
+pub mod strvals;
 pub mod values;
 pub mod yaml;
 pub mod yamlout;
@@ -147,6 +149,7 @@ fn render_here(req: &Request) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
     values::process_dependencies(&mut chart, &user);
     let vals = values::coalesce_values(&chart, &user);
+    schema::check(&chart, &vals)?;
     let caps = Capabilities::default();
     if !chart.metadata.kube_version.is_empty()
         && !funcs::semver_compatible(&chart.metadata.kube_version, &caps.kube_version.normalized)
