@@ -112,7 +112,7 @@ fn validation(msg: impl Into<String>) -> HelmError {
 
 // --- JSON-into-struct decoding, as sigs.k8s.io/yaml does it ---
 
-fn fields(y: &YVal, ctx: &str) -> Result<Vec<(String, YVal)>, String> {
+pub(crate) fn fields(y: &YVal, ctx: &str) -> Result<Vec<(String, YVal)>, String> {
     match y {
         YVal::Map(entries) => {
             let mut out: Vec<(String, YVal)> = Vec::new();
@@ -136,18 +136,18 @@ fn fields(y: &YVal, ctx: &str) -> Result<Vec<(String, YVal)>, String> {
     }
 }
 
-fn name_matches(key: &str, field: &str) -> bool {
+pub(crate) fn name_matches(key: &str, field: &str) -> bool {
     key == field || key.to_lowercase() == field.to_lowercase()
 }
 
-fn type_err(y: &YVal, strct: &str, field: &str, ty: &str) -> String {
+pub(crate) fn type_err(y: &YVal, strct: &str, field: &str, ty: &str) -> String {
     format!(
         "json: cannot unmarshal {} into Go struct field {strct}.{field} of type {ty}",
         crate::yaml::json_kind(y)
     )
 }
 
-fn scalar_string(y: &YVal) -> Option<String> {
+pub(crate) fn scalar_string(y: &YVal) -> Option<String> {
     Some(match y {
         YVal::Str(s) => s.clone(),
         YVal::Int(i) => i.to_string(),
@@ -162,7 +162,12 @@ fn scalar_string(y: &YVal) -> Option<String> {
     })
 }
 
-fn set_string(dst: &mut String, y: &YVal, strct: &str, field: &str) -> Result<(), String> {
+pub(crate) fn set_string(
+    dst: &mut String,
+    y: &YVal,
+    strct: &str,
+    field: &str,
+) -> Result<(), String> {
     if matches!(y, YVal::Null) {
         return Ok(());
     }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod funcs;
 pub mod glob;
 pub mod json;
+pub mod manifest;
 pub mod objects;
 mod pathmatch;
 pub mod schema;
@@ -89,6 +90,9 @@ pub struct Request {
     pub timeout: Duration,
     /// How large one template's output may grow.
     pub max_output: usize,
+    /// Whether to build `helm template`'s output too (which fails on templates that are not
+    /// valid YAML, as Helm does), or only the engine's map.
+    pub stream: bool,
 }
 
 impl Default for Request {
@@ -100,6 +104,7 @@ impl Default for Request {
             release: Release::default(),
             timeout: Duration::from_secs(60),
             max_output: 64 << 20,
+            stream: true,
         }
     }
 }
@@ -111,6 +116,8 @@ pub struct Rendered {
     pub chart_name: String,
     /// Every template's output by path, as Helm's engine returns it (`NOTES.txt` included).
     pub templates: BTreeMap<String, String>,
+    /// What `helm template --include-crds --skip-tests` prints (empty unless asked for).
+    pub stream: String,
     /// Why the output may differ from one render to the next (empty when it does not).
     pub nondeterministic: Vec<String>,
 }
@@ -173,9 +180,15 @@ fn render_here(req: &Request) -> Result<Rendered, HelmError> {
     };
     let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
     let out = engine::render(&chart, &top, &mut budget)?;
+    let stream = if req.stream {
+        manifest::template_stream(&chart, &out.templates)?
+    } else {
+        String::new()
+    };
     Ok(Rendered {
         chart_name: chart.metadata.name.clone(),
         templates: out.templates,
+        stream,
         nondeterministic: out.nondeterministic,
     })
 }

@@ -44,6 +44,7 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
             namespace: "ns".into(),
             ..Release::default()
         },
+        stream: false,
         ..Request::default()
     };
     if !case["values_file"].is_null() {
