@@ -1,6 +1,7 @@
 //! Gantry's render engine: turns an environment's path in a repository into Kubernetes objects.
 //! Plain folders and Kustomize overlays are rendered natively, matching `kustomize build` byte
-//! for byte; Helm charts go through an external `helm template` behind [`HelmRenderer`].
+//! for byte; Helm charts are rendered by Gantry's own engine (`gantry-helm`) as `helm template`
+//! would, or by an external `helm` behind the same [`HelmRenderer`] trait when asked.
 //!
 //! Rendering reads only through a [`FileSystem`] rooted at the repository, so the reconciler can
 //! render a git tree at a commit; [`Rendered::inputs`] lists every path that was read.
@@ -18,7 +19,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 pub use fs::{DirFs, FileSystem, FsError, MemFs};
-pub use helm::{ExternalHelm, HelmError, HelmRenderer, HelmRequest};
+pub use helm::{ExternalHelm, HelmError, HelmOutput, HelmRenderer, HelmRequest, NativeHelm};
 
 /// Output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,6 +83,9 @@ pub struct Rendered {
     pub objects: Vec<Value>,
     /// Every repository path read (files; directories listed are included too).
     pub inputs: BTreeSet<String>,
+    /// Why a chart's output may differ between two renders of the same input (random and
+    /// time functions); empty when it does not.
+    pub nondeterministic: Vec<String>,
 }
 
 impl Rendered {
@@ -156,7 +160,8 @@ fn convert(e: kustomize::KError) -> RenderError {
 }
 
 /// Renders the environment at `dir` (repository-relative; `""` is the root): a kustomization,
-/// a Helm chart (through `helm`, if given) or a plain folder of manifests.
+/// a Helm chart (with `helm`, or Gantry's own engine when `None`) or a plain folder of
+/// manifests.
 pub fn render(
     fs: &dyn FileSystem,
     dir: &str,
@@ -172,15 +177,74 @@ pub fn render(
         return Err(RenderError::Fs(FsError::NotFound(dir)));
     }
     let engine = kustomize::Engine::new(fs, opts.limits.clone());
-    let result = render_with(&engine, &dir, opts, helm);
+    let mut nondeterministic = Vec::new();
+    let result = render_with(&engine, &dir, opts, helm, &mut nondeterministic);
     let mut inputs = engine.reads.into_inner();
     match result {
         Ok(objects) => {
             inputs.insert(dir);
-            Ok(Rendered { objects, inputs })
+            Ok(Rendered {
+                objects,
+                inputs,
+                nondeterministic,
+            })
         }
         Err(e) => Err(e),
     }
+}
+
+/// A chart's render with everything `gantry render` prints: `helm template`'s stream, the
+/// engine's template map, and the parsed objects.
+#[derive(Debug, Clone, Default)]
+pub struct ChartRender {
+    /// What `helm template --include-crds --skip-tests` prints.
+    pub stream: String,
+    /// Each template's output by path (native engine only; `NOTES.txt` included).
+    pub templates: std::collections::BTreeMap<String, String>,
+    /// The objects, in the stream's order.
+    pub objects: Vec<Value>,
+    /// Why the output may differ between two renders of the same input.
+    pub nondeterministic: Vec<String>,
+}
+
+/// Whether `dir` holds a Helm chart (`Chart.yaml`).
+pub fn is_chart(fs: &dyn FileSystem, dir: &str) -> bool {
+    let dir = path::clean(dir.trim_end_matches('/')).unwrap_or_default();
+    fs.is_file(&path::join(&dir, "Chart.yaml").unwrap_or_default())
+}
+
+/// Renders the chart at `dir` with `helm` (Gantry's engine when `None`).
+pub fn render_chart(
+    fs: &dyn FileSystem,
+    dir: &str,
+    opts: &RenderOptions,
+    helm: Option<&dyn HelmRenderer>,
+) -> Result<ChartRender, RenderError> {
+    let dir = path::clean(dir.trim_end_matches('/'))
+        .ok_or_else(|| RenderError::Escapes(dir.to_owned()))?;
+    let engine = kustomize::Engine::new(fs, opts.limits.clone());
+    let native;
+    let helm = match helm {
+        Some(h) => h,
+        None => {
+            native = NativeHelm::new("release-name", None, Vec::new());
+            &native
+        }
+    };
+    let out = helm::render_chart(&engine, &dir, helm)?;
+    let objects = if out.stream.is_empty() {
+        Vec::new()
+    } else {
+        engine
+            .resources_from_text(&out.stream, &format!("{dir}/<helm template>"))
+            .map_err(convert)?
+    };
+    Ok(ChartRender {
+        stream: out.stream,
+        templates: out.templates,
+        objects: objects.into_iter().map(|r| r.obj).collect(),
+        nondeterministic: out.nondeterministic,
+    })
 }
 
 fn render_with(
@@ -188,6 +252,7 @@ fn render_with(
     dir: &str,
     opts: &RenderOptions,
     helm: Option<&dyn HelmRenderer>,
+    nondeterministic: &mut Vec<String>,
 ) -> Result<Vec<Value>, RenderError> {
     if engine.find_kustomization(dir).map_err(convert)?.is_some() {
         let list = engine.build(dir, opts.reorder).map_err(convert)?;
@@ -201,13 +266,19 @@ fn render_with(
     }
     let chart = path::join(dir, "Chart.yaml").unwrap_or_default();
     if engine.fs.is_file(&chart) {
-        let helm = helm.ok_or_else(|| {
-            RenderError::Helm(HelmError::Missing("no Helm renderer configured".into()))
-        })?;
+        let native;
+        let helm = match helm {
+            Some(h) => h,
+            None => {
+                native = NativeHelm::new("release-name", None, Vec::new());
+                &native
+            }
+        };
         engine.read(&chart).map_err(convert)?;
-        let text = helm::render_chart(engine, dir, helm)?;
+        let out = helm::render_chart(engine, dir, helm)?;
+        *nondeterministic = out.nondeterministic;
         let objects = engine
-            .resources_from_text(&text, &format!("{dir}/<helm template>"))
+            .resources_from_text(&out.stream, &format!("{dir}/<helm template>"))
             .map_err(convert)?;
         return Ok(objects.into_iter().map(|r| r.obj).collect());
     }
