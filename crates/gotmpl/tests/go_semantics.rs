@@ -39,18 +39,18 @@ fn innermost(helm_error: &str) -> String {
 #[test]
 fn go_semantics_match_go() {
     let data: serde_json::Value =
-        serde_json::from_str(include_str!("data/go_semantics.json")).unwrap();
+        serde_json::from_str(include_str!("data/go_semantics.json")).expect("fixture data");
     let values = to_value(&data["values"]);
     let mut failures = Vec::new();
     let mut n = 0;
-    for case in data["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
+    for case in data["cases"].as_array().expect("fixture data") {
+        let name = case["name"].as_str().expect("fixture data");
         // sprig's `slice` replaces Go's builtin in Helm; it is tested with the Helm functions.
         if name == "slice_builtin_str" {
             continue;
         }
         n += 1;
-        let tmpl = case["template"].as_str().unwrap();
+        let tmpl = case["template"].as_str().expect("fixture data");
         let set = Templates::new(
             "gotpl",
             Rc::new(Funcs::with_builtins(Default::default())),
@@ -74,28 +74,32 @@ fn go_semantics_match_go() {
                 .map_err(|e| e.msg)
             });
         match (case.get("output"), got) {
-            (Some(want), Ok(out)) if want.as_str().unwrap() == out => {}
+            (Some(want), Ok(out)) if want.as_str().expect("fixture data") == out => {}
             (Some(want), other) => failures.push(format!("{name}: want {want:?}, got {other:?}")),
             (None, Ok(out)) => failures.push(format!("{name}: want an error, got {out:?}")),
             (None, Err(e)) => {
-                let want = innermost(case["error"].as_str().unwrap());
-                let ok = if case["error"].as_str().unwrap().starts_with("parse error") {
+                let want = innermost(case["error"].as_str().expect("fixture data"));
+                let ok = if case["error"]
+                    .as_str()
+                    .expect("fixture data")
+                    .starts_with("parse error")
+                {
                     e.ends_with(&want) || e.ends_with(&format!(": {want}"))
                 } else {
                     e.ends_with(&want)
                 };
                 // Exec errors must also point at the same place.
-                let helm = case["error"].as_str().unwrap();
+                let helm = case["error"].as_str().expect("fixture data");
                 let loc_ok = if let Some(loc) = helm.strip_prefix("template: ") {
-                    let loc = loc.split(": ").next().unwrap();
+                    let loc = loc.split(": ").next().expect("fixture data");
                     e.contains(loc)
                 } else if !helm.starts_with("parse error") {
-                    let loc = helm.lines().next().unwrap();
+                    let loc = helm.lines().next().expect("fixture data");
                     e.contains(&format!("template: {loc}: "))
                 } else {
                     let line = helm
                         .split_once("): ")
-                        .unwrap()
+                        .expect("fixture data")
                         .0
                         .trim_start_matches("parse error at (");
                     e.contains(&format!("template: {line}: "))

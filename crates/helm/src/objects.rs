@@ -168,7 +168,7 @@ fn files_methods(m: &Map, name: &str) -> Option<Method> {
         }),
         "Glob" => method(&[Ty::Str], move |_, a| {
             let pattern = a[0].as_str().unwrap_or("");
-            let g = crate::glob::Glob::compile(pattern).unwrap_or_else(|| crate::glob::Glob::all());
+            let g = crate::glob::Glob::compile(pattern).unwrap_or_else(crate::glob::Glob::all);
             let data = m
                 .data
                 .borrow()

@@ -24,10 +24,10 @@ fn validate_one(values: &Map, schema: &[u8]) -> Result<(), String> {
 }
 
 fn validate(c: &Chart, values: &Map, out: &mut String) {
-    if let Some(schema) = &c.schema {
-        if let Err(e) = validate_one(values, schema) {
-            out.push_str(&format!("{}:\n{e}", c.metadata.name));
-        }
+    if let Some(schema) = &c.schema
+        && let Err(e) = validate_one(values, schema)
+    {
+        out.push_str(&format!("{}:\n{e}", c.metadata.name));
     }
     for sub in &c.dependencies {
         match values.get(&sub.metadata.name) {

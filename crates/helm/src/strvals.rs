@@ -87,10 +87,11 @@ impl Parser {
         }
         if !val.is_empty() && !val.starts_with('0') {
             let body = val.strip_prefix(['+', '-']).unwrap_or(&val);
-            if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-                if let Ok(i) = val.parse::<i64>() {
-                    return Value::Int64(i);
-                }
+            if !body.is_empty()
+                && body.bytes().all(|b| b.is_ascii_digit())
+                && let Ok(i) = val.parse::<i64>()
+            {
+                return Value::Int64(i);
             }
         }
         Value::string(val)

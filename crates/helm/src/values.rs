@@ -152,14 +152,14 @@ fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool) {
             Some(value) => {
                 if matches!(value, Value::Nil) && !merge {
                     v.data.borrow_mut().remove(&key);
-                } else if let Some(dest) = as_table(&value) {
-                    if let Some(src) = as_table(&val) {
-                        let merge = merge || c.dependencies.iter().any(|d| d.metadata.name == key);
-                        if !merge {
-                            clean_nil_values(&src);
-                        }
-                        coalesce_tables(&dest, &src, merge);
+                } else if let Some(dest) = as_table(&value)
+                    && let Some(src) = as_table(&val)
+                {
+                    let merge = merge || c.dependencies.iter().any(|d| d.metadata.name == key);
+                    if !merge {
+                        clean_nil_values(&src);
                     }
+                    coalesce_tables(&dest, &src, merge);
                 }
             }
             None => {
@@ -213,10 +213,10 @@ pub fn coalesce_tables(dst: &Map, src: &Map, merge: bool) {
             }
             None => dst.insert(key, val),
             Some(dv) => {
-                if let Some(sv) = as_table(&val) {
-                    if let Some(dm) = as_table(&dv) {
-                        coalesce_tables(&dm, &sv, merge);
-                    }
+                if let Some(sv) = as_table(&val)
+                    && let Some(dm) = as_table(&dv)
+                {
+                    coalesce_tables(&dm, &sv, merge);
                 }
             }
         }
@@ -301,7 +301,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) {
             }
             if !has_true && has_false {
                 r.enabled = false;
-            } else if has_true || (!has_true && !has_false) {
+            } else if has_true || !has_false {
                 r.enabled = true;
             }
         }

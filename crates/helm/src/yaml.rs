@@ -243,14 +243,14 @@ fn scalar(text: &str, plain: bool, tag: Option<&str>) -> Result<YVal, String> {
         }
         Some(t @ ("!!int" | "!!float" | "!!bool" | "!!null" | "!!timestamp")) => {
             let r = resolve(text);
-            let ok = match (t, &r) {
-                ("!!int", YVal::Int(_) | YVal::Uint(_)) => true,
-                ("!!float", YVal::Float(_)) => true,
-                ("!!bool", YVal::Bool(_)) => true,
-                ("!!null", YVal::Null) => true,
-                ("!!timestamp", YVal::Str(_)) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (t, &r),
+                ("!!int", YVal::Int(_) | YVal::Uint(_))
+                    | ("!!float", YVal::Float(_))
+                    | ("!!bool", YVal::Bool(_))
+                    | ("!!null", YVal::Null)
+                    | ("!!timestamp", YVal::Str(_))
+            );
             if ok {
                 return Ok(r);
             }

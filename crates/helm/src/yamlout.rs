@@ -250,11 +250,9 @@ fn analyze(value: &str) -> Analysis {
                         block_ind = true;
                     }
                 }
-                '-' => {
-                    if followed_by_ws {
-                        flow_ind = true;
-                        block_ind = true;
-                    }
+                '-' if followed_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
                 }
                 _ => {}
             }
@@ -267,11 +265,9 @@ fn analyze(value: &str) -> Analysis {
                         block_ind = true;
                     }
                 }
-                '#' => {
-                    if preceded_by_ws {
-                        flow_ind = true;
-                        block_ind = true;
-                    }
+                '#' if preceded_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
                 }
                 _ => {}
             }

@@ -13,8 +13,8 @@ fn cases_dir() -> PathBuf {
 
 fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+        .expect("fixture data")
+        .map(|e| e.expect("fixture data").path())
         .collect();
     entries.sort();
     for p in entries {
@@ -23,10 +23,10 @@ fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         } else {
             let rel = p
                 .strip_prefix(root)
-                .unwrap()
+                .expect("fixture data")
                 .to_string_lossy()
                 .replace('\\', "/");
-            out.insert(rel, std::fs::read(&p).unwrap());
+            out.insert(rel, std::fs::read(&p).expect("fixture data"));
         }
     }
 }
@@ -34,7 +34,8 @@ fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
 /// Runs one case; `Ok(())` when it matches.
 pub fn run_case(dir: &Path) -> Result<(), String> {
     let case: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join("case.json")).expect("fixture data"))
+            .expect("fixture data");
     let mut chart = BTreeMap::new();
     read_tree(&dir.join("chart"), &dir.join("chart"), &mut chart);
     let mut req = Request {
@@ -50,12 +51,12 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
     if !case["values_file"].is_null() {
         req.values_files.push((
             "values.yaml".into(),
-            std::fs::read_to_string(dir.join("values.yaml")).unwrap(),
+            std::fs::read_to_string(dir.join("values.yaml")).expect("fixture data"),
         ));
     }
     let got = render(req);
     if case["expect"] == "error" {
-        let want = case["error_substring"].as_str().unwrap();
+        let want = case["error_substring"].as_str().expect("fixture data");
         return match got {
             Err(e) if e.to_string().contains(want) => Ok(()),
             Err(e) => Err(format!("want an error containing {want:?}, got {e}")),
@@ -63,7 +64,8 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
         };
     }
     let expected: BTreeMap<String, String> =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).expect("fixture data"))
+            .expect("fixture data");
     let got = got.map_err(|e| format!("render failed: {e}"))?;
     let got: BTreeMap<String, String> = got
         .templates
@@ -104,15 +106,19 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
 #[test]
 fn helm_conformance_cases() {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
+        .expect("fixture data")
+        .map(|e| e.expect("fixture data").path())
         .collect();
     dirs.sort();
     let only = std::env::var("HELM_CASE").ok();
     let mut failures = Vec::new();
     let mut passed = 0;
     for d in &dirs {
-        let name = d.file_name().unwrap().to_string_lossy().to_string();
+        let name = d
+            .file_name()
+            .expect("fixture data")
+            .to_string_lossy()
+            .to_string();
         if let Some(o) = &only
             && !name.contains(o.as_str())
         {

@@ -74,10 +74,10 @@ fn deep_merge(dst: &Map, src: &Map, overwrite: bool, depth: usize) -> Result<(),
         }
         match &sv {
             Value::Map(sm) => {
-                if let Some(Value::Map(dm)) = &dv {
-                    if !dm.nil {
-                        deep_merge(dm, sm, overwrite, depth + 1)?;
-                    }
+                if let Some(Value::Map(dm)) = &dv
+                    && !dm.nil
+                {
+                    deep_merge(dm, sm, overwrite, depth + 1)?;
                 }
             }
             Value::List(_) | Value::Bytes(_) => {

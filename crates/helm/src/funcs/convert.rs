@@ -23,7 +23,7 @@ pub fn strval(v: &Value) -> Result<String, GoError> {
 
 /// Go's float64-to-int64 conversion on amd64 (out of range gives the minimum).
 pub fn go_f2i(f: f64) -> i64 {
-    if f.is_nan() || f >= 9.223_372_036_854_775_807e18 || f < -9.223_372_036_854_775_808e18 {
+    if f.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
         i64::MIN
     } else {
         f as i64
@@ -71,13 +71,7 @@ pub fn to_float64(v: &Value) -> f64 {
         Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::String(s) => parse_float(s).unwrap_or(0.0),
-        Value::Bool(b) => {
-            if *b {
-                1.0
-            } else {
-                0.0
-            }
-        }
+        Value::Bool(b) if *b => 1.0,
         _ => 0.0,
     }
 }

@@ -46,7 +46,7 @@ fn b32_encode(data: &[u8]) -> String {
 
 fn b32_decode(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err(format!(
             "illegal base32 data at input byte {}",
             b.len() / 8 * 8
@@ -118,7 +118,7 @@ fn go_b64_error(text: &str) -> String {
             return format!("illegal base64 data at input byte {i}");
         }
     }
-    if i == b.len() && b.len() % 4 != 0 {
+    if i == b.len() && !b.len().is_multiple_of(4) {
         // A short final quantum: Go points at its start.
         return format!("illegal base64 data at input byte {}", b.len() / 4 * 4);
     }

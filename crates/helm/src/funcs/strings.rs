@@ -280,8 +280,8 @@ fn split_map(parts: Vec<&str>) -> Value {
 fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     if sep.is_empty() {
         let mut out = Vec::new();
-        let mut idx = s.char_indices().peekable();
-        while let Some((i, c)) = idx.next() {
+        let idx = s.char_indices().peekable();
+        for (i, c) in idx {
             out.push(&s[i..i + c.len_utf8()]);
         }
         return out;
