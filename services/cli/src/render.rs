@@ -1,5 +1,7 @@
 //! `gantry render PATH`: prints what an environment's path renders to, byte for byte as
-//! `kustomize build` would (plain folders and Helm charts too).
+//! `kustomize build` would (plain folders and Helm charts too), reading what it would read:
+//! bases wherever they lie, each kustomization's own files below its folder, and with
+//! `--root DIR` nothing outside DIR.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,7 +38,8 @@ pub struct Args {
     /// Output order, unless the kustomization sets `sortOptions`.
     #[arg(long, value_enum, default_value = "legacy")]
     pub reorder: Order,
-    /// The repository root reads are confined to (default: PATH itself).
+    /// Confine every read below this directory (default: read what `kustomize build` reads:
+    /// bases anywhere, each kustomization's own files below its folder).
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// Helm release name (charts only; default: the directory name).
@@ -63,31 +66,34 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         .path
         .canonicalize()
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
-    let root = match &args.root {
-        Some(r) => r
-            .canonicalize()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?,
-        None => target.clone(),
+    let confine_to = match &args.root {
+        Some(r) => {
+            let root = r
+                .canonicalize()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
+            if !target.starts_with(&root) {
+                anyhow::bail!(
+                    "{} is not inside the root {}",
+                    target.display(),
+                    root.display()
+                );
+            }
+            Some(fs_relative(&root))
+        }
+        None => None,
     };
-    let rel = target
-        .strip_prefix(&root)
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "{} is not inside the root {}",
-                target.display(),
-                root.display()
-            )
-        })?
-        .to_string_lossy()
-        .replace('\\', "/");
-    let fs = DirFs::new(&root)?;
+    // The file system is the machine's, so paths in errors are the real absolute paths, as
+    // kustomize prints them; `--root` narrows what may be read.
+    let fs = DirFs::new("/")?;
     let opts = RenderOptions {
         reorder: match args.reorder {
             Order::Legacy => Reorder::Legacy,
             Order::None => Reorder::None,
         },
+        confine_to,
         ..Default::default()
     };
+    let rel = fs_relative(&target);
     let release = args.release_name.clone().unwrap_or_else(|| {
         target
             .file_name()
@@ -102,4 +108,11 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// An absolute path as a path of the file system rooted at `/`.
+fn fs_relative(p: &std::path::Path) -> String {
+    p.to_string_lossy()
+        .trim_start_matches('/')
+        .replace('\\', "/")
 }

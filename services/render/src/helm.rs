@@ -231,7 +231,12 @@ pub(crate) fn render_chart(
     let (release_name, namespace, values_files) = helm.settings();
     for v in &values_files {
         if path::join(dir, v).is_none() {
-            return Err(RenderError::Escapes(v.clone()));
+            return Err(RenderError::Escapes {
+                file: String::new(),
+                line: 0,
+                reference: v.clone(),
+                root: path::display(dir),
+            });
         }
     }
     let req = HelmRequest {

@@ -54,7 +54,12 @@ fn make(
 ) -> KResult<Resource> {
     let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
     for env in &g.envs {
-        let p = e.resolve(dir, env)?;
+        let p = e.resolve_file(dir, env).map_err(|err| {
+            err.context(format!(
+                "loading KV pairs: env source files: [{}]",
+                g.envs.join(" ")
+            ))
+        })?;
         let text = e.read_text(&p)?;
         for (i, line) in text.lines().enumerate() {
             let line = if i == 0 {
@@ -100,6 +105,12 @@ fn make(
                 super::path::display(&p)
             )));
         }
+        e.restrict(dir, &p).map_err(|err| {
+            err.context(format!(
+                "loading KV pairs: file sources: [{}]",
+                g.files.join(" ")
+            ))
+        })?;
         pairs.push((key, e.read(&p)?));
     }
     let mut data = Map::new();

@@ -12,7 +12,9 @@ use super::{Engine, KError, KResult, ResMap, kerr, smp};
 fn patch_text(e: &Engine<'_>, dir: &str, p: &Patch) -> KResult<(String, String)> {
     match (&p.path, &p.patch) {
         (Some(path), None) => {
-            let full = e.resolve(dir, path)?;
+            let full = e.resolve_file(dir, path).map_err(|err| {
+                err.context(format!("failed to get the patch file from path({path})"))
+            })?;
             Ok((e.read_text(&full)?, full))
         }
         (None, Some(text)) => Ok((text.clone(), format!("{dir}/<inline patch>"))),
@@ -34,7 +36,7 @@ pub fn strategic_merge_entry(
     let (text, origin) = if looks_inline {
         (entry.to_owned(), format!("{dir}/<inline patch>"))
     } else {
-        let full = e.resolve(dir, entry)?;
+        let full = e.resolve_file(dir, entry)?;
         (e.read_text(&full)?, full)
     };
     let patches = e.resources_from_text(&text, &origin)?;

@@ -82,7 +82,12 @@ fn parse_with(
     for item in parser {
         let (event, span) = item.map_err(|e| ParseError {
             line: e.marker().line(),
-            message: e.info(),
+            // The parser's own nesting check is the depth limit, configured above.
+            message: if e.info() == "recursion limit exceeded" {
+                format!("nesting deeper than {} levels", limits.max_depth)
+            } else {
+                e.info()
+            },
         })?;
         let line = span.start.line();
         let (value, anchor) = match event {
