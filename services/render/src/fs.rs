@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// Nothing at this path.
-    #[error("'{0}' doesn't exist")]
+    #[error("'/{0}' doesn't exist")]
     NotFound(String),
     /// The path, or a symlink on it, leads outside the repository.
     #[error("'{0}' is outside the repository")]

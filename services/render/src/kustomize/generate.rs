@@ -253,7 +253,10 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     }
     new.set_name(&old.name());
     new.set_namespace(&old.namespace());
-    // Build annotations (the hash option among them) come from the new resource.
+    // Build annotations come from the old resource (`mergeStringMapsWithBuildAnnotations`),
+    // and the hash survives only when the new one asks for it too: merging into a resource
+    // that was not generated leaves its name alone.
+    new.needs_hash = old.needs_hash && new.needs_hash;
     new.prev_ids = old.prev_ids.clone();
     new.touched_annotations = old.touched_annotations;
     new.prefixes = old.prefixes.clone();

@@ -314,6 +314,16 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// Parses YAML as sigs.k8s.io/yaml's `YAMLToJSON` does (YAML 1.1), for what kustomize
+    /// converts that way: JSON 6902 patches.
+    pub fn parse_yaml11(&self, text: &str, p: &str) -> KResult<Vec<crate::yaml::ParsedDoc>> {
+        crate::yaml::parse_documents_yaml11(text, &self.limits).map_err(|e| KError::Yaml {
+            path: path::display(p),
+            line: e.line,
+            message: e.message,
+        })
+    }
+
     /// Resolves a reference in a kustomization at `dir`: a path that stays below the
     /// directory reads are confined to.
     pub fn resolve(&self, dir: &str, reference: &str) -> KResult<String> {
@@ -446,13 +456,8 @@ impl<'a> Engine<'a> {
 
     /// Builds the kustomization at `dir` with the final steps (hashes, name references).
     pub fn build(&self, dir: &str, reorder: Reorder) -> KResult<Vec<Resource>> {
+        // A component built directly is built as a kustomization (kustomize allows it).
         let (k, file) = self.load_kustomization(dir)?;
-        if k.kind == "Component" {
-            return Err(kerr(format!(
-                "expected kind != 'Component' for path '{}'",
-                path::display(dir)
-            )));
-        }
         self.meta
             .set(buildmeta::Options::from_list(&k.build_metadata));
         *self.root.borrow_mut() = dir.to_owned();
@@ -586,9 +591,19 @@ impl<'a> Engine<'a> {
     fn accumulate_component(&self, dir: &str, reference: &str, ra: ResMap) -> KResult<ResMap> {
         let sub = self.resolve(dir, reference)?;
         if !self.fs.is_dir(&sub) {
+            // kustomize's loader.New, quoted with %q.
+            let why = if self.fs.is_file(&sub) {
+                format!("'{}': file is not directory", path::display(&sub))
+            } else {
+                format!(
+                    "not a valid directory: '{}' doesn't exist",
+                    path::display(&sub)
+                )
+            };
             return Err(kerr(format!(
-                "loader.New \"'{}' must be a directory\"",
-                path::display(&sub)
+                "loader.New {}",
+                serde_json::to_string(&format!("must build at directory: {why}"))
+                    .unwrap_or_default()
             )));
         }
         self.check_cycle(&sub)
