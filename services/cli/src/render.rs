@@ -1,5 +1,8 @@
 //! `gantry render PATH`: prints what an environment's path renders to, byte for byte as
-//! `kustomize build` would, or for a Helm chart as `helm template` would (contract section 10).
+//! `kustomize build` would, reading what it would read (bases wherever they lie, each
+//! kustomization's own files below its folder, with `--root DIR` nothing outside DIR), or for
+//! a Helm chart as `helm template` would, reading nothing outside the chart (contract
+//! section 10).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,7 +39,8 @@ pub struct Args {
     /// Output order, unless the kustomization sets `sortOptions`.
     #[arg(long, value_enum, default_value = "legacy")]
     pub reorder: Order,
-    /// The repository root reads are confined to (default: PATH itself).
+    /// Confine every read below this directory (default: read what `kustomize build` reads:
+    /// bases anywhere, each kustomization's own files below its folder).
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// Helm release name (charts only; default `release-name`, as `helm template`).
@@ -73,31 +77,34 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         .path
         .canonicalize()
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
-    let root = match &args.root {
-        Some(r) => r
-            .canonicalize()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?,
-        None => target.clone(),
+    let confine_to = match &args.root {
+        Some(r) => {
+            let root = r
+                .canonicalize()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
+            if !target.starts_with(&root) {
+                anyhow::bail!(
+                    "{} is not inside the root {}",
+                    target.display(),
+                    root.display()
+                );
+            }
+            Some(fs_relative(&root))
+        }
+        None => None,
     };
-    let rel = target
-        .strip_prefix(&root)
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "{} is not inside the root {}",
-                target.display(),
-                root.display()
-            )
-        })?
-        .to_string_lossy()
-        .replace('\\', "/");
-    let fs = DirFs::new(&root)?;
+    // The file system is the machine's, so paths in errors are the real absolute paths, as
+    // kustomize prints them; `--root` narrows what may be read.
+    let fs = DirFs::new("/")?;
     let opts = RenderOptions {
         reorder: match args.reorder {
             Order::Legacy => Reorder::Legacy,
             Order::None => Reorder::None,
         },
+        confine_to,
         ..Default::default()
     };
+    let rel = fs_relative(&target);
     if !is_chart(&fs, &rel) {
         if args.helm_templates
             || !args.values.is_empty()
@@ -132,6 +139,11 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     }
     helm.set = args.set.clone();
     helm.templates_only = args.helm_templates;
+    // A chart reads nothing outside itself unless --root says otherwise.
+    let mut opts = opts;
+    if opts.confine_to.is_none() {
+        opts.confine_to = Some(rel.clone());
+    }
     let chart = render_chart(&fs, &rel, &opts, Some(&helm))?;
     if !chart.nondeterministic.is_empty() {
         eprintln!(
@@ -154,4 +166,11 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// An absolute path as a path of the file system rooted at `/`.
+fn fs_relative(p: &std::path::Path) -> String {
+    p.to_string_lossy()
+        .trim_start_matches('/')
+        .replace('\\', "/")
 }

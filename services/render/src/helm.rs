@@ -347,7 +347,12 @@ pub(crate) fn render_chart(
     let mut values = Vec::new();
     for v in &values_files {
         let Some(p) = path::join(dir, v) else {
-            return Err(RenderError::Escapes(v.clone()));
+            return Err(RenderError::Escapes {
+                file: String::new(),
+                line: 0,
+                reference: v.clone(),
+                root: path::display(dir),
+            });
         };
         let data = engine.read(&p).map_err(convert_read)?;
         let text = String::from_utf8(data).map_err(|_| {

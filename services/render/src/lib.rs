@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-pub use fs::{DirFs, FileSystem, FsError, MemFs};
+pub use fs::{DirFs, FileSystem, FsError, MemFs, PathMap};
 pub use helm::{ExternalHelm, HelmError, HelmOutput, HelmRenderer, HelmRequest, NativeHelm};
 
 /// Output order.
@@ -64,6 +64,18 @@ impl Default for Limits {
     }
 }
 
+/// Which files a kustomization may load (kustomize's `--load-restrictor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadRestrictor {
+    /// `LoadRestrictionsRootOnly`, kustomize's default: a kustomization's own files
+    /// (resources, patches, generator sources, configurations, ...) lie in or below its
+    /// folder; bases and components may lie anywhere.
+    #[default]
+    RootOnly,
+    /// `LoadRestrictionsNone`: files may lie anywhere reads are allowed.
+    None,
+}
+
 /// Options of a render.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
@@ -74,6 +86,11 @@ pub struct RenderOptions {
     /// Refuse a folder without a kustomization, as `kustomize build` does (Gantry's own
     /// default renders such a folder's manifests).
     pub require_kustomization: bool,
+    /// kustomize's load restrictor.
+    pub load_restrictor: LoadRestrictor,
+    /// A directory of the file system (relative to its root) that every read must stay
+    /// below, whatever the kustomizations name; `None` is the file system's root.
+    pub confine_to: Option<String>,
 }
 
 /// The objects of a render and the repository paths it read.
@@ -108,12 +125,29 @@ pub enum RenderError {
         /// What is wrong.
         message: String,
     },
+    /// The directory holds no kustomization (kustomize's `MissingKustomizationFileError`).
+    #[error(
+        "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{dir}'"
+    )]
+    NoKustomization {
+        /// The directory, shown from the root.
+        dir: String,
+    },
     /// A feature Gantry refuses to render.
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// A path leaves the repository.
-    #[error("'{0}' is outside the repository")]
-    Escapes(String),
+    /// A path leads outside the directory reads are confined to.
+    #[error("{}", escapes_message(file, *line, reference, root))]
+    Escapes {
+        /// The file that names the path, shown from the root (`""` when none does).
+        file: String,
+        /// Its line there, 0 if unknown.
+        line: usize,
+        /// The path as written.
+        reference: String,
+        /// The directory reads are confined to, shown from the root.
+        root: String,
+    },
     /// A limit was exceeded.
     #[error("limit exceeded: {0}")]
     Limit(String),
@@ -128,6 +162,14 @@ pub enum RenderError {
     Helm(#[from] HelmError),
 }
 
+fn escapes_message(file: &str, line: usize, reference: &str, root: &str) -> String {
+    match (file.is_empty(), line) {
+        (true, _) => format!("'{reference}' is outside the root '{root}'"),
+        (false, 0) => format!("{file}: '{reference}' is outside the root '{root}'"),
+        (false, n) => format!("{file}:{n}: '{reference}' is outside the root '{root}'"),
+    }
+}
+
 fn convert(e: kustomize::KError) -> RenderError {
     use kustomize::KError as K;
     fn root(e: &K) -> &K {
@@ -136,9 +178,34 @@ fn convert(e: kustomize::KError) -> RenderError {
             other => other,
         }
     }
+    if let K::NoKustomization(dir) = &e {
+        return RenderError::NoKustomization {
+            dir: path::display(dir),
+        };
+    }
     match root(&e) {
         K::Unsupported(f) => return RenderError::Unsupported(f.clone()),
-        K::Fs(FsError::Escapes(p)) => return RenderError::Escapes(p.clone()),
+        K::Fs(FsError::Escapes(p)) => {
+            return RenderError::Escapes {
+                file: String::new(),
+                line: 0,
+                reference: path::display(p),
+                root: "/".into(),
+            };
+        }
+        K::Outside {
+            file,
+            line,
+            reference,
+            root,
+        } => {
+            return RenderError::Escapes {
+                file: file.clone(),
+                line: *line,
+                reference: reference.clone(),
+                root: root.clone(),
+            };
+        }
         K::Limit(m) => return RenderError::Limit(m.clone()),
         K::Yaml {
             path,
@@ -171,12 +238,34 @@ pub fn render(
     if path::is_remote(dir) {
         return Err(RenderError::Unsupported(format!("remote path '{dir}'")));
     }
-    let dir = path::clean(dir.trim_end_matches('/'))
-        .ok_or_else(|| RenderError::Escapes(dir.to_owned()))?;
+    let confine = match &opts.confine_to {
+        Some(c) => path::clean(c.trim_end_matches('/')).ok_or_else(|| RenderError::Escapes {
+            file: String::new(),
+            line: 0,
+            reference: c.clone(),
+            root: "/".into(),
+        })?,
+        None => String::new(),
+    };
+    let escapes = || RenderError::Escapes {
+        file: String::new(),
+        line: 0,
+        reference: dir.to_owned(),
+        root: path::display(&confine),
+    };
+    let dir = path::clean(dir.trim_end_matches('/')).ok_or_else(escapes)?;
+    if !path::within(&dir, &confine) {
+        return Err(escapes());
+    }
     if !fs.is_dir(&dir) {
         return Err(RenderError::Fs(FsError::NotFound(dir)));
     }
-    let engine = kustomize::Engine::new(fs, opts.limits.clone());
+    let engine = kustomize::Engine::new(
+        fs,
+        opts.limits.clone(),
+        confine,
+        opts.load_restrictor == LoadRestrictor::RootOnly,
+    );
     let mut nondeterministic = Vec::new();
     let result = render_with(&engine, &dir, opts, helm, &mut nondeterministic);
     let mut inputs = engine.reads.into_inner();
@@ -220,9 +309,32 @@ pub fn render_chart(
     opts: &RenderOptions,
     helm: Option<&dyn HelmRenderer>,
 ) -> Result<ChartRender, RenderError> {
-    let dir = path::clean(dir.trim_end_matches('/'))
-        .ok_or_else(|| RenderError::Escapes(dir.to_owned()))?;
-    let engine = kustomize::Engine::new(fs, opts.limits.clone());
+    let confine = match &opts.confine_to {
+        Some(c) => path::clean(c.trim_end_matches('/')).ok_or_else(|| RenderError::Escapes {
+            file: String::new(),
+            line: 0,
+            reference: c.clone(),
+            root: "/".into(),
+        })?,
+        None => String::new(),
+    };
+    let escapes = || RenderError::Escapes {
+        file: String::new(),
+        line: 0,
+        reference: dir.to_owned(),
+        root: path::display(&confine),
+    };
+    let dir = path::clean(dir.trim_end_matches('/')).ok_or_else(escapes)?;
+    if !path::within(&dir, &confine) {
+        return Err(escapes());
+    }
+    let engine = kustomize::Engine::new(
+        fs,
+        opts.limits.clone(),
+        confine,
+        opts.load_restrictor == LoadRestrictor::RootOnly,
+    );
+    engine.check_real(&dir).map_err(convert)?;
     let native;
     let helm = match helm {
         Some(h) => h,
@@ -254,15 +366,15 @@ fn render_with(
     helm: Option<&dyn HelmRenderer>,
     nondeterministic: &mut Vec<String>,
 ) -> Result<Vec<Value>, RenderError> {
+    engine.check_real(dir).map_err(convert)?;
     if engine.find_kustomization(dir).map_err(convert)?.is_some() {
         let list = engine.build(dir, opts.reorder).map_err(convert)?;
         return Ok(list.into_iter().map(|r| r.obj).collect());
     }
     if opts.require_kustomization {
-        return Err(RenderError::Kustomize(format!(
-            "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
-            path::display(dir)
-        )));
+        return Err(RenderError::NoKustomization {
+            dir: path::display(dir),
+        });
     }
     let chart = path::join(dir, "Chart.yaml").unwrap_or_default();
     if engine.fs.is_file(&chart) {

@@ -351,27 +351,56 @@ fn differential_against_kustomize() {
     let mut child = Command::new(&py)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle.py"))
         .stdin(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("oracle starts");
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
         for (_, c) in &all {
-            writeln!(stdin, "{}", c.dir.display()).expect("write");
+            writeln!(
+                stdin,
+                "{}\t{}\tunspecified\tRootOnly",
+                c.dir.display(),
+                c.dir.join("oracle").display()
+            )
+            .expect("write");
         }
     }
-    assert!(child.wait().expect("oracle").success(), "oracle failed");
+    let done = child.wait_with_output().expect("oracle");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        done.status.success(),
+        "the kustomize oracle (pykustomize) failed: {stderr}"
+    );
+    // Which oracle ran, as it says itself.
+    println!("{}", stderr.trim());
     let saved = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/render-diff");
     let _ = std::fs::remove_dir_all(saved.join(format!("seed{seed}")));
-    let (mut same, mut failures) = (0, Vec::new());
+    let (mut same, mut both_fail, mut same_error, mut failures) = (0, 0, 0, Vec::new());
     for (i, (root, c)) in all.iter().enumerate() {
         let fs = DirFs::new(root).expect("root");
         let ours = render(&fs, "overlay", &RenderOptions::default(), None);
         let want = std::fs::read_to_string(c.dir.join("oracle.yaml")).ok();
         let ok = match (&ours, &want) {
             (Ok(r), Some(w)) => &r.to_yaml() == w,
-            (Err(_), None) => true,
+            (Err(e), None) => {
+                // Both fail: count it apart, and compare the messages (kustomize shows real
+                // paths, Gantry paths from the case's root).
+                both_fail += 1;
+                let theirs = std::fs::read_to_string(c.dir.join("oracle.err"))
+                    .expect("the oracle wrote an error")
+                    .trim_start_matches("kustomize build failed: ")
+                    .replace(&root.display().to_string(), "");
+                if e.to_string() == theirs {
+                    same_error += 1;
+                } else {
+                    println!(
+                        "  both fail, messages differ in case {i}:\n    gantry:    {e}\n    kustomize: {theirs}"
+                    );
+                }
+                true
+            }
             _ => false,
         };
         if ok {
@@ -389,7 +418,8 @@ fn differential_against_kustomize() {
         }
     }
     println!(
-        "differential (seed {seed}): {same} identical, {} different of {cases}",
+        "differential (seed {seed}): {same} identical ({both_fail} of them where both fail, \
+         {same_error} with the same message), {} different of {cases}",
         failures.len()
     );
     for f in &failures {

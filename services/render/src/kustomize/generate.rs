@@ -54,7 +54,12 @@ fn make(
 ) -> KResult<Resource> {
     let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
     for env in &g.envs {
-        let p = e.resolve(dir, env)?;
+        let p = e.resolve_file(dir, env).map_err(|err| {
+            err.context(format!(
+                "loading KV pairs: env source files: [{}]",
+                g.envs.join(" ")
+            ))
+        })?;
         let text = e.read_text(&p)?;
         for (i, line) in text.lines().enumerate() {
             let line = if i == 0 {
@@ -100,6 +105,12 @@ fn make(
                 super::path::display(&p)
             )));
         }
+        e.restrict(dir, &p).map_err(|err| {
+            err.context(format!(
+                "loading KV pairs: file sources: [{}]",
+                g.files.join(" ")
+            ))
+        })?;
         pairs.push((key, e.read(&p)?));
     }
     let mut data = Map::new();
@@ -242,7 +253,10 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     }
     new.set_name(&old.name());
     new.set_namespace(&old.namespace());
-    // Build annotations (the hash option among them) come from the new resource.
+    // Build annotations come from the old resource (`mergeStringMapsWithBuildAnnotations`),
+    // and the hash survives only when the new one asks for it too: merging into a resource
+    // that was not generated leaves its name alone.
+    new.needs_hash = old.needs_hash && new.needs_hash;
     new.prev_ids = old.prev_ids.clone();
     new.touched_annotations = old.touched_annotations;
     new.prefixes = old.prefixes.clone();

@@ -415,7 +415,8 @@ impl Kustomization {
                     "the field 'sortOptions.order' must be one of [fifo, legacy]".into(),
                 ));
             }
-            if order == "fifo" && !legacy.is_empty() {
+            let legacy_set = s.get("legacysortoptions").is_some_and(|v| !v.is_null());
+            if order == "fifo" && legacy_set {
                 return Err(kerr("the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'".into()));
             }
             k.sort_options = Some(SortOptions {

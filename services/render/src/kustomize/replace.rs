@@ -88,7 +88,7 @@ pub fn run(e: &Engine<'_>, dir: &str, entries: &[Value], ra: &mut ResMap) -> KRe
     let mut list = Vec::new();
     for entry in entries {
         if let Some(p) = entry.get("path").and_then(Value::as_str) {
-            let full = e.resolve(dir, p)?;
+            let full = e.resolve_file(dir, p)?;
             let text = e.read_text(&full)?;
             for d in e.parse(&text, &full)? {
                 match d.value {

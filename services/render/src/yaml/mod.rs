@@ -5,4 +5,7 @@ mod emit;
 mod parse;
 
 pub use emit::{number_text, to_yaml_document, to_yaml_stream};
-pub use parse::{ParseError, ParsedDoc, parse_documents, parse_kustomization, resolve_plain};
+pub use parse::{
+    ParseError, ParsedDoc, parse_documents, parse_documents_yaml11, parse_kustomization,
+    resolve_plain, resolve_plain_v2,
+};
