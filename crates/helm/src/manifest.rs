@@ -226,6 +226,16 @@ pub fn sort_manifests(
     Ok((manifests, hooks))
 }
 
+/// The release manifest Helm's install builds (`rel.Manifest`, without CRDs or hooks).
+pub fn release_manifest(templates: &BTreeMap<String, String>) -> Result<String, HelmError> {
+    let (manifests, _) = sort_manifests(templates)?;
+    let mut out = String::new();
+    for m in &manifests {
+        out.push_str(&format!("---\n# Source: {}\n{}\n", m.source, m.content));
+    }
+    Ok(out)
+}
+
 /// `helm template --include-crds --skip-tests` output.
 pub fn template_stream(
     chart: &Chart,
