@@ -151,12 +151,10 @@ fn make(
         for (k, v) in &o.annotations {
             annotations.insert(k.clone(), Value::String(v.clone()));
         }
-        if let Some(d) = o.disable_name_suffix_hash {
-            disable_hash = d;
-        }
-        if let Some(i) = o.immutable {
-            immutable = i;
-        }
+        // Go's booleans cannot tell `false` from unset: either level can only turn them on
+        // (kustomize's MergeGlobalOptionsIntoLocal).
+        disable_hash |= o.disable_name_suffix_hash.unwrap_or(false);
+        immutable |= o.immutable.unwrap_or(false);
     }
     if !labels.is_empty() {
         meta.insert("labels".into(), Value::Object(labels));
