@@ -368,7 +368,6 @@ fn generate(rng: &mut StdRng, root: &Path) -> Case {
         k = k.replacen("resources:\n", "resources:\n- uses-vars.yaml\n", 1);
     }
     if bases == 1 && rng.random_bool(0.3) {
-        let svc = deploy_names[0].clone();
         // Replacements: the Service's name into an env value, a port into another field, and
         // a delimited part of an image.
         let _ = write!(
