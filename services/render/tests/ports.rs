@@ -114,3 +114,34 @@ fn ports_merge_on_number_and_protocol_as_kustomize_does() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// A patch port that lacks `protocol` where the port it meets has one has no effect in kyaml
+/// (its `mergeValues` rewrites the element as it was); one carrying both keys merges.
+#[test]
+fn patch_ports_without_protocol_meet_ports_with_one_as_in_kustomize() -> anyhow::Result<()> {
+    const D: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        ports:\n        - {containerPort: 80, protocol: TCP, name: a}\n        - {containerPort: 81, protocol: TCP}\n        - {containerPort: 80, protocol: UDP}\n";
+    for port in [
+        "{containerPort: 80, hostPort: 1}",
+        "{containerPort: 81, hostPort: 2}",
+        "{containerPort: 82}",
+        "{containerPort: 80, protocol: UDP, hostPort: 3}",
+        "{containerPort: 81, protocol: TCP, hostPort: 4}",
+    ] {
+        let k = format!(
+            "resources: [d.yaml]\npatches:\n- patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: d\n    spec:\n      template:\n        spec:\n          containers:\n          - name: c\n            ports:\n            - {port}\n"
+        );
+        let dir = tempfile::tempdir()?;
+        common::write_tree(dir.path(), &[("d.yaml", D), ("kustomization.yaml", &k)]);
+        let want = common::kustomize_build(dir.path())
+            .map_err(|e| anyhow::anyhow!("kustomize fails: {e}"))?;
+        let got = render(
+            &DirFs::new(dir.path())?,
+            "",
+            &RenderOptions::default(),
+            None,
+        )?
+        .to_yaml();
+        assert_eq!(got, want, "patching {port}");
+    }
+    Ok(())
+}
