@@ -259,9 +259,12 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     new.touched_annotations = old.touched_annotations;
     new.prefixes = old.prefixes.clone();
     new.suffixes = old.suffixes.clone();
-    // The resource keeps the origin (and history) of what it merged into.
-    if old.build_origin.is_some() {
+    // Origin annotations merge as plain annotations (the new generator's origin wins); the
+    // transformation history is the old resource's.
+    if new.build_origin.is_none() {
         new.build_origin = old.build_origin.clone();
+    }
+    if new.transformations.is_empty() {
         new.transformations = old.transformations.clone();
     }
 }
