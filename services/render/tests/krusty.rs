@@ -17,8 +17,8 @@ use gantry_render::{LoadRestrictor, MemFs, RenderError, RenderOptions, Reorder, 
 use serde_json::Value;
 
 /// Floors: the pass counts of this commit. Raise them when more cases pass.
-const MIN_TEST_PASS: usize = 162;
-const MIN_LIVE_PASS: usize = 173;
+const MIN_TEST_PASS: usize = 166;
+const MIN_LIVE_PASS: usize = 177;
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/krusty/cases")

@@ -151,12 +151,10 @@ fn make(
         for (k, v) in &o.annotations {
             annotations.insert(k.clone(), Value::String(v.clone()));
         }
-        if let Some(d) = o.disable_name_suffix_hash {
-            disable_hash = d;
-        }
-        if let Some(i) = o.immutable {
-            immutable = i;
-        }
+        // Go's booleans cannot tell `false` from unset: either level can only turn them on
+        // (kustomize's MergeGlobalOptionsIntoLocal).
+        disable_hash |= o.disable_name_suffix_hash.unwrap_or(false);
+        immutable |= o.immutable.unwrap_or(false);
     }
     if !labels.is_empty() {
         meta.insert("labels".into(), Value::Object(labels));
@@ -261,9 +259,12 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     new.touched_annotations = old.touched_annotations;
     new.prefixes = old.prefixes.clone();
     new.suffixes = old.suffixes.clone();
-    // The resource keeps the origin (and history) of what it merged into.
-    if old.build_origin.is_some() {
+    // Origin annotations merge as plain annotations (the new generator's origin wins); the
+    // transformation history is the old resource's.
+    if new.build_origin.is_none() {
         new.build_origin = old.build_origin.clone();
+    }
+    if new.transformations.is_empty() {
         new.transformations = old.transformations.clone();
     }
 }

@@ -209,7 +209,12 @@ impl ResMap {
                 match new.behavior {
                     Behavior::Replace => generate::copy_merge_meta(&mut new, &old),
                     Behavior::Merge => {
+                        // kustomize restores the origin of what a merge lands in.
+                        let origin = old.build_origin.clone();
                         generate::copy_merge_meta(&mut new, &old);
+                        if origin.is_some() {
+                            new.build_origin = origin;
+                        }
                         generate::merge_data(&mut new, &old);
                     }
                     Behavior::Create => {

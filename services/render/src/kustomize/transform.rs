@@ -225,6 +225,11 @@ pub(super) fn set_entries(
     pairs: &[(String, String)],
     specs: &[FieldSpec],
 ) -> KResult<()> {
+    // kustomize's LabelTransformer and AnnotationsTransformer do nothing without entries (no
+    // empty maps are created).
+    if pairs.is_empty() {
+        return Ok(());
+    }
     for r in &mut ra.list {
         let gvk = r.gvk();
         for spec in specs {

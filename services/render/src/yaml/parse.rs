@@ -183,7 +183,7 @@ fn parse_with(
                             Value::String(s) => s,
                             Value::Null => "null".to_owned(),
                             Value::Bool(b) => b.to_string(),
-                            Value::Number(n) => super::emit::number_text(&n),
+                            Value::Number(n) => super::gofmt::number_text(&n),
                             other => other.to_string(),
                         }
                     } else {

@@ -9,7 +9,7 @@ It interprets the small part of Go these tests are written in: string literals a
 struct literals of strings. A test using anything else (plugins built at test time, Helm, the
 real disk, computed contents) is skipped and listed with the reason.
 
-usage: extract.py KUSTOMIZE_CHECKOUT OUT_DIR [--skip-existing SHARED_CASES_DIR]
+usage: extract.py KUSTOMIZE_CHECKOUT OUT_DIR [--skip-existing SHARED_CASES_DIR] [--commit SHA]
 """
 import json
 import os
@@ -842,6 +842,8 @@ def main():
     krusty = os.path.join(src, "api", "krusty")
     KRUSTY_DIR[0] = krusty
     commit = os.popen(f"git -C {src} rev-parse HEAD 2>/dev/null").read().strip()
+    if "--commit" in sys.argv:
+        commit = sys.argv[sys.argv.index("--commit") + 1]
     files = sorted(f for f in os.listdir(krusty) if f.endswith("_test.go"))
     # Helpers may live in any test file of the package.
     all_funcs, all_decls, per_file = {}, [], {}
