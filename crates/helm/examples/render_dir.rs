@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     read_tree(dir, dir, &mut chart)?;
     let mut req = gantry_helm::Request {
         chart,
+        stream: false,
         ..Default::default()
     };
     for v in &args[2..] {

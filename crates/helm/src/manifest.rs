@@ -73,30 +73,26 @@ pub struct Doc {
     pub kind: String,
 }
 
-/// Helm's `SplitManifests`: documents separated by lines starting with `---`.
+/// Helm v4.2's `SplitManifests`: documents separated by `---` at the start of the text or
+/// after a line break, the separator taking the surrounding white space with it.
 pub fn split_manifests(big: &str) -> Vec<String> {
+    static SEP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let sep = SEP.get_or_init(|| {
+        regex::Regex::new(r"(?:^|[\t\n\x0c\r ]*\n)---[\t\n\x0c\r ]*")
+            .unwrap_or_else(|e| panic!("separator: {e}"))
+    });
     let trimmed = big.trim_start();
     let mut docs = Vec::new();
-    let mut cur = String::new();
-    let mut at_line_start = true;
-    let mut i = 0;
-    let b = trimmed.as_bytes();
-    while i < b.len() {
-        if at_line_start && trimmed[i..].starts_with("---") {
-            docs.push(std::mem::take(&mut cur));
-            i += 3;
-            while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-                i += 1;
-            }
-            at_line_start = false;
-            continue;
+    let mut beg = 0;
+    for m in sep.find_iter(trimmed) {
+        if m.end() != 0 {
+            docs.push(&trimmed[beg..m.start()]);
         }
-        let c = trimmed[i..].chars().next().unwrap_or('\n');
-        cur.push(c);
-        at_line_start = c == '\n';
-        i += c.len_utf8();
+        beg = m.end();
     }
-    docs.push(cur);
+    if beg != trimmed.len() || docs.is_empty() {
+        docs.push(&trimmed[beg..]);
+    }
     docs.into_iter()
         .filter(|d| !d.trim().is_empty())
         .map(|d| d.trim_start().to_owned())
@@ -269,8 +265,12 @@ mod tests {
     fn splits_like_helm() {
         assert_eq!(
             split_manifests("\n\na: 1\n---\nb: 2\n--- \n---x: 3\n"),
-            vec!["a: 1\n", "b: 2\n", "x: 3\n"]
+            vec!["a: 1", "b: 2", "---x: 3\n"]
         );
         assert_eq!(split_manifests("a: 1\n  ---\n"), vec!["a: 1\n  ---\n"]);
+        assert_eq!(
+            split_manifests("---\na: 1\n\n---\n\n  b: 2\n"),
+            vec!["a: 1", "b: 2\n"]
+        );
     }
 }

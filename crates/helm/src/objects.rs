@@ -181,9 +181,13 @@ fn files_methods(m: &Map, name: &str) -> Option<Method> {
         "AsConfig" => method(&[], move |rt, _| files_as(&m, rt, false)),
         "AsSecrets" => method(&[], move |rt, _| files_as(&m, rt, true)),
         "Lines" => method(&[Ty::Str], move |_, a| {
-            let b = bytes_of(&m, a[0].as_str().unwrap_or(""));
-            if b.is_empty() {
+            let name = a[0].as_str().unwrap_or("");
+            let Some(Value::Bytes(b)) = m.get(name) else {
                 return Ok(Value::List(List::typed(Vec::new(), &LIST_STR)));
+            };
+            if b.is_empty() {
+                // Helm v4.2 indexes the last byte of an empty file.
+                return Err(GoError::new("runtime error: index out of range [-1]"));
             }
             let mut s = bytes_to_string(&b)?;
             if s.ends_with('\n') {
