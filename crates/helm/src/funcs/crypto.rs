@@ -22,6 +22,19 @@ fn random_from(rt: &mut gantry_gotmpl::Runtime<'_>, name: &str, count: i64, set:
     Value::string(s)
 }
 
+/// Go's `bcrypt.GenerateFromPassword` at the default cost (10), `$2a$` form, with Sprig's
+/// message in place of a hash when it fails (a password over 72 bytes).
+fn bcrypt_hash(password: &str) -> String {
+    if password.len() > 72 {
+        return "failed to encrypt string with bcrypt: bcrypt: password length exceeds 72 bytes"
+            .to_string();
+    }
+    match bcrypt::hash_with_result(password, 10) {
+        Ok(parts) => parts.format_for_version(bcrypt::Version::TwoA),
+        Err(e) => format!("failed to encrypt string with bcrypt: {e}"),
+    }
+}
+
 const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const NUM: &[u8] = b"0123456789";
@@ -54,8 +67,21 @@ pub(super) fn register(r: &mut Reg<'_>) {
         rt.budget.note_nondeterminism("uuidv4");
         Ok(Value::string(uuid::Uuid::new_v4().to_string()))
     });
-    r.unsupported("bcrypt", &[S], None);
-    r.unsupported("htpasswd", &[S, S], Some(S));
+    r.add("bcrypt", &[S], None, |rt, a| {
+        rt.budget.note_nondeterminism("bcrypt");
+        Ok(Value::string(bcrypt_hash(super::s(&a[0]))))
+    });
+    r.add("htpasswd", &[S, S], None, |rt, a| {
+        let user = super::s(&a[0]);
+        if user.contains(':') {
+            return Ok(Value::string(format!("invalid username: {user}")));
+        }
+        rt.budget.note_nondeterminism("htpasswd");
+        Ok(Value::string(format!(
+            "{user}:{}",
+            bcrypt_hash(super::s(&a[1]))
+        )))
+    });
     r.unsupported("genPrivateKey", &[S], None);
     r.unsupported("derivePassword", &[Ty::Int, S, S, S, S], None);
     r.unsupported("buildCustomCert", &[S, S], None);
