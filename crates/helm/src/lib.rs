@@ -143,17 +143,61 @@ pub fn user_values(req: &Request) -> Result<Map, HelmError> {
             .map_err(|e| HelmError::Values(format!("failed to parse {name}: {e}")))?;
         base = chart::merge_maps(&base, &m);
     }
-    if !req.set.is_empty() {
-        return Err(HelmError::Unsupported(
-            "--set is not implemented yet".into(),
-        ));
+    for expr in &req.set {
+        strvals::parse_into(expr, &base, false)
+            .map_err(|e| HelmError::Values(format!("failed parsing --set data: {e}")))?;
     }
     Ok(base)
 }
 
+/// What `helm template` (not Helm's engine) checks before it renders: the chart's type, that
+/// every dependency `Chart.yaml` declares is in `charts/`, and the release name.
+fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmError> {
+    if !matches!(chart.metadata.chart_type.as_str(), "" | "application") {
+        return Err(HelmError::Chart(format!(
+            "{} charts are not installable",
+            chart.metadata.chart_type
+        )));
+    }
+    let missing: Vec<&str> = chart
+        .metadata
+        .dependencies
+        .iter()
+        .flatten()
+        .flatten()
+        .filter(|d| !chart.dependencies.iter().any(|c| c.metadata.name == d.name))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(HelmError::Chart(format!(
+            "an error occurred while checking for chart dependencies. You may need to run 'helm dependency build' to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {}",
+            missing.join(", ")
+        )));
+    }
+    let valid =
+        regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+            .expect("a valid pattern");
+    if release.is_empty() {
+        return Err(HelmError::Chart(
+            "release name check failed: release name \"\": no name provided".into(),
+        ));
+    }
+    if release.len() > 53 || !valid.is_match(release) {
+        return Err(HelmError::Chart(format!(
+            "release name check failed: release name {}: invalid release name, must match regex {} and the length must not be longer than 53",
+            gantry_gotmpl::gofmt::quote(release),
+            valid.as_str()
+        )));
+    }
+    Ok(())
+}
+
 fn render_here(req: &Request) -> Result<Rendered, HelmError> {
-    let mut chart = chart::load_dir(&req.chart)?;
     let user = user_values(req)?;
+    let mut chart = chart::load_dir(&req.chart)?;
+    if req.stream {
+        check_installable(&chart, &req.release.name)?;
+    }
     values::process_dependencies(&mut chart, &user);
     let vals = values::coalesce_values(&chart, &user);
     schema::check(&chart, &vals)?;

@@ -1,0 +1,93 @@
+//! What `helm template` adds to Helm's engine: `--set`, and the checks before it renders.
+
+use std::collections::BTreeMap;
+
+use gantry_helm::{HelmError, Release, Request, render};
+
+fn chart(files: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+fn request(files: &[(&str, &str)]) -> Request {
+    Request {
+        chart: chart(files),
+        ..Request::default()
+    }
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: {{ .Values.a | quote }}\n  b: {{ kindOf .Values.b }}\n  c: {{ .Values.c | toJson | quote }}\n";
+
+#[test]
+fn set_overrides_values_files_with_helm_types() {
+    let mut req = request(&[
+        ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+        ("values.yaml", "a: default\nb: 1\nc: []\n"),
+        ("templates/cm.yaml", CM),
+    ]);
+    req.values_files = vec![("v.yaml".into(), "a: file\nb: 2\n".into())];
+    req.set = vec!["b=3,c={x,y}".into(), "a=set".into()];
+    let out = render(req).expect("renders");
+    assert_eq!(
+        out.templates["c/templates/cm.yaml"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-name\ndata:\n  a: \"set\"\n  b: int64\n  c: \"[\\\"x\\\",\\\"y\\\"]\"\n"
+    );
+}
+
+#[test]
+fn a_bad_set_expression_is_helms_error() {
+    let mut req = request(&[("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n")]);
+    req.set = vec!["a[".into()];
+    let err = render(req).expect_err("fails");
+    assert_eq!(
+        err.to_string(),
+        "failed parsing --set data: error parsing index: EOF"
+    );
+}
+
+#[test]
+fn helm_template_refuses_missing_dependencies_and_library_charts() {
+    let files = [
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: c\nversion: 1.0.0\ndependencies:\n- name: sub\n  version: 1.0.0\n  repository: https://example.com\n- name: other\n  version: 1.0.0\n",
+        ),
+        ("templates/cm.yaml", CM),
+    ];
+    let err = render(request(&files)).expect_err("helm template refuses");
+    assert_eq!(
+        err.to_string(),
+        "an error occurred while checking for chart dependencies. You may need to run 'helm dependency build' to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: sub, other"
+    );
+    // Helm's engine alone renders without them.
+    let mut req = request(&files);
+    req.stream = false;
+    assert!(render(req).is_ok());
+
+    let lib = request(&[(
+        "Chart.yaml",
+        "apiVersion: v2\nname: c\nversion: 1.0.0\ntype: library\n",
+    )]);
+    assert_eq!(
+        render(lib).expect_err("not installable"),
+        HelmError::Chart("library charts are not installable".into())
+    );
+}
+
+#[test]
+fn helm_template_checks_the_release_name() {
+    let mut req = request(&[("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n")]);
+    req.release = Release {
+        name: "Bad_Name".into(),
+        ..Release::default()
+    };
+    let err = render(req).expect_err("refused");
+    assert!(
+        err.to_string().starts_with(
+            "release name check failed: release name \"Bad_Name\": invalid release name, must match regex ^[a-z0-9]"
+        ),
+        "{err}"
+    );
+}
