@@ -297,15 +297,15 @@ fn next_std(layout: &str) -> (&str, Option<&str>, &str) {
             }
         }
         for t in TOKENS {
-            if rest.starts_with(t) {
+            if let Some(after) = rest.strip_prefix(t) {
                 // "Jan" must not be the start of a longer word ("January" handled first); "Mon"
                 // likewise; a lone digit must be exactly that.
                 if (*t == "Jan" || *t == "Mon")
-                    && rest[t.len()..].starts_with(|c: char| c.is_ascii_lowercase())
+                    && after.starts_with(|c: char| c.is_ascii_lowercase())
                 {
                     continue;
                 }
-                return (&layout[..i], Some(t), &rest[t.len()..]);
+                return (&layout[..i], Some(t), after);
             }
         }
     }
@@ -617,9 +617,9 @@ impl Object for GoTime {
         "struct"
     }
     fn method(&self, name: &str) -> Option<Method> {
+        type TimeMethod = dyn Fn(&GoTime, &[Value]) -> Result<Value, GoError>;
         let me = self.clone();
-        let m = |f: Rc<dyn Fn(&GoTime, &[Value]) -> Result<Value, GoError>>,
-                 params: &'static [Ty]| Method {
+        let m = |f: Rc<TimeMethod>, params: &'static [Ty]| Method {
             sig: Sig::new(params, None),
             f: Rc::new(move |_: &mut Runtime<'_>, a: &[Value]| f(&me, a)),
         };

@@ -1,0 +1,390 @@
+//! Benchmark: Gantry's Helm engine against Helm v4.2.3's own library (helm-python-sdk) in the
+//! same run. `cargo bench -p gantry --bench helm`.
+//!
+//! 1. Whole process, per chart: `gantry render CHART --helm-templates` against a Python process
+//!    that loads the SDK and renders the same chart with the same values (the conformance
+//!    cases' charts; `HELM_BENCH_CHARTS=N` takes the first N).
+//! 2. In process, per chart: one render through `gantry_helm::render` against the SDK's
+//!    `Chart.render` timed inside Python (library load and interpreter start excluded).
+//! 3. Linearity: generated charts of 10, 100 and 1,000 templates; time per template.
+//!
+//! Prints medians and ratios (Helm's time / Gantry's).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gantry_helm::{Release, Request, render};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cases_dir() -> PathBuf {
+    root().join("../shared/fixtures/helm/cases")
+}
+
+fn python() -> PathBuf {
+    let p = root().join(".tools/venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run `. scripts/tools.sh` first",
+        p.display()
+    );
+    p
+}
+
+fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("a chart folder")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            read_tree(root, &p, out);
+        } else {
+            let rel = p
+                .strip_prefix(root)
+                .expect("below the chart")
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.insert(rel, std::fs::read(&p).expect("a chart file"));
+        }
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Bench {
+    name: String,
+    chart: PathBuf,
+    values: Option<PathBuf>,
+}
+
+/// The SDK: `python SCRIPT chart values|- runs` renders `runs` times in one process and prints
+/// the median seconds of one render; with runs 0 it renders once and prints nothing (for
+/// whole-process timing).
+const PY: &str = r#"
+import sys, time
+from helm_python.chart import Chart, values_from_yaml
+chart, values, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+vals = values_from_yaml(open(values).read()) if values != "-" else None
+times = []
+for _ in range(max(runs, 1)):
+    with Chart.load(chart) as c:
+        t = time.perf_counter()
+        c.render(values=vals, name="rel", namespace="ns")
+        times.append(time.perf_counter() - t)
+if runs:
+    times.sort()
+    print(times[len(times) // 2])
+"#;
+
+fn sdk_process(script: &Path, b: &Bench, runs: usize) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        let st = Command::new(python())
+            .arg(script)
+            .arg(&b.chart)
+            .arg(b.values.as_deref().unwrap_or(Path::new("-")))
+            .arg("0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("python runs");
+        assert!(st.success(), "the SDK failed on {}", b.name);
+        times.push(start.elapsed());
+    }
+    median(times)
+}
+
+fn sdk_in_process(script: &Path, b: &Bench, runs: usize) -> Duration {
+    let out = Command::new(python())
+        .arg(script)
+        .arg(&b.chart)
+        .arg(b.values.as_deref().unwrap_or(Path::new("-")))
+        .arg(runs.to_string())
+        .stderr(Stdio::null())
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "the SDK failed on {}", b.name);
+    let secs: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("seconds");
+    Duration::from_secs_f64(secs)
+}
+
+fn gantry_process(b: &Bench, runs: usize) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        cmd.arg("render").arg(&b.chart);
+        if let Some(v) = &b.values {
+            cmd.arg("--values").arg(v);
+        }
+        cmd.args([
+            "--release-name",
+            "rel",
+            "--namespace",
+            "ns",
+            "--helm-templates",
+        ]);
+        let start = Instant::now();
+        let st = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("gantry runs");
+        times.push(start.elapsed());
+        assert!(st.success(), "gantry failed on {}", b.name);
+    }
+    median(times)
+}
+
+fn gantry_request(b: &Bench) -> Request {
+    let mut chart = BTreeMap::new();
+    read_tree(&b.chart, &b.chart, &mut chart);
+    Request {
+        chart,
+        values_files: b
+            .values
+            .iter()
+            .map(|v| {
+                (
+                    v.display().to_string(),
+                    std::fs::read_to_string(v).expect("values"),
+                )
+            })
+            .collect(),
+        release: Release {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            ..Release::default()
+        },
+        stream: false,
+        ..Request::default()
+    }
+}
+
+fn gantry_in_process(b: &Bench, runs: usize) -> Duration {
+    let req = gantry_request(b);
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let r = req.clone();
+        let start = Instant::now();
+        render(r).expect("renders");
+        times.push(start.elapsed());
+    }
+    median(times)
+}
+
+fn fixture_benches() -> Vec<Bench> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("the fixture cases")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for d in dirs {
+        let case: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("case.json")).expect("case.json"))
+                .expect("case.json");
+        if case["expect"] != "ok"
+            || !case["nondeterministic_templates"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        {
+            continue;
+        }
+        out.push(Bench {
+            name: d
+                .file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned(),
+            chart: d.join("chart"),
+            values: (!case["values_file"].is_null()).then(|| d.join("values.yaml")),
+        });
+    }
+    out
+}
+
+/// A chart of `n` templates, each a Deployment and a Service through shared helpers.
+fn generate(dir: &Path, n: usize) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("templates")).expect("mkdir");
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: synth\nversion: 1.0.0\nappVersion: \"2.1\"\n",
+    )
+    .expect("write");
+    let helpers = r#"{{- define "synth.fullname" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "synth.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+{{- end }}
+"#;
+    std::fs::write(dir.join("templates/_helpers.tpl"), helpers).expect("write");
+    let mut values = String::from("apps:\n");
+    for i in 0..n {
+        let _ = write!(
+            values,
+            "  app{i}:\n    replicas: {}\n    image: {{repository: nginx, tag: \"1.{i}\"}}\n    env: {{MODE: production, ID: \"{i}\"}}\n    resources: {{limits: {{cpu: 500m, memory: 128Mi}}}}\n    port: {}\n",
+            i % 5 + 1,
+            8000 + i
+        );
+        let t = format!(
+            r#"{{{{- $app := index .Values.apps "app{i}" }}}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{{{ include "synth.fullname" . }}}}-app{i}
+  labels:
+    {{{{- include "synth.labels" . | nindent 4 }}}}
+spec:
+  replicas: {{{{ $app.replicas | default 1 }}}}
+  template:
+    spec:
+      containers:
+      - name: app
+        image: "{{{{ $app.image.repository }}}}:{{{{ $app.image.tag | default .Chart.AppVersion }}}}"
+        env:
+        {{{{- range $k, $v := $app.env }}}}
+        - name: {{{{ $k }}}}
+          value: {{{{ $v | quote }}}}
+        {{{{- end }}}}
+        resources:
+          {{{{- toYaml $app.resources | nindent 10 }}}}
+        ports:
+        - containerPort: {{{{ $app.port }}}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{{{ include "synth.fullname" . }}}}-app{i}
+  labels:
+    {{{{- include "synth.labels" . | nindent 4 }}}}
+spec:
+  ports:
+  - port: {{{{ $app.port }}}}
+    targetPort: {{{{ $app.port }}}}
+"#
+        );
+        std::fs::write(dir.join(format!("templates/app{i}.yaml")), t).expect("write");
+    }
+    std::fs::write(dir.join("values.yaml"), values).expect("write");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test` runs benches only to check they build.
+    if std::env::args().all(|a| a != "--bench") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    let script = tmp.path().join("sdk.py");
+    std::fs::write(&script, PY).expect("write");
+    let limit: usize = std::env::var("HELM_BENCH_CHARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let benches: Vec<Bench> = fixture_benches().into_iter().take(limit).collect();
+
+    println!(
+        "Helm engine benchmark: Gantry against helm-python-sdk (Helm v4.2.3), same run, medians"
+    );
+    println!(
+        "{:<58} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7}",
+        "chart", "gantry ms", "sdk ms", "ratio", "gantry ms", "sdk ms", "ratio"
+    );
+    println!(
+        "{:<58} {:>29} {:>29}",
+        "", "whole process", "in process (one render)"
+    );
+    let (mut proc_ratios, mut lib_ratios) = (Vec::new(), Vec::new());
+    let (mut g_total, mut s_total) = (Duration::ZERO, Duration::ZERO);
+    for b in &benches {
+        let gp = gantry_process(b, 5);
+        let sp = sdk_process(&script, b, 3);
+        let gl = gantry_in_process(b, 9);
+        let sl = sdk_in_process(&script, b, 9);
+        let (rp, rl) = (ms(sp) / ms(gp), ms(sl) / ms(gl));
+        proc_ratios.push(rp);
+        lib_ratios.push(rl);
+        g_total += gp;
+        s_total += sp;
+        println!(
+            "{:<58} {:>10.2} {:>10.2} {:>6.1}x {:>10.3} {:>10.3} {:>6.1}x",
+            b.name,
+            ms(gp),
+            ms(sp),
+            rp,
+            ms(gl),
+            ms(sl),
+            rl
+        );
+    }
+    let geo = |v: &[f64]| (v.iter().map(|r| r.ln()).sum::<f64>() / v.len() as f64).exp();
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    if !benches.is_empty() {
+        println!(
+            "{} charts: whole process {:.1}x geometric mean (min {:.1}x, total {:.0} ms against {:.0} ms); in process {:.1}x geometric mean (min {:.1}x)",
+            benches.len(),
+            geo(&proc_ratios),
+            min(&proc_ratios),
+            ms(g_total),
+            ms(s_total),
+            geo(&lib_ratios),
+            min(&lib_ratios)
+        );
+    }
+
+    println!();
+    println!("Linearity: a generated chart of N templates (a Deployment and a Service each)");
+    println!(
+        "{:>6} {:>12} {:>14} {:>12} {:>14} {:>7}",
+        "N", "gantry ms", "gantry us/tpl", "sdk ms", "sdk us/tpl", "ratio"
+    );
+    let mut per_template = Vec::new();
+    for n in [10usize, 100, 1000] {
+        let dir = tmp.path().join(format!("synth{n}"));
+        generate(&dir, n);
+        let b = Bench {
+            name: format!("synth{n}"),
+            chart: dir,
+            values: None,
+        };
+        let g = gantry_in_process(&b, 5);
+        let s = sdk_in_process(&script, &b, 3);
+        per_template.push(ms(g) * 1e3 / n as f64);
+        println!(
+            "{n:>6} {:>12.2} {:>14.1} {:>12.2} {:>14.1} {:>6.1}x",
+            ms(g),
+            ms(g) * 1e3 / n as f64,
+            ms(s),
+            ms(s) * 1e3 / n as f64,
+            ms(s) / ms(g)
+        );
+    }
+    println!(
+        "time per template at N=1000 over N=10: {:.2} (1.00 is linear)",
+        per_template[2] / per_template[0]
+    );
+}
