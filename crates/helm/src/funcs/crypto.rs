@@ -1,5 +1,5 @@
 //! Random and cryptographic functions. Random ones work and mark the render nondeterministic;
-//! certificate and key generation are not implemented yet and fail naming the function.
+//! keys and certificates are in `x509`.
 
 use gantry_gotmpl::{Ty, Value};
 use rand::Rng as _;
@@ -8,7 +8,6 @@ use super::Reg;
 
 const I: Ty = Ty::Int;
 const S: Ty = Ty::Str;
-const A: Ty = Ty::Any;
 
 fn random_from(rt: &mut gantry_gotmpl::Runtime<'_>, name: &str, count: i64, set: &[u8]) -> Value {
     rt.budget.note_nondeterminism(name);
@@ -82,31 +81,6 @@ pub(super) fn register(r: &mut Reg<'_>) {
             bcrypt_hash(super::s(&a[1]))
         )))
     });
-    r.unsupported("genPrivateKey", &[S], None);
-    r.unsupported("derivePassword", &[Ty::Int, S, S, S, S], None);
-    r.unsupported("buildCustomCert", &[S, S], None);
-    r.unsupported("genCA", &[S, I], None);
-    r.unsupported("genCAWithKey", &[S, I, S], None);
-    r.unsupported(
-        "genSelfSignedCert",
-        &[S, Ty::SliceAny, Ty::SliceAny, I],
-        None,
-    );
-    r.unsupported(
-        "genSelfSignedCertWithKey",
-        &[S, Ty::SliceAny, Ty::SliceAny, I, S],
-        None,
-    );
-    r.unsupported(
-        "genSignedCert",
-        &[S, Ty::SliceAny, Ty::SliceAny, I, A],
-        None,
-    );
-    r.unsupported(
-        "genSignedCertWithKey",
-        &[S, Ty::SliceAny, Ty::SliceAny, I, A, S],
-        None,
-    );
     r.unsupported("encryptAES", &[S, S], None);
     r.unsupported("decryptAES", &[S, S], None);
 }

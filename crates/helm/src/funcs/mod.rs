@@ -13,6 +13,7 @@ mod date;
 mod encoding;
 mod semver;
 mod strings;
+mod x509;
 
 pub use collections::list_items;
 pub use convert::{empty, strval, to_float64, to_int, to_int64};
@@ -79,6 +80,7 @@ pub fn functions() -> HashMap<String, Func> {
     encoding::register(&mut r);
     semver::register(&mut r);
     crypto::register(&mut r);
+    x509::register(&mut r);
     date::register(&mut r);
     m
 }
