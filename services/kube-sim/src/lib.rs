@@ -20,6 +20,7 @@ mod fieldpath;
 mod managed;
 mod openapi;
 mod patch;
+mod proto;
 mod registry;
 mod selector;
 mod server;
