@@ -34,7 +34,7 @@ fi
 if ! "$VENV/bin/python" -m pip show -q pykustomize >/dev/null 2>&1; then
     # pykustomize declares a newer Python than it needs; it works on 3.11.
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --ignore-requires-python pykustomize \
-        || echo "tools.sh: pykustomize could not be installed; the kustomize oracle tests will say so" >&2
+        || { echo "tools.sh: pykustomize could not be installed; it is the kustomize oracle the render tests need" >&2; return 1; }
 fi
 
 # The GitHub webhook examples that @octokit/webhooks publishes, and GitHub's own OpenAPI
@@ -44,7 +44,8 @@ if [ ! -f "$TOOLS/node_modules/@octokit/webhooks-examples/api.github.com/index.j
     if command -v npm >/dev/null 2>&1; then
         npm install --silent --no-audit --no-fund --prefix "$TOOLS" @octokit/webhooks-examples @octokit/openapi >/dev/null
     else
-        echo "tools.sh: npm is missing; the @octokit/webhooks-examples tests will fail" >&2
+        echo "tools.sh: npm is missing; it installs @octokit/webhooks-examples, which the receiver tests need" >&2
+        return 1
     fi
 fi
 

@@ -1,11 +1,14 @@
 //! `gantry render PATH`: prints what an environment's path renders to, byte for byte as
-//! `kustomize build` would (plain folders and Helm charts too).
+//! `kustomize build` would, reading what it would read (bases wherever they lie, each
+//! kustomization's own files below its folder, with `--root DIR` nothing outside DIR), or for
+//! a Helm chart as `helm template` would, reading nothing outside the chart (contract
+//! section 10).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gantry_render::{DirFs, ExternalHelm, RenderOptions, Reorder, render};
+use gantry_render::{DirFs, NativeHelm, RenderOptions, Reorder, is_chart, render, render_chart};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -36,15 +39,26 @@ pub struct Args {
     /// Output order, unless the kustomization sets `sortOptions`.
     #[arg(long, value_enum, default_value = "legacy")]
     pub reorder: Order,
-    /// The repository root reads are confined to (default: PATH itself).
+    /// Confine every read below this directory (default: read what `kustomize build` reads:
+    /// bases anywhere, each kustomization's own files below its folder).
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// Helm release name (charts only; default: the directory name).
+    /// Helm release name (charts only; default `release-name`, as `helm template`).
     #[arg(long)]
     pub release_name: Option<String>,
-    /// Helm values files, relative to the chart (charts only).
-    #[arg(long = "values")]
-    pub values: Vec<String>,
+    /// Helm release namespace (charts only; default `default`).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Helm values file, as `helm template --values` (charts only; repeatable, later wins).
+    #[arg(long = "values", short = 'f')]
+    pub values: Vec<PathBuf>,
+    /// Helm `--set KEY=VALUE` (charts only; repeatable, applied after the values files).
+    #[arg(long = "set")]
+    pub set: Vec<String>,
+    /// Print, instead of the manifests, a JSON object of each template's path and rendered
+    /// text as Helm's engine returns them (`NOTES.txt` excluded).
+    #[arg(long)]
+    pub helm_templates: bool,
 }
 
 /// Runs the subcommand.
@@ -63,43 +77,100 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         .path
         .canonicalize()
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.path.display()))?;
-    let root = match &args.root {
-        Some(r) => r
-            .canonicalize()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?,
-        None => target.clone(),
+    let confine_to = match &args.root {
+        Some(r) => {
+            let root = r
+                .canonicalize()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", r.display()))?;
+            if !target.starts_with(&root) {
+                anyhow::bail!(
+                    "{} is not inside the root {}",
+                    target.display(),
+                    root.display()
+                );
+            }
+            Some(fs_relative(&root))
+        }
+        None => None,
     };
-    let rel = target
-        .strip_prefix(&root)
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "{} is not inside the root {}",
-                target.display(),
-                root.display()
-            )
-        })?
-        .to_string_lossy()
-        .replace('\\', "/");
-    let fs = DirFs::new(&root)?;
+    // The file system is the machine's, so paths in errors are the real absolute paths, as
+    // kustomize prints them; `--root` narrows what may be read.
+    let fs = DirFs::new("/")?;
     let opts = RenderOptions {
         reorder: match args.reorder {
             Order::Legacy => Reorder::Legacy,
             Order::None => Reorder::None,
         },
+        confine_to,
         ..Default::default()
     };
-    let release = args.release_name.clone().unwrap_or_else(|| {
-        target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "release".into())
-    });
-    let helm = ExternalHelm::new(release, None, args.values.clone());
-    let rendered = render(&fs, &rel, &opts, Some(&helm))?;
-    let text = match args.output {
-        Output::Yaml => rendered.to_yaml(),
-        Output::Json => serde_json::to_string_pretty(&rendered.objects)? + "\n",
+    let rel = fs_relative(&target);
+    if !is_chart(&fs, &rel) {
+        if args.helm_templates
+            || !args.values.is_empty()
+            || !args.set.is_empty()
+            || args.release_name.is_some()
+            || args.namespace.is_some()
+        {
+            anyhow::bail!(
+                "{} holds no Chart.yaml: --values, --set, --release-name, --namespace and --helm-templates apply to Helm charts only",
+                args.path.display()
+            );
+        }
+        let rendered = render(&fs, &rel, &opts, None)?;
+        let text = match args.output {
+            Output::Yaml => rendered.to_yaml(),
+            Output::Json => serde_json::to_string_pretty(&rendered.objects)? + "\n",
+        };
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(());
+    }
+    let mut helm = NativeHelm::new(
+        args.release_name
+            .clone()
+            .unwrap_or_else(|| "release-name".into()),
+        args.namespace.clone(),
+        Vec::new(),
+    );
+    for v in &args.values {
+        let text =
+            std::fs::read_to_string(v).map_err(|e| anyhow::anyhow!("{}: {e}", v.display()))?;
+        helm.values.push((v.display().to_string(), text));
+    }
+    helm.set = args.set.clone();
+    helm.templates_only = args.helm_templates;
+    // A chart reads nothing outside itself unless --root says otherwise.
+    let mut opts = opts;
+    if opts.confine_to.is_none() {
+        opts.confine_to = Some(rel.clone());
+    }
+    let chart = render_chart(&fs, &rel, &opts, Some(&helm))?;
+    if !chart.nondeterministic.is_empty() {
+        eprintln!(
+            "warning: this chart renders differently each time ({})",
+            chart.nondeterministic.join(", ")
+        );
+    }
+    let text = if args.helm_templates {
+        let map: std::collections::BTreeMap<&String, &String> = chart
+            .templates
+            .iter()
+            .filter(|(k, _)| !k.ends_with("/NOTES.txt"))
+            .collect();
+        serde_json::to_string_pretty(&map)? + "\n"
+    } else {
+        match args.output {
+            Output::Yaml => chart.stream,
+            Output::Json => serde_json::to_string_pretty(&chart.objects)? + "\n",
+        }
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// An absolute path as a path of the file system rooted at `/`.
+fn fs_relative(p: &std::path::Path) -> String {
+    p.to_string_lossy()
+        .trim_start_matches('/')
+        .replace('\\', "/")
 }

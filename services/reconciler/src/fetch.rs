@@ -2,12 +2,12 @@
 //! tree at one commit. Files are read from the object database at that exact commit, never from a
 //! working tree that could drift. Everything here blocks: callers run it on the blocking pool.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use gantry_render::{FileSystem, FsError};
+use gantry_render::{FileSystem, FsError, PathMap};
 use gix::ObjectId;
 
 /// Why a fetch or a tree read failed.
@@ -306,7 +306,7 @@ enum EntryKind {
 pub struct Snapshot {
     /// The commit.
     pub commit: ObjectId,
-    files: BTreeMap<String, (ObjectId, EntryKind)>,
+    files: PathMap<(ObjectId, EntryKind)>,
     repo: Mutex<gix::Repository>,
 }
 
@@ -336,7 +336,7 @@ impl Snapshot {
             .breadthfirst(&mut recorder)
             .map_err(|e| read_err(e.to_string()))?;
         drop(tree);
-        let mut files = BTreeMap::new();
+        let mut files = PathMap::new();
         for e in recorder.records {
             if e.mode.is_tree() || e.mode.is_commit() {
                 continue;
@@ -369,13 +369,13 @@ impl Snapshot {
     /// Paths whose content or mode differs between `self` and `other`, plus paths only one has.
     pub fn changed_paths(&self, other: &Snapshot) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for (p, e) in &self.files {
+        for (p, e) in self.files.iter() {
             if other.files.get(p) != Some(e) {
                 out.insert(p.clone());
             }
         }
-        for p in other.files.keys() {
-            if !self.files.contains_key(p) {
+        for (p, _) in other.files.iter() {
+            if !self.files.contains(p) {
                 out.insert(p.clone());
             }
         }
@@ -400,33 +400,13 @@ impl FileSystem for Snapshot {
     }
 
     fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
-        let prefix = if path.is_empty() {
-            String::new()
-        } else {
-            format!("{path}/")
-        };
-        let mut names: Vec<String> = self
-            .files
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_owned))
-            .collect();
-        names.dedup();
-        if names.is_empty() && !path.is_empty() {
-            return Err(FsError::NotFound(path.to_owned()));
-        }
-        Ok(names)
+        self.files
+            .list_dir(path)
+            .ok_or_else(|| FsError::NotFound(path.to_owned()))
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        if path.is_empty() {
-            return true;
-        }
-        let prefix = format!("{path}/");
-        self.files
-            .range(prefix.clone()..)
-            .next()
-            .is_some_and(|(k, _)| k.starts_with(&prefix))
+        self.files.is_dir(path)
     }
 
     fn is_file(&self, path: &str) -> bool {

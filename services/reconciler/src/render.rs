@@ -41,10 +41,17 @@ pub fn render(snapshot: &Snapshot, env: &Environment) -> Result<Rendered, Render
         Some(h) => h,
         None => &default_helm,
     };
+    // The snapshot is the repository's tree at the commit, so nothing above the repository's
+    // root can be named, let alone read (contract section 10); within it, kustomize's
+    // default load restrictor applies as in `kustomize build`.
+    let opts = RenderOptions {
+        confine_to: None,
+        ..RenderOptions::default()
+    };
     Ok(gantry_render::render(
         snapshot,
         &env.path,
-        &RenderOptions::default(),
+        &opts,
         Some(helm),
     )?)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// Nothing at this path.
-    #[error("'{0}' doesn't exist")]
+    #[error("'/{0}' doesn't exist")]
     NotFound(String),
     /// The path, or a symlink on it, leads outside the repository.
     #[error("'{0}' is outside the repository")]
@@ -36,6 +36,11 @@ pub trait FileSystem: Send + Sync {
     /// Whether `path` is a regular file.
     fn is_file(&self, path: &str) -> bool {
         !self.is_dir(path) && self.read(path).is_ok()
+    }
+    /// The path with every symlink on it resolved (kustomize's load restrictor compares real
+    /// paths). File systems without links return it unchanged.
+    fn canonical(&self, path: &str) -> Result<String, FsError> {
+        Ok(path.to_owned())
     }
 }
 
@@ -145,12 +150,109 @@ impl FileSystem for DirFs {
     fn is_file(&self, path: &str) -> bool {
         self.resolve(path).map(|p| p.is_file()).unwrap_or(false)
     }
+
+    fn canonical(&self, path: &str) -> Result<String, FsError> {
+        let real = self.resolve(path)?;
+        let rel = real
+            .strip_prefix(&self.root)
+            .map_err(|_| FsError::Escapes(path.to_owned()))?;
+        Ok(rel.to_string_lossy().replace('\\', "/"))
+    }
+}
+
+/// Files keyed by repository path, with the directories their paths imply: the one
+/// path-keyed tree behind every in-memory file system (`MemFs`, the reconciler's git snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathMap<V> {
+    files: BTreeMap<String, V>,
+}
+
+impl<V> Default for PathMap<V> {
+    fn default() -> Self {
+        Self {
+            files: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V> PathMap<V> {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces the file at a normalised path.
+    pub fn insert(&mut self, path: String, value: V) {
+        self.files.insert(path, value);
+    }
+
+    /// The file at `path`.
+    pub fn get(&self, path: &str) -> Option<&V> {
+        self.files.get(path)
+    }
+
+    /// Whether a file is at `path`.
+    pub fn contains(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+
+    /// Every file, in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.files.iter()
+    }
+
+    /// How many files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The names of the entries of directory `path`, sorted; `None` when it is no directory.
+    pub fn list_dir(&self, path: &str) -> Option<Vec<String>> {
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let mut names: Vec<String> = self
+            .files
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_owned))
+            .collect();
+        names.dedup();
+        (!names.is_empty() || path.is_empty()).then_some(names)
+    }
+
+    /// Whether `path` is a directory (the root always is).
+    pub fn is_dir(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return true;
+        }
+        let prefix = format!("{path}/");
+        self.files
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
+    }
+}
+
+impl<V> FromIterator<(String, V)> for PathMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        Self {
+            files: iter.into_iter().collect(),
+        }
+    }
 }
 
 /// An in-memory repository: file paths to contents. Directories are implied by the paths.
 #[derive(Debug, Clone, Default)]
 pub struct MemFs {
-    files: BTreeMap<String, Vec<u8>>,
+    files: PathMap<Vec<u8>>,
 }
 
 impl MemFs {
@@ -176,36 +278,40 @@ impl FileSystem for MemFs {
     }
 
     fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
-        let prefix = if path.is_empty() {
-            String::new()
-        } else {
-            format!("{path}/")
-        };
-        let mut names: Vec<String> = self
-            .files
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_owned))
-            .collect();
-        names.dedup();
-        if names.is_empty() && !self.is_dir(path) {
-            return Err(FsError::NotFound(path.to_owned()));
-        }
-        Ok(names)
+        self.files
+            .list_dir(path)
+            .ok_or_else(|| FsError::NotFound(path.to_owned()))
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        if path.is_empty() {
-            return true;
-        }
-        let prefix = format!("{path}/");
-        self.files
-            .range(prefix.clone()..)
-            .next()
-            .is_some_and(|(k, _)| k.starts_with(&prefix))
+        self.files.is_dir(path)
     }
 
     fn is_file(&self, path: &str) -> bool {
-        self.files.contains_key(path)
+        self.files.contains(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_map_lists_the_directories_its_paths_imply() {
+        let m: PathMap<u8> = [
+            ("a/b/c.yaml".to_owned(), 1),
+            ("a/d.yaml".to_owned(), 2),
+            ("ab.yaml".to_owned(), 3),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(m.list_dir(""), Some(vec!["a".into(), "ab.yaml".into()]));
+        assert_eq!(m.list_dir("a"), Some(vec!["b".into(), "d.yaml".into()]));
+        assert_eq!(m.list_dir("a/b"), Some(vec!["c.yaml".into()]));
+        assert_eq!(m.list_dir("ab.yaml"), None);
+        assert_eq!(m.list_dir("missing"), None);
+        assert!(m.is_dir("") && m.is_dir("a") && m.is_dir("a/b"));
+        assert!(!m.is_dir("ab.yaml") && !m.is_dir("a/b/c.yaml") && !m.is_dir("b"));
+        assert_eq!(PathMap::<u8>::new().list_dir(""), Some(vec![]));
     }
 }

@@ -1,5 +1,6 @@
-//! Helm charts, rendered by a [`HelmRenderer`]. The one implementation today runs an external
-//! `helm template` with a timeout; a native engine can implement the same trait later.
+//! Helm charts, rendered by a [`HelmRenderer`]: [`NativeHelm`] (Gantry's own engine,
+//! `gantry-helm`, the default) or [`ExternalHelm`] (a `helm` binary with a timeout, for charts
+//! configured with `helm: {engine: external}`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,6 +26,9 @@ pub enum HelmError {
     /// Preparing the chart for helm failed.
     #[error("preparing the chart: {0}")]
     Io(#[source] std::io::Error),
+    /// Gantry's engine refused or failed to render the chart (Helm's message).
+    #[error(transparent)]
+    Native(#[from] gantry_helm::HelmError),
 }
 
 /// What to render: the chart's files (paths relative to the chart root) and release settings.
@@ -38,6 +42,22 @@ pub struct HelmRequest {
     pub namespace: Option<String>,
     /// Values files, relative to the chart root, in order.
     pub values_files: Vec<String>,
+    /// Every values file's content in order (a name for messages, the YAML): the native
+    /// engine reads these rather than `values_files`.
+    pub values: Vec<(String, String)>,
+    /// `--set` expressions, applied last.
+    pub set: Vec<String>,
+}
+
+/// A chart's render: what `helm template` prints, and what the native engine also knows.
+#[derive(Debug, Clone, Default)]
+pub struct HelmOutput {
+    /// What `helm template` prints.
+    pub stream: String,
+    /// Every template's output by path, as Helm's engine returns it (native engine only).
+    pub templates: BTreeMap<String, String>,
+    /// Why the output may differ between two renders of the same input.
+    pub nondeterministic: Vec<String>,
 }
 
 /// Renders a chart to a multi-document YAML stream.
@@ -46,6 +66,96 @@ pub trait HelmRenderer: Send + Sync {
     fn template(&self, req: &HelmRequest) -> Result<String, HelmError>;
     /// Release settings for the chart at `dir` (from `.gantry.yaml`, by the caller).
     fn settings(&self) -> (String, Option<String>, Vec<String>);
+    /// Values given by content and `--set` expressions (native engine only).
+    fn extra_values(&self) -> (Vec<(String, String)>, Vec<String>) {
+        (Vec::new(), Vec::new())
+    }
+    /// Renders `req` with everything the renderer knows.
+    fn render_chart(&self, req: &HelmRequest) -> Result<HelmOutput, HelmError> {
+        Ok(HelmOutput {
+            stream: self.template(req)?,
+            ..HelmOutput::default()
+        })
+    }
+}
+
+/// Gantry's own Helm engine (`gantry-helm`): `helm template --include-crds --skip-tests`
+/// semantics, with no process and limits on time and size.
+#[derive(Debug, Clone)]
+pub struct NativeHelm {
+    /// Release name.
+    pub release_name: String,
+    /// Release namespace (`default` when absent, as `helm template`).
+    pub namespace: Option<String>,
+    /// Values files relative to the chart directory.
+    pub values_files: Vec<String>,
+    /// Values given by content, after the files.
+    pub values: Vec<(String, String)>,
+    /// `--set` expressions, last.
+    pub set: Vec<String>,
+    /// How long a render may take.
+    pub timeout: Duration,
+    /// Only the engine's template map, without `helm template`'s stream (which fails on
+    /// templates that are not valid YAML).
+    pub templates_only: bool,
+}
+
+impl NativeHelm {
+    /// The native engine with these release settings and a 60 s limit.
+    pub fn new(
+        release_name: impl Into<String>,
+        namespace: Option<String>,
+        values_files: Vec<String>,
+    ) -> Self {
+        NativeHelm {
+            release_name: release_name.into(),
+            namespace,
+            values_files,
+            values: Vec::new(),
+            set: Vec::new(),
+            timeout: Duration::from_secs(60),
+            templates_only: false,
+        }
+    }
+}
+
+impl HelmRenderer for NativeHelm {
+    fn settings(&self) -> (String, Option<String>, Vec<String>) {
+        (
+            self.release_name.clone(),
+            self.namespace.clone(),
+            self.values_files.clone(),
+        )
+    }
+
+    fn extra_values(&self) -> (Vec<(String, String)>, Vec<String>) {
+        (self.values.clone(), self.set.clone())
+    }
+
+    fn template(&self, req: &HelmRequest) -> Result<String, HelmError> {
+        self.render_chart(req).map(|o| o.stream)
+    }
+
+    fn render_chart(&self, req: &HelmRequest) -> Result<HelmOutput, HelmError> {
+        let r = gantry_helm::render(gantry_helm::Request {
+            chart: req.files.clone(),
+            values_files: req.values.clone(),
+            set: req.set.clone(),
+            release: gantry_helm::Release {
+                name: req.release_name.clone(),
+                namespace: req.namespace.clone().unwrap_or_else(|| "default".into()),
+                ..gantry_helm::Release::default()
+            },
+            timeout: self.timeout,
+            stream: !self.templates_only,
+            ..gantry_helm::Request::default()
+        })?;
+        Ok(HelmOutput {
+            stream: r.stream,
+            templates: r.templates,
+            nondeterministic: r.nondeterministic,
+        })
+    }
 }
 
 /// Runs `helm template` from `PATH` (or a given binary) with a timeout.
@@ -220,25 +330,44 @@ fn collect(
     Ok(())
 }
 
+fn convert_read(e: crate::kustomize::KError) -> RenderError {
+    RenderError::Kustomize(e.to_string())
+}
+
 /// Renders the chart at `dir` with `helm`.
 pub(crate) fn render_chart(
     engine: &Engine<'_>,
     dir: &str,
     helm: &dyn HelmRenderer,
-) -> Result<String, RenderError> {
+) -> Result<HelmOutput, RenderError> {
     let mut files = BTreeMap::new();
     collect(engine, dir, dir, &mut files)?;
     let (release_name, namespace, values_files) = helm.settings();
+    let (extra, set) = helm.extra_values();
+    let mut values = Vec::new();
     for v in &values_files {
-        if path::join(dir, v).is_none() {
-            return Err(RenderError::Escapes(v.clone()));
-        }
+        let Some(p) = path::join(dir, v) else {
+            return Err(RenderError::Escapes {
+                file: String::new(),
+                line: 0,
+                reference: v.clone(),
+                root: path::display(dir),
+            });
+        };
+        let data = engine.read(&p).map_err(convert_read)?;
+        let text = String::from_utf8(data).map_err(|_| {
+            RenderError::Helm(HelmError::Failed(format!("values file {v} is not UTF-8")))
+        })?;
+        values.push((v.clone(), text));
     }
+    values.extend(extra);
     let req = HelmRequest {
         files,
         release_name,
         namespace,
         values_files,
+        values,
+        set,
     };
-    Ok(helm.template(&req)?)
+    Ok(helm.render_chart(&req)?)
 }

@@ -1,6 +1,7 @@
 //! Gantry's render engine: turns an environment's path in a repository into Kubernetes objects.
 //! Plain folders and Kustomize overlays are rendered natively, matching `kustomize build` byte
-//! for byte; Helm charts go through an external `helm template` behind [`HelmRenderer`].
+//! for byte; Helm charts are rendered by Gantry's own engine (`gantry-helm`) as `helm template`
+//! would, or by an external `helm` behind the same [`HelmRenderer`] trait when asked.
 //!
 //! Rendering reads only through a [`FileSystem`] rooted at the repository, so the reconciler can
 //! render a git tree at a commit; [`Rendered::inputs`] lists every path that was read.
@@ -17,8 +18,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-pub use fs::{DirFs, FileSystem, FsError, MemFs};
-pub use helm::{ExternalHelm, HelmError, HelmRenderer, HelmRequest};
+pub use fs::{DirFs, FileSystem, FsError, MemFs, PathMap};
+pub use helm::{ExternalHelm, HelmError, HelmOutput, HelmRenderer, HelmRequest, NativeHelm};
 
 /// Output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +64,18 @@ impl Default for Limits {
     }
 }
 
+/// Which files a kustomization may load (kustomize's `--load-restrictor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadRestrictor {
+    /// `LoadRestrictionsRootOnly`, kustomize's default: a kustomization's own files
+    /// (resources, patches, generator sources, configurations, ...) lie in or below its
+    /// folder; bases and components may lie anywhere.
+    #[default]
+    RootOnly,
+    /// `LoadRestrictionsNone`: files may lie anywhere reads are allowed.
+    None,
+}
+
 /// Options of a render.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
@@ -73,6 +86,11 @@ pub struct RenderOptions {
     /// Refuse a folder without a kustomization, as `kustomize build` does (Gantry's own
     /// default renders such a folder's manifests).
     pub require_kustomization: bool,
+    /// kustomize's load restrictor.
+    pub load_restrictor: LoadRestrictor,
+    /// A directory of the file system (relative to its root) that every read must stay
+    /// below, whatever the kustomizations name; `None` is the file system's root.
+    pub confine_to: Option<String>,
 }
 
 /// The objects of a render and the repository paths it read.
@@ -82,6 +100,9 @@ pub struct Rendered {
     pub objects: Vec<Value>,
     /// Every repository path read (files; directories listed are included too).
     pub inputs: BTreeSet<String>,
+    /// Why a chart's output may differ between two renders of the same input (random and
+    /// time functions); empty when it does not.
+    pub nondeterministic: Vec<String>,
 }
 
 impl Rendered {
@@ -104,12 +125,29 @@ pub enum RenderError {
         /// What is wrong.
         message: String,
     },
+    /// The directory holds no kustomization (kustomize's `MissingKustomizationFileError`).
+    #[error(
+        "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{dir}'"
+    )]
+    NoKustomization {
+        /// The directory, shown from the root.
+        dir: String,
+    },
     /// A feature Gantry refuses to render.
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// A path leaves the repository.
-    #[error("'{0}' is outside the repository")]
-    Escapes(String),
+    /// A path leads outside the directory reads are confined to.
+    #[error("{}", escapes_message(file, *line, reference, root))]
+    Escapes {
+        /// The file that names the path, shown from the root (`""` when none does).
+        file: String,
+        /// Its line there, 0 if unknown.
+        line: usize,
+        /// The path as written.
+        reference: String,
+        /// The directory reads are confined to, shown from the root.
+        root: String,
+    },
     /// A limit was exceeded.
     #[error("limit exceeded: {0}")]
     Limit(String),
@@ -124,6 +162,14 @@ pub enum RenderError {
     Helm(#[from] HelmError),
 }
 
+fn escapes_message(file: &str, line: usize, reference: &str, root: &str) -> String {
+    match (file.is_empty(), line) {
+        (true, _) => format!("'{reference}' is outside the root '{root}'"),
+        (false, 0) => format!("{file}: '{reference}' is outside the root '{root}'"),
+        (false, n) => format!("{file}:{n}: '{reference}' is outside the root '{root}'"),
+    }
+}
+
 fn convert(e: kustomize::KError) -> RenderError {
     use kustomize::KError as K;
     fn root(e: &K) -> &K {
@@ -132,9 +178,34 @@ fn convert(e: kustomize::KError) -> RenderError {
             other => other,
         }
     }
+    if let K::NoKustomization(dir) = &e {
+        return RenderError::NoKustomization {
+            dir: path::display(dir),
+        };
+    }
     match root(&e) {
         K::Unsupported(f) => return RenderError::Unsupported(f.clone()),
-        K::Fs(FsError::Escapes(p)) => return RenderError::Escapes(p.clone()),
+        K::Fs(FsError::Escapes(p)) => {
+            return RenderError::Escapes {
+                file: String::new(),
+                line: 0,
+                reference: path::display(p),
+                root: "/".into(),
+            };
+        }
+        K::Outside {
+            file,
+            line,
+            reference,
+            root,
+        } => {
+            return RenderError::Escapes {
+                file: file.clone(),
+                line: *line,
+                reference: reference.clone(),
+                root: root.clone(),
+            };
+        }
         K::Limit(m) => return RenderError::Limit(m.clone()),
         K::Yaml {
             path,
@@ -156,7 +227,8 @@ fn convert(e: kustomize::KError) -> RenderError {
 }
 
 /// Renders the environment at `dir` (repository-relative; `""` is the root): a kustomization,
-/// a Helm chart (through `helm`, if given) or a plain folder of manifests.
+/// a Helm chart (with `helm`, or Gantry's own engine when `None`) or a plain folder of
+/// manifests.
 pub fn render(
     fs: &dyn FileSystem,
     dir: &str,
@@ -166,21 +238,125 @@ pub fn render(
     if path::is_remote(dir) {
         return Err(RenderError::Unsupported(format!("remote path '{dir}'")));
     }
-    let dir = path::clean(dir.trim_end_matches('/'))
-        .ok_or_else(|| RenderError::Escapes(dir.to_owned()))?;
+    let confine = match &opts.confine_to {
+        Some(c) => path::clean(c.trim_end_matches('/')).ok_or_else(|| RenderError::Escapes {
+            file: String::new(),
+            line: 0,
+            reference: c.clone(),
+            root: "/".into(),
+        })?,
+        None => String::new(),
+    };
+    let escapes = || RenderError::Escapes {
+        file: String::new(),
+        line: 0,
+        reference: dir.to_owned(),
+        root: path::display(&confine),
+    };
+    let dir = path::clean(dir.trim_end_matches('/')).ok_or_else(escapes)?;
+    if !path::within(&dir, &confine) {
+        return Err(escapes());
+    }
     if !fs.is_dir(&dir) {
         return Err(RenderError::Fs(FsError::NotFound(dir)));
     }
-    let engine = kustomize::Engine::new(fs, opts.limits.clone());
-    let result = render_with(&engine, &dir, opts, helm);
+    let engine = kustomize::Engine::new(
+        fs,
+        opts.limits.clone(),
+        confine,
+        opts.load_restrictor == LoadRestrictor::RootOnly,
+    );
+    let mut nondeterministic = Vec::new();
+    let result = render_with(&engine, &dir, opts, helm, &mut nondeterministic);
     let mut inputs = engine.reads.into_inner();
     match result {
         Ok(objects) => {
             inputs.insert(dir);
-            Ok(Rendered { objects, inputs })
+            Ok(Rendered {
+                objects,
+                inputs,
+                nondeterministic,
+            })
         }
         Err(e) => Err(e),
     }
+}
+
+/// A chart's render with everything `gantry render` prints: `helm template`'s stream, the
+/// engine's template map, and the parsed objects.
+#[derive(Debug, Clone, Default)]
+pub struct ChartRender {
+    /// What `helm template --include-crds --skip-tests` prints.
+    pub stream: String,
+    /// Each template's output by path (native engine only; `NOTES.txt` included).
+    pub templates: std::collections::BTreeMap<String, String>,
+    /// The objects, in the stream's order.
+    pub objects: Vec<Value>,
+    /// Why the output may differ between two renders of the same input.
+    pub nondeterministic: Vec<String>,
+}
+
+/// Whether `dir` holds a Helm chart (`Chart.yaml`).
+pub fn is_chart(fs: &dyn FileSystem, dir: &str) -> bool {
+    let dir = path::clean(dir.trim_end_matches('/')).unwrap_or_default();
+    fs.is_file(&path::join(&dir, "Chart.yaml").unwrap_or_default())
+}
+
+/// Renders the chart at `dir` with `helm` (Gantry's engine when `None`).
+pub fn render_chart(
+    fs: &dyn FileSystem,
+    dir: &str,
+    opts: &RenderOptions,
+    helm: Option<&dyn HelmRenderer>,
+) -> Result<ChartRender, RenderError> {
+    let confine = match &opts.confine_to {
+        Some(c) => path::clean(c.trim_end_matches('/')).ok_or_else(|| RenderError::Escapes {
+            file: String::new(),
+            line: 0,
+            reference: c.clone(),
+            root: "/".into(),
+        })?,
+        None => String::new(),
+    };
+    let escapes = || RenderError::Escapes {
+        file: String::new(),
+        line: 0,
+        reference: dir.to_owned(),
+        root: path::display(&confine),
+    };
+    let dir = path::clean(dir.trim_end_matches('/')).ok_or_else(escapes)?;
+    if !path::within(&dir, &confine) {
+        return Err(escapes());
+    }
+    let engine = kustomize::Engine::new(
+        fs,
+        opts.limits.clone(),
+        confine,
+        opts.load_restrictor == LoadRestrictor::RootOnly,
+    );
+    engine.check_real(&dir).map_err(convert)?;
+    let native;
+    let helm = match helm {
+        Some(h) => h,
+        None => {
+            native = NativeHelm::new("release-name", None, Vec::new());
+            &native
+        }
+    };
+    let out = helm::render_chart(&engine, &dir, helm)?;
+    let objects = if out.stream.is_empty() {
+        Vec::new()
+    } else {
+        engine
+            .resources_from_text(&out.stream, &format!("{dir}/<helm template>"))
+            .map_err(convert)?
+    };
+    Ok(ChartRender {
+        stream: out.stream,
+        templates: out.templates,
+        objects: objects.into_iter().map(|r| r.obj).collect(),
+        nondeterministic: out.nondeterministic,
+    })
 }
 
 fn render_with(
@@ -188,26 +364,33 @@ fn render_with(
     dir: &str,
     opts: &RenderOptions,
     helm: Option<&dyn HelmRenderer>,
+    nondeterministic: &mut Vec<String>,
 ) -> Result<Vec<Value>, RenderError> {
+    engine.check_real(dir).map_err(convert)?;
     if engine.find_kustomization(dir).map_err(convert)?.is_some() {
         let list = engine.build(dir, opts.reorder).map_err(convert)?;
         return Ok(list.into_iter().map(|r| r.obj).collect());
     }
     if opts.require_kustomization {
-        return Err(RenderError::Kustomize(format!(
-            "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
-            path::display(dir)
-        )));
+        return Err(RenderError::NoKustomization {
+            dir: path::display(dir),
+        });
     }
     let chart = path::join(dir, "Chart.yaml").unwrap_or_default();
     if engine.fs.is_file(&chart) {
-        let helm = helm.ok_or_else(|| {
-            RenderError::Helm(HelmError::Missing("no Helm renderer configured".into()))
-        })?;
+        let native;
+        let helm = match helm {
+            Some(h) => h,
+            None => {
+                native = NativeHelm::new("release-name", None, Vec::new());
+                &native
+            }
+        };
         engine.read(&chart).map_err(convert)?;
-        let text = helm::render_chart(engine, dir, helm)?;
+        let out = helm::render_chart(engine, dir, helm)?;
+        *nondeterministic = out.nondeterministic;
         let objects = engine
-            .resources_from_text(&text, &format!("{dir}/<helm template>"))
+            .resources_from_text(&out.stream, &format!("{dir}/<helm template>"))
             .map_err(convert)?;
         return Ok(objects.into_iter().map(|r| r.obj).collect());
     }

@@ -32,6 +32,13 @@ pub fn join(dir: &str, rel: &str) -> Option<String> {
     }
 }
 
+/// Whether `path` is `dir` or lies below it (`""` is the root, above everything).
+pub fn within(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path == dir
+        || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+}
+
 /// The last component of a path.
 pub fn base(path: &str) -> &str {
     path.rfind('/').map_or(path, |i| &path[i + 1..])

@@ -1,5 +1,8 @@
 //! Runs every kustomize conformance case in `../shared/fixtures/kustomize/cases` (taken from
 //! kustomize's own test suite) and prints pass/fail counts. `FIXTURE=<name>` shows one diff.
+//! Each expected error is checked as kustomize's test checks it: the same text check
+//! (`contains`, `equals`, `prefix`, `regexp`, `not_contains`), or for a Go type check
+//! (`predicate`) the matching typed error.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +11,29 @@ use serde_json::Value;
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/kustomize/cases")
+}
+
+/// Whether `e` passes one of the checks kustomize's test made on its error.
+fn check(kind: &str, value: &str, e: &RenderError) -> bool {
+    let msg = e.to_string();
+    match kind {
+        "contains" => msg.contains(value),
+        "equals" => msg == value,
+        "prefix" => msg.starts_with(value),
+        "not_contains" => !msg.contains(value),
+        "regexp" => regex::Regex::new(value)
+            .unwrap_or_else(|err| panic!("bad regexp {value:?} in a case: {err}"))
+            .is_match(&msg),
+        // Go type checks, answered by the typed error that stands for the same condition.
+        "predicate" => match value {
+            "IsMissingKustomizationFileError" => {
+                matches!(e, RenderError::NoKustomization { .. })
+            }
+            "kusterr.IsMalformedYAMLError" => matches!(e, RenderError::Yaml { .. }),
+            other => panic!("no typed error stands for the Go predicate {other}"),
+        },
+        other => panic!("unknown error check kind {other:?}"),
+    }
 }
 
 fn load_files(root: &Path, dir: &Path, fs: &mut MemFs) {
@@ -61,7 +87,7 @@ fn run_case(dir: &Path) -> Outcome {
     if case["escapes_root"] == true {
         // Gantry refuses what kustomize's in-memory file system tolerates.
         return match result {
-            Err(RenderError::Escapes(_)) => Outcome::Pass,
+            Err(RenderError::Escapes { .. }) => Outcome::Pass,
             Err(e) => Outcome::Fail(format!("expected an escape refusal, got: {e}")),
             Ok(_) => Outcome::Fail("expected an escape refusal, got output".into()),
         };
@@ -85,18 +111,16 @@ fn run_case(dir: &Path) -> Outcome {
         _ => match result {
             Ok(r) => Outcome::Fail(format!("expected an error, got:\n{}", r.to_yaml())),
             Err(e) => {
-                let msg = e.to_string();
+                // A case without checks comes from a test that only asks for an error
+                // (`require.Error`), which is then what it checks.
                 let checks = case["error_checks"].as_array().cloned().unwrap_or_default();
                 for c in checks {
-                    let v = c["value"].as_str().unwrap_or_default();
-                    let ok = match c["kind"].as_str() {
-                        Some("contains") | Some("equals") | Some("prefix") => msg.contains(v),
-                        Some("not_contains") => !msg.contains(v),
-                        _ => true,
-                    };
-                    if !ok {
+                    let kind = c["kind"].as_str().expect("check kind");
+                    let v = c["value"].as_str().expect("check value");
+                    if !check(kind, v, &e) {
                         return Outcome::Fail(format!(
-                            "error text mismatch: want {v:?}, got {msg:?}"
+                            "error check {kind} {v:?} fails on {:?}",
+                            e.to_string()
                         ));
                     }
                 }
@@ -126,7 +150,11 @@ fn diff(expected: &str, got: &str) -> String {
 fn kustomize_conformance_cases() {
     let dir = cases_dir();
     if !dir.is_dir() {
-        panic!("fixtures not found at {}", dir.display());
+        panic!(
+            "the shared kustomize conformance cases are not at {} (they live in the shared \
+             fixtures folder beside the checkout: shared/fixtures/kustomize/cases)",
+            dir.display()
+        );
     }
     let only = std::env::var("FIXTURE").ok();
     let mut names: Vec<_> = std::fs::read_dir(&dir)

@@ -1,38 +1,53 @@
-"""The kustomize oracle for Gantry's differential test: builds each directory named on stdin
-with pykustomize (kustomize's Go API, default CLI ordering) and writes `oracle.yaml` or
-`oracle.err` beside it. Falls back to `kubectl kustomize` when pykustomize is missing."""
+"""The kustomize oracle for Gantry's render tests: pykustomize (kustomize v5.8's Go API,
+in-process). Reads one job a line on stdin, tab separated:
+
+    BUILD_DIR  OUT_PREFIX  [REORDER]  [LOAD_RESTRICTOR]
+
+REORDER is `unspecified` (the CLI default: legacy order unless the kustomization sets
+`sortOptions`), `legacy` or `none`; LOAD_RESTRICTOR is `RootOnly` (the default) or `None`. It
+writes OUT_PREFIX.yaml with the output, or OUT_PREFIX.err with kustomize's error.
+
+There is no fallback: without pykustomize the tests must fail, not quietly compare against
+something else. Exit status 3 says pykustomize is missing.
+"""
 import asyncio
-import os
-import shutil
-import subprocess
 import sys
 
+
 def main() -> int:
-    dirs = [line.strip() for line in sys.stdin if line.strip()]
     try:
-        from pykustomize import Kustomizer
-        k = Kustomizer()
+        from pykustomize import BuildOptions, Kustomizer, LoadRestrictions, ReorderOption
+    except ImportError as e:
+        print(f"pykustomize is not installed ({e}); run `. scripts/tools.sh`", file=sys.stderr)
+        return 3
+    jobs = [line.rstrip("\n").split("\t") for line in sys.stdin if line.strip()]
+    k = Kustomizer()
+    reorders = {
+        "unspecified": ReorderOption.UNSPECIFIED,
+        "legacy": ReorderOption.LEGACY,
+        "none": ReorderOption.NONE,
+    }
+    restrictors = {"RootOnly": LoadRestrictions.ROOT_ONLY, "None": LoadRestrictions.NONE}
 
-        async def run() -> None:
-            for d in dirs:
-                try:
-                    res = await k.build(d)
-                    open(os.path.join(d, "oracle.yaml"), "w").write(res.yaml)
-                except Exception as e:  # noqa: BLE001 - every failure is a result
-                    open(os.path.join(d, "oracle.err"), "w").write(str(e))
+    async def run() -> None:
+        for job in jobs:
+            build_dir, out = job[0], job[1]
+            opts = BuildOptions(
+                reorder=reorders[job[2] if len(job) > 2 else "unspecified"],
+                load_restrictions=restrictors[job[3] if len(job) > 3 else "RootOnly"],
+            )
+            try:
+                res = await k.build(build_dir, opts)
+                with open(out + ".yaml", "w", encoding="utf-8", newline="") as f:
+                    f.write(res.yaml)
+            except Exception as e:  # noqa: BLE001 - every failure is a result
+                with open(out + ".err", "w", encoding="utf-8") as f:
+                    f.write(str(e))
 
-        asyncio.run(run())
-        return 0
-    except ImportError:
-        kubectl = shutil.which("kubectl")
-        if not kubectl:
-            print("neither pykustomize nor kubectl is available", file=sys.stderr)
-            return 2
-        for d in dirs:
-            p = subprocess.run([kubectl, "kustomize", d], capture_output=True, text=True)
-            name = "oracle.yaml" if p.returncode == 0 else "oracle.err"
-            open(os.path.join(d, name), "w").write(p.stdout if p.returncode == 0 else p.stderr)
-        return 0
+    asyncio.run(run())
+    print("oracle: pykustomize", file=sys.stderr)
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,9 +1,11 @@
 //! Built-in strategic merge of container and Service `ports`: kyaml merges them on
 //! `x-kubernetes-list-map-keys` (`containerPort`/`port` with `protocol`), so 53/UDP and 53/TCP
 //! are two elements, kept in place; ports without `protocol` merge on the number alone, in the
-//! one-key order (output recorded with `kubectl kustomize`, kubectl 1.37, kustomize v5.8.1).
+//! one-key order. Checked against the live kustomize (pykustomize, kustomize v5.8).
 
-use gantry_render::{MemFs, RenderOptions, render};
+mod common;
+
+use gantry_render::{DirFs, RenderOptions, render};
 
 const APP: &str = r##"apiVersion: apps/v1
 kind: Deployment
@@ -84,79 +86,62 @@ patches:
       - {port: 81, targetPort: 8081}
 "##;
 
-const EXPECTED: &str = r##"apiVersion: v1
-kind: Service
-metadata:
-  name: dns
-spec:
-  ports:
-  - name: metrics
-    port: 9153
-    protocol: TCP
-  - name: dns
-    port: 53
-    protocol: UDP
-    targetPort: 5354
-  - name: dns-tcp
-    port: 53
-    protocol: TCP
-    targetPort: 5353
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  ports:
-  - name: admin
-    port: 81
-    targetPort: 8081
-  - name: http
-    port: 80
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: dns
-spec:
-  template:
-    spec:
-      containers:
-      - image: coredns
-        name: dns
-        ports:
-        - containerPort: 8053
-          name: dns-alt
-          protocol: UDP
-        - containerPort: 9153
-          name: metrics
-          protocol: TCP
-        - containerPort: 53
-          hostPort: 5354
-          name: dns
-          protocol: UDP
-        - containerPort: 53
-          hostPort: 5353
-          name: dns-tcp
-          protocol: TCP
-      - image: nginx
-        name: web
-        ports:
-        - containerPort: 81
-          hostPort: 8081
-          name: admin
-        - containerPort: 8080
-          name: alt
-        - containerPort: 80
-          name: http
-"##;
-
 #[test]
 fn ports_merge_on_number_and_protocol_as_kustomize_does() -> anyhow::Result<()> {
-    let mut fs = MemFs::new();
-    fs.insert("app.yaml", APP.as_bytes().to_vec());
-    fs.insert("kustomization.yaml", KUSTOMIZATION.as_bytes().to_vec());
-    let r = render(&fs, "", &RenderOptions::default(), None)?;
-    assert_eq!(r.to_yaml(), EXPECTED);
+    let dir = tempfile::tempdir()?;
+    common::write_tree(
+        dir.path(),
+        &[("app.yaml", APP), ("kustomization.yaml", KUSTOMIZATION)],
+    );
+    let want =
+        common::kustomize_build(dir.path()).map_err(|e| anyhow::anyhow!("kustomize fails: {e}"))?;
+    let got = render(
+        &DirFs::new(dir.path())?,
+        "",
+        &RenderOptions::default(),
+        None,
+    )?
+    .to_yaml();
+    assert_eq!(got, want);
+    // What the case is about: 53/UDP and 53/TCP stay two ports, each patched in place.
+    assert!(
+        got.contains("hostPort: 5354\n          name: dns\n          protocol: UDP"),
+        "{got}"
+    );
+    assert!(
+        got.contains("hostPort: 5353\n          name: dns-tcp\n          protocol: TCP"),
+        "{got}"
+    );
+    Ok(())
+}
+
+/// A patch port that lacks `protocol` where the port it meets has one has no effect in kyaml
+/// (its `mergeValues` rewrites the element as it was); one carrying both keys merges.
+#[test]
+fn patch_ports_without_protocol_meet_ports_with_one_as_in_kustomize() -> anyhow::Result<()> {
+    const D: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        ports:\n        - {containerPort: 80, protocol: TCP, name: a}\n        - {containerPort: 81, protocol: TCP}\n        - {containerPort: 80, protocol: UDP}\n";
+    for port in [
+        "{containerPort: 80, hostPort: 1}",
+        "{containerPort: 81, hostPort: 2}",
+        "{containerPort: 82}",
+        "{containerPort: 80, protocol: UDP, hostPort: 3}",
+        "{containerPort: 81, protocol: TCP, hostPort: 4}",
+    ] {
+        let k = format!(
+            "resources: [d.yaml]\npatches:\n- patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: d\n    spec:\n      template:\n        spec:\n          containers:\n          - name: c\n            ports:\n            - {port}\n"
+        );
+        let dir = tempfile::tempdir()?;
+        common::write_tree(dir.path(), &[("d.yaml", D), ("kustomization.yaml", &k)]);
+        let want = common::kustomize_build(dir.path())
+            .map_err(|e| anyhow::anyhow!("kustomize fails: {e}"))?;
+        let got = render(
+            &DirFs::new(dir.path())?,
+            "",
+            &RenderOptions::default(),
+            None,
+        )?
+        .to_yaml();
+        assert_eq!(got, want, "patching {port}");
+    }
     Ok(())
 }

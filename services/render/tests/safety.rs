@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use gantry_render::{DirFs, ExternalHelm, Limits, MemFs, RenderError, RenderOptions, render};
+use gantry_render::{
+    DirFs, ExternalHelm, Limits, LoadRestrictor, MemFs, RenderError, RenderOptions, render,
+};
 
 fn mem(files: &[(&str, &str)]) -> MemFs {
     let mut fs = MemFs::new();
@@ -29,7 +31,71 @@ fn parent_escape_is_refused() {
         "resources:\n- ../../secret.yaml\n",
     )]);
     let e = err(&fs, "app", &RenderOptions::default());
-    assert!(matches!(e, RenderError::Escapes(_)), "{e}");
+    assert!(matches!(e, RenderError::Escapes { .. }), "{e}");
+}
+
+#[test]
+fn escapes_name_the_kustomization_and_line() {
+    let fs = mem(&[
+        ("repo/base/cm.yaml", CM),
+        ("repo/base/kustomization.yaml", "resources:\n- cm.yaml\n"),
+        (
+            "repo/apps/web/kustomization.yaml",
+            "namePrefix: x-\nresources:\n- ../../../outside\n",
+        ),
+        ("outside/kustomization.yaml", "resources: []\n"),
+    ]);
+    let opts = RenderOptions {
+        confine_to: Some("repo".into()),
+        ..Default::default()
+    };
+    let e = err(&fs, "repo/apps/web", &opts);
+    assert_eq!(
+        e.to_string(),
+        "/repo/apps/web/kustomization.yaml:3: '../../../outside' is outside the root '/repo'"
+    );
+    // Without the confinement the same base is read, as kustomize reads it.
+    let r = render(&fs, "repo/apps/web", &RenderOptions::default(), None).expect("renders");
+    assert!(r.objects.is_empty());
+}
+
+#[test]
+fn a_kustomizations_own_files_lie_below_its_folder() {
+    let fs = mem(&[
+        ("base/cm.yaml", CM),
+        ("base/kustomization.yaml", "resources:\n- cm.yaml\n"),
+        ("overlay/kustomization.yaml", "resources:\n- ../base\n"),
+        ("bad/kustomization.yaml", "resources:\n- ../base/cm.yaml\n"),
+        (
+            "badpatch/kustomization.yaml",
+            "resources:\n- ../base\npatches:\n- path: ../base/cm.yaml\n",
+        ),
+    ]);
+    // A base anywhere is fine (kustomize's LoadRestrictionsRootOnly).
+    let r = render(&fs, "overlay", &RenderOptions::default(), None).expect("renders");
+    assert_eq!(r.objects.len(), 1);
+    // A file of its own outside its folder is not.
+    assert_eq!(
+        err(&fs, "bad", &RenderOptions::default()).to_string(),
+        "accumulating resources: accumulation err='accumulating resources from '../base/cm.yaml': \
+         security; file '/base/cm.yaml' is not in or below '/bad'': must build at directory: \
+         '/base/cm.yaml': file is not directory"
+    );
+    let e = err(&fs, "badpatch", &RenderOptions::default()).to_string();
+    assert!(
+        e.ends_with(
+            "failed to get the patch file from path(../base/cm.yaml): security; file \
+             '/base/cm.yaml' is not in or below '/badpatch'"
+        ),
+        "{e}"
+    );
+    // LoadRestrictionsNone lifts the rule.
+    let none = RenderOptions {
+        load_restrictor: LoadRestrictor::None,
+        ..Default::default()
+    };
+    let r = render(&fs, "bad", &none, None).expect("renders without the restrictor");
+    assert_eq!(r.objects.len(), 1);
 }
 
 #[test]
@@ -37,7 +103,7 @@ fn absolute_path_is_refused() {
     let fs = mem(&[("kustomization.yaml", "resources:\n- /etc/passwd\n")]);
     assert!(matches!(
         err(&fs, "", &RenderOptions::default()),
-        RenderError::Escapes(_)
+        RenderError::Escapes { .. }
     ));
 }
 
@@ -53,7 +119,7 @@ fn symlink_leaving_the_root_is_refused() -> anyhow::Result<()> {
     std::os::unix::fs::symlink(outside.path().join("x.yaml"), repo.path().join("link.yaml"))?;
     let fs = DirFs::new(repo.path())?;
     let e = err(&fs, "", &RenderOptions::default());
-    assert!(matches!(e, RenderError::Escapes(_)), "{e}");
+    assert!(matches!(e, RenderError::Escapes { .. }), "{e}");
     Ok(())
 }
 
@@ -136,7 +202,7 @@ fn bad_openapi_schemas_are_clear_errors() {
     for (files, want) in [
         (
             vec![("app/kustomization.yaml", "openapi:\n  path: ../../s.json\n")],
-            "outside the repository",
+            "outside the root",
         ),
         (
             vec![("kustomization.yaml", "openapi:\n  path: missing.json\n")],
@@ -230,10 +296,105 @@ fn deep_nesting_is_a_clear_error_not_a_stack_overflow() {
         ("deep.yaml", &deep),
     ]);
     let e = err(&fs, "", &RenderOptions::default());
-    assert!(
-        e.to_string().contains("deep") || e.to_string().contains("nesting"),
-        "{e}"
-    );
+    // The limit's own error, from the parser's nesting check, at the line it was met.
+    match &e {
+        RenderError::Yaml {
+            path,
+            line,
+            message,
+        } => {
+            assert_eq!(path, "/deep.yaml", "{e}");
+            assert_eq!(*line, 5, "{e}");
+            assert_eq!(message, "nesting deeper than 100 levels", "{e}");
+        }
+        other => panic!("expected the nesting limit's error, got {other}"),
+    }
+    // Nesting within a lower limit renders; one level more is refused by that limit.
+    let nested = |n: usize| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: {}{}\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let opts = RenderOptions {
+        limits: Limits {
+            max_depth: 10,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    // The document's mapping and `data` are two levels; the lists add the rest.
+    let ok = mem(&[
+        ("kustomization.yaml", "resources:\n- n.yaml\n"),
+        ("n.yaml", &nested(8)),
+    ]);
+    render(&ok, "", &opts, None).expect("10 levels are within a limit of 10");
+    let deep = mem(&[
+        ("kustomization.yaml", "resources:\n- n.yaml\n"),
+        ("n.yaml", &nested(9)),
+    ]);
+    match err(&deep, "", &opts) {
+        RenderError::Yaml { message, .. } => assert_eq!(message, "nesting deeper than 10 levels"),
+        other => panic!("expected the nesting limit's error, got {other}"),
+    }
+}
+
+#[test]
+fn total_bytes_limit_counts_every_file_read() {
+    // Each file is under the per-file limit; together they pass the per-render one.
+    let fs = mem(&[
+        ("kustomization.yaml", "resources:\n- a.yaml\n- b.yaml\n"),
+        ("a.yaml", &CM.replace("name: c", "name: a")),
+        ("b.yaml", &CM.replace("name: c", "name: b")),
+    ]);
+    let limit = (2 * CM.len()) as u64;
+    let opts = RenderOptions {
+        limits: Limits {
+            max_total_bytes: limit,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    match err(&fs, "", &opts) {
+        RenderError::Limit(m) => assert_eq!(m, format!("more than {limit} bytes read in total")),
+        other => panic!("expected the total-bytes limit, got {other}"),
+    }
+    // With room for every file, the same render succeeds.
+    let roomy = RenderOptions {
+        limits: Limits {
+            max_total_bytes: limit * 2,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let r = render(&fs, "", &roomy, None).expect("renders within the limit");
+    assert_eq!(r.objects.len(), 2);
+}
+
+#[test]
+fn resources_per_file_limit() {
+    let three = (0..3)
+        .map(|i| CM.replace("name: c", &format!("name: c{i}")))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let fs = mem(&[
+        ("kustomization.yaml", "resources:\n- three.yaml\n"),
+        ("three.yaml", &three),
+    ]);
+    let opts = |n| RenderOptions {
+        limits: Limits {
+            max_resources: n,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    match err(&fs, "", &opts(2)) {
+        RenderError::Limit(m) => assert_eq!(m, "more than 2 resources"),
+        other => panic!("expected the resources limit, got {other}"),
+    }
+    let r = render(&fs, "", &opts(3), None).expect("three resources are within a limit of 3");
+    assert_eq!(r.objects.len(), 3);
 }
 
 #[test]
@@ -293,7 +454,52 @@ fn kustomization_cycles_stop() {
         ("b/kustomization.yaml", "resources:\n- ../a\n"),
     ]);
     let e = err(&fs, "a", &RenderOptions::default());
-    assert!(e.to_string().contains("deeper"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "accumulating resources: accumulation err='accumulating resources from '../b': \
+         '/b' must resolve to a file': recursed accumulation of path '/b': accumulating \
+         resources: accumulation err='accumulating resources from '../a': '/a' must resolve \
+         to a file': cycle detected: candidate root '/a' contains visited root '/a'"
+    );
+    // A base that contains the kustomization using it is a cycle too.
+    let fs = mem(&[("a/b/kustomization.yaml", "resources:\n- ..\n")]);
+    let e = err(&fs, "a/b", &RenderOptions::default());
+    assert!(
+        e.to_string()
+            .ends_with("cycle detected: candidate root '/a' contains visited root '/a/b'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn kustomization_nesting_limit() {
+    // A chain of 10 bases, deeper than a limit of 5.
+    let mut files = Vec::new();
+    for i in 0..10 {
+        files.push((
+            format!("k{i}/kustomization.yaml"),
+            format!("resources:\n- ../k{}\n", i + 1),
+        ));
+    }
+    files.push(("k10/kustomization.yaml".into(), "resources: []\n".into()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let opts = RenderOptions {
+        limits: Limits {
+            max_kustomization_depth: 5,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    match err(&mem(&refs), "k0", &opts) {
+        RenderError::Limit(m) => assert_eq!(
+            m,
+            "kustomizations nested deeper than 5 levels at /k5 (a cycle?)"
+        ),
+        other => panic!("expected the nesting limit, got {other}"),
+    }
 }
 
 #[test]
@@ -366,8 +572,9 @@ fn helm_missing_is_a_clear_error() {
     helm.binary = "/nonexistent/helm".into();
     let e = render(&fs, "chart", &RenderOptions::default(), Some(&helm)).expect_err("no helm");
     assert!(e.to_string().contains("not found"), "{e}");
-    let e = render(&fs, "chart", &RenderOptions::default(), None).expect_err("no renderer");
-    assert!(e.to_string().contains("helm"), "{e}");
+    // Without an external renderer, Gantry's own engine renders the chart.
+    let r = render(&fs, "chart", &RenderOptions::default(), None).expect("native render");
+    assert_eq!(r.objects.len(), 1);
 }
 
 #[test]
@@ -375,12 +582,10 @@ fn helm_runs_with_a_timeout() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let fake = dir.path().join("helm");
     // A stand-in helm: prints a manifest, or hangs when asked for release "slow".
-    std::fs::write(
+    write_executable(
         &fake,
         "#!/bin/sh\nif [ \"$2\" = slow ]; then sleep 10; fi\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: %s\\n' \"$2\"\n",
     )?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))?;
     let fs = mem(&[(
         "chart/Chart.yaml",
         "apiVersion: v2\nname: c\nversion: 0.1.0\n",
@@ -395,5 +600,25 @@ fn helm_runs_with_a_timeout() -> anyhow::Result<()> {
     slow.timeout = Duration::from_millis(300);
     let e = render(&fs, "chart", &RenderOptions::default(), Some(&slow)).expect_err("timeout");
     assert!(e.to_string().contains("timed out"), "{e}");
+    Ok(())
+}
+
+/// Writes an executable script from a child process, so no thread of this test binary ever
+/// holds a writable descriptor of it: another test forking at that moment would inherit one,
+/// and executing the script would then fail with ETXTBSY.
+fn write_executable(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("cat > \"$0\" && chmod 755 \"$0\"")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?
+        .write_all(text.as_bytes())?;
+    anyhow::ensure!(child.wait()?.success(), "writing {} failed", path.display());
     Ok(())
 }

@@ -142,7 +142,7 @@ pub fn load(
 ) -> KResult<TransformerConfig> {
     let mut c = TransformerConfig::default();
     for f in configurations {
-        let p = e.resolve(dir, f)?;
+        let p = e.resolve_file(dir, f)?;
         let text = e.read_text(&p)?;
         let docs = e.parse(&text, &p)?;
         for d in docs {
@@ -150,7 +150,7 @@ pub fn load(
         }
     }
     for f in crds {
-        let p = e.resolve(dir, f)?;
+        let p = e.resolve_file(dir, f)?;
         let text = e.read_text(&p)?;
         let docs = e.parse(&text, &p)?;
         for d in docs {

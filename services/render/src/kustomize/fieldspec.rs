@@ -213,7 +213,7 @@ const VAR_REFERENCE: &str = "
 - - CronJob spec/jobTemplate/spec/template/spec/initContainers/command
 - - CronJob spec/jobTemplate/spec/template/spec/initContainers/env/value
 - - CronJob spec/jobTemplate/spec/template/spec/initContainers/volumeMounts/mountPath
-- - CronJob spec/jobTemplate/spec/template/spec/volumes/nfs/server
+- - CronJob spec/jobTemplate/spec/template/volumes/nfs/server
 - - DaemonSet spec/template/spec/containers/args
 - - DaemonSet spec/template/spec/containers/command
 - - DaemonSet spec/template/spec/containers/env/value
@@ -493,7 +493,6 @@ pub fn name_references() -> Vec<BackRef> {
                 "webhooks/clientConfig/service",
                 false,
             ),
-            FieldSpec::new("", "", "HTTPRoute", "spec/rules/backendRefs/name", false),
         ],
     });
     let rbac = "rbac.authorization.k8s.io";
@@ -634,12 +633,12 @@ pub fn name_references() -> Vec<BackRef> {
     });
     refs.push(BackRef {
         gvk: Gvk {
-            group: String::new(),
+            group: "admissionregistration.k8s.io".into(),
             version: String::new(),
             kind: "ValidatingAdmissionPolicy".into(),
         },
         referrers: vec![FieldSpec::new(
-            "",
+            "admissionregistration.k8s.io",
             "",
             "ValidatingAdmissionPolicyBinding",
             "spec/policyName",

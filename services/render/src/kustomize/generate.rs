@@ -54,7 +54,12 @@ fn make(
 ) -> KResult<Resource> {
     let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
     for env in &g.envs {
-        let p = e.resolve(dir, env)?;
+        let p = e.resolve_file(dir, env).map_err(|err| {
+            err.context(format!(
+                "loading KV pairs: env source files: [{}]",
+                g.envs.join(" ")
+            ))
+        })?;
         let text = e.read_text(&p)?;
         for (i, line) in text.lines().enumerate() {
             let line = if i == 0 {
@@ -100,6 +105,12 @@ fn make(
                 super::path::display(&p)
             )));
         }
+        e.restrict(dir, &p).map_err(|err| {
+            err.context(format!(
+                "loading KV pairs: file sources: [{}]",
+                g.files.join(" ")
+            ))
+        })?;
         pairs.push((key, e.read(&p)?));
     }
     let mut data = Map::new();
@@ -140,12 +151,10 @@ fn make(
         for (k, v) in &o.annotations {
             annotations.insert(k.clone(), Value::String(v.clone()));
         }
-        if let Some(d) = o.disable_name_suffix_hash {
-            disable_hash = d;
-        }
-        if let Some(i) = o.immutable {
-            immutable = i;
-        }
+        // Go's booleans cannot tell `false` from unset: either level can only turn them on
+        // (kustomize's MergeGlobalOptionsIntoLocal).
+        disable_hash |= o.disable_name_suffix_hash.unwrap_or(false);
+        immutable |= o.immutable.unwrap_or(false);
     }
     if !labels.is_empty() {
         meta.insert("labels".into(), Value::Object(labels));
@@ -242,14 +251,20 @@ pub fn copy_merge_meta(new: &mut Resource, old: &Resource) {
     }
     new.set_name(&old.name());
     new.set_namespace(&old.namespace());
-    // Build annotations (the hash option among them) come from the new resource.
+    // Build annotations come from the old resource (`mergeStringMapsWithBuildAnnotations`),
+    // and the hash survives only when the new one asks for it too: merging into a resource
+    // that was not generated leaves its name alone.
+    new.needs_hash = old.needs_hash && new.needs_hash;
     new.prev_ids = old.prev_ids.clone();
     new.touched_annotations = old.touched_annotations;
     new.prefixes = old.prefixes.clone();
     new.suffixes = old.suffixes.clone();
-    // The resource keeps the origin (and history) of what it merged into.
-    if old.build_origin.is_some() {
+    // Origin annotations merge as plain annotations (the new generator's origin wins); the
+    // transformation history is the old resource's.
+    if new.build_origin.is_none() {
         new.build_origin = old.build_origin.clone();
+    }
+    if new.transformations.is_empty() {
         new.transformations = old.transformations.clone();
     }
 }

@@ -121,90 +121,146 @@ fn lower_keys(v: &Value) -> Map<String, Value> {
     }
 }
 
-fn string(v: Option<&Value>, what: &str) -> KResult<String> {
+/// The JSON type name Go's `encoding/json` reports.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// kustomize decodes the kustomization (after YAML 1.1 to JSON) into typed Go structs, so a
+/// value of the wrong type fails with Go's error, naming the value's JSON path (list indexes and
+/// map keys included, as current Go prints it).
+fn type_err(v: &Value, path: &str, go_type: &str) -> super::KError {
+    kerr(format!(
+        "invalid Kustomization: json: cannot unmarshal {} into Go struct field Kustomization.{path} of type {go_type}",
+        json_type(v)
+    ))
+}
+
+fn string(v: Option<&Value>, field: &str) -> KResult<String> {
     match v {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::Bool(b)) => Ok(b.to_string()),
-        Some(_) => Err(kerr(format!("field '{what}' must be a string"))),
+        Some(other) => Err(type_err(other, field, "string")),
     }
 }
 
-fn bool_field(v: Option<&Value>) -> bool {
-    matches!(v, Some(Value::Bool(true)))
+fn bool_field(v: Option<&Value>, field: &str) -> KResult<bool> {
+    match v {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(type_err(other, field, "bool")),
+    }
 }
 
-fn strings(v: Option<&Value>, what: &str) -> KResult<Vec<String>> {
+fn opt_bool(v: Option<&Value>, field: &str) -> KResult<Option<bool>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(type_err(other, field, "bool")),
+    }
+}
+
+fn strings(v: Option<&Value>, field: &str) -> KResult<Vec<String>> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a.iter().map(|x| string(Some(x), what)).collect(),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(_) => Err(kerr(format!("field '{what}' must be a list of strings"))),
+        Some(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| string(Some(x), &format!("{field}.{i}")))
+            .collect(),
+        Some(other) => Err(type_err(other, field, "[]string")),
     }
 }
 
-fn string_map(v: Option<&Value>, what: &str) -> KResult<Vec<(String, String)>> {
+fn string_map(v: Option<&Value>, field: &str) -> KResult<Vec<(String, String)>> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(m)) => m
             .iter()
-            .map(|(k, v)| Ok((k.clone(), string(Some(v), what)?)))
+            .map(|(k, v)| Ok((k.clone(), string(Some(v), &format!("{field}.{k}"))?)))
             .collect(),
-        Some(_) => Err(kerr(format!("field '{what}' must be a map of strings"))),
+        Some(other) => Err(type_err(other, field, "map[string]string")),
     }
 }
 
-fn selector(v: Option<&Value>) -> KResult<Option<Selector>> {
+fn selector(v: Option<&Value>, list: &str) -> KResult<Option<Selector>> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
     let m = lower_keys(v);
     Ok(Some(Selector {
-        group: string(m.get("group"), "target.group")?,
-        version: string(m.get("version"), "target.version")?,
-        kind: string(m.get("kind"), "target.kind")?,
-        name: string(m.get("name"), "target.name")?,
-        namespace: string(m.get("namespace"), "target.namespace")?,
-        label_selector: string(m.get("labelselector"), "target.labelSelector")?,
-        annotation_selector: string(m.get("annotationselector"), "target.annotationSelector")?,
+        group: string(m.get("group"), &format!("{list}.target.ResId.Gvk.group"))?,
+        version: string(
+            m.get("version"),
+            &format!("{list}.target.ResId.Gvk.version"),
+        )?,
+        kind: string(m.get("kind"), &format!("{list}.target.ResId.Gvk.kind"))?,
+        name: string(m.get("name"), &format!("{list}.target.ResId.name"))?,
+        namespace: string(
+            m.get("namespace"),
+            &format!("{list}.target.ResId.namespace"),
+        )?,
+        label_selector: string(
+            m.get("labelselector"),
+            &format!("{list}.target.labelSelector"),
+        )?,
+        annotation_selector: string(
+            m.get("annotationselector"),
+            &format!("{list}.target.annotationSelector"),
+        )?,
     }))
 }
 
-fn gen_options(v: Option<&Value>) -> KResult<Option<GeneratorOptions>> {
+fn gen_options(v: Option<&Value>, path: &str) -> KResult<Option<GeneratorOptions>> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
     let m = lower_keys(v);
     Ok(Some(GeneratorOptions {
-        labels: string_map(m.get("labels"), "options.labels")?,
-        annotations: string_map(m.get("annotations"), "options.annotations")?,
-        disable_name_suffix_hash: m.get("disablenamesuffixhash").and_then(Value::as_bool),
-        immutable: m.get("immutable").and_then(Value::as_bool),
+        labels: string_map(m.get("labels"), &format!("{path}.labels"))?,
+        annotations: string_map(m.get("annotations"), &format!("{path}.annotations"))?,
+        disable_name_suffix_hash: opt_bool(
+            m.get("disablenamesuffixhash"),
+            &format!("{path}.disableNameSuffixHash"),
+        )?,
+        immutable: opt_bool(m.get("immutable"), &format!("{path}.immutable"))?,
     }))
 }
 
-fn generators(v: Option<&Value>, what: &str) -> KResult<Vec<Generator>> {
+/// `configMapGenerator` (`ConfigMapArgs`) or `secretGenerator` (`SecretArgs`) entries.
+fn generators(v: Option<&Value>, list: &str, args: &str) -> KResult<Vec<Generator>> {
     let mut out = Vec::new();
-    let Some(Value::Array(items)) = v else {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(out);
     };
-    for item in items {
+    let Value::Array(items) = v else {
+        return Err(type_err(v, list, &format!("[]types.{args}")));
+    };
+    for (idx, item) in items.iter().enumerate() {
+        let ga = format!("{list}.{idx}");
+        let kv = ga.clone();
         let m = lower_keys(item);
-        let mut envs = strings(m.get("envs"), "envs")?;
-        let env = string(m.get("env"), "env")?;
+        let mut envs = strings(m.get("envs"), &format!("{kv}.envs"))?;
+        let env = string(m.get("env"), &format!("{kv}.env"))?;
         if !env.is_empty() {
             envs.push(env);
         }
         out.push(Generator {
-            name: string(m.get("name"), what)?,
-            namespace: string(m.get("namespace"), what)?,
-            behavior: string(m.get("behavior"), what)?,
-            literals: strings(m.get("literals"), "literals")?,
-            files: strings(m.get("files"), "files")?,
+            name: string(m.get("name"), &format!("{ga}.name"))?,
+            namespace: string(m.get("namespace"), &format!("{ga}.namespace"))?,
+            behavior: string(m.get("behavior"), &format!("{ga}.behavior"))?,
+            literals: strings(m.get("literals"), &format!("{kv}.literals"))?,
+            files: strings(m.get("files"), &format!("{kv}.files"))?,
             envs,
-            options: gen_options(m.get("options"))?,
-            secret_type: string(m.get("type"), "type")?,
+            options: gen_options(m.get("options"), &format!("{ga}.options"))?,
+            secret_type: string(m.get("type"), &format!("{ga}.type"))?,
         });
     }
     Ok(out)
@@ -324,85 +380,125 @@ impl Kustomization {
         k.common_labels = string_map(m.get("commonlabels"), "commonLabels")?;
         k.common_annotations = string_map(m.get("commonannotations"), "commonAnnotations")?;
         if let Some(Value::Array(items)) = m.get("labels") {
-            for item in items {
+            for (idx, item) in items.iter().enumerate() {
                 let l = lower_keys(item);
                 let mut fields = Vec::new();
                 if let Some(Value::Array(fs)) = l.get("fields") {
-                    for f in fs {
+                    for (fidx, f) in fs.iter().enumerate() {
                         let f = lower_keys(f);
                         let mut spec = super::fieldspec::FieldSpec::new(
-                            &string(f.get("group"), "group")?,
-                            &string(f.get("version"), "version")?,
-                            &string(f.get("kind"), "kind")?,
-                            &string(f.get("path"), "path")?,
-                            bool_field(f.get("create")),
+                            &string(f.get("group"), &format!("labels.{idx}.fields.{fidx}.group"))?,
+                            &string(
+                                f.get("version"),
+                                &format!("labels.{idx}.fields.{fidx}.version"),
+                            )?,
+                            &string(f.get("kind"), &format!("labels.{idx}.fields.{fidx}.kind"))?,
+                            &string(f.get("path"), &format!("labels.{idx}.fields.{fidx}.path"))?,
+                            false,
                         );
-                        spec.create = bool_field(f.get("create"));
+                        spec.create = bool_field(
+                            f.get("create"),
+                            &format!("labels.{idx}.fields.{fidx}.create"),
+                        )?;
                         fields.push(spec);
                     }
                 }
                 k.labels.push(LabelSet {
-                    pairs: string_map(l.get("pairs"), "labels.pairs")?,
-                    include_selectors: bool_field(l.get("includeselectors")),
-                    include_templates: bool_field(l.get("includetemplates")),
+                    pairs: string_map(l.get("pairs"), &format!("labels.{idx}.pairs"))?,
+                    include_selectors: bool_field(
+                        l.get("includeselectors"),
+                        &format!("labels.{idx}.includeSelectors"),
+                    )?,
+                    include_templates: bool_field(
+                        l.get("includetemplates"),
+                        &format!("labels.{idx}.includeTemplates"),
+                    )?,
                     include_volume_claim_templates: bool_field(
                         l.get("includevolumeclaimtemplates"),
-                    ),
+                        &format!("labels.{idx}.includeVolumeClaimTemplates"),
+                    )?,
                     fields,
                 });
             }
         }
         if let Some(Value::Array(items)) = m.get("images") {
-            for item in items {
+            for (idx, item) in items.iter().enumerate() {
                 let i = lower_keys(item);
                 k.images.push(Image {
-                    name: string(i.get("name"), "images.name")?,
-                    new_name: string(i.get("newname"), "images.newName")?,
-                    new_tag: string(i.get("newtag"), "images.newTag")?,
-                    digest: string(i.get("digest"), "images.digest")?,
+                    name: string(i.get("name"), &format!("images.{idx}.name"))?,
+                    new_name: string(i.get("newname"), &format!("images.{idx}.newName"))?,
+                    new_tag: string(i.get("newtag"), &format!("images.{idx}.newTag"))?,
+                    digest: string(i.get("digest"), &format!("images.{idx}.digest"))?,
                 });
             }
         }
         if let Some(Value::Array(items)) = m.get("replicas") {
-            for item in items {
+            for (idx, item) in items.iter().enumerate() {
                 let r = lower_keys(item);
-                let count = r
-                    .get("count")
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| kerr("replicas: count must be an integer".into()))?;
-                k.replicas
-                    .push((string(r.get("name"), "replicas.name")?, count));
+                let count = match r.get("count") {
+                    None | Some(Value::Null) => 0,
+                    Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+                        kerr(format!(
+                            "invalid Kustomization: json: cannot unmarshal number {n} into Go struct field Kustomization.replicas.{idx}.count of type int64"
+                        ))
+                    })?,
+                    Some(other) => return Err(type_err(other, &format!("replicas.{idx}.count"), "int64")),
+                };
+                k.replicas.push((
+                    string(r.get("name"), &format!("replicas.{idx}.name"))?,
+                    count,
+                ));
             }
         }
         if let Some(Value::Array(items)) = m.get("patches") {
-            for item in items {
+            for (idx, item) in items.iter().enumerate() {
                 let p = lower_keys(item);
                 let opts = lower_keys(p.get("options").unwrap_or(&Value::Null));
                 k.patches.push(Patch {
-                    path: p.get("path").and_then(Value::as_str).map(str::to_owned),
-                    patch: p.get("patch").and_then(Value::as_str).map(str::to_owned),
-                    target: selector(p.get("target"))?,
-                    allow_name_change: bool_field(opts.get("allownamechange")),
-                    allow_kind_change: bool_field(opts.get("allowkindchange")),
+                    path: Some(string(p.get("path"), &format!("patches.{idx}.path"))?)
+                        .filter(|s| !s.is_empty()),
+                    patch: Some(string(p.get("patch"), &format!("patches.{idx}.patch"))?)
+                        .filter(|s| !s.is_empty()),
+                    target: selector(p.get("target"), &format!("patches.{idx}"))?,
+                    allow_name_change: bool_field(
+                        opts.get("allownamechange"),
+                        &format!("patches.{idx}.options.allowNameChange"),
+                    )?,
+                    allow_kind_change: bool_field(
+                        opts.get("allowkindchange"),
+                        &format!("patches.{idx}.options.allowKindChange"),
+                    )?,
                 });
             }
         }
         k.patches_sm = strings(m.get("patchesstrategicmerge"), "patchesStrategicMerge")?;
         if let Some(Value::Array(items)) = m.get("patchesjson6902") {
-            for item in items {
+            for (idx, item) in items.iter().enumerate() {
                 let p = lower_keys(item);
                 k.patches_json.push(Patch {
-                    path: p.get("path").and_then(Value::as_str).map(str::to_owned),
-                    patch: p.get("patch").and_then(Value::as_str).map(str::to_owned),
-                    target: selector(p.get("target"))?,
+                    path: Some(string(
+                        p.get("path"),
+                        &format!("patchesJson6902.{idx}.path"),
+                    )?)
+                    .filter(|s| !s.is_empty()),
+                    patch: Some(string(
+                        p.get("patch"),
+                        &format!("patchesJson6902.{idx}.patch"),
+                    )?)
+                    .filter(|s| !s.is_empty()),
+                    target: selector(p.get("target"), &format!("patchesJson6902.{idx}"))?,
                     allow_name_change: true,
                     allow_kind_change: true,
                 });
             }
         }
-        k.config_maps = generators(m.get("configmapgenerator"), "configMapGenerator")?;
-        k.secrets = generators(m.get("secretgenerator"), "secretGenerator")?;
-        k.generator_options = gen_options(m.get("generatoroptions"))?;
+        k.config_maps = generators(
+            m.get("configmapgenerator"),
+            "configMapGenerator",
+            "ConfigMapArgs",
+        )?;
+        k.secrets = generators(m.get("secretgenerator"), "secretGenerator", "SecretArgs")?;
+        k.generator_options = gen_options(m.get("generatoroptions"), "generatorOptions")?;
         if let Some(Value::Array(items)) = m.get("replacements") {
             k.replacements = items.clone();
         }
@@ -415,18 +511,19 @@ impl Kustomization {
                     "the field 'sortOptions.order' must be one of [fifo, legacy]".into(),
                 ));
             }
-            if order == "fifo" && !legacy.is_empty() {
+            let legacy_set = s.get("legacysortoptions").is_some_and(|v| !v.is_null());
+            if order == "fifo" && legacy_set {
                 return Err(kerr("the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'".into()));
             }
             k.sort_options = Some(SortOptions {
                 order,
                 order_first: legacy
                     .get("orderfirst")
-                    .map(|v| strings(Some(v), "orderFirst"))
+                    .map(|v| strings(Some(v), "sortOptions.legacySortOptions.orderFirst"))
                     .transpose()?,
                 order_last: legacy
                     .get("orderlast")
-                    .map(|v| strings(Some(v), "orderLast"))
+                    .map(|v| strings(Some(v), "sortOptions.legacySortOptions.orderLast"))
                     .transpose()?,
             });
         }

@@ -48,6 +48,22 @@ pub enum KError {
     Fs(#[from] FsError),
     #[error("{0}")]
     Limit(String),
+    #[error(
+        "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
+        path::display(.0)
+    )]
+    NoKustomization(String),
+    /// A reference leads outside the directory reads are confined to.
+    #[error("{file}:{line}: '{reference}' is outside the root '{root}'")]
+    Outside {
+        /// The kustomization that names it, shown from the root.
+        file: String,
+        /// Its line there (0 when not found).
+        line: usize,
+        reference: String,
+        /// The directory reads are confined to, shown from the root.
+        root: String,
+    },
     #[error("{prefix}: {source}")]
     Context {
         prefix: String,
@@ -193,7 +209,12 @@ impl ResMap {
                 match new.behavior {
                     Behavior::Replace => generate::copy_merge_meta(&mut new, &old),
                     Behavior::Merge => {
+                        // kustomize restores the origin of what a merge lands in.
+                        let origin = old.build_origin.clone();
                         generate::copy_merge_meta(&mut new, &old);
+                        if origin.is_some() {
+                            new.build_origin = origin;
+                        }
                         generate::merge_data(&mut new, &old);
                     }
                     Behavior::Create => {
@@ -226,6 +247,12 @@ pub struct Engine<'a> {
     plugin_origin: RefCell<Option<buildmeta::Origin>>,
     /// The `openapi` schema setting, global to a build as in kyaml.
     openapi: RefCell<openapi::State>,
+    /// The directory every read stays below (`""`: the file system's root).
+    confine: String,
+    /// kustomize's default load restrictor: a kustomization's own files lie below its folder.
+    root_only: bool,
+    /// The directories being accumulated, outermost first (kustomize's chain of loaders).
+    loaders: RefCell<Vec<String>>,
 }
 
 impl std::fmt::Debug for Engine<'_> {
@@ -235,7 +262,9 @@ impl std::fmt::Debug for Engine<'_> {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(fs: &'a dyn FileSystem, limits: Limits) -> Self {
+    /// An engine whose reads stay below `confine` and, when `root_only`, each kustomization's
+    /// own files below its folder.
+    pub fn new(fs: &'a dyn FileSystem, limits: Limits, confine: String, root_only: bool) -> Self {
         Engine {
             fs,
             reads: RefCell::new(BTreeSet::new()),
@@ -246,12 +275,16 @@ impl<'a> Engine<'a> {
             root: RefCell::new(String::new()),
             plugin_origin: RefCell::new(None),
             openapi: RefCell::new(openapi::State::default()),
+            confine,
+            root_only,
+            loaders: RefCell::new(Vec::new()),
         }
     }
 
     /// Reads a repository file, recording it and enforcing the size limits.
     pub fn read(&self, p: &str) -> KResult<Vec<u8>> {
         self.reads.borrow_mut().insert(p.to_owned());
+        self.check_real(p)?;
         let data = self.fs.read(p)?;
         if data.len() as u64 > self.limits.max_file_bytes {
             return Err(KError::Limit(format!(
@@ -286,17 +319,110 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// Resolves a reference in a kustomization at `dir`.
+    /// Parses YAML as sigs.k8s.io/yaml's `YAMLToJSON` does (YAML 1.1), for what kustomize
+    /// converts that way: JSON 6902 patches.
+    pub fn parse_yaml11(&self, text: &str, p: &str) -> KResult<Vec<crate::yaml::ParsedDoc>> {
+        crate::yaml::parse_documents_yaml11(text, &self.limits).map_err(|e| KError::Yaml {
+            path: path::display(p),
+            line: e.line,
+            message: e.message,
+        })
+    }
+
+    /// Resolves a reference in a kustomization at `dir`: a path that stays below the
+    /// directory reads are confined to.
     pub fn resolve(&self, dir: &str, reference: &str) -> KResult<String> {
         if path::is_remote(reference) {
             return Err(KError::Unsupported(format!(
                 "remote resource '{reference}'"
             )));
         }
-        path::join(dir, reference).ok_or_else(|| {
-            KError::Fs(FsError::Escapes(reference.to_owned()))
-                .context(format!("'{reference}' in '{}'", path::display(dir)))
-        })
+        match path::join(dir, reference) {
+            Some(p) if path::within(&p, &self.confine) => Ok(p),
+            _ => Err(self.outside(dir, reference)),
+        }
+    }
+
+    /// Resolves a file that the kustomization at `dir` loads, under kustomize's default load
+    /// restrictor (`LoadRestrictionsRootOnly`): it must lie in or below `dir`, symlinks
+    /// resolved. Bases and components (directories) are not restricted.
+    pub fn resolve_file(&self, dir: &str, reference: &str) -> KResult<String> {
+        let p = self.resolve(dir, reference)?;
+        self.restrict(dir, &p)?;
+        Ok(p)
+    }
+
+    /// kustomize's `RestrictionRootOnly` for a file `p` loaded by the kustomization at `dir`.
+    pub fn restrict(&self, dir: &str, p: &str) -> KResult<()> {
+        if !self.root_only {
+            return Ok(());
+        }
+        let real = |x: &str| self.fs.canonical(x).unwrap_or_else(|_| x.to_owned());
+        if path::within(&real(p), &real(dir)) {
+            return Ok(());
+        }
+        Err(kerr(format!(
+            "security; file '{}' is not in or below '{}'",
+            path::display(p),
+            path::display(dir)
+        )))
+    }
+
+    /// A symlink on `p` must not lead outside the directory reads are confined to.
+    pub fn check_real(&self, p: &str) -> KResult<()> {
+        if self.confine.is_empty() {
+            return Ok(());
+        }
+        let real = |x: &str| self.fs.canonical(x).unwrap_or_else(|_| x.to_owned());
+        if path::within(&real(p), &real(&self.confine)) {
+            Ok(())
+        } else {
+            Err(KError::Outside {
+                file: String::new(),
+                line: 0,
+                reference: path::display(p),
+                root: path::display(&self.confine),
+            })
+        }
+    }
+
+    /// The error for `reference`, named in the kustomization at `dir`, leading outside: it
+    /// names that kustomization and the line the reference is on.
+    fn outside(&self, dir: &str, reference: &str) -> KError {
+        let file = self.find_kustomization(dir).ok().flatten();
+        let line = file
+            .as_deref()
+            .and_then(|f| self.fs.read(f).ok())
+            .and_then(|b| {
+                String::from_utf8_lossy(&b)
+                    .lines()
+                    .position(|l| l.contains(reference))
+            })
+            .map_or(0, |i| i + 1);
+        KError::Outside {
+            file: path::display(file.as_deref().unwrap_or(dir)),
+            line,
+            reference: reference.to_owned(),
+            root: path::display(&self.confine),
+        }
+    }
+
+    /// kustomize's loader chain check when entering the directory `candidate`: it must not
+    /// contain a directory being accumulated (that would be a cycle).
+    fn check_cycle(&self, candidate: &str) -> KResult<()> {
+        let real = |x: &str| self.fs.canonical(x).unwrap_or_else(|_| x.to_owned());
+        let c = real(candidate);
+        for visited in self.loaders.borrow().iter().rev() {
+            let v = real(visited);
+            if path::within(&v, &c) {
+                return Err(kerr(format!(
+                    "cycle detected: candidate root '{}' contains visited root '{}'",
+                    path::display(&c),
+                    path::display(&v)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The kustomization file in `dir`, if any.
@@ -320,10 +446,7 @@ impl<'a> Engine<'a> {
 
     fn load_kustomization(&self, dir: &str) -> KResult<(Kustomization, String)> {
         let Some(file) = self.find_kustomization(dir)? else {
-            return Err(kerr(format!(
-                "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
-                path::display(dir)
-            )));
+            return Err(KError::NoKustomization(dir.to_owned()));
         };
         let text = self.read_text(&file)?;
         let docs =
@@ -338,18 +461,12 @@ impl<'a> Engine<'a> {
 
     /// Builds the kustomization at `dir` with the final steps (hashes, name references).
     pub fn build(&self, dir: &str, reorder: Reorder) -> KResult<Vec<Resource>> {
+        // A component built directly is built as a kustomization (kustomize allows it).
         let (k, file) = self.load_kustomization(dir)?;
-        if k.kind == "Component" {
-            return Err(kerr(format!(
-                "expected kind != 'Component' for path '{}'",
-                path::display(dir)
-            )));
-        }
         self.meta
             .set(buildmeta::Options::from_list(&k.build_metadata));
         *self.root.borrow_mut() = dir.to_owned();
-        self.set_openapi(dir, k.openapi.as_ref(), true)
-            .map_err(|e| e.context(path::display(&file)))?;
+        self.set_openapi(dir, k.openapi.as_ref(), true)?;
         let mut rm = self.accumulate_target(dir, &k, &file, ResMap::default())?;
         transform::add_hashes(&mut rm)?;
         let mut refs = fieldspec::name_references();
@@ -414,16 +531,22 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn enter(&self, what: &str) -> KResult<DepthGuard<'_>> {
-        let mut d = self.depth.borrow_mut();
-        *d += 1;
-        if *d > self.limits.max_kustomization_depth {
+    fn enter(&self, dir: &str) -> KResult<DepthGuard<'_, 'a>> {
+        let depth = {
+            let mut d = self.depth.borrow_mut();
+            *d += 1;
+            *d
+        };
+        self.loaders.borrow_mut().push(dir.to_owned());
+        let guard = DepthGuard(self);
+        if depth > self.limits.max_kustomization_depth {
             return Err(KError::Limit(format!(
-                "kustomizations nested deeper than {} levels at {what} (a cycle?)",
-                self.limits.max_kustomization_depth
+                "kustomizations nested deeper than {} levels at {} (a cycle?)",
+                self.limits.max_kustomization_depth,
+                path::display(dir)
             )));
         }
-        Ok(DepthGuard(&self.depth))
+        Ok(guard)
     }
 
     fn accumulate_target(
@@ -473,11 +596,24 @@ impl<'a> Engine<'a> {
     fn accumulate_component(&self, dir: &str, reference: &str, ra: ResMap) -> KResult<ResMap> {
         let sub = self.resolve(dir, reference)?;
         if !self.fs.is_dir(&sub) {
+            // kustomize's loader.New, quoted with %q.
+            let why = if self.fs.is_file(&sub) {
+                format!("'{}': file is not directory", path::display(&sub))
+            } else {
+                format!(
+                    "not a valid directory: '{}' doesn't exist",
+                    path::display(&sub)
+                )
+            };
             return Err(kerr(format!(
-                "loader.New \"'{}' must be a directory\"",
-                path::display(&sub)
+                "loader.New {}",
+                serde_json::to_string(&format!("must build at directory: {why}"))
+                    .unwrap_or_default()
             )));
         }
+        self.check_cycle(&sub)
+            .map_err(|e| kerr(format!("loader.New \"{e}\"")))?;
+        self.check_real(&sub)?;
         let (k, file) = self.load_kustomization(&sub)?;
         if k.kind != "Component" {
             return Err(kerr(format!(
@@ -490,8 +626,7 @@ impl<'a> Engine<'a> {
                 }
             )));
         }
-        self.set_openapi(&sub, k.openapi.as_ref(), false)
-            .map_err(|e| e.context(path::display(&file)))?;
+        self.set_openapi(&sub, k.openapi.as_ref(), false)?;
         self.accumulate_target(&sub, &k, &file, ra)
     }
 
@@ -499,29 +634,48 @@ impl<'a> Engine<'a> {
         for reference in refs {
             let p = self.resolve(dir, reference)?;
             if self.fs.is_dir(&p) {
-                let (k, file) = self.load_kustomization(&p).map_err(|e| {
+                // kustomize tries the path as a file first; its error leads the message.
+                let as_file = if self.root_only {
+                    format!("'{}' must resolve to a file", path::display(&p))
+                } else {
+                    format!("read {}: is a directory", path::display(&p))
+                };
+                let ctx = |e: KError| {
                     e.context(format!(
-                        "accumulation err='accumulating resources from '{reference}''"
+                        "accumulation err='accumulating resources from '{reference}': {as_file}'"
                     ))
+                };
+                self.check_cycle(&p).map_err(ctx)?;
+                self.check_real(&p)?;
+                let (k, file) = self.load_kustomization(&p).map_err(|e| {
+                    ctx(e.context(format!(
+                        "couldn't make target for path '{}'",
+                        path::display(&p)
+                    )))
                 })?;
                 if k.kind == "Component" {
-                    return Err(kerr(format!(
+                    return Err(ctx(kerr(format!(
                         "expected kind != 'Component' for path '{}'",
                         path::display(&p)
-                    )));
+                    ))));
                 }
-                self.set_openapi(&p, k.openapi.as_ref(), false)
-                    .map_err(|e| e.context(path::display(&file)))?;
+                self.set_openapi(&p, k.openapi.as_ref(), false)?;
                 let sub = self
                     .accumulate_target(&p, &k, &file, ResMap::default())
                     .map_err(|e| {
-                        e.context(format!(
+                        ctx(e.context(format!(
                             "recursed accumulation of path '{}'",
                             path::display(&p)
-                        ))
+                        )))
                     })?;
                 ra.append_all(sub)?;
             } else if self.fs.is_file(&p) {
+                self.restrict(dir, &p).map_err(|e| {
+                    kerr(format!(
+                        "accumulation err='accumulating resources from '{reference}': {e}': must build at directory: '{}': file is not directory",
+                        path::display(&p)
+                    ))
+                })?;
                 let mut list = self.load_resources(&p)?;
                 if let Some(origin) = self.origin_of_file(&p) {
                     for r in &mut list {
@@ -568,11 +722,13 @@ impl<'a> Engine<'a> {
     }
 }
 
-struct DepthGuard<'a>(&'a RefCell<usize>);
+/// Leaves a kustomization's directory when dropped.
+struct DepthGuard<'e, 'a>(&'e Engine<'a>);
 
-impl Drop for DepthGuard<'_> {
+impl Drop for DepthGuard<'_, '_> {
     fn drop(&mut self) {
-        *self.0.borrow_mut() -= 1;
+        *self.0.depth.borrow_mut() -= 1;
+        self.0.loaders.borrow_mut().pop();
     }
 }
 

@@ -15,7 +15,8 @@ struct Candidate {
     prev: Vec<ResId>,
     cur: ResId,
     kind: String,
-    org_gvk: Gvk,
+    /// kustomize's `OrgId().EffectiveNamespace()`.
+    org_ns: String,
 }
 
 pub fn fix(rm: &mut ResMap, refs: &[BackRef]) -> KResult<()> {
@@ -28,7 +29,7 @@ pub fn fix(rm: &mut ResMap, refs: &[BackRef]) -> KResult<()> {
             prev: r.prev_ids.clone(),
             cur: r.cur_id(),
             kind: r.kind(),
-            org_gvk: r.org_id().gvk,
+            org_ns: r.org_id().effective_namespace(),
         })
         .collect();
     let mut index: HashMap<String, Vec<usize>> = HashMap::new();
@@ -44,7 +45,20 @@ pub fn fix(rm: &mut ResMap, refs: &[BackRef]) -> KResult<()> {
         let referrer_id = rm.list[i].cur_id();
         let affixes = (rm.list[i].prefixes.clone(), rm.list[i].suffixes.clone());
         let referrer_org = rm.list[i].org_id();
-        let rb_namespaces = role_binding_namespaces(&rm.list[i]);
+        let applies = refs.iter().any(|br| {
+            br.referrers
+                .iter()
+                .any(|spec| referrer_org.gvk.is_selected_by(&spec.gvk))
+        });
+        if !applies {
+            continue;
+        }
+        // kustomize's SubsetThatCouldBeReferencedByResource, which reads these first.
+        let rb_namespaces = if referrer_id.is_cluster_scoped() {
+            HashSet::new()
+        } else {
+            role_binding_namespaces(&rm.list[i])?
+        };
         for br in refs {
             for spec in &br.referrers {
                 if !referrer_org.gvk.is_selected_by(&spec.gvk) {
@@ -59,40 +73,59 @@ pub fn fix(rm: &mut ResMap, refs: &[BackRef]) -> KResult<()> {
                     referrer: &referrer_id,
                     affixes: &affixes,
                 };
-                apply(obj, spec, br, &ctx, role_ref.as_ref())?;
+                apply(obj, spec, br, &ctx, role_ref.as_ref()).map_err(|e| {
+                    e.context(format!(
+                        "updating name reference in '{}' field of '{referrer_id}'",
+                        spec.path_string()
+                    ))
+                })?;
             }
         }
     }
     Ok(())
 }
 
-fn role_binding_namespaces(r: &Resource) -> HashSet<String> {
+/// kustomize's `getNamespacesForRoleBinding`: the namespaces of a RoleBinding's
+/// ServiceAccount subjects, which may then refer across namespaces.
+fn role_binding_namespaces(r: &Resource) -> KResult<HashSet<String>> {
     let mut out = HashSet::new();
-    let k = r.kind();
-    if k != "RoleBinding" && k != "ClusterRoleBinding" {
-        return out;
+    if r.kind() != "RoleBinding" {
+        return Ok(out);
     }
     if let Some(Value::Array(subjects)) = r.obj.get("subjects") {
         for s in subjects {
-            if let Some(ns) = s.get("namespace").and_then(Value::as_str) {
-                out.insert(ns.to_owned());
+            let (Some(ns), Some(kind)) = (s.get("namespace"), s.get("kind")) else {
+                continue;
+            };
+            if kind.as_str() != Some("ServiceAccount") {
+                continue;
+            }
+            match ns {
+                Value::String(n) => {
+                    out.insert(n.clone());
+                }
+                _ => {
+                    return Err(kerr(format!(
+                        "Invalid Input: namespace is blank for resource \"{}\"\n",
+                        r.cur_id()
+                    )));
+                }
             }
         }
     }
-    out
+    Ok(out)
 }
 
+/// kustomize's `getRoleRefGvk`: without `roleRef.apiGroup` and `roleRef.kind` every
+/// candidate is accepted.
 fn role_ref_gvk(obj: &Value) -> Option<Gvk> {
     let rr = obj.get("roleRef")?;
-    let kind = rr.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let group = rr
-        .get("apiGroup")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let group = rr.get("apiGroup").filter(|v| !v.is_null())?;
+    let kind = rr.get("kind").filter(|v| !v.is_null())?;
     Some(Gvk {
-        group: group.into(),
+        group: super::resource::scalar_text(group),
         version: String::new(),
-        kind: kind.into(),
+        kind: super::resource::scalar_text(kind),
     })
 }
 
@@ -152,25 +185,21 @@ fn set_mapping(v: &mut Value, br: &BackRef, ctx: &Ctx<'_>) -> KResult<()> {
     let Some(m) = v.as_object_mut() else {
         return Ok(());
     };
-    if let Some(kind) = m.get("kind").and_then(Value::as_str)
-        && kind != br.gvk.kind
-    {
-        return Ok(());
-    }
-    let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
-        return Ok(());
+    let Some(name) = m.get("name") else {
+        return Err(kerr("path config error; no 'name' field in node".into()));
     };
-    let ns = m
-        .get("namespace")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    if let Some(j) = select(&old, ns.as_deref(), br, ctx, None)? {
-        m.insert("name".into(), Value::String(all[j].cur.name.clone()));
-        // The subject follows the referral's namespace when it has one.
-        if !all[j].cur.namespace.is_empty() {
+    let old = super::resource::scalar_text(name);
+    let ns = m.get("namespace").map(super::resource::scalar_text);
+    if let Some(j) = select(&old, Some(ns.as_deref()), br, ctx, None)? {
+        let referral = &all[j].cur;
+        if referral.name == old && referral.namespace.is_empty() {
+            return Ok(());
+        }
+        m.insert("name".into(), Value::String(referral.name.clone()));
+        if !referral.namespace.is_empty() {
             m.insert(
                 "namespace".into(),
-                Value::String(all[j].cur.namespace.clone()),
+                Value::String(referral.namespace.clone()),
             );
         }
     }
@@ -195,9 +224,11 @@ fn affixes_equal(c: &Candidate, r: &(Vec<String>, Vec<String>), allow_empty: boo
     }
 }
 
+/// kustomize's `selectReferral`. `mapping` is `Some(namespace field)` for a referring
+/// mapping (`subjects`), `None` for a scalar.
 fn select(
     old: &str,
-    ns: Option<&str>,
+    mapping: Option<Option<&str>>,
     br: &BackRef,
     ctx: &Ctx<'_>,
     role_ref: Option<&Gvk>,
@@ -206,6 +237,7 @@ fn select(
     let Some(named) = ctx.index.get(old) else {
         return Ok(None);
     };
+    // SubsetThatCouldBeReferencedByResource.
     let mut c: Vec<usize> = named
         .iter()
         .copied()
@@ -216,28 +248,31 @@ fn select(
                 || id.ns_equals(referrer)
                 || ctx.rb_namespaces.contains(&id.namespace)
         })
-        .filter(|&j| all[j].prev.iter().any(|id| id.name == old))
-        .filter(|&j| all[j].prev.iter().any(|id| id.gvk.is_selected_by(&br.gvk)))
-        .filter(|&j| role_ref.is_none_or(|g| all[j].org_gvk.is_selected_by(g)))
         .collect();
-    if let Some(ns) = ns {
-        let want = ResId {
-            namespace: ns.to_owned(),
-            ..Default::default()
-        };
-        c.retain(|&j| {
-            all[j].prev.iter().any(|id| id.ns_equals(&want)) || all[j].cur.ns_equals(&want)
-        });
-    } else if !referrer.is_cluster_scoped() {
+    // filterMapCandidatesByNamespace: by original namespace if any has it, else current.
+    if let Some(Some(ns)) = mapping {
+        if c.iter().any(|&j| all[j].org_ns == ns) {
+            c.retain(|&j| all[j].org_ns == ns);
+        } else {
+            c.retain(|&j| all[j].cur.effective_namespace() == ns);
+        }
+    }
+    c.retain(|&j| all[j].prev.iter().any(|id| id.name == old));
+    c.retain(|&j| all[j].prev.iter().any(|id| id.gvk.is_selected_by(&br.gvk)));
+    if let Some(g) = role_ref {
+        c.retain(|&j| all[j].prev.iter().any(|id| id.gvk.is_selected_by(g)));
+    }
+    if !referrer.is_cluster_scoped() {
         c.retain(|&j| {
             all[j].cur.is_cluster_scoped()
                 || all[j].kind == "ServiceAccount"
                 || all[j].cur.ns_equals(referrer)
         });
     }
-    if c.len() > 1 {
-        c.retain(|&j| affixes_equal(&all[j], ctx.affixes, true));
+    if c.len() == 1 {
+        return Ok(Some(c[0]));
     }
+    c.retain(|&j| affixes_equal(&all[j], ctx.affixes, true));
     if c.len() > 1 {
         c.retain(|&j| affixes_equal(&all[j], ctx.affixes, false));
     }
@@ -245,8 +280,12 @@ fn select(
         0 => Ok(None),
         1 => Ok(Some(c[0])),
         _ => {
-            let first = &all[c[0]].cur.name;
-            if c.iter().all(|&j| &all[j].cur.name == first) {
+            let first = &all[c[0]].cur;
+            let identical = c.iter().all(|&j| {
+                all[j].cur.name == first.name
+                    && (mapping.is_none() || all[j].cur.namespace == first.namespace)
+            });
+            if identical {
                 Ok(Some(c[0]))
             } else {
                 let ids: Vec<String> = c.iter().map(|&j| all[j].cur.to_string()).collect();

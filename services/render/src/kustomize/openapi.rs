@@ -146,7 +146,7 @@ impl Engine<'_> {
         };
         let custom = match file {
             Some(f) => {
-                let p = self.resolve(dir, f)?;
+                let p = self.resolve_file(dir, f)?;
                 let text = self.read_text(&p)?;
                 let docs = self.parse(&text, &p)?;
                 let value = docs.into_iter().next().map(|d| d.value);

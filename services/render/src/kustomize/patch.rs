@@ -8,36 +8,75 @@ use super::kustomization::{Patch, Selector};
 use super::resource::{Gvk, ResId, Resource};
 use super::{Engine, KError, KResult, ResMap, kerr, smp};
 
-/// Loads a patch given as a path or inline text.
-fn patch_text(e: &Engine<'_>, dir: &str, p: &Patch) -> KResult<(String, String)> {
-    match (&p.path, &p.patch) {
-        (Some(path), None) => {
-            let full = e.resolve(dir, path)?;
-            Ok((e.read_text(&full)?, full))
+/// A patch as kustomize's `PatchTransformer` loads it: the text (inline text trimmed), where
+/// it came from (for errors) and how kustomize names its source (`[patch: "..."]`).
+struct Loaded {
+    text: String,
+    origin: String,
+    source: String,
+}
+
+fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// Loads a `patches` entry given as a path or inline text.
+fn patch_text(e: &Engine<'_>, dir: &str, p: &Patch) -> KResult<Loaded> {
+    let inline = p.patch.as_deref().map(str::trim).unwrap_or_default();
+    let path = p.path.as_deref().unwrap_or_default();
+    match (path.is_empty(), inline.is_empty()) {
+        (false, true) => {
+            let full = e.resolve_file(dir, path).map_err(|err| {
+                err.context(format!("failed to get the patch file from path({path})"))
+            })?;
+            Ok(Loaded {
+                text: e.read_text(&full)?,
+                origin: full,
+                source: format!("[path: {}]", go_quote(path)),
+            })
         }
-        (None, Some(text)) => Ok((text.clone(), format!("{dir}/<inline patch>"))),
-        (Some(_), Some(_)) => Err(kerr("patch and path can't be set at the same time".into())),
-        (None, None) => Err(kerr("must specify one of patch and path".into())),
+        (true, false) => Ok(Loaded {
+            text: inline.to_owned(),
+            origin: format!("{dir}/<inline patch>"),
+            source: format!("[patch: {}]", go_quote(inline)),
+        }),
+        (false, false) => Err(kerr("patch and path can't be set at the same time".into())),
+        (true, true) => Err(kerr("must specify one of patch and path".into())),
     }
 }
 
-/// A `patchesStrategicMerge` entry: a file, or inline YAML.
-pub fn strategic_merge_entry(
-    e: &Engine<'_>,
-    dir: &str,
-    entry: &str,
-    ra: &mut ResMap,
-) -> KResult<()> {
+/// A `patchesStrategicMerge` entry's patches: a file, or inline YAML.
+fn strategic_merge_patches(e: &Engine<'_>, dir: &str, entry: &str) -> KResult<Vec<Resource>> {
     let looks_inline = entry.contains('\n')
         || entry.trim_start().starts_with("apiVersion:")
         || entry.trim_start().starts_with("kind:");
     let (text, origin) = if looks_inline {
         (entry.to_owned(), format!("{dir}/<inline patch>"))
     } else {
-        let full = e.resolve(dir, entry)?;
+        let full = e.resolve_file(dir, entry)?;
         (e.read_text(&full)?, full)
     };
-    let patches = e.resources_from_text(&text, &origin)?;
+    e.resources_from_text(&text, &origin)
+}
+
+/// `patchesStrategicMerge`: one `PatchStrategicMergeTransformer` for every entry, which
+/// refuses a list whose files hold no patch at all.
+pub fn strategic_merge_entries(
+    e: &Engine<'_>,
+    dir: &str,
+    entries: &[String],
+    ra: &mut ResMap,
+) -> KResult<()> {
+    let mut patches = Vec::new();
+    for entry in entries {
+        patches.extend(strategic_merge_patches(e, dir, entry)?);
+    }
+    if patches.is_empty() {
+        return Err(kerr(format!(
+            "patch appears to be empty; files=[{}], Patch=",
+            entries.join(" ")
+        )));
+    }
     for patch in patches {
         let idx = ra.get_by_id(&patch.cur_id())?;
         apply_sm(e, ra, idx, &patch, false, false);
@@ -82,27 +121,65 @@ fn apply_sm(
     r.set_namespace(&ns);
 }
 
-fn is_json_patch(text: &str, docs: &[crate::yaml::ParsedDoc]) -> bool {
-    let t = text.trim_start();
-    t.starts_with('[') || docs.first().is_some_and(|d| d.value.is_array())
-}
-
-/// A `patches` entry.
-pub fn patch_entry(e: &Engine<'_>, dir: &str, p: &Patch, ra: &mut ResMap) -> KResult<()> {
-    let (text, origin) = patch_text(e, dir, p)?;
-    let docs = e.parse(&text, &origin)?;
-    if is_json_patch(&text, &docs) {
-        let Some(target) = &p.target else {
-            return Err(kerr(format!("must specify a target for JSON patch {text}")));
-        };
-        let ops = docs
+/// kustomize's `jsonPatchFromBytes`: JSON as is, anything else read as YAML 1.1 first; the
+/// operations must be a list of mappings.
+fn json_ops(e: &Engine<'_>, text: &str, origin: &str) -> KResult<Vec<Value>> {
+    if text.is_empty() {
+        return Err(kerr("empty json patch operations".into()));
+    }
+    let value = if text.starts_with('[') {
+        serde_json::from_str(text).map_err(|err| kerr(format!("invalid JSON patch: {err}")))?
+    } else {
+        e.parse_yaml11(text, origin)?
             .into_iter()
             .next()
             .map(|d| d.value)
-            .unwrap_or(Value::Array(vec![]));
-        return apply_json(ra, target, &ops, &origin);
+            .unwrap_or(Value::Null)
+    };
+    match value {
+        Value::Array(ops) if ops.iter().all(Value::is_object) => Ok(ops),
+        _ => Err(kerr("not a list of JSON patch operations".into())),
     }
-    let patches = e.resources_from_text(&text, &origin)?;
+}
+
+/// A `patches` entry: a strategic merge patch or a JSON 6902 one, decided as kustomize's
+/// `PatchTransformer` decides.
+pub fn patch_entry(e: &Engine<'_>, dir: &str, p: &Patch, ra: &mut ResMap) -> KResult<()> {
+    let l = patch_text(e, dir, p)?;
+    let sm = e.resources_from_text(&l.text, &l.origin);
+    let json = json_ops(e, &l.text, &l.origin);
+    match (&sm, &json) {
+        (Ok(s), Ok(j)) if !s.is_empty() && !j.is_empty() => {
+            return Err(kerr(format!(
+                "illegally qualifies as both an SM and JSON patch: {}",
+                l.source
+            )));
+        }
+        (Err(_), Err(_)) => {
+            // A YAML syntax error names the file and line; other failures read as kustomize's.
+            if let Err(err @ KError::Yaml { .. }) = sm {
+                return Err(err);
+            }
+            return Err(kerr(format!(
+                "unable to parse SM or JSON patch from {}",
+                l.source
+            )));
+        }
+        _ => {}
+    }
+    let patches = match sm {
+        Ok(patches) => patches,
+        Err(_) => {
+            let Some(target) = &p.target else {
+                return Err(kerr(format!(
+                    "must specify a target for JSON patch {}",
+                    l.source
+                )));
+            };
+            let ops = json.unwrap_or_default();
+            return apply_json(ra, target, &Value::Array(ops), &l.origin);
+        }
+    };
     match &p.target {
         None => {
             for patch in &patches {
@@ -123,19 +200,35 @@ pub fn patch_entry(e: &Engine<'_>, dir: &str, p: &Patch, ra: &mut ResMap) -> KRe
     Ok(())
 }
 
-/// A `patchesJson6902` entry.
+/// A `patchesJson6902` entry, validated as kustomize's `PatchJson6902Transformer` does.
 pub fn json6902_entry(e: &Engine<'_>, dir: &str, p: &Patch, ra: &mut ResMap) -> KResult<()> {
-    let (text, origin) = patch_text(e, dir, p)?;
-    let docs = e.parse(&text, &origin)?;
-    let Some(target) = &p.target else {
-        return Err(kerr(format!("must specify a target for JSON patch {text}")));
+    let Some(target) = p.target.as_ref().filter(|t| !t.name.is_empty()) else {
+        return Err(kerr("must specify the target name".into()));
     };
-    let ops = docs
-        .into_iter()
-        .next()
-        .map(|d| d.value)
-        .unwrap_or(Value::Array(vec![]));
-    apply_json(ra, target, &ops, &origin)
+    let path = p.path.as_deref().unwrap_or_default();
+    let op = p.patch.as_deref().unwrap_or_default();
+    let (text, origin) = match (path.is_empty(), op.is_empty()) {
+        (true, true) => return Err(kerr("empty file path and empty jsonOp".into())),
+        (false, false) => {
+            return Err(kerr("must specify a file path or jsonOp, not both".into()));
+        }
+        (false, true) => {
+            let full = e.resolve_file(dir, path)?;
+            let text = e.read_text(&full)?;
+            if text.is_empty() {
+                return Err(kerr(format!("patch file '{path}' empty seems to be empty")));
+            }
+            (text, full)
+        }
+        (true, false) => (op.to_owned(), format!("{dir}/<inline patch>")),
+    };
+    let ops = json_ops(e, &text, &origin).map_err(|err| err.context(format!("decoding {text}")))?;
+    if ops.is_empty() {
+        return Err(kerr(format!(
+            "patch appears to be empty; file={path}, JsonOp={text}"
+        )));
+    }
+    apply_json(ra, target, &Value::Array(ops), &origin)
 }
 
 fn apply_json(ra: &mut ResMap, target: &Selector, ops: &Value, origin: &str) -> KResult<()> {

@@ -46,6 +46,7 @@ impl Engine<'_> {
                     });
                 }
             } else if self.fs.is_file(&p) {
+                self.restrict(dir, &p)?;
                 for r in self.load_resources(&p)? {
                     out.push(PluginConfig {
                         obj: r.obj,

@@ -88,7 +88,7 @@ pub fn run(e: &Engine<'_>, dir: &str, entries: &[Value], ra: &mut ResMap) -> KRe
     let mut list = Vec::new();
     for entry in entries {
         if let Some(p) = entry.get("path").and_then(Value::as_str) {
-            let full = e.resolve(dir, p)?;
+            let full = e.resolve_file(dir, p)?;
             let text = e.read_text(&full)?;
             for d in e.parse(&text, &full)? {
                 match d.value {
@@ -367,10 +367,18 @@ fn visit(v: &mut Value, path: &[String], create: bool, f: &mut dyn FnMut(&mut Va
     }
     match v {
         Value::Array(items) => {
-            if let Ok(i) = seg.parse::<usize>()
-                && let Some(item) = items.get_mut(i)
-            {
-                visit(item, rest, create, f);
+            if let Ok(i) = seg.parse::<usize>() {
+                // kyaml's PathGetter appends the element one past the end when creating.
+                if i == items.len() && create {
+                    items.push(if rest.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::Object(Map::new())
+                    });
+                }
+                if let Some(item) = items.get_mut(i) {
+                    visit(item, rest, create, f);
+                }
             }
         }
         Value::Object(m) => {
@@ -378,7 +386,10 @@ fn visit(v: &mut Value, path: &[String], create: bool, f: &mut dyn FnMut(&mut Va
                 if !create {
                     return;
                 }
-                let fresh = if rest.first().is_some_and(|s| s.starts_with('[')) {
+                let fresh = if rest
+                    .first()
+                    .is_some_and(|s| s.starts_with('[') || s.parse::<usize>().is_ok())
+                {
                     Value::Array(Vec::new())
                 } else if rest.is_empty() {
                     Value::Null

@@ -306,6 +306,22 @@ fn merge_list(dst: &[Value], patch: &[Value], kind: ListKind<'_>) -> Vec<Value> 
                     })
                     .flatten()
                     .map(|(i, _)| i);
+                // kyaml's mergeValues: a patch element lacking a key (say `protocol`) that an
+                // element agreeing on every key it has carries ends up setting that element
+                // as it was, so the patch element has no effect (checked against kustomize).
+                let partial = found.is_none()
+                    && keys.iter().any(|k| pm.contains_key(*k))
+                    && dst.iter().any(|d| {
+                        keys.iter()
+                            .filter(|k| pm.contains_key(**k))
+                            .all(|k| d.get(*k) == pm.get(*k))
+                            && keys
+                                .iter()
+                                .any(|k| !pm.contains_key(*k) && d.get(*k).is_some())
+                    });
+                if partial {
+                    continue;
+                }
                 if directive(pm) == Some("delete") {
                     if let Some(i) = found {
                         used[i] = true;

@@ -18,9 +18,7 @@ pub fn run(
     let ctx = |err: super::KError| err.context(super::path::display(file));
     let record = |ra: &mut ResMap, kind: &str| e.record_transformer(ra, file, kind);
     if !k.patches_sm.is_empty() {
-        for entry in &k.patches_sm {
-            patch::strategic_merge_entry(e, dir, entry, ra).map_err(ctx)?;
-        }
+        patch::strategic_merge_entries(e, dir, &k.patches_sm, ra).map_err(ctx)?;
         record(ra, "PatchStrategicMergeTransformer");
     }
     for p in &k.patches {
@@ -117,6 +115,11 @@ pub(super) fn namespace(ra: &mut ResMap, ns: &str) -> KResult<()> {
         if !gvk.is_cluster_scoped() {
             r.set_namespace(ns);
         }
+        // kustomize's namespace field specs: a v1 Namespace takes the new namespace as its
+        // name, and an APIService's service gets it (created when absent).
+        if gvk.kind == "Namespace" && r.str_at(&["apiVersion"]) == "v1" {
+            r.set_name(ns);
+        }
         if (gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding")
             && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
         {
@@ -137,7 +140,7 @@ pub(super) fn namespace(ra: &mut ResMap, ns: &str) -> KResult<()> {
                 "",
                 "APIService",
                 "spec/service/namespace",
-                false,
+                true,
             ),
             FieldSpec::new(
                 "apiextensions.k8s.io",
@@ -148,7 +151,12 @@ pub(super) fn namespace(ra: &mut ResMap, ns: &str) -> KResult<()> {
             ),
         ] {
             if gvk.is_selected_by(&spec.gvk) {
-                walk(&mut r.obj, &spec.path, CreateKind::None, &mut |v| {
+                let create = if spec.create {
+                    CreateKind::Scalar
+                } else {
+                    CreateKind::None
+                };
+                walk(&mut r.obj, &spec.path, create, &mut |v| {
                     *v = Value::String(ns.into());
                     Ok(())
                 })?;
@@ -217,6 +225,11 @@ pub(super) fn set_entries(
     pairs: &[(String, String)],
     specs: &[FieldSpec],
 ) -> KResult<()> {
+    // kustomize's LabelTransformer and AnnotationsTransformer do nothing without entries (no
+    // empty maps are created).
+    if pairs.is_empty() {
+        return Ok(());
+    }
     for r in &mut ra.list {
         let gvk = r.gvk();
         for spec in specs {

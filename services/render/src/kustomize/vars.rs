@@ -78,8 +78,8 @@ pub fn parse(v: Option<&Value>) -> KResult<Vec<Var>> {
     Ok(out)
 }
 
-/// `ResAccumulator.MergeVars`: binds each var to the one resource its objref names (by
-/// original id), then adds it to the set, refusing duplicates.
+/// `ResAccumulator.MergeVars`: binds each var to the one resource its objref names (by any
+/// id it had), then adds it to the set, refusing duplicates.
 pub fn merge(ra: &mut ResMap, incoming: &[Var]) -> KResult<()> {
     for v in incoming {
         let target = ResId {
@@ -93,12 +93,14 @@ pub fn merge(ra: &mut ResMap, incoming: &[Var]) -> KResult<()> {
             .iter()
             .enumerate()
             .filter(|(_, r)| {
-                let id = r.org_id();
-                if exact {
-                    id.equals(&target)
-                } else {
-                    id.gvkn_equals(&target)
-                }
+                // GetMatchingResourcesByAnyId: any id it ever had, the current one included.
+                r.all_ids().iter().any(|id| {
+                    if exact {
+                        id.equals(&target)
+                    } else {
+                        id.gvkn_equals(&target)
+                    }
+                })
             })
             .map(|(i, _)| i)
             .collect();

@@ -43,13 +43,29 @@ enum Frame {
 
 /// Parses every document of `text`. Empty and null documents are dropped, as kustomize does.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<ParsedDoc>, ParseError> {
-    parse_with(text, limits, false)
+    parse_with(text, limits, false, Dialect::V3)
+}
+
+/// Which YAML library's rules resolve plain scalars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// yaml.v3 (kyaml, for resources): only `true`/`false` are booleans; keys stay text.
+    V3,
+    /// goyaml.v2 through sigs.k8s.io/yaml's `YAMLToJSON` (kustomize's kustomization files,
+    /// plugin configs and JSON 6902 patches): YAML 1.1, where `y`, `yes`, `on`, `no`, `off`
+    /// are booleans, timestamps stay strings, and keys resolve too (`on:` is `"true"`).
+    V2,
+}
+
+/// Parses every document of `text` as sigs.k8s.io/yaml's `YAMLToJSON` reads it (YAML 1.1).
+pub fn parse_documents_yaml11(text: &str, limits: &Limits) -> Result<Vec<ParsedDoc>, ParseError> {
+    parse_with(text, limits, false, Dialect::V2)
 }
 
 /// Parses a kustomization file: its first document, where a repeated key keeps the last value
 /// (as Go's JSON decoding does; kustomize's own test harness writes such files).
 pub fn parse_kustomization(text: &str, limits: &Limits) -> Result<Value, ParseError> {
-    let docs = parse_with(text, limits, true)?;
+    let docs = parse_with(text, limits, true, Dialect::V2)?;
     Ok(docs
         .into_iter()
         .next()
@@ -61,6 +77,7 @@ fn parse_with(
     text: &str,
     limits: &Limits,
     allow_duplicates: bool,
+    dialect: Dialect,
 ) -> Result<Vec<ParsedDoc>, ParseError> {
     if text.len() as u64 > limits.max_file_bytes {
         return Err(ParseError {
@@ -82,7 +99,12 @@ fn parse_with(
     for item in parser {
         let (event, span) = item.map_err(|e| ParseError {
             line: e.marker().line(),
-            message: e.info(),
+            // The parser's own nesting check is the depth limit, configured above.
+            message: if e.info() == "recursion limit exceeded" {
+                format!("nesting deeper than {} levels", limits.max_depth)
+            } else {
+                e.info()
+            },
         })?;
         let line = span.start.line();
         let (value, anchor) = match event {
@@ -152,6 +174,18 @@ fn parse_with(
                         && tag_suffix.is_none()
                     {
                         MERGE_KEY.to_owned()
+                    } else if dialect == Dialect::V2
+                        && matches!(style, ScalarStyle::Plain)
+                        && tag_suffix.is_none()
+                    {
+                        // sigs.k8s.io/yaml turns non-string keys into their JSON text.
+                        match resolve_plain_v2(&text) {
+                            Value::String(s) => s,
+                            Value::Null => "null".to_owned(),
+                            Value::Bool(b) => b.to_string(),
+                            Value::Number(n) => super::gofmt::number_text(&n),
+                            other => other.to_string(),
+                        }
                     } else {
                         text.into_owned()
                     };
@@ -165,7 +199,7 @@ fn parse_with(
                 let v = if in_root_annotations(&stack) {
                     Value::String(text.into_owned())
                 } else {
-                    scalar(&text, style, tag_suffix.as_deref())
+                    scalar(&text, style, tag_suffix.as_deref(), dialect)
                 };
                 (v, anchor)
             }
@@ -306,19 +340,37 @@ fn count_nodes(v: &Value) -> usize {
     n
 }
 
-fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&str>, dialect: Dialect) -> Value {
+    let resolve = match dialect {
+        Dialect::V3 => resolve_plain,
+        Dialect::V2 => resolve_plain_v2,
+    };
     match tag {
         Some("!!str") | Some("!!binary") => return Value::String(text.to_owned()),
         Some("!!int") | Some("!!float") | Some("!!bool") | Some("!!null") => {
-            return resolve_plain(text);
+            return resolve(text);
         }
         _ => {}
     }
     if matches!(style, ScalarStyle::Plain) {
-        resolve_plain(text)
+        resolve(text)
     } else {
         Value::String(text.to_owned())
     }
+}
+
+/// Resolves a plain scalar as goyaml.v2 does when decoding into `interface{}` (what
+/// sigs.k8s.io/yaml's `YAMLToJSON` does): YAML 1.1 booleans, and timestamps kept as strings.
+pub fn resolve_plain_v2(s: &str) -> Value {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Value::Bool(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Value::Bool(false),
+        _ => {}
+    }
+    if parse_timestamp(s).is_some() {
+        return Value::String(s.to_owned());
+    }
+    resolve_plain(s)
 }
 
 /// Resolves a plain scalar as yaml.v3 does when decoding into `interface{}`, then as

@@ -1,0 +1,816 @@
+//! Go's `fmt` printing of template values: `Sprint`, `Sprintln`, `Sprintf` with flags, width,
+//! precision and verbs, `%v` of maps (sorted keys) and slices, Go's bad-verb and missing or
+//! extra argument markers, and `strconv.Quote`.
+
+use crate::GoError;
+use crate::strconv::format_float;
+use crate::value::Value;
+
+/// Go's `strconv.Quote`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        quote_char_into(&mut out, c, '"');
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `strconv.QuoteRune` for a char.
+fn quote_rune(c: char) -> String {
+    let mut out = String::from("'");
+    quote_char_into(&mut out, c, '\'');
+    out.push('\'');
+    out
+}
+
+fn quote_char_into(out: &mut String, c: char, q: char) {
+    if c == q || c == '\\' {
+        out.push('\\');
+        out.push(c);
+        return;
+    }
+    if is_print(c) {
+        out.push(c);
+        return;
+    }
+    match c {
+        '\x07' => out.push_str("\\a"),
+        '\x08' => out.push_str("\\b"),
+        '\x0c' => out.push_str("\\f"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\x0b' => out.push_str("\\v"),
+        c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        }
+        c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+        c => out.push_str(&format!("\\U{:08x}", c as u32)),
+    }
+}
+
+/// Go's `unicode.IsPrint` (graphic characters and the ASCII space).
+pub fn is_print(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) {
+        return false;
+    }
+    // Spaces other than U+0020, format characters, private use, surrogates and
+    // unassigned code points are not printable in Go.
+    !(c.is_whitespace()
+        || matches!(c as u32,
+            0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891 | 0x8e2 | 0x180e
+            | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x206f
+            | 0xfeff | 0xfff9..=0xfffb | 0xe000..=0xf8ff | 0xfffe | 0xffff
+            | 0x110bd | 0x110cd | 0x13430..=0x1343f | 0x1bca0..=0x1bca3
+            | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f
+            | 0xf0000..=0x10ffff))
+}
+
+/// `%#U`: `U+0041 'A'`.
+pub fn unicode_repr(c: char) -> String {
+    if is_print(c) {
+        format!("U+{:04X} '{}'", c as u32, c)
+    } else {
+        format!("U+{:04X}", c as u32)
+    }
+}
+
+/// `fmt.Sprint(args...)`: spaces between operands when neither is a string.
+pub fn sprint(args: &[Value]) -> Result<String, GoError> {
+    let mut out = String::new();
+    let mut prev_string = false;
+    for (i, a) in args.iter().enumerate() {
+        let is_string = matches!(a, Value::String(_));
+        if i > 0 && !is_string && !prev_string {
+            out.push(' ');
+        }
+        out.push_str(&format_v(a)?);
+        prev_string = is_string;
+    }
+    Ok(out)
+}
+
+/// `fmt.Sprintln(args...)`.
+pub fn sprintln(args: &[Value]) -> Result<String, GoError> {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&format_v(a)?);
+    }
+    out.push('\n');
+    Ok(out)
+}
+
+/// `fmt.Sprint(v)` of one value (what `%v` prints).
+pub fn format_v(v: &Value) -> Result<String, GoError> {
+    let mut p = Printer::default();
+    p.print_arg(v, 'v')?;
+    Ok(p.buf)
+}
+
+/// `fmt.Sprintf(format, args...)`.
+pub fn sprintf(format: &str, args: &[Value]) -> Result<String, GoError> {
+    let mut p = Printer::default();
+    p.do_printf(format, args)?;
+    Ok(p.buf)
+}
+
+#[derive(Default, Clone, Copy)]
+struct Flags {
+    plus: bool,
+    minus: bool,
+    sharp: bool,
+    space: bool,
+    zero: bool,
+    plus_v: bool,
+    sharp_v: bool,
+    wid: Option<usize>,
+    prec: Option<usize>,
+}
+
+#[derive(Default)]
+struct Printer {
+    buf: String,
+    f: Flags,
+}
+
+fn nil_like(v: &Value) -> bool {
+    matches!(v, Value::Invalid | Value::Nil)
+}
+
+impl Printer {
+    fn pad(&mut self, s: &str) {
+        let Some(w) = self.f.wid else {
+            self.buf.push_str(s);
+            return;
+        };
+        let n = s.chars().count();
+        if n >= w {
+            self.buf.push_str(s);
+            return;
+        }
+        let fill = w - n;
+        if self.f.minus {
+            self.buf.push_str(s);
+            self.buf.extend(std::iter::repeat_n(' ', fill));
+        } else {
+            let c = if self.f.zero { '0' } else { ' ' };
+            self.buf.extend(std::iter::repeat_n(c, fill));
+            self.buf.push_str(s);
+        }
+    }
+
+    fn print_arg(&mut self, v: &Value, verb: char) -> Result<(), GoError> {
+        if nil_like(v) {
+            match verb {
+                'T' | 'v' => self.pad("<nil>"),
+                _ => self.bad_verb(v, verb)?,
+            }
+            return Ok(());
+        }
+        if verb == 'T' {
+            let t = v.type_name();
+            self.fmt_string(&t, 's');
+            return Ok(());
+        }
+        if verb == 'p' {
+            return Err(GoError::unsupported(
+                "printing a pointer address (%p) is not supported by Gantry",
+            ));
+        }
+        match v {
+            Value::Bool(b) => match verb {
+                't' | 'v' => self.pad(if *b { "true" } else { "false" }),
+                _ => self.bad_verb(v, verb)?,
+            },
+            Value::Float(x) => self.fmt_float(*x, verb, v)?,
+            Value::Int(i) | Value::Int64(i) => self.fmt_integer(*i, verb, v)?,
+            Value::String(s) => self.fmt_string_verb(s, verb, v)?,
+            Value::Bytes(b) => self.fmt_bytes(b, verb, v)?,
+            _ => self.print_value(v, verb, 0)?,
+        }
+        Ok(())
+    }
+
+    fn print_value(&mut self, v: &Value, verb: char, depth: usize) -> Result<(), GoError> {
+        if depth > 0 {
+            match v {
+                Value::Invalid | Value::Nil => {
+                    self.pad("<nil>");
+                    return Ok(());
+                }
+                Value::Bool(_)
+                | Value::Float(_)
+                | Value::Int(_)
+                | Value::Int64(_)
+                | Value::String(_)
+                | Value::Bytes(_) => return self.print_arg(v, verb),
+                _ => {}
+            }
+        }
+        match v {
+            Value::Map(m) => {
+                if self.f.sharp_v {
+                    return Err(GoError::unsupported(
+                        "%#v of a map is not supported by Gantry",
+                    ));
+                }
+                self.buf.push_str("map[");
+                let data = m.data.borrow();
+                for (i, (k, val)) in data.iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(' ');
+                    }
+                    self.print_value(&Value::str(k), verb, depth + 1)?;
+                    self.buf.push(':');
+                    self.print_value(val, verb, depth + 1)?;
+                }
+                self.buf.push(']');
+            }
+            Value::List(l) => {
+                if self.f.sharp_v {
+                    return Err(GoError::unsupported(
+                        "%#v of a slice is not supported by Gantry",
+                    ));
+                }
+                self.buf.push('[');
+                for (i, item) in l.items.iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(' ');
+                    }
+                    self.print_value(item, verb, depth + 1)?;
+                }
+                self.buf.push(']');
+            }
+            Value::Object(o) => {
+                if depth > 0 && o.kind() == "ptr" {
+                    return Err(GoError::unsupported(format!(
+                        "printing a {} inside a map or slice prints its memory address in Go; not supported by Gantry",
+                        o.type_name()
+                    )));
+                }
+                if !matches!(verb, 'v' | 's' | 'q' | 'x' | 'X') {
+                    return Err(GoError::unsupported(format!(
+                        "printing a {} with %{verb} is not supported by Gantry",
+                        o.type_name()
+                    )));
+                }
+                let s = o.format();
+                if verb == 'v' || verb == 's' {
+                    self.pad(&s);
+                } else {
+                    self.fmt_string_verb(&s, verb, v)?;
+                }
+            }
+            other => return self.print_arg(other, verb),
+        }
+        Ok(())
+    }
+
+    fn bad_verb(&mut self, v: &Value, verb: char) -> Result<(), GoError> {
+        self.buf.push_str("%!");
+        self.buf.push(verb);
+        self.buf.push('(');
+        if nil_like(v) {
+            self.buf.push_str("<nil>");
+        } else {
+            self.buf.push_str(&v.type_name());
+            self.buf.push('=');
+            let saved = self.f;
+            self.f = Flags::default();
+            self.print_arg(v, 'v')?;
+            self.f = saved;
+        }
+        self.buf.push(')');
+        Ok(())
+    }
+
+    fn fmt_float(&mut self, x: f64, verb: char, v: &Value) -> Result<(), GoError> {
+        let (fmt, default_prec) = match verb {
+            'v' => ('g', -1),
+            'g' | 'G' => (verb, -1),
+            'e' | 'E' | 'f' | 'F' => (verb, 6),
+            'b' | 'x' | 'X' => {
+                return Err(GoError::unsupported(format!(
+                    "%{verb} of a float is not supported by Gantry"
+                )));
+            }
+            _ => return self.bad_verb(v, verb),
+        };
+        let prec = self.f.prec.map(|p| p as i32).unwrap_or(default_prec);
+        let mut num = format_float(x, fmt, prec);
+        if self.f.sharp && verb != 'v' {
+            return Err(GoError::unsupported(
+                "%# with a float verb is not supported by Gantry",
+            ));
+        }
+        let (sign, body) = if let Some(rest) = num.strip_prefix('-') {
+            ("-", rest.to_owned())
+        } else if let Some(rest) = num.strip_prefix('+') {
+            ("+", rest.to_owned())
+        } else if self.f.plus {
+            ("+", num.clone())
+        } else if self.f.space {
+            (" ", num.clone())
+        } else {
+            ("", num.clone())
+        };
+        if body == "Inf" || body == "NaN" {
+            // Infinities and NaN are padded with spaces, never zeros.
+            let sign = if body == "NaN" && !self.f.plus && !self.f.space {
+                ""
+            } else {
+                sign
+            };
+            let s = format!("{sign}{body}");
+            let z = self.f.zero;
+            self.f.zero = false;
+            self.pad(&s);
+            self.f.zero = z;
+            return Ok(());
+        }
+        num = body;
+        self.pad_number(sign, &num);
+        Ok(())
+    }
+
+    /// Pads a number, putting a sign before any leading zeros.
+    fn pad_number(&mut self, sign: &str, digits: &str) {
+        if self.f.zero
+            && !self.f.minus
+            && let Some(w) = self.f.wid
+        {
+            {
+                let n = sign.chars().count() + digits.chars().count();
+                self.buf.push_str(sign);
+                if n < w {
+                    self.buf.extend(std::iter::repeat_n('0', w - n));
+                }
+                self.buf.push_str(digits);
+                return;
+            }
+        }
+        let z = self.f.zero;
+        self.f.zero = false;
+        self.pad(&format!("{sign}{digits}"));
+        self.f.zero = z;
+    }
+
+    fn fmt_integer(&mut self, i: i64, verb: char, v: &Value) -> Result<(), GoError> {
+        let neg = i < 0;
+        let u = i.unsigned_abs();
+        let (digits, prefix) = match verb {
+            'v' | 'd' => (u.to_string(), ""),
+            'b' => (format!("{u:b}"), if self.f.sharp { "0b" } else { "" }),
+            'o' => (format!("{u:o}"), if self.f.sharp { "0" } else { "" }),
+            'O' => (format!("{u:o}"), "0o"),
+            'x' => (format!("{u:x}"), if self.f.sharp { "0x" } else { "" }),
+            'X' => (format!("{u:X}"), if self.f.sharp { "0X" } else { "" }),
+            'c' => {
+                let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
+                self.pad(&c.to_string());
+                return Ok(());
+            }
+            'q' => {
+                let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
+                self.pad(&quote_rune(c));
+                return Ok(());
+            }
+            'U' => {
+                let s = format!("U+{:04X}", i as u32);
+                self.pad(&s);
+                return Ok(());
+            }
+            _ => return self.bad_verb(v, verb),
+        };
+        let mut digits = digits;
+        if let Some(p) = self.f.prec {
+            if p == 0 && u == 0 {
+                digits.clear();
+            }
+            while digits.len() < p {
+                digits.insert(0, '0');
+            }
+        }
+        let digits = format!("{prefix}{digits}");
+        let sign = if neg {
+            "-"
+        } else if self.f.plus {
+            "+"
+        } else if self.f.space {
+            " "
+        } else {
+            ""
+        };
+        if self.f.prec.is_some() {
+            // With a precision, zero padding does not apply.
+            let z = self.f.zero;
+            self.f.zero = false;
+            self.pad(&format!("{sign}{digits}"));
+            self.f.zero = z;
+        } else {
+            self.pad_number(sign, &digits);
+        }
+        Ok(())
+    }
+
+    fn truncate<'s>(&self, s: &'s str) -> &'s str {
+        if let Some(p) = self.f.prec
+            && let Some((i, _)) = s.char_indices().nth(p)
+        {
+            return &s[..i];
+        }
+        s
+    }
+
+    fn fmt_string(&mut self, s: &str, _verb: char) {
+        let t = self.truncate(s).to_owned();
+        self.pad(&t);
+    }
+
+    fn fmt_string_verb(&mut self, s: &str, verb: char, v: &Value) -> Result<(), GoError> {
+        match verb {
+            'v' if self.f.sharp_v => {
+                let q = quote(s);
+                self.pad(&q);
+            }
+            'v' | 's' => self.fmt_string(s, verb),
+            'x' | 'X' => {
+                let t = self.truncate(s).to_owned();
+                self.fmt_hex(t.as_bytes(), verb == 'X');
+            }
+            'q' => {
+                let t = self.truncate(s);
+                let q = if self.f.sharp
+                    && !t.contains('`')
+                    && t.chars()
+                        .all(|c| c == '\t' || (is_print(c) && c != '\u{feff}'))
+                {
+                    format!("`{t}`")
+                } else if self.f.plus {
+                    quote_ascii(t)
+                } else {
+                    quote(t)
+                };
+                self.pad(&q);
+            }
+            _ => self.bad_verb(v, verb)?,
+        }
+        Ok(())
+    }
+
+    fn fmt_hex(&mut self, b: &[u8], upper: bool) {
+        let mut s = String::new();
+        for (i, byte) in b.iter().enumerate() {
+            if self.f.space && i > 0 {
+                s.push(' ');
+            }
+            if self.f.sharp && (self.f.space || i == 0) {
+                s.push_str(if upper { "0X" } else { "0x" });
+            }
+            if upper {
+                s.push_str(&format!("{byte:02X}"));
+            } else {
+                s.push_str(&format!("{byte:02x}"));
+            }
+        }
+        self.pad(&s);
+    }
+
+    fn fmt_bytes(&mut self, b: &[u8], verb: char, v: &Value) -> Result<(), GoError> {
+        match verb {
+            'v' | 'd' => {
+                let mut s = String::from("[");
+                for (i, byte) in b.iter().enumerate() {
+                    if i > 0 {
+                        s.push(' ');
+                    }
+                    s.push_str(&byte.to_string());
+                }
+                s.push(']');
+                self.buf.push_str(&s);
+            }
+            's' => {
+                let s = String::from_utf8_lossy(b).into_owned();
+                self.fmt_string(&s, 's');
+            }
+            'x' | 'X' => self.fmt_hex(b, verb == 'X'),
+            'q' => {
+                let s = String::from_utf8_lossy(b).into_owned();
+                self.pad(&quote(&s));
+            }
+            _ => self.bad_verb(v, verb)?,
+        }
+        Ok(())
+    }
+
+    fn do_printf(&mut self, format: &str, args: &[Value]) -> Result<(), GoError> {
+        let b = format.as_bytes();
+        let end = b.len();
+        let mut arg_num = 0usize;
+        let mut after_index;
+        let mut reordered = false;
+        let mut i = 0;
+        while i < end {
+            let lasti = i;
+            while i < end && b[i] != b'%' {
+                i += 1;
+            }
+            if i > lasti {
+                self.buf.push_str(&format[lasti..i]);
+            }
+            if i >= end {
+                break;
+            }
+            i += 1; // skip %
+            self.f = Flags::default();
+            // Flags.
+            while i < end {
+                match b[i] {
+                    b'#' => self.f.sharp = true,
+                    b'0' => self.f.zero = true,
+                    b'+' => self.f.plus = true,
+                    b'-' => self.f.minus = true,
+                    b' ' => self.f.space = true,
+                    _ => break,
+                }
+                i += 1;
+            }
+            // Argument index, then width.
+            let (na, ni, found) = arg_index(b, i, arg_num, args.len());
+            arg_num = na;
+            i = ni;
+            after_index = found;
+            reordered |= found;
+            if i < end && b[i] == b'*' {
+                i += 1;
+                let (w, ok, na) = int_from_arg(args, arg_num);
+                arg_num = na;
+                if !ok {
+                    self.buf.push_str("%!(BADWIDTH)");
+                } else if w < 0 {
+                    self.f.minus = true;
+                    self.f.zero = false;
+                    self.f.wid = Some(w.unsigned_abs() as usize);
+                } else {
+                    self.f.wid = Some(w as usize);
+                }
+                after_index = false;
+            } else {
+                let (n, ni, ok) = parse_num(b, i);
+                if ok {
+                    if after_index {
+                        self.buf.push_str("%!(BADWIDTH)");
+                    }
+                    self.f.wid = Some(n);
+                }
+                i = ni;
+            }
+            // Precision.
+            if i < end && b[i] == b'.' {
+                i += 1;
+                if after_index {
+                    self.buf.push_str("%!(BADPREC)");
+                }
+                let (na, ni, found) = arg_index(b, i, arg_num, args.len());
+                arg_num = na;
+                i = ni;
+                after_index = found;
+                reordered |= found;
+                if i < end && b[i] == b'*' {
+                    i += 1;
+                    let (p, ok, na) = int_from_arg(args, arg_num);
+                    arg_num = na;
+                    if !ok || p < 0 {
+                        self.f.prec = None;
+                        if !ok {
+                            self.buf.push_str("%!(BADPREC)");
+                        }
+                    } else {
+                        self.f.prec = Some(p as usize);
+                    }
+                    after_index = false;
+                } else {
+                    let (n, ni, _) = parse_num(b, i);
+                    self.f.prec = Some(n);
+                    i = ni;
+                }
+            }
+            if !after_index {
+                let (na, ni, found) = arg_index(b, i, arg_num, args.len());
+                arg_num = na;
+                i = ni;
+                reordered |= found;
+            }
+            if i >= end {
+                self.buf.push_str("%!(NOVERB)");
+                break;
+            }
+            let verb = format[i..].chars().next().unwrap_or('?');
+            i += verb.len_utf8();
+            if verb == '%' {
+                self.buf.push('%');
+                continue;
+            }
+            if arg_num >= args.len() {
+                self.buf.push_str("%!");
+                self.buf.push(verb);
+                self.buf.push_str("(MISSING)");
+                continue;
+            }
+            if verb == 'w' {
+                return Err(GoError::unsupported(
+                    "%w in printf is not supported by Gantry",
+                ));
+            }
+            if verb == 'v' {
+                if self.f.sharp {
+                    self.f.sharp = false;
+                    self.f.sharp_v = true;
+                }
+                if self.f.plus {
+                    self.f.plus = false;
+                    self.f.plus_v = true;
+                }
+            }
+            let arg = args[arg_num].clone();
+            arg_num += 1;
+            self.print_arg(&arg, verb)?;
+        }
+        if !reordered && arg_num < args.len() {
+            self.f = Flags::default();
+            self.buf.push_str("%!(EXTRA ");
+            for (k, a) in args[arg_num..].iter().enumerate() {
+                if k > 0 {
+                    self.buf.push_str(", ");
+                }
+                if nil_like(a) {
+                    self.buf.push_str("<nil>");
+                } else {
+                    self.buf.push_str(&a.type_name());
+                    self.buf.push('=');
+                    self.print_arg(a, 'v')?;
+                }
+            }
+            self.buf.push(')');
+        }
+        Ok(())
+    }
+}
+
+fn quote_ascii(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c.is_ascii() {
+            quote_char_into(&mut out, c, '"');
+        } else if (c as u32) < 0x10000 {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push_str(&format!("\\U{:08x}", c as u32));
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn parse_num(b: &[u8], mut i: usize) -> (usize, usize, bool) {
+    let start = i;
+    let mut n = 0usize;
+    while i < b.len() && b[i].is_ascii_digit() {
+        n = n.saturating_mul(10).saturating_add((b[i] - b'0') as usize);
+        if n > 1_000_000 {
+            return (0, b.len(), false);
+        }
+        i += 1;
+    }
+    (n, i, i > start)
+}
+
+/// Go's `argNumber`: an explicit `[n]` argument index.
+fn arg_index(b: &[u8], i: usize, arg_num: usize, num_args: usize) -> (usize, usize, bool) {
+    if i >= b.len() || b[i] != b'[' {
+        return (arg_num, i, false);
+    }
+    for j in i + 1..b.len() {
+        if b[j] == b']' {
+            let (n, end, ok) = parse_num(b, i + 1);
+            if !ok || end != j || n < 1 || n > num_args {
+                return (arg_num, j + 1, true);
+            }
+            return (n - 1, j + 1, true);
+        }
+    }
+    (arg_num, i, false)
+}
+
+fn int_from_arg(args: &[Value], arg_num: usize) -> (i64, bool, usize) {
+    match args.get(arg_num) {
+        Some(Value::Int(n)) | Some(Value::Int64(n)) => (*n, true, arg_num + 1),
+        Some(_) => (0, false, arg_num + 1),
+        None => (0, false, arg_num),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{List, Map};
+
+    fn s(v: &str) -> Value {
+        Value::str(v)
+    }
+
+    #[test]
+    fn printf_matches_go() {
+        assert_eq!(sprintf("%s-%d", &[s("a"), Value::Int(3)]).unwrap(), "a-3");
+        assert_eq!(
+            sprintf("%s", &[Value::Float(8080.0)]).unwrap(),
+            "%!s(float64=8080)"
+        );
+        assert_eq!(
+            sprintf("%d", &[Value::Float(1e6)]).unwrap(),
+            "%!d(float64=1e+06)"
+        );
+        assert_eq!(sprintf("%v", &[Value::Nil]).unwrap(), "<nil>");
+        assert_eq!(sprintf("%s", &[Value::Nil]).unwrap(), "%!s(<nil>)");
+        assert_eq!(sprintf("%s %s", &[s("a")]).unwrap(), "a %!s(MISSING)");
+        assert_eq!(
+            sprintf("%s", &[s("a"), Value::Int(1)]).unwrap(),
+            "a%!(EXTRA int=1)"
+        );
+        assert_eq!(
+            sprintf(
+                "%05d|%-4s|%4s|%x",
+                &[Value::Int(-42), s("ab"), s("ab"), s("hi")]
+            )
+            .unwrap(),
+            "-0042|ab  |  ab|6869"
+        );
+        assert_eq!(
+            sprintf(
+                "%.2f|%8.3f|%e",
+                &[
+                    Value::Float(2.64575),
+                    Value::Float(2.5),
+                    Value::Float(1234.5)
+                ]
+            )
+            .unwrap(),
+            "2.65|   2.500|1.234500e+03"
+        );
+        assert_eq!(sprintf("%q", &[s("a\"b\n")]).unwrap(), "\"a\\\"b\\n\"");
+        assert_eq!(
+            sprintf("%t %v", &[Value::Bool(true), Value::Bool(false)]).unwrap(),
+            "true false"
+        );
+        assert_eq!(
+            sprintf("%T %T", &[Value::Int(1), Value::Float(1.0)]).unwrap(),
+            "int float64"
+        );
+        assert_eq!(sprintf("100%%", &[]).unwrap(), "100%");
+        assert_eq!(sprintf("%[2]s %[1]s", &[s("a"), s("b")]).unwrap(), "b a");
+        assert_eq!(sprintf("%.3s", &[s("abcdef")]).unwrap(), "abc");
+        assert_eq!(
+            sprintf("%+d % d", &[Value::Int(5), Value::Int(5)]).unwrap(),
+            "+5  5"
+        );
+        assert_eq!(sprintf("%", &[]).unwrap(), "%!(NOVERB)");
+        assert_eq!(sprintf("%z", &[Value::Int(1)]).unwrap(), "%!z(int=1)");
+    }
+
+    #[test]
+    fn containers_print_like_go() {
+        let m = Map::new();
+        m.insert("b", Value::Int(2));
+        m.insert(
+            "a",
+            Value::List(List::new(vec![s("x"), Value::Nil, Value::Float(1.5)])),
+        );
+        assert_eq!(
+            format_v(&Value::Map(m.clone())).unwrap(),
+            "map[a:[x <nil> 1.5] b:2]"
+        );
+        assert_eq!(
+            sprintf("%d", &[Value::Map(m)]).unwrap(),
+            "map[%!d(string=a):[%!d(string=x) <nil> %!d(float64=1.5)] %!d(string=b):2]"
+        );
+        assert_eq!(
+            sprint(&[s("a"), Value::Int(1), Value::Int(2), s("b")]).unwrap(),
+            "a1 2b"
+        );
+        assert_eq!(sprintln(&[s("a"), Value::Int(1)]).unwrap(), "a 1\n");
+    }
+
+    #[test]
+    fn quote_escapes_like_strconv() {
+        assert_eq!(quote("é\t\u{7}\u{1b}"), "\"é\\t\\a\\x1b\"");
+        assert_eq!(quote("\u{200b}"), "\"\\u200b\"");
+    }
+}

@@ -1,0 +1,757 @@
+//! The lexer of Go's text/template (`text/template/parse/lex.go`): the same tokens, trim
+//! markers, comments, positions and line numbers, and the same error texts.
+
+/// A token type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemType {
+    Error,
+    Bool,
+    Char,
+    CharConstant,
+    Comment,
+    Complex,
+    Assign,
+    Declare,
+    Eof,
+    Field,
+    Identifier,
+    LeftDelim,
+    LeftParen,
+    Number,
+    Pipe,
+    RawString,
+    RightDelim,
+    RightParen,
+    Space,
+    String,
+    Text,
+    Variable,
+    // Keywords.
+    Block,
+    Break,
+    Continue,
+    Dot,
+    Define,
+    Else,
+    End,
+    If,
+    Nil,
+    Range,
+    Template,
+    With,
+}
+
+impl ItemType {
+    pub(crate) fn is_keyword(self) -> bool {
+        matches!(
+            self,
+            ItemType::Block
+                | ItemType::Break
+                | ItemType::Continue
+                | ItemType::Dot
+                | ItemType::Define
+                | ItemType::Else
+                | ItemType::End
+                | ItemType::If
+                | ItemType::Nil
+                | ItemType::Range
+                | ItemType::Template
+                | ItemType::With
+        )
+    }
+}
+
+/// A token: its type, byte position, text and starting line.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub typ: ItemType,
+    pub pos: usize,
+    pub val: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.typ {
+            ItemType::Eof => f.write_str("EOF"),
+            ItemType::Error => f.write_str(&self.val),
+            t if t.is_keyword() => write!(f, "<{}>", self.val),
+            _ => {
+                if self.val.chars().count() > 10 {
+                    // Go's %.10q: the first ten runes, quoted, then an ellipsis.
+                    let head: String = self.val.chars().take(10).collect();
+                    write!(f, "{}...", crate::gofmt::quote(&head))
+                } else {
+                    f.write_str(&crate::gofmt::quote(&self.val))
+                }
+            }
+        }
+    }
+}
+
+fn keyword(word: &str) -> Option<ItemType> {
+    Some(match word {
+        "." => ItemType::Dot,
+        "block" => ItemType::Block,
+        "break" => ItemType::Break,
+        "continue" => ItemType::Continue,
+        "define" => ItemType::Define,
+        "else" => ItemType::Else,
+        "end" => ItemType::End,
+        "if" => ItemType::If,
+        "range" => ItemType::Range,
+        "nil" => ItemType::Nil,
+        "template" => ItemType::Template,
+        "with" => ItemType::With,
+        _ => return None,
+    })
+}
+
+const SPACE_CHARS: &[char] = &[' ', '\t', '\r', '\n'];
+const LEFT_DELIM: &str = "{{";
+const RIGHT_DELIM: &str = "}}";
+const LEFT_COMMENT: &str = "/*";
+const RIGHT_COMMENT: &str = "*/";
+const TRIM_MARKER_LEN: usize = 2;
+const EOF: Option<char> = None;
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Text,
+    LeftDelim,
+    Comment,
+    RightDelim,
+    InsideAction,
+    Space,
+    Identifier,
+    Field,
+    Variable,
+    Char,
+    Number,
+    Quote,
+    RawQuote,
+}
+
+/// Options the parser sets.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LexOptions {
+    pub emit_comment: bool,
+    pub break_ok: bool,
+    pub continue_ok: bool,
+}
+
+pub(crate) struct Lexer<'a> {
+    input: &'a str,
+    pos: usize,
+    start: usize,
+    at_eof: bool,
+    paren_depth: i32,
+    line: usize,
+    start_line: usize,
+    item: Option<Item>,
+    inside_action: bool,
+    pub options: LexOptions,
+}
+
+fn is_space(r: char) -> bool {
+    matches!(r, ' ' | '\t' | '\r' | '\n')
+}
+
+fn is_alnum(r: char) -> bool {
+    r == '_' || r.is_alphabetic() || r.is_numeric()
+}
+
+fn has_left_trim_marker(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2 && b[0] == b'-' && is_space(b[1] as char)
+}
+
+fn has_right_trim_marker(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 2 && is_space(b[0] as char) && b[1] == b'-'
+}
+
+fn count_newlines(s: &str) -> usize {
+    s.bytes().filter(|&b| b == b'\n').count()
+}
+
+impl<'a> Lexer<'a> {
+    pub(crate) fn new(input: &'a str) -> Lexer<'a> {
+        Lexer {
+            input,
+            pos: 0,
+            start: 0,
+            at_eof: false,
+            paren_depth: 0,
+            line: 1,
+            start_line: 1,
+            item: None,
+            inside_action: false,
+            options: LexOptions::default(),
+        }
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.input[self.pos..]
+    }
+
+    fn next(&mut self) -> Option<char> {
+        match self.rest().chars().next() {
+            None => {
+                self.at_eof = true;
+                EOF
+            }
+            Some(r) => {
+                self.pos += r.len_utf8();
+                if r == '\n' {
+                    self.line += 1;
+                }
+                Some(r)
+            }
+        }
+    }
+
+    fn peek(&mut self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    fn backup(&mut self) {
+        if !self.at_eof
+            && self.pos > 0
+            && let Some(r) = self.input[..self.pos].chars().next_back()
+        {
+            self.pos -= r.len_utf8();
+            if r == '\n' {
+                self.line -= 1;
+            }
+        }
+    }
+
+    fn this_item(&mut self, t: ItemType) -> Item {
+        let i = Item {
+            typ: t,
+            pos: self.start,
+            val: self.input[self.start..self.pos].to_owned(),
+            line: self.start_line,
+        };
+        self.start = self.pos;
+        self.start_line = self.line;
+        i
+    }
+
+    fn emit(&mut self, t: ItemType) -> Option<State> {
+        let i = self.this_item(t);
+        self.item = Some(i);
+        None
+    }
+
+    fn emit_item(&mut self, i: Item) -> Option<State> {
+        self.item = Some(i);
+        None
+    }
+
+    fn ignore(&mut self) {
+        self.line += count_newlines(&self.input[self.start..self.pos]);
+        self.start = self.pos;
+        self.start_line = self.line;
+    }
+
+    fn accept(&mut self, valid: &str) -> bool {
+        match self.next() {
+            Some(r) if valid.contains(r) => true,
+            _ => {
+                self.backup();
+                false
+            }
+        }
+    }
+
+    fn accept_run(&mut self, valid: &str) {
+        loop {
+            match self.next() {
+                Some(r) if valid.contains(r) => {}
+                _ => break,
+            }
+        }
+        self.backup();
+    }
+
+    fn errorf(&mut self, msg: String) -> Option<State> {
+        self.item = Some(Item {
+            typ: ItemType::Error,
+            pos: self.start,
+            val: msg,
+            line: self.start_line,
+        });
+        self.start = 0;
+        self.pos = 0;
+        self.input = &self.input[..0];
+        None
+    }
+
+    /// The next token.
+    pub(crate) fn next_item(&mut self) -> Item {
+        self.item = None;
+        let mut state = if self.inside_action {
+            State::InsideAction
+        } else {
+            State::Text
+        };
+        loop {
+            let next = match state {
+                State::Text => self.lex_text(),
+                State::LeftDelim => self.lex_left_delim(),
+                State::Comment => self.lex_comment(),
+                State::RightDelim => self.lex_right_delim(),
+                State::InsideAction => self.lex_inside_action(),
+                State::Space => self.lex_space(),
+                State::Identifier => self.lex_identifier(),
+                State::Field => self.lex_field_or_variable(ItemType::Field),
+                State::Variable => self.lex_variable(),
+                State::Char => self.lex_char(),
+                State::Number => self.lex_number(),
+                State::Quote => self.lex_quote(),
+                State::RawQuote => self.lex_raw_quote(),
+            };
+            match next {
+                Some(s) => state = s,
+                None => {
+                    return self.item.take().unwrap_or(Item {
+                        typ: ItemType::Eof,
+                        pos: self.pos,
+                        val: "EOF".into(),
+                        line: self.start_line,
+                    });
+                }
+            }
+        }
+    }
+
+    fn lex_text(&mut self) -> Option<State> {
+        if let Some(x) = self.rest().find(LEFT_DELIM) {
+            if x > 0 {
+                self.pos += x;
+                let mut trim = 0;
+                let delim_end = self.pos + LEFT_DELIM.len();
+                if has_left_trim_marker(&self.input[delim_end..]) {
+                    let s = &self.input[self.start..self.pos];
+                    trim = s.len() - s.trim_end_matches(SPACE_CHARS).len();
+                }
+                self.pos -= trim;
+                self.line += count_newlines(&self.input[self.start..self.pos]);
+                let i = self.this_item(ItemType::Text);
+                self.pos += trim;
+                self.ignore();
+                if !i.val.is_empty() {
+                    return self.emit_item(i);
+                }
+            }
+            return Some(State::LeftDelim);
+        }
+        self.pos = self.input.len();
+        if self.pos > self.start {
+            self.line += count_newlines(&self.input[self.start..self.pos]);
+            return self.emit(ItemType::Text);
+        }
+        self.emit(ItemType::Eof)
+    }
+
+    fn at_right_delim(&self) -> (bool, bool) {
+        let rest = self.rest();
+        if has_right_trim_marker(rest) && rest[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM) {
+            return (true, true);
+        }
+        if rest.starts_with(RIGHT_DELIM) {
+            return (true, false);
+        }
+        (false, false)
+    }
+
+    fn lex_left_delim(&mut self) -> Option<State> {
+        self.pos += LEFT_DELIM.len();
+        let trim = has_left_trim_marker(self.rest());
+        let after = if trim { TRIM_MARKER_LEN } else { 0 };
+        if self.input[self.pos + after..].starts_with(LEFT_COMMENT) {
+            self.pos += after;
+            self.ignore();
+            return Some(State::Comment);
+        }
+        let i = self.this_item(ItemType::LeftDelim);
+        self.inside_action = true;
+        self.pos += after;
+        self.ignore();
+        self.paren_depth = 0;
+        self.emit_item(i)
+    }
+
+    fn lex_comment(&mut self) -> Option<State> {
+        self.pos += LEFT_COMMENT.len();
+        let Some(x) = self.rest().find(RIGHT_COMMENT) else {
+            return self.errorf("unclosed comment".into());
+        };
+        self.pos += x + RIGHT_COMMENT.len();
+        let (delim, trim) = self.at_right_delim();
+        if !delim {
+            return self.errorf("comment ends before closing delimiter".into());
+        }
+        self.line += count_newlines(&self.input[self.start..self.pos]);
+        let i = self.this_item(ItemType::Comment);
+        if trim {
+            self.pos += TRIM_MARKER_LEN;
+        }
+        self.pos += RIGHT_DELIM.len();
+        if trim {
+            let r = self.rest();
+            self.pos += r.len() - r.trim_start_matches(SPACE_CHARS).len();
+        }
+        self.ignore();
+        if self.options.emit_comment {
+            return self.emit_item(i);
+        }
+        Some(State::Text)
+    }
+
+    fn lex_right_delim(&mut self) -> Option<State> {
+        let (_, trim) = self.at_right_delim();
+        if trim {
+            self.pos += TRIM_MARKER_LEN;
+            self.ignore();
+        }
+        self.pos += RIGHT_DELIM.len();
+        let i = self.this_item(ItemType::RightDelim);
+        if trim {
+            let r = self.rest();
+            self.pos += r.len() - r.trim_start_matches(SPACE_CHARS).len();
+            self.ignore();
+        }
+        self.inside_action = false;
+        self.emit_item(i)
+    }
+
+    fn lex_inside_action(&mut self) -> Option<State> {
+        let (delim, _) = self.at_right_delim();
+        if delim {
+            if self.paren_depth == 0 {
+                return Some(State::RightDelim);
+            }
+            return self.errorf("unclosed left paren".into());
+        }
+        let r = self.next();
+        match r {
+            None => self.errorf("unclosed action".into()),
+            Some(r) if is_space(r) => {
+                self.backup();
+                Some(State::Space)
+            }
+            Some('=') => self.emit(ItemType::Assign),
+            Some(':') => {
+                if self.next() != Some('=') {
+                    return self.errorf("expected :=".into());
+                }
+                self.emit(ItemType::Declare)
+            }
+            Some('|') => self.emit(ItemType::Pipe),
+            Some('"') => Some(State::Quote),
+            Some('`') => Some(State::RawQuote),
+            Some('$') => Some(State::Variable),
+            Some('\'') => Some(State::Char),
+            Some('.') => {
+                if let Some(&b) = self.input.as_bytes().get(self.pos)
+                    && !b.is_ascii_digit()
+                {
+                    return Some(State::Field);
+                }
+                self.backup();
+                Some(State::Number)
+            }
+            Some(r) if r == '+' || r == '-' || r.is_ascii_digit() => {
+                self.backup();
+                Some(State::Number)
+            }
+            Some(r) if is_alnum(r) => {
+                self.backup();
+                Some(State::Identifier)
+            }
+            Some('(') => {
+                self.paren_depth += 1;
+                self.emit(ItemType::LeftParen)
+            }
+            Some(')') => {
+                self.paren_depth -= 1;
+                if self.paren_depth < 0 {
+                    return self.errorf("unexpected right paren".into());
+                }
+                self.emit(ItemType::RightParen)
+            }
+            Some(r) if r.is_ascii() && !r.is_ascii_control() => self.emit(ItemType::Char),
+            Some(r) => self.errorf(format!(
+                "unrecognized character in action: {}",
+                crate::gofmt::unicode_repr(r)
+            )),
+        }
+    }
+
+    fn lex_space(&mut self) -> Option<State> {
+        let mut num = 0;
+        while let Some(r) = self.peek() {
+            if !is_space(r) {
+                break;
+            }
+            self.next();
+            num += 1;
+        }
+        let before = &self.input[self.pos - 1..];
+        if has_right_trim_marker(before) && before[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM) {
+            self.backup();
+            if num == 1 {
+                return Some(State::RightDelim);
+            }
+        }
+        self.emit(ItemType::Space)
+    }
+
+    fn lex_identifier(&mut self) -> Option<State> {
+        loop {
+            let r = self.next();
+            match r {
+                Some(c) if is_alnum(c) => {}
+                _ => {
+                    self.backup();
+                    let word = self.input[self.start..self.pos].to_owned();
+                    if !self.at_terminator() {
+                        return self.errorf(format!("bad character {}", bad_char(r)));
+                    }
+                    if let Some(k) = keyword(&word) {
+                        if (k == ItemType::Break && !self.options.break_ok)
+                            || (k == ItemType::Continue && !self.options.continue_ok)
+                        {
+                            return self.emit(ItemType::Identifier);
+                        }
+                        return self.emit(k);
+                    }
+                    if word.starts_with('.') {
+                        return self.emit(ItemType::Field);
+                    }
+                    if word == "true" || word == "false" {
+                        return self.emit(ItemType::Bool);
+                    }
+                    return self.emit(ItemType::Identifier);
+                }
+            }
+        }
+    }
+
+    fn lex_variable(&mut self) -> Option<State> {
+        if self.at_terminator() {
+            return self.emit(ItemType::Variable);
+        }
+        self.lex_field_or_variable(ItemType::Variable)
+    }
+
+    fn lex_field_or_variable(&mut self, typ: ItemType) -> Option<State> {
+        if self.at_terminator() {
+            if typ == ItemType::Variable {
+                return self.emit(ItemType::Variable);
+            }
+            return self.emit(ItemType::Dot);
+        }
+        let r = loop {
+            let r = self.next();
+            match r {
+                Some(c) if is_alnum(c) => {}
+                _ => {
+                    self.backup();
+                    break r;
+                }
+            }
+        };
+        if !self.at_terminator() {
+            return self.errorf(format!("bad character {}", bad_char(r)));
+        }
+        self.emit(typ)
+    }
+
+    fn at_terminator(&mut self) -> bool {
+        match self.peek() {
+            None => true,
+            Some(r) if is_space(r) => true,
+            Some('.' | ',' | '|' | ':' | ')' | '(') => true,
+            _ => self.rest().starts_with(RIGHT_DELIM),
+        }
+    }
+
+    fn lex_char(&mut self) -> Option<State> {
+        loop {
+            match self.next() {
+                Some('\\') => {
+                    let r = self.next();
+                    if r.is_some() && r != Some('\n') {
+                        continue;
+                    }
+                    return self.errorf("unterminated character constant".into());
+                }
+                None | Some('\n') => return self.errorf("unterminated character constant".into()),
+                Some('\'') => break,
+                _ => {}
+            }
+        }
+        self.emit(ItemType::CharConstant)
+    }
+
+    fn lex_number(&mut self) -> Option<State> {
+        if !self.scan_number() {
+            let t = self.input[self.start..self.pos].to_owned();
+            return self.errorf(format!("bad number syntax: {}", crate::gofmt::quote(&t)));
+        }
+        if let Some('+' | '-') = self.peek() {
+            if !self.scan_number() || !self.input[..self.pos].ends_with('i') {
+                let t = self.input[self.start..self.pos].to_owned();
+                return self.errorf(format!("bad number syntax: {}", crate::gofmt::quote(&t)));
+            }
+            return self.emit(ItemType::Complex);
+        }
+        self.emit(ItemType::Number)
+    }
+
+    fn scan_number(&mut self) -> bool {
+        self.accept("+-");
+        let mut digits = "0123456789_";
+        if self.accept("0") {
+            if self.accept("xX") {
+                digits = "0123456789abcdefABCDEF_";
+            } else if self.accept("oO") {
+                digits = "01234567_";
+            } else if self.accept("bB") {
+                digits = "01_";
+            }
+        }
+        self.accept_run(digits);
+        if self.accept(".") {
+            self.accept_run(digits);
+        }
+        if digits.len() == 11 && self.accept("eE") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        if digits.len() == 23 && self.accept("pP") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        self.accept("i");
+        if let Some(r) = self.peek()
+            && is_alnum(r)
+        {
+            self.next();
+            return false;
+        }
+        true
+    }
+
+    fn lex_quote(&mut self) -> Option<State> {
+        loop {
+            match self.next() {
+                Some('\\') => {
+                    let r = self.next();
+                    if r.is_some() && r != Some('\n') {
+                        continue;
+                    }
+                    return self.errorf("unterminated quoted string".into());
+                }
+                None | Some('\n') => return self.errorf("unterminated quoted string".into()),
+                Some('"') => break,
+                _ => {}
+            }
+        }
+        self.emit(ItemType::String)
+    }
+
+    fn lex_raw_quote(&mut self) -> Option<State> {
+        loop {
+            match self.next() {
+                None => return self.errorf("unterminated raw quoted string".into()),
+                Some('`') => break,
+                _ => {}
+            }
+        }
+        self.emit(ItemType::RawString)
+    }
+}
+
+fn bad_char(r: Option<char>) -> String {
+    match r {
+        Some(c) => crate::gofmt::unicode_repr(c),
+        // Go formats its eof rune (-1) with %#U.
+        None => "U+FFFFFFFFFFFFFFFF".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(s: &str) -> Vec<(ItemType, String)> {
+        let mut l = Lexer::new(s);
+        l.options.break_ok = true;
+        l.options.continue_ok = true;
+        let mut out = Vec::new();
+        loop {
+            let i = l.next_item();
+            let done = matches!(i.typ, ItemType::Eof | ItemType::Error);
+            out.push((i.typ, i.val));
+            if done {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn trim_markers_remove_surrounding_space() {
+        let got = items("a  \n {{- .x -}} \n b");
+        assert_eq!(
+            got,
+            vec![
+                (ItemType::Text, "a".into()),
+                (ItemType::LeftDelim, "{{".into()),
+                (ItemType::Field, ".x".into()),
+                (ItemType::RightDelim, "}}".into()),
+                (ItemType::Text, "b".into()),
+                (ItemType::Eof, "".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn minus_number_is_not_a_trim_marker() {
+        let got = items("{{-3}}");
+        assert_eq!(got[1], (ItemType::Number, "-3".into()));
+    }
+
+    #[test]
+    fn comments_vanish_with_trim() {
+        let got = items("a {{- /* c */ -}} b");
+        assert_eq!(
+            got,
+            vec![
+                (ItemType::Text, "a".into()),
+                (ItemType::Text, "b".into()),
+                (ItemType::Eof, "".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_use_go_text() {
+        assert_eq!(
+            items("{{ \"abc }}").last().unwrap().1,
+            "unterminated quoted string"
+        );
+        assert_eq!(items("{{ .x ").last().unwrap().1, "unclosed action");
+        assert_eq!(
+            items("{{ 3x }}").last().unwrap().1,
+            "bad number syntax: \"3x\""
+        );
+        assert_eq!(items("{{ ( }}").last().unwrap().1, "unclosed left paren");
+        assert_eq!(items("{{/* }}").last().unwrap().1, "unclosed comment");
+    }
+}

@@ -1,0 +1,24 @@
+//! Go's `text/template`, natively, with Go's semantics exactly: the lexer, parser and executor
+//! of Go's standard library (`text/template` and `text/template/parse`), Go's `fmt` printing
+//! of values and Go's error messages. Values carry Go's dynamic types, so `1000000.0` prints
+//! `1e+06` and `eq 1 1.0` is an error, as in Go.
+//!
+//! A caller supplies functions with Go signatures ([`Func`]); the executor checks and converts
+//! arguments as Go's `evalArg` does. Functions receive a [`Runtime`] so that they can execute
+//! other templates (Helm's `include` and `tpl`).
+
+pub mod builtins;
+mod error;
+pub mod exec;
+pub mod gofmt;
+mod lex;
+pub mod parse;
+pub mod strconv;
+pub mod value;
+
+pub use error::{ErrorKind, GoError};
+pub use exec::{Budget, Func, Funcs, MissingKey, Runtime, Special, Templates};
+pub use parse::ParseError;
+pub use value::{
+    Elem, List, ListType, Map, MapType, Method, NativeFn, Object, Sig, Str, Ty, Value,
+};

@@ -1,0 +1,1302 @@
+//! The parser of Go's text/template (`text/template/parse`): the same tree, the same checks
+//! (undefined functions and variables, `break` outside `range`, ...) and the same messages,
+//! `template: NAME:LINE: ...`.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::lex::{Item, ItemType, Lexer};
+
+/// A template's parse tree.
+#[derive(Debug)]
+pub struct Tree {
+    /// The template's name.
+    pub name: String,
+    /// The name of the file (top-level template) it was parsed from, for error locations.
+    pub parse_name: Rc<str>,
+    /// The text it was parsed from, for error locations.
+    pub text: Rc<str>,
+    /// The body.
+    pub root: ListNode,
+}
+
+impl Tree {
+    /// Go's `ErrorContext`: `name:line:col` of a position (col is the 0-based byte offset in
+    /// its line).
+    pub fn location(&self, pos: usize) -> String {
+        let pos = pos.min(self.text.len());
+        let text = &self.text[..pos];
+        let col = match text.rfind('\n') {
+            None => pos,
+            Some(i) => pos - (i + 1),
+        };
+        let line = 1 + text.bytes().filter(|&b| b == b'\n').count();
+        format!("{}:{}:{}", self.parse_name, line, col)
+    }
+}
+
+/// A list of nodes.
+#[derive(Debug, Default)]
+pub struct ListNode {
+    /// Position.
+    pub pos: usize,
+    /// The nodes.
+    pub nodes: Vec<Node>,
+}
+
+/// A node of a template body.
+#[derive(Debug)]
+pub enum Node {
+    /// Plain text.
+    Text {
+        /// Position.
+        pos: usize,
+        /// The text.
+        text: Box<str>,
+    },
+    /// `{{pipeline}}`.
+    Action {
+        /// Position.
+        pos: usize,
+        /// The pipeline.
+        pipe: PipeNode,
+    },
+    /// `{{if}}`.
+    If(Box<BranchNode>),
+    /// `{{range}}`.
+    Range(Box<BranchNode>),
+    /// `{{with}}`.
+    With(Box<BranchNode>),
+    /// `{{template "name" pipeline}}`.
+    Template(Box<TemplateNode>),
+    /// `{{break}}`.
+    Break {
+        /// Position.
+        pos: usize,
+    },
+    /// `{{continue}}`.
+    Continue {
+        /// Position.
+        pos: usize,
+    },
+    /// `{{/* comment */}}` (kept only when asked for).
+    Comment {
+        /// Position.
+        pos: usize,
+        /// The comment text.
+        text: String,
+    },
+}
+
+/// The kind of a branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchKind {
+    /// `if`.
+    If,
+    /// `range`.
+    Range,
+    /// `with`.
+    With,
+}
+
+/// `if`, `range` or `with`.
+#[derive(Debug)]
+pub struct BranchNode {
+    /// Which.
+    pub kind: BranchKind,
+    /// Position.
+    pub pos: usize,
+    /// The condition.
+    pub pipe: PipeNode,
+    /// The body.
+    pub list: ListNode,
+    /// The `else` body.
+    pub else_list: Option<ListNode>,
+}
+
+/// `{{template}}`.
+#[derive(Debug)]
+pub struct TemplateNode {
+    /// Position.
+    pub pos: usize,
+    /// The template's name.
+    pub name: String,
+    /// The value for dot.
+    pub pipe: Option<PipeNode>,
+}
+
+/// A pipeline with optional declarations.
+#[derive(Debug)]
+pub struct PipeNode {
+    /// Position.
+    pub pos: usize,
+    /// `=` rather than `:=`.
+    pub is_assign: bool,
+    /// Declared or assigned variables.
+    pub decl: Vec<VariableNode>,
+    /// The commands, in order.
+    pub cmds: Vec<CommandNode>,
+}
+
+/// A variable, possibly with field accesses (`$x.a.b`).
+#[derive(Debug, Clone)]
+pub struct VariableNode {
+    /// Position.
+    pub pos: usize,
+    /// The variable's name then the fields.
+    pub ident: Vec<String>,
+}
+
+/// A command: a function, method or value and its arguments.
+#[derive(Debug)]
+pub struct CommandNode {
+    /// Position.
+    pub pos: usize,
+    /// The words.
+    pub args: Vec<Arg>,
+}
+
+/// A number constant, with every type it fits.
+#[derive(Debug, Clone)]
+pub struct NumberNode {
+    /// Position.
+    pub pos: usize,
+    /// Fits an int64.
+    pub is_int: bool,
+    /// Fits a uint64.
+    pub is_uint: bool,
+    /// Fits a float64.
+    pub is_float: bool,
+    /// Is complex.
+    pub is_complex: bool,
+    /// The int64 value.
+    pub int64: i64,
+    /// The uint64 value.
+    pub uint64: u64,
+    /// The float64 value.
+    pub float64: f64,
+    /// The text as written.
+    pub text: String,
+}
+
+/// An operand.
+#[derive(Debug)]
+pub enum Arg {
+    /// A function name.
+    Identifier {
+        /// Position.
+        pos: usize,
+        /// The name.
+        name: String,
+    },
+    /// `.`.
+    Dot {
+        /// Position.
+        pos: usize,
+    },
+    /// `nil`.
+    Nil {
+        /// Position.
+        pos: usize,
+    },
+    /// `$x.a.b`.
+    Variable(VariableNode),
+    /// `.a.b`.
+    Field {
+        /// Position.
+        pos: usize,
+        /// The field names.
+        ident: Vec<String>,
+    },
+    /// `(pipeline).a.b` or `func.a`.
+    Chain {
+        /// Position.
+        pos: usize,
+        /// The operand fields apply to.
+        node: Box<Arg>,
+        /// The field names.
+        fields: Vec<String>,
+    },
+    /// `true` or `false`.
+    Bool {
+        /// Position.
+        pos: usize,
+        /// The value.
+        val: bool,
+    },
+    /// A number.
+    Number(NumberNode),
+    /// A string.
+    String {
+        /// Position.
+        pos: usize,
+        /// As written, quotes included.
+        quoted: String,
+        /// The value.
+        text: String,
+    },
+    /// `(pipeline)`.
+    Pipe(Box<PipeNode>),
+}
+
+impl Arg {
+    /// Position.
+    pub fn pos(&self) -> usize {
+        match self {
+            Arg::Identifier { pos, .. }
+            | Arg::Dot { pos }
+            | Arg::Nil { pos }
+            | Arg::Field { pos, .. }
+            | Arg::Chain { pos, .. }
+            | Arg::Bool { pos, .. }
+            | Arg::String { pos, .. } => *pos,
+            Arg::Variable(v) => v.pos,
+            Arg::Number(n) => n.pos,
+            Arg::Pipe(p) => p.pos,
+        }
+    }
+}
+
+// Go's String() of each node, used in error contexts.
+
+impl std::fmt::Display for ListNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for n in &self.nodes {
+            write!(f, "{n}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Node::Text { text, .. } => f.write_str(text),
+            Node::Action { pipe, .. } => write!(f, "{{{{{pipe}}}}}"),
+            Node::If(b) | Node::Range(b) | Node::With(b) => write!(f, "{b}"),
+            Node::Template(t) => write!(f, "{t}"),
+            Node::Break { .. } => f.write_str("{{break}}"),
+            Node::Continue { .. } => f.write_str("{{continue}}"),
+            Node::Comment { text, .. } => write!(f, "{{{{{text}}}}}"),
+        }
+    }
+}
+
+impl std::fmt::Display for BranchNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.kind {
+            BranchKind::If => "if",
+            BranchKind::Range => "range",
+            BranchKind::With => "with",
+        };
+        write!(f, "{{{{{name} {}}}}}{}", self.pipe, self.list)?;
+        if let Some(e) = &self.else_list {
+            write!(f, "{{{{else}}}}{e}")?;
+        }
+        f.write_str("{{end}}")
+    }
+}
+
+impl std::fmt::Display for TemplateNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{{{{template {}", crate::gofmt::quote(&self.name))?;
+        if let Some(p) = &self.pipe {
+            write!(f, " {p}")?;
+        }
+        f.write_str("}}")
+    }
+}
+
+impl std::fmt::Display for PipeNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.decl.is_empty() {
+            for (i, v) in self.decl.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{v}")?;
+            }
+            f.write_str(if self.is_assign { " = " } else { " := " })?;
+        }
+        for (i, c) in self.cmds.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for VariableNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.ident.join("."))
+    }
+}
+
+impl std::fmt::Display for CommandNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, a) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            if let Arg::Pipe(p) = a {
+                write!(f, "({p})")?;
+            } else {
+                write!(f, "{a}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Arg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arg::Identifier { name, .. } => f.write_str(name),
+            Arg::Dot { .. } => f.write_str("."),
+            Arg::Nil { .. } => f.write_str("nil"),
+            Arg::Variable(v) => write!(f, "{v}"),
+            Arg::Field { ident, .. } => {
+                for i in ident {
+                    write!(f, ".{i}")?;
+                }
+                Ok(())
+            }
+            Arg::Chain { node, fields, .. } => {
+                if let Arg::Pipe(p) = node.as_ref() {
+                    write!(f, "({p})")?;
+                } else {
+                    write!(f, "{node}")?;
+                }
+                for i in fields {
+                    write!(f, ".{i}")?;
+                }
+                Ok(())
+            }
+            Arg::Bool { val, .. } => f.write_str(if *val { "true" } else { "false" }),
+            Arg::Number(n) => f.write_str(&n.text),
+            Arg::String { quoted, .. } => f.write_str(quoted),
+            Arg::Pipe(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// A parse error, with Go's message (`template: NAME:LINE: ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// The message.
+    pub msg: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+type PResult<T> = Result<T, ParseError>;
+
+// Parser-internal nodes that end a list.
+enum ListEnd {
+    End,
+    Else { pos: usize },
+}
+
+enum Parsed {
+    Node(Node),
+    End(ListEnd),
+}
+
+/// Parses templates the way `parse.Parse` does.
+struct Parser<'a, 'f> {
+    parse_name: Rc<str>,
+    text: Rc<str>,
+    lex: Lexer<'a>,
+    token: [Option<Item>; 3],
+    peek_count: usize,
+    vars: Vec<String>,
+    action_line: usize,
+    range_depth: usize,
+    stack_depth: usize,
+    has_func: &'f dyn Fn(&str) -> bool,
+    tree_set: HashMap<String, Tree>,
+    last_line: usize,
+}
+
+const MAX_STACK_DEPTH: usize = 10_000;
+
+/// Parses `text` as the template `name`: the trees of the template and of every `define` in it.
+pub fn parse(
+    name: &str,
+    text: &str,
+    has_func: &dyn Fn(&str) -> bool,
+) -> PResult<HashMap<String, Tree>> {
+    let text_rc: Rc<str> = Rc::from(text);
+    let mut lex = Lexer::new(text);
+    lex.options.break_ok = !has_func("break");
+    lex.options.continue_ok = !has_func("continue");
+    let mut p = Parser {
+        parse_name: Rc::from(name),
+        text: text_rc,
+        lex,
+        token: [None, None, None],
+        peek_count: 0,
+        vars: vec!["$".into()],
+        action_line: 0,
+        range_depth: 0,
+        stack_depth: 0,
+        has_func,
+        tree_set: HashMap::new(),
+        last_line: 0,
+    };
+    let root = p.parse_top()?;
+    let tree = Tree {
+        name: name.to_owned(),
+        parse_name: p.parse_name.clone(),
+        text: p.text.clone(),
+        root,
+    };
+    p.add(tree)?;
+    Ok(p.tree_set)
+}
+
+/// Whether a tree has nothing but space and comments (Go's `IsEmptyTree`).
+pub fn is_empty_list(l: &ListNode) -> bool {
+    l.nodes.iter().all(|n| match n {
+        Node::Text { text, .. } => text
+            .trim_matches(|c: char| c.is_ascii_whitespace())
+            .is_empty(),
+        Node::Comment { .. } => true,
+        _ => false,
+    })
+}
+
+impl<'a, 'f> Parser<'a, 'f> {
+    fn errorf(&self, msg: impl std::fmt::Display) -> ParseError {
+        ParseError {
+            msg: format!("template: {}:{}: {}", self.parse_name, self.last_line, msg),
+        }
+    }
+
+    fn next(&mut self) -> Item {
+        let item = if self.peek_count > 0 {
+            self.peek_count -= 1;
+            self.token[self.peek_count].clone()
+        } else {
+            let i = self.lex.next_item();
+            self.token[0] = Some(i.clone());
+            Some(i)
+        };
+        let item = item.unwrap_or(Item {
+            typ: ItemType::Eof,
+            pos: 0,
+            val: "EOF".into(),
+            line: 0,
+        });
+        // Go's errorf reports token[0].line: the most recently lexed token.
+        if let Some(t) = &self.token[0] {
+            self.last_line = t.line;
+        }
+        item
+    }
+
+    fn backup(&mut self) {
+        self.peek_count += 1;
+    }
+
+    fn backup2(&mut self, t1: Item) {
+        self.token[1] = Some(t1);
+        self.peek_count = 2;
+    }
+
+    fn backup3(&mut self, t2: Item, t1: Item) {
+        self.token[1] = Some(t1);
+        self.token[2] = Some(t2);
+        self.peek_count = 3;
+    }
+
+    fn peek(&mut self) -> Item {
+        if self.peek_count > 0
+            && let Some(t) = &self.token[self.peek_count - 1]
+        {
+            return t.clone();
+        }
+        self.peek_count = 1;
+        let i = self.lex.next_item();
+        self.last_line = i.line;
+        self.token[0] = Some(i.clone());
+        i
+    }
+
+    fn next_non_space(&mut self) -> Item {
+        loop {
+            let t = self.next();
+            if t.typ != ItemType::Space {
+                return t;
+            }
+        }
+    }
+
+    fn peek_non_space(&mut self) -> Item {
+        let t = self.next_non_space();
+        self.backup();
+        t
+    }
+
+    fn expect(&mut self, expected: ItemType, context: &str) -> PResult<Item> {
+        let t = self.next_non_space();
+        if t.typ != expected {
+            return Err(self.unexpected(&t, context));
+        }
+        Ok(t)
+    }
+
+    fn unexpected(&self, token: &Item, context: &str) -> ParseError {
+        if token.typ == ItemType::Error {
+            let mut extra = String::new();
+            if self.action_line != 0 && self.action_line != token.line {
+                extra = format!(
+                    " in action started at {}:{}",
+                    self.parse_name, self.action_line
+                );
+                if token.val.ends_with(" action") {
+                    extra = extra[" in action".len()..].to_owned();
+                }
+            }
+            return self.errorf(format!("{token}{extra}"));
+        }
+        self.errorf(format!("unexpected {token} in {context}"))
+    }
+
+    fn add(&mut self, tree: Tree) -> PResult<()> {
+        match self.tree_set.get(&tree.name) {
+            Some(existing) if !is_empty_list(&existing.root) => {
+                if !is_empty_list(&tree.root) {
+                    return Err(self.errorf(format!(
+                        "template: multiple definition of template {}",
+                        crate::gofmt::quote(&tree.name)
+                    )));
+                }
+                Ok(())
+            }
+            _ => {
+                self.tree_set.insert(tree.name.clone(), tree);
+                Ok(())
+            }
+        }
+    }
+
+    fn parse_top(&mut self) -> PResult<ListNode> {
+        let mut root = ListNode {
+            pos: self.peek().pos,
+            nodes: Vec::new(),
+        };
+        while self.peek().typ != ItemType::Eof {
+            if self.peek().typ == ItemType::LeftDelim {
+                let delim = self.next();
+                if self.next_non_space().typ == ItemType::Define {
+                    self.parse_definition()?;
+                    continue;
+                }
+                self.backup2(delim);
+            }
+            match self.text_or_action()? {
+                Parsed::End(ListEnd::End) => return Err(self.errorf("unexpected {{end}}")),
+                Parsed::End(ListEnd::Else { .. }) => {
+                    return Err(self.errorf("unexpected {{else}}"));
+                }
+                Parsed::Node(n) => root.nodes.push(n),
+            }
+        }
+        Ok(root)
+    }
+
+    fn parse_definition(&mut self) -> PResult<()> {
+        let context = "define clause";
+        let name_tok = self.next_non_space();
+        if name_tok.typ != ItemType::String && name_tok.typ != ItemType::RawString {
+            return Err(self.unexpected(&name_tok, context));
+        }
+        let name = unquote(&name_tok.val).map_err(|e| self.errorf(e))?;
+        self.expect(ItemType::RightDelim, context)?;
+        // A definition parses with fresh variables, as Go's startParse does.
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let saved_depth = self.range_depth;
+        self.range_depth = 0;
+        let (list, end) = self.item_list()?;
+        self.vars = saved_vars;
+        self.range_depth = saved_depth;
+        if !matches!(end, ListEnd::End) {
+            return Err(self.errorf(format!("unexpected {} in {context}", "{{else}}")));
+        }
+        let tree = Tree {
+            name,
+            parse_name: self.parse_name.clone(),
+            text: self.text.clone(),
+            root: list,
+        };
+        self.add(tree)
+    }
+
+    fn item_list(&mut self) -> PResult<(ListNode, ListEnd)> {
+        let mut list = ListNode {
+            pos: self.peek_non_space().pos,
+            nodes: Vec::new(),
+        };
+        while self.peek_non_space().typ != ItemType::Eof {
+            match self.text_or_action()? {
+                Parsed::End(e) => return Ok((list, e)),
+                Parsed::Node(n) => list.nodes.push(n),
+            }
+        }
+        Err(self.errorf("unexpected EOF"))
+    }
+
+    fn text_or_action(&mut self) -> PResult<Parsed> {
+        let token = self.next_non_space();
+        match token.typ {
+            ItemType::Text => Ok(Parsed::Node(Node::Text {
+                pos: token.pos,
+                text: token.val.into_boxed_str(),
+            })),
+            ItemType::LeftDelim => {
+                self.action_line = token.line;
+                let r = self.action();
+                self.action_line = 0;
+                r
+            }
+            ItemType::Comment => Ok(Parsed::Node(Node::Comment {
+                pos: token.pos,
+                text: token.val,
+            })),
+            _ => Err(self.unexpected(&token, "input")),
+        }
+    }
+
+    fn action(&mut self) -> PResult<Parsed> {
+        let token = self.next_non_space();
+        match token.typ {
+            ItemType::Block => return self.block_control().map(Parsed::Node),
+            ItemType::Break => return self.break_control(token.pos, "break").map(Parsed::Node),
+            ItemType::Continue => {
+                return self.break_control(token.pos, "continue").map(Parsed::Node);
+            }
+            ItemType::Else => return self.else_control(),
+            ItemType::End => {
+                self.expect(ItemType::RightDelim, "end")?;
+                return Ok(Parsed::End(ListEnd::End));
+            }
+            ItemType::If => return self.branch(BranchKind::If).map(Parsed::Node),
+            ItemType::Range => return self.branch(BranchKind::Range).map(Parsed::Node),
+            ItemType::Template => return self.template_control().map(Parsed::Node),
+            ItemType::With => return self.branch(BranchKind::With).map(Parsed::Node),
+            _ => {}
+        }
+        self.backup();
+        let token = self.peek();
+        let pipe = self.pipeline("command", ItemType::RightDelim)?;
+        Ok(Parsed::Node(Node::Action {
+            pos: token.pos,
+            pipe,
+        }))
+    }
+
+    fn break_control(&mut self, pos: usize, word: &str) -> PResult<Node> {
+        let token = self.next_non_space();
+        if token.typ != ItemType::RightDelim {
+            return Err(self.unexpected(&token, &format!("{{{{{word}}}}}")));
+        }
+        if self.range_depth == 0 {
+            return Err(self.errorf(format!("{{{{{word}}}}} outside {{{{range}}}}")));
+        }
+        Ok(if word == "break" {
+            Node::Break { pos }
+        } else {
+            Node::Continue { pos }
+        })
+    }
+
+    fn pipeline(&mut self, context: &str, end: ItemType) -> PResult<PipeNode> {
+        let token = self.peek_non_space();
+        let mut pipe = PipeNode {
+            pos: token.pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
+        'decls: loop {
+            let v = self.peek_non_space();
+            if v.typ == ItemType::Variable {
+                self.next();
+                let after = self.peek();
+                let next = self.peek_non_space();
+                if next.typ == ItemType::Assign || next.typ == ItemType::Declare {
+                    pipe.is_assign = next.typ == ItemType::Assign;
+                    self.next_non_space();
+                    pipe.decl.push(VariableNode {
+                        pos: v.pos,
+                        ident: vec![v.val.clone()],
+                    });
+                    self.vars.push(v.val.clone());
+                } else if next.typ == ItemType::Char && next.val == "," {
+                    self.next_non_space();
+                    pipe.decl.push(VariableNode {
+                        pos: v.pos,
+                        ident: vec![v.val.clone()],
+                    });
+                    self.vars.push(v.val.clone());
+                    if context == "range" && pipe.decl.len() < 2 {
+                        match self.peek_non_space().typ {
+                            ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => {
+                                continue 'decls;
+                            }
+                            _ => return Err(self.errorf("range can only initialize variables")),
+                        }
+                    }
+                    return Err(self.errorf(format!("too many declarations in {context}")));
+                } else if after.typ == ItemType::Space {
+                    self.backup3(v, after);
+                } else {
+                    self.backup2(v);
+                }
+            }
+            break;
+        }
+        loop {
+            let token = self.next_non_space();
+            match token.typ {
+                t if t == end => {
+                    self.check_pipeline(&pipe, context)?;
+                    return Ok(pipe);
+                }
+                ItemType::Bool
+                | ItemType::CharConstant
+                | ItemType::Complex
+                | ItemType::Dot
+                | ItemType::Field
+                | ItemType::Identifier
+                | ItemType::Number
+                | ItemType::Nil
+                | ItemType::RawString
+                | ItemType::String
+                | ItemType::Variable
+                | ItemType::LeftParen => {
+                    self.backup();
+                    let c = self.command()?;
+                    pipe.cmds.push(c);
+                }
+                _ => return Err(self.unexpected(&token, context)),
+            }
+        }
+    }
+
+    fn check_pipeline(&self, pipe: &PipeNode, context: &str) -> PResult<()> {
+        if pipe.cmds.is_empty() {
+            return Err(self.errorf(format!("missing value for {context}")));
+        }
+        for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
+            if matches!(
+                c.args.first(),
+                Some(Arg::Bool { .. } | Arg::Dot { .. } | Arg::Nil { .. })
+                    | Some(Arg::Number(_) | Arg::String { .. })
+            ) {
+                return Err(self.errorf(format!(
+                    "non executable command in pipeline stage {}",
+                    i + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn branch(&mut self, kind: BranchKind) -> PResult<Node> {
+        let context = match kind {
+            BranchKind::If => "if",
+            BranchKind::Range => "range",
+            BranchKind::With => "with",
+        };
+        let nvars = self.vars.len();
+        let r = self.branch_inner(kind, context);
+        self.vars.truncate(nvars);
+        let b = r?;
+        Ok(match kind {
+            BranchKind::If => Node::If(Box::new(b)),
+            BranchKind::Range => Node::Range(Box::new(b)),
+            BranchKind::With => Node::With(Box::new(b)),
+        })
+    }
+
+    fn branch_inner(&mut self, kind: BranchKind, context: &str) -> PResult<BranchNode> {
+        let pipe = self.pipeline(context, ItemType::RightDelim)?;
+        if kind == BranchKind::Range {
+            self.range_depth += 1;
+        }
+        let r = self.item_list();
+        if kind == BranchKind::Range {
+            self.range_depth -= 1;
+        }
+        let (list, next) = r?;
+        let mut else_list = None;
+        if let ListEnd::Else { pos, .. } = next {
+            if kind == BranchKind::If && self.peek().typ == ItemType::If {
+                self.next();
+                let inner = self.branch(BranchKind::If)?;
+                else_list = Some(ListNode {
+                    pos,
+                    nodes: vec![inner],
+                });
+            } else if kind == BranchKind::With && self.peek().typ == ItemType::With {
+                self.next();
+                let inner = self.branch(BranchKind::With)?;
+                else_list = Some(ListNode {
+                    pos,
+                    nodes: vec![inner],
+                });
+            } else {
+                let (l, n) = self.item_list()?;
+                if !matches!(n, ListEnd::End) {
+                    return Err(self.errorf("expected end; found {{else}}"));
+                }
+                else_list = Some(l);
+            }
+        }
+        Ok(BranchNode {
+            kind,
+            pos: pipe.pos,
+            pipe,
+            list,
+            else_list,
+        })
+    }
+
+    fn else_control(&mut self) -> PResult<Parsed> {
+        let peek = self.peek_non_space();
+        if peek.typ == ItemType::If || peek.typ == ItemType::With {
+            return Ok(Parsed::End(ListEnd::Else { pos: peek.pos }));
+        }
+        let token = self.expect(ItemType::RightDelim, "else")?;
+        Ok(Parsed::End(ListEnd::Else { pos: token.pos }))
+    }
+
+    fn block_control(&mut self) -> PResult<Node> {
+        let context = "block clause";
+        let token = self.next_non_space();
+        let name = self.template_name(&token, context)?;
+        let pipe = self.pipeline(context, ItemType::RightDelim)?;
+        let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
+        let saved_depth = self.range_depth;
+        self.range_depth = 0;
+        let r = self.item_list();
+        self.vars = saved_vars;
+        self.range_depth = saved_depth;
+        let (list, end) = r?;
+        if !matches!(end, ListEnd::End) {
+            return Err(self.errorf(format!("unexpected {{{{else}}}} in {context}")));
+        }
+        let tree = Tree {
+            name: name.clone(),
+            parse_name: self.parse_name.clone(),
+            text: self.text.clone(),
+            root: list,
+        };
+        self.add(tree)?;
+        Ok(Node::Template(Box::new(TemplateNode {
+            pos: token.pos,
+            name,
+            pipe: Some(pipe),
+        })))
+    }
+
+    fn template_control(&mut self) -> PResult<Node> {
+        let context = "template clause";
+        let token = self.next_non_space();
+        let name = self.template_name(&token, context)?;
+        let mut pipe = None;
+        if self.next_non_space().typ != ItemType::RightDelim {
+            self.backup();
+            pipe = Some(self.pipeline(context, ItemType::RightDelim)?);
+        }
+        Ok(Node::Template(Box::new(TemplateNode {
+            pos: token.pos,
+            name,
+            pipe,
+        })))
+    }
+
+    fn template_name(&self, token: &Item, context: &str) -> PResult<String> {
+        match token.typ {
+            ItemType::String | ItemType::RawString => {
+                unquote(&token.val).map_err(|e| self.errorf(e))
+            }
+            _ => Err(self.unexpected(token, context)),
+        }
+    }
+
+    fn command(&mut self) -> PResult<CommandNode> {
+        let mut cmd = CommandNode {
+            pos: self.peek_non_space().pos,
+            args: Vec::new(),
+        };
+        loop {
+            self.peek_non_space();
+            if let Some(op) = self.operand()? {
+                cmd.args.push(op);
+            }
+            let token = self.next();
+            match token.typ {
+                ItemType::Space => continue,
+                ItemType::RightDelim | ItemType::RightParen => self.backup(),
+                ItemType::Pipe => {}
+                _ => return Err(self.unexpected(&token, "operand")),
+            }
+            break;
+        }
+        if cmd.args.is_empty() {
+            return Err(self.errorf("empty command"));
+        }
+        Ok(cmd)
+    }
+
+    fn operand(&mut self) -> PResult<Option<Arg>> {
+        let Some(node) = self.term()? else {
+            return Ok(None);
+        };
+        if self.peek().typ == ItemType::Field {
+            let pos = self.peek().pos;
+            let mut fields = Vec::new();
+            while self.peek().typ == ItemType::Field {
+                let f = self.next().val;
+                fields.push(f[1..].to_owned());
+            }
+            return Ok(Some(match node {
+                Arg::Field { ident, .. } => {
+                    let mut ident = ident;
+                    ident.extend(fields);
+                    Arg::Field { pos, ident }
+                }
+                Arg::Variable(v) => {
+                    let mut ident = v.ident;
+                    ident.extend(fields);
+                    Arg::Variable(VariableNode { pos, ident })
+                }
+                Arg::Bool { .. }
+                | Arg::String { .. }
+                | Arg::Number(_)
+                | Arg::Nil { .. }
+                | Arg::Dot { .. } => {
+                    return Err(
+                        self.errorf(format!("unexpected . after term {}", quote_node(&node)))
+                    );
+                }
+                other => Arg::Chain {
+                    pos,
+                    node: Box::new(other),
+                    fields,
+                },
+            }));
+        }
+        Ok(Some(node))
+    }
+
+    fn term(&mut self) -> PResult<Option<Arg>> {
+        let token = self.next_non_space();
+        Ok(Some(match token.typ {
+            ItemType::Identifier => {
+                if !(self.has_func)(&token.val) {
+                    return Err(self.errorf(format!(
+                        "function {} not defined",
+                        crate::gofmt::quote(&token.val)
+                    )));
+                }
+                Arg::Identifier {
+                    pos: token.pos,
+                    name: token.val,
+                }
+            }
+            ItemType::Dot => Arg::Dot { pos: token.pos },
+            ItemType::Nil => Arg::Nil { pos: token.pos },
+            ItemType::Variable => {
+                let name = token.val.split('.').next().unwrap_or("").to_owned();
+                if !self.vars.contains(&name) {
+                    return Err(
+                        self.errorf(format!("undefined variable {}", crate::gofmt::quote(&name)))
+                    );
+                }
+                Arg::Variable(VariableNode {
+                    pos: token.pos,
+                    ident: token.val.split('.').map(str::to_owned).collect(),
+                })
+            }
+            ItemType::Field => Arg::Field {
+                pos: token.pos,
+                ident: token.val[1..].split('.').map(str::to_owned).collect(),
+            },
+            ItemType::Bool => Arg::Bool {
+                pos: token.pos,
+                val: token.val == "true",
+            },
+            ItemType::CharConstant | ItemType::Complex | ItemType::Number => Arg::Number(
+                new_number(token.pos, &token.val, token.typ).map_err(|e| self.errorf(e))?,
+            ),
+            ItemType::LeftParen => {
+                if self.stack_depth >= MAX_STACK_DEPTH {
+                    return Err(self.errorf("max expression depth exceeded"));
+                }
+                self.stack_depth += 1;
+                let r = self.pipeline("parenthesized pipeline", ItemType::RightParen);
+                self.stack_depth -= 1;
+                Arg::Pipe(Box::new(r?))
+            }
+            ItemType::String | ItemType::RawString => {
+                let s = unquote(&token.val).map_err(|e| self.errorf(e))?;
+                Arg::String {
+                    pos: token.pos,
+                    quoted: token.val,
+                    text: s,
+                }
+            }
+            _ => {
+                self.backup();
+                return Ok(None);
+            }
+        }))
+    }
+}
+
+fn quote_node(a: &Arg) -> String {
+    crate::gofmt::quote(&a.to_string())
+}
+
+/// Go's `strconv.Unquote` for the string forms a template can hold.
+pub fn unquote(s: &str) -> Result<String, String> {
+    let err = || "invalid syntax".to_owned();
+    let b = s.as_bytes();
+    if b.len() < 2 {
+        return Err(err());
+    }
+    let (q, last) = (b[0], b[b.len() - 1]);
+    if q != last {
+        return Err(err());
+    }
+    let inner = &s[1..s.len() - 1];
+    match q {
+        b'`' => {
+            if inner.contains('`') {
+                return Err(err());
+            }
+            Ok(inner.replace('\r', ""))
+        }
+        b'"' | b'\'' => {
+            if q == b'\'' && inner.chars().count() != 1 && !inner.starts_with('\\') {
+                return Err(err());
+            }
+            let mut bytes = Vec::new();
+            let mut chars = inner.char_indices().peekable();
+            while let Some((_, c)) = chars.next() {
+                if c == q as char || c == '\n' {
+                    return Err(err());
+                }
+                if c != '\\' {
+                    let mut buf = [0u8; 4];
+                    bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    continue;
+                }
+                let Some((_, e)) = chars.next() else {
+                    return Err(err());
+                };
+                let simple = match e {
+                    'a' => Some(7u8),
+                    'b' => Some(8),
+                    'f' => Some(12),
+                    'n' => Some(b'\n'),
+                    'r' => Some(b'\r'),
+                    't' => Some(b'\t'),
+                    'v' => Some(11),
+                    '\\' => Some(b'\\'),
+                    '\'' if q == b'\'' => Some(b'\''),
+                    '"' if q == b'"' => Some(b'"'),
+                    _ => None,
+                };
+                if let Some(x) = simple {
+                    bytes.push(x);
+                    continue;
+                }
+                let mut take = |n: usize, radix: u32| -> Result<u32, String> {
+                    let mut v = 0u32;
+                    for _ in 0..n {
+                        let Some((_, d)) = chars.next() else {
+                            return Err(err());
+                        };
+                        v = v * radix + d.to_digit(radix).ok_or_else(err)?;
+                    }
+                    Ok(v)
+                };
+                match e {
+                    'x' => bytes.push(take(2, 16)? as u8),
+                    '0'..='7' => {
+                        let rest = take(2, 8)?;
+                        let v = (e as u32 - '0' as u32) * 64 + rest;
+                        if v > 255 {
+                            return Err(err());
+                        }
+                        bytes.push(v as u8);
+                    }
+                    'u' | 'U' => {
+                        let v = take(if e == 'u' { 4 } else { 8 }, 16)?;
+                        let c = char::from_u32(v).ok_or_else(err)?;
+                        let mut buf = [0u8; 4];
+                        bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                    _ => return Err(err()),
+                }
+            }
+            String::from_utf8(bytes).map_err(|_| {
+                "a string constant that is not valid UTF-8 (unsupported by Gantry)".to_owned()
+            })
+        }
+        _ => Err(err()),
+    }
+}
+
+fn new_number(pos: usize, text: &str, typ: ItemType) -> Result<NumberNode, String> {
+    let mut n = NumberNode {
+        pos,
+        is_int: false,
+        is_uint: false,
+        is_float: false,
+        is_complex: false,
+        int64: 0,
+        uint64: 0,
+        float64: 0.0,
+        text: text.to_owned(),
+    };
+    if typ == ItemType::CharConstant {
+        let s = unquote(text)?;
+        let mut cs = s.chars();
+        let c = cs.next().ok_or("invalid syntax")?;
+        if cs.next().is_some() {
+            return Err(format!("malformed character constant: {text}"));
+        }
+        n.int64 = c as i64;
+        n.is_int = true;
+        n.uint64 = c as u64;
+        n.is_uint = true;
+        n.float64 = c as u32 as f64;
+        n.is_float = true;
+        return Ok(n);
+    }
+    if typ == ItemType::Complex || text.ends_with('i') {
+        return Err(format!(
+            "complex constant {} (unsupported by Gantry)",
+            crate::gofmt::quote(text)
+        ));
+    }
+    let u = crate::strconv::parse_uint(text, 0);
+    if let Some(u) = u {
+        n.is_uint = true;
+        n.uint64 = u;
+    }
+    if let Some(i) = crate::strconv::parse_int(text, 0) {
+        n.is_int = true;
+        n.int64 = i;
+        if i == 0 {
+            n.is_uint = true;
+            n.uint64 = u.unwrap_or(0);
+        }
+    }
+    if n.is_int {
+        n.is_float = true;
+        n.float64 = n.int64 as f64;
+    } else if n.is_uint {
+        n.is_float = true;
+        n.float64 = n.uint64 as f64;
+    } else if let Some(f) = crate::strconv::parse_float(text) {
+        if !text.contains(['.', 'e', 'E', 'p', 'P']) {
+            return Err(format!("integer overflow: {}", crate::gofmt::quote(text)));
+        }
+        n.is_float = true;
+        n.float64 = f;
+        if !n.is_int && (f as i64) as f64 == f && f.is_finite() {
+            n.is_int = true;
+            n.int64 = f as i64;
+        }
+        if !n.is_uint && f >= 0.0 && (f as u64) as f64 == f && f.is_finite() {
+            n.is_uint = true;
+            n.uint64 = f as u64;
+        }
+    }
+    if !n.is_int && !n.is_uint && !n.is_float {
+        return Err(format!(
+            "illegal number syntax: {}",
+            crate::gofmt::quote(text)
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<String, String> {
+        let f = |n: &str| matches!(n, "printf" | "include" | "len" | "eq");
+        parse("t", s, &f)
+            .map(|set| set["t"].root.to_string())
+            .map_err(|e| e.msg)
+    }
+
+    #[test]
+    fn prints_like_go() {
+        assert_eq!(
+            p("{{ if eq .a 1 }}x{{ else if .b }}y{{ end }}").unwrap(),
+            "{{if eq .a 1}}x{{else}}{{if .b}}y{{end}}{{end}}"
+        );
+        assert_eq!(
+            p("{{ $x := (len .a) | printf \"%d\" }}").unwrap(),
+            "{{$x := (len .a) | printf \"%d\"}}"
+        );
+        assert_eq!(
+            p("{{ range $i, $v := .l }}{{ $v }}{{ end }}").unwrap(),
+            "{{range $i, $v := .l}}{{$v}}{{end}}"
+        );
+    }
+
+    #[test]
+    fn errors_like_go() {
+        assert_eq!(
+            p("{{ foo }}").unwrap_err(),
+            "template: t:1: function \"foo\" not defined"
+        );
+        assert_eq!(
+            p("a\n{{ $x }}").unwrap_err(),
+            "template: t:2: undefined variable \"$x\""
+        );
+        assert_eq!(
+            p("{{ end }}").unwrap_err(),
+            "template: t:1: unexpected {{end}}"
+        );
+        assert_eq!(
+            p("{{ if .a }}").unwrap_err(),
+            "template: t:1: unexpected EOF"
+        );
+        assert_eq!(
+            p("{{ break }}").unwrap_err(),
+            "template: t:1: {{break}} outside {{range}}"
+        );
+        assert_eq!(
+            p("{{ .a | 3 }}").unwrap_err(),
+            "template: t:1: non executable command in pipeline stage 2"
+        );
+        assert_eq!(
+            p("{{ \"x\".y }}").unwrap_err(),
+            "template: t:1: unexpected . after term \"\\\"x\\\"\""
+        );
+        assert_eq!(
+            p("{{ .a\n\n .b ( }}").unwrap_err(),
+            "template: t:3: unclosed left paren in action started at t:1"
+        );
+    }
+}

@@ -1,0 +1,566 @@
+//! Values as a Go template sees them through reflection: Go's dynamic types (`int` is not
+//! `int64` is not `float64`), maps shared by reference, nil interfaces distinct from missing
+//! values, and objects with fields and methods.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::GoError;
+use crate::exec::Runtime;
+
+/// An immutable shared string.
+pub type Str = Rc<str>;
+
+/// A Go value.
+#[derive(Clone)]
+pub enum Value {
+    /// No value at all (Go's zero `reflect.Value`): a missing key after a pipeline, a variable
+    /// holding nothing. Printed as `<no value>` by an action.
+    Invalid,
+    /// A nil `interface{}` (a `null` in values, a function returning nil).
+    Nil,
+    /// `bool`.
+    Bool(bool),
+    /// `int`.
+    Int(i64),
+    /// `int64`.
+    Int64(i64),
+    /// `float64`.
+    Float(f64),
+    /// `string`.
+    String(Str),
+    /// `[]byte`.
+    Bytes(Rc<[u8]>),
+    /// A slice.
+    List(List),
+    /// A map with string keys.
+    Map(Map),
+    /// A struct, a pointer to one, or another Go object with fields and methods.
+    Object(Rc<dyn Object>),
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Invalid => f.write_str("Invalid"),
+            Value::Nil => f.write_str("Nil"),
+            Value::Bool(b) => write!(f, "Bool({b})"),
+            Value::Int(i) => write!(f, "Int({i})"),
+            Value::Int64(i) => write!(f, "Int64({i})"),
+            Value::Float(x) => write!(f, "Float({x})"),
+            Value::String(s) => write!(f, "String({s:?})"),
+            Value::Bytes(b) => write!(f, "Bytes({b:?})"),
+            Value::List(l) => write!(f, "List<{}>({:?})", l.ty.name, l.items),
+            Value::Map(m) => write!(f, "Map<{}>({:?})", m.ty.name, m.data.borrow()),
+            Value::Object(o) => write!(f, "Object<{}>", o.type_name()),
+        }
+    }
+}
+
+/// What a slice or map holds, which decides the zero value of a missing element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem {
+    /// `interface{}`.
+    Any,
+    /// `string`.
+    Str,
+    /// `int`.
+    Int,
+    /// `[]byte`.
+    Bytes,
+    /// `[]interface{}`.
+    List,
+}
+
+impl Elem {
+    /// The element type's zero value.
+    pub fn zero(self) -> Value {
+        match self {
+            Elem::Any => Value::Nil,
+            Elem::Str => Value::str(""),
+            Elem::Int => Value::Int(0),
+            Elem::Bytes => Value::Bytes(Rc::from(Vec::new())),
+            Elem::List => Value::List(List::nil()),
+        }
+    }
+}
+
+/// Methods of a named type, found by name on a receiver.
+pub type ListMethods = fn(&List, &str) -> Option<Method>;
+/// Methods of a named map type.
+pub type MapMethods = fn(&Map, &str) -> Option<Method>;
+
+/// A slice type.
+#[derive(Debug)]
+pub struct ListType {
+    /// Go's name for it (`%T`).
+    pub name: &'static str,
+    /// Element type.
+    pub elem: Elem,
+    /// Methods, for named types.
+    pub methods: Option<ListMethods>,
+}
+
+/// A map type (keys are always strings).
+#[derive(Debug)]
+pub struct MapType {
+    /// Go's name for it (`%T`).
+    pub name: &'static str,
+    /// Element type.
+    pub elem: Elem,
+    /// Methods, for named types.
+    pub methods: Option<MapMethods>,
+    /// Whether a function parameter of type `map[string]interface{}` accepts it.
+    pub assignable_to_map_any: bool,
+}
+
+/// `[]interface {}`.
+pub static LIST_ANY: ListType = ListType {
+    name: "[]interface {}",
+    elem: Elem::Any,
+    methods: None,
+};
+/// `[]string`.
+pub static LIST_STR: ListType = ListType {
+    name: "[]string",
+    elem: Elem::Str,
+    methods: None,
+};
+/// `[]int`.
+pub static LIST_INT: ListType = ListType {
+    name: "[]int",
+    elem: Elem::Int,
+    methods: None,
+};
+/// `[][]interface {}`.
+pub static LIST_LIST: ListType = ListType {
+    name: "[][]interface {}",
+    elem: Elem::List,
+    methods: None,
+};
+/// `map[string]interface {}`.
+pub static MAP_ANY: MapType = MapType {
+    name: "map[string]interface {}",
+    elem: Elem::Any,
+    methods: None,
+    assignable_to_map_any: true,
+};
+/// `map[string]string`.
+pub static MAP_STR: MapType = MapType {
+    name: "map[string]string",
+    elem: Elem::Str,
+    methods: None,
+    assignable_to_map_any: false,
+};
+
+/// A Go slice: shared, never mutated in place (the functions that "modify" slices copy).
+#[derive(Clone, Debug)]
+pub struct List {
+    /// The elements.
+    pub items: Rc<Vec<Value>>,
+    /// The slice's type.
+    pub ty: &'static ListType,
+    /// A nil slice (JSON `null`), as opposed to an empty one.
+    pub nil: bool,
+    /// Built from a Go map's keys or values: Go would order it randomly.
+    pub unordered: bool,
+}
+
+impl List {
+    /// A `[]interface{}` of `items`.
+    pub fn new(items: Vec<Value>) -> List {
+        List::typed(items, &LIST_ANY)
+    }
+
+    /// A slice of type `ty`.
+    pub fn typed(items: Vec<Value>, ty: &'static ListType) -> List {
+        List {
+            items: Rc::new(items),
+            ty,
+            nil: false,
+            unordered: false,
+        }
+    }
+
+    /// A nil `[]interface{}`.
+    pub fn nil() -> List {
+        List {
+            items: Rc::new(Vec::new()),
+            ty: &LIST_ANY,
+            nil: true,
+            unordered: false,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// A Go map with string keys: shared by reference, as Go maps are, so `set` on one name is
+/// seen through every other.
+#[derive(Clone, Debug)]
+pub struct Map {
+    /// The entries, in Go's sorted key order.
+    pub data: Rc<RefCell<BTreeMap<String, Value>>>,
+    /// The map's type.
+    pub ty: &'static MapType,
+    /// A nil map (JSON `null`; writing to it fails).
+    pub nil: bool,
+}
+
+impl Map {
+    /// A new empty `map[string]interface{}`.
+    pub fn new() -> Map {
+        Map::typed(BTreeMap::new(), &MAP_ANY)
+    }
+
+    /// A map of type `ty` holding `data`.
+    pub fn typed(data: BTreeMap<String, Value>, ty: &'static MapType) -> Map {
+        Map {
+            data: Rc::new(RefCell::new(data)),
+            ty,
+            nil: false,
+        }
+    }
+
+    /// A `map[string]interface{}` holding `data`.
+    pub fn from_map(data: BTreeMap<String, Value>) -> Map {
+        Map::typed(data, &MAP_ANY)
+    }
+
+    /// The value at `key`.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.data.borrow().get(key).cloned()
+    }
+
+    /// Sets `key`.
+    pub fn insert(&self, key: impl Into<String>, value: Value) {
+        self.data.borrow_mut().insert(key.into(), value);
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.data.borrow().len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.data.borrow().is_empty()
+    }
+
+    /// Whether both names refer to the same Go map.
+    pub fn ptr_eq(&self, other: &Map) -> bool {
+        Rc::ptr_eq(&self.data, &other.data)
+    }
+}
+
+impl Default for Map {
+    fn default() -> Self {
+        Map::new()
+    }
+}
+
+/// A function's or method's Go parameter type, which decides how an argument is checked and
+/// how a constant is converted (Go's `evalArg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// `interface{}`.
+    Any,
+    /// `reflect.Value` (the builtins): receives the value as it is, even a missing one.
+    Reflect,
+    /// `string`.
+    Str,
+    /// `int`.
+    Int,
+    /// `int64`.
+    Int64,
+    /// `float64`.
+    Float,
+    /// `bool`.
+    Bool,
+    /// `map[string]interface{}`.
+    MapAny,
+    /// `[]interface{}`.
+    SliceAny,
+}
+
+impl Ty {
+    /// Go's name for the type, as error messages print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Any => "interface {}",
+            Ty::Reflect => "reflect.Value",
+            Ty::Str => "string",
+            Ty::Int => "int",
+            Ty::Int64 => "int64",
+            Ty::Float => "float64",
+            Ty::Bool => "bool",
+            Ty::MapAny => "map[string]interface {}",
+            Ty::SliceAny => "[]interface {}",
+        }
+    }
+
+    /// Whether Go's `nil` is a value of this type.
+    pub fn can_be_nil(self) -> bool {
+        matches!(self, Ty::Any | Ty::Reflect | Ty::MapAny | Ty::SliceAny)
+    }
+}
+
+/// A function's Go signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Sig {
+    /// The fixed parameters.
+    pub params: &'static [Ty],
+    /// The element type of a final `...T` parameter.
+    pub variadic: Option<Ty>,
+}
+
+impl Sig {
+    /// A signature.
+    pub const fn new(params: &'static [Ty], variadic: Option<Ty>) -> Sig {
+        Sig { params, variadic }
+    }
+}
+
+/// The body of a function or method.
+pub type NativeFn = Rc<dyn Fn(&mut Runtime<'_>, &[Value]) -> Result<Value, GoError>>;
+
+/// A callable: a template function or a bound method.
+#[derive(Clone)]
+pub struct Method {
+    /// Its signature.
+    pub sig: Sig,
+    /// Its body.
+    pub f: NativeFn,
+}
+
+impl fmt::Debug for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Method({:?})", self.sig)
+    }
+}
+
+/// A Go object a template can reach into: a struct (or pointer to one), `time.Time`, a semver
+/// version.
+pub trait Object: fmt::Debug {
+    /// Go's type name (`%T`), e.g. `*common.Capabilities`.
+    fn type_name(&self) -> &str;
+    /// reflect's kind name: `ptr` or `struct`.
+    fn kind(&self) -> &'static str {
+        "ptr"
+    }
+    /// An exported field.
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+    /// A method, bound to this receiver.
+    fn method(&self, _name: &str) -> Option<Method> {
+        None
+    }
+    /// What `fmt` prints for the value passed as an interface (its `String()` when the value
+    /// itself implements `fmt.Stringer`, else Go's struct syntax).
+    fn format(&self) -> String;
+    /// What a template action prints: as `format`, except that a `String()` on the pointer
+    /// receiver also counts, since the template holds an addressable value.
+    fn template_print(&self) -> String {
+        self.format()
+    }
+    /// What `encoding/json` encodes it as, as a plain value.
+    fn json(&self) -> Result<Value, String>;
+    /// For downcasting.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl Value {
+    /// A string value.
+    pub fn str(s: &str) -> Value {
+        Value::String(Rc::from(s))
+    }
+
+    /// A string value from an owned string.
+    pub fn string(s: String) -> Value {
+        Value::String(Rc::from(s))
+    }
+
+    /// Go's `%T` for the value.
+    pub fn type_name(&self) -> String {
+        match self {
+            Value::Invalid | Value::Nil => "<nil>".into(),
+            Value::Bool(_) => "bool".into(),
+            Value::Int(_) => "int".into(),
+            Value::Int64(_) => "int64".into(),
+            Value::Float(_) => "float64".into(),
+            Value::String(_) => "string".into(),
+            Value::Bytes(_) => "[]uint8".into(),
+            Value::List(l) => l.ty.name.into(),
+            Value::Map(m) => m.ty.name.into(),
+            Value::Object(o) => o.type_name().into(),
+        }
+    }
+
+    /// reflect's `Kind().String()` (what sprig's `kindOf` returns).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Invalid | Value::Nil => "invalid",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
+            Value::Float(_) => "float64",
+            Value::String(_) => "string",
+            Value::Bytes(_) | Value::List(_) => "slice",
+            Value::Map(_) => "map",
+            Value::Object(o) => o.kind(),
+        }
+    }
+
+    /// Whether this is a nil interface or no value at all.
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Invalid | Value::Nil)
+    }
+
+    /// Go's `isTrue` (what `if`, `with`, `and`, `or`, `not` use); `Invalid` is false.
+    pub fn truth(&self) -> bool {
+        match self {
+            Value::Invalid | Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::String(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
+            Value::List(l) => !l.items.is_empty(),
+            Value::Map(m) => !m.data.borrow().is_empty(),
+            Value::Object(_) => true,
+        }
+    }
+
+    /// Whether the value is assignable to a parameter of type `ty` as it is.
+    pub fn assignable(&self, ty: Ty) -> bool {
+        match ty {
+            Ty::Any | Ty::Reflect => true,
+            Ty::Str => matches!(self, Value::String(_)),
+            Ty::Int => matches!(self, Value::Int(_)),
+            Ty::Int64 => matches!(self, Value::Int64(_)),
+            Ty::Float => matches!(self, Value::Float(_)),
+            Ty::Bool => matches!(self, Value::Bool(_)),
+            Ty::MapAny => matches!(self, Value::Map(m) if m.ty.assignable_to_map_any),
+            Ty::SliceAny => matches!(self, Value::List(l) if std::ptr::eq(l.ty, &LIST_ANY)),
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A Go `int` argument (the executor has checked its type).
+    pub fn as_int(&self) -> i64 {
+        match self {
+            Value::Int(i) | Value::Int64(i) => *i,
+            Value::Float(f) => *f as i64,
+            _ => 0,
+        }
+    }
+
+    /// A Go `float64` argument.
+    pub fn as_float(&self) -> f64 {
+        match self {
+            Value::Float(f) => *f,
+            Value::Int(i) | Value::Int64(i) => *i as f64,
+            _ => 0.0,
+        }
+    }
+
+    /// A Go `bool` argument.
+    pub fn as_bool(&self) -> bool {
+        matches!(self, Value::Bool(true))
+    }
+
+    /// The number of elements of a string, slice or map.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> Option<usize> {
+        match self {
+            Value::String(s) => Some(s.len()),
+            Value::Bytes(b) => Some(b.len()),
+            Value::List(l) => Some(l.items.len()),
+            Value::Map(m) => Some(m.data.borrow().len()),
+            _ => None,
+        }
+    }
+}
+
+/// reflect.DeepEqual: identical types and deeply equal contents.
+pub fn deep_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Invalid | Value::Nil, Value::Invalid | Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
+        // DeepEqual uses ==, so NaN is never equal to itself.
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Bytes(x), Value::Bytes(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            std::ptr::eq(x.ty, y.ty)
+                && x.nil == y.nil
+                && x.items.len() == y.items.len()
+                && x.items
+                    .iter()
+                    .zip(y.items.iter())
+                    .all(|(p, q)| deep_equal(p, q))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            if !std::ptr::eq(x.ty, y.ty) || x.nil != y.nil {
+                return false;
+            }
+            if x.ptr_eq(y) {
+                return true;
+            }
+            let (p, q) = (x.data.borrow(), y.data.borrow());
+            p.len() == q.len()
+                && p.iter().all(|(k, v)| match q.get(k) {
+                    Some(w) => deep_equal(v, w),
+                    None => false,
+                })
+        }
+        (Value::Object(x), Value::Object(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+/// Copies a value deeply (sprig's `deepCopy`): maps become new maps.
+pub fn deep_copy(v: &Value) -> Value {
+    match v {
+        Value::List(l) => Value::List(List {
+            items: Rc::new(l.items.iter().map(deep_copy).collect()),
+            ty: l.ty,
+            nil: l.nil,
+            unordered: l.unordered,
+        }),
+        Value::Map(m) => {
+            let data = m
+                .data
+                .borrow()
+                .iter()
+                .map(|(k, v)| (k.clone(), deep_copy(v)))
+                .collect();
+            Value::Map(Map {
+                data: Rc::new(RefCell::new(data)),
+                ty: m.ty,
+                nil: m.nil,
+            })
+        }
+        other => other.clone(),
+    }
+}

@@ -1,0 +1,955 @@
+//! Loading a chart as Helm v4's loader does: `.helmignore` (with Helm's own rule semantics),
+//! `Chart.yaml` (v2, and v1 with `requirements.yaml`), `values.yaml` (every document, merged),
+//! `values.schema.json`, templates, other files, and subcharts in `charts/` as directories or
+//! `.tgz` archives.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::rc::Rc;
+
+use gantry_gotmpl::value::{LIST_ANY, MAP_STR};
+use gantry_gotmpl::{List, Map, Value};
+
+use crate::HelmError;
+use crate::yaml::{YVal, YamlLimits, key_string, parse_documents, to_value};
+
+/// Largest file Helm reads from a chart.
+pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+/// Largest decompressed archive.
+pub const MAX_ARCHIVE_BYTES: u64 = 100 * 1024 * 1024;
+
+/// A maintainer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Maintainer {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// URL.
+    pub url: String,
+}
+
+/// A dependency declared in `Chart.yaml` (or `requirements.yaml`).
+#[derive(Debug, Clone, Default)]
+pub struct Dependency {
+    /// Name (the alias once dependencies are processed).
+    pub name: String,
+    /// Version constraint.
+    pub version: String,
+    /// Repository.
+    pub repository: String,
+    /// Condition paths, comma separated.
+    pub condition: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// `import-values` entries, as decoded (strings or maps), then rewritten to child/parent.
+    pub import_values: Vec<Value>,
+    /// Alias.
+    pub alias: String,
+}
+
+/// `Chart.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct Metadata {
+    /// name
+    pub name: String,
+    /// home
+    pub home: String,
+    /// sources
+    pub sources: Vec<String>,
+    /// version
+    pub version: String,
+    /// description
+    pub description: String,
+    /// keywords
+    pub keywords: Vec<String>,
+    /// maintainers (`None` entries are nulls, which fail validation)
+    pub maintainers: Vec<Option<Maintainer>>,
+    /// icon
+    pub icon: String,
+    /// apiVersion
+    pub api_version: String,
+    /// condition
+    pub condition: String,
+    /// tags
+    pub tags: String,
+    /// appVersion
+    pub app_version: String,
+    /// deprecated
+    pub deprecated: bool,
+    /// annotations (`None` when absent)
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// kubeVersion
+    pub kube_version: String,
+    /// dependencies (`None` entries are nulls)
+    pub dependencies: Option<Vec<Option<Dependency>>>,
+    /// type
+    pub chart_type: String,
+}
+
+/// A loaded chart.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// `Chart.yaml`.
+    pub metadata: Metadata,
+    /// `values.yaml`.
+    pub values: Map,
+    /// `values.schema.json`.
+    pub schema: Option<Vec<u8>>,
+    /// Templates by path (`templates/x.yaml`), in load order.
+    pub templates: Vec<(String, Rc<[u8]>)>,
+    /// Every other file, in load order.
+    pub files: Vec<(String, Rc<[u8]>)>,
+    /// Subcharts.
+    pub dependencies: Vec<Chart>,
+}
+
+fn validation(msg: impl Into<String>) -> HelmError {
+    HelmError::Chart(format!("validation: {}", msg.into()))
+}
+
+// --- JSON-into-struct decoding, as sigs.k8s.io/yaml does it ---
+
+pub(crate) fn fields(y: &YVal, ctx: &str) -> Result<Vec<(String, YVal)>, String> {
+    match y {
+        YVal::Map(entries) => {
+            let mut out: Vec<(String, YVal)> = Vec::new();
+            for (k, v) in entries {
+                let k = key_string(k)?;
+                if let Some(slot) = out.iter_mut().find(|(x, _)| *x == k) {
+                    slot.1 = v.clone();
+                } else {
+                    out.push((k, v.clone()));
+                }
+            }
+            // encoding/json reads the object in key order.
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        }
+        YVal::Null => Ok(Vec::new()),
+        other => Err(format!(
+            "json: cannot unmarshal {} into Go value of type {ctx}",
+            crate::yaml::json_kind(other)
+        )),
+    }
+}
+
+pub(crate) fn name_matches(key: &str, field: &str) -> bool {
+    key == field || key.to_lowercase() == field.to_lowercase()
+}
+
+pub(crate) fn type_err(y: &YVal, strct: &str, field: &str, ty: &str) -> String {
+    format!(
+        "json: cannot unmarshal {} into Go struct field {strct}.{field} of type {ty}",
+        crate::yaml::json_kind(y)
+    )
+}
+
+pub(crate) fn scalar_string(y: &YVal) -> Option<String> {
+    Some(match y {
+        YVal::Str(s) => s.clone(),
+        YVal::Int(i) => i.to_string(),
+        YVal::Uint(u) => u.to_string(),
+        YVal::Float(f) => {
+            let x = *f as f32;
+            let back: f64 = format!("{x:e}").parse().unwrap_or(*f);
+            gantry_gotmpl::strconv::format_float(back, 'g', -1)
+        }
+        YVal::Bool(b) => b.to_string(),
+        _ => return None,
+    })
+}
+
+pub(crate) fn set_string(
+    dst: &mut String,
+    y: &YVal,
+    strct: &str,
+    field: &str,
+) -> Result<(), String> {
+    if matches!(y, YVal::Null) {
+        return Ok(());
+    }
+    *dst = scalar_string(y).ok_or_else(|| type_err(y, strct, field, "string"))?;
+    Ok(())
+}
+
+fn set_bool(dst: &mut bool, y: &YVal, strct: &str, field: &str) -> Result<(), String> {
+    match y {
+        YVal::Null => Ok(()),
+        YVal::Bool(b) => {
+            *dst = *b;
+            Ok(())
+        }
+        other => Err(type_err(other, strct, field, "bool")),
+    }
+}
+
+fn string_list(y: &YVal, strct: &str, field: &str) -> Result<Vec<String>, String> {
+    match y {
+        YVal::Null => Ok(Vec::new()),
+        YVal::Seq(items) => items
+            .iter()
+            .map(|i| match i {
+                YVal::Null => Ok(String::new()),
+                other => {
+                    scalar_string(other).ok_or_else(|| type_err(other, strct, field, "string"))
+                }
+            })
+            .collect(),
+        other => Err(type_err(other, strct, field, "[]string")),
+    }
+}
+
+fn decode_dependency(y: &YVal) -> Result<Option<Dependency>, String> {
+    if matches!(y, YVal::Null) {
+        return Ok(None);
+    }
+    let mut d = Dependency::default();
+    for (k, v) in fields(y, "chart.Dependency")? {
+        let s = "Metadata.dependencies";
+        if name_matches(&k, "name") {
+            set_string(&mut d.name, &v, s, "name")?;
+        } else if name_matches(&k, "version") {
+            set_string(&mut d.version, &v, s, "version")?;
+        } else if name_matches(&k, "repository") {
+            set_string(&mut d.repository, &v, s, "repository")?;
+        } else if name_matches(&k, "condition") {
+            set_string(&mut d.condition, &v, s, "condition")?;
+        } else if name_matches(&k, "tags") {
+            d.tags = string_list(&v, s, "tags")?;
+        } else if name_matches(&k, "enabled") {
+            set_bool(&mut d.enabled, &v, s, "enabled")?;
+        } else if name_matches(&k, "import-values") {
+            d.import_values = match &v {
+                YVal::Null => Vec::new(),
+                YVal::Seq(items) => items
+                    .iter()
+                    .map(|i| to_value(i).map_err(|e| e.msg))
+                    .collect::<Result<_, _>>()?,
+                other => return Err(type_err(other, s, "import-values", "[]interface {}")),
+            };
+        } else if name_matches(&k, "alias") {
+            set_string(&mut d.alias, &v, s, "alias")?;
+        }
+    }
+    Ok(Some(d))
+}
+
+fn decode_maintainer(y: &YVal) -> Result<Option<Maintainer>, String> {
+    if matches!(y, YVal::Null) {
+        return Ok(None);
+    }
+    let mut m = Maintainer::default();
+    for (k, v) in fields(y, "chart.Maintainer")? {
+        let s = "Metadata.maintainers";
+        if name_matches(&k, "name") {
+            set_string(&mut m.name, &v, s, "name")?;
+        } else if name_matches(&k, "email") {
+            set_string(&mut m.email, &v, s, "email")?;
+        } else if name_matches(&k, "url") {
+            set_string(&mut m.url, &v, s, "url")?;
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Decodes `Chart.yaml` (or `requirements.yaml`) into `md`, as `yaml.Unmarshal(data, md)`.
+pub fn decode_metadata(text: &str, md: &mut Metadata) -> Result<(), String> {
+    let docs = parse_documents(text, YamlLimits::default())
+        .map_err(|e| format!("error converting YAML to JSON: {}", e.msg))?;
+    let doc = docs.into_iter().next().unwrap_or(YVal::Null);
+    let fs = fields(&doc, "chart.Metadata")
+        .map_err(|e| format!("error unmarshaling JSON: while decoding JSON: {e}"))?;
+    let wrap = |e: String| format!("error unmarshaling JSON: while decoding JSON: {e}");
+    let s = "Metadata";
+    for (k, v) in fs {
+        let r: Result<(), String> = (|| {
+            if name_matches(&k, "name") {
+                set_string(&mut md.name, &v, s, "name")
+            } else if name_matches(&k, "home") {
+                set_string(&mut md.home, &v, s, "home")
+            } else if name_matches(&k, "sources") {
+                md.sources = string_list(&v, s, "sources")?;
+                Ok(())
+            } else if name_matches(&k, "version") {
+                set_string(&mut md.version, &v, s, "version")
+            } else if name_matches(&k, "description") {
+                set_string(&mut md.description, &v, s, "description")
+            } else if name_matches(&k, "keywords") {
+                md.keywords = string_list(&v, s, "keywords")?;
+                Ok(())
+            } else if name_matches(&k, "maintainers") {
+                md.maintainers = match &v {
+                    YVal::Null => Vec::new(),
+                    YVal::Seq(items) => items
+                        .iter()
+                        .map(decode_maintainer)
+                        .collect::<Result<_, _>>()?,
+                    other => return Err(type_err(other, s, "maintainers", "[]*chart.Maintainer")),
+                };
+                Ok(())
+            } else if name_matches(&k, "icon") {
+                set_string(&mut md.icon, &v, s, "icon")
+            } else if name_matches(&k, "apiVersion") {
+                set_string(&mut md.api_version, &v, s, "apiVersion")
+            } else if name_matches(&k, "condition") {
+                set_string(&mut md.condition, &v, s, "condition")
+            } else if name_matches(&k, "tags") {
+                set_string(&mut md.tags, &v, s, "tags")
+            } else if name_matches(&k, "appVersion") {
+                set_string(&mut md.app_version, &v, s, "appVersion")
+            } else if name_matches(&k, "deprecated") {
+                set_bool(&mut md.deprecated, &v, s, "deprecated")
+            } else if name_matches(&k, "annotations") {
+                md.annotations = match &v {
+                    YVal::Null => None,
+                    YVal::Map(entries) => {
+                        let mut out = BTreeMap::new();
+                        for (ak, av) in entries {
+                            let ak = key_string(ak)?;
+                            let av = match av {
+                                YVal::Null => String::new(),
+                                other => scalar_string(other)
+                                    .ok_or_else(|| type_err(other, s, "annotations", "string"))?,
+                            };
+                            out.insert(ak, av);
+                        }
+                        Some(out)
+                    }
+                    other => return Err(type_err(other, s, "annotations", "map[string]string")),
+                };
+                Ok(())
+            } else if name_matches(&k, "kubeVersion") {
+                set_string(&mut md.kube_version, &v, s, "kubeVersion")
+            } else if name_matches(&k, "dependencies") {
+                md.dependencies = match &v {
+                    YVal::Null => None,
+                    YVal::Seq(items) => Some(
+                        items
+                            .iter()
+                            .map(decode_dependency)
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    other => return Err(type_err(other, s, "dependencies", "[]*chart.Dependency")),
+                };
+                Ok(())
+            } else if name_matches(&k, "type") {
+                set_string(&mut md.chart_type, &v, s, "type")
+            } else {
+                Ok(())
+            }
+        })();
+        r.map_err(wrap)?;
+    }
+    Ok(())
+}
+
+/// Go's `unicode.IsPrint`-and-space sanitising of metadata strings.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| {
+            if c.is_whitespace() {
+                Some(' ')
+            } else if gantry_gotmpl::gofmt::is_print(c) {
+                Some(c)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn alias_ok(a: &str) -> bool {
+    !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Metadata {
+    /// `Metadata.Validate`, sanitising strings as Helm does.
+    pub fn validate(&mut self) -> Result<(), HelmError> {
+        for f in [
+            &mut self.name,
+            &mut self.description,
+            &mut self.home,
+            &mut self.icon,
+            &mut self.condition,
+            &mut self.tags,
+            &mut self.app_version,
+            &mut self.kube_version,
+        ] {
+            *f = sanitize(f);
+        }
+        for s in self.sources.iter_mut().chain(self.keywords.iter_mut()) {
+            *s = sanitize(s);
+        }
+        if self.api_version.is_empty() {
+            return Err(validation("chart.metadata.apiVersion is required"));
+        }
+        if self.name.is_empty() {
+            return Err(validation("chart.metadata.name is required"));
+        }
+        if self.name == "." || self.name == ".." {
+            return Err(validation(format!(
+                "chart.metadata.name {} is not allowed",
+                gantry_gotmpl::gofmt::quote(&self.name)
+            )));
+        }
+        if self.name.contains('/') {
+            return Err(validation(format!(
+                "chart.metadata.name {} is invalid",
+                gantry_gotmpl::gofmt::quote(&self.name)
+            )));
+        }
+        if self.version.is_empty() {
+            return Err(validation("chart.metadata.version is required"));
+        }
+        if crate::funcs::Version::parse(&self.version).is_err() {
+            return Err(validation(format!(
+                "chart.metadata.version {} is invalid",
+                gantry_gotmpl::gofmt::quote(&self.version)
+            )));
+        }
+        if !matches!(self.chart_type.as_str(), "" | "application" | "library") {
+            return Err(validation(
+                "chart.metadata.type must be application or library",
+            ));
+        }
+        for m in self.maintainers.iter_mut() {
+            let Some(m) = m else {
+                return Err(validation(
+                    "maintainers must not contain empty or null nodes",
+                ));
+            };
+            m.name = sanitize(&m.name);
+            m.email = sanitize(&m.email);
+            m.url = sanitize(&m.url);
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for d in self.dependencies.iter_mut().flatten() {
+            let Some(d) = d else {
+                return Err(validation(
+                    "dependencies must not contain empty or null nodes",
+                ));
+            };
+            d.name = sanitize(&d.name);
+            d.version = sanitize(&d.version);
+            d.repository = sanitize(&d.repository);
+            d.condition = sanitize(&d.condition);
+            for t in d.tags.iter_mut() {
+                *t = sanitize(t);
+            }
+            if !d.alias.is_empty() && !alias_ok(&d.alias) {
+                return Err(validation(format!(
+                    "dependency {} has disallowed characters in the alias",
+                    gantry_gotmpl::gofmt::quote(&d.name)
+                )));
+            }
+            let key = if d.alias.is_empty() {
+                d.name.clone()
+            } else {
+                d.alias.clone()
+            };
+            if seen.contains(&key) {
+                return Err(validation(format!(
+                    "more than one dependency with name or alias {}",
+                    gantry_gotmpl::gofmt::quote(&key)
+                )));
+            }
+            seen.push(key);
+        }
+        Ok(())
+    }
+
+    /// Whether this is a library chart.
+    pub fn is_library(&self) -> bool {
+        self.chart_type.eq_ignore_ascii_case("library")
+    }
+
+    /// The declared dependencies.
+    pub fn deps(&self) -> impl Iterator<Item = &Dependency> {
+        self.dependencies.iter().flatten().flatten()
+    }
+
+    /// `.Chart` as Helm v4 builds it (`structToMap` of the metadata).
+    pub fn as_map(&self) -> Map {
+        let strs = |v: &[String]| {
+            Value::List(List::typed(
+                v.iter().map(|s| Value::str(s)).collect(),
+                &LIST_ANY,
+            ))
+        };
+        let m = Map::new();
+        m.insert("Name", Value::str(&self.name));
+        m.insert("Home", Value::str(&self.home));
+        m.insert("Sources", strs(&self.sources));
+        m.insert("Version", Value::str(&self.version));
+        m.insert("Description", Value::str(&self.description));
+        m.insert("Keywords", strs(&self.keywords));
+        m.insert(
+            "Maintainers",
+            Value::List(List::new(
+                self.maintainers
+                    .iter()
+                    .map(|mt| match mt {
+                        None => Value::Nil,
+                        Some(mt) => {
+                            let x = Map::new();
+                            x.insert("Name", Value::str(&mt.name));
+                            x.insert("Email", Value::str(&mt.email));
+                            x.insert("URL", Value::str(&mt.url));
+                            Value::Map(x)
+                        }
+                    })
+                    .collect(),
+            )),
+        );
+        m.insert("Icon", Value::str(&self.icon));
+        m.insert("APIVersion", Value::str(&self.api_version));
+        m.insert("Condition", Value::str(&self.condition));
+        m.insert("Tags", Value::str(&self.tags));
+        m.insert("AppVersion", Value::str(&self.app_version));
+        m.insert("Deprecated", Value::Bool(self.deprecated));
+        m.insert(
+            "Annotations",
+            Value::Map(match &self.annotations {
+                None => Map {
+                    nil: true,
+                    ..Map::typed(BTreeMap::new(), &MAP_STR)
+                },
+                Some(a) => Map::typed(
+                    a.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect(),
+                    &MAP_STR,
+                ),
+            }),
+        );
+        m.insert("KubeVersion", Value::str(&self.kube_version));
+        m.insert(
+            "Dependencies",
+            Value::List(List::new(
+                self.deps()
+                    .map(|d| {
+                        let x = Map::new();
+                        x.insert("Name", Value::str(&d.name));
+                        x.insert("Version", Value::str(&d.version));
+                        x.insert("Repository", Value::str(&d.repository));
+                        x.insert("Condition", Value::str(&d.condition));
+                        x.insert("Tags", strs(&d.tags));
+                        x.insert("Enabled", Value::Bool(d.enabled));
+                        x.insert(
+                            "ImportValues",
+                            Value::List(List::new(d.import_values.clone())),
+                        );
+                        x.insert("Alias", Value::str(&d.alias));
+                        Value::Map(x)
+                    })
+                    .collect(),
+            )),
+        );
+        m.insert("Type", Value::str(&self.chart_type));
+        m
+    }
+}
+
+// --- .helmignore ---
+
+#[derive(Debug)]
+struct Rule {
+    pattern: String,
+    negate: bool,
+    must_dir: bool,
+    kind: RuleKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RuleKind {
+    Rooted,
+    Path,
+    Base,
+}
+
+/// Helm's `.helmignore` rules.
+#[derive(Debug, Default)]
+pub struct Ignore(Vec<Rule>);
+
+impl Ignore {
+    /// Parses `.helmignore`.
+    pub fn parse(text: &str) -> Result<Ignore, HelmError> {
+        let mut r = Ignore::default();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        for line in text.lines() {
+            r.add(line)?;
+        }
+        Ok(r)
+    }
+
+    /// Adds Helm's default rule (`templates/.?*`).
+    pub fn add_defaults(&mut self) {
+        let _ = self.add("templates/.?*");
+    }
+
+    fn add(&mut self, rule: &str) -> Result<(), HelmError> {
+        let rule = rule.trim();
+        if rule.is_empty() || rule.starts_with('#') {
+            return Ok(());
+        }
+        if rule.contains("**") {
+            return Err(HelmError::Chart(
+                "double-star (**) syntax is not supported".into(),
+            ));
+        }
+        if crate::pathmatch::validate(rule).is_err() {
+            return Err(HelmError::Chart("syntax error in pattern".into()));
+        }
+        let mut rule = rule;
+        let negate = rule.starts_with('!');
+        if negate {
+            rule = &rule[1..];
+        }
+        let must_dir = rule.ends_with('/');
+        if must_dir {
+            rule = rule.trim_end_matches('/');
+        }
+        let (kind, pattern) = if let Some(r) = rule.strip_prefix('/') {
+            (RuleKind::Rooted, r)
+        } else if rule.contains('/') {
+            (RuleKind::Path, rule)
+        } else {
+            (RuleKind::Base, rule)
+        };
+        self.0.push(Rule {
+            pattern: pattern.to_owned(),
+            negate,
+            must_dir,
+            kind,
+        });
+        Ok(())
+    }
+
+    /// Whether `path` (a directory when `is_dir`) is ignored.
+    pub fn ignored(&self, path: &str, is_dir: bool) -> bool {
+        if path.is_empty() || path == "." || path == "./" {
+            return false;
+        }
+        for r in &self.0 {
+            let name = match r.kind {
+                RuleKind::Base => path.rsplit('/').next().unwrap_or(path),
+                _ => path,
+            };
+            let m = crate::pathmatch::matches(&r.pattern, name);
+            if r.negate {
+                if r.must_dir && !is_dir {
+                    return true;
+                }
+                if !m {
+                    return true;
+                }
+                continue;
+            }
+            if r.must_dir && !is_dir {
+                continue;
+            }
+            if m {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Orders paths as Helm's directory walk visits them (sorted names at each level).
+fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// Loads a chart directory given as its files (paths relative to the chart, `/`-separated).
+pub fn load_dir(files: &BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
+    let mut rules = match files.get(".helmignore") {
+        Some(b) => Ignore::parse(&String::from_utf8_lossy(b))?,
+        None => Ignore::default(),
+    };
+    rules.add_defaults();
+    let mut paths: Vec<&String> = files.keys().collect();
+    paths.sort_by(|a, b| walk_order(a, b));
+    let mut out = Vec::new();
+    'files: for p in paths {
+        // A directory the rules ignore hides everything under it.
+        let parts: Vec<&str> = p.split('/').collect();
+        for i in 1..parts.len() {
+            if rules.ignored(&parts[..i].join("/"), true) {
+                continue 'files;
+            }
+        }
+        if rules.ignored(p, false) {
+            continue;
+        }
+        let data = &files[p];
+        if data.len() as u64 > MAX_FILE_BYTES {
+            return Err(HelmError::Chart(format!(
+                "chart file {} is larger than the maximum file size {MAX_FILE_BYTES}",
+                gantry_gotmpl::gofmt::quote(parts[parts.len() - 1])
+            )));
+        }
+        let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+        out.push((p.clone(), data.to_vec()));
+    }
+    load_files(out)
+}
+
+fn text(data: &[u8], name: &str) -> Result<String, HelmError> {
+    String::from_utf8(data.to_vec()).map_err(|_| {
+        HelmError::Unsupported(format!(
+            "{name} is not valid UTF-8 (not supported by Gantry)"
+        ))
+    })
+}
+
+/// `loader.LoadValues`: every YAML document of a values file, merged.
+pub fn load_values(data: &str) -> Result<Map, HelmError> {
+    let docs = parse_documents(data, YamlLimits::default())
+        .map_err(|e| HelmError::Values(format!("error converting YAML to JSON: {}", e.msg)))?;
+    let mut values = Map::new();
+    for d in docs {
+        let m = match d {
+            YVal::Null => Map::new(),
+            y @ YVal::Map(_) => match to_value(&y).map_err(|e| HelmError::Values(e.msg))? {
+                Value::Map(m) => m,
+                _ => Map::new(),
+            },
+            other => {
+                return Err(HelmError::Values(format!(
+                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                    crate::yaml::json_kind(&other)
+                )));
+            }
+        };
+        values = merge_maps(&values, &m);
+    }
+    Ok(values)
+}
+
+/// `loader.MergeMaps`.
+pub fn merge_maps(a: &Map, b: &Map) -> Map {
+    let out = Map::from_map(a.data.borrow().clone());
+    for (k, v) in b.data.borrow().iter() {
+        if let Value::Map(vm) = v
+            && std::ptr::eq(vm.ty, &gantry_gotmpl::value::MAP_ANY)
+            && let Some(Value::Map(bv)) = out.get(k)
+            && std::ptr::eq(bv.ty, &gantry_gotmpl::value::MAP_ANY)
+        {
+            out.insert(k.clone(), Value::Map(merge_maps(&bv, vm)));
+            continue;
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// `loader.LoadFiles`.
+pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
+    let mut md: Option<Metadata> = None;
+    for (name, data) in &files {
+        if name == "Chart.yaml" {
+            let mut m = Metadata::default();
+            decode_metadata(&text(data, "Chart.yaml")?, &mut m)
+                .map_err(|e| HelmError::Chart(format!("cannot load Chart.yaml: {e}")))?;
+            if m.api_version.is_empty() {
+                m.api_version = "v1".into();
+            }
+            md = Some(m);
+        }
+    }
+    let mut c = Chart {
+        metadata: Metadata::default(),
+        values: Map::new(),
+        schema: None,
+        templates: Vec::new(),
+        files: Vec::new(),
+        dependencies: Vec::new(),
+    };
+    let mut subcharts: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    let mut has_md = md.is_some();
+    let mut md = md.unwrap_or_default();
+    for (name, data) in files {
+        match name.as_str() {
+            "Chart.yaml" | "Chart.lock" => {}
+            "values.yaml" => {
+                c.values = load_values(&text(&data, "values.yaml")?)
+                    .map_err(|e| HelmError::Values(format!("cannot load values.yaml: {e}")))?;
+            }
+            "values.schema.json" => c.schema = Some(data),
+            "requirements.yaml" => {
+                has_md = true;
+                decode_metadata(&text(&data, "requirements.yaml")?, &mut md)
+                    .map_err(|e| HelmError::Chart(format!("cannot load requirements.yaml: {e}")))?;
+                if md.api_version == "v1" {
+                    c.files.push((name, Rc::from(data)));
+                }
+            }
+            "requirements.lock" => {
+                has_md = true;
+                if md.api_version == "v1" {
+                    c.files.push((name, Rc::from(data)));
+                }
+            }
+            n if n.starts_with("templates/") => c.templates.push((name, Rc::from(data))),
+            n if n.starts_with("charts/") => {
+                if n.ends_with(".prov") {
+                    c.files.push((name, Rc::from(data)));
+                    continue;
+                }
+                let rest = &n["charts/".len()..];
+                let cname = rest.split('/').next().unwrap_or("").to_owned();
+                subcharts
+                    .entry(cname)
+                    .or_default()
+                    .push((rest.to_owned(), data));
+            }
+            _ => c.files.push((name, Rc::from(data))),
+        }
+    }
+    if !has_md {
+        return Err(HelmError::Chart("Chart.yaml file is missing".into()));
+    }
+    md.validate()?;
+    if md.api_version == "v3" {
+        return Err(HelmError::Unsupported(
+            "charts with apiVersion v3 are not supported by Gantry".into(),
+        ));
+    }
+    c.metadata = md;
+    for (n, files) in subcharts {
+        if n.starts_with('_') || n.starts_with('.') {
+            continue;
+        }
+        let sc = if n.ends_with(".tgz") {
+            let (fname, data) = &files[0];
+            if *fname != n {
+                return Err(HelmError::Chart(format!(
+                    "error unpacking subchart tar in {}: expected {n}, got {fname}",
+                    c.metadata.name
+                )));
+            }
+            load_archive(data)
+        } else {
+            let buff: Vec<(String, Vec<u8>)> = files
+                .into_iter()
+                .filter_map(|(name, data)| {
+                    name.split_once('/')
+                        .map(|(_, rest)| (rest.to_owned(), data))
+                })
+                .collect();
+            load_files(buff)
+        };
+        let sc = sc.map_err(|e| {
+            HelmError::Chart(format!(
+                "error unpacking subchart {n} in {}: {e}",
+                c.metadata.name
+            ))
+        })?;
+        c.dependencies.push(sc);
+    }
+    Ok(c)
+}
+
+/// Loads a `.tgz` chart archive.
+pub fn load_archive(data: &[u8]) -> Result<Chart, HelmError> {
+    let gz = flate2::read::GzDecoder::new(data);
+    let mut ar = tar::Archive::new(gz.take(MAX_ARCHIVE_BYTES + 1));
+    let mut files = Vec::new();
+    let mut total: u64 = 0;
+    let entries = ar
+        .entries()
+        .map_err(|e| HelmError::Chart(format!("reading chart archive: {e}")))?;
+    for entry in entries {
+        let mut entry =
+            entry.map_err(|e| HelmError::Chart(format!("reading chart archive: {e}")))?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(HelmError::Chart(
+                "chart archives may hold only regular files (Gantry refuses links)".into(),
+            ));
+        }
+        let raw = entry
+            .path()
+            .map_err(|e| HelmError::Chart(format!("reading chart archive: {e}")))?
+            .to_string_lossy()
+            .replace('\\', "/");
+        let parts: Vec<&str> = raw.split('/').collect();
+        let n = parts[1..].join("/");
+        if n.starts_with('/') {
+            return Err(HelmError::Chart(
+                "chart illegally contains absolute paths".into(),
+            ));
+        }
+        let n = crate::funcs::path_clean_pub(&n);
+        if n == "." {
+            return Err(HelmError::Chart(format!(
+                "chart illegally contains content outside the base directory: {}",
+                gantry_gotmpl::gofmt::quote(&raw)
+            )));
+        }
+        if n.starts_with("..") {
+            return Err(HelmError::Chart(
+                "chart illegally references parent directory".into(),
+            ));
+        }
+        if parts[0] == "Chart.yaml" {
+            return Err(HelmError::Chart("chart yaml not in base directory".into()));
+        }
+        let size = entry.header().size().unwrap_or(0);
+        if size > MAX_FILE_BYTES {
+            return Err(HelmError::Chart(format!(
+                "decompressed chart file {} is larger than the maximum file size {MAX_FILE_BYTES}",
+                gantry_gotmpl::gofmt::quote(&raw)
+            )));
+        }
+        total += size;
+        if total > MAX_ARCHIVE_BYTES {
+            return Err(HelmError::Chart(format!(
+                "decompressed chart is larger than the maximum size {MAX_ARCHIVE_BYTES}"
+            )));
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| HelmError::Chart(format!("reading chart archive: {e}")))?;
+        let buf = buf
+            .strip_prefix(b"\xef\xbb\xbf")
+            .map(<[u8]>::to_vec)
+            .unwrap_or(buf);
+        files.push((n, buf));
+    }
+    if files.is_empty() {
+        return Err(HelmError::Chart("no files in chart archive".into()));
+    }
+    load_files(files)
+}
+
+impl Chart {
+    /// The chart's files with a `crds/` prefix and a manifest extension, then its
+    /// dependencies', with their full paths.
+    pub fn crd_objects(&self, full_path: &str) -> Vec<(String, Rc<[u8]>)> {
+        let mut out = Vec::new();
+        for (name, data) in &self.files {
+            let lower = name.to_ascii_lowercase();
+            let ext = lower
+                .rsplit('/')
+                .next()
+                .and_then(|b| b.rfind('.').map(|i| &b[i..]))
+                .unwrap_or("");
+            if name.starts_with("crds/") && matches!(ext, ".yaml" | ".yml" | ".json") {
+                out.push((format!("{full_path}/{name}"), data.clone()));
+            }
+        }
+        for d in &self.dependencies {
+            out.extend(d.crd_objects(&format!("{full_path}/charts/{}", d.metadata.name)));
+        }
+        out
+    }
+}

@@ -1,0 +1,361 @@
+//! Helm's template engine (`pkg/engine`): every template of the chart and its subcharts in
+//! one template set, parsed deepest path first, executed with scoped values; `include` and
+//! `tpl` with Helm's recursion limit; `<no value>` erased; errors reformatted as Helm does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use gantry_gotmpl::{Budget, Func, Funcs, GoError, Map, MissingKey, Templates, Ty, Value};
+
+use crate::HelmError;
+use crate::chart::Chart;
+use crate::funcs::encoding_markers::{WARN_END, WARN_START};
+use crate::objects::{Capabilities, VALUES};
+
+/// `include`'s recursion limit per template name.
+const RECURSION_MAX: usize = 1000;
+
+/// Per-render state of Helm's functions.
+#[derive(Debug, Default)]
+pub struct Host {
+    included: HashMap<String, usize>,
+}
+
+struct Renderable {
+    text: Rc<[u8]>,
+    vals: Map,
+    base_path: String,
+}
+
+/// The built-in objects of the top-level chart.
+#[derive(Debug)]
+pub struct TopValues {
+    /// `.Values`.
+    pub values: Map,
+    /// `.Release`.
+    pub release: Map,
+    /// `.Capabilities`.
+    pub capabilities: Capabilities,
+}
+
+fn values_typed(m: &Map) -> Map {
+    Map {
+        data: m.data.clone(),
+        ty: &VALUES,
+        nil: false,
+    }
+}
+
+fn table_of(values: &Map, name: &str) -> Option<Map> {
+    crate::objects::table(values, name).ok()
+}
+
+fn rec_all(
+    c: &Chart,
+    full_path: &str,
+    is_root: bool,
+    parent: &Map,
+    caps: &Value,
+    out: &mut BTreeMap<String, Renderable>,
+) -> Map {
+    let sub_charts = Map::new();
+    let meta = c.metadata.as_map();
+    meta.insert("IsRoot", Value::Bool(is_root));
+    let next = Map::typed(BTreeMap::new(), &VALUES);
+    next.insert("Chart", Value::Map(meta));
+    let files: BTreeMap<String, Rc<[u8]>> = c.files.iter().cloned().collect();
+    next.insert("Files", crate::objects::files(&files));
+    next.insert("Release", parent.get("Release").unwrap_or(Value::Nil));
+    next.insert("Capabilities", caps.clone());
+    next.insert("Values", Value::Map(Map::typed(BTreeMap::new(), &VALUES)));
+    next.insert("Subcharts", Value::Map(sub_charts.clone()));
+    if is_root {
+        next.insert("Values", parent.get("Values").unwrap_or(Value::Nil));
+    } else if let Some(vs) = table_of(parent, &format!("Values.{}", c.metadata.name)) {
+        next.insert("Values", Value::Map(vs));
+    }
+    for child in &c.dependencies {
+        let child_path = format!("{full_path}/charts/{}", child.metadata.name);
+        let sub = rec_all(child, &child_path, false, &next, caps, out);
+        sub_charts.insert(child.metadata.name.clone(), Value::Map(sub));
+    }
+    let library = c.metadata.is_library();
+    for (name, data) in &c.templates {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        if library && !base.starts_with('_') {
+            continue;
+        }
+        out.insert(
+            format!("{full_path}/{name}"),
+            Renderable {
+                text: data.clone(),
+                vals: next.clone(),
+                base_path: format!("{full_path}/templates"),
+            },
+        );
+    }
+    next
+}
+
+/// Helm's parse order: deepest paths first, then reverse name order.
+fn sort_templates(keys: &mut [String]) {
+    keys.sort_by(|a, b| {
+        let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
+        cb.cmp(&ca).then_with(|| b.cmp(a))
+    });
+}
+
+fn include_fn() -> Func {
+    Func::new(&[Ty::Str, Ty::Any], None, |rt, a| {
+        let name = a[0].as_str().unwrap_or("").to_owned();
+        let host = rt
+            .host
+            .downcast_mut::<Host>()
+            .ok_or_else(|| GoError::unsupported("include outside a Helm render"))?;
+        let n = host.included.entry(name.clone()).or_insert(0);
+        if *n > RECURSION_MAX {
+            return Err(GoError::new(format!(
+                "rendering template has a nested reference name: {name}: unable to execute template"
+            )));
+        }
+        *n += 1;
+        let r = rt.execute(&name, a[1].clone());
+        if let Some(h) = rt.host.downcast_mut::<Host>()
+            && let Some(n) = h.included.get_mut(&name)
+        {
+            *n -= 1;
+        }
+        r.map(Value::string)
+    })
+}
+
+fn tpl_fn() -> Func {
+    Func::new(&[Ty::Str, Ty::Any], None, |rt, a| {
+        let text = a[0].as_str().unwrap_or("");
+        let clone = rt.set.layer();
+        let name = clone.name().to_owned();
+        let tree = match clone.parse(&name, text) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(GoError::wrap(
+                    format!(
+                        "cannot parse template {}: ",
+                        gantry_gotmpl::gofmt::quote(text)
+                    ),
+                    GoError::new(e.msg),
+                ));
+            }
+        };
+        let out = rt
+            .with_set(clone, |rt| rt.execute_tree(&name, &tree, a[1].clone()))
+            .map_err(|e| {
+                GoError::wrap(
+                    format!(
+                        "error during tpl function execution for {}: ",
+                        gantry_gotmpl::gofmt::quote(text)
+                    ),
+                    e,
+                )
+            })?;
+        Ok(Value::string(out.replace("<no value>", "")))
+    })
+}
+
+/// The functions of a render: Sprig's, Helm's, `include` and `tpl`.
+pub fn funcs() -> Rc<Funcs> {
+    let mut m = crate::funcs::functions();
+    m.insert("include".into(), include_fn());
+    m.insert("tpl".into(), tpl_fn());
+    Rc::new(Funcs::with_builtins(m))
+}
+
+/// The output of the engine: template path → rendered text, and why it might differ from
+/// one render to the next.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOutput {
+    /// Every non-partial template's output.
+    pub templates: BTreeMap<String, String>,
+    /// Reasons the output is nondeterministic (empty when it is not).
+    pub nondeterministic: Vec<String>,
+}
+
+/// Renders every template of `chart` (already processed) with `top`.
+pub fn render(
+    chart: &Chart,
+    top: &TopValues,
+    budget: &mut Budget,
+) -> Result<EngineOutput, HelmError> {
+    let caps = Value::Object(Rc::new(top.capabilities.clone()));
+    let root = Map::new();
+    root.insert("Values", Value::Map(values_typed(&top.values)));
+    root.insert("Release", Value::Map(top.release.clone()));
+    let mut tpls = BTreeMap::new();
+    rec_all(chart, &chart.metadata.name, true, &root, &caps, &mut tpls);
+
+    let set = Templates::new("gotpl", funcs(), MissingKey::Zero);
+    let mut keys: Vec<String> = tpls.keys().cloned().collect();
+    sort_templates(&mut keys);
+    for name in &keys {
+        let r = &tpls[name];
+        let text = std::str::from_utf8(&r.text).map_err(|_| {
+            HelmError::Unsupported(format!(
+                "{name} is not valid UTF-8 (not supported by Gantry)"
+            ))
+        })?;
+        set.parse(name, text)
+            .map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
+    }
+    let mut host = Host::default();
+    let mut out = EngineOutput::default();
+    for name in &keys {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        if base.starts_with('_') {
+            continue;
+        }
+        let r = &tpls[name];
+        let tm = Map::typed(BTreeMap::new(), &VALUES);
+        tm.insert("Name", Value::str(name));
+        tm.insert("BasePath", Value::str(&r.base_path));
+        r.vals.insert("Template", Value::Map(tm));
+        let text = set
+            .execute(name, Value::Map(r.vals.clone()), &mut host, budget)
+            .map_err(|e| exec_error(name, &e))?;
+        out.templates
+            .insert(name.clone(), text.replace("<no value>", ""));
+    }
+    out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
+    Ok(out)
+}
+
+/// Helm's `cleanupParseError`.
+pub fn cleanup_parse_error(name: &str, msg: &str) -> String {
+    let tokens: Vec<&str> = msg.split(": ").collect();
+    if tokens.len() == 1 {
+        return format!("parse error in ({name}): {msg}");
+    }
+    format!(
+        "parse error at ({}): {}",
+        tokens[1],
+        tokens[tokens.len() - 1]
+    )
+}
+
+fn exec_error(name: &str, e: &GoError) -> HelmError {
+    if let Some(g) = e.gantry_cause() {
+        return match g.kind {
+            gantry_gotmpl::ErrorKind::Limit => HelmError::Limit(format!("{name}: {}", g.msg)),
+            _ => HelmError::Unsupported(format!(
+                "{}: {}",
+                location_of(e).unwrap_or_else(|| name.to_owned()),
+                g.msg
+            )),
+        };
+    }
+    HelmError::Template(reformat_exec_error(name, e))
+}
+
+/// The first `name:line:col` of an exec error.
+fn location_of(e: &GoError) -> Option<String> {
+    let rest = e.msg.strip_prefix("template: ")?;
+    rest.split(": ").next().map(str::to_owned)
+}
+
+#[derive(PartialEq)]
+struct Traceable {
+    location: String,
+    message: String,
+    executed: String,
+}
+
+impl Traceable {
+    fn text(&self) -> String {
+        let mut s = String::new();
+        if !self.location.is_empty() {
+            s.push_str(&format!("{}\n  ", self.location));
+        }
+        if !self.executed.is_empty() {
+            s.push_str(&format!("{}\n    ", self.executed));
+        }
+        if !self.message.is_empty() {
+            s.push_str(&format!("{}\n", self.message));
+        }
+        s
+    }
+}
+
+fn parse_traceable(s: &str) -> Option<Traceable> {
+    let remainder = s.strip_prefix("template: ")?;
+    if remainder.starts_with("no template ") {
+        return Some(Traceable {
+            location: String::new(),
+            message: s.to_owned(),
+            executed: String::new(),
+        });
+    }
+    if let Some((tname, after)) = remainder.split_once(": executing ") {
+        if let Some(rest) = after.strip_prefix('"')
+            && let Some(end) = rest.find('"')
+        {
+            let func = &rest[..end];
+            let after_func = &rest[end + 1..];
+            if let Some(after_at) = after_func.strip_prefix(" at <")
+                && let Some((loc, msg)) = after_at.split_once(">: ")
+            {
+                let msg = match msg.find(" template:") {
+                    Some(i) => &msg[..i],
+                    None => msg,
+                };
+                return Some(Traceable {
+                    location: tname.to_owned(),
+                    message: msg.to_owned(),
+                    executed: format!("executing \"{func}\" at <{loc}>:"),
+                });
+            }
+        }
+        return None;
+    }
+    let sep = remainder.rfind(": ")?;
+    let mut msg = &remainder[sep + 2..];
+    if let Some(i) = msg.find(" template:") {
+        msg = &msg[..i];
+    }
+    Some(Traceable {
+        location: remainder[..sep].to_owned(),
+        message: msg.to_owned(),
+        executed: String::new(),
+    })
+}
+
+/// Helm's `reformatExecErrorMsg`.
+pub fn reformat_exec_error(name: &str, e: &GoError) -> String {
+    if !e.exec {
+        return e.msg.clone();
+    }
+    let tokens: Vec<&str> = e.msg.splitn(3, ": ").collect();
+    if tokens.len() != 3 {
+        return format!("execution error in ({name}): {}", e.msg);
+    }
+    let location = tokens[1];
+    if let Some(start) = tokens[2].find(WARN_START)
+        && let Some(end) = tokens[2].rfind(WARN_END)
+        && end >= start + WARN_START.len()
+    {
+        return format!(
+            "execution error at ({location}): {}",
+            &tokens[2][start + WARN_START.len()..end]
+        );
+    }
+    let mut locs: Vec<Traceable> = Vec::new();
+    for level in e.chain() {
+        match parse_traceable(&level.msg) {
+            Some(t) => {
+                if locs.last() != Some(&t) {
+                    locs.push(t);
+                }
+            }
+            None => return e.msg.clone(),
+        }
+    }
+    let s: String = locs.iter().map(Traceable::text).collect();
+    s.trim().to_owned()
+}

@@ -1,0 +1,336 @@
+//! Encodings and data formats: base64/base32, checksums, JSON (Sprig's and Helm's variants),
+//! YAML (`toYaml`, `fromYaml`, ...), and Helm's `fail`, `required` and offline `lookup`.
+
+use base64::Engine as _;
+use gantry_gotmpl::{GoError, List, Map, Ty, Value};
+use sha2::Digest as _;
+
+use super::{Reg, s};
+use crate::json;
+use crate::yaml::{YamlLimits, unmarshal_list, unmarshal_map};
+
+const A: Ty = Ty::Any;
+const S: Ty = Ty::Str;
+
+/// Helm wraps `fail` and `required` messages so its error formatting can find them.
+pub const WARN_START: &str = "HELM_ERR_START";
+/// See [`WARN_START`].
+pub const WARN_END: &str = "HELM_ERR_END";
+
+const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn b32_encode(data: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let n = u64::from_be_bytes([0, 0, 0, buf[0], buf[1], buf[2], buf[3], buf[4]]);
+        let chars = match chunk.len() {
+            1 => 2,
+            2 => 4,
+            3 => 5,
+            4 => 7,
+            _ => 8,
+        };
+        for i in 0..8 {
+            if i < chars {
+                let idx = ((n >> (35 - i * 5)) & 31) as usize;
+                out.push(B32[idx] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn b32_decode(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(8) {
+        return Err(format!(
+            "illegal base32 data at input byte {}",
+            b.len() / 8 * 8
+        ));
+    }
+    let mut out = Vec::new();
+    for (ci, chunk) in b.chunks(8).enumerate() {
+        let mut n: u64 = 0;
+        let mut count = 0;
+        for (i, &c) in chunk.iter().enumerate() {
+            if c == b'=' {
+                break;
+            }
+            let v = B32
+                .iter()
+                .position(|&x| x == c)
+                .ok_or_else(|| format!("illegal base32 data at input byte {}", ci * 8 + i))?;
+            n |= (v as u64) << (35 - i * 5);
+            count += 1;
+        }
+        let bytes = match count {
+            8 => 5,
+            7 => 4,
+            5 => 3,
+            4 => 2,
+            2 => 1,
+            0 => 0,
+            _ => {
+                return Err(format!(
+                    "illegal base32 data at input byte {}",
+                    ci * 8 + count
+                ));
+            }
+        };
+        let all = n.to_be_bytes();
+        out.extend_from_slice(&all[3..3 + bytes]);
+    }
+    Ok(out)
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in data {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+fn go_b64_error(text: &str) -> String {
+    // Go reports the first byte its decoder rejects.
+    let valid = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() && (valid(b[i]) || b[i] == b'\n' || b[i] == b'\r') {
+        i += 1;
+    }
+    if i < b.len() && b[i] == b'=' {
+        let data_len = b[..i]
+            .iter()
+            .filter(|c| **c != b'\n' && **c != b'\r')
+            .count();
+        let pad_ok = match data_len % 4 {
+            2 => b[i..].starts_with(b"==") && b.len() == i + 2,
+            3 => b.len() == i + 1,
+            _ => false,
+        };
+        if !pad_ok {
+            return format!("illegal base64 data at input byte {i}");
+        }
+    }
+    if i == b.len() && !b.len().is_multiple_of(4) {
+        // A short final quantum: Go points at its start.
+        return format!("illegal base64 data at input byte {}", b.len() / 4 * 4);
+    }
+    format!("illegal base64 data at input byte {i}")
+}
+
+fn to_yaml_text(v: &Value) -> Value {
+    Value::string(crate::yamlout::to_yaml(v).unwrap_or_default())
+}
+
+pub(super) fn register(r: &mut Reg<'_>) {
+    r.add("b64enc", &[S], None, |_, a| {
+        Ok(Value::string(
+            base64::engine::general_purpose::STANDARD.encode(s(&a[0])),
+        ))
+    });
+    r.add("b64dec", &[S], None, |_, a| {
+        // Go's StdEncoding ignores \r and \n.
+        let t: String = s(&a[0])
+            .chars()
+            .filter(|c| *c != '\n' && *c != '\r')
+            .collect();
+        Ok(Value::string(
+            match base64::engine::general_purpose::STANDARD.decode(&t) {
+                Ok(b) => crate::objects::bytes_to_string(&b)?,
+                Err(_) => go_b64_error(s(&a[0])),
+            },
+        ))
+    });
+    r.add("b32enc", &[S], None, |_, a| {
+        Ok(Value::string(b32_encode(s(&a[0]).as_bytes())))
+    });
+    r.add("b32dec", &[S], None, |_, a| {
+        Ok(Value::string(match b32_decode(s(&a[0])) {
+            Ok(b) => crate::objects::bytes_to_string(&b)?,
+            Err(e) => e,
+        }))
+    });
+    r.add("sha1sum", &[S], None, |_, a| {
+        Ok(Value::string(hex::encode(sha1::Sha1::digest(
+            s(&a[0]).as_bytes(),
+        ))))
+    });
+    r.add("sha256sum", &[S], None, |_, a| {
+        Ok(Value::string(hex::encode(sha2::Sha256::digest(
+            s(&a[0]).as_bytes(),
+        ))))
+    });
+    r.add("sha512sum", &[S], None, |_, a| {
+        Ok(Value::string(hex::encode(sha2::Sha512::digest(
+            s(&a[0]).as_bytes(),
+        ))))
+    });
+    r.add("adler32sum", &[S], None, |_, a| {
+        Ok(Value::string(adler32(s(&a[0]).as_bytes()).to_string()))
+    });
+
+    // JSON: Helm's toJson/fromJson replace Sprig's.
+    r.add("toJson", &[A], None, |_, a| {
+        Ok(Value::string(json::marshal(&a[0]).unwrap_or_default()))
+    });
+    r.add("mustToJson", &[A], None, |_, a| {
+        json::marshal(&a[0])
+            .map(Value::string)
+            .map_err(GoError::new)
+    });
+    r.add("toPrettyJson", &[A], None, |_, a| {
+        Ok(Value::string(
+            json::to_json(&a[0])
+                .map(|j| json::write_indented(&j, true))
+                .unwrap_or_default(),
+        ))
+    });
+    r.add("mustToPrettyJson", &[A], None, |_, a| {
+        json::to_json(&a[0])
+            .map(|j| Value::string(json::write_indented(&j, true)))
+            .map_err(GoError::new)
+    });
+    for name in ["toRawJson", "mustToRawJson"] {
+        r.add(name, &[A], None, |_, a| {
+            json::to_json(&a[0])
+                .map(|j| Value::string(json::write(&j, false)))
+                .map_err(GoError::new)
+        });
+    }
+    r.add("fromJson", &[S], None, |_, a| {
+        Ok(match json::unmarshal(s(&a[0])) {
+            Ok(Value::Map(m)) => Value::Map(m),
+            Ok(Value::Nil) => Value::Map(Map::new()),
+            Ok(other) => {
+                let m = Map::new();
+                m.insert(
+                    "Error",
+                    Value::string(format!(
+                        "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                        json_kind(&other)
+                    )),
+                );
+                Value::Map(m)
+            }
+            Err(e) => {
+                let m = Map::new();
+                m.insert("Error", Value::string(e));
+                Value::Map(m)
+            }
+        })
+    });
+    r.add("fromJsonArray", &[S], None, |_, a| {
+        Ok(match json::unmarshal(s(&a[0])) {
+            Ok(Value::List(l)) => Value::List(l),
+            Ok(Value::Nil) => Value::List(List::new(Vec::new())),
+            Ok(other) => Value::List(List::new(vec![Value::string(format!(
+                "json: cannot unmarshal {} into Go value of type []interface {{}}",
+                json_kind(&other)
+            ))])),
+            Err(e) => Value::List(List::new(vec![Value::string(e)])),
+        })
+    });
+    r.add("mustFromJson", &[S], None, |_, a| {
+        json::unmarshal(s(&a[0])).map_err(GoError::new)
+    });
+
+    // YAML.
+    r.add("toYaml", &[A], None, |_, a| Ok(to_yaml_text(&a[0])));
+    r.add("mustToYaml", &[A], None, |_, a| {
+        crate::yamlout::marshal(&a[0])
+            .map(|mut t| {
+                if t.ends_with('\n') {
+                    t.pop();
+                }
+                Value::string(t)
+            })
+            .map_err(|e| GoError::new(format!("error marshaling into JSON: {e}")))
+    });
+    r.unsupported("toYamlPretty", &[A], None);
+    r.add("fromYaml", &[S], None, |_, a| {
+        Ok(Value::Map(
+            match unmarshal_map(s(&a[0]), YamlLimits::default()) {
+                Ok(m) => m,
+                Err(e) => {
+                    let m = Map::new();
+                    m.insert(
+                        "Error",
+                        Value::string(format!(
+                            "error converting YAML to JSON: {}",
+                            e.msg.trim_start_matches("error converting YAML to JSON: ")
+                        )),
+                    );
+                    m
+                }
+            },
+        ))
+    });
+    r.add("fromYamlArray", &[S], None, |_, a| {
+        Ok(Value::List(
+            match unmarshal_list(s(&a[0]), YamlLimits::default()) {
+                Ok(l) => l,
+                Err(e) => List::new(vec![Value::string(format!(
+                    "error converting YAML to JSON: {}",
+                    e.msg.trim_start_matches("error converting YAML to JSON: ")
+                ))]),
+            },
+        ))
+    });
+    r.unsupported("toToml", &[A], None);
+    r.unsupported("mustToToml", &[A], None);
+    r.unsupported("fromToml", &[S], None);
+
+    // Helm's offline and error functions.
+    r.add("lookup", &[S, S, S, S], None, |_, _| {
+        Ok(Value::Map(Map::new()))
+    });
+    r.add("getHostByName", &[S], None, |_, _| Ok(Value::str("")));
+    r.add("fail", &[S], None, |_, a| {
+        Err(GoError::new(format!("{WARN_START}{}{WARN_END}", s(&a[0]))))
+    });
+    r.add("required", &[S, A], None, |_, a| {
+        let missing = match &a[1] {
+            Value::Invalid | Value::Nil => true,
+            Value::String(t) => t.is_empty(),
+            _ => false,
+        };
+        if missing {
+            return Err(GoError::new(format!("{WARN_START}{}{WARN_END}", s(&a[0]))));
+        }
+        Ok(a[1].clone())
+    });
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "bool",
+        Value::Float(_) => "number",
+        Value::String(_) => "string",
+        Value::List(_) => "array",
+        _ => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_round_trips() {
+        assert_eq!(b32_encode(b"hello"), "NBSWY3DP");
+        assert_eq!(b32_encode(b"hi"), "NBUQ====");
+        assert_eq!(b32_decode("NBUQ====").unwrap(), b"hi");
+    }
+
+    #[test]
+    fn adler32_matches_go() {
+        assert_eq!(adler32(b"Wikipedia"), 300_286_872);
+    }
+}

@@ -1,0 +1,84 @@
+//! The template functions Helm provides: Sprig v3.3's (`sprig.TxtFuncMap`, minus `env` and
+//! `expandenv`) and Helm's own (`toYaml`, `fromYaml`, `toJson`, `required`, `fail`, `lookup`,
+//! ...), each with its Go signature and Go's behaviour, errors and panics included.
+
+use std::collections::HashMap;
+
+use gantry_gotmpl::{Func, GoError, Runtime, Ty, Value};
+
+mod collections;
+mod convert;
+mod crypto;
+mod date;
+mod encoding;
+mod semver;
+mod strings;
+
+pub use collections::list_items;
+pub use convert::{empty, strval, to_float64, to_int, to_int64};
+pub use semver::{Constraint, Version};
+pub use strings::{path_base, path_clean as path_clean_pub};
+
+/// Helm's markers around `fail` and `required` messages.
+pub mod encoding_markers {
+    pub use super::encoding::{WARN_END, WARN_START};
+}
+
+/// Helm's `IsCompatibleRange`.
+pub fn semver_compatible(constraint: &str, version: &str) -> bool {
+    semver::compatible(constraint, version)
+}
+
+/// Registers functions.
+pub(crate) struct Reg<'a>(pub &'a mut HashMap<String, Func>);
+
+impl Reg<'_> {
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        params: &'static [Ty],
+        variadic: Option<Ty>,
+        f: impl Fn(&mut Runtime<'_>, &[Value]) -> Result<Value, GoError> + 'static,
+    ) {
+        self.0
+            .insert(name.to_owned(), Func::new(params, variadic, f));
+    }
+
+    /// A function Gantry knows but does not implement: calling it is an error naming it.
+    pub(crate) fn unsupported(
+        &mut self,
+        name: &'static str,
+        params: &'static [Ty],
+        variadic: Option<Ty>,
+    ) {
+        self.add(name, params, variadic, move |_, _| {
+            Err(GoError::unsupported(format!(
+                "the template function {name} is not supported by Gantry"
+            )))
+        });
+    }
+}
+
+/// The string argument of a `string` parameter.
+pub(crate) fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+/// A runtime panic's message, as Go's `safeCall` reports it.
+pub(crate) fn nil_deref() -> GoError {
+    GoError::new("runtime error: invalid memory address or nil pointer dereference")
+}
+
+/// Every function of Helm's engine except `include` and `tpl`, which the engine binds.
+pub fn functions() -> HashMap<String, Func> {
+    let mut m = HashMap::new();
+    let mut r = Reg(&mut m);
+    strings::register(&mut r);
+    convert::register(&mut r);
+    collections::register(&mut r);
+    encoding::register(&mut r);
+    semver::register(&mut r);
+    crypto::register(&mut r);
+    date::register(&mut r);
+    m
+}

@@ -1,0 +1,515 @@
+//! Masterminds/semver v3.5 as Helm uses it: loose version parsing, constraints (`=`, `!=`,
+//! `>`, `<`, `>=`, `<=`, `~`, `^`, x-ranges, hyphen ranges, `||`), prerelease rules, and the
+//! `semver`/`semverCompare` functions.
+
+use std::any::Any;
+use std::cmp::Ordering;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use gantry_gotmpl::{GoError, Method, Object, Sig, Ty, Value};
+use regex::Regex;
+
+use super::{Reg, s};
+
+/// A semantic version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// Major.
+    pub major: u64,
+    /// Minor.
+    pub minor: u64,
+    /// Patch.
+    pub patch: u64,
+    /// Prerelease, without `-`.
+    pub pre: String,
+    /// Build metadata, without `+`.
+    pub metadata: String,
+    /// As given.
+    pub original: String,
+}
+
+const CV: &str = r"v?([0-9|x|X|\*]+)(\.[0-9|x|X|\*]+)?(\.[0-9|x|X|\*]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?";
+const OPS: &str = r"=||!=|>|<|>=|=>|<=|=<|~|~>|\^";
+const WS: &str = r"[\t\n\v\f\r ]";
+
+struct Res {
+    loose: Regex,
+    constraint: Regex,
+    range: Regex,
+    find: Regex,
+    valid: Regex,
+}
+
+fn res() -> &'static Res {
+    static R: OnceLock<Res> = OnceLock::new();
+    R.get_or_init(|| {
+        let mk = |p: String| Regex::new(&p).unwrap_or_else(|e| panic!("semver regex: {e}"));
+        Res {
+            loose: mk(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$".into()),
+            constraint: mk(format!(r"^{WS}*({OPS}){WS}*({CV}){WS}*$")),
+            range: mk(format!(r"{WS}*({CV}){WS}+-{WS}+({CV}){WS}*")),
+            find: mk(format!(r"({OPS}){WS}*({CV})")),
+            valid: mk(format!(
+                r"^({WS}*({OPS}){WS}*({CV}){WS}*)((?:{WS}+|,{WS}*)({OPS}){WS}*({CV}){WS}*)*$"
+            )),
+        }
+    })
+}
+
+fn valid_prerelease(p: &str) -> Result<(), String> {
+    for part in p.split('.') {
+        if part.is_empty() {
+            return Err("invalid prerelease string".into());
+        }
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            if part.len() > 1 && part.starts_with('0') {
+                return Err("version segment starts with 0".into());
+            }
+        } else if !part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err("invalid prerelease string".into());
+        }
+    }
+    Ok(())
+}
+
+fn valid_metadata(m: &str) -> Result<(), String> {
+    for part in m.split('.') {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err("invalid metadata string".into());
+        }
+    }
+    Ok(())
+}
+
+impl Version {
+    /// `semver.NewVersion` (coercing: `v1`, `1.2`, leading zeros accepted).
+    pub fn parse(v: &str) -> Result<Version, String> {
+        let m = res().loose.captures(v).ok_or("invalid semantic version")?;
+        let num = |s: &str| -> Result<u64, String> {
+            s.parse::<u64>().map_err(|_| {
+                format!(
+                    "error parsing version segment: strconv.ParseUint: parsing {}: value out of range",
+                    gantry_gotmpl::gofmt::quote(s)
+                )
+            })
+        };
+        let major = num(m.get(1).map_or("", |x| x.as_str()))?;
+        let minor = match m.get(2) {
+            Some(x) => num(&x.as_str()[1..])?,
+            None => 0,
+        };
+        let patch = match m.get(3) {
+            Some(x) => num(&x.as_str()[1..])?,
+            None => 0,
+        };
+        let pre = m.get(5).map_or("", |x| x.as_str()).to_owned();
+        let metadata = m.get(8).map_or("", |x| x.as_str()).to_owned();
+        if !pre.is_empty() {
+            valid_prerelease(&pre)?;
+        }
+        if !metadata.is_empty() {
+            valid_metadata(&metadata)?;
+        }
+        Ok(Version {
+            major,
+            minor,
+            patch,
+            pre,
+            metadata,
+            original: v.to_owned(),
+        })
+    }
+
+    /// The canonical form.
+    pub fn to_canonical(&self) -> String {
+        let mut out = format!("{}.{}.{}", self.major, self.minor, self.patch);
+        if !self.pre.is_empty() {
+            out.push('-');
+            out.push_str(&self.pre);
+        }
+        if !self.metadata.is_empty() {
+            out.push('+');
+            out.push_str(&self.metadata);
+        }
+        out
+    }
+
+    /// Semver precedence (metadata ignored).
+    pub fn compare(&self, o: &Version) -> Ordering {
+        self.major
+            .cmp(&o.major)
+            .then(self.minor.cmp(&o.minor))
+            .then(self.patch.cmp(&o.patch))
+            .then_with(|| match (self.pre.is_empty(), o.pre.is_empty()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => compare_prerelease(&self.pre, &o.pre),
+            })
+    }
+}
+
+fn compare_prerelease(a: &str, b: &str) -> Ordering {
+    let ap: Vec<&str> = a.split('.').collect();
+    let bp: Vec<&str> = b.split('.').collect();
+    for i in 0..ap.len().max(bp.len()) {
+        let x = ap.get(i).copied().unwrap_or("");
+        let y = bp.get(i).copied().unwrap_or("");
+        let d = compare_pre_part(x, y);
+        if d != Ordering::Equal {
+            return d;
+        }
+    }
+    Ordering::Equal
+}
+
+fn compare_pre_part(s: &str, o: &str) -> Ordering {
+    if s == o {
+        return Ordering::Equal;
+    }
+    if s.is_empty() {
+        return Ordering::Less;
+    }
+    if o.is_empty() {
+        return Ordering::Greater;
+    }
+    let oi = o.parse::<u64>();
+    let si = s.parse::<u64>();
+    match (si, oi) {
+        (Err(_), Err(_)) => {
+            if s > o {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (_, Err(_)) => Ordering::Less,
+        (Err(_), _) => Ordering::Greater,
+        (Ok(a), Ok(b)) => {
+            if a > b {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Con {
+    con: Version,
+    op: String,
+    minor_dirty: bool,
+    patch_dirty: bool,
+    dirty: bool,
+}
+
+/// A parsed constraint (`||` of `,`-joined ranges).
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    ors: Vec<Vec<Con>>,
+    has_pre: Vec<bool>,
+}
+
+fn is_x(s: &str) -> bool {
+    matches!(s, "x" | "*" | "X")
+}
+
+fn parse_con(c: &str) -> Result<Con, String> {
+    let m = res()
+        .constraint
+        .captures(c)
+        .ok_or_else(|| format!("improper constraint: {}", gantry_gotmpl::gofmt::quote(c)))?;
+    let g = |i: usize| m.get(i).map_or("", |x| x.as_str());
+    let op = g(1).to_owned();
+    let (m3, m4, m5, m6) = (g(3), g(4), g(5), g(6));
+    let (mut minor_dirty, mut patch_dirty, mut dirty) = (false, false, false);
+    let ver = if is_x(m3) || m3.is_empty() {
+        dirty = true;
+        format!("0.0.0{m6}")
+    } else if is_x(m4.trim_start_matches('.')) || m4.is_empty() {
+        minor_dirty = true;
+        dirty = true;
+        format!("{m3}.0.0{m6}")
+    } else if is_x(m5.trim_start_matches('.')) || m5.is_empty() {
+        dirty = true;
+        patch_dirty = true;
+        format!("{m3}{m4}.0{m6}")
+    } else {
+        g(2).to_owned()
+    };
+    let con = Version::parse(&ver).map_err(|_| "constraint parser error".to_owned())?;
+    Ok(Con {
+        con,
+        op,
+        minor_dirty,
+        patch_dirty,
+        dirty,
+    })
+}
+
+fn rewrite_range(i: &str) -> String {
+    let mut o = i.to_owned();
+    for c in res().range.captures_iter(i) {
+        let whole = c.get(0).map_or("", |x| x.as_str());
+        let t = format!(
+            ">= {}, <= {} ",
+            c.get(1).map_or("", |x| x.as_str()),
+            c.get(11).map_or("", |x| x.as_str())
+        );
+        o = o.replacen(whole, &t, 1);
+    }
+    o
+}
+
+impl Constraint {
+    /// `semver.NewConstraint`.
+    pub fn parse(c: &str) -> Result<Constraint, String> {
+        let c = rewrite_range(c);
+        let mut ors = Vec::new();
+        let mut has_pre = Vec::new();
+        for v in c.split("||") {
+            if !res().valid.is_match(v) {
+                return Err(format!(
+                    "improper constraint: {}",
+                    gantry_gotmpl::gofmt::quote(v)
+                ));
+            }
+            let mut cs: Vec<&str> = res().find.find_iter(v).map(|m| m.as_str()).collect();
+            if cs.is_empty() {
+                cs.push(v);
+            }
+            let mut and = Vec::new();
+            let mut pre = false;
+            for s in cs {
+                let pc = parse_con(s)?;
+                if !pc.con.pre.is_empty() {
+                    pre = true;
+                }
+                and.push(pc);
+            }
+            ors.push(and);
+            has_pre.push(pre);
+        }
+        Ok(Constraint { ors, has_pre })
+    }
+
+    /// `Constraints.Check`.
+    pub fn check(&self, v: &Version) -> bool {
+        self.ors
+            .iter()
+            .zip(&self.has_pre)
+            .any(|(and, &pre)| and.iter().all(|c| check(c, v, pre)))
+    }
+}
+
+fn check(c: &Con, v: &Version, include_pre: bool) -> bool {
+    if !v.pre.is_empty() && !include_pre {
+        return false;
+    }
+    let cmp = v.compare(&c.con);
+    match c.op.as_str() {
+        "" | "=" => {
+            if c.dirty {
+                tilde(c, v)
+            } else {
+                cmp == Ordering::Equal
+            }
+        }
+        "!=" => {
+            if c.dirty {
+                if c.con.major != v.major {
+                    return true;
+                }
+                if c.con.minor != v.minor && !c.minor_dirty {
+                    return true;
+                } else if c.minor_dirty {
+                    return false;
+                } else if c.con.patch != v.patch && !c.patch_dirty {
+                    return true;
+                } else if c.patch_dirty {
+                    if !v.pre.is_empty() || !c.con.pre.is_empty() {
+                        return compare_prerelease(&v.pre, &c.con.pre) != Ordering::Equal;
+                    }
+                    return false;
+                }
+            }
+            cmp != Ordering::Equal
+        }
+        ">" => {
+            if !c.dirty {
+                return cmp == Ordering::Greater;
+            }
+            if v.major > c.con.major {
+                true
+            } else if v.major < c.con.major || c.minor_dirty {
+                false
+            } else if c.patch_dirty {
+                v.minor > c.con.minor
+            } else {
+                cmp == Ordering::Greater
+            }
+        }
+        "<" => cmp == Ordering::Less,
+        ">=" | "=>" => cmp != Ordering::Less,
+        "<=" | "=<" => {
+            if !c.dirty {
+                return cmp != Ordering::Greater;
+            }
+            !(v.major > c.con.major
+                || (v.major == c.con.major && v.minor > c.con.minor && !c.minor_dirty))
+        }
+        "~" | "~>" => tilde(c, v),
+        "^" => {
+            if cmp == Ordering::Less {
+                return false;
+            }
+            if c.con.major > 0 || c.minor_dirty {
+                return v.major == c.con.major;
+            }
+            if c.con.major == 0 && v.major > 0 {
+                return false;
+            }
+            if c.con.minor > 0 || c.patch_dirty {
+                return v.minor == c.con.minor;
+            }
+            if c.con.minor == 0 && v.minor > 0 {
+                return false;
+            }
+            c.con.patch == v.patch
+        }
+        _ => false,
+    }
+}
+
+fn tilde(c: &Con, v: &Version) -> bool {
+    if v.compare(&c.con) == Ordering::Less {
+        return false;
+    }
+    if c.con.major == 0 && c.con.minor == 0 && c.con.patch == 0 && !c.minor_dirty && !c.patch_dirty
+    {
+        return true;
+    }
+    if v.major != c.con.major {
+        return false;
+    }
+    if v.minor != c.con.minor && !c.minor_dirty {
+        return false;
+    }
+    true
+}
+
+/// Helm's `IsCompatibleRange`.
+pub fn compatible(constraint: &str, version: &str) -> bool {
+    match (Constraint::parse(constraint), Version::parse(version)) {
+        (Ok(c), Ok(v)) => c.check(&v),
+        _ => false,
+    }
+}
+
+impl Object for Version {
+    fn type_name(&self) -> &str {
+        "*semver.Version"
+    }
+    fn method(&self, name: &str) -> Option<Method> {
+        let me = self.clone();
+        let m = |f: Box<dyn Fn(&Version) -> Value>| Method {
+            sig: Sig::new(&[], None),
+            f: Rc::new(move |_, _| Ok(f(&me))),
+        };
+        Some(match name {
+            "Major" => m(Box::new(|v| Value::Int64(v.major as i64))),
+            "Minor" => m(Box::new(|v| Value::Int64(v.minor as i64))),
+            "Patch" => m(Box::new(|v| Value::Int64(v.patch as i64))),
+            "Prerelease" => m(Box::new(|v| Value::str(&v.pre))),
+            "Metadata" => m(Box::new(|v| Value::str(&v.metadata))),
+            "Original" => m(Box::new(|v| Value::str(&v.original))),
+            "String" => m(Box::new(|v| Value::string(v.to_canonical()))),
+            "Compare" | "LessThan" | "GreaterThan" | "Equal" | "LessThanEqual"
+            | "GreaterThanEqual" => {
+                let which = name.to_owned();
+                let me2 = self.clone();
+                Method {
+                    sig: Sig::new(&[Ty::Any], None),
+                    f: Rc::new(move |_, a| {
+                        let Value::Object(o) = &a[0] else {
+                            return Err(GoError::new(
+                                "wrong type for value; expected *semver.Version",
+                            ));
+                        };
+                        let Some(other) = o.as_any().downcast_ref::<Version>() else {
+                            return Err(GoError::new(
+                                "wrong type for value; expected *semver.Version",
+                            ));
+                        };
+                        let c = me2.compare(other);
+                        Ok(match which.as_str() {
+                            "Compare" => Value::Int(match c {
+                                Ordering::Less => -1,
+                                Ordering::Equal => 0,
+                                Ordering::Greater => 1,
+                            }),
+                            "LessThan" => Value::Bool(c == Ordering::Less),
+                            "GreaterThan" => Value::Bool(c == Ordering::Greater),
+                            "Equal" => Value::Bool(c == Ordering::Equal),
+                            "LessThanEqual" => Value::Bool(c != Ordering::Greater),
+                            _ => Value::Bool(c != Ordering::Less),
+                        })
+                    }),
+                }
+            }
+            _ => return None,
+        })
+    }
+    fn format(&self) -> String {
+        self.to_canonical()
+    }
+    fn json(&self) -> Result<Value, String> {
+        Ok(Value::string(self.to_canonical()))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+pub(super) fn register(r: &mut Reg<'_>) {
+    r.add("semverCompare", &[Ty::Str, Ty::Str], None, |_, a| {
+        let c = Constraint::parse(s(&a[0])).map_err(GoError::new)?;
+        let v = Version::parse(s(&a[1])).map_err(GoError::new)?;
+        Ok(Value::Bool(c.check(&v)))
+    });
+    r.add("semver", &[Ty::Str], None, |_, a| {
+        let v = Version::parse(s(&a[0])).map_err(GoError::new)?;
+        Ok(Value::Object(Rc::new(v)))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(con: &str, v: &str) -> bool {
+        Constraint::parse(con)
+            .unwrap()
+            .check(&Version::parse(v).unwrap())
+    }
+
+    #[test]
+    fn constraints_like_masterminds() {
+        assert!(c(">=1.19-0", "v1.36.0"));
+        assert!(c(">=1.20.0-0", "1.36.0"));
+        assert!(!c("<1.19", "1.36.0"));
+        assert!(c("^1.2.3", "1.9.0"));
+        assert!(!c("^1.2.3", "2.0.0"));
+        assert!(c("~1.2", "1.2.9"));
+        assert!(c("1.x", "1.5.0"));
+        assert!(c(">= 1.2, < 2", "1.5.0"));
+        assert!(c("1.2 - 1.4", "1.4.5"));
+        assert!(c("<1 || >=2", "2.1.0"));
+        assert!(!c(">=1.0.0", "1.5.0-beta"));
+        assert!(c(">=1.0.0-0", "1.5.0-beta"));
+        assert!(c("*", "3.0.0"));
+        assert!(Constraint::parse("abc").is_err());
+    }
+}

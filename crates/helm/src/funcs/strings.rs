@@ -1,0 +1,1145 @@
+//! String functions (Sprig's strings.go, goutils, Go's `strings`, `path` and `regexp`, and
+//! `net/url`), with Go's byte-based indexing and Unicode rules.
+
+use gantry_gotmpl::value::{LIST_STR, MAP_STR};
+use gantry_gotmpl::{GoError, List, Map, Ty, Value, gofmt};
+use regex::Regex;
+
+use super::convert::strval;
+use super::{Reg, s};
+
+const A: Ty = Ty::Any;
+const S: Ty = Ty::Str;
+const I: Ty = Ty::Int;
+
+fn slice_at(s: &str, from: usize, to: usize, what: &str) -> Result<String, GoError> {
+    s.get(from..to).map(str::to_owned).ok_or_else(|| {
+        GoError::unsupported(format!(
+            "{what} cuts the string inside a UTF-8 character; Go would produce invalid text (not supported by Gantry)"
+        ))
+    })
+}
+
+/// Go's `unicode.ToUpper` on each rune (simple case mapping).
+fn go_upper(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_uppercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+fn go_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_lowercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+fn to_title(c: char) -> char {
+    // Title case equals upper case except for a few digraphs.
+    match c {
+        'Ǆ' | 'ǅ' | 'ǆ' => 'ǅ',
+        'Ǉ' | 'ǈ' | 'ǉ' => 'ǈ',
+        'Ǌ' | 'ǋ' | 'ǌ' => 'ǋ',
+        'Ǳ' | 'ǲ' | 'ǳ' => 'ǲ',
+        c => {
+            let mut u = c.to_uppercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        }
+    }
+}
+
+/// Go's `strings.Title`.
+fn title(s: &str) -> String {
+    let is_sep = |r: char| -> bool {
+        if r.is_ascii() {
+            return !(r.is_ascii_alphanumeric() || r == '_');
+        }
+        if r.is_alphabetic() || r.is_numeric() {
+            return false;
+        }
+        r.is_whitespace()
+    };
+    let mut prev = ' ';
+    s.chars()
+        .map(|c| {
+            let out = if is_sep(prev) { to_title(c) } else { c };
+            prev = c;
+            out
+        })
+        .collect()
+}
+
+fn untitle(s: &str) -> String {
+    let mut next = true;
+    s.chars()
+        .map(|c| {
+            if c.is_whitespace() {
+                next = true;
+                c
+            } else if next {
+                next = false;
+                let mut l = c.to_lowercase();
+                match (l.next(), l.next()) {
+                    (Some(x), None) => x,
+                    _ => c,
+                }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn swapcase(s: &str) -> String {
+    let mut ws = true;
+    s.chars()
+        .map(|c| {
+            if c.is_uppercase() {
+                ws = false;
+                go_lower(&c.to_string()).chars().next().unwrap_or(c)
+            } else if c.is_lowercase() {
+                if ws {
+                    ws = false;
+                    to_title(c)
+                } else {
+                    go_upper(&c.to_string()).chars().next().unwrap_or(c)
+                }
+            } else {
+                ws = c.is_whitespace();
+                c
+            }
+        })
+        .collect()
+}
+
+/// Go's `unicode.IsSpace` on a byte read as a rune (goutils treats bytes as Latin-1).
+fn latin1_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | 0x85 | 0xa0)
+}
+
+fn nospace(s: &str) -> String {
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| latin1_space(c)) {
+        return s.to_owned();
+    }
+    // goutils re-encodes each kept byte as a rune, as Go does.
+    b.iter()
+        .filter(|&&c| !latin1_space(c))
+        .map(|&c| c as char)
+        .collect()
+}
+
+fn initials(s: &str) -> String {
+    let mut out = String::new();
+    let mut gap = true;
+    for &b in s.as_bytes() {
+        if latin1_space(b) {
+            gap = true;
+        } else if gap {
+            out.push(b as char);
+            gap = false;
+        }
+    }
+    out
+}
+
+fn abbreviate(s: &str, offset: i64, max: i64) -> Result<String, GoError> {
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let len = s.len() as i64;
+    if max < 4 {
+        return Ok(String::new());
+    }
+    if len <= max {
+        return Ok(s.to_owned());
+    }
+    let mut offset = offset.min(len);
+    if len - offset < max - 3 {
+        offset = len - (max - 3);
+    }
+    if offset <= 4 {
+        return Ok(slice_at(s, 0, (max - 3) as usize, "abbrev")? + "...");
+    }
+    if max < 7 {
+        return Ok(String::new());
+    }
+    if offset + max - 3 < len {
+        let rest = slice_at(s, offset as usize, s.len(), "abbrev")?;
+        return Ok(format!("...{}", abbreviate(&rest, 0, max - 3)?));
+    }
+    Ok(format!(
+        "...{}",
+        slice_at(s, (len - (max - 3)) as usize, s.len(), "abbrev")?
+    ))
+}
+
+fn wrap_custom(s: &str, len: i64, nl: &str, long_words: bool) -> Result<String, GoError> {
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let nl = if nl.is_empty() { "\n" } else { nl };
+    let wl = len.max(1) as usize;
+    let b = s.as_bytes();
+    let n = b.len();
+    let mut off = 0usize;
+    let mut out = String::new();
+    let sub = |a: usize, z: usize| slice_at(s, a, z, "wrap");
+    while n - off > wl {
+        if b[off] == b' ' {
+            off += 1;
+            continue;
+        }
+        let end = (wl + off + 1).min(n);
+        let space = s[off..end].rfind(' ').map(|i| i + off);
+        match space {
+            Some(sp) => {
+                out.push_str(&sub(off, sp)?);
+                out.push_str(nl);
+                off = sp + 1;
+            }
+            None => {
+                if long_words {
+                    let end = wl + off;
+                    out.push_str(&sub(off, end)?);
+                    out.push_str(nl);
+                    off += wl;
+                } else {
+                    let end = wl + off;
+                    match s[end..].find(' ') {
+                        None => {
+                            out.push_str(&sub(off, n)?);
+                            off = n;
+                        }
+                        Some(idx) => {
+                            let sp = idx + end;
+                            out.push_str(&sub(off, sp)?);
+                            out.push_str(nl);
+                            off = sp + 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.push_str(&sub(off, n)?);
+    Ok(out)
+}
+
+/// Sprig's `strslice`.
+pub fn strslice(v: &Value) -> Result<Vec<String>, GoError> {
+    Ok(match v {
+        Value::List(l) => {
+            let mut out = Vec::with_capacity(l.items.len());
+            for item in l.items.iter() {
+                if !item.is_nil() {
+                    out.push(strval(item)?);
+                }
+            }
+            out
+        }
+        Value::Invalid | Value::Nil => Vec::new(),
+        Value::Bytes(b) => b.iter().map(|x| x.to_string()).collect(),
+        other => vec![strval(other)?],
+    })
+}
+
+fn str_list(v: Vec<String>) -> Value {
+    Value::List(List::typed(
+        v.into_iter().map(Value::string).collect(),
+        &LIST_STR,
+    ))
+}
+
+fn split_map(parts: Vec<&str>) -> Value {
+    Value::Map(Map::typed(
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("_{i}"), Value::str(p)))
+            .collect(),
+        &MAP_STR,
+    ))
+}
+
+/// Go's `strings.Split`.
+fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
+    if sep.is_empty() {
+        let mut out = Vec::new();
+        let idx = s.char_indices().peekable();
+        for (i, c) in idx {
+            out.push(&s[i..i + c.len_utf8()]);
+        }
+        return out;
+    }
+    s.split(sep).collect()
+}
+
+/// Go's `strings.SplitN`.
+fn go_splitn<'a>(s: &'a str, sep: &str, n: i64) -> Vec<&'a str> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if n < 0 {
+        return go_split(s, sep);
+    }
+    if sep.is_empty() {
+        let all = go_split(s, sep);
+        if all.len() as i64 <= n {
+            return all;
+        }
+        let head_len: usize = all[..(n - 1) as usize].iter().map(|p| p.len()).sum();
+        let mut out: Vec<&str> = all[..(n - 1) as usize].to_vec();
+        out.push(&s[head_len..]);
+        return out;
+    }
+    s.splitn(n as usize, sep).collect()
+}
+
+/// Go's `path.Clean`.
+pub fn path_clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    let joined = out.join("/");
+    if rooted {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
+    }
+}
+
+/// Go's `path.Base`.
+pub fn path_base(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        return "/".into();
+    }
+    match t.rfind('/') {
+        Some(i) => t[i + 1..].to_owned(),
+        None => t.to_owned(),
+    }
+}
+
+fn path_dir(p: &str) -> String {
+    let dir = match p.rfind('/') {
+        Some(i) => &p[..=i],
+        None => "",
+    };
+    path_clean(dir)
+}
+
+fn path_ext(p: &str) -> String {
+    for (i, c) in p.char_indices().rev() {
+        if c == '/' {
+            break;
+        }
+        if c == '.' {
+            return p[i..].to_owned();
+        }
+    }
+    String::new()
+}
+
+/// Translates Go (RE2) syntax to the regex crate's: `\d`, `\w`, `\s` and `\b` are ASCII in Go.
+pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    let mut in_class = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            let e = chars[i + 1];
+            let rep = match (e, in_class) {
+                ('d', false) => Some("[0-9]"),
+                ('D', false) => Some("[^0-9]"),
+                ('w', false) => Some("[0-9A-Za-z_]"),
+                ('W', false) => Some("[^0-9A-Za-z_]"),
+                ('s', false) => Some("[\\t\\n\\f\\r ]"),
+                ('S', false) => Some("[^\\t\\n\\f\\r ]"),
+                ('d', true) => Some("0-9"),
+                ('w', true) => Some("0-9A-Za-z_"),
+                ('s', true) => Some("\\t\\n\\f\\r "),
+                ('b', false) => Some("(?-u:\\b)"),
+                ('B', false) => Some("(?-u:\\B)"),
+                ('D' | 'W' | 'S', true) => {
+                    return Err(GoError::unsupported(format!(
+                        "the regular expression {} (a negated class inside brackets) is not supported by Gantry",
+                        gofmt::quote(pattern)
+                    )));
+                }
+                ('Q', _) => {
+                    return Err(GoError::unsupported(format!(
+                        "\\Q...\\E in the regular expression {} is not supported by Gantry",
+                        gofmt::quote(pattern)
+                    )));
+                }
+                _ => None,
+            };
+            match rep {
+                Some(r) => out.push_str(r),
+                None => {
+                    out.push('\\');
+                    out.push(e);
+                }
+            }
+            i += 2;
+            continue;
+        }
+        if c == '[' && !in_class {
+            in_class = true;
+            out.push(c);
+            i += 1;
+            if i < chars.len() && chars[i] == '^' {
+                out.push('^');
+                i += 1;
+            }
+            if i < chars.len() && chars[i] == ']' {
+                out.push_str("\\]");
+                i += 1;
+            }
+            continue;
+        }
+        if c == '[' && in_class && i + 1 < chars.len() && chars[i + 1] == ':' {
+            // [:alpha:] inside a class.
+            if let Some(end) = chars[i..].iter().collect::<String>().find(":]") {
+                let s: String = chars[i..i + end + 2].iter().collect();
+                out.push_str(&s);
+                i += end + 2;
+                continue;
+            }
+        }
+        if c == ']' && in_class {
+            in_class = false;
+        }
+        out.push(c);
+        i += 1;
+    }
+    Regex::new(&out).map_err(|e| {
+        GoError::new(format!(
+            "regexp: Compile({}): error parsing regexp: {}",
+            gofmt::quote(pattern),
+            e.to_string().lines().last().unwrap_or("invalid").trim()
+        ))
+    })
+}
+
+fn must_compile(pattern: &str) -> Result<Regex, GoError> {
+    go_regex(pattern)
+}
+
+fn find_all(re: &Regex, s: &str, n: i64) -> Vec<String> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let it = re.find_iter(s).map(|m| m.as_str().to_owned());
+    if n < 0 {
+        it.collect()
+    } else {
+        it.take(n as usize).collect()
+    }
+}
+
+fn regex_split(re: &Regex, s: &str, n: i64) -> Vec<String> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if !re.as_str().is_empty() && s.is_empty() {
+        return vec![String::new()];
+    }
+    let matches: Vec<(usize, usize)> = if n < 0 {
+        re.find_iter(s).map(|m| (m.start(), m.end())).collect()
+    } else {
+        re.find_iter(s)
+            .take(n as usize)
+            .map(|m| (m.start(), m.end()))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let (mut beg, mut end) = (0usize, 0usize);
+    for (a, b) in matches {
+        if n > 0 && out.len() as i64 == n - 1 {
+            break;
+        }
+        end = a;
+        if b != 0 {
+            out.push(s[beg..end].to_owned());
+        }
+        beg = b;
+    }
+    if end != s.len() {
+        out.push(s[beg..].to_owned());
+    }
+    out
+}
+
+/// Go's `regexp.QuoteMeta`.
+fn quote_meta(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Go's `Regexp.ReplaceAllString` (`$1`, `${name}` expansion).
+fn replace_all(re: &Regex, s: &str, repl: &str, literal: bool) -> String {
+    if literal {
+        re.replace_all(s, regex::NoExpand(repl)).into_owned()
+    } else {
+        re.replace_all(s, repl).into_owned()
+    }
+}
+
+struct Url {
+    scheme: String,
+    opaque: String,
+    user: Option<String>,
+    host: String,
+    path: String,
+    raw_query: String,
+    fragment: String,
+}
+
+/// A subset of Go's `url.Parse` enough for `urlParse`.
+fn url_parse(raw: &str) -> Result<Url, GoError> {
+    let (rest, fragment) = match raw.split_once('#') {
+        Some((a, f)) => (a, unescape(f)?),
+        None => (raw, String::new()),
+    };
+    let mut u = Url {
+        scheme: String::new(),
+        opaque: String::new(),
+        user: None,
+        host: String::new(),
+        path: String::new(),
+        raw_query: String::new(),
+        fragment,
+    };
+    let mut rest = rest;
+    // Scheme.
+    if let Some(i) = rest.find(':') {
+        let sch = &rest[..i];
+        let valid = !sch.is_empty()
+            && sch.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && sch
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if valid {
+            u.scheme = sch.to_ascii_lowercase();
+            rest = &rest[i + 1..];
+        } else if i == 0 {
+            return Err(GoError::new(format!(
+                "parse {}: missing protocol scheme",
+                gofmt::quote(raw)
+            )));
+        }
+    }
+    if let Some((a, q)) = rest.split_once('?') {
+        u.raw_query = q.to_owned();
+        rest = a;
+    }
+    if !rest.starts_with('/') && !u.scheme.is_empty() {
+        u.opaque = rest.to_owned();
+        return Ok(u);
+    }
+    if let Some(auth_rest) = rest
+        .strip_prefix("//")
+        .filter(|_| !u.scheme.is_empty() || rest.starts_with("//"))
+    {
+        let (auth, path) = match auth_rest.find('/') {
+            Some(i) => (&auth_rest[..i], &auth_rest[i..]),
+            None => (auth_rest, ""),
+        };
+        let host = match auth.rfind('@') {
+            Some(i) => {
+                u.user = Some(auth[..i].to_owned());
+                &auth[i + 1..]
+            }
+            None => auth,
+        };
+        u.host = unescape(host)?;
+        u.path = unescape(path)?;
+    } else {
+        u.path = unescape(rest)?;
+    }
+    Ok(u)
+}
+
+fn unescape(s: &str) -> Result<String, GoError> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or_else(|| {
+                GoError::new(format!("invalid URL escape {}", gofmt::quote(&s[i..])))
+            })?;
+            let v = u8::from_str_radix(hex, 16).map_err(|_| {
+                GoError::new(format!("invalid URL escape {}", gofmt::quote(&s[i..i + 3])))
+            })?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| {
+        GoError::unsupported(
+            "a URL with escaped bytes that are not UTF-8 is not supported by Gantry",
+        )
+    })
+}
+
+fn hostname(host: &str) -> String {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("").to_owned();
+    }
+    match host.rfind(':') {
+        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => host[..i].to_owned(),
+        _ => host.to_owned(),
+    }
+}
+
+fn url_user_string(userinfo: &str) -> String {
+    // Go re-escapes the userinfo; plain text round-trips.
+    userinfo.to_owned()
+}
+
+pub(super) fn register(r: &mut Reg<'_>) {
+    r.add("trunc", &[I, S], None, |_, a| {
+        let c = a[0].as_int();
+        let t = s(&a[1]);
+        let n = t.len() as i64;
+        if c < 0 && n + c > 0 {
+            return Ok(Value::string(slice_at(
+                t,
+                (n + c) as usize,
+                t.len(),
+                "trunc",
+            )?));
+        }
+        if c >= 0 && n > c {
+            return Ok(Value::string(slice_at(t, 0, c as usize, "trunc")?));
+        }
+        Ok(a[1].clone())
+    });
+    r.add("trim", &[S], None, |_, a| Ok(Value::str(s(&a[0]).trim())));
+    r.add("upper", &[S], None, |_, a| {
+        Ok(Value::string(go_upper(s(&a[0]))))
+    });
+    r.add("lower", &[S], None, |_, a| {
+        Ok(Value::string(go_lower(s(&a[0]))))
+    });
+    r.add("title", &[S], None, |_, a| {
+        Ok(Value::string(title(s(&a[0]))))
+    });
+    r.add("untitle", &[S], None, |_, a| {
+        Ok(Value::string(untitle(s(&a[0]))))
+    });
+    r.add("substr", &[I, I, S], None, |_, a| {
+        let (start, end, t) = (a[0].as_int(), a[1].as_int(), s(&a[2]));
+        let n = t.len() as i64;
+        let bounds = |x: i64, y: i64| -> Result<String, GoError> {
+            if x < 0 || y < x || y > n {
+                return Err(GoError::new(format!(
+                    "runtime error: slice bounds out of range [{}:{}] with length {}",
+                    if x < 0 { String::new() } else { x.to_string() },
+                    y,
+                    n
+                )));
+            }
+            slice_at(t, x as usize, y as usize, "substr")
+        };
+        if start < 0 {
+            return Ok(Value::string(bounds(0, end)?));
+        }
+        if end < 0 || end > n {
+            return Ok(Value::string(bounds(start, n)?));
+        }
+        Ok(Value::string(bounds(start, end)?))
+    });
+    r.add("repeat", &[I, S], None, |_, a| {
+        let c = a[0].as_int();
+        if c < 0 {
+            return Err(GoError::new("strings: negative Repeat count"));
+        }
+        Ok(Value::string(s(&a[1]).repeat(c as usize)))
+    });
+    for name in ["trimall", "trimAll"] {
+        r.add(name, &[S, S], None, |_, a| {
+            let cut: Vec<char> = s(&a[0]).chars().collect();
+            Ok(Value::str(s(&a[1]).trim_matches(cut.as_slice())))
+        });
+    }
+    r.add("trimSuffix", &[S, S], None, |_, a| {
+        Ok(Value::str(
+            s(&a[1]).strip_suffix(s(&a[0])).unwrap_or(s(&a[1])),
+        ))
+    });
+    r.add("trimPrefix", &[S, S], None, |_, a| {
+        Ok(Value::str(
+            s(&a[1]).strip_prefix(s(&a[0])).unwrap_or(s(&a[1])),
+        ))
+    });
+    r.add("nospace", &[S], None, |_, a| {
+        Ok(Value::string(nospace(s(&a[0]))))
+    });
+    r.add("initials", &[S], None, |_, a| {
+        Ok(Value::string(initials(s(&a[0]))))
+    });
+    r.add("swapcase", &[S], None, |_, a| {
+        Ok(Value::string(swapcase(s(&a[0]))))
+    });
+    r.add("abbrev", &[I, S], None, |_, a| {
+        let w = a[0].as_int();
+        if w < 4 {
+            return Ok(a[1].clone());
+        }
+        Ok(Value::string(abbreviate(s(&a[1]), 0, w)?))
+    });
+    r.add("abbrevboth", &[I, I, S], None, |_, a| {
+        let (l, rt) = (a[0].as_int(), a[1].as_int());
+        if rt < 4 || (l > 0 && rt < 7) {
+            return Ok(a[2].clone());
+        }
+        Ok(Value::string(abbreviate(s(&a[2]), l, rt)?))
+    });
+    r.add("wrap", &[I, S], None, |_, a| {
+        Ok(Value::string(wrap_custom(
+            s(&a[1]),
+            a[0].as_int(),
+            "",
+            false,
+        )?))
+    });
+    r.add("wrapWith", &[I, S, S], None, |_, a| {
+        Ok(Value::string(wrap_custom(
+            s(&a[2]),
+            a[0].as_int(),
+            s(&a[1]),
+            true,
+        )?))
+    });
+    r.add("contains", &[S, S], None, |_, a| {
+        Ok(Value::Bool(s(&a[1]).contains(s(&a[0]))))
+    });
+    r.add("hasPrefix", &[S, S], None, |_, a| {
+        Ok(Value::Bool(s(&a[1]).starts_with(s(&a[0]))))
+    });
+    r.add("hasSuffix", &[S, S], None, |_, a| {
+        Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0]))))
+    });
+    r.add("quote", &[], Some(A), |_, a| {
+        let mut out = Vec::new();
+        for v in a.iter().filter(|v| !v.is_nil()) {
+            out.push(gofmt::quote(&strval(v)?));
+        }
+        Ok(Value::string(out.join(" ")))
+    });
+    r.add("squote", &[], Some(A), |_, a| {
+        let mut out = Vec::new();
+        for v in a.iter().filter(|v| !v.is_nil()) {
+            out.push(format!("'{}'", gofmt::format_v(v)?));
+        }
+        Ok(Value::string(out.join(" ")))
+    });
+    r.add("cat", &[], Some(A), |_, a| {
+        let mut out = Vec::new();
+        for v in a.iter().filter(|v| !v.is_nil()) {
+            out.push(gofmt::format_v(v)?);
+        }
+        Ok(Value::string(out.join(" ")))
+    });
+    r.add("indent", &[I, S], None, |_, a| {
+        indent(a[0].as_int(), s(&a[1])).map(Value::string)
+    });
+    r.add("nindent", &[I, S], None, |_, a| {
+        indent(a[0].as_int(), s(&a[1])).map(|x| Value::string(format!("\n{x}")))
+    });
+    r.add("replace", &[S, S, S], None, |_, a| {
+        Ok(Value::string(s(&a[2]).replace(s(&a[0]), s(&a[1]))))
+    });
+    r.add("plural", &[S, S, I], None, |_, a| {
+        Ok(if a[2].as_int() == 1 {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
+    });
+    r.add("split", &[S, S], None, |_, a| {
+        Ok(split_map(go_split(s(&a[1]), s(&a[0]))))
+    });
+    r.add("splitList", &[S, S], None, |_, a| {
+        Ok(str_list(
+            go_split(s(&a[1]), s(&a[0]))
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        ))
+    });
+    r.add("splitn", &[S, I, S], None, |_, a| {
+        Ok(split_map(go_splitn(s(&a[2]), s(&a[0]), a[1].as_int())))
+    });
+    r.add("toStrings", &[A], None, |_, a| {
+        Ok(str_list(strslice(&a[0])?))
+    });
+    r.add("join", &[S, A], None, |rt, a| {
+        if let Value::List(l) = &a[1]
+            && l.unordered
+            && l.items.len() > 1
+        {
+            rt.budget
+                .note_nondeterminism("join over a map's keys or values");
+        }
+        Ok(Value::string(strslice(&a[1])?.join(s(&a[0]))))
+    });
+    r.add("sortAlpha", &[A], None, |_, a| {
+        let mut v = match &a[0] {
+            Value::List(_) | Value::Bytes(_) => strslice(&a[0])?,
+            other => vec![strval(other)?],
+        };
+        v.sort();
+        Ok(str_list(v))
+    });
+    for (name, f) in [
+        ("base", path_base as fn(&str) -> String),
+        ("dir", path_dir),
+        ("clean", path_clean),
+        ("ext", path_ext),
+        ("osBase", path_base),
+        ("osDir", path_dir),
+        ("osClean", path_clean),
+        ("osExt", path_ext),
+    ] {
+        r.add(name, &[S], None, move |_, a| Ok(Value::string(f(s(&a[0])))));
+    }
+    for name in ["isAbs", "osIsAbs"] {
+        r.add(name, &[S], None, |_, a| {
+            Ok(Value::Bool(s(&a[0]).starts_with('/')))
+        });
+    }
+    r.add("regexMatch", &[S, S], None, |_, a| {
+        Ok(Value::Bool(
+            go_regex(s(&a[0]))
+                .map(|re| re.is_match(s(&a[1])))
+                .unwrap_or(false),
+        ))
+    });
+    r.add("mustRegexMatch", &[S, S], None, |_, a| {
+        Ok(Value::Bool(go_regex(s(&a[0]))?.is_match(s(&a[1]))))
+    });
+    for name in ["regexFindAll", "mustRegexFindAll"] {
+        r.add(name, &[S, S, I], None, |_, a| {
+            let re = must_compile(s(&a[0]))?;
+            Ok(str_list(find_all(&re, s(&a[1]), a[2].as_int())))
+        });
+    }
+    for name in ["regexFind", "mustRegexFind"] {
+        r.add(name, &[S, S], None, |_, a| {
+            let re = must_compile(s(&a[0]))?;
+            Ok(Value::str(
+                re.find(s(&a[1])).map(|m| m.as_str()).unwrap_or(""),
+            ))
+        });
+    }
+    for name in ["regexReplaceAll", "mustRegexReplaceAll"] {
+        r.add(name, &[S, S, S], None, |_, a| {
+            let re = must_compile(s(&a[0]))?;
+            Ok(Value::string(replace_all(&re, s(&a[1]), s(&a[2]), false)))
+        });
+    }
+    for name in ["regexReplaceAllLiteral", "mustRegexReplaceAllLiteral"] {
+        r.add(name, &[S, S, S], None, |_, a| {
+            let re = must_compile(s(&a[0]))?;
+            Ok(Value::string(replace_all(&re, s(&a[1]), s(&a[2]), true)))
+        });
+    }
+    for name in ["regexSplit", "mustRegexSplit"] {
+        r.add(name, &[S, S, I], None, |_, a| {
+            let re = must_compile(s(&a[0]))?;
+            Ok(str_list(regex_split(&re, s(&a[1]), a[2].as_int())))
+        });
+    }
+    r.add("regexQuoteMeta", &[S], None, |_, a| {
+        Ok(Value::string(quote_meta(s(&a[0]))))
+    });
+    r.add("urlParse", &[S], None, |_, a| {
+        let u =
+            url_parse(s(&a[0])).map_err(|e| GoError::new(format!("unable to parse url: {e}")))?;
+        let m = Map::new();
+        m.insert("scheme", Value::string(u.scheme));
+        m.insert("host", Value::string(u.host.clone()));
+        m.insert("hostname", Value::string(hostname(&u.host)));
+        m.insert("path", Value::string(u.path));
+        m.insert("query", Value::string(u.raw_query));
+        m.insert("opaque", Value::string(u.opaque));
+        m.insert("fragment", Value::string(u.fragment));
+        m.insert(
+            "userinfo",
+            Value::string(u.user.as_deref().map(url_user_string).unwrap_or_default()),
+        );
+        Ok(Value::Map(m))
+    });
+    r.add("urlJoin", &[Ty::MapAny], None, |_, a| {
+        let Value::Map(m) = &a[0] else {
+            return Ok(Value::str(""));
+        };
+        let get = |k: &str| -> Result<String, GoError> {
+            match m.get(k) {
+                None => Ok(String::new()),
+                Some(Value::String(s)) => Ok(s.to_string()),
+                Some(other) => Err(GoError::new(format!(
+                    "unable to parse {k} key, must be of type string, but {} found",
+                    other.kind_name()
+                ))),
+            }
+        };
+        let (scheme, host, path, query, opaque, fragment, user) = (
+            get("scheme")?,
+            get("host")?,
+            get("path")?,
+            get("query")?,
+            get("opaque")?,
+            get("fragment")?,
+            get("userinfo")?,
+        );
+        let mut out = String::new();
+        if !scheme.is_empty() {
+            out.push_str(&scheme);
+            out.push(':');
+        }
+        if !opaque.is_empty() {
+            out.push_str(&opaque);
+        } else {
+            if !scheme.is_empty() || !host.is_empty() || !user.is_empty() {
+                if !host.is_empty() || !path.is_empty() || !user.is_empty() {
+                    out.push_str("//");
+                }
+                if !user.is_empty() {
+                    out.push_str(&user);
+                    out.push('@');
+                }
+                out.push_str(&host);
+            }
+            if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
+                out.push('/');
+            }
+            if path
+                .chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || "-._~/!$&'()*+,;=:@".contains(c)))
+            {
+                return Err(GoError::unsupported(
+                    "urlJoin of a path that needs escaping is not supported by Gantry",
+                ));
+            }
+            out.push_str(&path);
+        }
+        if !query.is_empty() {
+            out.push('?');
+            out.push_str(&query);
+        }
+        if !fragment.is_empty() {
+            if fragment
+                .chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || "-._~/!$&'()*+,;=:@?".contains(c)))
+            {
+                return Err(GoError::unsupported(
+                    "urlJoin of a fragment that needs escaping is not supported by Gantry",
+                ));
+            }
+            out.push('#');
+            out.push_str(&fragment);
+        }
+        Ok(Value::string(out))
+    });
+    r.unsupported("snakecase", &[S], None);
+    r.add("camelcase", &[S], None, |_, a| {
+        Ok(Value::string(pascal_case(s(&a[0]))))
+    });
+    r.unsupported("kebabcase", &[S], None);
+    r.add("shuffle", &[S], None, |rt, a| {
+        use rand::seq::SliceRandom as _;
+        rt.budget.note_nondeterminism("shuffle");
+        let mut c: Vec<char> = s(&a[0]).chars().collect();
+        c.shuffle(&mut rand::rng());
+        Ok(Value::string(c.into_iter().collect()))
+    });
+}
+
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || c.is_whitespace()
+}
+
+fn upper1(c: char) -> char {
+    go_upper(&c.to_string()).chars().next().unwrap_or(c)
+}
+
+fn lower1(c: char) -> char {
+    go_lower(&c.to_string()).chars().next().unwrap_or(c)
+}
+
+/// xstrings v1.5's `ToPascalCase`: words split at spaces, `_` and `-`, each capitalised; a
+/// word's leading run of capitals is lowercased after its first letter.
+fn pascal_case(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    let mut r0 = '\0';
+    let mut first_upper = false;
+    let mut found = false;
+    for c in chars.by_ref() {
+        if !is_connector(c) {
+            first_upper = c.is_uppercase();
+            r0 = upper1(c);
+            found = true;
+            break;
+        }
+        out.push(c);
+    }
+    if !found {
+        return out;
+    }
+    for c in chars {
+        let r1 = r0;
+        let mut cur = c;
+        if is_connector(cur) && is_connector(r1) {
+            out.push(r1);
+            r0 = cur;
+            continue;
+        }
+        if is_connector(r1) {
+            first_upper = cur.is_uppercase();
+            cur = upper1(cur);
+        } else {
+            if first_upper {
+                if cur.is_uppercase() {
+                    cur = lower1(cur);
+                } else {
+                    first_upper = false;
+                }
+            }
+            out.push(r1);
+        }
+        r0 = cur;
+    }
+    out.push(r0);
+    out
+}
+
+fn indent(spaces: i64, v: &str) -> Result<String, GoError> {
+    if spaces < 0 {
+        return Err(GoError::new("strings: negative Repeat count"));
+    }
+    let pad = " ".repeat(spaces as usize);
+    Ok(format!("{pad}{}", v.replace('\n', &format!("\n{pad}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_regex_is_ascii() {
+        let re = go_regex(r"\d+").unwrap();
+        assert!(!re.is_match("٣"));
+        assert!(re.is_match("3"));
+        assert_eq!(
+            replace_all(&go_regex("a(b)").unwrap(), "xab", "[$1]", false),
+            "x[b]"
+        );
+    }
+
+    #[test]
+    fn paths_like_go() {
+        assert_eq!(path_base("a/b/"), "b");
+        assert_eq!(path_base(""), ".");
+        assert_eq!(path_dir("a/b/c"), "a/b");
+        assert_eq!(path_dir("c"), ".");
+        assert_eq!(path_clean("/../a/./b//c/.."), "/a/b");
+        assert_eq!(path_ext("a/b.tar.gz"), ".gz");
+    }
+
+    #[test]
+    fn titles_like_go() {
+        assert_eq!(title("hello wORLD-foo_bar"), "Hello WORLD-Foo_bar");
+        assert_eq!(untitle("Hello World"), "hello world");
+        assert_eq!(swapcase("Hello World"), "hELLO wORLD");
+        let got: Vec<String> = [
+            "some_words",
+            "_complex__case_",
+            "GOLANG_IS_GREAT",
+            "fooBAR",
+            "HTTPServer",
+            "ab_CD",
+            "foo__bar",
+            "-foo",
+            "foo-",
+            "",
+            "éclair_été",
+            "a.b",
+            "abcDEF_ghi",
+            "a",
+        ]
+        .iter()
+        .map(|x| pascal_case(x))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "SomeWords",
+                "_Complex_Case_",
+                "GolangIsGreat",
+                "FooBAR",
+                "Httpserver",
+                "AbCd",
+                "Foo_Bar",
+                "-Foo",
+                "Foo-",
+                "",
+                "ÉclairÉté",
+                "A.b",
+                "AbcDEFGhi",
+                "A"
+            ]
+        );
+    }
+}

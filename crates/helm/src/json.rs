@@ -1,0 +1,270 @@
+//! encoding/json as Helm's and Sprig's functions use it: `Marshal` (sorted map keys, HTML
+//! escaping, Go's float format, struct fields in declaration order), `MarshalIndent`, an
+//! encoder without HTML escaping, and `Unmarshal` into `interface{}` (numbers become float64).
+
+use std::collections::BTreeMap;
+
+use gantry_gotmpl::{List, Map, Value};
+
+/// A JSON value as encoding/json would write it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A number, as encoding/json writes it.
+    Num(String),
+    /// A string.
+    Str(String),
+    /// An array.
+    Arr(Vec<Json>),
+    /// An object, in output order.
+    Obj(Vec<(String, Json)>),
+}
+
+/// encoding/json's float64 text.
+pub fn float_text(f: f64) -> Result<String, String> {
+    if !f.is_finite() {
+        return Err(format!(
+            "json: unsupported value: {}",
+            gantry_gotmpl::strconv::format_float(f, 'g', -1)
+        ));
+    }
+    let abs = f.abs();
+    let fmt = if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        'e'
+    } else {
+        'f'
+    };
+    let mut s = gantry_gotmpl::strconv::format_float(f, fmt, -1);
+    if fmt == 'e' {
+        // Go writes e-09 as e-9.
+        let b = s.as_bytes();
+        let n = b.len();
+        if n >= 4 && b[n - 4] == b'e' && b[n - 3] == b'-' && b[n - 2] == b'0' {
+            s.remove(n - 2);
+        }
+    }
+    Ok(s)
+}
+
+/// What `json.Marshal(v)` sees.
+pub fn to_json(v: &Value) -> Result<Json, String> {
+    Ok(match v {
+        Value::Invalid | Value::Nil => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) | Value::Int64(i) => Json::Num(i.to_string()),
+        Value::Float(f) => Json::Num(float_text(*f)?),
+        Value::String(s) => Json::Str(s.to_string()),
+        Value::Bytes(b) => {
+            use base64::Engine as _;
+            Json::Str(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        Value::List(l) if l.ty.name == "#struct" => {
+            let mut out = Vec::new();
+            for pair in l.items.iter() {
+                if let Value::List(kv) = pair
+                    && let [Value::String(k), v] = kv.items.as_slice()
+                {
+                    out.push((k.to_string(), to_json(v)?));
+                }
+            }
+            Json::Obj(out)
+        }
+        Value::List(l) => {
+            if l.nil {
+                Json::Null
+            } else {
+                Json::Arr(l.items.iter().map(to_json).collect::<Result<_, _>>()?)
+            }
+        }
+        Value::Map(m) => {
+            if m.nil {
+                Json::Null
+            } else {
+                let data = m.data.borrow();
+                let mut out = Vec::with_capacity(data.len());
+                for (k, v) in data.iter() {
+                    out.push((k.clone(), to_json(v)?));
+                }
+                Json::Obj(out)
+            }
+        }
+        Value::Object(o) => to_json(&o.json()?)?,
+    })
+}
+
+/// A struct's fields in declaration order, for [`gantry_gotmpl::Object::json`].
+pub fn struct_fields(fields: Vec<(&str, Value)>) -> Value {
+    static STRUCT: gantry_gotmpl::ListType = gantry_gotmpl::ListType {
+        name: "#struct",
+        elem: gantry_gotmpl::Elem::Any,
+        methods: None,
+    };
+    Value::List(List::typed(
+        fields
+            .into_iter()
+            .map(|(k, v)| Value::List(List::new(vec![Value::str(k), v])))
+            .collect(),
+        &STRUCT,
+    ))
+}
+
+fn write_string(out: &mut String, s: &str, escape_html: bool) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' if escape_html => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Writes JSON compactly (`json.Marshal`).
+pub fn write(j: &Json, escape_html: bool) -> String {
+    let mut out = String::new();
+    write_into(&mut out, j, escape_html, None, 0);
+    out
+}
+
+/// Writes JSON indented by two spaces (`json.MarshalIndent(v, "", "  ")`).
+pub fn write_indented(j: &Json, escape_html: bool) -> String {
+    let mut out = String::new();
+    write_into(&mut out, j, escape_html, Some("  "), 0);
+    out
+}
+
+fn newline(out: &mut String, indent: Option<&str>, depth: usize) {
+    if let Some(ind) = indent {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str(ind);
+        }
+    }
+}
+
+fn write_into(out: &mut String, j: &Json, esc: bool, indent: Option<&str>, depth: usize) {
+    match j {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Num(n) => out.push_str(n),
+        Json::Str(s) => write_string(out, s, esc),
+        Json::Arr(items) => {
+            out.push('[');
+            if items.is_empty() {
+                out.push(']');
+                return;
+            }
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, indent, depth + 1);
+                write_into(out, item, esc, indent, depth + 1);
+            }
+            newline(out, indent, depth);
+            out.push(']');
+        }
+        Json::Obj(entries) => {
+            out.push('{');
+            if entries.is_empty() {
+                out.push('}');
+                return;
+            }
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, indent, depth + 1);
+                write_string(out, k, esc);
+                out.push(':');
+                if indent.is_some() {
+                    out.push(' ');
+                }
+                write_into(out, v, esc, indent, depth + 1);
+            }
+            newline(out, indent, depth);
+            out.push('}');
+        }
+    }
+}
+
+/// `json.Marshal(v)` as text.
+pub fn marshal(v: &Value) -> Result<String, String> {
+    Ok(write(&to_json(v)?, true))
+}
+
+/// `json.Unmarshal` into `interface{}`: objects become `map[string]interface{}`, arrays
+/// `[]interface{}`, numbers float64.
+pub fn unmarshal(text: &str) -> Result<Value, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(&e, text))?;
+    Ok(from_serde(&v))
+}
+
+fn go_json_error(e: &serde_json::Error, text: &str) -> String {
+    if text.trim().is_empty() {
+        return "unexpected end of JSON input".into();
+    }
+    match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end of JSON input".into(),
+        _ => format!(
+            "invalid character in JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ),
+    }
+}
+
+/// Converts a parsed JSON document into a Go value.
+pub fn from_serde(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => Value::str(s),
+        serde_json::Value::Array(a) => Value::List(List::new(a.iter().map(from_serde).collect())),
+        serde_json::Value::Object(o) => Value::Map(Map::from_map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), from_serde(v)))
+                .collect::<BTreeMap<_, _>>(),
+        )),
+    }
+}
+
+/// Converts a Go value into a serde_json value (numbers as written by encoding/json).
+pub fn to_serde(v: &Value) -> Result<serde_json::Value, String> {
+    let text = write(&to_json(v)?, false);
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_like_encoding_json() {
+        assert_eq!(float_text(1e6).unwrap(), "1000000");
+        assert_eq!(float_text(1e21).unwrap(), "1e+21");
+        assert_eq!(float_text(1e-7).unwrap(), "1e-7");
+        assert_eq!(float_text(0.000001).unwrap(), "0.000001");
+        assert_eq!(float_text(2.5).unwrap(), "2.5");
+        assert!(float_text(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn html_is_escaped_by_default() {
+        assert_eq!(
+            marshal(&Value::str("<a&b>")).unwrap(),
+            "\"\\u003ca\\u0026b\\u003e\""
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! Helm v4's chart engine, natively: a chart directory and values in, `helm template`'s
+//! output out, byte for byte, without a `helm` binary. See the crate's README for what is
+//! supported and every known difference from Helm.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use gantry_gotmpl::{Budget, Map, Value};
+
+pub mod chart;
+pub mod engine;
+pub mod funcs;
+pub mod glob;
+pub mod json;
+pub mod manifest;
+pub mod objects;
+mod pathmatch;
+pub mod schema;
+pub mod strvals;
+pub mod values;
+pub mod yaml;
+pub mod yamlout;
+
+pub use objects::Capabilities;
+
+/// Why a chart did not render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HelmError {
+    /// The chart could not be loaded (Helm's loader message).
+    #[error("{0}")]
+    Chart(String),
+    /// Values could not be read or merged.
+    #[error("{0}")]
+    Values(String),
+    /// The values do not match `values.schema.json`.
+    #[error(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n{0}"
+    )]
+    Schema(String),
+    /// A template failed to parse or execute (Helm's reformatted message).
+    #[error("{0}")]
+    Template(String),
+    /// Something Helm would do that Gantry does not; it names the construct and where.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A limit on time, size or depth was exceeded.
+    #[error("limit exceeded: {0}")]
+    Limit(String),
+}
+
+/// The release a chart is rendered for.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// `.Release.Name`.
+    pub name: String,
+    /// `.Release.Namespace`.
+    pub namespace: String,
+    /// `.Release.Revision`.
+    pub revision: i64,
+    /// `.Release.IsInstall`.
+    pub is_install: bool,
+    /// `.Release.IsUpgrade`.
+    pub is_upgrade: bool,
+}
+
+impl Default for Release {
+    fn default() -> Self {
+        Release {
+            name: "release-name".into(),
+            namespace: "default".into(),
+            revision: 1,
+            is_install: true,
+            is_upgrade: false,
+        }
+    }
+}
+
+/// A render: the chart's files, the user's values and the release.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Every file of the chart directory, by `/`-separated path relative to it.
+    pub chart: BTreeMap<String, Vec<u8>>,
+    /// Values files (`--values`), in order: a name for messages and the text.
+    pub values_files: Vec<(String, String)>,
+    /// `--set` expressions, in order.
+    pub set: Vec<String>,
+    /// The release.
+    pub release: Release,
+    /// How long the render may take.
+    pub timeout: Duration,
+    /// How large one template's output may grow.
+    pub max_output: usize,
+    /// Whether to build `helm template`'s output too (which fails on templates that are not
+    /// valid YAML, as Helm does), or only the engine's map.
+    pub stream: bool,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            chart: BTreeMap::new(),
+            values_files: Vec::new(),
+            set: Vec::new(),
+            release: Release::default(),
+            timeout: Duration::from_secs(60),
+            max_output: 64 << 20,
+            stream: true,
+        }
+    }
+}
+
+/// A rendered chart.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The chart's name.
+    pub chart_name: String,
+    /// Every template's output by path, as Helm's engine returns it (`NOTES.txt` included).
+    pub templates: BTreeMap<String, String>,
+    /// What `helm template --include-crds --skip-tests` prints (empty unless asked for).
+    pub stream: String,
+    /// Why the output may differ from one render to the next (empty when it does not).
+    pub nondeterministic: Vec<String>,
+}
+
+/// Renders a chart. The work runs on a thread with a large stack, so deeply nested templates
+/// fail with Helm's limits rather than overflow.
+pub fn render(req: Request) -> Result<Rendered, HelmError> {
+    let handle = std::thread::Builder::new()
+        .name("helm-render".into())
+        .stack_size(512 << 20)
+        .spawn(move || render_here(&req))
+        .map_err(|e| HelmError::Limit(format!("cannot start the render thread: {e}")))?;
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(HelmError::Limit("the render thread failed".into())))
+}
+
+/// User values: each file's documents merged, then `--set`.
+pub fn user_values(req: &Request) -> Result<Map, HelmError> {
+    let mut base = Map::new();
+    for (name, text) in &req.values_files {
+        let m = chart::load_values(text)
+            .map_err(|e| HelmError::Values(format!("failed to parse {name}: {e}")))?;
+        base = chart::merge_maps(&base, &m);
+    }
+    if !req.set.is_empty() {
+        return Err(HelmError::Unsupported(
+            "--set is not implemented yet".into(),
+        ));
+    }
+    Ok(base)
+}
+
+fn render_here(req: &Request) -> Result<Rendered, HelmError> {
+    let mut chart = chart::load_dir(&req.chart)?;
+    let user = user_values(req)?;
+    values::process_dependencies(&mut chart, &user);
+    let vals = values::coalesce_values(&chart, &user);
+    schema::check(&chart, &vals)?;
+    let caps = Capabilities::default();
+    if !chart.metadata.kube_version.is_empty()
+        && !funcs::semver_compatible(&chart.metadata.kube_version, &caps.kube_version.normalized)
+    {
+        return Err(HelmError::Chart(format!(
+            "chart requires kubeVersion: {} which is incompatible with Kubernetes {}",
+            chart.metadata.kube_version, caps.kube_version.version
+        )));
+    }
+    let release = Map::new();
+    release.insert("Name", Value::str(&req.release.name));
+    release.insert("Namespace", Value::str(&req.release.namespace));
+    release.insert("IsUpgrade", Value::Bool(req.release.is_upgrade));
+    release.insert("IsInstall", Value::Bool(req.release.is_install));
+    release.insert("Revision", Value::Int(req.release.revision));
+    release.insert("Service", Value::str("Helm"));
+    let top = engine::TopValues {
+        values: vals,
+        release,
+        capabilities: caps,
+    };
+    let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
+    let out = engine::render(&chart, &top, &mut budget)?;
+    let stream = if req.stream {
+        manifest::template_stream(&chart, &out.templates)?
+    } else {
+        String::new()
+    };
+    Ok(Rendered {
+        chart_name: chart.metadata.name.clone(),
+        templates: out.templates,
+        stream,
+        nondeterministic: out.nondeterministic,
+    })
+}

@@ -1,0 +1,430 @@
+//! Values as Helm composes them: `CoalesceValues` and `MergeValues` (chart defaults, subchart
+//! defaults, `global`, parent overrides, `null` deleting a default), and dependency processing
+//! (`condition`, `tags`, `alias`, `import-values`).
+
+use gantry_gotmpl::value::{MAP_ANY, deep_copy};
+use gantry_gotmpl::{Map, Value};
+
+use crate::chart::Chart;
+use crate::funcs::semver_compatible;
+use crate::objects::{VALUES, table};
+
+fn is_table(v: &Value) -> bool {
+    matches!(v, Value::Map(m) if std::ptr::eq(m.ty, &MAP_ANY))
+}
+
+fn as_table(v: &Value) -> Option<Map> {
+    match v {
+        Value::Map(m) if std::ptr::eq(m.ty, &MAP_ANY) => Some(m.clone()),
+        _ => None,
+    }
+}
+
+fn copy_map(m: &Map) -> Map {
+    match deep_copy(&Value::Map(m.clone())) {
+        Value::Map(c) => Map {
+            ty: &MAP_ANY,
+            nil: false,
+            ..c
+        },
+        _ => Map::new(),
+    }
+}
+
+/// `CoalesceValues(chart, vals)`.
+pub fn coalesce_values(c: &Chart, vals: &Map) -> Map {
+    let dest = copy_map(vals);
+    coalesce(c, &dest, "", false);
+    dest
+}
+
+/// `MergeValues(chart, vals)`: as coalescing, but `null` values are kept.
+pub fn merge_values(c: &Chart, vals: &Map) -> Map {
+    let dest = copy_map(vals);
+    coalesce(c, &dest, "", true);
+    dest
+}
+
+fn concat_prefix(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_owned()
+    } else {
+        format!("{a}.{b}")
+    }
+}
+
+fn coalesce(c: &Chart, dest: &Map, prefix: &str, merge: bool) {
+    coalesce_chart_values(c, dest, prefix, merge);
+    coalesce_deps(c, dest, prefix, merge);
+}
+
+fn coalesce_deps(c: &Chart, dest: &Map, prefix: &str, merge: bool) {
+    for sub in &c.dependencies {
+        let name = &sub.metadata.name;
+        match dest.get(name) {
+            None => dest.insert(name.clone(), Value::Map(Map::new())),
+            Some(v) if is_table(&v) => {}
+            // Helm gives up on a non-table here; the other subcharts are left as they are.
+            Some(_) => return,
+        }
+        if let Some(Value::Map(dv)) = dest.get(name) {
+            let sub_prefix = concat_prefix(prefix, &c.metadata.name);
+            coalesce_globals(&dv, dest);
+            coalesce(sub, &dv, &sub_prefix, merge);
+            dest.insert(name.clone(), Value::Map(dv));
+        }
+    }
+}
+
+fn coalesce_globals(dest: &Map, src: &Map) {
+    let dg = match dest.get("global") {
+        None => Map::new(),
+        Some(v) => match as_table(&v) {
+            Some(m) => m,
+            None => return,
+        },
+    };
+    let sg = match src.get("global") {
+        None => Map::new(),
+        Some(v) => match as_table(&v) {
+            Some(m) => m,
+            None => return,
+        },
+    };
+    let entries: Vec<(String, Value)> = sg
+        .data
+        .borrow()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, val) in entries {
+        if let Some(vm) = as_table(&val) {
+            // A shallow copy, as Helm's copyMap.
+            let vv = Map::from_map(vm.data.borrow().clone());
+            match dg.get(&key) {
+                None => dg.insert(key, Value::Map(vv)),
+                Some(destv) => {
+                    if let Some(destvmap) = as_table(&destv) {
+                        coalesce_tables(&vv, &destvmap, true);
+                        dg.insert(key, Value::Map(vv));
+                    }
+                }
+            }
+        } else if let Some(dv) = dg.get(&key)
+            && is_table(&dv)
+        {
+            // A table is never replaced by a scalar.
+        } else {
+            dg.insert(key, val);
+        }
+    }
+    dest.insert("global", Value::Map(dg));
+}
+
+fn clean_nil_values(m: &Map) {
+    let keys: Vec<String> = m.data.borrow().keys().cloned().collect();
+    for k in keys {
+        let v = m.get(&k);
+        match v {
+            Some(Value::Nil) => {
+                m.data.borrow_mut().remove(&k);
+            }
+            Some(v) => {
+                if let Some(sub) = as_table(&v) {
+                    clean_nil_values(&sub);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool) {
+    let vc = copy_map(&c.values);
+    let entries: Vec<(String, Value)> = vc
+        .data
+        .borrow()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, val) in entries {
+        match v.get(&key) {
+            Some(value) => {
+                if matches!(value, Value::Nil) && !merge {
+                    v.data.borrow_mut().remove(&key);
+                } else if let Some(dest) = as_table(&value)
+                    && let Some(src) = as_table(&val)
+                {
+                    let merge = merge || c.dependencies.iter().any(|d| d.metadata.name == key);
+                    if !merge {
+                        clean_nil_values(&src);
+                    }
+                    coalesce_tables(&dest, &src, merge);
+                }
+            }
+            None => {
+                if !merge {
+                    if matches!(val, Value::Nil) {
+                        continue;
+                    }
+                    if let Some(sub) = as_table(&val) {
+                        clean_nil_values(&sub);
+                    }
+                }
+                v.insert(key, val);
+            }
+        }
+    }
+}
+
+/// `coalesceTablesFullKey`: `dst` wins; its `null`s delete (unless merging).
+pub fn coalesce_tables(dst: &Map, src: &Map, merge: bool) {
+    if dst.ptr_eq(src) {
+        return;
+    }
+    let src_non_nil: Vec<String> = src
+        .data
+        .borrow()
+        .iter()
+        .filter(|(_, v)| !matches!(v, Value::Nil))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let dst_nils: Vec<String> = dst
+        .data
+        .borrow()
+        .iter()
+        .filter(|(_, v)| matches!(v, Value::Nil))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in dst_nils {
+        src.insert(k, Value::Nil);
+    }
+    let entries: Vec<(String, Value)> = src
+        .data
+        .borrow()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, val) in entries {
+        let dv = dst.get(&key);
+        match dv {
+            Some(Value::Nil) if !merge && src_non_nil.contains(&key) => {
+                dst.data.borrow_mut().remove(&key);
+            }
+            None => dst.insert(key, val),
+            Some(dv) => {
+                if let Some(sv) = as_table(&val)
+                    && let Some(dm) = as_table(&dv)
+                {
+                    coalesce_tables(&dm, &sv, merge);
+                }
+            }
+        }
+    }
+}
+
+/// Helm's `pathToMap`.
+fn path_to_map(path: &str, data: Map) -> Map {
+    if path == "." {
+        return data;
+    }
+    let mut cur = data;
+    for part in path.split('.').rev() {
+        let m = Map::new();
+        m.insert(part, Value::Map(cur));
+        cur = m;
+    }
+    cur
+}
+
+fn values_of(m: &Map) -> Map {
+    Map {
+        data: m.data.clone(),
+        ty: &VALUES,
+        nil: false,
+    }
+}
+
+/// `ProcessDependencies`: enables and disables subcharts, applies aliases, then imports
+/// values.
+pub fn process_dependencies(c: &mut Chart, user: &Map) {
+    process_enabled(c, user, "");
+    process_imports(c);
+}
+
+fn process_enabled(c: &mut Chart, v: &Map, path: &str) {
+    if c.metadata.dependencies.is_none() {
+        return;
+    }
+    let reqs: Vec<crate::chart::Dependency> = c.metadata.deps().cloned().collect();
+    let mut chart_deps: Vec<Chart> = Vec::new();
+    for existing in &c.dependencies {
+        let declared = reqs.iter().any(|r| {
+            existing.metadata.name == r.name
+                && semver_compatible(&r.version, &existing.metadata.version)
+        });
+        if !declared {
+            chart_deps.push(existing.clone());
+        }
+    }
+    let mut new_reqs = reqs.clone();
+    for req in new_reqs.iter_mut() {
+        if let Some(found) = c.dependencies.iter().find(|ch| {
+            ch.metadata.name == req.name && semver_compatible(&req.version, &ch.metadata.version)
+        }) {
+            let mut copy = found.clone();
+            if !req.alias.is_empty() {
+                copy.metadata.name = req.alias.clone();
+            }
+            chart_deps.push(copy);
+        }
+        if !req.alias.is_empty() {
+            req.name = req.alias.clone();
+        }
+        req.enabled = true;
+    }
+    c.dependencies = chart_deps;
+    set_reqs(c, &new_reqs);
+    let cvals = coalesce_values(c, v);
+    // Tags.
+    if let Ok(vt) = table(&values_of(&cvals), "tags") {
+        for r in new_reqs.iter_mut() {
+            let (mut has_true, mut has_false) = (false, false);
+            for k in &r.tags {
+                if let Some(Value::Bool(b)) = vt.get(k) {
+                    if b {
+                        has_true = true;
+                    } else {
+                        has_false = true;
+                    }
+                }
+            }
+            if !has_true && has_false {
+                r.enabled = false;
+            } else if has_true || !has_false {
+                r.enabled = true;
+            }
+        }
+    }
+    // Conditions: the first path that holds a boolean decides.
+    let cv = values_of(&cvals);
+    for r in new_reqs.iter_mut() {
+        for cond in r.condition.trim().split(',') {
+            if cond.is_empty() {
+                continue;
+            }
+            if let Ok(Value::Bool(b)) = path_value(&cv, &format!("{path}{cond}")) {
+                r.enabled = b;
+                break;
+            }
+        }
+    }
+    let rm: Vec<String> = new_reqs
+        .iter()
+        .filter(|r| !r.enabled)
+        .map(|r| r.name.clone())
+        .collect();
+    let mut cd: Vec<Chart> = std::mem::take(&mut c.dependencies)
+        .into_iter()
+        .filter(|n| !rm.contains(&n.metadata.name))
+        .collect();
+    let cd_meta: Vec<crate::chart::Dependency> = new_reqs
+        .into_iter()
+        .filter(|n| !rm.contains(&n.name))
+        .collect();
+    for t in cd.iter_mut() {
+        let sub = format!("{path}{}.", t.metadata.name);
+        process_enabled(t, &cvals, &sub);
+    }
+    c.metadata.dependencies = if cd_meta.is_empty() {
+        None
+    } else {
+        Some(cd_meta.into_iter().map(Some).collect())
+    };
+    c.dependencies = cd;
+}
+
+fn set_reqs(c: &mut Chart, reqs: &[crate::chart::Dependency]) {
+    c.metadata.dependencies = Some(reqs.iter().cloned().map(Some).collect());
+}
+
+fn path_value(m: &Map, path: &str) -> Result<Value, ()> {
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.len() == 1 {
+        return match m.get(parts[0]) {
+            Some(v) if !is_table(&v) => Ok(v),
+            _ => Err(()),
+        };
+    }
+    let key = parts[parts.len() - 1];
+    let t = table(m, &parts[..parts.len() - 1].join(".")).map_err(|_| ())?;
+    match t.get(key) {
+        Some(v) if !is_table(&v) => Ok(v),
+        _ => Err(()),
+    }
+}
+
+fn process_imports(c: &mut Chart) {
+    for d in c.dependencies.iter_mut() {
+        process_imports(d);
+    }
+    if c.metadata.dependencies.is_none() {
+        return;
+    }
+    let cvals = merge_values(c, &Map::new());
+    let cv = values_of(&cvals);
+    let b = Map::new();
+    let mut deps: Vec<crate::chart::Dependency> = c.metadata.deps().cloned().collect();
+    for r in deps.iter_mut() {
+        let mut outiv = Vec::new();
+        for riv in &r.import_values {
+            match riv {
+                Value::Map(iv) => {
+                    let show = |v: Option<Value>| {
+                        gantry_gotmpl::gofmt::format_v(&v.unwrap_or(Value::Nil)).unwrap_or_default()
+                    };
+                    let child = show(iv.get("child"));
+                    let parent = show(iv.get("parent"));
+                    let m = Map::typed(Default::default(), &gantry_gotmpl::value::MAP_STR);
+                    m.insert("child", Value::string(child.clone()));
+                    m.insert("parent", Value::string(parent.clone()));
+                    outiv.push(Value::Map(m));
+                    let Ok(vv) = table(&cv, &format!("{}.{child}", r.name)) else {
+                        continue;
+                    };
+                    let src = path_to_map(&parent, as_map(&vv));
+                    coalesce_tables(&b, &src, true);
+                }
+                Value::String(iv) => {
+                    let child = format!("exports.{iv}");
+                    let m = Map::typed(Default::default(), &gantry_gotmpl::value::MAP_STR);
+                    m.insert("child", Value::string(child.clone()));
+                    m.insert("parent", Value::str("."));
+                    outiv.push(Value::Map(m));
+                    let Ok(vm) = table(&cv, &format!("{}.{child}", r.name)) else {
+                        continue;
+                    };
+                    coalesce_tables(&b, &as_map(&vm), true);
+                }
+                _ => {}
+            }
+        }
+        r.import_values = outiv;
+    }
+    c.metadata.dependencies = Some(deps.into_iter().map(Some).collect());
+    let copy = copy_map(&cvals);
+    coalesce_tables(&copy, &b, true);
+    c.values = copy;
+}
+
+/// `Values.AsMap`: the same map as a `map[string]interface{}`.
+fn as_map(v: &Map) -> Map {
+    if v.is_empty() {
+        return Map::new();
+    }
+    Map {
+        data: v.data.clone(),
+        ty: &MAP_ANY,
+        nil: false,
+    }
+}

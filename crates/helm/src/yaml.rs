@@ -1,0 +1,545 @@
+//! YAML as Helm reads it: `sigs.k8s.io/yaml`, which decodes with go-yaml v2 (YAML 1.1: `yes`
+//! and `on` are booleans, `0755` is octal) and then round-trips through JSON, so every number
+//! becomes a float64 and every key a string.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gantry_gotmpl::strconv::{parse_float, parse_int, parse_uint};
+use gantry_gotmpl::{List, Map, Value};
+use granit_parser::{Event, Options, Parser, ScalarStyle};
+
+/// A YAML value as go-yaml v2 decodes it into `interface{}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum YVal {
+    /// `null`, `~`, empty.
+    Null,
+    /// A boolean (YAML 1.1 spellings included).
+    Bool(bool),
+    /// An integer that fits an int64.
+    Int(i64),
+    /// An integer that fits only a uint64.
+    Uint(u64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A sequence.
+    Seq(Vec<YVal>),
+    /// A mapping, in document order (a repeated key appears once, with its last value).
+    Map(Vec<(YVal, YVal)>),
+}
+
+/// A YAML error, with go-yaml's `yaml: line N: ...` shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{msg}")]
+pub struct YamlError {
+    /// The message.
+    pub msg: String,
+}
+
+impl YamlError {
+    fn at(line: usize, msg: impl std::fmt::Display) -> YamlError {
+        YamlError {
+            msg: format!("yaml: line {line}: {msg}"),
+        }
+    }
+}
+
+/// Limits on one YAML input.
+#[derive(Debug, Clone, Copy)]
+pub struct YamlLimits {
+    /// Nodes, aliases expanded.
+    pub max_nodes: usize,
+    /// Nesting depth.
+    pub max_depth: usize,
+}
+
+impl Default for YamlLimits {
+    fn default() -> Self {
+        YamlLimits {
+            max_nodes: 5_000_000,
+            max_depth: 200,
+        }
+    }
+}
+
+enum Frame {
+    Seq(Vec<YVal>, usize),
+    Map(Vec<(YVal, YVal)>, Option<YVal>, usize),
+}
+
+/// Parses every document of a stream (an empty document is `Null`).
+pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    let mut opts = Options::default();
+    opts.emit_comments = false;
+    opts.block_scalar_eof_without_line_feed = true;
+    opts.bom_inside_document_as_content = true;
+    opts.block_nesting_limit = limits.max_depth;
+    opts.flow_nesting_limit = limits.max_depth;
+    let parser = Parser::new_from_str_with_options(text, opts);
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, YVal> = HashMap::new();
+    let mut nodes = 0usize;
+    let mut root: Option<YVal> = None;
+    for item in parser {
+        let (event, span) = item.map_err(|e| YamlError::at(e.marker().line(), e.info()))?;
+        let line = span.start.line();
+        let (value, anchor) = match event {
+            Event::StreamStart | Event::StreamEnd => continue,
+            Event::DocumentStart(..) => {
+                anchors.clear();
+                root = None;
+                continue;
+            }
+            Event::DocumentEnd => {
+                docs.push(root.take().unwrap_or(YVal::Null));
+                continue;
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                stack.push(Frame::Seq(Vec::new(), anchor));
+                if stack.len() > limits.max_depth {
+                    return Err(YamlError::at(line, "exceeded max depth"));
+                }
+                continue;
+            }
+            Event::MappingStart(_, anchor, _) => {
+                stack.push(Frame::Map(Vec::new(), None, anchor));
+                if stack.len() > limits.max_depth {
+                    return Err(YamlError::at(line, "exceeded max depth"));
+                }
+                continue;
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, anchor)) => (YVal::Seq(items), anchor),
+                _ => return Err(YamlError::at(line, "unbalanced sequence")),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(entries, _, anchor)) => (YVal::Map(entries), anchor),
+                _ => return Err(YamlError::at(line, "unbalanced mapping")),
+            },
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t| {
+                    if t.is_yaml_core_schema() || t.handle() == "tag:yaml.org,2002:" {
+                        format!("!!{}", t.suffix())
+                    } else {
+                        format!("{}{}", t.handle(), t.suffix())
+                    }
+                });
+                let is_merge_key = matches!(stack.last(), Some(Frame::Map(_, None, ..)))
+                    && matches!(style, ScalarStyle::Plain)
+                    && tag.is_none()
+                    && text == "<<";
+                let v = if is_merge_key {
+                    // A marker only a mapping key can carry.
+                    YVal::Str(MERGE.to_owned())
+                } else {
+                    scalar(&text, matches!(style, ScalarStyle::Plain), tag.as_deref())
+                        .map_err(|m| YamlError::at(line, m))?
+                };
+                (v, anchor)
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some(v) => {
+                    nodes += count(v);
+                    if nodes > limits.max_nodes {
+                        return Err(YamlError::at(line, "document contains excessive aliasing"));
+                    }
+                    (v.clone(), 0)
+                }
+                None => return Err(YamlError::at(line, "unknown anchor referenced")),
+            },
+            _ => continue,
+        };
+        nodes += 1;
+        if nodes > limits.max_nodes {
+            return Err(YamlError::at(line, "document contains too many nodes"));
+        }
+        if anchor != 0 {
+            anchors.insert(anchor, value.clone());
+        }
+        match stack.last_mut() {
+            None => root = Some(value),
+            Some(Frame::Seq(items, _)) => items.push(value),
+            Some(Frame::Map(entries, key, _)) => match key.take() {
+                None => *key = Some(value),
+                Some(k) => {
+                    if matches!(&k, YVal::Str(s) if s == MERGE) {
+                        merge(entries, value).map_err(|m| YamlError::at(line, m))?;
+                    } else if let Some(slot) = entries.iter_mut().find(|(ek, _)| *ek == k) {
+                        slot.1 = value;
+                    } else {
+                        entries.push((k, value));
+                    }
+                }
+            },
+        }
+    }
+    Ok(docs)
+}
+
+const MERGE: &str = "\u{0}<<merge>>";
+
+/// go-yaml v2's merge key: the merged mappings' entries, later sequence items losing.
+fn merge(entries: &mut Vec<(YVal, YVal)>, v: YVal) -> Result<(), String> {
+    let mut set = |src: Vec<(YVal, YVal)>| {
+        for (k, v) in src {
+            if let Some(slot) = entries.iter_mut().find(|(ek, _)| *ek == k) {
+                slot.1 = v;
+            } else {
+                entries.push((k, v));
+            }
+        }
+    };
+    match v {
+        YVal::Map(src) => set(src),
+        YVal::Seq(items) => {
+            for item in items.into_iter().rev() {
+                match item {
+                    YVal::Map(src) => set(src),
+                    _ => {
+                        return Err(
+                            "map merge requires map or sequence of maps as the value".into()
+                        );
+                    }
+                }
+            }
+        }
+        _ => return Err("map merge requires map or sequence of maps as the value".into()),
+    }
+    Ok(())
+}
+
+fn count(v: &YVal) -> usize {
+    match v {
+        YVal::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
+        YVal::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| count(k) + count(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
+
+fn short_tag(tag: &str) -> &str {
+    tag
+}
+
+/// Decodes a scalar as go-yaml v2 does into `interface{}`.
+fn scalar(text: &str, plain: bool, tag: Option<&str>) -> Result<YVal, String> {
+    match tag {
+        None if plain => Ok(resolve(text)),
+        None => Ok(YVal::Str(text.to_owned())),
+        Some("!!str") => Ok(YVal::Str(text.to_owned())),
+        Some("!!binary") => {
+            use base64::Engine as _;
+            let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(clean)
+                .map_err(|e| format!("!!binary value contains invalid base64 data: {e}"))?;
+            Ok(YVal::Str(String::from_utf8_lossy(&bytes).into_owned()))
+        }
+        Some(t @ ("!!int" | "!!float" | "!!bool" | "!!null" | "!!timestamp")) => {
+            let r = resolve(text);
+            let ok = matches!(
+                (t, &r),
+                ("!!int", YVal::Int(_) | YVal::Uint(_))
+                    | ("!!float", YVal::Float(_))
+                    | ("!!bool", YVal::Bool(_))
+                    | ("!!null", YVal::Null)
+                    | ("!!timestamp", YVal::Str(_))
+            );
+            if ok {
+                return Ok(r);
+            }
+            if t == "!!float" {
+                match r {
+                    YVal::Int(i) => return Ok(YVal::Float(i as f64)),
+                    YVal::Uint(u) => return Ok(YVal::Float(u as f64)),
+                    _ => {}
+                }
+            }
+            let rtag = match r {
+                YVal::Null => "!!null",
+                YVal::Bool(_) => "!!bool",
+                YVal::Int(_) | YVal::Uint(_) => "!!int",
+                YVal::Float(_) => "!!float",
+                _ => "!!str",
+            };
+            Err(format!(
+                "cannot decode {rtag} `{text}` as a {}",
+                short_tag(t)
+            ))
+        }
+        // Other tags keep the text.
+        Some(_) => Ok(YVal::Str(text.to_owned())),
+    }
+}
+
+fn yaml_style_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - st
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// go-yaml v2's `resolve` of a plain scalar without a tag.
+pub fn resolve(s: &str) -> YVal {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return YVal::Bool(true);
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return YVal::Bool(false);
+        }
+        "" | "~" | "null" | "Null" | "NULL" => return YVal::Null,
+        ".nan" | ".NaN" | ".NAN" => return YVal::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return YVal::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return YVal::Float(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    match first {
+        b'.' => {
+            if let Some(f) = parse_float(s) {
+                return YVal::Float(f);
+            }
+        }
+        b'0'..=b'9' | b'+' | b'-' => {
+            let plain: String = s.chars().filter(|&c| c != '_').collect();
+            if let Some(i) = parse_int(&plain, 0) {
+                return YVal::Int(i);
+            }
+            if let Some(u) = parse_uint(&plain, 0) {
+                return YVal::Uint(u);
+            }
+            if yaml_style_float(&plain)
+                && let Some(f) = parse_float(&plain)
+            {
+                return YVal::Float(f);
+            }
+            if let Some(rest) = plain.strip_prefix("0b") {
+                if let Some(i) = parse_int(rest, 2) {
+                    return YVal::Int(i);
+                }
+                if let Some(u) = parse_uint(rest, 2) {
+                    return YVal::Uint(u);
+                }
+            } else if let Some(rest) = plain.strip_prefix("-0b")
+                && let Some(i) = parse_int(&format!("-{rest}"), 2)
+            {
+                return YVal::Int(i);
+            }
+        }
+        _ => {}
+    }
+    YVal::Str(s.to_owned())
+}
+
+/// A map key as sigs.k8s.io/yaml turns it into a JSON object key.
+pub fn key_string(k: &YVal) -> Result<String, String> {
+    Ok(match k {
+        YVal::Str(s) => s.clone(),
+        YVal::Int(i) => i.to_string(),
+        YVal::Float(f) => float32_key(*f),
+        YVal::Bool(b) => b.to_string(),
+        YVal::Uint(u) => return Err(format!("unsupported map key of type: uint64, key: {u:#x}")),
+        YVal::Null => return Err("unsupported map key of type: <nil>, key: <nil>".into()),
+        YVal::Seq(_) | YVal::Map(_) => return Err("invalid map key: a mapping or sequence".into()),
+    })
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 32)` with go-yaml's names for infinities.
+fn float32_key(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
+    }
+    let x = f as f32;
+    // Shortest float32 digits, then Go's %g layout.
+    let s = format!("{:e}", x);
+    let back: f64 = s.parse().unwrap_or(f);
+    gantry_gotmpl::strconv::format_float(back, 'g', -1)
+}
+
+/// A decoded YAML value as Helm sees it after the JSON round trip: `map[string]interface{}`,
+/// `[]interface{}`, float64 numbers.
+pub fn to_value(y: &YVal) -> Result<Value, YamlError> {
+    let json_err = |m: String| YamlError {
+        msg: format!("error converting YAML to JSON: {m}"),
+    };
+    Ok(match y {
+        YVal::Null => Value::Nil,
+        YVal::Bool(b) => Value::Bool(*b),
+        YVal::Int(i) => Value::Float(*i as f64),
+        YVal::Uint(u) => Value::Float(*u as f64),
+        YVal::Float(f) => {
+            if !f.is_finite() {
+                return Err(json_err(format!(
+                    "json: unsupported value: {}",
+                    gantry_gotmpl::strconv::format_float(*f, 'g', -1)
+                )));
+            }
+            Value::Float(*f)
+        }
+        YVal::Str(s) => Value::str(s),
+        YVal::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                out.push(to_value(i)?);
+            }
+            Value::List(List::new(out))
+        }
+        YVal::Map(entries) => {
+            let mut m = BTreeMap::new();
+            for (k, v) in entries {
+                let k = key_string(k).map_err(json_err)?;
+                m.insert(k, to_value(v)?);
+            }
+            Value::Map(Map::from_map(m))
+        }
+    })
+}
+
+/// `yaml.Unmarshal(data, &map[string]interface{})`: the first document as a map (`null` is an
+/// empty map).
+pub fn unmarshal_map(text: &str, limits: YamlLimits) -> Result<Map, YamlError> {
+    let docs = parse_documents(text, limits)?;
+    match docs.into_iter().next().unwrap_or(YVal::Null) {
+        YVal::Null => Ok(Map::new()),
+        y @ YVal::Map(_) => match to_value(&y)? {
+            Value::Map(m) => Ok(m),
+            _ => Ok(Map::new()),
+        },
+        other => Err(YamlError {
+            msg: format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                json_kind(&other)
+            ),
+        }),
+    }
+}
+
+/// `yaml.Unmarshal(data, &[]interface{})`.
+pub fn unmarshal_list(text: &str, limits: YamlLimits) -> Result<List, YamlError> {
+    let docs = parse_documents(text, limits)?;
+    match docs.into_iter().next().unwrap_or(YVal::Null) {
+        YVal::Null => Ok(List::new(Vec::new())),
+        y @ YVal::Seq(_) => match to_value(&y)? {
+            Value::List(l) => Ok(l),
+            _ => Ok(List::new(Vec::new())),
+        },
+        other => Err(YamlError {
+            msg: format!(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
+                json_kind(&other)
+            ),
+        }),
+    }
+}
+
+/// How encoding/json names a JSON value's kind in errors.
+pub fn json_kind(y: &YVal) -> &'static str {
+    match y {
+        YVal::Null => "null",
+        YVal::Bool(_) => "bool",
+        YVal::Int(_) | YVal::Uint(_) | YVal::Float(_) => "number",
+        YVal::Str(_) => "string",
+        YVal::Seq(_) => "array",
+        YVal::Map(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Value {
+        Value::Map(unmarshal_map(s, YamlLimits::default()).unwrap())
+    }
+
+    fn show(v: &Value) -> String {
+        gantry_gotmpl::gofmt::format_v(v).unwrap()
+    }
+
+    #[test]
+    fn yaml_1_1_scalars() {
+        assert_eq!(
+            show(&v(
+                "a: yes\nb: off\nc: 0755\nd: 0x1F\ne: 1_000\nf: 1e3\ng: ~\nh: '1'\ni: 08\nj: .5\nk: 2021-01-01\nl: +1\n"
+            )),
+            "map[a:true b:false c:493 d:31 e:1000 f:1000 g:<nil> h:1 i:8 j:0.5 k:2021-01-01 l:1]"
+        );
+    }
+
+    #[test]
+    fn keys_become_strings() {
+        assert_eq!(
+            show(&v("1: a\ntrue: b\n1.5: c\ny: d\n")),
+            "map[1:a 1.5:c true:d]"
+        );
+    }
+
+    #[test]
+    fn merge_keys_and_anchors() {
+        assert_eq!(
+            show(&v("base: &b {p: 1, q: 2}\nd:\n  <<: *b\n  q: 3\ny: yes\n")),
+            "map[base:map[p:1 q:2] d:map[p:1 q:3] true:true]"
+        );
+    }
+
+    #[test]
+    fn big_numbers_become_floats() {
+        assert_eq!(
+            show(&v("a: 1000000\nb: 12345678901234567890\n")),
+            "map[a:1e+06 b:1.2345678901234567e+19]"
+        );
+    }
+
+    #[test]
+    fn nan_is_an_error() {
+        assert!(unmarshal_map("a: .nan\n", YamlLimits::default()).is_err());
+    }
+}

@@ -1,0 +1,939 @@
+//! `toYaml` byte for byte: sigs.k8s.io/yaml marshals through JSON, reads the JSON back with
+//! go-yaml v2 and writes it with go-yaml v2's emitter (a port of libyaml's): keys in go-yaml's
+//! natural order, strings quoted only when they must be, literal blocks for multi-line text,
+//! and long lines folded at 80 columns.
+
+use gantry_gotmpl::Value;
+
+use crate::json::{Json, to_json};
+use crate::yaml::{YVal, resolve};
+
+/// A node to emit.
+#[derive(Debug, Clone)]
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+/// JSON text read back by go-yaml: numbers take go-yaml's types.
+fn from_json(j: Json) -> Node {
+    match j {
+        Json::Null => Node::Null,
+        Json::Bool(b) => Node::Bool(b),
+        Json::Num(n) => match resolve(&n) {
+            YVal::Int(i) => Node::Int(i),
+            YVal::Uint(u) => Node::Uint(u),
+            YVal::Float(f) => Node::Float(f),
+            _ => Node::Str(n),
+        },
+        Json::Str(s) => Node::Str(s),
+        Json::Arr(items) => Node::Seq(items.into_iter().map(from_json).collect()),
+        Json::Obj(entries) => {
+            let mut entries: Vec<(String, Node)> = entries
+                .into_iter()
+                .map(|(k, v)| (k, from_json(v)))
+                .collect();
+            // A repeated key (only possible from struct fields) keeps the last value.
+            entries.sort_by(|a, b| key_order(&a.0, &b.0));
+            entries.dedup_by(|later, earlier| {
+                if later.0 == earlier.0 {
+                    std::mem::swap(later, earlier);
+                    true
+                } else {
+                    false
+                }
+            });
+            Node::Map(entries)
+        }
+    }
+}
+
+/// go-yaml v2's ordering of string keys: runs of digits compare as numbers, letters before
+/// other characters.
+pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if less(a, b) {
+        Ordering::Less
+    } else if less(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+fn less(a: &str, b: &str) -> bool {
+    let ar: Vec<char> = a.chars().collect();
+    let br: Vec<char> = b.chars().collect();
+    let mut i = 0;
+    while i < ar.len() && i < br.len() {
+        if ar[i] == br[i] {
+            i += 1;
+            continue;
+        }
+        let al = ar[i].is_alphabetic();
+        let bl = br[i].is_alphabetic();
+        if al && bl {
+            return ar[i] < br[i];
+        }
+        if al || bl {
+            return bl;
+        }
+        let mut an: i64 = 0;
+        let mut bn: i64 = 0;
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 {
+                j -= 1;
+                if !ar[j].is_ascii_digit() {
+                    break;
+                }
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
+            bi += 1;
+        }
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return ar[i] < br[i];
+    }
+    ar.len() < br.len()
+}
+
+/// `toYaml`: the YAML text with its final newline removed, or `None` when encoding fails
+/// (Helm then prints nothing).
+pub fn to_yaml(v: &Value) -> Option<String> {
+    let j = to_json(v).ok()?;
+    let mut out = marshal_node(&from_json(j));
+    if out.ends_with('\n') {
+        out.pop();
+    }
+    Some(out)
+}
+
+/// `yaml.Marshal` of a value as go-yaml v2 would write it, with its final newline.
+pub fn marshal(v: &Value) -> Result<String, String> {
+    let j = to_json(v)?;
+    Ok(marshal_node(&from_json(j)))
+}
+
+fn marshal_node(n: &Node) -> String {
+    let mut e = Emitter {
+        out: String::new(),
+        column: 0,
+        indent: -1,
+        indents: Vec::new(),
+        whitespace: true,
+        indention: true,
+        flow_level: 0,
+        root: false,
+        sequence: false,
+        mapping: false,
+        simple_key: false,
+    };
+    e.node(n, true, false, false, false);
+    // Document end: a line break unless at the start of a line.
+    e.write_indent();
+    e.out
+}
+
+const BEST_INDENT: i32 = 2;
+const BEST_WIDTH: usize = 80;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+struct Analysis {
+    multiline: bool,
+    flow_plain: bool,
+    block_plain: bool,
+    single: bool,
+    block: bool,
+}
+
+struct Emitter {
+    out: String,
+    column: usize,
+    indent: i32,
+    indents: Vec<i32>,
+    whitespace: bool,
+    indention: bool,
+    flow_level: usize,
+    root: bool,
+    sequence: bool,
+    mapping: bool,
+    simple_key: bool,
+}
+
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    u == 0x0a
+        || (0x20..=0x7e).contains(&u)
+        || u == 0x85
+        || (0xa0..=0xd7ff).contains(&u)
+        || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
+        || (0x10000..=0x10ffff).contains(&u)
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_blank(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+fn analyze(value: &str) -> Analysis {
+    if value.is_empty() {
+        return Analysis {
+            multiline: false,
+            flow_plain: false,
+            block_plain: true,
+            single: true,
+            block: false,
+        };
+    }
+    let chars: Vec<char> = value.chars().collect();
+    let mut block_ind = false;
+    let mut flow_ind = false;
+    let mut line_breaks = false;
+    let mut special = false;
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    if value.starts_with("---") || value.starts_with("...") {
+        block_ind = true;
+        flow_ind = true;
+    }
+    let mut preceded_by_ws = true;
+    let n = chars.len();
+    for i in 0..n {
+        let c = chars[i];
+        let followed_by_ws = i + 1 >= n || is_blank(chars[i + 1]) || is_break(chars[i + 1]);
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                '?' | ':' => {
+                    flow_ind = true;
+                    if followed_by_ws {
+                        block_ind = true;
+                    }
+                }
+                '-' if followed_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                ',' | '?' | '[' | ']' | '{' | '}' => flow_ind = true,
+                ':' => {
+                    flow_ind = true;
+                    if followed_by_ws {
+                        block_ind = true;
+                    }
+                }
+                '#' if preceded_by_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i + 1 == n {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            line_breaks = true;
+            if i == 0 {
+                leading_break = true;
+            }
+            if i + 1 == n {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_space = false;
+            prev_break = true;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = is_blank(c) || is_break(c);
+    }
+    let mut a = Analysis {
+        multiline: line_breaks,
+        flow_plain: true,
+        block_plain: true,
+        single: true,
+        block: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single = false;
+    }
+    if space_break || special {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single = false;
+        a.block = false;
+    }
+    if line_breaks {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if flow_ind {
+        a.flow_plain = false;
+    }
+    if block_ind {
+        a.block_plain = false;
+    }
+    a
+}
+
+fn is_base60_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || !(b[0] == b'+' || b[0] == b'-' || b[0].is_ascii_digit()) || !s.contains(':')
+    {
+        return false;
+    }
+    // ^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$
+    let mut i = 0;
+    if b[i] == b'+' || b[i] == b'-' {
+        i += 1;
+    }
+    if i >= b.len() || !b[i].is_ascii_digit() {
+        return false;
+    }
+    i += 1;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while i < b.len() && b[i] == b':' {
+        i += 1;
+        let st = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - st < 2 {
+            i += 1;
+        }
+        let g = &s[st..i];
+        let ok = match g.len() {
+            1 => true,
+            2 => g.as_bytes()[0] <= b'5',
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+/// go-yaml v2's timestamp detection (such strings are quoted).
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i != 4 || i == b.len() || b[i] != b'-' {
+        return false;
+    }
+    parse_go_timestamp(s)
+}
+
+fn take_num(b: &[u8], i: &mut usize, min: usize, max: usize) -> Option<u32> {
+    let st = *i;
+    while *i < b.len() && *i - st < max && b[*i].is_ascii_digit() {
+        *i += 1;
+    }
+    if *i - st < min {
+        return None;
+    }
+    std::str::from_utf8(&b[st..*i]).ok()?.parse().ok()
+}
+
+/// Go's `time.Parse` with go-yaml's four layouts.
+fn parse_go_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let Some(year) = take_num(b, &mut i, 4, 4) else {
+        return false;
+    };
+    if i >= b.len() || b[i] != b'-' {
+        return false;
+    }
+    i += 1;
+    let Some(month) = take_num(b, &mut i, 1, 2) else {
+        return false;
+    };
+    if i >= b.len() || b[i] != b'-' {
+        return false;
+    }
+    i += 1;
+    let Some(day) = take_num(b, &mut i, 1, 2) else {
+        return false;
+    };
+    if !(1..=12).contains(&month) || day < 1 {
+        return false;
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let dim = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if day > dim[month as usize - 1] {
+        return false;
+    }
+    if i == b.len() {
+        return true;
+    }
+    let sep = b[i];
+    if sep != b'T' && sep != b't' && sep != b' ' {
+        return false;
+    }
+    i += 1;
+    let parse_clock = |i: &mut usize| -> bool {
+        let Some(h) = take_num(b, i, 1, 2) else {
+            return false;
+        };
+        if *i >= b.len() || b[*i] != b':' {
+            return false;
+        }
+        *i += 1;
+        let Some(m) = take_num(b, i, 1, 2) else {
+            return false;
+        };
+        if *i >= b.len() || b[*i] != b':' {
+            return false;
+        }
+        *i += 1;
+        let Some(sec) = take_num(b, i, 1, 2) else {
+            return false;
+        };
+        if h > 23 || m > 59 || sec > 59 {
+            return false;
+        }
+        if *i < b.len() && b[*i] == b'.' {
+            let st = *i + 1;
+            *i += 1;
+            while *i < b.len() && b[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            if *i == st || *i - st > 9 {
+                return false;
+            }
+        }
+        true
+    };
+    if !parse_clock(&mut i) {
+        return false;
+    }
+    if sep == b' ' {
+        return i == b.len();
+    }
+    // Z07:00
+    if i < b.len() && b[i] == b'Z' {
+        return i + 1 == b.len();
+    }
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+        let Some(_) = take_num(b, &mut i, 2, 2) else {
+            return false;
+        };
+        if i >= b.len() || b[i] != b':' {
+            return false;
+        }
+        i += 1;
+        let Some(_) = take_num(b, &mut i, 2, 2) else {
+            return false;
+        };
+        return i == b.len();
+    }
+    false
+}
+
+impl Emitter {
+    fn put(&mut self, c: char) {
+        self.out.push(c);
+        self.column += 1;
+    }
+
+    fn put_break(&mut self) {
+        self.out.push('\n');
+        self.column = 0;
+    }
+
+    fn write_str(&mut self, s: &str) {
+        for c in s.chars() {
+            self.put(c);
+        }
+    }
+
+    fn write_indent(&mut self) {
+        let indent = self.indent.max(0) as usize;
+        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
+            self.put_break();
+        }
+        while self.column < indent {
+            self.put(' ');
+        }
+        self.whitespace = true;
+        self.indention = true;
+    }
+
+    fn write_indicator(&mut self, ind: &str, need_ws: bool, is_ws: bool, is_indention: bool) {
+        if need_ws && !self.whitespace {
+            self.put(' ');
+        }
+        self.write_str(ind);
+        self.whitespace = is_ws;
+        self.indention = self.indention && is_indention;
+    }
+
+    fn increase_indent(&mut self, flow: bool, indentless: bool) {
+        self.indents.push(self.indent);
+        if self.indent < 0 {
+            self.indent = if flow { BEST_INDENT } else { 0 };
+        } else if !indentless {
+            self.indent += BEST_INDENT;
+        }
+    }
+
+    fn pop_indent(&mut self) {
+        self.indent = self.indents.pop().unwrap_or(-1);
+    }
+
+    fn node(&mut self, n: &Node, root: bool, sequence: bool, mapping: bool, simple_key: bool) {
+        self.root = root;
+        self.sequence = sequence;
+        self.mapping = mapping;
+        self.simple_key = simple_key;
+        match n {
+            Node::Null => self.scalar("null", Style::Plain),
+            Node::Bool(b) => self.scalar(if *b { "true" } else { "false" }, Style::Plain),
+            Node::Int(i) => self.scalar(&i.to_string(), Style::Plain),
+            Node::Uint(u) => self.scalar(&u.to_string(), Style::Plain),
+            Node::Float(f) => {
+                let s = match gantry_gotmpl::strconv::format_float(*f, 'g', -1).as_str() {
+                    "+Inf" => ".inf".to_owned(),
+                    "-Inf" => "-.inf".to_owned(),
+                    "NaN" => ".nan".to_owned(),
+                    other => other.to_owned(),
+                };
+                self.scalar(&s, Style::Plain)
+            }
+            Node::Str(s) => {
+                let can_plain = matches!(resolve_for_emit(s), YVal::Str(_))
+                    && !is_timestamp(s)
+                    && !is_base60_float(s);
+                let style = if s.contains('\n') {
+                    Style::Literal
+                } else if can_plain {
+                    Style::Plain
+                } else {
+                    Style::Double
+                };
+                self.scalar(s, style)
+            }
+            Node::Seq(items) => {
+                if self.flow_level > 0 || items.is_empty() {
+                    self.flow_empty("[", "]");
+                } else {
+                    let indentless = self.mapping && !self.indention;
+                    self.increase_indent(false, indentless);
+                    for item in items {
+                        self.write_indent();
+                        self.write_indicator("-", true, false, true);
+                        self.node(item, false, true, false, false);
+                    }
+                    self.pop_indent();
+                }
+            }
+            Node::Map(entries) => {
+                if self.flow_level > 0 || entries.is_empty() {
+                    self.flow_empty("{", "}");
+                } else {
+                    self.increase_indent(false, false);
+                    for (k, v) in entries {
+                        self.write_indent();
+                        let key = Node::Str(k.clone());
+                        if simple_key_ok(k) {
+                            self.node(&key, false, false, true, true);
+                            self.write_indicator(":", false, false, false);
+                        } else {
+                            self.write_indicator("?", true, false, true);
+                            self.node(&key, false, false, true, false);
+                            self.write_indent();
+                            self.write_indicator(":", true, false, true);
+                        }
+                        self.node(v, false, false, true, false);
+                    }
+                    self.pop_indent();
+                }
+            }
+        }
+    }
+
+    fn flow_empty(&mut self, open: &str, close: &str) {
+        self.write_indicator(open, true, true, false);
+        self.increase_indent(true, false);
+        self.flow_level += 1;
+        self.flow_level -= 1;
+        self.pop_indent();
+        self.write_indicator(close, false, false, false);
+    }
+
+    fn scalar(&mut self, value: &str, style: Style) {
+        let a = analyze(value);
+        let mut style = style;
+        if self.simple_key && a.multiline {
+            style = Style::Double;
+        }
+        if style == Style::Plain {
+            if (self.flow_level > 0 && !a.flow_plain) || (self.flow_level == 0 && !a.block_plain) {
+                style = Style::Single;
+            }
+            if value.is_empty() && (self.flow_level > 0 || self.simple_key) {
+                style = Style::Single;
+            }
+        }
+        if style == Style::Single && !a.single {
+            style = Style::Double;
+        }
+        if style == Style::Literal && (!a.block || self.flow_level > 0 || self.simple_key) {
+            style = Style::Double;
+        }
+        self.increase_indent(true, false);
+        let allow_breaks = !self.simple_key;
+        match style {
+            Style::Plain => self.write_plain(value, allow_breaks),
+            Style::Single => self.write_single(value, allow_breaks),
+            Style::Double => self.write_double(value, allow_breaks),
+            Style::Literal => self.write_literal(value),
+        }
+        self.pop_indent();
+    }
+
+    fn write_plain(&mut self, value: &str, allow_breaks: bool) {
+        if !self.whitespace {
+            self.put(' ');
+        }
+        let chars: Vec<char> = value.chars().collect();
+        let mut spaces = false;
+        let mut breaks = false;
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == ' ' {
+                let next_space = chars.get(i + 1) == Some(&' ');
+                if allow_breaks && !spaces && self.column > BEST_WIDTH && !next_space {
+                    self.write_indent();
+                } else {
+                    self.put(c);
+                }
+                spaces = true;
+            } else if is_break(c) {
+                if !breaks && c == '\n' {
+                    self.put_break();
+                }
+                self.write_break(c);
+                self.indention = true;
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                self.put(c);
+                self.indention = false;
+                spaces = false;
+                breaks = false;
+            }
+            i += 1;
+        }
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_break(&mut self, c: char) {
+        if c == '\n' {
+            self.put_break();
+        } else {
+            self.out.push(c);
+            self.column = 0;
+        }
+    }
+
+    fn write_single(&mut self, value: &str, allow_breaks: bool) {
+        self.write_indicator("'", true, false, false);
+        let chars: Vec<char> = value.chars().collect();
+        let n = chars.len();
+        let mut spaces = false;
+        let mut breaks = false;
+        for i in 0..n {
+            let c = chars[i];
+            if c == ' ' {
+                let next_space = chars.get(i + 1) == Some(&' ');
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && i > 0
+                    && i < n - 1
+                    && !next_space
+                {
+                    self.write_indent();
+                } else {
+                    self.put(c);
+                }
+                spaces = true;
+            } else if is_break(c) {
+                if !breaks && c == '\n' {
+                    self.put_break();
+                }
+                self.write_break(c);
+                self.indention = true;
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                if c == '\'' {
+                    self.put('\'');
+                }
+                self.put(c);
+                self.indention = false;
+                spaces = false;
+                breaks = false;
+            }
+        }
+        self.write_indicator("'", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_double(&mut self, value: &str, allow_breaks: bool) {
+        self.write_indicator("\"", true, false, false);
+        let chars: Vec<char> = value.chars().collect();
+        let n = chars.len();
+        let mut spaces = false;
+        for i in 0..n {
+            let c = chars[i];
+            let bom = i == 0 && c == '\u{feff}';
+            if !is_printable(c) || bom || is_break(c) || c == '"' || c == '\\' {
+                self.put('\\');
+                let esc = match c {
+                    '\0' => Some('0'),
+                    '\x07' => Some('a'),
+                    '\x08' => Some('b'),
+                    '\t' => Some('t'),
+                    '\n' => Some('n'),
+                    '\x0b' => Some('v'),
+                    '\x0c' => Some('f'),
+                    '\r' => Some('r'),
+                    '\x1b' => Some('e'),
+                    '"' => Some('"'),
+                    '\\' => Some('\\'),
+                    '\u{85}' => Some('N'),
+                    '\u{a0}' => Some('_'),
+                    '\u{2028}' => Some('L'),
+                    '\u{2029}' => Some('P'),
+                    _ => None,
+                };
+                match esc {
+                    Some(e) => self.put(e),
+                    None => {
+                        let v = c as u32;
+                        let s = if v <= 0xff {
+                            format!("x{v:02X}")
+                        } else if v <= 0xffff {
+                            format!("u{v:04X}")
+                        } else {
+                            format!("U{v:08X}")
+                        };
+                        self.write_str(&s);
+                    }
+                }
+                spaces = false;
+            } else if c == ' ' {
+                if allow_breaks && !spaces && self.column > BEST_WIDTH && i > 0 && i < n - 1 {
+                    self.write_indent();
+                    if chars.get(i + 1) == Some(&' ') {
+                        self.put('\\');
+                    }
+                } else {
+                    self.put(c);
+                }
+                spaces = true;
+            } else {
+                self.put(c);
+                spaces = false;
+            }
+        }
+        self.write_indicator("\"", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_literal(&mut self, value: &str) {
+        self.write_indicator("|", true, false, false);
+        // Block scalar hints.
+        let chars: Vec<char> = value.chars().collect();
+        if let Some(&first) = chars.first()
+            && (first == ' ' || is_break(first))
+        {
+            let hint = char::from(b'0' + BEST_INDENT as u8);
+            self.write_indicator(&hint.to_string(), false, false, false);
+        }
+        let chomp = match chars.len() {
+            0 => Some('-'),
+            n => {
+                if !is_break(chars[n - 1]) {
+                    Some('-')
+                } else if n == 1 || is_break(chars[n - 2]) {
+                    Some('+')
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(c) = chomp {
+            self.write_indicator(&c.to_string(), false, false, false);
+        }
+        self.put_break();
+        self.indention = true;
+        self.whitespace = true;
+        let mut breaks = true;
+        for &c in &chars {
+            if is_break(c) {
+                self.write_break(c);
+                self.indention = true;
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                self.put(c);
+                self.indention = false;
+                breaks = false;
+            }
+        }
+    }
+}
+
+/// Plain-scalar resolution as the encoder checks it (go-yaml's `resolve("", s)`).
+fn resolve_for_emit(s: &str) -> YVal {
+    if s.is_empty() {
+        return YVal::Null;
+    }
+    resolve(s)
+}
+
+/// Whether a key can be written as a simple key (one line, at most 128 bytes).
+fn simple_key_ok(k: &str) -> bool {
+    let a = analyze(k);
+    !a.multiline && k.len() <= 128
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{YamlLimits, unmarshal_map};
+
+    fn y(src: &str) -> String {
+        let m = unmarshal_map(src, YamlLimits::default()).unwrap();
+        to_yaml(&Value::Map(m)).unwrap()
+    }
+
+    #[test]
+    fn matches_helm_for_common_shapes() {
+        assert_eq!(
+            y(
+                "a: \"this is a very long string with many words that goes on and on past the eighty column limit for sure yes\"\nb: \"multi\\nline\\n\"\nc: \"  lead\"\nd: \"yes\"\ne: 1e+21\nf: 12345678901234567890\ng: \"123\"\nh: \"\"\nj: [1, 2.5, \"x\"]\nk: {}\nl: []\nm: \"a: b\"\no: \"tab\\there\"\np: \"multi\\nline no trailing\"\nq: \"#comment\"\nr: \"null\"\ns: \"1.0\"\nt: \"0x1F\"\nu: \"é ü\"\nv: \"line1\\n\\nline3\\n\\n\"\n"
+            ),
+            "a: this is a very long string with many words that goes on and on past the eighty\n  column limit for sure yes\nb: |\n  multi\n  line\nc: '  lead'\nd: \"yes\"\ne: 1e+21\nf: 12345678901234567000\ng: \"123\"\nh: \"\"\nj:\n- 1\n- 2.5\n- x\nk: {}\nl: []\nm: 'a: b'\no: \"tab\\there\"\np: |-\n  multi\n  line no trailing\nq: '#comment'\nr: \"null\"\ns: \"1.0\"\nt: \"0x1F\"\nu: é ü\nv: |+\n  line1\n\n  line3\n"
+        );
+    }
+
+    #[test]
+    fn natural_key_order() {
+        assert_eq!(
+            y(
+                "a10: 1\na2: 2\nB: 3\n_x: 4\na01: 5\na1: 6\n\"10\": 7\n\"9\": 8\nÄ: 9\na-b: 10\na_b: 11\nab: 12\n"
+            ),
+            "_x: 4\n\"9\": 8\n\"10\": 7\nB: 3\na-b: 10\na_b: 11\na1: 6\na01: 5\na2: 2\na10: 1\nab: 12\nÄ: 9"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! `gantry render`, the binary itself, against the real `kubectl kustomize` (kustomize v5.8):
+//! on the usual layout (an overlay naming `../../base`) it prints the same bytes, a
+//! kustomization's own file outside its folder fails with the same error, and `--root`
+//! confines reads with an error naming the kustomization's file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, Result, ensure};
+
+fn kubectl() -> PathBuf {
+    let p = gantry_tests::workspace_root().join(".tools/venv/bin/kubectl");
+    assert!(
+        p.exists(),
+        "{} is missing: run `. scripts/tools.sh` (it installs kubectl with kustomize)",
+        p.display()
+    );
+    p
+}
+
+fn write(root: &Path, rel: &str, text: &str) -> Result<()> {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().context("a parent")?)?;
+    std::fs::write(p, text)?;
+    Ok(())
+}
+
+fn gantry(cwd: &Path, args: &[&str]) -> Result<Output> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("render")
+        .args(args)
+        .current_dir(cwd)
+        .output()?)
+}
+
+fn layout() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "apps/payments/base/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: payments\nspec:\n  \
+         selector:\n    matchLabels:\n      app: payments\n  template:\n    metadata:\n      \
+         labels:\n        app: payments\n    spec:\n      containers:\n      - name: app\n        \
+         image: ghcr.io/acme/payments:1.0.0\n",
+    )?;
+    write(
+        root,
+        "apps/payments/base/kustomization.yaml",
+        "resources:\n- deployment.yaml\nconfigMapGenerator:\n- name: settings\n  literals:\n  - MODE=yes\n",
+    )?;
+    write(
+        root,
+        "apps/payments/overlays/dev/kustomization.yaml",
+        "resources:\n- ../../base\nnamespace: payments-dev\nnamePrefix: dev-\nimages:\n- name: ghcr.io/acme/payments\n  newTag: 1.1.0\n",
+    )?;
+    write(
+        root,
+        "apps/payments/overlays/bad/kustomization.yaml",
+        "resources:\n- ../../base/deployment.yaml\n",
+    )?;
+    Ok(dir)
+}
+
+#[test]
+fn renders_the_usual_layout_as_kubectl_kustomize_does() -> Result<()> {
+    let dir = layout()?;
+    let want = Command::new(kubectl())
+        .args(["kustomize", "apps/payments/overlays/dev"])
+        .current_dir(dir.path())
+        .output()?;
+    ensure!(
+        want.status.success(),
+        "kubectl kustomize failed: {}",
+        String::from_utf8_lossy(&want.stderr)
+    );
+    let got = gantry(dir.path(), &["apps/payments/overlays/dev"])?;
+    ensure!(
+        got.status.success(),
+        "gantry render failed: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        String::from_utf8_lossy(&want.stdout)
+    );
+    assert!(String::from_utf8_lossy(&got.stdout).contains("image: ghcr.io/acme/payments:1.1.0"));
+    Ok(())
+}
+
+#[test]
+fn a_file_outside_its_kustomization_fails_as_in_kubectl_kustomize() -> Result<()> {
+    let dir = layout()?;
+    let want = Command::new(kubectl())
+        .args(["kustomize", "apps/payments/overlays/bad"])
+        .current_dir(dir.path())
+        .output()?;
+    ensure!(!want.status.success(), "kubectl kustomize should refuse it");
+    let got = gantry(dir.path(), &["apps/payments/overlays/bad"])?;
+    assert_eq!(got.status.code(), Some(1));
+    assert!(got.stdout.is_empty());
+    // kubectl says `error: `, gantry `Error: ` (as `kustomize build` does); the rest is equal.
+    let want = String::from_utf8_lossy(&want.stderr);
+    let got = String::from_utf8_lossy(&got.stderr);
+    assert_eq!(
+        got.strip_prefix("Error: "),
+        want.strip_prefix("error: "),
+        "gantry: {got}\nkubectl: {want}"
+    );
+    Ok(())
+}
+
+#[test]
+fn root_confines_reads_and_names_the_file_and_line() -> Result<()> {
+    let dir = layout()?;
+    let overlays = dir.path().join("apps/payments/overlays").canonicalize()?;
+    let got = gantry(
+        dir.path(),
+        &[
+            "--root",
+            "apps/payments/overlays",
+            "apps/payments/overlays/dev",
+        ],
+    )?;
+    assert_eq!(got.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&got.stderr),
+        format!(
+            "Error: {}/dev/kustomization.yaml:2: '../../base' is outside the root '{}'\n",
+            overlays.display(),
+            overlays.display()
+        )
+    );
+    // With the whole checkout as the root it renders.
+    let ok = gantry(dir.path(), &["--root", ".", "apps/payments/overlays/dev"])?;
+    ensure!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A path outside the root is refused before anything is read.
+    let outside = gantry(
+        dir.path(),
+        &["--root", "apps/payments/base", "apps/payments/overlays/dev"],
+    )?;
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&outside.stderr).contains("is not inside the root"),
+        "{}",
+        String::from_utf8_lossy(&outside.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn json_output_and_missing_paths() -> Result<()> {
+    let dir = layout()?;
+    let got = gantry(
+        dir.path(),
+        &["--output", "json", "apps/payments/overlays/dev"],
+    )?;
+    ensure!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let objects: serde_json::Value = serde_json::from_slice(&got.stdout)?;
+    let names: Vec<&str> = objects
+        .as_array()
+        .context("an array")?
+        .iter()
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    // Legacy order: the ConfigMap before the Deployment, names prefixed and hashed.
+    assert_eq!(names.len(), 2);
+    assert!(names[0].starts_with("dev-settings-"), "{names:?}");
+    assert_eq!(names[1], "dev-payments");
+    let missing = gantry(dir.path(), &["apps/nothing"])?;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).starts_with("Error: apps/nothing: "),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    Ok(())
+}
