@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 mod controllers;
 mod defaults;
 mod discovery;
+mod events;
 mod fieldpath;
 mod managed;
 mod openapi;
@@ -26,6 +27,7 @@ mod selector;
 mod server;
 mod status;
 mod store;
+mod tables;
 
 /// How the emulator behaves.
 #[derive(Debug, Clone)]

@@ -119,6 +119,38 @@ fn delete_one(
             }
         }
     }
+    if o.propagation == "Foreground" && !(t.rt.builtin && t.rt.kind == "Namespace") {
+        // The owner lingers with the foregroundDeletion finalizer while the garbage collector
+        // deletes its dependents; it goes once none is left (see the controllers).
+        let uid = uid_of(live).to_string();
+        let mut obj = (**live).clone();
+        obj["metadata"]["deletionTimestamp"] = json!(now());
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        let mut fins = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !fins.iter().any(|f| f == crate::controllers::FOREGROUND) {
+            fins.push(json!(crate::controllers::FOREGROUND));
+        }
+        obj["metadata"]["finalizers"] = Value::Array(fins);
+        let marked = inner.put(&key, obj);
+        for (k, dep) in inner.all_objects() {
+            let owned = dep
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(&uid))
+                });
+            if owned {
+                inner.remove(&k, namespace_of(&dep), name_of(&dep));
+            }
+        }
+        inner.collect_garbage();
+        return Ok(Some((*marked).clone()));
+    }
     if t.rt.builtin && t.rt.kind == "Namespace" {
         // Terminating: the namespace controller empties it and removes it shortly after.
         if live.pointer("/metadata/deletionTimestamp").is_none() {

@@ -6,7 +6,6 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{App, Reply, Req, Target, ok};
-use crate::discovery;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{name_of, namespace_of};
@@ -61,7 +60,7 @@ pub(super) fn get(app: &App, t: &Target, req: &Req) -> Result<Reply, ApiError> {
     }
     let obj = t.present(&obj);
     if req.wants_table() {
-        return ok(discovery::table(
+        return ok(crate::tables::table(
             &t.rt,
             &[&obj],
             json!({"resourceVersion": obj["metadata"]["resourceVersion"]}),
@@ -162,7 +161,7 @@ pub(super) fn list(app: &App, t: &Target, req: &Req) -> Result<Reply, ApiError> 
     if req.wants_table() {
         let full: Vec<Value> = selected.iter().map(|o| t.present(o)).collect();
         let refs: Vec<&Value> = full.iter().collect();
-        return ok(discovery::table(
+        return ok(crate::tables::table(
             &t.rt,
             &refs,
             meta,

@@ -19,6 +19,8 @@ use crate::store::{Inner, name_of, namespace_of};
 pub(crate) enum Op {
     Create,
     Update,
+    /// An update through the scale subresource.
+    Scale,
     /// Server-side apply; managed fields are already computed.
     Apply,
 }
@@ -185,7 +187,15 @@ pub(crate) fn write(
             builtin: rt.builtin,
             scope: o.scope,
         };
-        managed::track_update(live, &mut obj, o.manager, &api_version, ctx, &now);
+        managed::track_update(
+            live,
+            &mut obj,
+            o.manager,
+            &api_version,
+            ctx,
+            &now,
+            o.op == Op::Scale,
+        );
     }
     if let Some(l) = live {
         let mut cmp = obj.clone();
@@ -349,7 +359,7 @@ pub(super) fn update(app: &App, t: &Target, req: &Req) -> Result<Reply, ApiError
         new["spec"]["replicas"] = replicas;
         let opts = WriteOpts {
             manager: &manager,
-            op: Op::Update,
+            op: Op::Scale,
             scope: Scope::MainIgnoringStatus,
             dry_run,
         };
@@ -434,7 +444,7 @@ pub(super) fn patch_object(app: &App, t: &Target, req: &Req) -> Result<Reply, Ap
         obj["spec"]["replicas"] = replicas;
         let opts = WriteOpts {
             manager: &manager,
-            op: Op::Update,
+            op: Op::Scale,
             scope: Scope::MainIgnoringStatus,
             dry_run,
         };
