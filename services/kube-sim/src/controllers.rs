@@ -9,13 +9,14 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::defaults::image_tag;
+use crate::events::{self, Event};
 use crate::fieldpath::Scope;
 use crate::registry::ResourceType;
 use crate::server::{App, Op, WriteOpts, now, random_suffix, write};
 use crate::store::{Inner, name_of, namespace_of, uid_of};
 
 const MANAGER: &str = "kube-controller-manager";
-const NODE: &str = "kube-sim";
+pub(crate) const NODE: &str = "kube-sim";
 
 /// What the controllers remember between passes: when they first saw things.
 #[derive(Debug, Default)]
@@ -36,6 +37,7 @@ pub(crate) async fn run(app: Arc<App>) {
         }
         let mut inner = app.store.lock();
         finish_terminating_namespaces(&mut inner);
+        finish_foreground_deletions(&mut inner);
         if app.config.controllers {
             workloads(&mut inner, &mut memory, &app);
         }
@@ -85,6 +87,55 @@ fn finish_terminating_namespaces(inner: &mut Inner) {
         inner.collect_garbage();
     }
 }
+
+/// The garbage collector's part in foreground deletion: an owner marked with the
+/// `foregroundDeletion` finalizer goes once none of its dependents is left.
+fn finish_foreground_deletions(inner: &mut Inner) {
+    let all = inner.all_objects();
+    let waiting: Vec<&(crate::store::ResKey, Arc<Value>)> = all
+        .iter()
+        .filter(|(_, o)| {
+            o.pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| f.iter().any(|x| x == FOREGROUND))
+        })
+        .collect();
+    for (key, owner) in waiting {
+        let uid = uid_of(owner);
+        let has_dependents = all.iter().any(|(_, o)| {
+            o.pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+                })
+        });
+        if has_dependents {
+            continue;
+        }
+        let mut o = (**owner).clone();
+        if let Some(f) = o
+            .pointer_mut("/metadata/finalizers")
+            .and_then(Value::as_array_mut)
+        {
+            f.retain(|x| x != FOREGROUND);
+            if f.is_empty()
+                && let Some(m) = o["metadata"].as_object_mut()
+            {
+                m.remove("finalizers");
+            }
+        }
+        if o.pointer("/metadata/finalizers").is_none() {
+            inner.remove(key, namespace_of(&o), name_of(&o));
+            inner.collect_garbage();
+        } else {
+            inner.put(key, o);
+        }
+    }
+}
+
+/// The finalizer of an object deleted with `propagationPolicy: Foreground`.
+pub(crate) const FOREGROUND: &str = "foregroundDeletion";
 
 fn int(v: &Value, ptr: &str, default: i64) -> i64 {
     v.pointer(ptr).and_then(Value::as_i64).unwrap_or(default)
@@ -204,7 +255,9 @@ fn pod_ready(p: &Value) -> bool {
         })
 }
 
-/// Keeps `want` pods for an owner: creates the missing ones, deletes the extra ones (newest first).
+/// Keeps `want` pods for an owner: creates the missing ones, deletes the extra ones (not ready
+/// ones first, then the newest, as the ReplicaSet controller ranks them). Returns the names of
+/// the pods created and deleted.
 fn scale_pods(
     inner: &mut Inner,
     pod_rt: &ResourceType,
@@ -212,26 +265,34 @@ fn scale_pods(
     pods: &[&Arc<Value>],
     want: usize,
     labels: &[(&str, String)],
-) {
+) -> (Vec<String>, Vec<String>) {
+    let mut created = Vec::new();
+    let mut deleted = Vec::new();
     if pods.len() < want {
         for _ in pods.len()..want {
             let name = format!("{}-{}", name_of(owner), random_suffix(5));
             create(inner, pod_rt, pod_from_template(owner, &name, labels));
+            created.push(name);
         }
     } else {
         let mut extra: Vec<&&Arc<Value>> = pods.iter().collect();
         extra.sort_by_key(|p| {
-            std::cmp::Reverse(
-                p.pointer("/metadata/creationTimestamp")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+            (
+                pod_ready(p),
+                std::cmp::Reverse(
+                    p.pointer("/metadata/creationTimestamp")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
             )
         });
         for p in extra.into_iter().take(pods.len() - want) {
             inner.remove(&pod_rt.key(), namespace_of(p), name_of(p));
+            deleted.push(name_of(p).to_string());
         }
     }
+    (created, deleted)
 }
 
 fn condition(
@@ -259,15 +320,272 @@ fn condition(
     json!({"type": ty, "status": status, "lastUpdateTime": update, "lastTransitionTime": transition, "reason": reason, "message": message})
 }
 
-fn max_unavailable(d: &Value, replicas: i64) -> i64 {
-    match d.pointer("/spec/strategy/rollingUpdate/maxUnavailable") {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(s)) if s.ends_with('%') => s
-            .trim_end_matches('%')
-            .parse::<i64>()
-            .map_or(0, |p| replicas * p / 100),
-        _ if d.pointer("/spec/strategy/type") == Some(&json!("Recreate")) => replicas,
-        _ => replicas / 4,
+/// maxSurge and maxUnavailable as pod counts, as the deployment controller resolves them:
+/// percentages of the replicas, surge rounded up and unavailability down, never both zero.
+/// Recreate has no surge and may take every pod down.
+fn surge_and_unavailable(d: &Value, replicas: i64) -> (i64, i64) {
+    if d.pointer("/spec/strategy/type") == Some(&json!("Recreate")) {
+        return (0, replicas);
+    }
+    let resolve = |field: &str, round_up: bool| -> i64 {
+        let v = d
+            .pointer(&format!("/spec/strategy/rollingUpdate/{field}"))
+            .cloned()
+            .unwrap_or(json!("25%"));
+        match v {
+            Value::Number(n) => n.as_i64().unwrap_or(0),
+            Value::String(s) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
+                Some(p) if round_up => (replicas * p + 99) / 100,
+                Some(p) => replicas * p / 100,
+                None => s.parse().unwrap_or(0),
+            },
+            _ => 0,
+        }
+    };
+    let surge = resolve("maxSurge", true).max(0);
+    let mut unavailable = resolve("maxUnavailable", false).clamp(0, replicas.max(0));
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    (surge, unavailable)
+}
+
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+fn revision(o: &Value) -> i64 {
+    o.pointer("/metadata/annotations")
+        .and_then(|a| a.get(REVISION))
+        .and_then(Value::as_str)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn update_main(inner: &mut Inner, rt: &ResourceType, live: &Value, obj: Value) {
+    let opts = WriteOpts {
+        manager: MANAGER,
+        op: Op::Update,
+        scope: Scope::MainIgnoringStatus,
+        dry_run: false,
+    };
+    let version = rt.versions[0].clone();
+    if let Err(e) = write(inner, rt, &version, Some(live), obj, opts) {
+        tracing::warn!(kind = %rt.kind, name = name_of(live), error = %e.message, "simulated update failed");
+    }
+}
+
+/// Sets a ReplicaSet's replicas and records the deployment controller's ScalingReplicaSet event.
+fn scale_rs(inner: &mut Inner, rs_rt: &ResourceType, d: &Value, rs_name: &str, to: i64) {
+    let Some(rs) = inner.get(&rs_rt.key(), namespace_of(d), rs_name) else {
+        return;
+    };
+    let from = int(&rs, "/spec/replicas", 1);
+    if from == to {
+        return;
+    }
+    let mut n = (*rs).clone();
+    n["spec"]["replicas"] = json!(to);
+    update_main(inner, rs_rt, &rs, n);
+    let dir = if to > from { "up" } else { "down" };
+    let msg = format!("Scaled {dir} replica set {rs_name} from {from} to {to}");
+    events::record(
+        inner,
+        d,
+        events::DEPLOYMENT_CONTROLLER,
+        Event::normal("ScalingReplicaSet", &msg),
+    );
+}
+
+/// One pass of the deployment controller over one Deployment: the ReplicaSet of its current
+/// template is created or found, then replicas move from the old ReplicaSets to it within
+/// maxSurge and maxUnavailable (RollingUpdate), or all at once after the old pods are gone
+/// (Recreate). A new ReplicaSet whose pods never become available so leaves the old pods serving.
+fn sync_deployment(inner: &mut Inner, rs_rt: &ResourceType, pod_rt: &ResourceType, d: &Value) {
+    let Some(template) = d.pointer("/spec/template") else {
+        return;
+    };
+    let ns = namespace_of(d).to_string();
+    let hash = template_hash(template);
+    let new_name = format!("{}-{}", name_of(d), hash);
+    let replicas = int(d, "/spec/replicas", 1).max(0);
+    let (surge, unavailable) = surge_and_unavailable(d, replicas);
+    let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
+    let all_rs = inner.list(&rs_rt.key(), Some(&ns));
+    let owned: Vec<Arc<Value>> = owned_by(&all_rs, d).into_iter().cloned().collect();
+    let max_revision = owned.iter().map(|r| revision(r)).max().unwrap_or(0);
+    let mut olds: Vec<Arc<Value>> = owned
+        .iter()
+        .filter(|r| name_of(r) != new_name)
+        .cloned()
+        .collect();
+    olds.sort_by_key(|r| {
+        (
+            r.pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            name_of(r).to_string(),
+        )
+    });
+    let old_total: i64 = olds.iter().map(|r| int(r, "/spec/replicas", 0)).sum();
+    let paused = d.pointer("/spec/paused") == Some(&json!(true));
+    let new_revision;
+    match owned.iter().find(|r| name_of(r) == new_name) {
+        None => {
+            if inner.get(&rs_rt.key(), &ns, &new_name).is_some() || paused {
+                return;
+            }
+            let initial = if recreate {
+                let old_pods = inner.list(&pod_rt.key(), Some(&ns)).iter().any(|p| {
+                    olds.iter()
+                        .any(|r| !owned_by(std::slice::from_ref(p), r).is_empty())
+                });
+                if old_total > 0 || old_pods {
+                    0
+                } else {
+                    replicas
+                }
+            } else {
+                (replicas + surge - old_total).clamp(0, replicas)
+            };
+            let mut tpl = template.clone();
+            tpl["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+            let mut sel = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+            sel["matchLabels"]["pod-template-hash"] = json!(hash);
+            let mut labels = template
+                .pointer("/metadata/labels")
+                .cloned()
+                .unwrap_or(json!({}));
+            labels["pod-template-hash"] = json!(hash);
+            new_revision = max_revision + 1;
+            let rs = json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": new_name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(d)],
+                    "annotations": {
+                        REVISION: new_revision.to_string(),
+                        "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
+                        "deployment.kubernetes.io/max-replicas": (replicas + surge).to_string(),
+                    }},
+                "spec": {"replicas": initial, "selector": sel, "template": tpl,
+                    "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0))},
+            });
+            create(inner, rs_rt, rs);
+            if initial > 0 {
+                let msg = format!("Scaled up replica set {new_name} from 0 to {initial}");
+                events::record(
+                    inner,
+                    d,
+                    events::DEPLOYMENT_CONTROLLER,
+                    Event::normal("ScalingReplicaSet", &msg),
+                );
+            }
+        }
+        Some(new) => {
+            // An old template that comes back (`kubectl rollout undo`) becomes the newest revision.
+            new_revision = if revision(new) < max_revision || revision(new) == 0 {
+                let mut n = (**new).clone();
+                n["metadata"]["annotations"][REVISION] = json!((max_revision + 1).to_string());
+                update_main(inner, rs_rt, new, n);
+                max_revision + 1
+            } else {
+                revision(new)
+            };
+            if paused {
+                return;
+            }
+            let new_replicas = int(new, "/spec/replicas", 1);
+            if recreate {
+                for old in &olds {
+                    scale_rs(inner, rs_rt, d, name_of(old), 0);
+                }
+                let pods = inner.list(&pod_rt.key(), Some(&ns));
+                let old_pods = olds.iter().any(|r| !owned_by(&pods, r).is_empty());
+                if !old_pods {
+                    scale_rs(inner, rs_rt, d, &new_name, replicas);
+                }
+            } else {
+                // The new ReplicaSet grows while all pods together stay within replicas + maxSurge.
+                let total = new_replicas + old_total;
+                if new_replicas > replicas {
+                    scale_rs(inner, rs_rt, d, &new_name, replicas);
+                } else if new_replicas < replicas && total < replicas + surge {
+                    let up = (replicas + surge - total).min(replicas - new_replicas);
+                    scale_rs(inner, rs_rt, d, &new_name, new_replicas + up);
+                }
+                scale_down_old(inner, rs_rt, d, &new_name, &olds, replicas - unavailable);
+            }
+        }
+    }
+    if revision(d) != new_revision {
+        let mut n = d.clone();
+        n["metadata"]["annotations"][REVISION] = json!(new_revision.to_string());
+        if let Some(dep_rt) = inner.registry.by_kind("apps", "Deployment").cloned() {
+            update_main(inner, &dep_rt, d, n);
+        }
+    }
+}
+
+/// The old ReplicaSets shrink as far as keeping `min_available` available pods allows: their
+/// unavailable pods first, then available ones, oldest ReplicaSet first.
+fn scale_down_old(
+    inner: &mut Inner,
+    rs_rt: &ResourceType,
+    d: &Value,
+    new_name: &str,
+    olds: &[Arc<Value>],
+    min_available: i64,
+) {
+    let ns = namespace_of(d).to_string();
+    let live = |inner: &Inner, name: &str| inner.get(&rs_rt.key(), &ns, name);
+    let Some(new) = live(inner, new_name) else {
+        return;
+    };
+    let olds: Vec<Arc<Value>> = olds
+        .iter()
+        .filter_map(|o| live(inner, name_of(o)))
+        .collect();
+    let all: i64 = int(&new, "/spec/replicas", 0)
+        + olds
+            .iter()
+            .map(|o| int(o, "/spec/replicas", 0))
+            .sum::<i64>();
+    let new_unavailable =
+        int(&new, "/spec/replicas", 0) - int(&new, "/status/availableReplicas", 0);
+    let mut max_down = all - min_available - new_unavailable.max(0);
+    if max_down <= 0 {
+        return;
+    }
+    for old in &olds {
+        if max_down <= 0 {
+            break;
+        }
+        let r = int(old, "/spec/replicas", 0);
+        let unhealthy = r - int(old, "/status/availableReplicas", 0);
+        if unhealthy > 0 {
+            let down = unhealthy.min(max_down).min(r);
+            scale_rs(inner, rs_rt, d, name_of(old), r - down);
+            max_down -= down;
+        }
+    }
+    let olds: Vec<Arc<Value>> = olds
+        .iter()
+        .filter_map(|o| live(inner, name_of(o)))
+        .collect();
+    let available: i64 = int(&new, "/status/availableReplicas", 0)
+        + olds
+            .iter()
+            .map(|o| int(o, "/status/availableReplicas", 0).min(int(o, "/spec/replicas", 0)))
+            .sum::<i64>();
+    let mut budget = available - min_available;
+    for old in &olds {
+        if budget <= 0 {
+            break;
+        }
+        let r = int(old, "/spec/replicas", 0);
+        let down = r.min(budget);
+        if down > 0 {
+            scale_rs(inner, rs_rt, d, name_of(old), r - down);
+            budget -= down;
+        }
     }
 }
 
@@ -281,59 +599,17 @@ fn workloads(inner: &mut Inner, mem: &mut Memory, app: &App) {
     };
     let now = now();
 
-    // Deployments own one ReplicaSet per pod template; the current one gets the replicas.
     for d in inner.list(&dep_rt.key(), None) {
-        if d.pointer("/metadata/deletionTimestamp").is_some() {
-            continue;
-        }
-        let Some(template) = d.pointer("/spec/template") else {
-            continue;
-        };
-        let hash = template_hash(template);
-        let rs_name = format!("{}-{}", name_of(&d), hash);
-        let all_rs = inner.list(&rs_rt.key(), Some(namespace_of(&d)));
-        let owned = owned_by(&all_rs, &d);
-        let replicas = int(&d, "/spec/replicas", 1);
-        if !owned.iter().any(|r| name_of(r) == rs_name)
-            && inner
-                .get(&rs_rt.key(), namespace_of(&d), &rs_name)
-                .is_none()
-        {
-            let mut tpl = template.clone();
-            tpl["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-            let mut sel = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
-            sel["matchLabels"]["pod-template-hash"] = json!(hash);
-            let mut labels = template
-                .pointer("/metadata/labels")
-                .cloned()
-                .unwrap_or(json!({}));
-            labels["pod-template-hash"] = json!(hash);
-            let rs = json!({
-                "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                "metadata": {"name": rs_name, "namespace": namespace_of(&d), "labels": labels, "ownerReferences": [owner_ref(&d)],
-                    "annotations": {"deployment.kubernetes.io/revision": (owned.len() + 1).to_string()}},
-                "spec": {"replicas": replicas, "selector": sel, "template": tpl},
-            });
-            create(inner, &rs_rt, rs);
-        }
-        for r in owned {
-            let want = if name_of(r) == rs_name { replicas } else { 0 };
-            if int(r, "/spec/replicas", 1) != want {
-                let mut n = (**r).clone();
-                n["spec"]["replicas"] = json!(want);
-                let opts = WriteOpts {
-                    manager: MANAGER,
-                    op: Op::Update,
-                    scope: Scope::MainIgnoringStatus,
-                    dry_run: false,
-                };
-                let _ = write(inner, &rs_rt, "v1", Some(r), n, opts);
-            }
+        if d.pointer("/metadata/deletionTimestamp").is_none() {
+            sync_deployment(inner, &rs_rt, &pod_rt, &d);
         }
     }
 
     // ReplicaSets keep their pod count.
     for r in inner.list(&rs_rt.key(), None) {
+        if r.pointer("/metadata/deletionTimestamp").is_some() {
+            continue;
+        }
         let pods = inner.list(&pod_rt.key(), Some(namespace_of(&r)));
         let owned = owned_by(&pods, &r);
         let want = int(&r, "/spec/replicas", 1).max(0) as usize;
@@ -347,7 +623,27 @@ fn workloads(inner: &mut Inner, mem: &mut Memory, app: &App) {
         } else {
             vec![("pod-template-hash", hash)]
         };
-        scale_pods(inner, &pod_rt, &r, &owned, want, &extra);
+        let (created, deleted) = scale_pods(inner, &pod_rt, &r, &owned, want, &extra);
+        for p in created {
+            let msg = format!("Created pod: {p}");
+            events::record(
+                inner,
+                &r,
+                events::REPLICASET_CONTROLLER,
+                Event::normal("SuccessfulCreate", &msg),
+            );
+        }
+        for p in deleted {
+            let msg = format!("Deleted pod: {p}");
+            events::record(
+                inner,
+                &r,
+                events::REPLICASET_CONTROLLER,
+                Event::normal("SuccessfulDelete", &msg),
+            );
+        }
+        let pods = inner.list(&pod_rt.key(), Some(namespace_of(&r)));
+        let owned = owned_by(&pods, &r);
         let ready = owned.iter().filter(|p| pod_ready(p)).count();
         let status = json!({
             "replicas": owned.len(), "fullyLabeledReplicas": owned.len(), "readyReplicas": ready,
@@ -431,7 +727,7 @@ fn workloads(inner: &mut Inner, mem: &mut Memory, app: &App) {
                     int(&d, "/metadata/generation", 1).to_string(),
                 ),
             ];
-            scale_pods(inner, &pod_rt, &d, &owned, 1, &labels);
+            let _ = scale_pods(inner, &pod_rt, &d, &owned, 1, &labels);
             let pods = inner.list(&pod_rt.key(), Some(namespace_of(&d)));
             let owned = owned_by(&pods, &d);
             let ready = owned.iter().filter(|p| pod_ready(p)).count();
@@ -484,7 +780,7 @@ fn workloads(inner: &mut Inner, mem: &mut Memory, app: &App) {
         let replicas = int(&d, "/spec/replicas", 1);
         let available = ready;
         let old = d.get("status");
-        let min_available = replicas - max_unavailable(&d, replicas);
+        let min_available = replicas - surge_and_unavailable(&d, replicas).1;
         let available_cond = if available >= min_available {
             condition(
                 old,
@@ -640,6 +936,64 @@ fn kubelet(inner: &mut Inner, mem: &mut Memory, app: &App, pod_rt: &ResourceType
             "startTime": now, "containerStatuses": statuses, "qosClass": "BestEffort",
         });
         set_status(inner, pod_rt, &p, status);
+        pod_started_events(inner, &p, &containers);
+    }
+}
+
+/// What the scheduler and the kubelet report about a pod they start (or fail to).
+fn pod_started_events(inner: &mut Inner, p: &Value, containers: &[Value]) {
+    let (ns, name) = (namespace_of(p), name_of(p));
+    let msg = format!("Successfully assigned {ns}/{name} to {NODE}");
+    events::record(
+        inner,
+        p,
+        events::SCHEDULER,
+        Event::normal("Scheduled", &msg),
+    );
+    for c in containers {
+        let cname = c.get("name").and_then(Value::as_str).unwrap_or_default();
+        let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+        let fp = format!("spec.containers{{{cname}}}");
+        let mut say = |warning: bool, reason: &str, message: String| {
+            let ev = if warning {
+                Event::warning(reason, &message)
+            } else {
+                Event::normal(reason, &message)
+            };
+            events::record(inner, p, events::KUBELET, ev.on(&fp));
+        };
+        if image_tag(image) == Some("pullfail") {
+            say(false, "Pulling", format!("Pulling image {image:?}"));
+            say(
+                true,
+                "Failed",
+                format!(
+                    "Failed to pull image {image:?}: rpc error: code = NotFound desc = failed to pull and unpack image {image:?}: not found"
+                ),
+            );
+            say(true, "Failed", "Error: ErrImagePull".into());
+            say(
+                false,
+                "BackOff",
+                format!("Back-off pulling image {image:?}"),
+            );
+            say(true, "Failed", "Error: ImagePullBackOff".into());
+            continue;
+        }
+        say(
+            false,
+            "Pulled",
+            format!("Container image {image:?} already present on machine"),
+        );
+        say(false, "Created", format!("Created container: {cname}"));
+        say(false, "Started", format!("Started container {cname}"));
+        if image_tag(image) == Some("crashloop") {
+            let msg = format!(
+                "Back-off restarting failed container {cname} in pod {name}_{ns}({})",
+                uid_of(p)
+            );
+            say(true, "BackOff", msg);
+        }
     }
 }
 

@@ -123,11 +123,14 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value, live: Option<&Value>, in
             set_default(obj, &["spec", "replicas"], json!(1));
             set_default(obj, &["spec", "progressDeadlineSeconds"], json!(600));
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
-            set_default(
-                obj,
-                &["spec", "strategy"],
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-            );
+            // Field by field, as SetDefaults_Deployment does: kubectl's typed clients send an empty
+            // `strategy: {}`, which must still become a 25%/25% RollingUpdate.
+            set_default(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
+            if obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
+                for k in ["maxUnavailable", "maxSurge"] {
+                    set_default(obj, &["spec", "strategy", "rollingUpdate", k], json!("25%"));
+                }
+            }
             default_template(obj);
         }
         ("apps", "ReplicaSet") => {
@@ -140,18 +143,34 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value, live: Option<&Value>, in
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
             set_default(
                 obj,
-                &["spec", "updateStrategy"],
-                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                &["spec", "updateStrategy", "type"],
+                json!("RollingUpdate"),
             );
+            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
+                set_default(
+                    obj,
+                    &["spec", "updateStrategy", "rollingUpdate", "partition"],
+                    json!(0),
+                );
+            }
             default_template(obj);
         }
         ("apps", "DaemonSet") => {
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
             set_default(
                 obj,
-                &["spec", "updateStrategy"],
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+                &["spec", "updateStrategy", "type"],
+                json!("RollingUpdate"),
             );
+            if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
+                let path = ["spec", "updateStrategy", "rollingUpdate"];
+                set_default(
+                    obj,
+                    &[path[0], path[1], path[2], "maxUnavailable"],
+                    json!(1),
+                );
+                set_default(obj, &[path[0], path[1], path[2], "maxSurge"], json!(0));
+            }
             default_template(obj);
         }
         ("batch", "Job") => {

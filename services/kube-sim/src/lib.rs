@@ -16,15 +16,18 @@ use tokio_util::sync::CancellationToken;
 mod controllers;
 mod defaults;
 mod discovery;
+mod events;
 mod fieldpath;
 mod managed;
 mod openapi;
 mod patch;
+mod proto;
 mod registry;
 mod selector;
 mod server;
 mod status;
 mod store;
+mod tables;
 
 /// How the emulator behaves.
 #[derive(Debug, Clone)]

@@ -240,6 +240,7 @@ pub(crate) fn apply(
 }
 
 /// Records a non-apply write (create, update, patch) by `manager`: it takes the fields it changed.
+/// `scale` marks a write through the scale subresource, recorded as such by a real server.
 pub(crate) fn track_update(
     live: Option<&Value>,
     new: &mut Value,
@@ -247,8 +248,9 @@ pub(crate) fn track_update(
     api_version: &str,
     ctx: Ctx,
     now: &str,
+    scale: bool,
 ) {
-    let sub = subresource(ctx);
+    let sub = if scale { "scale" } else { subresource(ctx) };
     let mut entries = live.map(read).unwrap_or_default();
     let set = set_from_object(new, ctx);
     let changed = changed(&set, live, new);
@@ -374,7 +376,7 @@ mod tests {
         let a = apply(None, &cm(json!({"x": "1"})), "a", false, "v1", CTX, "t").expect("create");
         let mut edited = a.clone();
         edited["data"]["x"] = json!("2");
-        track_update(Some(&a), &mut edited, "kubectl-edit", "v1", CTX, "t");
+        track_update(Some(&a), &mut edited, "kubectl-edit", "v1", CTX, "t", false);
         let err = apply(
             Some(&edited),
             &cm(json!({"x": "1"})),

@@ -320,15 +320,15 @@ async fn watch_events_in_order_and_resume() -> anyhow::Result<()> {
         ["ADDED a", "ADDED b", "MODIFIED a", "DELETED b", "DELETED a"]
     );
 
-    // Resuming from b's creation misses nothing after it.
+    // Resuming from b's creation misses nothing after it: the three changes since, in order.
     let mut resumed = api
-        .watch(&WatchParams::default().timeout(2), &mid_rv)
+        .watch(&WatchParams::default().timeout(30), &mid_rv)
         .await?
         .boxed();
     let mut again = Vec::new();
-    while let Some(ev) = resumed.try_next().await? {
-        match ev {
-            WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+    while again.len() < 3 {
+        match resumed.try_next().await? {
+            Some(WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o)) => {
                 again.push(o.metadata.name.unwrap_or_default())
             }
             other => panic!("unexpected {other:?}"),
@@ -370,20 +370,49 @@ async fn too_old_resource_version_is_gone() -> anyhow::Result<()> {
         Some(WatchEvent::Error(e)) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
         other => panic!("expected 410 Gone, got {other:?}"),
     }
-    // kube-runtime's watcher recovers by relisting.
-    let objs: Vec<ConfigMap> =
-        kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default())
-            .take(1)
-            .try_collect::<Vec<_>>()
-            .await?
-            .into_iter()
-            .filter_map(|e| match e {
-                kube::runtime::watcher::Event::InitApply(o)
-                | kube::runtime::watcher::Event::Apply(o) => Some(o),
-                _ => None,
-            })
-            .collect();
-    let _ = objs;
+    // kube-runtime's watcher recovers by relisting. It lists, then watches from the list's
+    // resourceVersion; changes to other kinds push that version out of the 5-event log, so when
+    // its 1-second watch ends and it resumes, it gets 410 and must list again.
+    use kube::runtime::watcher::{Config, Event, watcher};
+    let mut events = watcher(api.clone(), Config::default().timeout(1)).boxed();
+    let mut lists = 0;
+    let expected: Vec<String> = (0..10).map(|i| format!("x{i}")).collect();
+    let mut names = Vec::new();
+    let mut expired = false;
+    while lists < 2 {
+        let item = events.next().await.expect("the watcher does not end");
+        // The 410 comes through as an error item; the watcher then starts over with a list.
+        if let Err(kube::runtime::watcher::Error::WatchError(e)) = &item {
+            assert_eq!((lists, e.code, e.reason.as_str()), (1, 410, "Expired"));
+            expired = true;
+            continue;
+        }
+        match item? {
+            Event::Init => names.clear(),
+            Event::InitApply(o) => names.push(o.name_any()),
+            Event::InitDone => {
+                names.sort();
+                assert_eq!(names, expected);
+                lists += 1;
+                if lists == 1 {
+                    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+                        Api::namespaced(client.clone(), "default");
+                    for i in 0..10 {
+                        secrets
+                            .create(
+                                &PostParams::default(),
+                                &serde_json::from_value(
+                                    json!({"metadata": {"name": format!("s{i}")}}),
+                                )?,
+                            )
+                            .await?;
+                    }
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(expired, "the second list follows a 410");
     Ok(())
 }
 
@@ -447,3 +476,142 @@ async fn namespace_delete_cascades() -> anyhow::Result<()> {
 }
 
 use kube::ResourceExt;
+
+/// Sends a raw request and returns the status, Content-Type and body.
+async fn raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    accept: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, String, Vec<u8>)> {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Accept", accept);
+    if let Some(ct) = content_type {
+        b = b.header("Content-Type", ct);
+    }
+    let resp = client.send(b.body(kube::client::Body::from(body))?).await?;
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await?
+        .to_bytes()
+        .to_vec();
+    Ok((status, ct, bytes))
+}
+
+#[tokio::test]
+async fn protobuf_is_negotiated_for_builtin_kinds_only() -> anyhow::Result<()> {
+    let (_sim, client) = start(quiet()).await?;
+    let pb = "application/vnd.kubernetes.protobuf";
+    // A built-in object in protobuf, the `k8s\0` envelope first.
+    let (code, ct, body) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default",
+        &format!("{pb},application/json"),
+        None,
+        vec![],
+    )
+    .await?;
+    assert_eq!((code, ct.as_str()), (200, pb));
+    assert_eq!(&body[..4], b"k8s\0");
+    // Errors too are Status messages in protobuf.
+    let (code, ct, body) = raw(&client, "GET", "/api/v1/namespaces/nope", pb, None, vec![]).await?;
+    assert_eq!((code, ct.as_str()), (404, pb));
+    assert_eq!(&body[..4], b"k8s\0");
+    // The same object as JSON when JSON comes first.
+    let (_, ct, _) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default",
+        &format!("application/json,{pb}"),
+        None,
+        vec![],
+    )
+    .await?;
+    assert_eq!(ct, "application/json");
+    // Nothing acceptable: 406.
+    let (code, _, body) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default",
+        "text/html",
+        None,
+        vec![],
+    )
+    .await?;
+    let status: serde_json::Value = serde_json::from_slice(&body)?;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (406, Some("NotAcceptable"))
+    );
+
+    // Custom resources have no protobuf form: JSON when the client also takes it, 406 when it
+    // takes only protobuf, 415 for a protobuf body.
+    let crds: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &kube::discovery::ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+        )),
+    );
+    let crd: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))?;
+    crds.create(&PostParams::default(), &crd).await?;
+    let list = "/apis/example.com/v1/namespaces/default/widgets";
+    let (code, ct, _) = raw(
+        &client,
+        "GET",
+        list,
+        &format!("{pb},application/json"),
+        None,
+        vec![],
+    )
+    .await?;
+    assert_eq!((code, ct.as_str()), (200, "application/json"));
+    let (code, _, _) = raw(&client, "GET", list, pb, None, vec![]).await?;
+    assert_eq!(code, 406);
+    let (code, _, body) = raw(
+        &client,
+        "POST",
+        list,
+        "application/json",
+        Some(pb),
+        b"k8s\0".to_vec(),
+    )
+    .await?;
+    let status: serde_json::Value = serde_json::from_slice(&body)?;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (415, Some("UnsupportedMediaType"))
+    );
+    // A malformed protobuf body for a built-in kind is a 400, not a crash.
+    let (code, _, body) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        Some(pb),
+        b"k8s\0\xff\xff".to_vec(),
+    )
+    .await?;
+    let status: serde_json::Value = serde_json::from_slice(&body)?;
+    assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
+    Ok(())
+}

@@ -3,68 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
+use common::kubectl::Kubectl;
 use common::start;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
-
-fn kubectl_bin() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Ok(dir) = std::env::var("GANTRY_TOOLS_DIR") {
-        candidates.push(Path::new(&dir).join("venv/bin/kubectl"));
-    }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/kubectl"));
-    if let Some(found) = candidates.into_iter().find(|p| p.exists()) {
-        return found;
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("kubectl"))
-                .find(|p| p.exists())
-        })
-        .expect("kubectl not found: run `. scripts/tools.sh` (scripts/test does) to install it")
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-    home: tempfile::TempDir,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<Out> {
-        use tokio::io::AsyncWriteExt;
-        let mut cmd = tokio::process::Command::new(&self.bin);
-        cmd.args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            // Its discovery cache goes to a fresh home, not the developer's.
-            .env("HOME", self.home.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn()?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input.as_bytes()).await?;
-        }
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await??;
-        Ok(Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
-    }
-}
 
 const MANIFEST: &str = r#"
 apiVersion: v1
@@ -105,17 +49,10 @@ data: {a: "1"}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
     let (sim, client) = start(common::fast()).await?;
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig())?;
-    let k = Kubectl {
-        bin: kubectl_bin(),
-        kubeconfig,
-        home: tempfile::tempdir()?,
-    };
+    let k = Kubectl::new(&sim)?;
 
     let out = k
-        .run(&["apply", "--server-side", "-f", "-"], Some(MANIFEST))
+        .run_with(&["apply", "--server-side", "-f", "-"], Some(MANIFEST), &[])
         .await?;
     assert!(out.ok, "apply: {}", out.stderr);
     for line in [
@@ -128,10 +65,7 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
     }
 
     let out = k
-        .run(
-            &["get", "deployments,services,configmaps", "-n", "demo"],
-            None,
-        )
+        .run(&["get", "deployments,services,configmaps", "-n", "demo"])
         .await?;
     assert!(out.ok, "get: {}", out.stderr);
     assert!(
@@ -143,16 +77,13 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
     );
 
     let out = k
-        .run(
-            &["get", "deployment", "web", "-n", "demo", "-o", "json"],
-            None,
-        )
+        .run(&["get", "deployment", "web", "-n", "demo", "-o", "json"])
         .await?;
     assert!(out.ok, "get -o json: {}", out.stderr);
     let d: Value = serde_json::from_str(&out.stdout)?;
     assert_eq!(d["kind"], "Deployment");
     assert_eq!(d["spec"]["replicas"], 2);
-    let out = k.run(&["get", "namespaces", "-o", "json"], None).await?;
+    let out = k.run(&["get", "namespaces", "-o", "json"]).await?;
     let list: Value = serde_json::from_str(&out.stdout)?;
     assert_eq!(list["kind"], "List");
     assert!(
@@ -187,7 +118,7 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
         )
         .await?;
     let out = k
-        .run(&["apply", "--server-side", "-f", "-"], Some(MANIFEST))
+        .run_with(&["apply", "--server-side", "-f", "-"], Some(MANIFEST), &[])
         .await?;
     assert!(!out.ok);
     assert!(
@@ -197,9 +128,10 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
         out.stderr
     );
     let out = k
-        .run(
+        .run_with(
             &["apply", "--server-side", "--force-conflicts", "-f", "-"],
             Some(MANIFEST),
+            &[],
         )
         .await?;
     assert!(out.ok, "forced apply: {}", out.stderr);
@@ -208,9 +140,7 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
         Some(2)
     );
 
-    let out = k
-        .run(&["get", "deployment", "nope", "-n", "demo"], None)
-        .await?;
+    let out = k.run(&["get", "deployment", "nope", "-n", "demo"]).await?;
     assert!(!out.ok);
     assert!(
         out.stderr
@@ -219,7 +149,9 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
         out.stderr
     );
 
-    let out = k.run(&["delete", "-f", "-"], Some(MANIFEST)).await?;
+    let out = k
+        .run_with(&["delete", "-f", "-"], Some(MANIFEST), &[])
+        .await?;
     assert!(out.ok, "delete: {} {}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("namespace \"demo\" deleted"),
@@ -241,7 +173,7 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
     })
     .await;
     let out = k
-        .run(&["get", "configmaps", "-n", "demo", "-o", "name"], None)
+        .run(&["get", "configmaps", "-n", "demo", "-o", "name"])
         .await?;
     assert!(
         out.ok && out.stdout.trim().is_empty(),

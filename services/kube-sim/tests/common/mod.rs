@@ -1,6 +1,8 @@
 //! Starting an emulator and a kube-rs client for it.
 #![allow(dead_code)]
 
+pub mod kubectl;
+
 use std::time::Duration;
 
 use gantry_kube_sim::{Config, KubeSim};
