@@ -117,6 +117,10 @@ pub struct Args {
     /// The nats-server binary [default: $GANTRY_NATS_SERVER_BIN, else nats-server on PATH]
     #[arg(long)]
     pub nats_server_bin: Option<PathBuf>,
+    /// How often the reconciler compares every environment with its branch head and live
+    /// objects (at least 5s).
+    #[arg(long, default_value = "5m", value_parser = gantry_config::parse_duration)]
+    pub resync_interval: std::time::Duration,
 }
 
 /// `DIR/sandbox.json`, as the contract fixes it.
@@ -136,6 +140,9 @@ pub struct SandboxJson {
     pub receiver: String,
     /// The NATS URL.
     pub nats_url: String,
+    /// Base URL of the reconciler's `/metrics`.
+    #[serde(default)]
+    pub reconciler: String,
 }
 
 /// Ports and secrets kept across runs, so that clones and kubeconfigs stay valid.
@@ -149,6 +156,10 @@ struct Persisted {
 
 /// Runs `gantry up` until Ctrl-C or SIGTERM.
 pub fn run(args: Args) -> ExitCode {
+    if args.resync_interval < std::time::Duration::from_secs(5) {
+        eprintln!("gantry up: invalid --resync-interval: must be at least 5s");
+        return ExitCode::from(gantry_config::EXIT_CONFIG);
+    }
     // Every component logs through one subscriber; `GANTRY_LOG_LEVEL` tunes it.
     let _telemetry = gantry_telemetry::init(gantry_telemetry::Options {
         service_name: "gantry-sandbox",
@@ -398,6 +409,7 @@ pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> 
         kubeconfig.clone(),
     );
     rc.listen = reconciler_listener.local_addr()?;
+    rc.resync_interval = args.resync_interval;
     rc.worker_id = "sandbox".to_owned();
     rc.public_url = Some(format!("{forge_url}/{REPOSITORY}"));
     rc.repositories = vec![gantry_reconciler::config::Repository {
@@ -406,6 +418,7 @@ pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> 
         clone_url: Some(git_url.clone()),
         credentials: None,
     }];
+    let rc_listen = rc.listen;
     let reconciler = tokio::spawn(gantry_reconciler::run(
         reconciler_listener,
         rc,
@@ -434,6 +447,7 @@ pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> 
         forge_api: forge_url.clone(),
         receiver: receiver_url.clone(),
         nats_url: nats_url.clone(),
+        reconciler: format!("http://{}", rc_listen),
     };
     std::fs::write(
         dir.join("sandbox.json"),
