@@ -202,7 +202,7 @@ async fn list(args: ListArgs, env: &(impl Env + ?Sized)) -> ExitCode {
                 "dlq_subject": e.subject,
                 "reason": e.reason,
                 "deliveries": e.deliveries.parse::<u64>().ok(),
-                "time": time::OffsetDateTime::from(e.message.time).unix_timestamp(),
+                "time": e.message.time.unix_timestamp(),
                 "event_id": ev.map(|v| &v.id),
                 "repository": ev.and_then(|v| v.repository.as_ref()).map(|r| &r.full_name),
                 "ref": ev.map(|v| &v.r#ref),
@@ -276,14 +276,25 @@ async fn replay(args: ReplayArgs, env: &(impl Env + ?Sized)) -> ExitCode {
     });
     let mut out = std::io::stdout().lock();
     for e in chosen {
-        let mut headers = e.message.headers.clone();
-        for h in [
+        // The original headers without the DLQ's own.
+        let dlq_only = [
             HEADER_DLQ_REASON,
             HEADER_DLQ_SUBJECT,
             "Gantry-Dlq-Deliveries",
             "Gantry-Dlq-Stream-Sequence",
-        ] {
-            headers.remove(h);
+            gantry_nats::HEADER_MSG_ID,
+        ];
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, values) in e.message.headers.iter() {
+            if dlq_only
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(name.as_ref()))
+            {
+                continue;
+            }
+            for v in values {
+                headers.append(name.clone(), v.clone());
+            }
         }
         // A fresh id: the original one may still be in the duplicate window.
         headers.insert(

@@ -292,7 +292,10 @@ async fn smart_http(
                 });
             }
         }
-        if !updates.is_empty() {
+        if !updates.is_empty() && !h.sender.delivering() {
+            // Decided at push time: a lost delivery stays lost when deliveries come back on.
+            tracing::info!(repository = %full_name, "push not announced: webhook deliveries are switched off");
+        } else if !updates.is_empty() {
             // Announce after answering, as real hosts do; the lock keeps pushes in order.
             let h2 = h.clone();
             let name = full_name.clone();
@@ -445,7 +448,11 @@ async fn merge_pull(
     let info = h.info(&full_name);
     let closed = pull_payload(h.sender.flavor(), &info, &merged, "closed");
     let h2 = h.clone();
+    let delivering = h.sender.delivering();
     tokio::spawn(async move {
+        if !delivering {
+            return;
+        }
         h2.announce_pushes(&full_name, vec![update]).await;
         h2.sender
             .deliver("pull_request", "pull_request", "closed", &closed)

@@ -25,18 +25,16 @@ use serde_json::Value;
 
 use crate::apply::{Applied, ApplyError, Cluster, LABEL_MANAGED_BY};
 
+/// One kind's cache and the task feeding it.
+type KindWatch = (
+    Store<DynamicObject>,
+    Arc<tokio_util::task::AbortOnDropHandle<()>>,
+);
+
 /// The watch caches of one cluster, one per kind.
 pub struct Watches {
     client: kube::Client,
-    kinds: Mutex<
-        HashMap<
-            String,
-            (
-                Store<DynamicObject>,
-                Arc<tokio_util::task::AbortOnDropHandle<()>>,
-            ),
-        >,
-    >,
+    kinds: Mutex<HashMap<String, KindWatch>>,
 }
 
 impl std::fmt::Debug for Watches {

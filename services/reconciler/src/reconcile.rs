@@ -22,6 +22,9 @@ use crate::state::{
 };
 use crate::verify::{self, Verdict};
 
+/// The revision an environment last applied and what it applied.
+pub(crate) type AppliedSet = (String, Arc<Vec<apply::Applied>>);
+
 /// What the worker does with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
@@ -52,7 +55,7 @@ pub struct Reconciler {
     /// Drift watch caches, per cluster.
     pub(crate) watches: std::sync::Mutex<HashMap<String, Arc<crate::drift::Watches>>>,
     /// What each environment's last applied revision applied, as this worker last knew it.
-    pub(crate) applied_sets: std::sync::Mutex<HashMap<EnvKey, (String, Arc<Vec<apply::Applied>>)>>,
+    pub(crate) applied_sets: std::sync::Mutex<HashMap<EnvKey, AppliedSet>>,
 }
 
 impl std::fmt::Debug for Reconciler {
