@@ -362,6 +362,11 @@ impl Reconciler {
                 };
             }
         };
+        // Statuses go to the forge whose events deployed it before (the API is no forge).
+        let provider = match known.as_ref().map(|s| s.provider.as_str()) {
+            Some("gitea") => gantry_proto::v1::Provider::Gitea,
+            _ => gantry_proto::v1::Provider::Github,
+        };
         let branch = plan::branch_of(&event.r#ref)
             .map(str::to_owned)
             .or_else(|| known.map(|s| s.branch).filter(|b| !b.is_empty()))
@@ -399,6 +404,7 @@ impl Reconciler {
             }
         }
         let mut resolved = event.clone();
+        resolved.provider = provider as i32;
         resolved.r#ref = format!("refs/heads/{branch}");
         resolved.after = revision;
         let only = Some((req.application.clone(), req.environment.clone()));
