@@ -581,7 +581,7 @@ async fn jetstream_ceiling(
         .fold("NATS/1.0\r\n\r\n".len(), |n, (k, vs)| {
             n + vs
                 .iter()
-                .map(|v| k.as_ref().len() + v.as_str().len() + 4)
+                .map(|v| AsRef::<str>::as_ref(k).len() + v.as_str().len() + 4)
                 .sum::<usize>()
         });
     // JetStream counts subject, headers, payload and ~22 bytes of framing per stored message.
