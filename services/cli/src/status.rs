@@ -88,6 +88,7 @@ async fn rows(url: &str) -> Result<Vec<Row>, String> {
         .await
         .map_err(|_| format!("NATS at {url} did not answer within 5s"))?
         .map_err(|e| format!("cannot connect to NATS at {url}: {e}"))?;
+    gantry_nats::check_server(&client).map_err(|e| e.to_string())?;
     let js = jetstream::new(client);
     let mut out = gantry_reconciler::state::read_all(&js, None)
         .await
