@@ -62,6 +62,8 @@ pub struct Entry<'a> {
     pub pruned: u32,
     /// How long the phase took; none for `started`.
     pub duration: Option<Duration>,
+    /// The render used random or time functions (Helm's `randAlphaNum`, `now`, `genCA`...).
+    pub nondeterministic: bool,
 }
 
 /// Publishes records.
@@ -100,6 +102,7 @@ impl Auditor {
             time: Some(prost_types::Timestamp::from(SystemTime::now())),
             repository: cx.repository.clone(),
             trace_id: cx.trace_id(),
+            nondeterministic: e.nondeterministic,
             ..Default::default()
         };
         let subject = gantry_nats::audit_subject(e.app, e.environment, e.outcome.token());
