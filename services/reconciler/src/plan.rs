@@ -420,8 +420,8 @@ apps:
         let e = env("          engine: helm3\n").expect_err("engine");
         assert_eq!(e.line, 8, "{e}");
         assert!(e.message.contains("helm3"), "{e}");
-        let e = env("          valuesFiles:\n            - ../../../etc/passwd\n")
-            .expect_err("escape");
+        let e =
+            env("          valuesFiles:\n            - ../../../etc/passwd\n").expect_err("escape");
         assert_eq!(e.line, 9, "{e}");
         let e = env("          valuesFiles: [/etc/passwd]\n").expect_err("absolute");
         assert_eq!(e.line, 8, "{e}");

@@ -732,11 +732,11 @@ impl Reconciler {
             })
         })
         .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+        .map_err(|e| Transient {
+            context: context.clone(),
+            reason: e.to_string(),
+            after: None,
+        })?;
         self.metrics.phase("render", t.elapsed());
         let (rendered, inputs_digest) = match rendered {
             Ok(r) => r,

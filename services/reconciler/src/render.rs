@@ -3,9 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use gantry_render::{
-    ExternalHelm, FileSystem, HelmRenderer, NativeHelm, RenderOptions, Rendered,
-};
+use gantry_render::{ExternalHelm, FileSystem, HelmRenderer, NativeHelm, RenderOptions, Rendered};
 use sha2::{Digest, Sha256};
 
 use crate::fetch::Snapshot;

@@ -63,8 +63,7 @@ const VALUES: &str = "replicaCount: 1\nimage:\n  repository: nginx\n  tag: \"\"\
 fn write_chart(h: &Harness) -> Result<()> {
     h.repo.write("charts/web/Chart.yaml", CHART)?;
     h.repo.write("charts/web/values.yaml", VALUES)?;
-    h.repo
-        .write("charts/web/templates/_helpers.tpl", HELPERS)?;
+    h.repo.write("charts/web/templates/_helpers.tpl", HELPERS)?;
     h.repo
         .write("charts/web/templates/deployment.yaml", DEPLOYMENT)?;
     h.repo
@@ -89,8 +88,10 @@ async fn get(h: &Harness, api_version: &str, kind: &str, name: &str) -> Result<D
 async fn a_chart_deploys_through_the_native_engine() -> Result<()> {
     let mut h = Harness::start().await?;
     write_chart(&h)?;
-    h.repo
-        .write("envs/dev/values.yaml", "replicaCount: 2\ngreeting: from dev\n")?;
+    h.repo.write(
+        "envs/dev/values.yaml",
+        "replicaCount: 2\ngreeting: from dev\n",
+    )?;
     h.repo.write(
         ".gantry.yaml",
         &gantry_yaml(
@@ -211,7 +212,8 @@ async fn a_nondeterministic_rerender_is_not_a_change() -> Result<()> {
         "charts/web/templates/secret.yaml",
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ include \"web.fullname\" . }}\ndata:\n  password: {{ randAlphaNum 24 | b64enc | quote }}\n",
     )?;
-    h.repo.write(".gantry.yaml", &gantry_yaml("{releaseName: shop}"))?;
+    h.repo
+        .write(".gantry.yaml", &gantry_yaml("{releaseName: shop}"))?;
     let c1 = h.repo.commit("a chart with a generated password")?;
     h.worker("w1", |_| {}).await?;
     h.push(ZERO, &c1).await?;
@@ -232,8 +234,11 @@ async fn a_nondeterministic_rerender_is_not_a_change() -> Result<()> {
         .await?;
     assert_eq!(s.state, "success", "{s:?}");
     assert!(
-        s.description
-            .starts_with(&format!("{}: no input changed since {}", &c2[..7], &c1[..7])),
+        s.description.starts_with(&format!(
+            "{}: no input changed since {}",
+            &c2[..7],
+            &c1[..7]
+        )),
         "{s:?}"
     );
     let again = get(&h, "v1", "Secret", "shop-web").await?.data["data"]["password"].clone();
@@ -250,7 +255,9 @@ async fn a_nondeterministic_rerender_is_not_a_change() -> Result<()> {
     assert_eq!(renders.len(), 2, "{renders:?}");
     assert!(renders.iter().all(|r| r.nondeterministic), "{renders:?}");
     assert!(
-        renders[0].message.contains("nondeterministic (randAlphaNum)"),
+        renders[0]
+            .message
+            .contains("nondeterministic (randAlphaNum)"),
         "{}",
         renders[0].message
     );
@@ -268,8 +275,10 @@ async fn a_nondeterministic_rerender_is_not_a_change() -> Result<()> {
         && r.outcome == Outcome::Succeeded as i32));
 
     // A change to what the chart reads is a change: it is applied (with a new password).
-    h.repo
-        .write("charts/web/values.yaml", &VALUES.replace("replicaCount: 1", "replicaCount: 2"))?;
+    h.repo.write(
+        "charts/web/values.yaml",
+        &VALUES.replace("replicaCount: 1", "replicaCount: 2"),
+    )?;
     let c3 = h.repo.commit("two replicas")?;
     h.push(&c2, &c3).await?;
     let s = h
