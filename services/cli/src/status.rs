@@ -98,6 +98,7 @@ async fn rows(url: &str) -> Result<Vec<Row>, String> {
         .await
         .map_err(|_| format!("NATS at {url} did not answer within 5s"))?
         .map_err(|e| format!("cannot connect to NATS at {url}: {e}"))?;
+    gantry_nats::check_server(&client).map_err(|e| e.to_string())?;
     let js = jetstream::new(client);
     let kv = match js.get_key_value(gantry_nats::STATE_BUCKET).await {
         Ok(kv) => kv,
