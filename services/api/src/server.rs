@@ -53,6 +53,7 @@ pub struct AppState {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) audit: audit::Index,
     pub(crate) oidc: Option<Arc<crate::oidc::Verifier>>,
+    pub(crate) http: reqwest::Client,
 }
 
 /// An error answer: status, machine code, sentence.
@@ -127,7 +128,7 @@ pub async fn run(
     let oidc = config
         .oidc
         .clone()
-        .map(|o| Arc::new(crate::oidc::Verifier::new(o, http)));
+        .map(|o| Arc::new(crate::oidc::Verifier::new(o, http.clone())));
     let grace = config.shutdown_grace;
     let catalog = Arc::new(Catalog::new(
         config.data_dir.join("mirrors"),
@@ -142,6 +143,7 @@ pub async fn run(
         catalog,
         audit: audit::Index::default(),
         oidc,
+        http,
     });
     let tasks = crate::background::start(state.clone().into_inner());
 
