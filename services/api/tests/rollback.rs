@@ -63,11 +63,9 @@ async fn rollback_by_commit_and_by_pull_request() -> Result<()> {
         gantry_reconciler::state::StateStore::open(&js, "w1", Duration::from_secs(30)).await?;
     store
         .put(
-            "web",
-            "dev",
+            &gantry_reconciler::state::EnvKey::new("acme/platform", "web", "dev"),
             &gantry_reconciler::state::EnvState {
                 revision: rev1.clone(),
-                repository: "acme/platform".to_owned(),
                 inputs: vec![
                     "apps/web/dev/cm.yaml".to_owned(),
                     "apps/base/cm.yaml".to_owned(),
