@@ -109,12 +109,13 @@ pub async fn run(
 
 async fn connect(
     config: &Config,
+    servers: Vec<async_nats::ServerAddr>,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Option<async_nats::Client> {
     loop {
         match async_nats::ConnectOptions::new()
             .name(format!("gantry-reconciler {}", config.worker_id))
-            .connect(config.nats_url.as_str())
+            .connect(servers.clone())
             .await
         {
             Ok(c) => return Some(c),
@@ -135,7 +136,10 @@ async fn work(
     metrics: Arc<Metrics>,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<(), Error> {
-    let Some(client) = connect(config, &stop).await else {
+    // A server address the client refuses is a configuration error, not an outage to wait out.
+    let servers = gantry_nats::server_addrs_from_url(&config.nats_url)
+        .map_err(|e| Error::Setup(format!("{e}: {}", error_source(&e))))?;
+    let Some(client) = connect(config, servers, &stop).await else {
         return Ok(());
     };
     if let Ok(mut c) = shared.client.lock() {
@@ -145,14 +149,17 @@ async fn work(
     let setup = |e: &dyn std::fmt::Display| Error::Setup(e.to_string());
     for (cfg, name) in [
         (
-            gantry_nats::events_stream_config(),
+            gantry_nats::events_stream_config(config.nats_replicas),
             gantry_nats::EVENTS_STREAM,
         ),
         (
-            gantry_nats::audit_stream_config(),
+            gantry_nats::audit_stream_config(config.nats_replicas),
             gantry_nats::AUDIT_STREAM,
         ),
-        (gantry_nats::dlq_stream_config(), gantry_nats::DLQ_STREAM),
+        (
+            gantry_nats::dlq_stream_config(config.nats_replicas),
+            gantry_nats::DLQ_STREAM,
+        ),
     ] {
         match gantry_nats::ensure_stream(&js, &cfg, name)
             .await
@@ -164,7 +171,12 @@ async fn work(
             s => tracing::debug!(stream = name, status = ?s, "stream ready"),
         }
     }
-    let state = StateStore::open(&js, &config.worker_id, config.lease_ttl)
+    let state = StateStore::open_replicated(
+        &js,
+        &config.worker_id,
+        config.lease_ttl,
+        config.nats_replicas,
+    )
         .await
         .map_err(|e| setup(&e))?;
     let stream = js
@@ -182,11 +194,19 @@ async fn work(
                 max_deliver: config.max_deliver,
                 max_ack_pending: 10_000,
                 deliver_policy: consumer::DeliverPolicy::All,
+                num_replicas: config.nats_replicas,
                 ..Default::default()
             },
         )
         .await
         .map_err(|e| setup(&e))?;
+    if let Some(d) = gantry_nats::consumer_replicas_difference(
+        consumer.cached_info().config.num_replicas,
+        stream.cached_info().config.num_replicas,
+        config.nats_replicas,
+    ) {
+        tracing::warn!(consumer = gantry_nats::RECONCILER_CONSUMER, difference = %d, "consumer settings differ from Gantry's; it is left unchanged");
+    }
     let reconciler = Arc::new(Reconciler::new(
         config.clone(),
         state,
@@ -243,6 +263,10 @@ async fn work(
     }
     let _ = client.flush().await;
     Ok(())
+}
+
+fn error_source(e: &dyn std::error::Error) -> String {
+    e.source().map(ToString::to_string).unwrap_or_default()
 }
 
 /// Processes one message and settles it.
