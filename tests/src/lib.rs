@@ -204,7 +204,10 @@ impl NatsCluster {
         for s in self.servers.iter().filter(|s| s.child.is_some()) {
             while !s.healthy() {
                 if Instant::now() > deadline {
-                    bail!("nats-server on port {} was not healthy within {within:?}", s.port);
+                    bail!(
+                        "nats-server on port {} was not healthy within {within:?}",
+                        s.port
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

@@ -32,8 +32,7 @@ async fn receiver_on(url: &str, replicas: usize) -> Result<Receiver> {
 }
 
 async fn readyz(r: &Receiver) -> Result<Value> {
-    Ok(r
-        .http
+    Ok(r.http
         .get(format!("{}/readyz", r.base))
         .send()
         .await?

@@ -342,7 +342,15 @@ mod tests {
             vec!["nats://a:4222", "nats://b:4222", "c:4222"]
         );
         assert_eq!(parse_nats_url("tls://u:p@[::1]:4222/").unwrap().len(), 1);
-        for bad in ["", "nats://a:4222,", "nats://a:4222,,nats://b", "http://a:4222", "nats://:4222", "nats://a:port", "a b:1"] {
+        for bad in [
+            "",
+            "nats://a:4222,",
+            "nats://a:4222,,nats://b",
+            "http://a:4222",
+            "nats://:4222",
+            "nats://a:port",
+            "a b:1",
+        ] {
             assert!(parse_nats_url(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(parse_nats_replicas("3"), Ok(3));
@@ -375,13 +383,34 @@ mod tests {
         assert_eq!((fl.servers.len(), fl.replicas), (2, 1));
 
         let bad: &[(&str, &str)] = &[(ENV_NATS_REPLICAS, "9")];
-        assert_eq!(Layers::new(bad).nats(None, None, None).unwrap_err().key, ENV_NATS_REPLICAS);
+        assert_eq!(
+            Layers::new(bad).nats(None, None, None).unwrap_err().key,
+            ENV_NATS_REPLICAS
+        );
         let e = Layers::new(none).nats(None, Some(0), None).unwrap_err();
         assert_eq!(e.key, "--nats-replicas");
-        let file = NatsFile { url: Some("nats://a,".to_owned()), replicas: None };
-        assert_eq!(Layers::new(none).nats(None, None, Some(&file)).unwrap_err().key, "nats.url");
-        let file = NatsFile { url: None, replicas: Some(7) };
-        assert_eq!(Layers::new(none).nats(None, None, Some(&file)).unwrap_err().key, "nats.replicas");
+        let file = NatsFile {
+            url: Some("nats://a,".to_owned()),
+            replicas: None,
+        };
+        assert_eq!(
+            Layers::new(none)
+                .nats(None, None, Some(&file))
+                .unwrap_err()
+                .key,
+            "nats.url"
+        );
+        let file = NatsFile {
+            url: None,
+            replicas: Some(7),
+        };
+        assert_eq!(
+            Layers::new(none)
+                .nats(None, None, Some(&file))
+                .unwrap_err()
+                .key,
+            "nats.replicas"
+        );
     }
 }
 

@@ -95,7 +95,6 @@ pub enum Error {
     },
 }
 
-
 /// Parses seed servers (from `--nats-url`, split at commas) into the addresses a
 /// `ConnectOptions::connect` takes. Given several, the client picks one, learns the rest of the
 /// cluster from it, and reconnects to another when the one it uses goes away.
@@ -103,10 +102,12 @@ pub fn server_addrs(servers: &[String]) -> Result<Vec<ServerAddr>, Error> {
     servers
         .iter()
         .map(|s| {
-            s.trim().parse::<ServerAddr>().map_err(|source| Error::ServerAddr {
-                address: s.clone(),
-                source,
-            })
+            s.trim()
+                .parse::<ServerAddr>()
+                .map_err(|source| Error::ServerAddr {
+                    address: s.clone(),
+                    source,
+                })
         })
         .collect()
 }
@@ -368,15 +369,16 @@ pub async fn ensure_state_bucket(
             };
             Ok((store, status))
         }
-        Err(e) if is_not_found(&e) => match js.create_key_value(state_bucket_config(replicas)).await
-        {
-            Ok(store) => Ok((store, StreamStatus::Created)),
-            // Another worker may have created it a moment before; then it opens.
-            Err(source) => match js.get_key_value(STATE_BUCKET).await {
-                Ok(store) => Ok((store, StreamStatus::Matches)),
-                Err(_) => Err(Error::CreateBucket(source)),
-            },
-        },
+        Err(e) if is_not_found(&e) => {
+            match js.create_key_value(state_bucket_config(replicas)).await {
+                Ok(store) => Ok((store, StreamStatus::Created)),
+                // Another worker may have created it a moment before; then it opens.
+                Err(source) => match js.get_key_value(STATE_BUCKET).await {
+                    Ok(store) => Ok((store, StreamStatus::Matches)),
+                    Err(_) => Err(Error::CreateBucket(source)),
+                },
+            }
+        }
         Err(source) => Err(Error::Lookup {
             stream: STATE_BUCKET_STREAM,
             source,
@@ -423,7 +425,11 @@ mod tests {
 
     #[test]
     fn replicas_reach_every_created_asset() {
-        for cfg in [events_stream_config(3), audit_stream_config(3), dlq_stream_config(3)] {
+        for cfg in [
+            events_stream_config(3),
+            audit_stream_config(3),
+            dlq_stream_config(3),
+        ] {
             assert_eq!(cfg.num_replicas, 3, "{}", cfg.name);
         }
         assert_eq!(events_stream_config(0).num_replicas, 1);

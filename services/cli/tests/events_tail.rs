@@ -13,7 +13,8 @@ async fn tails_events_and_audit_records_as_json_lines() -> Result<()> {
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
     js.create_stream(gantry_nats::events_stream_config(1))
         .await?;
-    js.create_stream(gantry_nats::audit_stream_config(1)).await?;
+    js.create_stream(gantry_nats::audit_stream_config(1))
+        .await?;
     for (i, kind) in [
         (1, gantry_proto::v1::EventKind::Push),
         (2, gantry_proto::v1::EventKind::PrMerged),

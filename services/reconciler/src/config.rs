@@ -613,8 +613,11 @@ mod tests {
     fn nats_servers_and_replicas() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("r.yaml");
-        std::fs::write(&f, "nats: {url: \"nats://a:4222, nats://b:4222\", replicas: 3}\n")
-            .expect("write");
+        std::fs::write(
+            &f,
+            "nats: {url: \"nats://a:4222, nats://b:4222\", replicas: 3}\n",
+        )
+        .expect("write");
         let fp = f.to_str().expect("utf-8");
         let none: &[(&str, &str)] = &[];
         let c = Config::resolve(args(&["--config", fp]), none).expect("resolves");

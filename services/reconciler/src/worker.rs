@@ -177,8 +177,8 @@ async fn work(
         config.lease_ttl,
         config.nats_replicas,
     )
-        .await
-        .map_err(|e| setup(&e))?;
+    .await
+    .map_err(|e| setup(&e))?;
     let stream = js
         .get_stream(gantry_nats::EVENTS_STREAM)
         .await

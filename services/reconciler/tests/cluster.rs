@@ -77,11 +77,10 @@ async fn replicas_reach_every_stream_the_bucket_and_the_consumer() -> Result<()>
         assert_eq!(info.config.num_replicas, 3, "{name}");
     }
     let stream = js.get_stream(gantry_nats::EVENTS_STREAM).await?;
-    let mut consumer: jetstream::consumer::PullConsumer =
-        stream
-            .get_consumer(gantry_nats::RECONCILER_CONSUMER)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut consumer: jetstream::consumer::PullConsumer = stream
+        .get_consumer(gantry_nats::RECONCILER_CONSUMER)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let info = consumer.info().await?;
     assert_eq!(info.config.num_replicas, 3);
     assert_eq!(
