@@ -235,10 +235,10 @@ fn check_server(entry: &str) -> Result<(), &'static str> {
     if host.is_empty() {
         return Err("names no host");
     }
-    if let Some(p) = port {
-        if p.parse::<u16>().is_err() {
-            return Err("has a port that is not a number from 0 to 65535");
-        }
+    if let Some(p) = port
+        && p.parse::<u16>().is_err()
+    {
+        return Err("has a port that is not a number from 0 to 65535");
     }
     Ok(())
 }
