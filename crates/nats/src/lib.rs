@@ -187,6 +187,11 @@ impl Error {
                 source.kind(),
                 CreateStreamErrorKind::JetStream(_) | CreateStreamErrorKind::JetStreamUnavailable
             ),
+            // An address the client cannot parse never becomes usable.
+            Error::ServerAddr { .. } => true,
+            // The client folds a refusal and a lost request into one kind here, so these are
+            // retried: a refusal then fails again, visibly, each time.
+            Error::OpenBucket(_) | Error::CreateBucket(_) => false,
         }
     }
 }
