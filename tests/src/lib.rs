@@ -27,6 +27,7 @@ pub struct NatsServer {
     /// The HTTP monitoring port, when the server serves one.
     monitor: Option<u16>,
     bin: PathBuf,
+    config: Option<PathBuf>,
 }
 
 /// Debian's own `nats-server` package (2.9.10 on Debian 12): older than Gantry supports, which
@@ -54,8 +55,26 @@ impl NatsServer {
 
     /// Starts the `nats-server` at `bin` (another version than the usual one).
     pub fn start_bin(bin: PathBuf) -> Result<Self> {
+        Self::start_full(bin, None)
+    }
+
+    /// Starts a server with `config` as its configuration file (e.g. `max_payload: 2048`); the
+    /// port, address and store still come from the command line.
+    pub fn start_with_config(config: &str) -> Result<Self> {
+        Self::start_full(nats_server_bin(), Some(config))
+    }
+
+    fn start_full(bin: PathBuf, config: Option<&str>) -> Result<Self> {
         let store = tempfile::tempdir().context("creating the JetStream store directory")?;
         let port = free_port()?;
+        let config = match config {
+            Some(text) => {
+                let path = store.path().join("nats-server.conf");
+                std::fs::write(&path, text).context("writing the nats-server configuration")?;
+                Some(path)
+            }
+            None => None,
+        };
         let mut server = NatsServer {
             child: None,
             port,
@@ -63,6 +82,7 @@ impl NatsServer {
             extra: Vec::new(),
             monitor: None,
             bin,
+            config,
         };
         server.spawn()?;
         Ok(server)
@@ -94,7 +114,11 @@ impl NatsServer {
 
     fn spawn(&mut self) -> Result<()> {
         let bin = self.bin.clone();
-        let child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        if let Some(c) = &self.config {
+            command.arg("-c").arg(c);
+        }
+        let child = command
             .args([
                 "-a",
                 "127.0.0.1",

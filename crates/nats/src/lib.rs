@@ -49,6 +49,58 @@ pub const HEADER_CE_TYPE: &str = "ce-type";
 /// CloudEvents `time`.
 pub const HEADER_CE_TIME: &str = "ce-time";
 
+/// The `Gantry-Schema` of event messages (the protobuf message `gantry.v1.Event`).
+pub const EVENT_SCHEMA: &str = "gantry.v1.Event";
+/// The CloudEvents spec version Gantry writes.
+pub const CE_SPECVERSION: &str = "1.0";
+
+/// What an event message's headers say (contract section 3).
+#[derive(Debug, Clone, Copy)]
+pub struct EventHeaders<'a> {
+    /// `<provider>:<delivery id>`: both `Nats-Msg-Id` (JetStream drops a redelivery) and `ce-id`.
+    pub id: &'a str,
+    /// `ce-source`: the repository's web URL.
+    pub source: &'a str,
+    /// The event kind token (`push`, `pr_opened`, ...); `ce-type` is `dev.gantry.<kind>`.
+    pub kind: &'a str,
+    /// `ce-time`, RFC 3339.
+    pub time: &'a str,
+    /// W3C `traceparent`.
+    pub traceparent: &'a str,
+}
+
+impl EventHeaders<'_> {
+    /// The header map every event message carries. The receiver and the load generator both
+    /// build theirs here, so the storage ceiling the load tool measures uses the same headers.
+    pub fn to_header_map(&self) -> async_nats::HeaderMap {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(HEADER_MSG_ID, self.id);
+        h.insert(HEADER_CONTENT_TYPE, CONTENT_TYPE_PROTOBUF);
+        h.insert(HEADER_SCHEMA, EVENT_SCHEMA);
+        h.insert(HEADER_CE_SPECVERSION, CE_SPECVERSION);
+        h.insert(HEADER_CE_ID, self.id);
+        h.insert(HEADER_CE_SOURCE, self.source);
+        h.insert(HEADER_CE_TYPE, ce_type(self.kind).as_ref());
+        h.insert(HEADER_CE_TIME, self.time);
+        h.insert(HEADER_TRACEPARENT, self.traceparent);
+        h
+    }
+}
+
+/// `dev.gantry.<kind>`, without an allocation for the contract's kinds.
+pub fn ce_type(kind: &str) -> std::borrow::Cow<'static, str> {
+    use std::borrow::Cow;
+    match kind {
+        "push" => Cow::Borrowed("dev.gantry.push"),
+        "pr_opened" => Cow::Borrowed("dev.gantry.pr_opened"),
+        "pr_updated" => Cow::Borrowed("dev.gantry.pr_updated"),
+        "pr_closed" => Cow::Borrowed("dev.gantry.pr_closed"),
+        "pr_merged" => Cow::Borrowed("dev.gantry.pr_merged"),
+        "sync" => Cow::Borrowed("dev.gantry.sync"),
+        other => Cow::Owned(format!("dev.gantry.{other}")),
+    }
+}
+
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a redelivered webhook.
 ///
 /// Git hosts redeliver by hand (GitHub's "Redeliver" button, Gitea's "Test delivery"), usually
@@ -479,6 +531,29 @@ pub fn consumer_replicas_difference(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn event_headers_carry_the_contract_set() {
+        let h = EventHeaders {
+            id: "github:d1",
+            source: "https://github.com/acme/app",
+            kind: "pr_merged",
+            time: "2025-06-15T13:01:51Z",
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        }
+        .to_header_map();
+        let get = |k: &str| h.get(k).map(|v| v.as_str().to_owned()).unwrap_or_default();
+        assert_eq!(get("Nats-Msg-Id"), "github:d1");
+        assert_eq!(get("ce-id"), "github:d1");
+        assert_eq!(get("Content-Type"), "application/protobuf");
+        assert_eq!(get("Gantry-Schema"), "gantry.v1.Event");
+        assert_eq!(get("ce-specversion"), "1.0");
+        assert_eq!(get("ce-source"), "https://github.com/acme/app");
+        assert_eq!(get("ce-type"), "dev.gantry.pr_merged");
+        assert_eq!(get("ce-time"), "2025-06-15T13:01:51Z");
+        assert!(get("traceparent").starts_with("00-4bf92f35"));
+        assert_eq!(ce_type("other"), "dev.gantry.other");
+    }
 
     #[test]
     fn servers_older_than_2_10_are_refused_with_both_versions_named() {

@@ -123,6 +123,10 @@ pub struct Args {
     /// drain within it, and whatever still waits then is abandoned.
     #[arg(long, env = ENV_SHUTDOWN_GRACE, default_value = "25s", value_parser = gantry_config::parse_duration)]
     pub shutdown_grace: Duration,
+    /// How often the reconciler compares every environment with its branch head and live
+    /// objects (at least 5s).
+    #[arg(long, default_value = "5m", value_parser = gantry_config::parse_duration)]
+    pub resync_interval: Duration,
 }
 
 /// `DIR/sandbox.json`, as the contract fixes it.
@@ -142,6 +146,9 @@ pub struct SandboxJson {
     pub receiver: String,
     /// The NATS URL.
     pub nats_url: String,
+    /// Base URL of the reconciler's `/metrics`.
+    #[serde(default)]
+    pub reconciler: String,
 }
 
 /// Ports and secrets kept across runs, so that clones and kubeconfigs stay valid.
@@ -155,6 +162,10 @@ struct Persisted {
 
 /// Runs `gantry up` until Ctrl-C or SIGTERM.
 pub fn run(args: Args) -> ExitCode {
+    if args.resync_interval < Duration::from_secs(5) {
+        eprintln!("gantry up: invalid --resync-interval: must be at least 5s");
+        return ExitCode::from(gantry_config::EXIT_CONFIG);
+    }
     // Every component logs through one subscriber; `GANTRY_LOG_LEVEL` tunes it.
     let _telemetry = gantry_telemetry::init(gantry_telemetry::Options {
         service_name: "gantry-sandbox",
@@ -479,6 +490,8 @@ pub async fn up(
         credentials: None,
     }];
     rc.shutdown_grace = grace;
+    rc.resync_interval = args.resync_interval;
+    let rc_listen = rc.listen;
     let reconciler_run = gantry_reconciler::run(reconciler_listener, rc, stopped(stop_rx.clone()));
     let mut reconciler =
         tokio::spawn(async move { reconciler_run.await.map_err(anyhow::Error::from) });
@@ -520,6 +533,7 @@ pub async fn up(
             forge_api: forge_url.clone(),
             receiver: receiver_url.clone(),
             nats_url: nats_url.clone(),
+            reconciler: format!("http://{rc_listen}"),
         };
         failed = std::fs::write(
             dir.join("sandbox.json"),
