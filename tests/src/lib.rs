@@ -182,6 +182,7 @@ impl NatsCluster {
                 port: free_port()?,
                 store,
                 bin: nats_server_bin(),
+                config: None,
                 extra: vec![
                     "--server_name".to_owned(),
                     format!("n{}", i + 1),
