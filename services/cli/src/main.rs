@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod events;
 mod kube_sim;
+mod locate;
 mod pr;
 mod render;
 mod status;

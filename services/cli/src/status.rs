@@ -1,5 +1,6 @@
 //! `gantry status`: a table of apps × environments (revision, health, last outcome, when), read
-//! from the `gantry-state` bucket and the newest audit record of each environment.
+//! from the `gantry-state` bucket and the newest audit record of each environment. It always
+//! says which NATS server and bucket it read, and whether the bucket was missing or empty.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,7 +16,8 @@ use serde_json::json;
 /// Options of `gantry status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A sandbox folder: its sandbox.json names the NATS server.
+    /// A sandbox folder: its sandbox.json names the NATS server [default: ./.gantry-sandbox
+    /// when it has a sandbox.json and neither --nats-url nor GANTRY_NATS_URL is given]
     #[arg(long)]
     dir: Option<PathBuf>,
     /// NATS server [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
@@ -44,7 +46,14 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(gantry_config::EXIT_CONFIG);
     }
-    let url = match nats_url(&args) {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let located = crate::locate::nats_url(
+        args.nats_url.as_deref(),
+        args.dir.as_deref(),
+        &gantry_config::ProcessEnv,
+        &cwd,
+    );
+    let (url, source) = match located {
         Ok(u) => u,
         Err(e) => {
             eprintln!("gantry status: {e}");
@@ -62,7 +71,18 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     match rt.block_on(rows(&url)) {
-        Ok(rows) => {
+        Ok((bucket, rows)) => {
+            let read = format!(
+                "NATS {url} ({source}), bucket {}: {}",
+                gantry_nats::STATE_BUCKET,
+                bucket.describe(rows.len())
+            );
+            // JSON lines stay machine-readable on stdout; the person reading a table sees it there.
+            if args.output == "json" {
+                eprintln!("gantry status: {read}");
+            } else {
+                println!("{read}");
+            }
             print(&rows, &args.output);
             ExitCode::SUCCESS
         }
@@ -73,37 +93,67 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn nats_url(args: &Args) -> Result<String, String> {
-    if let Some(u) = &args.nats_url {
-        return Ok(u.clone());
+/// Prints the table `gantry status` prints for the server at `url` (for `gantry up`'s guide on
+/// resume); the bucket's state when there is no row to show.
+pub async fn print_table(url: &str) -> Result<(), String> {
+    let (bucket, rows) = rows(url).await?;
+    if rows.is_empty() {
+        println!("  {}", bucket.describe(0));
     }
-    if let Some(dir) = &args.dir {
-        let path = dir.join("sandbox.json");
-        let text = std::fs::read(&path)
-            .map_err(|e| format!("invalid --dir: cannot read {}: {e}", path.display()))?;
-        let s: crate::up::SandboxJson = serde_json::from_slice(&text)
-            .map_err(|e| format!("invalid --dir: {}: {e}", path.display()))?;
-        return Ok(s.nats_url);
+    print(&rows, "table");
+    Ok(())
+}
+
+/// What was found where the state bucket should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    /// No reconciler ever used this server.
+    Missing,
+    /// The bucket exists.
+    Found,
+}
+
+impl Bucket {
+    fn describe(self, rows: usize) -> String {
+        match (self, rows) {
+            (Bucket::Missing, _) => {
+                "missing: no reconciler has used this NATS server, nothing deployed".to_owned()
+            }
+            (Bucket::Found, 0) => "empty: nothing deployed yet".to_owned(),
+            (Bucket::Found, 1) => "1 environment".to_owned(),
+            (Bucket::Found, n) => format!("{n} environments"),
+        }
     }
-    Ok(std::env::var(crate::events::ENV_NATS_URL)
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()))
 }
 
 fn unescape_key_token(t: &str) -> String {
     gantry_nats::unescape_token(&t.replace('=', "%")).unwrap_or_else(|| t.to_owned())
 }
 
-async fn rows(url: &str) -> Result<Vec<Row>, String> {
+async fn rows(url: &str) -> Result<(Bucket, Vec<Row>), String> {
     let client = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url))
         .await
         .map_err(|_| format!("NATS at {url} did not answer within 5s"))?
         .map_err(|e| format!("cannot connect to NATS at {url}: {e}"))?;
     let js = jetstream::new(client);
-    let kv = match js.get_key_value(gantry_nats::STATE_BUCKET).await {
-        Ok(kv) => kv,
-        // No reconciler has run yet: nothing deployed.
-        Err(_) => return Ok(Vec::new()),
-    };
+    // A bucket is the stream KV_<name>: only "stream not found" means no reconciler ever ran;
+    // any other failure (a timeout, no JetStream) is an error, not an empty table.
+    let bucket = gantry_nats::STATE_BUCKET;
+    match js.get_stream(format!("KV_{bucket}")).await {
+        Ok(_) => {}
+        Err(e) => {
+            if let jetstream::context::GetStreamErrorKind::JetStream(j) = e.kind()
+                && j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            {
+                return Ok((Bucket::Missing, Vec::new()));
+            }
+            return Err(format!("reading the {bucket} bucket on {url}: {e}"));
+        }
+    }
+    let kv = js
+        .get_key_value(bucket)
+        .await
+        .map_err(|e| format!("reading the {bucket} bucket on {url}: {e}"))?;
     let keys: Vec<String> = kv
         .keys()
         .await
@@ -156,7 +206,7 @@ async fn rows(url: &str) -> Result<Vec<Row>, String> {
         });
     }
     out.sort_by(|a, b| (&a.app, &a.env).cmp(&(&b.app, &b.env)));
-    Ok(out)
+    Ok((Bucket::Found, out))
 }
 
 fn health(s: &EnvState) -> &'static str {
@@ -201,7 +251,6 @@ fn print(rows: &[Row], output: &str) {
         return;
     }
     if rows.is_empty() {
-        let _ = writeln!(out, "Nothing deployed yet.");
         return;
     }
     let mut table = vec![[
@@ -227,7 +276,7 @@ fn print(rows: &[Row], output: &str) {
             r.env.clone(),
             r.state.revision.chars().take(7).collect(),
             health(&r.state).to_owned(),
-            outcome.chars().take(72).collect(),
+            gantry_reconciler::report::truncate(&outcome, 72),
             ago(when),
         ]);
     }
