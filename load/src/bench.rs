@@ -576,10 +576,13 @@ async fn jetstream_ceiling(
         .await
         .context("creating the baseline stream")?;
 
-    let headers_len = header_pairs("github:00000000-0000-4000-8000-000000000000")
+    let headers_len = headers("github:00000000-0000-4000-8000-000000000000")
         .iter()
-        .fold("NATS/1.0\r\n\r\n".len(), |n, (k, v)| {
-            n + k.len() + v.len() + 4
+        .fold("NATS/1.0\r\n\r\n".len(), |n, (k, vs)| {
+            n + vs
+                .iter()
+                .map(|v| AsRef::<str>::as_ref(k).len() + v.as_str().len() + 4)
+                .sum::<usize>()
         });
     // JetStream counts subject, headers, payload and ~22 bytes of framing per stored message.
     let overhead = (BASELINE_SUBJECT.len() + headers_len + 22) as u64;
@@ -648,33 +651,16 @@ async fn jetstream_ceiling(
     Ok(total)
 }
 
-/// The header set the receiver puts on every event (contract section 3).
-fn header_pairs(msg_id: &str) -> [(&'static str, String); 9] {
-    [
-        (n::HEADER_MSG_ID, msg_id.to_owned()),
-        (n::HEADER_CONTENT_TYPE, n::CONTENT_TYPE_PROTOBUF.to_owned()),
-        (n::HEADER_SCHEMA, "gantry.v1.Event".to_owned()),
-        (n::HEADER_CE_SPECVERSION, "1.0".to_owned()),
-        (n::HEADER_CE_ID, msg_id.to_owned()),
-        (
-            n::HEADER_CE_SOURCE,
-            "https://github.com/acme/platform".to_owned(),
-        ),
-        (n::HEADER_CE_TYPE, "dev.gantry.push".to_owned()),
-        (n::HEADER_CE_TIME, "2025-06-15T13:01:51.123456Z".to_owned()),
-        (
-            n::HEADER_TRACEPARENT,
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
-        ),
-    ]
-}
-
+/// The header set the receiver puts on every event, from the function the receiver uses.
 fn headers(msg_id: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in header_pairs(msg_id) {
-        h.insert(k, v.as_str());
+    n::EventHeaders {
+        id: msg_id,
+        source: "https://github.com/acme/platform",
+        kind: "push",
+        time: "2025-06-15T13:01:51.123456Z",
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     }
-    h
+    .to_header_map()
 }
 
 /// CPU used by a few processes over an interval, in cores, and by everything else on the

@@ -46,6 +46,58 @@ pub const HEADER_CE_TYPE: &str = "ce-type";
 /// CloudEvents `time`.
 pub const HEADER_CE_TIME: &str = "ce-time";
 
+/// The `Gantry-Schema` of event messages (the protobuf message `gantry.v1.Event`).
+pub const EVENT_SCHEMA: &str = "gantry.v1.Event";
+/// The CloudEvents spec version Gantry writes.
+pub const CE_SPECVERSION: &str = "1.0";
+
+/// What an event message's headers say (contract section 3).
+#[derive(Debug, Clone, Copy)]
+pub struct EventHeaders<'a> {
+    /// `<provider>:<delivery id>`: both `Nats-Msg-Id` (JetStream drops a redelivery) and `ce-id`.
+    pub id: &'a str,
+    /// `ce-source`: the repository's web URL.
+    pub source: &'a str,
+    /// The event kind token (`push`, `pr_opened`, ...); `ce-type` is `dev.gantry.<kind>`.
+    pub kind: &'a str,
+    /// `ce-time`, RFC 3339.
+    pub time: &'a str,
+    /// W3C `traceparent`.
+    pub traceparent: &'a str,
+}
+
+impl EventHeaders<'_> {
+    /// The header map every event message carries. The receiver and the load generator both
+    /// build theirs here, so the storage ceiling the load tool measures uses the same headers.
+    pub fn to_header_map(&self) -> async_nats::HeaderMap {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(HEADER_MSG_ID, self.id);
+        h.insert(HEADER_CONTENT_TYPE, CONTENT_TYPE_PROTOBUF);
+        h.insert(HEADER_SCHEMA, EVENT_SCHEMA);
+        h.insert(HEADER_CE_SPECVERSION, CE_SPECVERSION);
+        h.insert(HEADER_CE_ID, self.id);
+        h.insert(HEADER_CE_SOURCE, self.source);
+        h.insert(HEADER_CE_TYPE, ce_type(self.kind).as_ref());
+        h.insert(HEADER_CE_TIME, self.time);
+        h.insert(HEADER_TRACEPARENT, self.traceparent);
+        h
+    }
+}
+
+/// `dev.gantry.<kind>`, without an allocation for the contract's kinds.
+pub fn ce_type(kind: &str) -> std::borrow::Cow<'static, str> {
+    use std::borrow::Cow;
+    match kind {
+        "push" => Cow::Borrowed("dev.gantry.push"),
+        "pr_opened" => Cow::Borrowed("dev.gantry.pr_opened"),
+        "pr_updated" => Cow::Borrowed("dev.gantry.pr_updated"),
+        "pr_closed" => Cow::Borrowed("dev.gantry.pr_closed"),
+        "pr_merged" => Cow::Borrowed("dev.gantry.pr_merged"),
+        "sync" => Cow::Borrowed("dev.gantry.sync"),
+        other => Cow::Owned(format!("dev.gantry.{other}")),
+    }
+}
+
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a redelivered webhook.
 ///
 /// Git hosts redeliver by hand (GitHub's "Redeliver" button, Gitea's "Test delivery"), usually
@@ -54,9 +106,28 @@ pub const EVENTS_DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How long events are kept: long enough to replay a week of pushes after an incident.
 pub const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The oldest nats-server Gantry runs against (contract section 3): 2.10 brought the consumer
+/// and key-value APIs the reconciler relies on (multi-filter consumers, `CONSUMER.CREATE` with a
+/// filter subject), and older servers leave those requests unanswered rather than refusing them.
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 10);
+
+/// The exit code of a process that cannot use the NATS server it was given (an older server,
+/// or streams, consumers or buckets that cannot be set up): sysexits' `EX_UNAVAILABLE`.
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
 /// Errors of stream set-up.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The server is older than [`MIN_SERVER_VERSION`].
+    #[error(
+        "nats-server {version} is not supported: Gantry needs nats-server {}.{} or newer",
+        MIN_SERVER_VERSION.0,
+        MIN_SERVER_VERSION.1
+    )]
+    ServerTooOld {
+        /// The version the server announced in its INFO.
+        version: String,
+    },
     /// The server could not be asked about the stream.
     #[error("could not look up stream {stream}")]
     Lookup {
@@ -75,6 +146,55 @@ pub enum Error {
         #[source]
         source: async_nats::jetstream::context::CreateStreamError,
     },
+}
+
+/// Checks the version a connected server announced in its INFO against
+/// [`MIN_SERVER_VERSION`]. A version that cannot be read (a fork, a build with a suffix that
+/// hides the numbers) is let through: refusing it would block servers that work.
+pub fn check_server_version(version: &str) -> Result<(), Error> {
+    match parse_version(version) {
+        Some((major, minor)) if (major, minor) < MIN_SERVER_VERSION => Err(Error::ServerTooOld {
+            version: version.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the server `client` is connected to; see [`check_server_version`]. Call it once the
+/// client is connected: before that the client knows no server version.
+pub fn check_server(client: &async_nats::Client) -> Result<(), Error> {
+    check_server_version(&client.server_info().version)
+}
+
+/// `major.minor` of a nats-server version such as `2.9.10`, `v2.10.0-beta.1` or `2.12`.
+fn parse_version(v: &str) -> Option<(u64, u64)> {
+    let v = v.trim().trim_start_matches('v');
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor_text = parts.next()?;
+    let digits = minor_text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(minor_text, |i| &minor_text[..i]);
+    Some((major, digits.parse().ok()?))
+}
+
+impl Error {
+    /// True when the server answered and said no (a JetStream API error, an old server): trying
+    /// again cannot help, so a service reports it and exits. False for what passes with time
+    /// (a timeout, a lost connection), which a service retries.
+    pub fn is_refusal(&self) -> bool {
+        use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
+        match self {
+            Error::ServerTooOld { .. } => true,
+            Error::Lookup { source, .. } => {
+                matches!(source.kind(), GetStreamErrorKind::JetStream(_))
+            }
+            Error::Create { source, .. } => matches!(
+                source.kind(),
+                CreateStreamErrorKind::JetStream(_) | CreateStreamErrorKind::JetStreamUnavailable
+            ),
+        }
+    }
 }
 
 /// Escapes one subject token: bytes outside `[A-Za-z0-9_-]` become `%XX` (upper-case hex).
@@ -280,6 +400,40 @@ fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn event_headers_carry_the_contract_set() {
+        let h = EventHeaders {
+            id: "github:d1",
+            source: "https://github.com/acme/app",
+            kind: "pr_merged",
+            time: "2025-06-15T13:01:51Z",
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        }
+        .to_header_map();
+        let get = |k: &str| h.get(k).map(|v| v.as_str().to_owned()).unwrap_or_default();
+        assert_eq!(get("Nats-Msg-Id"), "github:d1");
+        assert_eq!(get("ce-id"), "github:d1");
+        assert_eq!(get("Content-Type"), "application/protobuf");
+        assert_eq!(get("Gantry-Schema"), "gantry.v1.Event");
+        assert_eq!(get("ce-specversion"), "1.0");
+        assert_eq!(get("ce-source"), "https://github.com/acme/app");
+        assert_eq!(get("ce-type"), "dev.gantry.pr_merged");
+        assert_eq!(get("ce-time"), "2025-06-15T13:01:51Z");
+        assert!(get("traceparent").starts_with("00-4bf92f35"));
+        assert_eq!(ce_type("other"), "dev.gantry.other");
+    }
+
+    #[test]
+    fn servers_older_than_2_10_are_refused_with_both_versions_named() {
+        for old in ["2.9.10", "v2.9.25", "1.4.0", "2.2.0-beta.3"] {
+            let e = check_server_version(old).expect_err(old).to_string();
+            assert!(e.contains(old) && e.contains("2.10 or newer"), "{e}");
+        }
+        for ok in ["2.10.0", "2.10.0-RC.1", "v2.15.1", "3.0.0", "", "unknown"] {
+            assert!(check_server_version(ok).is_ok(), "{ok}");
+        }
+    }
 
     #[test]
     fn escapes_as_the_contract_says() {

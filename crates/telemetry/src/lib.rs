@@ -206,23 +206,38 @@ pub fn child_traceparent(incoming: Option<&str>) -> String {
     format!("00-{trace:032x}-{span_id:016x}-01")
 }
 
-/// The trace id and flags of a valid version-00 `traceparent`.
-fn parse_traceparent(h: &str) -> Option<(&str, &str)> {
-    let mut parts = h.trim().split('-');
+/// The trace id and flags of a valid `traceparent`, as a version-00 header would carry them.
+///
+/// W3C Trace Context, "Versioning of traceparent": a version higher than `00` (and not the
+/// invalid `ff`) is parsed as far as version 00 goes (trace id, parent id, flags, each followed
+/// by a dash or the end), and only the sampled flag is kept, since the other bits mean nothing
+/// in version 00. Version 00 itself must have exactly four fields.
+fn parse_traceparent(h: &str) -> Option<(&str, String)> {
+    let h = h.trim();
+    let mut parts = h.split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, n: usize| {
         s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
     let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
-    (version == "00"
-        && parts.next().is_none()
-        && hex(trace, 32)
-        && nonzero(trace)
-        && hex(parent, 16)
-        && nonzero(parent)
-        && hex(flags, 2))
-    .then_some((trace, flags))
+    if !hex(version, 2) || version == "ff" {
+        return None;
+    }
+    let future = version != "00";
+    if !future && parts.next().is_some() {
+        return None;
+    }
+    if !(hex(trace, 32) && nonzero(trace) && hex(parent, 16) && nonzero(parent) && hex(flags, 2)) {
+        return None;
+    }
+    let flags = if future {
+        let bits = u8::from_str_radix(flags, 16).ok()?;
+        format!("{:02x}", bits & 0x01)
+    } else {
+        flags.to_owned()
+    };
+    Some((trace, flags))
 }
 
 /// The lower-case hex trace id of `span`, or an empty string without trace context.
@@ -284,12 +299,44 @@ mod tests {
             "",
             "garbage",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            // Version 00 has exactly four fields; ff is never valid.
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            // A future version still needs version 00's fields, each ended by a dash or the end.
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
         ] {
             let fresh = child_traceparent(Some(bad));
             assert_eq!(fresh.len(), 55);
             assert!(parse_traceparent(&fresh).is_some());
             assert!(!fresh.contains("4bf92f35"));
+        }
+    }
+
+    #[test]
+    fn a_higher_version_is_parsed_as_far_as_version_00_goes() {
+        // W3C Trace Context: a higher version is parsed, not restarted; extra fields after
+        // the flags are ignored and only the sampled bit of the flags is kept.
+        for (incoming, flags) in [
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "01",
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-what-the-future-adds",
+                "01",
+            ),
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x",
+                "00",
+            ),
+        ] {
+            let child = child_traceparent(Some(incoming));
+            assert!(
+                child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{incoming}: {child}"
+            );
+            assert!(child.ends_with(&format!("-{flags}")), "{incoming}: {child}");
+            assert_eq!(child.len(), 55);
         }
     }
 

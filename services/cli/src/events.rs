@@ -13,7 +13,7 @@ use serde_json::json;
 /// `--nats-url`
 pub const ENV_NATS_URL: &str = "GANTRY_NATS_URL";
 /// Exit code when NATS or the stream cannot be reached (`EX_UNAVAILABLE`).
-const EXIT_UNAVAILABLE: u8 = 69;
+const EXIT_UNAVAILABLE: u8 = gantry_nats::EXIT_UNAVAILABLE;
 
 /// Options of `gantry events`.
 #[derive(Debug, clap::Args)]
@@ -102,6 +102,10 @@ async fn run_tail(args: TailArgs, env: &(impl Env + ?Sized)) -> ExitCode {
             return ExitCode::from(EXIT_UNAVAILABLE);
         }
     };
+    if let Err(e) = gantry_nats::check_server(&client) {
+        eprintln!("gantry events: {e}");
+        return ExitCode::from(EXIT_UNAVAILABLE);
+    }
     let js = jetstream::new(client);
     let stream = match js.get_stream(stream_name).await {
         Ok(s) => s,

@@ -83,6 +83,7 @@ impl WebhookError {
             WebhookError::Payload(PayloadError::Invalid { .. }) => "invalid_payload",
             WebhookError::Unavailable(PublishError::Timeout(_)) => "publish_timeout",
             WebhookError::Unavailable(PublishError::NoStream) => "stream_unavailable",
+            WebhookError::Unavailable(PublishError::ShuttingDown) => "shutting_down",
             WebhookError::Unavailable(_) => "nats_unavailable",
             WebhookError::EventTooLarge => "event_too_large",
         }
@@ -412,37 +413,34 @@ async fn process(
     let repo = event.repository.as_ref().unwrap_or(&no_repo);
     let subject =
         gantry_nats::event_subject(provider.token(), &repo.owner, &repo.name, kind.token());
-    let mut h = async_nats::HeaderMap::new();
-    h.insert(gantry_nats::HEADER_MSG_ID, event.id.as_str());
-    h.insert(
-        gantry_nats::HEADER_CONTENT_TYPE,
-        gantry_nats::CONTENT_TYPE_PROTOBUF,
-    );
-    h.insert(gantry_nats::HEADER_SCHEMA, v1::EVENT_SCHEMA);
-    h.insert(gantry_nats::HEADER_CE_SPECVERSION, "1.0");
-    h.insert(gantry_nats::HEADER_CE_ID, event.id.as_str());
     let source = if repo.web_url.is_empty() {
         format!("urn:gantry:{}:{}", provider.token(), repo.full_name)
     } else {
         repo.web_url.clone()
     };
-    h.insert(gantry_nats::HEADER_CE_SOURCE, source.as_str());
-    h.insert(
-        gantry_nats::HEADER_CE_TYPE,
-        format!("dev.gantry.{}", kind.token()).as_str(),
-    );
-    h.insert(gantry_nats::HEADER_CE_TIME, rfc3339(now).as_str());
     let traceparent =
         gantry_telemetry::traceparent(&tracing::Span::current()).unwrap_or_else(|| {
             gantry_telemetry::child_traceparent(
                 headers.get("traceparent").and_then(|v| v.to_str().ok()),
             )
         });
-    h.insert(gantry_nats::HEADER_TRACEPARENT, traceparent.as_str());
+    let h = gantry_nats::EventHeaders {
+        id: &event.id,
+        source: &source,
+        kind: kind.token(),
+        time: &rfc3339(now),
+        traceparent: &traceparent,
+    }
+    .to_header_map();
 
     let published = Instant::now();
     let ack = nats
-        .publish(subject.clone(), h, Bytes::from(event.encode_to_vec()))
+        .publish(
+            subject.clone(),
+            h,
+            Bytes::from(event.encode_to_vec()),
+            state.stopping.deadline(),
+        )
         .await;
     state
         .metrics
@@ -481,4 +479,12 @@ fn rfc3339(t: SystemTime) -> String {
     time::OffsetDateTime::from(t)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_schema_header_names_the_proto_message() {
+        assert_eq!(gantry_nats::EVENT_SCHEMA, gantry_proto::v1::EVENT_SCHEMA);
+    }
 }

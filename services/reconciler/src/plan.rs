@@ -50,6 +50,8 @@ struct EnvFile {
     health_timeout: Option<Spanned<String>>,
     allow_empty: Option<bool>,
     helm: Option<HelmFile>,
+    interval: Option<Spanned<String>>,
+    self_heal: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +98,13 @@ pub struct Environment {
     /// Line of the environment's `cluster` key (else its name), for messages.
     #[serde(skip)]
     pub cluster_line: usize,
+    /// Resync and drift check period; `None`: the reconciler's `resync.interval`. Not part of
+    /// the digest: it changes nothing that is applied.
+    #[serde(skip)]
+    pub interval: Option<Duration>,
+    /// Re-apply drifted objects (default), or only report them. Not part of the digest.
+    #[serde(skip)]
+    pub self_heal: bool,
 }
 
 mod secs {
@@ -119,6 +128,9 @@ impl Environment {
         crate::report::status_context(&self.app, &self.name)
     }
 }
+
+/// The shortest resync interval.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The default health timeout.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -181,6 +193,25 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                     message: format!("healthTimeout: {m}"),
                 })?,
             };
+            let interval = match &env.interval {
+                None => None,
+                Some(s) => {
+                    let d = gantry_config::parse_duration(&s.value).map_err(|m| ConfigError {
+                        line: s.referenced.line() as usize,
+                        message: format!("interval: {m}"),
+                    })?;
+                    if d < MIN_INTERVAL {
+                        return Err(ConfigError {
+                            line: s.referenced.line() as usize,
+                            message: format!(
+                                "interval: {:?} is shorter than the minimum, 5s",
+                                s.value
+                            ),
+                        });
+                    }
+                    Some(d)
+                }
+            };
             let (cluster, cluster_line) = match env.cluster {
                 Some(c) => (c.value, c.referenced.line() as usize),
                 None => ("default".to_owned(), line),
@@ -212,6 +243,8 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                     values_files: h.values_files,
                 }),
                 cluster_line,
+                interval,
+                self_heal: env.self_heal.unwrap_or(true),
             });
         }
     }
@@ -266,6 +299,8 @@ apps:
         healthTimeout: 5m
         allowEmpty: false
         helm: {releaseName: payments, valuesFiles: [values-dev.yaml]}
+        interval: 5m
+        selfHeal: true
 "#,
         )
         .expect("parses");
@@ -274,6 +309,11 @@ apps:
         assert_eq!(envs[0].health_timeout, Duration::from_secs(300));
         assert_eq!(envs[0].cluster_line, 9);
         assert_eq!(envs[0].context(), "gantry/payments/dev");
+        assert_eq!(envs[0].interval, Some(Duration::from_secs(300)));
+        assert!(envs[0].self_heal);
+        let e = parse(b"apps:\n  - name: a\n    environments:\n      - name: dev\n        branch: main\n        path: x\n        interval: 1s\n")
+            .expect_err("too short");
+        assert_eq!(e.line, 7, "{e}");
     }
 
     #[test]

@@ -32,6 +32,32 @@ pub enum Error {
     /// JetStream set-up failed for good.
     #[error("setting up JetStream: {0}")]
     Setup(String),
+    /// The NATS server cannot be used (older than Gantry supports).
+    #[error(transparent)]
+    Nats(#[from] gantry_nats::Error),
+}
+
+impl Error {
+    /// The process exit code for this error: the NATS server being unusable (too old, or
+    /// refusing the streams, consumer or bucket) is `EX_UNAVAILABLE`, as the contract fixes.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Serve(_) => 1,
+            Error::Setup(_) | Error::Nats(_) => gantry_nats::EXIT_UNAVAILABLE,
+        }
+    }
+}
+
+/// When shutdown began, so that every step after it fits in the one grace period.
+#[derive(Debug, Default)]
+struct StopClock(std::sync::OnceLock<std::time::Instant>);
+
+impl StopClock {
+    /// The moment the grace ends: the shutdown's start plus `grace`.
+    fn deadline(&self, grace: Duration) -> tokio::time::Instant {
+        let start = *self.0.get_or_init(std::time::Instant::now);
+        (start + grace).into()
+    }
 }
 
 struct Shared {
@@ -96,14 +122,18 @@ pub async fn run(
             .await
     }));
     let signal = stop.clone();
+    let clock = Arc::new(StopClock::default());
+    let started = clock.clone();
     let _signal = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         shutdown.await;
+        let _ = started.0.set(std::time::Instant::now());
         signal.cancel();
     }));
 
-    let result = work(&config, shared, metrics, stop.clone()).await;
+    let result = work(&config, shared, metrics, stop.clone(), &clock).await;
     stop.cancel();
-    let _ = http.await;
+    // A scraper holding a connection open must not hold the process past the grace.
+    let _ = tokio::time::timeout_at(clock.deadline(config.shutdown_grace), http).await;
     result
 }
 
@@ -134,13 +164,56 @@ async fn work(
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
     stop: tokio_util::sync::CancellationToken,
+    clock: &StopClock,
 ) -> Result<(), Error> {
     let Some(client) = connect(config, &stop).await else {
         return Ok(());
     };
+    gantry_nats::check_server(&client)?;
     if let Ok(mut c) = shared.client.lock() {
         *c = Some(client.clone());
     }
+    // Set-up talks to NATS many times; SIGTERM during it (NATS gone, or slow) ends it at once.
+    let set_up = tokio::select! {
+        r = set_up(config, &client, metrics) => r?,
+        () = stop.cancelled() => return Ok(()),
+    };
+    let (js, reconciler, max_deliver, mut messages) = set_up;
+    let resync = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+        reconciler.clone().resync_loop(stop.clone()),
+    ));
+    shared.ready.store(true, Ordering::SeqCst);
+    tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "gantry-reconciler ready");
+    consume(
+        config,
+        &js,
+        &reconciler,
+        max_deliver,
+        &mut messages,
+        &stop,
+        clock,
+    )
+    .await;
+    shared.ready.store(false, Ordering::SeqCst);
+    drop(resync);
+    // Whatever the client still buffers gets what is left of the grace; a server that is gone
+    // would have the flush wait for a reconnection forever.
+    let flushed =
+        tokio::time::timeout_at(clock.deadline(config.shutdown_grace), client.flush()).await;
+    if flushed.is_err() {
+        tracing::warn!("NATS did not take the final flush within the grace; exiting without it");
+    }
+    Ok(())
+}
+
+type Messages = consumer::pull::Stream;
+
+/// Streams, state bucket, consumer and message stream: everything the worker needs from NATS.
+async fn set_up(
+    config: &Config,
+    client: &async_nats::Client,
+    metrics: Arc<Metrics>,
+) -> Result<(jetstream::Context, Arc<Reconciler>, i64, Messages), Error> {
     let js = jetstream::new(client.clone());
     let setup = |e: &dyn std::fmt::Display| Error::Setup(e.to_string());
     for (cfg, name) in [
@@ -171,39 +244,57 @@ async fn work(
         .get_stream(gantry_nats::EVENTS_STREAM)
         .await
         .map_err(|e| setup(&e))?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            gantry_nats::RECONCILER_CONSUMER,
-            consumer::pull::Config {
-                durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
-                description: Some("Gantry reconciler workers".to_owned()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: config.ack_wait,
-                max_deliver: config.max_deliver,
-                max_ack_pending: 10_000,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
+    // The server redelivers without limit (max_deliver -1): the reconciler counts deliveries
+    // against its own `maxDeliver` and acks only once the DLQ has stored the event, so a failed
+    // DLQ publish never drops it.
+    let consumer_config = consumer::pull::Config {
+        durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
+        description: Some("Gantry reconciler workers".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: config.ack_wait,
+        max_deliver: -1,
+        max_ack_pending: 10_000,
+        deliver_policy: consumer::DeliverPolicy::All,
+        ..Default::default()
+    };
+    let mut consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(gantry_nats::RECONCILER_CONSUMER, consumer_config.clone())
         .await
         .map_err(|e| setup(&e))?;
+    if consumer.cached_info().config.max_deliver != -1 {
+        // Made by an older reconciler with a server-side limit: lift it.
+        consumer = stream
+            .update_consumer(consumer_config)
+            .await
+            .map_err(|e| setup(&e))?;
+    }
     let reconciler = Arc::new(Reconciler::new(
         config.clone(),
         state,
         Auditor::new(js.clone(), &config.worker_id),
         metrics,
     ));
-    let max_deliver = consumer.cached_info().config.max_deliver.max(1);
-    let mut messages = consumer
+    let max_deliver = config.max_deliver.max(1);
+    let messages = consumer
         .stream()
         .max_messages_per_batch(config.concurrency)
         .heartbeat(Duration::from_secs(5))
         .messages()
         .await
         .map_err(|e| setup(&e))?;
-    shared.ready.store(true, Ordering::SeqCst);
-    tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "gantry-reconciler ready");
+    Ok((js, reconciler, max_deliver, messages))
+}
 
+/// Pulls and handles events until `stop`; then lets in-flight ones finish within the grace.
+async fn consume(
+    config: &Config,
+    js: &jetstream::Context,
+    reconciler: &Arc<Reconciler>,
+    max_deliver: i64,
+    messages: &mut Messages,
+    stop: &tokio_util::sync::CancellationToken,
+    clock: &StopClock,
+) {
     let inflight = Arc::new(Semaphore::new(config.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -232,8 +323,11 @@ async fn work(
             drop(permit);
         });
     }
-    shared.ready.store(false, Ordering::SeqCst);
-    let drained = tokio::time::timeout(config.shutdown_grace, async {
+    // In-flight events get the grace less a tenth (at most a second), left for the flush.
+    let grace = config.shutdown_grace;
+    let drain_until =
+        clock.deadline(grace.saturating_sub((grace / 10).min(Duration::from_secs(1))));
+    let drained = tokio::time::timeout_at(drain_until, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
@@ -241,8 +335,6 @@ async fn work(
         tracing::warn!("shutdown grace elapsed; unfinished events will be redelivered");
         tasks.abort_all();
     }
-    let _ = client.flush().await;
-    Ok(())
 }
 
 /// Processes one message and settles it.
@@ -263,8 +355,16 @@ async fn handle(
         Ok(e) => e,
         Err(e) => {
             tracing::error!(subject = %msg.subject, error = %e, "undecodable event; dead-lettering it");
-            dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await;
-            let _ = msg.ack_with(AckKind::Term).await;
+            match dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await {
+                Ok(_) => {
+                    let _ = msg.double_ack().await;
+                }
+                // Never acked before the DLQ holds it: redelivered until it does.
+                Err(e) => {
+                    tracing::error!(error = %e, "dead-lettering failed; the event will be redelivered");
+                    let _ = msg.ack_with(AckKind::Nak(Some(r.config.nak_base))).await;
+                }
+            }
             return;
         }
     };
@@ -299,10 +399,19 @@ async fn handle(
             failed,
             after,
         } if last => {
-            let subject = dead_letter(js, &msg, &reason).await;
+            let subject = match dead_letter(js, &msg, &reason).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Not acked: the consumer redelivers without limit (the reconciler counts
+                    // deliveries itself), so the next delivery tries the DLQ again.
+                    tracing::error!(event = %event.id, error = %e, "dead-lettering failed; the event is not acked and will be redelivered");
+                    let delay = after.unwrap_or(r.config.nak_base);
+                    let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+                    return;
+                }
+            };
             r.give_up(&event, &failed, &reason, &subject).await;
             tracing::error!(event = %event.id, delivered, %reason, dlq = %subject, "event dead-lettered");
-            let _ = after;
             if let Err(e) = msg.double_ack().await {
                 tracing::warn!(event = %event.id, error = %e, "ack after dead-lettering failed");
             }
@@ -317,12 +426,17 @@ async fn handle(
     }
 }
 
-/// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject.
-async fn dead_letter(js: &jetstream::Context, msg: &jetstream::Message, reason: &str) -> String {
+/// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject
+/// once JetStream has stored it.
+async fn dead_letter(
+    js: &jetstream::Context,
+    msg: &jetstream::Message,
+    reason: &str,
+) -> Result<String, String> {
     let subject = gantry_nats::dlq_subject(msg.subject.as_str());
     let mut headers = msg.headers.clone().unwrap_or_default();
     headers.insert(
-        "Gantry-Dlq-Reason",
+        HEADER_DLQ_REASON,
         crate::report::truncate(&reason.replace(['\r', '\n'], " "), 1000).as_str(),
     );
     if let Ok(info) = msg.info() {
@@ -337,16 +451,18 @@ async fn dead_letter(js: &jetstream::Context, msg: &jetstream::Message, reason: 
         gantry_nats::HEADER_MSG_ID,
         format!("dlq:{}", uuid::Uuid::new_v4()).as_str(),
     );
-    match js
+    headers.insert(HEADER_DLQ_SUBJECT, msg.subject.as_str());
+    let ack = js
         .publish_with_headers(subject.clone(), headers, msg.payload.clone())
         .await
-    {
-        Ok(ack) => {
-            if let Err(e) = ack.await {
-                tracing::error!(%subject, error = %e, "the DLQ copy was not stored");
-            }
-        }
-        Err(e) => tracing::error!(%subject, error = %e, "publishing to the DLQ failed"),
-    }
-    subject
+        .map_err(|e| format!("publishing to {subject}: {e}"))?;
+    ack.await
+        .map_err(|e| format!("storing on {subject}: {e}"))?;
+    Ok(subject)
 }
+
+/// The header naming the subject a dead-lettered event was consumed from (what `gantry dlq
+/// replay` publishes it to again).
+pub const HEADER_DLQ_SUBJECT: &str = "Gantry-Dlq-Subject";
+/// The header saying why an event was dead-lettered.
+pub const HEADER_DLQ_REASON: &str = "Gantry-Dlq-Reason";
