@@ -69,7 +69,7 @@ pub fn run(args: Args) -> ExitCode {
             let read = format!(
                 "NATS {url} ({source}), bucket {}: {}",
                 gantry_nats::STATE_BUCKET,
-                bucket.describe(rows.len())
+                bucket.describe(&rows)
             );
             // JSON lines stay machine-readable on stdout; the person reading a table sees it there.
             if args.output == "json" {
@@ -92,7 +92,7 @@ pub fn run(args: Args) -> ExitCode {
 pub async fn print_table(url: &str) -> Result<(), String> {
     let (bucket, rows) = rows(url).await?;
     if rows.is_empty() {
-        println!("  {}", bucket.describe(0));
+        println!("  {}", bucket.describe(&rows));
     }
     print(&rows, "table");
     Ok(())
@@ -108,14 +108,24 @@ enum Bucket {
 }
 
 impl Bucket {
-    fn describe(self, rows: usize) -> String {
-        match (self, rows) {
-            (Bucket::Missing, _) => {
+    fn describe(self, rows: &[Row]) -> String {
+        let wide = rows
+            .iter()
+            .filter(|r| r.app == gantry_reconciler::state::REPO_WIDE)
+            .count();
+        let envs = rows.len() - wide;
+        let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        match (self, envs, wide) {
+            (Bucket::Missing, _, _) => {
                 "missing: no reconciler has used this NATS server, nothing deployed".to_owned()
             }
-            (Bucket::Found, 0) => "empty: nothing deployed yet".to_owned(),
-            (Bucket::Found, 1) => "1 environment".to_owned(),
-            (Bucket::Found, n) => format!("{n} environments"),
+            (Bucket::Found, 0, 0) => "empty: nothing deployed yet".to_owned(),
+            (Bucket::Found, n, 0) => plural(n, "environment"),
+            (Bucket::Found, n, w) => format!(
+                "{}, {}",
+                plural(n, "environment"),
+                plural(w, "repository-wide record")
+            ),
         }
     }
 }
