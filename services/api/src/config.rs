@@ -215,6 +215,8 @@ pub struct Oidc {
     pub audience: String,
     /// The claim holding the caller's groups.
     pub groups_claim: String,
+    /// The least time between two JWKS fetches caused by unknown key ids.
+    pub jwks_min_refetch: Duration,
 }
 
 /// Where the RBAC rules come from.
@@ -437,6 +439,7 @@ impl Config {
                         .as_ref()
                         .and_then(|o| o.groups_claim.clone())
                         .unwrap_or_else(|| "groups".to_owned()),
+                    jwks_min_refetch: crate::oidc::DEFAULT_MIN_REFETCH,
                 })
             }
         };

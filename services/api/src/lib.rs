@@ -10,6 +10,7 @@ mod background;
 pub mod catalog;
 pub mod config;
 pub mod git;
+pub mod jwt_ring;
 pub mod metrics;
 pub mod oidc;
 pub mod rbac;

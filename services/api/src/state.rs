@@ -81,6 +81,10 @@ pub async fn list(js: &jetstream::Context) -> Result<Vec<Entry>, StateError> {
         let Some((app, environment)) = parse_key(&key) else {
             continue;
         };
+        // The repository-wide record (an unusable `.gantry.yaml`) is no environment.
+        if app == gantry_reconciler::state::REPO_WIDE {
+            continue;
+        }
         if let Some(e) = store.entry(key).await.map_err(err)?
             && e.operation == kv::Operation::Put
             && let Ok(state) = serde_json::from_slice::<EnvState>(&e.value)

@@ -423,13 +423,12 @@ async fn state_and_audit_records_show_in_the_reads() -> Result<()> {
     let sha = "89abcdef0123456789abcdef0123456789abcdef";
     store
         .put(
-            "web",
-            "dev",
+            &gantry_reconciler::state::EnvKey::new("acme/platform", "web", "dev"),
             &gantry_reconciler::state::EnvState {
                 revision: sha.to_owned(),
                 repository: "acme/platform".to_owned(),
                 reported: Some(gantry_reconciler::state::Reported {
-                    state: "success".to_owned(),
+                    state: gantry_reconciler::state::CommitState::Success,
                     description: "deployed".to_owned(),
                 }),
                 applied_at: 1_700_000_000,

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dlq;
 mod events;
 mod kube_sim;
 mod pr;
@@ -34,6 +35,8 @@ enum Command {
     KubeSim(kube_sim::Args),
     /// Follow stored events and audit records.
     Events(events::Args),
+    /// List and replay the events the reconcilers dead-lettered.
+    Dlq(dlq::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +55,6 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::KubeSim(args) => kube_sim::run(args),
         Command::Events(args) => events::run(args),
+        Command::Dlq(args) => dlq::run(args),
     }
 }

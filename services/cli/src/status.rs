@@ -1,5 +1,6 @@
-//! `gantry status`: a table of apps × environments (revision, health, last outcome, when), read
-//! from the `gantry-state` bucket and the newest audit record of each environment.
+//! `gantry status` (contract section 9): per repository, app and environment, the last applied
+//! revision, the last attempt (failures included, even when nothing was ever applied), live
+//! health, drift and when it was last checked, from the `gantry-state` bucket.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,9 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use futures::TryStreamExt;
-use gantry_reconciler::state::EnvState;
-use prost::Message;
+use gantry_reconciler::state::{CommitState, EnvState};
 use serde_json::json;
 
 /// Options of `gantry status`.
@@ -26,14 +25,9 @@ pub struct Args {
     output: String,
 }
 
-/// One row.
-#[derive(Debug)]
-struct Row {
-    app: String,
-    env: String,
-    state: EnvState,
-    last: Option<(String, String, i64)>,
-}
+/// One row: one repository, app and environment (app and environment `-` for attempts that
+/// concern the whole repository).
+type Row = EnvState;
 
 /// Runs `gantry status`.
 pub fn run(args: Args) -> ExitCode {
@@ -89,10 +83,6 @@ fn nats_url(args: &Args) -> Result<String, String> {
         .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()))
 }
 
-fn unescape_key_token(t: &str) -> String {
-    gantry_nats::unescape_token(&t.replace('=', "%")).unwrap_or_else(|| t.to_owned())
-}
-
 async fn rows(url: &str) -> Result<Vec<Row>, String> {
     let client = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url))
         .await
@@ -100,72 +90,30 @@ async fn rows(url: &str) -> Result<Vec<Row>, String> {
         .map_err(|e| format!("cannot connect to NATS at {url}: {e}"))?;
     gantry_nats::check_server(&client).map_err(|e| e.to_string())?;
     let js = jetstream::new(client);
-    let kv = match js.get_key_value(gantry_nats::STATE_BUCKET).await {
-        Ok(kv) => kv,
-        // No reconciler has run yet: nothing deployed.
-        Err(_) => return Ok(Vec::new()),
-    };
-    let keys: Vec<String> = kv
-        .keys()
-        .await
-        .map_err(|e| e.to_string())?
-        .try_collect()
+    let mut out = gantry_reconciler::state::read_all(&js, None)
         .await
         .map_err(|e| e.to_string())?;
-    let audit = js.get_stream(gantry_nats::AUDIT_STREAM).await.ok();
-    let mut out = Vec::new();
-    for key in keys {
-        let mut parts = key.split('.');
-        let (Some(app), Some(env), Some("state"), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        let Some(entry) = kv.get(&key).await.map_err(|e| e.to_string())? else {
-            continue;
-        };
-        let Ok(state) = serde_json::from_slice::<EnvState>(&entry) else {
-            continue;
-        };
-        let (app, env) = (unescape_key_token(app), unescape_key_token(env));
-        let mut last: Option<(String, String, i64)> = None;
-        if let Some(audit) = &audit {
-            for outcome in ["started", "succeeded", "failed", "skipped", "superseded"] {
-                let subject = gantry_nats::audit_subject(&app, &env, outcome);
-                if let Ok(m) = audit.get_last_raw_message_by_subject(&subject).await
-                    && let Ok(rec) = gantry_proto::v1::AuditRecord::decode(m.payload.as_ref())
-                {
-                    let when = rec.time.as_ref().map_or(0, |t| t.seconds);
-                    if last.as_ref().is_none_or(|l| when >= l.2) {
-                        let phase = gantry_proto::v1::Phase::try_from(rec.phase)
-                            .map(|p| {
-                                p.as_str_name()
-                                    .trim_start_matches("PHASE_")
-                                    .to_ascii_lowercase()
-                            })
-                            .unwrap_or_default();
-                        last = Some((format!("{phase} {outcome}"), rec.message, when));
-                    }
-                }
-            }
-        }
-        out.push(Row {
-            app,
-            env,
-            state,
-            last,
-        });
-    }
-    out.sort_by(|a, b| (&a.app, &a.env).cmp(&(&b.app, &b.env)));
+    out.sort_by(|a, b| {
+        (&a.repository, &a.app, &a.environment).cmp(&(&b.repository, &b.app, &b.environment))
+    });
     Ok(out)
 }
 
-fn health(s: &EnvState) -> &'static str {
-    match s.reported.as_ref().map(|r| r.state.as_str()) {
-        Some("success") => "Healthy",
-        Some("failure") => "Degraded",
-        Some("error") => "Error",
-        Some(_) => "Unknown",
+/// Live health as the last resync check saw it; before any check, what verification said.
+fn health(s: &EnvState) -> &str {
+    if s.revision.is_empty() {
+        return "-";
+    }
+    if let Some(c) = &s.last_check
+        && !c.health.is_empty()
+    {
+        return &c.health;
+    }
+    match s.reported.as_ref().map(|r| r.state) {
+        Some(CommitState::Success) => "Healthy",
+        Some(CommitState::Failure) => "Degraded",
+        Some(CommitState::Error) => "Error",
+        Some(CommitState::Pending) => "Unknown",
         None => "Progressing",
     }
 }
@@ -184,18 +132,34 @@ fn ago(unix: i64) -> String {
     }
 }
 
+fn short(sha: &str) -> String {
+    if sha.is_empty() {
+        "-".to_owned()
+    } else {
+        sha.chars().take(7).collect()
+    }
+}
+
 fn print(rows: &[Row], output: &str) {
     let mut out = std::io::stdout().lock();
     if output == "json" {
         for r in rows {
             let line = json!({
-                "app": r.app, "environment": r.env, "revision": r.state.revision,
-                "health": health(&r.state),
-                "status": r.state.reported.as_ref().map(|x| &x.state),
-                "description": r.state.reported.as_ref().map(|x| &x.description),
-                "applied_at": r.state.applied_at,
-                "objects": r.state.inventory.len(),
-                "last_audit": r.last.as_ref().map(|l| json!({"step": l.0, "message": l.1, "time": l.2})),
+                "repository": r.repository,
+                "app": r.app,
+                "environment": r.environment,
+                "revision": (!r.revision.is_empty()).then_some(&r.revision),
+                "applied_at": (r.applied_at > 0).then_some(r.applied_at),
+                "status": r.reported.as_ref().map(|x| x.state.as_str()),
+                "description": r.reported.as_ref().map(|x| &x.description),
+                "health": health(r),
+                "objects": r.inventory.len(),
+                "last_attempt": r.last_attempt.as_ref().map(|a| json!({
+                    "revision": a.revision, "outcome": a.outcome.as_str(), "phase": a.phase,
+                    "message": a.message, "trigger": a.trigger, "time": a.at,
+                })),
+                "drifted": r.last_check.as_ref().map(|c| &c.drifted),
+                "last_checked": r.last_check.as_ref().map(|c| c.at),
             });
             let _ = writeln!(out, "{line}");
         }
@@ -206,33 +170,50 @@ fn print(rows: &[Row], output: &str) {
         return;
     }
     let mut table = vec![[
+        "REPOSITORY".to_owned(),
         "APP".to_owned(),
         "ENV".to_owned(),
-        "REVISION".to_owned(),
+        "APPLIED".to_owned(),
         "HEALTH".to_owned(),
-        "LAST OUTCOME".to_owned(),
+        "DRIFT".to_owned(),
+        "LAST ATTEMPT".to_owned(),
         "WHEN".to_owned(),
+        "CHECKED".to_owned(),
     ]];
     for r in rows {
-        let outcome = match (&r.state.reported, &r.last) {
-            (Some(rep), _) => format!("{}: {}", rep.state, rep.description),
-            (None, Some(l)) => format!("{}: {}", l.0, l.1),
+        let attempt = match (&r.last_attempt, &r.reported) {
+            (Some(a), _) => format!(
+                "{} {}: {}",
+                short(&a.revision),
+                a.outcome.as_str(),
+                a.message
+            ),
+            (None, Some(rep)) => format!("{}: {}", rep.state.as_str(), rep.description),
             (None, None) => "-".to_owned(),
         };
         let when = r
-            .last
+            .last_attempt
             .as_ref()
-            .map_or(r.state.applied_at, |l| l.2.max(r.state.applied_at));
+            .map_or(r.applied_at, |a| a.at.max(r.applied_at));
+        let drift = match &r.last_check {
+            Some(c) if c.drifted.is_empty() => "none".to_owned(),
+            Some(c) if c.healed => format!("{} healed", c.drifted.len()),
+            Some(c) => format!("{} drifted", c.drifted.len()),
+            None => "-".to_owned(),
+        };
         table.push([
+            r.repository.clone(),
             r.app.clone(),
-            r.env.clone(),
-            r.state.revision.chars().take(7).collect(),
-            health(&r.state).to_owned(),
-            outcome.chars().take(72).collect(),
+            r.environment.clone(),
+            short(&r.revision),
+            health(r).to_owned(),
+            drift,
+            attempt.chars().take(80).collect(),
             ago(when),
+            ago(r.last_check.as_ref().map_or(0, |c| c.at)),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..table[0].len())
         .map(|i| {
             table
                 .iter()

@@ -81,6 +81,46 @@ const PLATFORM: &[(&str, &str)] = &[
         "apps/web/overlays/prod/namespace.yaml",
         include_str!("../sandbox/platform/apps/web/overlays/prod/namespace.yaml"),
     ),
+    (
+        "apps/catalog/chart/Chart.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/Chart.yaml"),
+    ),
+    (
+        "apps/catalog/chart/values.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/values.yaml"),
+    ),
+    (
+        "apps/catalog/chart/values.schema.json",
+        include_str!("../sandbox/platform/apps/catalog/chart/values.schema.json"),
+    ),
+    (
+        "apps/catalog/chart/templates/_helpers.tpl",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/_helpers.tpl"),
+    ),
+    (
+        "apps/catalog/chart/templates/configmap.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/configmap.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/deployment.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/deployment.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/service.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/service.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/NOTES.txt",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/NOTES.txt"),
+    ),
+    (
+        "apps/catalog/values-dev.yaml",
+        include_str!("../sandbox/platform/apps/catalog/values-dev.yaml"),
+    ),
+    (
+        "apps/catalog/values-prod.yaml",
+        include_str!("../sandbox/platform/apps/catalog/values-prod.yaml"),
+    ),
 ];
 
 /// Names the `nats-server` binary when `--nats-server-bin` is not given.
@@ -123,6 +163,10 @@ pub struct Args {
     /// drain within it, and whatever still waits then is abandoned.
     #[arg(long, env = ENV_SHUTDOWN_GRACE, default_value = "25s", value_parser = gantry_config::parse_duration)]
     pub shutdown_grace: Duration,
+    /// How often the reconciler compares every environment with its branch head and live
+    /// objects (at least 5s).
+    #[arg(long, default_value = "5m", value_parser = gantry_config::parse_duration)]
+    pub resync_interval: Duration,
 }
 
 /// `DIR/sandbox.json`, as the contract fixes it.
@@ -142,6 +186,9 @@ pub struct SandboxJson {
     pub receiver: String,
     /// The NATS URL.
     pub nats_url: String,
+    /// Base URL of the reconciler's `/metrics`.
+    #[serde(default)]
+    pub reconciler: String,
 }
 
 /// Ports and secrets kept across runs, so that clones and kubeconfigs stay valid.
@@ -155,6 +202,10 @@ struct Persisted {
 
 /// Runs `gantry up` until Ctrl-C or SIGTERM.
 pub fn run(args: Args) -> ExitCode {
+    if args.resync_interval < Duration::from_secs(5) {
+        eprintln!("gantry up: invalid --resync-interval: must be at least 5s");
+        return ExitCode::from(gantry_config::EXIT_CONFIG);
+    }
     // Every component logs through one subscriber; `GANTRY_LOG_LEVEL` tunes it.
     let _telemetry = gantry_telemetry::init(gantry_telemetry::Options {
         service_name: "gantry-sandbox",
@@ -479,6 +530,8 @@ pub async fn up(
         credentials: None,
     }];
     rc.shutdown_grace = grace;
+    rc.resync_interval = args.resync_interval;
+    let rc_listen = rc.listen;
     let reconciler_run = gantry_reconciler::run(reconciler_listener, rc, stopped(stop_rx.clone()));
     let mut reconciler =
         tokio::spawn(async move { reconciler_run.await.map_err(anyhow::Error::from) });
@@ -520,6 +573,7 @@ pub async fn up(
             forge_api: forge_url.clone(),
             receiver: receiver_url.clone(),
             nats_url: nats_url.clone(),
+            reconciler: format!("http://{rc_listen}"),
         };
         failed = std::fs::write(
             dir.join("sandbox.json"),
@@ -537,7 +591,12 @@ pub async fn up(
         }
     }
 
-    // A component that stopped on its own is a failure the user must see.
+    // A component that stopped on its own is a failure the user must see. The components watch
+    // the same stop signal, so one may finish before the select sees the signal: that is a
+    // clean stop. A task seen finished must never be polled again below.
+    let stopping = *stop_tx.borrow();
+    let (receiver_running, reconciler_running) =
+        (receiver_done.is_none(), reconciler_done.is_none());
     for (name, done) in [
         ("receiver", &mut receiver_done),
         ("reconciler", &mut reconciler_done),
@@ -545,11 +604,12 @@ pub async fn up(
         if failed.is_none()
             && let Some(joined) = done.take()
         {
-            failed = Some(match joined {
-                Ok(Ok(())) => anyhow::anyhow!("the {name} stopped unexpectedly"),
-                Ok(Err(e)) => e.context(format!("the {name} stopped")),
-                Err(e) => anyhow::Error::from(e).context(format!("the {name} task failed")),
-            });
+            failed = match joined {
+                Ok(Ok(())) if stopping => None,
+                Ok(Ok(())) => Some(anyhow::anyhow!("the {name} stopped unexpectedly")),
+                Ok(Err(e)) => Some(e.context(format!("the {name} stopped"))),
+                Err(e) => Some(anyhow::Error::from(e).context(format!("the {name} task failed"))),
+            };
         }
     }
     stop_tx.send_replace(true);
@@ -559,8 +619,8 @@ pub async fn up(
     // component can never keep the sandbox from exiting.
     let deadline = tokio::time::Instant::now() + grace;
     let pending = [
-        ("reconciler", reconciler, reconciler_done.is_none()),
-        ("receiver", receiver, receiver_done.is_none()),
+        ("reconciler", reconciler, reconciler_running),
+        ("receiver", receiver, receiver_running),
     ];
     for (name, mut task, running) in pending {
         if !running {

@@ -42,6 +42,8 @@ pub struct Hosting {
     base_url: Mutex<String>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pulls: Mutex<HashMap<String, Vec<PullInfo>>>,
+    /// `GET …/info/refs` requests answered (what an `ls-remote` costs), for tests.
+    ref_listings: std::sync::atomic::AtomicU64,
 }
 
 impl Hosting {
@@ -53,6 +55,7 @@ impl Hosting {
             base_url: Mutex::new(base_url),
             locks: Mutex::new(HashMap::new()),
             pulls: Mutex::new(HashMap::new()),
+            ref_listings: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -64,6 +67,16 @@ impl Hosting {
     /// Webhook deliveries so far.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.sender.deliveries()
+    }
+
+    /// Switches webhook deliveries on or off (off: pushes fire nothing, as a lost delivery).
+    pub fn set_delivering(&self, on: bool) {
+        self.sender.set_delivering(on);
+    }
+
+    /// `GET …/info/refs` requests answered so far.
+    pub fn ref_listings(&self) -> u64 {
+        self.ref_listings.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn base_url(&self) -> String {
@@ -141,6 +154,7 @@ impl Hosting {
 pub fn router(h: Arc<Hosting>) -> Router {
     Router::new()
         .route("/{owner}/{repo}/info/refs", get(smart_http))
+        .route("/_sandbox/webhooks", put(set_webhooks).get(get_webhooks))
         .route("/{owner}/{repo}/git-upload-pack", post(smart_http))
         .route("/{owner}/{repo}/git-receive-pack", post(smart_http))
         .route("/repos/{owner}/{repo}/pulls", post(create_pull))
@@ -158,6 +172,30 @@ pub fn router(h: Arc<Hosting>) -> Router {
         // Pushes carry whole packs.
         .layer(DefaultBodyLimit::max(512 * 1024 * 1024))
         .with_state(h)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksSwitch {
+    deliver: bool,
+}
+
+/// `PUT /_sandbox/webhooks {"deliver": false}`: pushes fire no webhook until switched back on.
+async fn set_webhooks(State(h): State<Arc<Hosting>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<WebhooksSwitch>(&body) {
+        Ok(w) => {
+            h.set_delivering(w.deliver);
+            json_response(StatusCode::OK, &json!({"deliver": w.deliver}))
+        }
+        Err(e) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"message": format!("expected {{\"deliver\": true|false}}: {e}")}),
+        ),
+    }
+}
+
+async fn get_webhooks(State(h): State<Arc<Hosting>>) -> Response {
+    json_response(StatusCode::OK, &json!({"deliver": h.sender.delivering()}))
 }
 
 fn json_response(status: StatusCode, v: &serde_json::Value) -> Response {
@@ -205,6 +243,10 @@ async fn smart_http(
     }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let push = uri.path().ends_with("/git-receive-pack");
+    if uri.path().ends_with("/info/refs") {
+        h.ref_listings
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     let lock = h.lock_for(&full_name);
     let _guard = if push { Some(lock.lock().await) } else { None };
     let before = if push {
@@ -250,7 +292,10 @@ async fn smart_http(
                 });
             }
         }
-        if !updates.is_empty() {
+        if !updates.is_empty() && !h.sender.delivering() {
+            // Decided at push time: a lost delivery stays lost when deliveries come back on.
+            tracing::info!(repository = %full_name, "push not announced: webhook deliveries are switched off");
+        } else if !updates.is_empty() {
             // Announce after answering, as real hosts do; the lock keeps pushes in order.
             let h2 = h.clone();
             let name = full_name.clone();
@@ -403,7 +448,11 @@ async fn merge_pull(
     let info = h.info(&full_name);
     let closed = pull_payload(h.sender.flavor(), &info, &merged, "closed");
     let h2 = h.clone();
+    let delivering = h.sender.delivering();
     tokio::spawn(async move {
+        if !delivering {
+            return;
+        }
         h2.announce_pushes(&full_name, vec![update]).await;
         h2.sender
             .deliver("pull_request", "pull_request", "closed", &closed)

@@ -29,6 +29,8 @@ pub const ENV_MAX_DELIVER: &str = "GANTRY_MAX_DELIVER";
 pub const ENV_LEASE_TTL: &str = "GANTRY_LEASE_TTL";
 /// `--shutdown-grace`
 pub const ENV_SHUTDOWN_GRACE: &str = "GANTRY_SHUTDOWN_GRACE";
+/// `--resync-interval`
+pub const ENV_RESYNC_INTERVAL: &str = "GANTRY_RESYNC_INTERVAL";
 /// `--log-format`
 pub const ENV_LOG_FORMAT: &str = "GANTRY_LOG_FORMAT";
 /// `--log-level`
@@ -72,6 +74,10 @@ pub struct Args {
     /// How long in-flight reconciles may take to finish on SIGTERM [default: 25s] [env: GANTRY_SHUTDOWN_GRACE]
     #[arg(long, value_parser = parse_duration)]
     pub shutdown_grace: Option<Duration>,
+    /// How often every environment is compared with its branch head and live objects, unless
+    /// its `.gantry.yaml` says otherwise; at least 5s [default: 5m] [env: GANTRY_RESYNC_INTERVAL]
+    #[arg(long, value_parser = parse_duration)]
+    pub resync_interval: Option<Duration>,
     /// `json` or `text` [default: text] [env: GANTRY_LOG_FORMAT]
     #[arg(long)]
     pub log_format: Option<LogFormat>,
@@ -100,6 +106,13 @@ struct FileConfig {
     repositories: Vec<RepositoryFile>,
     #[serde(default)]
     clusters: Vec<ClusterFile>,
+    resync: Option<ResyncFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ResyncFile {
+    interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +286,8 @@ pub struct Config {
     /// The consumer's ack wait: how long a killed worker's event waits before redelivery
     /// (workers in progress extend it every third of it).
     pub ack_wait: Duration,
+    /// The default resync interval (`.gantry.yaml`'s `interval` overrides it per environment).
+    pub resync_interval: Duration,
 }
 
 impl Config {
@@ -307,6 +322,7 @@ impl Config {
             report_budget: Duration::from_secs(60),
             verify_interval: Duration::from_millis(200),
             ack_wait: Duration::from_secs(30),
+            resync_interval: Duration::from_secs(300),
         }
     }
 
@@ -394,6 +410,16 @@ impl Config {
             file_duration("shutdownGrace", file.shutdown_grace)?,
             Duration::from_secs(25),
         )?;
+        let resync_interval = l.pick(
+            args.resync_interval,
+            ENV_RESYNC_INTERVAL,
+            parse_duration,
+            file_duration("resync.interval", file.resync.and_then(|r| r.interval))?,
+            Duration::from_secs(300),
+        )?;
+        if resync_interval < crate::plan::MIN_INTERVAL {
+            return Err(Error::new("resync.interval", "must be at least 5s"));
+        }
         let file_format = match file.log_format {
             Some(f) => Some(f.parse().map_err(|m| Error::new("logFormat", m))?),
             None => None,
@@ -519,6 +545,7 @@ impl Config {
             report_budget: Duration::from_secs(120),
             verify_interval: Duration::from_millis(500),
             ack_wait: Duration::from_secs(30),
+            resync_interval,
         })
     }
 }
@@ -590,7 +617,7 @@ mod tests {
         let f = dir.path().join("r.yaml");
         std::fs::write(
             &f,
-            "nats: {url: nats://file:4222}\nworkerId: \"\"\nconcurrency: 4\npublicUrl: \"\"\nforges:\n  - {name: github, kind: github, apiUrl: https://api.github.com, tokenEnv: GITHUB_TOKEN}\n  - {name: gitea,  kind: gitea,  apiUrl: https://gitea.example.com, tokenEnv: GITEA_TOKEN}\nrepositories:\n  - {fullName: acme/platform, forge: github, cloneUrl: https://github.com/acme/platform.git}\nclusters:\n  - {name: default, kubeconfig: /etc/gantry/kubeconfig}\n",
+            "nats: {url: nats://file:4222}\nworkerId: \"\"\nconcurrency: 4\npublicUrl: \"\"\nforges:\n  - {name: github, kind: github, apiUrl: https://api.github.com, tokenEnv: GITHUB_TOKEN}\n  - {name: gitea,  kind: gitea,  apiUrl: https://gitea.example.com, tokenEnv: GITEA_TOKEN}\nrepositories:\n  - {fullName: acme/platform, forge: github, cloneUrl: https://github.com/acme/platform.git}\nclusters:\n  - {name: default, kubeconfig: /etc/gantry/kubeconfig}\nresync: {interval: 5m}\n",
         )
         .expect("write");
         let fp = f.to_str().expect("utf-8");
@@ -605,6 +632,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:9090");
         assert_eq!(c.forges.len(), 2);
         assert_eq!(c.forges[1].kind, ForgeKind::Gitea);
+        assert_eq!(c.resync_interval, Duration::from_secs(300));
         assert!(!c.worker_id.is_empty());
         assert!(!format!("{c:?}").contains("ghp_x"));
     }

@@ -41,8 +41,9 @@ pub enum ReportError {
     },
 }
 
-/// The four states Gantry posts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The four states Gantry posts (and keeps, as the applied revision's outcome, in `gantry-state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// Work started.
     Pending,

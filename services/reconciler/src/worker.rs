@@ -179,6 +179,9 @@ async fn work(
         () = stop.cancelled() => return Ok(()),
     };
     let (js, reconciler, max_deliver, mut messages) = set_up;
+    let resync = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+        reconciler.clone().resync_loop(stop.clone()),
+    ));
     shared.ready.store(true, Ordering::SeqCst);
     tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "gantry-reconciler ready");
     consume(
@@ -192,6 +195,7 @@ async fn work(
     )
     .await;
     shared.ready.store(false, Ordering::SeqCst);
+    drop(resync);
     // Whatever the client still buffers gets what is left of the grace; a server that is gone
     // would have the flush wait for a reconnection forever.
     let flushed =
@@ -240,29 +244,37 @@ async fn set_up(
         .get_stream(gantry_nats::EVENTS_STREAM)
         .await
         .map_err(|e| setup(&e))?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            gantry_nats::RECONCILER_CONSUMER,
-            consumer::pull::Config {
-                durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
-                description: Some("Gantry reconciler workers".to_owned()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: config.ack_wait,
-                max_deliver: config.max_deliver,
-                max_ack_pending: 10_000,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
+    // The server redelivers without limit (max_deliver -1): the reconciler counts deliveries
+    // against its own `maxDeliver` and acks only once the DLQ has stored the event, so a failed
+    // DLQ publish never drops it.
+    let consumer_config = consumer::pull::Config {
+        durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
+        description: Some("Gantry reconciler workers".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: config.ack_wait,
+        max_deliver: -1,
+        max_ack_pending: 10_000,
+        deliver_policy: consumer::DeliverPolicy::All,
+        ..Default::default()
+    };
+    let mut consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(gantry_nats::RECONCILER_CONSUMER, consumer_config.clone())
         .await
         .map_err(|e| setup(&e))?;
+    if consumer.cached_info().config.max_deliver != -1 {
+        // Made by an older reconciler with a server-side limit: lift it.
+        consumer = stream
+            .update_consumer(consumer_config)
+            .await
+            .map_err(|e| setup(&e))?;
+    }
     let reconciler = Arc::new(Reconciler::new(
         config.clone(),
         state,
         Auditor::new(js.clone(), &config.worker_id),
         metrics,
     ));
-    let max_deliver = consumer.cached_info().config.max_deliver.max(1);
+    let max_deliver = config.max_deliver.max(1);
     let messages = consumer
         .stream()
         .max_messages_per_batch(config.concurrency)
@@ -343,8 +355,16 @@ async fn handle(
         Ok(e) => e,
         Err(e) => {
             tracing::error!(subject = %msg.subject, error = %e, "undecodable event; dead-lettering it");
-            dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await;
-            let _ = msg.ack_with(AckKind::Term).await;
+            match dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await {
+                Ok(_) => {
+                    let _ = msg.double_ack().await;
+                }
+                // Never acked before the DLQ holds it: redelivered until it does.
+                Err(e) => {
+                    tracing::error!(error = %e, "dead-lettering failed; the event will be redelivered");
+                    let _ = msg.ack_with(AckKind::Nak(Some(r.config.nak_base))).await;
+                }
+            }
             return;
         }
     };
@@ -379,10 +399,19 @@ async fn handle(
             failed,
             after,
         } if last => {
-            let subject = dead_letter(js, &msg, &reason).await;
+            let subject = match dead_letter(js, &msg, &reason).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Not acked: the consumer redelivers without limit (the reconciler counts
+                    // deliveries itself), so the next delivery tries the DLQ again.
+                    tracing::error!(event = %event.id, error = %e, "dead-lettering failed; the event is not acked and will be redelivered");
+                    let delay = after.unwrap_or(r.config.nak_base);
+                    let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+                    return;
+                }
+            };
             r.give_up(&event, &failed, &reason, &subject).await;
             tracing::error!(event = %event.id, delivered, %reason, dlq = %subject, "event dead-lettered");
-            let _ = after;
             if let Err(e) = msg.double_ack().await {
                 tracing::warn!(event = %event.id, error = %e, "ack after dead-lettering failed");
             }
@@ -397,12 +426,17 @@ async fn handle(
     }
 }
 
-/// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject.
-async fn dead_letter(js: &jetstream::Context, msg: &jetstream::Message, reason: &str) -> String {
+/// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject
+/// once JetStream has stored it.
+async fn dead_letter(
+    js: &jetstream::Context,
+    msg: &jetstream::Message,
+    reason: &str,
+) -> Result<String, String> {
     let subject = gantry_nats::dlq_subject(msg.subject.as_str());
     let mut headers = msg.headers.clone().unwrap_or_default();
     headers.insert(
-        "Gantry-Dlq-Reason",
+        HEADER_DLQ_REASON,
         crate::report::truncate(&reason.replace(['\r', '\n'], " "), 1000).as_str(),
     );
     if let Ok(info) = msg.info() {
@@ -417,16 +451,18 @@ async fn dead_letter(js: &jetstream::Context, msg: &jetstream::Message, reason: 
         gantry_nats::HEADER_MSG_ID,
         format!("dlq:{}", uuid::Uuid::new_v4()).as_str(),
     );
-    match js
+    headers.insert(HEADER_DLQ_SUBJECT, msg.subject.as_str());
+    let ack = js
         .publish_with_headers(subject.clone(), headers, msg.payload.clone())
         .await
-    {
-        Ok(ack) => {
-            if let Err(e) = ack.await {
-                tracing::error!(%subject, error = %e, "the DLQ copy was not stored");
-            }
-        }
-        Err(e) => tracing::error!(%subject, error = %e, "publishing to the DLQ failed"),
-    }
-    subject
+        .map_err(|e| format!("publishing to {subject}: {e}"))?;
+    ack.await
+        .map_err(|e| format!("storing on {subject}: {e}"))?;
+    Ok(subject)
 }
+
+/// The header naming the subject a dead-lettered event was consumed from (what `gantry dlq
+/// replay` publishes it to again).
+pub const HEADER_DLQ_SUBJECT: &str = "Gantry-Dlq-Subject";
+/// The header saying why an event was dead-lettered.
+pub const HEADER_DLQ_REASON: &str = "Gantry-Dlq-Reason";
