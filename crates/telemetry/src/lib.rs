@@ -118,6 +118,7 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
         }
         None => None,
     };
+    EXPORTING.store(provider.is_some(), std::sync::atomic::Ordering::Relaxed);
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(opts.service_name)));
@@ -167,6 +168,14 @@ pub fn traces_url(base: &str) -> String {
     }
 }
 
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when [`init`] installed an OTLP exporter. Hot paths create their spans only then: a span
+/// that nobody exports still costs its formatting and bookkeeping on every request.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The W3C `traceparent` of `span`, or `None` when the span has no valid trace context
 /// (no OpenTelemetry layer is installed, or the span is disabled).
 pub fn traceparent(span: &tracing::Span) -> Option<String> {
@@ -198,11 +207,12 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&s
 /// the same trace id and flags with a fresh span id, or a fresh sampled trace when `incoming` is
 /// absent or malformed. Used where no OpenTelemetry span gives the ids.
 pub fn child_traceparent(incoming: Option<&str>) -> String {
-    let span_id = (uuid::Uuid::new_v4().as_u128() as u64).max(1);
+    // A thread-local generator, not a system call per id: the receiver makes one per webhook.
+    let span_id = rand::random::<u64>().max(1);
     if let Some((trace, flags)) = incoming.and_then(parse_traceparent) {
         return format!("00-{trace}-{span_id:016x}-{flags}");
     }
-    let trace = uuid::Uuid::new_v4().as_u128().max(1);
+    let trace = rand::random::<u128>().max(1);
     format!("00-{trace:032x}-{span_id:016x}-01")
 }
 

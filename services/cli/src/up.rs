@@ -81,6 +81,46 @@ const PLATFORM: &[(&str, &str)] = &[
         "apps/web/overlays/prod/namespace.yaml",
         include_str!("../sandbox/platform/apps/web/overlays/prod/namespace.yaml"),
     ),
+    (
+        "apps/catalog/chart/Chart.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/Chart.yaml"),
+    ),
+    (
+        "apps/catalog/chart/values.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/values.yaml"),
+    ),
+    (
+        "apps/catalog/chart/values.schema.json",
+        include_str!("../sandbox/platform/apps/catalog/chart/values.schema.json"),
+    ),
+    (
+        "apps/catalog/chart/templates/_helpers.tpl",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/_helpers.tpl"),
+    ),
+    (
+        "apps/catalog/chart/templates/configmap.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/configmap.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/deployment.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/deployment.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/service.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/service.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/NOTES.txt",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/NOTES.txt"),
+    ),
+    (
+        "apps/catalog/values-dev.yaml",
+        include_str!("../sandbox/platform/apps/catalog/values-dev.yaml"),
+    ),
+    (
+        "apps/catalog/values-prod.yaml",
+        include_str!("../sandbox/platform/apps/catalog/values-prod.yaml"),
+    ),
 ];
 
 /// Names the `nats-server` binary when `--nats-server-bin` is not given.
@@ -576,7 +616,12 @@ pub async fn up(
         }
     }
 
-    // A component that stopped on its own is a failure the user must see.
+    // A component that stopped on its own is a failure the user must see. The components watch
+    // the same stop signal, so one may finish before the select sees the signal: that is a
+    // clean stop. A task seen finished must never be polled again below.
+    let stopping = *stop_tx.borrow();
+    let (receiver_running, reconciler_running) =
+        (receiver_done.is_none(), reconciler_done.is_none());
     for (name, done) in [
         ("receiver", &mut receiver_done),
         ("reconciler", &mut reconciler_done),
@@ -584,11 +629,12 @@ pub async fn up(
         if failed.is_none()
             && let Some(joined) = done.take()
         {
-            failed = Some(match joined {
-                Ok(Ok(())) => anyhow::anyhow!("the {name} stopped unexpectedly"),
-                Ok(Err(e)) => e.context(format!("the {name} stopped")),
-                Err(e) => anyhow::Error::from(e).context(format!("the {name} task failed")),
-            });
+            failed = match joined {
+                Ok(Ok(())) if stopping => None,
+                Ok(Ok(())) => Some(anyhow::anyhow!("the {name} stopped unexpectedly")),
+                Ok(Err(e)) => Some(e.context(format!("the {name} stopped"))),
+                Err(e) => Some(anyhow::Error::from(e).context(format!("the {name} task failed"))),
+            };
         }
     }
     stop_tx.send_replace(true);
@@ -598,8 +644,8 @@ pub async fn up(
     // component can never keep the sandbox from exiting.
     let deadline = tokio::time::Instant::now() + grace;
     let pending = [
-        ("reconciler", reconciler, reconciler_done.is_none()),
-        ("receiver", receiver, receiver_done.is_none()),
+        ("reconciler", reconciler, reconciler_running),
+        ("receiver", receiver, receiver_running),
     ];
     for (name, mut task, running) in pending {
         if !running {

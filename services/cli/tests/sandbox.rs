@@ -579,3 +579,114 @@ fn gitea_sandbox_push_deploys() -> Result<()> {
     assert_eq!(image, "ghcr.io/acme/web:2.0.0");
     sb.stop()
 }
+
+#[test]
+fn sandbox_helm_app_deploys_per_environment() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("sandbox");
+    std::fs::create_dir_all(&dir)?;
+    let sb = Sandbox::start(&dir, "github")?;
+    let clone = tmp.path().join("platform");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &sb.get("git_url"),
+            clone.to_str().unwrap_or(""),
+        ],
+    )?;
+    let seed = git(&clone, &["rev-parse", "HEAD"])?;
+    // The seeded chart is rendered by Gantry's own engine (no helm anywhere) once per
+    // environment, each with its values file.
+    for env in ["dev", "prod"] {
+        let (state, desc) = sb.wait_final(
+            &seed,
+            &format!("gantry/catalog/{env}"),
+            Duration::from_secs(60),
+        )?;
+        assert_eq!(state, "success", "{env}: {desc}");
+    }
+    let kc = sb.get("kubeconfig");
+    let deploy = |ns: &str, path: &str| {
+        kubectl(
+            &kc,
+            &[
+                "get",
+                "deploy",
+                "catalog",
+                "-n",
+                ns,
+                "-o",
+                &format!("jsonpath={path}"),
+            ],
+        )
+    };
+    assert_eq!(deploy("catalog-dev", "{.spec.replicas}")?, "1");
+    assert_eq!(deploy("catalog-prod", "{.spec.replicas}")?, "2");
+    assert_eq!(
+        deploy("catalog-prod", "{.spec.template.spec.containers[0].image}")?,
+        "ghcr.io/acme/catalog:1.0.0"
+    );
+    assert_eq!(
+        deploy(
+            "catalog-prod",
+            "{.spec.template.spec.containers[0].resources.requests.cpu}"
+        )?,
+        "100m"
+    );
+    assert_eq!(
+        deploy("catalog-dev", "{.metadata.labels.helm\\.sh/chart}")?,
+        "catalog-0.1.0"
+    );
+    let flags = kubectl(
+        &kc,
+        &[
+            "get",
+            "configmap",
+            "catalog-config",
+            "-n",
+            "catalog-dev",
+            "-o",
+            "jsonpath={.data.LOG_LEVEL} {.data.FEATURE_FLAGS}",
+        ],
+    )?;
+    assert_eq!(flags, "debug new-search");
+    let svc = kubectl(
+        &kc,
+        &[
+            "get",
+            "service",
+            "catalog",
+            "-n",
+            "catalog-prod",
+            "-o",
+            "jsonpath={.spec.ports[0].port}",
+        ],
+    )?;
+    assert_eq!(svc, "80");
+
+    // A change to dev's values file deploys dev only, with the new image.
+    let p = clone.join("apps/catalog/values-dev.yaml");
+    let text = std::fs::read_to_string(&p)?.replace("tag: \"1.0.0\"", "tag: \"1.1.0\"");
+    std::fs::write(&p, text)?;
+    git(&clone, &["commit", "-qam", "catalog 1.1.0 in dev"])?;
+    git(&clone, &["push", "-q"])?;
+    let bump = git(&clone, &["rev-parse", "HEAD"])?;
+    let (state, desc) = sb.wait_final(&bump, "gantry/catalog/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    assert_eq!(
+        deploy("catalog-dev", "{.spec.template.spec.containers[0].image}")?,
+        "ghcr.io/acme/catalog:1.1.0"
+    );
+    assert_eq!(
+        deploy("catalog-prod", "{.spec.template.spec.containers[0].image}")?,
+        "ghcr.io/acme/catalog:1.0.0"
+    );
+    assert!(
+        sb.statuses(&bump)?
+            .iter()
+            .all(|s| s["context"] == "gantry/catalog/dev")
+    );
+    sb.stop()
+}
