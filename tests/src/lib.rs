@@ -383,9 +383,36 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// `../shared/fixtures` beside the checkout.
-pub fn shared_fixtures() -> PathBuf {
-    workspace_root().join("../shared/fixtures")
+/// `shared/` beside the checkout: the conformance fixtures (`shared/fixtures`, described by its
+/// README.md) and the contract (`shared/spec/contract.md`). They are not in this repository: the
+/// project's steering repository lays them beside every developer's checkout and CI's clone.
+pub fn shared_dir() -> PathBuf {
+    let root = workspace_root();
+    root.parent()
+        .map_or_else(|| root.join(".."), Path::to_path_buf)
+        .join("shared")
+}
+
+/// `shared/<rel>` beside the checkout, or, when it is missing, an error naming the full path,
+/// `what` lives there, and where `shared/` comes from: a test that needs shared data says so
+/// instead of failing with a bare `No such file or directory`.
+pub fn shared_path(rel: &str, what: &str) -> Result<PathBuf> {
+    let p = shared_dir().join(rel);
+    if p.exists() {
+        return Ok(p);
+    }
+    bail!(
+        "{} is missing: it holds {what}. shared/ lies beside the checkout ({}); it is not in \
+         this repository but laid there, with the contract in shared/spec, for every checkout \
+         and CI clone",
+        p.display(),
+        shared_dir().display()
+    )
+}
+
+/// `shared/fixtures/<rel>` (see [`shared_path`]).
+pub fn shared_fixture(rel: &str, what: &str) -> Result<PathBuf> {
+    shared_path(&format!("fixtures/{rel}"), what)
 }
 
 /// The folder of `@octokit/webhooks-examples` that `scripts/tools.sh` installs.
@@ -407,4 +434,26 @@ pub fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
     };
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_shared_path_is_named_with_what_lives_there() {
+        let err = shared_path("fixtures/no-such-folder", "the cases of a test")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let want = shared_dir().join("fixtures/no-such-folder");
+        assert!(
+            err.starts_with(&format!(
+                "{} is missing: it holds the cases of a test.",
+                want.display()
+            )),
+            "{err}"
+        );
+        assert!(!want.to_string_lossy().contains(".."), "{}", want.display());
+    }
 }

@@ -64,6 +64,8 @@ pub struct Entry<'a> {
     pub pruned: u32,
     /// How long the phase took; none for `started`.
     pub duration: Option<Duration>,
+    /// The render used random or time functions (Helm's `randAlphaNum`, `now`, `genCA`...).
+    pub nondeterministic: bool,
     /// Drifted objects (drift phase).
     pub drifted: Vec<DriftedObject>,
 }
@@ -104,6 +106,7 @@ impl Auditor {
             time: Some(prost_types::Timestamp::from(SystemTime::now())),
             repository: cx.repository.clone(),
             trace_id: cx.trace_id(),
+            nondeterministic: e.nondeterministic,
             trigger: cx.trigger as i32,
             objects_drifted: e.drifted.len() as u32,
             drifted: e.drifted,

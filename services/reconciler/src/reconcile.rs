@@ -301,7 +301,7 @@ impl Reconciler {
         let context = if e.app.is_empty() {
             "gantry".to_owned()
         } else {
-            format!("gantry/{}/{}", e.app, e.environment)
+            crate::report::status_context(e.app, e.environment)
         };
         self.auditor
             .record(&job.audit, e)
@@ -960,15 +960,20 @@ impl Reconciler {
         let t = Instant::now();
         let snapshot = job.snapshot.clone();
         let env2 = env.clone();
-        let rendered = tokio::task::spawn_blocking(move || render::render(&snapshot, &env2))
-            .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+        let rendered = tokio::task::spawn_blocking(move || {
+            render::render(&snapshot, &env2).map(|r| {
+                let digest = render::inputs_digest(snapshot.as_ref(), &r.inputs);
+                (r, digest)
+            })
+        })
+        .await
+        .map_err(|e| Transient {
+            context: context.clone(),
+            reason: e.to_string(),
+            after: None,
+        })?;
         self.metrics.phase("render", t.elapsed());
-        let rendered = match rendered {
+        let (rendered, inputs_digest) = match rendered {
             Ok(r) => r,
             Err(e) => {
                 let full = e.to_string();
@@ -990,22 +995,43 @@ impl Reconciler {
                 .finish(job, env, Phase::Render, State::Error, msg.clone(), msg)
                 .await;
         }
+        let nondeterministic = !rendered.nondeterministic.is_empty();
+        let mut message = format!(
+            "rendered {} objects from {} files",
+            rendered.objects.len(),
+            rendered.inputs.len()
+        );
+        // Said once per environment (the state remembers it), not on every reconcile.
+        if nondeterministic && !previous.as_ref().is_some_and(|p| p.nondeterministic) {
+            let why = rendered.nondeterministic.join(", ");
+            tracing::warn!(app = %env.app, env = %env.name, functions = %why,
+                "the render is nondeterministic: re-rendering the same inputs differs, and is not taken for a change");
+            message.push_str(&format!(
+                "; nondeterministic ({why}): a re-render of the same inputs differs and is not taken for a change"
+            ));
+        }
         self.audit(
             job,
             audit::Entry {
                 duration: Some(t.elapsed()),
-                ..entry(
-                    Phase::Render,
-                    Outcome::Succeeded,
-                    format!(
-                        "rendered {} objects from {} files",
-                        rendered.objects.len(),
-                        rendered.inputs.len()
-                    ),
-                )
+                nondeterministic,
+                ..entry(Phase::Render, Outcome::Succeeded, message)
             },
         )
         .await?;
+
+        // A nondeterministic render of the inputs already applied (a forced redeploy, a commit
+        // that changed nothing it reads) differs only by its random or time values: applying it
+        // would rotate generated passwords and certificates for no change in Git. Keep what is
+        // applied and carry its status over to this revision.
+        if nondeterministic
+            && let Some(prev) = applied_before
+            && prev.inputs_digest == inputs_digest
+            && prev.config_digest == env.digest()
+            && let Some(rep) = &prev.reported
+        {
+            return self.unchanged_render(job, env, prev, rep).await;
+        }
 
         // Apply.
         held()?;
@@ -1186,6 +1212,8 @@ impl Reconciler {
             inventory,
             reported: None,
             applied_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+            inputs_digest,
+            nondeterministic,
             last_attempt: previous.as_ref().and_then(|p| p.last_attempt.clone()),
             last_check: None,
         };
@@ -1279,6 +1307,72 @@ impl Reconciler {
         .await?;
         self.metrics.reconciled(&env.app, &env.name, metric);
         tracing::info!(event = %job.event_id, app = %env.app, env = %env.name, revision = %rev, state = final_state.as_str(), %description, "reconciled");
+        Ok(())
+    }
+
+    /// A nondeterministic re-render of unchanged inputs: nothing is applied or pruned; the
+    /// state moves to this revision and the applied revision's status is posted on it.
+    async fn unchanged_render(
+        &self,
+        job: &Job,
+        env: &Environment,
+        prev: &EnvState,
+        rep: &Reported,
+    ) -> Result<(), Transient> {
+        let context = env.context();
+        let rev = short(&job.revision).to_owned();
+        let since = short(&prev.revision).to_owned();
+        self.audit(
+            job,
+            audit::Entry {
+                app: &env.app,
+                environment: &env.name,
+                phase: Phase::Apply,
+                outcome: Outcome::Skipped,
+                message: format!(
+                    "no input of {} changed since {since}; its nondeterministic re-render is not a change, so nothing is applied",
+                    env.path
+                ),
+                nondeterministic: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let description = format!("{rev}: no input changed since {since}; {}", rep.description);
+        let outcome = if rep.state == State::Success {
+            AttemptOutcome::Success
+        } else {
+            AttemptOutcome::Failure
+        };
+        let state = EnvState {
+            revision: job.revision.clone(),
+            last_attempt: Some(job.attempt(Phase::Apply, outcome, &description)),
+            ..prev.clone()
+        };
+        self.state
+            .put(&job.key(env), &state)
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: None,
+            })?;
+        self.post(job, &context, rep.state, &description)
+            .await
+            .map_err(|e| report_transient(&context, e))?;
+        self.audit(
+            job,
+            audit::Entry {
+                app: &env.app,
+                environment: &env.name,
+                phase: Phase::Report,
+                outcome: Outcome::Succeeded,
+                message: format!("posted {} on {}", rep.state.as_str(), job.shas.join(", ")),
+                ..Default::default()
+            },
+        )
+        .await?;
+        self.metrics.reconciled(&env.app, &env.name, "unchanged");
         Ok(())
     }
 

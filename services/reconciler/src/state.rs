@@ -183,6 +183,13 @@ pub struct EnvState {
     pub reported: Option<Reported>,
     /// Unix seconds of the apply.
     pub applied_at: i64,
+    /// [`crate::render::inputs_digest`] of what the render read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub inputs_digest: String,
+    /// The render used random or time functions, so re-rendering the same inputs differs;
+    /// kept so that this is warned about once, not on every reconcile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nondeterministic: bool,
     /// The last attempt, failures included.
     #[serde(default)]
     pub last_attempt: Option<Attempt>,
