@@ -28,6 +28,15 @@ const MISS_REFRESH: Duration = Duration::from_secs(2);
 /// Why the API could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A server address in the NATS URL is unusable.
+    #[error("cannot use NATS URL {url:?}")]
+    Address {
+        /// The URL.
+        url: String,
+        /// Which server and why.
+        #[source]
+        source: gantry_nats::Error,
+    },
     /// The NATS URL is unusable.
     #[error("cannot use NATS URL {url:?}")]
     Connect {
@@ -107,6 +116,11 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    let servers =
+        gantry_nats::server_addrs_from_url(&config.nats_url).map_err(|source| Error::Address {
+            url: config.nats_url.clone(),
+            source,
+        })?;
     let client = async_nats::ConnectOptions::new()
         .name("gantry-api")
         .retry_on_initial_connect()
@@ -115,7 +129,7 @@ pub async fn run(
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((50u64 << attempts.min(5)).min(1_000))
         })
-        .connect(&config.nats_url)
+        .connect(servers)
         .await
         .map_err(|source| Error::Connect {
             url: config.nats_url.clone(),
@@ -697,7 +711,7 @@ async fn readyz(s: web::Data<AppState>) -> HttpResponse {
     if s.client.connection_state() != async_nats::connection::State::Connected {
         return not_ready("nats_disconnected", "not connected to NATS".to_owned());
     }
-    let events = gantry_nats::events_stream_config();
+    let events = gantry_nats::events_stream_config(s.config.nats_replicas);
     let ensure = gantry_nats::ensure_stream(&s.js, &events, gantry_nats::EVENTS_STREAM);
     match tokio::time::timeout(Duration::from_secs(2), ensure).await {
         Ok(Ok(_)) => {}

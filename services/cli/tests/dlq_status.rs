@@ -28,10 +28,10 @@ async fn dlq_list_and_replay() -> Result<()> {
     let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
     for (cfg, name) in [
         (
-            gantry_nats::events_stream_config(),
+            gantry_nats::events_stream_config(1),
             gantry_nats::EVENTS_STREAM,
         ),
-        (gantry_nats::dlq_stream_config(), gantry_nats::DLQ_STREAM),
+        (gantry_nats::dlq_stream_config(1), gantry_nats::DLQ_STREAM),
     ] {
         gantry_nats::ensure_stream(&js, &cfg, name).await?;
     }
