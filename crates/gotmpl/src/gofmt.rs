@@ -255,11 +255,9 @@ impl Printer {
                     // render can rely on it (charts reach this by using the root context as a
                     // `dict` key). A fixed address of Go's heap form keeps renders repeatable.
                     let name = o.type_name();
-                    let h = name
-                        .bytes()
-                        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-                        });
+                    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                    });
                     self.pad(&format!("0xc000{:06x}", (h & 0xff_fff0) as u32));
                     return Ok(());
                 }

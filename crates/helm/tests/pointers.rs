@@ -33,7 +33,9 @@ fn the_root_context_as_a_dict_key_renders() {
     // dict "value" 1 "extra" "context" $: the root context becomes a key (printed with its
     // pointers) whose value is "".
     assert_eq!(
-        render_template(r#"{{- $d := dict "value" 1 "extra" "context" $ }}{{ $d.value }} {{ len $d }}"#),
+        render_template(
+            r#"{{- $d := dict "value" 1 "extra" "context" $ }}{{ $d.value }} {{ len $d }}"#
+        ),
         "1 3"
     );
 }
