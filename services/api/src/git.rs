@@ -214,6 +214,17 @@ impl Mirror {
         Ok(out)
     }
 
+    /// The tree of `commit`.
+    pub fn tree_of(&self, commit: ObjectId) -> Result<ObjectId, GitError> {
+        let repo = self.repo();
+        repo.find_commit(commit)
+            .and_then(|c| c.tree_id().map(|t| t.detach()))
+            .map_err(|e| GitError::Read {
+                what: format!("the tree of {commit}"),
+                message: e.to_string(),
+            })
+    }
+
     /// The bytes of a blob.
     pub fn blob(&self, oid: ObjectId) -> Result<Vec<u8>, GitError> {
         self.repo()

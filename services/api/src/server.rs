@@ -28,6 +28,15 @@ const MISS_REFRESH: Duration = Duration::from_secs(2);
 /// Why the API could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A server address in the NATS URL is unusable.
+    #[error("cannot use NATS URL {url:?}")]
+    Address {
+        /// The URL.
+        url: String,
+        /// Which server and why.
+        #[source]
+        source: gantry_nats::Error,
+    },
     /// The NATS URL is unusable.
     #[error("cannot use NATS URL {url:?}")]
     Connect {
@@ -40,6 +49,46 @@ pub enum Error {
     /// The HTTP server failed.
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
+    /// The NATS server cannot be used: too old, or it refused to set up the streams.
+    #[error(transparent)]
+    Nats(#[from] gantry_nats::Error),
+}
+
+/// Waits for the first connection, refuses a server older than Gantry supports, and sets up
+/// the streams the API publishes to; retries what time can fix, returns what it cannot.
+async fn check_nats(
+    client: async_nats::Client,
+    js: jetstream::Context,
+    replicas: usize,
+) -> Result<(), gantry_nats::Error> {
+    while client.connection_state() != async_nats::connection::State::Connected {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gantry_nats::check_server(&client)?;
+    for (config, name) in [
+        (
+            gantry_nats::events_stream_config(replicas),
+            gantry_nats::EVENTS_STREAM,
+        ),
+        (
+            gantry_nats::audit_stream_config(replicas),
+            gantry_nats::AUDIT_STREAM,
+        ),
+    ] {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match gantry_nats::ensure_stream(&js, &config, name).await {
+                Ok(_) => break,
+                Err(e) if e.is_refusal() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(stream = name, error = %e, "cannot set up the stream yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Everything handlers share.
@@ -53,6 +102,7 @@ pub struct AppState {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) audit: audit::Index,
     pub(crate) oidc: Option<Arc<crate::oidc::Verifier>>,
+    pub(crate) http: reqwest::Client,
 }
 
 /// An error answer: status, machine code, sentence.
@@ -106,6 +156,11 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    let servers =
+        gantry_nats::server_addrs_from_url(&config.nats_url).map_err(|source| Error::Address {
+            url: config.nats_url.clone(),
+            source,
+        })?;
     let client = async_nats::ConnectOptions::new()
         .name("gantry-api")
         .retry_on_initial_connect()
@@ -114,7 +169,7 @@ pub async fn run(
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((50u64 << attempts.min(5)).min(1_000))
         })
-        .connect(&config.nats_url)
+        .connect(servers)
         .await
         .map_err(|source| Error::Connect {
             url: config.nats_url.clone(),
@@ -127,7 +182,7 @@ pub async fn run(
     let oidc = config
         .oidc
         .clone()
-        .map(|o| Arc::new(crate::oidc::Verifier::new(o, http)));
+        .map(|o| Arc::new(crate::oidc::Verifier::new(o, http.clone())));
     let grace = config.shutdown_grace;
     let catalog = Arc::new(Catalog::new(
         config.data_dir.join("mirrors"),
@@ -142,15 +197,28 @@ pub async fn run(
         catalog,
         audit: audit::Index::default(),
         oidc,
+        http,
     });
     let tasks = crate::background::start(state.clone().into_inner());
+    let mut check = tokio::spawn(check_nats(
+        state.client.clone(),
+        state.js.clone(),
+        state.config.nats_replicas,
+    ));
 
     let listening = listener.try_clone().map_err(Error::Http)?;
     let server = build(state.clone(), listener, grace).map_err(Error::Http)?;
     let handle = server.handle();
     let mut server = std::pin::pin!(server);
+    let mut fatal = None;
     let result = tokio::select! {
         r = &mut server => r,
+        Ok(Err(e)) = &mut check => {
+            fatal = Some(e);
+            // The server future must keep running while it processes the stop command.
+            let (_, r) = tokio::join!(handle.stop(false), &mut server);
+            r
+        }
         () = shutdown => {
             tracing::info!(grace = ?grace, "shutting down: refusing new connections, finishing in-flight requests");
             let stopping = async {
@@ -167,10 +235,14 @@ pub async fn run(
     for t in tasks {
         t.abort();
     }
+    check.abort();
     if let Err(e) = state.client.flush().await {
         tracing::warn!(error = %e, "could not flush the NATS connection at shutdown");
     }
     tracing::info!("gantry-api stopped");
+    if let Some(e) = fatal {
+        return Err(Error::Nats(e));
+    }
     result.map_err(Error::Http)
 }
 
@@ -550,49 +622,76 @@ async fn resolve(
         })
 }
 
-fn health(state: Option<&gantry_reconciler::state::EnvState>) -> &'static str {
-    match state
-        .and_then(|s| s.reported.as_ref())
-        .map(|r| r.state.as_str())
+fn health(state: Option<&gantry_reconciler::state::EnvState>) -> String {
+    let Some(st) = state else {
+        return "unknown".to_owned();
+    };
+    if let Some(c) = &st.last_check
+        && !c.health.is_empty()
     {
+        return c.health.to_ascii_lowercase();
+    }
+    match st.reported.as_ref().map(|r| r.state.as_str()) {
         Some("success") => "healthy",
         Some("failure") => "degraded",
         Some("error") => "error",
         Some(_) => "unknown",
-        None if state.is_some() => "progressing",
+        None if !st.revision.is_empty() => "progressing",
         None => "unknown",
     }
+    .to_owned()
 }
 
 fn summary(s: &AppState, t: &Target) -> serde_json::Value {
     let a = s.audit.get(&t.repository, &t.app, &t.environment);
-    let last = a.last_outcome.as_ref().map(|r| {
-        json!({
-            "phase": v1::Phase::try_from(r.phase).unwrap_or(v1::Phase::Unspecified).token(),
-            "outcome": v1::Outcome::try_from(r.outcome).unwrap_or(v1::Outcome::Unspecified).token(),
-            "revision": r.revision,
-            "message": r.message,
-            "time": r.time.map(|t| rfc3339_secs(t.seconds)),
-        })
-    });
-    let drift = a.last_drift.as_ref().map(|r| {
-        json!({
-            "outcome": v1::Outcome::try_from(r.outcome).unwrap_or(v1::Outcome::Unspecified).token(),
-            "objects": r.objects_drifted,
-            "checked_at": r.time.map(|t| rfc3339_secs(t.seconds)),
-        })
-    });
     let st = t.state.as_ref();
+    // The reconciler's own record of its last attempt is the authority; the audit stream
+    // stands in for records written before it kept one.
+    let last = match st.and_then(|s| s.last_attempt.as_ref()) {
+        Some(at) => Some(json!({
+            "phase": at.phase,
+            "outcome": at.outcome.as_str(),
+            "revision": at.revision,
+            "message": at.message,
+            "trigger": at.trigger,
+            "time": rfc3339_secs(at.at),
+        })),
+        None => a.last_outcome.as_ref().map(|r| {
+            json!({
+                "phase": v1::Phase::try_from(r.phase).unwrap_or(v1::Phase::Unspecified).token(),
+                "outcome": v1::Outcome::try_from(r.outcome).unwrap_or(v1::Outcome::Unspecified).token(),
+                "revision": r.revision,
+                "message": r.message,
+                "trigger": v1::Trigger::try_from(r.trigger).unwrap_or(v1::Trigger::Unspecified).token(),
+                "time": r.time.map(|t| rfc3339_secs(t.seconds)),
+            })
+        }),
+    };
+    let drift = match st.and_then(|s| s.last_check.as_ref()) {
+        Some(c) => Some(json!({
+            "objects": c.drifted.len(),
+            "drifted": c.drifted,
+            "healed": c.healed,
+            "checked_at": rfc3339_secs(c.at),
+        })),
+        None => a.last_drift.as_ref().map(|r| {
+            json!({
+                "objects": r.objects_drifted,
+                "healed": r.outcome == v1::Outcome::Healed as i32,
+                "checked_at": r.time.map(|t| rfc3339_secs(t.seconds)),
+            })
+        }),
+    };
     json!({
         "repository": t.repository,
         "app": t.app,
         "environment": t.environment,
-        "branch": t.decl.as_ref().map(|d| d.branch.clone()),
+        "branch": t.decl.as_ref().map(|d| d.branch.clone()).or_else(|| st.map(|s| s.branch.clone()).filter(|b| !b.is_empty())),
         "path": t.decl.as_ref().map(|d| d.path.clone()),
-        "revision": st.map(|s| s.revision.clone()),
+        "revision": st.map(|s| s.revision.clone()).filter(|r| !r.is_empty()),
         "applied_at": st.filter(|s| s.applied_at > 0).map(|s| rfc3339_secs(s.applied_at)),
         "health": health(st),
-        "status": st.and_then(|s| s.reported.as_ref()).map(|r| json!({"state": r.state, "description": r.description})),
+        "status": st.and_then(|s| s.reported.as_ref()).map(|r| json!({"state": r.state.as_str(), "description": r.description})),
         "last_outcome": last,
         "drift": drift,
     })
@@ -668,7 +767,7 @@ async fn readyz(s: web::Data<AppState>) -> HttpResponse {
     if s.client.connection_state() != async_nats::connection::State::Connected {
         return not_ready("nats_disconnected", "not connected to NATS".to_owned());
     }
-    let events = gantry_nats::events_stream_config();
+    let events = gantry_nats::events_stream_config(s.config.nats_replicas);
     let ensure = gantry_nats::ensure_stream(&s.js, &events, gantry_nats::EVENTS_STREAM);
     match tokio::time::timeout(Duration::from_secs(2), ensure).await {
         Ok(Ok(_)) => {}

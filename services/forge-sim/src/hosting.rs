@@ -91,7 +91,7 @@ impl Hosting {
         self.base_url.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn lock_for(&self, full_name: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, full_name: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks
             .entry(full_name.to_ascii_lowercase())
@@ -109,7 +109,7 @@ impl Hosting {
 
     /// Fires the push webhooks of `updates`, and `synchronize` for open pull requests whose
     /// head branch moved.
-    async fn announce_pushes(&self, full_name: &str, updates: Vec<RefUpdate>) {
+    pub(crate) async fn announce_pushes(&self, full_name: &str, updates: Vec<RefUpdate>) {
         let info = self.info(full_name);
         for u in updates {
             let commits = match self
@@ -160,26 +160,28 @@ impl Hosting {
 
 /// The hosting routes, to merge into the emulator's router.
 pub fn router(h: Arc<Hosting>) -> Router {
-    Router::new()
-        .route("/{owner}/{repo}/info/refs", get(smart_http))
-        .route("/_sandbox/webhooks", put(set_webhooks).get(get_webhooks))
-        .route("/{owner}/{repo}/git-upload-pack", post(smart_http))
-        .route("/{owner}/{repo}/git-receive-pack", post(smart_http))
-        .route("/repos/{owner}/{repo}/pulls", post(create_pull))
-        .route("/api/v1/repos/{owner}/{repo}/pulls", post(create_pull))
-        .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
-        .route("/api/v1/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
-        .route(
-            "/repos/{owner}/{repo}/pulls/{number}/merge",
-            put(merge_pull),
-        )
-        .route(
-            "/api/v1/repos/{owner}/{repo}/pulls/{number}/merge",
-            post(merge_pull),
-        )
-        // Pushes carry whole packs.
-        .layer(DefaultBodyLimit::max(512 * 1024 * 1024))
-        .with_state(h)
+    crate::gitdata::router(h.clone()).merge(
+        Router::new()
+            .route("/{owner}/{repo}/info/refs", get(smart_http))
+            .route("/_sandbox/webhooks", put(set_webhooks).get(get_webhooks))
+            .route("/{owner}/{repo}/git-upload-pack", post(smart_http))
+            .route("/{owner}/{repo}/git-receive-pack", post(smart_http))
+            .route("/repos/{owner}/{repo}/pulls", post(create_pull))
+            .route("/api/v1/repos/{owner}/{repo}/pulls", post(create_pull))
+            .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+            .route("/api/v1/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}/merge",
+                put(merge_pull),
+            )
+            .route(
+                "/api/v1/repos/{owner}/{repo}/pulls/{number}/merge",
+                post(merge_pull),
+            )
+            // Pushes carry whole packs.
+            .layer(DefaultBodyLimit::max(512 * 1024 * 1024))
+            .with_state(h),
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -215,18 +215,27 @@ async fn handle(
     let event_header = first(req.headers(), names.event);
     let event_name = event_header.map(EventName::parse);
     let delivery = first(req.headers(), names.delivery).unwrap_or("");
-    let span = tracing::info_span!(
-        "webhook",
-        otel.name = "POST /webhooks",
-        otel.kind = "server",
-        provider = provider.token(),
-        event = event_header.unwrap_or(""),
-        delivery = delivery,
-    );
-    if let Some(tp) = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
+    // The span exists for the OTLP exporter; without one it would only cost (its fields are
+    // formatted for the log layer on every request), so it is left out and the few log lines
+    // name the delivery themselves.
+    let exporting = gantry_telemetry::exporting();
+    let span = if exporting {
+        tracing::info_span!(
+            "webhook",
+            otel.name = "POST /webhooks",
+            otel.kind = "server",
+            provider = provider.token(),
+            event = event_header.unwrap_or(""),
+            delivery = delivery,
+        )
+    } else {
+        tracing::Span::none()
+    };
+    if exporting
+        && let Some(tp) = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
     {
         let ts = req
             .headers()
@@ -241,10 +250,11 @@ async fn handle(
         Ok((response, outcome)) => (response, outcome),
         Err(e) => {
             let _enter = span.enter();
+            let provider = provider.token();
             if e.status_code().is_server_error() {
-                tracing::warn!(error = %crate::publish::error_chain(&e), code = e.code(), "delivery not stored");
+                tracing::warn!(provider, delivery, error = %crate::publish::error_chain(&e), code = e.code(), "delivery not stored");
             } else {
-                tracing::info!(error = %e, code = e.code(), "delivery refused");
+                tracing::info!(provider, delivery, error = %e, code = e.code(), "delivery refused");
             }
             (e.error_response(), e.outcome())
         }
@@ -418,12 +428,16 @@ async fn process(
     } else {
         repo.web_url.clone()
     };
-    let traceparent =
-        gantry_telemetry::traceparent(&tracing::Span::current()).unwrap_or_else(|| {
-            gantry_telemetry::child_traceparent(
-                headers.get("traceparent").and_then(|v| v.to_str().ok()),
-            )
-        });
+    let exported = if gantry_telemetry::exporting() {
+        gantry_telemetry::traceparent(&tracing::Span::current())
+    } else {
+        None
+    };
+    let traceparent = exported.unwrap_or_else(|| {
+        gantry_telemetry::child_traceparent(
+            headers.get("traceparent").and_then(|v| v.to_str().ok()),
+        )
+    });
     let h = gantry_nats::EventHeaders {
         id: &event.id,
         source: &source,
@@ -464,13 +478,21 @@ async fn process(
     } else {
         Outcome::Accepted
     };
+    // A struct, not a json! map: serialised straight into the body without building a tree.
+    #[derive(serde::Serialize)]
+    struct Accepted<'a> {
+        delivery: &'a str,
+        subject: &'a str,
+        stream_sequence: u64,
+        duplicate: bool,
+    }
     Ok((
-        HttpResponse::Accepted().json(json!({
-            "delivery": delivery,
-            "subject": subject,
-            "stream_sequence": ack.sequence,
-            "duplicate": ack.duplicate,
-        })),
+        HttpResponse::Accepted().json(Accepted {
+            delivery,
+            subject: &subject,
+            stream_sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        }),
         outcome,
     ))
 }

@@ -411,7 +411,7 @@ impl Reconciler {
                 .or_insert_with(|| Arc::new(crate::drift::Watches::new(&cluster)))
                 .clone()
         };
-        let set = self.applied_set(key, s, &cluster).await?;
+        let set = self.applied_set(key, s, &cluster, &watches).await?;
         let (drifted, live, dry_runs) = crate::drift::check(&cluster, &watches, &set)
             .await
             .map_err(|e| e.to_string())?;
@@ -553,6 +553,7 @@ impl Reconciler {
         key: &EnvKey,
         s: &EnvState,
         cluster: &crate::apply::Cluster,
+        watches: &crate::drift::Watches,
     ) -> Result<Arc<Vec<crate::apply::Applied>>, String> {
         if let Some((rev, set)) = self
             .applied_sets
@@ -592,10 +593,20 @@ impl Reconciler {
                 )
             })?;
         let env2 = env.clone();
-        let rendered = tokio::task::spawn_blocking(move || crate::render::render(&snap, &env2))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        // A nondeterministic chart is rendered twice: the fields that differ between the two
+        // are its random or time values, which this render cannot know.
+        let (rendered, again) = tokio::task::spawn_blocking(move || {
+            let first = crate::render::render(&snap, &env2)?;
+            let again = if first.nondeterministic.is_empty() {
+                None
+            } else {
+                Some(crate::render::render(&snap, &env2)?)
+            };
+            Ok::<_, crate::render::RenderFailure>((first, again))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         let namespace = env
             .namespace
             .clone()
@@ -611,6 +622,15 @@ impl Reconciler {
             .manifests(&rendered.objects, &own)
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(again) = again {
+            let other = cluster
+                .manifests(&again.objects, &own)
+                .await
+                .map_err(|e| e.to_string())?;
+            keep_generated_values(&mut set, &other, watches)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         set.retain(|a| {
             s.inventory
                 .iter()
@@ -622,5 +642,80 @@ impl Reconciler {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone(), (s.revision.clone(), set.clone()));
         Ok(set)
+    }
+}
+
+/// What a nondeterministic chart applied cannot be rendered again: its random and time values
+/// (the fields where two renders of the same revision differ) are taken from the live objects,
+/// so they are neither reported as drift nor replaced by new values when drift elsewhere is
+/// healed. An object that is gone keeps the new render's values.
+async fn keep_generated_values(
+    set: &mut [crate::apply::Applied],
+    other: &[crate::apply::Applied],
+    watches: &crate::drift::Watches,
+) -> Result<(), crate::apply::ApplyError> {
+    for a in set.iter_mut() {
+        let Some(b) = other
+            .iter()
+            .find(|b| crate::apply::same_object(&a.reference, &b.reference))
+        else {
+            continue;
+        };
+        let mut pointers = Vec::new();
+        differing(&a.object, &b.object, String::new(), &mut pointers);
+        if pointers.is_empty() {
+            continue;
+        }
+        let store = watches.store(&a.resource).await?;
+        let Some(live) = crate::drift::cached(&store, a) else {
+            continue;
+        };
+        for p in pointers {
+            if let (Some(v), Some(slot)) = (live.pointer(&p), a.object.pointer_mut(&p)) {
+                *slot = v.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// JSON pointers of the values that differ between `a` and `b`.
+fn differing(a: &serde_json::Value, b: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) => differing(v, w, format!("{at}/{}", escape(k)), out),
+                    None => out.push(format!("{at}/{}", escape(k))),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                differing(v, w, format!("{at}/{i}"), out);
+            }
+        }
+        _ if a != b => out.push(at),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::differing;
+    use serde_json::json;
+
+    #[test]
+    fn differing_names_each_changed_leaf() {
+        let mut out = Vec::new();
+        differing(
+            &json!({"data": {"p": "a", "q": "same"}, "metadata": {"annotations": {"x/y": "1"}}, "list": [1, 2]}),
+            &json!({"data": {"p": "b", "q": "same"}, "metadata": {"annotations": {"x/y": "2"}}, "list": [1, 3]}),
+            String::new(),
+            &mut out,
+        );
+        assert_eq!(out, ["/data/p", "/list/1", "/metadata/annotations/x~1y"]);
     }
 }

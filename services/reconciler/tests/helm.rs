@@ -6,9 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use common::*;
 use gantry_proto::v1::{Outcome, Phase};
+use gantry_reconciler::state::{EnvKey, EnvState, StateStore};
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 
@@ -288,6 +289,91 @@ async fn a_nondeterministic_rerender_is_not_a_change() -> Result<()> {
     assert!(s.description.starts_with("deployed"), "{s:?}");
     let d = get(&h, "apps/v1", "Deployment", "shop-web").await?;
     assert_eq!(d.data["spec"]["replicas"], 2);
+    h.shutdown().await;
+    Ok(())
+}
+
+/// Waits until a drift check of web/dev by `worker` is recorded.
+async fn checked_by(h: &Harness, worker: &str) -> Result<EnvState> {
+    let store = StateStore::open(&h.js, "reader", Duration::from_secs(5)).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let s = store
+            .get(&EnvKey::new(FULL, "web", "dev"))
+            .await?
+            .context("no state")?;
+        if s.last_check.as_ref().is_some_and(|c| c.worker == worker) {
+            return Ok(s);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("no check by {worker}: {:?}", s.last_check);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nondeterministic_chart_is_not_drift() -> Result<()> {
+    let mut h = Harness::start().await?;
+    write_chart(&h)?;
+    h.repo.write(
+        "charts/web/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  annotations:\n    generated: {{ randAlphaNum 8 | quote }}\ndata:\n  password: {{ randAlphaNum 24 | b64enc | quote }}\n",
+    )?;
+    h.repo.write(
+        ".gantry.yaml",
+        &gantry_yaml("{releaseName: shop}")
+            .replace("        helm:", "        interval: 5s\n        helm:"),
+    )?;
+    let c1 = h.repo.commit("a chart with a generated password")?;
+    let w1 = h
+        .worker("w1", |c| c.resync_interval = Duration::from_secs(5))
+        .await?;
+    h.push(ZERO, &c1).await?;
+    let s = h
+        .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    let secret = get(&h, "v1", "Secret", "shop-web").await?;
+    // A worker that did not apply it (so renders the revision again, with other random values)
+    // checks it: the random fields are not drift, and nothing is re-applied.
+    h.kill(w1);
+    h.worker("w2", |c| c.resync_interval = Duration::from_secs(5))
+        .await?;
+    let s = checked_by(&h, "w2").await?;
+    let check = s.last_check.context("check")?;
+    assert!(check.drifted.is_empty(), "{check:?}");
+    assert!(!check.healed, "{check:?}");
+    let again = get(&h, "v1", "Secret", "shop-web").await?;
+    assert_eq!(again.data["data"], secret.data["data"]);
+    assert_eq!(
+        again.metadata.annotations, secret.metadata.annotations,
+        "generated annotation kept"
+    );
+
+    // Real drift on such an object is still found and healed, keeping the generated values.
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        h.client.clone(),
+        "web-dev",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")),
+    );
+    api.patch(
+        "shop-web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 4}})),
+    )
+    .await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let d = get(&h, "apps/v1", "Deployment", "shop-web").await?;
+        if d.data["spec"]["replicas"] == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never healed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = get(&h, "v1", "Secret", "shop-web").await?;
+    assert_eq!(after.data["data"], secret.data["data"]);
     h.shutdown().await;
     Ok(())
 }
