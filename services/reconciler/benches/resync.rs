@@ -311,7 +311,7 @@ async fn main() -> Result<()> {
     let js = async_nats::jetstream::new(async_nats::connect(bench.nats.url()).await?);
     gantry_nats::ensure_stream(
         &js,
-        &gantry_nats::events_stream_config(),
+        &gantry_nats::events_stream_config(1),
         gantry_nats::EVENTS_STREAM,
     )
     .await?;
