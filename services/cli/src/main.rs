@@ -10,6 +10,7 @@ mod pr;
 mod render;
 mod status;
 mod up;
+mod verify_commit;
 
 /// Gantry: GitOps for internal developer platforms.
 #[derive(Debug, Parser)]
@@ -34,6 +35,8 @@ enum Command {
     KubeSim(kube_sim::Args),
     /// Follow stored events and audit records.
     Events(events::Args),
+    /// Check that a commit carries a trusted OpenPGP or SSH signature (the reconciler's gate).
+    VerifyCommit(verify_commit::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +55,6 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::KubeSim(args) => kube_sim::run(args),
         Command::Events(args) => events::run(args),
+        Command::VerifyCommit(args) => verify_commit::run(args),
     }
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use async_nats::HeaderMap;
-use gantry_proto::v1::{AuditRecord, Outcome, Phase};
+use gantry_proto::v1::{AuditRecord, Outcome, Phase, SignatureCheck};
 use prost::Message;
 
 /// Why a record was not stored.
@@ -62,6 +62,8 @@ pub struct Entry<'a> {
     pub pruned: u32,
     /// How long the phase took; none for `started`.
     pub duration: Option<Duration>,
+    /// The commit signature check, when the trust policy applied.
+    pub signature: Option<SignatureCheck>,
 }
 
 /// Publishes records.
@@ -100,6 +102,7 @@ impl Auditor {
             time: Some(prost_types::Timestamp::from(SystemTime::now())),
             repository: cx.repository.clone(),
             trace_id: cx.trace_id(),
+            signature: e.signature,
             ..Default::default()
         };
         let subject = gantry_nats::audit_subject(e.app, e.environment, e.outcome.token());

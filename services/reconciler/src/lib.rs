@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod state;
+pub mod trust;
 pub mod verify;
 pub mod worker;
 

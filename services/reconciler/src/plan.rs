@@ -50,6 +50,20 @@ struct EnvFile {
     health_timeout: Option<Spanned<String>>,
     allow_empty: Option<bool>,
     helm: Option<HelmFile>,
+    verify: Option<VerifyFile>,
+}
+
+/// `verify: {signatures: required}`: may only add to the reconciler's trust policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VerifyFile {
+    signatures: Signatures,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum Signatures {
+    Required,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +107,11 @@ pub struct Environment {
     pub allow_empty: bool,
     /// Helm settings, when the path holds a chart.
     pub helm: Option<Helm>,
+    /// `verify: {signatures: required}`: a trusted signature is required even where the
+    /// reconciler's policy does not require one. Left out of the digest when false, so adding the
+    /// field changed no existing environment's digest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub signatures_required: bool,
     /// Line of the environment's `cluster` key (else its name), for messages.
     #[serde(skip)]
     pub cluster_line: usize,
@@ -211,6 +230,12 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                     release_name: h.release_name.unwrap_or_else(|| app.name.value.clone()),
                     values_files: h.values_files,
                 }),
+                signatures_required: matches!(
+                    env.verify,
+                    Some(VerifyFile {
+                        signatures: Signatures::Required
+                    })
+                ),
                 cluster_line,
             });
         }

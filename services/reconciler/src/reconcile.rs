@@ -717,6 +717,48 @@ impl Reconciler {
             }
         }
 
+        // Signatures (contract section 11): before anything of the revision is rendered.
+        if self.config.trust.required(env) {
+            let t = Instant::now();
+            let (mirror, commit) = (job.mirror.clone(), job.snapshot.commit);
+            let trust = self.config.trust.clone();
+            let verdict = tokio::task::spawn_blocking(move || trust.check(&mirror, commit))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|reason| Transient {
+                    context: context.clone(),
+                    reason,
+                    after: None,
+                })?;
+            self.audit(
+                job,
+                audit::Entry {
+                    duration: Some(t.elapsed()),
+                    signature: Some(crate::trust::record(&verdict)),
+                    ..entry(
+                        Phase::Verify,
+                        if verdict.trusted() {
+                            Outcome::Succeeded
+                        } else {
+                            Outcome::Denied
+                        },
+                        crate::trust::message(&job.revision, &verdict),
+                    )
+                },
+            )
+            .await?;
+            if !verdict.trusted() {
+                let description = crate::trust::refusal(&job.revision, &verdict);
+                self.post(job, &context, State::Error, &description)
+                    .await
+                    .map_err(|e| report_transient(&context, e))?;
+                self.metrics.reconciled(&env.app, &env.name, "error");
+                tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, %description, detail = %verdict.detail, "refused an untrusted commit");
+                return Ok(());
+            }
+        }
+
         self.post(job, &context, State::Pending, &format!("deploying {rev}"))
             .await
             .map_err(|e| report_transient(&context, e))?;
