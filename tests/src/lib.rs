@@ -22,17 +22,41 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+/// Debian's own `nats-server` package (2.9.10 on Debian 12): older than Gantry supports, which
+/// is what the version-refusal tests need.
+pub const DEBIAN_NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// [`DEBIAN_NATS_SERVER`] when it is installed; otherwise prints why a test is skipped.
+pub fn old_nats_server(test: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(DEBIAN_NATS_SERVER);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "{test}: skipped: {DEBIAN_NATS_SERVER} (Debian's nats-server 2.9) is not installed; `apt-get install nats-server` provides it"
+        );
+        None
+    }
 }
 
 impl NatsServer {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Result<Self> {
+        Self::start_bin(nats_server_bin())
+    }
+
+    /// Starts the `nats-server` at `bin` (another version than the usual one).
+    pub fn start_bin(bin: PathBuf) -> Result<Self> {
         let store = tempfile::tempdir().context("creating the JetStream store directory")?;
         let port = free_port()?;
         let mut server = NatsServer {
             child: None,
             port,
             store,
+            bin,
         };
         server.spawn()?;
         Ok(server)
@@ -63,7 +87,7 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) -> Result<()> {
-        let bin = nats_server_bin();
+        let bin = self.bin.clone();
         let child = Command::new(&bin)
             .args([
                 "-a",
@@ -114,6 +138,65 @@ pub fn nats_server_bin() -> PathBuf {
         return tools;
     }
     PathBuf::from("nats-server")
+}
+
+/// Sends SIGTERM to `child` and waits for it to exit, for at most `bound`; gives its exit status
+/// and how long it took. Waiting happens on a thread blocked in `wait`, so the answer comes the
+/// moment the process exits (an event, not a poll). A child still running at `bound` is killed
+/// and reported as an error.
+pub fn terminate_within(
+    mut child: Child,
+    bound: Duration,
+) -> Result<(std::process::ExitStatus, Duration)> {
+    let pid = child.id();
+    let started = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let term = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .context("running kill -TERM")?;
+    if !term.success() {
+        bail!("kill -TERM {pid} failed");
+    }
+    match rx.recv_timeout(bound) {
+        Ok(status) => Ok((status.context("waiting for the child")?, started.elapsed())),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            bail!("pid {pid} did not exit within {bound:?} of SIGTERM")
+        }
+    }
+}
+
+/// Waits for `child` to exit on its own, for at most `bound` (killed after that); gives its
+/// exit status and everything it wrote to stderr, when stderr was piped.
+pub fn exit_within(
+    mut child: Child,
+    bound: Duration,
+) -> Result<(std::process::ExitStatus, String)> {
+    let pid = child.id();
+    let stderr = child.stderr.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut err = String::new();
+        if let Some(mut s) = stderr {
+            let _ = std::io::Read::read_to_string(&mut s, &mut err);
+        }
+        let _ = tx.send((child.wait(), err));
+    });
+    match rx.recv_timeout(bound) {
+        Ok((status, err)) => Ok((status.context("waiting for the child")?, err)),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            bail!("pid {pid} did not exit within {bound:?}")
+        }
+    }
 }
 
 /// A port that was free a moment ago on 127.0.0.1.

@@ -54,9 +54,28 @@ pub const EVENTS_DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How long events are kept: long enough to replay a week of pushes after an incident.
 pub const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The oldest nats-server Gantry runs against (contract section 3): 2.10 brought the consumer
+/// and key-value APIs the reconciler relies on (multi-filter consumers, `CONSUMER.CREATE` with a
+/// filter subject), and older servers leave those requests unanswered rather than refusing them.
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 10);
+
+/// The exit code of a process that cannot use the NATS server it was given (an older server,
+/// or streams, consumers or buckets that cannot be set up): sysexits' `EX_UNAVAILABLE`.
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
 /// Errors of stream set-up.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The server is older than [`MIN_SERVER_VERSION`].
+    #[error(
+        "nats-server {version} is not supported: Gantry needs nats-server {}.{} or newer",
+        MIN_SERVER_VERSION.0,
+        MIN_SERVER_VERSION.1
+    )]
+    ServerTooOld {
+        /// The version the server announced in its INFO.
+        version: String,
+    },
     /// The server could not be asked about the stream.
     #[error("could not look up stream {stream}")]
     Lookup {
@@ -75,6 +94,55 @@ pub enum Error {
         #[source]
         source: async_nats::jetstream::context::CreateStreamError,
     },
+}
+
+/// Checks the version a connected server announced in its INFO against
+/// [`MIN_SERVER_VERSION`]. A version that cannot be read (a fork, a build with a suffix that
+/// hides the numbers) is let through: refusing it would block servers that work.
+pub fn check_server_version(version: &str) -> Result<(), Error> {
+    match parse_version(version) {
+        Some((major, minor)) if (major, minor) < MIN_SERVER_VERSION => Err(Error::ServerTooOld {
+            version: version.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the server `client` is connected to; see [`check_server_version`]. Call it once the
+/// client is connected: before that the client knows no server version.
+pub fn check_server(client: &async_nats::Client) -> Result<(), Error> {
+    check_server_version(&client.server_info().version)
+}
+
+/// `major.minor` of a nats-server version such as `2.9.10`, `v2.10.0-beta.1` or `2.12`.
+fn parse_version(v: &str) -> Option<(u64, u64)> {
+    let v = v.trim().trim_start_matches('v');
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor_text = parts.next()?;
+    let digits = minor_text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(minor_text, |i| &minor_text[..i]);
+    Some((major, digits.parse().ok()?))
+}
+
+impl Error {
+    /// True when the server answered and said no (a JetStream API error, an old server): trying
+    /// again cannot help, so a service reports it and exits. False for what passes with time
+    /// (a timeout, a lost connection), which a service retries.
+    pub fn is_refusal(&self) -> bool {
+        use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
+        match self {
+            Error::ServerTooOld { .. } => true,
+            Error::Lookup { source, .. } => {
+                matches!(source.kind(), GetStreamErrorKind::JetStream(_))
+            }
+            Error::Create { source, .. } => matches!(
+                source.kind(),
+                CreateStreamErrorKind::JetStream(_) | CreateStreamErrorKind::JetStreamUnavailable
+            ),
+        }
+    }
 }
 
 /// Escapes one subject token: bytes outside `[A-Za-z0-9_-]` become `%XX` (upper-case hex).
@@ -280,6 +348,17 @@ fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn servers_older_than_2_10_are_refused_with_both_versions_named() {
+        for old in ["2.9.10", "v2.9.25", "1.4.0", "2.2.0-beta.3"] {
+            let e = check_server_version(old).expect_err(old).to_string();
+            assert!(e.contains(old) && e.contains("2.10 or newer"), "{e}");
+        }
+        for ok in ["2.10.0", "2.10.0-RC.1", "v2.15.1", "3.0.0", "", "unknown"] {
+            assert!(check_server_version(ok).is_ok(), "{ok}");
+        }
+    }
 
     #[test]
     fn escapes_as_the_contract_says() {

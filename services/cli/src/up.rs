@@ -85,6 +85,8 @@ const PLATFORM: &[(&str, &str)] = &[
 
 /// Names the `nats-server` binary when `--nats-server-bin` is not given.
 pub const ENV_NATS_SERVER_BIN: &str = "GANTRY_NATS_SERVER_BIN";
+/// `--shutdown-grace`'s environment variable, the same as the receiver's and reconciler's.
+pub const ENV_SHUTDOWN_GRACE: &str = "GANTRY_SHUTDOWN_GRACE";
 
 /// Which Git host the sandbox imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -117,6 +119,10 @@ pub struct Args {
     /// The nats-server binary [default: $GANTRY_NATS_SERVER_BIN, else nats-server on PATH]
     #[arg(long)]
     pub nats_server_bin: Option<PathBuf>,
+    /// How long SIGTERM or Ctrl-C may take to stop everything; the receiver and reconciler
+    /// drain within it, and whatever still waits then is abandoned.
+    #[arg(long, env = ENV_SHUTDOWN_GRACE, default_value = "25s", value_parser = gantry_config::parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 /// `DIR/sandbox.json`, as the contract fixes it.
@@ -167,13 +173,46 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(up(args, gantry_config::cli::shutdown_signal())) {
+    let code = match rt.block_on(up(args, gantry_config::cli::shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gantry up: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
+    };
+    // Tasks abandoned at the end of the grace must not hold the process.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    code
+}
+
+/// 69 when the NATS server cannot be used (too old, or refusing the streams, consumer or
+/// bucket), as the receiver and reconciler exit; 1 otherwise.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let unusable_nats = e.chain().any(|c| {
+        c.is::<gantry_nats::Error>()
+            || matches!(
+                c.downcast_ref::<gantry_receiver::Error>(),
+                Some(gantry_receiver::Error::Nats(_))
+            )
+            || c.downcast_ref::<gantry_reconciler::Error>()
+                .is_some_and(|r| r.exit_code() == gantry_nats::EXIT_UNAVAILABLE)
+    });
+    if unusable_nats {
+        gantry_nats::EXIT_UNAVAILABLE
+    } else {
+        1
     }
+}
+
+/// Connects once to the sandbox's NATS server and refuses it when it is older than Gantry
+/// supports, before anything else starts on it.
+async fn check_nats(url: &str) -> Result<()> {
+    let client = tokio::time::timeout(Duration::from_secs(10), async_nats::connect(url))
+        .await
+        .context("nats-server did not answer within 10s")?
+        .with_context(|| format!("connecting to {url}"))?;
+    gantry_nats::check_server(&client)?;
+    Ok(())
 }
 
 fn random_hex() -> String {
@@ -264,8 +303,30 @@ async fn seed(git_url: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts everything, writes sandbox.json, prints the guide, and runs until `shutdown`.
-pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+/// Starts everything, writes sandbox.json, prints the guide, and runs until `shutdown` or until
+/// the receiver or reconciler stops on an error; `--shutdown-grace` bounds the stop.
+pub async fn up(
+    args: Args,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    // One stop signal for everything: SIGTERM may arrive during start-up, and a component that
+    // fails stops the others the same way.
+    let stop_tx = std::sync::Arc::new(watch::channel(false).0);
+    let _signal = {
+        let tx = stop_tx.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            shutdown.await;
+            eprintln!("gantry up: stopping");
+            tx.send_replace(true);
+        }))
+    };
+    let stop_requested = || {
+        let mut rx = stop_tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let grace = args.shutdown_grace;
     let dir = std::path::absolute(&args.dir).unwrap_or(args.dir.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let state_file = dir.join("state.json");
@@ -318,9 +379,21 @@ pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> 
             )
         })?;
     let nats_url = format!("nats://127.0.0.1:{nats_port}");
-    wait_for_port(SocketAddr::from(([127, 0, 0, 1], nats_port)), "nats-server").await?;
+    let ready = async {
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], nats_port)), "nats-server").await?;
+        check_nats(&nats_url).await
+    };
+    let ready = tokio::select! {
+        r = ready => r,
+        () = stop_requested() => Ok(()),
+    };
+    if ready.is_err() || *stop_tx.borrow() {
+        let _ = nats.start_kill();
+        let _ = nats.wait().await;
+        return ready;
+    }
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_rx = stop_tx.subscribe();
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -346,11 +419,10 @@ pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> 
     let receiver_url = format!("http://{}", receiver_listener.local_addr()?);
     let mut receiver_config = gantry_receiver::Config::for_tests(&nats_url, &p.webhook_secret);
     receiver_config.listen = receiver_listener.local_addr()?;
-    let receiver = tokio::spawn(gantry_receiver::run(
-        receiver_listener,
-        receiver_config,
-        stopped(stop_rx.clone()),
-    ));
+    receiver_config.shutdown_grace = grace;
+    let receiver_run =
+        gantry_receiver::run(receiver_listener, receiver_config, stopped(stop_rx.clone()));
+    let mut receiver = tokio::spawn(async move { receiver_run.await.map_err(anyhow::Error::from) });
 
     // The Git host: repositories, webhooks to the receiver, commit statuses.
     let forge_listener = bind(&mut p, "forge")?;
@@ -406,68 +478,127 @@ pub async fn up(args: Args, shutdown: impl std::future::Future<Output = ()>) -> 
         clone_url: Some(git_url.clone()),
         credentials: None,
     }];
-    let reconciler = tokio::spawn(gantry_reconciler::run(
-        reconciler_listener,
-        rc,
-        stopped(stop_rx.clone()),
-    ));
+    rc.shutdown_grace = grace;
+    let reconciler_run = gantry_reconciler::run(reconciler_listener, rc, stopped(stop_rx.clone()));
+    let mut reconciler =
+        tokio::spawn(async move { reconciler_run.await.map_err(anyhow::Error::from) });
     std::fs::write(&state_file, serde_json::to_vec_pretty(&p)?)?;
 
     // Seed the repository once; its first push deploys everything.
     let fresh = !hosting.repos().exists(REPOSITORY);
-    if fresh {
-        hosting.repos().create(REPOSITORY, "main").await?;
-        // The receiver must be listening for the seed's webhook; the Git host retries anyway.
-        wait_for_port(
-            receiver_url.trim_start_matches("http://").parse()?,
-            "the receiver",
-        )
-        .await?;
-        seed(&git_url).await?;
-    }
-
-    let sandbox = SandboxJson {
-        git_url: git_url.clone(),
-        repository: REPOSITORY.to_owned(),
-        provider: args.provider.name().to_owned(),
-        kubeconfig: kubeconfig_path.display().to_string(),
-        forge_api: forge_url.clone(),
-        receiver: receiver_url.clone(),
-        nats_url: nats_url.clone(),
+    let seeded = async {
+        if fresh {
+            hosting.repos().create(REPOSITORY, "main").await?;
+            // The receiver must be listening for the seed's webhook; the Git host retries anyway.
+            wait_for_port(
+                receiver_url.trim_start_matches("http://").parse()?,
+                "the receiver",
+            )
+            .await?;
+            seed(&git_url).await?;
+        }
+        anyhow::Ok(())
     };
-    std::fs::write(
-        dir.join("sandbox.json"),
-        serde_json::to_vec_pretty(&sandbox)?,
-    )?;
-    print_guide(&sandbox, &dir, fresh);
-
-    shutdown.await;
-    eprintln!("gantry up: stopping");
-    let _ = stop_tx.send(true);
-    for (name, r) in [
-        (
-            "reconciler",
-            reconciler.await.map(|r| r.map_err(anyhow::Error::from)),
-        ),
-        (
-            "receiver",
-            receiver.await.map(|r| r.map_err(anyhow::Error::from)),
-        ),
-        (
-            "kube-sim",
-            kube.await.map(|r| r.map_err(anyhow::Error::from)),
-        ),
-    ] {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("gantry up: {name} stopped with an error: {e:#}"),
-            Err(e) => eprintln!("gantry up: {name} task failed: {e}"),
+    let mut failed: Option<anyhow::Error> = None;
+    let (mut receiver_done, mut reconciler_done) = (None, None);
+    tokio::select! {
+        r = seeded => failed = r.err(),
+        () = stop_requested() => {}
+        r = &mut receiver => receiver_done = Some(r),
+        r = &mut reconciler => reconciler_done = Some(r),
+    }
+    if failed.is_none()
+        && receiver_done.is_none()
+        && reconciler_done.is_none()
+        && !*stop_tx.borrow()
+    {
+        let sandbox = SandboxJson {
+            git_url: git_url.clone(),
+            repository: REPOSITORY.to_owned(),
+            provider: args.provider.name().to_owned(),
+            kubeconfig: kubeconfig_path.display().to_string(),
+            forge_api: forge_url.clone(),
+            receiver: receiver_url.clone(),
+            nats_url: nats_url.clone(),
+        };
+        failed = std::fs::write(
+            dir.join("sandbox.json"),
+            serde_json::to_vec_pretty(&sandbox)?,
+        )
+        .context("writing sandbox.json")
+        .err();
+        print_guide(&sandbox, &dir, fresh);
+        if failed.is_none() {
+            tokio::select! {
+                () = stop_requested() => {}
+                r = &mut receiver => receiver_done = Some(r),
+                r = &mut reconciler => reconciler_done = Some(r),
+            }
         }
     }
-    let _ = forge.stop().await;
+
+    // A component that stopped on its own is a failure the user must see.
+    for (name, done) in [
+        ("receiver", &mut receiver_done),
+        ("reconciler", &mut reconciler_done),
+    ] {
+        if failed.is_none()
+            && let Some(joined) = done.take()
+        {
+            failed = Some(match joined {
+                Ok(Ok(())) => anyhow::anyhow!("the {name} stopped unexpectedly"),
+                Ok(Err(e)) => e.context(format!("the {name} stopped")),
+                Err(e) => anyhow::Error::from(e).context(format!("the {name} task failed")),
+            });
+        }
+    }
+    stop_tx.send_replace(true);
+
+    // The grace bounds the whole stop: the receiver and reconciler drain within it, and what
+    // still runs at its end is abandoned (aborted), so a NATS server that is gone or a stuck
+    // component can never keep the sandbox from exiting.
+    let deadline = tokio::time::Instant::now() + grace;
+    let pending = [
+        ("reconciler", reconciler, reconciler_done.is_none()),
+        ("receiver", receiver, receiver_done.is_none()),
+    ];
+    for (name, mut task, running) in pending {
+        if !running {
+            continue;
+        }
+        match tokio::time::timeout_at(deadline, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("gantry up: {name} stopped with an error: {e:#}"),
+            Ok(Err(e)) => eprintln!("gantry up: {name} task failed: {e}"),
+            Err(_) => {
+                eprintln!(
+                    "gantry up: {name} did not stop within the {grace:?} grace; abandoning it"
+                );
+                task.abort();
+            }
+        }
+    }
+    match tokio::time::timeout_at(deadline, kube).await {
+        Ok(Ok(Ok(()))) | Err(_) => {}
+        Ok(Ok(Err(e))) => eprintln!("gantry up: kube-sim stopped with an error: {e:#}"),
+        Ok(Err(e)) => eprintln!("gantry up: kube-sim task failed: {e}"),
+    }
+    let _ = tokio::time::timeout_at(deadline, forge.stop()).await;
     let _ = nats.start_kill();
     let _ = nats.wait().await;
-    Ok(())
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn print_guide(s: &SandboxJson, dir: &Path, fresh: bool) {

@@ -41,6 +41,14 @@ async fn main() -> ExitCode {
     tracing::info!(listen = %config.listen, nats = %config.nats_url, "gantry-receiver starting");
     match gantry_receiver::run(listener, config, gantry_config::cli::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(gantry_receiver::Error::Nats(e)) => {
+            // One line that names the cause (e.g. the server's version and the minimum).
+            tracing::error!(
+                "gantry-receiver: {}",
+                gantry_receiver::publish::error_chain(&e)
+            );
+            ExitCode::from(gantry_nats::EXIT_UNAVAILABLE)
+        }
         Err(e) => {
             tracing::error!(error = %anyhow::Error::from(e), "gantry-receiver failed");
             ExitCode::FAILURE

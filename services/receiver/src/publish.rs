@@ -27,6 +27,9 @@ pub enum PublishError {
     /// Anything else the client reported.
     #[error("JetStream refused the event")]
     Other(#[source] async_nats::jetstream::context::PublishError),
+    /// The receiver is shutting down and its grace ran out before the ack came.
+    #[error("the receiver is shutting down and JetStream did not acknowledge in time")]
+    ShuttingDown,
 }
 
 /// Connection set-up failure.
@@ -138,18 +141,27 @@ impl Publisher {
         status
     }
 
-    /// Retries [`Publisher::ensure_stream`] until it succeeds once.
-    pub async fn ensure_stream_until_ready(&self) {
+    /// Waits for the first connection, checks the server's version, and sets up the events
+    /// stream. What passes with time (NATS not there yet, a timeout) is retried and logged;
+    /// what the server refuses (an older server, a JetStream API error) is returned, and the
+    /// receiver exits with it rather than waiting for a stream it will never get.
+    pub async fn ensure_stream_until_ready(&self) -> Result<(), gantry_nats::Error> {
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.ensure_stream().await {
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::warn!(error = %error_chain(&e), retry_in = ?delay, "cannot set up the events stream yet");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+            if self.connected() {
+                gantry_nats::check_server(&self.client)?;
+                match self.ensure_stream().await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.is_refusal() => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(error = %error_chain(&e), retry_in = ?delay, "cannot set up the events stream yet");
+                    }
                 }
+            } else {
+                tracing::warn!(retry_in = ?delay, "not connected to NATS yet; the events stream is not set up");
             }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -158,12 +170,14 @@ impl Publisher {
         self.stream_ready.load(Ordering::Relaxed)
     }
 
-    /// Publishes and waits for JetStream to store the message, up to the publish timeout.
+    /// Publishes and waits for JetStream to store the message, up to the publish timeout or
+    /// until `give_up` completes (the shutdown deadline), whichever comes first.
     pub async fn publish(
         &self,
         subject: String,
         headers: HeaderMap,
         payload: Bytes,
+        give_up: impl std::future::Future<Output = ()>,
     ) -> Result<PublishAck, PublishError> {
         if !self.connected() {
             return Err(PublishError::Disconnected);
@@ -174,7 +188,12 @@ impl Publisher {
                 .await?
                 .await
         };
-        match tokio::time::timeout(self.timeout, attempt).await {
+        let bounded = tokio::time::timeout(self.timeout, attempt);
+        let result = tokio::select! {
+            r = bounded => r,
+            () = give_up => return Err(PublishError::ShuttingDown),
+        };
+        match result {
             Err(_) => Err(PublishError::Timeout(self.timeout)),
             Ok(Ok(ack)) => Ok(ack),
             Ok(Err(e)) => Err(match e.kind() {
@@ -190,10 +209,18 @@ impl Publisher {
         }
     }
 
-    /// Sends whatever the client still buffers; called at shutdown.
-    pub async fn flush(&self) {
-        if let Err(e) = self.client.flush().await {
-            tracing::warn!(error = %e, "could not flush the NATS connection at shutdown");
+    /// Sends whatever the client still buffers, for at most `within`; called at shutdown.
+    /// Bounded because a client whose server is gone waits for a reconnection that may never
+    /// come, and shutdown must end within the grace whatever NATS does.
+    pub async fn flush(&self, within: Duration) {
+        match tokio::time::timeout(within, self.client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not flush the NATS connection at shutdown")
+            }
+            Err(_) => {
+                tracing::warn!(within = ?within, "NATS did not take the flush within the grace; exiting without it")
+            }
         }
     }
 }

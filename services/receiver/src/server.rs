@@ -21,6 +21,15 @@ pub enum Error {
     /// The HTTP server failed.
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
+    /// The NATS server cannot be used: too old, or it refused to set up the events stream.
+    #[error(transparent)]
+    Nats(#[from] gantry_nats::Error),
+}
+
+/// How much of the grace in-flight deliveries may use before they are answered 503: the rest
+/// is for the answer to go out and for the NATS flush.
+fn delivery_share(grace: Duration) -> Duration {
+    grace.saturating_sub((grace / 10).min(Duration::from_secs(1)))
 }
 
 /// Serves the receiver on `listener` until `shutdown` completes, then stops accepting, lets
@@ -38,9 +47,10 @@ pub async fn run(
         config,
         control,
         metrics: Metrics::default(),
+        stopping: Default::default(),
     });
 
-    let ensure = {
+    let mut ensure = {
         let state = state.clone();
         tokio::spawn(async move { state.control.ensure_stream_until_ready().await })
     };
@@ -52,25 +62,54 @@ pub async fn run(
     let server = build(state.clone(), listener, grace, workers).map_err(Error::Http)?;
     let handle = server.handle();
     let mut server = std::pin::pin!(server);
-    let result = tokio::select! {
-        r = &mut server => r,
-        () = shutdown => {
+    let mut fatal = None;
+    let started = tokio::select! {
+        r = &mut server => Err(r),
+        () = shutdown => Ok(()),
+        Ok(Err(e)) = &mut ensure => {
+            fatal = Some(e);
+            Ok(())
+        }
+    };
+    // The grace bounds everything from here on: deliveries in flight get until `delivery_share`
+    // to be stored or answered 503, the flush gets what is left, and whatever still waits then
+    // (a NATS server that is gone) is abandoned.
+    let deadline = std::time::Instant::now() + grace;
+    let result = match started {
+        Err(r) => r,
+        Ok(()) => {
+            state
+                .stopping
+                .begin(std::time::Instant::now() + delivery_share(grace));
             tracing::info!(grace = ?grace, "shutting down: refusing new connections, finishing in-flight deliveries");
             // The server future must keep running while it processes the stop command.
             let stopping = async {
                 handle.pause().await;
-                if let Err(e) = socket2::Socket::from(listening).shutdown(std::net::Shutdown::Both) {
+                if let Err(e) = socket2::Socket::from(listening).shutdown(std::net::Shutdown::Both)
+                {
                     tracing::warn!(error = %e, "could not close the listening socket");
                 }
                 handle.stop(true).await;
             };
-            let ((), r) = tokio::join!(stopping, &mut server);
-            r
+            let drain = async { tokio::join!(stopping, &mut server).1 };
+            match tokio::time::timeout_at(deadline.into(), drain).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("the HTTP workers did not stop within the grace; leaving them");
+                    Ok(())
+                }
+            }
         }
     };
     ensure.abort();
-    state.control.flush().await;
+    state
+        .control
+        .flush(deadline.saturating_duration_since(std::time::Instant::now()))
+        .await;
     tracing::info!("receiver stopped");
+    if let Some(e) = fatal {
+        return Err(Error::Nats(e));
+    }
     result.map_err(Error::Http)
 }
 

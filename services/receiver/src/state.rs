@@ -15,6 +15,41 @@ pub struct State {
     pub control: Publisher,
     /// The metrics.
     pub metrics: Metrics,
+    /// Set once shutdown begins: when deliveries still waiting for an ack must give up.
+    pub stopping: Stopping,
+}
+
+/// The moment in-flight deliveries must have their answer by, once shutdown has begun.
+///
+/// A `watch` rather than a deadline read once: a delivery already waiting for its ack when
+/// SIGTERM arrives must learn of the deadline too. It works across the HTTP workers' runtimes.
+#[derive(Debug)]
+pub struct Stopping(tokio::sync::watch::Sender<Option<std::time::Instant>>);
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Stopping(tokio::sync::watch::Sender::new(None))
+    }
+}
+
+impl Stopping {
+    /// Starts the countdown: deliveries give up at `deadline`.
+    pub fn begin(&self, deadline: std::time::Instant) {
+        self.0.send_replace(Some(deadline));
+    }
+
+    /// Completes at the deadline once shutdown has begun; never before.
+    pub async fn deadline(&self) {
+        let mut rx = self.0.subscribe();
+        let deadline = match rx.wait_for(Option::is_some).await {
+            Ok(d) => *d,
+            Err(_) => None,
+        };
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 impl State {

@@ -83,6 +83,7 @@ impl WebhookError {
             WebhookError::Payload(PayloadError::Invalid { .. }) => "invalid_payload",
             WebhookError::Unavailable(PublishError::Timeout(_)) => "publish_timeout",
             WebhookError::Unavailable(PublishError::NoStream) => "stream_unavailable",
+            WebhookError::Unavailable(PublishError::ShuttingDown) => "shutting_down",
             WebhookError::Unavailable(_) => "nats_unavailable",
             WebhookError::EventTooLarge => "event_too_large",
         }
@@ -442,7 +443,12 @@ async fn process(
 
     let published = Instant::now();
     let ack = nats
-        .publish(subject.clone(), h, Bytes::from(event.encode_to_vec()))
+        .publish(
+            subject.clone(),
+            h,
+            Bytes::from(event.encode_to_vec()),
+            state.stopping.deadline(),
+        )
         .await;
     state
         .metrics

@@ -274,3 +274,86 @@ fn spans_are_exported_over_otlp_when_an_endpoint_is_set() -> Result<()> {
     );
     Ok(())
 }
+
+/// Waits until the receiver on `port` answers `/readyz` with `status`.
+fn wait_readyz(port: u16, status: &str, child: &mut std::process::Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut r = String::new();
+            let _ = s.read_to_string(&mut r);
+            if r.starts_with(&format!("HTTP/1.1 {status}")) {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("/readyz did not answer {status} within 30s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The version an installed nats-server binary reports, e.g. `2.9.10`.
+fn server_version(bin: &std::path::Path) -> Result<String> {
+    let out = Command::new(bin).arg("--version").output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .trim_start_matches('v')
+        .to_owned())
+}
+
+#[test]
+fn sigterm_exits_0_within_the_grace_after_nats_was_killed() -> Result<()> {
+    let mut nats = gantry_tests::NatsServer::start()?;
+    let port = gantry_tests::free_port()?;
+    let grace = Duration::from_secs(3);
+    let mut child = Command::new(BIN)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+        .env_clear()
+        .env("GANTRY_NATS_URL", nats.url())
+        .env("GANTRY_WEBHOOK_SECRET", "s")
+        .env("GANTRY_SHUTDOWN_GRACE", "3s")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()?;
+    wait_readyz(port, "200", &mut child)?;
+    // The server is killed (SIGKILL): the client now reconnects forever, which used to keep the
+    // process alive after SIGTERM.
+    nats.stop();
+    wait_readyz(port, "503", &mut child)?;
+    let (status, took) = gantry_tests::terminate_within(child, grace + Duration::from_secs(20))?;
+    println!("exited {took:?} after SIGTERM with a {grace:?} grace and NATS gone");
+    assert_eq!(status.code(), Some(0));
+    Ok(())
+}
+
+#[test]
+fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_versions() -> Result<()> {
+    let Some(bin) = gantry_tests::old_nats_server("receiver binary") else {
+        return Ok(());
+    };
+    let version = server_version(&bin)?;
+    let nats = gantry_tests::NatsServer::start_bin(bin)?;
+    let child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .env_clear()
+        .env("GANTRY_NATS_URL", nats.url())
+        .env("GANTRY_WEBHOOK_SECRET", "s")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let (status, err) = gantry_tests::exit_within(child, Duration::from_secs(60))?;
+    assert_eq!(status.code(), Some(69), "{err}");
+    let naming: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(&version) && l.contains("2.10 or newer"))
+        .collect();
+    assert_eq!(naming.len(), 1, "one line naming {version} and 2.10: {err}");
+    Ok(())
+}

@@ -42,8 +42,10 @@ async fn main() -> ExitCode {
     match gantry_reconciler::run(listener, config, gantry_config::cli::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %anyhow::Error::from(e), "gantry-reconciler failed");
-            ExitCode::FAILURE
+            // One line naming the cause: an old NATS server, a stream that cannot be set up.
+            let code = e.exit_code();
+            tracing::error!("gantry-reconciler: {:#}", anyhow::Error::from(e));
+            ExitCode::from(code)
         }
     }
 }

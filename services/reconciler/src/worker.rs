@@ -32,6 +32,32 @@ pub enum Error {
     /// JetStream set-up failed for good.
     #[error("setting up JetStream: {0}")]
     Setup(String),
+    /// The NATS server cannot be used (older than Gantry supports).
+    #[error(transparent)]
+    Nats(#[from] gantry_nats::Error),
+}
+
+impl Error {
+    /// The process exit code for this error: the NATS server being unusable (too old, or
+    /// refusing the streams, consumer or bucket) is `EX_UNAVAILABLE`, as the contract fixes.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Serve(_) => 1,
+            Error::Setup(_) | Error::Nats(_) => gantry_nats::EXIT_UNAVAILABLE,
+        }
+    }
+}
+
+/// When shutdown began, so that every step after it fits in the one grace period.
+#[derive(Debug, Default)]
+struct StopClock(std::sync::OnceLock<std::time::Instant>);
+
+impl StopClock {
+    /// The moment the grace ends: the shutdown's start plus `grace`.
+    fn deadline(&self, grace: Duration) -> tokio::time::Instant {
+        let start = *self.0.get_or_init(std::time::Instant::now);
+        (start + grace).into()
+    }
 }
 
 struct Shared {
@@ -96,14 +122,18 @@ pub async fn run(
             .await
     }));
     let signal = stop.clone();
+    let clock = Arc::new(StopClock::default());
+    let started = clock.clone();
     let _signal = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         shutdown.await;
+        let _ = started.0.set(std::time::Instant::now());
         signal.cancel();
     }));
 
-    let result = work(&config, shared, metrics, stop.clone()).await;
+    let result = work(&config, shared, metrics, stop.clone(), &clock).await;
     stop.cancel();
-    let _ = http.await;
+    // A scraper holding a connection open must not hold the process past the grace.
+    let _ = tokio::time::timeout_at(clock.deadline(config.shutdown_grace), http).await;
     result
 }
 
@@ -134,13 +164,52 @@ async fn work(
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
     stop: tokio_util::sync::CancellationToken,
+    clock: &StopClock,
 ) -> Result<(), Error> {
     let Some(client) = connect(config, &stop).await else {
         return Ok(());
     };
+    gantry_nats::check_server(&client)?;
     if let Ok(mut c) = shared.client.lock() {
         *c = Some(client.clone());
     }
+    // Set-up talks to NATS many times; SIGTERM during it (NATS gone, or slow) ends it at once.
+    let set_up = tokio::select! {
+        r = set_up(config, &client, metrics) => r?,
+        () = stop.cancelled() => return Ok(()),
+    };
+    let (js, reconciler, max_deliver, mut messages) = set_up;
+    shared.ready.store(true, Ordering::SeqCst);
+    tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "gantry-reconciler ready");
+    consume(
+        config,
+        &js,
+        &reconciler,
+        max_deliver,
+        &mut messages,
+        &stop,
+        clock,
+    )
+    .await;
+    shared.ready.store(false, Ordering::SeqCst);
+    // Whatever the client still buffers gets what is left of the grace; a server that is gone
+    // would have the flush wait for a reconnection forever.
+    let flushed =
+        tokio::time::timeout_at(clock.deadline(config.shutdown_grace), client.flush()).await;
+    if flushed.is_err() {
+        tracing::warn!("NATS did not take the final flush within the grace; exiting without it");
+    }
+    Ok(())
+}
+
+type Messages = consumer::pull::Stream;
+
+/// Streams, state bucket, consumer and message stream: everything the worker needs from NATS.
+async fn set_up(
+    config: &Config,
+    client: &async_nats::Client,
+    metrics: Arc<Metrics>,
+) -> Result<(jetstream::Context, Arc<Reconciler>, i64, Messages), Error> {
     let js = jetstream::new(client.clone());
     let setup = |e: &dyn std::fmt::Display| Error::Setup(e.to_string());
     for (cfg, name) in [
@@ -194,16 +263,26 @@ async fn work(
         metrics,
     ));
     let max_deliver = consumer.cached_info().config.max_deliver.max(1);
-    let mut messages = consumer
+    let messages = consumer
         .stream()
         .max_messages_per_batch(config.concurrency)
         .heartbeat(Duration::from_secs(5))
         .messages()
         .await
         .map_err(|e| setup(&e))?;
-    shared.ready.store(true, Ordering::SeqCst);
-    tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "gantry-reconciler ready");
+    Ok((js, reconciler, max_deliver, messages))
+}
 
+/// Pulls and handles events until `stop`; then lets in-flight ones finish within the grace.
+async fn consume(
+    config: &Config,
+    js: &jetstream::Context,
+    reconciler: &Arc<Reconciler>,
+    max_deliver: i64,
+    messages: &mut Messages,
+    stop: &tokio_util::sync::CancellationToken,
+    clock: &StopClock,
+) {
     let inflight = Arc::new(Semaphore::new(config.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -232,8 +311,11 @@ async fn work(
             drop(permit);
         });
     }
-    shared.ready.store(false, Ordering::SeqCst);
-    let drained = tokio::time::timeout(config.shutdown_grace, async {
+    // In-flight events get the grace less a tenth (at most a second), left for the flush.
+    let grace = config.shutdown_grace;
+    let drain_until =
+        clock.deadline(grace.saturating_sub((grace / 10).min(Duration::from_secs(1))));
+    let drained = tokio::time::timeout_at(drain_until, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
@@ -241,8 +323,6 @@ async fn work(
         tracing::warn!("shutdown grace elapsed; unfinished events will be redelivered");
         tasks.abort_all();
     }
-    let _ = client.flush().await;
-    Ok(())
 }
 
 /// Processes one message and settles it.

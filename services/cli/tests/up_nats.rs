@@ -1,0 +1,106 @@
+//! `gantry up` and NATS: SIGTERM ends the sandbox within `--shutdown-grace` even after its
+//! nats-server was killed, and a nats-server older than 2.10 is refused with exit 69.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+
+/// The pids of `pid`'s children (from /proc), with their command names.
+fn children(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(list) = std::fs::read_to_string(t.path().join("children")) else {
+            continue;
+        };
+        for c in list
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            let comm = std::fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
+            out.push((c, comm.trim().to_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn sigterm_exits_0_within_the_grace_after_nats_was_killed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let grace = Duration::from_secs(3);
+    let mut child = Command::new(BIN)
+        .args(["up", "--shutdown-grace", "3s", "--dir"])
+        .arg(dir.path())
+        .env("GANTRY_NATS_SERVER_BIN", gantry_tests::nats_server_bin())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // The guide is printed once everything runs: read until its first line.
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let up = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("Gantry sandbox is up"));
+    if !up {
+        let _ = child.kill();
+        bail!("gantry up ended before printing its guide");
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let nats: Vec<u32> = children(child.id())
+        .into_iter()
+        .filter(|(_, comm)| comm.starts_with("nats-server"))
+        .map(|(pid, _)| pid)
+        .collect();
+    if nats.len() != 1 {
+        let _ = child.kill();
+        bail!("expected one nats-server child, found {nats:?}");
+    }
+    let killed = Command::new("kill")
+        .args(["-KILL", &nats[0].to_string()])
+        .status()?;
+    assert!(killed.success());
+    let (status, took) = gantry_tests::terminate_within(child, grace + Duration::from_secs(20))?;
+    println!("gantry up exited {took:?} after SIGTERM with a {grace:?} grace and NATS killed");
+    assert_eq!(status.code(), Some(0));
+    Ok(())
+}
+
+#[test]
+fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_versions() -> Result<()> {
+    let Some(bin) = gantry_tests::old_nats_server("gantry up") else {
+        return Ok(());
+    };
+    let out = Command::new(&bin).arg("--version").output()?;
+    let version = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .trim_start_matches('v')
+        .to_owned();
+    let dir = tempfile::tempdir()?;
+    let child = Command::new(BIN)
+        .args(["up", "--nats-server-bin"])
+        .arg(&bin)
+        .arg("--dir")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (status, err) = gantry_tests::exit_within(child, Duration::from_secs(60))?;
+    assert_eq!(status.code(), Some(69), "{err}");
+    let naming = err
+        .lines()
+        .filter(|l| l.contains(&version) && l.contains("2.10 or newer"))
+        .count();
+    assert_eq!(naming, 1, "one line naming {version} and 2.10: {err}");
+    Ok(())
+}
