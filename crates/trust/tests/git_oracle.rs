@@ -259,8 +259,8 @@ fn check(w: &World, cases: &[(&str, String, Option<Reason>, Option<Format>)]) {
         );
         if v.format.is_some() {
             assert!(
-                v.signer.is_some(),
-                "{name}: a signed commit names its signer"
+                v.fingerprint.is_some(),
+                "{name}: a signed commit names its key"
             );
         }
     }
