@@ -8,8 +8,9 @@
 #
 # The Rust toolchain image builds; a slim Debian holding only the binary and ca-certificates
 # runs it, as the unprivileged uid/gid 65532 (distroless' "nonroot"), which the Helm chart's
-# runAsUser matches. The reconciler needs no git: it fetches with gix, in pure Rust. It needs
-# `helm` only for repositories whose environments point at a chart: use `reconciler-helm` then.
+# runAsUser matches. The reconciler needs no git: it fetches with gix, in pure Rust; and no helm:
+# it renders charts with its own engine. `reconciler-helm` adds a `helm` binary only for
+# environments that ask for it with `helm: {engine: external}` in `.gantry.yaml`.
 
 ARG RUST_IMAGE=rust:1-slim-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim

@@ -143,6 +143,23 @@ pub struct BenchArgs {
     /// Run only the /healthz phase (to compare HTTP clients: the client must not be the limit).
     #[arg(long)]
     pub healthz_only: bool,
+    /// Drive the closed-loop phases (a) and (b) with wrk: `auto` when it is on PATH.
+    #[arg(long, env = "GANTRY_LOAD_WRK", value_enum, default_value_t = WrkUse::Auto)]
+    pub wrk: WrkUse,
+    /// wrk's threads (`-t`).
+    #[arg(long, env = "GANTRY_LOAD_WRK_THREADS", default_value_t = 2)]
+    pub wrk_threads: usize,
+}
+
+/// Whether `bench` drives its closed-loop phases with wrk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WrkUse {
+    /// wrk when it is on PATH, else `--client`.
+    Auto,
+    /// wrk, or fail when it is missing.
+    Always,
+    /// Never: `--client` for every phase.
+    Never,
 }
 
 /// Runs `args` once (after an unmeasured warm-up, if asked) and prints the summary.

@@ -8,5 +8,6 @@ pub mod driver;
 pub mod payload;
 pub mod procstat;
 pub mod report;
+pub mod wrk;
 
 pub use cli::{BenchArgs, SendArgs, send};

@@ -43,6 +43,12 @@ pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     parse_stat(&std::fs::read_to_string(path).ok()?)
 }
 
+/// The state letter of `pid` (`R`, `S`, `Z` for an exited process not yet reaped, ...).
+pub fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
 fn parse_stat(stat: &str) -> Option<Duration> {
     // The command name (field 2) may hold spaces and parentheses; fields after the last `)`
     // start with field 3, so utime (14) and stime (15) are the 12th and 13th.

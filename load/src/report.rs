@@ -17,6 +17,9 @@ pub struct Row {
     pub errors: u64,
     /// CPU used during the phase, in cores, per process (`load`, `receiver`, `nats`).
     pub cpu: Vec<(&'static str, f64)>,
+    /// p50, p90, p99, p99.9 and max (µs) when they come from another tool (wrk) rather than
+    /// from `latency`.
+    pub fixed_percentiles: Option<[u64; 5]>,
 }
 
 impl Row {
@@ -28,6 +31,7 @@ impl Row {
             non_2xx: o.non_2xx(),
             errors: o.io_errors,
             cpu: Vec::new(),
+            fixed_percentiles: None,
         }
     }
 }
@@ -87,7 +91,9 @@ pub fn table(rows: &[Row]) -> String {
         "phase", "per sec", "p50", "p90", "p99", "p99.9", "max", "non-2xx", "errors"
     );
     for r in rows {
-        let [p50, p90, p99, p999, max] = percentiles(&r.latency);
+        let [p50, p90, p99, p999, max] = r
+            .fixed_percentiles
+            .unwrap_or_else(|| percentiles(&r.latency));
         let cpu = r
             .cpu
             .iter()
@@ -183,6 +189,7 @@ mod tests {
             non_2xx: 0,
             errors: 0,
             cpu: vec![("load", 0.5)],
+            fixed_percentiles: None,
         }];
         let t = table(&rows);
         assert!(t.contains("(b) GET /healthz"));

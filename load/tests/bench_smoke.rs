@@ -38,6 +38,8 @@ async fn bench_phases_run_against_the_real_receiver_and_match_the_stream() {
         seed: 5,
         client: ClientKind::Hyper,
         healthz_only: false,
+        wrk: gantry_load::cli::WrkUse::Never,
+        wrk_threads: 2,
     };
     let sut = UnderTest {
         receiver: addr,
@@ -69,6 +71,70 @@ async fn bench_phases_run_against_the_real_receiver_and_match_the_stream() {
 
     // Not awaited: a graceful stop of the in-process receiver is the receiver's own tests'
     // business, and the test's runtime ends its tasks.
+    let _ = stop.send(());
+    drop(receiver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrk_drives_the_closed_loop_phases_and_every_counted_202_is_stored() {
+    if gantry_load::wrk::find().is_none() {
+        eprintln!("skipped: wrk is not on PATH (apt-get install wrk)");
+        return;
+    }
+    let nats = NatsServer::start().expect("nats-server (install it with scripts/tools.sh)");
+    let mut config = Config::for_tests(&nats.url(), SECRET);
+    config.workers = Some(1);
+    config.shutdown_grace = Duration::from_secs(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let receiver = tokio::spawn(gantry_receiver::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let args = BenchArgs {
+        receiver_bin: None,
+        no_build: true,
+        concurrency: 4,
+        duration: Duration::from_secs(1),
+        warmup: Duration::from_millis(100),
+        rate: 100.0,
+        payloads: 4,
+        seed: 6,
+        client: ClientKind::Hyper,
+        healthz_only: false,
+        wrk: gantry_load::cli::WrkUse::Always,
+        wrk_threads: 1,
+    };
+    let sut = UnderTest {
+        receiver: addr,
+        receiver_pid: None,
+        receiver_name: "in-process receiver".into(),
+        nats_url: nats.url(),
+        nats_pid: None,
+        secret: SECRET.into(),
+    };
+    let report = bench::measure(&args, &sut, &mut InProcess)
+        .await
+        .expect("bench");
+    let (stored, accepted) = report.stored.expect("phase (a) ran");
+    assert!(accepted > 0, "wrk's webhooks were accepted");
+    assert!(
+        report.consistent(),
+        "stored {stored}, counted {accepted}, slack {}",
+        report.stored_slack
+    );
+    assert!(report.healthz > 0.0);
+    for row in &report.rows {
+        assert_eq!((row.non_2xx, row.errors), (0, 0), "{}", row.name);
+    }
+    assert!(
+        report
+            .client_notes
+            .iter()
+            .any(|n| n.contains("µs of CPU per request")),
+        "{:?}",
+        report.client_notes
+    );
     let _ = stop.send(());
     drop(receiver);
 }

@@ -769,9 +769,16 @@ fn monitoring_scrapes_both_services_alerts_on_failed_syncs_and_ships_a_dashboard
     };
     let sync = alert("GantrySyncFailureRateHigh");
     assert!(sync.contains("gantry_reconcile_total") && sync.contains("[15m]"));
-    // The reconciler's outcomes: success, failure, error, superseded, unchanged, transient.
-    assert!(sync.contains("outcome=~\"failure|error\""), "{sync}");
-    assert!(sync.contains("outcome!~\"superseded|transient\""), "{sync}");
+    // The reconciler's outcomes (contract section 7): success, failure, error, superseded,
+    // transient, dead_lettered, healed; no-op resyncs are not counted.
+    assert!(
+        sync.contains("outcome=~\"failure|error|dead_lettered\""),
+        "{sync}"
+    );
+    assert!(
+        sync.contains("outcome!~\"superseded|transient|healed\""),
+        "{sync}"
+    );
     assert!(sync.trim_end().ends_with("> 0.01"), "{sync}");
     assert!(alert("GantryWebhookUnavailable").contains("outcome=\"unavailable\""));
     assert!(alert("GantryReceiverDown").contains("up{job=\"gantry-receiver\""));
@@ -791,6 +798,9 @@ fn monitoring_scrapes_both_services_alerts_on_failed_syncs_and_ships_a_dashboard
         "gantry_reconcile_total",
         "by (le, phase) (rate(gantry_reconcile_duration_seconds_bucket",
         "time() - max by (app, environment) (gantry_last_applied_timestamp_seconds",
+        "gantry_resync_total",
+        "gantry_drifted_objects",
+        "gantry_managed_objects",
     ] {
         assert!(
             queries.iter().any(|q| q.contains(needle)),

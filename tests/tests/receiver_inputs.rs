@@ -524,3 +524,29 @@ async fn an_incoming_trace_is_continued_on_the_stored_event() -> Result<()> {
     assert_ne!(tp, incoming, "the receiver's own span gets a new span id");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_higher_traceparent_version_is_continued_not_restarted() -> Result<()> {
+    // W3C Trace Context: a version above 00 is parsed as far as version 00 goes.
+    let r = Receiver::start().await?;
+    let incoming = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future-fields";
+    let resp: Value = r
+        .delivery("github", "push", &unique("tr1"), push_body("acme/app"))
+        .header("traceparent", incoming)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seq = resp["stream_sequence"].as_u64().unwrap_or(0);
+    let (_, headers, _) = common::stored(&r.js().await?, seq).await?;
+    let tp = headers
+        .get("traceparent")
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && tp.ends_with("-01"),
+        "{tp}"
+    );
+    assert_eq!(tp.len(), 55, "written as version 00: {tp}");
+    Ok(())
+}

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::ServerAddr;
+use async_nats::jetstream::{self, kv, stream};
 
 /// The stream that stores verified webhook events.
 pub const EVENTS_STREAM: &str = "GANTRY_EVENTS";
@@ -20,6 +21,8 @@ pub const AUDIT_SUBJECTS: &str = "gantry.audit.>";
 pub const DLQ_SUBJECTS: &str = "gantry.dlq.>";
 /// The key-value bucket holding each app and environment's state and lease.
 pub const STATE_BUCKET: &str = "gantry-state";
+/// The stream behind [`STATE_BUCKET`]: JetStream names a bucket's stream `KV_<bucket>`.
+pub const STATE_BUCKET_STREAM: &str = "KV_gantry-state";
 /// The stream that keeps dead-lettered events (subjects [`DLQ_SUBJECTS`]).
 pub const DLQ_STREAM: &str = "GANTRY_DLQ";
 /// The durable pull consumer on [`EVENTS_STREAM`] that every reconciler worker shares.
@@ -45,6 +48,58 @@ pub const HEADER_CE_SOURCE: &str = "ce-source";
 pub const HEADER_CE_TYPE: &str = "ce-type";
 /// CloudEvents `time`.
 pub const HEADER_CE_TIME: &str = "ce-time";
+
+/// The `Gantry-Schema` of event messages (the protobuf message `gantry.v1.Event`).
+pub const EVENT_SCHEMA: &str = "gantry.v1.Event";
+/// The CloudEvents spec version Gantry writes.
+pub const CE_SPECVERSION: &str = "1.0";
+
+/// What an event message's headers say (contract section 3).
+#[derive(Debug, Clone, Copy)]
+pub struct EventHeaders<'a> {
+    /// `<provider>:<delivery id>`: both `Nats-Msg-Id` (JetStream drops a redelivery) and `ce-id`.
+    pub id: &'a str,
+    /// `ce-source`: the repository's web URL.
+    pub source: &'a str,
+    /// The event kind token (`push`, `pr_opened`, ...); `ce-type` is `dev.gantry.<kind>`.
+    pub kind: &'a str,
+    /// `ce-time`, RFC 3339.
+    pub time: &'a str,
+    /// W3C `traceparent`.
+    pub traceparent: &'a str,
+}
+
+impl EventHeaders<'_> {
+    /// The header map every event message carries. The receiver and the load generator both
+    /// build theirs here, so the storage ceiling the load tool measures uses the same headers.
+    pub fn to_header_map(&self) -> async_nats::HeaderMap {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(HEADER_MSG_ID, self.id);
+        h.insert(HEADER_CONTENT_TYPE, CONTENT_TYPE_PROTOBUF);
+        h.insert(HEADER_SCHEMA, EVENT_SCHEMA);
+        h.insert(HEADER_CE_SPECVERSION, CE_SPECVERSION);
+        h.insert(HEADER_CE_ID, self.id);
+        h.insert(HEADER_CE_SOURCE, self.source);
+        h.insert(HEADER_CE_TYPE, ce_type(self.kind).as_ref());
+        h.insert(HEADER_CE_TIME, self.time);
+        h.insert(HEADER_TRACEPARENT, self.traceparent);
+        h
+    }
+}
+
+/// `dev.gantry.<kind>`, without an allocation for the contract's kinds.
+pub fn ce_type(kind: &str) -> std::borrow::Cow<'static, str> {
+    use std::borrow::Cow;
+    match kind {
+        "push" => Cow::Borrowed("dev.gantry.push"),
+        "pr_opened" => Cow::Borrowed("dev.gantry.pr_opened"),
+        "pr_updated" => Cow::Borrowed("dev.gantry.pr_updated"),
+        "pr_closed" => Cow::Borrowed("dev.gantry.pr_closed"),
+        "pr_merged" => Cow::Borrowed("dev.gantry.pr_merged"),
+        "sync" => Cow::Borrowed("dev.gantry.sync"),
+        other => Cow::Owned(format!("dev.gantry.{other}")),
+    }
+}
 
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a redelivered webhook.
 ///
@@ -94,6 +149,49 @@ pub enum Error {
         #[source]
         source: async_nats::jetstream::context::CreateStreamError,
     },
+    /// The state bucket exists but could not be opened.
+    #[error("could not open the key-value bucket {STATE_BUCKET}")]
+    OpenBucket(#[source] async_nats::jetstream::context::KeyValueError),
+    /// The state bucket was absent and could not be created.
+    #[error("could not create the key-value bucket {STATE_BUCKET}")]
+    CreateBucket(#[source] async_nats::jetstream::context::CreateKeyValueError),
+    /// A server address the client cannot use.
+    #[error("invalid NATS server address {address:?}")]
+    ServerAddr {
+        /// The address as given.
+        address: String,
+        /// Why the client refused it.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Parses seed servers (from `--nats-url`, split at commas) into the addresses a
+/// `ConnectOptions::connect` takes. Given several, the client picks one, learns the rest of the
+/// cluster from it, and reconnects to another when the one it uses goes away.
+pub fn server_addrs(servers: &[String]) -> Result<Vec<ServerAddr>, Error> {
+    servers
+        .iter()
+        .map(|s| {
+            s.trim()
+                .parse::<ServerAddr>()
+                .map_err(|source| Error::ServerAddr {
+                    address: s.clone(),
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// [`server_addrs`] of a comma-separated list.
+pub fn server_addrs_from_url(url: &str) -> Result<Vec<ServerAddr>, Error> {
+    let list: Vec<String> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    server_addrs(&list)
 }
 
 /// Checks the version a connected server announced in its INFO against
@@ -141,6 +239,11 @@ impl Error {
                 source.kind(),
                 CreateStreamErrorKind::JetStream(_) | CreateStreamErrorKind::JetStreamUnavailable
             ),
+            // An address the client cannot parse never becomes usable.
+            Error::ServerAddr { .. } => true,
+            // The client folds a refusal and a lost request into one kind here, so these are
+            // retried: a refusal then fails again, visibly, each time.
+            Error::OpenBucket(_) | Error::CreateBucket(_) => false,
         }
     }
 }
@@ -202,8 +305,8 @@ pub fn audit_subject(app: &str, environment: &str, outcome: &str) -> String {
     )
 }
 
-/// The configuration `GANTRY_EVENTS` is created with.
-pub fn events_stream_config() -> stream::Config {
+/// The configuration `GANTRY_EVENTS` is created with, kept on `replicas` servers.
+pub fn events_stream_config(replicas: usize) -> stream::Config {
     stream::Config {
         name: EVENTS_STREAM.to_owned(),
         subjects: vec![EVENTS_SUBJECTS.to_owned()],
@@ -211,31 +314,34 @@ pub fn events_stream_config() -> stream::Config {
         retention: stream::RetentionPolicy::Limits,
         max_age: EVENTS_MAX_AGE,
         duplicate_window: EVENTS_DUPLICATE_WINDOW,
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
 
 /// The configuration `GANTRY_AUDIT` is created with.
-pub fn audit_stream_config() -> stream::Config {
+pub fn audit_stream_config(replicas: usize) -> stream::Config {
     stream::Config {
         name: AUDIT_STREAM.to_owned(),
         subjects: vec![AUDIT_SUBJECTS.to_owned()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         max_age: Duration::from_secs(30 * 24 * 3600),
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
 
 /// The configuration `GANTRY_DLQ` is created with: events that exhausted their deliveries, kept
 /// as long as events are so that an operator can inspect and replay them.
-pub fn dlq_stream_config() -> stream::Config {
+pub fn dlq_stream_config(replicas: usize) -> stream::Config {
     stream::Config {
         name: DLQ_STREAM.to_owned(),
         subjects: vec![DLQ_SUBJECTS.to_owned()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         max_age: EVENTS_MAX_AGE,
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
@@ -333,6 +439,13 @@ fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
         format!("{:?}", have.retention),
         format!("{:?}", want.retention),
     );
+    // An operator who moved a stream to more (or fewer) servers on purpose keeps it so; Gantry
+    // only says that it would have created it otherwise.
+    cmp(
+        "replicas",
+        have.num_replicas.max(1).to_string(),
+        want.num_replicas.max(1).to_string(),
+    );
     // Zero asks for the server's default window, so any window the server chose matches it.
     if !want.duplicate_window.is_zero() {
         cmp(
@@ -344,10 +457,103 @@ fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
     out
 }
 
+/// The configuration the `gantry-state` bucket is created with: one value per key (the lease
+/// and the state are compare-and-set, so history would only cost space), on `replicas` servers.
+pub fn state_bucket_config(replicas: usize) -> kv::Config {
+    kv::Config {
+        bucket: STATE_BUCKET.to_owned(),
+        history: 1,
+        storage: stream::StorageType::File,
+        num_replicas: replicas.max(1),
+        description: "Gantry: last applied revision and lease per app and environment".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Opens the `gantry-state` bucket, creating it with [`state_bucket_config`] when absent. An
+/// existing bucket is never changed: differences (its replicas) are reported as
+/// [`StreamStatus::Differs`] for the caller to log, as for the streams.
+pub async fn ensure_state_bucket(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<(kv::Store, StreamStatus), Error> {
+    match js.get_stream(STATE_BUCKET_STREAM).await {
+        Ok(s) => {
+            let have = s.cached_info().config.num_replicas.max(1);
+            let want = replicas.max(1);
+            let store = js
+                .get_key_value(STATE_BUCKET)
+                .await
+                .map_err(Error::OpenBucket)?;
+            let status = if have == want {
+                StreamStatus::Matches
+            } else {
+                StreamStatus::Differs(vec![format!(
+                    "replicas: server has {have}, Gantry expects {want}"
+                )])
+            };
+            Ok((store, status))
+        }
+        Err(e) if is_not_found(&e) => {
+            match js.create_key_value(state_bucket_config(replicas)).await {
+                Ok(store) => Ok((store, StreamStatus::Created)),
+                // Another worker may have created it a moment before; then it opens.
+                Err(source) => match js.get_key_value(STATE_BUCKET).await {
+                    Ok(store) => Ok((store, StreamStatus::Matches)),
+                    Err(_) => Err(Error::CreateBucket(source)),
+                },
+            }
+        }
+        Err(source) => Err(Error::Lookup {
+            stream: STATE_BUCKET_STREAM,
+            source,
+        }),
+    }
+}
+
+/// The replicas setting of an existing consumer against what Gantry would create; `None` when
+/// they agree. Zero means "as many as the stream", which agrees with the stream's own count.
+pub fn consumer_replicas_difference(
+    have: usize,
+    stream_replicas: usize,
+    want: usize,
+) -> Option<String> {
+    let have = if have == 0 { stream_replicas } else { have }.max(1);
+    (have != want.max(1)).then(|| {
+        format!(
+            "replicas: server has {have}, Gantry expects {}",
+            want.max(1)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn event_headers_carry_the_contract_set() {
+        let h = EventHeaders {
+            id: "github:d1",
+            source: "https://github.com/acme/app",
+            kind: "pr_merged",
+            time: "2025-06-15T13:01:51Z",
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        }
+        .to_header_map();
+        let get = |k: &str| h.get(k).map(|v| v.as_str().to_owned()).unwrap_or_default();
+        assert_eq!(get("Nats-Msg-Id"), "github:d1");
+        assert_eq!(get("ce-id"), "github:d1");
+        assert_eq!(get("Content-Type"), "application/protobuf");
+        assert_eq!(get("Gantry-Schema"), "gantry.v1.Event");
+        assert_eq!(get("ce-specversion"), "1.0");
+        assert_eq!(get("ce-source"), "https://github.com/acme/app");
+        assert_eq!(get("ce-type"), "dev.gantry.pr_merged");
+        assert_eq!(get("ce-time"), "2025-06-15T13:01:51Z");
+        assert!(get("traceparent").starts_with("00-4bf92f35"));
+        assert_eq!(ce_type("other"), "dev.gantry.other");
+    }
 
     #[test]
     fn servers_older_than_2_10_are_refused_with_both_versions_named() {
@@ -374,6 +580,37 @@ mod tests {
             audit_subject("pay.ments", "dev", "succeeded"),
             "gantry.audit.pay%2Ements.dev.succeeded"
         );
+    }
+
+    #[test]
+    fn replicas_reach_every_created_asset() {
+        for cfg in [
+            events_stream_config(3),
+            audit_stream_config(3),
+            dlq_stream_config(3),
+        ] {
+            assert_eq!(cfg.num_replicas, 3, "{}", cfg.name);
+        }
+        assert_eq!(events_stream_config(0).num_replicas, 1);
+        assert_eq!(state_bucket_config(3).num_replicas, 3);
+        let diffs = differences(&events_stream_config(1), &events_stream_config(3));
+        assert_eq!(diffs, vec!["replicas: server has 1, Gantry expects 3"]);
+        assert!(differences(&events_stream_config(3), &events_stream_config(3)).is_empty());
+        assert_eq!(consumer_replicas_difference(0, 3, 3), None);
+        assert_eq!(
+            consumer_replicas_difference(1, 3, 3).as_deref(),
+            Some("replicas: server has 1, Gantry expects 3")
+        );
+    }
+
+    #[test]
+    fn seed_servers_parse() {
+        let addrs = server_addrs_from_url("nats://a:4222, nats://b:4223,c").unwrap();
+        assert_eq!(addrs.len(), 3);
+        assert!(matches!(
+            server_addrs_from_url("nats://a:4222,http://b"),
+            Err(Error::ServerAddr { address, .. }) if address == "http://b"
+        ));
     }
 
     proptest! {

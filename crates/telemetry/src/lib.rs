@@ -24,6 +24,8 @@ pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 /// The standard variable holding the log filter (`info`, `gantry_receiver=debug,warn`, ...).
 pub const RUST_LOG: &str = "RUST_LOG";
+/// The informal standard (no-color.org): when set and not empty, no ANSI colour in text logs.
+pub const NO_COLOR: &str = "NO_COLOR";
 
 /// Errors of telemetry set-up.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,7 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
         }
         None => None,
     };
+    EXPORTING.store(provider.is_some(), std::sync::atomic::Ordering::Relaxed);
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(opts.service_name)));
@@ -130,7 +133,13 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
             .with_writer(std::io::stderr)
             .boxed()
     } else {
+        // Escape codes only where a terminal shows them: a log file or a pipe gets plain text.
+        let ansi = colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os(NO_COLOR).as_deref(),
+        );
         tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
             .with_writer(std::io::stderr)
             .boxed()
     };
@@ -143,6 +152,12 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
     Ok(Guard { provider })
 }
 
+/// Whether text logs are coloured: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string.
+pub fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// The OTLP/HTTP traces URL for a base endpoint, as the OpenTelemetry specification builds it.
 pub fn traces_url(base: &str) -> String {
     let base = base.trim_end_matches('/');
@@ -151,6 +166,14 @@ pub fn traces_url(base: &str) -> String {
     } else {
         format!("{base}/v1/traces")
     }
+}
+
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True when [`init`] installed an OTLP exporter. Hot paths create their spans only then: a span
+/// that nobody exports still costs its formatting and bookkeeping on every request.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The W3C `traceparent` of `span`, or `None` when the span has no valid trace context
@@ -184,31 +207,47 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str, tracestate: Option<&s
 /// the same trace id and flags with a fresh span id, or a fresh sampled trace when `incoming` is
 /// absent or malformed. Used where no OpenTelemetry span gives the ids.
 pub fn child_traceparent(incoming: Option<&str>) -> String {
-    let span_id = (uuid::Uuid::new_v4().as_u128() as u64).max(1);
+    // A thread-local generator, not a system call per id: the receiver makes one per webhook.
+    let span_id = rand::random::<u64>().max(1);
     if let Some((trace, flags)) = incoming.and_then(parse_traceparent) {
         return format!("00-{trace}-{span_id:016x}-{flags}");
     }
-    let trace = uuid::Uuid::new_v4().as_u128().max(1);
+    let trace = rand::random::<u128>().max(1);
     format!("00-{trace:032x}-{span_id:016x}-01")
 }
 
-/// The trace id and flags of a valid version-00 `traceparent`.
-fn parse_traceparent(h: &str) -> Option<(&str, &str)> {
-    let mut parts = h.trim().split('-');
+/// The trace id and flags of a valid `traceparent`, as a version-00 header would carry them.
+///
+/// W3C Trace Context, "Versioning of traceparent": a version higher than `00` (and not the
+/// invalid `ff`) is parsed as far as version 00 goes (trace id, parent id, flags, each followed
+/// by a dash or the end), and only the sampled flag is kept, since the other bits mean nothing
+/// in version 00. Version 00 itself must have exactly four fields.
+fn parse_traceparent(h: &str) -> Option<(&str, String)> {
+    let h = h.trim();
+    let mut parts = h.split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, n: usize| {
         s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
     let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
-    (version == "00"
-        && parts.next().is_none()
-        && hex(trace, 32)
-        && nonzero(trace)
-        && hex(parent, 16)
-        && nonzero(parent)
-        && hex(flags, 2))
-    .then_some((trace, flags))
+    if !hex(version, 2) || version == "ff" {
+        return None;
+    }
+    let future = version != "00";
+    if !future && parts.next().is_some() {
+        return None;
+    }
+    if !(hex(trace, 32) && nonzero(trace) && hex(parent, 16) && nonzero(parent) && hex(flags, 2)) {
+        return None;
+    }
+    let flags = if future {
+        let bits = u8::from_str_radix(flags, 16).ok()?;
+        format!("{:02x}", bits & 0x01)
+    } else {
+        flags.to_owned()
+    };
+    Some((trace, flags))
 }
 
 /// The lower-case hex trace id of `span`, or an empty string without trace context.
@@ -244,6 +283,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(
+            colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(
+            !colour(false, None),
+            "a file or a pipe gets no escape codes"
+        );
+        assert!(!colour(false, Some(OsStr::new("1"))));
+    }
+
+    #[test]
     fn child_traceparent_keeps_the_trace() {
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let child = child_traceparent(Some(incoming));
@@ -254,12 +309,44 @@ mod tests {
             "",
             "garbage",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            // Version 00 has exactly four fields; ff is never valid.
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            // A future version still needs version 00's fields, each ended by a dash or the end.
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
         ] {
             let fresh = child_traceparent(Some(bad));
             assert_eq!(fresh.len(), 55);
             assert!(parse_traceparent(&fresh).is_some());
             assert!(!fresh.contains("4bf92f35"));
+        }
+    }
+
+    #[test]
+    fn a_higher_version_is_parsed_as_far_as_version_00_goes() {
+        // W3C Trace Context: a higher version is parsed, not restarted; extra fields after
+        // the flags are ignored and only the sampled bit of the flags is kept.
+        for (incoming, flags) in [
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "01",
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-what-the-future-adds",
+                "01",
+            ),
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x",
+                "00",
+            ),
+        ] {
+            let child = child_traceparent(Some(incoming));
+            assert!(
+                child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{incoming}: {child}"
+            );
+            assert!(child.ends_with(&format!("-{flags}")), "{incoming}: {child}");
+            assert_eq!(child.len(), 55);
         }
     }
 

@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dlq;
 mod events;
 mod kube_sim;
+mod locate;
 mod pr;
 mod render;
 mod status;
@@ -37,6 +39,8 @@ enum Command {
     Events(events::Args),
     /// Check that a commit carries a trusted OpenPGP or SSH signature (the reconciler's gate).
     VerifyCommit(verify_commit::Args),
+    /// List and replay the events the reconcilers dead-lettered.
+    Dlq(dlq::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +60,6 @@ fn main() -> ExitCode {
         Command::KubeSim(args) => kube_sim::run(args),
         Command::Events(args) => events::run(args),
         Command::VerifyCommit(args) => verify_commit::run(args),
+        Command::Dlq(args) => dlq::run(args),
     }
 }

@@ -1,5 +1,7 @@
-//! `gantry status`: a table of apps × environments (revision, health, last outcome, when), read
-//! from the `gantry-state` bucket and the newest audit record of each environment.
+//! `gantry status` (contract section 9): per repository, app and environment, the last applied
+//! revision, the last attempt (failures included, even when nothing was ever applied), live
+//! health, drift and when it was last checked, from the `gantry-state` bucket. It always says
+//! which NATS server and bucket it read, and whether the bucket was missing or empty.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,15 +9,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use futures::TryStreamExt;
-use gantry_reconciler::state::EnvState;
-use prost::Message;
+use gantry_reconciler::state::{CommitState, EnvState};
 use serde_json::json;
 
 /// Options of `gantry status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A sandbox folder: its sandbox.json names the NATS server.
+    /// A sandbox folder: its sandbox.json names the NATS server [default: ./.gantry-sandbox
+    /// when it has a sandbox.json and neither --nats-url nor GANTRY_NATS_URL is given]
     #[arg(long)]
     dir: Option<PathBuf>,
     /// NATS server [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
@@ -26,14 +27,9 @@ pub struct Args {
     output: String,
 }
 
-/// One row.
-#[derive(Debug)]
-struct Row {
-    app: String,
-    env: String,
-    state: EnvState,
-    last: Option<(String, String, i64)>,
-}
+/// One row: one repository, app and environment (app and environment `-` for attempts that
+/// concern the whole repository).
+type Row = EnvState;
 
 /// Runs `gantry status`.
 pub fn run(args: Args) -> ExitCode {
@@ -44,7 +40,14 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(gantry_config::EXIT_CONFIG);
     }
-    let url = match nats_url(&args) {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let located = crate::locate::nats_url(
+        args.nats_url.as_deref(),
+        args.dir.as_deref(),
+        &gantry_config::ProcessEnv,
+        &cwd,
+    );
+    let (url, source) = match located {
         Ok(u) => u,
         Err(e) => {
             eprintln!("gantry status: {e}");
@@ -62,7 +65,18 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     match rt.block_on(rows(&url)) {
-        Ok(rows) => {
+        Ok((bucket, rows)) => {
+            let read = format!(
+                "NATS {url} ({source}), bucket {}: {}",
+                gantry_nats::STATE_BUCKET,
+                bucket.describe(&rows)
+            );
+            // JSON lines stay machine-readable on stdout; the person reading a table sees it there.
+            if args.output == "json" {
+                eprintln!("gantry status: {read}");
+            } else {
+                println!("{read}");
+            }
             print(&rows, &args.output);
             ExitCode::SUCCESS
         }
@@ -73,98 +87,94 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn nats_url(args: &Args) -> Result<String, String> {
-    if let Some(u) = &args.nats_url {
-        return Ok(u.clone());
+/// Prints the table `gantry status` prints for the server at `url` (for `gantry up`'s guide on
+/// resume); the bucket's state when there is no row to show.
+pub async fn print_table(url: &str) -> Result<(), String> {
+    let (bucket, rows) = rows(url).await?;
+    if rows.is_empty() {
+        println!("  {}", bucket.describe(&rows));
     }
-    if let Some(dir) = &args.dir {
-        let path = dir.join("sandbox.json");
-        let text = std::fs::read(&path)
-            .map_err(|e| format!("invalid --dir: cannot read {}: {e}", path.display()))?;
-        let s: crate::up::SandboxJson = serde_json::from_slice(&text)
-            .map_err(|e| format!("invalid --dir: {}: {e}", path.display()))?;
-        return Ok(s.nats_url);
-    }
-    Ok(std::env::var(crate::events::ENV_NATS_URL)
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()))
+    print(&rows, "table");
+    Ok(())
 }
 
-fn unescape_key_token(t: &str) -> String {
-    gantry_nats::unescape_token(&t.replace('=', "%")).unwrap_or_else(|| t.to_owned())
+/// What was found where the state bucket should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    /// No reconciler ever used this server.
+    Missing,
+    /// The bucket exists.
+    Found,
 }
 
-async fn rows(url: &str) -> Result<Vec<Row>, String> {
+impl Bucket {
+    fn describe(self, rows: &[Row]) -> String {
+        let wide = rows
+            .iter()
+            .filter(|r| r.app == gantry_reconciler::state::REPO_WIDE)
+            .count();
+        let envs = rows.len() - wide;
+        let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        match (self, envs, wide) {
+            (Bucket::Missing, _, _) => {
+                "missing: no reconciler has used this NATS server, nothing deployed".to_owned()
+            }
+            (Bucket::Found, 0, 0) => "empty: nothing deployed yet".to_owned(),
+            (Bucket::Found, n, 0) => plural(n, "environment"),
+            (Bucket::Found, n, w) => format!(
+                "{}, {}",
+                plural(n, "environment"),
+                plural(w, "repository-wide record")
+            ),
+        }
+    }
+}
+
+async fn rows(url: &str) -> Result<(Bucket, Vec<Row>), String> {
     let client = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url))
         .await
         .map_err(|_| format!("NATS at {url} did not answer within 5s"))?
         .map_err(|e| format!("cannot connect to NATS at {url}: {e}"))?;
+    gantry_nats::check_server(&client).map_err(|e| e.to_string())?;
     let js = jetstream::new(client);
-    let kv = match js.get_key_value(gantry_nats::STATE_BUCKET).await {
-        Ok(kv) => kv,
-        // No reconciler has run yet: nothing deployed.
-        Err(_) => return Ok(Vec::new()),
-    };
-    let keys: Vec<String> = kv
-        .keys()
-        .await
-        .map_err(|e| e.to_string())?
-        .try_collect()
+    // A bucket is the stream KV_<name>: only "stream not found" means no reconciler ever ran;
+    // any other failure (a timeout, no JetStream) is an error, not an empty table.
+    let bucket = gantry_nats::STATE_BUCKET;
+    match js.get_stream(format!("KV_{bucket}")).await {
+        Ok(_) => {}
+        Err(e) => {
+            if let jetstream::context::GetStreamErrorKind::JetStream(j) = e.kind()
+                && j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            {
+                return Ok((Bucket::Missing, Vec::new()));
+            }
+            return Err(format!("reading the {bucket} bucket on {url}: {e}"));
+        }
+    }
+    let mut out = gantry_reconciler::state::read_all(&js, None)
         .await
         .map_err(|e| e.to_string())?;
-    let audit = js.get_stream(gantry_nats::AUDIT_STREAM).await.ok();
-    let mut out = Vec::new();
-    for key in keys {
-        let mut parts = key.split('.');
-        let (Some(app), Some(env), Some("state"), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        let Some(entry) = kv.get(&key).await.map_err(|e| e.to_string())? else {
-            continue;
-        };
-        let Ok(state) = serde_json::from_slice::<EnvState>(&entry) else {
-            continue;
-        };
-        let (app, env) = (unescape_key_token(app), unescape_key_token(env));
-        let mut last: Option<(String, String, i64)> = None;
-        if let Some(audit) = &audit {
-            for outcome in ["started", "succeeded", "failed", "skipped", "superseded"] {
-                let subject = gantry_nats::audit_subject(&app, &env, outcome);
-                if let Ok(m) = audit.get_last_raw_message_by_subject(&subject).await
-                    && let Ok(rec) = gantry_proto::v1::AuditRecord::decode(m.payload.as_ref())
-                {
-                    let when = rec.time.as_ref().map_or(0, |t| t.seconds);
-                    if last.as_ref().is_none_or(|l| when >= l.2) {
-                        let phase = gantry_proto::v1::Phase::try_from(rec.phase)
-                            .map(|p| {
-                                p.as_str_name()
-                                    .trim_start_matches("PHASE_")
-                                    .to_ascii_lowercase()
-                            })
-                            .unwrap_or_default();
-                        last = Some((format!("{phase} {outcome}"), rec.message, when));
-                    }
-                }
-            }
-        }
-        out.push(Row {
-            app,
-            env,
-            state,
-            last,
-        });
-    }
-    out.sort_by(|a, b| (&a.app, &a.env).cmp(&(&b.app, &b.env)));
-    Ok(out)
+    out.sort_by(|a, b| {
+        (&a.repository, &a.app, &a.environment).cmp(&(&b.repository, &b.app, &b.environment))
+    });
+    Ok((Bucket::Found, out))
 }
 
-fn health(s: &EnvState) -> &'static str {
-    match s.reported.as_ref().map(|r| r.state.as_str()) {
-        Some("success") => "Healthy",
-        Some("failure") => "Degraded",
-        Some("error") => "Error",
-        Some(_) => "Unknown",
+/// Live health as the last resync check saw it; before any check, what verification said.
+fn health(s: &EnvState) -> &str {
+    if s.revision.is_empty() {
+        return "-";
+    }
+    if let Some(c) = &s.last_check
+        && !c.health.is_empty()
+    {
+        return &c.health;
+    }
+    match s.reported.as_ref().map(|r| r.state) {
+        Some(CommitState::Success) => "Healthy",
+        Some(CommitState::Failure) => "Degraded",
+        Some(CommitState::Error) => "Error",
+        Some(CommitState::Pending) => "Unknown",
         None => "Progressing",
     }
 }
@@ -183,55 +193,95 @@ fn ago(unix: i64) -> String {
     }
 }
 
+fn short(sha: &str) -> String {
+    if sha.is_empty() {
+        "-".to_owned()
+    } else {
+        sha.chars().take(7).collect()
+    }
+}
+
+/// The outcome the LAST ATTEMPT column prints and the time of that very outcome (WHEN): never
+/// a newer time next to an older outcome.
+fn shown(r: &Row) -> (String, i64) {
+    match (&r.last_attempt, &r.reported) {
+        (Some(a), _) => (
+            format!(
+                "{} {}: {}",
+                short(&a.revision),
+                a.outcome.as_str(),
+                a.message
+            ),
+            a.at,
+        ),
+        (None, Some(rep)) => (
+            format!("{}: {}", rep.state.as_str(), rep.description),
+            r.applied_at,
+        ),
+        (None, None) => ("-".to_owned(), 0),
+    }
+}
+
 fn print(rows: &[Row], output: &str) {
     let mut out = std::io::stdout().lock();
     if output == "json" {
         for r in rows {
             let line = json!({
-                "app": r.app, "environment": r.env, "revision": r.state.revision,
-                "health": health(&r.state),
-                "status": r.state.reported.as_ref().map(|x| &x.state),
-                "description": r.state.reported.as_ref().map(|x| &x.description),
-                "applied_at": r.state.applied_at,
-                "objects": r.state.inventory.len(),
-                "last_audit": r.last.as_ref().map(|l| json!({"step": l.0, "message": l.1, "time": l.2})),
+                "repository": r.repository,
+                "app": r.app,
+                "environment": r.environment,
+                "revision": (!r.revision.is_empty()).then_some(&r.revision),
+                "applied_at": (r.applied_at > 0).then_some(r.applied_at),
+                "status": r.reported.as_ref().map(|x| x.state.as_str()),
+                "description": r.reported.as_ref().map(|x| &x.description),
+                "health": health(r),
+                "objects": r.inventory.len(),
+                "last_attempt": r.last_attempt.as_ref().map(|a| json!({
+                    "revision": a.revision, "outcome": a.outcome.as_str(), "phase": a.phase,
+                    "message": a.message, "trigger": a.trigger, "time": a.at,
+                })),
+                "drifted": r.last_check.as_ref().map(|c| &c.drifted),
+                "last_checked": r.last_check.as_ref().map(|c| c.at),
             });
             let _ = writeln!(out, "{line}");
         }
         return;
     }
     if rows.is_empty() {
-        let _ = writeln!(out, "Nothing deployed yet.");
         return;
     }
     let mut table = vec![[
+        "REPOSITORY".to_owned(),
         "APP".to_owned(),
         "ENV".to_owned(),
-        "REVISION".to_owned(),
+        "APPLIED".to_owned(),
         "HEALTH".to_owned(),
-        "LAST OUTCOME".to_owned(),
+        "DRIFT".to_owned(),
+        "LAST ATTEMPT".to_owned(),
         "WHEN".to_owned(),
+        "CHECKED".to_owned(),
     ]];
     for r in rows {
-        let outcome = match (&r.state.reported, &r.last) {
-            (Some(rep), _) => format!("{}: {}", rep.state, rep.description),
-            (None, Some(l)) => format!("{}: {}", l.0, l.1),
-            (None, None) => "-".to_owned(),
+        let (attempt, when) = shown(r);
+        let drift = match &r.last_check {
+            Some(c) if c.drifted.is_empty() => "none".to_owned(),
+            Some(c) if c.healed => format!("{} healed", c.drifted.len()),
+            Some(c) => format!("{} drifted", c.drifted.len()),
+            None => "-".to_owned(),
         };
-        let when = r
-            .last
-            .as_ref()
-            .map_or(r.state.applied_at, |l| l.2.max(r.state.applied_at));
         table.push([
+            r.repository.clone(),
             r.app.clone(),
-            r.env.clone(),
-            r.state.revision.chars().take(7).collect(),
-            health(&r.state).to_owned(),
-            outcome.chars().take(72).collect(),
+            r.environment.clone(),
+            short(&r.revision),
+            health(r).to_owned(),
+            drift,
+            gantry_reconciler::report::truncate(&attempt, 80),
             ago(when),
+            ago(r.last_check.as_ref().map_or(0, |c| c.at)),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..table[0].len())
         .map(|i| {
             table
                 .iter()
@@ -247,5 +297,35 @@ fn print(rows: &[Row], output: &str) {
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_reconciler::state::{Attempt, AttemptOutcome};
+
+    #[test]
+    fn when_is_the_time_of_the_outcome_shown() {
+        // The attempt shown is the last one; WHEN is its time even when an apply is newer.
+        let r = EnvState {
+            revision: "a".repeat(40),
+            applied_at: 2000,
+            last_attempt: Some(Attempt {
+                revision: "b".repeat(40),
+                outcome: AttemptOutcome::Failure,
+                phase: "verify".to_owned(),
+                message: "rollout failed".to_owned(),
+                trigger: "webhook".to_owned(),
+                at: 1500,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            shown(&r),
+            ("bbbbbbb failure: rollout failed".to_owned(), 1500)
+        );
+        let nothing = EnvState::default();
+        assert_eq!(shown(&nothing), ("-".to_owned(), 0));
     }
 }

@@ -81,6 +81,46 @@ const PLATFORM: &[(&str, &str)] = &[
         "apps/web/overlays/prod/namespace.yaml",
         include_str!("../sandbox/platform/apps/web/overlays/prod/namespace.yaml"),
     ),
+    (
+        "apps/catalog/chart/Chart.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/Chart.yaml"),
+    ),
+    (
+        "apps/catalog/chart/values.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/values.yaml"),
+    ),
+    (
+        "apps/catalog/chart/values.schema.json",
+        include_str!("../sandbox/platform/apps/catalog/chart/values.schema.json"),
+    ),
+    (
+        "apps/catalog/chart/templates/_helpers.tpl",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/_helpers.tpl"),
+    ),
+    (
+        "apps/catalog/chart/templates/configmap.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/configmap.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/deployment.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/deployment.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/service.yaml",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/service.yaml"),
+    ),
+    (
+        "apps/catalog/chart/templates/NOTES.txt",
+        include_str!("../sandbox/platform/apps/catalog/chart/templates/NOTES.txt"),
+    ),
+    (
+        "apps/catalog/values-dev.yaml",
+        include_str!("../sandbox/platform/apps/catalog/values-dev.yaml"),
+    ),
+    (
+        "apps/catalog/values-prod.yaml",
+        include_str!("../sandbox/platform/apps/catalog/values-prod.yaml"),
+    ),
 ];
 
 /// Names the `nats-server` binary when `--nats-server-bin` is not given.
@@ -111,7 +151,7 @@ impl Provider {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where the sandbox keeps its state and writes sandbox.json.
-    #[arg(long, default_value = ".gantry-sandbox")]
+    #[arg(long, default_value = crate::locate::DEFAULT_SANDBOX_DIR)]
     pub dir: PathBuf,
     /// Which Git host to imitate.
     #[arg(long, value_enum, default_value = "github")]
@@ -123,6 +163,10 @@ pub struct Args {
     /// drain within it, and whatever still waits then is abandoned.
     #[arg(long, env = ENV_SHUTDOWN_GRACE, default_value = "25s", value_parser = gantry_config::parse_duration)]
     pub shutdown_grace: Duration,
+    /// How often the reconciler compares every environment with its branch head and live
+    /// objects (at least 5s).
+    #[arg(long, default_value = "5m", value_parser = gantry_config::parse_duration)]
+    pub resync_interval: Duration,
 }
 
 /// `DIR/sandbox.json`, as the contract fixes it.
@@ -142,6 +186,9 @@ pub struct SandboxJson {
     pub receiver: String,
     /// The NATS URL.
     pub nats_url: String,
+    /// Base URL of the reconciler's `/metrics`.
+    #[serde(default)]
+    pub reconciler: String,
 }
 
 /// Ports and secrets kept across runs, so that clones and kubeconfigs stay valid.
@@ -155,6 +202,10 @@ struct Persisted {
 
 /// Runs `gantry up` until Ctrl-C or SIGTERM.
 pub fn run(args: Args) -> ExitCode {
+    if args.resync_interval < Duration::from_secs(5) {
+        eprintln!("gantry up: invalid --resync-interval: must be at least 5s");
+        return ExitCode::from(gantry_config::EXIT_CONFIG);
+    }
     // Every component logs through one subscriber; `GANTRY_LOG_LEVEL` tunes it.
     let _telemetry = gantry_telemetry::init(gantry_telemetry::Options {
         service_name: "gantry-sandbox",
@@ -356,7 +407,7 @@ pub async fn up(
     let nats_port = bind(&mut p, "nats")?.local_addr()?.port();
     let nats_bin = find_nats_server(args.nats_server_bin);
     std::fs::create_dir_all(dir.join("nats"))?;
-    let nats_log = std::fs::File::create(dir.join("nats.log"))?;
+    let nats_log = open_log(&dir.join("nats.log"))?;
     let mut nats = tokio::process::Command::new(&nats_bin)
         .args([
             "-a",
@@ -479,6 +530,8 @@ pub async fn up(
         credentials: None,
     }];
     rc.shutdown_grace = grace;
+    rc.resync_interval = args.resync_interval;
+    let rc_listen = rc.listen;
     let reconciler_run = gantry_reconciler::run(reconciler_listener, rc, stopped(stop_rx.clone()));
     let mut reconciler =
         tokio::spawn(async move { reconciler_run.await.map_err(anyhow::Error::from) });
@@ -520,6 +573,7 @@ pub async fn up(
             forge_api: forge_url.clone(),
             receiver: receiver_url.clone(),
             nats_url: nats_url.clone(),
+            reconciler: format!("http://{rc_listen}"),
         };
         failed = std::fs::write(
             dir.join("sandbox.json"),
@@ -527,7 +581,32 @@ pub async fn up(
         )
         .context("writing sandbox.json")
         .err();
-        print_guide(&sandbox, &dir, fresh);
+        let tools = Tools::find();
+        if failed.is_none() {
+            failed = write_env_file(&dir, &sandbox, &tools).err();
+        }
+        let resumed = if fresh {
+            None
+        } else {
+            Some(resumed_state(&hosting).await)
+        };
+        print_guide(&sandbox, &dir, &tools, resumed.as_deref());
+        if !fresh {
+            // What is deployed, read from the reconcilers' state as `gantry status` reads it.
+            println!(
+                "\nWhat is deployed ({} status --dir {}):",
+                tools.gantry,
+                dir.display()
+            );
+            if let Err(e) = crate::status::print_table(&nats_url).await {
+                println!("  (cannot read it: {e})");
+            }
+        }
+        println!(
+            "\nCtrl-C stops everything; `{} up --dir {}` resumes.",
+            tools.gantry,
+            dir.display()
+        );
         if failed.is_none() {
             tokio::select! {
                 () = stop_requested() => {}
@@ -537,7 +616,12 @@ pub async fn up(
         }
     }
 
-    // A component that stopped on its own is a failure the user must see.
+    // A component that stopped on its own is a failure the user must see. The components watch
+    // the same stop signal, so one may finish before the select sees the signal: that is a
+    // clean stop. A task seen finished must never be polled again below.
+    let stopping = *stop_tx.borrow();
+    let (receiver_running, reconciler_running) =
+        (receiver_done.is_none(), reconciler_done.is_none());
     for (name, done) in [
         ("receiver", &mut receiver_done),
         ("reconciler", &mut reconciler_done),
@@ -545,11 +629,12 @@ pub async fn up(
         if failed.is_none()
             && let Some(joined) = done.take()
         {
-            failed = Some(match joined {
-                Ok(Ok(())) => anyhow::anyhow!("the {name} stopped unexpectedly"),
-                Ok(Err(e)) => e.context(format!("the {name} stopped")),
-                Err(e) => anyhow::Error::from(e).context(format!("the {name} task failed")),
-            });
+            failed = match joined {
+                Ok(Ok(())) if stopping => None,
+                Ok(Ok(())) => Some(anyhow::anyhow!("the {name} stopped unexpectedly")),
+                Ok(Err(e)) => Some(e.context(format!("the {name} stopped"))),
+                Err(e) => Some(anyhow::Error::from(e).context(format!("the {name} task failed"))),
+            };
         }
     }
     stop_tx.send_replace(true);
@@ -559,8 +644,8 @@ pub async fn up(
     // component can never keep the sandbox from exiting.
     let deadline = tokio::time::Instant::now() + grace;
     let pending = [
-        ("reconciler", reconciler, reconciler_done.is_none()),
-        ("receiver", receiver, receiver_done.is_none()),
+        ("reconciler", reconciler, reconciler_running),
+        ("receiver", receiver, receiver_running),
     ];
     for (name, mut task, running) in pending {
         if !running {
@@ -584,8 +669,7 @@ pub async fn up(
         Ok(Err(e)) => eprintln!("gantry up: kube-sim task failed: {e}"),
     }
     let _ = tokio::time::timeout_at(deadline, forge.stop()).await;
-    let _ = nats.start_kill();
-    let _ = nats.wait().await;
+    stop_child(&mut nats, "nats-server", NATS_STOP_GRACE).await;
     match failed {
         Some(e) => Err(e),
         None => Ok(()),
@@ -601,7 +685,144 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn print_guide(s: &SandboxJson, dir: &Path, fresh: bool) {
+/// How long nats-server gets to flush JetStream and exit after SIGTERM before it is killed.
+const NATS_STOP_GRACE: Duration = Duration::from_secs(10);
+/// A log past this size is moved to `<name>.1` (replacing the previous one) at the next start.
+const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Opens a child's log for appending, so that the previous run's lines (how it stopped) survive
+/// the next start; a log past [`LOG_ROTATE_BYTES`] is first moved to `<name>.1`.
+fn open_log(path: &Path) -> Result<std::fs::File> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        std::fs::rename(path, &old).with_context(|| format!("rotating {}", path.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    std::io::Write::write_all(
+        &mut f,
+        format!("--- gantry up started {now} ---\n").as_bytes(),
+    )?;
+    Ok(f)
+}
+
+/// SIGTERM, then SIGKILL if `child` has not exited within `grace`: nats-server shuts JetStream
+/// down cleanly on SIGTERM, while SIGKILL may leave its store to be recovered at the next start.
+async fn stop_child(child: &mut tokio::process::Child, name: &str, grace: Duration) {
+    let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    else {
+        return; // already reaped
+    };
+    if rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+        && let Ok(waited) = tokio::time::timeout(grace, child.wait()).await
+    {
+        if let Err(e) = waited {
+            eprintln!("gantry up: waiting for {name}: {e}");
+        }
+        return;
+    }
+    eprintln!("gantry up: {name} did not exit within {grace:?} of SIGTERM; killing it");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
+/// Absolute paths of the commands the guide prints: the user's shell has neither this binary
+/// (scripts/up runs it from target/) nor kubectl (in .tools/venv/bin) on its PATH.
+struct Tools {
+    gantry: String,
+    kubectl: String,
+    kubectl_found: bool,
+}
+
+impl Tools {
+    fn find() -> Tools {
+        let gantry = std::env::current_exe()
+            .ok()
+            .and_then(|p| std::path::absolute(p).ok())
+            .map_or_else(|| "gantry".to_owned(), |p| p.display().to_string());
+        let kubectl = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+            .and_then(|p| std::path::absolute(p).ok());
+        Tools {
+            gantry,
+            kubectl_found: kubectl.is_some(),
+            kubectl: kubectl.map_or_else(|| "kubectl".to_owned(), |p| p.display().to_string()),
+        }
+    }
+}
+
+/// Single-quotes `s` for a POSIX shell.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `DIR/env`: `source` it in any shell to get `gantry` and `kubectl` on PATH, pointed at this
+/// sandbox, so that the README's bare commands work as printed.
+fn write_env_file(dir: &Path, s: &SandboxJson, tools: &Tools) -> Result<()> {
+    let mut path_dirs: Vec<String> = Vec::new();
+    for bin in [&tools.gantry, &tools.kubectl] {
+        if let Some(d) = Path::new(bin).parent().filter(|d| d.is_absolute()) {
+            let d = sh_quote(&d.display().to_string());
+            if !path_dirs.contains(&d) {
+                path_dirs.push(d);
+            }
+        }
+    }
+    path_dirs.push("\"$PATH\"".to_owned());
+    let text = format!(
+        "# Written by `gantry up`: `source {env}` puts gantry and kubectl on PATH and points\n\
+         # them at this sandbox (kubectl through KUBECONFIG, gantry status and events through\n\
+         # GANTRY_NATS_URL). GANTRY_SANDBOX_* are sandbox.json's URLs: the example repository's\n\
+         # clone URL, the Git host's API and the reconciler's base URL (/metrics).\n\
+         export PATH={path}\n\
+         export KUBECONFIG={kubeconfig}\n\
+         export {nats_env}={nats}\n\
+         export GANTRY_SANDBOX_GIT_URL={git}\n\
+         export GANTRY_SANDBOX_FORGE_API={forge}\n\
+         export GANTRY_SANDBOX_RECONCILER={reconciler}\n",
+        env = dir.join("env").display(),
+        path = path_dirs.join(":"),
+        kubeconfig = sh_quote(&s.kubeconfig),
+        nats_env = crate::events::ENV_NATS_URL,
+        nats = sh_quote(&s.nats_url),
+        git = sh_quote(&s.git_url),
+        forge = sh_quote(&s.forge_api),
+        reconciler = sh_quote(&s.reconciler),
+    );
+    std::fs::write(dir.join("env"), text).with_context(|| format!("writing {}/env", dir.display()))
+}
+
+/// One line on what a resumed sandbox holds: where its repository's main branch is.
+async fn resumed_state(hosting: &gantry_forge_sim::hosting::Hosting) -> String {
+    let repos = hosting.repos();
+    let head = match repos.refs(REPOSITORY).await {
+        Ok(refs) => refs.get("refs/heads/main").cloned(),
+        Err(e) => return format!("{REPOSITORY} cannot be read: {e}"),
+    };
+    let Some(head) = head else {
+        return format!("{REPOSITORY} has no main branch");
+    };
+    let subject = match repos.commit(REPOSITORY, &head).await {
+        Ok(c) => c.message.lines().next().unwrap_or("").to_owned(),
+        Err(_) => String::new(),
+    };
+    format!(
+        "{REPOSITORY} main is at {} {subject:?}",
+        &head[..head.len().min(7)]
+    )
+}
+
+fn print_guide(s: &SandboxJson, dir: &Path, tools: &Tools, resumed: Option<&str>) {
     let statuses = match s.provider.as_str() {
         "gitea" => format!(
             "{}/api/v1/repos/{}/statuses/$(git rev-parse HEAD)",
@@ -612,52 +833,66 @@ fn print_guide(s: &SandboxJson, dir: &Path, fresh: bool) {
             s.forge_api, s.repository
         ),
     };
-    // The guide names this very binary: `gantry` is often not on PATH (scripts/up runs it from
-    // target/), and a command that cannot be pasted is no guide.
-    let gantry = std::env::current_exe()
-        .ok()
-        .filter(|p| {
-            p.parent().is_some_and(|d| {
-                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).all(|x| x != d)
-            })
-        })
-        .map_or_else(|| "gantry".to_owned(), |p| p.display().to_string());
-    let first = if fresh {
-        "The example platform was just pushed; its first deployment is running.\n"
+    let (gantry, kubectl, dir) = (&tools.gantry, &tools.kubectl, dir.display());
+    let (git_url, kubeconfig) = (&s.git_url, &s.kubeconfig);
+    let kubectl_note = if tools.kubectl_found {
+        ""
     } else {
-        "Resumed the sandbox in this folder.\n"
+        "\n  (kubectl is not on PATH: `. scripts/tools.sh` installs it into .tools/venv/bin)"
+    };
+    let header = match resumed {
+        None => format!(
+            "Gantry sandbox is up ({}). The example platform was just pushed; its first \
+             deployment is running.",
+            s.provider
+        ),
+        Some(state) => format!(
+            "Gantry sandbox resumed ({}) from {dir}: {state}. JetStream and the cluster kept \
+             their state; commit statuses start empty.",
+            s.provider
+        ),
+    };
+    // Resumed: the repository already has its history and the user a clone; the first two
+    // steps (clone, the 1.0.0 → 1.1.0 bump) would be wrong advice.
+    let start = match resumed {
+        None => format!(
+            "\
+1. Clone it:             git clone {git_url} platform && cd platform
+2. Bump an image tag:    sed -i 's/newTag: 1.0.0/newTag: 1.1.0/' apps/payments/overlays/dev/kustomization.yaml
+                         git commit -am 'payments 1.1.0' && git push"
+        ),
+        Some(_) => format!(
+            "\
+1. In your clone:        git pull     (no clone yet? git clone {git_url} platform && cd platform)
+2. Change and push:      edit apps/<app>/overlays/<env>/kustomization.yaml, git commit -a && git push"
+        ),
     };
     println!(
         "\
-Gantry sandbox is up ({provider}). {first}
+{header}
+
   repository   {git_url}
   receiver     {receiver}
   forge API    {forge_api}
   NATS         {nats_url}
   kubeconfig   {kubeconfig}
   details      {dir}/sandbox.json
+  shell        source {dir}/env   # puts gantry and kubectl on PATH for this sandbox{kubectl_note}
 
-1. Clone it:             git clone {git_url} platform && cd platform
-2. Bump an image tag:    sed -i 's/newTag: 1.0.0/newTag: 1.1.0/' apps/payments/overlays/dev/kustomization.yaml
-                         git commit -am 'payments 1.1.0' && git push
+Every command works as printed (steps 2 to 5 in the clone):
+{start}
 3. Watch it deploy:      {gantry} status --dir {dir}
                          curl -s {statuses}
-                         KUBECONFIG={kubeconfig} kubectl get deploy -n payments-dev -o wide
-4. Break it:             sed -i 's/newTag: 1.1.0/newTag: crashloop/' apps/payments/overlays/dev/kustomization.yaml
+                         KUBECONFIG={kubeconfig} {kubectl} get deploy -n payments-dev -o wide
+4. Break it:             sed -i 's/newTag: .*/newTag: crashloop/' apps/payments/overlays/dev/kustomization.yaml
                          git commit -am 'crashloop' && git push      # failure within seconds
 5. Roll back:            git revert --no-edit HEAD && git push        # success again
-   Pull requests:        {gantry} pr open --dir {dir} --head my-branch
+   Pull requests:        git checkout -b my-branch && git commit -am '...' && git push origin my-branch
+                         {gantry} pr open --dir {dir} --head my-branch
                          {gantry} pr merge --dir {dir} 1
-   Events:               {gantry} events tail --nats-url {nats_url} --all
-
-Ctrl-C stops everything; `{gantry} up --dir {dir}` resumes.",
-        provider = s.provider,
-        git_url = s.git_url,
+   Events:               {gantry} events tail --nats-url {nats_url} --all",
         receiver = s.receiver,
         forge_api = s.forge_api,
         nats_url = s.nats_url,
-        kubeconfig = s.kubeconfig,
-        dir = dir.display(),
-        gantry = gantry,
     );
 }

@@ -104,3 +104,22 @@ fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_version
     assert_eq!(naming, 1, "one line naming {version} and 2.10: {err}");
     Ok(())
 }
+
+#[test]
+fn events_tail_and_status_refuse_an_older_server_with_exit_69_and_one_line() -> Result<()> {
+    let Some(bin) = gantry_tests::old_nats_server("gantry events/status") else {
+        return Ok(());
+    };
+    let nats = gantry_tests::NatsServer::start_bin(bin)?;
+    for args in [
+        vec!["events", "tail", "--nats-url", &nats.url()],
+        vec!["status", "--nats-url", &nats.url()],
+    ] {
+        let out = Command::new(BIN).args(&args).output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(69), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("2.10 or newer"), "{args:?}: {err}");
+    }
+    Ok(())
+}

@@ -276,6 +276,8 @@ pub struct Sender {
     hooks: Vec<Webhook>,
     http: reqwest::Client,
     log: Mutex<Vec<Delivery>>,
+    /// False while deliveries are dropped (`PUT /_sandbox/webhooks {"deliver": false}`).
+    deliver: std::sync::atomic::AtomicBool,
 }
 
 impl Sender {
@@ -291,6 +293,7 @@ impl Sender {
             hooks,
             http,
             log: Mutex::new(Vec::new()),
+            deliver: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -299,10 +302,25 @@ impl Sender {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Switches deliveries on or off; while off, events fire no webhook, as when a delivery is
+    /// lost.
+    pub fn set_delivering(&self, on: bool) {
+        self.deliver.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether deliveries are on.
+    pub fn delivering(&self) -> bool {
+        self.deliver.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Delivers `payload` as `event` to every hook, retrying while the receiver is unreachable
     /// or answers 5xx (a real host gives up sooner; the sandbox's receiver may still be starting).
     /// `event_type` is Gitea's finer `X-Gitea-Event-Type` (`pull_request_sync`).
     pub async fn deliver(&self, event: &str, event_type: &str, what: &str, payload: &Value) {
+        if !self.delivering() {
+            tracing::info!(event, what, "webhook dropped: deliveries are switched off");
+            return;
+        }
         let body = serde_json::to_vec(payload).unwrap_or_default();
         for hook in &self.hooks {
             let id = uuid::Uuid::new_v4().to_string();

@@ -42,6 +42,8 @@ pub struct Hosting {
     base_url: Mutex<String>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pulls: Mutex<HashMap<String, Vec<PullInfo>>>,
+    /// `GET …/info/refs` requests answered (what an `ls-remote` costs), for tests.
+    ref_listings: std::sync::atomic::AtomicU64,
 }
 
 impl Hosting {
@@ -53,6 +55,7 @@ impl Hosting {
             base_url: Mutex::new(base_url),
             locks: Mutex::new(HashMap::new()),
             pulls: Mutex::new(HashMap::new()),
+            ref_listings: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -66,11 +69,21 @@ impl Hosting {
         self.sender.deliveries()
     }
 
+    /// Switches webhook deliveries on or off (off: pushes fire nothing, as a lost delivery).
+    pub fn set_delivering(&self, on: bool) {
+        self.sender.set_delivering(on);
+    }
+
+    /// `GET …/info/refs` requests answered so far.
+    pub fn ref_listings(&self) -> u64 {
+        self.ref_listings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn base_url(&self) -> String {
         self.base_url.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn lock_for(&self, full_name: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, full_name: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks
             .entry(full_name.to_ascii_lowercase())
@@ -88,7 +101,7 @@ impl Hosting {
 
     /// Fires the push webhooks of `updates`, and `synchronize` for open pull requests whose
     /// head branch moved.
-    async fn announce_pushes(&self, full_name: &str, updates: Vec<RefUpdate>) {
+    pub(crate) async fn announce_pushes(&self, full_name: &str, updates: Vec<RefUpdate>) {
         let info = self.info(full_name);
         for u in updates {
             let commits = match self
@@ -139,25 +152,52 @@ impl Hosting {
 
 /// The hosting routes, to merge into the emulator's router.
 pub fn router(h: Arc<Hosting>) -> Router {
-    Router::new()
-        .route("/{owner}/{repo}/info/refs", get(smart_http))
-        .route("/{owner}/{repo}/git-upload-pack", post(smart_http))
-        .route("/{owner}/{repo}/git-receive-pack", post(smart_http))
-        .route("/repos/{owner}/{repo}/pulls", post(create_pull))
-        .route("/api/v1/repos/{owner}/{repo}/pulls", post(create_pull))
-        .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
-        .route("/api/v1/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
-        .route(
-            "/repos/{owner}/{repo}/pulls/{number}/merge",
-            put(merge_pull),
-        )
-        .route(
-            "/api/v1/repos/{owner}/{repo}/pulls/{number}/merge",
-            post(merge_pull),
-        )
-        // Pushes carry whole packs.
-        .layer(DefaultBodyLimit::max(512 * 1024 * 1024))
-        .with_state(h)
+    crate::gitdata::router(h.clone()).merge(
+        Router::new()
+            .route("/{owner}/{repo}/info/refs", get(smart_http))
+            .route("/_sandbox/webhooks", put(set_webhooks).get(get_webhooks))
+            .route("/{owner}/{repo}/git-upload-pack", post(smart_http))
+            .route("/{owner}/{repo}/git-receive-pack", post(smart_http))
+            .route("/repos/{owner}/{repo}/pulls", post(create_pull))
+            .route("/api/v1/repos/{owner}/{repo}/pulls", post(create_pull))
+            .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+            .route("/api/v1/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}/merge",
+                put(merge_pull),
+            )
+            .route(
+                "/api/v1/repos/{owner}/{repo}/pulls/{number}/merge",
+                post(merge_pull),
+            )
+            // Pushes carry whole packs.
+            .layer(DefaultBodyLimit::max(512 * 1024 * 1024))
+            .with_state(h),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksSwitch {
+    deliver: bool,
+}
+
+/// `PUT /_sandbox/webhooks {"deliver": false}`: pushes fire no webhook until switched back on.
+async fn set_webhooks(State(h): State<Arc<Hosting>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<WebhooksSwitch>(&body) {
+        Ok(w) => {
+            h.set_delivering(w.deliver);
+            json_response(StatusCode::OK, &json!({"deliver": w.deliver}))
+        }
+        Err(e) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"message": format!("expected {{\"deliver\": true|false}}: {e}")}),
+        ),
+    }
+}
+
+async fn get_webhooks(State(h): State<Arc<Hosting>>) -> Response {
+    json_response(StatusCode::OK, &json!({"deliver": h.sender.delivering()}))
 }
 
 fn json_response(status: StatusCode, v: &serde_json::Value) -> Response {
@@ -205,6 +245,10 @@ async fn smart_http(
     }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let push = uri.path().ends_with("/git-receive-pack");
+    if uri.path().ends_with("/info/refs") {
+        h.ref_listings
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     let lock = h.lock_for(&full_name);
     let _guard = if push { Some(lock.lock().await) } else { None };
     let before = if push {
@@ -250,7 +294,10 @@ async fn smart_http(
                 });
             }
         }
-        if !updates.is_empty() {
+        if !updates.is_empty() && !h.sender.delivering() {
+            // Decided at push time: a lost delivery stays lost when deliveries come back on.
+            tracing::info!(repository = %full_name, "push not announced: webhook deliveries are switched off");
+        } else if !updates.is_empty() {
             // Announce after answering, as real hosts do; the lock keeps pushes in order.
             let h2 = h.clone();
             let name = full_name.clone();
@@ -403,7 +450,11 @@ async fn merge_pull(
     let info = h.info(&full_name);
     let closed = pull_payload(h.sender.flavor(), &info, &merged, "closed");
     let h2 = h.clone();
+    let delivering = h.sender.delivering();
     tokio::spawn(async move {
+        if !delivering {
+            return;
+        }
         h2.announce_pushes(&full_name, vec![update]).await;
         h2.sender
             .deliver("pull_request", "pull_request", "closed", &closed)

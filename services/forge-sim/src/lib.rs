@@ -8,6 +8,7 @@
 
 mod api;
 pub mod git;
+pub mod gitdata;
 pub mod hooks;
 pub mod hosting;
 

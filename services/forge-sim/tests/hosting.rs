@@ -244,3 +244,51 @@ async fn gitea_lists_commits_newest_first_and_sends_its_headers() -> Result<()> 
     assert_eq!(p["repository"]["owner"]["username"], "acme");
     Ok(())
 }
+
+/// `PUT /_sandbox/webhooks {"deliver": false}` drops the webhooks of the following pushes (a lost
+/// delivery) until switched back on; a bad body is a 422, not a crash.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_can_be_switched_off() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (sim, got) = start(Flavor::Github, &tmp.path().join("repos")).await?;
+    let http = reqwest::Client::new();
+    let switch = |on: &'static str| {
+        http.put(format!("{}/_sandbox/webhooks", sim.url()))
+            .header("content-type", "application/json")
+            .body(on)
+            .send()
+    };
+    let r = switch(r#"{"deliver": false}"#).await?;
+    assert_eq!(r.status(), 200);
+    let r = switch(r#"{"deliver": "no"}"#).await?;
+    assert_eq!(r.status(), 422);
+    let work = tmp.path().join("work");
+    let url = format!("{}/acme/platform.git", sim.url());
+    let (t, w, u) = (tmp.path().to_owned(), work.clone(), url.clone());
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        git(&t, &["clone", "--quiet", &u, w.to_str().unwrap_or("")])?;
+        std::fs::write(w.join("app.yaml"), "a: 1\n")?;
+        git(&w, &["add", "."])?;
+        git(&w, &["commit", "-qm", "lost"])?;
+        git(&w, &["push", "-q", "origin", "main"])?;
+        Ok(())
+    })
+    .await??;
+    let listings = sim.hosting().map(|h| h.ref_listings()).unwrap_or(0);
+    assert!(listings >= 2, "clone and push list refs: {listings}");
+    let r = switch(r#"{"deliver": true}"#).await?;
+    assert_eq!(r.status(), 200);
+    let w = work.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        std::fs::write(w.join("app.yaml"), "a: 2\n")?;
+        git(&w, &["commit", "-qam", "delivered"])?;
+        git(&w, &["push", "-q", "origin", "main"])?;
+        Ok(())
+    })
+    .await??;
+    let hooks = wait_for(&got, 1).await?;
+    // Only the second push was announced; the first one's delivery was lost.
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].1["head_commit"]["message"], "delivered");
+    Ok(())
+}

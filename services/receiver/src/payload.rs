@@ -5,6 +5,8 @@
 //! Enterprise and Gitea versions lack fields that github.com added later.
 
 use gantry_proto::v1::{self, EventKind, Provider};
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -124,145 +126,200 @@ fn check_json(json: &[u8]) -> Result<(), PayloadError> {
         .map_err(PayloadError::Json)
 }
 
+/// A string read from the body: borrowed from it when the JSON has no escapes in it (most
+/// fields: ids, refs, URLs, names), owned otherwise. It is copied once, into the event, and
+/// the fields the event does not keep are never copied at all.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+    fn owned(self) -> String {
+        self.0.into_owned()
+    }
+}
+
 #[derive(Debug, Deserialize)]
-struct PushPayload {
-    #[serde(rename = "ref")]
-    git_ref: String,
-    #[serde(default)]
-    before: String,
-    after: String,
+struct PushPayload<'a> {
+    #[serde(rename = "ref", borrow)]
+    git_ref: Text<'a>,
+    #[serde(default, borrow)]
+    before: Text<'a>,
+    #[serde(borrow)]
+    after: Text<'a>,
     #[serde(default)]
     created: Option<bool>,
     #[serde(default)]
     deleted: Option<bool>,
     #[serde(default)]
     forced: Option<bool>,
-    #[serde(default)]
-    commits: Option<Vec<CommitPayload>>,
-    repository: RepoPayload,
-    #[serde(default)]
-    pusher: Option<UserPayload>,
-    #[serde(default)]
-    sender: Option<UserPayload>,
+    #[serde(default, borrow)]
+    commits: Option<Vec<CommitPayload<'a>>>,
+    #[serde(borrow)]
+    repository: RepoPayload<'a>,
+    #[serde(default, borrow)]
+    pusher: Option<UserPayload<'a>>,
+    #[serde(default, borrow)]
+    sender: Option<UserPayload<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct CommitPayload {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    timestamp: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    author: Option<UserPayload>,
-    #[serde(default)]
-    added: Option<Vec<String>>,
-    #[serde(default)]
-    removed: Option<Vec<String>>,
-    #[serde(default)]
-    modified: Option<Vec<String>>,
+struct CommitPayload<'a> {
+    #[serde(default, borrow)]
+    id: Text<'a>,
+    #[serde(default, borrow)]
+    message: Text<'a>,
+    #[serde(default, borrow)]
+    timestamp: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    url: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    author: Option<UserPayload<'a>>,
+    #[serde(default, borrow)]
+    added: Option<Vec<Text<'a>>>,
+    #[serde(default, borrow)]
+    removed: Option<Vec<Text<'a>>>,
+    #[serde(default, borrow)]
+    modified: Option<Vec<Text<'a>>>,
 }
 
 /// GitHub's commit authors and pushers (`name`, `email`, `username`) and both hosts' user
 /// objects (`login`, Gitea's `username` and `full_name`) in one shape.
 #[derive(Debug, Default, Deserialize)]
-struct UserPayload {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    full_name: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    login: Option<String>,
+struct UserPayload<'a> {
+    #[serde(default, borrow)]
+    name: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    full_name: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    email: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    username: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    login: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct RepoPayload {
-    #[serde(default)]
-    full_name: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    owner: Option<UserPayload>,
-    #[serde(default)]
-    clone_url: Option<String>,
-    #[serde(default)]
-    html_url: Option<String>,
-    #[serde(default)]
-    default_branch: Option<String>,
+struct RepoPayload<'a> {
+    #[serde(default, borrow)]
+    full_name: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    name: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    owner: Option<UserPayload<'a>>,
+    #[serde(default, borrow)]
+    clone_url: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    html_url: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    default_branch: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct PullRequestPayload {
-    action: String,
+struct PullRequestPayload<'a> {
+    #[serde(borrow)]
+    action: Text<'a>,
     #[serde(default)]
     number: Option<u64>,
-    pull_request: PullPayload,
-    repository: RepoPayload,
-    #[serde(default)]
-    sender: Option<UserPayload>,
+    #[serde(borrow)]
+    pull_request: PullPayload<'a>,
+    #[serde(borrow)]
+    repository: RepoPayload<'a>,
+    #[serde(default, borrow)]
+    sender: Option<UserPayload<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct PullPayload {
+struct PullPayload<'a> {
     #[serde(default)]
     number: Option<u64>,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    html_url: Option<String>,
-    head: BranchPayload,
-    base: BranchPayload,
+    #[serde(default, borrow)]
+    title: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    html_url: Option<Text<'a>>,
+    #[serde(borrow)]
+    head: BranchPayload<'a>,
+    #[serde(borrow)]
+    base: BranchPayload<'a>,
     #[serde(default)]
     merged: Option<bool>,
-    #[serde(default)]
-    merge_commit_sha: Option<String>,
+    #[serde(default, borrow)]
+    merge_commit_sha: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct BranchPayload {
-    #[serde(rename = "ref", default)]
-    git_ref: Option<String>,
-    #[serde(default)]
-    sha: Option<String>,
+struct BranchPayload<'a> {
+    #[serde(rename = "ref", default, borrow)]
+    git_ref: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    sha: Option<Text<'a>>,
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.is_empty())
+fn non_empty(s: Option<Text<'_>>) -> Option<String> {
+    s.filter(|s| !s.as_str().is_empty()).map(Text::owned)
 }
 
-fn person(u: Option<UserPayload>) -> Option<v1::Person> {
+fn owned(s: Option<Text<'_>>) -> String {
+    s.map(Text::owned).unwrap_or_default()
+}
+
+fn owned_list(l: Option<Vec<Text<'_>>>) -> Vec<String> {
+    l.unwrap_or_default().into_iter().map(Text::owned).collect()
+}
+
+fn person(u: Option<UserPayload<'_>>) -> Option<v1::Person> {
     let u = u?;
     let username = non_empty(u.login)
-        .or(non_empty(u.username))
+        .or_else(|| non_empty(u.username))
         .unwrap_or_default();
     let name = non_empty(u.full_name)
-        .or(non_empty(u.name))
+        .or_else(|| non_empty(u.name))
         .unwrap_or_else(|| username.clone());
     Some(v1::Person {
         name,
-        email: u.email.unwrap_or_default(),
+        email: owned(u.email),
         username,
     })
 }
 
-fn repository(event: &'static str, r: RepoPayload) -> Result<v1::Repository, PayloadError> {
+fn repository(event: &'static str, r: RepoPayload<'_>) -> Result<v1::Repository, PayloadError> {
     let owner_login = r
         .owner
-        .and_then(|o| non_empty(o.login).or(non_empty(o.username)));
-    let (owner, name) = match non_empty(r.full_name.clone()) {
-        Some(full) => match full.split_once('/') {
+        .and_then(|o| non_empty(o.login).or_else(|| non_empty(o.username)));
+    let (owner, name) = match r.full_name.as_ref().filter(|f| !f.as_str().is_empty()) {
+        Some(full) => match full.as_str().split_once('/') {
             Some((o, n)) if !o.is_empty() && !n.is_empty() => (o.to_owned(), n.to_owned()),
             _ => {
                 return Err(PayloadError::Invalid {
                     event,
-                    message: format!("repository.full_name {full:?} is not \"owner/name\""),
+                    message: format!(
+                        "repository.full_name {:?} is not \"owner/name\"",
+                        full.as_str()
+                    ),
                 });
             }
         },
@@ -275,9 +332,9 @@ fn repository(event: &'static str, r: RepoPayload) -> Result<v1::Repository, Pay
         full_name: format!("{owner}/{name}"),
         owner,
         name,
-        clone_url: r.clone_url.unwrap_or_default(),
-        web_url: r.html_url.unwrap_or_default(),
-        default_branch: r.default_branch.unwrap_or_default(),
+        clone_url: owned(r.clone_url),
+        web_url: owned(r.html_url),
+        default_branch: owned(r.default_branch),
     })
 }
 
@@ -301,27 +358,29 @@ fn push(provider: Provider, delivery: &str, json: &[u8]) -> Result<Outcome, Payl
     const EV: &str = "push";
     let p: PushPayload =
         serde_json::from_slice(json).map_err(|e| PayloadError::from_serde(EV, e))?;
-    if is_zero(&p.before) && is_zero(&p.after) {
+    if is_zero(p.before.as_str()) && is_zero(p.after.as_str()) {
         // Gitea's "Test Delivery" sends a fake all-zero push; it is neither a push nor a deletion.
         return Ok(Outcome::Ignore("test_delivery"));
     }
-    if p.deleted == Some(true) || is_zero(&p.after) {
-        return Ok(Outcome::Ignore(if p.git_ref.starts_with("refs/tags/") {
-            "tag_deletion"
-        } else {
-            "branch_deletion"
-        }));
+    if p.deleted == Some(true) || is_zero(p.after.as_str()) {
+        return Ok(Outcome::Ignore(
+            if p.git_ref.as_str().starts_with("refs/tags/") {
+                "tag_deletion"
+            } else {
+                "branch_deletion"
+            },
+        ));
     }
-    if !p.git_ref.starts_with("refs/") {
+    if !p.git_ref.as_str().starts_with("refs/") {
         return Err(PayloadError::Invalid {
             event: EV,
-            message: format!("ref {:?} is not a full ref name", p.git_ref),
+            message: format!("ref {:?} is not a full ref name", p.git_ref.as_str()),
         });
     }
-    if !is_sha(&p.after) {
+    if !is_sha(p.after.as_str()) {
         return Err(PayloadError::Invalid {
             event: EV,
-            message: format!("after {:?} is not a commit id", p.after),
+            message: format!("after {:?} is not a commit id", p.after.as_str()),
         });
     }
     let repository = repository(EV, p.repository)?;
@@ -330,21 +389,21 @@ fn push(provider: Provider, delivery: &str, json: &[u8]) -> Result<Outcome, Payl
         .unwrap_or_default()
         .into_iter()
         .map(|c| v1::Commit {
-            time: timestamp(c.timestamp.as_deref()),
-            sha: c.id,
-            message: c.message,
+            time: timestamp(c.timestamp.as_ref().map(Text::as_str)),
+            sha: c.id.owned(),
+            message: c.message.owned(),
             author: person(c.author),
-            added: c.added.unwrap_or_default(),
-            modified: c.modified.unwrap_or_default(),
-            removed: c.removed.unwrap_or_default(),
-            url: c.url.unwrap_or_default(),
+            added: owned_list(c.added),
+            modified: owned_list(c.modified),
+            removed: owned_list(c.removed),
+            url: owned(c.url),
         })
         .collect();
     if provider == Provider::Gitea {
         // Gitea lists pushed commits newest first (go-gitea/gitea#21252); GitHub oldest first.
         commits.reverse();
     }
-    let created = p.created.unwrap_or_else(|| is_zero(&p.before));
+    let created = p.created.unwrap_or_else(|| is_zero(p.before.as_str()));
     Ok(Outcome::Publish(Box::new(v1::Event {
         id: event_id(provider, delivery),
         provider: provider as i32,
@@ -352,9 +411,9 @@ fn push(provider: Provider, delivery: &str, json: &[u8]) -> Result<Outcome, Payl
         kind: EventKind::Push as i32,
         received_at: None,
         repository: Some(repository),
-        r#ref: p.git_ref,
-        before: p.before,
-        after: p.after,
+        r#ref: p.git_ref.owned(),
+        before: p.before.owned(),
+        after: p.after.owned(),
         commits,
         pusher: person(p.pusher),
         sender: person(p.sender),
@@ -399,7 +458,7 @@ fn pull_request(
         .ok_or_else(|| PayloadError::missing(EV, "pull_request.head.ref"))?;
     let base_ref = non_empty(p.pull_request.base.git_ref)
         .ok_or_else(|| PayloadError::missing(EV, "pull_request.base.ref"))?;
-    let base_sha = p.pull_request.base.sha.unwrap_or_default();
+    let base_sha = owned(p.pull_request.base.sha);
     // GitHub fills merge_commit_sha with a test merge while the pull request is open; it only
     // names the real merge once merged.
     let merge_commit_sha = if merged {
@@ -428,15 +487,15 @@ fn pull_request(
         sender: person(p.sender),
         pull_request: Some(v1::PullRequest {
             number,
-            title: p.pull_request.title.unwrap_or_default(),
-            web_url: p.pull_request.html_url.unwrap_or_default(),
+            title: owned(p.pull_request.title),
+            web_url: owned(p.pull_request.html_url),
             head_sha,
             head_ref,
             base_ref,
             merged,
             merge_commit_sha,
             base_sha,
-            action: p.action,
+            action: p.action.owned(),
         }),
         forced: false,
         created: false,
@@ -453,17 +512,20 @@ pub fn event_id(provider: Provider, delivery: &str) -> String {
 /// only to choose which secrets to check it against.
 pub fn claimed_repository(json: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
-    struct Claim {
-        repository: Option<ClaimRepo>,
+    struct Claim<'a> {
+        #[serde(borrow)]
+        repository: Option<ClaimRepo<'a>>,
     }
     #[derive(Deserialize)]
-    struct ClaimRepo {
-        full_name: Option<String>,
+    struct ClaimRepo<'a> {
+        #[serde(borrow)]
+        full_name: Option<Text<'a>>,
     }
-    serde_json::from_slice::<Claim>(json)
+    serde_json::from_slice::<Claim<'_>>(json)
         .ok()?
         .repository?
         .full_name
+        .map(Text::owned)
 }
 
 #[cfg(test)]

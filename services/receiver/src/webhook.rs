@@ -215,18 +215,27 @@ async fn handle(
     let event_header = first(req.headers(), names.event);
     let event_name = event_header.map(EventName::parse);
     let delivery = first(req.headers(), names.delivery).unwrap_or("");
-    let span = tracing::info_span!(
-        "webhook",
-        otel.name = "POST /webhooks",
-        otel.kind = "server",
-        provider = provider.token(),
-        event = event_header.unwrap_or(""),
-        delivery = delivery,
-    );
-    if let Some(tp) = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
+    // The span exists for the OTLP exporter; without one it would only cost (its fields are
+    // formatted for the log layer on every request), so it is left out and the few log lines
+    // name the delivery themselves.
+    let exporting = gantry_telemetry::exporting();
+    let span = if exporting {
+        tracing::info_span!(
+            "webhook",
+            otel.name = "POST /webhooks",
+            otel.kind = "server",
+            provider = provider.token(),
+            event = event_header.unwrap_or(""),
+            delivery = delivery,
+        )
+    } else {
+        tracing::Span::none()
+    };
+    if exporting
+        && let Some(tp) = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
     {
         let ts = req
             .headers()
@@ -241,10 +250,11 @@ async fn handle(
         Ok((response, outcome)) => (response, outcome),
         Err(e) => {
             let _enter = span.enter();
+            let provider = provider.token();
             if e.status_code().is_server_error() {
-                tracing::warn!(error = %crate::publish::error_chain(&e), code = e.code(), "delivery not stored");
+                tracing::warn!(provider, delivery, error = %crate::publish::error_chain(&e), code = e.code(), "delivery not stored");
             } else {
-                tracing::info!(error = %e, code = e.code(), "delivery refused");
+                tracing::info!(provider, delivery, error = %e, code = e.code(), "delivery refused");
             }
             (e.error_response(), e.outcome())
         }
@@ -413,33 +423,29 @@ async fn process(
     let repo = event.repository.as_ref().unwrap_or(&no_repo);
     let subject =
         gantry_nats::event_subject(provider.token(), &repo.owner, &repo.name, kind.token());
-    let mut h = async_nats::HeaderMap::new();
-    h.insert(gantry_nats::HEADER_MSG_ID, event.id.as_str());
-    h.insert(
-        gantry_nats::HEADER_CONTENT_TYPE,
-        gantry_nats::CONTENT_TYPE_PROTOBUF,
-    );
-    h.insert(gantry_nats::HEADER_SCHEMA, v1::EVENT_SCHEMA);
-    h.insert(gantry_nats::HEADER_CE_SPECVERSION, "1.0");
-    h.insert(gantry_nats::HEADER_CE_ID, event.id.as_str());
     let source = if repo.web_url.is_empty() {
         format!("urn:gantry:{}:{}", provider.token(), repo.full_name)
     } else {
         repo.web_url.clone()
     };
-    h.insert(gantry_nats::HEADER_CE_SOURCE, source.as_str());
-    h.insert(
-        gantry_nats::HEADER_CE_TYPE,
-        format!("dev.gantry.{}", kind.token()).as_str(),
-    );
-    h.insert(gantry_nats::HEADER_CE_TIME, rfc3339(now).as_str());
-    let traceparent =
-        gantry_telemetry::traceparent(&tracing::Span::current()).unwrap_or_else(|| {
-            gantry_telemetry::child_traceparent(
-                headers.get("traceparent").and_then(|v| v.to_str().ok()),
-            )
-        });
-    h.insert(gantry_nats::HEADER_TRACEPARENT, traceparent.as_str());
+    let exported = if gantry_telemetry::exporting() {
+        gantry_telemetry::traceparent(&tracing::Span::current())
+    } else {
+        None
+    };
+    let traceparent = exported.unwrap_or_else(|| {
+        gantry_telemetry::child_traceparent(
+            headers.get("traceparent").and_then(|v| v.to_str().ok()),
+        )
+    });
+    let h = gantry_nats::EventHeaders {
+        id: &event.id,
+        source: &source,
+        kind: kind.token(),
+        time: &rfc3339(now),
+        traceparent: &traceparent,
+    }
+    .to_header_map();
 
     let published = Instant::now();
     let ack = nats
@@ -472,13 +478,21 @@ async fn process(
     } else {
         Outcome::Accepted
     };
+    // A struct, not a json! map: serialised straight into the body without building a tree.
+    #[derive(serde::Serialize)]
+    struct Accepted<'a> {
+        delivery: &'a str,
+        subject: &'a str,
+        stream_sequence: u64,
+        duplicate: bool,
+    }
     Ok((
-        HttpResponse::Accepted().json(json!({
-            "delivery": delivery,
-            "subject": subject,
-            "stream_sequence": ack.sequence,
-            "duplicate": ack.duplicate,
-        })),
+        HttpResponse::Accepted().json(Accepted {
+            delivery,
+            subject: &subject,
+            stream_sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        }),
         outcome,
     ))
 }
@@ -487,4 +501,12 @@ fn rfc3339(t: SystemTime) -> String {
     time::OffsetDateTime::from(t)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_schema_header_names_the_proto_message() {
+        assert_eq!(gantry_nats::EVENT_SCHEMA, gantry_proto::v1::EVENT_SCHEMA);
+    }
 }

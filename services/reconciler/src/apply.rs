@@ -27,6 +27,9 @@ pub const LABEL_APP: &str = "gantry.dev/app";
 pub const LABEL_ENV: &str = "gantry.dev/environment";
 /// `gantry.dev/revision`
 pub const ANNOTATION_REVISION: &str = "gantry.dev/revision";
+/// `gantry.dev/repository`: `owner/name`, so that two repositories using the same app and
+/// environment names never prune or heal each other's objects (label values cannot hold `/`).
+pub const ANNOTATION_REPOSITORY: &str = "gantry.dev/repository";
 
 /// Requests in flight at once against one API server for one environment.
 const PARALLEL: usize = 8;
@@ -127,6 +130,8 @@ pub struct Ownership<'a> {
     pub environment: &'a str,
     /// The commit.
     pub revision: &'a str,
+    /// `owner/name` of the repository.
+    pub repository: &'a str,
     /// Where namespaced objects without a namespace go.
     pub default_namespace: &'a str,
 }
@@ -277,6 +282,7 @@ impl Cluster {
                 meta["annotations"] = json!({});
             }
             meta["annotations"][ANNOTATION_REVISION] = json!(own.revision);
+            meta["annotations"][ANNOTATION_REPOSITORY] = json!(own.repository.to_ascii_lowercase());
             for k in [
                 "resourceVersion",
                 "uid",
@@ -377,6 +383,39 @@ impl Cluster {
             .collect()
             .await;
         results.into_iter().collect()
+    }
+
+    /// The objects as [`Cluster::apply`] would send them (labels, annotations, namespaces),
+    /// without sending anything: what a drift check compares the live objects with. Kinds the
+    /// server does not serve are left out.
+    pub async fn manifests(
+        &self,
+        objects: &[Value],
+        own: &Ownership<'_>,
+    ) -> Result<Vec<Applied>, ApplyError> {
+        let served: Vec<Value> = {
+            let mut v = Vec::new();
+            for o in objects {
+                let av = o["apiVersion"].as_str().unwrap_or_default();
+                let kind = o["kind"].as_str().unwrap_or_default();
+                if self.resolve(av, kind, false).await?.is_some() {
+                    v.push(o.clone());
+                }
+            }
+            v
+        };
+        Ok(self.prepare(&served, own).await?.0)
+    }
+
+    /// Server-side applies one object (a dry run when asked); returns what the server answered.
+    pub async fn apply_one(&self, a: &Applied, dry_run: bool) -> Result<Value, ApplyError> {
+        let mut pp = PatchParams::apply(FIELD_MANAGER).force();
+        pp.dry_run = dry_run;
+        self.api(&a.resource, &a.reference.namespace)
+            .patch(&a.reference.name, &pp, &Patch::Apply(&a.object))
+            .await
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .map_err(|e| classify(&a.reference.to_string(), e))
     }
 
     /// Validates the whole set with a dry run, then applies it: Namespaces and CRDs, then the rest.
@@ -508,7 +547,13 @@ impl Cluster {
             let ours = labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some("gantry")
                 && labels.get(LABEL_APP).map(String::as_str) == Some(own.app)
                 && labels.get(LABEL_ENV).map(String::as_str) == Some(own.environment);
-            if !ours || obj.metadata.deletion_timestamp.is_some() {
+            let same_repository = obj
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_REPOSITORY))
+                .is_none_or(|r| r.eq_ignore_ascii_case(own.repository));
+            if !ours || !same_repository || obj.metadata.deletion_timestamp.is_some() {
                 continue;
             }
             let dp = DeleteParams {

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use async_nats::HeaderMap;
-use gantry_proto::v1::{AuditRecord, Outcome, Phase, SignatureCheck};
+use gantry_proto::v1::{AuditRecord, DriftedObject, Outcome, Phase, SignatureCheck, Trigger};
 use prost::Message;
 
 /// Why a record was not stored.
@@ -31,6 +31,8 @@ pub struct Context {
     pub revision: String,
     /// The W3C traceparent to send on.
     pub traceparent: String,
+    /// What started the reconcile.
+    pub trigger: Trigger,
 }
 
 impl Context {
@@ -64,6 +66,10 @@ pub struct Entry<'a> {
     pub duration: Option<Duration>,
     /// The commit signature check, when the trust policy applied.
     pub signature: Option<SignatureCheck>,
+    /// The render used random or time functions (Helm's `randAlphaNum`, `now`, `genCA`...).
+    pub nondeterministic: bool,
+    /// Drifted objects (drift phase).
+    pub drifted: Vec<DriftedObject>,
 }
 
 /// Publishes records.
@@ -103,6 +109,10 @@ impl Auditor {
             repository: cx.repository.clone(),
             trace_id: cx.trace_id(),
             signature: e.signature,
+            nondeterministic: e.nondeterministic,
+            trigger: cx.trigger as i32,
+            objects_drifted: e.drifted.len() as u32,
+            drifted: e.drifted,
             ..Default::default()
         };
         let subject = gantry_nats::audit_subject(e.app, e.environment, e.outcome.token());

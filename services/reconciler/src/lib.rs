@@ -8,12 +8,15 @@
 pub mod apply;
 pub mod audit;
 pub mod config;
+pub mod drift;
 pub mod fetch;
+pub mod heads;
 pub mod metrics;
 pub mod plan;
 pub mod reconcile;
 pub mod render;
 pub mod report;
+pub mod resync;
 pub mod state;
 pub mod trust;
 pub mod verify;

@@ -14,7 +14,8 @@ pub struct ReconcileLabels {
     pub app: String,
     /// The environment.
     pub environment: String,
-    /// `success`, `failure`, `error`, `superseded`, `unchanged`, `transient`.
+    /// `success`, `failure`, `error`, `superseded`, `transient`, `dead_lettered`, `healed`;
+    /// an environment with nothing to do is not counted.
     pub outcome: &'static str,
 }
 
@@ -31,6 +32,13 @@ pub struct PostLabels {
     /// `github` or `gitea`.
     pub forge: &'static str,
     /// `success`, `retried`, `rejected`, `failed`.
+    pub outcome: &'static str,
+}
+
+/// `{outcome}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResyncLabels {
+    /// `unchanged`, `recovered` (a revision no event announced), `drifted`.
     pub outcome: &'static str,
 }
 
@@ -61,6 +69,12 @@ pub struct Metrics {
     pub posts: Family<PostLabels, Counter>,
     /// `gantry_last_applied_timestamp_seconds`
     pub last_applied: Family<EnvLabels, Gauge>,
+    /// `gantry_resync_total`
+    pub resyncs: Family<ResyncLabels, Counter>,
+    /// `gantry_managed_objects`
+    pub managed: Family<EnvLabels, Gauge>,
+    /// `gantry_drifted_objects`
+    pub drifted: Family<EnvLabels, Gauge>,
 }
 
 fn buckets() -> Histogram {
@@ -113,7 +127,28 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             last_applied.clone(),
         );
+        let resyncs = Family::<ResyncLabels, Counter>::default();
+        let managed = Family::<EnvLabels, Gauge>::default();
+        let drifted = Family::<EnvLabels, Gauge>::default();
+        registry.register(
+            "gantry_resync",
+            "Resync checks of one environment, by outcome",
+            resyncs.clone(),
+        );
+        registry.register(
+            "gantry_managed_objects",
+            "Objects the last applied revision of each app and environment applied",
+            managed.clone(),
+        );
+        registry.register(
+            "gantry_drifted_objects",
+            "Live objects that differ from the last applied revision, as last checked",
+            drifted.clone(),
+        );
         Metrics {
+            resyncs,
+            managed,
+            drifted,
             registry,
             reconciles,
             durations,
@@ -147,6 +182,21 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// Counts one resync check outcome.
+    pub fn resynced(&self, outcome: &'static str) {
+        self.resyncs.get_or_create(&ResyncLabels { outcome }).inc();
+    }
+
+    /// Sets the managed and drifted gauges of one environment.
+    pub fn objects(&self, app: &str, environment: &str, managed: usize, drifted: usize) {
+        let l = EnvLabels {
+            app: app.to_owned(),
+            environment: environment.to_owned(),
+        };
+        self.managed.get_or_create(&l).set(managed as i64);
+        self.drifted.get_or_create(&l).set(drifted as i64);
     }
 
     /// The text exposition.

@@ -50,6 +50,8 @@ struct EnvFile {
     health_timeout: Option<Spanned<String>>,
     allow_empty: Option<bool>,
     helm: Option<HelmFile>,
+    interval: Option<Spanned<String>>,
+    self_heal: Option<bool>,
     verify: Option<VerifyFile>,
 }
 
@@ -71,7 +73,27 @@ enum Signatures {
 struct HelmFile {
     release_name: Option<String>,
     #[serde(default)]
-    values_files: Vec<String>,
+    values_files: Vec<Spanned<String>>,
+    values: Option<serde_json::Value>,
+    engine: Option<Spanned<String>>,
+}
+
+/// Which engine renders an environment's chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HelmEngine {
+    /// Gantry's own engine (`gantry-helm`): no process, reads confined to the repository.
+    #[default]
+    Native,
+    /// A `helm` binary on the reconciler's `PATH` (`helm: {engine: external}`), for charts the
+    /// native engine refuses.
+    External,
+}
+
+impl HelmEngine {
+    fn is_native(&self) -> bool {
+        *self == HelmEngine::Native
+    }
 }
 
 /// Helm release settings.
@@ -79,8 +101,14 @@ struct HelmFile {
 pub struct Helm {
     /// The release name (the app's name when absent).
     pub release_name: String,
-    /// Values files relative to the chart.
+    /// Values files relative to the chart's folder; they may lie anywhere in the repository.
     pub values_files: Vec<String>,
+    /// Values given inline, applied after the files (`helm template --values` order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<serde_json::Value>,
+    /// The engine.
+    #[serde(skip_serializing_if = "HelmEngine::is_native")]
+    pub engine: HelmEngine,
 }
 
 /// One environment of one app, with defaults filled in.
@@ -115,6 +143,13 @@ pub struct Environment {
     /// Line of the environment's `cluster` key (else its name), for messages.
     #[serde(skip)]
     pub cluster_line: usize,
+    /// Resync and drift check period; `None`: the reconciler's `resync.interval`. Not part of
+    /// the digest: it changes nothing that is applied.
+    #[serde(skip)]
+    pub interval: Option<Duration>,
+    /// Re-apply drifted objects (default), or only report them. Not part of the digest.
+    #[serde(skip)]
+    pub self_heal: bool,
 }
 
 mod secs {
@@ -135,9 +170,12 @@ impl Environment {
 
     /// `gantry/<app>/<env>`: the commit-status context.
     pub fn context(&self) -> String {
-        format!("gantry/{}/{}", self.app, self.name)
+        crate::report::status_context(&self.app, &self.name)
     }
 }
+
+/// The shortest resync interval.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The default health timeout.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -200,6 +238,25 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                     message: format!("healthTimeout: {m}"),
                 })?,
             };
+            let interval = match &env.interval {
+                None => None,
+                Some(s) => {
+                    let d = gantry_config::parse_duration(&s.value).map_err(|m| ConfigError {
+                        line: s.referenced.line() as usize,
+                        message: format!("interval: {m}"),
+                    })?;
+                    if d < MIN_INTERVAL {
+                        return Err(ConfigError {
+                            line: s.referenced.line() as usize,
+                            message: format!(
+                                "interval: {:?} is shorter than the minimum, 5s",
+                                s.value
+                            ),
+                        });
+                    }
+                    Some(d)
+                }
+            };
             let (cluster, cluster_line) = match env.cluster {
                 Some(c) => (c.value, c.referenced.line() as usize),
                 None => ("default".to_owned(), line),
@@ -216,6 +273,10 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                     ),
                 });
             }
+            let helm = match env.helm {
+                None => None,
+                Some(h) => Some(helm_settings(h, &path, &app.name.value, line)?),
+            };
             out.push(Environment {
                 app: app.name.value.clone(),
                 name: env.name.value,
@@ -226,10 +287,7 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                 prune: env.prune.unwrap_or(true),
                 health_timeout,
                 allow_empty: env.allow_empty.unwrap_or(false),
-                helm: env.helm.map(|h| Helm {
-                    release_name: h.release_name.unwrap_or_else(|| app.name.value.clone()),
-                    values_files: h.values_files,
-                }),
+                helm,
                 signatures_required: matches!(
                     env.verify,
                     Some(VerifyFile {
@@ -237,10 +295,77 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                     })
                 ),
                 cluster_line,
+                interval,
+                self_heal: env.self_heal.unwrap_or(true),
             });
         }
     }
     Ok(out)
+}
+
+/// Checks an environment's `helm` entry: a known engine, values files that stay inside the
+/// repository (relative to the chart at `path`), inline values that are a mapping.
+fn helm_settings(h: HelmFile, path: &str, app: &str, line: usize) -> Result<Helm, ConfigError> {
+    let engine = match &h.engine {
+        None => HelmEngine::Native,
+        Some(e) => match e.value.as_str() {
+            "native" => HelmEngine::Native,
+            "external" => HelmEngine::External,
+            other => {
+                return Err(ConfigError {
+                    line: e.referenced.line() as usize,
+                    message: format!(
+                        "helm.engine {other:?} is not one of \"native\" or \"external\""
+                    ),
+                });
+            }
+        },
+    };
+    let mut values_files = Vec::with_capacity(h.values_files.len());
+    for v in h.values_files {
+        let joined = if path.is_empty() {
+            v.value.clone()
+        } else {
+            format!("{path}/{}", v.value)
+        };
+        let mut depth: i64 = 0;
+        let escapes = v.value.starts_with('/')
+            || joined.split('/').any(|p| {
+                match p {
+                    "" | "." => {}
+                    ".." => depth -= 1,
+                    _ => depth += 1,
+                }
+                depth < 0
+            });
+        if escapes || v.value.trim().is_empty() {
+            return Err(ConfigError {
+                line: v.referenced.line() as usize,
+                message: format!(
+                    "helm.valuesFiles: {:?} must name a file inside the repository, relative to the chart",
+                    v.value
+                ),
+            });
+        }
+        values_files.push(v.value);
+    }
+    let values = match h.values {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Object(m)) if m.is_empty() => None,
+        Some(v @ serde_json::Value::Object(_)) => Some(v),
+        Some(_) => {
+            return Err(ConfigError {
+                line,
+                message: "helm.values must be a mapping".to_owned(),
+            });
+        }
+    };
+    Ok(Helm {
+        release_name: h.release_name.unwrap_or_else(|| app.to_owned()),
+        values_files,
+        values,
+        engine,
+    })
 }
 
 /// The parser's first line without its own `error: line L column C:` prefix, since the line is
@@ -291,6 +416,8 @@ apps:
         healthTimeout: 5m
         allowEmpty: false
         helm: {releaseName: payments, valuesFiles: [values-dev.yaml]}
+        interval: 5m
+        selfHeal: true
 "#,
         )
         .expect("parses");
@@ -299,6 +426,11 @@ apps:
         assert_eq!(envs[0].health_timeout, Duration::from_secs(300));
         assert_eq!(envs[0].cluster_line, 9);
         assert_eq!(envs[0].context(), "gantry/payments/dev");
+        assert_eq!(envs[0].interval, Some(Duration::from_secs(300)));
+        assert!(envs[0].self_heal);
+        let e = parse(b"apps:\n  - name: a\n    environments:\n      - name: dev\n        branch: main\n        path: x\n        interval: 1s\n")
+            .expect_err("too short");
+        assert_eq!(e.line, 7, "{e}");
     }
 
     #[test]
@@ -319,6 +451,47 @@ apps:
         )
         .expect_err("escape");
         assert_eq!(e.line, 4);
+    }
+
+    #[test]
+    fn helm_settings_are_checked() {
+        let env = |helm: &str| {
+            parse(
+                format!(
+                    "apps:\n  - name: a\n    environments:\n      - name: dev\n        branch: main\n        path: charts/a\n        helm:\n{helm}"
+                )
+                .as_bytes(),
+            )
+        };
+        let e = env("          valuesFiles: [../../envs/dev.yaml]\n          values: {replicaCount: 3, image: {tag: \"1.2\"}}\n")
+            .expect("parses");
+        let h = e[0].helm.as_ref().expect("helm");
+        assert_eq!(h.engine, HelmEngine::Native);
+        assert_eq!(h.release_name, "a");
+        assert_eq!(h.values_files, ["../../envs/dev.yaml"]);
+        assert_eq!(
+            h.values,
+            Some(serde_json::json!({"replicaCount": 3, "image": {"tag": "1.2"}}))
+        );
+        let e = env("          engine: external\n").expect("parses");
+        assert_eq!(
+            e[0].helm.as_ref().map(|h| h.engine),
+            Some(HelmEngine::External)
+        );
+        // Unknown keys, engines and escaping values files are errors with their line.
+        let e = env("          engin: external\n").expect_err("typo");
+        assert_eq!(e.line, 8, "{e}");
+        assert!(e.message.contains("engin"), "{e}");
+        let e = env("          engine: helm3\n").expect_err("engine");
+        assert_eq!(e.line, 8, "{e}");
+        assert!(e.message.contains("helm3"), "{e}");
+        let e =
+            env("          valuesFiles:\n            - ../../../etc/passwd\n").expect_err("escape");
+        assert_eq!(e.line, 9, "{e}");
+        let e = env("          valuesFiles: [/etc/passwd]\n").expect_err("absolute");
+        assert_eq!(e.line, 8, "{e}");
+        let e = env("          values: [1]\n").expect_err("list");
+        assert!(e.message.contains("mapping"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gantry_proto::v1::{Event, EventKind, Outcome, Phase};
+use gantry_proto::v1::{Event, EventKind, Outcome, Phase, Trigger};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::apply::{self, ApplyError, Cluster, Ownership};
@@ -17,8 +17,13 @@ use crate::metrics::Metrics;
 use crate::plan::{self, Environment};
 use crate::render::{self, RenderFailure, short};
 use crate::report::{CommitStatus, ReportError, Reporter, State};
-use crate::state::{EnvState, Lease, ObjectRef, Reported, StateStore};
+use crate::state::{
+    Attempt, AttemptOutcome, EnvKey, EnvState, Lease, ObjectRef, REPO_WIDE, Reported, StateStore,
+};
 use crate::verify::{self, Verdict};
+
+/// The revision an environment last applied and what it applied.
+pub(crate) type AppliedSet = (String, Arc<Vec<apply::Applied>>);
 
 /// What the worker does with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +51,11 @@ pub struct Reconciler {
     pub(crate) metrics: Arc<Metrics>,
     clusters: HashMap<String, OnceCell<Arc<Cluster>>>,
     slots: Arc<Semaphore>,
+    pub(crate) http: reqwest::Client,
+    /// Drift watch caches, per cluster.
+    pub(crate) watches: std::sync::Mutex<HashMap<String, Arc<crate::drift::Watches>>>,
+    /// What each environment's last applied revision applied, as this worker last knew it.
+    pub(crate) applied_sets: std::sync::Mutex<HashMap<EnvKey, AppliedSet>>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -69,6 +79,54 @@ struct Job {
     snapshot: Arc<Snapshot>,
     /// Deploy every matching environment (a new branch or an unknown `before`).
     force: bool,
+    /// What started it.
+    trigger: Trigger,
+    /// An API sync: only this app and environment, re-applied even when unchanged.
+    only: Option<(String, String)>,
+    /// Where the repository is fetched from, and which provider announced it; kept in the
+    /// state so that the resync can reach every repository ever deployed.
+    clone_url: String,
+    provider: i32,
+}
+
+impl Job {
+    fn key(&self, env: &Environment) -> EnvKey {
+        EnvKey::new(&self.full_name, &env.app, &env.name)
+    }
+
+    fn attempt(&self, phase: Phase, outcome: AttemptOutcome, message: &str) -> Attempt {
+        attempt(&self.revision, self.trigger, phase, outcome, message)
+    }
+}
+
+/// An [`Attempt`] stamped now.
+pub(crate) fn attempt(
+    revision: &str,
+    trigger: Trigger,
+    phase: Phase,
+    outcome: AttemptOutcome,
+    message: &str,
+) -> Attempt {
+    Attempt {
+        revision: revision.to_owned(),
+        outcome,
+        phase: phase
+            .as_str_name()
+            .trim_start_matches("PHASE_")
+            .to_ascii_lowercase(),
+        message: crate::report::truncate(message, 2000),
+        trigger: trigger_name(trigger).to_owned(),
+        at: time::OffsetDateTime::now_utc().unix_timestamp(),
+    }
+}
+
+/// `webhook`, `resync` or `api`.
+pub fn trigger_name(t: Trigger) -> &'static str {
+    match t {
+        Trigger::Resync => "resync",
+        Trigger::Api => "api",
+        _ => "webhook",
+    }
 }
 
 /// The event's revision compared with one applied revision.
@@ -115,7 +173,15 @@ impl Reconciler {
             reporter: Reporter::new(),
             metrics,
             clusters,
+            http: reqwest::Client::new(),
+            watches: Default::default(),
+            applied_sets: Default::default(),
         }
+    }
+
+    /// The cluster named `name`, for the drift check.
+    pub(crate) async fn cluster_named(&self, name: &str) -> Result<Arc<Cluster>, ApplyError> {
+        self.cluster(name).await
     }
 
     async fn cluster(&self, name: &str) -> Result<Arc<Cluster>, ApplyError> {
@@ -235,7 +301,7 @@ impl Reconciler {
         let context = if e.app.is_empty() {
             "gantry".to_owned()
         } else {
-            format!("gantry/{}/{}", e.app, e.environment)
+            crate::report::status_context(e.app, e.environment)
         };
         self.auditor
             .record(&job.audit, e)
@@ -249,11 +315,114 @@ impl Reconciler {
 
     /// Handles one event. `last` is true on the last allowed delivery.
     pub async fn handle(&self, event: &Event, traceparent: &str, last: bool) -> EventOutcome {
-        let kind = event.kind();
-        if !matches!(kind, EventKind::Push | EventKind::PrMerged) {
-            tracing::debug!(id = %event.id, kind = kind.token(), "nothing to deploy for this event");
-            return EventOutcome::Done;
+        match event.kind() {
+            EventKind::Push | EventKind::PrMerged => {
+                self.run(event, traceparent, last, Trigger::Webhook, None)
+                    .await
+            }
+            EventKind::Sync => self.sync(event, traceparent, last).await,
+            kind => {
+                tracing::debug!(id = %event.id, kind = kind.token(), "nothing to deploy for this event");
+                EventOutcome::Done
+            }
         }
+    }
+
+    /// Where `full_name` is fetched from, and with which credentials.
+    pub(crate) fn source(&self, full_name: &str, event_url: &str) -> (String, Option<Credentials>) {
+        let repo_cfg = self
+            .config
+            .repositories
+            .iter()
+            .find(|r| r.full_name.eq_ignore_ascii_case(full_name));
+        let url = repo_cfg
+            .and_then(|r| r.clone_url.clone())
+            .unwrap_or_else(|| event_url.to_owned());
+        let credentials = repo_cfg
+            .and_then(|r| r.credentials.clone())
+            .map(|(username, password)| Credentials { username, password });
+        (url, credentials)
+    }
+
+    /// An API sync request: finds the environment's branch and revision (its head when none is
+    /// given), then reconciles that environment only.
+    async fn sync(&self, event: &Event, traceparent: &str, last: bool) -> EventOutcome {
+        let (Some(req), Some(repository)) = (&event.sync, &event.repository) else {
+            tracing::warn!(id = %event.id, "sync event without its request or repository");
+            return EventOutcome::Done;
+        };
+        let key = EnvKey::new(&repository.full_name, &req.application, &req.environment);
+        let known = match self.state.get(&key).await {
+            Ok(s) => s,
+            Err(e) => {
+                return EventOutcome::Retry {
+                    reason: e.to_string(),
+                    failed: vec![format!("gantry/{}/{}", req.application, req.environment)],
+                    after: None,
+                };
+            }
+        };
+        // Statuses go to the forge whose events deployed it before (the API is no forge).
+        let provider = match known.as_ref().map(|s| s.provider.as_str()) {
+            Some("gitea") => gantry_proto::v1::Provider::Gitea,
+            _ => gantry_proto::v1::Provider::Github,
+        };
+        let branch = plan::branch_of(&event.r#ref)
+            .map(str::to_owned)
+            .or_else(|| known.map(|s| s.branch).filter(|b| !b.is_empty()))
+            .or_else(|| Some(repository.default_branch.clone()).filter(|b| !b.is_empty()))
+            .unwrap_or_else(|| "main".to_owned());
+        let mut revision = if req.revision.is_empty() {
+            event.after.to_ascii_lowercase()
+        } else {
+            req.revision.to_ascii_lowercase()
+        };
+        if is_zero(&revision) {
+            let cx = audit::Context {
+                event_id: event.id.clone(),
+                delivery_id: event.delivery_id.clone(),
+                repository: repository.full_name.clone(),
+                revision: String::new(),
+                traceparent: traceparent.to_owned(),
+                trigger: Trigger::Api,
+            };
+            let (url, credentials) = self.source(&repository.full_name, &repository.clone_url);
+            let mirror = match self.mirrors.mirror(&repository.full_name) {
+                Ok(m) => m,
+                Err(e) => return self.repo_failure(&cx, e.to_string(), last).await,
+            };
+            let heads =
+                crate::heads::list(&self.http, &url, credentials.as_ref(), mirror.path()).await;
+            match heads.map(|h| h.get(&branch).cloned()) {
+                Ok(Some(head)) => revision = head,
+                Ok(None) => {
+                    return self
+                        .repo_failure(&cx, format!("branch {branch} does not exist"), last)
+                        .await;
+                }
+                Err(e) => return self.repo_failure(&cx, e.to_string(), last).await,
+            }
+        }
+        let mut resolved = event.clone();
+        resolved.provider = provider as i32;
+        resolved.r#ref = format!("refs/heads/{branch}");
+        resolved.after = revision;
+        let only = Some((req.application.clone(), req.environment.clone()));
+        self.run(&resolved, traceparent, last, Trigger::Api, only)
+            .await
+    }
+
+    /// Deploys a push (or a merged pull request, a resync's newer head, an API sync) of one
+    /// branch: fetch, plan, then every environment to deploy.
+    pub(crate) async fn run(
+        &self,
+        event: &Event,
+        traceparent: &str,
+        last: bool,
+        trigger: Trigger,
+        only: Option<(String, String)>,
+    ) -> EventOutcome {
+        let kind = event.kind();
         let Some(branch) = plan::branch_of(&event.r#ref) else {
             return EventOutcome::Done;
         };
@@ -266,17 +435,7 @@ impl Reconciler {
             return EventOutcome::Done;
         };
         let full_name = repository.full_name.clone();
-        let repo_cfg = self
-            .config
-            .repositories
-            .iter()
-            .find(|r| r.full_name.eq_ignore_ascii_case(&full_name));
-        let url = repo_cfg
-            .and_then(|r| r.clone_url.clone())
-            .unwrap_or_else(|| repository.clone_url.clone());
-        let credentials = repo_cfg
-            .and_then(|r| r.credentials.clone())
-            .map(|(username, password)| Credentials { username, password });
+        let (url, credentials) = self.source(&full_name, &repository.clone_url);
         let mut shas = vec![revision.clone()];
         if kind == EventKind::PrMerged
             && let Some(pr) = &event.pull_request
@@ -293,6 +452,7 @@ impl Reconciler {
             repository: full_name.clone(),
             revision: revision.clone(),
             traceparent: traceparent.to_owned(),
+            trigger,
         };
 
         // Fetch.
@@ -301,9 +461,7 @@ impl Reconciler {
             let mirror = match self.mirrors.mirror(&full_name) {
                 Ok(m) => m,
                 Err(e) => {
-                    return self
-                        .repo_failure(&full_name, &audit_cx, e.to_string(), last)
-                        .await;
+                    return self.repo_failure(&audit_cx, e.to_string(), last).await;
                 }
             };
             let commit = match fetch::parse_revision(&revision) {
@@ -314,6 +472,7 @@ impl Reconciler {
                 }
             };
             let m = mirror.clone();
+            let url = url.clone();
             let before = event.before.to_ascii_lowercase();
             let joined = tokio::task::spawn_blocking(move || {
                 m.ensure(&url, credentials.as_ref(), commit)?;
@@ -328,14 +487,10 @@ impl Reconciler {
                 Ok(Ok((snap, before_known))) => (mirror, snap, before_known),
                 Ok(Err(e)) => {
                     self.metrics.phase("fetch", started.elapsed());
-                    return self
-                        .repo_failure(&full_name, &audit_cx, e.to_string(), last)
-                        .await;
+                    return self.repo_failure(&audit_cx, e.to_string(), last).await;
                 }
                 Err(e) => {
-                    return self
-                        .repo_failure(&full_name, &audit_cx, e.to_string(), last)
-                        .await;
+                    return self.repo_failure(&audit_cx, e.to_string(), last).await;
                 }
             }
         };
@@ -352,6 +507,10 @@ impl Reconciler {
             mirror,
             snapshot,
             force,
+            trigger,
+            only,
+            clone_url: url,
+            provider: event.provider,
         });
         if let Err(t) = self
             .audit(
@@ -378,7 +537,27 @@ impl Reconciler {
             Ok(e) => e,
             Err(e) => return self.config_error(&job, "gantry", e.to_string()).await,
         };
-        let envs: Vec<Environment> = envs.into_iter().filter(|e| e.branch == branch).collect();
+        let envs: Vec<Environment> = match &job.only {
+            // An API sync names its environment; the branch was looked up from it.
+            Some((app, name)) => {
+                let one: Vec<Environment> = envs
+                    .into_iter()
+                    .filter(|e| &e.app == app && &e.name == name)
+                    .collect();
+                if one.is_empty() {
+                    let message = format!(
+                        "{}: no environment {name:?} of app {app:?} at {}",
+                        plan::GANTRY_FILE,
+                        short(&revision)
+                    );
+                    return self
+                        .config_error(&job, &format!("gantry/{app}/{name}"), message)
+                        .await;
+                }
+                one
+            }
+            None => envs.into_iter().filter(|e| e.branch == branch).collect(),
+        };
         if let Some(bad) = envs
             .iter()
             .find(|e| !self.clusters.contains_key(&e.cluster))
@@ -417,6 +596,12 @@ impl Reconciler {
         let mut failed: Vec<Transient> = results.into_iter().filter_map(Result::err).collect();
         failed.extend(recorded.err());
         if failed.is_empty() {
+            if job.only.is_none()
+                && let Err(e) = self.state.set_handled(&full_name, branch, &revision).await
+            {
+                // The resync then deploys this head once more, which is harmless.
+                tracing::warn!(error = %e, "recording the handled head failed");
+            }
             EventOutcome::Done
         } else {
             retry(failed)
@@ -424,15 +609,10 @@ impl Reconciler {
     }
 
     /// A failure before any environment is known (fetch): a transient one, retried; on the last
-    /// delivery the worker posts the `error` status and dead-letters the event.
-    async fn repo_failure(
-        &self,
-        full_name: &str,
-        cx: &audit::Context,
-        reason: String,
-        last: bool,
-    ) -> EventOutcome {
-        tracing::warn!(repository = %full_name, error = %reason, last, "fetch failed");
+    /// delivery the worker posts the `error` status and dead-letters the event. Counted and
+    /// recorded as the repository-wide attempt (app and environment `-`).
+    async fn repo_failure(&self, cx: &audit::Context, reason: String, last: bool) -> EventOutcome {
+        tracing::warn!(repository = %cx.repository, error = %reason, last, "fetch failed");
         let _ = self
             .auditor
             .record(
@@ -445,8 +625,22 @@ impl Reconciler {
                 },
             )
             .await;
+        self.metrics
+            .reconciled(REPO_WIDE, REPO_WIDE, AttemptOutcome::Transient.as_str());
+        let key = EnvKey::repository(&cx.repository);
+        let message = format!("fetch failed: {reason}");
+        let a = attempt(
+            &cx.revision,
+            cx.trigger,
+            Phase::Fetch,
+            AttemptOutcome::Transient,
+            &message,
+        );
+        if let Err(e) = self.state.attempted(&key, a).await {
+            tracing::warn!(error = %e, "recording the attempt failed");
+        }
         EventOutcome::Retry {
-            reason: format!("fetch failed: {reason}"),
+            reason: message,
             failed: vec!["gantry".to_owned()],
             after: None,
         }
@@ -475,8 +669,25 @@ impl Reconciler {
         {
             return retry(vec![t]);
         }
+        let key = if app.is_empty() {
+            EnvKey::repository(&job.full_name)
+        } else {
+            EnvKey::new(&job.full_name, app, env)
+        };
+        let a = job.attempt(Phase::Render, AttemptOutcome::Error, &message);
+        if let Err(e) = self.state.attempted(&key, a).await {
+            return retry(vec![Transient {
+                context: context.to_owned(),
+                reason: e.to_string(),
+                after: None,
+            }]);
+        }
         match self.post(job, context, State::Error, &message).await {
-            Ok(()) => EventOutcome::Done,
+            Ok(()) => {
+                self.metrics
+                    .reconciled(&key.app, &key.environment, AttemptOutcome::Error.as_str());
+                EventOutcome::Done
+            }
             Err(e) => retry(vec![report_transient(context, e)]),
         }
     }
@@ -493,8 +704,9 @@ impl Reconciler {
             let mut futs = Vec::with_capacity(envs.len());
             for env in envs {
                 let state = self.state.clone();
+                let key = job.key(&env);
                 futs.push(async move {
-                    let st = state.get(&env.app, &env.name).await;
+                    let st = state.get(&key).await;
                     (env, st)
                 });
             }
@@ -523,7 +735,9 @@ impl Reconciler {
         let mut skipped = Vec::new();
         for (env, st) in states {
             let deploy = match &st {
+                _ if job.only.is_some() => true,
                 None => true,
+                Some(s) if s.revision.is_empty() => true,
                 Some(_) if job.force => true,
                 Some(s) if s.revision == job.revision => true,
                 Some(s) if s.config_digest != env.digest() => true,
@@ -558,7 +772,6 @@ impl Reconciler {
     async fn record_skipped(&self, job: &Job, skipped: Vec<Environment>) -> Result<(), Transient> {
         let mut records = Vec::with_capacity(skipped.len());
         for env in skipped {
-            self.metrics.reconciled(&env.app, &env.name, "unchanged");
             let auditor = self.auditor.clone();
             let cx = job.audit.clone();
             let message = format!(
@@ -619,9 +832,10 @@ impl Reconciler {
     /// One environment under its lease.
     async fn environment(&self, job: &Job, env: &Environment) -> Result<(), Transient> {
         let context = env.context();
+        let key = job.key(env);
         let lease = self
             .state
-            .acquire(&env.app, &env.name, self.config.lease_ttl * 2)
+            .acquire(&key, self.config.lease_ttl * 2)
             .await
             .map_err(|e| Transient {
                 context: context.clone(),
@@ -633,7 +847,12 @@ impl Reconciler {
         drop(keep);
         lease.release().await;
         if let Err(t) = &result {
-            self.metrics.reconciled(&env.app, &env.name, "transient");
+            self.metrics
+                .reconciled(&env.app, &env.name, AttemptOutcome::Transient.as_str());
+            let a = job.attempt(Phase::Apply, AttemptOutcome::Transient, &t.reason);
+            if let Err(e) = self.state.attempted(&key, a).await {
+                tracing::warn!(error = %e, "recording the attempt failed");
+            }
             tracing::warn!(app = %env.app, env = %env.name, reason = %t.reason, "reconcile will be retried");
         }
         result
@@ -656,15 +875,12 @@ impl Reconciler {
         };
         let rev = short(&job.revision).to_owned();
         let started = Instant::now();
-        let previous = self
-            .state
-            .get(&env.app, &env.name)
-            .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+        let key = job.key(env);
+        let previous = self.state.get(&key).await.map_err(|e| Transient {
+            context: context.clone(),
+            reason: e.to_string(),
+            after: None,
+        })?;
         let entry = |phase: Phase, outcome: Outcome, message: String| audit::Entry {
             app: &env.app,
             environment: &env.name,
@@ -674,13 +890,16 @@ impl Reconciler {
             ..Default::default()
         };
 
-        if let Some(prev) = &previous {
+        // What was last applied, if anything (a record may hold only failed attempts).
+        let applied_before = previous.as_ref().filter(|p| !p.revision.is_empty());
+        if let Some(prev) = applied_before {
             // The same revision again (a push and its pr_merged, or a redelivery): report only.
+            // An API sync re-applies it instead.
             if prev.revision == job.revision
+                && job.only.is_none()
                 && let Some(rep) = &prev.reported
             {
-                let state = State::parse(&rep.state).unwrap_or(State::Error);
-                self.post(job, &context, state, &rep.description)
+                self.post(job, &context, rep.state, &rep.description)
                     .await
                     .map_err(|e| report_transient(&context, e))?;
                 self.audit(
@@ -688,11 +907,13 @@ impl Reconciler {
                     entry(
                         Phase::Report,
                         Outcome::Skipped,
-                        format!("{rev} is already applied; status {} reposted", rep.state),
+                        format!(
+                            "{rev} is already applied; status {} reposted",
+                            rep.state.as_str()
+                        ),
                     ),
                 )
                 .await?;
-                self.metrics.reconciled(&env.app, &env.name, "unchanged");
                 return Ok(());
             }
             // Never go backwards.
@@ -712,7 +933,21 @@ impl Reconciler {
                     ),
                 )
                 .await?;
-                self.metrics.reconciled(&env.app, &env.name, "superseded");
+                self.metrics
+                    .reconciled(&env.app, &env.name, AttemptOutcome::Superseded.as_str());
+                let a = job.attempt(
+                    Phase::Apply,
+                    AttemptOutcome::Superseded,
+                    &format!(
+                        "{rev} is older than {}, which is already applied",
+                        short(&prev.revision)
+                    ),
+                );
+                self.state.attempted(&key, a).await.map_err(|e| Transient {
+                    context: context.clone(),
+                    reason: e.to_string(),
+                    after: None,
+                })?;
                 return Ok(());
             }
         }
@@ -750,12 +985,10 @@ impl Reconciler {
             .await?;
             if !verdict.trusted() {
                 let description = crate::trust::refusal(&job.revision, &verdict);
-                self.post(job, &context, State::Error, &description)
-                    .await
-                    .map_err(|e| report_transient(&context, e))?;
-                self.metrics.reconciled(&env.app, &env.name, "error");
                 tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, %description, detail = %verdict.detail, "refused an untrusted commit");
-                return Ok(());
+                return self
+                    .conclude(job, env, Phase::Verify, State::Error, description)
+                    .await;
             }
         }
 
@@ -767,15 +1000,20 @@ impl Reconciler {
         let t = Instant::now();
         let snapshot = job.snapshot.clone();
         let env2 = env.clone();
-        let rendered = tokio::task::spawn_blocking(move || render::render(&snapshot, &env2))
-            .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+        let rendered = tokio::task::spawn_blocking(move || {
+            render::render(&snapshot, &env2).map(|r| {
+                let digest = render::inputs_digest(snapshot.as_ref(), &r.inputs);
+                (r, digest)
+            })
+        })
+        .await
+        .map_err(|e| Transient {
+            context: context.clone(),
+            reason: e.to_string(),
+            after: None,
+        })?;
         self.metrics.phase("render", t.elapsed());
-        let rendered = match rendered {
+        let (rendered, inputs_digest) = match rendered {
             Ok(r) => r,
             Err(e) => {
                 let full = e.to_string();
@@ -797,22 +1035,43 @@ impl Reconciler {
                 .finish(job, env, Phase::Render, State::Error, msg.clone(), msg)
                 .await;
         }
+        let nondeterministic = !rendered.nondeterministic.is_empty();
+        let mut message = format!(
+            "rendered {} objects from {} files",
+            rendered.objects.len(),
+            rendered.inputs.len()
+        );
+        // Said once per environment (the state remembers it), not on every reconcile.
+        if nondeterministic && !previous.as_ref().is_some_and(|p| p.nondeterministic) {
+            let why = rendered.nondeterministic.join(", ");
+            tracing::warn!(app = %env.app, env = %env.name, functions = %why,
+                "the render is nondeterministic: re-rendering the same inputs differs, and is not taken for a change");
+            message.push_str(&format!(
+                "; nondeterministic ({why}): a re-render of the same inputs differs and is not taken for a change"
+            ));
+        }
         self.audit(
             job,
             audit::Entry {
                 duration: Some(t.elapsed()),
-                ..entry(
-                    Phase::Render,
-                    Outcome::Succeeded,
-                    format!(
-                        "rendered {} objects from {} files",
-                        rendered.objects.len(),
-                        rendered.inputs.len()
-                    ),
-                )
+                nondeterministic,
+                ..entry(Phase::Render, Outcome::Succeeded, message)
             },
         )
         .await?;
+
+        // A nondeterministic render of the inputs already applied (a forced redeploy, a commit
+        // that changed nothing it reads) differs only by its random or time values: applying it
+        // would rotate generated passwords and certificates for no change in Git. Keep what is
+        // applied and carry its status over to this revision.
+        if nondeterministic
+            && let Some(prev) = applied_before
+            && prev.inputs_digest == inputs_digest
+            && prev.config_digest == env.digest()
+            && let Some(rep) = &prev.reported
+        {
+            return self.unchanged_render(job, env, prev, rep).await;
+        }
 
         // Apply.
         held()?;
@@ -835,6 +1094,7 @@ impl Reconciler {
             app: &env.app,
             environment: &env.name,
             revision: &job.revision,
+            repository: &job.full_name,
             default_namespace: &namespace,
         };
         let applied = match cluster.apply(&rendered.objects, &own).await {
@@ -867,6 +1127,13 @@ impl Reconciler {
         };
         self.metrics.phase("apply", t.elapsed());
         self.metrics.applied.inc_by(applied.len() as u64);
+        self.applied_sets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                key.clone(),
+                (job.revision.clone(), Arc::new(applied.clone())),
+            );
         self.audit(
             job,
             audit::Entry {
@@ -884,8 +1151,13 @@ impl Reconciler {
         // Prune.
         let t = Instant::now();
         let inventory: Vec<ObjectRef> = applied.iter().map(|a| a.reference.clone()).collect();
-        let stale: Vec<ObjectRef> = previous
-            .as_ref()
+        // An environment moved to another cluster leaves nothing stale in the new one; its
+        // whole previous inventory is pruned from the old one instead.
+        let moved_from = applied_before
+            .map(|p| p.cluster.clone())
+            .filter(|c| !c.is_empty() && *c != env.cluster);
+        let stale: Vec<ObjectRef> = applied_before
+            .filter(|_| moved_from.is_none())
             .map(|p| {
                 p.inventory
                     .iter()
@@ -915,6 +1187,31 @@ impl Reconciler {
         } else {
             Vec::new()
         };
+        let mut pruned = pruned;
+        if let (Some(old), Some(prev), true) = (&moved_from, applied_before, env.prune) {
+            match self.cluster(old).await {
+                Ok(c) => match c.prune(&prev.inventory, &own).await {
+                    Ok(p) => pruned.extend(p),
+                    Err(ApplyError::Unavailable(m)) => {
+                        return Err(Transient {
+                            context,
+                            reason: format!("pruning from cluster {old}: {m}"),
+                            after: None,
+                        });
+                    }
+                    Err(e) => {
+                        let full = format!("prune from cluster {old} at {rev} failed: {e}");
+                        return self
+                            .finish(job, env, Phase::Prune, State::Failure, full.clone(), full)
+                            .await;
+                    }
+                },
+                // A cluster no longer configured cannot be cleaned; say so and go on.
+                Err(e) => {
+                    tracing::warn!(app = %env.app, env = %env.name, cluster = %old, error = %e, "cannot prune from the previous cluster");
+                }
+            }
+        }
         self.metrics.phase("prune", t.elapsed());
         self.metrics.pruned.inc_by(pruned.len() as u64);
         self.audit(
@@ -942,20 +1239,29 @@ impl Reconciler {
         let mut state = EnvState {
             revision: job.revision.clone(),
             repository: job.full_name.clone(),
+            app: env.app.clone(),
+            environment: env.name.clone(),
+            branch: env.branch.clone(),
+            cluster: env.cluster.clone(),
+            clone_url: job.clone_url.clone(),
+            provider: provider_name(job.provider).to_owned(),
+            interval: env.interval.map_or(0, |d| d.as_secs()),
+            self_heal: env.self_heal,
             config_digest: env.digest(),
             inputs: rendered.inputs.iter().cloned().collect(),
             inventory,
             reported: None,
             applied_at: time::OffsetDateTime::now_utc().unix_timestamp(),
+            inputs_digest,
+            nondeterministic,
+            last_attempt: previous.as_ref().and_then(|p| p.last_attempt.clone()),
+            last_check: None,
         };
-        self.state
-            .put(&env.app, &env.name, &state)
-            .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+        self.state.put(&key, &state).await.map_err(|e| Transient {
+            context: context.clone(),
+            reason: e.to_string(),
+            after: None,
+        })?;
         self.metrics
             .last_applied
             .get_or_create(&crate::metrics::EnvLabels {
@@ -1013,17 +1319,20 @@ impl Reconciler {
         )
         .await?;
         state.reported = Some(Reported {
-            state: final_state.as_str().to_owned(),
+            state: final_state,
             description: description.clone(),
         });
-        self.state
-            .put(&env.app, &env.name, &state)
-            .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+        let outcome_of = if final_state == State::Success {
+            AttemptOutcome::Success
+        } else {
+            AttemptOutcome::Failure
+        };
+        state.last_attempt = Some(job.attempt(Phase::Verify, outcome_of, &description));
+        self.state.put(&key, &state).await.map_err(|e| Transient {
+            context: context.clone(),
+            reason: e.to_string(),
+            after: None,
+        })?;
         self.post(job, &context, final_state, &description)
             .await
             .map_err(|e| report_transient(&context, e))?;
@@ -1041,6 +1350,72 @@ impl Reconciler {
         Ok(())
     }
 
+    /// A nondeterministic re-render of unchanged inputs: nothing is applied or pruned; the
+    /// state moves to this revision and the applied revision's status is posted on it.
+    async fn unchanged_render(
+        &self,
+        job: &Job,
+        env: &Environment,
+        prev: &EnvState,
+        rep: &Reported,
+    ) -> Result<(), Transient> {
+        let context = env.context();
+        let rev = short(&job.revision).to_owned();
+        let since = short(&prev.revision).to_owned();
+        self.audit(
+            job,
+            audit::Entry {
+                app: &env.app,
+                environment: &env.name,
+                phase: Phase::Apply,
+                outcome: Outcome::Skipped,
+                message: format!(
+                    "no input of {} changed since {since}; its nondeterministic re-render is not a change, so nothing is applied",
+                    env.path
+                ),
+                nondeterministic: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let description = format!("{rev}: no input changed since {since}; {}", rep.description);
+        let outcome = if rep.state == State::Success {
+            AttemptOutcome::Success
+        } else {
+            AttemptOutcome::Failure
+        };
+        let state = EnvState {
+            revision: job.revision.clone(),
+            last_attempt: Some(job.attempt(Phase::Apply, outcome, &description)),
+            ..prev.clone()
+        };
+        self.state
+            .put(&job.key(env), &state)
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: None,
+            })?;
+        self.post(job, &context, rep.state, &description)
+            .await
+            .map_err(|e| report_transient(&context, e))?;
+        self.audit(
+            job,
+            audit::Entry {
+                app: &env.app,
+                environment: &env.name,
+                phase: Phase::Report,
+                outcome: Outcome::Succeeded,
+                message: format!("posted {} on {}", rep.state.as_str(), job.shas.join(", ")),
+                ..Default::default()
+            },
+        )
+        .await?;
+        self.metrics.reconciled(&env.app, &env.name, "unchanged");
+        Ok(())
+    }
+
     /// Ends a reconcile that failed for good: audit the full text, post the cut status.
     async fn finish(
         &self,
@@ -1051,7 +1426,6 @@ impl Reconciler {
         description: String,
         full: String,
     ) -> Result<(), Transient> {
-        let context = env.context();
         self.audit(
             job,
             audit::Entry {
@@ -1064,18 +1438,53 @@ impl Reconciler {
             },
         )
         .await?;
+        self.conclude(job, env, phase, state, description).await
+    }
+
+    /// Records the failed attempt in the state, posts its status and counts it (after its audit
+    /// record was written).
+    async fn conclude(
+        &self,
+        job: &Job,
+        env: &Environment,
+        phase: Phase,
+        state: State,
+        description: String,
+    ) -> Result<(), Transient> {
+        let context = env.context();
+        let outcome = if state == State::Failure {
+            AttemptOutcome::Failure
+        } else {
+            AttemptOutcome::Error
+        };
+        let a = job.attempt(phase, outcome, &description);
+        let (branch, url, provider) = (
+            env.branch.clone(),
+            job.clone_url.clone(),
+            provider_name(job.provider),
+        );
+        let interval = env.interval.map_or(0, |d| d.as_secs());
+        let self_heal = env.self_heal;
+        self.state
+            .update(&job.key(env), move |s| {
+                s.last_attempt = Some(a);
+                s.interval = interval;
+                s.self_heal = self_heal;
+                s.branch = branch;
+                s.clone_url = url;
+                s.provider = provider.to_owned();
+            })
+            .await
+            .map_err(|e| Transient {
+                context: context.clone(),
+                reason: e.to_string(),
+                after: None,
+            })?;
         self.post(job, &context, state, &description)
             .await
             .map_err(|e| report_transient(&context, e))?;
-        self.metrics.reconciled(
-            &env.app,
-            &env.name,
-            if state == State::Failure {
-                "failure"
-            } else {
-                "error"
-            },
-        );
+        self.metrics
+            .reconciled(&env.app, &env.name, outcome.as_str());
         tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, state = state.as_str(), %description, "reconcile failed");
         Ok(())
     }
@@ -1083,16 +1492,51 @@ impl Reconciler {
     /// On the last delivery: posts `error` on every unfinished context, saying the event was
     /// dead-lettered.
     pub async fn give_up(&self, event: &Event, failed: &[String], reason: &str, dlq_subject: &str) {
+        let description = format!(
+            "gave up after {} deliveries, event moved to {dlq_subject}: {reason}",
+            self.config.max_deliver
+        );
+        let full_name = event
+            .repository
+            .as_ref()
+            .map(|r| r.full_name.clone())
+            .unwrap_or_default();
+        let trigger = if event.kind() == EventKind::Sync {
+            Trigger::Api
+        } else {
+            Trigger::Webhook
+        };
+        for context in failed {
+            let (app, env) = context
+                .strip_prefix("gantry/")
+                .and_then(|r| r.split_once('/'))
+                .unwrap_or((REPO_WIDE, REPO_WIDE));
+            self.metrics
+                .reconciled(app, env, AttemptOutcome::DeadLettered.as_str());
+            if full_name.is_empty() {
+                continue;
+            }
+            let a = attempt(
+                &event.after.to_ascii_lowercase(),
+                trigger,
+                Phase::Report,
+                AttemptOutcome::DeadLettered,
+                &description,
+            );
+            if let Err(e) = self
+                .state
+                .attempted(&EnvKey::new(&full_name, app, env), a)
+                .await
+            {
+                tracing::warn!(error = %e, "recording the dead-lettered attempt failed");
+            }
+        }
         let Some(forge) = self.forge_for(event) else {
             return;
         };
         let Some(repo) = &event.repository else {
             return;
         };
-        let description = format!(
-            "gave up after {} deliveries, event moved to {dlq_subject}: {reason}",
-            self.config.max_deliver
-        );
         let mut shas = vec![event.after.to_ascii_lowercase()];
         if let Some(pr) = &event.pull_request
             && event.kind() == EventKind::PrMerged
@@ -1128,6 +1572,15 @@ impl Reconciler {
                 }
             }
         }
+    }
+}
+
+/// The provider's name as the state keeps it.
+pub(crate) fn provider_name(p: i32) -> &'static str {
+    match gantry_proto::v1::Provider::try_from(p) {
+        Ok(gantry_proto::v1::Provider::Gitea) => "gitea",
+        Ok(gantry_proto::v1::Provider::Api) => "api",
+        _ => "github",
     }
 }
 

@@ -1,9 +1,16 @@
-//! Rendering one environment from the tree at the commit, through gantry-render.
+//! Rendering one environment from the tree at the commit, through gantry-render: Gantry's own
+//! Helm engine for charts unless `.gantry.yaml` asks for `helm: {engine: external}`.
 
-use gantry_render::{ExternalHelm, FileSystem, HelmRenderer, RenderOptions, Rendered};
+use std::collections::BTreeSet;
+
+use gantry_render::{ExternalHelm, FileSystem, HelmRenderer, NativeHelm, RenderOptions, Rendered};
+use sha2::{Digest, Sha256};
 
 use crate::fetch::Snapshot;
-use crate::plan::Environment;
+use crate::plan::{Environment, HelmEngine};
+
+/// How inline `helm.values` are named in the engine's messages.
+pub const INLINE_VALUES: &str = ".gantry.yaml helm.values";
 
 /// Why an environment did not render.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +28,36 @@ pub enum RenderFailure {
     Render(#[from] gantry_render::RenderError),
 }
 
+/// The Helm renderer for `env`'s chart: its `helm` settings (release name, values files,
+/// inline values, engine), or the app's name as release name and the native engine.
+fn helm_renderer(env: &Environment) -> Box<dyn HelmRenderer> {
+    let (release, files, values, engine) = match &env.helm {
+        Some(h) => (
+            h.release_name.clone(),
+            h.values_files.clone(),
+            h.values.as_ref().map(|v| {
+                // JSON is YAML, and the engine reads values as YAML.
+                vec![(INLINE_VALUES.to_owned(), v.to_string())]
+            }),
+            h.engine,
+        ),
+        None => (env.app.clone(), Vec::new(), None, HelmEngine::Native),
+    };
+    let values = values.unwrap_or_default();
+    match engine {
+        HelmEngine::Native => {
+            let mut n = NativeHelm::new(release, env.namespace.clone(), files);
+            n.values = values;
+            Box::new(n)
+        }
+        HelmEngine::External => {
+            let mut x = ExternalHelm::new(release, env.namespace.clone(), files);
+            x.values = values;
+            Box::new(x)
+        }
+    }
+}
+
 /// Renders `env` from `snapshot`.
 pub fn render(snapshot: &Snapshot, env: &Environment) -> Result<Rendered, RenderFailure> {
     if !env.path.is_empty() && !snapshot.is_dir(&env.path) {
@@ -29,21 +66,10 @@ pub fn render(snapshot: &Snapshot, env: &Environment) -> Result<Rendered, Render
             revision: short(&snapshot.commit.to_string()).to_owned(),
         });
     }
-    let helm = env.helm.as_ref().map(|h| {
-        ExternalHelm::new(
-            h.release_name.clone(),
-            env.namespace.clone(),
-            h.values_files.clone(),
-        )
-    });
-    let default_helm = ExternalHelm::new(env.app.clone(), env.namespace.clone(), Vec::new());
-    let helm: &dyn HelmRenderer = match &helm {
-        Some(h) => h,
-        None => &default_helm,
-    };
+    let helm = helm_renderer(env);
     // The snapshot is the repository's tree at the commit, so nothing above the repository's
-    // root can be named, let alone read (contract section 10); within it, kustomize's
-    // default load restrictor applies as in `kustomize build`.
+    // root can be named, let alone read (contract section 10): chart files and values files
+    // alike; within it, kustomize's default load restrictor applies as in `kustomize build`.
     let opts = RenderOptions {
         confine_to: None,
         ..RenderOptions::default()
@@ -52,8 +78,32 @@ pub fn render(snapshot: &Snapshot, env: &Environment) -> Result<Rendered, Render
         snapshot,
         &env.path,
         &opts,
-        Some(helm),
+        Some(helm.as_ref()),
     )?)
+}
+
+/// A digest of the content of every input a render read (files, and the listing of folders):
+/// equal digests mean the render saw the same inputs, whatever commit they came from.
+pub fn inputs_digest(fs: &dyn FileSystem, inputs: &BTreeSet<String>) -> String {
+    let mut h = Sha256::new();
+    for path in inputs {
+        h.update(path.as_bytes());
+        h.update([0]);
+        if let Ok(data) = fs.read(path) {
+            h.update(b"f");
+            h.update((data.len() as u64).to_le_bytes());
+            h.update(&data);
+        } else if let Ok(names) = fs.list_dir(path) {
+            h.update(b"d");
+            for n in names {
+                h.update(n.as_bytes());
+                h.update([0]);
+            }
+        } else {
+            h.update(b"-");
+        }
+    }
+    hex::encode(&h.finalize()[..16])
 }
 
 /// The first 7 characters of a commit id.

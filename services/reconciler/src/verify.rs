@@ -126,6 +126,16 @@ fn health(kind: &str, v: &Value) -> Health {
     }
 }
 
+/// The live health of one object as `gantry status` shows it: `Healthy`, `Progressing` or
+/// `Degraded`.
+pub fn live_health(kind: &str, v: &Value) -> &'static str {
+    match health(kind, v) {
+        Health::Ready => "Healthy",
+        Health::Waiting(_) => "Progressing",
+        Health::Failed(_) => "Degraded",
+    }
+}
+
 /// A label selector as a query string.
 fn selector(v: &Value) -> Option<String> {
     let sel = v.pointer("/spec/selector")?;

@@ -139,12 +139,13 @@ pub async fn run(
 
 async fn connect(
     config: &Config,
+    servers: Vec<async_nats::ServerAddr>,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Option<async_nats::Client> {
     loop {
         match async_nats::ConnectOptions::new()
             .name(format!("gantry-reconciler {}", config.worker_id))
-            .connect(config.nats_url.as_str())
+            .connect(servers.clone())
             .await
         {
             Ok(c) => return Some(c),
@@ -166,7 +167,10 @@ async fn work(
     stop: tokio_util::sync::CancellationToken,
     clock: &StopClock,
 ) -> Result<(), Error> {
-    let Some(client) = connect(config, &stop).await else {
+    // A server address the client refuses is a configuration error, not an outage to wait out.
+    let servers = gantry_nats::server_addrs_from_url(&config.nats_url)
+        .map_err(|e| Error::Setup(format!("{e}: {}", error_source(&e))))?;
+    let Some(client) = connect(config, servers, &stop).await else {
         return Ok(());
     };
     gantry_nats::check_server(&client)?;
@@ -179,6 +183,9 @@ async fn work(
         () = stop.cancelled() => return Ok(()),
     };
     let (js, reconciler, max_deliver, mut messages) = set_up;
+    let resync = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+        reconciler.clone().resync_loop(stop.clone()),
+    ));
     shared.ready.store(true, Ordering::SeqCst);
     tracing::info!(worker = %config.worker_id, concurrency = config.concurrency, "gantry-reconciler ready");
     consume(
@@ -192,6 +199,7 @@ async fn work(
     )
     .await;
     shared.ready.store(false, Ordering::SeqCst);
+    drop(resync);
     // Whatever the client still buffers gets what is left of the grace; a server that is gone
     // would have the flush wait for a reconnection forever.
     let flushed =
@@ -214,14 +222,17 @@ async fn set_up(
     let setup = |e: &dyn std::fmt::Display| Error::Setup(e.to_string());
     for (cfg, name) in [
         (
-            gantry_nats::events_stream_config(),
+            gantry_nats::events_stream_config(config.nats_replicas),
             gantry_nats::EVENTS_STREAM,
         ),
         (
-            gantry_nats::audit_stream_config(),
+            gantry_nats::audit_stream_config(config.nats_replicas),
             gantry_nats::AUDIT_STREAM,
         ),
-        (gantry_nats::dlq_stream_config(), gantry_nats::DLQ_STREAM),
+        (
+            gantry_nats::dlq_stream_config(config.nats_replicas),
+            gantry_nats::DLQ_STREAM,
+        ),
     ] {
         match gantry_nats::ensure_stream(&js, &cfg, name)
             .await
@@ -233,36 +244,60 @@ async fn set_up(
             s => tracing::debug!(stream = name, status = ?s, "stream ready"),
         }
     }
-    let state = StateStore::open(&js, &config.worker_id, config.lease_ttl)
-        .await
-        .map_err(|e| setup(&e))?;
+    let state = StateStore::open_replicated(
+        &js,
+        &config.worker_id,
+        config.lease_ttl,
+        config.nats_replicas,
+    )
+    .await
+    .map_err(|e| setup(&e))?;
     let stream = js
         .get_stream(gantry_nats::EVENTS_STREAM)
         .await
         .map_err(|e| setup(&e))?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            gantry_nats::RECONCILER_CONSUMER,
-            consumer::pull::Config {
-                durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
-                description: Some("Gantry reconciler workers".to_owned()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: config.ack_wait,
-                max_deliver: config.max_deliver,
-                max_ack_pending: 10_000,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
+    // The server redelivers without limit (max_deliver -1): the reconciler counts deliveries
+    // against its own `maxDeliver` and acks only once the DLQ has stored the event, so a failed
+    // DLQ publish never drops it.
+    let consumer_config = consumer::pull::Config {
+        durable_name: Some(gantry_nats::RECONCILER_CONSUMER.to_owned()),
+        description: Some("Gantry reconciler workers".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: config.ack_wait,
+        max_deliver: -1,
+        max_ack_pending: 10_000,
+        deliver_policy: consumer::DeliverPolicy::All,
+        num_replicas: config.nats_replicas,
+        ..Default::default()
+    };
+    let mut consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(gantry_nats::RECONCILER_CONSUMER, consumer_config.clone())
         .await
         .map_err(|e| setup(&e))?;
+    if consumer.cached_info().config.max_deliver != -1 {
+        // Made by an older reconciler with a server-side limit: lift it, keeping its replicas
+        // (those are the operator's to change).
+        let mut lifted = consumer_config;
+        lifted.num_replicas = consumer.cached_info().config.num_replicas;
+        consumer = stream
+            .update_consumer(lifted)
+            .await
+            .map_err(|e| setup(&e))?;
+    }
+    if let Some(d) = gantry_nats::consumer_replicas_difference(
+        consumer.cached_info().config.num_replicas,
+        stream.cached_info().config.num_replicas,
+        config.nats_replicas,
+    ) {
+        tracing::warn!(consumer = gantry_nats::RECONCILER_CONSUMER, difference = %d, "consumer settings differ from Gantry's; it is left unchanged");
+    }
     let reconciler = Arc::new(Reconciler::new(
         config.clone(),
         state,
         Auditor::new(js.clone(), &config.worker_id),
         metrics,
     ));
-    let max_deliver = consumer.cached_info().config.max_deliver.max(1);
+    let max_deliver = config.max_deliver.max(1);
     let messages = consumer
         .stream()
         .max_messages_per_batch(config.concurrency)
@@ -325,6 +360,10 @@ async fn consume(
     }
 }
 
+fn error_source(e: &dyn std::error::Error) -> String {
+    e.source().map(ToString::to_string).unwrap_or_default()
+}
+
 /// Processes one message and settles it.
 async fn handle(
     r: &Reconciler,
@@ -343,8 +382,16 @@ async fn handle(
         Ok(e) => e,
         Err(e) => {
             tracing::error!(subject = %msg.subject, error = %e, "undecodable event; dead-lettering it");
-            dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await;
-            let _ = msg.ack_with(AckKind::Term).await;
+            match dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await {
+                Ok(_) => {
+                    let _ = msg.double_ack().await;
+                }
+                // Never acked before the DLQ holds it: redelivered until it does.
+                Err(e) => {
+                    tracing::error!(error = %e, "dead-lettering failed; the event will be redelivered");
+                    let _ = msg.ack_with(AckKind::Nak(Some(r.config.nak_base))).await;
+                }
+            }
             return;
         }
     };
@@ -379,10 +426,19 @@ async fn handle(
             failed,
             after,
         } if last => {
-            let subject = dead_letter(js, &msg, &reason).await;
+            let subject = match dead_letter(js, &msg, &reason).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Not acked: the consumer redelivers without limit (the reconciler counts
+                    // deliveries itself), so the next delivery tries the DLQ again.
+                    tracing::error!(event = %event.id, error = %e, "dead-lettering failed; the event is not acked and will be redelivered");
+                    let delay = after.unwrap_or(r.config.nak_base);
+                    let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+                    return;
+                }
+            };
             r.give_up(&event, &failed, &reason, &subject).await;
             tracing::error!(event = %event.id, delivered, %reason, dlq = %subject, "event dead-lettered");
-            let _ = after;
             if let Err(e) = msg.double_ack().await {
                 tracing::warn!(event = %event.id, error = %e, "ack after dead-lettering failed");
             }
@@ -397,12 +453,17 @@ async fn handle(
     }
 }
 
-/// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject.
-async fn dead_letter(js: &jetstream::Context, msg: &jetstream::Message, reason: &str) -> String {
+/// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject
+/// once JetStream has stored it.
+async fn dead_letter(
+    js: &jetstream::Context,
+    msg: &jetstream::Message,
+    reason: &str,
+) -> Result<String, String> {
     let subject = gantry_nats::dlq_subject(msg.subject.as_str());
     let mut headers = msg.headers.clone().unwrap_or_default();
     headers.insert(
-        "Gantry-Dlq-Reason",
+        HEADER_DLQ_REASON,
         crate::report::truncate(&reason.replace(['\r', '\n'], " "), 1000).as_str(),
     );
     if let Ok(info) = msg.info() {
@@ -417,16 +478,18 @@ async fn dead_letter(js: &jetstream::Context, msg: &jetstream::Message, reason: 
         gantry_nats::HEADER_MSG_ID,
         format!("dlq:{}", uuid::Uuid::new_v4()).as_str(),
     );
-    match js
+    headers.insert(HEADER_DLQ_SUBJECT, msg.subject.as_str());
+    let ack = js
         .publish_with_headers(subject.clone(), headers, msg.payload.clone())
         .await
-    {
-        Ok(ack) => {
-            if let Err(e) = ack.await {
-                tracing::error!(%subject, error = %e, "the DLQ copy was not stored");
-            }
-        }
-        Err(e) => tracing::error!(%subject, error = %e, "publishing to the DLQ failed"),
-    }
-    subject
+        .map_err(|e| format!("publishing to {subject}: {e}"))?;
+    ack.await
+        .map_err(|e| format!("storing on {subject}: {e}"))?;
+    Ok(subject)
 }
+
+/// The header naming the subject a dead-lettered event was consumed from (what `gantry dlq
+/// replay` publishes it to again).
+pub const HEADER_DLQ_SUBJECT: &str = "Gantry-Dlq-Subject";
+/// The header saying why an event was dead-lettered.
+pub const HEADER_DLQ_REASON: &str = "Gantry-Dlq-Reason";

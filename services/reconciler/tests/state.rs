@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use gantry_reconciler::state::{EnvState, StateError, StateStore};
+use gantry_reconciler::state::{EnvKey, EnvState, StateError, StateStore};
 
 #[tokio::test]
 async fn one_holder_at_a_time_with_expiry() -> Result<()> {
@@ -12,37 +12,119 @@ async fn one_holder_at_a_time_with_expiry() -> Result<()> {
     let a = StateStore::open(&js, "worker-a", Duration::from_secs(1)).await?;
     let b = StateStore::open(&js, "worker-b", Duration::from_secs(1)).await?;
 
-    let lease = a.acquire("web", "dev", Duration::ZERO).await?;
-    match b.acquire("web", "dev", Duration::from_millis(100)).await {
+    let lease = a.acquire(&k("web", "dev"), Duration::ZERO).await?;
+    match b
+        .acquire(&k("web", "dev"), Duration::from_millis(100))
+        .await
+    {
         Err(StateError::Held { holder, .. }) => assert_eq!(holder, "worker-a"),
         other => panic!("expected Held, got {other:?}"),
     }
     // Other environments are independent.
-    let other = b.acquire("web", "prod", Duration::ZERO).await?;
+    let other = b.acquire(&k("web", "prod"), Duration::ZERO).await?;
     other.release().await;
     // Released: the next worker takes it at once.
     lease.release().await;
-    let lease_b = b.acquire("web", "dev", Duration::ZERO).await?;
+    let lease_b = b.acquire(&k("web", "dev"), Duration::ZERO).await?;
     // Renewed while held: it does not expire.
     let keep = lease_b.keep_alive();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
-        a.acquire("web", "dev", Duration::from_millis(50))
+        a.acquire(&k("web", "dev"), Duration::from_millis(50))
             .await
             .is_err()
     );
     // A holder that dies stops renewing; the lease expires and another worker takes it.
     drop(keep);
     let t = Instant::now();
-    let _lease_a = a.acquire("web", "dev", Duration::from_secs(5)).await?;
+    let _lease_a = a.acquire(&k("web", "dev"), Duration::from_secs(5)).await?;
     assert!(t.elapsed() < Duration::from_secs(3));
 
     let st = EnvState {
         revision: "abc".into(),
+        repository: "acme/platform".into(),
+        app: "web".into(),
+        environment: "dev".into(),
         ..Default::default()
     };
-    a.put("web", "dev", &st).await?;
-    assert_eq!(b.get("web", "dev").await?, Some(st));
-    assert_eq!(b.get("web", "staging").await?, None);
+    a.put(&k("web", "dev"), &st).await?;
+    assert_eq!(b.get(&k("web", "dev")).await?, Some(st.clone()));
+    assert_eq!(b.get(&k("web", "staging")).await?, None);
+    Ok(())
+}
+
+fn k(app: &str, env: &str) -> EnvKey {
+    EnvKey::new("acme/platform", app, env)
+}
+
+/// Two repositories with the same app and environment names have separate records and leases;
+/// listing finds each, per repository or all.
+#[tokio::test]
+async fn records_are_per_repository() -> Result<()> {
+    let nats = gantry_tests::NatsServer::start()?;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
+    assert!(
+        gantry_reconciler::state::read_all(&js, None)
+            .await?
+            .is_empty()
+    );
+    let s = StateStore::open(&js, "w", Duration::from_secs(5)).await?;
+    assert!(s.list(None).await?.is_empty());
+    let one = EnvKey::new("acme/one", "web", "dev");
+    let two = EnvKey::new("Acme/Two", "web", "dev");
+    s.put(
+        &one,
+        &EnvState {
+            revision: "1".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    s.put(
+        &two,
+        &EnvState {
+            revision: "2".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    s.attempted(
+        &EnvKey::repository("acme/two"),
+        gantry_reconciler::state::Attempt {
+            revision: "3".into(),
+            outcome: gantry_reconciler::state::AttemptOutcome::Error,
+            phase: "render".into(),
+            message: ".gantry.yaml:1: bad".into(),
+            trigger: "webhook".into(),
+            at: 1,
+        },
+    )
+    .await?;
+    assert_eq!(s.get(&one).await?.map(|x| x.revision), Some("1".into()));
+    assert_eq!(s.get(&two).await?.map(|x| x.revision), Some("2".into()));
+    let _l1 = s.acquire(&one, Duration::ZERO).await?;
+    let _l2 = s.acquire(&two, Duration::ZERO).await?;
+    let mut all: Vec<(String, String, String)> = s
+        .list(None)
+        .await?
+        .into_iter()
+        .map(|x| (x.repository, x.app, x.revision))
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            ("acme/one".into(), "web".into(), "1".into()),
+            ("acme/two".into(), "-".into(), "".into()),
+            ("acme/two".into(), "web".into(), "2".into()),
+        ]
+    );
+    assert_eq!(s.list(Some("ACME/one")).await?.len(), 1);
+    assert_eq!(
+        gantry_reconciler::state::read_all(&js, Some("acme/two"))
+            .await?
+            .len(),
+        2
+    );
     Ok(())
 }

@@ -171,6 +171,8 @@ pub struct ExternalHelm {
     pub namespace: Option<String>,
     /// Values files relative to the chart directory.
     pub values_files: Vec<String>,
+    /// Values given by content (a name for messages, the YAML), after the files.
+    pub values: Vec<(String, String)>,
 }
 
 impl ExternalHelm {
@@ -186,6 +188,7 @@ impl ExternalHelm {
             release_name: release_name.into(),
             namespace,
             values_files,
+            values: Vec::new(),
         }
     }
 }
@@ -224,6 +227,10 @@ impl HelmRenderer for ExternalHelm {
         )
     }
 
+    fn extra_values(&self) -> (Vec<(String, String)>, Vec<String>) {
+        (self.values.clone(), Vec::new())
+    }
+
     fn template(&self, req: &HelmRequest) -> Result<String, HelmError> {
         let dir = temp_dir()?;
         let _cleanup = Cleanup(dir.clone());
@@ -240,8 +247,13 @@ impl HelmRenderer for ExternalHelm {
         if let Some(ns) = &req.namespace {
             cmd.arg("--namespace").arg(ns);
         }
-        for v in &req.values_files {
-            cmd.arg("--values").arg(chart.join(v));
+        // Values files are read by the caller (confined to the repository) and handed to helm
+        // by content, so helm never reads outside the copy; `req.values` holds the files' text
+        // followed by any values given by content.
+        for (i, (_, text)) in req.values.iter().enumerate() {
+            let p = dir.join(format!("values-{i}.yaml"));
+            std::fs::write(&p, text).map_err(HelmError::Io)?;
+            cmd.arg("--values").arg(p);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -246,7 +246,7 @@ impl Harness {
         );
         gantry_nats::ensure_stream(
             &self.js,
-            &gantry_nats::events_stream_config(),
+            &gantry_nats::events_stream_config(1),
             gantry_nats::EVENTS_STREAM,
         )
         .await?;

@@ -1,0 +1,326 @@
+//! Drift (contract section 9): the live objects of an environment compared with what its last
+//! applied revision applied, without one API request per object and interval.
+//!
+//! Each cluster has one watch per kind on the objects carrying `app.kubernetes.io/managed-by:
+//! gantry` (kube-runtime's watcher feeding a reflector store), started the first time a drift
+//! check needs that kind: a constant number of requests however many objects there are. A check
+//! walks every field Gantry applied (the labels and annotations it set, every leaf of its spec,
+//! list items matched by their merge key such as `name`) and compares it with the cached live
+//! object. Fields Gantry did not apply (another manager's: an HPA's replicas when Gantry sets
+//! none, a webhook's defaults, a label added by hand) are never looked at, so they are not drift.
+//! A suspect is confirmed with one server-side apply dry run: the server's answer to re-applying
+//! is compared with the cached object, so a value the server only normalises (`0.5` and `500m`)
+//! is not drift. Objects that disappeared are drift too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::reflector::{self, ObjectRef as KubeRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::Value;
+
+use crate::apply::{Applied, ApplyError, Cluster, LABEL_MANAGED_BY};
+
+/// One kind's cache and the task feeding it.
+type KindWatch = (
+    Store<DynamicObject>,
+    Arc<tokio_util::task::AbortOnDropHandle<()>>,
+);
+
+/// The watch caches of one cluster, one per kind.
+pub struct Watches {
+    client: kube::Client,
+    kinds: Mutex<HashMap<String, KindWatch>>,
+}
+
+impl std::fmt::Debug for Watches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watches")
+    }
+}
+
+impl Watches {
+    /// Watches on `cluster`, none started yet.
+    pub fn new(cluster: &Cluster) -> Watches {
+        Watches {
+            client: cluster.client().clone(),
+            kinds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cache of `resource`'s Gantry-labelled objects, started and filled on first use.
+    pub async fn store(&self, resource: &ApiResource) -> Result<Store<DynamicObject>, ApplyError> {
+        let key = format!("{}/{}", resource.api_version, resource.kind);
+        let store = {
+            let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((s, _)) = kinds.get(&key) {
+                s.clone()
+            } else {
+                let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+                let reader = writer.as_reader();
+                let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource);
+                let config =
+                    watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}=gantry"));
+                let stream = reflector::reflector(writer, watcher(api, config))
+                    .default_backoff()
+                    .applied_objects();
+                let kind = key.clone();
+                let task = tokio::spawn(async move {
+                    let mut stream = std::pin::pin!(stream);
+                    while let Some(item) = stream.next().await {
+                        if let Err(e) = item {
+                            tracing::debug!(kind, error = %e, "drift watch error; it resumes");
+                        }
+                    }
+                });
+                let handle = Arc::new(tokio_util::task::AbortOnDropHandle::new(task));
+                kinds.insert(key.clone(), (reader.clone(), handle));
+                reader
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(30), store.wait_until_ready()).await {
+            Ok(Ok(())) => Ok(store),
+            _ => {
+                self.kinds
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                Err(ApplyError::Unavailable(format!(
+                    "the watch on {key} did not fill within 30s"
+                )))
+            }
+        }
+    }
+}
+
+/// The cached live object of `a`, if it exists.
+pub fn cached(store: &Store<DynamicObject>, a: &Applied) -> Option<Value> {
+    let mut r = KubeRef::new_with(&a.reference.name, a.resource.clone());
+    if !a.reference.namespace.is_empty() {
+        r = r.within(&a.reference.namespace);
+    }
+    store
+        .get(&r)
+        .map(|o| serde_json::to_value(o.as_ref()).unwrap_or(Value::Null))
+}
+
+/// Keys that identify a list item across its versions, as strategic merge patches use them.
+const MERGE_KEYS: [&str; 7] = [
+    "name",
+    "containerPort",
+    "mountPath",
+    "devicePath",
+    "port",
+    "ip",
+    "key",
+];
+
+fn merge_key(v: &Value) -> Option<(&'static str, &Value)> {
+    let m = v.as_object()?;
+    MERGE_KEYS
+        .iter()
+        .find_map(|k| m.get(*k).map(|val| (*k, val)))
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        // A number applied as a string, or the reverse (`port: "80"`): the server converts.
+        (Value::String(s), Value::Number(n)) | (Value::Number(n), Value::String(s)) => {
+            s == &n.to_string()
+        }
+        _ => a == b,
+    }
+}
+
+/// Paths of the fields `applied` sets whose values differ between `left` and `right`
+/// (`spec.replicas`, `spec.template.spec.containers[name=app].image`, `data.value`).
+pub fn differences(applied: &Value, left: &Value, right: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in applied.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "apiVersion" | "kind" | "status" => {}
+            "metadata" => {
+                for part in ["labels", "annotations"] {
+                    for (lk, lv) in v[part].as_object().into_iter().flatten() {
+                        let l = left["metadata"][part].get(lk);
+                        let r = right["metadata"][part].get(lk);
+                        if l.is_some() && l != r {
+                            let _ = lv;
+                            out.push(format!("metadata.{part}.{lk}"));
+                        }
+                    }
+                }
+            }
+            _ => walk(v, left.get(k), right.get(k), k.clone(), &mut out),
+        }
+    }
+    out
+}
+
+fn walk(
+    applied: &Value,
+    left: Option<&Value>,
+    right: Option<&Value>,
+    path: String,
+    out: &mut Vec<String>,
+) {
+    let Some(left) = left else {
+        // Not in the reference either (the server dropped it, as it drops nulls): nothing to
+        // compare.
+        return;
+    };
+    let Some(right) = right else {
+        out.push(path);
+        return;
+    };
+    match applied {
+        Value::Object(m) => {
+            for (k, v) in m {
+                walk(v, left.get(k), right.get(k), format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            let (Some(la), Some(ra)) = (left.as_array(), right.as_array()) else {
+                out.push(path);
+                return;
+            };
+            for (i, item) in items.iter().enumerate() {
+                match merge_key(item) {
+                    Some((key, id)) => {
+                        let find = |a: &'_ Vec<Value>| {
+                            a.iter()
+                                .find(|x| x.get(key).is_some_and(|v| same(v, id)))
+                                .cloned()
+                        };
+                        let label = match id {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        walk(
+                            item,
+                            find(la).as_ref(),
+                            find(ra).as_ref(),
+                            format!("{path}[{key}={label}]"),
+                            out,
+                        );
+                    }
+                    None => walk(item, la.get(i), ra.get(i), format!("{path}[{i}]"), out),
+                }
+            }
+        }
+        _ => {
+            if !same(left, right) {
+                out.push(path);
+            }
+        }
+    }
+}
+
+/// One drifted object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drifted {
+    /// Which object.
+    pub index: usize,
+    /// The fields that differ; empty when it is gone.
+    pub fields: Vec<String>,
+    /// Whether it no longer exists.
+    pub missing: bool,
+}
+
+/// Compares the applied set with the cache, confirming each suspect with a dry run. Returns the
+/// drifted objects, the live objects found, and how many dry runs it took.
+pub async fn check(
+    cluster: &Cluster,
+    watches: &Watches,
+    applied: &[Applied],
+) -> Result<(Vec<Drifted>, Vec<(usize, Value)>, usize), ApplyError> {
+    let mut drifted = Vec::new();
+    let mut live_objects = Vec::new();
+    let mut dry_runs = 0;
+    for (index, a) in applied.iter().enumerate() {
+        let store = watches.store(&a.resource).await?;
+        let Some(live) = cached(&store, a) else {
+            drifted.push(Drifted {
+                index,
+                fields: Vec::new(),
+                missing: true,
+            });
+            continue;
+        };
+        if live.pointer("/metadata/deletionTimestamp").is_some() {
+            drifted.push(Drifted {
+                index,
+                fields: Vec::new(),
+                missing: true,
+            });
+            continue;
+        }
+        let suspects = differences(&a.object, &a.object, &live);
+        if !suspects.is_empty() {
+            dry_runs += 1;
+            let answer = cluster.apply_one(a, true).await?;
+            let rv = |v: &Value| v.pointer("/metadata/resourceVersion").cloned();
+            let fields: Vec<String> = differences(&a.object, &answer, &live);
+            // An answer for a newer version than the cache holds means the cache lags (our own
+            // apply a moment ago): judge it next time rather than on stale data.
+            let fresh = rv(&answer) == rv(&live) || rv(&answer).is_none();
+            if fresh && !fields.is_empty() {
+                drifted.push(Drifted {
+                    index,
+                    fields,
+                    missing: false,
+                });
+            }
+        }
+        live_objects.push((index, live));
+    }
+    Ok((drifted, live_objects, dry_runs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_applied_fields_count() {
+        let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"gantry.dev/app": "web"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "app", "image": "nginx:1"}]}}}});
+        let mut live = applied.clone();
+        live["metadata"]["labels"]["team"] = json!("x");
+        live["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "3"});
+        live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] =
+            json!("IfNotPresent");
+        live["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .expect("array")
+            .insert(0, json!({"name": "sidecar", "image": "envoy"}));
+        live["status"] = json!({"replicas": 2});
+        assert!(differences(&applied, &applied, &live).is_empty());
+
+        live["spec"]["replicas"] = json!(5);
+        live["spec"]["template"]["spec"]["containers"][1]["image"] = json!("nginx:2");
+        assert_eq!(
+            differences(&applied, &applied, &live),
+            [
+                "spec.replicas",
+                "spec.template.spec.containers[name=app].image"
+            ]
+        );
+        live["metadata"]["labels"]
+            .as_object_mut()
+            .expect("labels")
+            .remove("gantry.dev/app");
+        assert!(
+            differences(&applied, &applied, &live)
+                .contains(&"metadata.labels.gantry.dev/app".to_owned())
+        );
+        assert!(same(&json!("80"), &json!(80)));
+    }
+}
