@@ -635,6 +635,28 @@ fn gitea_sandbox_push_deploys() -> Result<()> {
         )?,
         ""
     );
+
+    // A sync through the API deploys: with webhooks lost, a push waits for it.
+    let r = sb
+        .http
+        .put(format!("{}/_sandbox/webhooks", sb.get("forge_api")))
+        .body(r#"{"deliver": false}"#)
+        .send()?;
+    assert!(r.status().is_success());
+    set_tag(&clone, "web", "dev", "3.0.0")?;
+    git(&clone, &["commit", "-qam", "web 3.0.0, webhook lost"])?;
+    git(&clone, &["push", "-q"])?;
+    let sha3 = git(&clone, &["rev-parse", "HEAD"])?;
+    let r = sb
+        .http
+        .post(format!("{api}/api/v1/apps/web/environments/dev/sync"))
+        .bearer_auth(&token)
+        .body("{}")
+        .send()?;
+    assert_eq!(r.status().as_u16(), 202);
+    let (state, desc) = sb.wait_final(&sha3, "gantry/web/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    assert_eq!(web_dev_image()?, "ghcr.io/acme/web:3.0.0");
     sb.stop()
 }
 
