@@ -331,7 +331,10 @@ fn nats_is_a_conditional_dependency_on_the_official_chart_with_jetstream() {
         .join(",");
     let r = scenario("default");
     let args = strings(&r.container("gantry-receiver").unwrap()["args"]);
-    assert!(args.contains(&format!("--nats-url={bundled}").as_str()), "{args:?}");
+    assert!(
+        args.contains(&format!("--nats-url={bundled}").as_str()),
+        "{args:?}"
+    );
     assert!(args.contains(&"--nats-replicas=3"), "{args:?}");
     assert_eq!(r.reconciler_config().unwrap()["nats"]["url"], bundled);
     assert_eq!(r.reconciler_config().unwrap()["nats"]["replicas"], 3);
@@ -340,7 +343,10 @@ fn nats_is_a_conditional_dependency_on_the_official_chart_with_jetstream() {
     let r = scenario("single-nats");
     let single = "nats://gantry-nats.gantry-system.svc:4222";
     let args = strings(&r.container("gantry-receiver").unwrap()["args"]);
-    assert!(args.contains(&format!("--nats-url={single}").as_str()), "{args:?}");
+    assert!(
+        args.contains(&format!("--nats-url={single}").as_str()),
+        "{args:?}"
+    );
     assert!(args.contains(&"--nats-replicas=1"), "{args:?}");
     assert_eq!(r.reconciler_config().unwrap()["nats"]["url"], single);
     assert_eq!(r.reconciler_config().unwrap()["nats"]["replicas"], 1);

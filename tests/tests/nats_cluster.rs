@@ -163,7 +163,10 @@ async fn without_a_majority_the_receiver_answers_503_and_loses_nothing_it_accept
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert!(stored_again, "no delivery was stored after the majority came back");
+    assert!(
+        stored_again,
+        "no delivery was stored after the majority came back"
+    );
 
     let js = jetstream::new(async_nats::connect(cluster.urls()).await?);
     let s = js.get_stream(gantry_nats::EVENTS_STREAM).await?;
