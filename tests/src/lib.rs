@@ -22,6 +22,10 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: tempfile::TempDir,
+    /// Flags beyond the port, JetStream and the store (a cluster member's name, routes, monitor).
+    extra: Vec<String>,
+    /// The HTTP monitoring port, when the server serves one.
+    monitor: Option<u16>,
     bin: PathBuf,
     config: Option<PathBuf>,
 }
@@ -75,6 +79,8 @@ impl NatsServer {
             child: None,
             port,
             store,
+            extra: Vec::new(),
+            monitor: None,
             bin,
             config,
         };
@@ -122,6 +128,7 @@ impl NatsServer {
                 "-sd",
             ])
             .arg(self.store.path())
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -143,6 +150,145 @@ impl NatsServer {
         }
         Ok(())
     }
+}
+
+/// A JetStream cluster of `nats-server` processes on loopback ports, each with its own store,
+/// client, cluster and monitoring port, routed to all the others; every server is killed on drop.
+///
+/// Servers can be killed ([`NatsCluster::kill`]: SIGKILL, the store kept, as when a machine is
+/// lost) and started again with the same name, ports and store ([`NatsCluster::restart`]).
+#[derive(Debug)]
+pub struct NatsCluster {
+    servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `n` servers and waits until every one serves clients and JetStream has a meta
+    /// leader that all of them follow (each server's `/healthz` answers 200).
+    pub fn start(n: usize) -> Result<Self> {
+        let cluster_ports = (0..n).map(|_| free_port()).collect::<Result<Vec<_>>>()?;
+        let cluster_name = format!("gantry-test-{}", std::process::id());
+        let mut servers = Vec::with_capacity(n);
+        for (i, &cport) in cluster_ports.iter().enumerate() {
+            let routes: Vec<String> = cluster_ports
+                .iter()
+                .filter(|&&p| p != cport)
+                .map(|p| format!("nats://127.0.0.1:{p}"))
+                .collect();
+            let monitor = free_port()?;
+            let store = tempfile::tempdir().context("creating the JetStream store directory")?;
+            servers.push(NatsServer {
+                child: None,
+                port: free_port()?,
+                store,
+                bin: nats_server_bin(),
+                config: None,
+                extra: vec![
+                    "--server_name".to_owned(),
+                    format!("n{}", i + 1),
+                    "--cluster_name".to_owned(),
+                    cluster_name.clone(),
+                    "--cluster".to_owned(),
+                    format!("nats://127.0.0.1:{cport}"),
+                    "--routes".to_owned(),
+                    routes.join(","),
+                    "-m".to_owned(),
+                    monitor.to_string(),
+                ],
+                monitor: Some(monitor),
+            });
+        }
+        let mut cluster = NatsCluster { servers };
+        for s in &mut cluster.servers {
+            s.spawn()?;
+        }
+        cluster.wait_healthy(Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    /// Every server's URL, joined with commas as `--nats-url` takes them.
+    pub fn url(&self) -> String {
+        self.urls().join(",")
+    }
+
+    /// Each server's `nats://127.0.0.1:PORT`.
+    pub fn urls(&self) -> Vec<String> {
+        self.servers.iter().map(NatsServer::url).collect()
+    }
+
+    /// How many servers the cluster has.
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// True for a cluster of no servers.
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// Server `i`.
+    pub fn server(&self, i: usize) -> &NatsServer {
+        &self.servers[i]
+    }
+
+    /// Kills server `i` with SIGKILL, keeping its store.
+    pub fn kill(&mut self, i: usize) {
+        self.servers[i].stop();
+    }
+
+    /// Starts server `i` again with its name, ports and store; it rejoins the cluster and
+    /// catches up on what it missed. Waits until it serves clients (not until it caught up).
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        self.servers[i].restart()
+    }
+
+    /// True while server `i` runs.
+    pub fn running(&self, i: usize) -> bool {
+        self.servers[i].child.is_some()
+    }
+
+    /// Waits until every running server's `/healthz` answers 200: JetStream enabled, a meta
+    /// leader known, the server's streams and consumers current.
+    pub fn wait_healthy(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        for s in self.servers.iter().filter(|s| s.child.is_some()) {
+            while !s.healthy() {
+                if Instant::now() > deadline {
+                    bail!(
+                        "nats-server on port {} was not healthy within {within:?}",
+                        s.port
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NatsServer {
+    /// True when the server's monitoring endpoint answers `/healthz` with 200 (a server without
+    /// one: when it accepts connections).
+    pub fn healthy(&self) -> bool {
+        let Some(port) = self.monitor else {
+            let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+            return TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+        };
+        http_status(port, "/healthz") == Some(200)
+    }
+}
+
+/// The status code of `GET path` on 127.0.0.1:`port`, over HTTP/1.0 so the answer ends with
+/// the connection.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 impl Drop for NatsServer {
@@ -237,9 +383,36 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// `../shared/fixtures` beside the checkout.
-pub fn shared_fixtures() -> PathBuf {
-    workspace_root().join("../shared/fixtures")
+/// `shared/` beside the checkout: the conformance fixtures (`shared/fixtures`, described by its
+/// README.md) and the contract (`shared/spec/contract.md`). They are not in this repository: the
+/// project's steering repository lays them beside every developer's checkout and CI's clone.
+pub fn shared_dir() -> PathBuf {
+    let root = workspace_root();
+    root.parent()
+        .map_or_else(|| root.join(".."), Path::to_path_buf)
+        .join("shared")
+}
+
+/// `shared/<rel>` beside the checkout, or, when it is missing, an error naming the full path,
+/// `what` lives there, and where `shared/` comes from: a test that needs shared data says so
+/// instead of failing with a bare `No such file or directory`.
+pub fn shared_path(rel: &str, what: &str) -> Result<PathBuf> {
+    let p = shared_dir().join(rel);
+    if p.exists() {
+        return Ok(p);
+    }
+    bail!(
+        "{} is missing: it holds {what}. shared/ lies beside the checkout ({}); it is not in \
+         this repository but laid there, with the contract in shared/spec, for every checkout \
+         and CI clone",
+        p.display(),
+        shared_dir().display()
+    )
+}
+
+/// `shared/fixtures/<rel>` (see [`shared_path`]).
+pub fn shared_fixture(rel: &str, what: &str) -> Result<PathBuf> {
+    shared_path(&format!("fixtures/{rel}"), what)
 }
 
 /// The folder of `@octokit/webhooks-examples` that `scripts/tools.sh` installs.
@@ -261,4 +434,26 @@ pub fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
     };
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_shared_path_is_named_with_what_lives_there() {
+        let err = shared_path("fixtures/no-such-folder", "the cases of a test")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let want = shared_dir().join("fixtures/no-such-folder");
+        assert!(
+            err.starts_with(&format!(
+                "{} is missing: it holds the cases of a test.",
+                want.display()
+            )),
+            "{err}"
+        );
+        assert!(!want.to_string_lossy().contains(".."), "{}", want.display());
+    }
 }

@@ -67,8 +67,10 @@ async fn python_decodes_stored_events_and_audit_records() -> Result<()> {
     );
 
     let r = Receiver::start().await?;
-    let body =
-        std::fs::read(gantry_tests::shared_fixtures().join("gitea/constructed/gitea-push.json"))?;
+    let body = std::fs::read(gantry_tests::shared_fixture(
+        "gitea/constructed/gitea-push.json",
+        "a Gitea push payload built from Gitea's own structs",
+    )?)?;
     let delivery = unique("py");
     let resp: Value = r
         .delivery("gitea", "push", &delivery, body)

@@ -129,7 +129,7 @@ async fn check(
 }
 
 fn fixture(path: &str) -> Result<Vec<u8>> {
-    let p = gantry_tests::shared_fixtures().join(path);
+    let p = gantry_tests::shared_fixture(path, "a GitHub or Gitea webhook payload")?;
     std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
 }
 
@@ -362,7 +362,10 @@ async fn shared_fixtures() -> Result<()> {
         "gitea/fixtures/drone-go-scm",
         "gitea/fixtures/go-playground-webhooks",
     ] {
-        for e in std::fs::read_dir(gantry_tests::shared_fixtures().join(dir))? {
+        for e in std::fs::read_dir(gantry_tests::shared_fixture(
+            dir,
+            "GitHub and Gitea webhook payloads from other projects' test suites",
+        )?)? {
             on_disk.push(format!("{dir}/{}", e?.file_name().to_string_lossy()));
         }
     }

@@ -208,12 +208,15 @@ async fn graceful_shutdown_finishes_in_flight_deliveries_and_refuses_new_ones() 
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     r.trigger_shutdown();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // The listener is closed: new connections are refused.
-    assert!(
-        tokio::net::TcpStream::connect(&addr).await.is_err(),
-        "a new connection was accepted during shutdown"
-    );
+    // The listener closes: new connections are refused (waited for, not slept for).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new connections were still accepted 10s into the shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The request already in flight completes and is stored.
     s.write_all(&body[10..]).await?;

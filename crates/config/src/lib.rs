@@ -150,6 +150,159 @@ pub fn path(s: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// `--nats-url`: one NATS server, or several seed servers separated by commas.
+pub const ENV_NATS_URL: &str = "GANTRY_NATS_URL";
+/// `--nats-replicas`: how many servers keep a copy of what Gantry creates in JetStream.
+pub const ENV_NATS_REPLICAS: &str = "GANTRY_NATS_REPLICAS";
+/// Where NATS is when nothing says otherwise.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+/// JetStream keeps at most five copies of a stream.
+pub const MAX_NATS_REPLICAS: usize = 5;
+
+/// The `nats:` block of a service's config file: `nats: {url: ..., replicas: 3}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsFile {
+    /// One server URL, or several separated by commas.
+    pub url: Option<String>,
+    /// Copies of each stream, bucket and consumer Gantry creates.
+    pub replicas: Option<usize>,
+}
+
+/// Where NATS is and how Gantry's JetStream assets are replicated, resolved across the layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsSettings {
+    /// The seed servers, in the order given; the client connects to any of them and learns the
+    /// rest of the cluster from the server it reaches.
+    pub servers: Vec<String>,
+    /// Copies kept of `GANTRY_EVENTS`, `GANTRY_AUDIT`, `GANTRY_DLQ`, `gantry-state` and the
+    /// reconcilers' consumer when Gantry creates them (1 to [`MAX_NATS_REPLICAS`]).
+    pub replicas: usize,
+}
+
+impl NatsSettings {
+    /// The servers joined with commas, as `--nats-url` takes them.
+    pub fn url(&self) -> String {
+        self.servers.join(",")
+    }
+}
+
+/// Parses `--nats-url`: comma-separated server URLs (`nats://`, `tls://`, `ws://`, `wss://` or a
+/// bare `host:port`), each with a host and, when given, a numeric port.
+pub fn parse_nats_url(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (i, raw) in s.split(',').enumerate() {
+        let entry = raw.trim();
+        if entry.is_empty() {
+            return Err(format!(
+                "server {} of {s:?} is empty (separate servers with single commas)",
+                i + 1
+            ));
+        }
+        check_server(entry).map_err(|m| format!("{entry:?} {m}"))?;
+        out.push(entry.to_owned());
+    }
+    Ok(out)
+}
+
+fn check_server(entry: &str) -> Result<(), &'static str> {
+    let rest = match entry.split_once("://") {
+        Some((scheme, rest)) => {
+            if !matches!(scheme, "nats" | "tls" | "ws" | "wss") {
+                return Err("has a scheme other than nats, tls, ws or wss");
+            }
+            rest
+        }
+        None => entry,
+    };
+    if rest.chars().any(char::is_whitespace) {
+        return Err("contains white space");
+    }
+    // Credentials may sit before the host (`nats://user:pass@host:4222`).
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let hostport = hostport.split('/').next().unwrap_or_default();
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => return Err("has an unclosed IPv6 bracket"),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("names no host");
+    }
+    if let Some(p) = port
+        && p.parse::<u16>().is_err()
+    {
+        return Err("has a port that is not a number from 0 to 65535");
+    }
+    Ok(())
+}
+
+/// Parses `--nats-replicas`: 1 to [`MAX_NATS_REPLICAS`].
+pub fn parse_nats_replicas(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
+    check_replicas(n)
+}
+
+fn check_replicas(n: usize) -> Result<usize, String> {
+    if (1..=MAX_NATS_REPLICAS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} is not between 1 and {MAX_NATS_REPLICAS} (JetStream keeps at most {MAX_NATS_REPLICAS} copies)"
+        ))
+    }
+}
+
+impl<'a, E: Env + ?Sized> Layers<'a, E> {
+    /// Resolves `--nats-url` and `--nats-replicas` against [`ENV_NATS_URL`],
+    /// [`ENV_NATS_REPLICAS`] and the file's `nats:` block; every service reads them the same way.
+    pub fn nats(
+        &self,
+        flag_url: Option<String>,
+        flag_replicas: Option<usize>,
+        file: Option<&NatsFile>,
+    ) -> Result<NatsSettings, Error> {
+        let flag_servers = flag_url
+            .map(|u| parse_nats_url(&u).map_err(|m| Error::new("--nats-url", m)))
+            .transpose()?;
+        let file_servers = file
+            .and_then(|f| f.url.as_deref())
+            .map(|u| parse_nats_url(u).map_err(|m| Error::new("nats.url", m)))
+            .transpose()?;
+        let servers = self.pick(
+            flag_servers,
+            ENV_NATS_URL,
+            parse_nats_url,
+            file_servers,
+            vec![DEFAULT_NATS_URL.to_owned()],
+        )?;
+        let flag_replicas = flag_replicas
+            .map(|n| check_replicas(n).map_err(|m| Error::new("--nats-replicas", m)))
+            .transpose()?;
+        let file_replicas = file
+            .and_then(|f| f.replicas)
+            .map(|n| check_replicas(n).map_err(|m| Error::new("nats.replicas", m)))
+            .transpose()?;
+        let replicas = self.pick(
+            flag_replicas,
+            ENV_NATS_REPLICAS,
+            parse_nats_replicas,
+            file_replicas,
+            1,
+        )?;
+        Ok(NatsSettings { servers, replicas })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +333,84 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn nats_urls_and_replicas() {
+        assert_eq!(
+            parse_nats_url("nats://a:4222, nats://b:4222 ,c:4222").unwrap(),
+            vec!["nats://a:4222", "nats://b:4222", "c:4222"]
+        );
+        assert_eq!(parse_nats_url("tls://u:p@[::1]:4222/").unwrap().len(), 1);
+        for bad in [
+            "",
+            "nats://a:4222,",
+            "nats://a:4222,,nats://b",
+            "http://a:4222",
+            "nats://:4222",
+            "nats://a:port",
+            "a b:1",
+        ] {
+            assert!(parse_nats_url(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(parse_nats_replicas("3"), Ok(3));
+        assert!(parse_nats_replicas("0").is_err());
+        assert!(parse_nats_replicas("6").is_err());
+        assert!(parse_nats_replicas("three").is_err());
+    }
+
+    #[test]
+    fn nats_settings_resolve_across_layers() {
+        let none: &[(&str, &str)] = &[];
+        let d = Layers::new(none).nats(None, None, None).unwrap();
+        assert_eq!(d.servers, vec![DEFAULT_NATS_URL]);
+        assert_eq!(d.replicas, 1);
+
+        let file = NatsFile {
+            url: Some("nats://f1:4222,nats://f2:4222".to_owned()),
+            replicas: Some(3),
+        };
+        let f = Layers::new(none).nats(None, None, Some(&file)).unwrap();
+        assert_eq!(f.url(), "nats://f1:4222,nats://f2:4222");
+        assert_eq!(f.replicas, 3);
+
+        let env: &[(&str, &str)] = &[(ENV_NATS_URL, "nats://e:1"), (ENV_NATS_REPLICAS, "5")];
+        let e = Layers::new(env).nats(None, None, Some(&file)).unwrap();
+        assert_eq!((e.url(), e.replicas), ("nats://e:1".to_owned(), 5));
+        let fl = Layers::new(env)
+            .nats(Some("x:1,y:2".to_owned()), Some(1), Some(&file))
+            .unwrap();
+        assert_eq!((fl.servers.len(), fl.replicas), (2, 1));
+
+        let bad: &[(&str, &str)] = &[(ENV_NATS_REPLICAS, "9")];
+        assert_eq!(
+            Layers::new(bad).nats(None, None, None).unwrap_err().key,
+            ENV_NATS_REPLICAS
+        );
+        let e = Layers::new(none).nats(None, Some(0), None).unwrap_err();
+        assert_eq!(e.key, "--nats-replicas");
+        let file = NatsFile {
+            url: Some("nats://a,".to_owned()),
+            replicas: None,
+        };
+        assert_eq!(
+            Layers::new(none)
+                .nats(None, None, Some(&file))
+                .unwrap_err()
+                .key,
+            "nats.url"
+        );
+        let file = NatsFile {
+            url: None,
+            replicas: Some(7),
+        };
+        assert_eq!(
+            Layers::new(none)
+                .nats(None, None, Some(&file))
+                .unwrap_err()
+                .key,
+            "nats.replicas"
+        );
     }
 }
 

@@ -97,7 +97,11 @@ fn override_yaml(path: &[String], v: Value) -> String {
 }
 
 fn jobs() -> Vec<Job> {
-    let cases = root().join("../shared/fixtures/helm/cases");
+    let cases = gantry_tests::shared_fixture(
+        "helm/cases",
+        "the Helm conformance cases: real charts with Helm v4.2.3's own output",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&cases)
         .expect("the Helm cases")
         .map(|e| e.expect("entry").path())

@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use gantry_helm::{Release, Request, render};
 
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/helm/cases")
+    gantry_tests::shared_fixture(
+        "helm/cases",
+        "the Helm conformance cases: real charts with Helm v4.2.3's own output",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {

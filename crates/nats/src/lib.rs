@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::ServerAddr;
+use async_nats::jetstream::{self, kv, stream};
 
 /// The stream that stores verified webhook events.
 pub const EVENTS_STREAM: &str = "GANTRY_EVENTS";
@@ -20,6 +21,8 @@ pub const AUDIT_SUBJECTS: &str = "gantry.audit.>";
 pub const DLQ_SUBJECTS: &str = "gantry.dlq.>";
 /// The key-value bucket holding each app and environment's state and lease.
 pub const STATE_BUCKET: &str = "gantry-state";
+/// The stream behind [`STATE_BUCKET`]: JetStream names a bucket's stream `KV_<bucket>`.
+pub const STATE_BUCKET_STREAM: &str = "KV_gantry-state";
 /// The stream that keeps dead-lettered events (subjects [`DLQ_SUBJECTS`]).
 pub const DLQ_STREAM: &str = "GANTRY_DLQ";
 /// The durable pull consumer on [`EVENTS_STREAM`] that every reconciler worker shares.
@@ -146,6 +149,49 @@ pub enum Error {
         #[source]
         source: async_nats::jetstream::context::CreateStreamError,
     },
+    /// The state bucket exists but could not be opened.
+    #[error("could not open the key-value bucket {STATE_BUCKET}")]
+    OpenBucket(#[source] async_nats::jetstream::context::KeyValueError),
+    /// The state bucket was absent and could not be created.
+    #[error("could not create the key-value bucket {STATE_BUCKET}")]
+    CreateBucket(#[source] async_nats::jetstream::context::CreateKeyValueError),
+    /// A server address the client cannot use.
+    #[error("invalid NATS server address {address:?}")]
+    ServerAddr {
+        /// The address as given.
+        address: String,
+        /// Why the client refused it.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Parses seed servers (from `--nats-url`, split at commas) into the addresses a
+/// `ConnectOptions::connect` takes. Given several, the client picks one, learns the rest of the
+/// cluster from it, and reconnects to another when the one it uses goes away.
+pub fn server_addrs(servers: &[String]) -> Result<Vec<ServerAddr>, Error> {
+    servers
+        .iter()
+        .map(|s| {
+            s.trim()
+                .parse::<ServerAddr>()
+                .map_err(|source| Error::ServerAddr {
+                    address: s.clone(),
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// [`server_addrs`] of a comma-separated list.
+pub fn server_addrs_from_url(url: &str) -> Result<Vec<ServerAddr>, Error> {
+    let list: Vec<String> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    server_addrs(&list)
 }
 
 /// Checks the version a connected server announced in its INFO against
@@ -193,6 +239,11 @@ impl Error {
                 source.kind(),
                 CreateStreamErrorKind::JetStream(_) | CreateStreamErrorKind::JetStreamUnavailable
             ),
+            // An address the client cannot parse never becomes usable.
+            Error::ServerAddr { .. } => true,
+            // The client folds a refusal and a lost request into one kind here, so these are
+            // retried: a refusal then fails again, visibly, each time.
+            Error::OpenBucket(_) | Error::CreateBucket(_) => false,
         }
     }
 }
@@ -254,8 +305,8 @@ pub fn audit_subject(app: &str, environment: &str, outcome: &str) -> String {
     )
 }
 
-/// The configuration `GANTRY_EVENTS` is created with.
-pub fn events_stream_config() -> stream::Config {
+/// The configuration `GANTRY_EVENTS` is created with, kept on `replicas` servers.
+pub fn events_stream_config(replicas: usize) -> stream::Config {
     stream::Config {
         name: EVENTS_STREAM.to_owned(),
         subjects: vec![EVENTS_SUBJECTS.to_owned()],
@@ -263,31 +314,34 @@ pub fn events_stream_config() -> stream::Config {
         retention: stream::RetentionPolicy::Limits,
         max_age: EVENTS_MAX_AGE,
         duplicate_window: EVENTS_DUPLICATE_WINDOW,
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
 
 /// The configuration `GANTRY_AUDIT` is created with.
-pub fn audit_stream_config() -> stream::Config {
+pub fn audit_stream_config(replicas: usize) -> stream::Config {
     stream::Config {
         name: AUDIT_STREAM.to_owned(),
         subjects: vec![AUDIT_SUBJECTS.to_owned()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         max_age: Duration::from_secs(30 * 24 * 3600),
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
 
 /// The configuration `GANTRY_DLQ` is created with: events that exhausted their deliveries, kept
 /// as long as events are so that an operator can inspect and replay them.
-pub fn dlq_stream_config() -> stream::Config {
+pub fn dlq_stream_config(replicas: usize) -> stream::Config {
     stream::Config {
         name: DLQ_STREAM.to_owned(),
         subjects: vec![DLQ_SUBJECTS.to_owned()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         max_age: EVENTS_MAX_AGE,
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
@@ -385,6 +439,13 @@ fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
         format!("{:?}", have.retention),
         format!("{:?}", want.retention),
     );
+    // An operator who moved a stream to more (or fewer) servers on purpose keeps it so; Gantry
+    // only says that it would have created it otherwise.
+    cmp(
+        "replicas",
+        have.num_replicas.max(1).to_string(),
+        want.num_replicas.max(1).to_string(),
+    );
     // Zero asks for the server's default window, so any window the server chose matches it.
     if !want.duplicate_window.is_zero() {
         cmp(
@@ -394,6 +455,76 @@ fn differences(have: &stream::Config, want: &stream::Config) -> Vec<String> {
         );
     }
     out
+}
+
+/// The configuration the `gantry-state` bucket is created with: one value per key (the lease
+/// and the state are compare-and-set, so history would only cost space), on `replicas` servers.
+pub fn state_bucket_config(replicas: usize) -> kv::Config {
+    kv::Config {
+        bucket: STATE_BUCKET.to_owned(),
+        history: 1,
+        storage: stream::StorageType::File,
+        num_replicas: replicas.max(1),
+        description: "Gantry: last applied revision and lease per app and environment".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Opens the `gantry-state` bucket, creating it with [`state_bucket_config`] when absent. An
+/// existing bucket is never changed: differences (its replicas) are reported as
+/// [`StreamStatus::Differs`] for the caller to log, as for the streams.
+pub async fn ensure_state_bucket(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<(kv::Store, StreamStatus), Error> {
+    match js.get_stream(STATE_BUCKET_STREAM).await {
+        Ok(s) => {
+            let have = s.cached_info().config.num_replicas.max(1);
+            let want = replicas.max(1);
+            let store = js
+                .get_key_value(STATE_BUCKET)
+                .await
+                .map_err(Error::OpenBucket)?;
+            let status = if have == want {
+                StreamStatus::Matches
+            } else {
+                StreamStatus::Differs(vec![format!(
+                    "replicas: server has {have}, Gantry expects {want}"
+                )])
+            };
+            Ok((store, status))
+        }
+        Err(e) if is_not_found(&e) => {
+            match js.create_key_value(state_bucket_config(replicas)).await {
+                Ok(store) => Ok((store, StreamStatus::Created)),
+                // Another worker may have created it a moment before; then it opens.
+                Err(source) => match js.get_key_value(STATE_BUCKET).await {
+                    Ok(store) => Ok((store, StreamStatus::Matches)),
+                    Err(_) => Err(Error::CreateBucket(source)),
+                },
+            }
+        }
+        Err(source) => Err(Error::Lookup {
+            stream: STATE_BUCKET_STREAM,
+            source,
+        }),
+    }
+}
+
+/// The replicas setting of an existing consumer against what Gantry would create; `None` when
+/// they agree. Zero means "as many as the stream", which agrees with the stream's own count.
+pub fn consumer_replicas_difference(
+    have: usize,
+    stream_replicas: usize,
+    want: usize,
+) -> Option<String> {
+    let have = if have == 0 { stream_replicas } else { have }.max(1);
+    (have != want.max(1)).then(|| {
+        format!(
+            "replicas: server has {have}, Gantry expects {}",
+            want.max(1)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -449,6 +580,37 @@ mod tests {
             audit_subject("pay.ments", "dev", "succeeded"),
             "gantry.audit.pay%2Ements.dev.succeeded"
         );
+    }
+
+    #[test]
+    fn replicas_reach_every_created_asset() {
+        for cfg in [
+            events_stream_config(3),
+            audit_stream_config(3),
+            dlq_stream_config(3),
+        ] {
+            assert_eq!(cfg.num_replicas, 3, "{}", cfg.name);
+        }
+        assert_eq!(events_stream_config(0).num_replicas, 1);
+        assert_eq!(state_bucket_config(3).num_replicas, 3);
+        let diffs = differences(&events_stream_config(1), &events_stream_config(3));
+        assert_eq!(diffs, vec!["replicas: server has 1, Gantry expects 3"]);
+        assert!(differences(&events_stream_config(3), &events_stream_config(3)).is_empty());
+        assert_eq!(consumer_replicas_difference(0, 3, 3), None);
+        assert_eq!(
+            consumer_replicas_difference(1, 3, 3).as_deref(),
+            Some("replicas: server has 1, Gantry expects 3")
+        );
+    }
+
+    #[test]
+    fn seed_servers_parse() {
+        let addrs = server_addrs_from_url("nats://a:4222, nats://b:4223,c").unwrap();
+        assert_eq!(addrs.len(), 3);
+        assert!(matches!(
+            server_addrs_from_url("nats://a:4222,http://b"),
+            Err(Error::ServerAddr { address, .. }) if address == "http://b"
+        ));
     }
 
     proptest! {

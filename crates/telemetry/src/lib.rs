@@ -24,6 +24,8 @@ pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 /// The standard variable holding the log filter (`info`, `gantry_receiver=debug,warn`, ...).
 pub const RUST_LOG: &str = "RUST_LOG";
+/// The informal standard (no-color.org): when set and not empty, no ANSI colour in text logs.
+pub const NO_COLOR: &str = "NO_COLOR";
 
 /// Errors of telemetry set-up.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +133,13 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
             .with_writer(std::io::stderr)
             .boxed()
     } else {
+        // Escape codes only where a terminal shows them: a log file or a pipe gets plain text.
+        let ansi = colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os(NO_COLOR).as_deref(),
+        );
         tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
             .with_writer(std::io::stderr)
             .boxed()
     };
@@ -142,6 +150,12 @@ pub fn init(opts: Options) -> Result<Guard, Error> {
         .try_init()
         .map_err(Error::AlreadyInstalled)?;
     Ok(Guard { provider })
+}
+
+/// Whether text logs are coloured: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string.
+pub fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The OTLP/HTTP traces URL for a base endpoint, as the OpenTelemetry specification builds it.
@@ -267,6 +281,22 @@ impl Extractor for Carrier<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(
+            colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(
+            !colour(false, None),
+            "a file or a pipe gets no escape codes"
+        );
+        assert!(!colour(false, Some(OsStr::new("1"))));
+    }
 
     #[test]
     fn child_traceparent_keeps_the_trace() {

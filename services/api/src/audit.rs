@@ -101,11 +101,11 @@ fn time_of(r: &AuditRecord) -> (i64, i32) {
 }
 
 /// Follows `GANTRY_AUDIT` from its start into `index`, forever, resuming after outages.
-pub async fn follow(js: jetstream::Context, index: Index) {
+pub async fn follow(js: jetstream::Context, index: Index, replicas: usize) {
     let mut delay = Duration::from_millis(200);
     let mut start_seq: u64 = 1;
     loop {
-        match follow_once(&js, &index, &mut start_seq).await {
+        match follow_once(&js, &index, &mut start_seq, replicas).await {
             Ok(()) => {}
             Err(e) => tracing::debug!(error = %e, "following the audit stream; retrying"),
         }
@@ -118,10 +118,11 @@ async fn follow_once(
     js: &jetstream::Context,
     index: &Index,
     start_seq: &mut u64,
+    replicas: usize,
 ) -> Result<(), String> {
     let stream = gantry_nats::ensure_stream(
         js,
-        &gantry_nats::audit_stream_config(),
+        &gantry_nats::audit_stream_config(replicas),
         gantry_nats::AUDIT_STREAM,
     )
     .await

@@ -18,6 +18,7 @@ pub fn start(s: Arc<AppState>) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![tokio::spawn(crate::audit::follow(
         s.js.clone(),
         s.audit.clone(),
+        s.config.nats_replicas,
     ))];
     tasks.push(tokio::spawn(refresh_loop(s.clone(), kicked)));
     tasks.push(tokio::spawn(follow_pushes(s.clone(), kick)));
@@ -96,7 +97,7 @@ pub async fn load_rules(s: &AppState) {
 async fn follow_pushes(s: Arc<AppState>, kick: tokio::sync::mpsc::Sender<String>) {
     let mut delay = Duration::from_millis(200);
     loop {
-        if let Err(e) = follow_once(&s.js, &kick).await {
+        if let Err(e) = follow_once(&s.js, &kick, s.config.nats_replicas).await {
             tracing::debug!(error = %e, "following GANTRY_EVENTS; retrying");
         }
         tokio::time::sleep(delay).await;
@@ -107,10 +108,11 @@ async fn follow_pushes(s: Arc<AppState>, kick: tokio::sync::mpsc::Sender<String>
 async fn follow_once(
     js: &jetstream::Context,
     kick: &tokio::sync::mpsc::Sender<String>,
+    replicas: usize,
 ) -> Result<(), String> {
     gantry_nats::ensure_stream(
         js,
-        &gantry_nats::events_stream_config(),
+        &gantry_nats::events_stream_config(replicas),
         gantry_nats::EVENTS_STREAM,
     )
     .await

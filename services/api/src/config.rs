@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gantry_config::{Env, Error, Layers, LogFormat, from_str, parse_duration, path};
+use gantry_config::{
+    Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, parse_nats_replicas, path,
+};
 use serde::Deserialize;
 
 use crate::tokens::StaticTokens;
@@ -16,7 +18,9 @@ pub const ENV_CONFIG: &str = "GANTRY_CONFIG";
 /// `--listen`
 pub const ENV_LISTEN: &str = "GANTRY_API_LISTEN";
 /// `--nats-url`
-pub const ENV_NATS_URL: &str = "GANTRY_NATS_URL";
+pub const ENV_NATS_URL: &str = gantry_config::ENV_NATS_URL;
+/// `--nats-replicas`
+pub const ENV_NATS_REPLICAS: &str = gantry_config::ENV_NATS_REPLICAS;
 /// `--data-dir`
 pub const ENV_DATA_DIR: &str = "GANTRY_DATA_DIR";
 /// `--publish-timeout`
@@ -48,9 +52,12 @@ pub struct Args {
     /// Address to serve on [default: 0.0.0.0:8090] [env: GANTRY_API_LISTEN]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// NATS server URL [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
+    /// NATS server URL; several seed servers of a cluster separated by commas [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// Copies kept of the streams the API creates when absent (1 to 5) [default: 1] [env: GANTRY_NATS_REPLICAS]
+    #[arg(long, value_parser = parse_nats_replicas)]
+    pub nats_replicas: Option<usize>,
     /// Where repository mirrors live [default: $TMPDIR/gantry-api] [env: GANTRY_DATA_DIR]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -95,12 +102,6 @@ struct FileConfig {
     repositories: Vec<RepositoryFile>,
     log_format: Option<String>,
     log_level: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NatsFile {
-    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,8 +243,10 @@ pub enum RbacSource {
 pub struct Config {
     /// Where to serve.
     pub listen: SocketAddr,
-    /// NATS.
+    /// NATS servers, separated by commas.
     pub nats_url: String,
+    /// Copies of the streams the API creates.
+    pub nats_replicas: usize,
     /// Mirrors live here.
     pub data_dir: PathBuf,
     /// How long to wait for JetStream's ack of a sync.
@@ -276,6 +279,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats_url: nats_url.to_owned(),
+            nats_replicas: 1,
             data_dir: data_dir.to_path_buf(),
             publish_timeout: Duration::from_secs(5),
             refresh_interval: Duration::from_secs(60),
@@ -330,13 +334,7 @@ impl Config {
             file.listen,
             SocketAddr::from(([0, 0, 0, 0], 8090)),
         )?;
-        let nats_url = l.pick(
-            args.nats_url,
-            ENV_NATS_URL,
-            |s| Ok(s.to_owned()),
-            file.nats.and_then(|n| n.url),
-            "nats://127.0.0.1:4222".to_owned(),
-        )?;
+        let nats = l.nats(args.nats_url, args.nats_replicas, file.nats.as_ref())?;
         let data_dir = l.pick(
             args.data_dir,
             ENV_DATA_DIR,
@@ -555,7 +553,8 @@ impl Config {
 
         Ok(Config {
             listen,
-            nats_url,
+            nats_url: nats.url(),
+            nats_replicas: nats.replicas,
             data_dir,
             publish_timeout,
             refresh_interval,
@@ -662,6 +661,21 @@ mod tests {
             o.map(|o| (o.issuer, o.audience)),
             Some(("https://b".to_owned(), "x".to_owned()))
         );
+    }
+
+    #[test]
+    fn nats_servers_and_replicas() {
+        let c = resolve(
+            "nats: {url: \"nats://a:4222,nats://b:4222\", replicas: 3}\n",
+            &[],
+        )
+        .expect("resolves");
+        assert_eq!(c.nats_url, "nats://a:4222,nats://b:4222");
+        assert_eq!(c.nats_replicas, 3);
+        let c = resolve("", &[(ENV_NATS_REPLICAS, "5")]).expect("resolves");
+        assert_eq!(c.nats_replicas, 5);
+        let e = resolve("nats: {replicas: 0}\n", &[]).unwrap_err();
+        assert_eq!(e.key, "nats.replicas");
     }
 
     #[test]

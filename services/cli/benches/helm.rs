@@ -23,7 +23,11 @@ fn root() -> PathBuf {
 }
 
 fn cases_dir() -> PathBuf {
-    root().join("../shared/fixtures/helm/cases")
+    gantry_tests::shared_fixture(
+        "helm/cases",
+        "the Helm conformance cases: real charts with Helm v4.2.3's own output",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn python() -> PathBuf {

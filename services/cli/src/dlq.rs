@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use gantry_config::{Env, Layers, ProcessEnv};
+use gantry_config::{Env, ProcessEnv};
 use gantry_reconciler::worker::{HEADER_DLQ_REASON, HEADER_DLQ_SUBJECT};
 use prost::Message as _;
 use serde_json::json;
@@ -88,14 +88,10 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn url(flag: Option<String>, env: &(impl Env + ?Sized)) -> Result<String, ExitCode> {
-    Layers::new(env)
-        .pick(
-            flag,
-            crate::events::ENV_NATS_URL,
-            |s| Ok(s.to_owned()),
-            None,
-            "nats://127.0.0.1:4222".to_owned(),
-        )
+    // As `gantry status`: the sandbox in the current directory when nothing names a server.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    crate::locate::nats_url(flag.as_deref(), None, env, &cwd)
+        .map(|(url, _)| url)
         .map_err(|e| {
             eprintln!("gantry dlq: {e}");
             ExitCode::from(gantry_config::EXIT_CONFIG)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use gantry_config::{Env, Layers, ProcessEnv};
+use gantry_config::{Env, ProcessEnv};
 use serde_json::json;
 
 /// `--nats-url`
@@ -42,7 +42,8 @@ struct TailArgs {
     /// Stop after this many messages.
     #[arg(long)]
     count: Option<u64>,
-    /// NATS server [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
+    /// NATS server [env: GANTRY_NATS_URL] [default: ./.gantry-sandbox's, else
+    /// nats://127.0.0.1:4222]
     #[arg(long)]
     nats_url: Option<String>,
 }
@@ -69,13 +70,9 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn run_tail(args: TailArgs, env: &(impl Env + ?Sized)) -> ExitCode {
-    let url = match Layers::new(env).pick(
-        args.nats_url,
-        ENV_NATS_URL,
-        |s| Ok(s.to_owned()),
-        None,
-        "nats://127.0.0.1:4222".to_owned(),
-    ) {
+    // As `gantry status`: the sandbox in the current directory when nothing names a server.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (url, source) = match crate::locate::nats_url(args.nats_url.as_deref(), None, env, &cwd) {
         Ok(u) => u,
         Err(e) => {
             eprintln!("gantry events: {e}");
@@ -97,11 +94,11 @@ async fn run_tail(args: TailArgs, env: &(impl Env + ?Sized)) -> ExitCode {
     {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            eprintln!("gantry events: cannot connect to NATS at {url}: {e}");
+            eprintln!("gantry events: cannot connect to NATS at {url} ({source}): {e}");
             return ExitCode::from(EXIT_UNAVAILABLE);
         }
         Err(_) => {
-            eprintln!("gantry events: NATS at {url} did not answer within 5s");
+            eprintln!("gantry events: NATS at {url} ({source}) did not answer within 5s");
             return ExitCode::from(EXIT_UNAVAILABLE);
         }
     };
@@ -113,7 +110,9 @@ async fn run_tail(args: TailArgs, env: &(impl Env + ?Sized)) -> ExitCode {
     let stream = match js.get_stream(stream_name).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("gantry events: stream {stream_name} is not available: {e}");
+            eprintln!(
+                "gantry events: stream {stream_name} is not available on {url} ({source}): {e}"
+            );
             return ExitCode::from(EXIT_UNAVAILABLE);
         }
     };

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod dlq;
 mod events;
 mod kube_sim;
+mod locate;
 mod pr;
 mod render;
 mod status;

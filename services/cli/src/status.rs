@@ -1,6 +1,7 @@
 //! `gantry status` (contract section 9): per repository, app and environment, the last applied
 //! revision, the last attempt (failures included, even when nothing was ever applied), live
-//! health, drift and when it was last checked, from the `gantry-state` bucket.
+//! health, drift and when it was last checked, from the `gantry-state` bucket. It always says
+//! which NATS server and bucket it read, and whether the bucket was missing or empty.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,7 +15,8 @@ use serde_json::json;
 /// Options of `gantry status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A sandbox folder: its sandbox.json names the NATS server.
+    /// A sandbox folder: its sandbox.json names the NATS server [default: ./.gantry-sandbox
+    /// when it has a sandbox.json and neither --nats-url nor GANTRY_NATS_URL is given]
     #[arg(long)]
     dir: Option<PathBuf>,
     /// NATS server [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
@@ -38,7 +40,14 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(gantry_config::EXIT_CONFIG);
     }
-    let url = match nats_url(&args) {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let located = crate::locate::nats_url(
+        args.nats_url.as_deref(),
+        args.dir.as_deref(),
+        &gantry_config::ProcessEnv,
+        &cwd,
+    );
+    let (url, source) = match located {
         Ok(u) => u,
         Err(e) => {
             eprintln!("gantry status: {e}");
@@ -56,7 +65,18 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     match rt.block_on(rows(&url)) {
-        Ok(rows) => {
+        Ok((bucket, rows)) => {
+            let read = format!(
+                "NATS {url} ({source}), bucket {}: {}",
+                gantry_nats::STATE_BUCKET,
+                bucket.describe(&rows)
+            );
+            // JSON lines stay machine-readable on stdout; the person reading a table sees it there.
+            if args.output == "json" {
+                eprintln!("gantry status: {read}");
+            } else {
+                println!("{read}");
+            }
             print(&rows, &args.output);
             ExitCode::SUCCESS
         }
@@ -67,36 +87,77 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn nats_url(args: &Args) -> Result<String, String> {
-    if let Some(u) = &args.nats_url {
-        return Ok(u.clone());
+/// Prints the table `gantry status` prints for the server at `url` (for `gantry up`'s guide on
+/// resume); the bucket's state when there is no row to show.
+pub async fn print_table(url: &str) -> Result<(), String> {
+    let (bucket, rows) = rows(url).await?;
+    if rows.is_empty() {
+        println!("  {}", bucket.describe(&rows));
     }
-    if let Some(dir) = &args.dir {
-        let path = dir.join("sandbox.json");
-        let text = std::fs::read(&path)
-            .map_err(|e| format!("invalid --dir: cannot read {}: {e}", path.display()))?;
-        let s: crate::up::SandboxJson = serde_json::from_slice(&text)
-            .map_err(|e| format!("invalid --dir: {}: {e}", path.display()))?;
-        return Ok(s.nats_url);
-    }
-    Ok(std::env::var(crate::events::ENV_NATS_URL)
-        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()))
+    print(&rows, "table");
+    Ok(())
 }
 
-async fn rows(url: &str) -> Result<Vec<Row>, String> {
+/// What was found where the state bucket should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    /// No reconciler ever used this server.
+    Missing,
+    /// The bucket exists.
+    Found,
+}
+
+impl Bucket {
+    fn describe(self, rows: &[Row]) -> String {
+        let wide = rows
+            .iter()
+            .filter(|r| r.app == gantry_reconciler::state::REPO_WIDE)
+            .count();
+        let envs = rows.len() - wide;
+        let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        match (self, envs, wide) {
+            (Bucket::Missing, _, _) => {
+                "missing: no reconciler has used this NATS server, nothing deployed".to_owned()
+            }
+            (Bucket::Found, 0, 0) => "empty: nothing deployed yet".to_owned(),
+            (Bucket::Found, n, 0) => plural(n, "environment"),
+            (Bucket::Found, n, w) => format!(
+                "{}, {}",
+                plural(n, "environment"),
+                plural(w, "repository-wide record")
+            ),
+        }
+    }
+}
+
+async fn rows(url: &str) -> Result<(Bucket, Vec<Row>), String> {
     let client = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url))
         .await
         .map_err(|_| format!("NATS at {url} did not answer within 5s"))?
         .map_err(|e| format!("cannot connect to NATS at {url}: {e}"))?;
     gantry_nats::check_server(&client).map_err(|e| e.to_string())?;
     let js = jetstream::new(client);
+    // A bucket is the stream KV_<name>: only "stream not found" means no reconciler ever ran;
+    // any other failure (a timeout, no JetStream) is an error, not an empty table.
+    let bucket = gantry_nats::STATE_BUCKET;
+    match js.get_stream(format!("KV_{bucket}")).await {
+        Ok(_) => {}
+        Err(e) => {
+            if let jetstream::context::GetStreamErrorKind::JetStream(j) = e.kind()
+                && j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+            {
+                return Ok((Bucket::Missing, Vec::new()));
+            }
+            return Err(format!("reading the {bucket} bucket on {url}: {e}"));
+        }
+    }
     let mut out = gantry_reconciler::state::read_all(&js, None)
         .await
         .map_err(|e| e.to_string())?;
     out.sort_by(|a, b| {
         (&a.repository, &a.app, &a.environment).cmp(&(&b.repository, &b.app, &b.environment))
     });
-    Ok(out)
+    Ok((Bucket::Found, out))
 }
 
 /// Live health as the last resync check saw it; before any check, what verification said.
@@ -140,6 +201,27 @@ fn short(sha: &str) -> String {
     }
 }
 
+/// The outcome the LAST ATTEMPT column prints and the time of that very outcome (WHEN): never
+/// a newer time next to an older outcome.
+fn shown(r: &Row) -> (String, i64) {
+    match (&r.last_attempt, &r.reported) {
+        (Some(a), _) => (
+            format!(
+                "{} {}: {}",
+                short(&a.revision),
+                a.outcome.as_str(),
+                a.message
+            ),
+            a.at,
+        ),
+        (None, Some(rep)) => (
+            format!("{}: {}", rep.state.as_str(), rep.description),
+            r.applied_at,
+        ),
+        (None, None) => ("-".to_owned(), 0),
+    }
+}
+
 fn print(rows: &[Row], output: &str) {
     let mut out = std::io::stdout().lock();
     if output == "json" {
@@ -166,7 +248,6 @@ fn print(rows: &[Row], output: &str) {
         return;
     }
     if rows.is_empty() {
-        let _ = writeln!(out, "Nothing deployed yet.");
         return;
     }
     let mut table = vec![[
@@ -181,20 +262,7 @@ fn print(rows: &[Row], output: &str) {
         "CHECKED".to_owned(),
     ]];
     for r in rows {
-        let attempt = match (&r.last_attempt, &r.reported) {
-            (Some(a), _) => format!(
-                "{} {}: {}",
-                short(&a.revision),
-                a.outcome.as_str(),
-                a.message
-            ),
-            (None, Some(rep)) => format!("{}: {}", rep.state.as_str(), rep.description),
-            (None, None) => "-".to_owned(),
-        };
-        let when = r
-            .last_attempt
-            .as_ref()
-            .map_or(r.applied_at, |a| a.at.max(r.applied_at));
+        let (attempt, when) = shown(r);
         let drift = match &r.last_check {
             Some(c) if c.drifted.is_empty() => "none".to_owned(),
             Some(c) if c.healed => format!("{} healed", c.drifted.len()),
@@ -208,7 +276,7 @@ fn print(rows: &[Row], output: &str) {
             short(&r.revision),
             health(r).to_owned(),
             drift,
-            attempt.chars().take(80).collect(),
+            gantry_reconciler::report::truncate(&attempt, 80),
             ago(when),
             ago(r.last_check.as_ref().map_or(0, |c| c.at)),
         ]);
@@ -229,5 +297,35 @@ fn print(rows: &[Row], output: &str) {
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_reconciler::state::{Attempt, AttemptOutcome};
+
+    #[test]
+    fn when_is_the_time_of_the_outcome_shown() {
+        // The attempt shown is the last one; WHEN is its time even when an apply is newer.
+        let r = EnvState {
+            revision: "a".repeat(40),
+            applied_at: 2000,
+            last_attempt: Some(Attempt {
+                revision: "b".repeat(40),
+                outcome: AttemptOutcome::Failure,
+                phase: "verify".to_owned(),
+                message: "rollout failed".to_owned(),
+                trigger: "webhook".to_owned(),
+                at: 1500,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            shown(&r),
+            ("bbbbbbb failure: rollout failed".to_owned(), 1500)
+        );
+        let nothing = EnvState::default();
+        assert_eq!(shown(&nothing), ("-".to_owned(), 0));
     }
 }

@@ -1,6 +1,6 @@
 //! `gantry up`: the whole pipeline on one machine (contract section 8). A NATS server with
 //! JetStream, the Kubernetes API emulator, a Git host emulator serving a seeded example platform
-//! repository, the receiver and one reconciler, until Ctrl-C. A second `gantry up` on the same
+//! repository, the receiver, one reconciler and the self-service API, until Ctrl-C. A second `gantry up` on the same
 //! `--dir` resumes: same ports, same repository, same JetStream and cluster state.
 
 use std::collections::BTreeMap;
@@ -17,6 +17,12 @@ use tokio::sync::watch;
 
 /// The repository `gantry up` seeds and deploys from.
 pub const REPOSITORY: &str = "acme/platform";
+
+/// The repository holding the self-service API's RBAC rules.
+pub const RBAC_REPOSITORY: &str = "acme/platform-rbac";
+
+/// The rules the sandbox starts with: its static token may do everything.
+const RBAC_YAML: &str = include_str!("../sandbox/platform-rbac/rbac.yaml");
 
 /// The example platform, written into the seeded repository's first commit.
 const PLATFORM: &[(&str, &str)] = &[
@@ -151,7 +157,7 @@ impl Provider {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where the sandbox keeps its state and writes sandbox.json.
-    #[arg(long, default_value = ".gantry-sandbox")]
+    #[arg(long, default_value = crate::locate::DEFAULT_SANDBOX_DIR)]
     pub dir: PathBuf,
     /// Which Git host to imitate.
     #[arg(long, value_enum, default_value = "github")]
@@ -167,6 +173,12 @@ pub struct Args {
     /// objects (at least 5s).
     #[arg(long, default_value = "5m", value_parser = gantry_config::parse_duration)]
     pub resync_interval: Duration,
+    /// An OIDC issuer whose tokens gantry-api also accepts (besides the sandbox's static token).
+    #[arg(long, requires = "oidc_audience")]
+    pub oidc_issuer: Option<String>,
+    /// The audience those tokens must carry.
+    #[arg(long, requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
 }
 
 /// `DIR/sandbox.json`, as the contract fixes it.
@@ -189,6 +201,15 @@ pub struct SandboxJson {
     /// Base URL of the reconciler's `/metrics`.
     #[serde(default)]
     pub reconciler: String,
+    /// Base URL of gantry-api.
+    #[serde(default)]
+    pub api: String,
+    /// A static token the RBAC repository grants every action.
+    #[serde(default)]
+    pub api_token: String,
+    /// Clone URL of the RBAC repository.
+    #[serde(default)]
+    pub rbac_git_url: String,
 }
 
 /// Ports and secrets kept across runs, so that clones and kubeconfigs stay valid.
@@ -198,6 +219,8 @@ struct Persisted {
     webhook_secret: String,
     forge_token: String,
     provider: Option<Provider>,
+    #[serde(default)]
+    api_token: String,
 }
 
 /// Runs `gantry up` until Ctrl-C or SIGTERM.
@@ -354,6 +377,94 @@ async fn seed(git_url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Pushes `files` as a repository's first commit.
+async fn seed_files(git_url: &str, files: &[(&str, &str)], message: &str) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    for (path, text) in files {
+        std::fs::write(work.path().join(path), text)?;
+    }
+    git(work.path(), &["init", "-q", "-b", "main"]).await?;
+    git(work.path(), &["add", "."]).await?;
+    git(work.path(), &["commit", "-q", "-m", message]).await?;
+    git(work.path(), &["push", "-q", git_url, "main"]).await?;
+    Ok(())
+}
+
+/// gantry-api's configuration in the sandbox: both repositories through the sandbox forge, the
+/// rules from the RBAC repository, the sandbox token, and the OIDC issuer when one was given.
+#[allow(clippy::too_many_arguments)]
+fn api_config(
+    args: &Args,
+    p: &Persisted,
+    nats_url: &str,
+    dir: &Path,
+    forge_url: &str,
+    forge_kind: gantry_reconciler::config::ForgeKind,
+    git_url: &str,
+) -> Result<gantry_api::Config> {
+    let mut c = gantry_api::Config::for_tests(nats_url, &dir.join("api"));
+    c.forges = vec![gantry_api::config::Forge {
+        name: "sandbox".to_owned(),
+        kind: match forge_kind {
+            gantry_reconciler::config::ForgeKind::Gitea => gantry_api::config::ForgeKind::Gitea,
+            _ => gantry_api::config::ForgeKind::Github,
+        },
+        api_url: forge_url.to_owned(),
+        token: p.forge_token.clone(),
+    }];
+    c.repositories = [
+        (REPOSITORY, git_url.to_owned()),
+        (
+            RBAC_REPOSITORY,
+            format!("{forge_url}/{RBAC_REPOSITORY}.git"),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, url)| gantry_api::config::Repository {
+        full_name: name.to_owned(),
+        forge: Some("sandbox".to_owned()),
+        clone_url: url,
+        credentials: None,
+    })
+    .collect();
+    c.tokens = gantry_api::tokens::StaticTokens::parse(&format!(
+        "sandbox {} sandbox\n",
+        gantry_api::tokens::hash_token(&p.api_token)
+    ))
+    .map_err(anyhow::Error::msg)?;
+    c.rbac = gantry_api::config::RbacSource::Git {
+        repository: RBAC_REPOSITORY.to_owned(),
+        branch: "main".to_owned(),
+        path: "rbac.yaml".to_owned(),
+    };
+    c.shutdown_grace = args.shutdown_grace;
+    if let (Some(issuer), Some(audience)) = (&args.oidc_issuer, &args.oidc_audience) {
+        c.oidc = Some(gantry_api::config::Oidc {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            audience: audience.clone(),
+            groups_claim: "groups".to_owned(),
+            jwks_min_refetch: gantry_api::oidc::DEFAULT_MIN_REFETCH,
+        });
+    }
+    Ok(c)
+}
+
+/// Waits (up to 30s) until gantry-api has read its rules and repositories, so that the guide's
+/// curl line works as soon as it is printed.
+async fn wait_api_ready(api_url: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{api_url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("gantry up: gantry-api is not ready yet; see {api_url}/readyz");
+}
+
 /// Starts everything, writes sandbox.json, prints the guide, and runs until `shutdown` or until
 /// the receiver or reconciler stops on an error; `--shutdown-grace` bounds the stop.
 pub async fn up(
@@ -391,6 +502,9 @@ pub async fn up(
     if p.forge_token.is_empty() {
         p.forge_token = random_hex();
     }
+    if p.api_token.is_empty() {
+        p.api_token = random_hex();
+    }
     if let Some(prev) = p.provider
         && prev != args.provider
     {
@@ -405,9 +519,9 @@ pub async fn up(
 
     // NATS with JetStream, as a child process.
     let nats_port = bind(&mut p, "nats")?.local_addr()?.port();
-    let nats_bin = find_nats_server(args.nats_server_bin);
+    let nats_bin = find_nats_server(args.nats_server_bin.clone());
     std::fs::create_dir_all(dir.join("nats"))?;
-    let nats_log = std::fs::File::create(dir.join("nats.log"))?;
+    let nats_log = open_log(&dir.join("nats.log"))?;
     let mut nats = tokio::process::Command::new(&nats_bin)
         .args([
             "-a",
@@ -535,7 +649,23 @@ pub async fn up(
     let reconciler_run = gantry_reconciler::run(reconciler_listener, rc, stopped(stop_rx.clone()));
     let mut reconciler =
         tokio::spawn(async move { reconciler_run.await.map_err(anyhow::Error::from) });
+    // The self-service API, its rules in a repository of their own.
+    let rbac_git_url = format!("{forge_url}/{RBAC_REPOSITORY}.git");
+    let api_listener = bind(&mut p, "api")?;
+    let api_url = format!("http://{}", api_listener.local_addr()?);
+    let api_config = api_config(&args, &p, &nats_url, &dir, &forge_url, forge_kind, &git_url)?;
+    let api_run = gantry_api::run(api_listener, api_config, stopped(stop_rx.clone()));
+    let mut api = tokio::spawn(async move { api_run.await.map_err(anyhow::Error::from) });
     std::fs::write(&state_file, serde_json::to_vec_pretty(&p)?)?;
+    if !hosting.repos().exists(RBAC_REPOSITORY) {
+        hosting.repos().create(RBAC_REPOSITORY, "main").await?;
+        seed_files(
+            &rbac_git_url,
+            &[("rbac.yaml", RBAC_YAML)],
+            "RBAC rules for gantry-api",
+        )
+        .await?;
+    }
 
     // Seed the repository once; its first push deploys everything.
     let fresh = !hosting.repos().exists(REPOSITORY);
@@ -550,19 +680,22 @@ pub async fn up(
             .await?;
             seed(&git_url).await?;
         }
+        wait_api_ready(&api_url).await;
         anyhow::Ok(())
     };
     let mut failed: Option<anyhow::Error> = None;
-    let (mut receiver_done, mut reconciler_done) = (None, None);
+    let (mut receiver_done, mut reconciler_done, mut api_done) = (None, None, None);
     tokio::select! {
         r = seeded => failed = r.err(),
         () = stop_requested() => {}
         r = &mut receiver => receiver_done = Some(r),
         r = &mut reconciler => reconciler_done = Some(r),
+        r = &mut api => api_done = Some(r),
     }
     if failed.is_none()
         && receiver_done.is_none()
         && reconciler_done.is_none()
+        && api_done.is_none()
         && !*stop_tx.borrow()
     {
         let sandbox = SandboxJson {
@@ -574,6 +707,9 @@ pub async fn up(
             receiver: receiver_url.clone(),
             nats_url: nats_url.clone(),
             reconciler: format!("http://{rc_listen}"),
+            api: api_url.clone(),
+            api_token: p.api_token.clone(),
+            rbac_git_url: rbac_git_url.clone(),
         };
         failed = std::fs::write(
             dir.join("sandbox.json"),
@@ -581,12 +717,38 @@ pub async fn up(
         )
         .context("writing sandbox.json")
         .err();
-        print_guide(&sandbox, &dir, fresh);
+        let tools = Tools::find();
+        if failed.is_none() {
+            failed = write_env_file(&dir, &sandbox, &tools).err();
+        }
+        let resumed = if fresh {
+            None
+        } else {
+            Some(resumed_state(&hosting).await)
+        };
+        print_guide(&sandbox, &dir, &tools, resumed.as_deref());
+        if !fresh {
+            // What is deployed, read from the reconcilers' state as `gantry status` reads it.
+            println!(
+                "\nWhat is deployed ({} status --dir {}):",
+                tools.gantry,
+                dir.display()
+            );
+            if let Err(e) = crate::status::print_table(&nats_url).await {
+                println!("  (cannot read it: {e})");
+            }
+        }
+        println!(
+            "\nCtrl-C stops everything; `{} up --dir {}` resumes.",
+            tools.gantry,
+            dir.display()
+        );
         if failed.is_none() {
             tokio::select! {
                 () = stop_requested() => {}
                 r = &mut receiver => receiver_done = Some(r),
                 r = &mut reconciler => reconciler_done = Some(r),
+                r = &mut api => api_done = Some(r),
             }
         }
     }
@@ -595,11 +757,15 @@ pub async fn up(
     // the same stop signal, so one may finish before the select sees the signal: that is a
     // clean stop. A task seen finished must never be polled again below.
     let stopping = *stop_tx.borrow();
-    let (receiver_running, reconciler_running) =
-        (receiver_done.is_none(), reconciler_done.is_none());
+    let (receiver_running, reconciler_running, api_running) = (
+        receiver_done.is_none(),
+        reconciler_done.is_none(),
+        api_done.is_none(),
+    );
     for (name, done) in [
         ("receiver", &mut receiver_done),
         ("reconciler", &mut reconciler_done),
+        ("api", &mut api_done),
     ] {
         if failed.is_none()
             && let Some(joined) = done.take()
@@ -619,6 +785,7 @@ pub async fn up(
     // component can never keep the sandbox from exiting.
     let deadline = tokio::time::Instant::now() + grace;
     let pending = [
+        ("api", api, api_running),
         ("reconciler", reconciler, reconciler_running),
         ("receiver", receiver, receiver_running),
     ];
@@ -644,8 +811,7 @@ pub async fn up(
         Ok(Err(e)) => eprintln!("gantry up: kube-sim task failed: {e}"),
     }
     let _ = tokio::time::timeout_at(deadline, forge.stop()).await;
-    let _ = nats.start_kill();
-    let _ = nats.wait().await;
+    stop_child(&mut nats, "nats-server", NATS_STOP_GRACE).await;
     match failed {
         Some(e) => Err(e),
         None => Ok(()),
@@ -661,7 +827,144 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn print_guide(s: &SandboxJson, dir: &Path, fresh: bool) {
+/// How long nats-server gets to flush JetStream and exit after SIGTERM before it is killed.
+const NATS_STOP_GRACE: Duration = Duration::from_secs(10);
+/// A log past this size is moved to `<name>.1` (replacing the previous one) at the next start.
+const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Opens a child's log for appending, so that the previous run's lines (how it stopped) survive
+/// the next start; a log past [`LOG_ROTATE_BYTES`] is first moved to `<name>.1`.
+fn open_log(path: &Path) -> Result<std::fs::File> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        std::fs::rename(path, &old).with_context(|| format!("rotating {}", path.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    std::io::Write::write_all(
+        &mut f,
+        format!("--- gantry up started {now} ---\n").as_bytes(),
+    )?;
+    Ok(f)
+}
+
+/// SIGTERM, then SIGKILL if `child` has not exited within `grace`: nats-server shuts JetStream
+/// down cleanly on SIGTERM, while SIGKILL may leave its store to be recovered at the next start.
+async fn stop_child(child: &mut tokio::process::Child, name: &str, grace: Duration) {
+    let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    else {
+        return; // already reaped
+    };
+    if rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+        && let Ok(waited) = tokio::time::timeout(grace, child.wait()).await
+    {
+        if let Err(e) = waited {
+            eprintln!("gantry up: waiting for {name}: {e}");
+        }
+        return;
+    }
+    eprintln!("gantry up: {name} did not exit within {grace:?} of SIGTERM; killing it");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
+/// Absolute paths of the commands the guide prints: the user's shell has neither this binary
+/// (scripts/up runs it from target/) nor kubectl (in .tools/venv/bin) on its PATH.
+struct Tools {
+    gantry: String,
+    kubectl: String,
+    kubectl_found: bool,
+}
+
+impl Tools {
+    fn find() -> Tools {
+        let gantry = std::env::current_exe()
+            .ok()
+            .and_then(|p| std::path::absolute(p).ok())
+            .map_or_else(|| "gantry".to_owned(), |p| p.display().to_string());
+        let kubectl = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+            .and_then(|p| std::path::absolute(p).ok());
+        Tools {
+            gantry,
+            kubectl_found: kubectl.is_some(),
+            kubectl: kubectl.map_or_else(|| "kubectl".to_owned(), |p| p.display().to_string()),
+        }
+    }
+}
+
+/// Single-quotes `s` for a POSIX shell.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `DIR/env`: `source` it in any shell to get `gantry` and `kubectl` on PATH, pointed at this
+/// sandbox, so that the README's bare commands work as printed.
+fn write_env_file(dir: &Path, s: &SandboxJson, tools: &Tools) -> Result<()> {
+    let mut path_dirs: Vec<String> = Vec::new();
+    for bin in [&tools.gantry, &tools.kubectl] {
+        if let Some(d) = Path::new(bin).parent().filter(|d| d.is_absolute()) {
+            let d = sh_quote(&d.display().to_string());
+            if !path_dirs.contains(&d) {
+                path_dirs.push(d);
+            }
+        }
+    }
+    path_dirs.push("\"$PATH\"".to_owned());
+    let text = format!(
+        "# Written by `gantry up`: `source {env}` puts gantry and kubectl on PATH and points\n\
+         # them at this sandbox (kubectl through KUBECONFIG, gantry status and events through\n\
+         # GANTRY_NATS_URL). GANTRY_SANDBOX_* are sandbox.json's URLs: the example repository's\n\
+         # clone URL, the Git host's API and the reconciler's base URL (/metrics).\n\
+         export PATH={path}\n\
+         export KUBECONFIG={kubeconfig}\n\
+         export {nats_env}={nats}\n\
+         export GANTRY_SANDBOX_GIT_URL={git}\n\
+         export GANTRY_SANDBOX_FORGE_API={forge}\n\
+         export GANTRY_SANDBOX_RECONCILER={reconciler}\n",
+        env = dir.join("env").display(),
+        path = path_dirs.join(":"),
+        kubeconfig = sh_quote(&s.kubeconfig),
+        nats_env = crate::events::ENV_NATS_URL,
+        nats = sh_quote(&s.nats_url),
+        git = sh_quote(&s.git_url),
+        forge = sh_quote(&s.forge_api),
+        reconciler = sh_quote(&s.reconciler),
+    );
+    std::fs::write(dir.join("env"), text).with_context(|| format!("writing {}/env", dir.display()))
+}
+
+/// One line on what a resumed sandbox holds: where its repository's main branch is.
+async fn resumed_state(hosting: &gantry_forge_sim::hosting::Hosting) -> String {
+    let repos = hosting.repos();
+    let head = match repos.refs(REPOSITORY).await {
+        Ok(refs) => refs.get("refs/heads/main").cloned(),
+        Err(e) => return format!("{REPOSITORY} cannot be read: {e}"),
+    };
+    let Some(head) = head else {
+        return format!("{REPOSITORY} has no main branch");
+    };
+    let subject = match repos.commit(REPOSITORY, &head).await {
+        Ok(c) => c.message.lines().next().unwrap_or("").to_owned(),
+        Err(_) => String::new(),
+    };
+    format!(
+        "{REPOSITORY} main is at {} {subject:?}",
+        &head[..head.len().min(7)]
+    )
+}
+
+fn print_guide(s: &SandboxJson, dir: &Path, tools: &Tools, resumed: Option<&str>) {
     let statuses = match s.provider.as_str() {
         "gitea" => format!(
             "{}/api/v1/repos/{}/statuses/$(git rev-parse HEAD)",
@@ -672,52 +975,73 @@ fn print_guide(s: &SandboxJson, dir: &Path, fresh: bool) {
             s.forge_api, s.repository
         ),
     };
-    // The guide names this very binary: `gantry` is often not on PATH (scripts/up runs it from
-    // target/), and a command that cannot be pasted is no guide.
-    let gantry = std::env::current_exe()
-        .ok()
-        .filter(|p| {
-            p.parent().is_some_and(|d| {
-                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).all(|x| x != d)
-            })
-        })
-        .map_or_else(|| "gantry".to_owned(), |p| p.display().to_string());
-    let first = if fresh {
-        "The example platform was just pushed; its first deployment is running.\n"
+    let (gantry, kubectl, dir) = (&tools.gantry, &tools.kubectl, dir.display());
+    let (git_url, kubeconfig) = (&s.git_url, &s.kubeconfig);
+    let kubectl_note = if tools.kubectl_found {
+        ""
     } else {
-        "Resumed the sandbox in this folder.\n"
+        "\n  (kubectl is not on PATH: `. scripts/tools.sh` installs it into .tools/venv/bin)"
+    };
+    let header = match resumed {
+        None => format!(
+            "Gantry sandbox is up ({}). The example platform was just pushed; its first \
+             deployment is running.",
+            s.provider
+        ),
+        Some(state) => format!(
+            "Gantry sandbox resumed ({}) from {dir}: {state}. JetStream and the cluster kept \
+             their state; commit statuses start empty.",
+            s.provider
+        ),
+    };
+    // Resumed: the repository already has its history and the user a clone; the first two
+    // steps (clone, the 1.0.0 → 1.1.0 bump) would be wrong advice.
+    let start = match resumed {
+        None => format!(
+            "\
+1. Clone it:             git clone {git_url} platform && cd platform
+2. Bump an image tag:    sed -i 's/newTag: 1.0.0/newTag: 1.1.0/' apps/payments/overlays/dev/kustomization.yaml
+                         git commit -am 'payments 1.1.0' && git push"
+        ),
+        Some(_) => format!(
+            "\
+1. In your clone:        git pull     (no clone yet? git clone {git_url} platform && cd platform)
+2. Change and push:      edit apps/<app>/overlays/<env>/kustomization.yaml, git commit -a && git push"
+        ),
     };
     println!(
         "\
-Gantry sandbox is up ({provider}). {first}
+{header}
+
   repository   {git_url}
   receiver     {receiver}
   forge API    {forge_api}
   NATS         {nats_url}
+  API          {api}   (token in sandbox.json; rules in {rbac_git_url})
   kubeconfig   {kubeconfig}
   details      {dir}/sandbox.json
+  shell        source {dir}/env   # puts gantry and kubectl on PATH for this sandbox{kubectl_note}
 
-1. Clone it:             git clone {git_url} platform && cd platform
-2. Bump an image tag:    sed -i 's/newTag: 1.0.0/newTag: 1.1.0/' apps/payments/overlays/dev/kustomization.yaml
-                         git commit -am 'payments 1.1.0' && git push
+Every command works as printed (steps 2 to 5 in the clone):
+{start}
 3. Watch it deploy:      {gantry} status --dir {dir}
                          curl -s {statuses}
-                         KUBECONFIG={kubeconfig} kubectl get deploy -n payments-dev -o wide
-4. Break it:             sed -i 's/newTag: 1.1.0/newTag: crashloop/' apps/payments/overlays/dev/kustomization.yaml
+                         KUBECONFIG={kubeconfig} {kubectl} get deploy -n payments-dev -o wide
+4. Break it:             sed -i 's/newTag: .*/newTag: crashloop/' apps/payments/overlays/dev/kustomization.yaml
                          git commit -am 'crashloop' && git push      # failure within seconds
 5. Roll back:            git revert --no-edit HEAD && git push        # success again
-   Pull requests:        {gantry} pr open --dir {dir} --head my-branch
+   Pull requests:        git checkout -b my-branch && git commit -am '...' && git push origin my-branch
+                         {gantry} pr open --dir {dir} --head my-branch
                          {gantry} pr merge --dir {dir} 1
    Events:               {gantry} events tail --nats-url {nats_url} --all
-
-Ctrl-C stops everything; `{gantry} up --dir {dir}` resumes.",
-        provider = s.provider,
-        git_url = s.git_url,
+6. Sync through the API: curl -s -X POST -H 'Authorization: Bearer {api_token}' -H 'Idempotency-Key: demo-1' \\
+                           {api}/api/v1/apps/payments/environments/dev/sync -d '{{}}'
+                         curl -s -H 'Authorization: Bearer {api_token}' {api}/api/v1/apps",
         receiver = s.receiver,
         forge_api = s.forge_api,
         nats_url = s.nats_url,
-        kubeconfig = s.kubeconfig,
-        dir = dir.display(),
-        gantry = gantry,
+        api = s.api,
+        api_token = s.api_token,
+        rbac_git_url = s.rbac_git_url,
     );
 }

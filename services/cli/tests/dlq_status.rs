@@ -28,10 +28,10 @@ async fn dlq_list_and_replay() -> Result<()> {
     let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
     for (cfg, name) in [
         (
-            gantry_nats::events_stream_config(),
+            gantry_nats::events_stream_config(1),
             gantry_nats::EVENTS_STREAM,
         ),
-        (gantry_nats::dlq_stream_config(), gantry_nats::DLQ_STREAM),
+        (gantry_nats::dlq_stream_config(1), gantry_nats::DLQ_STREAM),
     ] {
         gantry_nats::ensure_stream(&js, &cfg, name).await?;
     }
@@ -107,7 +107,17 @@ async fn status_shows_attempts_health_and_drift() -> Result<()> {
     let url = nats.url();
     let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
     let (code, out, _) = gantry(&["status", "--nats-url", &url])?;
-    assert_eq!((code, out.trim()), (0, "Nothing deployed yet."));
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            format!(
+                "NATS {url} (from --nats-url), bucket gantry-state: missing: no reconciler has \
+                 used this NATS server, nothing deployed"
+            )
+            .as_str()
+        )
+    );
     let s = StateStore::open(&js, "w", Duration::from_secs(5)).await?;
     let attempt = |rev: &str, outcome, message: &str| Attempt {
         revision: rev.into(),
@@ -178,6 +188,12 @@ async fn status_shows_attempts_health_and_drift() -> Result<()> {
     assert!(table.contains("ccccccc error: render failed"), "{table}");
     assert!(table.contains("1 healed"), "{table}");
     assert!(table.contains("acme/broken"), "{table}");
+    assert!(
+        table.starts_with(&format!(
+            "NATS {url} (from --nats-url), bucket gantry-state: 1 environment, 1 repository-wide record\n"
+        )),
+        "{table}"
+    );
     let (code, _, err) = gantry(&["status", "--nats-url", &url, "--output", "yaml"])?;
     assert_eq!(code, 64, "{err}");
     Ok(())

@@ -11,9 +11,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 async fn tails_events_and_audit_records_as_json_lines() -> Result<()> {
     let nats = gantry_tests::NatsServer::start()?;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
-    js.create_stream(gantry_nats::events_stream_config())
+    js.create_stream(gantry_nats::events_stream_config(1))
         .await?;
-    js.create_stream(gantry_nats::audit_stream_config()).await?;
+    js.create_stream(gantry_nats::audit_stream_config(1))
+        .await?;
     for (i, kind) in [
         (1, gantry_proto::v1::EventKind::Push),
         (2, gantry_proto::v1::EventKind::PrMerged),

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn cases() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/helm/cases");
+    let dir = gantry_tests::shared_fixture(
+        "helm/cases",
+        "the Helm conformance cases: real charts with Helm v4.2.3's own output",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("the shared Helm cases")
         .map(|e| e.expect("an entry").path())

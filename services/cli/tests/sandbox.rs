@@ -24,8 +24,9 @@ impl Sandbox {
             .args(["up", "--provider", provider, "--dir"])
             .arg(dir)
             .env("GANTRY_NATS_SERVER_BIN", gantry_tests::nats_server_bin())
+            .env("PATH", tools_path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(dir.with_extension("out"))?)
             .stderr(std::fs::File::create(dir.with_extension("log"))?)
             .spawn()?;
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -47,6 +48,23 @@ impl Sandbox {
             info,
             http: reqwest::blocking::Client::new(),
         })
+    }
+
+    /// The guide `gantry up` printed, once it is complete (its last line names `up --dir`).
+    fn guide(&self) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = std::fs::read_to_string(self.dir.with_extension("out"))?;
+            if out.contains("Ctrl-C stops everything") {
+                return Ok(out);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no complete guide within 30s:\n{out}\n{}",
+                log(&self.dir)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn get(&self, key: &str) -> String {
@@ -139,6 +157,14 @@ impl Drop for Sandbox {
     }
 }
 
+/// PATH with the tools scripts/tools.sh installs first, as scripts/up runs `gantry up`: the
+/// guide names the kubectl it finds there.
+fn tools_path() -> std::ffi::OsString {
+    let venv = gantry_tests::workspace_root().join(".tools/venv/bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&rest))).unwrap_or(rest)
+}
+
 fn log(dir: &Path) -> String {
     std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
 }
@@ -156,6 +182,36 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Runs `script` with `sh` as a fresh login would: none of this process's environment, the
+/// system PATH only, so that neither gantry nor kubectl is found unless the command names it.
+fn fresh_shell(script: &str, cwd: &Path) -> Result<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", cwd)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "`{script}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The command on the guide line containing `needle`, without its step label.
+fn guide_command<'a>(guide: &'a str, needle: &str) -> Result<&'a str> {
+    let line = guide
+        .lines()
+        .find(|l| l.contains(needle))
+        .with_context(|| format!("no line with {needle:?} in the guide:\n{guide}"))?;
+    // Steps are a 25-column label, then the command.
+    Ok(line.get(25..).unwrap_or("").trim())
 }
 
 fn kubectl(kubeconfig: &str, args: &[&str]) -> Result<String> {
@@ -253,7 +309,8 @@ fn validate_against_github_openapi(statuses: &[Value], tmp: &Path) -> Result<()>
 #[test]
 fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("sandbox");
+    // The default folder name, so that `gantry status` run beside it finds it.
+    let dir = tmp.path().join(".gantry-sandbox");
     std::fs::create_dir_all(&dir)?;
     let sb = Sandbox::start(&dir, "github")?;
     let clone = tmp.path().join("platform");
@@ -329,10 +386,19 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pr: Value = serde_json::from_slice(&out.stdout)?;
-    let n = pr["number"].as_u64().unwrap_or(0).to_string();
+    // A person reads the number, the branches and the URL; JSON only on request.
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let n = line
+        .strip_prefix("Opened pull request #")
+        .and_then(|rest| rest.split(' ').next())
+        .with_context(|| format!("gantry pr open printed {line:?}"))?
+        .to_owned();
+    ensure!(
+        line.contains("web-1.2.0 \u{2192} main: http://") && line.ends_with(&format!("/pulls/{n}")),
+        "gantry pr open printed {line:?}"
+    );
     let out = Command::new(BIN)
-        .args(["pr", "merge", "--dir", d, &n])
+        .args(["pr", "merge", "--output", "json", "--dir", d, &n])
         .output()?;
     ensure!(
         out.status.success(),
@@ -361,13 +427,112 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
         "{table}"
     );
 
-    // Ctrl-C stops cleanly; a second `gantry up` on the same folder resumes.
+    // Run beside the sandbox without --dir, it reads the sandbox's NATS and says so.
+    let out = Command::new(BIN)
+        .arg("status")
+        .current_dir(tmp.path())
+        .env_remove("GANTRY_NATS_URL")
+        .output()?;
+    let table = String::from_utf8_lossy(&out.stdout);
+    let first = table.lines().next().unwrap_or("");
+    assert_eq!(
+        first,
+        format!(
+            "NATS {} (from .gantry-sandbox/sandbox.json), bucket gantry-state: 4 environments",
+            sb.get("nats_url")
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains("payments") && table.contains("Healthy"),
+        "{table}"
+    );
+    // --output json: one object a line on stdout, what was read on stderr.
+    let out = Command::new(BIN)
+        .args(["status", "--output", "json", "--dir", d])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let row = rows
+        .iter()
+        .find(|r| r["app"] == "web" && r["environment"] == "prod")
+        .with_context(|| format!("no web/prod row: {rows:?}"))?;
+    assert_eq!(row["revision"], merge.as_str(), "{row}");
+    assert_eq!(row["status"], "success", "{row}");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("gantry status: NATS nats://"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The guide's commands work as printed, in a shell that has neither gantry nor kubectl on
+    // PATH; so do the bare commands after `source DIR/env`.
+    let guide = sb.guide()?;
+    let status_cmd = guide_command(&guide, " status --dir ")?;
+    let table = fresh_shell(status_cmd, tmp.path())?;
+    assert!(table.contains("payments"), "{status_cmd}: {table}");
+    let kubectl_cmd = guide_command(&guide, " get deploy -n payments-dev")?;
+    let deploys = fresh_shell(kubectl_cmd, tmp.path())?;
+    assert!(deploys.contains("payments"), "{kubectl_cmd}: {deploys}");
+    let both = fresh_shell(
+        &format!(
+            ". {}/env && gantry status && kubectl get deploy -n web-prod -o name",
+            dir.display()
+        ),
+        tmp.path(),
+    )?;
+    assert!(
+        both.contains("(from $GANTRY_NATS_URL)") && both.contains("deployment.apps/web"),
+        "{both}"
+    );
+
+    // Its log, written to a file, is plain text: colour is for terminals only.
+    let text = log(&dir);
+    ensure!(
+        !text.is_empty() && !text.contains('\u{1b}'),
+        "gantry up's log file is empty or has ANSI escape codes:\n{text}"
+    );
+
+    // Ctrl-C stops cleanly, nats-server through SIGTERM (it logs the signal it trapped); a
+    // second `gantry up` on the same folder resumes, appending to the same nats.log.
     let before = sb.info.clone();
     sb.stop()?;
+    let nats_log = std::fs::read_to_string(dir.join("nats.log"))?;
+    assert!(
+        nats_log.contains("Trapped \"terminated\" signal"),
+        "nats-server was not stopped with SIGTERM:\n{nats_log}"
+    );
     let sb = Sandbox::start(&dir, "github")?;
     assert_eq!(sb.info, before, "same ports, same repository");
+    let guide = sb.guide()?;
+    let nats_log = std::fs::read_to_string(dir.join("nats.log"))?;
+    assert_eq!(
+        nats_log.matches("--- gantry up started").count(),
+        2,
+        "nats.log was not appended to:\n{nats_log}"
+    );
+    assert!(
+        nats_log.contains("Trapped \"terminated\" signal"),
+        "{nats_log}"
+    );
+    // The resumed guide says where the repository is and what is deployed, not clone + bump.
     git(&clone, &["checkout", "-q", "main"])?;
     git(&clone, &["pull", "-q"])?;
+    let main_head = git(&clone, &["rev-parse", "HEAD"])?;
+    assert!(
+        guide.contains(&format!("acme/platform main is at {}", &main_head[..7])),
+        "{guide}"
+    );
+    assert!(guide.contains("What is deployed"), "{guide}");
+    assert!(!guide.contains("newTag: 1.0.0"), "{guide}");
     set_tag(&clone, "payments", "dev", "1.3.0")?;
     git(&clone, &["commit", "-qam", "payments 1.3.0"])?;
     git(&clone, &["push", "-q"])?;
@@ -393,25 +558,105 @@ fn gitea_sandbox_push_deploys() -> Result<()> {
             clone.to_str().unwrap_or(""),
         ],
     )?;
+    let seed = git(&clone, &["rev-parse", "HEAD"])?;
     set_tag(&clone, "web", "dev", "2.0.0")?;
     git(&clone, &["commit", "-qam", "web 2.0.0"])?;
     git(&clone, &["push", "-q"])?;
     let sha = git(&clone, &["rev-parse", "HEAD"])?;
     let (state, desc) = sb.wait_final(&sha, "gantry/web/dev", Duration::from_secs(60))?;
     assert_eq!(state, "success", "{desc}");
-    let image = kubectl(
-        &sb.get("kubeconfig"),
-        &[
-            "get",
-            "deploy",
-            "web",
-            "-n",
-            "web-dev",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-    )?;
-    assert_eq!(image, "ghcr.io/acme/web:2.0.0");
+    let web_dev_image = || {
+        kubectl(
+            &sb.get("kubeconfig"),
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-n",
+                "web-dev",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ],
+        )
+    };
+    assert_eq!(web_dev_image()?, "ghcr.io/acme/web:2.0.0");
+
+    // gantry-api: the sandbox token may read, sync and roll back; the rules come from the
+    // RBAC repository.
+    let (api, token) = (sb.get("api"), sb.get("api_token"));
+    assert!(sb.get("rbac_git_url").ends_with("/acme/platform-rbac.git"));
+    let apps: Value = sb
+        .http
+        .get(format!("{api}/api/v1/apps"))
+        .bearer_auth(&token)
+        .send()?
+        .json()?;
+    let listed = apps["apps"].as_array().cloned().unwrap_or_default();
+    assert!(
+        listed
+            .iter()
+            .any(|a| a["app"] == "web" && a["environment"] == "dev"),
+        "{apps}"
+    );
+    let r = sb
+        .http
+        .post(format!("{api}/api/v1/apps/web/environments/dev/sync"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "sandbox-test")
+        .body("{}")
+        .send()?;
+    assert_eq!(r.status().as_u16(), 202);
+    assert_eq!(
+        sb.http
+            .get(format!("{api}/api/v1/apps"))
+            .send()?
+            .status()
+            .as_u16(),
+        401
+    );
+    // A rollback through the API is a commit on main that the pipeline deploys.
+    let r = sb
+        .http
+        .post(format!("{api}/api/v1/apps/web/environments/dev/rollback"))
+        .bearer_auth(&token)
+        .body(format!(r#"{{"revision": "{seed}"}}"#))
+        .send()?;
+    assert_eq!(r.status().as_u16(), 202);
+    let rolled: Value = r.json()?;
+    let commit = rolled["commit"].as_str().unwrap_or_default().to_owned();
+    let (state, desc) = sb.wait_final(&commit, "gantry/web/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    assert_ne!(web_dev_image()?, "ghcr.io/acme/web:2.0.0");
+    git(&clone, &["pull", "-q"])?;
+    assert_eq!(
+        git(
+            &clone,
+            &["diff", &seed, "HEAD", "--", "apps/web/overlays/dev"]
+        )?,
+        ""
+    );
+
+    // A sync through the API deploys: with webhooks lost, a push waits for it.
+    let r = sb
+        .http
+        .put(format!("{}/_sandbox/webhooks", sb.get("forge_api")))
+        .body(r#"{"deliver": false}"#)
+        .send()?;
+    assert!(r.status().is_success());
+    set_tag(&clone, "web", "dev", "3.0.0")?;
+    git(&clone, &["commit", "-qam", "web 3.0.0, webhook lost"])?;
+    git(&clone, &["push", "-q"])?;
+    let sha3 = git(&clone, &["rev-parse", "HEAD"])?;
+    let r = sb
+        .http
+        .post(format!("{api}/api/v1/apps/web/environments/dev/sync"))
+        .bearer_auth(&token)
+        .body("{}")
+        .send()?;
+    assert_eq!(r.status().as_u16(), 202);
+    let (state, desc) = sb.wait_final(&sha3, "gantry/web/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    assert_eq!(web_dev_image()?, "ghcr.io/acme/web:3.0.0");
     sb.stop()
 }
 

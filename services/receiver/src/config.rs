@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gantry_config::{Env, Error, Layers, LogFormat, from_str, parse_duration, path};
+use gantry_config::{
+    Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, parse_nats_replicas, path,
+};
 use serde::Deserialize;
 
 use crate::signature::Secret;
@@ -14,7 +16,9 @@ use crate::signature::Secret;
 /// `--listen`
 pub const ENV_LISTEN: &str = "GANTRY_LISTEN";
 /// `--nats-url`
-pub const ENV_NATS_URL: &str = "GANTRY_NATS_URL";
+pub const ENV_NATS_URL: &str = gantry_config::ENV_NATS_URL;
+/// `--nats-replicas`
+pub const ENV_NATS_REPLICAS: &str = gantry_config::ENV_NATS_REPLICAS;
 /// `--webhook-secret`, comma separated.
 pub const ENV_WEBHOOK_SECRET: &str = "GANTRY_WEBHOOK_SECRET";
 /// `--webhook-secret-file`
@@ -45,9 +49,12 @@ pub struct Args {
     /// Address to serve HTTP on [default: 0.0.0.0:8080] [env: GANTRY_LISTEN]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// NATS server URL [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
+    /// NATS server URL; several seed servers of a cluster separated by commas [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// Copies of GANTRY_EVENTS kept when the receiver creates it (1 to 5) [default: 1] [env: GANTRY_NATS_REPLICAS]
+    #[arg(long, value_parser = parse_nats_replicas)]
+    pub nats_replicas: Option<usize>,
     /// A webhook secret; repeat to accept several while rotating [env: GANTRY_WEBHOOK_SECRET, comma separated]
     #[arg(long)]
     pub webhook_secret: Vec<String>,
@@ -83,6 +90,7 @@ pub struct Args {
 struct FileConfig {
     listen: Option<SocketAddr>,
     nats_url: Option<String>,
+    nats: Option<NatsFile>,
     webhook_secrets: Option<Vec<String>>,
     webhook_secret_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
@@ -116,8 +124,10 @@ fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration
 pub struct Config {
     /// Where to serve HTTP.
     pub listen: SocketAddr,
-    /// The NATS server.
+    /// The NATS servers, separated by commas.
     pub nats_url: String,
+    /// Copies of `GANTRY_EVENTS` when the receiver creates it.
+    pub nats_replicas: usize,
     /// Secrets accepted for every repository without its own.
     pub secrets: Vec<Secret>,
     /// Per-repository secrets, keyed by lower-cased full name; such a repository accepts only these.
@@ -144,6 +154,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats_url: nats_url.to_owned(),
+            nats_replicas: 1,
             secrets: vec![Secret::new(secret)],
             repositories: HashMap::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -173,13 +184,18 @@ impl Config {
             file.listen,
             SocketAddr::from(([0, 0, 0, 0], 8080)),
         )?;
-        let nats_url = l.pick(
-            args.nats_url,
-            ENV_NATS_URL,
-            |s| Ok(s.to_owned()),
-            file.nats_url,
-            "nats://127.0.0.1:4222".to_owned(),
-        )?;
+        // `natsUrl` is the older spelling of `nats: {url}`; one of them, not both.
+        let mut nats_file = file.nats.clone().unwrap_or_default();
+        if let Some(u) = file.nats_url.clone() {
+            if nats_file.url.is_some() {
+                return Err(Error::new(
+                    "natsUrl",
+                    "is set beside nats.url; keep only nats.url",
+                ));
+            }
+            nats_file.url = Some(u);
+        }
+        let nats = l.nats(args.nats_url, args.nats_replicas, Some(&nats_file))?;
         let flag_secrets = (!args.webhook_secret.is_empty()).then_some(args.webhook_secret);
         let mut secrets: Vec<String> = l.pick(
             flag_secrets,
@@ -296,7 +312,8 @@ impl Config {
             .filter(|s| !s.is_empty());
         Ok(Config {
             listen,
-            nats_url,
+            nats_url: nats.url(),
+            nats_replicas: nats.replicas,
             secrets,
             repositories,
             max_body_bytes,
@@ -373,6 +390,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.nats_url, "nats://flag:1");
+    }
+
+    #[test]
+    fn nats_servers_and_replicas() {
+        let env: &[(&str, &str)] = &[(ENV_WEBHOOK_SECRET, "a")];
+        let c = Config::resolve(args(&[]), env).unwrap();
+        assert_eq!(c.nats_replicas, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("r.yaml");
+        std::fs::write(
+            &f,
+            "nats: {url: \"nats://a:4222,nats://b:4222\", replicas: 3}\n",
+        )
+        .unwrap();
+        let fp = f.to_str().unwrap();
+        let c = Config::resolve(args(&["--config", fp]), env).unwrap();
+        assert_eq!(c.nats_url, "nats://a:4222,nats://b:4222");
+        assert_eq!(c.nats_replicas, 3);
+        let env: &[(&str, &str)] = &[(ENV_WEBHOOK_SECRET, "a"), (ENV_NATS_REPLICAS, "5")];
+        let c = Config::resolve(args(&["--config", fp]), env).unwrap();
+        assert_eq!(c.nats_replicas, 5);
+        let c = Config::resolve(args(&["--config", fp, "--nats-replicas", "1"]), env).unwrap();
+        assert_eq!(c.nats_replicas, 1);
+
+        let env: &[(&str, &str)] = &[(ENV_WEBHOOK_SECRET, "a"), (ENV_NATS_REPLICAS, "0")];
+        let e = Config::resolve(args(&[]), env).unwrap_err();
+        assert_eq!(e.key, ENV_NATS_REPLICAS);
+        let env: &[(&str, &str)] = &[(ENV_WEBHOOK_SECRET, "a"), (ENV_NATS_URL, "nats://a,")];
+        let e = Config::resolve(args(&[]), env).unwrap_err();
+        assert_eq!(e.key, ENV_NATS_URL);
+        assert!(Args::try_parse_from(["r", "--nats-replicas", "6"]).is_err());
+        std::fs::write(&f, "natsUrl: nats://x\nnats: {url: nats://y}\n").unwrap();
+        let e = Config::resolve(args(&["--config", fp]), env).unwrap_err();
+        assert_eq!(e.key, "natsUrl");
     }
 
     #[test]

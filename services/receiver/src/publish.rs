@@ -34,11 +34,25 @@ pub enum PublishError {
 
 /// Connection set-up failure.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use NATS URL {url:?}")]
-pub struct ConnectError {
-    url: String,
-    #[source]
-    source: async_nats::ConnectError,
+pub enum ConnectError {
+    /// A server address the client cannot use.
+    #[error("cannot use NATS URL {url:?}")]
+    Address {
+        /// The URL as given.
+        url: String,
+        /// Which server and why.
+        #[source]
+        source: gantry_nats::Error,
+    },
+    /// The client refused the options.
+    #[error("cannot use NATS URL {url:?}")]
+    Connect {
+        /// The URL as given.
+        url: String,
+        /// What the client said.
+        #[source]
+        source: async_nats::ConnectError,
+    },
 }
 
 /// The NATS connection, the JetStream context, and what is known about the events stream.
@@ -47,14 +61,26 @@ pub struct Publisher {
     client: async_nats::Client,
     js: jetstream::Context,
     timeout: Duration,
+    replicas: usize,
     stream_ready: AtomicBool,
     stream_differs: Mutex<Vec<String>>,
 }
 
 impl Publisher {
     /// Creates the client. It connects in the background and reconnects forever, so the
-    /// receiver starts (and answers 503) even while NATS is down.
-    pub async fn connect(url: &str, timeout: Duration) -> Result<Publisher, ConnectError> {
+    /// receiver starts (and answers 503) even while NATS is down. `url` may list several
+    /// servers of a cluster, separated by commas: the client fails over among them and the
+    /// servers they announce.
+    pub async fn connect(
+        url: &str,
+        timeout: Duration,
+        replicas: usize,
+    ) -> Result<Publisher, ConnectError> {
+        let servers =
+            gantry_nats::server_addrs_from_url(url).map_err(|source| ConnectError::Address {
+                url: url.to_owned(),
+                source,
+            })?;
         let client = ConnectOptions::new()
             .name("gantry-receiver")
             .retry_on_initial_connect()
@@ -73,9 +99,9 @@ impl Publisher {
                     other => tracing::warn!(event = %other, "NATS client event"),
                 }
             })
-            .connect(url)
+            .connect(servers)
             .await
-            .map_err(|source| ConnectError {
+            .map_err(|source| ConnectError::Connect {
                 url: url.to_owned(),
                 source,
             })?;
@@ -86,6 +112,7 @@ impl Publisher {
             client,
             js,
             timeout,
+            replicas,
             stream_ready: AtomicBool::new(false),
             stream_differs: Mutex::new(Vec::new()),
         })
@@ -109,7 +136,7 @@ impl Publisher {
     pub async fn ensure_stream(&self) -> Result<StreamStatus, gantry_nats::Error> {
         let status = gantry_nats::ensure_stream(
             &self.js,
-            &gantry_nats::events_stream_config(),
+            &gantry_nats::events_stream_config(self.replicas),
             gantry_nats::EVENTS_STREAM,
         )
         .await;
@@ -182,11 +209,29 @@ impl Publisher {
         if !self.connected() {
             return Err(PublishError::Disconnected);
         }
+        // On a cluster, a stream's subjects reach every server a moment after the stream is
+        // created or moves: until then a publish meets "no responders". Trying again briefly is
+        // safe (JetStream drops a second copy by its Nats-Msg-Id) and bounded, so a stream that
+        // is really gone still answers 503 quickly.
         let attempt = async {
-            self.js
-                .publish_with_headers(subject, headers, payload)
-                .await?
-                .await
+            let mut pause = Duration::from_millis(50);
+            loop {
+                let r = self
+                    .js
+                    .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                    .await?
+                    .await;
+                match r {
+                    Err(e)
+                        if e.kind() == PublishErrorKind::StreamNotFound
+                            && pause <= Duration::from_millis(200) =>
+                    {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                    other => return other,
+                }
+            }
         };
         let bounded = tokio::time::timeout(self.timeout, attempt);
         let result = tokio::select! {

@@ -40,7 +40,12 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let control = Publisher::connect(&config.nats_url, config.publish_timeout).await?;
+    let control = Publisher::connect(
+        &config.nats_url,
+        config.publish_timeout,
+        config.nats_replicas,
+    )
+    .await?;
     let grace = config.shutdown_grace;
     let workers = config.workers;
     let state = web::Data::new(State {
@@ -122,7 +127,11 @@ fn build(
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let mut server = HttpServer::new(move || {
-        let (url, timeout) = (state.config.nats_url.clone(), state.config.publish_timeout);
+        let (url, timeout, replicas) = (
+            state.config.nats_url.clone(),
+            state.config.publish_timeout,
+            state.config.nats_replicas,
+        );
         App::new()
             .app_data(state.clone())
             // Each worker thread publishes on a NATS connection of its own, driven by that
@@ -131,7 +140,7 @@ fn build(
             // requests have their acks, so nothing is left buffered when a connection drops.
             .data_factory(move || {
                 let url = url.clone();
-                async move { Publisher::connect(&url, timeout).await }
+                async move { Publisher::connect(&url, timeout, replicas).await }
             })
             .service(
                 web::resource("/webhooks/github")

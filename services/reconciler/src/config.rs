@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gantry_config::{Env, Error, Layers, LogFormat, from_str, parse_duration, path};
+use gantry_config::{
+    Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, parse_nats_replicas, path,
+};
 use serde::Deserialize;
 
 /// `--config`
@@ -14,7 +16,9 @@ pub const ENV_CONFIG: &str = "GANTRY_CONFIG";
 /// `--listen`
 pub const ENV_LISTEN: &str = "GANTRY_LISTEN";
 /// `--nats-url`
-pub const ENV_NATS_URL: &str = "GANTRY_NATS_URL";
+pub const ENV_NATS_URL: &str = gantry_config::ENV_NATS_URL;
+/// `--nats-replicas`
+pub const ENV_NATS_REPLICAS: &str = gantry_config::ENV_NATS_REPLICAS;
 /// `--worker-id`
 pub const ENV_WORKER_ID: &str = "GANTRY_WORKER_ID";
 /// `--concurrency`
@@ -50,9 +54,12 @@ pub struct Args {
     /// Address for /healthz, /readyz and /metrics [default: 0.0.0.0:9090] [env: GANTRY_LISTEN]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// NATS server URL [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
+    /// NATS server URL; several seed servers of a cluster separated by commas [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
     #[arg(long)]
     pub nats_url: Option<String>,
+    /// Copies kept of the streams, the state bucket and the consumer the reconciler creates (1 to 5) [default: 1] [env: GANTRY_NATS_REPLICAS]
+    #[arg(long, value_parser = parse_nats_replicas)]
+    pub nats_replicas: Option<usize>,
     /// This worker's name in leases and audit records [default: hostname] [env: GANTRY_WORKER_ID]
     #[arg(long)]
     pub worker_id: Option<String>,
@@ -113,12 +120,6 @@ struct FileConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ResyncFile {
     interval: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NatsFile {
-    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,8 +248,10 @@ pub struct Cluster {
 pub struct Config {
     /// Where /healthz, /readyz and /metrics are served.
     pub listen: SocketAddr,
-    /// The NATS server.
+    /// The NATS servers, separated by commas.
     pub nats_url: String,
+    /// Copies of what the reconciler creates in JetStream.
+    pub nats_replicas: usize,
     /// This worker's id.
     pub worker_id: String,
     /// Environments reconciled at once.
@@ -301,6 +304,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats_url: nats_url.to_owned(),
+            nats_replicas: 1,
             worker_id: "test-worker".to_owned(),
             concurrency: 4,
             public_url: None,
@@ -342,13 +346,7 @@ impl Config {
             file.listen,
             SocketAddr::from(([0, 0, 0, 0], 9090)),
         )?;
-        let nats_url = l.pick(
-            args.nats_url,
-            ENV_NATS_URL,
-            |s| Ok(s.to_owned()),
-            file.nats.and_then(|n| n.url),
-            "nats://127.0.0.1:4222".to_owned(),
-        )?;
+        let nats = l.nats(args.nats_url, args.nats_replicas, file.nats.as_ref())?;
         let worker_id = l.pick(
             args.worker_id,
             ENV_WORKER_ID,
@@ -526,7 +524,8 @@ impl Config {
             .filter(|s| !s.is_empty());
         Ok(Config {
             listen,
-            nats_url,
+            nats_url: nats.url(),
+            nats_replicas: nats.replicas,
             worker_id,
             concurrency,
             public_url: (!public_url.is_empty()).then_some(public_url),
@@ -628,6 +627,7 @@ mod tests {
         ];
         let c = Config::resolve(args(&["--config", fp]), env).expect("resolves");
         assert_eq!(c.nats_url, "nats://file:4222");
+        assert_eq!(c.nats_replicas, 1);
         assert_eq!(c.concurrency, 8);
         assert_eq!(c.listen.to_string(), "0.0.0.0:9090");
         assert_eq!(c.forges.len(), 2);
@@ -635,6 +635,34 @@ mod tests {
         assert_eq!(c.resync_interval, Duration::from_secs(300));
         assert!(!c.worker_id.is_empty());
         assert!(!format!("{c:?}").contains("ghp_x"));
+    }
+
+    #[test]
+    fn nats_servers_and_replicas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("r.yaml");
+        std::fs::write(
+            &f,
+            "nats: {url: \"nats://a:4222, nats://b:4222\", replicas: 3}\n",
+        )
+        .expect("write");
+        let fp = f.to_str().expect("utf-8");
+        let none: &[(&str, &str)] = &[];
+        let c = Config::resolve(args(&["--config", fp]), none).expect("resolves");
+        assert_eq!(c.nats_url, "nats://a:4222,nats://b:4222");
+        assert_eq!(c.nats_replicas, 3);
+        let env: &[(&str, &str)] = &[(ENV_NATS_REPLICAS, "5")];
+        let c = Config::resolve(args(&["--config", fp]), env).expect("resolves");
+        assert_eq!(c.nats_replicas, 5);
+        let c = Config::resolve(args(&["--config", fp, "--nats-replicas", "2"]), env)
+            .expect("resolves");
+        assert_eq!(c.nats_replicas, 2);
+        std::fs::write(&f, "nats: {replicas: 9}\n").expect("write");
+        let e = Config::resolve(args(&["--config", fp]), none).expect_err("9 replicas");
+        assert_eq!(e.key, "nats.replicas");
+        std::fs::write(&f, "nats: {replica: 3}\n").expect("write");
+        let e = Config::resolve(args(&["--config", fp]), none).expect_err("unknown key");
+        assert_eq!(e.key, "--config");
     }
 
     #[test]

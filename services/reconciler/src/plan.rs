@@ -151,7 +151,7 @@ impl Environment {
 
     /// `gantry/<app>/<env>`: the commit-status context.
     pub fn context(&self) -> String {
-        format!("gantry/{}/{}", self.app, self.name)
+        crate::report::status_context(&self.app, &self.name)
     }
 }
 

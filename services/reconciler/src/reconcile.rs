@@ -301,7 +301,7 @@ impl Reconciler {
         let context = if e.app.is_empty() {
             "gantry".to_owned()
         } else {
-            format!("gantry/{}/{}", e.app, e.environment)
+            crate::report::status_context(e.app, e.environment)
         };
         self.auditor
             .record(&job.audit, e)

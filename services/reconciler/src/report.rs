@@ -91,15 +91,34 @@ pub struct CommitStatus {
     pub target_url: Option<String>,
 }
 
-/// Cuts `s` to at most `max` characters, ending with `…` when cut.
+/// `gantry/<app>/<environment>`: the commit-status context of an environment (contract
+/// section 6); the one place it is spelled.
+pub fn status_context(app: &str, environment: &str) -> String {
+    format!("gantry/{app}/{environment}")
+}
+
+/// Cuts `s` to at most `max` characters at a word boundary, ending with `…` when cut, so that a
+/// reader never meets half a word (`pod pay`). A single word longer than the room is cut inside.
 pub fn truncate(s: &str, max: usize) -> String {
     let s = s.trim();
     if s.chars().count() <= max {
         return s.to_owned();
     }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
+    // One character is the ellipsis.
+    let room = max.saturating_sub(1);
+    let cut: String = s.chars().take(room).collect();
+    let at_boundary = s.chars().nth(room).is_some_and(char::is_whitespace);
+    let words = if at_boundary {
+        cut.as_str()
+    } else {
+        match cut.rfind(char::is_whitespace) {
+            Some(i) if !cut[..i].trim().is_empty() => &cut[..i],
+            _ => cut.as_str(),
+        }
+    };
+    // `deployed …` reads better than `deployed, …` or `in 4.2s: …`.
+    let words = words.trim_end_matches(|c: char| c.is_whitespace() || ",;:".contains(c));
+    format!("{words}\u{2026}")
 }
 
 /// Posts statuses.
@@ -295,10 +314,39 @@ mod tests {
     #[test]
     fn truncates_by_characters() {
         assert_eq!(truncate("short", 140), "short");
+        // One word longer than the room is cut inside it, still within the limit.
         let long = "é".repeat(200);
         let t = truncate(&long, 140);
         assert_eq!(t.chars().count(), 140);
         assert!(t.ends_with('…'));
+    }
+
+    #[test]
+    fn truncates_at_a_word_boundary() {
+        let d = "rollout failed: pod payments-7d9f8c6b5-x2x4z is CrashLoopBackOff (back-off 10s \
+                 restarting failed container payments in pod payments-7d9f8c6b5-x2x4z_payments-dev)";
+        assert!(d.chars().count() > 140);
+        let t = truncate(d, 140);
+        assert!(t.chars().count() <= 140, "{t}");
+        let kept = t
+            .strip_suffix('…')
+            .unwrap_or_else(|| panic!("no ellipsis: {t}"));
+        assert!(d.starts_with(kept), "{t}");
+        assert!(
+            d[kept.len()..].starts_with(char::is_whitespace),
+            "cut inside a word: {t}"
+        );
+        assert_eq!(
+            truncate("deployed 3f2a1c9 in 4.2s: twelve objects applied", 30),
+            "deployed 3f2a1c9 in 4.2s…"
+        );
+        // Exactly at a boundary: the whole word before it stays.
+        assert_eq!(truncate("aaaa bbbb cccc", 10), "aaaa bbbb…");
+    }
+
+    #[test]
+    fn one_context_per_environment() {
+        assert_eq!(status_context("payments", "dev"), "gantry/payments/dev");
     }
 
     #[test]

@@ -305,26 +305,34 @@ fn nats_err(e: impl std::fmt::Display) -> StateError {
 }
 
 impl StateStore {
-    /// Opens (creating when absent) the bucket.
+    /// Opens (creating when absent, on one server) the bucket.
     pub async fn open(
         js: &async_nats::jetstream::Context,
         worker: &str,
         ttl: Duration,
     ) -> Result<StateStore, StateError> {
-        let kv = match js.get_key_value(gantry_nats::STATE_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: gantry_nats::STATE_BUCKET.to_owned(),
-                    history: 1,
-                    storage: async_nats::jetstream::stream::StorageType::File,
-                    description: "Gantry: last applied revision and lease per app and environment"
-                        .to_owned(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(nats_err)?,
-        };
+        Self::open_replicated(js, worker, ttl, 1).await
+    }
+
+    /// Opens the bucket, creating it on `replicas` servers when absent. An existing bucket with
+    /// other replicas is used as it is and the difference logged.
+    pub async fn open_replicated(
+        js: &async_nats::jetstream::Context,
+        worker: &str,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<StateStore, StateError> {
+        let (kv, status) = gantry_nats::ensure_state_bucket(js, replicas)
+            .await
+            .map_err(nats_err)?;
+        match status {
+            gantry_nats::StreamStatus::Differs(d) => tracing::warn!(
+                bucket = gantry_nats::STATE_BUCKET,
+                differences = ?d,
+                "bucket settings differ from Gantry's; it is left unchanged"
+            ),
+            s => tracing::debug!(bucket = gantry_nats::STATE_BUCKET, status = ?s, "bucket ready"),
+        }
         Ok(StateStore {
             kv,
             worker: worker.to_owned(),

@@ -139,12 +139,13 @@ pub async fn run(
 
 async fn connect(
     config: &Config,
+    servers: Vec<async_nats::ServerAddr>,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Option<async_nats::Client> {
     loop {
         match async_nats::ConnectOptions::new()
             .name(format!("gantry-reconciler {}", config.worker_id))
-            .connect(config.nats_url.as_str())
+            .connect(servers.clone())
             .await
         {
             Ok(c) => return Some(c),
@@ -166,7 +167,10 @@ async fn work(
     stop: tokio_util::sync::CancellationToken,
     clock: &StopClock,
 ) -> Result<(), Error> {
-    let Some(client) = connect(config, &stop).await else {
+    // A server address the client refuses is a configuration error, not an outage to wait out.
+    let servers = gantry_nats::server_addrs_from_url(&config.nats_url)
+        .map_err(|e| Error::Setup(format!("{e}: {}", error_source(&e))))?;
+    let Some(client) = connect(config, servers, &stop).await else {
         return Ok(());
     };
     gantry_nats::check_server(&client)?;
@@ -218,14 +222,17 @@ async fn set_up(
     let setup = |e: &dyn std::fmt::Display| Error::Setup(e.to_string());
     for (cfg, name) in [
         (
-            gantry_nats::events_stream_config(),
+            gantry_nats::events_stream_config(config.nats_replicas),
             gantry_nats::EVENTS_STREAM,
         ),
         (
-            gantry_nats::audit_stream_config(),
+            gantry_nats::audit_stream_config(config.nats_replicas),
             gantry_nats::AUDIT_STREAM,
         ),
-        (gantry_nats::dlq_stream_config(), gantry_nats::DLQ_STREAM),
+        (
+            gantry_nats::dlq_stream_config(config.nats_replicas),
+            gantry_nats::DLQ_STREAM,
+        ),
     ] {
         match gantry_nats::ensure_stream(&js, &cfg, name)
             .await
@@ -237,9 +244,14 @@ async fn set_up(
             s => tracing::debug!(stream = name, status = ?s, "stream ready"),
         }
     }
-    let state = StateStore::open(&js, &config.worker_id, config.lease_ttl)
-        .await
-        .map_err(|e| setup(&e))?;
+    let state = StateStore::open_replicated(
+        &js,
+        &config.worker_id,
+        config.lease_ttl,
+        config.nats_replicas,
+    )
+    .await
+    .map_err(|e| setup(&e))?;
     let stream = js
         .get_stream(gantry_nats::EVENTS_STREAM)
         .await
@@ -255,6 +267,7 @@ async fn set_up(
         max_deliver: -1,
         max_ack_pending: 10_000,
         deliver_policy: consumer::DeliverPolicy::All,
+        num_replicas: config.nats_replicas,
         ..Default::default()
     };
     let mut consumer: consumer::PullConsumer = stream
@@ -262,11 +275,21 @@ async fn set_up(
         .await
         .map_err(|e| setup(&e))?;
     if consumer.cached_info().config.max_deliver != -1 {
-        // Made by an older reconciler with a server-side limit: lift it.
+        // Made by an older reconciler with a server-side limit: lift it, keeping its replicas
+        // (those are the operator's to change).
+        let mut lifted = consumer_config;
+        lifted.num_replicas = consumer.cached_info().config.num_replicas;
         consumer = stream
-            .update_consumer(consumer_config)
+            .update_consumer(lifted)
             .await
             .map_err(|e| setup(&e))?;
+    }
+    if let Some(d) = gantry_nats::consumer_replicas_difference(
+        consumer.cached_info().config.num_replicas,
+        stream.cached_info().config.num_replicas,
+        config.nats_replicas,
+    ) {
+        tracing::warn!(consumer = gantry_nats::RECONCILER_CONSUMER, difference = %d, "consumer settings differ from Gantry's; it is left unchanged");
     }
     let reconciler = Arc::new(Reconciler::new(
         config.clone(),
@@ -335,6 +358,10 @@ async fn consume(
         tracing::warn!("shutdown grace elapsed; unfinished events will be redelivered");
         tasks.abort_all();
     }
+}
+
+fn error_source(e: &dyn std::error::Error) -> String {
+    e.source().map(ToString::to_string).unwrap_or_default()
 }
 
 /// Processes one message and settles it.

@@ -329,7 +329,7 @@ async fn the_dlq_never_loses_an_event() -> Result<()> {
     // The DLQ comes back: both are stored there, then acked.
     gantry_nats::ensure_stream(
         &h.js,
-        &gantry_nats::dlq_stream_config(),
+        &gantry_nats::dlq_stream_config(1),
         gantry_nats::DLQ_STREAM,
     )
     .await?;

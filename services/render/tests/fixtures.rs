@@ -10,7 +10,11 @@ use gantry_render::{MemFs, RenderError, RenderOptions, Reorder, render};
 use serde_json::Value;
 
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/kustomize/cases")
+    gantry_tests::shared_fixture(
+        "kustomize/cases",
+        "the kustomize conformance cases taken from kustomize's own test suite",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Whether `e` passes one of the checks kustomize's test made on its error.
@@ -149,13 +153,6 @@ fn diff(expected: &str, got: &str) -> String {
 #[test]
 fn kustomize_conformance_cases() {
     let dir = cases_dir();
-    if !dir.is_dir() {
-        panic!(
-            "the shared kustomize conformance cases are not at {} (they live in the shared \
-             fixtures folder beside the checkout: shared/fixtures/kustomize/cases)",
-            dir.display()
-        );
-    }
     let only = std::env::var("FIXTURE").ok();
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .expect("cases")

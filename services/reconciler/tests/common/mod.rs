@@ -246,7 +246,7 @@ impl Harness {
         );
         gantry_nats::ensure_stream(
             &self.js,
-            &gantry_nats::events_stream_config(),
+            &gantry_nats::events_stream_config(1),
             gantry_nats::EVENTS_STREAM,
         )
         .await?;
@@ -362,6 +362,33 @@ impl Harness {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Waits until the workers' shared consumer has handed out every stored event and had each
+    /// acked (none pending, none awaiting an ack): every event is fully processed.
+    pub async fn settled(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut consumer: jetstream::consumer::PullConsumer = self
+                .js
+                .get_consumer_from_stream(
+                    gantry_nats::RECONCILER_CONSUMER,
+                    gantry_nats::EVENTS_STREAM,
+                )
+                .await?;
+            let info = consumer.info().await?;
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "events not settled within {within:?}: {} pending, {} awaiting an ack",
+                    info.num_pending,
+                    info.num_ack_pending
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Every audit record stored so far.
