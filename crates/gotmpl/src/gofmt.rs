@@ -251,10 +251,15 @@ impl Printer {
             }
             Value::Object(o) => {
                 if depth > 0 && o.kind() == "ptr" {
-                    return Err(GoError::unsupported(format!(
-                        "printing a {} inside a map or slice prints its memory address in Go; not supported by Gantry",
-                        o.type_name()
-                    )));
+                    // Go prints the pointer's address, which differs from run to run, so no
+                    // render can rely on it (charts reach this by using the root context as a
+                    // `dict` key). A fixed address of Go's heap form keeps renders repeatable.
+                    let name = o.type_name();
+                    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                    });
+                    self.pad(&format!("0xc000{:06x}", (h & 0xff_fff0) as u32));
+                    return Ok(());
                 }
                 if !matches!(verb, 'v' | 's' | 'q' | 'x' | 'X') {
                     return Err(GoError::unsupported(format!(

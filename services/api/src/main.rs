@@ -31,6 +31,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Poll the signal future once so that its handlers are installed before the port opens: a
+    // SIGTERM sent as soon as the API listens must drain it, not kill it.
+    let mut shutdown = Box::pin(gantry_config::cli::shutdown_signal());
+    let _ = futures::FutureExt::now_or_never(&mut shutdown);
     let listener = match std::net::TcpListener::bind(config.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -39,8 +43,20 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(listen = %config.listen, nats = %config.nats_url, "gantry-api starting");
-    match gantry_api::run(listener, config, gantry_config::cli::shutdown_signal()).await {
+    match gantry_api::run(listener, config, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(gantry_api::Error::Nats(e)) => {
+            // One line that names the cause (e.g. the server's version and the minimum).
+            let mut line = e.to_string();
+            let mut cur = std::error::Error::source(&e);
+            while let Some(c) = cur {
+                line.push_str(": ");
+                line.push_str(&c.to_string());
+                cur = c.source();
+            }
+            tracing::error!("gantry-api: {line}");
+            ExitCode::from(gantry_nats::EXIT_UNAVAILABLE)
+        }
         Err(e) => {
             tracing::error!(error = %anyhow::Error::from(e), "gantry-api failed");
             ExitCode::FAILURE

@@ -49,6 +49,46 @@ pub enum Error {
     /// The HTTP server failed.
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
+    /// The NATS server cannot be used: too old, or it refused to set up the streams.
+    #[error(transparent)]
+    Nats(#[from] gantry_nats::Error),
+}
+
+/// Waits for the first connection, refuses a server older than Gantry supports, and sets up
+/// the streams the API publishes to; retries what time can fix, returns what it cannot.
+async fn check_nats(
+    client: async_nats::Client,
+    js: jetstream::Context,
+    replicas: usize,
+) -> Result<(), gantry_nats::Error> {
+    while client.connection_state() != async_nats::connection::State::Connected {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gantry_nats::check_server(&client)?;
+    for (config, name) in [
+        (
+            gantry_nats::events_stream_config(replicas),
+            gantry_nats::EVENTS_STREAM,
+        ),
+        (
+            gantry_nats::audit_stream_config(replicas),
+            gantry_nats::AUDIT_STREAM,
+        ),
+    ] {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match gantry_nats::ensure_stream(&js, &config, name).await {
+                Ok(_) => break,
+                Err(e) if e.is_refusal() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(stream = name, error = %e, "cannot set up the stream yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Everything handlers share.
@@ -160,13 +200,25 @@ pub async fn run(
         http,
     });
     let tasks = crate::background::start(state.clone().into_inner());
+    let mut check = tokio::spawn(check_nats(
+        state.client.clone(),
+        state.js.clone(),
+        state.config.nats_replicas,
+    ));
 
     let listening = listener.try_clone().map_err(Error::Http)?;
     let server = build(state.clone(), listener, grace).map_err(Error::Http)?;
     let handle = server.handle();
     let mut server = std::pin::pin!(server);
+    let mut fatal = None;
     let result = tokio::select! {
         r = &mut server => r,
+        Ok(Err(e)) = &mut check => {
+            fatal = Some(e);
+            // The server future must keep running while it processes the stop command.
+            let (_, r) = tokio::join!(handle.stop(false), &mut server);
+            r
+        }
         () = shutdown => {
             tracing::info!(grace = ?grace, "shutting down: refusing new connections, finishing in-flight requests");
             let stopping = async {
@@ -183,10 +235,14 @@ pub async fn run(
     for t in tasks {
         t.abort();
     }
+    check.abort();
     if let Err(e) = state.client.flush().await {
         tracing::warn!(error = %e, "could not flush the NATS connection at shutdown");
     }
     tracing::info!("gantry-api stopped");
+    if let Some(e) = fatal {
+        return Err(Error::Nats(e));
+    }
     result.map_err(Error::Http)
 }
 

@@ -47,3 +47,68 @@ fn bad_options_exit_64_with_one_line_naming_the_key() -> Result<()> {
     }
     Ok(())
 }
+
+fn server_version(bin: &std::path::Path) -> Result<String> {
+    let out = Command::new(bin).arg("--version").output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .trim_start_matches('v')
+        .to_owned())
+}
+
+#[test]
+fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_versions() -> Result<()> {
+    let Some(bin) = gantry_tests::old_nats_server("gantry-api binary") else {
+        return Ok(());
+    };
+    let version = server_version(&bin)?;
+    let nats = gantry_tests::NatsServer::start_bin(bin)?;
+    let child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("GANTRY_NATS_URL", nats.url())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let (status, err) = gantry_tests::exit_within(child, std::time::Duration::from_secs(60))?;
+    assert_eq!(status.code(), Some(69), "{err}");
+    let naming: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(&version) && l.contains("2.10 or newer"))
+        .collect();
+    assert_eq!(naming.len(), 1, "one line naming {version} and 2.10: {err}");
+    Ok(())
+}
+
+#[test]
+fn sigterm_exits_0() -> Result<()> {
+    let nats = gantry_tests::NatsServer::start()?;
+    let port = gantry_tests::free_port()?;
+    let child = Command::new(BIN)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shutdown-grace",
+            "3s",
+        ])
+        .env_clear()
+        .env("GANTRY_NATS_URL", nats.url())
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "gantry-api did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (status, _) = gantry_tests::terminate_within(child, std::time::Duration::from_secs(20))?;
+    assert_eq!(status.code(), Some(0));
+    Ok(())
+}

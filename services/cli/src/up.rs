@@ -1,6 +1,6 @@
 //! `gantry up`: the whole pipeline on one machine (contract section 8). A NATS server with
 //! JetStream, the Kubernetes API emulator, a Git host emulator serving a seeded example platform
-//! repository, the receiver and one reconciler, until Ctrl-C. A second `gantry up` on the same
+//! repository, the receiver, one reconciler and the self-service API, until Ctrl-C. A second `gantry up` on the same
 //! `--dir` resumes: same ports, same repository, same JetStream and cluster state.
 
 use std::collections::BTreeMap;
@@ -17,6 +17,12 @@ use tokio::sync::watch;
 
 /// The repository `gantry up` seeds and deploys from.
 pub const REPOSITORY: &str = "acme/platform";
+
+/// The repository holding the self-service API's RBAC rules.
+pub const RBAC_REPOSITORY: &str = "acme/platform-rbac";
+
+/// The rules the sandbox starts with: its static token may do everything.
+const RBAC_YAML: &str = include_str!("../sandbox/platform-rbac/rbac.yaml");
 
 /// The example platform, written into the seeded repository's first commit.
 const PLATFORM: &[(&str, &str)] = &[
@@ -167,6 +173,12 @@ pub struct Args {
     /// objects (at least 5s).
     #[arg(long, default_value = "5m", value_parser = gantry_config::parse_duration)]
     pub resync_interval: Duration,
+    /// An OIDC issuer whose tokens gantry-api also accepts (besides the sandbox's static token).
+    #[arg(long, requires = "oidc_audience")]
+    pub oidc_issuer: Option<String>,
+    /// The audience those tokens must carry.
+    #[arg(long, requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
 }
 
 /// `DIR/sandbox.json`, as the contract fixes it.
@@ -189,6 +201,15 @@ pub struct SandboxJson {
     /// Base URL of the reconciler's `/metrics`.
     #[serde(default)]
     pub reconciler: String,
+    /// Base URL of gantry-api.
+    #[serde(default)]
+    pub api: String,
+    /// A static token the RBAC repository grants every action.
+    #[serde(default)]
+    pub api_token: String,
+    /// Clone URL of the RBAC repository.
+    #[serde(default)]
+    pub rbac_git_url: String,
 }
 
 /// Ports and secrets kept across runs, so that clones and kubeconfigs stay valid.
@@ -198,6 +219,8 @@ struct Persisted {
     webhook_secret: String,
     forge_token: String,
     provider: Option<Provider>,
+    #[serde(default)]
+    api_token: String,
 }
 
 /// Runs `gantry up` until Ctrl-C or SIGTERM.
@@ -354,6 +377,94 @@ async fn seed(git_url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Pushes `files` as a repository's first commit.
+async fn seed_files(git_url: &str, files: &[(&str, &str)], message: &str) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    for (path, text) in files {
+        std::fs::write(work.path().join(path), text)?;
+    }
+    git(work.path(), &["init", "-q", "-b", "main"]).await?;
+    git(work.path(), &["add", "."]).await?;
+    git(work.path(), &["commit", "-q", "-m", message]).await?;
+    git(work.path(), &["push", "-q", git_url, "main"]).await?;
+    Ok(())
+}
+
+/// gantry-api's configuration in the sandbox: both repositories through the sandbox forge, the
+/// rules from the RBAC repository, the sandbox token, and the OIDC issuer when one was given.
+#[allow(clippy::too_many_arguments)]
+fn api_config(
+    args: &Args,
+    p: &Persisted,
+    nats_url: &str,
+    dir: &Path,
+    forge_url: &str,
+    forge_kind: gantry_reconciler::config::ForgeKind,
+    git_url: &str,
+) -> Result<gantry_api::Config> {
+    let mut c = gantry_api::Config::for_tests(nats_url, &dir.join("api"));
+    c.forges = vec![gantry_api::config::Forge {
+        name: "sandbox".to_owned(),
+        kind: match forge_kind {
+            gantry_reconciler::config::ForgeKind::Gitea => gantry_api::config::ForgeKind::Gitea,
+            _ => gantry_api::config::ForgeKind::Github,
+        },
+        api_url: forge_url.to_owned(),
+        token: p.forge_token.clone(),
+    }];
+    c.repositories = [
+        (REPOSITORY, git_url.to_owned()),
+        (
+            RBAC_REPOSITORY,
+            format!("{forge_url}/{RBAC_REPOSITORY}.git"),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, url)| gantry_api::config::Repository {
+        full_name: name.to_owned(),
+        forge: Some("sandbox".to_owned()),
+        clone_url: url,
+        credentials: None,
+    })
+    .collect();
+    c.tokens = gantry_api::tokens::StaticTokens::parse(&format!(
+        "sandbox {} sandbox\n",
+        gantry_api::tokens::hash_token(&p.api_token)
+    ))
+    .map_err(anyhow::Error::msg)?;
+    c.rbac = gantry_api::config::RbacSource::Git {
+        repository: RBAC_REPOSITORY.to_owned(),
+        branch: "main".to_owned(),
+        path: "rbac.yaml".to_owned(),
+    };
+    c.shutdown_grace = args.shutdown_grace;
+    if let (Some(issuer), Some(audience)) = (&args.oidc_issuer, &args.oidc_audience) {
+        c.oidc = Some(gantry_api::config::Oidc {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            audience: audience.clone(),
+            groups_claim: "groups".to_owned(),
+            jwks_min_refetch: gantry_api::oidc::DEFAULT_MIN_REFETCH,
+        });
+    }
+    Ok(c)
+}
+
+/// Waits (up to 30s) until gantry-api has read its rules and repositories, so that the guide's
+/// curl line works as soon as it is printed.
+async fn wait_api_ready(api_url: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{api_url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("gantry up: gantry-api is not ready yet; see {api_url}/readyz");
+}
+
 /// Starts everything, writes sandbox.json, prints the guide, and runs until `shutdown` or until
 /// the receiver or reconciler stops on an error; `--shutdown-grace` bounds the stop.
 pub async fn up(
@@ -391,6 +502,9 @@ pub async fn up(
     if p.forge_token.is_empty() {
         p.forge_token = random_hex();
     }
+    if p.api_token.is_empty() {
+        p.api_token = random_hex();
+    }
     if let Some(prev) = p.provider
         && prev != args.provider
     {
@@ -405,7 +519,7 @@ pub async fn up(
 
     // NATS with JetStream, as a child process.
     let nats_port = bind(&mut p, "nats")?.local_addr()?.port();
-    let nats_bin = find_nats_server(args.nats_server_bin);
+    let nats_bin = find_nats_server(args.nats_server_bin.clone());
     std::fs::create_dir_all(dir.join("nats"))?;
     let nats_log = open_log(&dir.join("nats.log"))?;
     let mut nats = tokio::process::Command::new(&nats_bin)
@@ -535,7 +649,23 @@ pub async fn up(
     let reconciler_run = gantry_reconciler::run(reconciler_listener, rc, stopped(stop_rx.clone()));
     let mut reconciler =
         tokio::spawn(async move { reconciler_run.await.map_err(anyhow::Error::from) });
+    // The self-service API, its rules in a repository of their own.
+    let rbac_git_url = format!("{forge_url}/{RBAC_REPOSITORY}.git");
+    let api_listener = bind(&mut p, "api")?;
+    let api_url = format!("http://{}", api_listener.local_addr()?);
+    let api_config = api_config(&args, &p, &nats_url, &dir, &forge_url, forge_kind, &git_url)?;
+    let api_run = gantry_api::run(api_listener, api_config, stopped(stop_rx.clone()));
+    let mut api = tokio::spawn(async move { api_run.await.map_err(anyhow::Error::from) });
     std::fs::write(&state_file, serde_json::to_vec_pretty(&p)?)?;
+    if !hosting.repos().exists(RBAC_REPOSITORY) {
+        hosting.repos().create(RBAC_REPOSITORY, "main").await?;
+        seed_files(
+            &rbac_git_url,
+            &[("rbac.yaml", RBAC_YAML)],
+            "RBAC rules for gantry-api",
+        )
+        .await?;
+    }
 
     // Seed the repository once; its first push deploys everything.
     let fresh = !hosting.repos().exists(REPOSITORY);
@@ -550,19 +680,22 @@ pub async fn up(
             .await?;
             seed(&git_url).await?;
         }
+        wait_api_ready(&api_url).await;
         anyhow::Ok(())
     };
     let mut failed: Option<anyhow::Error> = None;
-    let (mut receiver_done, mut reconciler_done) = (None, None);
+    let (mut receiver_done, mut reconciler_done, mut api_done) = (None, None, None);
     tokio::select! {
         r = seeded => failed = r.err(),
         () = stop_requested() => {}
         r = &mut receiver => receiver_done = Some(r),
         r = &mut reconciler => reconciler_done = Some(r),
+        r = &mut api => api_done = Some(r),
     }
     if failed.is_none()
         && receiver_done.is_none()
         && reconciler_done.is_none()
+        && api_done.is_none()
         && !*stop_tx.borrow()
     {
         let sandbox = SandboxJson {
@@ -574,6 +707,9 @@ pub async fn up(
             receiver: receiver_url.clone(),
             nats_url: nats_url.clone(),
             reconciler: format!("http://{rc_listen}"),
+            api: api_url.clone(),
+            api_token: p.api_token.clone(),
+            rbac_git_url: rbac_git_url.clone(),
         };
         failed = std::fs::write(
             dir.join("sandbox.json"),
@@ -612,6 +748,7 @@ pub async fn up(
                 () = stop_requested() => {}
                 r = &mut receiver => receiver_done = Some(r),
                 r = &mut reconciler => reconciler_done = Some(r),
+                r = &mut api => api_done = Some(r),
             }
         }
     }
@@ -620,11 +757,15 @@ pub async fn up(
     // the same stop signal, so one may finish before the select sees the signal: that is a
     // clean stop. A task seen finished must never be polled again below.
     let stopping = *stop_tx.borrow();
-    let (receiver_running, reconciler_running) =
-        (receiver_done.is_none(), reconciler_done.is_none());
+    let (receiver_running, reconciler_running, api_running) = (
+        receiver_done.is_none(),
+        reconciler_done.is_none(),
+        api_done.is_none(),
+    );
     for (name, done) in [
         ("receiver", &mut receiver_done),
         ("reconciler", &mut reconciler_done),
+        ("api", &mut api_done),
     ] {
         if failed.is_none()
             && let Some(joined) = done.take()
@@ -644,6 +785,7 @@ pub async fn up(
     // component can never keep the sandbox from exiting.
     let deadline = tokio::time::Instant::now() + grace;
     let pending = [
+        ("api", api, api_running),
         ("reconciler", reconciler, reconciler_running),
         ("receiver", receiver, receiver_running),
     ];
@@ -875,6 +1017,7 @@ fn print_guide(s: &SandboxJson, dir: &Path, tools: &Tools, resumed: Option<&str>
   receiver     {receiver}
   forge API    {forge_api}
   NATS         {nats_url}
+  API          {api}   (token in sandbox.json; rules in {rbac_git_url})
   kubeconfig   {kubeconfig}
   details      {dir}/sandbox.json
   shell        source {dir}/env   # puts gantry and kubectl on PATH for this sandbox{kubectl_note}
@@ -890,9 +1033,15 @@ Every command works as printed (steps 2 to 5 in the clone):
    Pull requests:        git checkout -b my-branch && git commit -am '...' && git push origin my-branch
                          {gantry} pr open --dir {dir} --head my-branch
                          {gantry} pr merge --dir {dir} 1
-   Events:               {gantry} events tail --nats-url {nats_url} --all",
+   Events:               {gantry} events tail --nats-url {nats_url} --all
+6. Sync through the API: curl -s -X POST -H 'Authorization: Bearer {api_token}' -H 'Idempotency-Key: demo-1' \\
+                           {api}/api/v1/apps/payments/environments/dev/sync -d '{{}}'
+                         curl -s -H 'Authorization: Bearer {api_token}' {api}/api/v1/apps",
         receiver = s.receiver,
         forge_api = s.forge_api,
         nats_url = s.nats_url,
+        api = s.api,
+        api_token = s.api_token,
+        rbac_git_url = s.rbac_git_url,
     );
 }

@@ -558,25 +558,105 @@ fn gitea_sandbox_push_deploys() -> Result<()> {
             clone.to_str().unwrap_or(""),
         ],
     )?;
+    let seed = git(&clone, &["rev-parse", "HEAD"])?;
     set_tag(&clone, "web", "dev", "2.0.0")?;
     git(&clone, &["commit", "-qam", "web 2.0.0"])?;
     git(&clone, &["push", "-q"])?;
     let sha = git(&clone, &["rev-parse", "HEAD"])?;
     let (state, desc) = sb.wait_final(&sha, "gantry/web/dev", Duration::from_secs(60))?;
     assert_eq!(state, "success", "{desc}");
-    let image = kubectl(
-        &sb.get("kubeconfig"),
-        &[
-            "get",
-            "deploy",
-            "web",
-            "-n",
-            "web-dev",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-    )?;
-    assert_eq!(image, "ghcr.io/acme/web:2.0.0");
+    let web_dev_image = || {
+        kubectl(
+            &sb.get("kubeconfig"),
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-n",
+                "web-dev",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ],
+        )
+    };
+    assert_eq!(web_dev_image()?, "ghcr.io/acme/web:2.0.0");
+
+    // gantry-api: the sandbox token may read, sync and roll back; the rules come from the
+    // RBAC repository.
+    let (api, token) = (sb.get("api"), sb.get("api_token"));
+    assert!(sb.get("rbac_git_url").ends_with("/acme/platform-rbac.git"));
+    let apps: Value = sb
+        .http
+        .get(format!("{api}/api/v1/apps"))
+        .bearer_auth(&token)
+        .send()?
+        .json()?;
+    let listed = apps["apps"].as_array().cloned().unwrap_or_default();
+    assert!(
+        listed
+            .iter()
+            .any(|a| a["app"] == "web" && a["environment"] == "dev"),
+        "{apps}"
+    );
+    let r = sb
+        .http
+        .post(format!("{api}/api/v1/apps/web/environments/dev/sync"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "sandbox-test")
+        .body("{}")
+        .send()?;
+    assert_eq!(r.status().as_u16(), 202);
+    assert_eq!(
+        sb.http
+            .get(format!("{api}/api/v1/apps"))
+            .send()?
+            .status()
+            .as_u16(),
+        401
+    );
+    // A rollback through the API is a commit on main that the pipeline deploys.
+    let r = sb
+        .http
+        .post(format!("{api}/api/v1/apps/web/environments/dev/rollback"))
+        .bearer_auth(&token)
+        .body(format!(r#"{{"revision": "{seed}"}}"#))
+        .send()?;
+    assert_eq!(r.status().as_u16(), 202);
+    let rolled: Value = r.json()?;
+    let commit = rolled["commit"].as_str().unwrap_or_default().to_owned();
+    let (state, desc) = sb.wait_final(&commit, "gantry/web/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    assert_ne!(web_dev_image()?, "ghcr.io/acme/web:2.0.0");
+    git(&clone, &["pull", "-q"])?;
+    assert_eq!(
+        git(
+            &clone,
+            &["diff", &seed, "HEAD", "--", "apps/web/overlays/dev"]
+        )?,
+        ""
+    );
+
+    // A sync through the API deploys: with webhooks lost, a push waits for it.
+    let r = sb
+        .http
+        .put(format!("{}/_sandbox/webhooks", sb.get("forge_api")))
+        .body(r#"{"deliver": false}"#)
+        .send()?;
+    assert!(r.status().is_success());
+    set_tag(&clone, "web", "dev", "3.0.0")?;
+    git(&clone, &["commit", "-qam", "web 3.0.0, webhook lost"])?;
+    git(&clone, &["push", "-q"])?;
+    let sha3 = git(&clone, &["rev-parse", "HEAD"])?;
+    let r = sb
+        .http
+        .post(format!("{api}/api/v1/apps/web/environments/dev/sync"))
+        .bearer_auth(&token)
+        .body("{}")
+        .send()?;
+    assert_eq!(r.status().as_u16(), 202);
+    let (state, desc) = sb.wait_final(&sha3, "gantry/web/dev", Duration::from_secs(60))?;
+    assert_eq!(state, "success", "{desc}");
+    assert_eq!(web_dev_image()?, "ghcr.io/acme/web:3.0.0");
     sb.stop()
 }
 
