@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use async_nats::HeaderMap;
-use gantry_proto::v1::{AuditRecord, DriftedObject, Outcome, Phase, Trigger};
+use gantry_proto::v1::{AuditRecord, DriftedObject, Outcome, Phase, SignatureCheck, Trigger};
 use prost::Message;
 
 /// Why a record was not stored.
@@ -64,6 +64,8 @@ pub struct Entry<'a> {
     pub pruned: u32,
     /// How long the phase took; none for `started`.
     pub duration: Option<Duration>,
+    /// The commit signature check, when the trust policy applied.
+    pub signature: Option<SignatureCheck>,
     /// The render used random or time functions (Helm's `randAlphaNum`, `now`, `genCA`...).
     pub nondeterministic: bool,
     /// Drifted objects (drift phase).
@@ -106,6 +108,7 @@ impl Auditor {
             time: Some(prost_types::Timestamp::from(SystemTime::now())),
             repository: cx.repository.clone(),
             trace_id: cx.trace_id(),
+            signature: e.signature,
             nondeterministic: e.nondeterministic,
             trigger: cx.trigger as i32,
             objects_drifted: e.drifted.len() as u32,

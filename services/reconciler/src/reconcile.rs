@@ -952,6 +952,46 @@ impl Reconciler {
             }
         }
 
+        // Signatures (contract section 11): before anything of the revision is rendered.
+        if self.config.trust.required(env) {
+            let t = Instant::now();
+            let (mirror, commit) = (job.mirror.clone(), job.snapshot.commit);
+            let trust = self.config.trust.clone();
+            let verdict = tokio::task::spawn_blocking(move || trust.check(&mirror, commit))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|reason| Transient {
+                    context: context.clone(),
+                    reason,
+                    after: None,
+                })?;
+            self.audit(
+                job,
+                audit::Entry {
+                    duration: Some(t.elapsed()),
+                    signature: Some(crate::trust::record(&verdict)),
+                    ..entry(
+                        Phase::Verify,
+                        if verdict.trusted() {
+                            Outcome::Succeeded
+                        } else {
+                            Outcome::Denied
+                        },
+                        crate::trust::message(&job.revision, &verdict),
+                    )
+                },
+            )
+            .await?;
+            if !verdict.trusted() {
+                let description = crate::trust::refusal(&job.revision, &verdict);
+                tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, %description, detail = %verdict.detail, "refused an untrusted commit");
+                return self
+                    .conclude(job, env, Phase::Verify, State::Error, description)
+                    .await;
+            }
+        }
+
         self.post(job, &context, State::Pending, &format!("deploying {rev}"))
             .await
             .map_err(|e| report_transient(&context, e))?;
@@ -1386,7 +1426,6 @@ impl Reconciler {
         description: String,
         full: String,
     ) -> Result<(), Transient> {
-        let context = env.context();
         self.audit(
             job,
             audit::Entry {
@@ -1399,6 +1438,20 @@ impl Reconciler {
             },
         )
         .await?;
+        self.conclude(job, env, phase, state, description).await
+    }
+
+    /// Records the failed attempt in the state, posts its status and counts it (after its audit
+    /// record was written).
+    async fn conclude(
+        &self,
+        job: &Job,
+        env: &Environment,
+        phase: Phase,
+        state: State,
+        description: String,
+    ) -> Result<(), Transient> {
+        let context = env.context();
         let outcome = if state == State::Failure {
             AttemptOutcome::Failure
         } else {
