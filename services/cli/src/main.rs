@@ -12,6 +12,7 @@ mod pr;
 mod render;
 mod status;
 mod up;
+mod verify_commit;
 
 /// Gantry: GitOps for internal developer platforms.
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ enum Command {
     KubeSim(kube_sim::Args),
     /// Follow stored events and audit records.
     Events(events::Args),
+    /// Check that a commit carries a trusted OpenPGP or SSH signature (the reconciler's gate).
+    VerifyCommit(verify_commit::Args),
     /// List and replay the events the reconcilers dead-lettered.
     Dlq(dlq::Args),
 }
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::KubeSim(args) => kube_sim::run(args),
         Command::Events(args) => events::run(args),
+        Command::VerifyCommit(args) => verify_commit::run(args),
         Command::Dlq(args) => dlq::run(args),
     }
 }

@@ -114,6 +114,24 @@ struct FileConfig {
     #[serde(default)]
     clusters: Vec<ClusterFile>,
     resync: Option<ResyncFile>,
+    trust: Option<TrustFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TrustFile {
+    #[serde(default)]
+    openpgp_keys: Vec<PathBuf>,
+    allowed_signers: Option<PathBuf>,
+    #[serde(default)]
+    require: Vec<RequireFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RequireFile {
+    app: String,
+    environment: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +296,8 @@ pub struct Config {
     pub repositories: Vec<Repository>,
     /// Clusters.
     pub clusters: Vec<Cluster>,
+    /// Commit signatures: the trusted keys and where they are required.
+    pub trust: crate::trust::Trust,
     /// First delay of a nak; doubles per delivery up to [`Config::nak_max`].
     pub nak_base: Duration,
     /// Longest nak delay.
@@ -321,6 +341,7 @@ impl Config {
                 name: "default".to_owned(),
                 source: ClusterSource::KubeconfigYaml(kubeconfig_yaml),
             }],
+            trust: Default::default(),
             nak_base: Duration::from_millis(200),
             nak_max: Duration::from_secs(60),
             report_budget: Duration::from_secs(60),
@@ -519,6 +540,10 @@ impl Config {
                 source,
             });
         }
+        let trust = match file.trust {
+            Some(t) => resolve_trust(t)?,
+            None => Default::default(),
+        };
         let otlp_endpoint = l
             .var(gantry_telemetry::OTEL_EXPORTER_OTLP_ENDPOINT)
             .filter(|s| !s.is_empty());
@@ -539,6 +564,7 @@ impl Config {
             forges,
             repositories,
             clusters,
+            trust,
             nak_base: Duration::from_secs(2),
             nak_max: Duration::from_secs(120),
             report_budget: Duration::from_secs(120),
@@ -547,6 +573,43 @@ impl Config {
             resync_interval,
         })
     }
+}
+
+/// Loads the trusted keys now, so that an unreadable or malformed key file stops the start.
+fn resolve_trust(t: TrustFile) -> Result<crate::trust::Trust, Error> {
+    let policy = gantry_trust::Policy::load(&t.openpgp_keys, t.allowed_signers.as_deref())
+        .map_err(|e| {
+            let key = match &e {
+                gantry_trust::Error::AllowedSigners { .. } => "trust.allowedSigners",
+                gantry_trust::Error::Io { path, .. }
+                    if Some(path.as_path()) == t.allowed_signers.as_deref() =>
+                {
+                    "trust.allowedSigners"
+                }
+                _ => "trust.openpgpKeys",
+            };
+            Error::new(key, e.to_string())
+        })?;
+    if !t.require.is_empty() && policy.openpgp.is_empty() && policy.ssh.is_empty() {
+        return Err(Error::new(
+            "trust.require",
+            "signatures are required but no key is trusted (set openpgpKeys or allowedSigners)",
+        ));
+    }
+    let mut require = Vec::new();
+    for (i, r) in t.require.into_iter().enumerate() {
+        if r.app.is_empty() || r.environment.is_empty() {
+            return Err(Error::new(
+                format!("trust.require[{i}]"),
+                "app and environment must be non-empty patterns (use \"*\" for any)",
+            ));
+        }
+        require.push(crate::trust::Require {
+            app: r.app,
+            environment: r.environment,
+        });
+    }
+    Ok(crate::trust::Trust { policy, require })
 }
 
 fn file_duration(key: &str, v: Option<String>) -> Result<Option<Duration>, Error> {

@@ -282,6 +282,22 @@ impl Mirror {
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
+
+    /// The raw commit object (headers, signature and message), for signature checks.
+    pub fn commit_object(&self, commit: ObjectId) -> Result<Vec<u8>, FetchError> {
+        let repo = self.repo();
+        let object = repo.find_object(commit).map_err(|e| FetchError::Read {
+            what: format!("commit {commit}"),
+            message: e.to_string(),
+        })?;
+        if object.kind != gix::object::Kind::Commit {
+            return Err(FetchError::Read {
+                what: format!("commit {commit}"),
+                message: format!("it is a {}", object.kind),
+            });
+        }
+        Ok(object.data.clone())
+    }
 }
 
 /// A URL with any user information removed, for messages.

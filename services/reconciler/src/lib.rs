@@ -18,6 +18,7 @@ pub mod render;
 pub mod report;
 pub mod resync;
 pub mod state;
+pub mod trust;
 pub mod verify;
 pub mod worker;
 

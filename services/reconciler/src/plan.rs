@@ -52,6 +52,20 @@ struct EnvFile {
     helm: Option<HelmFile>,
     interval: Option<Spanned<String>>,
     self_heal: Option<bool>,
+    verify: Option<VerifyFile>,
+}
+
+/// `verify: {signatures: required}`: may only add to the reconciler's trust policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VerifyFile {
+    signatures: Signatures,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum Signatures {
+    Required,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,6 +135,11 @@ pub struct Environment {
     pub allow_empty: bool,
     /// Helm settings, when the path holds a chart.
     pub helm: Option<Helm>,
+    /// `verify: {signatures: required}`: a trusted signature is required even where the
+    /// reconciler's policy does not require one. Left out of the digest when false, so adding the
+    /// field changed no existing environment's digest.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub signatures_required: bool,
     /// Line of the environment's `cluster` key (else its name), for messages.
     #[serde(skip)]
     pub cluster_line: usize,
@@ -269,6 +288,12 @@ pub fn parse(text: &[u8]) -> Result<Vec<Environment>, ConfigError> {
                 health_timeout,
                 allow_empty: env.allow_empty.unwrap_or(false),
                 helm,
+                signatures_required: matches!(
+                    env.verify,
+                    Some(VerifyFile {
+                        signatures: Signatures::Required
+                    })
+                ),
                 cluster_line,
                 interval,
                 self_heal: env.self_heal.unwrap_or(true),

@@ -899,21 +899,22 @@ impl Reconciler {
                 && job.only.is_none()
                 && let Some(rep) = &prev.reported
             {
-                self.post(job, &context, rep.state, &rep.description)
-                    .await
-                    .map_err(|e| report_transient(&context, e))?;
-                self.audit(
-                    job,
-                    entry(
-                        Phase::Report,
-                        Outcome::Skipped,
-                        format!(
-                            "{rev} is already applied; status {} reposted",
-                            rep.state.as_str()
-                        ),
-                    ),
-                )
-                .await?;
+                let message = if rep.posted_by == job.event_id {
+                    format!(
+                        "{rev} is already applied and this event posted its status {}",
+                        rep.state.as_str()
+                    )
+                } else {
+                    self.post(job, &context, rep.state, &rep.description)
+                        .await
+                        .map_err(|e| report_transient(&context, e))?;
+                    format!(
+                        "{rev} is already applied; status {} reposted",
+                        rep.state.as_str()
+                    )
+                };
+                self.audit(job, entry(Phase::Report, Outcome::Skipped, message))
+                    .await?;
                 return Ok(());
             }
             // Never go backwards.
@@ -949,6 +950,46 @@ impl Reconciler {
                     after: None,
                 })?;
                 return Ok(());
+            }
+        }
+
+        // Signatures (contract section 11): before anything of the revision is rendered.
+        if self.config.trust.required(env) {
+            let t = Instant::now();
+            let (mirror, commit) = (job.mirror.clone(), job.snapshot.commit);
+            let trust = self.config.trust.clone();
+            let verdict = tokio::task::spawn_blocking(move || trust.check(&mirror, commit))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|reason| Transient {
+                    context: context.clone(),
+                    reason,
+                    after: None,
+                })?;
+            self.audit(
+                job,
+                audit::Entry {
+                    duration: Some(t.elapsed()),
+                    signature: Some(crate::trust::record(&verdict)),
+                    ..entry(
+                        Phase::Verify,
+                        if verdict.trusted() {
+                            Outcome::Succeeded
+                        } else {
+                            Outcome::Denied
+                        },
+                        crate::trust::message(&job.revision, &verdict),
+                    )
+                },
+            )
+            .await?;
+            if !verdict.trusted() {
+                let description = crate::trust::refusal(&job.revision, &verdict);
+                tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, %description, detail = %verdict.detail, "refused an untrusted commit");
+                return self
+                    .conclude(job, env, Phase::Verify, State::Error, description)
+                    .await;
             }
         }
 
@@ -1281,6 +1322,7 @@ impl Reconciler {
         state.reported = Some(Reported {
             state: final_state,
             description: description.clone(),
+            posted_by: String::new(),
         });
         let outcome_of = if final_state == State::Success {
             AttemptOutcome::Success
@@ -1296,6 +1338,14 @@ impl Reconciler {
         self.post(job, &context, final_state, &description)
             .await
             .map_err(|e| report_transient(&context, e))?;
+        // Remember that this event posted it. Should this write fail, a redelivery posts the
+        // status once more, which is the lesser harm than never posting it.
+        if let Some(rep) = state.reported.as_mut() {
+            rep.posted_by = job.event_id.clone();
+            if let Err(e) = self.state.put(&key, &state).await {
+                tracing::warn!(error = %e, "recording the posted status failed");
+            }
+        }
         self.audit(
             job,
             entry(
@@ -1386,7 +1436,6 @@ impl Reconciler {
         description: String,
         full: String,
     ) -> Result<(), Transient> {
-        let context = env.context();
         self.audit(
             job,
             audit::Entry {
@@ -1399,6 +1448,20 @@ impl Reconciler {
             },
         )
         .await?;
+        self.conclude(job, env, phase, state, description).await
+    }
+
+    /// Records the failed attempt in the state, posts its status and counts it (after its audit
+    /// record was written).
+    async fn conclude(
+        &self,
+        job: &Job,
+        env: &Environment,
+        phase: Phase,
+        state: State,
+        description: String,
+    ) -> Result<(), Transient> {
+        let context = env.context();
         let outcome = if state == State::Failure {
             AttemptOutcome::Failure
         } else {
