@@ -3,6 +3,7 @@
 #
 #   docker build --target receiver        -t gantry-receiver .
 #   docker build --target reconciler      -t gantry-reconciler .
+#   docker build --target api             -t gantry-api .
 #   docker build --target reconciler-helm -t gantry-reconciler:helm \
 #       --build-arg HELM_VERSION=v3.19.0 --build-arg HELM_SHA256=<sha256 of helm-v3.19.0-linux-amd64.tar.gz> .
 #
@@ -31,6 +32,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked -p gantry-reconciler \
     && install -D -m 0755 target/release/gantry-reconciler /out/gantry-reconciler
 
+FROM build AS build-api
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo build --release --locked -p gantry-api \
+    && install -D -m 0755 target/release/gantry-api /out/gantry-api
+
 FROM ${RUNTIME_IMAGE} AS runtime
 # Unpinned on purpose: bookworm's security updates replace these versions, so a pin would
 # break rebuilds instead of making them reproducible; the base image tag is what to pin.
@@ -50,6 +57,11 @@ FROM runtime AS reconciler
 COPY --from=build-reconciler /out/gantry-reconciler /usr/local/bin/gantry-reconciler
 EXPOSE 9090
 ENTRYPOINT ["/usr/local/bin/gantry-reconciler"]
+
+FROM runtime AS api
+COPY --from=build-api /out/gantry-api /usr/local/bin/gantry-api
+EXPOSE 8090
+ENTRYPOINT ["/usr/local/bin/gantry-api"]
 
 # helm, downloaded and checked against the sha256 you pass (https://github.com/helm/helm/releases).
 FROM ${RUNTIME_IMAGE} AS helm

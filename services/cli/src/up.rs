@@ -173,6 +173,18 @@ pub struct Args {
     /// objects (at least 5s).
     #[arg(long, default_value = "5m", value_parser = gantry_config::parse_duration)]
     pub resync_interval: Duration,
+    /// Every environment deploys only commits signed by a trusted key (contract section 11).
+    #[arg(long)]
+    pub require_signed_commits: bool,
+    /// Armored OpenPGP public keys to trust (`gpg --export --armor KEY`); repeatable.
+    #[arg(long = "openpgp-keys")]
+    pub openpgp_keys: Vec<PathBuf>,
+    /// SSH keys to trust, in git's `gpg.ssh.allowedSignersFile` format.
+    #[arg(long)]
+    pub allowed_signers: Option<PathBuf>,
+    /// The trust policy built from the three flags above.
+    #[arg(skip)]
+    pub trust: gantry_reconciler::trust::Trust,
     /// An OIDC issuer whose tokens gantry-api also accepts (besides the sandbox's static token).
     #[arg(long, requires = "oidc_audience")]
     pub oidc_issuer: Option<String>,
@@ -224,10 +236,17 @@ struct Persisted {
 }
 
 /// Runs `gantry up` until Ctrl-C or SIGTERM.
-pub fn run(args: Args) -> ExitCode {
+pub fn run(mut args: Args) -> ExitCode {
     if args.resync_interval < Duration::from_secs(5) {
         eprintln!("gantry up: invalid --resync-interval: must be at least 5s");
         return ExitCode::from(gantry_config::EXIT_CONFIG);
+    }
+    match sandbox_trust(&args) {
+        Ok(t) => args.trust = t,
+        Err(m) => {
+            eprintln!("gantry up: {m}");
+            return ExitCode::from(gantry_config::EXIT_CONFIG);
+        }
     }
     // Every component logs through one subscriber; `GANTRY_LOG_LEVEL` tunes it.
     let _telemetry = gantry_telemetry::init(gantry_telemetry::Options {
@@ -257,6 +276,28 @@ pub fn run(args: Args) -> ExitCode {
     // Tasks abandoned at the end of the grace must not hold the process.
     rt.shutdown_timeout(Duration::from_millis(200));
     code
+}
+
+/// The reconciler's trust policy from `--require-signed-commits`, `--openpgp-keys` and
+/// `--allowed-signers`: with the first, every app and environment requires a signature.
+fn sandbox_trust(args: &Args) -> Result<gantry_reconciler::trust::Trust, String> {
+    let policy = gantry_trust::Policy::load(&args.openpgp_keys, args.allowed_signers.as_deref())
+        .map_err(|e| e.to_string())?;
+    if args.require_signed_commits && policy.openpgp.is_empty() && policy.ssh.is_empty() {
+        return Err(
+            "--require-signed-commits needs a trusted key: --openpgp-keys FILE or --allowed-signers FILE"
+                .into(),
+        );
+    }
+    let require = if args.require_signed_commits {
+        vec![gantry_reconciler::trust::Require {
+            app: "*".into(),
+            environment: "*".into(),
+        }]
+    } else {
+        Vec::new()
+    };
+    Ok(gantry_reconciler::trust::Trust { policy, require })
 }
 
 /// 69 when the NATS server cannot be used (too old, or refusing the streams, consumer or
@@ -645,6 +686,7 @@ pub async fn up(
     }];
     rc.shutdown_grace = grace;
     rc.resync_interval = args.resync_interval;
+    rc.trust = args.trust.clone();
     let rc_listen = rc.listen;
     let reconciler_run = gantry_reconciler::run(reconciler_listener, rc, stopped(stop_rx.clone()));
     let mut reconciler =
@@ -727,6 +769,12 @@ pub async fn up(
             Some(resumed_state(&hosting).await)
         };
         print_guide(&sandbox, &dir, &tools, resumed.as_deref());
+        if !args.trust.require.is_empty() {
+            println!(
+                "\nSigned commits are required: only commits signed by a key of --openpgp-keys or \
+                 --allowed-signers deploy (git commit -S); the unsigned seed commit is refused."
+            );
+        }
         if !fresh {
             // What is deployed, read from the reconcilers' state as `gantry status` reads it.
             println!(
