@@ -672,6 +672,7 @@ pub async fn up(
             kind: forge_kind,
             api_url: forge_url.clone(),
             token: p.forge_token.clone(),
+            app: None,
         },
         kubeconfig.clone(),
     );

@@ -23,6 +23,7 @@ fn idle_config(url: &str, data: &std::path::Path, replicas: usize) -> Config {
             kind: ForgeKind::Github,
             api_url: "http://127.0.0.1:9".into(),
             token: TOKEN.into(),
+            app: None,
         },
         String::new(),
     );
