@@ -262,6 +262,7 @@ pub async fn measure(
     let nats_client = async_nats::connect(sut.nats_url.as_str())
         .await
         .context("connecting to nats-server")?;
+    gantry_nats::check_server(&nats_client)?;
     let js = jetstream::new(nats_client);
     wait_ready(sut.receiver, &js, watch).await?;
 

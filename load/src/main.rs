@@ -73,6 +73,12 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(64)
         }
+        Err(e) if e.downcast_ref::<gantry_nats::Error>().is_some() => {
+            // An older nats-server: one line naming its version and the minimum, as every
+            // Gantry binary exits.
+            eprintln!("error: {e}");
+            ExitCode::from(gantry_nats::EXIT_UNAVAILABLE)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -430,6 +430,7 @@ async fn state_and_audit_records_show_in_the_reads() -> Result<()> {
                 reported: Some(gantry_reconciler::state::Reported {
                     state: gantry_reconciler::state::CommitState::Success,
                     description: "deployed".to_owned(),
+                    posted_by: String::new(),
                 }),
                 applied_at: 1_700_000_000,
                 ..Default::default()

@@ -145,6 +145,7 @@ async fn status_shows_attempts_health_and_drift() -> Result<()> {
             reported: Some(Reported {
                 state: CommitState::Success,
                 description: "deployed bbbbbbb in 1.0s".into(),
+                posted_by: String::new(),
             }),
             applied_at: 1,
             last_attempt: Some(attempt(

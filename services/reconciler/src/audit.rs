@@ -129,12 +129,48 @@ impl Auditor {
             subject: subject.clone(),
             message: m,
         };
-        let ack = self
-            .js
-            .publish_with_headers(subject.clone(), headers, record.encode_to_vec().into())
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        ack.await.map_err(|e| err(e.to_string()))?;
-        Ok(())
+        // On a NATS cluster the stream's leader can be lost between two records; until another
+        // is elected (seconds) a publish meets "no responders" or times out. Failing the
+        // reconcile then would redo work already done (a second apply, a second status), so the
+        // record is retried here for a while, with an id that lets JetStream drop a second copy
+        // when an ack, not the record, was lost.
+        headers.insert(
+            gantry_nats::HEADER_MSG_ID,
+            format!("audit:{}", uuid::Uuid::new_v4()).as_str(),
+        );
+        let payload: bytes::Bytes = record.encode_to_vec().into();
+        let deadline = tokio::time::Instant::now() + AUDIT_RETRY_BUDGET;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let attempt = async {
+                self.js
+                    .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                    .await?
+                    .await
+            };
+            match attempt.await {
+                Ok(_) => return Ok(()),
+                Err(e) if transient(&e) && tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(subject = %subject, error = %e, "storing an audit record; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(err(e.to_string())),
+            }
+        }
     }
+}
+
+/// How long an audit record is retried across a NATS leader change before the reconcile fails.
+const AUDIT_RETRY_BUDGET: Duration = Duration::from_secs(15);
+
+/// Errors that pass with time: no stream leader yet, a lost ack, a reconnecting client.
+fn transient(e: &async_nats::jetstream::context::PublishError) -> bool {
+    use async_nats::jetstream::context::PublishErrorKind;
+    matches!(
+        e.kind(),
+        PublishErrorKind::StreamNotFound
+            | PublishErrorKind::TimedOut
+            | PublishErrorKind::BrokenPipe
+    )
 }

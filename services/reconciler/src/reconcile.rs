@@ -937,21 +937,22 @@ impl Reconciler {
                 && job.only.is_none()
                 && let Some(rep) = &prev.reported
             {
-                self.post(job, &context, rep.state, &rep.description)
-                    .await
-                    .map_err(|e| report_transient(&context, e))?;
-                self.audit(
-                    job,
-                    entry(
-                        Phase::Report,
-                        Outcome::Skipped,
-                        format!(
-                            "{rev} is already applied; status {} reposted",
-                            rep.state.as_str()
-                        ),
-                    ),
-                )
-                .await?;
+                let message = if rep.posted_by == job.event_id {
+                    format!(
+                        "{rev} is already applied and this event posted its status {}",
+                        rep.state.as_str()
+                    )
+                } else {
+                    self.post(job, &context, rep.state, &rep.description)
+                        .await
+                        .map_err(|e| report_transient(&context, e))?;
+                    format!(
+                        "{rev} is already applied; status {} reposted",
+                        rep.state.as_str()
+                    )
+                };
+                self.audit(job, entry(Phase::Report, Outcome::Skipped, message))
+                    .await?;
                 return Ok(());
             }
             // Never go backwards.
@@ -1359,6 +1360,7 @@ impl Reconciler {
         state.reported = Some(Reported {
             state: final_state,
             description: description.clone(),
+            posted_by: String::new(),
         });
         let outcome_of = if final_state == State::Success {
             AttemptOutcome::Success
@@ -1374,6 +1376,14 @@ impl Reconciler {
         self.post(job, &context, final_state, &description)
             .await
             .map_err(|e| report_transient(&context, e))?;
+        // Remember that this event posted it. Should this write fail, a redelivery posts the
+        // status once more, which is the lesser harm than never posting it.
+        if let Some(rep) = state.reported.as_mut() {
+            rep.posted_by = job.event_id.clone();
+            if let Err(e) = self.state.put(&key, &state).await {
+                tracing::warn!(error = %e, "recording the posted status failed");
+            }
+        }
         self.audit(
             job,
             entry(

@@ -68,6 +68,12 @@ pub struct Reported {
     pub state: CommitState,
     /// The status description.
     pub description: String,
+    /// The event whose delivery posted this status, written once the post went out: a
+    /// redelivery of that same event (its ack lost in a NATS failover, or its worker killed
+    /// before acking) then does not post it a second time. Other events for the revision (a
+    /// pull request's merge after its push) still post it, on their own SHAs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub posted_by: String,
 }
 
 /// How an attempt ended: the `outcome` label of `gantry_reconcile_total`.

@@ -301,7 +301,10 @@ async fn set_up(
     let messages = consumer
         .stream()
         .max_messages_per_batch(config.concurrency)
-        .heartbeat(Duration::from_secs(5))
+        // A pull made on a server that then dies is silently gone; the missed heartbeats are
+        // how the worker notices and pulls again from the server it reconnected to, so they
+        // bound how long a worker idles after a NATS failover.
+        .heartbeat(Duration::from_secs(2))
         .messages()
         .await
         .map_err(|e| setup(&e))?;
@@ -417,7 +420,7 @@ async fn handle(
     drop(progress);
     match outcome {
         EventOutcome::Done => {
-            if let Err(e) = msg.double_ack().await {
+            if let Err(e) = ack_until_confirmed(&msg, r.config.ack_wait).await {
                 tracing::warn!(event = %event.id, error = %e, "ack failed; the event will be redelivered and converge");
             }
         }
@@ -449,6 +452,30 @@ async fn handle(
             let delay = after.unwrap_or_default().max(backoff).min(r.config.nak_max);
             tracing::warn!(event = %event.id, delivered, delay_ms = delay.as_millis() as u64, %reason, "event nak'd");
             let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+        }
+    }
+}
+
+/// Acks `msg` and waits for the server to confirm it, trying again while the connection fails
+/// over or the consumer elects a new leader (a NATS server lost mid-burst): an ack lost there
+/// would redeliver an event whose work is done, and the redelivery would post its status again.
+/// Acks are idempotent, so sending one twice is harmless. Gives up after `ack_wait`, when the
+/// server redelivers anyway.
+async fn ack_until_confirmed(
+    msg: &jetstream::Message,
+    ack_wait: Duration,
+) -> Result<(), async_nats::Error> {
+    let deadline = tokio::time::Instant::now() + ack_wait;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match msg.double_ack().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() + pause >= deadline => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "ack not confirmed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
         }
     }
 }
