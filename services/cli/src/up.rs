@@ -650,6 +650,7 @@ pub async fn up(
                     secret: p.webhook_secret.clone(),
                 }],
             }),
+            ..Default::default()
         },
     )?;
     let hosting = forge

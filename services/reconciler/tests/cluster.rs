@@ -271,6 +271,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
                 kind: ForgeKind::Github,
                 api_url: forge.url(),
                 token: TOKEN.into(),
+                app: None,
             },
             kube.kubeconfig(),
         );

@@ -34,8 +34,7 @@ async fn final_status(
         if let Some(s) = host
             .statuses(FULL, sha)
             .into_iter()
-            .filter(|s| s.context == "gantry/web/dev")
-            .last()
+            .rfind(|s| s.context == "gantry/web/dev")
             && s.state != "pending"
         {
             return Ok(s);
