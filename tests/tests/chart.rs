@@ -129,6 +129,8 @@ fn run_helm() -> Result<Value> {
             {"name": "external-nats", "file": ci_values("external-nats")},
             {"name": "namespaced", "file": ci_values("namespaced")},
             {"name": "full", "file": ci_values("full")},
+            {"name": "single-nats", "set": {"nats": {"config": {"cluster": {"enabled": false}}}}},
+            {"name": "external-cluster", "file": ci_values("external-nats"), "set": {"natsReplicas": 5}},
         ],
         "rejected": [
             {"name": "typo", "set": {"reciever": {"replicaCount": 3}}},
@@ -319,14 +321,41 @@ fn nats_is_a_conditional_dependency_on_the_official_chart_with_jetstream() {
     assert_eq!(defaults["config"]["jetstream"]["enabled"], true);
     assert!(defaults["config"]["jetstream"]["fileStore"]["pvc"]["size"].is_string());
 
-    // Bundled: both components point at the subchart's Service.
-    let bundled = "nats://gantry-nats.gantry-system.svc:4222";
+    // Bundled, as a 3-server cluster by default: both components get every server's URL and
+    // create what they create with 3 replicas.
+    assert_eq!(defaults["config"]["cluster"]["enabled"], true);
+    assert_eq!(defaults["config"]["cluster"]["replicas"], 3);
+    let bundled = (0..3)
+        .map(|i| format!("nats://gantry-nats-{i}.gantry-nats-headless.gantry-system.svc:4222"))
+        .collect::<Vec<_>>()
+        .join(",");
     let r = scenario("default");
+    let args = strings(&r.container("gantry-receiver").unwrap()["args"]);
     assert!(
-        strings(&r.container("gantry-receiver").unwrap()["args"])
-            .contains(&format!("--nats-url={bundled}").as_str())
+        args.contains(&format!("--nats-url={bundled}").as_str()),
+        "{args:?}"
     );
+    assert!(args.contains(&"--nats-replicas=3"), "{args:?}");
     assert_eq!(r.reconciler_config().unwrap()["nats"]["url"], bundled);
+    assert_eq!(r.reconciler_config().unwrap()["nats"]["replicas"], 3);
+
+    // Bundled as one server: its Service, one replica.
+    let r = scenario("single-nats");
+    let single = "nats://gantry-nats.gantry-system.svc:4222";
+    let args = strings(&r.container("gantry-receiver").unwrap()["args"]);
+    assert!(
+        args.contains(&format!("--nats-url={single}").as_str()),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--nats-replicas=1"), "{args:?}");
+    assert_eq!(r.reconciler_config().unwrap()["nats"]["url"], single);
+    assert_eq!(r.reconciler_config().unwrap()["nats"]["replicas"], 1);
+
+    // An external cluster: the replicas setting as given.
+    let r = scenario("external-cluster");
+    let args = strings(&r.container("gantry-receiver").unwrap()["args"]);
+    assert!(args.contains(&"--nats-replicas=5"), "{args:?}");
+    assert_eq!(r.reconciler_config().unwrap()["nats"]["replicas"], 5);
 
     // External by URL.
     let r = scenario("external-nats");
@@ -352,7 +381,12 @@ fn nats_is_a_conditional_dependency_on_the_official_chart_with_jetstream() {
                 .any(|a| a.starts_with("--nats-url"))
         );
     }
-    assert!(r.reconciler_config().unwrap().get("nats").is_none());
+    assert!(
+        r.reconciler_config().unwrap()["nats"].get("url").is_none(),
+        "{}",
+        r.reconciler_config().unwrap()
+    );
+    assert_eq!(r.reconciler_config().unwrap()["nats"]["replicas"], 1);
 }
 
 #[test]
@@ -617,7 +651,9 @@ fn reconciler_config_is_the_contract_file_without_chart_only_keys() {
             "forges",
             "repositories",
             "clusters",
+            "resync",
         ];
+        assert_eq!(config["resync"]["interval"], "5m", "{name}");
         for key in config
             .as_object()
             .expect("reconciler.yaml is a mapping")

@@ -119,3 +119,89 @@ async fn python_decodes_stored_events_and_audit_records() -> Result<()> {
     assert_eq!(a["duration"], "4.200s");
     Ok(())
 }
+
+/// The README's Python audit consumer, taken from README.md itself (so the two cannot drift),
+/// run with nats-py against a real server: it creates the durable pull consumer `audit-bot`,
+/// fetches, decodes with protoc's classes and acks.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_python_consumer_runs_as_written() -> Result<()> {
+    let readme = std::fs::read_to_string(gantry_tests::workspace_root().join("README.md"))?;
+    let program = readme
+        .split("```python\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("pull_subscribe"))
+        .context("no Python consumer in README.md")?;
+    ensure!(
+        program.contains(r#"durable="audit-bot""#) && program.contains("nats://127.0.0.1:4222"),
+        "the README's consumer changed shape:\n{program}"
+    );
+
+    let r = Receiver::start().await?;
+    let body = std::fs::read(gantry_tests::shared_fixture(
+        "gitea/constructed/gitea-push.json",
+        "a Gitea push payload built from Gitea's own structs",
+    )?)?;
+    let delivery = unique("readme-py");
+    let resp = r.delivery("gitea", "push", &delivery, body).send().await?;
+    ensure!(resp.status() == 202, "{}", resp.text().await?);
+
+    // As the README: generate the classes into gen/, put gen/ on sys.path.
+    let work = tempfile::tempdir()?;
+    let gen_dir = work.path().join("gen");
+    std::fs::create_dir_all(&gen_dir)?;
+    let o = Command::new(python())
+        .args(["-m", "grpc_tools.protoc", "-I"])
+        .arg(gantry_tests::workspace_root().join("proto"))
+        .arg(format!("--python_out={}", gen_dir.display()))
+        .args(["gantry/v1/event.proto", "gantry/v1/audit.proto"])
+        .output()?;
+    ensure!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let script = work.path().join("consumer.py");
+    std::fs::write(
+        &script,
+        program.replace("nats://127.0.0.1:4222", &r.nats.url()),
+    )?;
+    let o = Command::new(python())
+        .arg(&script)
+        .current_dir(work.path())
+        .env("PYTHONPATH", &gen_dir)
+        .output()
+        .context("running the README's consumer (nats-py comes from scripts/tools.sh)")?;
+    ensure!(
+        o.status.success(),
+        "the README's consumer failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out.lines().next().unwrap_or("");
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(
+        fields.get(..4),
+        Some(
+            &[
+                "gantry.events.gitea.acme.gitops-config.push",
+                "acme/gitops-config",
+                "refs/heads/main",
+                "b5e3a9d7c1f24e6a8b0c2d4e6f8a0b1c3d5e7f90",
+            ][..]
+        ),
+        "{out}"
+    );
+    assert!(
+        fields.get(4).is_some_and(|t| t.starts_with("00-")),
+        "no traceparent: {out}"
+    );
+
+    // A durable pull consumer of its own, which acked what it read.
+    let stream = r.js().await?.get_stream(gantry_nats::EVENTS_STREAM).await?;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer("audit-bot")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let info = consumer.info().await?;
+    assert_eq!(info.config.durable_name.as_deref(), Some("audit-bot"));
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+    assert_eq!(info.ack_floor.stream_sequence, 1, "{info:?}");
+    Ok(())
+}

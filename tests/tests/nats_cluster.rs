@@ -115,3 +115,73 @@ async fn an_unusable_server_address_is_an_error_at_start() -> Result<()> {
         Ok(()) => bail!("the receiver started with an unusable server address"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_majority_the_receiver_answers_503_and_loses_nothing_it_accepted() -> Result<()> {
+    let mut cluster = NatsCluster::start(3)?;
+    let url = cluster.url();
+    let r = Receiver::start_on(NatsServer::start()?, move |c| {
+        c.nats_url = url;
+        c.nats_replicas = 3;
+        c.publish_timeout = std::time::Duration::from_millis(1500);
+    })
+    .await?;
+    let mut accepted = Vec::new();
+    let mut n = 0;
+    let mut send = async |accepted: &mut Vec<String>| -> Result<u16> {
+        n += 1;
+        let id = unique("majority");
+        let resp = r
+            .delivery("github", "push", &id, push_body(n))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        if status == 202 {
+            accepted.push(format!("github:{id}"));
+        } else {
+            assert_eq!(status, 503, "{}", resp.text().await?);
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        Ok(status)
+    };
+    assert_eq!(send(&mut accepted).await?, 202);
+
+    // Two of three servers lost: no stream leader can be elected, nothing can be stored.
+    cluster.kill(1);
+    cluster.kill(2);
+    for _ in 0..3 {
+        assert_eq!(send(&mut accepted).await?, 503);
+    }
+
+    // One comes back: a majority again; deliveries are stored once a leader is elected.
+    cluster.restart(1)?;
+    let mut stored_again = false;
+    for _ in 0..100 {
+        if send(&mut accepted).await? == 202 {
+            stored_again = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        stored_again,
+        "no delivery was stored after the majority came back"
+    );
+
+    let js = jetstream::new(async_nats::connect(cluster.urls()).await?);
+    let s = js.get_stream(gantry_nats::EVENTS_STREAM).await?;
+    let mut info = s.clone();
+    let last = info.info().await?.state.last_sequence;
+    let mut ids = std::collections::HashSet::new();
+    for seq in 1..=last {
+        if let Ok(m) = s.get_raw_message(seq).await
+            && let Some(id) = m.headers.get(gantry_nats::HEADER_MSG_ID)
+        {
+            ids.insert(id.as_str().to_owned());
+        }
+    }
+    for id in &accepted {
+        assert!(ids.contains(id), "{id} was answered 202 but is not stored");
+    }
+    Ok(())
+}

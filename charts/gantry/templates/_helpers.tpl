@@ -89,11 +89,36 @@ app.kubernetes.io/component: {{ .component }}
 {{- if or .Values.externalNats.url .Values.externalNats.urlSecret.name -}}
 {{- fail "nats.enabled=true and externalNats are both set: choose the bundled NATS or an external one" -}}
 {{- end -}}
-{{- printf "nats://%s.%s.svc:4222" (include "gantry.nats.fullname" .) .Release.Namespace -}}
+{{- $full := include "gantry.nats.fullname" . -}}
+{{- $cluster := (.Values.nats.config | default dict).cluster | default dict -}}
+{{- if and $cluster.enabled (gt (int ($cluster.replicas | default 1)) 1) -}}
+{{- /* Every server of the bundled cluster (the StatefulSet's pods behind its headless
+       Service), so that a client reaches the cluster whichever server is down. */ -}}
+{{- $urls := list -}}
+{{- range $i := until (int $cluster.replicas) -}}
+{{- $urls = append $urls (printf "nats://%s-%d.%s-headless.%s.svc:4222" $full $i $full $.Release.Namespace) -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- else -}}
+{{- printf "nats://%s.%s.svc:4222" $full .Release.Namespace -}}
+{{- end -}}
 {{- else if .Values.externalNats.url -}}
 {{- .Values.externalNats.url -}}
 {{- else if not .Values.externalNats.urlSecret.name -}}
 {{- fail "nats.enabled=false needs externalNats.url or externalNats.urlSecret.name" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Copies of each stream, bucket and consumer Gantry creates: natsReplicas when set; else 3
+     when the bundled NATS is a cluster of 3 or more servers; else 1. */}}
+{{- define "gantry.nats.replicas" -}}
+{{- $cluster := (.Values.nats.config | default dict).cluster | default dict -}}
+{{- if .Values.natsReplicas -}}
+{{- int .Values.natsReplicas -}}
+{{- else if and .Values.nats.enabled $cluster.enabled (ge (int ($cluster.replicas | default 1)) 3) -}}
+3
+{{- else -}}
+1
 {{- end -}}
 {{- end -}}
 
@@ -178,14 +203,19 @@ which become environment variables and mounted files instead. */}}
 {{- end -}}
 {{- end -}}
 {{- $out := dict "concurrency" $c.concurrency "forges" $forges "repositories" $repositories "clusters" $clusters -}}
+{{- $nats := dict "replicas" (int (include "gantry.nats.replicas" .)) -}}
 {{- with include "gantry.nats.url" . -}}
-{{- $_ := set $out "nats" (dict "url" .) -}}
+{{- $_ := set $nats "url" . -}}
 {{- end -}}
+{{- $_ := set $out "nats" $nats -}}
 {{- with $c.workerId -}}
 {{- $_ := set $out "workerId" . -}}
 {{- end -}}
 {{- with $c.publicUrl -}}
 {{- $_ := set $out "publicUrl" . -}}
+{{- end -}}
+{{- with $c.resync -}}
+{{- $_ := set $out "resync" . -}}
 {{- end -}}
 {{- toYaml $out -}}
 {{- end -}}

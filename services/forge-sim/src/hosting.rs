@@ -46,6 +46,8 @@ pub struct Hosting {
     ref_listings: std::sync::atomic::AtomicU64,
     /// When set, smart HTTP needs Basic auth whose password one of these accepts.
     auth: std::sync::OnceLock<Arc<crate::app::Tokens>>,
+    /// Every Git smart HTTP request answered (listings, fetches, pushes).
+    git_requests: std::sync::atomic::AtomicU64,
 }
 
 impl Hosting {
@@ -59,6 +61,7 @@ impl Hosting {
             pulls: Mutex::new(HashMap::new()),
             ref_listings: std::sync::atomic::AtomicU64::new(0),
             auth: std::sync::OnceLock::new(),
+            git_requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -85,6 +88,11 @@ impl Hosting {
     /// `GET …/info/refs` requests answered so far.
     pub fn ref_listings(&self) -> u64 {
         self.ref_listings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Git smart HTTP requests (listings, fetches, pushes) answered so far.
+    pub fn git_requests(&self) -> u64 {
+        self.git_requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn base_url(&self) -> String {
@@ -275,6 +283,8 @@ async fn smart_http(
     }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let push = uri.path().ends_with("/git-receive-pack");
+    h.git_requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if uri.path().ends_with("/info/refs") {
         h.ref_listings
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

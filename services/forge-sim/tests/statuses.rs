@@ -167,3 +167,177 @@ async fn injected_faults_come_first_and_in_order() -> Result<()> {
     assert_eq!(codes, [502, 429, 403, 403, 201]);
     Ok(())
 }
+
+/// Each GitHub rule the README lists, one request each, checked by its status code, the
+/// `errors[]` entry GitHub sends (field and code) and its message; and what is accepted.
+#[tokio::test]
+async fn every_github_validation_rule_the_readme_lists() -> Result<()> {
+    let (sim, http) = sim().await?;
+    let url = format!("{}/repos/acme/app/statuses/{SHA}", sim.url());
+    // (body, status, errors[0].field, errors[0].code, message prefix)
+    let cases = [
+        (json!([1]), 400, "", "", "Problems parsing JSON"),
+        (
+            json!({}),
+            422,
+            "state",
+            "missing_field",
+            "Invalid request.\n\n\"state\" wasn't supplied.",
+        ),
+        (
+            json!({"state": null}),
+            422,
+            "state",
+            "missing_field",
+            "Invalid request.",
+        ),
+        (
+            json!({"state": "done"}),
+            422,
+            "state",
+            "invalid",
+            "Invalid request.\n\n\"done\" is not a member of",
+        ),
+        (
+            json!({"state": 1}),
+            422,
+            "state",
+            "invalid",
+            "Invalid request.\n\n1 is not a member of",
+        ),
+        (
+            json!({"state": "success", "description": 1}),
+            422,
+            "description",
+            "invalid",
+            "Invalid request.\n\nFor 'description', the value is not a string or null.",
+        ),
+        (
+            json!({"state": "success", "target_url": []}),
+            422,
+            "target_url",
+            "invalid",
+            "Invalid request.\n\nFor 'target_url'",
+        ),
+        (
+            json!({"state": "success", "context": {}}),
+            422,
+            "context",
+            "invalid",
+            "Invalid request.\n\nFor 'context'",
+        ),
+        (
+            json!({"state": "success", "description": "é".repeat(141)}),
+            422,
+            "description",
+            "custom",
+            "Validation Failed: description is too long (maximum is 140 characters)",
+        ),
+        (
+            json!({"state": "success", "target_url": "ftp://x"}),
+            422,
+            "target_url",
+            "custom",
+            "Validation Failed: target_url is not a valid URL",
+        ),
+    ];
+    for (body, want, field, code, message) in cases {
+        let (got, answer, _) = post(&http, url.clone(), Some("Bearer t0k"), body.clone()).await?;
+        assert_eq!(got, want, "{body} -> {answer}");
+        let text = answer["message"].as_str().unwrap_or("");
+        assert!(text.starts_with(message), "{body} -> {text:?}");
+        if want == 422 {
+            assert_eq!(answer["errors"][0]["field"], field, "{body} -> {answer}");
+            assert_eq!(answer["errors"][0]["code"], code, "{body} -> {answer}");
+            assert_eq!(
+                answer["errors"][0]["resource"], "Status",
+                "{body} -> {answer}"
+            );
+        }
+    }
+    // The sha: 40 or 64 hex digits, else 422 naming it.
+    let bad = format!("{}/repos/acme/app/statuses/{}", sim.url(), "g".repeat(40));
+    let (got, answer, _) =
+        post(&http, bad, Some("Bearer t0k"), json!({"state": "success"})).await?;
+    assert_eq!(got, 422);
+    assert_eq!(
+        answer["message"],
+        format!("No commit found for SHA: {}", "g".repeat(40))
+    );
+    assert_eq!(answer["errors"][0]["field"], "sha");
+    let sha256 = "a".repeat(64);
+    let ok = format!("{}/repos/acme/app/statuses/{sha256}", sim.url());
+    let (got, _, _) = post(&http, ok, Some("Bearer t0k"), json!({"state": "pending"})).await?;
+    assert_eq!(got, 201);
+    // Accepted: null strings, exactly 140 characters, http and https URLs; context `default`.
+    for body in [
+        json!({"state": "error", "description": null, "target_url": null, "context": null}),
+        json!({"state": "failure", "description": "é".repeat(140)}),
+        json!({"state": "success", "target_url": "http://x.example/1"}),
+        json!({"state": "success", "target_url": "https://x.example/1"}),
+    ] {
+        let (got, answer, _) = post(&http, url.clone(), Some("Bearer t0k"), body.clone()).await?;
+        assert_eq!(got, 201, "{body} -> {answer}");
+        assert_eq!(answer["context"], "default", "{body} -> {answer}");
+    }
+    // Auth: missing and unknown tokens, each with GitHub's message; `token` works like `Bearer`.
+    let (got, answer, _) = post(&http, url.clone(), None, json!({"state": "success"})).await?;
+    assert_eq!(
+        (got, answer["message"].as_str()),
+        (401, Some("Requires authentication"))
+    );
+    let (got, _, _) = post(
+        &http,
+        url.clone(),
+        Some("token t0k"),
+        json!({"state": "success"}),
+    )
+    .await?;
+    assert_eq!(got, 201);
+    Ok(())
+}
+
+/// Gitea's rules: every field an optional string (422 with Go's binding message), the state one
+/// of five (400), unknown fields ignored; a missing token is "token is required".
+#[tokio::test]
+async fn every_gitea_validation_rule_the_readme_lists() -> Result<()> {
+    let (sim, http) = sim().await?;
+    let url = format!("{}/api/v1/repos/acme/app/statuses/{SHA}", sim.url());
+    for key in ["state", "description", "target_url", "context"] {
+        let mut body = json!({"state": "success"});
+        body[key] = json!(5);
+        let (got, answer, _) = post(&http, url.clone(), Some("token t0k"), body).await?;
+        assert_eq!(got, 422, "{key}: {answer}");
+        assert_eq!(
+            answer["message"],
+            format!(
+                "json: cannot unmarshal into Go struct field CreateStatusOption.{key} of type string"
+            )
+        );
+    }
+    let (got, _, _) = post(&http, url.clone(), Some("token t0k"), json!("x")).await?;
+    assert_eq!(got, 422);
+    for state in ["pending", "success", "error", "failure", "warning"] {
+        let body = json!({"state": state, "unknown": {"nested": true}});
+        let (got, answer, _) = post(&http, url.clone(), Some("Bearer t0k"), body).await?;
+        assert_eq!(got, 201, "{state}: {answer}");
+        assert_eq!(answer["status"], state);
+    }
+    let (got, answer, _) = post(&http, url.clone(), Some("token t0k"), json!({})).await?;
+    assert_eq!(got, 400, "an absent state is no state: {answer}");
+    assert_eq!(answer["message"], "invalid commit status state: \"\"");
+    let (got, answer, _) = post(&http, url.clone(), None, json!({"state": "success"})).await?;
+    assert_eq!(
+        (got, answer["message"].as_str()),
+        (401, Some("token is required"))
+    );
+    let (got, answer, _) = post(
+        &http,
+        url.clone(),
+        Some("token wrong"),
+        json!({"state": "success"}),
+    )
+    .await?;
+    assert_eq!(got, 401, "{answer}");
+    Ok(())
+}

@@ -615,3 +615,71 @@ async fn protobuf_is_negotiated_for_builtin_kinds_only() -> anyhow::Result<()> {
     assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
     Ok(())
 }
+
+/// The README's verbs that no other test reaches: create with `generateName`, a page's
+/// `remainingItemCount`, the 400 for an unsupported field selector, deletecollection by label,
+/// and a delete whose precondition does not hold.
+#[tokio::test]
+async fn generate_name_remaining_count_deletecollection_and_preconditions() -> anyhow::Result<()> {
+    let (_sim, client) = start(quiet()).await?;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut made = Vec::new();
+    for i in 0..5 {
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"generateName": "gen-", "labels": {"keep": if i < 2 { "yes" } else { "no" }}},
+        }))?;
+        let created = api.create(&PostParams::default(), &cm).await?;
+        let name = created.metadata.name.unwrap_or_default();
+        assert!(name.starts_with("gen-") && name.len() > 4, "{name}");
+        made.push(name);
+    }
+    made.sort();
+    made.dedup();
+    assert_eq!(made.len(), 5, "every generated name is new");
+
+    let page = api.list(&ListParams::default().limit(2)).await?;
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.metadata.remaining_item_count, Some(3));
+
+    let err = api_err(api.list(&ListParams::default().fields("data.x=1")).await);
+    assert_eq!(err.code, 400);
+    assert!(
+        err.message.contains("field label not supported"),
+        "{}",
+        err.message
+    );
+
+    let gone = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("keep=no"),
+        )
+        .await?;
+    let removed = gone.left().map(|l| l.items.len());
+    assert_eq!(removed, Some(3), "deletecollection returns what it deleted");
+    let left = api.list(&ListParams::default()).await?;
+    assert_eq!(left.items.len(), 2);
+    assert!(left.items.iter().all(|c| {
+        c.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("keep"))
+            .map(String::as_str)
+            == Some("yes")
+    }));
+
+    // A precondition on the uid that does not hold: 409, nothing deleted.
+    let name = left.items[0].metadata.name.clone().unwrap_or_default();
+    let dp = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some("not-its-uid".into()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let err = api_err(api.delete(&name, &dp).await);
+    assert_eq!(err.code, 409, "{}", err.message);
+    assert!(api.get(&name).await.is_ok());
+    Ok(())
+}
