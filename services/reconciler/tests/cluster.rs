@@ -38,6 +38,9 @@ async fn ready_worker(
     oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), gantry_reconciler::Error>>,
 )> {
+    // reqwest panics when built before any rustls provider is installed, and the worker that
+    // installs one runs on another task: install it here so the order never matters.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = oneshot::channel::<()>();
