@@ -651,7 +651,9 @@ fn reconciler_config_is_the_contract_file_without_chart_only_keys() {
             "forges",
             "repositories",
             "clusters",
+            "resync",
         ];
+        assert_eq!(config["resync"]["interval"], "5m", "{name}");
         for key in config
             .as_object()
             .expect("reconciler.yaml is a mapping")

@@ -214,6 +214,9 @@ which become environment variables and mounted files instead. */}}
 {{- with $c.publicUrl -}}
 {{- $_ := set $out "publicUrl" . -}}
 {{- end -}}
+{{- with $c.resync -}}
+{{- $_ := set $out "resync" . -}}
+{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 

@@ -44,6 +44,8 @@ pub struct Hosting {
     pulls: Mutex<HashMap<String, Vec<PullInfo>>>,
     /// `GET …/info/refs` requests answered (what an `ls-remote` costs), for tests.
     ref_listings: std::sync::atomic::AtomicU64,
+    /// Every Git smart HTTP request answered (listings, fetches, pushes).
+    git_requests: std::sync::atomic::AtomicU64,
 }
 
 impl Hosting {
@@ -56,6 +58,7 @@ impl Hosting {
             locks: Mutex::new(HashMap::new()),
             pulls: Mutex::new(HashMap::new()),
             ref_listings: std::sync::atomic::AtomicU64::new(0),
+            git_requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -77,6 +80,11 @@ impl Hosting {
     /// `GET …/info/refs` requests answered so far.
     pub fn ref_listings(&self) -> u64 {
         self.ref_listings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Git smart HTTP requests (listings, fetches, pushes) answered so far.
+    pub fn git_requests(&self) -> u64 {
+        self.git_requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn base_url(&self) -> String {
@@ -245,6 +253,8 @@ async fn smart_http(
     }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let push = uri.path().ends_with("/git-receive-pack");
+    h.git_requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if uri.path().ends_with("/info/refs") {
         h.ref_listings
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

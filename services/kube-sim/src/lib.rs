@@ -45,6 +45,9 @@ pub struct Config {
     pub snapshot: Option<PathBuf>,
     /// How often to save the snapshot while running.
     pub snapshot_interval: Duration,
+    /// Counts every request served, for benchmarks that measure what a client costs the API
+    /// server.
+    pub request_counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             event_history: 10_000,
             snapshot: None,
             snapshot_interval: Duration::from_secs(5),
+            request_counter: None,
         }
     }
 }
@@ -168,9 +172,17 @@ pub async fn run(
             }
         }));
     }
-    let router = axum::Router::new()
+    let mut router = axum::Router::new()
         .fallback(server::handle)
         .with_state(app.clone());
+    if let Some(counter) = config.request_counter.clone() {
+        router = router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                next.run(req)
+            },
+        ));
+    }
     let stop = cancel.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {

@@ -65,15 +65,19 @@ impl Watches {
                 let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource);
                 let config =
                     watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}=gantry"));
-                let stream = reflector::reflector(writer, watcher(api, config))
-                    .default_backoff()
-                    .applied_objects();
+                let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
                 let kind = key.clone();
                 let task = tokio::spawn(async move {
                     let mut stream = std::pin::pin!(stream);
                     while let Some(item) = stream.next().await {
-                        if let Err(e) = item {
-                            tracing::debug!(kind, error = %e, "drift watch error; it resumes");
+                        match item {
+                            Ok(watcher::Event::InitDone) => {
+                                tracing::debug!(kind, "drift watch filled")
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::debug!(kind, error = %e, "drift watch error; it resumes")
+                            }
                         }
                     }
                 });
@@ -82,16 +86,22 @@ impl Watches {
                 reader
             }
         };
-        match tokio::time::timeout(Duration::from_secs(30), store.wait_until_ready()).await {
-            Ok(Ok(())) => Ok(store),
-            _ => {
-                self.kinds
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
-                Err(ApplyError::Unavailable(format!(
-                    "the watch on {key} did not fill within 30s"
-                )))
+        // Several checks wait for the same cache at once, and only one of them is woken when it
+        // fills: each asks again every 50 ms, and a fresh ask sees a filled cache at once.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio::time::timeout(Duration::from_millis(50), store.wait_until_ready()).await {
+                Ok(Ok(())) => return Ok(store),
+                Err(_) if tokio::time::Instant::now() < deadline => continue,
+                _ => {
+                    self.kinds
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key);
+                    return Err(ApplyError::Unavailable(format!(
+                        "the watch on {key} did not fill within 30s"
+                    )));
+                }
             }
         }
     }

@@ -178,6 +178,7 @@ impl Reconciler {
 
     /// One round over one repository.
     async fn round(&self, repo: &Repo) -> Round {
+        let started = std::time::Instant::now();
         let mut round = Round::default();
         let states: Vec<EnvState> = match self.state.list(Some(&repo.full_name)).await {
             Ok(s) => s.into_iter().filter(|s| s.app != REPO_WIDE).collect(),
@@ -247,6 +248,7 @@ impl Reconciler {
                 }
                 continue;
             }
+            let mut checks = Vec::new();
             for e in &envs {
                 let retry = e.last_attempt.as_ref().is_some_and(|a| {
                     matches!(
@@ -269,23 +271,40 @@ impl Reconciler {
                         .await;
                     round.retried += 1;
                 } else if self.drift_due(e) {
-                    match self.check_drift(e).await {
-                        Ok(Some(r)) => {
-                            round.drifted += r.drifted;
-                            round.dry_runs += r.dry_runs;
-                            if r.drifted == 0 {
-                                self.metrics.resynced("unchanged");
-                            }
+                    checks.push(e.clone());
+                }
+            }
+            // Drift checks are local (a cache) plus a few KV writes each: run many at once.
+            let parallel = (self.config.concurrency * 8).max(8);
+            let results: Vec<(EnvState, Result<Option<DriftReport>, String>)> =
+                futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+                    futures::stream::iter(checks.into_iter().map(|e| self.check_owned(e))),
+                    parallel,
+                ))
+                .await;
+            for (e, r) in results {
+                match r {
+                    Ok(Some(r)) => {
+                        round.drifted += r.drifted;
+                        round.dry_runs += r.dry_runs;
+                        if r.drifted == 0 {
+                            self.metrics.resynced("unchanged");
                         }
-                        Ok(None) => self.metrics.resynced("unchanged"),
-                        Err(err) => {
-                            tracing::warn!(app = %e.app, env = %e.environment, error = %err, "drift check failed");
-                        }
+                    }
+                    Ok(None) => self.metrics.resynced("unchanged"),
+                    Err(err) => {
+                        tracing::warn!(app = %e.app, env = %e.environment, error = %err, "drift check failed");
                     }
                 }
             }
         }
+        self.metrics.phase("resync", started.elapsed());
         round
+    }
+
+    async fn check_owned(&self, e: EnvState) -> (EnvState, Result<Option<DriftReport>, String>) {
+        let r = self.check_drift(&e).await;
+        (e, r)
     }
 
     /// Whether the environment's own interval (which may be longer than its repository's

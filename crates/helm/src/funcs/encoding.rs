@@ -260,13 +260,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
                 Ok(m) => m,
                 Err(e) => {
                     let m = Map::new();
-                    m.insert(
-                        "Error",
-                        Value::string(format!(
-                            "error converting YAML to JSON: {}",
-                            e.msg.trim_start_matches("error converting YAML to JSON: ")
-                        )),
-                    );
+                    m.insert("Error", Value::string(sigs_yaml_error(&e.msg)));
                     m
                 }
             },
@@ -276,10 +270,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Ok(Value::List(
             match unmarshal_list(s(&a[0]), YamlLimits::default()) {
                 Ok(l) => l,
-                Err(e) => List::new(vec![Value::string(format!(
-                    "error converting YAML to JSON: {}",
-                    e.msg.trim_start_matches("error converting YAML to JSON: ")
-                ))]),
+                Err(e) => List::new(vec![Value::string(sigs_yaml_error(&e.msg))]),
             },
         ))
     });
@@ -318,6 +309,20 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+/// sigs.k8s.io/yaml's `Unmarshal` error: YAML that does not convert is "error converting YAML to
+/// JSON: ...", JSON that does not decode into the target (a scalar where a map is wanted) is
+/// "error unmarshaling JSON: ..." with no other prefix.
+fn sigs_yaml_error(msg: &str) -> String {
+    if msg.starts_with("error unmarshaling JSON: ") {
+        msg.to_owned()
+    } else {
+        format!(
+            "error converting YAML to JSON: {}",
+            msg.trim_start_matches("error converting YAML to JSON: ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +337,26 @@ mod tests {
     #[test]
     fn adler32_matches_go() {
         assert_eq!(adler32(b"Wikipedia"), 300_286_872);
+    }
+}
+
+#[cfg(test)]
+mod yaml_error_tests {
+    use super::sigs_yaml_error;
+
+    #[test]
+    fn a_scalar_where_a_map_is_wanted_is_a_json_error() {
+        // What Helm's fromYaml puts under "Error" for `true` (bitnami/contour with
+        // `contour.podLabels: true` reaches it through common.tplvalues.merge).
+        assert_eq!(
+            sigs_yaml_error(
+                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal bool into Go value of type map[string]interface {}"
+            ),
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal bool into Go value of type map[string]interface {}"
+        );
+        assert_eq!(
+            sigs_yaml_error("yaml: line 1: did not find expected key"),
+            "error converting YAML to JSON: yaml: line 1: did not find expected key"
+        );
     }
 }
