@@ -650,6 +650,7 @@ pub async fn up(
                     secret: p.webhook_secret.clone(),
                 }],
             }),
+            ..Default::default()
         },
     )?;
     let hosting = forge
@@ -672,6 +673,7 @@ pub async fn up(
             kind: forge_kind,
             api_url: forge_url.clone(),
             token: p.forge_token.clone(),
+            app: None,
         },
         kubeconfig.clone(),
     );

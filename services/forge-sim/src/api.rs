@@ -110,7 +110,7 @@ fn answer(
     // sent must still be valid. Creating always needs one.
     let anonymous_read =
         matches!(route, Route::List { .. }) && !headers.contains_key("authorization");
-    if !anonymous_read && let Err(resp) = check_auth(&shared.config.tokens, dialect, headers) {
+    if !anonymous_read && let Err(resp) = check_auth(&shared.tokens, dialect, headers) {
         return resp;
     }
     match route {
@@ -209,7 +209,11 @@ fn fault_response(f: Fault) -> Response {
 
 /// GitHub takes `Bearer` and `token`; Gitea takes `token` and `Bearer` too (and basic auth,
 /// which Gantry never sends and this emulator refuses).
-fn check_auth(tokens: &[String], dialect: Dialect, headers: &HeaderMap) -> Result<(), Response> {
+fn check_auth(
+    tokens: &crate::app::Tokens,
+    dialect: Dialect,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     let unauthorized = |message: &str| match dialect {
         Dialect::Github => json_response(
             StatusCode::UNAUTHORIZED,
@@ -231,7 +235,7 @@ fn check_auth(tokens: &[String], dialect: Dialect, headers: &HeaderMap) -> Resul
         .or_else(|| raw.strip_prefix("token "))
         .map(str::trim)
         .unwrap_or("");
-    if token.is_empty() || (!tokens.is_empty() && !tokens.iter().any(|t| t == token)) {
+    if !tokens.valid(token) {
         return Err(unauthorized("Bad credentials"));
     }
     Ok(())

@@ -44,6 +44,8 @@ pub struct Hosting {
     pulls: Mutex<HashMap<String, Vec<PullInfo>>>,
     /// `GET …/info/refs` requests answered (what an `ls-remote` costs), for tests.
     ref_listings: std::sync::atomic::AtomicU64,
+    /// When set, smart HTTP needs Basic auth whose password one of these accepts.
+    auth: std::sync::OnceLock<Arc<crate::app::Tokens>>,
     /// Every Git smart HTTP request answered (listings, fetches, pushes).
     git_requests: std::sync::atomic::AtomicU64,
 }
@@ -58,8 +60,14 @@ impl Hosting {
             locks: Mutex::new(HashMap::new()),
             pulls: Mutex::new(HashMap::new()),
             ref_listings: std::sync::atomic::AtomicU64::new(0),
+            auth: std::sync::OnceLock::new(),
             git_requests: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Makes Git smart HTTP require Basic auth with a token `tokens` accepts as the password.
+    pub(crate) fn require_auth(&self, tokens: Arc<crate::app::Tokens>) {
+        let _ = self.auth.set(tokens);
     }
 
     /// The repositories.
@@ -248,6 +256,28 @@ async fn smart_http(
         return error(StatusCode::NOT_FOUND, "Not Found");
     };
     let full_name = format!("{owner}/{name}");
+    if let Some(tokens) = h.auth.get() {
+        let password = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok()
+            })
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.split_once(':').map(|(_, p)| p.to_owned()));
+        if !password.is_some_and(|p| tokens.valid(&p)) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    "Basic realm=\"forge-sim\"",
+                )],
+                "Authentication failed\n",
+            )
+                .into_response();
+        }
+    }
     if !h.repos.exists(&full_name) {
         return error(StatusCode::NOT_FOUND, "Repository not found");
     }

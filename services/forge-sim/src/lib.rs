@@ -7,6 +7,7 @@
 //! covers and how it differs from the real hosts.
 
 mod api;
+pub mod app;
 pub mod git;
 pub mod gitdata;
 pub mod hooks;
@@ -32,6 +33,12 @@ pub struct Config {
     pub tokens: Vec<String>,
     /// Repository hosting (Git smart HTTP, webhooks, pull requests); none when `None`.
     pub hosting: Option<hosting::HostingConfig>,
+    /// A GitHub App whose installation tokens `POST /app/installations/{id}/access_tokens`
+    /// issues; they are then accepted wherever a token is.
+    pub app: Option<app::AppConfig>,
+    /// Git smart HTTP requires Basic auth with a valid token as the password (any user name),
+    /// as a private repository does.
+    pub git_auth: bool,
 }
 
 /// What can stop the emulator.
@@ -110,7 +117,7 @@ pub(crate) struct Inner {
 /// The emulator's shared state.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    config: Config,
+    tokens: Arc<app::Tokens>,
     inner: Mutex<Inner>,
     hosting: Option<Arc<hosting::Hosting>>,
 }
@@ -171,6 +178,16 @@ impl Handle {
         self.shared.hosting.as_ref()
     }
 
+    /// Makes every installation token issued so far expired, as an hour passing would.
+    pub fn expire_app_tokens(&self) {
+        self.shared.tokens.expire_all();
+    }
+
+    /// Installation tokens issued so far.
+    pub fn app_token_exchanges(&self) -> u64 {
+        self.shared.tokens.exchanges()
+    }
+
     /// The requests answered so far.
     pub fn requests(&self) -> Vec<RequestLog> {
         self.shared.lock().log.clone()
@@ -188,12 +205,16 @@ pub async fn run(
 }
 
 fn new_shared(config: Config, base_url: String) -> Arc<Shared> {
-    let hosting = config
-        .hosting
-        .clone()
-        .map(|h| Arc::new(hosting::Hosting::new(h, base_url)));
+    let tokens = Arc::new(app::Tokens::new(config.tokens.clone(), config.app.clone()));
+    let hosting = config.hosting.clone().map(|h| {
+        let hosting = hosting::Hosting::new(h, base_url);
+        if config.git_auth {
+            hosting.require_auth(tokens.clone());
+        }
+        Arc::new(hosting)
+    });
     Arc::new(Shared {
-        config,
+        tokens,
         inner: Mutex::new(Inner::default()),
         hosting,
     })
@@ -205,7 +226,13 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let hosting = shared.hosting.clone();
-    let mut router = axum::Router::new().fallback(api::handle).with_state(shared);
+    let mut router = axum::Router::new()
+        .route(
+            "/app/installations/{id}/access_tokens",
+            axum::routing::post(app::access_tokens),
+        )
+        .fallback(api::handle)
+        .with_state(shared);
     if let Some(h) = hosting {
         router = hosting::router(h).merge(router);
     }

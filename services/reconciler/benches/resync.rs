@@ -211,6 +211,7 @@ async fn main() -> Result<()> {
             flavor: gantry_forge_sim::hooks::Flavor::Github,
             webhooks: Vec::new(),
         }),
+        ..Default::default()
     })
     .await?;
     forge

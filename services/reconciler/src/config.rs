@@ -148,6 +148,16 @@ struct ForgeFile {
     api_url: String,
     token_env: Option<String>,
     token_file: Option<PathBuf>,
+    app: Option<AppFile>,
+}
+
+/// `app: {appId, installationId, privateKeyFile}`: authenticate as a GitHub App.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AppFile {
+    app_id: u64,
+    installation_id: u64,
+    private_key_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,8 +209,23 @@ pub struct Forge {
     pub kind: ForgeKind,
     /// `https://api.github.com`, or Gitea's base URL (`/api/v1` is appended).
     pub api_url: String,
-    /// The API token.
+    /// The API token (empty when `app` is set).
     pub token: String,
+    /// GitHub App authentication: installation tokens for statuses and HTTPS fetches.
+    pub app: Option<std::sync::Arc<gantry_forge_auth::AppAuth>>,
+}
+
+impl Forge {
+    /// A forge authenticated by a fixed token.
+    pub fn with_token(name: &str, kind: ForgeKind, api_url: &str, token: &str) -> Forge {
+        Forge {
+            name: name.to_owned(),
+            kind,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            app: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Forge {
@@ -477,12 +502,21 @@ impl Config {
                     format!("{:?} is not an http(s) URL", f.api_url),
                 ));
             }
-            let token = secret(&l, &key, f.token_env, f.token_file)?.ok_or_else(|| {
-                Error::new(
-                    format!("{key}.tokenEnv"),
-                    "a forge needs tokenEnv or tokenFile",
-                )
-            })?;
+            let api_url = f.api_url.trim_end_matches('/').to_owned();
+            let app = match f.app {
+                Some(a) => Some(std::sync::Arc::new(github_app(&key, kind, &api_url, a)?)),
+                None => None,
+            };
+            let token = match secret(&l, &key, f.token_env, f.token_file)? {
+                Some(t) => t,
+                None if app.is_some() => String::new(),
+                None => {
+                    return Err(Error::new(
+                        format!("{key}.tokenEnv"),
+                        "a forge needs tokenEnv, tokenFile or app",
+                    ));
+                }
+            };
             if forges.iter().any(|x: &Forge| x.name == f.name) {
                 return Err(Error::new(
                     format!("{key}.name"),
@@ -492,8 +526,9 @@ impl Config {
             forges.push(Forge {
                 name: f.name,
                 kind,
-                api_url: f.api_url.trim_end_matches('/').to_owned(),
+                api_url,
                 token,
+                app,
             });
         }
         let mut repositories = Vec::new();
@@ -573,6 +608,44 @@ impl Config {
             resync_interval,
         })
     }
+}
+
+/// A forge's GitHub App: the private key is read now, so a missing or malformed one stops the
+/// start naming `forges[i].app.privateKeyFile`.
+fn github_app(
+    key: &str,
+    kind: ForgeKind,
+    api_url: &str,
+    a: AppFile,
+) -> Result<gantry_forge_auth::AppAuth, Error> {
+    if kind != ForgeKind::Github {
+        return Err(Error::new(
+            format!("{key}.app"),
+            "GitHub App authentication is for kind: github",
+        ));
+    }
+    let pk = format!("{key}.app.privateKeyFile");
+    let pem = std::fs::read_to_string(&a.private_key_file).map_err(|e| {
+        Error::new(
+            pk.clone(),
+            format!("cannot read {}: {e}", a.private_key_file.display()),
+        )
+    })?;
+    let app_key =
+        gantry_forge_auth::AppKey::from_pem(&pem).map_err(|e| Error::new(pk, e.to_string()))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("gantry-reconciler/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::new(format!("{key}.app"), e.to_string()))?;
+    Ok(gantry_forge_auth::AppAuth::new(
+        client,
+        api_url,
+        a.app_id,
+        a.installation_id,
+        app_key,
+    ))
 }
 
 /// Loads the trusted keys now, so that an unreadable or malformed key file stops the start.

@@ -328,8 +328,14 @@ impl Reconciler {
         }
     }
 
-    /// Where `full_name` is fetched from, and with which credentials.
-    pub(crate) fn source(&self, full_name: &str, event_url: &str) -> (String, Option<Credentials>) {
+    /// Where `full_name` is fetched from, and with which credentials: the repository's own, else
+    /// an installation token of its forge's GitHub App (the repository's forge, or the first
+    /// GitHub forge with an app).
+    pub(crate) async fn source(
+        &self,
+        full_name: &str,
+        event_url: &str,
+    ) -> (String, Option<Credentials>) {
         let repo_cfg = self
             .config
             .repositories
@@ -338,9 +344,32 @@ impl Reconciler {
         let url = repo_cfg
             .and_then(|r| r.clone_url.clone())
             .unwrap_or_else(|| event_url.to_owned());
-        let credentials = repo_cfg
+        let mut credentials = repo_cfg
             .and_then(|r| r.credentials.clone())
             .map(|(username, password)| Credentials { username, password });
+        if credentials.is_none() {
+            let forge = match repo_cfg.and_then(|r| r.forge.as_ref()) {
+                Some(name) => self.config.forges.iter().find(|f| &f.name == name),
+                None => self
+                    .config
+                    .forges
+                    .iter()
+                    .find(|f| f.kind == ForgeKind::Github && f.app.is_some()),
+            };
+            if let Some(app) = forge.and_then(|f| f.app.as_ref()) {
+                match app.token().await {
+                    Ok(password) => {
+                        credentials = Some(Credentials {
+                            username: "x-access-token".to_owned(),
+                            password,
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(repository = full_name, error = %e, "no installation token for the fetch; fetching without credentials")
+                    }
+                }
+            }
+        }
         (url, credentials)
     }
 
@@ -386,7 +415,9 @@ impl Reconciler {
                 traceparent: traceparent.to_owned(),
                 trigger: Trigger::Api,
             };
-            let (url, credentials) = self.source(&repository.full_name, &repository.clone_url);
+            let (url, credentials) = self
+                .source(&repository.full_name, &repository.clone_url)
+                .await;
             let mirror = match self.mirrors.mirror(&repository.full_name) {
                 Ok(m) => m,
                 Err(e) => return self.repo_failure(&cx, e.to_string(), last).await,
@@ -435,7 +466,7 @@ impl Reconciler {
             return EventOutcome::Done;
         };
         let full_name = repository.full_name.clone();
-        let (url, credentials) = self.source(&full_name, &repository.clone_url);
+        let (url, credentials) = self.source(&full_name, &repository.clone_url).await;
         let mut shas = vec![revision.clone()];
         if kind == EventKind::PrMerged
             && let Some(pr) = &event.pull_request
@@ -474,6 +505,7 @@ impl Reconciler {
             let m = mirror.clone();
             let url = url.clone();
             let before = event.before.to_ascii_lowercase();
+            let used = credentials.as_ref().map(|c| c.password.clone());
             let joined = tokio::task::spawn_blocking(move || {
                 m.ensure(&url, credentials.as_ref(), commit)?;
                 let snap = m.snapshot(commit)?;
@@ -487,6 +519,12 @@ impl Reconciler {
                 Ok(Ok((snap, before_known))) => (mirror, snap, before_known),
                 Ok(Err(e)) => {
                     self.metrics.phase("fetch", started.elapsed());
+                    // An installation token the host stopped taking must not be reused.
+                    if let Some(token) = used {
+                        for app in self.config.forges.iter().filter_map(|f| f.app.as_ref()) {
+                            app.invalidate(&token).await;
+                        }
+                    }
                     return self.repo_failure(&audit_cx, e.to_string(), last).await;
                 }
                 Err(e) => {

@@ -162,10 +162,6 @@ impl Reporter {
                 format!("{}/api/v1/repos/{full_name}/statuses/{sha}", forge.api_url)
             }
         };
-        let auth = match forge.kind {
-            ForgeKind::Github => format!("Bearer {}", forge.token),
-            ForgeKind::Gitea => format!("token {}", forge.token),
-        };
         let mut body = json!({
             "state": status.state.as_str(),
             "description": truncate(&status.description, DESCRIPTION_MAX),
@@ -176,8 +172,45 @@ impl Reporter {
         }
         let deadline = Instant::now() + budget;
         let mut attempt: u32 = 0;
+        let mut refreshed = false;
         loop {
             attempt += 1;
+            let token = match &forge.app {
+                None => forge.token.clone(),
+                Some(app) => match app.token().await {
+                    Ok(t) => t,
+                    Err(e) if e.is_transient() => {
+                        let wait = backoff(attempt);
+                        if Instant::now() + wait > deadline {
+                            metrics.status_post(forge.kind.as_str(), "failed");
+                            return Err(ReportError::Unavailable {
+                                forge: forge.name.clone(),
+                                context: status.context.clone(),
+                                last: e.to_string(),
+                                retry_after: Some(wait),
+                            });
+                        }
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        metrics.status_post(forge.kind.as_str(), "rejected");
+                        return Err(ReportError::Rejected {
+                            forge: forge.name.clone(),
+                            context: status.context.clone(),
+                            code: match &e {
+                                gantry_forge_auth::Error::Rejected { code, .. } => *code,
+                                _ => 401,
+                            },
+                            body: truncate(&e.to_string(), 200),
+                        });
+                    }
+                },
+            };
+            let auth = match forge.kind {
+                ForgeKind::Github => format!("Bearer {token}"),
+                ForgeKind::Gitea => format!("token {token}"),
+            };
             let mut req = self
                 .http
                 .post(&url)
@@ -193,6 +226,16 @@ impl Reporter {
                 Ok(resp) if resp.status().is_success() => {
                     metrics.status_post(forge.kind.as_str(), "success");
                     return Ok(());
+                }
+                // An installation token the host no longer takes (expired, revoked): get a new
+                // one and try again at once, once.
+                Ok(resp) if resp.status().as_u16() == 401 && !refreshed && forge.app.is_some() => {
+                    if let Some(app) = &forge.app {
+                        app.invalidate(&token).await;
+                    }
+                    refreshed = true;
+                    attempt -= 1;
+                    continue;
                 }
                 Ok(resp) => {
                     let code = resp.status().as_u16();

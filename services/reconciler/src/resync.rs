@@ -187,7 +187,7 @@ impl Reconciler {
                 return round;
             }
         };
-        let (url, credentials) = self.source(&repo.full_name, &repo.clone_url);
+        let (url, credentials) = self.source(&repo.full_name, &repo.clone_url).await;
         let mirror = match self.mirrors.mirror(&repo.full_name) {
             Ok(m) => m,
             Err(e) => {
@@ -569,7 +569,7 @@ impl Reconciler {
             .mirrors
             .mirror(&s.repository)
             .map_err(|e| e.to_string())?;
-        let (url, credentials) = self.source(&s.repository, &s.clone_url);
+        let (url, credentials) = self.source(&s.repository, &s.clone_url).await;
         let snap = tokio::task::spawn_blocking(move || {
             mirror.ensure(&url, credentials.as_ref(), commit)?;
             mirror.snapshot(commit)

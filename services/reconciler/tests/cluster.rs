@@ -23,6 +23,7 @@ fn idle_config(url: &str, data: &std::path::Path, replicas: usize) -> Config {
             kind: ForgeKind::Github,
             api_url: "http://127.0.0.1:9".into(),
             token: TOKEN.into(),
+            app: None,
         },
         String::new(),
     );
@@ -37,6 +38,9 @@ async fn ready_worker(
     oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), gantry_reconciler::Error>>,
 )> {
+    // reqwest panics when built before any rustls provider is installed, and the worker that
+    // installs one runs on another task: install it here so the order never matters.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = oneshot::channel::<()>();
@@ -270,6 +274,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
                 kind: ForgeKind::Github,
                 api_url: forge.url(),
                 token: TOKEN.into(),
+                app: None,
             },
             kube.kubeconfig(),
         );

@@ -556,6 +556,7 @@ async fn gitea_statuses_use_gitea_api() -> Result<()> {
             kind: gantry_reconciler::config::ForgeKind::Gitea,
             api_url: api,
             token: TOKEN.into(),
+            app: None,
         }];
     })
     .await?;

@@ -189,6 +189,7 @@ impl Harness {
                 kind: ForgeKind::Github,
                 api_url: self.forge.url(),
                 token: TOKEN.into(),
+                app: None,
             },
             self.kube.kubeconfig(),
         );
