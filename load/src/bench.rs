@@ -201,7 +201,44 @@ pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     };
     let report = measure(args, &sut, &mut receiver).await;
     receiver.stop().await;
-    report
+    let report = report?;
+    if args.nats_cluster == 0 {
+        return Ok(report);
+    }
+    // The same phases against a cluster: every stored webhook costs a replication round trip.
+    drop(nats);
+    let n = args.nats_cluster;
+    let cluster = gantry_tests::NatsCluster::start(n)?;
+    let replicas = n.to_string();
+    let mut receiver = Receiver::start_with(
+        &receiver_bin,
+        &cluster.url(),
+        logs.path(),
+        &["--nats-replicas", &replicas],
+    )
+    .await?;
+    let sut = UnderTest {
+        receiver: receiver.addr,
+        receiver_pid: Some(receiver.pid),
+        receiver_name: format!("{} on a {n}-server cluster (R{n})", receiver_bin.display()),
+        nats_url: cluster.url(),
+        nats_pid: None,
+        secret: SECRET.to_owned(),
+    };
+    let clustered = measure(args, &sut, &mut receiver).await;
+    receiver.stop().await;
+    let clustered = clustered?;
+    if let (Some(one), Some(many)) = (report.webhooks, clustered.webhooks) {
+        println!(
+            "stored webhooks/s: 1 server {one:.0}, {n}-server cluster R{n} {many:.0}; cluster/single ratio {:.2}",
+            many / one
+        );
+    }
+    anyhow::ensure!(
+        clustered.consistent(),
+        "on the cluster, a webhook answered 202 is missing from the stream"
+    );
+    Ok(report)
 }
 
 fn validate(args: &BenchArgs) -> Result<()> {
@@ -259,7 +296,7 @@ pub async fn measure(
     watch: &mut dyn Watch,
 ) -> Result<BenchReport> {
     validate(args)?;
-    let nats_client = async_nats::connect(sut.nats_url.as_str())
+    let nats_client = async_nats::connect(gantry_nats::server_addrs_from_url(&sut.nats_url)?)
         .await
         .context("connecting to nats-server")?;
     gantry_nats::check_server(&nats_client)?;
@@ -572,6 +609,15 @@ struct Receiver {
 
 impl Receiver {
     async fn start(bin: &Path, nats_url: &str, log_dir: &Path) -> Result<Receiver> {
+        Self::start_with(bin, nats_url, log_dir, &[]).await
+    }
+
+    async fn start_with(
+        bin: &Path,
+        nats_url: &str,
+        log_dir: &Path,
+        extra: &[&str],
+    ) -> Result<Receiver> {
         let port = gantry_tests::free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = log_dir.join("receiver.log");
@@ -579,6 +625,7 @@ impl Receiver {
         let child = Command::new(bin)
             .args(["--listen", &addr.to_string(), "--nats-url", nats_url])
             .args(["--webhook-secret", SECRET, "--log-format", "json"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)

@@ -149,6 +149,10 @@ pub struct BenchArgs {
     /// wrk's threads (`-t`).
     #[arg(long, env = "GANTRY_LOAD_WRK_THREADS", default_value_t = 2)]
     pub wrk_threads: usize,
+    /// Also measure against a JetStream cluster of this many nats-servers, with streams of as
+    /// many replicas (3: R3), and print its stored webhooks/s beside the single server's.
+    #[arg(long, env = "GANTRY_LOAD_NATS_CLUSTER", default_value_t = 0)]
+    pub nats_cluster: usize,
 }
 
 /// Whether `bench` drives its closed-loop phases with wrk.

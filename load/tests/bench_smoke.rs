@@ -40,6 +40,7 @@ async fn bench_phases_run_against_the_real_receiver_and_match_the_stream() {
         healthz_only: false,
         wrk: gantry_load::cli::WrkUse::Never,
         wrk_threads: 2,
+        nats_cluster: 0,
     };
     let sut = UnderTest {
         receiver: addr,
@@ -104,6 +105,7 @@ async fn wrk_drives_the_closed_loop_phases_and_every_counted_202_is_stored() {
         healthz_only: false,
         wrk: gantry_load::cli::WrkUse::Always,
         wrk_threads: 1,
+        nats_cluster: 0,
     };
     let sut = UnderTest {
         receiver: addr,
@@ -137,4 +139,52 @@ async fn wrk_drives_the_closed_loop_phases_and_every_counted_202_is_stored() {
     );
     let _ = stop.send(());
     drop(receiver);
+}
+
+/// The phases run against a 3-server R3 cluster given as a list of seed servers (what
+/// `--nats-cluster 3` measures), and every 202 is in the replicated stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phases_run_against_an_r3_cluster() {
+    let cluster = gantry_tests::NatsCluster::start(3).expect("cluster");
+    let mut config = Config::for_tests(&cluster.url(), SECRET);
+    config.nats_replicas = 3;
+    config.workers = Some(1);
+    config.shutdown_grace = Duration::from_secs(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let receiver = tokio::spawn(gantry_receiver::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let args = BenchArgs {
+        receiver_bin: None,
+        no_build: true,
+        concurrency: 4,
+        duration: Duration::from_millis(400),
+        warmup: Duration::from_millis(100),
+        rate: 100.0,
+        payloads: 16,
+        seed: 5,
+        client: ClientKind::Hyper,
+        healthz_only: false,
+        wrk: gantry_load::cli::WrkUse::Never,
+        wrk_threads: 2,
+        nats_cluster: 3,
+    };
+    let sut = UnderTest {
+        receiver: addr,
+        receiver_pid: None,
+        receiver_name: "in-process receiver on an R3 cluster".into(),
+        nats_url: cluster.url(),
+        nats_pid: None,
+        secret: SECRET.into(),
+    };
+    let report = bench::measure(&args, &sut, &mut InProcess)
+        .await
+        .expect("bench");
+    let (stored, accepted) = report.stored.expect("phase (a) ran");
+    assert!(accepted > 0, "some webhooks were accepted");
+    assert_eq!(stored, accepted, "every 202 is in the replicated stream");
+    let _ = stop.send(());
+    let _ = receiver.await;
 }
