@@ -95,13 +95,22 @@ async fn an_event_over_the_servers_max_payload_is_413_event_too_large() -> Resul
 async fn a_deleted_stream_is_503_stream_unavailable() -> Result<()> {
     let r = Receiver::start().await?;
     let js = r.js().await?;
-    js.delete_stream(gantry_nats::EVENTS_STREAM).await?;
-    let resp = r
-        .delivery("github", "push", &unique("nostream"), push_body(1))
-        .send()
-        .await?;
-    expect_error(resp, 503, "stream_unavailable").await?;
-    Ok(())
+    // The receiver's start-up task may still be setting the stream up when /readyz first
+    // answers 200, and it recreates a stream deleted under it: a 202 here means that happened.
+    // Delete again until a delivery meets the missing stream (a few rounds at most).
+    for _ in 0..10 {
+        let _ = js.delete_stream(gantry_nats::EVENTS_STREAM).await;
+        let resp = r
+            .delivery("github", "push", &unique("nostream"), push_body(1))
+            .send()
+            .await?;
+        if resp.status() == 202 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        return expect_error(resp, 503, "stream_unavailable").await;
+    }
+    anyhow::bail!("every delivery was stored: the deleted stream kept coming back")
 }
 
 #[tokio::test(flavor = "multi_thread")]
