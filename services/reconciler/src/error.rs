@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn every_source_is_joined_once() {
         let e = Outer(Middle(std::io::Error::other("connection reset")));
-        assert_eq!(chain(&e), "storing the state: state bucket: connection reset");
+        assert_eq!(
+            chain(&e),
+            "storing the state: state bucket: connection reset"
+        );
         let e = Inline(std::io::Error::other("permission denied"));
         assert_eq!(chain(&e), "reading 'a.yaml': permission denied");
         assert_eq!(chain(&std::io::Error::other("plain")), "plain");

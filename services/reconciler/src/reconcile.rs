@@ -139,7 +139,6 @@ struct Since {
     older: bool,
 }
 
-
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 fn is_zero(sha: &str) -> bool {
@@ -197,15 +196,15 @@ impl Reconciler {
             };
             let mut cfg = match source {
                 Some(ClusterSource::KubeconfigYaml(text)) => {
-                    let kc = kube::config::Kubeconfig::from_yaml(&text)
-                        .map_err(|e| err(e.into()))?;
+                    let kc =
+                        kube::config::Kubeconfig::from_yaml(&text).map_err(|e| err(e.into()))?;
                     kube::Config::from_custom_kubeconfig(kc, &Default::default())
                         .await
                         .map_err(|e| err(e.into()))?
                 }
                 Some(ClusterSource::Kubeconfig(path, context)) => {
-                    let kc = kube::config::Kubeconfig::read_from(&path)
-                        .map_err(|e| err(e.into()))?;
+                    let kc =
+                        kube::config::Kubeconfig::read_from(&path).map_err(|e| err(e.into()))?;
                     let opts = kube::config::KubeConfigOptions {
                         context,
                         ..Default::default()
@@ -892,7 +891,11 @@ impl Reconciler {
         let rev = short(&job.revision).to_owned();
         let started = Instant::now();
         let key = job.key(env);
-        let previous = self.state.get(&key).await.map_err(|e| Transient::new(context.clone(), e))?;
+        let previous = self
+            .state
+            .get(&key)
+            .await
+            .map_err(|e| Transient::new(context.clone(), e))?;
         let entry = |phase: Phase, outcome: Outcome, message: String| audit::Entry {
             app: &env.app,
             environment: &env.name,
@@ -956,7 +959,10 @@ impl Reconciler {
                         short(&prev.revision)
                     ),
                 );
-                self.state.attempted(&key, a).await.map_err(|e| Transient::new(context.clone(), e))?;
+                self.state
+                    .attempted(&key, a)
+                    .await
+                    .map_err(|e| Transient::new(context.clone(), e))?;
                 return Ok(());
             }
         }
@@ -1252,7 +1258,10 @@ impl Reconciler {
             last_attempt: previous.as_ref().and_then(|p| p.last_attempt.clone()),
             last_check: None,
         };
-        self.state.put(&key, &state).await.map_err(|e| Transient::new(context.clone(), e))?;
+        self.state
+            .put(&key, &state)
+            .await
+            .map_err(|e| Transient::new(context.clone(), e))?;
         self.metrics
             .last_applied
             .get_or_create(&crate::metrics::EnvLabels {
@@ -1316,7 +1325,10 @@ impl Reconciler {
             AttemptOutcome::Failure
         };
         state.last_attempt = Some(job.attempt(Phase::Verify, outcome_of, &description));
-        self.state.put(&key, &state).await.map_err(|e| Transient::new(context.clone(), e))?;
+        self.state
+            .put(&key, &state)
+            .await
+            .map_err(|e| Transient::new(context.clone(), e))?;
         self.post(job, &context, final_state, &description)
             .await
             .map_err(|e| Transient::new(&context, e))?;

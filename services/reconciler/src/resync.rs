@@ -564,7 +564,8 @@ impl Reconciler {
         {
             return Ok(set.clone());
         }
-        let commit = crate::fetch::parse_revision(&s.revision).map_err(|e| crate::error::chain(&e))?;
+        let commit =
+            crate::fetch::parse_revision(&s.revision).map_err(|e| crate::error::chain(&e))?;
         let mirror = self
             .mirrors
             .mirror(&s.repository)

@@ -168,8 +168,8 @@ async fn work(
     clock: &StopClock,
 ) -> Result<(), Error> {
     // A server address the client refuses is a configuration error, not an outage to wait out.
-    let servers = gantry_nats::server_addrs_from_url(&config.nats_url)
-        .map_err(|e| Error::Setup(e.into()))?;
+    let servers =
+        gantry_nats::server_addrs_from_url(&config.nats_url).map_err(|e| Error::Setup(e.into()))?;
     let Some(client) = connect(config, servers, &stop).await else {
         return Ok(());
     };
@@ -281,10 +281,7 @@ async fn set_up(
         // (those are the operator's to change).
         let mut lifted = consumer_config;
         lifted.num_replicas = consumer.cached_info().config.num_replicas;
-        consumer = stream
-            .update_consumer(lifted)
-            .await
-            .map_err(setup)?;
+        consumer = stream.update_consumer(lifted).await.map_err(setup)?;
     }
     if let Some(d) = gantry_nats::consumer_replicas_difference(
         consumer.cached_info().config.num_replicas,
