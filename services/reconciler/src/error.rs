@@ -78,8 +78,9 @@ pub enum Cause {
 pub struct Transient {
     /// The context left unfinished.
     pub context: String,
-    /// Why.
-    pub cause: Cause,
+    /// Why (boxed: some causes carry a whole client error, and a `Result` is passed along
+    /// every phase).
+    pub cause: Box<Cause>,
 }
 
 impl Transient {
@@ -87,18 +88,18 @@ impl Transient {
     pub fn new(context: impl Into<String>, cause: impl Into<Cause>) -> Transient {
         Transient {
             context: context.into(),
-            cause: cause.into(),
+            cause: Box::new(cause.into()),
         }
     }
 
     /// The reason as retries, logs and the DLQ header show it.
     pub fn reason(&self) -> String {
-        chain(&self.cause)
+        chain(self.cause.as_ref())
     }
 
     /// The earliest sensible retry: what a forge asked for, or a second for a held lease.
     pub fn after(&self) -> Option<Duration> {
-        match &self.cause {
+        match self.cause.as_ref() {
             Cause::Report(ReportError::Unavailable { retry_after, .. }) => *retry_after,
             Cause::Lease(_) => Some(Duration::from_secs(1)),
             _ => None,
