@@ -108,8 +108,7 @@ fn separator() -> &'static regex::Regex {
 fn split_manifests_bytes(big: &[u8]) -> Vec<Vec<u8>> {
     static SEP: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
     let sep = SEP.get_or_init(|| {
-        regex::bytes::Regex::new(separator().as_str())
-            .unwrap_or_else(|e| panic!("separator: {e}"))
+        regex::bytes::Regex::new(separator().as_str()).unwrap_or_else(|e| panic!("separator: {e}"))
     });
     let trimmed = trim_start_bytes(big);
     let mut docs = Vec::new();

@@ -144,13 +144,13 @@ binaryData:
         Case {
             name: "raw bytes in NOTES.txt",
             files: chart(&[
-                ("templates/NOTES.txt", b"{{ .Files.Get \"x.bin\" }}\n".to_vec()),
+                (
+                    "templates/NOTES.txt",
+                    b"{{ .Files.Get \"x.bin\" }}\n".to_vec(),
+                ),
                 ("templates/cm.yaml", cm("ok")),
             ]),
-            raw: Some((
-                "bin/templates/NOTES.txt",
-                [BIN, b"\n"].concat(),
-            )),
+            raw: Some(("bin/templates/NOTES.txt", [BIN, b"\n"].concat())),
             refused: None,
         },
         Case {
