@@ -193,7 +193,7 @@ pub fn index(item: &Value, indexes: &[Value]) -> Result<Value, GoError> {
                     None => return Err(GoError::new("reflect: slice index out of range")),
                 }
             }
-            Value::String(_) | Value::Bytes(_) => {
+            Value::String(_) | Value::BinStr(_) | Value::Bytes(_) => {
                 return Err(GoError::unsupported(
                     "index of a string or []byte (a byte value) is not supported by Gantry",
                 ));
@@ -245,6 +245,11 @@ pub fn slice(item: &Value, indexes: &[Value]) -> Result<Value, GoError> {
             (s.len(), true)
         }
         Value::List(l) => (l.items.len(), false),
+        Value::BinStr(_) => {
+            return Err(GoError::unsupported(
+                "slicing a string that is not valid UTF-8 is not supported by Gantry",
+            ));
+        }
         other => {
             return Err(GoError::new(format!(
                 "can't slice item of type {}",
