@@ -172,6 +172,8 @@ def main():
     ap.add_argument("--only", choices=["receiver", "prototype"], default=None)
     ap.add_argument("--perf", metavar="DIR", default=None,
                     help="record each measured phase with `perf record` into DIR/<target>-<round>.data")
+    ap.add_argument("--perf-nats", action="store_true",
+                    help="with --perf, record nats-server instead of the target")
     ap.add_argument("--perf-args", default="-F 1999 --call-graph dwarf,16384",
                     help="perf record's sampling options (default: %(default)s)")
     ap.add_argument("--receiver-arg", action="append", default=[],
@@ -226,7 +228,7 @@ def main():
                 perf = None
                 if a.perf:
                     os.makedirs(a.perf, exist_ok=True)
-                    perf = subprocess.Popen(["perf", "record", *a.perf_args.split(), "-p", str(p.pid),
+                    perf = subprocess.Popen(["perf", "record", *a.perf_args.split(), "-p", str(nats.pid if a.perf_nats else p.pid),
                                              "-o", os.path.join(a.perf, f"{name}-{rnd}.data")],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(0.5)
