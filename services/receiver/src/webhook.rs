@@ -260,10 +260,7 @@ async fn handle(
             .get(&TRACEPARENT)
             .and_then(|v| v.to_str().ok())
     {
-        let ts = req
-            .headers()
-            .get(&TRACESTATE)
-            .and_then(|v| v.to_str().ok());
+        let ts = req.headers().get(&TRACESTATE).and_then(|v| v.to_str().ok());
         gantry_telemetry::set_parent(&span, tp, ts);
     }
     let result = process(provider, names, &req, body, state, nats)
@@ -380,8 +377,8 @@ async fn process(
 ) -> Result<(HttpResponse, Outcome), WebhookError> {
     // 1. Provider headers.
     let headers = req.headers();
-    let event = first(headers, names.event)
-        .ok_or(WebhookError::MissingEvent(names.event[0].as_str()))?;
+    let event =
+        first(headers, names.event).ok_or(WebhookError::MissingEvent(names.event[0].as_str()))?;
     let delivery = first(headers, names.delivery)
         .ok_or(WebhookError::MissingDelivery(names.delivery[0].as_str()))?;
     if delivery.len() > MAX_DELIVERY_ID_LEN || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
@@ -470,7 +467,11 @@ async fn process(
         kind.token(),
     ));
     let source = if repo.web_url.is_empty() {
-        std::borrow::Cow::Owned(format!("urn:gantry:{}:{}", provider.token(), repo.full_name))
+        std::borrow::Cow::Owned(format!(
+            "urn:gantry:{}:{}",
+            provider.token(),
+            repo.full_name
+        ))
     } else {
         std::borrow::Cow::Borrowed(repo.web_url.as_str())
     };
@@ -480,9 +481,7 @@ async fn process(
         None
     };
     let traceparent = exported.unwrap_or_else(|| {
-        gantry_telemetry::child_traceparent(
-            headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()),
-        )
+        gantry_telemetry::child_traceparent(headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()))
     });
     let time = rfc3339(now);
     let h = gantry_nats::EventHeaders {
