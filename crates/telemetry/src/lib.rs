@@ -27,6 +27,19 @@ pub const RUST_LOG: &str = "RUST_LOG";
 /// The informal standard (no-color.org): when set and not empty, no ANSI colour in text logs.
 pub const NO_COLOR: &str = "NO_COLOR";
 
+/// An error and its sources, joined with ": ", for one log field or one line of output: the
+/// one formatter every service uses, so a cause is never dropped from a message.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// Errors of telemetry set-up.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

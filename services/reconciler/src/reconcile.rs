@@ -420,7 +420,11 @@ impl Reconciler {
                 .await;
             let mirror = match self.mirrors.mirror(&repository.full_name) {
                 Ok(m) => m,
-                Err(e) => return self.repo_failure(&cx, e.to_string(), last).await,
+                Err(e) => {
+                    return self
+                        .repo_failure(&cx, gantry_telemetry::error_chain(&e), last)
+                        .await;
+                }
             };
             let heads =
                 crate::heads::list(&self.http, &url, credentials.as_ref(), mirror.path()).await;
@@ -431,7 +435,11 @@ impl Reconciler {
                         .repo_failure(&cx, format!("branch {branch} does not exist"), last)
                         .await;
                 }
-                Err(e) => return self.repo_failure(&cx, e.to_string(), last).await,
+                Err(e) => {
+                    return self
+                        .repo_failure(&cx, gantry_telemetry::error_chain(&e), last)
+                        .await;
+                }
             }
         }
         let mut resolved = event.clone();
@@ -492,7 +500,9 @@ impl Reconciler {
             let mirror = match self.mirrors.mirror(&full_name) {
                 Ok(m) => m,
                 Err(e) => {
-                    return self.repo_failure(&audit_cx, e.to_string(), last).await;
+                    return self
+                        .repo_failure(&audit_cx, gantry_telemetry::error_chain(&e), last)
+                        .await;
                 }
             };
             let commit = match fetch::parse_revision(&revision) {
@@ -512,7 +522,7 @@ impl Reconciler {
                 let before_known = fetch::parse_revision(&before)
                     .map(|b| m.has(b))
                     .unwrap_or(false);
-                Ok::<_, fetch::FetchError>((snap, before_known))
+                Ok::<_, fetch::GitError>((snap, before_known))
             })
             .await;
             match joined {
@@ -525,7 +535,9 @@ impl Reconciler {
                             app.invalidate(&token).await;
                         }
                     }
-                    return self.repo_failure(&audit_cx, e.to_string(), last).await;
+                    return self
+                        .repo_failure(&audit_cx, gantry_telemetry::error_chain(&e), last)
+                        .await;
                 }
                 Err(e) => {
                     return self.repo_failure(&audit_cx, e.to_string(), last).await;
@@ -999,7 +1011,7 @@ impl Reconciler {
             let verdict = tokio::task::spawn_blocking(move || trust.check(&mirror, commit))
                 .await
                 .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
+                .and_then(|r| r.map_err(|e| gantry_telemetry::error_chain(&e)))
                 .map_err(|reason| Transient {
                     context: context.clone(),
                     reason,

@@ -191,7 +191,7 @@ impl Reconciler {
         let mirror = match self.mirrors.mirror(&repo.full_name) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(repository = %repo.full_name, error = %e, "resync: no mirror");
+                tracing::warn!(repository = %repo.full_name, error = %gantry_telemetry::error_chain(&e), "resync: no mirror");
                 return round;
             }
         };
@@ -200,7 +200,7 @@ impl Reconciler {
         {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(repository = %repo.full_name, error = %e, "resync: listing the branch heads failed");
+                tracing::warn!(repository = %repo.full_name, error = %gantry_telemetry::error_chain(&e), "resync: listing the branch heads failed");
                 return round;
             }
         };
@@ -568,7 +568,7 @@ impl Reconciler {
         let mirror = self
             .mirrors
             .mirror(&s.repository)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| gantry_telemetry::error_chain(&e))?;
         let (url, credentials) = self.source(&s.repository, &s.clone_url).await;
         let snap = tokio::task::spawn_blocking(move || {
             mirror.ensure(&url, credentials.as_ref(), commit)?;
@@ -576,7 +576,7 @@ impl Reconciler {
         })
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| gantry_telemetry::error_chain(&e))?;
         let text = snap
             .file(crate::plan::GANTRY_FILE)
             .ok_or_else(|| format!("no .gantry.yaml at {}", short(&s.revision)))?;
