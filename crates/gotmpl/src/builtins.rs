@@ -23,15 +23,19 @@ pub fn builtins() -> HashMap<String, Func> {
         sig: crate::value::Sig::new(&[R], Some(R)),
         f: Rc::new(|_, _| Ok(Value::Invalid)),
         special: s,
+        go_bytes: true,
     };
     add("and", special(Special::And));
     add("or", special(Special::Or));
     add("call", special(Special::Call));
     add(
         "not",
-        Func::new(&[R], None, |_, a| Ok(Value::Bool(!a[0].truth()))),
+        Func::new(&[R], None, |_, a| Ok(Value::Bool(!a[0].truth()))).with_go_bytes(),
     );
-    add("len", Func::new(&[R], None, |_, a| length(&a[0])));
+    add(
+        "len",
+        Func::new(&[R], None, |_, a| length(&a[0])).with_go_bytes(),
+    );
     add(
         "index",
         Func::new(&[R], Some(R), |_, a| index(&a[0], &a[1..])),
@@ -42,20 +46,29 @@ pub fn builtins() -> HashMap<String, Func> {
     );
     add(
         "print",
-        Func::new(&[], Some(A), |_, a| Ok(Value::string(gofmt::sprint(a)?))),
+        Func::new(&[], Some(A), |_, a| {
+            Ok(Value::go_string(gofmt::sprint_bytes(a)?))
+        })
+        .with_go_bytes(),
     );
     add(
         "println",
-        Func::new(&[], Some(A), |_, a| Ok(Value::string(gofmt::sprintln(a)?))),
+        Func::new(&[], Some(A), |_, a| {
+            Ok(Value::go_string(gofmt::sprintln_bytes(a)?))
+        })
+        .with_go_bytes(),
     );
     add(
         "printf",
         Func::new(&[Ty::Str], Some(A), |_, a| {
-            Ok(Value::string(gofmt::sprintf(
-                a[0].as_str().unwrap_or(""),
-                &a[1..],
-            )?))
-        }),
+            let Some(format) = a[0].as_str() else {
+                return Err(GoError::unsupported(
+                    "a printf format that is not valid UTF-8 is not supported by Gantry",
+                ));
+            };
+            Ok(Value::go_string(gofmt::sprintf_bytes(format, &a[1..])?))
+        })
+        .with_go_bytes(),
     );
     add(
         "html",
@@ -180,7 +193,7 @@ pub fn index(item: &Value, indexes: &[Value]) -> Result<Value, GoError> {
                     None => return Err(GoError::new("reflect: slice index out of range")),
                 }
             }
-            Value::String(_) | Value::Bytes(_) => {
+            Value::String(_) | Value::BinStr(_) | Value::Bytes(_) => {
                 return Err(GoError::unsupported(
                     "index of a string or []byte (a byte value) is not supported by Gantry",
                 ));
@@ -232,6 +245,11 @@ pub fn slice(item: &Value, indexes: &[Value]) -> Result<Value, GoError> {
             (s.len(), true)
         }
         Value::List(l) => (l.items.len(), false),
+        Value::BinStr(_) => {
+            return Err(GoError::unsupported(
+                "slicing a string that is not valid UTF-8 is not supported by Gantry",
+            ));
+        }
         other => {
             return Err(GoError::new(format!(
                 "can't slice item of type {}",

@@ -51,6 +51,8 @@ pub struct Func {
     pub f: NativeFn,
     /// Whether the executor implements it.
     pub special: Special,
+    /// Whether it handles a Go string that is not valid UTF-8 byte for byte.
+    pub go_bytes: bool,
 }
 
 impl std::fmt::Debug for Func {
@@ -70,7 +72,15 @@ impl Func {
             sig: Sig::new(params, variadic),
             f: Rc::new(f),
             special: Special::None,
+            go_bytes: false,
         }
+    }
+
+    /// The same function, declared to handle a string that is not valid UTF-8
+    /// ([`Value::BinStr`]) byte for byte; other functions refuse one.
+    pub fn with_go_bytes(mut self) -> Func {
+        self.go_bytes = true;
+        self
     }
 }
 
@@ -214,7 +224,7 @@ impl Templates {
         data: Value,
         host: &mut dyn Any,
         budget: &mut Budget,
-    ) -> Result<String, GoError> {
+    ) -> Result<Vec<u8>, GoError> {
         let mut rt = Runtime {
             set: self.clone(),
             host,
@@ -296,7 +306,7 @@ impl std::fmt::Debug for Runtime<'_> {
 
 impl Runtime<'_> {
     /// Go's `ExecuteTemplate` on the current set.
-    pub fn execute(&mut self, name: &str, data: Value) -> Result<String, GoError> {
+    pub fn execute(&mut self, name: &str, data: Value) -> Result<Vec<u8>, GoError> {
         let Some(tree) = self.set.lookup(name) else {
             return Err(GoError::new(format!(
                 "template: no template {} associated with template {}",
@@ -313,7 +323,7 @@ impl Runtime<'_> {
         name: &str,
         tree: &Rc<Tree>,
         data: Value,
-    ) -> Result<String, GoError> {
+    ) -> Result<Vec<u8>, GoError> {
         // Data passed in as an interface: a nil interface is no value at all.
         let data = match data {
             Value::Nil => Value::Invalid,
@@ -326,7 +336,7 @@ impl Runtime<'_> {
             )));
         }
         self.budget.depth += 1;
-        let mut out = String::new();
+        let mut out = Vec::new();
         let mut st = State {
             rt: self,
             name,
@@ -502,7 +512,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         Err(self.err(format!("undefined variable: {name}")).into())
     }
 
-    fn write(&mut self, out: &mut String, s: &str) -> R<()> {
+    fn write(&mut self, out: &mut Vec<u8>, s: &[u8]) -> R<()> {
         if out.len() + s.len() > self.rt.budget.max_output {
             return Err(GoError::limit(format!(
                 "a template's output exceeds {} bytes",
@@ -510,18 +520,18 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             ))
             .into());
         }
-        out.push_str(s);
+        out.extend_from_slice(s);
         Ok(())
     }
 
-    fn walk_list(&mut self, dot: &Value, list: &'t ListNode, out: &mut String) -> R<()> {
+    fn walk_list(&mut self, dot: &Value, list: &'t ListNode, out: &mut Vec<u8>) -> R<()> {
         for n in &list.nodes {
             self.walk(dot, n, out)?;
         }
         Ok(())
     }
 
-    fn walk(&mut self, dot: &Value, node: &'t Node, out: &mut String) -> R<()> {
+    fn walk(&mut self, dot: &Value, node: &'t Node, out: &mut Vec<u8>) -> R<()> {
         self.rt.budget.step()?;
         self.at(Cur::Node(node));
         match node {
@@ -529,8 +539,13 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
                 let val = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
                     self.at(Cur::Node(node));
-                    let s = self.printable(&val)?;
-                    self.write(out, &s)?;
+                    match &val {
+                        Value::BinStr(b) => self.write(out, b)?,
+                        _ => {
+                            let s = self.printable(&val)?;
+                            self.write(out, s.as_bytes())?;
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -540,7 +555,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Node::If(b) | Node::With(b) => self.walk_if_or_with(dot, b, out),
             Node::Range(b) => self.walk_range(dot, b, out),
             Node::Template(t) => self.walk_template(dot, t, out),
-            Node::Text { text, .. } => self.write(out, text),
+            Node::Text { text, .. } => self.write(out, text.as_bytes()),
         }
     }
 
@@ -554,7 +569,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         }
     }
 
-    fn walk_if_or_with(&mut self, dot: &Value, b: &'t BranchNode, out: &mut String) -> R<()> {
+    fn walk_if_or_with(&mut self, dot: &Value, b: &'t BranchNode, out: &mut Vec<u8>) -> R<()> {
         let mark = self.vars.len();
         let r = (|| {
             let val = self.eval_pipeline(dot, &b.pipe)?;
@@ -577,7 +592,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         r
     }
 
-    fn walk_range(&mut self, dot: &Value, r: &'t BranchNode, out: &mut String) -> R<()> {
+    fn walk_range(&mut self, dot: &Value, r: &'t BranchNode, out: &mut Vec<u8>) -> R<()> {
         self.at(Cur::Branch(r));
         let outer = self.vars.len();
         let res = self.walk_range_inner(dot, r, out);
@@ -595,7 +610,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         index: Value,
         elem: Value,
         elem_iface: bool,
-        out: &mut String,
+        out: &mut Vec<u8>,
     ) -> R<()> {
         let decl = &r.pipe.decl;
         if !decl.is_empty() {
@@ -626,7 +641,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         }
     }
 
-    fn walk_range_inner(&mut self, dot: &Value, r: &'t BranchNode, out: &mut String) -> R<()> {
+    fn walk_range_inner(&mut self, dot: &Value, r: &'t BranchNode, out: &mut Vec<u8>) -> R<()> {
         let val = self.eval_pipeline(dot, &r.pipe)?;
         let val = match val {
             Value::Nil => Value::Invalid,
@@ -713,7 +728,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             .note_nondeterminism("a list built from a map's keys or values, in Go's random order");
     }
 
-    fn walk_template(&mut self, dot: &Value, t: &'t TemplateNode, out: &mut String) -> R<()> {
+    fn walk_template(&mut self, dot: &Value, t: &'t TemplateNode, out: &mut Vec<u8>) -> R<()> {
         self.at(Cur::Tmpl(t));
         let Some(tree) = self.rt.set.lookup(&t.name) else {
             return Err(self
@@ -1021,6 +1036,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         let m = Method {
             sig: func.sig,
             f: func.f.clone(),
+            go_bytes: func.go_bytes,
         };
         self.eval_call(dot, &m, builtin, cmd, name, args, fin)
     }
@@ -1114,6 +1130,17 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             argv.push(self.validate_type(f, Some(t))?);
         }
         self.rt.budget.step()?;
+        if !m.go_bytes && argv.iter().any(|a| matches!(a, Value::BinStr(_))) {
+            self.at(node);
+            return Err(self
+                .wrap_err(
+                    format!("error calling {name}: "),
+                    GoError::unsupported(format!(
+                        "{name} of a string that is not valid UTF-8 (a binary file's bytes) is not supported by Gantry"
+                    )),
+                )
+                .into());
+        }
         match (m.f)(self.rt, &argv) {
             Ok(v) => Ok(v),
             Err(e) => {

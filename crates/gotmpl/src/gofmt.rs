@@ -82,44 +82,94 @@ pub fn unicode_repr(c: char) -> String {
 
 /// `fmt.Sprint(args...)`: spaces between operands when neither is a string.
 pub fn sprint(args: &[Value]) -> Result<String, GoError> {
-    let mut out = String::new();
+    utf8(sprint_bytes(args)?)
+}
+
+/// `fmt.Sprint(args...)` as the bytes of a Go string (a `%s` of a binary file's bytes is not
+/// UTF-8).
+pub fn sprint_bytes(args: &[Value]) -> Result<Vec<u8>, GoError> {
+    let mut p = Printer::default();
     let mut prev_string = false;
     for (i, a) in args.iter().enumerate() {
-        let is_string = matches!(a, Value::String(_));
+        let is_string = matches!(a, Value::String(_) | Value::BinStr(_));
         if i > 0 && !is_string && !prev_string {
-            out.push(' ');
+            p.putc(' ');
         }
-        out.push_str(&format_v(a)?);
+        p.print_arg(a, 'v')?;
         prev_string = is_string;
     }
-    Ok(out)
+    Ok(p.buf)
 }
 
 /// `fmt.Sprintln(args...)`.
 pub fn sprintln(args: &[Value]) -> Result<String, GoError> {
-    let mut out = String::new();
+    utf8(sprintln_bytes(args)?)
+}
+
+/// `fmt.Sprintln(args...)` as the bytes of a Go string.
+pub fn sprintln_bytes(args: &[Value]) -> Result<Vec<u8>, GoError> {
+    let mut p = Printer::default();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
-            out.push(' ');
+            p.putc(' ');
         }
-        out.push_str(&format_v(a)?);
+        p.print_arg(a, 'v')?;
     }
-    out.push('\n');
-    Ok(out)
+    p.putc('\n');
+    Ok(p.buf)
 }
 
 /// `fmt.Sprint(v)` of one value (what `%v` prints).
 pub fn format_v(v: &Value) -> Result<String, GoError> {
     let mut p = Printer::default();
     p.print_arg(v, 'v')?;
-    Ok(p.buf)
+    utf8(p.buf)
 }
 
 /// `fmt.Sprintf(format, args...)`.
 pub fn sprintf(format: &str, args: &[Value]) -> Result<String, GoError> {
+    utf8(sprintf_bytes(format, args)?)
+}
+
+/// `fmt.Sprintf(format, args...)` as the bytes of a Go string.
+pub fn sprintf_bytes(format: &str, args: &[Value]) -> Result<Vec<u8>, GoError> {
     let mut p = Printer::default();
     p.do_printf(format, args)?;
     Ok(p.buf)
+}
+
+/// Text that callers use as a Rust string: bytes that are not UTF-8 (a binary file's) reach
+/// only the functions that handle them byte for byte.
+fn utf8(b: Vec<u8>) -> Result<String, GoError> {
+    String::from_utf8(b).map_err(|_| {
+        GoError::unsupported(
+            "this use of a string that is not valid UTF-8 (a binary file's bytes) is not supported by Gantry",
+        )
+    })
+}
+
+/// Go's `strconv.Quote` of arbitrary bytes: an invalid byte is written `\xNN`.
+pub fn quote_bytes(b: &[u8]) -> String {
+    quote_bytes_with(b, false)
+}
+
+fn quote_bytes_with(b: &[u8], ascii: bool) -> String {
+    let mut out = String::with_capacity(b.len() + 2);
+    out.push('"');
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if ascii && !c.is_ascii() {
+                quote_char_ascii_into(&mut out, c);
+            } else {
+                quote_char_into(&mut out, c, '"');
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[derive(Default, Clone, Copy)]
@@ -137,7 +187,8 @@ struct Flags {
 
 #[derive(Default)]
 struct Printer {
-    buf: String,
+    // bytes, since a Go string (a binary file's) need not be UTF-8
+    buf: Vec<u8>,
     f: Flags,
 }
 
@@ -146,24 +197,38 @@ fn nil_like(v: &Value) -> bool {
 }
 
 impl Printer {
+    fn put(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    fn putc(&mut self, c: char) {
+        let mut b = [0u8; 4];
+        self.put(c.encode_utf8(&mut b));
+    }
+
     fn pad(&mut self, s: &str) {
+        self.pad_bytes(s.as_bytes());
+    }
+
+    /// Pads to the width in runes, as Go counts them (an invalid byte is one).
+    fn pad_bytes(&mut self, s: &[u8]) {
         let Some(w) = self.f.wid else {
-            self.buf.push_str(s);
+            self.buf.extend_from_slice(s);
             return;
         };
-        let n = s.chars().count();
+        let n = crate::value::go_rune_count(s);
         if n >= w {
-            self.buf.push_str(s);
+            self.buf.extend_from_slice(s);
             return;
         }
         let fill = w - n;
         if self.f.minus {
-            self.buf.push_str(s);
-            self.buf.extend(std::iter::repeat_n(' ', fill));
+            self.buf.extend_from_slice(s);
+            self.buf.extend(std::iter::repeat_n(b' ', fill));
         } else {
-            let c = if self.f.zero { '0' } else { ' ' };
+            let c = if self.f.zero { b'0' } else { b' ' };
             self.buf.extend(std::iter::repeat_n(c, fill));
-            self.buf.push_str(s);
+            self.buf.extend_from_slice(s);
         }
     }
 
@@ -193,6 +258,7 @@ impl Printer {
             Value::Float(x) => self.fmt_float(*x, verb, v)?,
             Value::Int(i) | Value::Int64(i) => self.fmt_integer(*i, verb, v)?,
             Value::String(s) => self.fmt_string_verb(s, verb, v)?,
+            Value::BinStr(b) => self.fmt_bin_string(b, verb, v)?,
             Value::Bytes(b) => self.fmt_bytes(b, verb, v)?,
             _ => self.print_value(v, verb, 0)?,
         }
@@ -211,6 +277,7 @@ impl Printer {
                 | Value::Int(_)
                 | Value::Int64(_)
                 | Value::String(_)
+                | Value::BinStr(_)
                 | Value::Bytes(_) => return self.print_arg(v, verb),
                 _ => {}
             }
@@ -222,17 +289,17 @@ impl Printer {
                         "%#v of a map is not supported by Gantry",
                     ));
                 }
-                self.buf.push_str("map[");
+                self.put("map[");
                 let data = m.data.borrow();
                 for (i, (k, val)) in data.iter().enumerate() {
                     if i > 0 {
-                        self.buf.push(' ');
+                        self.putc(' ');
                     }
                     self.print_value(&Value::str(k), verb, depth + 1)?;
-                    self.buf.push(':');
+                    self.putc(':');
                     self.print_value(val, verb, depth + 1)?;
                 }
-                self.buf.push(']');
+                self.putc(']');
             }
             Value::List(l) => {
                 if self.f.sharp_v {
@@ -240,14 +307,14 @@ impl Printer {
                         "%#v of a slice is not supported by Gantry",
                     ));
                 }
-                self.buf.push('[');
+                self.putc('[');
                 for (i, item) in l.items.iter().enumerate() {
                     if i > 0 {
-                        self.buf.push(' ');
+                        self.putc(' ');
                     }
                     self.print_value(item, verb, depth + 1)?;
                 }
-                self.buf.push(']');
+                self.putc(']');
             }
             Value::Object(o) => {
                 if depth > 0 && o.kind() == "ptr" {
@@ -280,20 +347,20 @@ impl Printer {
     }
 
     fn bad_verb(&mut self, v: &Value, verb: char) -> Result<(), GoError> {
-        self.buf.push_str("%!");
-        self.buf.push(verb);
-        self.buf.push('(');
+        self.put("%!");
+        self.putc(verb);
+        self.putc('(');
         if nil_like(v) {
-            self.buf.push_str("<nil>");
+            self.put("<nil>");
         } else {
-            self.buf.push_str(&v.type_name());
-            self.buf.push('=');
+            self.put(&v.type_name());
+            self.putc('=');
             let saved = self.f;
             self.f = Flags::default();
             self.print_arg(v, 'v')?;
             self.f = saved;
         }
-        self.buf.push(')');
+        self.putc(')');
         Ok(())
     }
 
@@ -354,11 +421,11 @@ impl Printer {
         {
             {
                 let n = sign.chars().count() + digits.chars().count();
-                self.buf.push_str(sign);
+                self.put(sign);
                 if n < w {
-                    self.buf.extend(std::iter::repeat_n('0', w - n));
+                    self.buf.extend(std::iter::repeat_n(b'0', w - n));
                 }
-                self.buf.push_str(digits);
+                self.put(digits);
                 return;
             }
         }
@@ -471,6 +538,49 @@ impl Printer {
         Ok(())
     }
 
+    /// Go's string verbs on a string that is not valid UTF-8 (which can never be backquoted).
+    fn fmt_bin_string(&mut self, b: &[u8], verb: char, v: &Value) -> Result<(), GoError> {
+        let t = self.truncate_bytes(b);
+        match verb {
+            'v' if self.f.sharp_v => {
+                let q = quote_bytes(t);
+                self.pad(&q);
+            }
+            'v' | 's' => self.pad_bytes(t),
+            'x' | 'X' => self.fmt_hex(t, verb == 'X'),
+            'q' => {
+                let q = quote_bytes_with(t, self.f.plus);
+                self.pad(&q);
+            }
+            _ => self.bad_verb(v, verb)?,
+        }
+        Ok(())
+    }
+
+    /// The precision in runes as Go's `truncate` counts them (an invalid byte is one).
+    fn truncate_bytes<'s>(&self, b: &'s [u8]) -> &'s [u8] {
+        let Some(p) = self.f.prec else { return b };
+        let mut n = 0;
+        let mut at = 0;
+        for chunk in b.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if n == p {
+                    return &b[..at];
+                }
+                n += 1;
+                at += c.len_utf8();
+            }
+            for _ in chunk.invalid() {
+                if n == p {
+                    return &b[..at];
+                }
+                n += 1;
+                at += 1;
+            }
+        }
+        b
+    }
+
     fn fmt_hex(&mut self, b: &[u8], upper: bool) {
         let mut s = String::new();
         for (i, byte) in b.iter().enumerate() {
@@ -500,17 +610,13 @@ impl Printer {
                     s.push_str(&byte.to_string());
                 }
                 s.push(']');
-                self.buf.push_str(&s);
+                self.put(&s);
             }
-            's' => {
-                let s = String::from_utf8_lossy(b).into_owned();
-                self.fmt_string(&s, 's');
-            }
+            's' | 'q' => match std::str::from_utf8(b) {
+                Ok(s) => self.fmt_string_verb(s, verb, v)?,
+                Err(_) => self.fmt_bin_string(b, verb, v)?,
+            },
             'x' | 'X' => self.fmt_hex(b, verb == 'X'),
-            'q' => {
-                let s = String::from_utf8_lossy(b).into_owned();
-                self.pad(&quote(&s));
-            }
             _ => self.bad_verb(v, verb)?,
         }
         Ok(())
@@ -529,7 +635,7 @@ impl Printer {
                 i += 1;
             }
             if i > lasti {
-                self.buf.push_str(&format[lasti..i]);
+                self.put(&format[lasti..i]);
             }
             if i >= end {
                 break;
@@ -559,7 +665,7 @@ impl Printer {
                 let (w, ok, na) = int_from_arg(args, arg_num);
                 arg_num = na;
                 if !ok {
-                    self.buf.push_str("%!(BADWIDTH)");
+                    self.put("%!(BADWIDTH)");
                 } else if w < 0 {
                     self.f.minus = true;
                     self.f.zero = false;
@@ -572,7 +678,7 @@ impl Printer {
                 let (n, ni, ok) = parse_num(b, i);
                 if ok {
                     if after_index {
-                        self.buf.push_str("%!(BADWIDTH)");
+                        self.put("%!(BADWIDTH)");
                     }
                     self.f.wid = Some(n);
                 }
@@ -582,7 +688,7 @@ impl Printer {
             if i < end && b[i] == b'.' {
                 i += 1;
                 if after_index {
-                    self.buf.push_str("%!(BADPREC)");
+                    self.put("%!(BADPREC)");
                 }
                 let (na, ni, found) = arg_index(b, i, arg_num, args.len());
                 arg_num = na;
@@ -596,7 +702,7 @@ impl Printer {
                     if !ok || p < 0 {
                         self.f.prec = None;
                         if !ok {
-                            self.buf.push_str("%!(BADPREC)");
+                            self.put("%!(BADPREC)");
                         }
                     } else {
                         self.f.prec = Some(p as usize);
@@ -615,19 +721,19 @@ impl Printer {
                 reordered |= found;
             }
             if i >= end {
-                self.buf.push_str("%!(NOVERB)");
+                self.put("%!(NOVERB)");
                 break;
             }
             let verb = format[i..].chars().next().unwrap_or('?');
             i += verb.len_utf8();
             if verb == '%' {
-                self.buf.push('%');
+                self.putc('%');
                 continue;
             }
             if arg_num >= args.len() {
-                self.buf.push_str("%!");
-                self.buf.push(verb);
-                self.buf.push_str("(MISSING)");
+                self.put("%!");
+                self.putc(verb);
+                self.put("(MISSING)");
                 continue;
             }
             if verb == 'w' {
@@ -651,38 +757,35 @@ impl Printer {
         }
         if !reordered && arg_num < args.len() {
             self.f = Flags::default();
-            self.buf.push_str("%!(EXTRA ");
+            self.put("%!(EXTRA ");
             for (k, a) in args[arg_num..].iter().enumerate() {
                 if k > 0 {
-                    self.buf.push_str(", ");
+                    self.put(", ");
                 }
                 if nil_like(a) {
-                    self.buf.push_str("<nil>");
+                    self.put("<nil>");
                 } else {
-                    self.buf.push_str(&a.type_name());
-                    self.buf.push('=');
+                    self.put(&a.type_name());
+                    self.putc('=');
                     self.print_arg(a, 'v')?;
                 }
             }
-            self.buf.push(')');
+            self.putc(')');
         }
         Ok(())
     }
 }
 
 fn quote_ascii(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c.is_ascii() {
-            quote_char_into(&mut out, c, '"');
-        } else if (c as u32) < 0x10000 {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push_str(&format!("\\U{:08x}", c as u32));
-        }
+    quote_bytes_with(s.as_bytes(), true)
+}
+
+fn quote_char_ascii_into(out: &mut String, c: char) {
+    if (c as u32) < 0x10000 {
+        out.push_str(&format!("\\u{:04x}", c as u32));
+    } else {
+        out.push_str(&format!("\\U{:08x}", c as u32));
     }
-    out.push('"');
-    out
 }
 
 fn parse_num(b: &[u8], mut i: usize) -> (usize, usize, bool) {

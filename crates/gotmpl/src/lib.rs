@@ -20,5 +20,6 @@ pub use error::{ErrorKind, GoError};
 pub use exec::{Budget, Func, Funcs, MissingKey, Runtime, Special, Templates};
 pub use parse::ParseError;
 pub use value::{
-    Elem, List, ListType, Map, MapType, Method, NativeFn, Object, Sig, Str, Ty, Value,
+    Elem, List, ListType, Map, MapType, Method, NativeFn, Object, Sig, Str, Ty, Value, go_lossy,
+    go_rune_count,
 };

@@ -32,6 +32,11 @@ pub enum Value {
     Float(f64),
     /// `string`.
     String(Str),
+    /// A Go `string` whose bytes are not valid UTF-8 (a binary file read with Helm's
+    /// `.Files.Get`). Only [`Value::go_string`] makes one, so a `String` is never one of these.
+    /// The functions that declare they handle raw bytes ([`Method::go_bytes`]) see it; passing
+    /// it to any other is an error naming the function, never a guess.
+    BinStr(Rc<[u8]>),
     /// `[]byte`.
     Bytes(Rc<[u8]>),
     /// A slice.
@@ -52,6 +57,7 @@ impl fmt::Debug for Value {
             Value::Int64(i) => write!(f, "Int64({i})"),
             Value::Float(x) => write!(f, "Float({x})"),
             Value::String(s) => write!(f, "String({s:?})"),
+            Value::BinStr(b) => write!(f, "BinStr({b:?})"),
             Value::Bytes(b) => write!(f, "Bytes({b:?})"),
             Value::List(l) => write!(f, "List<{}>({:?})", l.ty.name, l.items),
             Value::Map(m) => write!(f, "Map<{}>({:?})", m.ty.name, m.data.borrow()),
@@ -342,6 +348,8 @@ pub struct Method {
     pub sig: Sig,
     /// Its body.
     pub f: NativeFn,
+    /// Whether it handles a string that is not valid UTF-8 ([`Value::BinStr`]) byte for byte.
+    pub go_bytes: bool,
 }
 
 impl fmt::Debug for Method {
@@ -392,6 +400,23 @@ impl Value {
         Value::String(Rc::from(s))
     }
 
+    /// A Go string of arbitrary bytes: a `String` when they are valid UTF-8, else a `BinStr`.
+    pub fn go_string(b: Vec<u8>) -> Value {
+        match String::from_utf8(b) {
+            Ok(s) => Value::string(s),
+            Err(e) => Value::BinStr(Rc::from(e.into_bytes())),
+        }
+    }
+
+    /// The bytes of a Go string (`String` or `BinStr`).
+    pub fn go_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::String(s) => Some(s.as_bytes()),
+            Value::BinStr(b) => Some(b),
+            _ => None,
+        }
+    }
+
     /// Go's `%T` for the value.
     pub fn type_name(&self) -> String {
         match self {
@@ -400,7 +425,7 @@ impl Value {
             Value::Int(_) => "int".into(),
             Value::Int64(_) => "int64".into(),
             Value::Float(_) => "float64".into(),
-            Value::String(_) => "string".into(),
+            Value::String(_) | Value::BinStr(_) => "string".into(),
             Value::Bytes(_) => "[]uint8".into(),
             Value::List(l) => l.ty.name.into(),
             Value::Map(m) => m.ty.name.into(),
@@ -416,7 +441,7 @@ impl Value {
             Value::Int(_) => "int",
             Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
-            Value::String(_) => "string",
+            Value::String(_) | Value::BinStr(_) => "string",
             Value::Bytes(_) | Value::List(_) => "slice",
             Value::Map(_) => "map",
             Value::Object(o) => o.kind(),
@@ -436,7 +461,7 @@ impl Value {
             Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::String(s) => !s.is_empty(),
-            Value::Bytes(b) => !b.is_empty(),
+            Value::BinStr(b) | Value::Bytes(b) => !b.is_empty(),
             Value::List(l) => !l.items.is_empty(),
             Value::Map(m) => !m.data.borrow().is_empty(),
             Value::Object(_) => true,
@@ -447,7 +472,7 @@ impl Value {
     pub fn assignable(&self, ty: Ty) -> bool {
         match ty {
             Ty::Any | Ty::Reflect => true,
-            Ty::Str => matches!(self, Value::String(_)),
+            Ty::Str => matches!(self, Value::String(_) | Value::BinStr(_)),
             Ty::Int => matches!(self, Value::Int(_)),
             Ty::Int64 => matches!(self, Value::Int64(_)),
             Ty::Float => matches!(self, Value::Float(_)),
@@ -493,7 +518,7 @@ impl Value {
     pub fn len(&self) -> Option<usize> {
         match self {
             Value::String(s) => Some(s.len()),
-            Value::Bytes(b) => Some(b.len()),
+            Value::BinStr(b) | Value::Bytes(b) => Some(b.len()),
             Value::List(l) => Some(l.items.len()),
             Value::Map(m) => Some(m.data.borrow().len()),
             _ => None,
@@ -510,7 +535,7 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
         // DeepEqual uses ==, so NaN is never equal to itself.
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
-        (Value::Bytes(x), Value::Bytes(y)) => x == y,
+        (Value::Bytes(x), Value::Bytes(y)) | (Value::BinStr(x), Value::BinStr(y)) => x == y,
         (Value::List(x), Value::List(y)) => {
             std::ptr::eq(x.ty, y.ty)
                 && x.nil == y.nil
@@ -563,4 +588,25 @@ pub fn deep_copy(v: &Value) -> Value {
         }
         other => other.clone(),
     }
+}
+
+/// The bytes as Go's `[]rune(string(b))` and encoding/json see them: each byte that is not part
+/// of a valid UTF-8 sequence becomes U+FFFD on its own (Rust's lossy conversion would merge a
+/// truncated sequence into one).
+pub fn go_lossy(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out
+}
+
+/// Go's `utf8.RuneCount`: an invalid byte counts as one rune.
+pub fn go_rune_count(b: &[u8]) -> usize {
+    b.utf8_chunks()
+        .map(|c| c.valid().chars().count() + c.invalid().len())
+        .sum()
 }

@@ -70,7 +70,7 @@ fn go_semantics_match_go() {
                     &mut host,
                     &mut Budget::default(),
                 )
-                .map(|s| s.replace("<no value>", ""))
+                .map(|s| String::from_utf8_lossy(&s).replace("<no value>", ""))
                 .map_err(|e| e.msg)
             });
         match (case.get("output"), got) {

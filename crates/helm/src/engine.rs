@@ -125,8 +125,27 @@ fn include_fn() -> Func {
         {
             *n -= 1;
         }
-        r.map(Value::string)
+        r.map(Value::go_string)
     })
+}
+
+/// Helm's `strings.ReplaceAll(out, "<no value>", "")`, on the bytes of a Go string.
+fn strip_no_value(out: Vec<u8>) -> Vec<u8> {
+    const NV: &[u8] = b"<no value>";
+    if !out.windows(NV.len()).any(|w| w == NV) {
+        return out;
+    }
+    let mut res = Vec::with_capacity(out.len());
+    let mut i = 0;
+    while i < out.len() {
+        if out[i..].starts_with(NV) {
+            i += NV.len();
+        } else {
+            res.push(out[i]);
+            i += 1;
+        }
+    }
+    res
 }
 
 fn tpl_fn() -> Func {
@@ -157,7 +176,7 @@ fn tpl_fn() -> Func {
                     e,
                 )
             })?;
-        Ok(Value::string(out.replace("<no value>", "")))
+        Ok(Value::go_string(strip_no_value(out)))
     })
 }
 
@@ -177,6 +196,9 @@ pub struct EngineOutput {
     pub templates: BTreeMap<String, String>,
     /// Reasons the output is nondeterministic (empty when it is not).
     pub nondeterministic: Vec<String>,
+    /// The bytes of each template whose output is not valid UTF-8 (a binary file printed as it
+    /// is); `templates` holds them with each invalid byte replaced by U+FFFD.
+    pub not_utf8: BTreeMap<String, Vec<u8>>,
 }
 
 /// Renders every template of `chart` (already processed) with `top`.
@@ -220,8 +242,20 @@ pub fn render(
         let text = set
             .execute(name, Value::Map(r.vals.clone()), &mut host, budget)
             .map_err(|e| exec_error(name, &e))?;
-        out.templates
-            .insert(name.clone(), text.replace("<no value>", ""));
+        let text = strip_no_value(text);
+        match String::from_utf8(text) {
+            Ok(t) => {
+                out.templates.insert(name.clone(), t);
+            }
+            Err(e) => {
+                // Helm's engine returns the bytes as they are; the text form is what its
+                // JSON (the SDK's, `--helm-templates`) carries, each invalid byte a U+FFFD.
+                let raw = e.into_bytes();
+                out.templates
+                    .insert(name.clone(), gantry_gotmpl::go_lossy(&raw));
+                out.not_utf8.insert(name.clone(), raw);
+            }
+        }
     }
     out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
     Ok(out)

@@ -17,6 +17,8 @@ pub enum Json {
     Num(String),
     /// A string.
     Str(String),
+    /// A Go string that is not valid UTF-8: encoding/json writes each invalid byte as `\ufffd`.
+    Bin(Vec<u8>),
     /// An array.
     Arr(Vec<Json>),
     /// An object, in output order.
@@ -57,6 +59,7 @@ pub fn to_json(v: &Value) -> Result<Json, String> {
         Value::Int(i) | Value::Int64(i) => Json::Num(i.to_string()),
         Value::Float(f) => Json::Num(float_text(*f)?),
         Value::String(s) => Json::Str(s.to_string()),
+        Value::BinStr(b) => Json::Bin(b.to_vec()),
         Value::Bytes(b) => {
             use base64::Engine as _;
             Json::Str(base64::engine::general_purpose::STANDARD.encode(b))
@@ -113,6 +116,22 @@ pub fn struct_fields(fields: Vec<(&str, Value)>) -> Value {
 
 fn write_string(out: &mut String, s: &str, escape_html: bool) {
     out.push('"');
+    write_chars(out, s, escape_html);
+    out.push('"');
+}
+
+fn write_bin_string(out: &mut String, b: &[u8], escape_html: bool) {
+    out.push('"');
+    for chunk in b.utf8_chunks() {
+        write_chars(out, chunk.valid(), escape_html);
+        for _ in chunk.invalid() {
+            out.push_str("\\ufffd");
+        }
+    }
+    out.push('"');
+}
+
+fn write_chars(out: &mut String, s: &str, escape_html: bool) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -126,7 +145,6 @@ fn write_string(out: &mut String, s: &str, escape_html: bool) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 /// Writes JSON compactly (`json.Marshal`).
@@ -158,6 +176,7 @@ fn write_into(out: &mut String, j: &Json, esc: bool, indent: Option<&str>, depth
         Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Json::Num(n) => out.push_str(n),
         Json::Str(s) => write_string(out, s, esc),
+        Json::Bin(b) => write_bin_string(out, b, esc),
         Json::Arr(items) => {
             out.push('[');
             if items.is_empty() {

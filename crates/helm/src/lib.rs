@@ -120,6 +120,10 @@ pub struct Rendered {
     pub stream: String,
     /// Why the output may differ from one render to the next (empty when it does not).
     pub nondeterministic: Vec<String>,
+    /// The bytes of each template whose output is not valid UTF-8 (a binary file printed as it
+    /// is); `templates` holds its text with each invalid byte replaced by U+FFFD, as the JSON
+    /// of Helm's engine output carries it.
+    pub not_utf8: BTreeMap<String, Vec<u8>>,
 }
 
 /// Renders a chart. The work runs on a thread with a large stack, so deeply nested templates
@@ -225,7 +229,7 @@ fn render_here(req: &Request) -> Result<Rendered, HelmError> {
     let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
     let out = engine::render(&chart, &top, &mut budget)?;
     let stream = if req.stream {
-        manifest::template_stream(&chart, &out.templates)?
+        manifest::template_stream(&chart, &out.templates, &out.not_utf8)?
     } else {
         String::new()
     };
@@ -234,5 +238,6 @@ fn render_here(req: &Request) -> Result<Rendered, HelmError> {
         templates: out.templates,
         stream,
         nondeterministic: out.nondeterministic,
+        not_utf8: out.not_utf8,
     })
 }

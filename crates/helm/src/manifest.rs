@@ -76,11 +76,7 @@ pub struct Doc {
 /// Helm v4.2's `SplitManifests`: documents separated by `---` at the start of the text or
 /// after a line break, the separator taking the surrounding white space with it.
 pub fn split_manifests(big: &str) -> Vec<String> {
-    static SEP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let sep = SEP.get_or_init(|| {
-        regex::Regex::new(r"(?:^|[\t\n\x0c\r ]*\n)---[\t\n\x0c\r ]*")
-            .unwrap_or_else(|e| panic!("separator: {e}"))
-    });
+    let sep = separator();
     let trimmed = big.trim_start();
     let mut docs = Vec::new();
     let mut beg = 0;
@@ -97,6 +93,109 @@ pub fn split_manifests(big: &str) -> Vec<String> {
         .filter(|d| !d.trim().is_empty())
         .map(|d| d.trim_start().to_owned())
         .collect()
+}
+
+fn separator() -> &'static regex::Regex {
+    static SEP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    SEP.get_or_init(|| {
+        regex::Regex::new(r"(?:^|[\t\n\x0c\r ]*\n)---[\t\n\x0c\r ]*")
+            .unwrap_or_else(|e| panic!("separator: {e}"))
+    })
+}
+
+/// [`split_manifests`] on the bytes of a template whose output is not valid UTF-8: the same
+/// documents, as bytes, in order.
+fn split_manifests_bytes(big: &[u8]) -> Vec<Vec<u8>> {
+    static SEP: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let sep = SEP.get_or_init(|| {
+        regex::bytes::Regex::new(separator().as_str()).unwrap_or_else(|e| panic!("separator: {e}"))
+    });
+    let trimmed = trim_start_bytes(big);
+    let mut docs = Vec::new();
+    let mut beg = 0;
+    for m in sep.find_iter(trimmed) {
+        if m.end() != 0 {
+            docs.push(&trimmed[beg..m.start()]);
+        }
+        beg = m.end();
+    }
+    if beg != trimmed.len() || docs.is_empty() {
+        docs.push(&trimmed[beg..]);
+    }
+    docs.into_iter()
+        .filter(|d| match std::str::from_utf8(d) {
+            Ok(t) => !t.trim().is_empty(),
+            Err(_) => true,
+        })
+        .map(|d| trim_start_bytes(d).to_vec())
+        .collect()
+}
+
+/// Go's `strings.TrimLeftFunc(s, unicode.IsSpace)` on bytes (an invalid byte is not space).
+fn trim_start_bytes(b: &[u8]) -> &[u8] {
+    let mut at = 0;
+    for chunk in b.utf8_chunks() {
+        let v = chunk.valid();
+        let t = v.trim_start();
+        at += v.len() - t.len();
+        if !t.is_empty() || !chunk.invalid().is_empty() {
+            break;
+        }
+    }
+    &b[at..]
+}
+
+/// The error go-yaml's reader (yaml.v2, which Helm's sort parses each document with) stops at
+/// in a document that is not valid UTF-8, checking characters in order as it decodes them.
+fn yaml_reader_error(b: &[u8]) -> Option<&'static str> {
+    let mut i = 0;
+    while i < b.len() {
+        let o = b[i];
+        let width = if o & 0x80 == 0 {
+            1
+        } else if o & 0xE0 == 0xC0 {
+            2
+        } else if o & 0xF0 == 0xE0 {
+            3
+        } else if o & 0xF8 == 0xF0 {
+            4
+        } else {
+            return Some("invalid leading UTF-8 octet");
+        };
+        let mut value: u32 = match width {
+            1 => u32::from(o & 0x7F),
+            2 => u32::from(o & 0x1F),
+            3 => u32::from(o & 0x0F),
+            _ => u32::from(o & 0x07),
+        };
+        for k in 1..width {
+            let Some(&t) = b.get(i + k) else {
+                return Some("incomplete UTF-8 octet sequence");
+            };
+            if t & 0xC0 != 0x80 {
+                return Some("invalid trailing UTF-8 octet");
+            }
+            value = (value << 6) + u32::from(t & 0x3F);
+        }
+        let shortest = match width {
+            1 => true,
+            2 => value >= 0x80,
+            3 => value >= 0x800,
+            _ => value >= 0x10000,
+        };
+        if !shortest {
+            return Some("invalid length of a UTF-8 sequence");
+        }
+        if (0xD800..=0xDFFF).contains(&value) || value > 0x10FFFF {
+            return Some("invalid Unicode character");
+        }
+        let allowed = matches!(value, 0x09 | 0x0A | 0x0D | 0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF);
+        if !allowed {
+            return Some("control characters are not allowed");
+        }
+        i += width;
+    }
+    None
 }
 
 struct Head {
@@ -175,8 +274,13 @@ fn sort_by_kind(docs: &mut [Doc]) {
 
 /// The manifests and hooks (test hooks dropped) of rendered templates, sorted as Helm sorts
 /// them.
+///
+/// `not_utf8` holds the bytes of the templates whose output is not valid UTF-8 (their entry in
+/// `templates` has U+FFFD for each invalid byte): a document of one fails as Helm's YAML parse
+/// of it does.
 pub fn sort_manifests(
     templates: &BTreeMap<String, String>,
+    not_utf8: &BTreeMap<String, Vec<u8>>,
 ) -> Result<(Vec<Doc>, Vec<Doc>), HelmError> {
     let mut manifests = Vec::new();
     let mut hooks = Vec::new();
@@ -185,7 +289,26 @@ pub fn sort_manifests(
         if base.starts_with('_') || path.ends_with("NOTES.txt") || content.trim().is_empty() {
             continue;
         }
-        for doc in split_manifests(content) {
+        let docs = match not_utf8.get(path) {
+            None => split_manifests(content),
+            Some(raw) => {
+                let mut docs = Vec::new();
+                for d in split_manifests_bytes(raw) {
+                    match String::from_utf8(d) {
+                        Ok(t) => docs.push(t),
+                        Err(e) => {
+                            let msg = yaml_reader_error(e.as_bytes())
+                                .unwrap_or("invalid leading UTF-8 octet");
+                            return Err(HelmError::Template(format!(
+                                "YAML parse error on {path}: error converting YAML to JSON: yaml: {msg}"
+                            )));
+                        }
+                    }
+                }
+                docs
+            }
+        };
+        for doc in docs {
             let h = head(&doc, path)?;
             let hook = h
                 .annotations
@@ -223,8 +346,11 @@ pub fn sort_manifests(
 }
 
 /// The release manifest Helm's install builds (`rel.Manifest`, without CRDs or hooks).
-pub fn release_manifest(templates: &BTreeMap<String, String>) -> Result<String, HelmError> {
-    let (manifests, _) = sort_manifests(templates)?;
+pub fn release_manifest(
+    templates: &BTreeMap<String, String>,
+    not_utf8: &BTreeMap<String, Vec<u8>>,
+) -> Result<String, HelmError> {
+    let (manifests, _) = sort_manifests(templates, not_utf8)?;
     let mut out = String::new();
     for m in &manifests {
         out.push_str(&format!("---\n# Source: {}\n{}\n", m.source, m.content));
@@ -236,8 +362,9 @@ pub fn release_manifest(templates: &BTreeMap<String, String>) -> Result<String, 
 pub fn template_stream(
     chart: &Chart,
     templates: &BTreeMap<String, String>,
+    not_utf8: &BTreeMap<String, Vec<u8>>,
 ) -> Result<String, HelmError> {
-    let (manifests, hooks) = sort_manifests(templates)?;
+    let (manifests, hooks) = sort_manifests(templates, not_utf8)?;
     let mut manifest = String::new();
     for (name, data) in chart.crd_objects(&chart.metadata.name) {
         let text = String::from_utf8(data.to_vec()).map_err(|_| {

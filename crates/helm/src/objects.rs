@@ -41,6 +41,7 @@ fn method(
     Method {
         sig: Sig::new(params, None),
         f: Rc::new(f),
+        go_bytes: false,
     }
 }
 
@@ -163,8 +164,9 @@ fn files_methods(m: &Map, name: &str) -> Option<Method> {
             Ok(Value::Bytes(bytes_of(&m, a[0].as_str().unwrap_or(""))))
         }),
         "Get" => method(&[Ty::Str], move |_, a| {
+            // A Go string holds the file's bytes as they are.
             let b = bytes_of(&m, a[0].as_str().unwrap_or(""));
-            bytes_to_string(&b).map(Value::string)
+            Ok(Value::go_string(b.to_vec()))
         }),
         "Glob" => method(&[Ty::Str], move |_, a| {
             let pattern = a[0].as_str().unwrap_or("");
@@ -189,12 +191,11 @@ fn files_methods(m: &Map, name: &str) -> Option<Method> {
                 // Helm v4.2 indexes the last byte of an empty file.
                 return Err(GoError::new("runtime error: index out of range [-1]"));
             }
-            let mut s = bytes_to_string(&b)?;
-            if s.ends_with('\n') {
-                s.pop();
-            }
+            let b = b.strip_suffix(b"\n").unwrap_or(&b);
             Ok(Value::List(List::typed(
-                s.split('\n').map(Value::str).collect(),
+                b.split(|c| *c == b'\n')
+                    .map(|l| Value::go_string(l.to_vec()))
+                    .collect(),
                 &LIST_STR,
             )))
         }),
@@ -202,13 +203,16 @@ fn files_methods(m: &Map, name: &str) -> Option<Method> {
     })
 }
 
-/// A file's bytes as a Go string (Gantry keeps strings as UTF-8).
+/// A file's bytes as a Go string that Gantry's string functions read as UTF-8 text.
 pub fn bytes_to_string(b: &[u8]) -> Result<String, GoError> {
-    String::from_utf8(b.to_vec()).map_err(|_| {
-        GoError::unsupported(
-            "reading a file that is not valid UTF-8 as a string is not supported by Gantry",
-        )
-    })
+    String::from_utf8(b.to_vec()).map_err(|_| not_utf8())
+}
+
+/// The error of a function that does not handle a string that is not valid UTF-8.
+pub fn not_utf8() -> GoError {
+    GoError::unsupported(
+        "this use of a string that is not valid UTF-8 (a binary file's bytes) is not supported by Gantry",
+    )
 }
 
 fn files_as(m: &Map, rt: &mut gantry_gotmpl::Runtime<'_>, secrets: bool) -> Result<Value, GoError> {
@@ -221,18 +225,19 @@ fn files_as(m: &Map, rt: &mut gantry_gotmpl::Runtime<'_>, secrets: bool) -> Resu
         let base = crate::funcs::path_base(k);
         let val = if secrets {
             use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode(b)
+            Value::string(base64::engine::general_purpose::STANDARD.encode(b))
         } else {
-            bytes_to_string(b)?
+            // string(bytes); toYAML's JSON step turns each invalid byte into U+FFFD.
+            Value::go_string(b.to_vec())
         };
-        if let Some(Value::String(prev)) = out.get(&base)
-            && **prev != *val
+        if let Some(prev) = out.get(&base)
+            && !gantry_gotmpl::value::deep_equal(prev, &val)
         {
             // Go keeps whichever file its random map order visits last.
             rt.budget
                 .note_nondeterminism("AsConfig/AsSecrets over files with the same base name");
         }
-        out.insert(base, Value::string(val));
+        out.insert(base, val);
     }
     Ok(Value::str(
         &crate::yamlout::to_yaml(&Value::Map(Map::typed(out, &MAP_STR))).unwrap_or_default(),

@@ -33,6 +33,8 @@ fn from_json(j: Json) -> Node {
             _ => Node::Str(n),
         },
         Json::Str(s) => Node::Str(s),
+        // JSON to YAML decodes the `\ufffd` that encoding/json wrote for each invalid byte.
+        Json::Bin(b) => Node::Str(gantry_gotmpl::go_lossy(&b)),
         Json::Arr(items) => Node::Seq(items.into_iter().map(from_json).collect()),
         Json::Obj(entries) => {
             let mut entries: Vec<(String, Node)> = entries

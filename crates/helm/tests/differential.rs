@@ -223,7 +223,7 @@ fn renders_like_helm_library() {
                     continue;
                 }
                 if let Some(m) = want.get("manifest").and_then(|m| m.as_str()) {
-                    match gantry_helm::manifest::release_manifest(&r.templates) {
+                    match gantry_helm::manifest::release_manifest(&r.templates, &r.not_utf8) {
                         Ok(ours) if ours == m => {}
                         Ok(_) => {
                             diffs.push(format!("{}: release manifest differs", job.name));
@@ -243,7 +243,7 @@ fn renders_like_helm_library() {
                     // Helm's install checks that every dependency is in charts/; `helm template`
                     // and its engine, like Gantry, render without the missing ones.
                     .is_some_and(|e| !e.contains("dependencies are missing"))
-                    && gantry_helm::manifest::release_manifest(&r.templates).is_ok()
+                    && gantry_helm::manifest::release_manifest(&r.templates, &r.not_utf8).is_ok()
                 {
                     diffs.push(format!(
                         "{}: Helm's install refused the manifest, Gantry's did not",

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod audit;
 pub mod config;
 pub mod drift;
+pub mod error;
 pub mod fetch;
 pub mod heads;
 pub mod metrics;

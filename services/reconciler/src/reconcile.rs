@@ -12,6 +12,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use crate::apply::{self, ApplyError, Cluster, Ownership};
 use crate::audit::{self, Auditor};
 use crate::config::{ClusterSource, Config, Forge, ForgeKind};
+use crate::error::{Cause, Transient, chain};
 use crate::fetch::{self, Credentials, Mirror, Mirrors, Snapshot};
 use crate::metrics::Metrics;
 use crate::plan::{self, Environment};
@@ -138,13 +139,6 @@ struct Since {
     older: bool,
 }
 
-/// A transient failure of one environment.
-struct Transient {
-    context: String,
-    reason: String,
-    after: Option<Duration>,
-}
-
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 fn is_zero(sha: &str) -> bool {
@@ -185,10 +179,10 @@ impl Reconciler {
     }
 
     async fn cluster(&self, name: &str) -> Result<Arc<Cluster>, ApplyError> {
-        let cell = self.clusters.get(name).ok_or_else(|| ApplyError::Cluster {
+        let unknown = || ApplyError::UnknownCluster {
             cluster: name.to_owned(),
-            message: "not in the reconciler's config".into(),
-        })?;
+        };
+        let cell = self.clusters.get(name).ok_or_else(unknown)?;
         let source = self
             .config
             .clusters
@@ -196,37 +190,37 @@ impl Reconciler {
             .find(|c| c.name == name)
             .map(|c| c.source.clone());
         cell.get_or_try_init(|| async move {
-            let err = |m: String| ApplyError::Cluster {
+            let err = |e: Box<dyn std::error::Error + Send + Sync>| ApplyError::Cluster {
                 cluster: name.to_owned(),
-                message: m,
+                source: e,
             };
             let mut cfg = match source {
                 Some(ClusterSource::KubeconfigYaml(text)) => {
-                    let kc = kube::config::Kubeconfig::from_yaml(&text)
-                        .map_err(|e| err(e.to_string()))?;
+                    let kc =
+                        kube::config::Kubeconfig::from_yaml(&text).map_err(|e| err(e.into()))?;
                     kube::Config::from_custom_kubeconfig(kc, &Default::default())
                         .await
-                        .map_err(|e| err(e.to_string()))?
+                        .map_err(|e| err(e.into()))?
                 }
                 Some(ClusterSource::Kubeconfig(path, context)) => {
-                    let kc = kube::config::Kubeconfig::read_from(&path)
-                        .map_err(|e| err(e.to_string()))?;
+                    let kc =
+                        kube::config::Kubeconfig::read_from(&path).map_err(|e| err(e.into()))?;
                     let opts = kube::config::KubeConfigOptions {
                         context,
                         ..Default::default()
                     };
                     kube::Config::from_custom_kubeconfig(kc, &opts)
                         .await
-                        .map_err(|e| err(e.to_string()))?
+                        .map_err(|e| err(e.into()))?
                 }
                 Some(ClusterSource::InCluster) => {
-                    kube::Config::incluster().map_err(|e| err(e.to_string()))?
+                    kube::Config::incluster().map_err(|e| err(e.into()))?
                 }
-                None => return Err(err("not in the reconciler's config".into())),
+                None => return Err(unknown()),
             };
             cfg.connect_timeout = Some(Duration::from_secs(5));
             cfg.read_timeout = Some(Duration::from_secs(30));
-            let client = kube::Client::try_from(cfg).map_err(|e| err(e.to_string()))?;
+            let client = kube::Client::try_from(cfg).map_err(|e| err(e.into()))?;
             Ok(Arc::new(Cluster::new(client)))
         })
         .await
@@ -306,11 +300,7 @@ impl Reconciler {
         self.auditor
             .record(&job.audit, e)
             .await
-            .map_err(|e| Transient {
-                context,
-                reason: e.to_string(),
-                after: None,
-            })
+            .map_err(|e| Transient::new(context, e))
     }
 
     /// Handles one event. `last` is true on the last allowed delivery.
@@ -365,7 +355,7 @@ impl Reconciler {
                         })
                     }
                     Err(e) => {
-                        tracing::warn!(repository = full_name, error = %e, "no installation token for the fetch; fetching without credentials")
+                        tracing::warn!(repository = full_name, error = %chain(&e), "no installation token for the fetch; fetching without credentials")
                     }
                 }
             }
@@ -385,7 +375,7 @@ impl Reconciler {
             Ok(s) => s,
             Err(e) => {
                 return EventOutcome::Retry {
-                    reason: e.to_string(),
+                    reason: chain(&e),
                     failed: vec![format!("gantry/{}/{}", req.application, req.environment)],
                     after: None,
                 };
@@ -420,11 +410,7 @@ impl Reconciler {
                 .await;
             let mirror = match self.mirrors.mirror(&repository.full_name) {
                 Ok(m) => m,
-                Err(e) => {
-                    return self
-                        .repo_failure(&cx, gantry_telemetry::error_chain(&e), last)
-                        .await;
-                }
+                Err(e) => return self.repo_failure(&cx, chain(&e), last).await,
             };
             let heads =
                 crate::heads::list(&self.http, &url, credentials.as_ref(), mirror.path()).await;
@@ -435,11 +421,7 @@ impl Reconciler {
                         .repo_failure(&cx, format!("branch {branch} does not exist"), last)
                         .await;
                 }
-                Err(e) => {
-                    return self
-                        .repo_failure(&cx, gantry_telemetry::error_chain(&e), last)
-                        .await;
-                }
+                Err(e) => return self.repo_failure(&cx, chain(&e), last).await,
             }
         }
         let mut resolved = event.clone();
@@ -500,15 +482,13 @@ impl Reconciler {
             let mirror = match self.mirrors.mirror(&full_name) {
                 Ok(m) => m,
                 Err(e) => {
-                    return self
-                        .repo_failure(&audit_cx, gantry_telemetry::error_chain(&e), last)
-                        .await;
+                    return self.repo_failure(&audit_cx, chain(&e), last).await;
                 }
             };
             let commit = match fetch::parse_revision(&revision) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(id = %event.id, error = %e, "event with a malformed revision");
+                    tracing::warn!(id = %event.id, error = %chain(&e), "event with a malformed revision");
                     return EventOutcome::Done;
                 }
             };
@@ -535,12 +515,10 @@ impl Reconciler {
                             app.invalidate(&token).await;
                         }
                     }
-                    return self
-                        .repo_failure(&audit_cx, gantry_telemetry::error_chain(&e), last)
-                        .await;
+                    return self.repo_failure(&audit_cx, chain(&e), last).await;
                 }
                 Err(e) => {
-                    return self.repo_failure(&audit_cx, e.to_string(), last).await;
+                    return self.repo_failure(&audit_cx, chain(&e), last).await;
                 }
             }
         };
@@ -650,7 +628,7 @@ impl Reconciler {
                 && let Err(e) = self.state.set_handled(&full_name, branch, &revision).await
             {
                 // The resync then deploys this head once more, which is harmless.
-                tracing::warn!(error = %e, "recording the handled head failed");
+                tracing::warn!(error = %chain(&e), "recording the handled head failed");
             }
             EventOutcome::Done
         } else {
@@ -687,7 +665,7 @@ impl Reconciler {
             &message,
         );
         if let Err(e) = self.state.attempted(&key, a).await {
-            tracing::warn!(error = %e, "recording the attempt failed");
+            tracing::warn!(error = %chain(&e), "recording the attempt failed");
         }
         EventOutcome::Retry {
             reason: message,
@@ -726,11 +704,7 @@ impl Reconciler {
         };
         let a = job.attempt(Phase::Render, AttemptOutcome::Error, &message);
         if let Err(e) = self.state.attempted(&key, a).await {
-            return retry(vec![Transient {
-                context: context.to_owned(),
-                reason: e.to_string(),
-                after: None,
-            }]);
+            return retry(vec![Transient::new(context.to_owned(), e)]);
         }
         match self.post(job, context, State::Error, &message).await {
             Ok(()) => {
@@ -738,7 +712,7 @@ impl Reconciler {
                     .reconciled(&key.app, &key.environment, AttemptOutcome::Error.as_str());
                 EventOutcome::Done
             }
-            Err(e) => retry(vec![report_transient(context, e)]),
+            Err(e) => retry(vec![Transient::new(context, e)]),
         }
     }
 
@@ -770,11 +744,7 @@ impl Reconciler {
                 match st {
                     Ok(s) => out.push((env, s)),
                     Err(e) => {
-                        return Err(Transient {
-                            context: env.context(),
-                            reason: e.to_string(),
-                            after: None,
-                        });
+                        return Err(Transient::new(env.context(), e));
                     }
                 }
             }
@@ -844,11 +814,7 @@ impl Reconciler {
                         },
                     )
                     .await
-                    .map_err(|e| Transient {
-                        context: env.context(),
-                        reason: e.to_string(),
-                        after: None,
-                    })
+                    .map_err(|e| Transient::new(env.context(), e))
             });
         }
         let results: Vec<Result<(), Transient>> = futures::StreamExt::collect(
@@ -887,11 +853,7 @@ impl Reconciler {
             .state
             .acquire(&key, self.config.lease_ttl * 2)
             .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: Some(Duration::from_secs(1)),
-            })?;
+            .map_err(|e| Transient::new(&context, Cause::Lease(e)))?;
         let keep = lease.keep_alive();
         let result = self.deploy(job, env, &lease).await;
         drop(keep);
@@ -899,11 +861,12 @@ impl Reconciler {
         if let Err(t) = &result {
             self.metrics
                 .reconciled(&env.app, &env.name, AttemptOutcome::Transient.as_str());
-            let a = job.attempt(Phase::Apply, AttemptOutcome::Transient, &t.reason);
+            let reason = t.reason();
+            let a = job.attempt(Phase::Apply, AttemptOutcome::Transient, &reason);
             if let Err(e) = self.state.attempted(&key, a).await {
-                tracing::warn!(error = %e, "recording the attempt failed");
+                tracing::warn!(error = %chain(&e), "recording the attempt failed");
             }
-            tracing::warn!(app = %env.app, env = %env.name, reason = %t.reason, "reconcile will be retried");
+            tracing::warn!(app = %env.app, env = %env.name, %reason, "reconcile will be retried");
         }
         result
     }
@@ -914,11 +877,13 @@ impl Reconciler {
         // before the next write and let the redelivery converge.
         let held = || {
             if lease.lost() {
-                Err(Transient {
-                    context: context.clone(),
-                    reason: format!("lost the lease on {}/{}", env.app, env.name),
-                    after: None,
-                })
+                Err(Transient::new(
+                    &context,
+                    Cause::LeaseLost {
+                        app: env.app.clone(),
+                        environment: env.name.clone(),
+                    },
+                ))
             } else {
                 Ok(())
             }
@@ -926,11 +891,11 @@ impl Reconciler {
         let rev = short(&job.revision).to_owned();
         let started = Instant::now();
         let key = job.key(env);
-        let previous = self.state.get(&key).await.map_err(|e| Transient {
-            context: context.clone(),
-            reason: e.to_string(),
-            after: None,
-        })?;
+        let previous = self
+            .state
+            .get(&key)
+            .await
+            .map_err(|e| Transient::new(context.clone(), e))?;
         let entry = |phase: Phase, outcome: Outcome, message: String| audit::Entry {
             app: &env.app,
             environment: &env.name,
@@ -957,7 +922,7 @@ impl Reconciler {
                 } else {
                     self.post(job, &context, rep.state, &rep.description)
                         .await
-                        .map_err(|e| report_transient(&context, e))?;
+                        .map_err(|e| Transient::new(&context, e))?;
                     format!(
                         "{rev} is already applied; status {} reposted",
                         rep.state.as_str()
@@ -994,11 +959,10 @@ impl Reconciler {
                         short(&prev.revision)
                     ),
                 );
-                self.state.attempted(&key, a).await.map_err(|e| Transient {
-                    context: context.clone(),
-                    reason: e.to_string(),
-                    after: None,
-                })?;
+                self.state
+                    .attempted(&key, a)
+                    .await
+                    .map_err(|e| Transient::new(context.clone(), e))?;
                 return Ok(());
             }
         }
@@ -1010,13 +974,8 @@ impl Reconciler {
             let trust = self.config.trust.clone();
             let verdict = tokio::task::spawn_blocking(move || trust.check(&mirror, commit))
                 .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| gantry_telemetry::error_chain(&e)))
-                .map_err(|reason| Transient {
-                    context: context.clone(),
-                    reason,
-                    after: None,
-                })?;
+                .map_err(|e| Transient::new(&context, e))?
+                .map_err(|e| Transient::new(&context, e))?;
             self.audit(
                 job,
                 audit::Entry {
@@ -1045,7 +1004,7 @@ impl Reconciler {
 
         self.post(job, &context, State::Pending, &format!("deploying {rev}"))
             .await
-            .map_err(|e| report_transient(&context, e))?;
+            .map_err(|e| Transient::new(&context, e))?;
 
         // Render.
         let t = Instant::now();
@@ -1058,16 +1017,12 @@ impl Reconciler {
             })
         })
         .await
-        .map_err(|e| Transient {
-            context: context.clone(),
-            reason: e.to_string(),
-            after: None,
-        })?;
+        .map_err(|e| Transient::new(context.clone(), e))?;
         self.metrics.phase("render", t.elapsed());
         let (rendered, inputs_digest) = match rendered {
             Ok(r) => r,
             Err(e) => {
-                let full = e.to_string();
+                let full = chain(&e);
                 let description = match &e {
                     RenderFailure::MissingPath { .. } => full.clone(),
                     RenderFailure::Render(_) => format!("render failed: {full}"),
@@ -1130,11 +1085,7 @@ impl Reconciler {
         let cluster = match self.cluster(&env.cluster).await {
             Ok(c) => c,
             Err(e) => {
-                return Err(Transient {
-                    context,
-                    reason: e.to_string(),
-                    after: None,
-                });
+                return Err(Transient::new(context, e));
             }
         };
         let namespace = env
@@ -1150,18 +1101,19 @@ impl Reconciler {
         };
         let applied = match cluster.apply(&rendered.objects, &own).await {
             Ok(a) => a,
-            Err(ApplyError::Unavailable(m)) => {
+            Err(e @ ApplyError::Unavailable { .. }) => {
+                let t = Transient::new(context, e);
                 let _ = self
                     .audit(
                         job,
-                        entry(Phase::Apply, Outcome::Failed, format!("{m} (will retry)")),
+                        entry(
+                            Phase::Apply,
+                            Outcome::Failed,
+                            format!("{} (will retry)", t.reason()),
+                        ),
                     )
                     .await;
-                return Err(Transient {
-                    context,
-                    reason: m,
-                    after: None,
-                });
+                return Err(t);
             }
             Err(e @ ApplyError::Rejected { .. }) => {
                 let full = format!("apply of {rev} refused: {e}");
@@ -1221,12 +1173,8 @@ impl Reconciler {
         let pruned = if env.prune && !stale.is_empty() {
             match cluster.prune(&stale, &own).await {
                 Ok(p) => p,
-                Err(ApplyError::Unavailable(m)) => {
-                    return Err(Transient {
-                        context,
-                        reason: m,
-                        after: None,
-                    });
+                Err(e @ ApplyError::Unavailable { .. }) => {
+                    return Err(Transient::new(context, e));
                 }
                 Err(e) => {
                     let full = format!("prune at {rev} failed: {e}");
@@ -1243,12 +1191,14 @@ impl Reconciler {
             match self.cluster(old).await {
                 Ok(c) => match c.prune(&prev.inventory, &own).await {
                     Ok(p) => pruned.extend(p),
-                    Err(ApplyError::Unavailable(m)) => {
-                        return Err(Transient {
+                    Err(e @ ApplyError::Unavailable { .. }) => {
+                        return Err(Transient::new(
                             context,
-                            reason: format!("pruning from cluster {old}: {m}"),
-                            after: None,
-                        });
+                            Cause::PruneMoved {
+                                cluster: old.clone(),
+                                source: e,
+                            },
+                        ));
                     }
                     Err(e) => {
                         let full = format!("prune from cluster {old} at {rev} failed: {e}");
@@ -1259,7 +1209,7 @@ impl Reconciler {
                 },
                 // A cluster no longer configured cannot be cleaned; say so and go on.
                 Err(e) => {
-                    tracing::warn!(app = %env.app, env = %env.name, cluster = %old, error = %e, "cannot prune from the previous cluster");
+                    tracing::warn!(app = %env.app, env = %env.name, cluster = %old, error = %chain(&e), "cannot prune from the previous cluster");
                 }
             }
         }
@@ -1308,11 +1258,10 @@ impl Reconciler {
             last_attempt: previous.as_ref().and_then(|p| p.last_attempt.clone()),
             last_check: None,
         };
-        self.state.put(&key, &state).await.map_err(|e| Transient {
-            context: context.clone(),
-            reason: e.to_string(),
-            after: None,
-        })?;
+        self.state
+            .put(&key, &state)
+            .await
+            .map_err(|e| Transient::new(context.clone(), e))?;
         self.metrics
             .last_applied
             .get_or_create(&crate::metrics::EnvLabels {
@@ -1332,14 +1281,10 @@ impl Reconciler {
         .await
         {
             Ok(v) => v,
-            Err(ApplyError::Unavailable(m)) => {
-                return Err(Transient {
-                    context,
-                    reason: m,
-                    after: None,
-                });
+            Err(e @ ApplyError::Unavailable { .. }) => {
+                return Err(Transient::new(context, e));
             }
-            Err(e) => Verdict::Failed(e.to_string()),
+            Err(e) => Verdict::Failed(chain(&e)),
         };
         self.metrics.phase("verify", t.elapsed());
         let (final_state, description, outcome, metric) = match &verdict {
@@ -1380,20 +1325,19 @@ impl Reconciler {
             AttemptOutcome::Failure
         };
         state.last_attempt = Some(job.attempt(Phase::Verify, outcome_of, &description));
-        self.state.put(&key, &state).await.map_err(|e| Transient {
-            context: context.clone(),
-            reason: e.to_string(),
-            after: None,
-        })?;
+        self.state
+            .put(&key, &state)
+            .await
+            .map_err(|e| Transient::new(context.clone(), e))?;
         self.post(job, &context, final_state, &description)
             .await
-            .map_err(|e| report_transient(&context, e))?;
+            .map_err(|e| Transient::new(&context, e))?;
         // Remember that this event posted it. Should this write fail, a redelivery posts the
         // status once more, which is the lesser harm than never posting it.
         if let Some(rep) = state.reported.as_mut() {
             rep.posted_by = job.event_id.clone();
             if let Err(e) = self.state.put(&key, &state).await {
-                tracing::warn!(error = %e, "recording the posted status failed");
+                tracing::warn!(error = %chain(&e), "recording the posted status failed");
             }
         }
         self.audit(
@@ -1452,14 +1396,10 @@ impl Reconciler {
         self.state
             .put(&job.key(env), &state)
             .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+            .map_err(|e| Transient::new(context.clone(), e))?;
         self.post(job, &context, rep.state, &description)
             .await
-            .map_err(|e| report_transient(&context, e))?;
+            .map_err(|e| Transient::new(&context, e))?;
         self.audit(
             job,
             audit::Entry {
@@ -1535,14 +1475,10 @@ impl Reconciler {
                 s.provider = provider.to_owned();
             })
             .await
-            .map_err(|e| Transient {
-                context: context.clone(),
-                reason: e.to_string(),
-                after: None,
-            })?;
+            .map_err(|e| Transient::new(context.clone(), e))?;
         self.post(job, &context, state, &description)
             .await
-            .map_err(|e| report_transient(&context, e))?;
+            .map_err(|e| Transient::new(&context, e))?;
         self.metrics
             .reconciled(&env.app, &env.name, outcome.as_str());
         tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, state = state.as_str(), %description, "reconcile failed");
@@ -1588,7 +1524,7 @@ impl Reconciler {
                 .attempted(&EnvKey::new(&full_name, app, env), a)
                 .await
             {
-                tracing::warn!(error = %e, "recording the dead-lettered attempt failed");
+                tracing::warn!(error = %chain(&e), "recording the dead-lettered attempt failed");
             }
         }
         let Some(forge) = self.forge_for(event) else {
@@ -1628,7 +1564,7 @@ impl Reconciler {
                     )
                     .await
                 {
-                    tracing::error!(context, sha, error = %e, "the dead-letter error status could not be posted; the event is in the DLQ");
+                    tracing::error!(context, sha, error = %chain(&e), "the dead-letter error status could not be posted; the event is in the DLQ");
                 }
             }
         }
@@ -1644,21 +1580,9 @@ pub(crate) fn provider_name(p: i32) -> &'static str {
     }
 }
 
-fn report_transient(context: &str, e: ReportError) -> Transient {
-    let after = match &e {
-        ReportError::Unavailable { retry_after, .. } => *retry_after,
-        ReportError::Rejected { .. } => None,
-    };
-    Transient {
-        context: context.to_owned(),
-        reason: e.to_string(),
-        after,
-    }
-}
-
 fn retry(failed: Vec<Transient>) -> EventOutcome {
-    let reason = failed.first().map(|t| t.reason.clone()).unwrap_or_default();
-    let after = failed.iter().filter_map(|t| t.after).max();
+    let reason = failed.first().map(Transient::reason).unwrap_or_default();
+    let after = failed.iter().filter_map(Transient::after).max();
     let mut contexts: Vec<String> = failed.into_iter().map(|t| t.context).collect();
     contexts.sort();
     contexts.dedup();

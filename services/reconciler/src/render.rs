@@ -24,7 +24,7 @@ pub enum RenderFailure {
         revision: String,
     },
     /// The renderer refused the input; its message names the file and line.
-    #[error("{0}")]
+    #[error(transparent)]
     Render(#[from] gantry_render::RenderError),
 }
 

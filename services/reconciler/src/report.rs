@@ -186,7 +186,7 @@ impl Reporter {
                             return Err(ReportError::Unavailable {
                                 forge: forge.name.clone(),
                                 context: status.context.clone(),
-                                last: e.to_string(),
+                                last: crate::error::chain(&e),
                                 retry_after: Some(wait),
                             });
                         }
@@ -202,7 +202,7 @@ impl Reporter {
                                 gantry_forge_auth::Error::Rejected { code, .. } => *code,
                                 _ => 401,
                             },
-                            body: truncate(&e.to_string(), 200),
+                            body: truncate(&crate::error::chain(&e), 200),
                         });
                     }
                 },
@@ -254,7 +254,7 @@ impl Reporter {
                         }
                     }
                 }
-                Err(e) => (backoff(attempt), error_chain(&e)),
+                Err(e) => (backoff(attempt), crate::error::chain(&e)),
             };
             metrics.status_post(forge.kind.as_str(), "retried");
             let now = Instant::now();
@@ -271,17 +271,6 @@ impl Reporter {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 enum Verdict {

@@ -15,6 +15,7 @@ const A: Ty = Ty::Any;
 pub fn strval(v: &Value) -> Result<String, GoError> {
     match v {
         Value::String(s) => Ok(s.to_string()),
+        Value::BinStr(_) => Err(crate::objects::not_utf8()),
         Value::Bytes(b) => crate::objects::bytes_to_string(b),
         Value::Object(o) => Ok(o.format()),
         other => gofmt::format_v(other),
@@ -84,7 +85,7 @@ pub fn empty(v: &Value) -> bool {
         Value::Int(i) | Value::Int64(i) => *i == 0,
         Value::Float(f) => *f == 0.0,
         Value::String(s) => s.is_empty(),
-        Value::Bytes(b) => b.is_empty(),
+        Value::BinStr(b) | Value::Bytes(b) => b.is_empty(),
         Value::List(l) => l.items.is_empty(),
         Value::Map(m) => m.is_empty(),
         Value::Object(_) => false,
@@ -294,7 +295,12 @@ fn round(a: &Value, p: i64, ropt: &[Value]) -> f64 {
 pub(super) fn register(r: &mut Reg<'_>) {
     r.add("hello", &[], None, |_, _| Ok(Value::str("Hello!")));
     r.add("toString", &[A], None, |_, a| {
-        Ok(Value::string(strval(&a[0])?))
+        // string([]byte) keeps every byte.
+        Ok(match &a[0] {
+            Value::BinStr(_) => a[0].clone(),
+            Value::Bytes(b) => Value::go_string(b.to_vec()),
+            other => Value::string(strval(other)?),
+        })
     });
     r.add("atoi", &[Ty::Str], None, |_, a| {
         // strconv.Atoi: base 10, optional sign, no underscores.

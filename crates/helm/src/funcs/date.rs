@@ -622,6 +622,7 @@ impl Object for GoTime {
         let m = |f: Rc<TimeMethod>, params: &'static [Ty]| Method {
             sig: Sig::new(params, None),
             f: Rc::new(move |_: &mut Runtime<'_>, a: &[Value]| f(&me, a)),
+            go_bytes: false,
         };
         Some(match name {
             "Unix" => m(Rc::new(|t, _| Ok(Value::Int64(t.secs))), &[]),

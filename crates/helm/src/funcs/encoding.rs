@@ -5,7 +5,7 @@ use base64::Engine as _;
 use gantry_gotmpl::{GoError, List, Map, Ty, Value};
 use sha2::Digest as _;
 
-use super::{Reg, s};
+use super::{Reg, bytes, s};
 use crate::json;
 use crate::yaml::{YamlLimits, unmarshal_list, unmarshal_map};
 
@@ -132,7 +132,7 @@ fn to_yaml_text(v: &Value) -> Value {
 pub(super) fn register(r: &mut Reg<'_>) {
     r.add("b64enc", &[S], None, |_, a| {
         Ok(Value::string(
-            base64::engine::general_purpose::STANDARD.encode(s(&a[0])),
+            base64::engine::general_purpose::STANDARD.encode(bytes(&a[0])),
         ))
     });
     r.add("b64dec", &[S], None, |_, a| {
@@ -141,39 +141,35 @@ pub(super) fn register(r: &mut Reg<'_>) {
             .chars()
             .filter(|c| *c != '\n' && *c != '\r')
             .collect();
-        Ok(Value::string(
-            match base64::engine::general_purpose::STANDARD.decode(&t) {
-                Ok(b) => crate::objects::bytes_to_string(&b)?,
-                Err(_) => go_b64_error(s(&a[0])),
-            },
-        ))
+        Ok(match base64::engine::general_purpose::STANDARD.decode(&t) {
+            Ok(b) => Value::go_string(b),
+            Err(_) => Value::string(go_b64_error(s(&a[0]))),
+        })
     });
     r.add("b32enc", &[S], None, |_, a| {
-        Ok(Value::string(b32_encode(s(&a[0]).as_bytes())))
+        Ok(Value::string(b32_encode(bytes(&a[0]))))
     });
     r.add("b32dec", &[S], None, |_, a| {
-        Ok(Value::string(match b32_decode(s(&a[0])) {
-            Ok(b) => crate::objects::bytes_to_string(&b)?,
-            Err(e) => e,
-        }))
+        Ok(match b32_decode(s(&a[0])) {
+            Ok(b) => Value::go_string(b),
+            Err(e) => Value::string(e),
+        })
     });
     r.add("sha1sum", &[S], None, |_, a| {
-        Ok(Value::string(hex::encode(sha1::Sha1::digest(
-            s(&a[0]).as_bytes(),
-        ))))
+        Ok(Value::string(hex::encode(sha1::Sha1::digest(bytes(&a[0])))))
     });
     r.add("sha256sum", &[S], None, |_, a| {
-        Ok(Value::string(hex::encode(sha2::Sha256::digest(
-            s(&a[0]).as_bytes(),
-        ))))
+        Ok(Value::string(hex::encode(sha2::Sha256::digest(bytes(
+            &a[0],
+        )))))
     });
     r.add("sha512sum", &[S], None, |_, a| {
-        Ok(Value::string(hex::encode(sha2::Sha512::digest(
-            s(&a[0]).as_bytes(),
-        ))))
+        Ok(Value::string(hex::encode(sha2::Sha512::digest(bytes(
+            &a[0],
+        )))))
     });
     r.add("adler32sum", &[S], None, |_, a| {
-        Ok(Value::string(adler32(s(&a[0]).as_bytes()).to_string()))
+        Ok(Value::string(adler32(bytes(&a[0])).to_string()))
     });
 
     // JSON: Helm's toJson/fromJson replace Sprig's.

@@ -65,6 +65,46 @@ pub(crate) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
+/// The bytes of a `string` argument of a function in [`GO_BYTES`].
+pub(crate) fn bytes(v: &Value) -> &[u8] {
+    v.go_bytes().unwrap_or_default()
+}
+
+/// The functions that handle a Go string that is not valid UTF-8 (a binary file read with
+/// `.Files.Get`) byte for byte as Go does; every other function refuses one (an error naming
+/// it, never a guess).
+const GO_BYTES: &[&str] = &[
+    "b64enc",
+    "b32enc",
+    "sha1sum",
+    "sha256sum",
+    "sha512sum",
+    "adler32sum",
+    "toString",
+    "quote",
+    "squote",
+    "toJson",
+    "mustToJson",
+    "toPrettyJson",
+    "mustToPrettyJson",
+    "toRawJson",
+    "mustToRawJson",
+    "toYaml",
+    "mustToYaml",
+    "default",
+    "empty",
+    "coalesce",
+    "all",
+    "any",
+    "ternary",
+    "list",
+    "tuple",
+    "dict",
+    "typeOf",
+    "kindOf",
+    "deepEqual",
+];
+
 /// A runtime panic's message, as Go's `safeCall` reports it.
 pub(crate) fn nil_deref() -> GoError {
     GoError::new("runtime error: invalid memory address or nil pointer dereference")
@@ -82,5 +122,10 @@ pub fn functions() -> HashMap<String, Func> {
     crypto::register(&mut r);
     x509::register(&mut r);
     date::register(&mut r);
+    for name in GO_BYTES {
+        if let Some(f) = m.remove(*name) {
+            m.insert((*name).to_owned(), f.with_go_bytes());
+        }
+    }
     m
 }

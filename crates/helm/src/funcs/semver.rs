@@ -417,6 +417,7 @@ impl Object for Version {
         let m = |f: Box<dyn Fn(&Version) -> Value>| Method {
             sig: Sig::new(&[], None),
             f: Rc::new(move |_, _| Ok(f(&me))),
+            go_bytes: false,
         };
         Some(match name {
             "Major" => m(Box::new(|v| Value::Int64(v.major as i64))),
@@ -457,6 +458,7 @@ impl Object for Version {
                             _ => Value::Bool(c != Ordering::Less),
                         })
                     }),
+                    go_bytes: false,
                 }
             }
             _ => return None,

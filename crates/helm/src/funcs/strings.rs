@@ -772,16 +772,25 @@ pub(super) fn register(r: &mut Reg<'_>) {
     r.add("quote", &[], Some(A), |_, a| {
         let mut out = Vec::new();
         for v in a.iter().filter(|v| !v.is_nil()) {
-            out.push(gofmt::quote(&strval(v)?));
+            out.push(match v {
+                Value::BinStr(b) | Value::Bytes(b) => gofmt::quote_bytes(b),
+                _ => gofmt::quote(&strval(v)?),
+            });
         }
         Ok(Value::string(out.join(" ")))
     });
     r.add("squote", &[], Some(A), |_, a| {
-        let mut out = Vec::new();
+        // fmt.Sprintf("'%v'", s) keeps a binary string's bytes.
+        let mut out: Vec<u8> = Vec::new();
         for v in a.iter().filter(|v| !v.is_nil()) {
-            out.push(format!("'{}'", gofmt::format_v(v)?));
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            out.push(b'\'');
+            out.extend(gofmt::sprint_bytes(std::slice::from_ref(v))?);
+            out.push(b'\'');
         }
-        Ok(Value::string(out.join(" ")))
+        Ok(Value::go_string(out))
     });
     r.add("cat", &[], Some(A), |_, a| {
         let mut out = Vec::new();
