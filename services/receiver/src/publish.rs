@@ -181,7 +181,7 @@ impl Publisher {
                     Ok(_) => return Ok(()),
                     Err(e) if e.is_refusal() => return Err(e),
                     Err(e) => {
-                        tracing::warn!(error = %error_chain(&e), retry_in = ?delay, "cannot set up the events stream yet");
+                        tracing::warn!(error = %gantry_telemetry::error_chain(&e), retry_in = ?delay, "cannot set up the events stream yet");
                     }
                 }
             } else {
@@ -271,16 +271,4 @@ impl Publisher {
             }
         }
     }
-}
-
-/// An error and its sources, joined with ": ", for one log field.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

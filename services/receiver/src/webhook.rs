@@ -272,7 +272,7 @@ async fn handle(
             let _enter = span.enter();
             let provider = provider.token();
             if e.status_code().is_server_error() {
-                tracing::warn!(provider, delivery, error = %crate::publish::error_chain(&e), code = e.code(), "delivery not stored");
+                tracing::warn!(provider, delivery, error = %gantry_telemetry::error_chain(&e), code = e.code(), "delivery not stored");
             } else {
                 tracing::info!(provider, delivery, error = %e, code = e.code(), "delivery refused");
             }
