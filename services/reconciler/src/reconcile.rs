@@ -502,7 +502,7 @@ impl Reconciler {
                 let before_known = fetch::parse_revision(&before)
                     .map(|b| m.has(b))
                     .unwrap_or(false);
-                Ok::<_, fetch::FetchError>((snap, before_known))
+                Ok::<_, fetch::GitError>((snap, before_known))
             })
             .await;
             match joined {
