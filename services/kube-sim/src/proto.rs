@@ -780,14 +780,20 @@ mod tests {
                 "envFrom": [{"secretRef": {"name": "creds"}}],
                 "env": [{"name": "K", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "k"}}}]}],
                 "volumes": [{"name": "cfg", "configMap": {"name": "app"}}]}});
-        assert_eq!(decode(&encode(&pod).expect("encodes")).expect("decodes"), pod);
+        assert_eq!(
+            decode(&encode(&pod).expect("encodes")).expect("decodes"),
+            pod
+        );
         let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "v"},
             "spec": {"capacity": {"storage": "5Gi"}, "hostPath": {"path": "/data"}}});
         assert_eq!(decode(&encode(&pv).expect("encodes")).expect("decodes"), pv);
         let ing = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i"},
             "spec": {"rules": [{"host": "a.example", "http": {"paths": [{"path": "/", "pathType": "Prefix",
                 "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}});
-        assert_eq!(decode(&encode(&ing).expect("encodes")).expect("decodes"), ing);
+        assert_eq!(
+            decode(&encode(&ing).expect("encodes")).expect("decodes"),
+            ing
+        );
     }
 
     #[test]

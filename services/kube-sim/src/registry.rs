@@ -146,10 +146,18 @@ const BUILTINS: &[Builtin] = &[
     res("", "v1", "Namespace", "namespaces", CLUSTER)
         .short(&["ns"])
         .status(),
-    res("", "v1", "Node", "nodes", CLUSTER).short(&["no"]).status(),
-    res("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", NS)
-        .short(&["pvc"])
+    res("", "v1", "Node", "nodes", CLUSTER)
+        .short(&["no"])
         .status(),
+    res(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        NS,
+    )
+    .short(&["pvc"])
+    .status(),
     res("", "v1", "PersistentVolume", "persistentvolumes", CLUSTER)
         .short(&["pv"])
         .status(),
@@ -159,12 +167,18 @@ const BUILTINS: &[Builtin] = &[
         .status()
         .generation(),
     res("", "v1", "PodTemplate", "podtemplates", NS),
-    res("", "v1", "ReplicationController", "replicationcontrollers", NS)
-        .short(&["rc"])
-        .all()
-        .status()
-        .scale()
-        .generation(),
+    res(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        NS,
+    )
+    .short(&["rc"])
+    .all()
+    .status()
+    .scale()
+    .generation(),
     res("", "v1", "ResourceQuota", "resourcequotas", NS)
         .short(&["quota"])
         .status(),
@@ -174,10 +188,22 @@ const BUILTINS: &[Builtin] = &[
         .short(&["svc"])
         .all()
         .status(),
-    res("apiregistration.k8s.io", "v1", "APIService", "apiservices", CLUSTER)
-        .ext()
-        .status(),
-    res("apps", "v1", "ControllerRevision", "controllerrevisions", NS),
+    res(
+        "apiregistration.k8s.io",
+        "v1",
+        "APIService",
+        "apiservices",
+        CLUSTER,
+    )
+    .ext()
+    .status(),
+    res(
+        "apps",
+        "v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        NS,
+    ),
     res("apps", "v1", "DaemonSet", "daemonsets", NS)
         .short(&["ds"])
         .all()
@@ -201,76 +227,241 @@ const BUILTINS: &[Builtin] = &[
         .status()
         .scale()
         .generation(),
-    res("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", CLUSTER)
-        .create_only(),
-    res("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", CLUSTER).create_only(),
-    res("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", NS)
-        .create_only(),
-    res("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", CLUSTER)
-        .create_only(),
-    res("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", CLUSTER)
-        .create_only(),
-    res("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", CLUSTER)
-        .create_only(),
-    res("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", NS)
-        .short(&["hpa"])
-        .all()
-        .status()
-        .generation(),
+    res(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authentication.k8s.io",
+        "v1",
+        "TokenReview",
+        "tokenreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
+        "v1",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        NS,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        NS,
+    )
+    .short(&["hpa"])
+    .all()
+    .status()
+    .generation(),
     res("batch", "v1", "CronJob", "cronjobs", NS)
         .short(&["cj"])
         .all()
         .status()
         .generation(),
-    res("batch", "v1", "Job", "jobs", NS).all().status().generation(),
-    res("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", CLUSTER)
-        .short(&["csr"])
-        .status(),
-    res("networking.k8s.io", "v1", "IngressClass", "ingressclasses", CLUSTER).generation(),
+    res("batch", "v1", "Job", "jobs", NS)
+        .all()
+        .status()
+        .generation(),
+    res(
+        "certificates.k8s.io",
+        "v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        CLUSTER,
+    )
+    .short(&["csr"])
+    .status(),
+    res(
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        CLUSTER,
+    )
+    .generation(),
     res("networking.k8s.io", "v1", "Ingress", "ingresses", NS)
         .short(&["ing"])
         .status()
         .generation(),
-    res("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", NS)
-        .short(&["netpol"])
-        .generation(),
-    res("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", NS)
-        .short(&["pdb"])
-        .status()
-        .generation(),
-    res("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", CLUSTER),
-    res("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", CLUSTER),
-    res("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", NS),
+    res(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        NS,
+    )
+    .short(&["netpol"])
+    .generation(),
+    res(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        NS,
+    )
+    .short(&["pdb"])
+    .status()
+    .generation(),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        CLUSTER,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        CLUSTER,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        NS,
+    ),
     res("rbac.authorization.k8s.io", "v1", "Role", "roles", NS),
     res("storage.k8s.io", "v1", "CSIDriver", "csidrivers", CLUSTER),
     res("storage.k8s.io", "v1", "CSINode", "csinodes", CLUSTER),
-    res("storage.k8s.io", "v1", "CSIStorageCapacity", "csistoragecapacities", NS),
-    res("storage.k8s.io", "v1", "StorageClass", "storageclasses", CLUSTER).short(&["sc"]),
-    res("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", CLUSTER).status(),
-    res("storage.k8s.io", "v1", "VolumeAttributesClass", "volumeattributesclasses", CLUSTER)
-        .short(&["vac"]),
-    res("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", CLUSTER)
-        .ext()
-        .generation(),
-    res("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", CLUSTER)
-        .ext()
-        .status()
-        .generation(),
-    res("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings", CLUSTER)
-        .ext()
-        .generation(),
-    res("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", CLUSTER)
-        .ext()
-        .generation(),
-    res("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", CLUSTER)
-        .short(&["crd", "crds"])
-        .ext()
-        .status()
-        .generation(),
-    res("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", CLUSTER).short(&["pc"]),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "CSIStorageCapacity",
+        "csistoragecapacities",
+        NS,
+    ),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        CLUSTER,
+    )
+    .short(&["sc"]),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "VolumeAttachment",
+        "volumeattachments",
+        CLUSTER,
+    )
+    .status(),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "VolumeAttributesClass",
+        "volumeattributesclasses",
+        CLUSTER,
+    )
+    .short(&["vac"]),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        CLUSTER,
+    )
+    .ext()
+    .generation(),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        CLUSTER,
+    )
+    .ext()
+    .status()
+    .generation(),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        CLUSTER,
+    )
+    .ext()
+    .generation(),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        CLUSTER,
+    )
+    .ext()
+    .generation(),
+    res(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        CLUSTER,
+    )
+    .short(&["crd", "crds"])
+    .ext()
+    .status()
+    .generation(),
+    res(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        CLUSTER,
+    )
+    .short(&["pc"]),
     res("coordination.k8s.io", "v1", "Lease", "leases", NS),
-    res("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", CLUSTER),
-    res("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", NS).generation(),
+    res(
+        "node.k8s.io",
+        "v1",
+        "RuntimeClass",
+        "runtimeclasses",
+        CLUSTER,
+    ),
+    res(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        NS,
+    )
+    .generation(),
 ];
 
 /// Every served resource. Built-ins come first, in a stable order; CRDs after them.

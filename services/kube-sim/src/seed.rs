@@ -188,7 +188,8 @@ pub(crate) fn seed(inner: &mut Inner) {
         .collect();
     for (i, (group, version)) in gvs.into_iter().enumerate() {
         let priority = 18_000 - 100 * i64::try_from(i).unwrap_or(0);
-        let mut spec = json!({"version": version, "groupPriorityMinimum": priority, "versionPriority": 15});
+        let mut spec =
+            json!({"version": version, "groupPriorityMinimum": priority, "versionPriority": 15});
         if !group.is_empty() {
             spec["group"] = json!(group);
         }

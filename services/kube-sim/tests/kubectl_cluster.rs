@@ -128,7 +128,13 @@ async fn a_fresh_cluster_has_what_a_real_one_has() -> anyhow::Result<()> {
     assert_eq!(ready, "True");
     // The API server's own Service, with its Endpoints and EndpointSlice.
     let svc = k
-        .ok(&["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"])
+        .ok(&[
+            "get",
+            "service",
+            "kubernetes",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ])
         .await?;
     assert_eq!(svc, "10.96.0.1");
     let ep = k
@@ -241,7 +247,9 @@ async fn the_less_common_kinds_round_trip_through_kubectl() -> anyhow::Result<()
     let (sim, _client) = start(common::quiet()).await?;
     let k = Kubectl::new(&sim)?;
     // `kubectl create -f` sends each object as protobuf through its typed clients.
-    let out = k.ok_stdin(&["create", "-f", "-"], STORAGE_AND_FRIENDS).await?;
+    let out = k
+        .ok_stdin(&["create", "-f", "-"], STORAGE_AND_FRIENDS)
+        .await?;
     for line in [
         "persistentvolume/data-1 created",
         "storageclass.storage.k8s.io/fast created",
@@ -255,8 +263,14 @@ async fn the_less_common_kinds_round_trip_through_kubectl() -> anyhow::Result<()
     }
     // The generator commands build the object themselves.
     assert_eq!(
-        k.ok(&["create", "priorityclass", "high", "--value=1000", "--description=batch"])
-            .await?,
+        k.ok(&[
+            "create",
+            "priorityclass",
+            "high",
+            "--value=1000",
+            "--description=batch"
+        ])
+        .await?,
         "priorityclass.scheduling.k8s.io/high created\n"
     );
     let pc: Value = serde_json::from_str(&k.ok(&["get", "pc", "high", "-o", "json"]).await?)?;
@@ -267,8 +281,8 @@ async fn the_less_common_kinds_round_trip_through_kubectl() -> anyhow::Result<()
     // An embedded (inline) source survives protobuf both ways: describe reads it back typed.
     let pv = k.ok(&["describe", "pv", "data-1"]).await?;
     assert!(
-        pv.lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Type:", "HostPath", "(bare", "host", "directory", "volume)"]),
+        pv.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["Type:", "HostPath", "(bare", "host", "directory", "volume)"]),
         "{pv}"
     );
     assert!(
@@ -277,7 +291,14 @@ async fn the_less_common_kinds_round_trip_through_kubectl() -> anyhow::Result<()
         "{pv}"
     );
     let names = k
-        .ok(&["get", "pv,sc,ingressclass,lease,ep,endpointslice,quota", "-n", "default", "-o", "name"])
+        .ok(&[
+            "get",
+            "pv,sc,ingressclass,lease,ep,endpointslice,quota",
+            "-n",
+            "default",
+            "-o",
+            "name",
+        ])
         .await?;
     for name in [
         "persistentvolume/data-1",
@@ -290,9 +311,7 @@ async fn the_less_common_kinds_round_trip_through_kubectl() -> anyhow::Result<()
     ] {
         assert!(names.lines().any(|l| l == name), "{names}");
     }
-    let out = k
-        .ok(&["delete", "pv", "data-1", "--wait=false"])
-        .await?;
+    let out = k.ok(&["delete", "pv", "data-1", "--wait=false"]).await?;
     assert_eq!(out, "persistentvolume \"data-1\" deleted\n");
     Ok(())
 }
@@ -311,14 +330,18 @@ async fn kubectl_auth_can_i_and_whoami() -> anyhow::Result<()> {
     let k = Kubectl::new(&sim)?;
     assert_eq!(k.ok(&["auth", "can-i", "get", "pods"]).await?, "yes\n");
     assert_eq!(
-        k.ok(&["auth", "can-i", "delete", "deployments", "-n", "kube-system"])
-            .await?,
+        k.ok(&[
+            "auth",
+            "can-i",
+            "delete",
+            "deployments",
+            "-n",
+            "kube-system"
+        ])
+        .await?,
         "yes\n"
     );
-    assert_eq!(
-        k.ok(&["auth", "can-i", "get", "/healthz"]).await?,
-        "yes\n"
-    );
+    assert_eq!(k.ok(&["auth", "can-i", "get", "/healthz"]).await?, "yes\n");
     let list = k.ok(&["auth", "can-i", "--list"]).await?;
     assert_eq!(
         row(&list, "*.*").map(|r| r.join(" ")).as_deref(),
