@@ -107,6 +107,58 @@ impl Transient {
     }
 }
 
+/// Why the phases of one environment stopped before the last.
+#[derive(Debug)]
+pub enum Stop {
+    /// A transient failure: the event is retried.
+    Retry(Transient),
+    /// A failure for good: recorded, audited and reported; the event is done.
+    Fail(Failure),
+    /// Nothing is left to do (a status reposted, a superseded revision, an unchanged render).
+    Settled,
+}
+
+/// A reconcile that failed for good, as it is recorded and reported.
+#[derive(Debug)]
+pub struct Failure {
+    /// The phase that failed.
+    pub phase: gantry_proto::v1::Phase,
+    /// `failure` (the cluster refused or the rollout failed) or `error` (the revision is unusable).
+    pub state: crate::report::State,
+    /// The status description.
+    pub description: String,
+    /// The audit message, when the phase did not write its own record of the failure.
+    pub audit: Option<String>,
+}
+
+impl Failure {
+    /// A failure whose status description is also its audit message.
+    pub fn new(
+        phase: gantry_proto::v1::Phase,
+        state: crate::report::State,
+        message: String,
+    ) -> Failure {
+        Failure {
+            phase,
+            state,
+            description: message.clone(),
+            audit: Some(message),
+        }
+    }
+}
+
+impl From<Transient> for Stop {
+    fn from(t: Transient) -> Stop {
+        Stop::Retry(t)
+    }
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        Stop::Fail(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
