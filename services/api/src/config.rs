@@ -185,7 +185,7 @@ pub struct Repository {
     /// Where to fetch from.
     pub clone_url: String,
     /// User name and token for fetches.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<gantry_git::Credentials>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -514,8 +514,10 @@ impl Config {
                 full_name: r.full_name,
                 forge: r.forge,
                 clone_url,
-                credentials: token
-                    .map(|t| (r.username.unwrap_or_else(|| "x-access-token".to_owned()), t)),
+                credentials: token.map(|password| gantry_git::Credentials {
+                    username: r.username.unwrap_or_else(|| "x-access-token".to_owned()),
+                    password,
+                }),
             });
         }
 

@@ -7,28 +7,12 @@ use std::time::Duration;
 
 use crate::apply::ApplyError;
 use crate::audit::AuditError;
-use crate::fetch::FetchError;
+use crate::fetch::GitError;
 use crate::report::ReportError;
 use crate::state::StateError;
 
-/// The error's message followed by each of its sources, joined with `": "`.
-///
-/// Many libraries (kube, the renderer) also print their source inside their own message; a
-/// source whose text the message already ends with is not repeated.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let m = inner.to_string();
-        let m = m.trim();
-        if !m.is_empty() && !s.trim_end().ends_with(m) {
-            s.push_str(": ");
-            s.push_str(m);
-        }
-        source = inner.source();
-    }
-    s
-}
+/// The error's message followed by each of its sources (shared by every service).
+pub use gantry_telemetry::error_chain as chain;
 
 /// Why one environment's reconcile stopped short and is retried (the message is nak'd).
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +51,7 @@ pub enum Cause {
     },
     /// The mirror could not be read (signature checks).
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(#[from] GitError),
     /// A task on the blocking pool panicked or was cancelled.
     #[error("a blocking task did not finish")]
     Join(#[from] tokio::task::JoinError),

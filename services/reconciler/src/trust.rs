@@ -6,7 +6,7 @@
 use gantry_proto::v1::SignatureCheck;
 use gantry_trust::{Policy, Verdict};
 
-use crate::fetch::{FetchError, Mirror};
+use crate::fetch::{GitError, Mirror};
 use crate::plan::Environment;
 use crate::render::short;
 use std::time::Instant;
@@ -50,7 +50,7 @@ impl Trust {
     }
 
     /// Checks the commit `revision` of `mirror` (blocking: run it on the blocking pool).
-    pub fn check(&self, mirror: &Mirror, revision: gix::ObjectId) -> Result<Verdict, FetchError> {
+    pub fn check(&self, mirror: &Mirror, revision: gix::ObjectId) -> Result<Verdict, GitError> {
         let raw = mirror.commit_object(revision)?;
         Ok(self.policy.verify(&raw))
     }
