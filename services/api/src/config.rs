@@ -610,6 +610,19 @@ mod tests {
     }
 
     #[test]
+    fn the_options_every_service_takes_come_from_the_file_too() {
+        let c = resolve("shutdownGrace: 3s\nlogFormat: json\nlogLevel: debug\n", &[])
+            .expect("resolves");
+        assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.log_level, "debug");
+        let c = resolve("shutdownGrace: 3s\n", &[(ENV_SHUTDOWN_GRACE, "9s")]).expect("resolves");
+        assert_eq!(c.shutdown_grace, Duration::from_secs(9));
+        let e = resolve("shutdownGrace: soon\n", &[]).unwrap_err();
+        assert_eq!(e.key, "shutdownGrace");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = resolve("rbak: {}\n", &[]).unwrap_err();
         assert_eq!(e.key, "--config");
