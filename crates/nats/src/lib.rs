@@ -72,18 +72,42 @@ pub struct EventHeaders<'a> {
 impl EventHeaders<'_> {
     /// The header map every event message carries. The receiver and the load generator both
     /// build theirs here, so the storage ceiling the load tool measures uses the same headers.
+    ///
+    /// The receiver builds one per webhook, so the names are static (a `&str` name is
+    /// validated and, unless NATS knows it, copied on every insert), and a value with a line
+    /// break (only a signed payload's repository URL could carry one) is written with the
+    /// break percent-encoded: the client would panic on it, and a header cannot hold one.
     pub fn to_header_map(&self) -> async_nats::HeaderMap {
+        use async_nats::HeaderName;
+        const MSG_ID: HeaderName = HeaderName::from_static(HEADER_MSG_ID);
+        const CONTENT_TYPE: HeaderName = HeaderName::from_static(HEADER_CONTENT_TYPE);
+        const SCHEMA: HeaderName = HeaderName::from_static(HEADER_SCHEMA);
+        const SPECVERSION: HeaderName = HeaderName::from_static(HEADER_CE_SPECVERSION);
+        const ID: HeaderName = HeaderName::from_static(HEADER_CE_ID);
+        const SOURCE: HeaderName = HeaderName::from_static(HEADER_CE_SOURCE);
+        const TYPE: HeaderName = HeaderName::from_static(HEADER_CE_TYPE);
+        const TIME: HeaderName = HeaderName::from_static(HEADER_CE_TIME);
+        const TRACEPARENT: HeaderName = HeaderName::from_static(HEADER_TRACEPARENT);
         let mut h = async_nats::HeaderMap::new();
-        h.insert(HEADER_MSG_ID, self.id);
-        h.insert(HEADER_CONTENT_TYPE, CONTENT_TYPE_PROTOBUF);
-        h.insert(HEADER_SCHEMA, EVENT_SCHEMA);
-        h.insert(HEADER_CE_SPECVERSION, CE_SPECVERSION);
-        h.insert(HEADER_CE_ID, self.id);
-        h.insert(HEADER_CE_SOURCE, self.source);
-        h.insert(HEADER_CE_TYPE, ce_type(self.kind).as_ref());
-        h.insert(HEADER_CE_TIME, self.time);
-        h.insert(HEADER_TRACEPARENT, self.traceparent);
+        h.insert(MSG_ID, header_value(self.id));
+        h.insert(CONTENT_TYPE, CONTENT_TYPE_PROTOBUF);
+        h.insert(SCHEMA, EVENT_SCHEMA);
+        h.insert(SPECVERSION, CE_SPECVERSION);
+        h.insert(ID, header_value(self.id));
+        h.insert(SOURCE, header_value(self.source));
+        h.insert(TYPE, header_value(&ce_type(self.kind)));
+        h.insert(TIME, header_value(self.time));
+        h.insert(TRACEPARENT, header_value(self.traceparent));
         h
+    }
+}
+
+/// `v` as a header value, with CR and LF written `%0D` and `%0A`.
+fn header_value(v: &str) -> async_nats::HeaderValue {
+    if v.contains(['\r', '\n']) {
+        async_nats::HeaderValue::from(v.replace('\r', "%0D").replace('\n', "%0A"))
+    } else {
+        async_nats::HeaderValue::from(v)
     }
 }
 
@@ -553,6 +577,23 @@ mod tests {
         assert_eq!(get("ce-time"), "2025-06-15T13:01:51Z");
         assert!(get("traceparent").starts_with("00-4bf92f35"));
         assert_eq!(ce_type("other"), "dev.gantry.other");
+    }
+
+    #[test]
+    fn line_breaks_in_header_values_are_percent_encoded_not_fatal() {
+        let h = EventHeaders {
+            id: "github:d1",
+            source: "https://example.com/a\r\nX-Injected: 1",
+            kind: "push",
+            time: "2025-06-15T13:01:51Z",
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        }
+        .to_header_map();
+        assert_eq!(
+            h.get("ce-source").map(|v| v.as_str()),
+            Some("https://example.com/a%0D%0AX-Injected: 1")
+        );
+        assert!(h.get("X-Injected").is_none());
     }
 
     #[test]

@@ -27,6 +27,27 @@ pub const RUST_LOG: &str = "RUST_LOG";
 /// The informal standard (no-color.org): when set and not empty, no ANSI colour in text logs.
 pub const NO_COLOR: &str = "NO_COLOR";
 
+/// An error and its sources, joined with `": "`, for one log field or one line of output: the
+/// one formatter every service uses, so that the underlying cause (an I/O error, a TLS failure,
+/// a NATS timeout) is never cut off.
+///
+/// Many libraries (kube, the renderer) also print their source inside their own message; a
+/// source whose text the message already ends with is not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let m = inner.to_string();
+        let m = m.trim();
+        if !m.is_empty() && !s.trim_end().ends_with(m) {
+            s.push_str(": ");
+            s.push_str(m);
+        }
+        source = inner.source();
+    }
+    s
+}
+
 /// Errors of telemetry set-up.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -78,7 +78,7 @@ pub async fn load_rules(s: &AppState) {
             };
             let mirror = match s.catalog.mirror(repository) {
                 Ok(m) => m,
-                Err(e) => return s.rules.failed(e.to_string()),
+                Err(e) => return s.rules.failed(gantry_telemetry::error_chain(&e)),
             };
             let p = path.clone();
             let read = tokio::task::spawn_blocking(move || mirror.file(head, &p)).await;
@@ -86,7 +86,7 @@ pub async fn load_rules(s: &AppState) {
             match read {
                 Ok(Ok(Some(text))) => s.rules.offer(&origin, &text),
                 Ok(Ok(None)) => s.rules.failed(format!("{origin} does not exist")),
-                Ok(Err(e)) => s.rules.failed(e.to_string()),
+                Ok(Err(e)) => s.rules.failed(gantry_telemetry::error_chain(&e)),
                 Err(e) => s.rules.failed(e.to_string()),
             }
         }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::Repository;
-use crate::git::{Mirror, ObjectId};
+use gantry_git::{Mirror, ObjectId};
 
 /// One environment as `.gantry.yaml` declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl Catalog {
     }
 
     /// The mirror of a configured repository.
-    pub fn mirror(&self, full_name: &str) -> Result<Arc<Mirror>, crate::git::GitError> {
+    pub fn mirror(&self, full_name: &str) -> Result<Arc<Mirror>, gantry_git::GitError> {
         let key = full_name.to_ascii_lowercase();
         let mut g = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = g.get(&key) {
@@ -88,10 +88,12 @@ impl Catalog {
         };
         let me = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let mirror = me.mirror(&repo.full_name).map_err(|e| e.to_string())?;
+            let mirror = me
+                .mirror(&repo.full_name)
+                .map_err(|e| gantry_telemetry::error_chain(&e))?;
             let heads = mirror
                 .fetch(&repo.clone_url, repo.credentials.as_ref())
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| gantry_telemetry::error_chain(&e))?;
             let mut envs = Vec::new();
             let mut errors = Vec::new();
             for (branch, head) in &heads {
@@ -99,7 +101,7 @@ impl Catalog {
                     Ok(Some(t)) => t,
                     Ok(None) => continue,
                     Err(e) => {
-                        errors.push(format!("{branch}: {e}"));
+                        errors.push(format!("{branch}: {}", gantry_telemetry::error_chain(&e)));
                         continue;
                     }
                 };

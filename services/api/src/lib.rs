@@ -9,7 +9,6 @@ pub mod auth;
 mod background;
 pub mod catalog;
 pub mod config;
-pub mod git;
 pub mod jwt_ring;
 pub mod metrics;
 pub mod oidc;

@@ -47,14 +47,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(gantry_api::Error::Nats(e)) => {
             // One line that names the cause (e.g. the server's version and the minimum).
-            let mut line = e.to_string();
-            let mut cur = std::error::Error::source(&e);
-            while let Some(c) = cur {
-                line.push_str(": ");
-                line.push_str(&c.to_string());
-                cur = c.source();
-            }
-            tracing::error!("gantry-api: {line}");
+            tracing::error!("gantry-api: {}", gantry_telemetry::error_chain(&e));
             ExitCode::from(gantry_nats::EXIT_UNAVAILABLE)
         }
         Err(e) => {

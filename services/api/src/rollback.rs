@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 use crate::audit::ApiRecord;
 use crate::auth::{Actor, Method};
 use crate::config::{Forge, ForgeKind};
-use crate::git::{FileEntry, ObjectId};
 use crate::server::{ApiError, AppState, Target};
 use crate::sync::{is_commit_id, parse_json};
+use gantry_git::{FileEntry, ObjectId};
 
 /// The committer of every rollback; the author is the caller.
 pub const COMMITTER_NAME: &str = "Gantry";
@@ -177,7 +177,8 @@ pub async fn rollback(
         if mirror.is_ancestor(rev, head) != Some(true) {
             return Err(not_ancestor());
         }
-        let read = |e: crate::git::GitError| ApiError::unavailable(e.to_string());
+        let read =
+            |e: gantry_git::GitError| ApiError::unavailable(gantry_telemetry::error_chain(&e));
         let now = mirror.files(head).map_err(read)?;
         let then = mirror.files(rev).map_err(read)?;
         let paths: BTreeSet<&String> = now

@@ -77,7 +77,7 @@ pub async fn sync(
     let (owner, name) = t.repository.split_once('/').unwrap_or((&t.repository, ""));
     let repo_cfg = s.config.repository(&t.repository);
     let clone_url = repo_cfg.map(|r| r.clone_url.clone()).unwrap_or_default();
-    let web_url = crate::git::redact(clone_url.trim_end_matches(".git"));
+    let web_url = gantry_git::redact(clone_url.trim_end_matches(".git"));
     let branch = t
         .decl
         .as_ref()

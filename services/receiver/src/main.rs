@@ -49,10 +49,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(gantry_receiver::Error::Nats(e)) => {
             // One line that names the cause (e.g. the server's version and the minimum).
-            tracing::error!(
-                "gantry-receiver: {}",
-                gantry_receiver::publish::error_chain(&e)
-            );
+            tracing::error!("gantry-receiver: {}", gantry_telemetry::error_chain(&e));
             ExitCode::from(gantry_nats::EXIT_UNAVAILABLE)
         }
         Err(e) => {

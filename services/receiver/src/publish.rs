@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, publish::PublishAck};
-use async_nats::{ConnectOptions, HeaderMap};
+use async_nats::{ConnectOptions, Subject};
 use bytes::Bytes;
 use gantry_nats::StreamStatus;
 
@@ -181,7 +181,7 @@ impl Publisher {
                     Ok(_) => return Ok(()),
                     Err(e) if e.is_refusal() => return Err(e),
                     Err(e) => {
-                        tracing::warn!(error = %error_chain(&e), retry_in = ?delay, "cannot set up the events stream yet");
+                        tracing::warn!(error = %gantry_telemetry::error_chain(&e), retry_in = ?delay, "cannot set up the events stream yet");
                     }
                 }
             } else {
@@ -199,10 +199,13 @@ impl Publisher {
 
     /// Publishes and waits for JetStream to store the message, up to the publish timeout or
     /// until `give_up` completes (the shutdown deadline), whichever comes first.
+    ///
+    /// The headers are built for each attempt rather than built once and cloned: a retry is
+    /// rare, and a header map is a dozen allocations either way.
     pub async fn publish(
         &self,
-        subject: String,
-        headers: HeaderMap,
+        subject: Subject,
+        headers: &gantry_nats::EventHeaders<'_>,
         payload: Bytes,
         give_up: impl std::future::Future<Output = ()>,
     ) -> Result<PublishAck, PublishError> {
@@ -218,7 +221,7 @@ impl Publisher {
             loop {
                 let r = self
                     .js
-                    .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                    .publish_with_headers(subject.clone(), headers.to_header_map(), payload.clone())
                     .await?
                     .await;
                 match r {
@@ -268,16 +271,4 @@ impl Publisher {
             }
         }
     }
-}
-
-/// An error and its sources, joined with ": ", for one log field.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -185,7 +185,7 @@ async fn readyz(state: web::Data<State>, worker: web::Data<Publisher>) -> HttpRe
                 "stream_differences": diffs,
             }))
         }
-        Ok(Err(e)) => not_ready("stream_unavailable", &crate::publish::error_chain(&e)),
+        Ok(Err(e)) => not_ready("stream_unavailable", &gantry_telemetry::error_chain(&e)),
         Err(_) => not_ready("stream_unavailable", "JetStream did not answer within 2s"),
     }
 }

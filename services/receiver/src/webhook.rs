@@ -4,7 +4,7 @@
 use std::time::{Instant, SystemTime};
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -132,50 +132,73 @@ impl ResponseError for WebhookError {
 }
 
 /// Which headers a provider's endpoint reads.
+///
+/// `HeaderName`s rather than `&str`: actix turns a `&str` key into an owned, freshly
+/// allocated name on every lookup, and a delivery looks up about ten.
 struct HeaderNames {
-    event: &'static [&'static str],
-    event_type: &'static [&'static str],
-    delivery: &'static [&'static str],
+    event: &'static [HeaderName],
+    event_type: &'static [HeaderName],
+    delivery: &'static [HeaderName],
     /// Signature headers with their encodings, in order of preference.
-    signature: &'static [(&'static str, Encoding)],
+    signature: &'static [(HeaderName, Encoding)],
 }
 
-const GITHUB: HeaderNames = HeaderNames {
-    event: &["x-github-event"],
+const fn name(n: &'static str) -> HeaderName {
+    HeaderName::from_static(n)
+}
+
+// Each list is a static of its own: a `HeaderName` may not be a borrowed temporary in a
+// static, it has interior mutability (an atomic reference count).
+static GITHUB_EVENT: [HeaderName; 1] = [name("x-github-event")];
+static GITHUB_DELIVERY: [HeaderName; 1] = [name("x-github-delivery")];
+static GITHUB_SIGNATURE: [(HeaderName, Encoding); 1] =
+    [(name("x-hub-signature-256"), Encoding::Prefixed)];
+
+static GITHUB: HeaderNames = HeaderNames {
+    event: &GITHUB_EVENT,
     event_type: &[],
-    delivery: &["x-github-delivery"],
-    signature: &[("x-hub-signature-256", Encoding::Prefixed)],
+    delivery: &GITHUB_DELIVERY,
+    signature: &GITHUB_SIGNATURE,
 };
 
 // Gitea also sends GitHub's headers; its own names win, GitHub's are the fallback.
-const GITEA: HeaderNames = HeaderNames {
-    event: &[
-        "x-gitea-event",
-        "x-forgejo-event",
-        "x-gogs-event",
-        "x-github-event",
-    ],
-    event_type: &[
-        "x-gitea-event-type",
-        "x-forgejo-event-type",
-        "x-github-event-type",
-    ],
-    delivery: &[
-        "x-gitea-delivery",
-        "x-forgejo-delivery",
-        "x-github-delivery",
-    ],
-    signature: &[
-        ("x-gitea-signature", Encoding::Bare),
-        ("x-forgejo-signature", Encoding::Bare),
-        ("x-hub-signature-256", Encoding::Prefixed),
-    ],
+static GITEA_EVENT: [HeaderName; 4] = [
+    name("x-gitea-event"),
+    name("x-forgejo-event"),
+    name("x-gogs-event"),
+    name("x-github-event"),
+];
+static GITEA_EVENT_TYPE: [HeaderName; 3] = [
+    name("x-gitea-event-type"),
+    name("x-forgejo-event-type"),
+    name("x-github-event-type"),
+];
+static GITEA_DELIVERY: [HeaderName; 3] = [
+    name("x-gitea-delivery"),
+    name("x-forgejo-delivery"),
+    name("x-github-delivery"),
+];
+static GITEA_SIGNATURE: [(HeaderName, Encoding); 3] = [
+    (name("x-gitea-signature"), Encoding::Bare),
+    (name("x-forgejo-signature"), Encoding::Bare),
+    (name("x-hub-signature-256"), Encoding::Prefixed),
+];
+
+static GITEA: HeaderNames = HeaderNames {
+    event: &GITEA_EVENT,
+    event_type: &GITEA_EVENT_TYPE,
+    delivery: &GITEA_DELIVERY,
+    signature: &GITEA_SIGNATURE,
 };
 
-fn first<'a>(h: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
+static SHA1_SIGNATURE: HeaderName = name("x-hub-signature");
+static TRACEPARENT: HeaderName = name("traceparent");
+static TRACESTATE: HeaderName = name("tracestate");
+
+fn first<'a>(h: &'a HeaderMap, names: &[HeaderName]) -> Option<&'a str> {
     names
         .iter()
-        .find_map(|n| h.get(*n).and_then(|v| v.to_str().ok()))
+        .find_map(|n| h.get(n).and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|v| !v.is_empty())
 }
@@ -234,13 +257,10 @@ async fn handle(
     if exporting
         && let Some(tp) = req
             .headers()
-            .get("traceparent")
+            .get(&TRACEPARENT)
             .and_then(|v| v.to_str().ok())
     {
-        let ts = req
-            .headers()
-            .get("tracestate")
-            .and_then(|v| v.to_str().ok());
+        let ts = req.headers().get(&TRACESTATE).and_then(|v| v.to_str().ok());
         gantry_telemetry::set_parent(&span, tp, ts);
     }
     let result = process(provider, names, &req, body, state, nats)
@@ -252,7 +272,7 @@ async fn handle(
             let _enter = span.enter();
             let provider = provider.token();
             if e.status_code().is_server_error() {
-                tracing::warn!(provider, delivery, error = %crate::publish::error_chain(&e), code = e.code(), "delivery not stored");
+                tracing::warn!(provider, delivery, error = %gantry_telemetry::error_chain(&e), code = e.code(), "delivery not stored");
             } else {
                 tracing::info!(provider, delivery, error = %e, code = e.code(), "delivery refused");
             }
@@ -312,14 +332,32 @@ async fn read_body(
     {
         return Err(WebhookError::TooLarge(limit));
     }
+    // A body that arrived with its request head (most webhooks fit in one read) is one chunk:
+    // it is kept as it is, and only a body in several chunks is copied into one buffer.
+    let Some(first) = body.next().await else {
+        return Ok(Bytes::new());
+    };
+    let first = first.map_err(|_| WebhookError::BodyRead)?;
+    if first.len() > limit {
+        return Err(WebhookError::TooLarge(limit));
+    }
+    let Some(second) = body.next().await else {
+        return Ok(first);
+    };
+    let second = second.map_err(|_| WebhookError::BodyRead)?;
     // Trust a declared length only so far: a client may announce 25 MiB and send nothing.
     let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |l| (l as usize).min(1 << 20)));
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| WebhookError::BodyRead)?;
+    buf.extend_from_slice(&first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
         if buf.len() + chunk.len() > limit {
             return Err(WebhookError::TooLarge(limit));
         }
         buf.extend_from_slice(&chunk);
+        next = match body.next().await {
+            Some(c) => Some(c.map_err(|_| WebhookError::BodyRead)?),
+            None => None,
+        };
     }
     Ok(buf.freeze())
 }
@@ -339,15 +377,16 @@ async fn process(
 ) -> Result<(HttpResponse, Outcome), WebhookError> {
     // 1. Provider headers.
     let headers = req.headers();
-    let event = first(headers, names.event).ok_or(WebhookError::MissingEvent(names.event[0]))?;
-    let delivery =
-        first(headers, names.delivery).ok_or(WebhookError::MissingDelivery(names.delivery[0]))?;
+    let event =
+        first(headers, names.event).ok_or(WebhookError::MissingEvent(names.event[0].as_str()))?;
+    let delivery = first(headers, names.delivery)
+        .ok_or(WebhookError::MissingDelivery(names.delivery[0].as_str()))?;
     if delivery.len() > MAX_DELIVERY_ID_LEN || !delivery.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(WebhookError::InvalidDelivery);
     }
     let signature = names.signature.iter().find_map(|(n, enc)| {
         headers
-            .get(*n)
+            .get(n)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.trim().is_empty())
             .map(|v| (v, *enc))
@@ -356,7 +395,7 @@ async fn process(
     // 2a. An unsigned delivery is refused before its body is read: nobody can make the
     //     receiver buffer megabytes without knowing a secret.
     let Some((sig, encoding)) = signature else {
-        if provider == Provider::Github && headers.contains_key("x-hub-signature") {
+        if provider == Provider::Github && headers.contains_key(&SHA1_SIGNATURE) {
             return Err(WebhookError::Sha1Only);
         }
         return Err(SignatureError::Missing.into());
@@ -421,12 +460,20 @@ async fn process(
     // normalise() always sets the repository; the default only keeps this path panic-free.
     let no_repo = v1::Repository::default();
     let repo = event.repository.as_ref().unwrap_or(&no_repo);
-    let subject =
-        gantry_nats::event_subject(provider.token(), &repo.owner, &repo.name, kind.token());
+    let subject = async_nats::Subject::from(gantry_nats::event_subject(
+        provider.token(),
+        &repo.owner,
+        &repo.name,
+        kind.token(),
+    ));
     let source = if repo.web_url.is_empty() {
-        format!("urn:gantry:{}:{}", provider.token(), repo.full_name)
+        std::borrow::Cow::Owned(format!(
+            "urn:gantry:{}:{}",
+            provider.token(),
+            repo.full_name
+        ))
     } else {
-        repo.web_url.clone()
+        std::borrow::Cow::Borrowed(repo.web_url.as_str())
     };
     let exported = if gantry_telemetry::exporting() {
         gantry_telemetry::traceparent(&tracing::Span::current())
@@ -434,24 +481,22 @@ async fn process(
         None
     };
     let traceparent = exported.unwrap_or_else(|| {
-        gantry_telemetry::child_traceparent(
-            headers.get("traceparent").and_then(|v| v.to_str().ok()),
-        )
+        gantry_telemetry::child_traceparent(headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()))
     });
+    let time = rfc3339(now);
     let h = gantry_nats::EventHeaders {
         id: &event.id,
         source: &source,
         kind: kind.token(),
-        time: &rfc3339(now),
+        time: &time,
         traceparent: &traceparent,
-    }
-    .to_header_map();
+    };
 
     let published = Instant::now();
     let ack = nats
         .publish(
             subject.clone(),
-            h,
+            &h,
             Bytes::from(event.encode_to_vec()),
             state.stopping.deadline(),
         )
@@ -489,7 +534,7 @@ async fn process(
     Ok((
         HttpResponse::Accepted().json(Accepted {
             delivery,
-            subject: &subject,
+            subject: subject.as_str(),
             stream_sequence: ack.sequence,
             duplicate: ack.duplicate,
         }),

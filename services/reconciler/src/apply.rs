@@ -16,6 +16,15 @@ use kube::core::ApiResource;
 use serde_json::{Value, json};
 
 use crate::state::ObjectRef;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gantry_proto::v1::{Outcome, Phase};
+
+use crate::audit;
+use crate::error::{Failure, Stop, chain};
+use crate::reconcile::{Reconciler, Run};
+use crate::report::State as CommitState;
 
 /// The field manager of every apply.
 pub const FIELD_MANAGER: &str = "gantry";
@@ -45,20 +54,49 @@ pub enum ApplyError {
         /// The server's reason and message.
         reason: String,
     },
-    /// A rendered object is malformed (no kind, no name).
-    #[error("{0}")]
-    Malformed(String),
-    /// The API server could not be reached or answered 5xx/429 (worth retrying).
-    #[error("the API server: {0}")]
-    Unavailable(String),
+    /// A rendered object is malformed (no kind, no name); `index` counts from 1.
+    #[error("rendered object {index} has no apiVersion, kind or metadata.name")]
+    Malformed {
+        /// Its place in the rendered set.
+        index: usize,
+    },
+    /// The API server could not be reached or answered 5xx/429 (worth retrying). `what` names
+    /// the request (and the server's answer when there is one); `source` is the client's
+    /// error when the request failed before any answer.
+    #[error("the API server: {what}")]
+    Unavailable {
+        /// The request, and what the server answered.
+        what: String,
+        /// Why the request failed, when no answer came.
+        #[source]
+        source: Option<kube::Error>,
+    },
+    /// The cluster is not in the reconciler's configuration.
+    #[error("cluster {cluster}: not in the reconciler's config")]
+    UnknownCluster {
+        /// The cluster's name.
+        cluster: String,
+    },
     /// The cluster's credentials or address are unusable.
-    #[error("cluster {cluster}: {message}")]
+    #[error("cluster {cluster}")]
     Cluster {
         /// The cluster's name.
         cluster: String,
-        /// What went wrong.
-        message: String,
+        /// What the kubeconfig reader or the client said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl ApplyError {
+    /// An outage with no underlying client error (a watch that never filled, a server that
+    /// serves no Namespaces).
+    pub fn unavailable(what: impl Into<String>) -> ApplyError {
+        ApplyError::Unavailable {
+            what: what.into(),
+            source: None,
+        }
+    }
 }
 
 /// Kind to (resource, namespaced), for one group version.
@@ -92,7 +130,7 @@ pub struct Applied {
 pub fn classify(object: &str, e: kube::Error) -> ApplyError {
     match e {
         kube::Error::Api(s) if s.code == 429 || s.code >= 500 => {
-            ApplyError::Unavailable(format!("{object}: {} {}", s.code, s.message))
+            ApplyError::unavailable(format!("{object}: {} {}", s.code, s.message))
         }
         kube::Error::Api(s) => ApplyError::Rejected {
             object: object.to_owned(),
@@ -102,19 +140,11 @@ pub fn classify(object: &str, e: kube::Error) -> ApplyError {
                 format!("{} ({})", s.message, s.reason)
             },
         },
-        other => ApplyError::Unavailable(format!("{object}: {}", chain(&other))),
+        other => ApplyError::Unavailable {
+            what: object.to_owned(),
+            source: Some(other),
+        },
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 fn is_not_found(e: &kube::Error) -> bool {
@@ -263,10 +293,7 @@ impl Cluster {
                 .unwrap_or_default()
                 .to_owned();
             if api_version.is_empty() || kind.is_empty() || name.is_empty() {
-                return Err(ApplyError::Malformed(format!(
-                    "rendered object {} has no apiVersion, kind or metadata.name",
-                    i + 1
-                )));
+                return Err(ApplyError::Malformed { index: i + 1 });
             }
             if !obj["metadata"].is_object() {
                 obj["metadata"] = json!({});
@@ -436,9 +463,7 @@ impl Cluster {
             .resolve("v1", "Namespace", false)
             .await?
             .map(|(r, _)| r)
-            .ok_or_else(|| {
-                ApplyError::Unavailable("the server does not serve Namespaces".into())
-            })?;
+            .ok_or_else(|| ApplyError::unavailable("the server does not serve Namespaces"))?;
         let mut create_namespace = None;
         if !new_namespaces.contains(own.default_namespace) {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ns_resource);
@@ -616,4 +641,70 @@ pub fn same_object(a: &ObjectRef, b: &ObjectRef) -> bool {
         && a.kind == b.kind
         && a.namespace == b.namespace
         && a.name == b.name
+}
+
+impl Reconciler {
+    /// Apply: the rendered set, server-side, on the environment's cluster. An unreachable
+    /// cluster is retried; an object the server refuses fails the reconcile (`failure`), any
+    /// other error ends it (`error`).
+    pub(crate) async fn apply_phase(
+        &self,
+        run: &Run<'_>,
+        objects: &[Value],
+    ) -> Result<(Arc<Cluster>, Vec<Applied>), Stop> {
+        run.held()?;
+        let t = Instant::now();
+        let cluster = self
+            .cluster(&run.env.cluster)
+            .await
+            .map_err(|e| run.transient(e))?;
+        let applied = match cluster.apply(objects, &run.ownership()).await {
+            Ok(a) => a,
+            Err(e @ ApplyError::Unavailable { .. }) => {
+                let t = run.transient(e);
+                let _ = self
+                    .audit(
+                        run.job,
+                        run.entry(
+                            Phase::Apply,
+                            Outcome::Failed,
+                            format!("{} (will retry)", t.reason()),
+                        ),
+                    )
+                    .await;
+                return Err(t.into());
+            }
+            Err(e) => {
+                let (state, verb) = match e {
+                    ApplyError::Rejected { .. } => (CommitState::Failure, "refused"),
+                    _ => (CommitState::Error, "failed"),
+                };
+                let full = format!("apply of {} {verb}: {}", run.rev, chain(&e));
+                return Err(Failure::new(Phase::Apply, state, full).into());
+            }
+        };
+        self.metrics.phase("apply", t.elapsed());
+        self.metrics.applied.inc_by(applied.len() as u64);
+        self.applied_sets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                run.key.clone(),
+                (run.job.revision.clone(), Arc::new(applied.clone())),
+            );
+        self.audit(
+            run.job,
+            audit::Entry {
+                applied: applied.len() as u32,
+                duration: Some(t.elapsed()),
+                ..run.entry(
+                    Phase::Apply,
+                    Outcome::Succeeded,
+                    format!("applied {} objects at {}", applied.len(), run.rev),
+                )
+            },
+        )
+        .await?;
+        Ok((cluster, applied))
+    }
 }

@@ -10,12 +10,13 @@ use prost::Message;
 
 /// Why a record was not stored.
 #[derive(Debug, thiserror::Error)]
-#[error("storing an audit record on {subject}: {message}")]
+#[error("storing an audit record on {subject}")]
 pub struct AuditError {
     /// The subject.
     pub subject: String,
     /// What NATS said.
-    pub message: String,
+    #[source]
+    pub source: async_nats::jetstream::context::PublishError,
 }
 
 /// The event-wide fields of every record.
@@ -125,10 +126,6 @@ impl Auditor {
         if !cx.traceparent.is_empty() {
             headers.insert(gantry_nats::HEADER_TRACEPARENT, cx.traceparent.as_str());
         }
-        let err = |m: String| AuditError {
-            subject: subject.clone(),
-            message: m,
-        };
         // On a NATS cluster the stream's leader can be lost between two records; until another
         // is elected (seconds) a publish meets "no responders" or times out. Failing the
         // reconcile then would redo work already done (a second apply, a second status), so the
@@ -151,11 +148,11 @@ impl Auditor {
             match attempt.await {
                 Ok(_) => return Ok(()),
                 Err(e) if transient(&e) && tokio::time::Instant::now() + pause < deadline => {
-                    tracing::debug!(subject = %subject, error = %e, "storing an audit record; retrying");
+                    tracing::debug!(subject = %subject, error = %crate::error::chain(&e), "storing an audit record; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
-                Err(e) => return Err(err(e.to_string())),
+                Err(source) => return Err(AuditError { subject, source }),
             }
         }
     }

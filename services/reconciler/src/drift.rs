@@ -76,7 +76,7 @@ impl Watches {
                             }
                             Ok(_) => {}
                             Err(e) => {
-                                tracing::debug!(kind, error = %e, "drift watch error; it resumes")
+                                tracing::debug!(kind, error = %crate::error::chain(&e), "drift watch error; it resumes")
                             }
                         }
                     }
@@ -98,7 +98,7 @@ impl Watches {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&key);
-                    return Err(ApplyError::Unavailable(format!(
+                    return Err(ApplyError::unavailable(format!(
                         "the watch on {key} did not fill within 30s"
                     )));
                 }

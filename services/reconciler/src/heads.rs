@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::fetch::{Credentials, FetchError, redact};
+use gantry_git::{Credentials, GitError};
 
 /// Branch name (without `refs/heads/`) to its head commit, lower-case hex.
 pub type Heads = BTreeMap<String, String>;
@@ -20,30 +20,28 @@ pub async fn list(
     url: &str,
     credentials: Option<&Credentials>,
     mirror: &Path,
-) -> Result<Heads, FetchError> {
+) -> Result<Heads, GitError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         return list_http(http, url, credentials).await;
     }
-    let url = url.to_owned();
-    let credentials = credentials.cloned();
-    let mirror = mirror.to_owned();
-    tokio::task::spawn_blocking(move || list_gix(&url, credentials.as_ref(), &mirror))
-        .await
-        .map_err(|e| FetchError::Remote {
-            url: String::new(),
-            message: e.to_string(),
-        })?
+    let (owned, credentials, mirror) = (url.to_owned(), credentials.cloned(), mirror.to_owned());
+    let listed = tokio::task::spawn_blocking(move || {
+        gantry_git::remote_heads(&mirror, &owned, credentials.as_ref())
+    })
+    .await
+    .map_err(|e| GitError::remote(url, e))??;
+    Ok(listed
+        .into_iter()
+        .map(|(branch, id)| (branch, id.to_string()))
+        .collect())
 }
 
 async fn list_http(
     http: &reqwest::Client,
     url: &str,
     credentials: Option<&Credentials>,
-) -> Result<Heads, FetchError> {
-    let err = |message: String| FetchError::Remote {
-        url: redact(url),
-        message,
-    };
+) -> Result<Heads, GitError> {
+    let err = |e: gantry_git::Source| GitError::remote(url, e);
     let base = url.trim_end_matches('/');
     let mut req = http
         .get(format!("{base}/info/refs?service=git-upload-pack"))
@@ -51,13 +49,13 @@ async fn list_http(
     if let Some(c) = credentials {
         req = req.basic_auth(&c.username, Some(&c.password));
     }
-    let resp = req.send().await.map_err(|e| err(e.to_string()))?;
+    let resp = req.send().await.map_err(|e| err(e.into()))?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(err(format!("listing refs answered {status}")));
+        return Err(err(format!("listing refs answered {status}").into()));
     }
-    let body = resp.bytes().await.map_err(|e| err(e.to_string()))?;
-    parse_advertisement(&body).map_err(err)
+    let body = resp.bytes().await.map_err(|e| err(e.into()))?;
+    parse_advertisement(&body).map_err(|e| err(e.into()))
 }
 
 /// Parses a v0 smart HTTP advertisement: `# service=git-upload-pack`, a flush, then
@@ -98,57 +96,6 @@ pub fn parse_advertisement(body: &[u8]) -> Result<Heads, String> {
             && sha.len() == 40
         {
             heads.insert(branch.to_owned(), sha.to_ascii_lowercase());
-        }
-    }
-    Ok(heads)
-}
-
-fn list_gix(
-    url: &str,
-    credentials: Option<&Credentials>,
-    mirror: &Path,
-) -> Result<Heads, FetchError> {
-    let err = |message: String| FetchError::Remote {
-        url: redact(url),
-        message,
-    };
-    let repo =
-        gix::open_opts(mirror, gix::open::Options::isolated()).map_err(|e| err(e.to_string()))?;
-    let remote = repo
-        .remote_at(url)
-        .map_err(|e| err(e.to_string()))?
-        .with_refspecs(
-            ["+refs/heads/*:refs/heads/*"],
-            gix::remote::Direction::Fetch,
-        )
-        .map_err(|e| err(e.to_string()))?;
-    let mut connection = remote
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| err(format!("{e:#}")))?;
-    if let Some(c) = credentials.cloned() {
-        connection.set_credentials(move |action| match action {
-            gix::credentials::helper::Action::Get(ctx) => {
-                Ok(Some(gix::credentials::protocol::Outcome {
-                    identity: gix::sec::identity::Account {
-                        username: c.username.clone(),
-                        password: c.password.clone(),
-                        oauth_refresh_token: None,
-                    },
-                    next: ctx.into(),
-                }))
-            }
-            _ => Ok(None),
-        });
-    }
-    let (map, _) = connection
-        .ref_map(gix::progress::Discard, Default::default())
-        .map_err(|e| err(format!("{e:#}")))?;
-    let mut heads = Heads::new();
-    for r in &map.remote_refs {
-        let (name, target, peeled) = r.unpack();
-        let name = name.to_string();
-        if let (Some(branch), Some(id)) = (name.strip_prefix("refs/heads/"), peeled.or(target)) {
-            heads.insert(branch.to_owned(), id.to_string());
         }
     }
     Ok(heads)

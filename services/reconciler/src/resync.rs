@@ -81,7 +81,7 @@ impl Reconciler {
                         listed_at = now;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "listing repositories for the resync failed")
+                        tracing::warn!(error = %crate::error::chain(&e), "listing repositories for the resync failed")
                     }
                 }
             }
@@ -119,7 +119,7 @@ impl Reconciler {
                         });
                     }
                     Err(e) => {
-                        tracing::warn!(repository = %repo.full_name, error = %e, "claiming a resync round failed");
+                        tracing::warn!(repository = %repo.full_name, error = %crate::error::chain(&e), "claiming a resync round failed");
                         due.insert(repo.full_name.clone(), now + 1000);
                     }
                 }
@@ -183,7 +183,7 @@ impl Reconciler {
         let states: Vec<EnvState> = match self.state.list(Some(&repo.full_name)).await {
             Ok(s) => s.into_iter().filter(|s| s.app != REPO_WIDE).collect(),
             Err(e) => {
-                tracing::warn!(repository = %repo.full_name, error = %e, "resync: reading the state failed");
+                tracing::warn!(repository = %repo.full_name, error = %crate::error::chain(&e), "resync: reading the state failed");
                 return round;
             }
         };
@@ -191,7 +191,7 @@ impl Reconciler {
         let mirror = match self.mirrors.mirror(&repo.full_name) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(repository = %repo.full_name, error = %e, "resync: no mirror");
+                tracing::warn!(repository = %repo.full_name, error = %crate::error::chain(&e), "resync: no mirror");
                 return round;
             }
         };
@@ -200,7 +200,7 @@ impl Reconciler {
         {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(repository = %repo.full_name, error = %e, "resync: listing the branch heads failed");
+                tracing::warn!(repository = %repo.full_name, error = %crate::error::chain(&e), "resync: listing the branch heads failed");
                 return round;
             }
         };
@@ -244,7 +244,7 @@ impl Reconciler {
                 if outcome == EventOutcome::Done
                     && let Err(e) = self.state.set_handled(&repo.full_name, &branch, head).await
                 {
-                    tracing::warn!(error = %e, "recording the handled head failed");
+                    tracing::warn!(error = %crate::error::chain(&e), "recording the handled head failed");
                 }
                 continue;
             }
@@ -389,7 +389,7 @@ impl Reconciler {
         let lease = match self.state.acquire(&key, Duration::ZERO).await {
             Ok(l) => l,
             Err(crate::state::StateError::Held { .. }) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(crate::error::chain(&e)),
         };
         let keep = lease.keep_alive();
         let result = self.drift_held(&key, s).await;
@@ -407,7 +407,7 @@ impl Reconciler {
         let cluster = self
             .cluster_named(cluster_name)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::error::chain(&e))?;
         let watches = {
             let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
             w.entry(cluster_name.to_owned())
@@ -417,7 +417,7 @@ impl Reconciler {
         let set = self.applied_set(key, s, &cluster, &watches).await?;
         let (drifted, live, dry_runs) = crate::drift::check(&cluster, &watches, &set)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::error::chain(&e))?;
         let mut health = "Healthy";
         for (i, v) in &live {
             let h = crate::verify::live_health(&set[*i].reference.kind, v);
@@ -490,7 +490,7 @@ impl Reconciler {
                     },
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             tracing::info!(app = %s.app, env = %s.environment, drifted = drifted.len(), self_heal = s.self_heal, "drift found");
             if s.self_heal {
                 let started = std::time::Instant::now();
@@ -498,7 +498,7 @@ impl Reconciler {
                     cluster
                         .apply_one(&set[d.index], false)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| crate::error::chain(&e))?;
                 }
                 self.metrics.applied.inc_by(drifted.len() as u64);
                 self.auditor
@@ -521,7 +521,7 @@ impl Reconciler {
                         },
                     )
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| crate::error::chain(&e))?;
                 self.metrics
                     .reconciled(&s.app, &s.environment, AttemptOutcome::Healed.as_str());
                 report.healed = true;
@@ -545,7 +545,7 @@ impl Reconciler {
         self.state
             .update(key, |st| st.last_check = Some(check))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::error::chain(&e))?;
         Ok(report)
     }
 
@@ -567,24 +567,25 @@ impl Reconciler {
         {
             return Ok(set.clone());
         }
-        let commit = crate::fetch::parse_revision(&s.revision).map_err(|e| e.to_string())?;
+        let commit =
+            crate::fetch::parse_revision(&s.revision).map_err(|e| crate::error::chain(&e))?;
         let mirror = self
             .mirrors
             .mirror(&s.repository)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::error::chain(&e))?;
         let (url, credentials) = self.source(&s.repository, &s.clone_url).await;
         let snap = tokio::task::spawn_blocking(move || {
             mirror.ensure(&url, credentials.as_ref(), commit)?;
             mirror.snapshot(commit)
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error::chain(&e))?
+        .map_err(|e| crate::error::chain(&e))?;
         let text = snap
             .file(crate::plan::GANTRY_FILE)
             .ok_or_else(|| format!("no .gantry.yaml at {}", short(&s.revision)))?;
         let env = crate::plan::parse(&text)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| crate::error::chain(&e))?
             .into_iter()
             .find(|e| e.app == s.app && e.name == s.environment)
             .ok_or_else(|| {
@@ -608,8 +609,8 @@ impl Reconciler {
             Ok::<_, crate::render::RenderFailure>((first, again))
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::error::chain(&e))?
+        .map_err(|e| crate::error::chain(&e))?;
         let namespace = env
             .namespace
             .clone()
@@ -624,15 +625,15 @@ impl Reconciler {
         let mut set = cluster
             .manifests(&rendered.objects, &own)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::error::chain(&e))?;
         if let Some(again) = again {
             let other = cluster
                 .manifests(&again.objects, &own)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
             keep_generated_values(&mut set, &other, watches)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::error::chain(&e))?;
         }
         set.retain(|a| {
             s.inventory

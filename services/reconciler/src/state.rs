@@ -20,9 +20,9 @@ use sha2::{Digest, Sha256};
 /// Why the state bucket could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// NATS failed (worth retrying).
-    #[error("state bucket: {0}")]
-    Nats(String),
+    /// NATS failed, or a record could not be encoded (worth retrying).
+    #[error("state bucket")]
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Another worker held the lease for longer than we were willing to wait.
     #[error("{key} is held by worker {holder}")]
     Held {
@@ -306,8 +306,8 @@ fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
-fn nats_err(e: impl std::fmt::Display) -> StateError {
-    StateError::Nats(e.to_string())
+fn nats_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StateError {
+    StateError::Nats(e.into())
 }
 
 impl StateStore {
@@ -648,7 +648,7 @@ impl Lease {
             loop {
                 tokio::time::sleep(ttl / 3).await;
                 if let Err(e) = lease.write(now_ms() + ttl.as_millis() as i64).await {
-                    tracing::warn!(key = %lease.inner.key, error = %e, "renewing the lease failed");
+                    tracing::warn!(key = %lease.inner.key, error = %crate::error::chain(&e), "renewing the lease failed");
                     if lease.lost() {
                         return;
                     }
@@ -665,7 +665,7 @@ impl Lease {
     /// Gives the lease up so the next worker need not wait for the expiry.
     pub async fn release(&self) {
         if let Err(e) = self.write(0).await {
-            tracing::debug!(key = %self.inner.key, error = %e, "releasing the lease failed; it will expire");
+            tracing::debug!(key = %self.inner.key, error = %crate::error::chain(&e), "releasing the lease failed; it will expire");
         }
     }
 }

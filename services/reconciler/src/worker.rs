@@ -30,8 +30,8 @@ pub enum Error {
     #[error("serving HTTP on the listen address failed")]
     Serve(#[source] std::io::Error),
     /// JetStream set-up failed for good.
-    #[error("setting up JetStream: {0}")]
-    Setup(String),
+    #[error("setting up JetStream")]
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The NATS server cannot be used (older than Gantry supports).
     #[error(transparent)]
     Nats(#[from] gantry_nats::Error),
@@ -150,7 +150,7 @@ async fn connect(
         {
             Ok(c) => return Some(c),
             Err(e) => {
-                tracing::warn!(url = %config.nats_url, error = %e, "NATS is not reachable; retrying")
+                tracing::warn!(url = %config.nats_url, error = %crate::error::chain(&e), "NATS is not reachable; retrying")
             }
         }
         tokio::select! {
@@ -168,8 +168,8 @@ async fn work(
     clock: &StopClock,
 ) -> Result<(), Error> {
     // A server address the client refuses is a configuration error, not an outage to wait out.
-    let servers = gantry_nats::server_addrs_from_url(&config.nats_url)
-        .map_err(|e| Error::Setup(format!("{e}: {}", error_source(&e))))?;
+    let servers =
+        gantry_nats::server_addrs_from_url(&config.nats_url).map_err(|e| Error::Setup(e.into()))?;
     let Some(client) = connect(config, servers, &stop).await else {
         return Ok(());
     };
@@ -219,7 +219,9 @@ async fn set_up(
     metrics: Arc<Metrics>,
 ) -> Result<(jetstream::Context, Arc<Reconciler>, i64, Messages), Error> {
     let js = jetstream::new(client.clone());
-    let setup = |e: &dyn std::fmt::Display| Error::Setup(e.to_string());
+    fn setup(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Setup(Box::new(e))
+    }
     for (cfg, name) in [
         (
             gantry_nats::events_stream_config(config.nats_replicas),
@@ -236,7 +238,7 @@ async fn set_up(
     ] {
         match gantry_nats::ensure_stream(&js, &cfg, name)
             .await
-            .map_err(|e| setup(&e))?
+            .map_err(setup)?
         {
             gantry_nats::StreamStatus::Differs(d) => {
                 tracing::warn!(stream = name, differences = ?d, "stream settings differ from Gantry's")
@@ -251,11 +253,11 @@ async fn set_up(
         config.nats_replicas,
     )
     .await
-    .map_err(|e| setup(&e))?;
+    .map_err(setup)?;
     let stream = js
         .get_stream(gantry_nats::EVENTS_STREAM)
         .await
-        .map_err(|e| setup(&e))?;
+        .map_err(setup)?;
     // The server redelivers without limit (max_deliver -1): the reconciler counts deliveries
     // against its own `maxDeliver` and acks only once the DLQ has stored the event, so a failed
     // DLQ publish never drops it.
@@ -273,16 +275,13 @@ async fn set_up(
     let mut consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(gantry_nats::RECONCILER_CONSUMER, consumer_config.clone())
         .await
-        .map_err(|e| setup(&e))?;
+        .map_err(setup)?;
     if consumer.cached_info().config.max_deliver != -1 {
         // Made by an older reconciler with a server-side limit: lift it, keeping its replicas
         // (those are the operator's to change).
         let mut lifted = consumer_config;
         lifted.num_replicas = consumer.cached_info().config.num_replicas;
-        consumer = stream
-            .update_consumer(lifted)
-            .await
-            .map_err(|e| setup(&e))?;
+        consumer = stream.update_consumer(lifted).await.map_err(setup)?;
     }
     if let Some(d) = gantry_nats::consumer_replicas_difference(
         consumer.cached_info().config.num_replicas,
@@ -307,7 +306,7 @@ async fn set_up(
         .heartbeat(Duration::from_secs(2))
         .messages()
         .await
-        .map_err(|e| setup(&e))?;
+        .map_err(setup)?;
     Ok((js, reconciler, max_deliver, messages))
 }
 
@@ -335,7 +334,7 @@ async fn consume(
         let msg = match next {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
-                tracing::warn!(error = %e, "pulling events failed; retrying");
+                tracing::warn!(error = %crate::error::chain(&e), "pulling events failed; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -363,10 +362,6 @@ async fn consume(
     }
 }
 
-fn error_source(e: &dyn std::error::Error) -> String {
-    e.source().map(ToString::to_string).unwrap_or_default()
-}
-
 /// Processes one message and settles it.
 async fn handle(
     r: &Reconciler,
@@ -384,14 +379,20 @@ async fn handle(
     let event = match Event::decode(msg.payload.clone()) {
         Ok(e) => e,
         Err(e) => {
-            tracing::error!(subject = %msg.subject, error = %e, "undecodable event; dead-lettering it");
-            match dead_letter(js, &msg, &format!("undecodable gantry.v1.Event: {e}")).await {
+            tracing::error!(subject = %msg.subject, error = %crate::error::chain(&e), "undecodable event; dead-lettering it");
+            match dead_letter(
+                js,
+                &msg,
+                &format!("undecodable gantry.v1.Event: {}", crate::error::chain(&e)),
+            )
+            .await
+            {
                 Ok(_) => {
                     let _ = msg.double_ack().await;
                 }
                 // Never acked before the DLQ holds it: redelivered until it does.
                 Err(e) => {
-                    tracing::error!(error = %e, "dead-lettering failed; the event will be redelivered");
+                    tracing::error!(error = %crate::error::chain(&e), "dead-lettering failed; the event will be redelivered");
                     let _ = msg.ack_with(AckKind::Nak(Some(r.config.nak_base))).await;
                 }
             }
@@ -421,7 +422,7 @@ async fn handle(
     match outcome {
         EventOutcome::Done => {
             if let Err(e) = ack_until_confirmed(&msg, r.config.ack_wait).await {
-                tracing::warn!(event = %event.id, error = %e, "ack failed; the event will be redelivered and converge");
+                tracing::warn!(event = %event.id, error = %crate::error::chain(&*e), "ack failed; the event will be redelivered and converge");
             }
         }
         EventOutcome::Retry {
@@ -434,7 +435,7 @@ async fn handle(
                 Err(e) => {
                     // Not acked: the consumer redelivers without limit (the reconciler counts
                     // deliveries itself), so the next delivery tries the DLQ again.
-                    tracing::error!(event = %event.id, error = %e, "dead-lettering failed; the event is not acked and will be redelivered");
+                    tracing::error!(event = %event.id, error = %crate::error::chain(&e), "dead-lettering failed; the event is not acked and will be redelivered");
                     let delay = after.unwrap_or(r.config.nak_base);
                     let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
                     return;
@@ -443,7 +444,7 @@ async fn handle(
             r.give_up(&event, &failed, &reason, &subject).await;
             tracing::error!(event = %event.id, delivered, %reason, dlq = %subject, "event dead-lettered");
             if let Err(e) = msg.double_ack().await {
-                tracing::warn!(event = %event.id, error = %e, "ack after dead-lettering failed");
+                tracing::warn!(event = %event.id, error = %crate::error::chain(&*e), "ack after dead-lettering failed");
             }
         }
         EventOutcome::Retry { reason, after, .. } => {
@@ -472,12 +473,31 @@ async fn ack_until_confirmed(
             Ok(()) => return Ok(()),
             Err(e) if tokio::time::Instant::now() + pause >= deadline => return Err(e),
             Err(e) => {
-                tracing::debug!(error = %e, "ack not confirmed; retrying");
+                tracing::debug!(error = %crate::error::chain(&*e), "ack not confirmed; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(500));
             }
         }
     }
+}
+
+/// Why an event could not be dead-lettered.
+#[derive(Debug, thiserror::Error)]
+enum DeadLetterError {
+    /// The publish was not sent.
+    #[error("publishing to {subject}")]
+    Publish {
+        subject: String,
+        #[source]
+        source: async_nats::jetstream::context::PublishError,
+    },
+    /// JetStream did not confirm it stored the copy.
+    #[error("storing on {subject}")]
+    Store {
+        subject: String,
+        #[source]
+        source: async_nats::jetstream::context::PublishError,
+    },
 }
 
 /// Publishes the message, with its headers and a reason, to `gantry.dlq.…`; returns the subject
@@ -486,7 +506,7 @@ async fn dead_letter(
     js: &jetstream::Context,
     msg: &jetstream::Message,
     reason: &str,
-) -> Result<String, String> {
+) -> Result<String, DeadLetterError> {
     let subject = gantry_nats::dlq_subject(msg.subject.as_str());
     let mut headers = msg.headers.clone().unwrap_or_default();
     headers.insert(
@@ -509,9 +529,14 @@ async fn dead_letter(
     let ack = js
         .publish_with_headers(subject.clone(), headers, msg.payload.clone())
         .await
-        .map_err(|e| format!("publishing to {subject}: {e}"))?;
-    ack.await
-        .map_err(|e| format!("storing on {subject}: {e}"))?;
+        .map_err(|source| DeadLetterError::Publish {
+            subject: subject.clone(),
+            source,
+        })?;
+    ack.await.map_err(|source| DeadLetterError::Store {
+        subject: subject.clone(),
+        source,
+    })?;
     Ok(subject)
 }
 
