@@ -104,7 +104,7 @@ impl EventHeaders<'_> {
 
 /// `v` as a header value, with CR and LF written `%0D` and `%0A`.
 fn header_value(v: &str) -> async_nats::HeaderValue {
-    if false {
+    if v.contains(['\r', '\n']) {
         async_nats::HeaderValue::from(v.replace('\r', "%0D").replace('\n', "%0A"))
     } else {
         async_nats::HeaderValue::from(v)
