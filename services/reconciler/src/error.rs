@@ -170,4 +170,40 @@ mod tests {
         assert_eq!(chain(&e), "reading 'a.yaml': permission denied");
         assert_eq!(chain(&std::io::Error::other("plain")), "plain");
     }
+
+    #[test]
+    fn a_transient_takes_its_reason_and_delay_from_its_cause() {
+        let forge = Transient::new(
+            "gantry/web/dev",
+            ReportError::Unavailable {
+                forge: "github".into(),
+                context: "gantry/web/dev".into(),
+                last: "HTTP 503".into(),
+                retry_after: Some(Duration::from_secs(7)),
+            },
+        );
+        assert_eq!(forge.after(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            forge.reason(),
+            "posting the gantry/web/dev status to github kept failing: HTTP 503"
+        );
+        let held = Transient::new(
+            "gantry/web/dev",
+            Cause::Lease(StateError::Held {
+                key: "acme.platform.web.dev.lease".into(),
+                holder: "w2".into(),
+            }),
+        );
+        assert_eq!(held.after(), Some(Duration::from_secs(1)));
+        assert_eq!(
+            held.reason(),
+            "acme.platform.web.dev.lease is held by worker w2"
+        );
+        let state = Transient::new(
+            "gantry",
+            StateError::Nats(Box::new(std::io::Error::other("timed out"))),
+        );
+        assert_eq!(state.after(), None);
+        assert_eq!(state.reason(), "state bucket: timed out");
+    }
 }

@@ -208,7 +208,7 @@ impl Reporter {
         let mut refreshed = false;
         loop {
             attempt += 1;
-            tracing::Span::current().record("attempts", attempt);
+            tracing::Span::current().record("attempts", i64::from(attempt));
             let token = match &forge.app {
                 None => forge.token.clone(),
                 Some(app) => match app.token().await {
