@@ -270,7 +270,7 @@ impl Reconciler {
                         )
                         .await;
                     round.retried += 1;
-                } else if self.drift_due(e) {
+                } else if self.drift_due(e, repo.interval) {
                     checks.push(e.clone());
                 }
             }
@@ -311,17 +311,20 @@ impl Reconciler {
     }
 
     /// Whether the environment's own interval (which may be longer than its repository's
-    /// shortest) has passed since its last check.
-    fn drift_due(&self, e: &EnvState) -> bool {
+    /// shortest, the rounds' period) has passed since its last check, to within half a round
+    /// period: the checks of a round are spread over its duration (seconds for thousands of
+    /// environments), so an environment checked late in one round is still due in the next.
+    fn drift_due(&self, e: &EnvState, round_period: Duration) -> bool {
         let interval = if e.interval > 0 {
             Duration::from_secs(e.interval)
         } else {
             self.config.resync_interval
         };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let due_after = interval.as_secs_f64() - round_period.as_secs_f64() / 2.0;
         e.last_check
             .as_ref()
-            .is_none_or(|c| (now - c.at) as f64 >= interval.as_secs_f64() * 0.9)
+            .is_none_or(|c| (now - c.at) as f64 >= due_after)
     }
 
     fn resync_event(&self, repo: &Repo, branch: &str, before: &str, head: &str) -> Event {
