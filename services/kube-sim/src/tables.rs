@@ -625,7 +625,8 @@ fn event_cells(o: &Value) -> Vec<Value> {
         Some(n) => format!("{kind}/{n}"),
         None => kind,
     };
-    let component = opt_text(o, "/source/component").unwrap_or_else(|| plain(o, "/reportingComponent"));
+    let component =
+        opt_text(o, "/source/component").unwrap_or_else(|| plain(o, "/reportingComponent"));
     let instance = opt_text(o, "/source/host").unwrap_or_else(|| plain(o, "/reportingInstance"));
     let source = if instance.is_empty() {
         component
@@ -727,10 +728,14 @@ fn hpa_targets(o: &Value) -> String {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 if let Some(avg) = tq("averageValue") {
-                    format!("{name}: {}/{avg}", cq("averageValue").unwrap_or_else(unknown))
+                    format!(
+                        "{name}: {}/{avg}",
+                        cq("averageValue").unwrap_or_else(unknown)
+                    )
                 } else {
                     let cur = cq("averageUtilization").map_or_else(unknown, |u| format!("{u}%"));
-                    let tgt = tq("averageUtilization").map_or_else(|| "<auto>".to_string(), |u| format!("{u}%"));
+                    let tgt = tq("averageUtilization")
+                        .map_or_else(|| "<auto>".to_string(), |u| format!("{u}%"));
                     format!("{name}: {cur}/{tgt}")
                 }
             }
@@ -938,7 +943,11 @@ fn node_cells(o: &Value) -> Vec<Value> {
         json!(addr("ExternalIP")),
         json!(text_or(o, "/status/nodeInfo/osImage", "<unknown>")),
         json!(text_or(o, "/status/nodeInfo/kernelVersion", "<unknown>")),
-        json!(text_or(o, "/status/nodeInfo/containerRuntimeVersion", "<unknown>")),
+        json!(text_or(
+            o,
+            "/status/nodeInfo/containerRuntimeVersion",
+            "<unknown>"
+        )),
     ]
 }
 
@@ -1008,11 +1017,9 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
                 sel(),
             ]
         }
-        ("apps", "ControllerRevision") => vec![
-            json!(controller_of(o)),
-            json!(int(o, "/revision")),
-            age(o),
-        ],
+        ("apps", "ControllerRevision") => {
+            vec![json!(controller_of(o)), json!(int(o, "/revision")), age(o)]
+        }
         ("", "Pod") => pod_cells(o),
         ("", "PodTemplate") => {
             let (c, i) = containers_images(o, "/template/spec/containers");
@@ -1037,8 +1044,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
             } else {
                 plain(o, "/status/phase")
             };
-            let class = opt_text(o, "/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
-                .unwrap_or_else(|| plain(o, "/spec/storageClassName"));
+            let class = opt_text(
+                o,
+                "/metadata/annotations/volume.beta.kubernetes.io~1storage-class",
+            )
+            .unwrap_or_else(|| plain(o, "/spec/storageClassName"));
             vec![
                 json!(plain(o, "/spec/capacity/storage")),
                 json!(access_modes(o, "/spec/accessModes")),
@@ -1059,8 +1069,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
                 plain(o, "/status/phase")
             };
             let bound = opt_text(o, "/spec/volumeName").is_some();
-            let class = opt_text(o, "/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
-                .unwrap_or_else(|| plain(o, "/spec/storageClassName"));
+            let class = opt_text(
+                o,
+                "/metadata/annotations/volume.beta.kubernetes.io~1storage-class",
+            )
+            .unwrap_or_else(|| plain(o, "/spec/storageClassName"));
             vec![
                 json!(phase),
                 json!(plain(o, "/spec/volumeName")),
@@ -1092,11 +1105,16 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
                 json!(text(o, "/spec/timeZone")),
                 json!(bool_ptr(o, "/spec/suspend")),
                 json!(len(o, "/status/active")),
-                json!(opt_text(o, "/status/lastScheduleTime").map_or_else(|| "<none>".to_string(), |t| human_age(&t))),
+                json!(
+                    opt_text(o, "/status/lastScheduleTime")
+                        .map_or_else(|| "<none>".to_string(), |t| human_age(&t))
+                ),
                 age(o),
                 c,
                 i,
-                json!(selector_string(o.pointer("/spec/jobTemplate/spec/selector"))),
+                json!(selector_string(
+                    o.pointer("/spec/jobTemplate/spec/selector")
+                )),
             ]
         }
         ("networking.k8s.io", "Ingress") => {
@@ -1146,10 +1164,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
                 plain(o, "/spec/scaleTargetRef/name")
             )),
             json!(hpa_targets(o)),
-            json!(o
-                .pointer("/spec/minReplicas")
-                .and_then(Value::as_i64)
-                .map_or_else(|| "<unset>".to_string(), |n| n.to_string())),
+            json!(
+                o.pointer("/spec/minReplicas")
+                    .and_then(Value::as_i64)
+                    .map_or_else(|| "<unset>".to_string(), |n| n.to_string())
+            ),
             json!(int(o, "/spec/maxReplicas")),
             json!(int(o, "/status/currentReplicas")),
             age(o),
@@ -1178,7 +1197,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
             json!(plain(o, "/provisioner")),
             json!(text_or(o, "/reclaimPolicy", "Delete")),
             json!(text_or(o, "/volumeBindingMode", "Immediate")),
-            json!(o.get("allowVolumeExpansion").and_then(Value::as_bool).unwrap_or(false)),
+            json!(
+                o.get("allowVolumeExpansion")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            ),
             age(o),
         ],
         ("storage.k8s.io", "CSIDriver") => {
@@ -1218,7 +1241,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
             json!(plain(o, "/spec/attacher")),
             json!(plain(o, "/spec/source/persistentVolumeName")),
             json!(plain(o, "/spec/nodeName")),
-            json!(o.pointer("/status/attached").and_then(Value::as_bool).unwrap_or(false)),
+            json!(
+                o.pointer("/status/attached")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            ),
             age(o),
         ],
         ("storage.k8s.io", "VolumeAttributesClass") => vec![json!(plain(o, "/driverName")), age(o)],
@@ -1233,12 +1260,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
         }
         ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
             let pr = match o.pointer("/spec/paramRef") {
-                Some(p) if p.is_object() => match (opt_text(p, "/name"), opt_text(p, "/namespace")) {
+                Some(p) if p.is_object() => match (opt_text(p, "/name"), opt_text(p, "/namespace"))
+                {
                     (Some(n), Some(ns)) => format!("{ns}/{n}"),
                     (Some(n), None) => format!("*/{n}"),
-                    (None, _) if p.get("selector").is_some() => {
-                        selector_string(p.get("selector"))
-                    }
+                    (None, _) if p.get("selector").is_some() => selector_string(p.get("selector")),
                     _ => "<unset>".into(),
                 },
                 _ => "<unset>".into(),
@@ -1270,7 +1296,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
         }
         ("scheduling.k8s.io", "PriorityClass") => vec![
             json!(int(o, "/value")),
-            json!(o.get("globalDefault").and_then(Value::as_bool).unwrap_or(false)),
+            json!(
+                o.get("globalDefault")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            ),
             age(o),
             json!(plain(o, "/preemptionPolicy")),
         ],
@@ -1286,7 +1316,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
                 .collect();
             let addrs: Vec<String> = array(o, "/endpoints")
                 .iter()
-                .flat_map(|e| array(e, "/addresses").iter().filter_map(|a| a.as_str().map(String::from)))
+                .flat_map(|e| {
+                    array(e, "/addresses")
+                        .iter()
+                        .filter_map(|a| a.as_str().map(String::from))
+                })
                 .collect();
             vec![
                 json!(plain(o, "/addressType")),
@@ -1315,10 +1349,11 @@ fn builtin_cells(t: &ResourceType, o: &Value) -> Vec<Value> {
                 age(o),
                 json!(text(o, "/spec/signerName")),
                 json!(plain(o, "/spec/username")),
-                json!(o
-                    .pointer("/spec/expirationSeconds")
-                    .and_then(Value::as_i64)
-                    .map_or_else(|| "<none>".to_string(), human_duration)),
+                json!(
+                    o.pointer("/spec/expirationSeconds")
+                        .and_then(Value::as_i64)
+                        .map_or_else(|| "<none>".to_string(), human_duration)
+                ),
                 json!(status),
             ]
         }
@@ -1388,7 +1423,7 @@ fn json_path<'a>(o: &'a Value, path: &str) -> Option<&'a Value> {
                     item.pointer(&format!("/{}", field.trim().replace('.', "/")))
                         .is_some_and(|v| match v {
                             Value::String(s) => s == want,
-                            other => other.to_string() == want,
+                            other => serde_json::from_str::<Value>(want).is_ok_and(|w| &w == other),
                         })
                 })?;
             } else {
@@ -1436,10 +1471,14 @@ pub(crate) fn table(
     list_meta: Value,
     include: &str,
 ) -> Value {
-    let def = |name: &str, ty: &str, format: &str, priority: i64, description: &str| {
-        json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority})
-    };
-    let name_col = def("Name", "string", "name", 0, "Name must be unique within a namespace.");
+    let def = |name: &str, ty: &str, format: &str, priority: i64, description: &str| json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority});
+    let name_col = def(
+        "Name",
+        "string",
+        "name",
+        0,
+        "Name must be unique within a namespace.",
+    );
     let (defs, rows): (Vec<Value>, Vec<Vec<Value>>) = if !t.builtin {
         let cols = crd_columns(t, version);
         let mut defs = vec![name_col];
@@ -1493,7 +1532,13 @@ pub(crate) fn table(
         // The kinds without a printer get the default table convertor's columns.
         let defs = vec![
             name_col,
-            def("Created At", "date", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created."),
+            def(
+                "Created At",
+                "date",
+                "",
+                0,
+                "CreationTimestamp is a timestamp representing the server time when this object was created.",
+            ),
         ];
         let rows = objects
             .iter()
@@ -1557,7 +1602,10 @@ mod tests {
             json_path(&o, ".status.conditions[?(@.type==\"Ready\")].status"),
             Some(&json!("True"))
         );
-        assert_eq!(json_path(&o, ".status.conditions[0].type"), Some(&json!("Synced")));
+        assert_eq!(
+            json_path(&o, ".status.conditions[0].type"),
+            Some(&json!("Synced"))
+        );
         assert_eq!(json_path(&o, ".spec.missing"), None);
     }
 }

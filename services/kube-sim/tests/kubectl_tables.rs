@@ -184,7 +184,10 @@ async fn kubectl_get_prints_the_real_printers_columns() -> anyhow::Result<()> {
         ts.len() == 20 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
         "{roles}"
     );
-    assert_eq!(header(&k.ok(&["get", "limitranges"]).await?), "NAME CREATED AT");
+    assert_eq!(
+        header(&k.ok(&["get", "limitranges"]).await?),
+        "NAME CREATED AT"
+    );
 
     let rb = k.ok(&["get", "rolebindings", "-o", "wide"]).await?;
     assert_eq!(header(&rb), "NAME ROLE AGE USERS GROUPS SERVICEACCOUNTS");
@@ -194,7 +197,10 @@ async fn kubectl_get_prints_the_real_printers_columns() -> anyhow::Result<()> {
     );
     let crb = k.ok(&["get", "clusterrolebinding", "ci-admin"]).await?;
     assert_eq!(header(&crb), "NAME ROLE AGE");
-    assert_eq!(row_without(&crb, "ci-admin", 2), "ci-admin ClusterRole/cluster-admin");
+    assert_eq!(
+        row_without(&crb, "ci-admin", 2),
+        "ci-admin ClusterRole/cluster-admin"
+    );
 
     let cj = k.ok(&["get", "cronjobs", "-o", "wide"]).await?;
     assert_eq!(
@@ -295,7 +301,10 @@ async fn kubectl_get_prints_the_system_objects_as_a_real_cluster() -> anyhow::Re
     );
     let ep = k.ok(&["get", "endpoints"]).await?;
     assert_eq!(header(&ep), "NAME ENDPOINTS AGE");
-    assert_eq!(row_without(&ep, "kubernetes", 2), "kubernetes 10.0.0.1:6443");
+    assert_eq!(
+        row_without(&ep, "kubernetes", 2),
+        "kubernetes 10.0.0.1:6443"
+    );
     let slices = k.ok(&["get", "endpointslices"]).await?;
     assert_eq!(header(&slices), "NAME ADDRESSTYPE PORTS ENDPOINTS AGE");
     assert_eq!(
@@ -303,7 +312,10 @@ async fn kubectl_get_prints_the_system_objects_as_a_real_cluster() -> anyhow::Re
         "kubernetes IPv4 6443 10.0.0.1"
     );
     let pc = k.ok(&["get", "priorityclasses"]).await?;
-    assert_eq!(header(&pc), "NAME VALUE GLOBAL-DEFAULT AGE PREEMPTIONPOLICY");
+    assert_eq!(
+        header(&pc),
+        "NAME VALUE GLOBAL-DEFAULT AGE PREEMPTIONPOLICY"
+    );
     assert_eq!(
         row_without(&pc, "system-node-critical", 3),
         "system-node-critical 2000001000 false PreemptLowerPriority"
