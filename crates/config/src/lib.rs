@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -303,6 +303,168 @@ impl<'a, E: Env + ?Sized> Layers<'a, E> {
     }
 }
 
+/// `--config`: the service's YAML file of options.
+pub const ENV_CONFIG: &str = "GANTRY_CONFIG";
+/// `--shutdown-grace`: how long in-flight work may take to finish on SIGTERM or SIGINT.
+pub const ENV_SHUTDOWN_GRACE: &str = "GANTRY_SHUTDOWN_GRACE";
+/// `--log-format`: `json` or `text`.
+pub const ENV_LOG_FORMAT: &str = "GANTRY_LOG_FORMAT";
+/// `--log-level`: the log filter, as `RUST_LOG` takes it.
+pub const ENV_LOG_LEVEL: &str = "GANTRY_LOG_LEVEL";
+/// `--listen` of the receiver and the reconciler (the API's is `GANTRY_API_LISTEN`, contract
+/// section 12, so that it can share a pod's environment with them).
+pub const ENV_LISTEN: &str = "GANTRY_LISTEN";
+/// `--data-dir` of the reconciler and the API: where repository mirrors live.
+pub const ENV_DATA_DIR: &str = "GANTRY_DATA_DIR";
+/// `--publish-timeout` of the receiver and the API: the longest wait for JetStream's ack.
+pub const ENV_PUBLISH_TIMEOUT: &str = "GANTRY_PUBLISH_TIMEOUT";
+/// The OTLP collector's base URL, by its OpenTelemetry name.
+pub const ENV_OTLP_ENDPOINT: &str = gantry_telemetry::OTEL_EXPORTER_OTLP_ENDPOINT;
+
+/// Contract section 1: SIGTERM drains for this long unless told otherwise.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// The log filter when none is given.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// `--publish-timeout` when none is given.
+pub const DEFAULT_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The flags every service takes, flattened into its own (`#[command(flatten)]`). Each is
+/// optional: an absent one falls through to the environment, the file and the default.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// YAML file with this service's options [env: GANTRY_CONFIG]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// NATS server URL; several seed servers of a cluster separated by commas [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
+    #[arg(long)]
+    pub nats_url: Option<String>,
+    /// Copies kept of each stream, bucket and consumer this service creates in JetStream (1 to 5) [default: 1] [env: GANTRY_NATS_REPLICAS]
+    #[arg(long, value_parser = parse_nats_replicas)]
+    pub nats_replicas: Option<usize>,
+    /// How long in-flight work may take to finish on SIGTERM [default: 25s] [env: GANTRY_SHUTDOWN_GRACE]
+    #[arg(long, value_parser = parse_duration)]
+    pub shutdown_grace: Option<Duration>,
+    /// `json` or `text` [default: text] [env: GANTRY_LOG_FORMAT]
+    #[arg(long)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, as RUST_LOG [default: info] [env: GANTRY_LOG_LEVEL]
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+/// The file keys every service reads the same way (`nats`, `shutdownGrace`, `logFormat`,
+/// `logLevel`), as the service's own file struct parsed them; durations and formats are
+/// checked here so an error names the key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommonFile {
+    /// `nats: {url, replicas}`.
+    pub nats: Option<NatsFile>,
+    /// `shutdownGrace`.
+    pub shutdown_grace: Option<String>,
+    /// `logFormat`.
+    pub log_format: Option<String>,
+    /// `logLevel`.
+    pub log_level: Option<String>,
+}
+
+/// What every service resolves the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Common {
+    /// Where NATS is and how many copies Gantry's JetStream assets keep.
+    pub nats: NatsSettings,
+    /// Drain time at shutdown.
+    pub shutdown_grace: Duration,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// The OTLP collector's base URL; no export when `None`.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// A duration from the config file, or an error naming its `key`.
+pub fn file_duration(key: &str, v: Option<&str>) -> Result<Option<Duration>, Error> {
+    v.map(|s| parse_duration(s).map_err(|m| Error::new(key, m)))
+        .transpose()
+}
+
+/// Reads a service's YAML config file. An empty file is the defaults; an unknown key or a bad
+/// value is an error on `--config` naming the file and, as serde words it, the key.
+pub fn read_yaml<T: serde::de::DeserializeOwned + Default>(p: &Path) -> Result<T, Error> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| Error::new("--config", format!("cannot read {}: {e}", p.display())))?;
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_saphyr::from_str(&text).map_err(|e| {
+        let msg = e.to_string().replace('\n', " ");
+        Error::new("--config", format!("{}: {msg}", p.display()))
+    })
+}
+
+impl<'a, E: Env + ?Sized> Layers<'a, E> {
+    /// `--config` over [`ENV_CONFIG`]: the file's path, and its contents (the defaults when no
+    /// file is named).
+    pub fn config_file<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        flag: Option<PathBuf>,
+    ) -> Result<(Option<PathBuf>, T), Error> {
+        let p = self.pick(
+            flag.map(Some),
+            ENV_CONFIG,
+            |s| path(s).map(Some),
+            None,
+            None,
+        )?;
+        let file = match &p {
+            Some(p) => read_yaml(p)?,
+            None => T::default(),
+        };
+        Ok((p, file))
+    }
+
+    /// Resolves the options of [`CommonArgs`] (but `--config`, read first by
+    /// [`Layers::config_file`]) against their variables, `file` and defaults.
+    pub fn common(&self, args: CommonArgs, file: CommonFile) -> Result<Common, Error> {
+        let nats = self.nats(args.nats_url, args.nats_replicas, file.nats.as_ref())?;
+        let shutdown_grace = self.pick(
+            args.shutdown_grace,
+            ENV_SHUTDOWN_GRACE,
+            parse_duration,
+            file_duration("shutdownGrace", file.shutdown_grace.as_deref())?,
+            DEFAULT_SHUTDOWN_GRACE,
+        )?;
+        let file_format = file
+            .log_format
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|m: String| Error::new("logFormat", m))?;
+        let log_format = self.pick(
+            args.log_format,
+            ENV_LOG_FORMAT,
+            from_str,
+            file_format,
+            LogFormat::Text,
+        )?;
+        let log_level = self.pick(
+            args.log_level,
+            ENV_LOG_LEVEL,
+            |s| Ok(s.to_owned()),
+            file.log_level,
+            DEFAULT_LOG_LEVEL.to_owned(),
+        )?;
+        let otlp_endpoint = self.var(ENV_OTLP_ENDPOINT).filter(|s| !s.is_empty());
+        Ok(Common {
+            nats,
+            shutdown_grace,
+            log_format,
+            log_level,
+            otlp_endpoint,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +573,108 @@ mod tests {
                 .key,
             "nats.replicas"
         );
+    }
+
+    #[test]
+    fn common_options_resolve_across_layers() {
+        let none: &[(&str, &str)] = &[];
+        let c = Layers::new(none)
+            .common(CommonArgs::default(), CommonFile::default())
+            .unwrap();
+        assert_eq!(c.nats.url(), DEFAULT_NATS_URL);
+        assert_eq!(c.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.log_level, DEFAULT_LOG_LEVEL);
+        assert_eq!(c.otlp_endpoint, None);
+
+        let file = CommonFile {
+            shutdown_grace: Some("7s".to_owned()),
+            log_format: Some("json".to_owned()),
+            log_level: Some("debug".to_owned()),
+            ..Default::default()
+        };
+        let env: &[(&str, &str)] = &[
+            (ENV_SHUTDOWN_GRACE, "3s"),
+            (ENV_OTLP_ENDPOINT, "http://otel:4318"),
+        ];
+        let c = Layers::new(env)
+            .common(CommonArgs::default(), file.clone())
+            .unwrap();
+        assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://otel:4318"));
+        let flags = CommonArgs {
+            shutdown_grace: Some(Duration::from_secs(1)),
+            log_level: Some("warn".to_owned()),
+            ..Default::default()
+        };
+        let c = Layers::new(env).common(flags, file).unwrap();
+        assert_eq!(
+            (c.shutdown_grace, c.log_level.as_str()),
+            (Duration::from_secs(1), "warn")
+        );
+
+        for (file, key) in [
+            (
+                CommonFile {
+                    shutdown_grace: Some("soon".to_owned()),
+                    ..Default::default()
+                },
+                "shutdownGrace",
+            ),
+            (
+                CommonFile {
+                    log_format: Some("xml".to_owned()),
+                    ..Default::default()
+                },
+                "logFormat",
+            ),
+        ] {
+            let e = Layers::new(none)
+                .common(CommonArgs::default(), file)
+                .unwrap_err();
+            assert_eq!(e.key, key);
+        }
+        let bad: &[(&str, &str)] = &[(ENV_LOG_FORMAT, "xml")];
+        let e = Layers::new(bad)
+            .common(CommonArgs::default(), CommonFile::default())
+            .unwrap_err();
+        assert_eq!(e.key, ENV_LOG_FORMAT);
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        a: Option<u32>,
+    }
+
+    #[test]
+    fn config_files_are_read_once_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        let none: &[(&str, &str)] = &[];
+        let (p, s) = Layers::new(none).config_file::<Sample>(None).unwrap();
+        assert_eq!((p, s.a), (None, None));
+
+        std::fs::write(&f, "a: 3\n").unwrap();
+        let fp = f.to_str().unwrap();
+        let env: &[(&str, &str)] = &[(ENV_CONFIG, fp)];
+        let (p, s) = Layers::new(env).config_file::<Sample>(None).unwrap();
+        assert_eq!((p.as_deref(), s.a), (Some(f.as_path()), Some(3)));
+
+        std::fs::write(&f, "  \n").unwrap();
+        let (_, s) = Layers::new(env).config_file::<Sample>(None).unwrap();
+        assert_eq!(s.a, None);
+
+        std::fs::write(&f, "b: 3\n").unwrap();
+        let e = Layers::new(env).config_file::<Sample>(None).unwrap_err();
+        assert_eq!(e.key, "--config");
+        assert!(e.message.contains('b') && !e.message.contains('\n'), "{e}");
+        let e = Layers::new(none)
+            .config_file::<Sample>(Some(dir.path().join("absent.yaml")))
+            .unwrap_err();
+        assert!(e.message.starts_with("cannot read"), "{e}");
     }
 }
 

@@ -7,24 +7,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_config::{
-    Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, parse_nats_replicas, path,
+    CommonArgs, CommonFile, Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, path,
+};
+pub use gantry_config::{
+    ENV_CONFIG, ENV_DATA_DIR, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_NATS_REPLICAS, ENV_NATS_URL,
+    ENV_OTLP_ENDPOINT, ENV_PUBLISH_TIMEOUT, ENV_SHUTDOWN_GRACE,
 };
 use serde::Deserialize;
 
 use crate::tokens::StaticTokens;
 
-/// `--config`
-pub const ENV_CONFIG: &str = "GANTRY_CONFIG";
-/// `--listen`
+/// `--listen`: the API's own name (contract section 12).
 pub const ENV_LISTEN: &str = "GANTRY_API_LISTEN";
-/// `--nats-url`
-pub const ENV_NATS_URL: &str = gantry_config::ENV_NATS_URL;
-/// `--nats-replicas`
-pub const ENV_NATS_REPLICAS: &str = gantry_config::ENV_NATS_REPLICAS;
-/// `--data-dir`
-pub const ENV_DATA_DIR: &str = "GANTRY_DATA_DIR";
-/// `--publish-timeout`
-pub const ENV_PUBLISH_TIMEOUT: &str = "GANTRY_PUBLISH_TIMEOUT";
 /// `--rbac-interval`
 pub const ENV_RBAC_INTERVAL: &str = "GANTRY_RBAC_INTERVAL";
 /// `--oidc-issuer`
@@ -33,31 +27,17 @@ pub const ENV_OIDC_ISSUER: &str = "GANTRY_OIDC_ISSUER";
 pub const ENV_OIDC_AUDIENCE: &str = "GANTRY_OIDC_AUDIENCE";
 /// `--tokens-file`
 pub const ENV_TOKENS_FILE: &str = "GANTRY_TOKENS_FILE";
-/// `--shutdown-grace`
-pub const ENV_SHUTDOWN_GRACE: &str = "GANTRY_SHUTDOWN_GRACE";
-/// `--log-format`
-pub const ENV_LOG_FORMAT: &str = "GANTRY_LOG_FORMAT";
-/// `--log-level`
-pub const ENV_LOG_LEVEL: &str = "GANTRY_LOG_LEVEL";
-/// `--otlp-endpoint`
-pub const ENV_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
 /// Command-line flags; absent ones fall through to the environment, the file and the defaults.
 #[derive(Debug, Default, clap::Parser)]
 #[command(name = "gantry-api", version, about = "Gantry's self-service API")]
 pub struct Args {
-    /// YAML configuration file (contract section 12) [env: GANTRY_CONFIG]
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// The options every service takes (`--config` is the file of contract section 12).
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Address to serve on [default: 0.0.0.0:8090] [env: GANTRY_API_LISTEN]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// NATS server URL; several seed servers of a cluster separated by commas [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
-    #[arg(long)]
-    pub nats_url: Option<String>,
-    /// Copies kept of the streams the API creates when absent (1 to 5) [default: 1] [env: GANTRY_NATS_REPLICAS]
-    #[arg(long, value_parser = parse_nats_replicas)]
-    pub nats_replicas: Option<usize>,
     /// Where repository mirrors live [default: $TMPDIR/gantry-api] [env: GANTRY_DATA_DIR]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -76,15 +56,6 @@ pub struct Args {
     /// Static tokens, `name sha256-hex group,group` a line (overrides `tokensFile`) [env: GANTRY_TOKENS_FILE]
     #[arg(long)]
     pub tokens_file: Option<PathBuf>,
-    /// How long in-flight requests may take to finish on SIGTERM [default: 25s] [env: GANTRY_SHUTDOWN_GRACE]
-    #[arg(long, value_parser = parse_duration)]
-    pub shutdown_grace: Option<Duration>,
-    /// `json` or `text` [default: text] [env: GANTRY_LOG_FORMAT]
-    #[arg(long)]
-    pub log_format: Option<LogFormat>,
-    /// Log filter, as RUST_LOG [default: info] [env: GANTRY_LOG_LEVEL]
-    #[arg(long)]
-    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +71,7 @@ struct FileConfig {
     forges: Vec<ForgeFile>,
     #[serde(default)]
     repositories: Vec<RepositoryFile>,
+    shutdown_grace: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
 }
@@ -281,7 +253,7 @@ impl Config {
             nats_url: nats_url.to_owned(),
             nats_replicas: 1,
             data_dir: data_dir.to_path_buf(),
-            publish_timeout: Duration::from_secs(5),
+            publish_timeout: gantry_config::DEFAULT_PUBLISH_TIMEOUT,
             refresh_interval: Duration::from_secs(60),
             oidc: None,
             tokens: StaticTokens::default(),
@@ -290,7 +262,7 @@ impl Config {
             repositories: Vec::new(),
             shutdown_grace: Duration::from_secs(5),
             log_format: LogFormat::Text,
-            log_level: "info".to_owned(),
+            log_level: gantry_config::DEFAULT_LOG_LEVEL.to_owned(),
             otlp_endpoint: None,
         }
     }
@@ -311,17 +283,7 @@ impl Config {
     /// Resolves flags, environment, file and defaults.
     pub fn resolve<E: Env + ?Sized>(args: Args, env: &E) -> Result<Config, Error> {
         let l = Layers::new(env);
-        let config_path = l.pick(
-            args.config.map(Some),
-            ENV_CONFIG,
-            |s| path(s).map(Some),
-            None,
-            None,
-        )?;
-        let file = match &config_path {
-            Some(p) => read_file(p)?,
-            None => FileConfig::default(),
-        };
+        let (config_path, file): (_, FileConfig) = l.config_file(args.common.config.clone())?;
         let base = config_path
             .as_deref()
             .and_then(Path::parent)
@@ -334,7 +296,15 @@ impl Config {
             file.listen,
             SocketAddr::from(([0, 0, 0, 0], 8090)),
         )?;
-        let nats = l.nats(args.nats_url, args.nats_replicas, file.nats.as_ref())?;
+        let common = l.common(
+            args.common,
+            CommonFile {
+                nats: file.nats,
+                shutdown_grace: file.shutdown_grace,
+                log_format: file.log_format,
+                log_level: file.log_level,
+            },
+        )?;
         let data_dir = l.pick(
             args.data_dir,
             ENV_DATA_DIR,
@@ -347,7 +317,7 @@ impl Config {
             ENV_PUBLISH_TIMEOUT,
             parse_duration,
             None,
-            Duration::from_secs(5),
+            gantry_config::DEFAULT_PUBLISH_TIMEOUT,
         )?;
         if publish_timeout.is_zero() {
             return Err(Error::new("--publish-timeout", "must be more than zero"));
@@ -366,32 +336,6 @@ impl Config {
         if refresh_interval < Duration::from_secs(1) {
             return Err(Error::new("--rbac-interval", "must be at least 1s"));
         }
-        let shutdown_grace = l.pick(
-            args.shutdown_grace,
-            ENV_SHUTDOWN_GRACE,
-            parse_duration,
-            None,
-            Duration::from_secs(25),
-        )?;
-        let log_format = l.pick(
-            args.log_format,
-            ENV_LOG_FORMAT,
-            |s| s.parse(),
-            file.log_format
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|m: String| Error::new("logFormat", m))?,
-            LogFormat::Text,
-        )?;
-        let log_level = l.pick(
-            args.log_level,
-            ENV_LOG_LEVEL,
-            |s| Ok(s.to_owned()),
-            file.log_level,
-            "info".to_owned(),
-        )?;
-        let otlp_endpoint = l.var(ENV_OTLP_ENDPOINT).filter(|s| !s.is_empty());
 
         // OIDC: the flags and variables override the file's issuer and audience.
         let issuer = l.pick(
@@ -555,8 +499,8 @@ impl Config {
 
         Ok(Config {
             listen,
-            nats_url: nats.url(),
-            nats_replicas: nats.replicas,
+            nats_url: common.nats.url(),
+            nats_replicas: common.nats.replicas,
             data_dir,
             publish_timeout,
             refresh_interval,
@@ -565,10 +509,10 @@ impl Config {
             rbac,
             forges,
             repositories,
-            shutdown_grace,
-            log_format,
-            log_level,
-            otlp_endpoint,
+            shutdown_grace: common.shutdown_grace,
+            log_format: common.log_format,
+            log_level: common.log_level,
+            otlp_endpoint: common.otlp_endpoint,
         })
     }
 }
@@ -604,24 +548,6 @@ fn secret<E: Env + ?Sized>(
     }
 }
 
-fn read_file(p: &Path) -> Result<FileConfig, Error> {
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| Error::new("--config", format!("cannot read {}: {e}", p.display())))?;
-    if text.trim().is_empty() {
-        return Ok(FileConfig::default());
-    }
-    serde_saphyr::from_str(&text).map_err(|e| {
-        let msg = e.to_string();
-        // Name the offending key, as serde writes it ("unknown field `x`").
-        let key = msg
-            .split('`')
-            .nth(1)
-            .map(str::to_owned)
-            .unwrap_or_else(|| "--config".to_owned());
-        Error::new(key, msg.lines().next().unwrap_or_default())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,7 +558,10 @@ mod tests {
         std::fs::write(&p, yaml).map_err(|e| Error::new("tmp", e))?;
         Config::resolve(
             Args {
-                config: Some(p),
+                common: gantry_config::CommonArgs {
+                    config: Some(p),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             env,
@@ -681,8 +610,22 @@ mod tests {
     }
 
     #[test]
+    fn the_options_every_service_takes_come_from_the_file_too() {
+        let c = resolve("shutdownGrace: 3s\nlogFormat: json\nlogLevel: debug\n", &[])
+            .expect("resolves");
+        assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.log_level, "debug");
+        let c = resolve("shutdownGrace: 3s\n", &[(ENV_SHUTDOWN_GRACE, "9s")]).expect("resolves");
+        assert_eq!(c.shutdown_grace, Duration::from_secs(9));
+        let e = resolve("shutdownGrace: soon\n", &[]).unwrap_err();
+        assert_eq!(e.key, "shutdownGrace");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = resolve("rbak: {}\n", &[]).unwrap_err();
-        assert_eq!(e.key, "rbak");
+        assert_eq!(e.key, "--config");
+        assert!(e.message.contains("rbak"), "{e}");
     }
 }

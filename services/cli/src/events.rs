@@ -11,7 +11,7 @@ use gantry_config::{Env, ProcessEnv};
 use serde_json::json;
 
 /// `--nats-url`
-pub const ENV_NATS_URL: &str = "GANTRY_NATS_URL";
+pub const ENV_NATS_URL: &str = gantry_config::ENV_NATS_URL;
 /// Exit code when NATS or the stream cannot be reached (`EX_UNAVAILABLE`).
 const EXIT_UNAVAILABLE: u8 = gantry_nats::EXIT_UNAVAILABLE;
 

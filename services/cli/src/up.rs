@@ -131,8 +131,8 @@ const PLATFORM: &[(&str, &str)] = &[
 
 /// Names the `nats-server` binary when `--nats-server-bin` is not given.
 pub const ENV_NATS_SERVER_BIN: &str = "GANTRY_NATS_SERVER_BIN";
-/// `--shutdown-grace`'s environment variable, the same as the receiver's and reconciler's.
-pub const ENV_SHUTDOWN_GRACE: &str = "GANTRY_SHUTDOWN_GRACE";
+/// `--shutdown-grace`'s environment variable, the same as every service's.
+pub const ENV_SHUTDOWN_GRACE: &str = gantry_config::ENV_SHUTDOWN_GRACE;
 
 /// Which Git host the sandbox imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -252,7 +252,8 @@ pub fn run(mut args: Args) -> ExitCode {
     let _telemetry = gantry_telemetry::init(gantry_telemetry::Options {
         service_name: "gantry-sandbox",
         json: false,
-        filter: std::env::var("GANTRY_LOG_LEVEL").unwrap_or_else(|_| "info".to_owned()),
+        filter: std::env::var(gantry_config::ENV_LOG_LEVEL)
+            .unwrap_or_else(|_| gantry_config::DEFAULT_LOG_LEVEL.to_owned()),
         otlp_endpoint: std::env::var(gantry_telemetry::OTEL_EXPORTER_OTLP_ENDPOINT).ok(),
     });
     let rt = match tokio::runtime::Builder::new_multi_thread()

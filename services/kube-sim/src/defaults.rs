@@ -355,6 +355,17 @@ pub(crate) fn validate(
                 "may not contain '/' or '%'",
             ));
         }
+    } else if rt.kind == "APIService" {
+        // An APIService is named after what it serves (`v1.` is the core group's).
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let want = format!("{}.{}", s("/spec/version"), s("/spec/group"));
+        if name != want {
+            causes.push(invalid(
+                "metadata.name",
+                &json!(name),
+                &format!("must be {want}"),
+            ));
+        }
     } else if !is_dns_subdomain(name) {
         causes.push(invalid("metadata.name", &json!(name), SUBDOMAIN_MSG));
     }

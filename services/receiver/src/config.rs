@@ -7,34 +7,23 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_config::{
-    Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, parse_nats_replicas, path,
+    CommonArgs, CommonFile, Env, Error, Layers, LogFormat, NatsFile, file_duration, from_str,
+    parse_duration, path,
+};
+pub use gantry_config::{
+    ENV_CONFIG, ENV_LISTEN, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_NATS_REPLICAS, ENV_NATS_URL,
+    ENV_PUBLISH_TIMEOUT, ENV_SHUTDOWN_GRACE,
 };
 use serde::Deserialize;
 
 use crate::signature::Secret;
 
-/// `--listen`
-pub const ENV_LISTEN: &str = "GANTRY_LISTEN";
-/// `--nats-url`
-pub const ENV_NATS_URL: &str = gantry_config::ENV_NATS_URL;
-/// `--nats-replicas`
-pub const ENV_NATS_REPLICAS: &str = gantry_config::ENV_NATS_REPLICAS;
 /// `--webhook-secret`, comma separated.
 pub const ENV_WEBHOOK_SECRET: &str = "GANTRY_WEBHOOK_SECRET";
 /// `--webhook-secret-file`
 pub const ENV_WEBHOOK_SECRET_FILE: &str = "GANTRY_WEBHOOK_SECRET_FILE";
 /// `--max-body-bytes`
 pub const ENV_MAX_BODY_BYTES: &str = "GANTRY_MAX_BODY_BYTES";
-/// `--publish-timeout`
-pub const ENV_PUBLISH_TIMEOUT: &str = "GANTRY_PUBLISH_TIMEOUT";
-/// `--config`
-pub const ENV_CONFIG: &str = "GANTRY_CONFIG";
-/// `--shutdown-grace`
-pub const ENV_SHUTDOWN_GRACE: &str = "GANTRY_SHUTDOWN_GRACE";
-/// `--log-format`
-pub const ENV_LOG_FORMAT: &str = "GANTRY_LOG_FORMAT";
-/// `--log-level`
-pub const ENV_LOG_LEVEL: &str = "GANTRY_LOG_LEVEL";
 /// `--workers`
 pub const ENV_WORKERS: &str = "GANTRY_WORKERS";
 
@@ -46,15 +35,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 26_214_400;
 #[derive(Debug, Default, clap::Parser)]
 #[command(name = "gantry-receiver", version, about = "Gantry's webhook receiver")]
 pub struct Args {
+    /// The options every service takes.
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Address to serve HTTP on [default: 0.0.0.0:8080] [env: GANTRY_LISTEN]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// NATS server URL; several seed servers of a cluster separated by commas [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
-    #[arg(long)]
-    pub nats_url: Option<String>,
-    /// Copies of GANTRY_EVENTS kept when the receiver creates it (1 to 5) [default: 1] [env: GANTRY_NATS_REPLICAS]
-    #[arg(long, value_parser = parse_nats_replicas)]
-    pub nats_replicas: Option<usize>,
     /// A webhook secret; repeat to accept several while rotating [env: GANTRY_WEBHOOK_SECRET, comma separated]
     #[arg(long)]
     pub webhook_secret: Vec<String>,
@@ -67,18 +53,6 @@ pub struct Args {
     /// How long to wait for JetStream's ack before answering 503 [default: 5s] [env: GANTRY_PUBLISH_TIMEOUT]
     #[arg(long, value_parser = parse_duration)]
     pub publish_timeout: Option<Duration>,
-    /// YAML file with options and per-repository secrets [env: GANTRY_CONFIG]
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// How long in-flight deliveries may take to finish on SIGTERM [default: 25s] [env: GANTRY_SHUTDOWN_GRACE]
-    #[arg(long, value_parser = parse_duration)]
-    pub shutdown_grace: Option<Duration>,
-    /// `json` or `text` [default: text] [env: GANTRY_LOG_FORMAT]
-    #[arg(long)]
-    pub log_format: Option<LogFormat>,
-    /// Log filter, as RUST_LOG [default: info] [env: GANTRY_LOG_LEVEL]
-    #[arg(long)]
-    pub log_level: Option<String>,
     /// HTTP worker threads [default: one per core] [env: GANTRY_WORKERS]
     #[arg(long)]
     pub workers: Option<usize>,
@@ -94,10 +68,8 @@ struct FileConfig {
     webhook_secrets: Option<Vec<String>>,
     webhook_secret_file: Option<PathBuf>,
     max_body_bytes: Option<usize>,
-    #[serde(default, deserialize_with = "de_duration")]
-    publish_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "de_duration")]
-    shutdown_grace: Option<Duration>,
+    publish_timeout: Option<String>,
+    shutdown_grace: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     workers: Option<usize>,
@@ -110,13 +82,6 @@ struct FileConfig {
 struct RepositoryConfig {
     full_name: String,
     secrets: Vec<String>,
-}
-
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
 }
 
 /// The receiver's resolved configuration.
@@ -158,10 +123,10 @@ impl Config {
             secrets: vec![Secret::new(secret)],
             repositories: HashMap::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            publish_timeout: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(25),
+            publish_timeout: gantry_config::DEFAULT_PUBLISH_TIMEOUT,
+            shutdown_grace: gantry_config::DEFAULT_SHUTDOWN_GRACE,
             log_format: LogFormat::Text,
-            log_level: "info".to_owned(),
+            log_level: gantry_config::DEFAULT_LOG_LEVEL.to_owned(),
             otlp_endpoint: None,
             workers: Some(2),
         }
@@ -170,12 +135,7 @@ impl Config {
     /// Resolves flags, then `env`, then the config file, then defaults.
     pub fn resolve<E: Env + ?Sized>(args: Args, env: &E) -> Result<Config, Error> {
         let l = Layers::new(env);
-        let config_path = l.pick(args.config, ENV_CONFIG, path, None, PathBuf::new())?;
-        let file = if config_path.as_os_str().is_empty() {
-            FileConfig::default()
-        } else {
-            read_file_config(&config_path)?
-        };
+        let (_, file): (_, FileConfig) = l.config_file(args.common.config.clone())?;
 
         let listen = l.pick(
             args.listen,
@@ -195,7 +155,15 @@ impl Config {
             }
             nats_file.url = Some(u);
         }
-        let nats = l.nats(args.nats_url, args.nats_replicas, Some(&nats_file))?;
+        let common = l.common(
+            args.common,
+            CommonFile {
+                nats: Some(nats_file),
+                shutdown_grace: file.shutdown_grace,
+                log_format: file.log_format,
+                log_level: file.log_level,
+            },
+        )?;
         let flag_secrets = (!args.webhook_secret.is_empty()).then_some(args.webhook_secret);
         let mut secrets: Vec<String> = l.pick(
             flag_secrets,
@@ -266,37 +234,12 @@ impl Config {
             args.publish_timeout,
             ENV_PUBLISH_TIMEOUT,
             parse_duration,
-            file.publish_timeout,
-            Duration::from_secs(5),
+            file_duration("publishTimeout", file.publish_timeout.as_deref())?,
+            gantry_config::DEFAULT_PUBLISH_TIMEOUT,
         )?;
         if publish_timeout.is_zero() {
             return Err(Error::new("--publish-timeout", "must be longer than 0s"));
         }
-        let shutdown_grace = l.pick(
-            args.shutdown_grace,
-            ENV_SHUTDOWN_GRACE,
-            parse_duration,
-            file.shutdown_grace,
-            Duration::from_secs(25),
-        )?;
-        let file_format = match file.log_format {
-            Some(f) => Some(f.parse().map_err(|m| Error::new("logFormat", m))?),
-            None => None,
-        };
-        let log_format = l.pick(
-            args.log_format,
-            ENV_LOG_FORMAT,
-            from_str,
-            file_format,
-            LogFormat::Text,
-        )?;
-        let log_level = l.pick(
-            args.log_level,
-            ENV_LOG_LEVEL,
-            |s| Ok(s.to_owned()),
-            file.log_level,
-            "info".to_owned(),
-        )?;
         let workers = l.pick(
             args.workers.map(Some),
             ENV_WORKERS,
@@ -307,33 +250,21 @@ impl Config {
         if workers == Some(0) {
             return Err(Error::new("--workers", "must be at least 1"));
         }
-        let otlp_endpoint = l
-            .var(gantry_telemetry::OTEL_EXPORTER_OTLP_ENDPOINT)
-            .filter(|s| !s.is_empty());
         Ok(Config {
             listen,
-            nats_url: nats.url(),
-            nats_replicas: nats.replicas,
+            nats_url: common.nats.url(),
+            nats_replicas: common.nats.replicas,
             secrets,
             repositories,
             max_body_bytes,
             publish_timeout,
-            shutdown_grace,
-            log_format,
-            log_level,
-            otlp_endpoint,
+            shutdown_grace: common.shutdown_grace,
+            log_format: common.log_format,
+            log_level: common.log_level,
+            otlp_endpoint: common.otlp_endpoint,
             workers,
         })
     }
-}
-
-fn read_file_config(p: &Path) -> Result<FileConfig, Error> {
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| Error::new("--config", format!("cannot read {}: {e}", p.display())))?;
-    serde_saphyr::from_str(&text).map_err(|e| {
-        let msg = e.to_string().replace('\n', " ");
-        Error::new("--config", format!("{}: {msg}", p.display()))
-    })
 }
 
 fn read_secret_file(p: &Path) -> Result<Vec<String>, Error> {

@@ -7,38 +7,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_config::{
-    Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, parse_nats_replicas, path,
+    CommonArgs, CommonFile, Env, Error, Layers, LogFormat, NatsFile, file_duration, from_str,
+    parse_duration, path,
+};
+pub use gantry_config::{
+    ENV_CONFIG, ENV_DATA_DIR, ENV_LISTEN, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_NATS_REPLICAS,
+    ENV_NATS_URL, ENV_SHUTDOWN_GRACE,
 };
 use serde::Deserialize;
 
-/// `--config`
-pub const ENV_CONFIG: &str = "GANTRY_CONFIG";
-/// `--listen`
-pub const ENV_LISTEN: &str = "GANTRY_LISTEN";
-/// `--nats-url`
-pub const ENV_NATS_URL: &str = gantry_config::ENV_NATS_URL;
-/// `--nats-replicas`
-pub const ENV_NATS_REPLICAS: &str = gantry_config::ENV_NATS_REPLICAS;
 /// `--worker-id`
 pub const ENV_WORKER_ID: &str = "GANTRY_WORKER_ID";
 /// `--concurrency`
 pub const ENV_CONCURRENCY: &str = "GANTRY_CONCURRENCY";
 /// `--public-url`
 pub const ENV_PUBLIC_URL: &str = "GANTRY_PUBLIC_URL";
-/// `--data-dir`
-pub const ENV_DATA_DIR: &str = "GANTRY_DATA_DIR";
 /// `--max-deliver`
 pub const ENV_MAX_DELIVER: &str = "GANTRY_MAX_DELIVER";
 /// `--lease-ttl`
 pub const ENV_LEASE_TTL: &str = "GANTRY_LEASE_TTL";
-/// `--shutdown-grace`
-pub const ENV_SHUTDOWN_GRACE: &str = "GANTRY_SHUTDOWN_GRACE";
 /// `--resync-interval`
 pub const ENV_RESYNC_INTERVAL: &str = "GANTRY_RESYNC_INTERVAL";
-/// `--log-format`
-pub const ENV_LOG_FORMAT: &str = "GANTRY_LOG_FORMAT";
-/// `--log-level`
-pub const ENV_LOG_LEVEL: &str = "GANTRY_LOG_LEVEL";
 
 /// Command-line flags; absent ones fall through to the environment, the file and the defaults.
 #[derive(Debug, Default, clap::Parser)]
@@ -48,18 +37,12 @@ pub const ENV_LOG_LEVEL: &str = "GANTRY_LOG_LEVEL";
     about = "Gantry's reconciler worker"
 )]
 pub struct Args {
-    /// YAML configuration file (contract section 4) [env: GANTRY_CONFIG]
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// The options every service takes (`--config` is the file of contract section 4).
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Address for /healthz, /readyz and /metrics [default: 0.0.0.0:9090] [env: GANTRY_LISTEN]
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// NATS server URL; several seed servers of a cluster separated by commas [default: nats://127.0.0.1:4222] [env: GANTRY_NATS_URL]
-    #[arg(long)]
-    pub nats_url: Option<String>,
-    /// Copies kept of the streams, the state bucket and the consumer the reconciler creates (1 to 5) [default: 1] [env: GANTRY_NATS_REPLICAS]
-    #[arg(long, value_parser = parse_nats_replicas)]
-    pub nats_replicas: Option<usize>,
     /// This worker's name in leases and audit records [default: hostname] [env: GANTRY_WORKER_ID]
     #[arg(long)]
     pub worker_id: Option<String>,
@@ -78,19 +61,10 @@ pub struct Args {
     /// How long a lease on an app and environment lasts without renewal [default: 30s] [env: GANTRY_LEASE_TTL]
     #[arg(long, value_parser = parse_duration)]
     pub lease_ttl: Option<Duration>,
-    /// How long in-flight reconciles may take to finish on SIGTERM [default: 25s] [env: GANTRY_SHUTDOWN_GRACE]
-    #[arg(long, value_parser = parse_duration)]
-    pub shutdown_grace: Option<Duration>,
     /// How often every environment is compared with its branch head and live objects, unless
     /// its `.gantry.yaml` says otherwise; at least 5s [default: 5m] [env: GANTRY_RESYNC_INTERVAL]
     #[arg(long, value_parser = parse_duration)]
     pub resync_interval: Option<Duration>,
-    /// `json` or `text` [default: text] [env: GANTRY_LOG_FORMAT]
-    #[arg(long)]
-    pub log_format: Option<LogFormat>,
-    /// Log filter, as RUST_LOG [default: info] [env: GANTRY_LOG_LEVEL]
-    #[arg(long)]
-    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -358,7 +332,7 @@ impl Config {
             lease_ttl: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
             log_format: LogFormat::Text,
-            log_level: "info".to_owned(),
+            log_level: gantry_config::DEFAULT_LOG_LEVEL.to_owned(),
             otlp_endpoint: None,
             forges: vec![forge],
             repositories: Vec::new(),
@@ -379,12 +353,7 @@ impl Config {
     /// Resolves flags, then `env`, then the config file, then defaults.
     pub fn resolve<E: Env + ?Sized>(args: Args, env: &E) -> Result<Config, Error> {
         let l = Layers::new(env);
-        let config_path = l.pick(args.config, ENV_CONFIG, path, None, PathBuf::new())?;
-        let file = if config_path.as_os_str().is_empty() {
-            FileConfig::default()
-        } else {
-            read_file_config(&config_path)?
-        };
+        let (_, file): (_, FileConfig) = l.config_file(args.common.config.clone())?;
         let listen = l.pick(
             args.listen,
             ENV_LISTEN,
@@ -392,7 +361,15 @@ impl Config {
             file.listen,
             SocketAddr::from(([0, 0, 0, 0], 9090)),
         )?;
-        let nats = l.nats(args.nats_url, args.nats_replicas, file.nats.as_ref())?;
+        let common = l.common(
+            args.common,
+            CommonFile {
+                nats: file.nats,
+                shutdown_grace: file.shutdown_grace,
+                log_format: file.log_format,
+                log_level: file.log_level,
+            },
+        )?;
         let worker_id = l.pick(
             args.worker_id,
             ENV_WORKER_ID,
@@ -441,47 +418,25 @@ impl Config {
             args.lease_ttl,
             ENV_LEASE_TTL,
             parse_duration,
-            file_duration("leaseTtl", file.lease_ttl)?,
+            file_duration("leaseTtl", file.lease_ttl.as_deref())?,
             Duration::from_secs(30),
         )?;
         if lease_ttl < Duration::from_secs(1) {
             return Err(Error::new("leaseTtl", "must be at least 1s"));
         }
-        let shutdown_grace = l.pick(
-            args.shutdown_grace,
-            ENV_SHUTDOWN_GRACE,
-            parse_duration,
-            file_duration("shutdownGrace", file.shutdown_grace)?,
-            Duration::from_secs(25),
-        )?;
         let resync_interval = l.pick(
             args.resync_interval,
             ENV_RESYNC_INTERVAL,
             parse_duration,
-            file_duration("resync.interval", file.resync.and_then(|r| r.interval))?,
+            file_duration(
+                "resync.interval",
+                file.resync.and_then(|r| r.interval).as_deref(),
+            )?,
             Duration::from_secs(300),
         )?;
         if resync_interval < crate::plan::MIN_INTERVAL {
             return Err(Error::new("resync.interval", "must be at least 5s"));
         }
-        let file_format = match file.log_format {
-            Some(f) => Some(f.parse().map_err(|m| Error::new("logFormat", m))?),
-            None => None,
-        };
-        let log_format = l.pick(
-            args.log_format,
-            ENV_LOG_FORMAT,
-            from_str,
-            file_format,
-            LogFormat::Text,
-        )?;
-        let log_level = l.pick(
-            args.log_level,
-            ENV_LOG_LEVEL,
-            |s| Ok(s.to_owned()),
-            file.log_level,
-            "info".to_owned(),
-        )?;
 
         let mut forges = Vec::new();
         for (i, f) in file.forges.into_iter().enumerate() {
@@ -579,23 +534,20 @@ impl Config {
             Some(t) => resolve_trust(t)?,
             None => Default::default(),
         };
-        let otlp_endpoint = l
-            .var(gantry_telemetry::OTEL_EXPORTER_OTLP_ENDPOINT)
-            .filter(|s| !s.is_empty());
         Ok(Config {
             listen,
-            nats_url: nats.url(),
-            nats_replicas: nats.replicas,
+            nats_url: common.nats.url(),
+            nats_replicas: common.nats.replicas,
             worker_id,
             concurrency,
             public_url: (!public_url.is_empty()).then_some(public_url),
             data_dir,
             max_deliver,
             lease_ttl,
-            shutdown_grace,
-            log_format,
-            log_level,
-            otlp_endpoint,
+            shutdown_grace: common.shutdown_grace,
+            log_format: common.log_format,
+            log_level: common.log_level,
+            otlp_endpoint: common.otlp_endpoint,
             forges,
             repositories,
             clusters,
@@ -685,11 +637,6 @@ fn resolve_trust(t: TrustFile) -> Result<crate::trust::Trust, Error> {
     Ok(crate::trust::Trust { policy, require })
 }
 
-fn file_duration(key: &str, v: Option<String>) -> Result<Option<Duration>, Error> {
-    v.map(|s| parse_duration(&s).map_err(|m| Error::new(key, m)))
-        .transpose()
-}
-
 /// A credential named by a variable or a file; never written inline.
 fn secret<E: Env + ?Sized>(
     l: &Layers<'_, E>,
@@ -724,15 +671,6 @@ fn hostname() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| format!("reconciler-{}", std::process::id()))
-}
-
-fn read_file_config(p: &Path) -> Result<FileConfig, Error> {
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| Error::new("--config", format!("cannot read {}: {e}", p.display())))?;
-    serde_saphyr::from_str(&text).map_err(|e| {
-        let msg = e.to_string().replace('\n', " ");
-        Error::new("--config", format!("{}: {msg}", p.display()))
-    })
 }
 
 #[cfg(test)]
