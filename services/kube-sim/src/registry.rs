@@ -25,6 +25,8 @@ pub(crate) struct ResourceType {
     pub builtin: bool,
     /// A review (access, token, self-subject): only `create`, answered and never stored.
     pub create_only: bool,
+    /// A CRD's `additionalPrinterColumns` per served version (what `kubectl get` prints).
+    pub printer_columns: Vec<(String, Vec<Value>)>,
 }
 
 impl ResourceType {
@@ -489,6 +491,7 @@ impl Registry {
                 generation: b.generation,
                 builtin: true,
                 create_only: b.create_only,
+                printer_columns: Vec::new(),
             })
             .collect();
         let builtin_count = types.len();
@@ -594,6 +597,7 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         .unwrap_or_else(|| kind.to_ascii_lowercase());
     let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
     let mut versions = Vec::new();
+    let mut printer_columns = Vec::new();
     let mut status = false;
     let mut scale = false;
     // The storage version is preferred, as the real discovery orders it by priority.
@@ -603,7 +607,11 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
-        versions.push(v.get("name")?.as_str()?.to_string());
+        let name = v.get("name")?.as_str()?.to_string();
+        if let Some(cols) = v.get("additionalPrinterColumns").and_then(Value::as_array) {
+            printer_columns.push((name.clone(), cols.clone()));
+        }
+        versions.push(name);
         status |= v.pointer("/subresources/status").is_some();
         scale |= v.pointer("/subresources/scale").is_some();
     }
@@ -624,5 +632,6 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         generation: true,
         builtin: false,
         create_only: false,
+        printer_columns,
     })
 }
