@@ -550,3 +550,31 @@ async fn a_higher_traceparent_version_is_continued_not_restarted() -> Result<()>
     assert_eq!(tp.len(), 55, "written as version 00: {tp}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_break_in_the_repository_url_is_stored_not_fatal() -> Result<()> {
+    // ce-source carries the payload's html_url; a NATS header cannot hold a line break, and the
+    // client panics on one, so a signed payload with one must still be stored and answered.
+    let r = Receiver::start().await?;
+    let body = serde_json::to_vec(&json!({
+        "ref": "refs/heads/main",
+        "before": "1111111111111111111111111111111111111111",
+        "after": "2222222222222222222222222222222222222222",
+        "commits": [],
+        "repository": {"full_name": "acme/app", "html_url": "https://example.com/a\r\nX-Injected: 1"}
+    }))?;
+    let resp = r
+        .delivery("github", "push", &unique("crlf"), body)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 202);
+    let resp: Value = resp.json().await?;
+    let seq = resp["stream_sequence"].as_u64().unwrap_or(0);
+    let (_, headers, _) = common::stored(&r.js().await?, seq).await?;
+    assert_eq!(
+        headers.get("ce-source").map(|v| v.as_str().to_owned()),
+        Some("https://example.com/a%0D%0AX-Injected: 1".to_owned())
+    );
+    assert!(headers.get("X-Injected").is_none());
+    Ok(())
+}

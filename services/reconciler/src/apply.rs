@@ -16,6 +16,15 @@ use kube::core::ApiResource;
 use serde_json::{Value, json};
 
 use crate::state::ObjectRef;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gantry_proto::v1::{Outcome, Phase};
+
+use crate::audit;
+use crate::error::{Failure, Stop, chain};
+use crate::reconcile::{Reconciler, Run};
+use crate::report::State as CommitState;
 
 /// The field manager of every apply.
 pub const FIELD_MANAGER: &str = "gantry";
@@ -632,4 +641,70 @@ pub fn same_object(a: &ObjectRef, b: &ObjectRef) -> bool {
         && a.kind == b.kind
         && a.namespace == b.namespace
         && a.name == b.name
+}
+
+impl Reconciler {
+    /// Apply: the rendered set, server-side, on the environment's cluster. An unreachable
+    /// cluster is retried; an object the server refuses fails the reconcile (`failure`), any
+    /// other error ends it (`error`).
+    pub(crate) async fn apply_phase(
+        &self,
+        run: &Run<'_>,
+        objects: &[Value],
+    ) -> Result<(Arc<Cluster>, Vec<Applied>), Stop> {
+        run.held()?;
+        let t = Instant::now();
+        let cluster = self
+            .cluster(&run.env.cluster)
+            .await
+            .map_err(|e| run.transient(e))?;
+        let applied = match cluster.apply(objects, &run.ownership()).await {
+            Ok(a) => a,
+            Err(e @ ApplyError::Unavailable { .. }) => {
+                let t = run.transient(e);
+                let _ = self
+                    .audit(
+                        run.job,
+                        run.entry(
+                            Phase::Apply,
+                            Outcome::Failed,
+                            format!("{} (will retry)", t.reason()),
+                        ),
+                    )
+                    .await;
+                return Err(t.into());
+            }
+            Err(e) => {
+                let (state, verb) = match e {
+                    ApplyError::Rejected { .. } => (CommitState::Failure, "refused"),
+                    _ => (CommitState::Error, "failed"),
+                };
+                let full = format!("apply of {} {verb}: {}", run.rev, chain(&e));
+                return Err(Failure::new(Phase::Apply, state, full).into());
+            }
+        };
+        self.metrics.phase("apply", t.elapsed());
+        self.metrics.applied.inc_by(applied.len() as u64);
+        self.applied_sets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                run.key.clone(),
+                (run.job.revision.clone(), Arc::new(applied.clone())),
+            );
+        self.audit(
+            run.job,
+            audit::Entry {
+                applied: applied.len() as u32,
+                duration: Some(t.elapsed()),
+                ..run.entry(
+                    Phase::Apply,
+                    Outcome::Succeeded,
+                    format!("applied {} objects at {}", applied.len(), run.rev),
+                )
+            },
+        )
+        .await?;
+        Ok((cluster, applied))
+    }
 }

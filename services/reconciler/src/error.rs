@@ -91,6 +91,58 @@ impl Transient {
     }
 }
 
+/// Why the phases of one environment stopped before the last.
+#[derive(Debug)]
+pub enum Stop {
+    /// A transient failure: the event is retried.
+    Retry(Transient),
+    /// A failure for good: recorded, audited and reported; the event is done.
+    Fail(Failure),
+    /// Nothing is left to do (a status reposted, a superseded revision, an unchanged render).
+    Settled,
+}
+
+/// A reconcile that failed for good, as it is recorded and reported.
+#[derive(Debug)]
+pub struct Failure {
+    /// The phase that failed.
+    pub phase: gantry_proto::v1::Phase,
+    /// `failure` (the cluster refused or the rollout failed) or `error` (the revision is unusable).
+    pub state: crate::report::State,
+    /// The status description.
+    pub description: String,
+    /// The audit message, when the phase did not write its own record of the failure.
+    pub audit: Option<String>,
+}
+
+impl Failure {
+    /// A failure whose status description is also its audit message.
+    pub fn new(
+        phase: gantry_proto::v1::Phase,
+        state: crate::report::State,
+        message: String,
+    ) -> Failure {
+        Failure {
+            phase,
+            state,
+            description: message.clone(),
+            audit: Some(message),
+        }
+    }
+}
+
+impl From<Transient> for Stop {
+    fn from(t: Transient) -> Stop {
+        Stop::Retry(t)
+    }
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        Stop::Fail(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +169,41 @@ mod tests {
         let e = Inline(std::io::Error::other("permission denied"));
         assert_eq!(chain(&e), "reading 'a.yaml': permission denied");
         assert_eq!(chain(&std::io::Error::other("plain")), "plain");
+    }
+
+    #[test]
+    fn a_transient_takes_its_reason_and_delay_from_its_cause() {
+        let forge = Transient::new(
+            "gantry/web/dev",
+            ReportError::Unavailable {
+                forge: "github".into(),
+                context: "gantry/web/dev".into(),
+                last: "HTTP 503".into(),
+                retry_after: Some(Duration::from_secs(7)),
+            },
+        );
+        assert_eq!(forge.after(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            forge.reason(),
+            "posting the gantry/web/dev status to github kept failing: HTTP 503"
+        );
+        let held = Transient::new(
+            "gantry/web/dev",
+            Cause::Lease(StateError::Held {
+                key: "acme.platform.web.dev.lease".into(),
+                holder: "w2".into(),
+            }),
+        );
+        assert_eq!(held.after(), Some(Duration::from_secs(1)));
+        assert_eq!(
+            held.reason(),
+            "acme.platform.web.dev.lease is held by worker w2"
+        );
+        let state = Transient::new(
+            "gantry",
+            StateError::Nats(Box::new(std::io::Error::other("timed out"))),
+        );
+        assert_eq!(state.after(), None);
+        assert_eq!(state.reason(), "state bucket: timed out");
     }
 }

@@ -6,9 +6,13 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use std::time::Instant;
+
 pub use gantry_git::{Credentials, GitError, parse_revision};
 use gantry_render::{FileSystem, FsError, PathMap};
 use gix::ObjectId;
+
+use crate::reconcile::Reconciler;
 
 /// The mirrors of every repository, under one folder.
 #[derive(Debug)]
@@ -194,6 +198,76 @@ impl FileSystem for Snapshot {
 
     fn is_file(&self, path: &str) -> bool {
         matches!(self.files.get(path), Some((_, EntryKind::File)))
+    }
+}
+
+/// What the fetch phase hands on to plan.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// The repository's mirror.
+    pub mirror: Arc<Mirror>,
+    /// The tree at the event's revision.
+    pub snapshot: Arc<Snapshot>,
+    /// Whether the mirror already held the event's `before` (an unknown one deploys everything).
+    pub before_known: bool,
+}
+
+/// Why the fetch phase did not hand anything on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchFailure {
+    /// The event names no commit: there is nothing to fetch, ever.
+    #[error(transparent)]
+    Malformed(GitError),
+    /// The mirror or the remote failed (retried).
+    #[error(transparent)]
+    Fetch(#[from] GitError),
+    /// The blocking task did not finish.
+    #[error("the fetch task did not finish")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl Reconciler {
+    /// Fetch: makes sure the mirror of `full_name` holds `revision` and reads its tree. An
+    /// installation token the host refused is dropped from the cache.
+    pub(crate) async fn fetch_phase(
+        &self,
+        full_name: &str,
+        revision: &str,
+        before: &str,
+        url: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Fetched, FetchFailure> {
+        let started = Instant::now();
+        let mirror = self.mirrors.mirror(full_name)?;
+        let commit = parse_revision(revision).map_err(FetchFailure::Malformed)?;
+        let m = mirror.clone();
+        let url = url.to_owned();
+        let before = before.to_ascii_lowercase();
+        let used = credentials.as_ref().map(|c| c.password.clone());
+        let joined = tokio::task::spawn_blocking(move || {
+            m.ensure(&url, credentials.as_ref(), commit)?;
+            let snap = m.snapshot(commit)?;
+            let before_known = parse_revision(&before).map(|b| m.has(b)).unwrap_or(false);
+            Ok::<_, GitError>((snap, before_known))
+        })
+        .await?;
+        self.metrics.phase("fetch", started.elapsed());
+        match joined {
+            Ok((snapshot, before_known)) => Ok(Fetched {
+                mirror,
+                snapshot,
+                before_known,
+            }),
+            Err(e) => {
+                // An installation token the host stopped taking must not be reused.
+                if let Some(token) = used {
+                    for app in self.config.forges.iter().filter_map(|f| f.app.as_ref()) {
+                        app.invalidate(&token).await;
+                    }
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 

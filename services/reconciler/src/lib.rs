@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod heads;
 pub mod metrics;
 pub mod plan;
+pub mod prune;
 pub mod reconcile;
 pub mod render;
 pub mod report;

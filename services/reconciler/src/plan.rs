@@ -9,6 +9,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::Transient;
+use crate::reconcile::{Job, Reconciler};
+use crate::render::short;
+use crate::state::EnvState;
 
 /// The file's name at the repository root.
 pub const GANTRY_FILE: &str = ".gantry.yaml";
@@ -396,9 +403,280 @@ pub fn touches(changed: &BTreeSet<String>, path: &str, inputs: &[String]) -> boo
         .any(|c| under(c, path) || inputs.iter().any(|i| under(c, i)))
 }
 
+/// What one environment's reconcile does, decided from the revision it last applied: kube-rs's
+/// reconcile, desired state in and an action out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Render, apply, prune, verify and report.
+    Deploy,
+    /// The revision is already applied (a push and its `pr_merged`, or a redelivery): only its
+    /// status is posted again, unless this event posted it.
+    Repost {
+        /// The applied revision's outcome.
+        reported: crate::state::Reported,
+        /// Whether this event posted it already.
+        posted_by_this_event: bool,
+    },
+    /// The revision is older than the applied one: never go backwards.
+    Superseded {
+        /// The applied revision.
+        applied: String,
+    },
+}
+
+/// The [`Action`] for `revision` of event `event_id` given what the environment last applied.
+/// An API sync (`sync`) re-applies even the same revision; `older(applied)` says whether the
+/// revision is an ancestor of the applied one.
+pub fn action(
+    revision: &str,
+    event_id: &str,
+    sync: bool,
+    applied: Option<&crate::state::EnvState>,
+    older: impl FnOnce(&str) -> bool,
+) -> Action {
+    let Some(prev) = applied.filter(|p| !p.revision.is_empty()) else {
+        return Action::Deploy;
+    };
+    if prev.revision == revision {
+        return match &prev.reported {
+            Some(rep) if !sync => Action::Repost {
+                reported: rep.clone(),
+                posted_by_this_event: rep.posted_by == event_id,
+            },
+            _ => Action::Deploy,
+        };
+    }
+    if older(&prev.revision) {
+        return Action::Superseded {
+            applied: prev.revision.clone(),
+        };
+    }
+    Action::Deploy
+}
+
+/// What the plan phase decided for one event.
+#[derive(Debug)]
+pub(crate) enum Planned {
+    /// No `.gantry.yaml` at the revision: nothing to deploy.
+    Nothing,
+    /// `.gantry.yaml` is unusable: the status context that gets `error`, and why.
+    Unusable {
+        /// `gantry`, or the environment an API sync named.
+        context: String,
+        /// The file, line and problem.
+        message: String,
+    },
+    /// The environments to deploy, and the unchanged rest.
+    Deploy {
+        /// Deployed, each under its lease.
+        targets: Vec<Environment>,
+        /// Audited as skipped.
+        skipped: Vec<Environment>,
+    },
+}
+
+/// The event's revision compared with one applied revision.
+#[derive(Debug, Clone)]
+struct Since {
+    /// Paths that differ.
+    changed: Arc<BTreeSet<String>>,
+    /// Whether the event's revision is an ancestor of the applied one.
+    older: bool,
+}
+
+impl Reconciler {
+    /// Plan: `.gantry.yaml` at the revision, the environments of the event's branch (or the one
+    /// an API sync names), and which of them changed since what they last applied.
+    pub(crate) async fn plan_phase(&self, job: &Job, branch: &str) -> Result<Planned, Transient> {
+        let Some(text) = job.snapshot.file(GANTRY_FILE) else {
+            tracing::info!(repository = %job.full_name, revision = short(&job.revision), "no .gantry.yaml at this revision; nothing to deploy");
+            return Ok(Planned::Nothing);
+        };
+        let unusable =
+            |context: String, message: String| Ok(Planned::Unusable { context, message });
+        let envs = match parse(&text) {
+            Ok(e) => e,
+            Err(e) => return unusable("gantry".to_owned(), e.to_string()),
+        };
+        let envs: Vec<Environment> = match &job.only {
+            // An API sync names its environment; the branch was looked up from it.
+            Some((app, name)) => {
+                let one: Vec<Environment> = envs
+                    .into_iter()
+                    .filter(|e| &e.app == app && &e.name == name)
+                    .collect();
+                if one.is_empty() {
+                    let message = format!(
+                        "{GANTRY_FILE}: no environment {name:?} of app {app:?} at {}",
+                        short(&job.revision)
+                    );
+                    return unusable(crate::report::status_context(app, name), message);
+                }
+                one
+            }
+            None => envs.into_iter().filter(|e| e.branch == branch).collect(),
+        };
+        if let Some(bad) = envs.iter().find(|e| !self.has_cluster(&e.cluster)) {
+            let e = ConfigError {
+                line: bad.cluster_line,
+                message: format!(
+                    "cluster {:?} of {}/{} is not in the reconciler's config",
+                    bad.cluster, bad.app, bad.name
+                ),
+            };
+            return unusable(bad.context(), e.to_string());
+        }
+        let (targets, skipped) = self.changed(job, envs).await?;
+        Ok(Planned::Deploy { targets, skipped })
+    }
+
+    /// Which environments to deploy: those without a state, with changed settings, or whose
+    /// path or render inputs changed since what they last applied; returns those and the
+    /// unchanged rest. Superseded and repeated revisions are decided under the lease.
+    async fn changed(
+        &self,
+        job: &Job,
+        envs: Vec<Environment>,
+    ) -> Result<(Vec<Environment>, Vec<Environment>), Transient> {
+        let states: Vec<(Environment, Option<EnvState>)> = {
+            let mut futs = Vec::with_capacity(envs.len());
+            for env in envs {
+                let state = self.state.clone();
+                let key = job.key(&env);
+                futs.push(async move {
+                    let st = state.get(&key).await;
+                    (env, st)
+                });
+            }
+            let mut out = Vec::new();
+            let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffered(
+                futures::stream::iter(futs),
+                64,
+            ))
+            .await;
+            for (env, st) in results {
+                match st {
+                    Ok(s) => out.push((env, s)),
+                    Err(e) => return Err(Transient::new(env.context(), e)),
+                }
+            }
+            out
+        };
+        let mut diffs: HashMap<String, Option<Since>> = HashMap::new();
+        let mut targets = Vec::new();
+        let mut skipped = Vec::new();
+        for (env, st) in states {
+            let deploy = match &st {
+                _ if job.only.is_some() => true,
+                None => true,
+                Some(s) if s.revision.is_empty() => true,
+                Some(_) if job.force => true,
+                Some(s) if s.revision == job.revision => true,
+                Some(s) if s.config_digest != env.digest() => true,
+                Some(s) => {
+                    let since = match diffs.get(&s.revision) {
+                        Some(d) => d.clone(),
+                        None => {
+                            let d = changed_since(job, &s.revision).await;
+                            diffs.insert(s.revision.clone(), d.clone());
+                            d
+                        }
+                    };
+                    match since {
+                        None => true,
+                        // An older revision is decided (superseded) under the lease.
+                        Some(since) => since.older || touches(&since.changed, &env.path, &s.inputs),
+                    }
+                }
+            };
+            if deploy {
+                targets.push(env);
+            } else {
+                skipped.push(env);
+            }
+        }
+        Ok((targets, skipped))
+    }
+}
+
+/// What changed between `since` and the job's revision, computed once per distinct applied
+/// revision of an event; `None` when `since` is unknown.
+async fn changed_since(job: &Job, since: &str) -> Option<Since> {
+    let commit = crate::fetch::parse_revision(since).ok()?;
+    let mirror = job.mirror.clone();
+    let now = job.snapshot.clone();
+    tokio::task::spawn_blocking(move || {
+        if !mirror.has(commit) {
+            return None;
+        }
+        let old = mirror.snapshot(commit).ok()?;
+        Some(Since {
+            changed: Arc::new(old.changed_paths(&now)),
+            older: mirror.is_ancestor(now.commit, commit) == Some(true),
+        })
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_action_follows_what_was_applied() {
+        use crate::report::State;
+        use crate::state::{EnvState, Reported};
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let applied = |posted_by: &str| EnvState {
+            revision: a.clone(),
+            reported: Some(Reported {
+                state: State::Success,
+                description: "deployed".into(),
+                posted_by: posted_by.into(),
+            }),
+            ..Default::default()
+        };
+        let never = |_: &str| -> bool { panic!("not asked for the same revision") };
+        assert_eq!(action(&a, "e1", false, None, never), Action::Deploy);
+        let repost = action(&a, "e1", false, Some(&applied("e0")), never);
+        assert!(matches!(
+            repost,
+            Action::Repost {
+                posted_by_this_event: false,
+                ..
+            }
+        ));
+        let redelivered = action(&a, "e1", false, Some(&applied("e1")), never);
+        assert!(matches!(
+            redelivered,
+            Action::Repost {
+                posted_by_this_event: true,
+                ..
+            }
+        ));
+        // An API sync re-applies the same revision.
+        assert_eq!(
+            action(&a, "e1", true, Some(&applied("e0")), never),
+            Action::Deploy
+        );
+        // Never backwards; forwards deploys.
+        assert_eq!(
+            action(&b, "e1", false, Some(&applied("e0")), |r| r == a),
+            Action::Superseded { applied: a.clone() }
+        );
+        assert_eq!(
+            action(&b, "e1", false, Some(&applied("e0")), |_| false),
+            Action::Deploy
+        );
+        // A record of failed attempts only is no applied revision.
+        let failed = EnvState::default();
+        assert_eq!(
+            action(&b, "e1", false, Some(&failed), |_| true),
+            Action::Deploy
+        );
+    }
 
     #[test]
     fn the_contract_example_parses() {

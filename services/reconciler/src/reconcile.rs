@@ -2,26 +2,26 @@
 //! `concurrency`): lease, render, apply, prune, verify, report, audit. The result tells the
 //! worker loop whether to ack or to retry the message.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gantry_proto::v1::{Event, EventKind, Outcome, Phase, Trigger};
 use tokio::sync::{OnceCell, Semaphore};
+use tracing::Instrument;
 
 use crate::apply::{self, ApplyError, Cluster, Ownership};
 use crate::audit::{self, Auditor};
 use crate::config::{ClusterSource, Config, Forge, ForgeKind};
-use crate::error::{Cause, Transient, chain};
-use crate::fetch::{self, Credentials, Mirror, Mirrors, Snapshot};
+use crate::error::{Cause, Failure, Stop, Transient, chain};
+use crate::fetch::{self, Credentials, FetchFailure, Mirror, Mirrors, Snapshot};
 use crate::metrics::Metrics;
-use crate::plan::{self, Environment};
-use crate::render::{self, RenderFailure, short};
+use crate::plan::{self, Action, Environment, Planned};
+use crate::render::{RenderedEnv, short};
 use crate::report::{CommitStatus, ReportError, Reporter, State};
 use crate::state::{
     Attempt, AttemptOutcome, EnvKey, EnvState, Lease, ObjectRef, REPO_WIDE, Reported, StateStore,
 };
-use crate::verify::{self, Verdict};
 
 /// The revision an environment last applied and what it applied.
 pub(crate) type AppliedSet = (String, Arc<Vec<apply::Applied>>);
@@ -68,36 +68,150 @@ impl std::fmt::Debug for Reconciler {
 }
 
 /// The event-wide facts every environment task reads.
-struct Job {
-    event_id: String,
-    full_name: String,
-    revision: String,
+pub(crate) struct Job {
+    pub(crate) event_id: String,
+    pub(crate) full_name: String,
+    pub(crate) revision: String,
     /// Commits that get the statuses: the revision, and a merged pull request's head.
-    shas: Vec<String>,
+    pub(crate) shas: Vec<String>,
     forge: Option<Forge>,
     audit: audit::Context,
-    mirror: Arc<Mirror>,
-    snapshot: Arc<Snapshot>,
+    pub(crate) mirror: Arc<Mirror>,
+    pub(crate) snapshot: Arc<Snapshot>,
     /// Deploy every matching environment (a new branch or an unknown `before`).
-    force: bool,
+    pub(crate) force: bool,
     /// What started it.
     trigger: Trigger,
     /// An API sync: only this app and environment, re-applied even when unchanged.
-    only: Option<(String, String)>,
+    pub(crate) only: Option<(String, String)>,
     /// Where the repository is fetched from, and which provider announced it; kept in the
     /// state so that the resync can reach every repository ever deployed.
-    clone_url: String,
-    provider: i32,
+    pub(crate) clone_url: String,
+    pub(crate) provider: i32,
 }
 
 impl Job {
-    fn key(&self, env: &Environment) -> EnvKey {
+    pub(crate) fn key(&self, env: &Environment) -> EnvKey {
         EnvKey::new(&self.full_name, &env.app, &env.name)
     }
 
-    fn attempt(&self, phase: Phase, outcome: AttemptOutcome, message: &str) -> Attempt {
+    pub(crate) fn attempt(&self, phase: Phase, outcome: AttemptOutcome, message: &str) -> Attempt {
         attempt(&self.revision, self.trigger, phase, outcome, message)
     }
+
+    /// Whether the job's revision is an ancestor of the `applied` one (never go backwards).
+    pub(crate) fn is_older_than(&self, applied: &str) -> bool {
+        applied != self.revision
+            && fetch::parse_revision(applied)
+                .is_ok_and(|a| self.mirror.is_ancestor(self.snapshot.commit, a) == Some(true))
+    }
+}
+
+/// One environment's reconcile: the event's facts, the environment, the lease it runs under
+/// and what it last applied. Every phase reads it.
+pub(crate) struct Run<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) env: &'a Environment,
+    pub(crate) key: EnvKey,
+    /// `gantry/<app>/<env>`.
+    pub(crate) context: String,
+    /// The short revision, as messages name it.
+    pub(crate) rev: String,
+    /// Where namespaced objects without a namespace go.
+    namespace: String,
+    /// When the reconcile of this environment began.
+    pub(crate) started: Instant,
+    lease: &'a Lease,
+    /// The environment's record before this reconcile.
+    pub(crate) previous: Option<EnvState>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        job: &'a Job,
+        env: &'a Environment,
+        lease: &'a Lease,
+        previous: Option<EnvState>,
+    ) -> Run<'a> {
+        Run {
+            key: job.key(env),
+            context: env.context(),
+            rev: short(&job.revision).to_owned(),
+            namespace: env
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned()),
+            started: Instant::now(),
+            job,
+            env,
+            lease,
+            previous,
+        }
+    }
+
+    /// What was last applied, if anything (a record may hold only failed attempts).
+    pub(crate) fn applied_before(&self) -> Option<&EnvState> {
+        self.previous.as_ref().filter(|p| !p.revision.is_empty())
+    }
+
+    /// A renewal that found the lease taken over means another worker may be writing: stop
+    /// before the next write and let the redelivery converge.
+    pub(crate) fn held(&self) -> Result<(), Transient> {
+        if self.lease.lost() {
+            Err(self.transient(Cause::LeaseLost {
+                app: self.env.app.clone(),
+                environment: self.env.name.clone(),
+            }))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A transient failure of this environment.
+    pub(crate) fn transient(&self, cause: impl Into<Cause>) -> Transient {
+        Transient::new(&self.context, cause)
+    }
+
+    /// An audit record of this environment.
+    pub(crate) fn entry(
+        &self,
+        phase: Phase,
+        outcome: Outcome,
+        message: String,
+    ) -> audit::Entry<'_> {
+        audit::Entry {
+            app: &self.env.app,
+            environment: &self.env.name,
+            phase,
+            outcome,
+            message,
+            ..Default::default()
+        }
+    }
+
+    /// The labels and annotations every object of this environment gets.
+    pub(crate) fn ownership(&self) -> Ownership<'_> {
+        Ownership {
+            app: &self.env.app,
+            environment: &self.env.name,
+            revision: &self.job.revision,
+            repository: &self.job.full_name,
+            default_namespace: &self.namespace,
+        }
+    }
+}
+
+/// The span of one phase of one environment: a child of the `reconcile` span.
+macro_rules! phase_span {
+    ($name:literal, $run:expr $(, $($field:tt)*)?) => {
+        tracing::info_span!(
+            $name,
+            app = %$run.env.app,
+            environment = %$run.env.name,
+            revision = %$run.rev
+            $(, $($field)*)?
+        )
+    };
 }
 
 /// An [`Attempt`] stamped now.
@@ -128,15 +242,6 @@ pub fn trigger_name(t: Trigger) -> &'static str {
         Trigger::Api => "api",
         _ => "webhook",
     }
-}
-
-/// The event's revision compared with one applied revision.
-#[derive(Debug, Clone)]
-struct Since {
-    /// Paths that differ.
-    changed: Arc<BTreeSet<String>>,
-    /// Whether the event's revision is an ancestor of the applied one.
-    older: bool,
 }
 
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -173,12 +278,17 @@ impl Reconciler {
         }
     }
 
-    /// The cluster named `name`, for the drift check.
+    /// The cluster named `name`, for the drift check and the prune of a moved environment.
     pub(crate) async fn cluster_named(&self, name: &str) -> Result<Arc<Cluster>, ApplyError> {
         self.cluster(name).await
     }
 
-    async fn cluster(&self, name: &str) -> Result<Arc<Cluster>, ApplyError> {
+    /// Whether `name` is a configured cluster.
+    pub(crate) fn has_cluster(&self, name: &str) -> bool {
+        self.clusters.contains_key(name)
+    }
+
+    pub(crate) async fn cluster(&self, name: &str) -> Result<Arc<Cluster>, ApplyError> {
         let unknown = || ApplyError::UnknownCluster {
             cluster: name.to_owned(),
         };
@@ -256,7 +366,7 @@ impl Reconciler {
     }
 
     /// Posts `state` on every status commit of the job.
-    async fn post(
+    pub(crate) async fn post(
         &self,
         job: &Job,
         context: &str,
@@ -291,7 +401,7 @@ impl Reconciler {
         Ok(())
     }
 
-    async fn audit(&self, job: &Job, e: audit::Entry<'_>) -> Result<(), Transient> {
+    pub(crate) async fn audit(&self, job: &Job, e: audit::Entry<'_>) -> Result<(), Transient> {
         let context = if e.app.is_empty() {
             "gantry".to_owned()
         } else {
@@ -478,53 +588,21 @@ impl Reconciler {
 
         // Fetch.
         let started = Instant::now();
-        let fetched = {
-            let mirror = match self.mirrors.mirror(&full_name) {
-                Ok(m) => m,
-                Err(e) => {
-                    return self.repo_failure(&audit_cx, chain(&e), last).await;
-                }
-            };
-            let commit = match fetch::parse_revision(&revision) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(id = %event.id, error = %chain(&e), "event with a malformed revision");
-                    return EventOutcome::Done;
-                }
-            };
-            let m = mirror.clone();
-            let url = url.clone();
-            let before = event.before.to_ascii_lowercase();
-            let used = credentials.as_ref().map(|c| c.password.clone());
-            let joined = tokio::task::spawn_blocking(move || {
-                m.ensure(&url, credentials.as_ref(), commit)?;
-                let snap = m.snapshot(commit)?;
-                let before_known = fetch::parse_revision(&before)
-                    .map(|b| m.has(b))
-                    .unwrap_or(false);
-                Ok::<_, fetch::GitError>((snap, before_known))
-            })
+        let fetched = self
+            .fetch_phase(&full_name, &revision, &event.before, &url, credentials)
+            .instrument(
+                tracing::info_span!("fetch", repository = %full_name, revision = short(&revision)),
+            )
             .await;
-            match joined {
-                Ok(Ok((snap, before_known))) => (mirror, snap, before_known),
-                Ok(Err(e)) => {
-                    self.metrics.phase("fetch", started.elapsed());
-                    // An installation token the host stopped taking must not be reused.
-                    if let Some(token) = used {
-                        for app in self.config.forges.iter().filter_map(|f| f.app.as_ref()) {
-                            app.invalidate(&token).await;
-                        }
-                    }
-                    return self.repo_failure(&audit_cx, chain(&e), last).await;
-                }
-                Err(e) => {
-                    return self.repo_failure(&audit_cx, chain(&e), last).await;
-                }
+        let fetched = match fetched {
+            Ok(f) => f,
+            Err(FetchFailure::Malformed(e)) => {
+                tracing::warn!(id = %event.id, error = %chain(&e), "event with a malformed revision");
+                return EventOutcome::Done;
             }
+            Err(e) => return self.repo_failure(&audit_cx, chain(&e), last).await,
         };
-        let (mirror, snapshot, before_known) = fetched;
-        self.metrics.phase("fetch", started.elapsed());
-        let force = event.created || is_zero(&event.before) || !before_known;
+        let force = event.created || is_zero(&event.before) || !fetched.before_known;
         let job = Arc::new(Job {
             event_id: event.id.clone(),
             full_name: full_name.clone(),
@@ -532,8 +610,8 @@ impl Reconciler {
             shas,
             forge,
             audit: audit_cx,
-            mirror,
-            snapshot,
+            mirror: fetched.mirror,
+            snapshot: fetched.snapshot,
             force,
             trigger,
             only,
@@ -557,52 +635,18 @@ impl Reconciler {
         }
 
         // Plan.
-        let Some(text) = job.snapshot.file(plan::GANTRY_FILE) else {
-            tracing::info!(repository = %full_name, revision = short(&revision), "no .gantry.yaml at this revision; nothing to deploy");
-            return EventOutcome::Done;
-        };
-        let envs = match plan::parse(&text) {
-            Ok(e) => e,
-            Err(e) => return self.config_error(&job, "gantry", e.to_string()).await,
-        };
-        let envs: Vec<Environment> = match &job.only {
-            // An API sync names its environment; the branch was looked up from it.
-            Some((app, name)) => {
-                let one: Vec<Environment> = envs
-                    .into_iter()
-                    .filter(|e| &e.app == app && &e.name == name)
-                    .collect();
-                if one.is_empty() {
-                    let message = format!(
-                        "{}: no environment {name:?} of app {app:?} at {}",
-                        plan::GANTRY_FILE,
-                        short(&revision)
-                    );
-                    return self
-                        .config_error(&job, &format!("gantry/{app}/{name}"), message)
-                        .await;
-                }
-                one
+        let planned = self
+            .plan_phase(&job, branch)
+            .instrument(
+                tracing::info_span!("plan", repository = %full_name, revision = short(&revision)),
+            )
+            .await;
+        let (targets, skipped) = match planned {
+            Ok(Planned::Deploy { targets, skipped }) => (targets, skipped),
+            Ok(Planned::Nothing) => return EventOutcome::Done,
+            Ok(Planned::Unusable { context, message }) => {
+                return self.config_error(&job, &context, message).await;
             }
-            None => envs.into_iter().filter(|e| e.branch == branch).collect(),
-        };
-        if let Some(bad) = envs
-            .iter()
-            .find(|e| !self.clusters.contains_key(&e.cluster))
-        {
-            let msg = plan::ConfigError {
-                line: bad.cluster_line,
-                message: format!(
-                    "cluster {:?} of {}/{} is not in the reconciler's config",
-                    bad.cluster, bad.app, bad.name
-                ),
-            };
-            return self
-                .config_error(&job, &bad.context(), msg.to_string())
-                .await;
-        }
-        let (targets, skipped) = match self.plan(&job, envs).await {
-            Ok(t) => t,
             Err(t) => return retry(vec![t]),
         };
 
@@ -716,78 +760,6 @@ impl Reconciler {
         }
     }
 
-    /// Which environments to deploy: those without a state, with changed settings, or whose
-    /// path or render inputs changed since what they last applied; returns those and the
-    /// unchanged rest. Superseded and repeated revisions are decided under the lease.
-    async fn plan(
-        &self,
-        job: &Job,
-        envs: Vec<Environment>,
-    ) -> Result<(Vec<Environment>, Vec<Environment>), Transient> {
-        let states: Vec<(Environment, Option<EnvState>)> = {
-            let mut futs = Vec::with_capacity(envs.len());
-            for env in envs {
-                let state = self.state.clone();
-                let key = job.key(&env);
-                futs.push(async move {
-                    let st = state.get(&key).await;
-                    (env, st)
-                });
-            }
-            let mut out = Vec::new();
-            let results: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffered(
-                futures::stream::iter(futs),
-                64,
-            ))
-            .await;
-            for (env, st) in results {
-                match st {
-                    Ok(s) => out.push((env, s)),
-                    Err(e) => {
-                        return Err(Transient::new(env.context(), e));
-                    }
-                }
-            }
-            out
-        };
-        let mut diffs: HashMap<String, Option<Since>> = HashMap::new();
-        let mut targets = Vec::new();
-        let mut skipped = Vec::new();
-        for (env, st) in states {
-            let deploy = match &st {
-                _ if job.only.is_some() => true,
-                None => true,
-                Some(s) if s.revision.is_empty() => true,
-                Some(_) if job.force => true,
-                Some(s) if s.revision == job.revision => true,
-                Some(s) if s.config_digest != env.digest() => true,
-                Some(s) => {
-                    let since = match diffs.get(&s.revision) {
-                        Some(d) => d.clone(),
-                        None => {
-                            let d = self.changed_since(job, &s.revision).await;
-                            diffs.insert(s.revision.clone(), d.clone());
-                            d
-                        }
-                    };
-                    match since {
-                        None => true,
-                        // An older revision is decided (superseded) under the lease.
-                        Some(since) => {
-                            since.older || plan::touches(&since.changed, &env.path, &s.inputs)
-                        }
-                    }
-                }
-            };
-            if deploy {
-                targets.push(env);
-            } else {
-                skipped.push(env);
-            }
-        }
-        Ok((targets, skipped))
-    }
-
     /// One `skipped` audit record per environment whose inputs did not change.
     async fn record_skipped(&self, job: &Job, skipped: Vec<Environment>) -> Result<(), Transient> {
         let mut records = Vec::with_capacity(skipped.len());
@@ -824,36 +796,14 @@ impl Reconciler {
         results.into_iter().collect()
     }
 
-    /// What changed between `since` and the job's revision, computed once per distinct applied
-    /// revision of an event; `None` when `since` is unknown.
-    async fn changed_since(&self, job: &Job, since: &str) -> Option<Since> {
-        let commit = fetch::parse_revision(since).ok()?;
-        let mirror = job.mirror.clone();
-        let now = job.snapshot.clone();
-        tokio::task::spawn_blocking(move || {
-            if !mirror.has(commit) {
-                return None;
-            }
-            let old = mirror.snapshot(commit).ok()?;
-            Some(Since {
-                changed: Arc::new(old.changed_paths(&now)),
-                older: mirror.is_ancestor(now.commit, commit) == Some(true),
-            })
-        })
-        .await
-        .ok()
-        .flatten()
-    }
-
     /// One environment under its lease.
     async fn environment(&self, job: &Job, env: &Environment) -> Result<(), Transient> {
-        let context = env.context();
         let key = job.key(env);
         let lease = self
             .state
             .acquire(&key, self.config.lease_ttl * 2)
             .await
-            .map_err(|e| Transient::new(&context, Cause::Lease(e)))?;
+            .map_err(|e| Transient::new(env.context(), Cause::Lease(e)))?;
         let keep = lease.keep_alive();
         let result = self.deploy(job, env, &lease).await;
         drop(keep);
@@ -871,373 +821,138 @@ impl Reconciler {
         result
     }
 
+    /// Runs the phases of one environment; a failure for good is recorded and reported here.
     async fn deploy(&self, job: &Job, env: &Environment, lease: &Lease) -> Result<(), Transient> {
-        let context = env.context();
-        // A renewal that found the lease taken over means another worker may be writing: stop
-        // before the next write and let the redelivery converge.
-        let held = || {
-            if lease.lost() {
-                Err(Transient::new(
-                    &context,
-                    Cause::LeaseLost {
-                        app: env.app.clone(),
-                        environment: env.name.clone(),
-                    },
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let rev = short(&job.revision).to_owned();
-        let started = Instant::now();
-        let key = job.key(env);
         let previous = self
             .state
-            .get(&key)
+            .get(&job.key(env))
             .await
-            .map_err(|e| Transient::new(context.clone(), e))?;
-        let entry = |phase: Phase, outcome: Outcome, message: String| audit::Entry {
-            app: &env.app,
-            environment: &env.name,
-            phase,
-            outcome,
-            message,
-            ..Default::default()
-        };
+            .map_err(|e| Transient::new(env.context(), e))?;
+        let run = Run::new(job, env, lease, previous);
+        match self.pipeline(&run).await {
+            Ok(()) | Err(Stop::Settled) => Ok(()),
+            Err(Stop::Retry(t)) => Err(t),
+            Err(Stop::Fail(f)) => self.fail(&run, f).await,
+        }
+    }
 
-        // What was last applied, if anything (a record may hold only failed attempts).
-        let applied_before = previous.as_ref().filter(|p| !p.revision.is_empty());
-        if let Some(prev) = applied_before {
-            // The same revision again (a push and its pr_merged, or a redelivery): report only.
-            // An API sync re-applies it instead.
-            if prev.revision == job.revision
-                && job.only.is_none()
-                && let Some(rep) = &prev.reported
-            {
-                let message = if rep.posted_by == job.event_id {
+    /// The pipeline of one environment: each phase takes what the one before produced, and
+    /// stops it with a retry, a failure for good, or nothing left to do.
+    async fn pipeline(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let action = plan::action(
+            &run.job.revision,
+            &run.job.event_id,
+            run.job.only.is_some(),
+            run.applied_before(),
+            |applied| run.job.is_older_than(applied),
+        );
+        if action != Action::Deploy {
+            return self.settle(run, action).await;
+        }
+        if self.config.trust.required(run.env) {
+            self.signature_phase(run)
+                .instrument(phase_span!("signature", run))
+                .await?;
+        }
+        self.post(
+            run.job,
+            &run.context,
+            State::Pending,
+            &format!("deploying {}", run.rev),
+        )
+        .await
+        .map_err(|e| run.transient(e))?;
+        let rendered = self
+            .render_phase(run)
+            .instrument(phase_span!("render", run))
+            .await?;
+        if let Some((prev, rep)) = rendered.unchanged(run.applied_before(), &run.env.digest()) {
+            return self.unchanged_render(run, prev, rep).await;
+        }
+        let (cluster, applied) = self
+            .apply_phase(run, &rendered.rendered.objects)
+            .instrument(phase_span!("apply", run))
+            .await?;
+        let inventory: Vec<ObjectRef> = applied.iter().map(|a| a.reference.clone()).collect();
+        let pruned = self
+            .prune_phase(run, &cluster, &inventory)
+            .instrument(phase_span!("prune", run))
+            .await?;
+        let state = self.record_applied(run, &rendered, inventory).await?;
+        let checked = self
+            .verify_phase(run, &cluster, &applied, pruned.len())
+            .instrument(phase_span!("verify", run))
+            .await?;
+        self.report_phase(run, state, checked)
+            .instrument(phase_span!("report", run))
+            .await
+    }
+
+    /// Ends the reconcile of a revision that needs no deploy: the applied one again (its status
+    /// reposted unless this event posted it) or an older one (superseded).
+    async fn settle(&self, run: &Run<'_>, action: Action) -> Result<(), Stop> {
+        let rev = &run.rev;
+        match action {
+            Action::Deploy => return Ok(()),
+            Action::Repost {
+                reported,
+                posted_by_this_event,
+            } => {
+                let message = if posted_by_this_event {
                     format!(
                         "{rev} is already applied and this event posted its status {}",
-                        rep.state.as_str()
+                        reported.state.as_str()
                     )
                 } else {
-                    self.post(job, &context, rep.state, &rep.description)
+                    self.post(run.job, &run.context, reported.state, &reported.description)
                         .await
-                        .map_err(|e| Transient::new(&context, e))?;
+                        .map_err(|e| run.transient(e))?;
                     format!(
                         "{rev} is already applied; status {} reposted",
-                        rep.state.as_str()
+                        reported.state.as_str()
                     )
                 };
-                self.audit(job, entry(Phase::Report, Outcome::Skipped, message))
+                self.audit(run.job, run.entry(Phase::Report, Outcome::Skipped, message))
                     .await?;
-                return Ok(());
             }
-            // Never go backwards.
-            if prev.revision != job.revision
-                && let Ok(applied) = fetch::parse_revision(&prev.revision)
-                && job.mirror.is_ancestor(job.snapshot.commit, applied) == Some(true)
-            {
+            Action::Superseded { applied } => {
+                let message = format!(
+                    "{rev} is older than {}, which is already applied",
+                    short(&applied)
+                );
                 self.audit(
-                    job,
-                    entry(
-                        Phase::Apply,
-                        Outcome::Superseded,
-                        format!(
-                            "{rev} is older than {}, which is already applied",
-                            short(&prev.revision)
-                        ),
-                    ),
+                    run.job,
+                    run.entry(Phase::Apply, Outcome::Superseded, message.clone()),
                 )
                 .await?;
-                self.metrics
-                    .reconciled(&env.app, &env.name, AttemptOutcome::Superseded.as_str());
-                let a = job.attempt(
-                    Phase::Apply,
-                    AttemptOutcome::Superseded,
-                    &format!(
-                        "{rev} is older than {}, which is already applied",
-                        short(&prev.revision)
-                    ),
+                self.metrics.reconciled(
+                    &run.env.app,
+                    &run.env.name,
+                    AttemptOutcome::Superseded.as_str(),
                 );
+                let a = run
+                    .job
+                    .attempt(Phase::Apply, AttemptOutcome::Superseded, &message);
                 self.state
-                    .attempted(&key, a)
+                    .attempted(&run.key, a)
                     .await
-                    .map_err(|e| Transient::new(context.clone(), e))?;
-                return Ok(());
+                    .map_err(|e| run.transient(e))?;
             }
         }
+        Err(Stop::Settled)
+    }
 
-        // Signatures (contract section 11): before anything of the revision is rendered.
-        if self.config.trust.required(env) {
-            let t = Instant::now();
-            let (mirror, commit) = (job.mirror.clone(), job.snapshot.commit);
-            let trust = self.config.trust.clone();
-            let verdict = tokio::task::spawn_blocking(move || trust.check(&mirror, commit))
-                .await
-                .map_err(|e| Transient::new(&context, e))?
-                .map_err(|e| Transient::new(&context, e))?;
-            self.audit(
-                job,
-                audit::Entry {
-                    duration: Some(t.elapsed()),
-                    signature: Some(crate::trust::record(&verdict)),
-                    ..entry(
-                        Phase::Verify,
-                        if verdict.trusted() {
-                            Outcome::Succeeded
-                        } else {
-                            Outcome::Denied
-                        },
-                        crate::trust::message(&job.revision, &verdict),
-                    )
-                },
-            )
-            .await?;
-            if !verdict.trusted() {
-                let description = crate::trust::refusal(&job.revision, &verdict);
-                tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, %description, detail = %verdict.detail, "refused an untrusted commit");
-                return self
-                    .conclude(job, env, Phase::Verify, State::Error, description)
-                    .await;
-            }
-        }
-
-        self.post(job, &context, State::Pending, &format!("deploying {rev}"))
-            .await
-            .map_err(|e| Transient::new(&context, e))?;
-
-        // Render.
-        let t = Instant::now();
-        let snapshot = job.snapshot.clone();
-        let env2 = env.clone();
-        let rendered = tokio::task::spawn_blocking(move || {
-            render::render(&snapshot, &env2).map(|r| {
-                let digest = render::inputs_digest(snapshot.as_ref(), &r.inputs);
-                (r, digest)
-            })
-        })
-        .await
-        .map_err(|e| Transient::new(context.clone(), e))?;
-        self.metrics.phase("render", t.elapsed());
-        let (rendered, inputs_digest) = match rendered {
-            Ok(r) => r,
-            Err(e) => {
-                let full = chain(&e);
-                let description = match &e {
-                    RenderFailure::MissingPath { .. } => full.clone(),
-                    RenderFailure::Render(_) => format!("render failed: {full}"),
-                };
-                return self
-                    .finish(job, env, Phase::Render, State::Error, description, full)
-                    .await;
-            }
-        };
-        if rendered.objects.is_empty() && !env.allow_empty {
-            let msg = format!(
-                "{} renders no objects at {rev}; nothing applied or pruned (set allowEmpty: true to allow it)",
-                env.path
-            );
-            return self
-                .finish(job, env, Phase::Render, State::Error, msg.clone(), msg)
-                .await;
-        }
-        let nondeterministic = !rendered.nondeterministic.is_empty();
-        let mut message = format!(
-            "rendered {} objects from {} files",
-            rendered.objects.len(),
-            rendered.inputs.len()
-        );
-        // Said once per environment (the state remembers it), not on every reconcile.
-        if nondeterministic && !previous.as_ref().is_some_and(|p| p.nondeterministic) {
-            let why = rendered.nondeterministic.join(", ");
-            tracing::warn!(app = %env.app, env = %env.name, functions = %why,
-                "the render is nondeterministic: re-rendering the same inputs differs, and is not taken for a change");
-            message.push_str(&format!(
-                "; nondeterministic ({why}): a re-render of the same inputs differs and is not taken for a change"
-            ));
-        }
-        self.audit(
-            job,
-            audit::Entry {
-                duration: Some(t.elapsed()),
-                nondeterministic,
-                ..entry(Phase::Render, Outcome::Succeeded, message)
-            },
-        )
-        .await?;
-
-        // A nondeterministic render of the inputs already applied (a forced redeploy, a commit
-        // that changed nothing it reads) differs only by its random or time values: applying it
-        // would rotate generated passwords and certificates for no change in Git. Keep what is
-        // applied and carry its status over to this revision.
-        if nondeterministic
-            && let Some(prev) = applied_before
-            && prev.inputs_digest == inputs_digest
-            && prev.config_digest == env.digest()
-            && let Some(rep) = &prev.reported
-        {
-            return self.unchanged_render(job, env, prev, rep).await;
-        }
-
-        // Apply.
-        held()?;
-        let t = Instant::now();
-        let cluster = match self.cluster(&env.cluster).await {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(Transient::new(context, e));
-            }
-        };
-        let namespace = env
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned());
-        let own = Ownership {
-            app: &env.app,
-            environment: &env.name,
-            revision: &job.revision,
-            repository: &job.full_name,
-            default_namespace: &namespace,
-        };
-        let applied = match cluster.apply(&rendered.objects, &own).await {
-            Ok(a) => a,
-            Err(e @ ApplyError::Unavailable { .. }) => {
-                let t = Transient::new(context, e);
-                let _ = self
-                    .audit(
-                        job,
-                        entry(
-                            Phase::Apply,
-                            Outcome::Failed,
-                            format!("{} (will retry)", t.reason()),
-                        ),
-                    )
-                    .await;
-                return Err(t);
-            }
-            Err(e @ ApplyError::Rejected { .. }) => {
-                let full = format!("apply of {rev} refused: {e}");
-                return self
-                    .finish(job, env, Phase::Apply, State::Failure, full.clone(), full)
-                    .await;
-            }
-            Err(e) => {
-                let full = format!("apply of {rev} failed: {e}");
-                return self
-                    .finish(job, env, Phase::Apply, State::Error, full.clone(), full)
-                    .await;
-            }
-        };
-        self.metrics.phase("apply", t.elapsed());
-        self.metrics.applied.inc_by(applied.len() as u64);
-        self.applied_sets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                key.clone(),
-                (job.revision.clone(), Arc::new(applied.clone())),
-            );
-        self.audit(
-            job,
-            audit::Entry {
-                applied: applied.len() as u32,
-                duration: Some(t.elapsed()),
-                ..entry(
-                    Phase::Apply,
-                    Outcome::Succeeded,
-                    format!("applied {} objects at {rev}", applied.len()),
-                )
-            },
-        )
-        .await?;
-
-        // Prune.
-        let t = Instant::now();
-        let inventory: Vec<ObjectRef> = applied.iter().map(|a| a.reference.clone()).collect();
-        // An environment moved to another cluster leaves nothing stale in the new one; its
-        // whole previous inventory is pruned from the old one instead.
-        let moved_from = applied_before
-            .map(|p| p.cluster.clone())
-            .filter(|c| !c.is_empty() && *c != env.cluster);
-        let stale: Vec<ObjectRef> = applied_before
-            .filter(|_| moved_from.is_none())
-            .map(|p| {
-                p.inventory
-                    .iter()
-                    .filter(|old| !inventory.iter().any(|n| apply::same_object(old, n)))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        held()?;
-        let pruned = if env.prune && !stale.is_empty() {
-            match cluster.prune(&stale, &own).await {
-                Ok(p) => p,
-                Err(e @ ApplyError::Unavailable { .. }) => {
-                    return Err(Transient::new(context, e));
-                }
-                Err(e) => {
-                    let full = format!("prune at {rev} failed: {e}");
-                    return self
-                        .finish(job, env, Phase::Prune, State::Failure, full.clone(), full)
-                        .await;
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        let mut pruned = pruned;
-        if let (Some(old), Some(prev), true) = (&moved_from, applied_before, env.prune) {
-            match self.cluster(old).await {
-                Ok(c) => match c.prune(&prev.inventory, &own).await {
-                    Ok(p) => pruned.extend(p),
-                    Err(e @ ApplyError::Unavailable { .. }) => {
-                        return Err(Transient::new(
-                            context,
-                            Cause::PruneMoved {
-                                cluster: old.clone(),
-                                source: e,
-                            },
-                        ));
-                    }
-                    Err(e) => {
-                        let full = format!("prune from cluster {old} at {rev} failed: {e}");
-                        return self
-                            .finish(job, env, Phase::Prune, State::Failure, full.clone(), full)
-                            .await;
-                    }
-                },
-                // A cluster no longer configured cannot be cleaned; say so and go on.
-                Err(e) => {
-                    tracing::warn!(app = %env.app, env = %env.name, cluster = %old, error = %chain(&e), "cannot prune from the previous cluster");
-                }
-            }
-        }
-        self.metrics.phase("prune", t.elapsed());
-        self.metrics.pruned.inc_by(pruned.len() as u64);
-        self.audit(
-            job,
-            audit::Entry {
-                pruned: pruned.len() as u32,
-                duration: Some(t.elapsed()),
-                ..entry(
-                    Phase::Prune,
-                    if env.prune {
-                        Outcome::Succeeded
-                    } else {
-                        Outcome::Skipped
-                    },
-                    if env.prune {
-                        format!("pruned {} objects", pruned.len())
-                    } else {
-                        format!("prune is off; {} objects left in place", stale.len())
-                    },
-                )
-            },
-        )
-        .await?;
-        held()?;
-        let mut state = EnvState {
+    /// Stores the environment's record once its revision is applied and pruned, before the
+    /// verdict: a crash during verify must not lose the inventory.
+    async fn record_applied(
+        &self,
+        run: &Run<'_>,
+        rendered: &RenderedEnv,
+        inventory: Vec<ObjectRef>,
+    ) -> Result<EnvState, Stop> {
+        run.held()?;
+        let (job, env) = (run.job, run.env);
+        let state = EnvState {
             revision: job.revision.clone(),
             repository: job.full_name.clone(),
             app: env.app.clone(),
@@ -1249,19 +964,19 @@ impl Reconciler {
             interval: env.interval.map_or(0, |d| d.as_secs()),
             self_heal: env.self_heal,
             config_digest: env.digest(),
-            inputs: rendered.inputs.iter().cloned().collect(),
+            inputs: rendered.rendered.inputs.iter().cloned().collect(),
             inventory,
             reported: None,
             applied_at: time::OffsetDateTime::now_utc().unix_timestamp(),
-            inputs_digest,
-            nondeterministic,
-            last_attempt: previous.as_ref().and_then(|p| p.last_attempt.clone()),
+            inputs_digest: rendered.inputs_digest.clone(),
+            nondeterministic: rendered.nondeterministic,
+            last_attempt: run.previous.as_ref().and_then(|p| p.last_attempt.clone()),
             last_check: None,
         };
         self.state
-            .put(&key, &state)
+            .put(&run.key, &state)
             .await
-            .map_err(|e| Transient::new(context.clone(), e))?;
+            .map_err(|e| run.transient(e))?;
         self.metrics
             .last_applied
             .get_or_create(&crate::metrics::EnvLabels {
@@ -1269,120 +984,38 @@ impl Reconciler {
                 environment: env.name.clone(),
             })
             .set(state.applied_at);
-
-        // Verify.
-        let t = Instant::now();
-        let verdict = match verify::verify(
-            &cluster,
-            &applied,
-            env.health_timeout,
-            self.config.verify_interval,
-        )
-        .await
-        {
-            Ok(v) => v,
-            Err(e @ ApplyError::Unavailable { .. }) => {
-                return Err(Transient::new(context, e));
-            }
-            Err(e) => Verdict::Failed(chain(&e)),
-        };
-        self.metrics.phase("verify", t.elapsed());
-        let (final_state, description, outcome, metric) = match &verdict {
-            Verdict::Healthy => (
-                State::Success,
-                format!(
-                    "deployed {rev} in {:.1}s: {} objects applied, {} pruned",
-                    started.elapsed().as_secs_f64(),
-                    applied.len(),
-                    pruned.len()
-                ),
-                Outcome::Succeeded,
-                "success",
-            ),
-            Verdict::Failed(why) => (
-                State::Failure,
-                format!("{rev} is unhealthy: {why}"),
-                Outcome::Failed,
-                "failure",
-            ),
-        };
-        self.audit(
-            job,
-            audit::Entry {
-                duration: Some(t.elapsed()),
-                ..entry(Phase::Verify, outcome, description.clone())
-            },
-        )
-        .await?;
-        state.reported = Some(Reported {
-            state: final_state,
-            description: description.clone(),
-            posted_by: String::new(),
-        });
-        let outcome_of = if final_state == State::Success {
-            AttemptOutcome::Success
-        } else {
-            AttemptOutcome::Failure
-        };
-        state.last_attempt = Some(job.attempt(Phase::Verify, outcome_of, &description));
-        self.state
-            .put(&key, &state)
-            .await
-            .map_err(|e| Transient::new(context.clone(), e))?;
-        self.post(job, &context, final_state, &description)
-            .await
-            .map_err(|e| Transient::new(&context, e))?;
-        // Remember that this event posted it. Should this write fail, a redelivery posts the
-        // status once more, which is the lesser harm than never posting it.
-        if let Some(rep) = state.reported.as_mut() {
-            rep.posted_by = job.event_id.clone();
-            if let Err(e) = self.state.put(&key, &state).await {
-                tracing::warn!(error = %chain(&e), "recording the posted status failed");
-            }
-        }
-        self.audit(
-            job,
-            entry(
-                Phase::Report,
-                Outcome::Succeeded,
-                format!("posted {} on {}", final_state.as_str(), job.shas.join(", ")),
-            ),
-        )
-        .await?;
-        self.metrics.reconciled(&env.app, &env.name, metric);
-        tracing::info!(event = %job.event_id, app = %env.app, env = %env.name, revision = %rev, state = final_state.as_str(), %description, "reconciled");
-        Ok(())
+        Ok(state)
     }
 
     /// A nondeterministic re-render of unchanged inputs: nothing is applied or pruned; the
     /// state moves to this revision and the applied revision's status is posted on it.
     async fn unchanged_render(
         &self,
-        job: &Job,
-        env: &Environment,
+        run: &Run<'_>,
         prev: &EnvState,
         rep: &Reported,
-    ) -> Result<(), Transient> {
-        let context = env.context();
-        let rev = short(&job.revision).to_owned();
+    ) -> Result<(), Stop> {
+        let (job, env) = (run.job, run.env);
         let since = short(&prev.revision).to_owned();
         self.audit(
             job,
             audit::Entry {
-                app: &env.app,
-                environment: &env.name,
-                phase: Phase::Apply,
-                outcome: Outcome::Skipped,
-                message: format!(
-                    "no input of {} changed since {since}; its nondeterministic re-render is not a change, so nothing is applied",
-                    env.path
-                ),
                 nondeterministic: true,
-                ..Default::default()
+                ..run.entry(
+                    Phase::Apply,
+                    Outcome::Skipped,
+                    format!(
+                        "no input of {} changed since {since}; its nondeterministic re-render is not a change, so nothing is applied",
+                        env.path
+                    ),
+                )
             },
         )
         .await?;
-        let description = format!("{rev}: no input changed since {since}; {}", rep.description);
+        let description = format!(
+            "{}: no input changed since {since}; {}",
+            run.rev, rep.description
+        );
         let outcome = if rep.state == State::Success {
             AttemptOutcome::Success
         } else {
@@ -1394,70 +1027,39 @@ impl Reconciler {
             ..prev.clone()
         };
         self.state
-            .put(&job.key(env), &state)
+            .put(&run.key, &state)
             .await
-            .map_err(|e| Transient::new(context.clone(), e))?;
-        self.post(job, &context, rep.state, &description)
+            .map_err(|e| run.transient(e))?;
+        self.post(job, &run.context, rep.state, &description)
             .await
-            .map_err(|e| Transient::new(&context, e))?;
+            .map_err(|e| run.transient(e))?;
         self.audit(
             job,
-            audit::Entry {
-                app: &env.app,
-                environment: &env.name,
-                phase: Phase::Report,
-                outcome: Outcome::Succeeded,
-                message: format!("posted {} on {}", rep.state.as_str(), job.shas.join(", ")),
-                ..Default::default()
-            },
+            run.entry(
+                Phase::Report,
+                Outcome::Succeeded,
+                format!("posted {} on {}", rep.state.as_str(), job.shas.join(", ")),
+            ),
         )
         .await?;
         self.metrics.reconciled(&env.app, &env.name, "unchanged");
-        Ok(())
+        Err(Stop::Settled)
     }
 
-    /// Ends a reconcile that failed for good: audit the full text, post the cut status.
-    async fn finish(
-        &self,
-        job: &Job,
-        env: &Environment,
-        phase: Phase,
-        state: State,
-        description: String,
-        full: String,
-    ) -> Result<(), Transient> {
-        self.audit(
-            job,
-            audit::Entry {
-                app: &env.app,
-                environment: &env.name,
-                phase,
-                outcome: Outcome::Failed,
-                message: full,
-                ..Default::default()
-            },
-        )
-        .await?;
-        self.conclude(job, env, phase, state, description).await
-    }
-
-    /// Records the failed attempt in the state, posts its status and counts it (after its audit
-    /// record was written).
-    async fn conclude(
-        &self,
-        job: &Job,
-        env: &Environment,
-        phase: Phase,
-        state: State,
-        description: String,
-    ) -> Result<(), Transient> {
-        let context = env.context();
-        let outcome = if state == State::Failure {
+    /// Ends a reconcile that failed for good: audits the full text (unless its phase did),
+    /// records the failed attempt in the state, posts its status and counts it.
+    async fn fail(&self, run: &Run<'_>, f: Failure) -> Result<(), Transient> {
+        let (job, env) = (run.job, run.env);
+        if let Some(full) = f.audit {
+            self.audit(job, run.entry(f.phase, Outcome::Failed, full))
+                .await?;
+        }
+        let outcome = if f.state == State::Failure {
             AttemptOutcome::Failure
         } else {
             AttemptOutcome::Error
         };
-        let a = job.attempt(phase, outcome, &description);
+        let a = job.attempt(f.phase, outcome, &f.description);
         let (branch, url, provider) = (
             env.branch.clone(),
             job.clone_url.clone(),
@@ -1466,7 +1068,7 @@ impl Reconciler {
         let interval = env.interval.map_or(0, |d| d.as_secs());
         let self_heal = env.self_heal;
         self.state
-            .update(&job.key(env), move |s| {
+            .update(&run.key, move |s| {
                 s.last_attempt = Some(a);
                 s.interval = interval;
                 s.self_heal = self_heal;
@@ -1475,13 +1077,13 @@ impl Reconciler {
                 s.provider = provider.to_owned();
             })
             .await
-            .map_err(|e| Transient::new(context.clone(), e))?;
-        self.post(job, &context, state, &description)
+            .map_err(|e| run.transient(e))?;
+        self.post(job, &run.context, f.state, &f.description)
             .await
-            .map_err(|e| Transient::new(&context, e))?;
+            .map_err(|e| run.transient(e))?;
         self.metrics
             .reconciled(&env.app, &env.name, outcome.as_str());
-        tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, state = state.as_str(), %description, "reconcile failed");
+        tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, state = f.state.as_str(), description = %f.description, "reconcile failed");
         Ok(())
     }
 

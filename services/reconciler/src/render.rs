@@ -8,6 +8,15 @@ use sha2::{Digest, Sha256};
 
 use crate::fetch::Snapshot;
 use crate::plan::{Environment, HelmEngine};
+use std::time::Instant;
+
+use gantry_proto::v1::{Outcome, Phase};
+
+use crate::audit;
+use crate::error::{Failure, Stop};
+use crate::reconcile::{Reconciler, Run};
+use crate::report::State as CommitState;
+use crate::state::{EnvState, Reported};
 
 /// How inline `helm.values` are named in the engine's messages.
 pub const INLINE_VALUES: &str = ".gantry.yaml helm.values";
@@ -109,4 +118,158 @@ pub fn inputs_digest(fs: &dyn FileSystem, inputs: &BTreeSet<String>) -> String {
 /// The first 7 characters of a commit id.
 pub fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
+}
+
+/// What the render phase hands on to apply.
+#[derive(Debug)]
+pub(crate) struct RenderedEnv {
+    /// The objects, and the files the render read.
+    pub rendered: Rendered,
+    /// The digest of every input the render read, to tell a re-render of the same inputs.
+    pub inputs_digest: String,
+    /// Whether the render draws random or time values.
+    pub nondeterministic: bool,
+}
+
+impl RenderedEnv {
+    /// The applied revision's record and status when this render is a nondeterministic re-render
+    /// of the inputs already applied (a forced redeploy, a commit that changed nothing it reads):
+    /// it differs only by its random or time values, and applying it would rotate generated
+    /// passwords and certificates for no change in Git.
+    pub(crate) fn unchanged<'p>(
+        &self,
+        applied: Option<&'p EnvState>,
+        config_digest: &str,
+    ) -> Option<(&'p EnvState, &'p Reported)> {
+        let prev = applied.filter(|_| self.nondeterministic)?;
+        if prev.inputs_digest != self.inputs_digest || prev.config_digest != config_digest {
+            return None;
+        }
+        prev.reported.as_ref().map(|rep| (prev, rep))
+    }
+}
+
+impl Reconciler {
+    /// Render: the environment's path at the revision, on the blocking pool. A render that fails
+    /// or (unless allowed) renders nothing ends the reconcile with `error`.
+    pub(crate) async fn render_phase(&self, run: &Run<'_>) -> Result<RenderedEnv, Stop> {
+        let t = Instant::now();
+        let snapshot = run.job.snapshot.clone();
+        let env = run.env.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            render(&snapshot, &env).map(|r| {
+                let digest = inputs_digest(snapshot.as_ref(), &r.inputs);
+                (r, digest)
+            })
+        })
+        .await
+        .map_err(|e| run.transient(e))?;
+        self.metrics.phase("render", t.elapsed());
+        let (rendered, inputs_digest) = rendered.map_err(|e| {
+            let full = crate::error::chain(&e);
+            let description = match &e {
+                RenderFailure::MissingPath { .. } => full.clone(),
+                RenderFailure::Render(_) => format!("render failed: {full}"),
+            };
+            Failure {
+                phase: Phase::Render,
+                state: CommitState::Error,
+                description,
+                audit: Some(full),
+            }
+        })?;
+        let env = run.env;
+        if rendered.objects.is_empty() && !env.allow_empty {
+            return Err(Failure::new(
+                Phase::Render,
+                CommitState::Error,
+                format!(
+                    "{} renders no objects at {}; nothing applied or pruned (set allowEmpty: true to allow it)",
+                    env.path, run.rev
+                ),
+            )
+            .into());
+        }
+        let nondeterministic = !rendered.nondeterministic.is_empty();
+        let mut message = format!(
+            "rendered {} objects from {} files",
+            rendered.objects.len(),
+            rendered.inputs.len()
+        );
+        // Said once per environment (the state remembers it), not on every reconcile.
+        if nondeterministic && !run.previous.as_ref().is_some_and(|p| p.nondeterministic) {
+            let why = rendered.nondeterministic.join(", ");
+            tracing::warn!(app = %env.app, env = %env.name, functions = %why,
+                "the render is nondeterministic: re-rendering the same inputs differs, and is not taken for a change");
+            message.push_str(&format!(
+                "; nondeterministic ({why}): a re-render of the same inputs differs and is not taken for a change"
+            ));
+        }
+        self.audit(
+            run.job,
+            audit::Entry {
+                duration: Some(t.elapsed()),
+                nondeterministic,
+                ..run.entry(Phase::Render, Outcome::Succeeded, message)
+            },
+        )
+        .await?;
+        Ok(RenderedEnv {
+            rendered,
+            inputs_digest,
+            nondeterministic,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_nondeterministic_render_of_the_applied_inputs_is_unchanged() {
+        let reported = Reported {
+            state: CommitState::Success,
+            description: "deployed".into(),
+            posted_by: String::new(),
+        };
+        let applied = EnvState {
+            revision: "a".repeat(40),
+            inputs_digest: "inputs".into(),
+            config_digest: "config".into(),
+            reported: Some(reported.clone()),
+            ..Default::default()
+        };
+        let render = |digest: &str, nondeterministic: bool| RenderedEnv {
+            rendered: Rendered {
+                objects: Vec::new(),
+                inputs: BTreeSet::new(),
+                nondeterministic: Vec::new(),
+            },
+            inputs_digest: digest.into(),
+            nondeterministic,
+        };
+        let same = render("inputs", true);
+        let (prev, rep) = same
+            .unchanged(Some(&applied), "config")
+            .expect("a re-render of the same inputs");
+        assert_eq!((prev, rep), (&applied, &reported));
+        assert!(
+            render("inputs", false)
+                .unchanged(Some(&applied), "config")
+                .is_none()
+        );
+        assert!(
+            render("other", true)
+                .unchanged(Some(&applied), "config")
+                .is_none()
+        );
+        assert!(same.unchanged(Some(&applied), "changed settings").is_none());
+        assert!(same.unchanged(None, "config").is_none());
+        let unreported = EnvState {
+            reported: None,
+            ..applied.clone()
+        };
+        assert!(same.unchanged(Some(&unreported), "config").is_none());
+    }
 }

@@ -8,6 +8,12 @@ use serde_json::json;
 
 use crate::config::{Forge, ForgeKind};
 use crate::metrics::Metrics;
+use gantry_proto::v1::{Outcome, Phase};
+
+use crate::error::Stop;
+use crate::reconcile::{Reconciler, Run};
+use crate::state::{AttemptOutcome, EnvState, Reported};
+use crate::verify::Checked;
 
 /// GitHub's limit on a description.
 pub const DESCRIPTION_MAX: usize = 140;
@@ -146,8 +152,35 @@ impl Reporter {
         Reporter { http }
     }
 
-    /// Posts `status` on `sha` of `full_name`, retrying for up to `budget`.
+    /// Posts `status` on `sha` of `full_name`, retrying for up to `budget`: one `status` span,
+    /// whose `attempts` field counts the requests made.
     pub async fn post(
+        &self,
+        metrics: &Metrics,
+        forge: &Forge,
+        full_name: &str,
+        sha: &str,
+        status: &CommitStatus,
+        budget: Duration,
+    ) -> Result<(), ReportError> {
+        let span = tracing::info_span!(
+            "status",
+            otel.name = "POST commit status",
+            otel.kind = "client",
+            forge = %forge.name,
+            context = %status.context,
+            sha,
+            state = status.state.as_str(),
+            attempts = tracing::field::Empty,
+        );
+        tracing::Instrument::instrument(
+            self.send(metrics, forge, full_name, sha, status, budget),
+            span,
+        )
+        .await
+    }
+
+    async fn send(
         &self,
         metrics: &Metrics,
         forge: &Forge,
@@ -175,6 +208,7 @@ impl Reporter {
         let mut refreshed = false;
         loop {
             attempt += 1;
+            tracing::Span::current().record("attempts", i64::from(attempt));
             let token = match &forge.app {
                 None => forge.token.clone(),
                 Some(app) => match app.token().await {
@@ -335,6 +369,66 @@ fn classify(code: u16, h: &reqwest::header::HeaderMap, body: &str, attempt: u32)
         }
         408 | 500..=599 => Verdict::Retry(retry_after(h).unwrap_or_else(|| backoff(attempt))),
         _ => Verdict::Reject,
+    }
+}
+
+impl Reconciler {
+    /// Report: stores the outcome with the applied record, posts it on every status commit,
+    /// and remembers that this event posted it.
+    pub(crate) async fn report_phase(
+        &self,
+        run: &Run<'_>,
+        mut state: EnvState,
+        checked: Checked,
+    ) -> Result<(), Stop> {
+        let (job, env) = (run.job, run.env);
+        let Checked {
+            state: final_state,
+            description,
+        } = checked;
+        state.reported = Some(Reported {
+            state: final_state,
+            description: description.clone(),
+            posted_by: String::new(),
+        });
+        let outcome = if final_state == State::Success {
+            AttemptOutcome::Success
+        } else {
+            AttemptOutcome::Failure
+        };
+        state.last_attempt = Some(job.attempt(Phase::Verify, outcome, &description));
+        self.state
+            .put(&run.key, &state)
+            .await
+            .map_err(|e| run.transient(e))?;
+        self.post(job, &run.context, final_state, &description)
+            .await
+            .map_err(|e| run.transient(e))?;
+        // Remember that this event posted it. Should this write fail, a redelivery posts the
+        // status once more, which is the lesser harm than never posting it.
+        if let Some(rep) = state.reported.as_mut() {
+            rep.posted_by = job.event_id.clone();
+            if let Err(e) = self.state.put(&run.key, &state).await {
+                tracing::warn!(error = %crate::error::chain(&e), "recording the posted status failed");
+            }
+        }
+        self.audit(
+            job,
+            run.entry(
+                Phase::Report,
+                Outcome::Succeeded,
+                format!("posted {} on {}", final_state.as_str(), job.shas.join(", ")),
+            ),
+        )
+        .await?;
+        let metric = if final_state == State::Success {
+            "success"
+        } else {
+            "failure"
+        };
+        self.metrics.reconciled(&env.app, &env.name, metric);
+        tracing::info!(event = %job.event_id, app = %env.app, env = %env.name, revision = %run.rev, state = final_state.as_str(), %description, "reconciled");
+        Ok(())
     }
 }
 

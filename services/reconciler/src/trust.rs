@@ -9,6 +9,13 @@ use gantry_trust::{Policy, Verdict};
 use crate::fetch::{GitError, Mirror};
 use crate::plan::Environment;
 use crate::render::short;
+use std::time::Instant;
+
+use gantry_proto::v1::{Outcome, Phase};
+
+use crate::error::{Failure, Stop};
+use crate::reconcile::{Reconciler, Run};
+use crate::report::State as CommitState;
 
 /// One `trust.require` entry: glob patterns (`*`, `?`) over app and environment names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +101,51 @@ pub fn message(revision: &str, verdict: &Verdict) -> String {
         )
     } else {
         format!("{}: {}{who}", refusal(revision, verdict), verdict.detail)
+    }
+}
+
+impl Reconciler {
+    /// Signatures (contract section 11), for an environment that requires them, audited as a
+    /// verify record: before anything of the revision is rendered. An untrusted commit ends the
+    /// reconcile with `error`.
+    pub(crate) async fn signature_phase(&self, run: &Run<'_>) -> Result<(), Stop> {
+        let (job, env) = (run.job, run.env);
+        let t = Instant::now();
+        let (mirror, commit) = (job.mirror.clone(), job.snapshot.commit);
+        let trust = self.config.trust.clone();
+        let verdict = tokio::task::spawn_blocking(move || trust.check(&mirror, commit))
+            .await
+            .map_err(|e| run.transient(e))?
+            .map_err(|e| run.transient(e))?;
+        self.audit(
+            job,
+            crate::audit::Entry {
+                duration: Some(t.elapsed()),
+                signature: Some(record(&verdict)),
+                ..run.entry(
+                    Phase::Verify,
+                    if verdict.trusted() {
+                        Outcome::Succeeded
+                    } else {
+                        Outcome::Denied
+                    },
+                    message(&job.revision, &verdict),
+                )
+            },
+        )
+        .await?;
+        if !verdict.trusted() {
+            let description = refusal(&job.revision, &verdict);
+            tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, %description, detail = %verdict.detail, "refused an untrusted commit");
+            return Err(Failure {
+                phase: Phase::Verify,
+                state: CommitState::Error,
+                description,
+                audit: None,
+            }
+            .into());
+        }
+        Ok(())
     }
 }
 

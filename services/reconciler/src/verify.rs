@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::apply::{Applied, ApplyError, Cluster};
+use gantry_proto::v1::{Outcome, Phase};
+
+use crate::error::Stop;
+use crate::reconcile::{Reconciler, Run};
+use crate::report::State as CommitState;
 
 /// Container waiting reasons that fail verification at once.
 pub const FAIL_FAST_REASONS: [&str; 3] = ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"];
@@ -313,6 +318,89 @@ pub async fn verify(
         // Rollouts usually finish within moments: look again soon, then less and less often.
         pause = (pause * 2).min(interval);
         pending = still;
+    }
+}
+
+/// How the verify phase ended, as the report phase posts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// `success` or `failure`.
+    pub state: CommitState,
+    /// The status description.
+    pub description: String,
+}
+
+impl Checked {
+    /// The verdict on revision `rev` as a status: what was applied and pruned in how long, or
+    /// why it is unhealthy.
+    pub(crate) fn new(
+        verdict: &Verdict,
+        rev: &str,
+        took: Duration,
+        applied: usize,
+        pruned: usize,
+    ) -> Checked {
+        match verdict {
+            Verdict::Healthy => Checked {
+                state: CommitState::Success,
+                description: format!(
+                    "deployed {rev} in {:.1}s: {applied} objects applied, {pruned} pruned",
+                    took.as_secs_f64(),
+                ),
+            },
+            Verdict::Failed(why) => Checked {
+                state: CommitState::Failure,
+                description: format!("{rev} is unhealthy: {why}"),
+            },
+        }
+    }
+}
+
+impl Reconciler {
+    /// Verify: watches the applied set until healthy, failed or `healthTimeout`. An unreachable
+    /// cluster is retried; any other error is the verdict.
+    pub(crate) async fn verify_phase(
+        &self,
+        run: &Run<'_>,
+        cluster: &Cluster,
+        applied: &[Applied],
+        pruned: usize,
+    ) -> Result<Checked, Stop> {
+        let t = Instant::now();
+        let verdict = match verify(
+            cluster,
+            applied,
+            run.env.health_timeout,
+            self.config.verify_interval,
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(e @ ApplyError::Unavailable { .. }) => return Err(run.transient(e).into()),
+            Err(e) => Verdict::Failed(crate::error::chain(&e)),
+        };
+        self.metrics.phase("verify", t.elapsed());
+        let checked = Checked::new(
+            &verdict,
+            &run.rev,
+            run.started.elapsed(),
+            applied.len(),
+            pruned,
+        );
+        let outcome = if checked.state == CommitState::Success {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        self.audit(
+            run.job,
+            crate::audit::Entry {
+                duration: Some(t.elapsed()),
+                ..run.entry(Phase::Verify, outcome, checked.description.clone())
+            },
+        )
+        .await?;
+        Ok(checked)
     }
 }
 
