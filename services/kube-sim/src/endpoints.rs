@@ -41,7 +41,12 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
             .pointer("/spec/containers")
             .and_then(Value::as_array)?
             .iter()
-            .flat_map(|c| c.get("ports").and_then(Value::as_array).into_iter().flatten())
+            .flat_map(|c| {
+                c.get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
             .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
             .and_then(|p| p.get("containerPort").and_then(Value::as_i64)),
         _ => None,
@@ -51,7 +56,11 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
 fn write_obj(inner: &mut Inner, rt: &ResourceType, live: Option<&Arc<Value>>, obj: Value) {
     let opts = WriteOpts {
         manager: MANAGER,
-        op: if live.is_some() { Op::Update } else { Op::Create },
+        op: if live.is_some() {
+            Op::Update
+        } else {
+            Op::Create
+        },
         scope: Scope::Main,
         dry_run: false,
     };
@@ -66,7 +75,10 @@ pub(crate) fn sync(inner: &mut Inner) {
     let key = |g: &str, p: &str| (g.to_string(), p.to_string());
     let (Some(ep_rt), Some(slice_rt)) = (
         inner.registry.by_kind("", "Endpoints").cloned(),
-        inner.registry.by_kind("discovery.k8s.io", "EndpointSlice").cloned(),
+        inner
+            .registry
+            .by_kind("discovery.k8s.io", "EndpointSlice")
+            .cloned(),
     ) else {
         return;
     };
@@ -95,14 +107,15 @@ pub(crate) fn sync(inner: &mut Inner) {
             .unwrap_or_default();
         let port_of = |p: &Value, pod: &Value| -> Option<Value> {
             let mut out = json!({"port": target_port(p, pod)?, "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))});
-            if let Some(n) = p.get("name").filter(|n| n.as_str().is_some_and(|s| !s.is_empty())) {
+            if let Some(n) = p
+                .get("name")
+                .filter(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+            {
                 out["name"] = n.clone();
             }
             Some(out)
         };
-        let target_ref = |pod: &Value| {
-            json!({"kind": "Pod", "namespace": ns, "name": name_of(pod), "uid": uid_of(pod)})
-        };
+        let target_ref = |pod: &Value| json!({"kind": "Pod", "namespace": ns, "name": name_of(pod), "uid": uid_of(pod)});
         let ip = |pod: &Value| pod["status"]["podIP"].clone();
         let node = |pod: &Value| pod.pointer("/spec/nodeName").cloned();
         let labels = svc
@@ -191,9 +204,11 @@ pub(crate) fn sync(inner: &mut Inner) {
             });
         let mut slice = match &live_slice {
             Some(l) => (**l).clone(),
-            None => json!({"metadata": {"name": format!("{name}-{}", random_suffix(5)), "namespace": ns,
+            None => {
+                json!({"metadata": {"name": format!("{name}-{}", random_suffix(5)), "namespace": ns,
                 "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": name, "uid": uid_of(svc),
-                    "controller": true, "blockOwnerDeletion": true}]}}),
+                    "controller": true, "blockOwnerDeletion": true}]}})
+            }
         };
         let mut slice_labels = labels.clone();
         slice_labels[SERVICE_NAME_LABEL] = json!(name);

@@ -20,11 +20,7 @@ static COMMENTS: LazyLock<HashMap<(String, Vec<i32>), String>> = LazyLock::new(|
     };
     for file in pool.files() {
         let fdp = file.file_descriptor_proto();
-        for loc in fdp
-            .source_code_info
-            .iter()
-            .flat_map(|s| s.location.iter())
-        {
+        for loc in fdp.source_code_info.iter().flat_map(|s| s.location.iter()) {
             if let Some(c) = &loc.leading_comments {
                 out.insert((file.name().to_string(), loc.path.clone()), c.clone());
             }
@@ -104,7 +100,8 @@ fn special(full_name: &str) -> Option<Value> {
         "apimachinery.pkg.util.intstr.IntOrString" => {
             json!({"oneOf": [{"type": "integer"}, {"type": "string"}]})
         }
-        "apimachinery.pkg.api.resource.Quantity" | "apimachinery.pkg.api.resource.QuantityValue" => {
+        "apimachinery.pkg.api.resource.Quantity"
+        | "apimachinery.pkg.api.resource.QuantityValue" => {
             json!({"oneOf": [{"type": "string"}, {"type": "number"}]})
         }
         "apimachinery.pkg.apis.meta.v1.FieldsV1" | "apimachinery.pkg.runtime.RawExtension" => {
@@ -171,10 +168,8 @@ fn field_schema(field: &FieldDescriptor, queue: &mut VecDeque<MessageDescriptor>
         }
     };
     let parent = field.parent_message();
-    let (description, markers) = parse_comment(comment_of(
-        parent.parent_file().name(),
-        field.path(),
-    ));
+    let (description, markers) =
+        parse_comment(comment_of(parent.parent_file().name(), field.path()));
     if !description.is_empty() {
         s["description"] = json!(description);
     }
@@ -248,8 +243,14 @@ pub(crate) fn add_kind(
     let mut top = message_schema(&m, &mut queue);
     if let Some(props) = top["properties"].as_object_mut() {
         let mut with_type = Map::new();
-        with_type.insert("apiVersion".into(), json!({"type": "string", "description": API_VERSION_DOC}));
-        with_type.insert("kind".into(), json!({"type": "string", "description": KIND_DOC}));
+        with_type.insert(
+            "apiVersion".into(),
+            json!({"type": "string", "description": API_VERSION_DOC}),
+        );
+        with_type.insert(
+            "kind".into(),
+            json!({"type": "string", "description": KIND_DOC}),
+        );
         with_type.extend(std::mem::take(props));
         *props = with_type;
     }
@@ -291,7 +292,10 @@ mod tests {
         let (d, m) = parse_comment(
             " Number of desired pods.\n Defaults to 1.\n\n Second paragraph.\n +optional\n +listType=map\n ---\n TODO: internal\n",
         );
-        assert_eq!(d, "Number of desired pods. Defaults to 1.\n\nSecond paragraph.");
+        assert_eq!(
+            d,
+            "Number of desired pods. Defaults to 1.\n\nSecond paragraph."
+        );
         assert_eq!(
             m,
             [

@@ -406,11 +406,16 @@ async fn kubectl_explain_reads_the_field_schemas() -> anyhow::Result<()> {
     assert!(out.contains("FIELD: replicas <integer>"), "{out}");
     assert!(out.contains("Number of desired pods."), "{out}");
     let out = k
-        .ok(&["explain", "pods.spec.containers.readinessProbe.httpGet.port"])
+        .ok(&[
+            "explain",
+            "pods.spec.containers.readinessProbe.httpGet.port",
+        ])
         .await?;
     assert!(out.contains("FIELD: port <IntOrString>"), "{out}");
     // An embedded struct's fields are the outer object's, as in the JSON.
-    let out = k.ok(&["explain", "pod.spec.volumes.configMap.name"]).await?;
+    let out = k
+        .ok(&["explain", "pod.spec.volumes.configMap.name"])
+        .await?;
     assert!(out.contains("FIELD: name <string>"), "{out}");
     let out = k.ok(&["explain", "service.spec"]).await?;
     assert!(out.contains("clusterIP\t<string>"), "{out}");
@@ -460,18 +465,37 @@ async fn services_get_endpoints_and_endpointslices_of_their_pods() -> anyhow::Re
         .await?;
     // The controller catches up with the ready pods on its next pass.
     let ep = common::eventually("two ready endpoints", || async {
-        let out = k.ok(&["get", "endpoints", "web", "-o", "json"]).await.ok()?;
+        let out = k
+            .ok(&["get", "endpoints", "web", "-o", "json"])
+            .await
+            .ok()?;
         let ep: Value = serde_json::from_str(&out).ok()?;
         (ep.pointer("/subsets/0/addresses")?.as_array()?.len() == 2).then_some(ep)
     })
     .await;
     // The named target port resolves to the container port.
-    assert_eq!(ep.pointer("/subsets/0/ports/0"), Some(&serde_json::json!({"name": "http", "port": 8080, "protocol": "TCP"})));
-    assert_eq!(ep.pointer("/metadata/labels/tier"), Some(&serde_json::json!("front")));
-    assert_eq!(ep.pointer("/subsets/0/addresses/0/targetRef/kind"), Some(&serde_json::json!("Pod")));
+    assert_eq!(
+        ep.pointer("/subsets/0/ports/0"),
+        Some(&serde_json::json!({"name": "http", "port": 8080, "protocol": "TCP"}))
+    );
+    assert_eq!(
+        ep.pointer("/metadata/labels/tier"),
+        Some(&serde_json::json!("front"))
+    );
+    assert_eq!(
+        ep.pointer("/subsets/0/addresses/0/targetRef/kind"),
+        Some(&serde_json::json!("Pod"))
+    );
     let slices: Value = serde_json::from_str(
-        &k.ok(&["get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "json"])
-            .await?,
+        &k.ok(&[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=web",
+            "-o",
+            "json",
+        ])
+        .await?,
     )?;
     let slice = &slices["items"][0];
     assert_eq!(slices["items"].as_array().map(Vec::len), Some(1));
@@ -482,12 +506,21 @@ async fn services_get_endpoints_and_endpointslices_of_their_pods() -> anyhow::Re
     assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
     let table = k.ok(&["get", "endpoints", "web"]).await?;
     let cells = row(&table, "web").expect("listed");
-    assert!(cells[1].ends_with(":8080") && cells[1].contains(','), "{table}");
+    assert!(
+        cells[1].ends_with(":8080") && cells[1].contains(','),
+        "{table}"
+    );
     // Scaling down shrinks them; deleting the Service takes them away.
     k.ok(&["scale", "deployment/web", "--replicas=1"]).await?;
     common::eventually("one endpoint", || async {
         let out = k
-            .ok(&["get", "endpoints", "web", "-o", "jsonpath={.subsets[0].addresses[*].ip}"])
+            .ok(&[
+                "get",
+                "endpoints",
+                "web",
+                "-o",
+                "jsonpath={.subsets[0].addresses[*].ip}",
+            ])
             .await
             .ok()?;
         (out.split_whitespace().count() == 1).then_some(())
@@ -496,7 +529,14 @@ async fn services_get_endpoints_and_endpointslices_of_their_pods() -> anyhow::Re
     k.ok(&["delete", "service", "web"]).await?;
     common::eventually("the endpoints to go", || async {
         let out = k
-            .ok(&["get", "endpoints,endpointslices", "-l", "tier=front", "-o", "name"])
+            .ok(&[
+                "get",
+                "endpoints,endpointslices",
+                "-l",
+                "tier=front",
+                "-o",
+                "name",
+            ])
             .await
             .ok()?;
         out.trim().is_empty().then_some(())
