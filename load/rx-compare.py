@@ -163,7 +163,9 @@ def run_wrk(script_path, url, threads, connections, duration):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--receiver", default=os.path.join(ROOT, "target/release/gantry-receiver"))
+    ap.add_argument("--receiver", action="append", default=None, metavar="[LABEL=]PATH",
+                    help="a receiver binary (repeatable, e.g. old=/tmp/a new=target/release/...; "
+                         "default target/release/gantry-receiver)")
     ap.add_argument("--prototype", default=os.path.join(ROOT, "target/release/examples/minimal"))
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
@@ -194,14 +196,17 @@ def main():
         nurl = f"nats://127.0.0.1:{nport}"
         targets = {}
         if a.only in (None, "receiver"):
-            rport = free_port()
-            rx = subprocess.Popen([a.receiver, "--listen", f"127.0.0.1:{rport}", "--nats-url", nurl,
-                                   "--webhook-secret", SECRET, "--log-format", "json",
-                                   *a.receiver_arg],
-                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "rx.log"), "w"))
-            procs.append(rx)
-            wait_http(f"http://127.0.0.1:{rport}/readyz")
-            targets["receiver"] = (rx, rport)
+            for spec in a.receiver or [os.path.join(ROOT, "target/release/gantry-receiver")]:
+                label, path = spec.split("=", 1) if "=" in spec else ("receiver", spec)
+                rport = free_port()
+                rx = subprocess.Popen([path, "--listen", f"127.0.0.1:{rport}", "--nats-url", nurl,
+                                       "--webhook-secret", SECRET, "--log-format", "json",
+                                       *a.receiver_arg],
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=open(os.path.join(tmp, f"{label}.log"), "w"))
+                procs.append(rx)
+                wait_http(f"http://127.0.0.1:{rport}/readyz")
+                targets[label] = (rx, rport)
         if a.only in (None, "prototype"):
             pport = free_port()
             pr = subprocess.Popen([a.prototype, f"127.0.0.1:{pport}", nurl, SECRET],
