@@ -174,6 +174,8 @@ def main():
     ap.add_argument("--only", choices=["receiver", "prototype"], default=None)
     ap.add_argument("--perf", metavar="DIR", default=None,
                     help="record each measured phase with `perf record` into DIR/<target>-<round>.data")
+    ap.add_argument("--perf-stat", action="store_true",
+                    help="with --perf, run `perf stat` (counters, e.g. --perf-args '-e raw_syscalls:sys_enter') instead of `perf record`")
     ap.add_argument("--perf-nats", action="store_true",
                     help="with --perf, record nats-server instead of the target")
     ap.add_argument("--perf-args", default="-F 1999 --call-graph dwarf,16384",
@@ -233,8 +235,9 @@ def main():
                 perf = None
                 if a.perf:
                     os.makedirs(a.perf, exist_ok=True)
-                    perf = subprocess.Popen(["perf", "record", *a.perf_args.split(), "-p", str(nats.pid if a.perf_nats else p.pid),
-                                             "-o", os.path.join(a.perf, f"{name}-{rnd}.data")],
+                    verb = ["stat"] if a.perf_stat else ["record"]
+                    perf = subprocess.Popen(["perf", *verb, *a.perf_args.split(), "-p", str(nats.pid if a.perf_nats else p.pid),
+                                             "-o", os.path.join(a.perf, f"{name}-{rnd}.{'txt' if a.perf_stat else 'data'}")],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(0.5)
                 s0, n0 = cpu_seconds(p.pid), cpu_seconds(nats.pid)
