@@ -39,7 +39,8 @@ use crate::wrk;
 use gantry_nats::EVENTS_STREAM;
 const BASELINE_STREAM: &str = "GANTRY_LOAD_BASELINE";
 const BASELINE_SUBJECT: &str = "gantry.loadbaseline.github.acme.platform.push";
-const SECRET: &str = "gantry-load-bench-secret";
+/// The webhook secret the started receiver takes.
+pub(crate) const SECRET: &str = "gantry-load-bench-secret";
 
 const TARGET_COMBINED: f64 = 0.70;
 const TARGET_WEBHOOKS: f64 = 30_000.0;
@@ -187,7 +188,11 @@ fn mib(kib: u64) -> String {
 /// Runs the whole benchmark (starting nats-server and the receiver binary) and prints its table.
 pub async fn run(args: &BenchArgs) -> Result<BenchReport> {
     validate(args)?;
-    let receiver_bin = receiver_bin(args)?;
+    let receiver_bin = service_bin(
+        "gantry-receiver",
+        args.receiver_bin.as_deref(),
+        args.no_build,
+    )?;
     let nats = gantry_tests::NatsServer::start()?;
     let logs = tempfile::tempdir()?;
     let mut receiver = Receiver::start(&receiver_bin, &nats.url(), logs.path()).await?;
@@ -557,42 +562,35 @@ fn row(name: &str, o: &Outcome, cpu: Vec<(&'static str, f64)>) -> Row {
     }
 }
 
-/// The receiver to start: `--receiver-bin`, else the one beside this executable. Started by
-/// `cargo run`, it first builds that one with the same profile so the numbers are never those
-/// of a stale binary.
-fn receiver_bin(args: &BenchArgs) -> Result<PathBuf> {
-    if let Some(p) = &args.receiver_bin {
-        return Ok(p.clone());
+/// The Gantry binary `name` to start: `explicit` (a `--…-bin` flag), else the one beside this
+/// executable. Started by `cargo run`, it first builds that one with the same profile so the
+/// numbers are never those of a stale binary.
+pub(crate) fn service_bin(name: &str, explicit: Option<&Path>, no_build: bool) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_owned());
     }
     let exe = std::env::current_exe().context("locating gantry-load")?;
     let dir = exe.parent().context("gantry-load has no parent folder")?;
-    let bin = dir.join("gantry-receiver");
-    if let (false, Some(cargo)) = (args.no_build, std::env::var_os("CARGO")) {
+    let bin = dir.join(name);
+    if let (false, Some(cargo)) = (no_build, std::env::var_os("CARGO")) {
         let profile = match dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => "dev".to_owned(),
             Some(other) => other.to_owned(),
         };
-        eprintln!("gantry-load: building gantry-receiver (--profile {profile})");
+        eprintln!("gantry-load: building {name} (--profile {profile})");
         let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "gantry-receiver",
-                "--bin",
-                "gantry-receiver",
-                "--profile",
-            ])
+            .args(["build", "-p", name, "--bin", name, "--profile"])
             .arg(&profile)
             .stdin(Stdio::null())
             .status()
-            .context("running cargo build -p gantry-receiver")?;
+            .with_context(|| format!("running cargo build -p {name}"))?;
         if !status.success() {
-            bail!("cargo build -p gantry-receiver failed ({status})");
+            bail!("cargo build -p {name} failed ({status})");
         }
     }
     if !bin.exists() {
         bail!(
-            "{} not found: build it (cargo build --release -p gantry-receiver) or pass --receiver-bin",
+            "{} not found: build it (cargo build --release -p {name}) or pass its --…-bin flag",
             bin.display()
         );
     }
@@ -600,15 +598,15 @@ fn receiver_bin(args: &BenchArgs) -> Result<PathBuf> {
 }
 
 /// The receiver under test, killed on drop.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
-    pid: u32,
-    addr: SocketAddr,
+    pub(crate) pid: u32,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
 
 impl Receiver {
-    async fn start(bin: &Path, nats_url: &str, log_dir: &Path) -> Result<Receiver> {
+    pub(crate) async fn start(bin: &Path, nats_url: &str, log_dir: &Path) -> Result<Receiver> {
         Self::start_with(bin, nats_url, log_dir, &[]).await
     }
 
@@ -641,7 +639,7 @@ impl Receiver {
         })
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }
@@ -665,7 +663,7 @@ impl Watch for Receiver {
 }
 
 /// Waits until `/healthz` answers 200 and the events stream exists.
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     addr: SocketAddr,
     js: &jetstream::Context,
     watch: &mut dyn Watch,

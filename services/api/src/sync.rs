@@ -3,11 +3,13 @@
 //! `Idempotency-Key` header becomes the event's id and its `Nats-Msg-Id`, so a retried request
 //! inside the stream's duplicate window is the same sync, not a second one.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use async_nats::jetstream::context::PublishErrorKind;
+use gantry_git::{Mirror, ObjectId, Resolved};
 use gantry_proto::v1;
 use prost::Message;
 use serde::Deserialize;
@@ -26,9 +28,44 @@ struct SyncBody {
     revision: Option<String>,
 }
 
+/// What a request is told when its revision cannot name a commit.
+pub const REVISION_FORMAT: &str = "revision must be a commit id: 4 to 64 hexadecimal digits, full or abbreviated as git prints it";
+
 /// Whether `s` is a full commit id (SHA-1 or SHA-256, hexadecimal).
 pub fn is_commit_id(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The commit that `revision` (full, or abbreviated as `gantry status` and `git log --oneline`
+/// print it) names in `repository`'s mirror, which the caller has just fetched.
+pub async fn resolve_revision(
+    mirror: Arc<Mirror>,
+    revision: &str,
+    repository: &str,
+) -> Result<ObjectId, ApiError> {
+    let rev = revision.to_owned();
+    let resolved = tokio::task::spawn_blocking(move || mirror.resolve_commit(&rev))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("resolving {revision}: {e}")))?;
+    match resolved {
+        Ok(Resolved::Commit(id)) => Ok(id),
+        Ok(Resolved::Unknown) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_an_ancestor",
+            format!("no commit of {repository} is named {revision}"),
+        )),
+        Ok(Resolved::Ambiguous(ids)) => Err(ApiError::bad_request(format!(
+            "{revision} is ambiguous in {repository}: {} commits start with it ({}); give more digits",
+            ids.len(),
+            ids.iter()
+                .take(5)
+                .map(|i| i.to_hex_with_len(12).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        Err(gantry_git::GitError::BadRevision(_)) => Err(ApiError::bad_request(REVISION_FORMAT)),
+        Err(e) => Err(ApiError::unavailable(gantry_telemetry::error_chain(&e))),
+    }
 }
 
 /// Parses a JSON object body, `{}` when empty.
@@ -50,11 +87,24 @@ pub async fn sync(
     rec: &mut ApiRecord,
 ) -> Result<HttpResponse, ApiError> {
     let body: SyncBody = parse_json(raw)?;
-    let revision = body.revision.unwrap_or_default().to_ascii_lowercase();
+    let mut revision = body.revision.unwrap_or_default().to_ascii_lowercase();
+    if !revision.is_empty() && !gantry_git::is_commit_prefix(&revision) {
+        return Err(ApiError::bad_request(REVISION_FORMAT));
+    }
+    // The event carries a full id, so every reconciler reads the same commit: an abbreviation
+    // is resolved here, against the repository as it is now.
     if !revision.is_empty() && !is_commit_id(&revision) {
-        return Err(ApiError::bad_request(
-            "revision must be a full commit id (40 or 64 hexadecimal digits)",
-        ));
+        s.catalog
+            .refresh_repo(&t.repository)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cannot fetch {}: {e}", t.repository)))?;
+        let mirror = s
+            .catalog
+            .mirror(&t.repository)
+            .map_err(|e| ApiError::unavailable(gantry_telemetry::error_chain(&e)))?;
+        revision = resolve_revision(mirror, &revision, &t.repository)
+            .await?
+            .to_string();
     }
     rec.revision = revision.clone();
     let key = match req.headers().get(IDEMPOTENCY_KEY) {

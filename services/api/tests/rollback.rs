@@ -89,8 +89,9 @@ async fn rollback_by_commit_and_by_pull_request() -> Result<()> {
         )
         .await?;
 
-    // A developer may not roll back; the platform may.
-    let body = format!(r#"{{"revision": "{rev1}"}}"#);
+    // A developer may not roll back; the platform may, naming the revision as `git log
+    // --oneline` and `gantry status` print it.
+    let body = format!(r#"{{"revision": "{}"}}"#, &rev1[..7]);
     let (code, _) = h
         .post(&format!("{WEB_DEV}/rollback"), Some(DEV_TOKEN), &body)
         .await?;
@@ -153,14 +154,60 @@ async fn rollback_by_commit_and_by_pull_request() -> Result<()> {
             "{v}"
         );
     }
-    let (code, _) = h
+    for rev in ["HEAD", "abc", "main~1", &"a".repeat(65)] {
+        let (code, v) = h
+            .post(
+                &format!("{WEB_DEV}/rollback"),
+                Some(IDP_TOKEN),
+                &format!(r#"{{"revision": "{rev}"}}"#),
+            )
+            .await?;
+        assert_eq!(
+            (code, v["error"].as_str()),
+            (400, Some("bad_request")),
+            "{rev}: {v}"
+        );
+    }
+    // No commit starts with these digits.
+    let unknown = if rev1.starts_with("ffff") {
+        "eeeeeee"
+    } else {
+        "fffffff"
+    };
+    let (code, v) = h
         .post(
             &format!("{WEB_DEV}/rollback"),
             Some(IDP_TOKEN),
-            r#"{"revision": "HEAD"}"#,
+            &format!(r#"{{"revision": "{unknown}"}}"#),
         )
         .await?;
-    assert_eq!(code, 400);
+    assert_eq!(
+        (code, v["error"].as_str()),
+        (409, Some("not_an_ancestor")),
+        "{v}"
+    );
+
+    // A sync by an abbreviated id publishes the full one, so every reconciler reads one commit.
+    let (code, v) = h
+        .post(
+            &format!("{WEB_DEV}/sync"),
+            Some(IDP_TOKEN),
+            &format!(r#"{{"revision": "{}"}}"#, rev1[..9].to_ascii_uppercase()),
+        )
+        .await?;
+    assert_eq!(code, 202, "{v}");
+    let seq = v["stream_sequence"].as_u64().unwrap_or_default();
+    let stored = js
+        .get_stream(gantry_nats::EVENTS_STREAM)
+        .await?
+        .get_raw_message(seq)
+        .await?;
+    let event = v1::Event::decode(stored.payload)?;
+    assert_eq!(
+        event.sync.map(|s| s.revision).unwrap_or_default(),
+        rev1,
+        "the event names the full commit id"
+    );
     let (code, _) = h
         .post(
             &format!("{WEB_DEV}/rollback"),

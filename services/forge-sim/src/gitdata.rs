@@ -2,23 +2,24 @@
 //! (trees, commits, refs) and Gitea's file-change API (`POST /repos/{owner}/{repo}/contents`).
 //! Moving a branch this way fires the same push webhook a `git push` does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{patch, post};
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::git::{GitError, RefUpdate, ZERO};
-use crate::hosting::Hosting;
+use crate::hosting::{Hosting, error, json_response};
 
 /// The Git Data and file-change routes, to merge into the hosting router.
 pub fn router(h: Arc<Hosting>) -> Router {
@@ -31,29 +32,65 @@ pub fn router(h: Arc<Hosting>) -> Router {
         .with_state(h)
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
-    (
-        status,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )],
-        v.to_string(),
-    )
-        .into_response()
+/// Which host's wording a handler answers a body it cannot decode with.
+#[derive(Debug, Clone, Copy)]
+enum Dialect {
+    /// GitHub: 400 `Problems parsing JSON`.
+    Github,
+    /// Gitea: 422 with the decoder's message.
+    Gitea,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    json_response(status, &json!({"message": message.into()}))
+/// A status and the message of the `{"message"}` body to answer with.
+type Refusal = (StatusCode, String);
+
+/// A write request that passed the checks every handler makes first.
+struct Accepted<T> {
+    full_name: String,
+    /// The bare repository.
+    path: PathBuf,
+    req: T,
 }
 
-/// Both hosts refuse writes without credentials.
-fn unauthenticated(headers: &HeaderMap) -> Option<Response> {
-    let ok = headers
+/// The checks and answers every write handler shares, in the hosts' order: credentials (401),
+/// the repository (404), then the body (400 or 422 by `dialect`).
+fn accept<T: DeserializeOwned>(
+    h: &Hosting,
+    (owner, repo): (&str, &str),
+    headers: &HeaderMap,
+    body: &[u8],
+    dialect: Dialect,
+) -> Result<Accepted<T>, Refusal> {
+    // Both hosts refuse writes without credentials.
+    let authenticated = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split_once(' ').is_some_and(|(_, t)| !t.trim().is_empty()));
-    (!ok).then(|| error(StatusCode::UNAUTHORIZED, "Requires authentication"))
+    if !authenticated {
+        return Err((StatusCode::UNAUTHORIZED, "Requires authentication".into()));
+    }
+    let full_name = format!("{owner}/{repo}");
+    if !h.repos().exists(&full_name) {
+        return Err((StatusCode::NOT_FOUND, "Not Found".into()));
+    }
+    let req = serde_json::from_slice(body).map_err(|e| match dialect {
+        Dialect::Github => (
+            StatusCode::BAD_REQUEST,
+            format!("Problems parsing JSON: {e}"),
+        ),
+        Dialect::Gitea => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    })?;
+    Ok(Accepted {
+        path: h.repos().path(&full_name),
+        full_name,
+        req,
+    })
+}
+
+/// 422 unless `sha` names an object of `kind` in the repository.
+async fn require_object(path: &Path, sha: &str, kind: &str, message: &str) -> Option<Response> {
+    (object_type(path, sha).await.as_deref() != Some(kind))
+        .then(|| error(StatusCode::UNPROCESSABLE_ENTITY, message.to_owned()))
 }
 
 /// Runs git in the bare repository with `envs`, feeding `stdin`; stdout, trimmed.
@@ -172,30 +209,18 @@ async fn create_tree(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = unauthenticated(&headers) {
-        return r;
-    }
-    let full_name = format!("{owner}/{repo}");
-    if !h.repos().exists(&full_name) {
-        return error(StatusCode::NOT_FOUND, "Not Found");
-    }
-    let path = h.repos().path(&full_name);
-    let req: CreateTree = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("Problems parsing JSON: {e}"),
-            );
-        }
+    let Accepted {
+        full_name,
+        path,
+        req,
+    }: Accepted<CreateTree> = match accept(&h, (&owner, &repo), &headers, &body, Dialect::Github) {
+        Ok(a) => a,
+        Err((status, message)) => return error(status, message),
     };
     if let Some(b) = &req.base_tree
-        && object_type(&path, b).await.as_deref() != Some("tree")
+        && let Some(r) = require_object(&path, b, "tree", "base_tree is not a valid tree").await
     {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "base_tree is not a valid tree",
-        );
+        return r;
     }
     let mut edits = Vec::new();
     for e in req.tree {
@@ -326,32 +351,22 @@ async fn create_commit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = unauthenticated(&headers) {
+    let Accepted {
+        full_name: _,
+        path,
+        req,
+    }: Accepted<CreateCommit> = match accept(&h, (&owner, &repo), &headers, &body, Dialect::Github)
+    {
+        Ok(a) => a,
+        Err((status, message)) => return error(status, message),
+    };
+    if let Some(r) = require_object(&path, &req.tree, "tree", "Tree SHA does not exist").await {
         return r;
     }
-    let full_name = format!("{owner}/{repo}");
-    if !h.repos().exists(&full_name) {
-        return error(StatusCode::NOT_FOUND, "Not Found");
-    }
-    let path = h.repos().path(&full_name);
-    let req: CreateCommit = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("Problems parsing JSON: {e}"),
-            );
-        }
-    };
-    if object_type(&path, &req.tree).await.as_deref() != Some("tree") {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "Tree SHA does not exist");
-    }
     for p in &req.parents {
-        if object_type(&path, p).await.as_deref() != Some("commit") {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Parent SHA does not exist or is not a commit object",
-            );
+        let not_commit = "Parent SHA does not exist or is not a commit object";
+        if let Some(r) = require_object(&path, p, "commit", not_commit).await {
+            return r;
         }
     }
     let author = req.author.unwrap_or_else(default_signature);
@@ -426,22 +441,13 @@ async fn create_ref(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = unauthenticated(&headers) {
-        return r;
-    }
-    let full_name = format!("{owner}/{repo}");
-    if !h.repos().exists(&full_name) {
-        return error(StatusCode::NOT_FOUND, "Not Found");
-    }
-    let path = h.repos().path(&full_name);
-    let req: CreateRef = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("Problems parsing JSON: {e}"),
-            );
-        }
+    let Accepted {
+        full_name,
+        path,
+        req,
+    }: Accepted<CreateRef> = match accept(&h, (&owner, &repo), &headers, &body, Dialect::Github) {
+        Ok(a) => a,
+        Err((status, message)) => return error(status, message),
     };
     if !req.name.starts_with("refs/") || req.name.matches('/').count() < 2 {
         return error(
@@ -449,8 +455,8 @@ async fn create_ref(
             "Reference name must start with 'refs/' and have at least two slashes",
         );
     }
-    if object_type(&path, &req.sha).await.as_deref() != Some("commit") {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "Object does not exist");
+    if let Some(r) = require_object(&path, &req.sha, "commit", "Object does not exist").await {
+        return r;
     }
     let lock = h.lock_for(&full_name);
     let _g = lock.lock().await;
@@ -479,26 +485,17 @@ async fn update_ref(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = unauthenticated(&headers) {
-        return r;
-    }
-    let full_name = format!("{owner}/{repo}");
-    if !h.repos().exists(&full_name) {
-        return error(StatusCode::NOT_FOUND, "Not Found");
-    }
-    let path = h.repos().path(&full_name);
-    let req: UpdateRef = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("Problems parsing JSON: {e}"),
-            );
-        }
+    let Accepted {
+        full_name,
+        path,
+        req,
+    }: Accepted<UpdateRef> = match accept(&h, (&owner, &repo), &headers, &body, Dialect::Github) {
+        Ok(a) => a,
+        Err((status, message)) => return error(status, message),
     };
     let refname = format!("refs/{name}");
-    if object_type(&path, &req.sha).await.as_deref() != Some("commit") {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "Object does not exist");
+    if let Some(r) = require_object(&path, &req.sha, "commit", "Object does not exist").await {
+        return r;
     }
     let lock = h.lock_for(&full_name);
     let _g = lock.lock().await;
@@ -547,6 +544,30 @@ struct ChangeFiles {
     files: Vec<FileChange>,
 }
 
+/// Gitea's answers for an update or delete of `f`, which is `have` (mode, blob) at its head: the
+/// file must exist, and a given `sha` must be its blob (`sha_required` for updates).
+fn check_existing(
+    f: &FileChange,
+    have: Option<&(String, String)>,
+    sha_required: bool,
+) -> Result<(), Refusal> {
+    match (have, &f.sha) {
+        (None, _) => Err((
+            StatusCode::NOT_FOUND,
+            format!("repository file does not exist [path: {}]", f.path),
+        )),
+        (Some((_, cur)), Some(sha)) if cur != sha => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("sha does not match [given: {sha}, expected: {cur}]"),
+        )),
+        (Some(_), None) if sha_required => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sha is required to update a file".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Gitea's `ChangeFilesOptions`: one commit creating, updating and deleting files, on `branch`
 /// or on a `new_branch` started from it.
 async fn change_files(
@@ -555,17 +576,13 @@ async fn change_files(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = unauthenticated(&headers) {
-        return r;
-    }
-    let full_name = format!("{owner}/{repo}");
-    if !h.repos().exists(&full_name) {
-        return error(StatusCode::NOT_FOUND, "Not Found");
-    }
-    let path = h.repos().path(&full_name);
-    let req: ChangeFiles = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}")),
+    let Accepted {
+        full_name,
+        path,
+        req,
+    }: Accepted<ChangeFiles> = match accept(&h, (&owner, &repo), &headers, &body, Dialect::Gitea) {
+        Ok(a) => a,
+        Err((status, message)) => return error(status, message),
     };
     let branch = req.branch.clone().unwrap_or_else(|| "main".to_owned());
     let lock = h.lock_for(&full_name);
@@ -609,28 +626,10 @@ async fn change_files(
                         format!("repository file already exists [path: {}]", f.path),
                     );
                 }
-                if f.operation == "update" {
-                    match (have, &f.sha) {
-                        (None, _) => {
-                            return error(
-                                StatusCode::NOT_FOUND,
-                                format!("repository file does not exist [path: {}]", f.path),
-                            );
-                        }
-                        (Some((_, cur)), Some(sha)) if cur != sha => {
-                            return error(
-                                StatusCode::UNPROCESSABLE_ENTITY,
-                                format!("sha does not match [given: {sha}, expected: {cur}]"),
-                            );
-                        }
-                        (Some(_), None) => {
-                            return error(
-                                StatusCode::UNPROCESSABLE_ENTITY,
-                                "sha is required to update a file",
-                            );
-                        }
-                        _ => {}
-                    }
+                if f.operation == "update"
+                    && let Err((status, message)) = check_existing(f, have, true)
+                {
+                    return error(status, message);
                 }
                 let Some(content) = &f.content else {
                     return error(StatusCode::UNPROCESSABLE_ENTITY, "content is required");
@@ -655,20 +654,8 @@ async fn change_files(
                 });
             }
             "delete" => {
-                match (have, &f.sha) {
-                    (None, _) => {
-                        return error(
-                            StatusCode::NOT_FOUND,
-                            format!("repository file does not exist [path: {}]", f.path),
-                        );
-                    }
-                    (Some((_, cur)), Some(sha)) if cur != sha => {
-                        return error(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            format!("sha does not match [given: {sha}, expected: {cur}]"),
-                        );
-                    }
-                    _ => {}
+                if let Err((status, message)) = check_existing(f, have, false) {
+                    return error(status, message);
                 }
                 edits.push(Edit {
                     path: f.path.clone(),

@@ -216,7 +216,8 @@ async fn get_webhooks(State(h): State<Arc<Hosting>>) -> Response {
     json_response(StatusCode::OK, &json!({"deliver": h.sender.delivering()}))
 }
 
-fn json_response(status: StatusCode, v: &serde_json::Value) -> Response {
+/// `v` as the hosts send JSON.
+pub(crate) fn json_response(status: StatusCode, v: &serde_json::Value) -> Response {
     (
         status,
         [(
@@ -228,7 +229,8 @@ fn json_response(status: StatusCode, v: &serde_json::Value) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+/// `{"message": ...}`, the error body both hosts send.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     json_response(status, &json!({"message": message.into()}))
 }
 

@@ -200,6 +200,30 @@ pub(crate) fn apply(rt: &ResourceType, obj: &mut Value, live: Option<&Value>, in
             }
             default_template(obj);
         }
+        ("", "PersistentVolume") => {
+            set_default(
+                obj,
+                &["spec", "persistentVolumeReclaimPolicy"],
+                json!("Retain"),
+            );
+            set_default(obj, &["spec", "volumeMode"], json!("Filesystem"));
+            set_default(obj, &["status", "phase"], json!("Pending"));
+        }
+        ("", "ReplicationController") => {
+            set_default(obj, &["spec", "replicas"], json!(1));
+            // An RC without a selector selects its template's labels, as SetDefaults does.
+            if let Some(labels) = obj.pointer("/spec/template/metadata/labels").cloned() {
+                set_default(obj, &["spec", "selector"], labels);
+            }
+            default_template(obj);
+        }
+        ("storage.k8s.io", "StorageClass") => {
+            set_default(obj, &["reclaimPolicy"], json!("Delete"));
+            set_default(obj, &["volumeBindingMode"], json!("Immediate"));
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            set_default(obj, &["preemptionPolicy"], json!("PreemptLowerPriority"));
+        }
         ("batch", "CronJob") => {
             set_default(obj, &["spec", "concurrencyPolicy"], json!("Allow"));
             set_default(obj, &["spec", "suspend"], json!(false));
@@ -353,6 +377,17 @@ pub(crate) fn validate(
                 "metadata.name",
                 &json!(name),
                 "may not contain '/' or '%'",
+            ));
+        }
+    } else if rt.kind == "APIService" {
+        // An APIService is named after what it serves (`v1.` is the core group's).
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let want = format!("{}.{}", s("/spec/version"), s("/spec/group"));
+        if name != want {
+            causes.push(invalid(
+                "metadata.name",
+                &json!(name),
+                &format!("must be {want}"),
             ));
         }
     } else if !is_dns_subdomain(name) {

@@ -69,13 +69,18 @@ const VERBS: [&str; 8] = [
     "watch",
 ];
 
+/// The verbs of a resource: reviews only take `create`.
+fn verbs(t: &ResourceType) -> &'static [&'static str] {
+    if t.create_only { &["create"] } else { &VERBS }
+}
+
 fn resource_entries(t: &ResourceType) -> Vec<Value> {
     let mut main = json!({
         "name": t.plural,
         "singularName": t.singular,
         "namespaced": t.namespaced,
         "kind": t.kind,
-        "verbs": VERBS,
+        "verbs": verbs(t),
     });
     if !t.short_names.is_empty() {
         main["shortNames"] = json!(t.short_names);
@@ -131,7 +136,7 @@ pub(crate) fn aggregated(reg: &Registry, core: bool) -> Value {
                             "responseKind": {"group": t.group, "version": v, "kind": t.kind},
                             "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
                             "singularResource": t.singular,
-                            "verbs": VERBS,
+                            "verbs": verbs(t),
                         });
                         if !t.short_names.is_empty() {
                             r["shortNames"] = json!(t.short_names);

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,6 +22,7 @@ mod openapi;
 mod patch;
 mod proto;
 mod registry;
+mod seed;
 mod selector;
 mod server;
 mod status;
@@ -84,51 +84,6 @@ pub fn kubeconfig(addr: SocketAddr) -> String {
     )
 }
 
-/// The objects a fresh cluster has.
-fn seed(inner: &mut store::Inner) {
-    let ns_rt = inner.registry.by_kind("", "Namespace").cloned();
-    let node_rt = inner.registry.by_kind("", "Node").cloned();
-    let svc_rt = inner.registry.by_kind("", "Service").cloned();
-    let opts = server::WriteOpts {
-        manager: "kube-apiserver",
-        op: server::Op::Create,
-        scope: fieldpath::Scope::Main,
-        dry_run: false,
-    };
-    if let Some(rt) = ns_rt {
-        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let _ = server::write(
-                inner,
-                &rt,
-                "v1",
-                None,
-                json!({"metadata": {"name": ns}}),
-                opts,
-            );
-        }
-    }
-    if let Some(rt) = node_rt {
-        let node = json!({
-            "metadata": {"name": "kube-sim", "labels": {"kubernetes.io/hostname": "kube-sim", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
-            "status": {
-                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
-                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": "kube-sim"}],
-                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                "nodeInfo": {"kubeletVersion": format!("v{}.{}.0", discovery::MAJOR, discovery::MINOR), "operatingSystem": "linux", "architecture": "amd64"}
-            }
-        });
-        let _ = server::write(inner, &rt, "v1", None, node, opts);
-    }
-    if let Some(rt) = svc_rt {
-        let svc = json!({
-            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]}
-        });
-        let _ = server::write(inner, &rt, "v1", None, svc, opts);
-    }
-}
-
 /// Serves the Kubernetes API on `listener` until `shutdown` completes.
 pub async fn run(
     listener: TcpListener,
@@ -141,7 +96,7 @@ pub async fn run(
         let mut inner = store.lock();
         match &config.snapshot {
             Some(path) if path.exists() => inner.load(path)?,
-            _ => seed(&mut inner),
+            _ => seed::seed(&mut inner),
         }
     }
     let cancel = CancellationToken::new();

@@ -72,6 +72,16 @@ fn package(group: &str) -> Option<&'static str> {
         "policy" => "api.policy",
         "rbac.authorization.k8s.io" => "api.rbac",
         "events.k8s.io" => "api.events",
+        "authentication.k8s.io" => "api.authentication",
+        "authorization.k8s.io" => "api.authorization",
+        "certificates.k8s.io" => "api.certificates",
+        "storage.k8s.io" => "api.storage",
+        "admissionregistration.k8s.io" => "api.admissionregistration",
+        "scheduling.k8s.io" => "api.scheduling",
+        "coordination.k8s.io" => "api.coordination",
+        "node.k8s.io" => "api.node",
+        "discovery.k8s.io" => "api.discovery",
+        "apiregistration.k8s.io" => "kube_aggregator.pkg.apis.apiregistration",
         "apiextensions.k8s.io" => "apiextensions_apiserver.pkg.apis.apiextensions",
         "meta.k8s.io" => "apimachinery.pkg.apis.meta",
         _ => return None,
@@ -210,6 +220,13 @@ fn to_message(v: &Value, desc: &MessageDescriptor) -> DynamicMessage {
         return msg;
     };
     for field in desc.fields() {
+        if is_inline(desc, &field) {
+            // The embedded struct's fields sit in the outer JSON object.
+            if let Kind::Message(inner) = field.kind() {
+                msg.set_field(&field, PValue::Message(to_message(v, &inner)));
+            }
+            continue;
+        }
         let Some(fv) = obj.get(&json_name(desc, &field)) else {
             continue;
         };
@@ -218,6 +235,30 @@ fn to_message(v: &Value, desc: &MessageDescriptor) -> DynamicMessage {
         }
     }
     msg
+}
+
+/// Go structs embedded with `json:",inline"`: their message is a field of the outer message,
+/// while their JSON fields are the outer object's (a volume's `configMap`, a probe's `httpGet`).
+const INLINE: &[(&str, &str)] = &[
+    ("api.core.v1.Volume", "volumeSource"),
+    ("api.core.v1.PersistentVolumeSpec", "persistentVolumeSource"),
+    ("api.core.v1.Probe", "handler"),
+    ("api.core.v1.EphemeralContainer", "ephemeralContainerCommon"),
+    ("api.networking.v1.IngressRule", "ingressRuleValue"),
+    ("api.admissionregistration.v1.RuleWithOperations", "rule"),
+    (
+        "api.admissionregistration.v1.NamedRuleWithOperations",
+        "ruleWithOperations",
+    ),
+];
+
+fn is_inline(msg: &MessageDescriptor, field: &FieldDescriptor) -> bool {
+    // ConfigMap and Secret references (volume, projection, env source, key selector) embed
+    // their `name` this way.
+    field.name() == "localObjectReference"
+        || INLINE
+            .iter()
+            .any(|(m, f)| *m == msg.full_name() && *f == field.name())
 }
 
 fn to_field(v: &Value, field: &FieldDescriptor) -> Option<PValue> {
@@ -458,7 +499,12 @@ fn from_message(m: &DynamicMessage) -> Option<Value> {
     let mut out = Map::new();
     for (field, val) in m.fields() {
         if let Some(j) = from_field(&field, val) {
-            out.insert(json_name(&desc, &field), j);
+            match j {
+                Value::Object(inner) if is_inline(&desc, &field) => out.extend(inner),
+                j => {
+                    out.insert(json_name(&desc, &field), j);
+                }
+            }
         }
     }
     Some(Value::Object(out))
@@ -724,6 +770,30 @@ mod tests {
         assert_eq!(&bytes[..4], b"k8s\0");
         let back = decode(&bytes).expect("decodes");
         assert_eq!(back, d);
+    }
+
+    #[test]
+    fn inline_structs_keep_their_fields_in_the_outer_object() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "i",
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5},
+                "envFrom": [{"secretRef": {"name": "creds"}}],
+                "env": [{"name": "K", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "k"}}}]}],
+                "volumes": [{"name": "cfg", "configMap": {"name": "app"}}]}});
+        assert_eq!(
+            decode(&encode(&pod).expect("encodes")).expect("decodes"),
+            pod
+        );
+        let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "v"},
+            "spec": {"capacity": {"storage": "5Gi"}, "hostPath": {"path": "/data"}}});
+        assert_eq!(decode(&encode(&pv).expect("encodes")).expect("decodes"), pv);
+        let ing = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i"},
+            "spec": {"rules": [{"host": "a.example", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}});
+        assert_eq!(
+            decode(&encode(&ing).expect("encodes")).expect("decodes"),
+            ing
+        );
     }
 
     #[test]

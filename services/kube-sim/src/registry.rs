@@ -23,6 +23,10 @@ pub(crate) struct ResourceType {
     pub generation: bool,
     /// Built into the API server (as opposed to served from a CRD).
     pub builtin: bool,
+    /// A review (access, token, self-subject): only `create`, answered and never stored.
+    pub create_only: bool,
+    /// A CRD's `additionalPrinterColumns` per served version (what `kubectl get` prints).
+    pub printer_columns: Vec<(String, Vec<Value>)>,
 }
 
 impl ResourceType {
@@ -46,277 +50,420 @@ impl ResourceType {
     }
 }
 
-type Builtin = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    bool,
-    &'static [&'static str],
-    bool,
-    bool,
-    bool,
-);
+/// How a built-in resource is served; built with [`res`] and the modifiers below.
+#[derive(Debug, Clone, Copy)]
+struct Builtin {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+    categories: &'static [&'static str],
+    status: bool,
+    scale: bool,
+    generation: bool,
+    create_only: bool,
+}
 
-/// (group, version, kind, plural, namespaced, short names, status subresource, scale, generation)
+const fn res(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> Builtin {
+    Builtin {
+        group,
+        version,
+        kind,
+        plural,
+        namespaced,
+        short: &[],
+        categories: &[],
+        status: false,
+        scale: false,
+        generation: false,
+        create_only: false,
+    }
+}
+
+impl Builtin {
+    const fn short(self, short: &'static [&'static str]) -> Self {
+        Builtin { short, ..self }
+    }
+    /// In `kubectl get all` (the `all` category), exactly where Kubernetes puts it.
+    const fn all(self) -> Self {
+        Builtin {
+            categories: &["all"],
+            ..self
+        }
+    }
+    /// The `api-extensions` category Kubernetes gives the kinds that extend the API.
+    const fn ext(self) -> Self {
+        Builtin {
+            categories: &["api-extensions"],
+            ..self
+        }
+    }
+    const fn status(self) -> Self {
+        Builtin {
+            status: true,
+            ..self
+        }
+    }
+    const fn scale(self) -> Self {
+        Builtin {
+            scale: true,
+            ..self
+        }
+    }
+    /// The server maintains `metadata.generation`.
+    const fn generation(self) -> Self {
+        Builtin {
+            generation: true,
+            ..self
+        }
+    }
+    /// Reviews: `create` is the only verb, and nothing is stored.
+    const fn create_only(self) -> Self {
+        Builtin {
+            create_only: true,
+            ..self
+        }
+    }
+}
+
+const NS: bool = true;
+const CLUSTER: bool = false;
+
+/// The built-in resources of a Kubernetes 1.35 API server that the emulator serves, in the real
+/// discovery order: the core group, then the groups by their API server priority, and the
+/// resources of a group alphabetically (as `kubectl api-resources` and `kubectl get all` list them).
 const BUILTINS: &[Builtin] = &[
-    (
-        "",
-        "v1",
-        "Namespace",
-        "namespaces",
-        false,
-        &["ns"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "ConfigMap",
-        "configmaps",
-        true,
-        &["cm"],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Secret",
-        "secrets",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "Service",
-        "services",
-        true,
-        &["svc"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "",
-        "v1",
-        "ServiceAccount",
-        "serviceaccounts",
-        true,
-        &["sa"],
-        false,
-        false,
-        false,
-    ),
-    ("", "v1", "Pod", "pods", true, &["po"], true, false, true),
-    (
+    res("", "v1", "ConfigMap", "configmaps", NS).short(&["cm"]),
+    res("", "v1", "Endpoints", "endpoints", NS).short(&["ep"]),
+    res("", "v1", "Event", "events", NS).short(&["ev"]),
+    res("", "v1", "LimitRange", "limitranges", NS).short(&["limits"]),
+    res("", "v1", "Namespace", "namespaces", CLUSTER)
+        .short(&["ns"])
+        .status(),
+    res("", "v1", "Node", "nodes", CLUSTER)
+        .short(&["no"])
+        .status(),
+    res(
         "",
         "v1",
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
-        true,
-        &["pvc"],
-        true,
-        false,
-        false,
-    ),
-    (
+        NS,
+    )
+    .short(&["pvc"])
+    .status(),
+    res("", "v1", "PersistentVolume", "persistentvolumes", CLUSTER)
+        .short(&["pv"])
+        .status(),
+    res("", "v1", "Pod", "pods", NS)
+        .short(&["po"])
+        .all()
+        .status()
+        .generation(),
+    res("", "v1", "PodTemplate", "podtemplates", NS),
+    res(
         "",
         "v1",
-        "Node",
-        "nodes",
-        false,
-        &["no"],
-        true,
-        false,
-        false,
-    ),
-    (
-        "",
+        "ReplicationController",
+        "replicationcontrollers",
+        NS,
+    )
+    .short(&["rc"])
+    .all()
+    .status()
+    .scale()
+    .generation(),
+    res("", "v1", "ResourceQuota", "resourcequotas", NS)
+        .short(&["quota"])
+        .status(),
+    res("", "v1", "Secret", "secrets", NS),
+    res("", "v1", "ServiceAccount", "serviceaccounts", NS).short(&["sa"]),
+    res("", "v1", "Service", "services", NS)
+        .short(&["svc"])
+        .all()
+        .status(),
+    res(
+        "apiregistration.k8s.io",
         "v1",
-        "Event",
-        "events",
-        true,
-        &["ev"],
-        false,
-        false,
-        false,
-    ),
-    (
+        "APIService",
+        "apiservices",
+        CLUSTER,
+    )
+    .ext()
+    .status(),
+    res(
         "apps",
         "v1",
-        "Deployment",
-        "deployments",
-        true,
-        &["deploy"],
-        true,
-        true,
-        true,
+        "ControllerRevision",
+        "controllerrevisions",
+        NS,
     ),
-    (
-        "apps",
+    res("apps", "v1", "DaemonSet", "daemonsets", NS)
+        .short(&["ds"])
+        .all()
+        .status()
+        .generation(),
+    res("apps", "v1", "Deployment", "deployments", NS)
+        .short(&["deploy"])
+        .all()
+        .status()
+        .scale()
+        .generation(),
+    res("apps", "v1", "ReplicaSet", "replicasets", NS)
+        .short(&["rs"])
+        .all()
+        .status()
+        .scale()
+        .generation(),
+    res("apps", "v1", "StatefulSet", "statefulsets", NS)
+        .short(&["sts"])
+        .all()
+        .status()
+        .scale()
+        .generation(),
+    res(
+        "authentication.k8s.io",
         "v1",
-        "ReplicaSet",
-        "replicasets",
-        true,
-        &["rs"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "apps",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authentication.k8s.io",
         "v1",
-        "StatefulSet",
-        "statefulsets",
-        true,
-        &["sts"],
-        true,
-        true,
-        true,
-    ),
-    (
-        "apps",
+        "TokenReview",
+        "tokenreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
         "v1",
-        "DaemonSet",
-        "daemonsets",
-        true,
-        &["ds"],
-        true,
-        false,
-        true,
-    ),
-    ("batch", "v1", "Job", "jobs", true, &[], true, false, true),
-    (
-        "batch",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        NS,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
         "v1",
-        "CronJob",
-        "cronjobs",
-        true,
-        &["cj"],
-        true,
-        false,
-        true,
-    ),
-    (
-        "networking.k8s.io",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
         "v1",
-        "Ingress",
-        "ingresses",
-        true,
-        &["ing"],
-        true,
-        false,
-        true,
-    ),
-    (
-        "networking.k8s.io",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
+        "authorization.k8s.io",
         "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        true,
-        &["netpol"],
-        false,
-        false,
-        true,
-    ),
-    (
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        CLUSTER,
+    )
+    .create_only(),
+    res(
         "autoscaling",
         "v2",
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",
-        true,
-        &["hpa"],
-        true,
-        false,
-        true,
-    ),
-    (
+        NS,
+    )
+    .short(&["hpa"])
+    .all()
+    .status()
+    .generation(),
+    res("batch", "v1", "CronJob", "cronjobs", NS)
+        .short(&["cj"])
+        .all()
+        .status()
+        .generation(),
+    res("batch", "v1", "Job", "jobs", NS)
+        .all()
+        .status()
+        .generation(),
+    res(
+        "certificates.k8s.io",
+        "v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        CLUSTER,
+    )
+    .short(&["csr"])
+    .status(),
+    res(
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        CLUSTER,
+    )
+    .generation(),
+    res("networking.k8s.io", "v1", "Ingress", "ingresses", NS)
+        .short(&["ing"])
+        .status()
+        .generation(),
+    res(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        NS,
+    )
+    .short(&["netpol"])
+    .generation(),
+    res(
         "policy",
         "v1",
         "PodDisruptionBudget",
         "poddisruptionbudgets",
-        true,
-        &["pdb"],
-        true,
-        false,
-        true,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "Role",
-        "roles",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "RoleBinding",
-        "rolebindings",
-        true,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRole",
-        "clusterroles",
-        false,
-        &[],
-        false,
-        false,
-        false,
-    ),
-    (
+        NS,
+    )
+    .short(&["pdb"])
+    .status()
+    .generation(),
+    res(
         "rbac.authorization.k8s.io",
         "v1",
         "ClusterRoleBinding",
         "clusterrolebindings",
-        false,
-        &[],
-        false,
-        false,
-        false,
+        CLUSTER,
     ),
-    (
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        CLUSTER,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        NS,
+    ),
+    res("rbac.authorization.k8s.io", "v1", "Role", "roles", NS),
+    res("storage.k8s.io", "v1", "CSIDriver", "csidrivers", CLUSTER),
+    res("storage.k8s.io", "v1", "CSINode", "csinodes", CLUSTER),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "CSIStorageCapacity",
+        "csistoragecapacities",
+        NS,
+    ),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        CLUSTER,
+    )
+    .short(&["sc"]),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "VolumeAttachment",
+        "volumeattachments",
+        CLUSTER,
+    )
+    .status(),
+    res(
+        "storage.k8s.io",
+        "v1",
+        "VolumeAttributesClass",
+        "volumeattributesclasses",
+        CLUSTER,
+    )
+    .short(&["vac"]),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        CLUSTER,
+    )
+    .ext()
+    .generation(),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        CLUSTER,
+    )
+    .ext()
+    .status()
+    .generation(),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        CLUSTER,
+    )
+    .ext()
+    .generation(),
+    res(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        CLUSTER,
+    )
+    .ext()
+    .generation(),
+    res(
         "apiextensions.k8s.io",
         "v1",
         "CustomResourceDefinition",
         "customresourcedefinitions",
-        false,
-        &["crd", "crds"],
-        true,
-        false,
-        true,
+        CLUSTER,
+    )
+    .short(&["crd", "crds"])
+    .ext()
+    .status()
+    .generation(),
+    res(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        CLUSTER,
+    )
+    .short(&["pc"]),
+    res("coordination.k8s.io", "v1", "Lease", "leases", NS),
+    res(
+        "node.k8s.io",
+        "v1",
+        "RuntimeClass",
+        "runtimeclasses",
+        CLUSTER,
     ),
-];
-
-/// Kinds that `kubectl get all` lists.
-const IN_CATEGORY_ALL: &[&str] = &[
-    "pods",
-    "services",
-    "deployments",
-    "replicasets",
-    "statefulsets",
-    "daemonsets",
-    "jobs",
-    "cronjobs",
-    "horizontalpodautoscalers",
+    res(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        NS,
+    )
+    .generation(),
 ];
 
 /// Every served resource. Built-ins come first, in a stable order; CRDs after them.
@@ -330,28 +477,22 @@ impl Registry {
     pub fn new() -> Self {
         let types: Vec<ResourceType> = BUILTINS
             .iter()
-            .map(
-                |&(group, version, kind, plural, namespaced, short, status, scale, generation)| {
-                    ResourceType {
-                        group: group.into(),
-                        versions: vec![version.into()],
-                        kind: kind.into(),
-                        plural: plural.into(),
-                        singular: kind.to_ascii_lowercase(),
-                        namespaced,
-                        short_names: short.iter().map(|s| s.to_string()).collect(),
-                        categories: if IN_CATEGORY_ALL.contains(&plural) {
-                            vec!["all".into()]
-                        } else {
-                            vec![]
-                        },
-                        status,
-                        scale,
-                        generation,
-                        builtin: true,
-                    }
-                },
-            )
+            .map(|b| ResourceType {
+                group: b.group.into(),
+                versions: vec![b.version.into()],
+                kind: b.kind.into(),
+                plural: b.plural.into(),
+                singular: b.kind.to_ascii_lowercase(),
+                namespaced: b.namespaced,
+                short_names: b.short.iter().map(|s| s.to_string()).collect(),
+                categories: b.categories.iter().map(|s| s.to_string()).collect(),
+                status: b.status,
+                scale: b.scale,
+                generation: b.generation,
+                builtin: true,
+                create_only: b.create_only,
+                printer_columns: Vec::new(),
+            })
             .collect();
         let builtin_count = types.len();
         Registry {
@@ -456,6 +597,7 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         .unwrap_or_else(|| kind.to_ascii_lowercase());
     let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
     let mut versions = Vec::new();
+    let mut printer_columns = Vec::new();
     let mut status = false;
     let mut scale = false;
     // The storage version is preferred, as the real discovery orders it by priority.
@@ -465,7 +607,11 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
-        versions.push(v.get("name")?.as_str()?.to_string());
+        let name = v.get("name")?.as_str()?.to_string();
+        if let Some(cols) = v.get("additionalPrinterColumns").and_then(Value::as_array) {
+            printer_columns.push((name.clone(), cols.clone()));
+        }
+        versions.push(name);
         status |= v.pointer("/subresources/status").is_some();
         scale |= v.pointer("/subresources/scale").is_some();
     }
@@ -485,5 +631,7 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         scale,
         generation: true,
         builtin: false,
+        create_only: false,
+        printer_columns,
     })
 }

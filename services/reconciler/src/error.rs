@@ -178,7 +178,7 @@ mod tests {
             ReportError::Unavailable {
                 forge: "github".into(),
                 context: "gantry/web/dev".into(),
-                last: "HTTP 503".into(),
+                last: crate::report::PostFailure::Status(503),
                 retry_after: Some(Duration::from_secs(7)),
             },
         );

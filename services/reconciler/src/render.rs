@@ -221,3 +221,55 @@ impl Reconciler {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_nondeterministic_render_of_the_applied_inputs_is_unchanged() {
+        let reported = Reported {
+            state: CommitState::Success,
+            description: "deployed".into(),
+            posted_by: String::new(),
+        };
+        let applied = EnvState {
+            revision: "a".repeat(40),
+            inputs_digest: "inputs".into(),
+            config_digest: "config".into(),
+            reported: Some(reported.clone()),
+            ..Default::default()
+        };
+        let render = |digest: &str, nondeterministic: bool| RenderedEnv {
+            rendered: Rendered {
+                objects: Vec::new(),
+                inputs: BTreeSet::new(),
+                nondeterministic: Vec::new(),
+            },
+            inputs_digest: digest.into(),
+            nondeterministic,
+        };
+        let same = render("inputs", true);
+        let (prev, rep) = same
+            .unchanged(Some(&applied), "config")
+            .expect("a re-render of the same inputs");
+        assert_eq!((prev, rep), (&applied, &reported));
+        assert!(
+            render("inputs", false)
+                .unchanged(Some(&applied), "config")
+                .is_none()
+        );
+        assert!(
+            render("other", true)
+                .unchanged(Some(&applied), "config")
+                .is_none()
+        );
+        assert!(same.unchanged(Some(&applied), "changed settings").is_none());
+        assert!(same.unchanged(None, "config").is_none());
+        let unreported = EnvState {
+            reported: None,
+            ..applied.clone()
+        };
+        assert!(same.unchanged(Some(&unreported), "config").is_none());
+    }
+}

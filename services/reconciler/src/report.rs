@@ -22,14 +22,15 @@ pub const DESCRIPTION_MAX: usize = 140;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// The host kept failing (5xx, rate limits, unreachable) for the whole budget; retry later.
-    #[error("posting the {context} status to {forge} kept failing: {last}")]
+    #[error("posting the {context} status to {forge} kept failing")]
     Unavailable {
         /// The forge's name.
         forge: String,
         /// The status context.
         context: String,
         /// The last failure.
-        last: String,
+        #[source]
+        last: PostFailure,
         /// When the host said to come back, if it did.
         retry_after: Option<Duration>,
     },
@@ -45,6 +46,20 @@ pub enum ReportError {
         /// The start of the response body.
         body: String,
     },
+}
+
+/// Why one request of a status post failed in a way worth retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum PostFailure {
+    /// The host answered a status worth retrying (5xx, 408, 429, a rate limit).
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The request got no answer (connection, TLS, timeout).
+    #[error("the request failed")]
+    Request(#[source] reqwest::Error),
+    /// The GitHub App's installation token could not be had.
+    #[error("no installation token")]
+    Token(#[source] gantry_forge_auth::Error),
 }
 
 /// The four states Gantry posts (and keeps, as the applied revision's outcome, in `gantry-state`).
@@ -220,7 +235,7 @@ impl Reporter {
                             return Err(ReportError::Unavailable {
                                 forge: forge.name.clone(),
                                 context: status.context.clone(),
-                                last: crate::error::chain(&e),
+                                last: PostFailure::Token(e),
                                 retry_after: Some(wait),
                             });
                         }
@@ -276,7 +291,7 @@ impl Reporter {
                     let headers = resp.headers().clone();
                     let text = resp.text().await.unwrap_or_default();
                     match classify(code, &headers, &text, attempt) {
-                        Verdict::Retry(wait) => (wait, format!("HTTP {code}")),
+                        Verdict::Retry(wait) => (wait, PostFailure::Status(code)),
                         Verdict::Reject => {
                             metrics.status_post(forge.kind.as_str(), "rejected");
                             return Err(ReportError::Rejected {
@@ -288,7 +303,7 @@ impl Reporter {
                         }
                     }
                 }
-                Err(e) => (backoff(attempt), crate::error::chain(&e)),
+                Err(e) => (backoff(attempt), PostFailure::Request(e)),
             };
             metrics.status_post(forge.kind.as_str(), "retried");
             let now = Instant::now();
@@ -301,7 +316,7 @@ impl Reporter {
                     retry_after: Some(wait),
                 });
             }
-            tracing::debug!(%url, attempt, wait_ms = wait.as_millis() as u64, %last, "retrying a commit status");
+            tracing::debug!(%url, attempt, wait_ms = wait.as_millis() as u64, last = %crate::error::chain(&last), "retrying a commit status");
             tokio::time::sleep(wait).await;
         }
     }

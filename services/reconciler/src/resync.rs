@@ -270,13 +270,13 @@ impl Reconciler {
                         )
                         .await;
                     round.retried += 1;
-                } else if self.drift_due(e) {
+                } else if self.drift_due(e, repo.interval) {
                     checks.push(e.clone());
                 }
             }
             // Drift checks are local (a cache) plus a few KV writes each: run many at once.
             let parallel = (self.config.concurrency * 8).max(8);
-            let results: Vec<(EnvState, Result<Option<DriftReport>, String>)> =
+            let results: Vec<(EnvState, Result<Option<DriftReport>, DriftError>)> =
                 futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
                     futures::stream::iter(checks.into_iter().map(|e| self.check_owned(e))),
                     parallel,
@@ -293,7 +293,7 @@ impl Reconciler {
                     }
                     Ok(None) => self.metrics.resynced("unchanged"),
                     Err(err) => {
-                        tracing::warn!(app = %e.app, env = %e.environment, error = %err, "drift check failed");
+                        tracing::warn!(app = %e.app, env = %e.environment, error = %crate::error::chain(&err), "drift check failed");
                     }
                 }
             }
@@ -302,23 +302,29 @@ impl Reconciler {
         round
     }
 
-    async fn check_owned(&self, e: EnvState) -> (EnvState, Result<Option<DriftReport>, String>) {
+    async fn check_owned(
+        &self,
+        e: EnvState,
+    ) -> (EnvState, Result<Option<DriftReport>, DriftError>) {
         let r = self.check_drift(&e).await;
         (e, r)
     }
 
     /// Whether the environment's own interval (which may be longer than its repository's
-    /// shortest) has passed since its last check.
-    fn drift_due(&self, e: &EnvState) -> bool {
+    /// shortest, the rounds' period) has passed since its last check, to within half a round
+    /// period: the checks of a round are spread over its duration (seconds for thousands of
+    /// environments), so an environment checked late in one round is still due in the next.
+    fn drift_due(&self, e: &EnvState, round_period: Duration) -> bool {
         let interval = if e.interval > 0 {
             Duration::from_secs(e.interval)
         } else {
             self.config.resync_interval
         };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let due_after = interval.as_secs_f64() - round_period.as_secs_f64() / 2.0;
         e.last_check
             .as_ref()
-            .is_none_or(|c| (now - c.at) as f64 >= interval.as_secs_f64() * 0.9)
+            .is_none_or(|c| (now - c.at) as f64 >= due_after)
     }
 
     fn resync_event(&self, repo: &Repo, branch: &str, before: &str, head: &str) -> Event {
@@ -362,6 +368,48 @@ fn settled_at(e: &EnvState, head: &str) -> bool {
         })
 }
 
+/// Why a drift check could not be made; the next round tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    /// The state bucket failed.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// The cluster could not be read or written.
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
+    /// A drift record was not stored.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    /// The applied revision could not be fetched or read.
+    #[error(transparent)]
+    Git(#[from] crate::fetch::GitError),
+    /// `.gantry.yaml` at the applied revision is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::plan::ConfigError),
+    /// The applied revision no longer renders.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderFailure),
+    /// A task on the blocking pool did not finish.
+    #[error("a blocking task did not finish")]
+    Join(#[from] tokio::task::JoinError),
+    /// The applied revision has no `.gantry.yaml`.
+    #[error("no .gantry.yaml at {revision}")]
+    NoGantryFile {
+        /// The short revision.
+        revision: String,
+    },
+    /// The applied revision's `.gantry.yaml` no longer names the environment.
+    #[error("{app}/{environment} is not in .gantry.yaml at {revision}")]
+    NotInGantryFile {
+        /// The app.
+        app: String,
+        /// The environment.
+        environment: String,
+        /// The short revision.
+        revision: String,
+    },
+}
+
 /// What a drift check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DriftReport {
@@ -378,7 +426,10 @@ pub struct DriftReport {
 impl Reconciler {
     /// The drift check of one environment, under its lease (skipped while another worker holds
     /// it: that worker is deploying it). Never posts a commit status.
-    pub(crate) async fn check_drift(&self, s: &EnvState) -> Result<Option<DriftReport>, String> {
+    pub(crate) async fn check_drift(
+        &self,
+        s: &EnvState,
+    ) -> Result<Option<DriftReport>, DriftError> {
         if s.revision.is_empty() || s.reported.is_none() || s.inventory.is_empty() {
             return Ok(None);
         }
@@ -386,7 +437,7 @@ impl Reconciler {
         let lease = match self.state.acquire(&key, Duration::ZERO).await {
             Ok(l) => l,
             Err(crate::state::StateError::Held { .. }) => return Ok(None),
-            Err(e) => return Err(crate::error::chain(&e)),
+            Err(e) => return Err(e.into()),
         };
         let keep = lease.keep_alive();
         let result = self.drift_held(&key, s).await;
@@ -395,16 +446,13 @@ impl Reconciler {
         result.map(Some)
     }
 
-    async fn drift_held(&self, key: &EnvKey, s: &EnvState) -> Result<DriftReport, String> {
+    async fn drift_held(&self, key: &EnvKey, s: &EnvState) -> Result<DriftReport, DriftError> {
         let cluster_name = if s.cluster.is_empty() {
             "default"
         } else {
             &s.cluster
         };
-        let cluster = self
-            .cluster_named(cluster_name)
-            .await
-            .map_err(|e| crate::error::chain(&e))?;
+        let cluster = self.cluster_named(cluster_name).await?;
         let watches = {
             let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
             w.entry(cluster_name.to_owned())
@@ -412,9 +460,7 @@ impl Reconciler {
                 .clone()
         };
         let set = self.applied_set(key, s, &cluster, &watches).await?;
-        let (drifted, live, dry_runs) = crate::drift::check(&cluster, &watches, &set)
-            .await
-            .map_err(|e| crate::error::chain(&e))?;
+        let (drifted, live, dry_runs) = crate::drift::check(&cluster, &watches, &set).await?;
         let mut health = "Healthy";
         for (i, v) in &live {
             let h = crate::verify::live_health(&set[*i].reference.kind, v);
@@ -486,16 +532,12 @@ impl Reconciler {
                         ..Default::default()
                     },
                 )
-                .await
-                .map_err(|e| crate::error::chain(&e))?;
+                .await?;
             tracing::info!(app = %s.app, env = %s.environment, drifted = drifted.len(), self_heal = s.self_heal, "drift found");
             if s.self_heal {
                 let started = std::time::Instant::now();
                 for d in &drifted {
-                    cluster
-                        .apply_one(&set[d.index], false)
-                        .await
-                        .map_err(|e| crate::error::chain(&e))?;
+                    cluster.apply_one(&set[d.index], false).await?;
                 }
                 self.metrics.applied.inc_by(drifted.len() as u64);
                 self.auditor
@@ -517,8 +559,7 @@ impl Reconciler {
                             ..Default::default()
                         },
                     )
-                    .await
-                    .map_err(|e| crate::error::chain(&e))?;
+                    .await?;
                 self.metrics
                     .reconciled(&s.app, &s.environment, AttemptOutcome::Healed.as_str());
                 report.healed = true;
@@ -541,8 +582,7 @@ impl Reconciler {
         };
         self.state
             .update(key, |st| st.last_check = Some(check))
-            .await
-            .map_err(|e| crate::error::chain(&e))?;
+            .await?;
         Ok(report)
     }
 
@@ -554,7 +594,7 @@ impl Reconciler {
         s: &EnvState,
         cluster: &crate::apply::Cluster,
         watches: &crate::drift::Watches,
-    ) -> Result<Arc<Vec<crate::apply::Applied>>, String> {
+    ) -> Result<Arc<Vec<crate::apply::Applied>>, DriftError> {
         if let Some((rev, set)) = self
             .applied_sets
             .lock()
@@ -564,34 +604,26 @@ impl Reconciler {
         {
             return Ok(set.clone());
         }
-        let commit =
-            crate::fetch::parse_revision(&s.revision).map_err(|e| crate::error::chain(&e))?;
-        let mirror = self
-            .mirrors
-            .mirror(&s.repository)
-            .map_err(|e| crate::error::chain(&e))?;
+        let commit = crate::fetch::parse_revision(&s.revision)?;
+        let mirror = self.mirrors.mirror(&s.repository)?;
         let (url, credentials) = self.source(&s.repository, &s.clone_url).await;
         let snap = tokio::task::spawn_blocking(move || {
             mirror.ensure(&url, credentials.as_ref(), commit)?;
             mirror.snapshot(commit)
         })
-        .await
-        .map_err(|e| crate::error::chain(&e))?
-        .map_err(|e| crate::error::chain(&e))?;
+        .await??;
         let text = snap
             .file(crate::plan::GANTRY_FILE)
-            .ok_or_else(|| format!("no .gantry.yaml at {}", short(&s.revision)))?;
-        let env = crate::plan::parse(&text)
-            .map_err(|e| crate::error::chain(&e))?
+            .ok_or_else(|| DriftError::NoGantryFile {
+                revision: short(&s.revision).to_owned(),
+            })?;
+        let env = crate::plan::parse(&text)?
             .into_iter()
             .find(|e| e.app == s.app && e.name == s.environment)
-            .ok_or_else(|| {
-                format!(
-                    "{}/{} is not in .gantry.yaml at {}",
-                    s.app,
-                    s.environment,
-                    short(&s.revision)
-                )
+            .ok_or_else(|| DriftError::NotInGantryFile {
+                app: s.app.clone(),
+                environment: s.environment.clone(),
+                revision: short(&s.revision).to_owned(),
             })?;
         let env2 = env.clone();
         // A nondeterministic chart is rendered twice: the fields that differ between the two
@@ -605,9 +637,7 @@ impl Reconciler {
             };
             Ok::<_, crate::render::RenderFailure>((first, again))
         })
-        .await
-        .map_err(|e| crate::error::chain(&e))?
-        .map_err(|e| crate::error::chain(&e))?;
+        .await??;
         let namespace = env
             .namespace
             .clone()
@@ -619,18 +649,10 @@ impl Reconciler {
             repository: &s.repository,
             default_namespace: &namespace,
         };
-        let mut set = cluster
-            .manifests(&rendered.objects, &own)
-            .await
-            .map_err(|e| crate::error::chain(&e))?;
+        let mut set = cluster.manifests(&rendered.objects, &own).await?;
         if let Some(again) = again {
-            let other = cluster
-                .manifests(&again.objects, &own)
-                .await
-                .map_err(|e| crate::error::chain(&e))?;
-            keep_generated_values(&mut set, &other, watches)
-                .await
-                .map_err(|e| crate::error::chain(&e))?;
+            let other = cluster.manifests(&again.objects, &own).await?;
+            keep_generated_values(&mut set, &other, watches).await?;
         }
         set.retain(|a| {
             s.inventory

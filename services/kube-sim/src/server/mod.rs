@@ -20,6 +20,7 @@ use crate::store::Store;
 mod delete;
 mod read;
 mod request;
+mod review;
 mod watch;
 mod write;
 
@@ -236,6 +237,12 @@ async fn resource(
             "application/json",
             "application/yaml",
         ]));
+    }
+    if t.rt.create_only {
+        return match (&req.method, t.name.is_some()) {
+            (&Method::POST, false) => review::create(&t, req),
+            _ => Err(ApiError::method_not_allowed()),
+        };
     }
     match (&req.method, t.name.is_some()) {
         (&Method::GET, false) if req.flag("watch") => watch::watch(app, &t, req),

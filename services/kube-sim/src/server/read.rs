@@ -62,6 +62,7 @@ pub(super) fn get(app: &App, t: &Target, req: &Req) -> Result<Reply, ApiError> {
     if req.wants_table() {
         return ok(crate::tables::table(
             &t.rt,
+            &t.version,
             &[&obj],
             json!({"resourceVersion": obj["metadata"]["resourceVersion"]}),
             req.q("includeObject").unwrap_or("Metadata"),
@@ -163,6 +164,7 @@ pub(super) fn list(app: &App, t: &Target, req: &Req) -> Result<Reply, ApiError> 
         let refs: Vec<&Value> = full.iter().collect();
         return ok(crate::tables::table(
             &t.rt,
+            &t.version,
             &refs,
             meta,
             req.q("includeObject").unwrap_or("Metadata"),

@@ -3,11 +3,10 @@
 //! workers running in-process.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use async_nats::jetstream;
 use gantry_forge_sim::{ForgeSim, Status};
 use gantry_kube_sim::KubeSim;
@@ -25,79 +24,8 @@ pub const REPO: &str = "platform";
 pub const FULL: &str = "acme/platform";
 pub const TOKEN: &str = "forge-token";
 
-/// A repository in a temp dir, driven by the git CLI.
-pub struct GitRepo {
-    pub dir: tempfile::TempDir,
-}
-
-impl GitRepo {
-    pub fn new() -> Result<GitRepo> {
-        let dir = tempfile::tempdir()?;
-        let r = GitRepo { dir };
-        r.git(&["init", "-q", "-b", "main"])?;
-        r.git(&["config", "user.email", "dev@example.com"])?;
-        r.git(&["config", "user.name", "Dev"])?;
-        r.git(&["config", "commit.gpgsign", "false"])?;
-        Ok(r)
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn url(&self) -> String {
-        format!("file://{}", self.dir.path().display())
-    }
-
-    pub fn git(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", self.dir.path())
-            .output()
-            .context("running git")?;
-        if !out.status.success() {
-            bail!(
-                "git {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    }
-
-    pub fn write(&self, path: &str, contents: &str) -> Result<()> {
-        let p = self.dir.path().join(path);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(p, contents)?;
-        Ok(())
-    }
-
-    pub fn remove(&self, path: &str) -> Result<()> {
-        self.git(&["rm", "-q", "-r", path])?;
-        Ok(())
-    }
-
-    /// Commits everything; returns the new head.
-    pub fn commit(&self, message: &str) -> Result<String> {
-        self.git(&["add", "-A"])?;
-        self.git(&["commit", "-q", "--allow-empty", "-m", message])?;
-        self.head()
-    }
-
-    pub fn head(&self) -> Result<String> {
-        self.git(&["rev-parse", "HEAD"])
-    }
-}
-
-/// A ConfigMap manifest.
-pub fn configmap(name: &str, value: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
-    )
-}
+#[allow(unused_imports)] // not every test file uses both
+pub use gantry_tests::{GitRepo, configmap};
 
 /// A Deployment manifest with `replicas` pods of `image`.
 pub fn deployment(name: &str, image: &str, replicas: u32) -> String {
@@ -136,13 +64,7 @@ pub struct Harness {
 }
 
 pub fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,gantry_reconciler=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    gantry_tests::init_logs("warn,gantry_reconciler=info");
 }
 
 impl Harness {

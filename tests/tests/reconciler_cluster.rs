@@ -1,16 +1,14 @@
 //! The reconciler on a NATS cluster: `--nats-replicas` reaches every stream, the state bucket and
 //! the durable consumer it creates; what exists with other replicas is reported, never changed.
-
-mod common;
+//! With the receivers in front of it, a burst survives a lost nats-server and a killed worker.
 
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use async_nats::jetstream;
-use common::{TOKEN, init_logs};
 use gantry_reconciler::Config;
 use gantry_reconciler::config::{Forge, ForgeKind};
-use gantry_tests::NatsCluster;
+use gantry_tests::{GitRepo, NatsCluster, configmap};
 use tokio::sync::oneshot;
 
 /// A worker's config against `url` that never reaches a forge or a cluster (no event arrives).
@@ -64,7 +62,7 @@ async fn ready_worker(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_reach_every_stream_the_bucket_and_the_consumer() -> Result<()> {
-    init_logs();
+    gantry_tests::init_logs("warn,gantry_reconciler=info");
     let cluster = NatsCluster::start(3)?;
     let data = tempfile::tempdir()?;
     let (stop, task) = ready_worker(idle_config(&cluster.url(), data.path(), 3)).await?;
@@ -100,7 +98,7 @@ async fn replicas_reach_every_stream_the_bucket_and_the_consumer() -> Result<()>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_existing_bucket_with_other_replicas_is_reported_and_used() -> Result<()> {
-    init_logs();
+    gantry_tests::init_logs("warn,gantry_reconciler=info");
     let cluster = NatsCluster::start(3)?;
     let js = jetstream::new(async_nats::connect(cluster.urls()).await?);
     let (_, created) = gantry_nats::ensure_state_bucket(&js, 1).await?;
@@ -144,6 +142,8 @@ fn push_delivery(
 }
 
 const SECRET: &str = "cluster-secret";
+const TOKEN: &str = "forge-token";
+const FULL: &str = "acme/platform";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 /// One push: environment `app`, its branch, before and after.
@@ -194,7 +194,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
     use gantry_proto::v1::{Outcome, Phase};
     use std::collections::{BTreeMap, HashMap};
 
-    init_logs();
+    gantry_tests::init_logs("warn,gantry_reconciler=info");
     let _ = rustls::crypto::ring::default_provider().install_default();
     const APPS: usize = 8;
     const ROUNDS: usize = 3;
@@ -214,7 +214,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
 
     // One environment per app, each deployed from a branch of its own, so that every push
     // names exactly one environment and every revision is that environment's newest for a while.
-    let repo = common::GitRepo::new()?;
+    let repo = GitRepo::new()?;
     let apps: Vec<String> = (0..APPS).map(|i| format!("svc{i}")).collect();
     let mut yaml = String::from("apps:\n");
     for a in &apps {
@@ -224,7 +224,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
     }
     repo.write(".gantry.yaml", &yaml)?;
     for a in &apps {
-        repo.write(&format!("apps/{a}/cm.yaml"), &common::configmap(a, "base"))?;
+        repo.write(&format!("apps/{a}/cm.yaml"), &configmap(a, "base"))?;
     }
     let base = repo.commit("base")?;
     let mut rounds: Vec<Vec<Push>> = (0..ROUNDS).map(|_| Vec::new()).collect();
@@ -233,10 +233,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
         repo.git(&["checkout", "-q", "-b", &format!("b-{a}"), &base])?;
         let mut prev = ZERO.to_owned();
         for (r, round) in rounds.iter_mut().enumerate() {
-            repo.write(
-                &format!("apps/{a}/cm.yaml"),
-                &common::configmap(a, &r.to_string()),
-            )?;
+            repo.write(&format!("apps/{a}/cm.yaml"), &configmap(a, &r.to_string()))?;
             let sha = repo.commit(&format!("{a} round {r}"))?;
             round.push(Push {
                 app: a.clone(),
@@ -319,7 +316,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
             "before": p.before,
             "after": p.after,
             "repository": {
-                "full_name": common::FULL,
+                "full_name": FULL,
                 "clone_url": repo.url(),
                 "html_url": "https://github.com/acme/platform",
                 "default_branch": "main",
@@ -420,7 +417,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
         let sha = &newest[a];
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let st = forge.statuses(common::FULL, sha);
+            let st = forge.statuses(FULL, sha);
             if let Some(s) = st
                 .iter()
                 .rev()
@@ -503,12 +500,12 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
         );
     }
     // Every status posted once: one of each state per revision and context.
-    for (sha, s) in forge.all_statuses(common::FULL) {
+    for (sha, s) in forge.all_statuses(FULL) {
         if interrupted.contains(sha.as_str()) && s.state == "pending" {
             continue;
         }
         let same = forge
-            .statuses(common::FULL, &sha)
+            .statuses(FULL, &sha)
             .iter()
             .filter(|t| t.context == s.context && t.state == s.state)
             .count();
@@ -532,7 +529,7 @@ async fn a_burst_survives_a_lost_nats_server_and_a_killed_reconciler() -> Result
             "{sha} {}: {} posted {same} times: {:?}",
             s.context,
             s.state,
-            forge.statuses(common::FULL, &sha)
+            forge.statuses(FULL, &sha)
         );
     }
     // The live objects are the newest revision's.

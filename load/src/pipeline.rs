@@ -1,74 +1,59 @@
-//! The whole pipeline, measured: signed webhook POST to the receiver, JetStream, reconciler
-//! workers (the real binary, as child processes, so their RSS is their own), the Kubernetes API
-//! emulator, and the Git host emulator's commit statuses.
-//!
-//! `cargo bench -p gantry-reconciler --bench pipeline` (release). Sizes come from the
-//! environment: `GANTRY_BENCH_ROUNDS` (latency samples, 30), `GANTRY_BENCH_APPS` (apps of the
-//! big repository, 1000; 3 environments each), `GANTRY_BENCH_CONCURRENCY` (per worker, 32).
-//! With `--smoke` everything is tiny, for CI.
+//! `gantry-load pipeline`: the whole pipeline, measured. A signed webhook POST to the receiver,
+//! JetStream, reconciler workers, the Kubernetes API emulator, and the Git host emulator's commit
+//! statuses. The receiver and the workers are the real binaries, as child processes, so their
+//! RSS is their own; nats-server is started as for `bench`, and the two emulators run in this
+//! process. Every figure is printed, none asserted.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use gantry_forge_sim::{ForgeSim, git::RefUpdate, hooks};
 use gantry_kube_sim::KubeSim;
-use gantry_tests::NatsServer;
+use gantry_tests::{GitRepo, NatsServer};
+
+use crate::bench::{InProcess, Receiver, SECRET, service_bin, wait_ready};
+use crate::cli::PipelineArgs;
 
 const FULL: &str = "acme/platform";
-const SECRET: &str = "bench-secret";
-const TOKEN: &str = "bench-token";
+const TOKEN: &str = "pipeline-token";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// Runs both measurements with `args`' sizes (tiny ones with `--smoke`).
+pub async fn run(args: &PipelineArgs) -> Result<()> {
+    let (rounds, apps, concurrency) = if args.smoke {
+        (3, 10, 8)
+    } else {
+        (args.rounds, args.apps, args.concurrency)
+    };
+    if rounds == 0 || apps == 0 || concurrency == 0 {
+        return Err(crate::cli::BadOption::new(
+            "--rounds, --apps and --concurrency must be at least 1",
+        )
+        .into());
+    }
+    let bins = Bins {
+        receiver: service_bin(
+            "gantry-receiver",
+            args.receiver_bin.as_deref(),
+            args.no_build,
+        )?,
+        reconciler: service_bin(
+            "gantry-reconciler",
+            args.reconciler_bin.as_deref(),
+            args.no_build,
+        )?,
+    };
+    latency_and_throughput(&bins, rounds, 50, if args.smoke { 4 } else { 16 }).await?;
+    big_repository(&bins, apps, concurrency).await
 }
 
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
-impl Repo {
-    fn new() -> Result<Repo> {
-        let r = Repo {
-            dir: tempfile::tempdir()?,
-        };
-        r.git(&["init", "-q", "-b", "main"])?;
-        Ok(r)
-    }
-    fn git(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=B",
-                "-c",
-                "user.email=b@example.com",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()?;
-        if !out.status.success() {
-            bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    }
-    fn write(&self, path: &str, text: &str) -> Result<()> {
-        let p = self.dir.path().join(path);
-        std::fs::create_dir_all(p.parent().context("parent")?)?;
-        std::fs::write(p, text)?;
-        Ok(())
-    }
-    fn commit(&self, msg: &str) -> Result<String> {
-        self.git(&["add", "-A"])?;
-        self.git(&["commit", "-q", "-m", msg])?;
-        self.git(&["rev-parse", "HEAD"])
-    }
+struct Bins {
+    receiver: PathBuf,
+    reconciler: PathBuf,
 }
 
 fn app_manifests(name: &str, objects: usize, version: &str) -> String {
@@ -96,18 +81,29 @@ fn gantry_yaml(apps: &[String], envs: &[&str]) -> String {
     s
 }
 
+/// A reconciler worker process, killed on drop.
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Stack {
     nats: NatsServer,
     kube: KubeSim,
     forge: ForgeSim,
-    receiver: String,
+    receiver: Receiver,
+    reconciler: PathBuf,
     http: reqwest::Client,
-    _stop_receiver: tokio::sync::oneshot::Sender<()>,
+    deliveries: AtomicU64,
     dir: tempfile::TempDir,
 }
 
 impl Stack {
-    async fn start() -> Result<Stack> {
+    async fn start(bins: &Bins) -> Result<Stack> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let nats = NatsServer::start()?;
         let kube = KubeSim::start(gantry_kube_sim::Config {
@@ -121,67 +117,49 @@ impl Stack {
             ..Default::default()
         })
         .await?;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let receiver = format!("http://{}", listener.local_addr()?);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let config = gantry_receiver::Config::for_tests(&nats.url(), SECRET);
-        tokio::spawn(gantry_receiver::run(listener, config, async move {
-            let _ = rx.await;
-        }));
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http
-                .get(format!("{receiver}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let dir = tempfile::tempdir()?;
+        let receiver = Receiver::start(&bins.receiver, &nats.url(), dir.path()).await?;
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
+        wait_ready(receiver.addr, &js, &mut InProcess).await?;
         Ok(Stack {
             nats,
             kube,
             forge,
             receiver,
-            http,
-            _stop_receiver: tx,
-            dir: tempfile::tempdir()?,
+            reconciler: bins.reconciler.clone(),
+            http: reqwest::Client::new(),
+            deliveries: AtomicU64::new(0),
+            dir,
         })
     }
 
-    fn worker(&self, name: &str, repo: &Path, concurrency: usize) -> Result<Child> {
+    fn worker(&self, name: &str, repo: &Path, concurrency: usize) -> Result<Worker> {
         let kc = self.dir.path().join("kubeconfig");
         std::fs::write(&kc, self.kube.kubeconfig())?;
         let cfg = self.dir.path().join(format!("{name}.yaml"));
         std::fs::write(
             &cfg,
             format!(
-                "nats: {{url: {}}}\nconcurrency: {concurrency}\nforges:\n  - {{name: github, kind: github, apiUrl: {}, tokenEnv: BENCH_TOKEN}}\nrepositories:\n  - {{fullName: {FULL}, forge: github, cloneUrl: file://{}}}\nclusters:\n  - {{name: default, kubeconfig: {}}}\n",
+                "nats: {{url: {}}}\nconcurrency: {concurrency}\nforges:\n  - {{name: github, kind: github, apiUrl: {}, tokenEnv: PIPELINE_TOKEN}}\nrepositories:\n  - {{fullName: {FULL}, forge: github, cloneUrl: file://{}}}\nclusters:\n  - {{name: default, kubeconfig: {}}}\n",
                 self.nats.url(),
                 self.forge.url(),
                 repo.display(),
                 kc.display()
             ),
         )?;
-        let child = Command::new(env!("CARGO_BIN_EXE_gantry-reconciler"))
-            .args([
-                "--config",
-                cfg.to_str().unwrap_or_default(),
-                "--listen",
-                "127.0.0.1:0",
-                "--worker-id",
-                name,
-            ])
+        let child = Command::new(&self.reconciler)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--listen", "127.0.0.1:0", "--worker-id", name])
             .arg("--data-dir")
             .arg(self.dir.path().join(name))
-            .env("BENCH_TOKEN", TOKEN)
-            .env("GANTRY_LOG_LEVEL", "warn")
+            .env("PIPELINE_TOKEN", TOKEN)
+            .env(gantry_config::ENV_LOG_LEVEL, "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .spawn()?;
-        Ok(child)
+            .spawn()
+            .with_context(|| format!("starting {}", self.reconciler.display()))?;
+        Ok(Worker(child))
     }
 
     async fn webhook(&self, before: &str, after: &str) -> Result<Instant> {
@@ -201,13 +179,14 @@ impl Stack {
             &update,
             &[],
         ))?;
+        let n = self.deliveries.fetch_add(1, Ordering::Relaxed);
         let t = Instant::now();
         let resp = self
             .http
-            .post(format!("{}/webhooks/github", self.receiver))
+            .post(format!("http://{}/webhooks/github", self.receiver.addr))
             .header("content-type", "application/json")
             .header("x-github-event", "push")
-            .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
+            .header("x-github-delivery", format!("pipeline-{n}"))
             .header(
                 "x-hub-signature-256",
                 gantry_tests::github_signature(SECRET.as_bytes(), &body),
@@ -247,12 +226,12 @@ impl Stack {
         }
     }
 
-    /// Waits until `n` contexts have a final status on `sha`.
+    /// Waits until `n` contexts have a final status on `sha`; how many are `success`.
     async fn finals(&self, sha: &str, n: usize, within: Duration) -> Result<usize> {
         let deadline = Instant::now() + within;
         loop {
             let list = self.forge.statuses(FULL, sha);
-            let done: std::collections::BTreeSet<&str> = list
+            let done: BTreeSet<&str> = list
                 .iter()
                 .filter(|s| s.state != "pending")
                 .map(|s| s.context.as_str())
@@ -270,20 +249,10 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
 
-fn rss_peak_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    async fn stop(self) {
+        self.receiver.stop().await;
+    }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -294,15 +263,16 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn kill(mut c: Child) {
-    let _ = c.kill();
-    let _ = c.wait();
-}
-
-/// p50/p99 from webhook POST to `success` for a 50-object app, and events/s with 1 and 2 workers.
-async fn latency_and_throughput(rounds: usize, objects: usize, apps: usize) -> Result<()> {
-    let stack = Stack::start().await?;
-    let repo = Repo::new()?;
+/// p50/p99 from webhook POST to `success` for an `objects`-object app, and events/s with 1 and
+/// 2 workers.
+async fn latency_and_throughput(
+    bins: &Bins,
+    rounds: usize,
+    objects: usize,
+    apps: usize,
+) -> Result<()> {
+    let stack = Stack::start(bins).await?;
+    let repo = GitRepo::new()?;
     let names: Vec<String> = (0..apps).map(|i| format!("svc-{i:02}")).collect();
     repo.write(".gantry.yaml", &gantry_yaml(&names, &["dev"]))?;
     for n in &names {
@@ -312,7 +282,7 @@ async fn latency_and_throughput(rounds: usize, objects: usize, apps: usize) -> R
         )?;
     }
     let mut head = repo.commit("seed")?;
-    let w1 = stack.worker("w1", repo.dir.path(), 4)?;
+    let mut workers = vec![stack.worker("w1", repo.path(), 4)?];
     stack.webhook(ZERO, &head).await?;
     stack.finals(&head, apps, Duration::from_secs(300)).await?;
 
@@ -345,10 +315,9 @@ async fn latency_and_throughput(rounds: usize, objects: usize, apps: usize) -> R
         pct(&lat, 1.0).as_secs_f64() * 1e3
     );
 
-    let mut children = vec![w1];
-    for workers in [1usize, 2] {
-        if workers == 2 {
-            children.push(stack.worker("w2", repo.dir.path(), 4)?);
+    for count in [1usize, 2] {
+        if count == 2 {
+            workers.push(stack.worker("w2", repo.path(), 4)?);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let mut shas = Vec::new();
@@ -356,9 +325,9 @@ async fn latency_and_throughput(rounds: usize, objects: usize, apps: usize) -> R
         for n in &names {
             repo.write(
                 &format!("apps/{n}/dev/all.yaml"),
-                &app_manifests(n, objects, &format!("w{workers}")),
+                &app_manifests(n, objects, &format!("w{count}")),
             )?;
-            let next = repo.commit(&format!("{n} w{workers}"))?;
+            let next = repo.commit(&format!("{n} w{count}"))?;
             posts.push((head.clone(), next.clone()));
             shas.push(next.clone());
             head = next;
@@ -378,21 +347,20 @@ async fn latency_and_throughput(rounds: usize, objects: usize, apps: usize) -> R
         }
         let e = t.elapsed();
         println!(
-            "{apps} events (one {objects}-object app changed each), {workers} worker(s): {:.2} s, {:.1} events/s",
+            "{apps} events (one {objects}-object app changed each), {count} worker(s): {:.2} s, {:.1} events/s",
             e.as_secs_f64(),
             apps as f64 / e.as_secs_f64()
         );
     }
-    for c in children {
-        kill(c);
-    }
+    drop(workers);
+    stack.stop().await;
     Ok(())
 }
 
 /// Full sync of `apps` apps x 3 environments, then a one-app change; the worker's peak RSS.
-async fn big_repository(apps: usize, concurrency: usize) -> Result<()> {
-    let stack = Stack::start().await?;
-    let repo = Repo::new()?;
+async fn big_repository(bins: &Bins, apps: usize, concurrency: usize) -> Result<()> {
+    let stack = Stack::start(bins).await?;
+    let repo = GitRepo::new()?;
     let envs = ["dev", "staging", "prod"];
     let names: Vec<String> = (0..apps).map(|i| format!("app-{i:04}")).collect();
     repo.write(".gantry.yaml", &gantry_yaml(&names, &envs))?;
@@ -402,8 +370,8 @@ async fn big_repository(apps: usize, concurrency: usize) -> Result<()> {
         }
     }
     let c1 = repo.commit("seed")?;
-    let w = stack.worker("big", repo.dir.path(), concurrency)?;
-    let pid = w.id();
+    let w = stack.worker("big", repo.path(), concurrency)?;
+    let pid = w.0.id();
     let t = stack.webhook(ZERO, &c1).await?;
     let ok = stack
         .finals(&c1, apps * envs.len(), Duration::from_secs(1800))
@@ -415,16 +383,17 @@ async fn big_repository(apps: usize, concurrency: usize) -> Result<()> {
         full.as_secs_f64(),
         (apps * envs.len()) as f64 / full.as_secs_f64()
     );
+    let changed = &names[apps / 2];
     repo.write(
-        &format!("apps/{}/dev/all.yaml", names[apps / 2]),
-        &app_manifests(&names[apps / 2], 2, "1"),
+        &format!("apps/{changed}/dev/all.yaml"),
+        &app_manifests(changed, 2, "1"),
     )?;
     let c2 = repo.commit("one app")?;
     let t = stack.webhook(&c1, &c2).await?;
     let state = stack
         .done(
             std::slice::from_ref(&c2),
-            &format!("gantry/{}/dev", names[apps / 2]),
+            &format!("gantry/{changed}/dev"),
             Duration::from_secs(60),
         )
         .await?;
@@ -433,28 +402,11 @@ async fn big_repository(apps: usize, concurrency: usize) -> Result<()> {
         apps * envs.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
+    let peak = crate::procstat::memory(pid).map_or(0.0, |m| m.hwm_kib as f64 / 1024.0);
     println!(
-        "reconciler peak RSS: {:.0} MiB (target < 200 MiB; Flux's published figure: 175 MiB for 1,000 Kustomizations)",
-        rss_peak_mib(pid)
+        "reconciler peak RSS: {peak:.0} MiB (target < 200 MiB; Flux's published figure: 175 MiB for 1,000 Kustomizations)"
     );
-    kill(w);
-    Ok(())
-}
-
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<()> {
-    let smoke = std::env::args().any(|a| a == "--smoke");
-    let (rounds, apps, concurrency) = if smoke {
-        (3, 10, 8)
-    } else {
-        (
-            env_usize("GANTRY_BENCH_ROUNDS", 30),
-            env_usize("GANTRY_BENCH_APPS", 1000),
-            env_usize("GANTRY_BENCH_CONCURRENCY", 32),
-        )
-    };
-    let _: PathBuf = PathBuf::new();
-    latency_and_throughput(rounds, 50, if smoke { 4 } else { 16 }).await?;
-    big_repository(apps, concurrency).await?;
+    drop(w);
+    stack.stop().await;
     Ok(())
 }
