@@ -560,8 +560,13 @@ async fn a_bound_claim_has_a_provisioned_volume_that_goes_with_it() -> anyhow::R
     let (sim, _client) = start(common::fast()).await?;
     let k = Kubectl::new(&sim)?;
     k.ok_stdin(&["apply", "-f", "-"], CLAIM).await?;
-    k.ok(&["wait", "pvc/data", "--for=jsonpath={.status.phase}=Bound", "--timeout=60s"])
-        .await?;
+    k.ok(&[
+        "wait",
+        "pvc/data",
+        "--for=jsonpath={.status.phase}=Bound",
+        "--timeout=60s",
+    ])
+    .await?;
     let volume = k
         .ok(&["get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}"])
         .await?;
