@@ -38,6 +38,7 @@ pub(crate) async fn run(app: Arc<App>) {
         let mut inner = app.store.lock();
         finish_terminating_namespaces(&mut inner);
         finish_foreground_deletions(&mut inner);
+        crate::seed::sync_api_services(&mut inner);
         if app.config.controllers {
             workloads(&mut inner, &mut memory, &app);
             crate::endpoints::sync(&mut inner);

@@ -430,6 +430,23 @@ async fn kubectl_explain_reads_the_field_schemas() -> anyhow::Result<()> {
     k.ok_stdin(&["apply", "-f", "-"], EXPLAINED_CRD).await?;
     let out = k.ok(&["explain", "widgets.spec.size"]).await?;
     assert!(out.contains("How many parts the widget has."), "{out}");
+    // The CRD's group version is registered as a local APIService, and goes with the CRD.
+    let apis = common::eventually("the CRD's APIService", || async {
+        k.ok(&["get", "apiservice", "v1.example.com"]).await.ok()
+    })
+    .await;
+    assert_eq!(
+        row(&apis, "v1.example.com")
+            .map(|r| r[1..3].join(" "))
+            .as_deref(),
+        Some("Local True")
+    );
+    k.ok(&["delete", "crd", "widgets.example.com"]).await?;
+    common::eventually("the APIService to go", || async {
+        let out = k.ok(&["get", "apiservices", "-o", "name"]).await.ok()?;
+        (!out.contains("v1.example.com")).then_some(())
+    })
+    .await;
     Ok(())
 }
 
