@@ -163,7 +163,9 @@ def run_wrk(script_path, url, threads, connections, duration):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--receiver", default=os.path.join(ROOT, "target/release/gantry-receiver"))
+    ap.add_argument("--receiver", action="append", default=None, metavar="[LABEL=]PATH",
+                    help="a receiver binary (repeatable, e.g. old=/tmp/a new=target/release/...; "
+                         "default target/release/gantry-receiver)")
     ap.add_argument("--prototype", default=os.path.join(ROOT, "target/release/examples/minimal"))
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
@@ -172,6 +174,8 @@ def main():
     ap.add_argument("--only", choices=["receiver", "prototype"], default=None)
     ap.add_argument("--perf", metavar="DIR", default=None,
                     help="record each measured phase with `perf record` into DIR/<target>-<round>.data")
+    ap.add_argument("--perf-stat", action="store_true",
+                    help="with --perf, run `perf stat` (counters, e.g. --perf-args '-e raw_syscalls:sys_enter') instead of `perf record`")
     ap.add_argument("--perf-nats", action="store_true",
                     help="with --perf, record nats-server instead of the target")
     ap.add_argument("--perf-args", default="-F 1999 --call-graph dwarf,16384",
@@ -194,14 +198,17 @@ def main():
         nurl = f"nats://127.0.0.1:{nport}"
         targets = {}
         if a.only in (None, "receiver"):
-            rport = free_port()
-            rx = subprocess.Popen([a.receiver, "--listen", f"127.0.0.1:{rport}", "--nats-url", nurl,
-                                   "--webhook-secret", SECRET, "--log-format", "json",
-                                   *a.receiver_arg],
-                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "rx.log"), "w"))
-            procs.append(rx)
-            wait_http(f"http://127.0.0.1:{rport}/readyz")
-            targets["receiver"] = (rx, rport)
+            for spec in a.receiver or [os.path.join(ROOT, "target/release/gantry-receiver")]:
+                label, path = spec.split("=", 1) if "=" in spec else ("receiver", spec)
+                rport = free_port()
+                rx = subprocess.Popen([path, "--listen", f"127.0.0.1:{rport}", "--nats-url", nurl,
+                                       "--webhook-secret", SECRET, "--log-format", "json",
+                                       *a.receiver_arg],
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=open(os.path.join(tmp, f"{label}.log"), "w"))
+                procs.append(rx)
+                wait_http(f"http://127.0.0.1:{rport}/readyz")
+                targets[label] = (rx, rport)
         if a.only in (None, "prototype"):
             pport = free_port()
             pr = subprocess.Popen([a.prototype, f"127.0.0.1:{pport}", nurl, SECRET],
@@ -228,8 +235,9 @@ def main():
                 perf = None
                 if a.perf:
                     os.makedirs(a.perf, exist_ok=True)
-                    perf = subprocess.Popen(["perf", "record", *a.perf_args.split(), "-p", str(nats.pid if a.perf_nats else p.pid),
-                                             "-o", os.path.join(a.perf, f"{name}-{rnd}.data")],
+                    verb = ["stat"] if a.perf_stat else ["record"]
+                    perf = subprocess.Popen(["perf", *verb, *a.perf_args.split(), "-p", str(nats.pid if a.perf_nats else p.pid),
+                                             "-o", os.path.join(a.perf, f"{name}-{rnd}.{'txt' if a.perf_stat else 'data'}")],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(0.5)
                 s0, n0 = cpu_seconds(p.pid), cpu_seconds(nats.pid)

@@ -40,6 +40,7 @@ pub(crate) async fn run(app: Arc<App>) {
         finish_foreground_deletions(&mut inner);
         if app.config.controllers {
             workloads(&mut inner, &mut memory, &app);
+            crate::endpoints::sync(&mut inner);
         }
     }
 }
