@@ -544,3 +544,45 @@ async fn services_get_endpoints_and_endpointslices_of_their_pods() -> anyhow::Re
     .await;
     Ok(())
 }
+
+const CLAIM: &str = r#"
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  resources: {requests: {storage: 2Gi}}
+"#;
+
+#[tokio::test]
+async fn a_bound_claim_has_a_provisioned_volume_that_goes_with_it() -> anyhow::Result<()> {
+    let (sim, _client) = start(common::fast()).await?;
+    let k = Kubectl::new(&sim)?;
+    k.ok_stdin(&["apply", "-f", "-"], CLAIM).await?;
+    k.ok(&[
+        "wait",
+        "pvc/data",
+        "--for=jsonpath={.status.phase}=Bound",
+        "--timeout=60s",
+    ])
+    .await?;
+    let volume = k
+        .ok(&["get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}"])
+        .await?;
+    let pvs = k.ok(&["get", "pv"]).await?;
+    let pv = row(&pvs, &volume).expect("the volume is listed");
+    // NAME CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS ...
+    assert_eq!(
+        pv[1..7],
+        ["2Gi", "RWO", "Delete", "Bound", "default/data", "standard"],
+        "{pvs}"
+    );
+    k.ok(&["delete", "pvc", "data"]).await?;
+    common::eventually("the volume to be reclaimed", || async {
+        let out = k.ok(&["get", "pv", "-o", "name"]).await.ok()?;
+        out.trim().is_empty().then_some(())
+    })
+    .await;
+    Ok(())
+}
