@@ -84,7 +84,8 @@ fn protos_dir() -> PathBuf {
 fn main() {
     let dir = protos_dir();
     let mut compiler = protox::Compiler::new([&dir]).expect("the proto folder is readable");
-    compiler.include_imports(true).include_source_info(false);
+    // The doc comments are kept: they are the field descriptions of the served OpenAPI.
+    compiler.include_imports(true).include_source_info(true);
     compiler
         .open_files(FILES)
         .unwrap_or_else(|e| panic!("compiling the Kubernetes protos in {}: {e}", dir.display()));

@@ -234,6 +234,41 @@ fn kubectl(kubeconfig: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// What every sandbox test starts from: a sandbox of `provider` in `tmp/<folder>`, and a clone
+/// of its repository at `tmp/platform` with its seeded head.
+struct Started {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    sb: Sandbox,
+    clone: PathBuf,
+    seed: String,
+}
+
+fn start_and_clone(folder: &str, provider: &str) -> Result<Started> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join(folder);
+    std::fs::create_dir_all(&dir)?;
+    let sb = Sandbox::start(&dir, provider)?;
+    let clone = tmp.path().join("platform");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &sb.get("git_url"),
+            clone.to_str().unwrap_or(""),
+        ],
+    )?;
+    let seed = git(&clone, &["rev-parse", "HEAD"])?;
+    Ok(Started {
+        tmp,
+        dir,
+        sb,
+        clone,
+        seed,
+    })
+}
+
 fn set_tag(clone: &Path, app: &str, env: &str, tag: &str) -> Result<()> {
     let p = clone.join(format!("apps/{app}/overlays/{env}/kustomization.yaml"));
     let text = std::fs::read_to_string(&p)?;
@@ -308,22 +343,14 @@ fn validate_against_github_openapi(statuses: &[Value], tmp: &Path) -> Result<()>
 
 #[test]
 fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
     // The default folder name, so that `gantry status` run beside it finds it.
-    let dir = tmp.path().join(".gantry-sandbox");
-    std::fs::create_dir_all(&dir)?;
-    let sb = Sandbox::start(&dir, "github")?;
-    let clone = tmp.path().join("platform");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            &sb.get("git_url"),
-            clone.to_str().unwrap_or(""),
-        ],
-    )?;
-    let seed = git(&clone, &["rev-parse", "HEAD"])?;
+    let Started {
+        tmp,
+        dir,
+        sb,
+        clone,
+        seed,
+    } = start_and_clone(".gantry-sandbox", "github")?;
     let (state, _) = sb.wait_final(&seed, "gantry/payments/dev", Duration::from_secs(60))?;
     assert_eq!(state, "success");
 
@@ -546,21 +573,14 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
 
 #[test]
 fn gitea_sandbox_push_deploys() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("sandbox");
-    std::fs::create_dir_all(&dir)?;
-    let sb = Sandbox::start(&dir, "gitea")?;
-    let clone = tmp.path().join("platform");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            &sb.get("git_url"),
-            clone.to_str().unwrap_or(""),
-        ],
-    )?;
-    let seed = git(&clone, &["rev-parse", "HEAD"])?;
+    // `_tmp` keeps the folders until the test ends.
+    let Started {
+        tmp: _tmp,
+        sb,
+        clone,
+        seed,
+        ..
+    } = start_and_clone("sandbox", "gitea")?;
     set_tag(&clone, "web", "dev", "2.0.0")?;
     git(&clone, &["commit", "-qam", "web 2.0.0"])?;
     git(&clone, &["push", "-q"])?;
@@ -664,21 +684,14 @@ fn gitea_sandbox_push_deploys() -> Result<()> {
 
 #[test]
 fn sandbox_helm_app_deploys_per_environment() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("sandbox");
-    std::fs::create_dir_all(&dir)?;
-    let sb = Sandbox::start(&dir, "github")?;
-    let clone = tmp.path().join("platform");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            &sb.get("git_url"),
-            clone.to_str().unwrap_or(""),
-        ],
-    )?;
-    let seed = git(&clone, &["rev-parse", "HEAD"])?;
+    // `_tmp` keeps the folders until the test ends.
+    let Started {
+        tmp: _tmp,
+        sb,
+        clone,
+        seed,
+        ..
+    } = start_and_clone("sandbox", "github")?;
     // The seeded chart is rendered by Gantry's own engine (no helm anywhere) once per
     // environment, each with its values file.
     for env in ["dev", "prod"] {

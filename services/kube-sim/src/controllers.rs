@@ -38,8 +38,10 @@ pub(crate) async fn run(app: Arc<App>) {
         let mut inner = app.store.lock();
         finish_terminating_namespaces(&mut inner);
         finish_foreground_deletions(&mut inner);
+        crate::seed::sync_api_services(&mut inner);
         if app.config.controllers {
             workloads(&mut inner, &mut memory, &app);
+            crate::endpoints::sync(&mut inner);
         }
     }
 }
@@ -997,6 +999,63 @@ fn pod_started_events(inner: &mut Inner, p: &Value, containers: &[Value]) {
     }
 }
 
+/// Who provisions the volumes of claims that name none, as a dynamic provisioner would.
+const PROVISIONER: &str = "gantry.dev/kube-sim";
+
+/// Creates the PersistentVolume a claim is bound to (Bound, `claimRef` to it, reclaim Delete).
+fn provision(inner: &mut Inner, claim: &Value, volume: &str) {
+    let Some(pv_rt) = rt(inner, "", "PersistentVolume") else {
+        return;
+    };
+    if inner.get(&pv_rt.key(), "", volume).is_some() {
+        return;
+    }
+    let mut spec = json!({
+        "capacity": {"storage": claim.pointer("/spec/resources/requests/storage").cloned().unwrap_or(json!("1Gi"))},
+        "accessModes": claim.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
+        "persistentVolumeReclaimPolicy": "Delete",
+        "volumeMode": claim.pointer("/spec/volumeMode").cloned().unwrap_or(json!("Filesystem")),
+        "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace_of(claim),
+            "name": name_of(claim), "uid": uid_of(claim)},
+        "hostPath": {"path": format!("/var/lib/kube-sim/{volume}"), "type": "DirectoryOrCreate"},
+    });
+    if let Some(class) = claim.pointer("/spec/storageClassName") {
+        spec["storageClassName"] = class.clone();
+    }
+    create(
+        inner,
+        &pv_rt,
+        json!({"metadata": {"name": volume, "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER}}, "spec": spec}),
+    );
+    if let Some(live) = inner.get(&pv_rt.key(), "", volume) {
+        set_status(inner, &pv_rt, &live, json!({"phase": "Bound"}));
+    }
+}
+
+/// Deletes the provisioned volumes whose claim is gone (their reclaim policy is Delete).
+fn reclaim(inner: &mut Inner, pvc_rt: &ResourceType) {
+    let Some(pv_rt) = rt(inner, "", "PersistentVolume") else {
+        return;
+    };
+    for pv in inner.list(&pv_rt.key(), None) {
+        let provisioned = pv.pointer("/metadata/annotations/pv.kubernetes.io~1provisioned-by")
+            == Some(&json!(PROVISIONER));
+        let Some(claim) = pv.pointer("/spec/claimRef") else {
+            continue;
+        };
+        let s = |k: &str| claim.get(k).and_then(Value::as_str).unwrap_or_default();
+        let claim_alive = inner
+            .get(&pvc_rt.key(), s("namespace"), s("name"))
+            .is_some_and(|c| uid_of(&c) == s("uid"));
+        if provisioned
+            && !claim_alive
+            && pv.pointer("/spec/persistentVolumeReclaimPolicy") == Some(&json!("Delete"))
+        {
+            inner.remove(&pv_rt.key(), "", name_of(&pv));
+        }
+    }
+}
+
 fn jobs_volumes_services(inner: &mut Inner, mem: &mut Memory, app: &App, now: &str) {
     if let Some(job_rt) = rt(inner, "batch", "Job") {
         for j in inner.list(&job_rt.key(), None) {
@@ -1054,7 +1113,9 @@ fn jobs_volumes_services(inner: &mut Inner, mem: &mut Memory, app: &App, now: &s
             }
             let mut bound = (*c).clone();
             if bound.pointer("/spec/volumeName").is_none() {
-                bound["spec"]["volumeName"] = json!(format!("pvc-{}", uid_of(&c)));
+                let volume = format!("pvc-{}", uid_of(&c));
+                provision(inner, &c, &volume);
+                bound["spec"]["volumeName"] = json!(volume);
                 let opts = WriteOpts {
                     manager: MANAGER,
                     op: Op::Update,
@@ -1073,6 +1134,7 @@ fn jobs_volumes_services(inner: &mut Inner, mem: &mut Memory, app: &App, now: &s
             });
             set_status(inner, &pvc_rt, &live, status);
         }
+        reclaim(inner, &pvc_rt);
     }
     if let Some(svc_rt) = rt(inner, "", "Service") {
         for s in inner.list(&svc_rt.key(), None) {

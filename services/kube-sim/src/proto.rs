@@ -88,6 +88,22 @@ fn package(group: &str) -> Option<&'static str> {
     })
 }
 
+/// The compiled descriptors, when they loaded.
+pub(crate) fn pool() -> Option<&'static DescriptorPool> {
+    POOL.as_ref()
+}
+
+/// A message by its full proto name.
+pub(crate) fn message_by_name(name: &str) -> Option<MessageDescriptor> {
+    POOL.as_ref()?.get_message_by_name(name)
+}
+
+/// The message of a kind of the API itself (not the meta/v1 fallback `descriptor` allows).
+pub(crate) fn kind_descriptor(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    message_by_name(&format!("{}.{version}.{kind}", package(group)?))
+}
+
 /// The message of an object of this apiVersion and kind, when the API defines one.
 fn descriptor(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
     let pool = POOL.as_ref()?;
@@ -185,7 +201,7 @@ pub(crate) fn watch_frame(ty: &str, object: &Value) -> Option<Vec<u8>> {
 }
 
 /// The JSON name of a field: the proto names are the JSON names, except in CRD schemas.
-fn json_name(msg: &MessageDescriptor, field: &FieldDescriptor) -> String {
+pub(crate) fn json_name(msg: &MessageDescriptor, field: &FieldDescriptor) -> String {
     let name = field.name();
     if msg.full_name() == format!("{CRD_PKG}.JSONSchemaProps") {
         match name {
@@ -252,7 +268,7 @@ const INLINE: &[(&str, &str)] = &[
     ),
 ];
 
-fn is_inline(msg: &MessageDescriptor, field: &FieldDescriptor) -> bool {
+pub(crate) fn is_inline(msg: &MessageDescriptor, field: &FieldDescriptor) -> bool {
     // ConfigMap and Secret references (volume, projection, env source, key selector) embed
     // their `name` this way.
     field.name() == "localObjectReference"

@@ -27,6 +27,8 @@ pub(crate) struct ResourceType {
     pub create_only: bool,
     /// A CRD's `additionalPrinterColumns` per served version (what `kubectl get` prints).
     pub printer_columns: Vec<(String, Vec<Value>)>,
+    /// A CRD's `openAPIV3Schema` per served version (what `kubectl explain` reads).
+    pub schemas: Vec<(String, Value)>,
 }
 
 impl ResourceType {
@@ -492,6 +494,7 @@ impl Registry {
                 builtin: true,
                 create_only: b.create_only,
                 printer_columns: Vec::new(),
+                schemas: Vec::new(),
             })
             .collect();
         let builtin_count = types.len();
@@ -598,6 +601,7 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
     let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
     let mut versions = Vec::new();
     let mut printer_columns = Vec::new();
+    let mut schemas = Vec::new();
     let mut status = false;
     let mut scale = false;
     // The storage version is preferred, as the real discovery orders it by priority.
@@ -610,6 +614,9 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         let name = v.get("name")?.as_str()?.to_string();
         if let Some(cols) = v.get("additionalPrinterColumns").and_then(Value::as_array) {
             printer_columns.push((name.clone(), cols.clone()));
+        }
+        if let Some(schema) = v.pointer("/schema/openAPIV3Schema") {
+            schemas.push((name.clone(), schema.clone()));
         }
         versions.push(name);
         status |= v.pointer("/subresources/status").is_some();
@@ -633,5 +640,6 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
         builtin: false,
         create_only: false,
         printer_columns,
+        schemas,
     })
 }

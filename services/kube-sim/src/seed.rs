@@ -1,7 +1,8 @@
 //! The objects a fresh cluster has before anyone writes to it: the system namespaces, the one
 //! node (Ready, with its kubelet's version and its heartbeat Lease), the `kubernetes` Service
 //! with its Endpoints and EndpointSlice, the system PriorityClasses, and an APIService per
-//! served group version — what `kubectl get` shows on a new single-node cluster.
+//! served group version — what `kubectl get` shows on a new single-node cluster; and the
+//! APIServices of the group versions CRDs add, kept in step as CRDs come and go.
 
 use serde_json::{Value, json};
 
@@ -177,7 +178,25 @@ pub(crate) fn seed(inner: &mut Inner) {
         );
     }
     // One local APIService per built-in group version, as the aggregator registers them.
-    let gvs: Vec<(String, String)> = std::iter::once((String::new(), "v1".to_string()))
+    for (i, (group, version)) in served_group_versions(inner).into_iter().enumerate() {
+        let priority = 18_000 - 100 * i64::try_from(i).unwrap_or(0);
+        let svc = api_service(&group, &version, priority, 15, "onstart", &now);
+        put(
+            inner,
+            "apiregistration.k8s.io",
+            "APIService",
+            "kube-apiserver",
+            svc,
+        );
+    }
+}
+
+/// The label the aggregator marks the APIServices it registers itself with.
+const AUTOMANAGED: &str = "kube-aggregator.kubernetes.io/automanaged";
+
+/// Every served group version, the core `v1` first.
+fn served_group_versions(inner: &Inner) -> Vec<(String, String)> {
+    std::iter::once((String::new(), "v1".to_string()))
         .chain(
             inner
                 .registry
@@ -185,25 +204,63 @@ pub(crate) fn seed(inner: &mut Inner) {
                 .into_iter()
                 .flat_map(|(g, vs)| vs.into_iter().map(move |v| (g.clone(), v))),
         )
-        .collect();
-    for (i, (group, version)) in gvs.into_iter().enumerate() {
-        let priority = 18_000 - 100 * i64::try_from(i).unwrap_or(0);
-        let mut spec =
-            json!({"version": version, "groupPriorityMinimum": priority, "versionPriority": 15});
-        if !group.is_empty() {
-            spec["group"] = json!(group);
+        .collect()
+}
+
+fn api_service(
+    group: &str,
+    version: &str,
+    group_priority: i64,
+    version_priority: i64,
+    automanaged: &str,
+    now: &str,
+) -> Value {
+    let mut spec = json!({"version": version, "groupPriorityMinimum": group_priority, "versionPriority": version_priority});
+    if !group.is_empty() {
+        spec["group"] = json!(group);
+    }
+    json!({
+        "metadata": {"name": format!("{version}.{group}"), "labels": {AUTOMANAGED: automanaged}},
+        "spec": spec,
+        "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local",
+            "message": "Local APIServices are always available", "lastTransitionTime": now}]},
+    })
+}
+
+/// Registers an APIService for each group version a CRD serves and removes those of group
+/// versions no longer served, as the CRD registration controller does.
+pub(crate) fn sync_api_services(inner: &mut Inner) {
+    let Some(rt) = inner
+        .registry
+        .by_kind("apiregistration.k8s.io", "APIService")
+        .cloned()
+    else {
+        return;
+    };
+    let served = served_group_versions(inner);
+    let existing = inner.list(&rt.key(), None);
+    let now = now();
+    for (group, version) in &served {
+        let name = format!("{version}.{group}");
+        if !existing.iter().any(|a| crate::store::name_of(a) == name) {
+            let svc = api_service(group, version, 1000, 100, "true", &now);
+            put(
+                inner,
+                "apiregistration.k8s.io",
+                "APIService",
+                "kube-apiserver",
+                svc,
+            );
         }
-        put(
-            inner,
-            "apiregistration.k8s.io",
-            "APIService",
-            "kube-apiserver",
-            json!({
-                "metadata": {"name": format!("{version}.{group}"), "labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}},
-                "spec": spec,
-                "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local",
-                    "message": "Local APIServices are always available", "lastTransitionTime": now}]},
-            }),
-        );
+    }
+    for a in existing {
+        let automanaged = a
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(AUTOMANAGED))
+            == Some(&json!("true"));
+        let name = crate::store::name_of(&a);
+        if automanaged && !served.iter().any(|(g, v)| format!("{v}.{g}") == name) {
+            inner.remove(&rt.key(), "", name);
+        }
     }
 }

@@ -373,3 +373,233 @@ async fn kubectl_auth_can_i_and_whoami() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+const EXPLAINED_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: A widget of the example API.
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer, description: How many parts the widget has.}
+"#;
+
+#[tokio::test]
+async fn kubectl_explain_reads_the_field_schemas() -> anyhow::Result<()> {
+    let (sim, _client) = start(common::quiet()).await?;
+    let k = Kubectl::new(&sim)?;
+    let out = k.ok(&["explain", "deployment.spec.replicas"]).await?;
+    assert!(out.contains("KIND:       Deployment"), "{out}");
+    assert!(out.contains("FIELD: replicas <integer>"), "{out}");
+    assert!(out.contains("Number of desired pods."), "{out}");
+    let out = k
+        .ok(&[
+            "explain",
+            "pods.spec.containers.readinessProbe.httpGet.port",
+        ])
+        .await?;
+    assert!(out.contains("FIELD: port <IntOrString>"), "{out}");
+    // An embedded struct's fields are the outer object's, as in the JSON.
+    let out = k
+        .ok(&["explain", "pod.spec.volumes.configMap.name"])
+        .await?;
+    assert!(out.contains("FIELD: name <string>"), "{out}");
+    let out = k.ok(&["explain", "service.spec"]).await?;
+    assert!(out.contains("clusterIP\t<string>"), "{out}");
+    let out = k.run(&["explain", "deployment.spec.nonsense"]).await?;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("field \"nonsense\" does not exist"),
+        "{}",
+        out.stderr
+    );
+    // A custom resource is explained from its CRD's schema.
+    k.ok_stdin(&["apply", "-f", "-"], EXPLAINED_CRD).await?;
+    let out = k.ok(&["explain", "widgets.spec.size"]).await?;
+    assert!(out.contains("How many parts the widget has."), "{out}");
+    // The CRD's group version is registered as a local APIService, and goes with the CRD.
+    let apis = common::eventually("the CRD's APIService", || async {
+        k.ok(&["get", "apiservice", "v1.example.com"]).await.ok()
+    })
+    .await;
+    assert_eq!(
+        row(&apis, "v1.example.com")
+            .map(|r| r[1..3].join(" "))
+            .as_deref(),
+        Some("Local True")
+    );
+    k.ok(&["delete", "crd", "widgets.example.com"]).await?;
+    common::eventually("the APIService to go", || async {
+        let out = k.ok(&["get", "apiservices", "-o", "name"]).await.ok()?;
+        (!out.contains("v1.example.com")).then_some(())
+    })
+    .await;
+    Ok(())
+}
+
+const SERVED: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default, labels: {tier: front}}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+"#;
+
+#[tokio::test]
+async fn services_get_endpoints_and_endpointslices_of_their_pods() -> anyhow::Result<()> {
+    let (sim, _client) = start(common::fast()).await?;
+    let k = Kubectl::new(&sim)?;
+    k.ok_stdin(&["apply", "-f", "-"], SERVED).await?;
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await?;
+    // The controller catches up with the ready pods on its next pass.
+    let ep = common::eventually("two ready endpoints", || async {
+        let out = k
+            .ok(&["get", "endpoints", "web", "-o", "json"])
+            .await
+            .ok()?;
+        let ep: Value = serde_json::from_str(&out).ok()?;
+        (ep.pointer("/subsets/0/addresses")?.as_array()?.len() == 2).then_some(ep)
+    })
+    .await;
+    // The named target port resolves to the container port.
+    assert_eq!(
+        ep.pointer("/subsets/0/ports/0"),
+        Some(&serde_json::json!({"name": "http", "port": 8080, "protocol": "TCP"}))
+    );
+    assert_eq!(
+        ep.pointer("/metadata/labels/tier"),
+        Some(&serde_json::json!("front"))
+    );
+    assert_eq!(
+        ep.pointer("/subsets/0/addresses/0/targetRef/kind"),
+        Some(&serde_json::json!("Pod"))
+    );
+    let slices: Value = serde_json::from_str(
+        &k.ok(&[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=web",
+            "-o",
+            "json",
+        ])
+        .await?,
+    )?;
+    let slice = &slices["items"][0];
+    assert_eq!(slices["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["endpoints"].as_array().map(Vec::len), Some(2));
+    assert_eq!(slice["endpoints"][0]["conditions"]["ready"], true);
+    assert_eq!(slice["ports"][0]["port"], 8080);
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
+    let table = k.ok(&["get", "endpoints", "web"]).await?;
+    let cells = row(&table, "web").expect("listed");
+    assert!(
+        cells[1].ends_with(":8080") && cells[1].contains(','),
+        "{table}"
+    );
+    // Scaling down shrinks them; deleting the Service takes them away.
+    k.ok(&["scale", "deployment/web", "--replicas=1"]).await?;
+    common::eventually("one endpoint", || async {
+        let out = k
+            .ok(&[
+                "get",
+                "endpoints",
+                "web",
+                "-o",
+                "jsonpath={.subsets[0].addresses[*].ip}",
+            ])
+            .await
+            .ok()?;
+        (out.split_whitespace().count() == 1).then_some(())
+    })
+    .await;
+    k.ok(&["delete", "service", "web"]).await?;
+    common::eventually("the endpoints to go", || async {
+        let out = k
+            .ok(&[
+                "get",
+                "endpoints,endpointslices",
+                "-l",
+                "tier=front",
+                "-o",
+                "name",
+            ])
+            .await
+            .ok()?;
+        out.trim().is_empty().then_some(())
+    })
+    .await;
+    Ok(())
+}
+
+const CLAIM: &str = r#"
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  resources: {requests: {storage: 2Gi}}
+"#;
+
+#[tokio::test]
+async fn a_bound_claim_has_a_provisioned_volume_that_goes_with_it() -> anyhow::Result<()> {
+    let (sim, _client) = start(common::fast()).await?;
+    let k = Kubectl::new(&sim)?;
+    k.ok_stdin(&["apply", "-f", "-"], CLAIM).await?;
+    k.ok(&[
+        "wait",
+        "pvc/data",
+        "--for=jsonpath={.status.phase}=Bound",
+        "--timeout=60s",
+    ])
+    .await?;
+    let volume = k
+        .ok(&["get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}"])
+        .await?;
+    let pvs = k.ok(&["get", "pv"]).await?;
+    let pv = row(&pvs, &volume).expect("the volume is listed");
+    // NAME CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS ...
+    assert_eq!(
+        pv[1..7],
+        ["2Gi", "RWO", "Delete", "Bound", "default/data", "standard"],
+        "{pvs}"
+    );
+    k.ok(&["delete", "pvc", "data"]).await?;
+    common::eventually("the volume to be reclaimed", || async {
+        let out = k.ok(&["get", "pv", "-o", "name"]).await.ok()?;
+        out.trim().is_empty().then_some(())
+    })
+    .await;
+    Ok(())
+}

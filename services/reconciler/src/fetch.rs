@@ -275,44 +275,19 @@ impl Reconciler {
 mod tests {
     use super::*;
 
-    fn git(dir: &std::path::Path, args: &[&str]) -> String {
-        let out = std::process::Command::new("git")
-            .args([
-                "-c",
-                "user.name=T",
-                "-c",
-                "user.email=t@example.com",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
     #[test]
     fn snapshots_read_and_diff_trees() {
-        let src = tempfile::tempdir().expect("tempdir");
+        let src = gantry_tests::GitRepo::new().expect("git repository");
         let data = tempfile::tempdir().expect("tempdir");
-        git(src.path(), &["init", "-q", "-b", "main"]);
         let mirrors = Mirrors::new(data.path().to_owned());
         let m = mirrors.mirror("acme/app").expect("mirror");
-        let url = format!("file://{}", src.path().display());
+        let url = src.url();
         let mut commits = Vec::new();
         for i in 0..3 {
-            std::fs::create_dir_all(src.path().join("apps/a")).expect("mkdir");
-            std::fs::write(src.path().join("apps/a/x.yaml"), format!("v: {i}\n")).expect("write");
-            std::fs::write(src.path().join("README"), "same\n").expect("write");
-            git(src.path(), &["add", "-A"]);
-            git(src.path(), &["commit", "-q", "-m", &format!("c{i}")]);
-            let c = parse_revision(&git(src.path(), &["rev-parse", "HEAD"])).expect("sha");
+            src.write("apps/a/x.yaml", &format!("v: {i}\n"))
+                .expect("write");
+            src.write("README", "same\n").expect("write");
+            let c = parse_revision(&src.commit(&format!("c{i}")).expect("commit")).expect("sha");
             m.ensure(&url, None, c).expect("fetched");
             commits.push(c);
         }

@@ -321,10 +321,9 @@ impl Reconciler {
             self.config.resync_interval
         };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let due_after = interval.as_secs_f64() - round_period.as_secs_f64() / 2.0;
         e.last_check
             .as_ref()
-            .is_none_or(|c| (now - c.at) as f64 >= due_after)
+            .is_none_or(|c| check_due(now - c.at, interval, round_period))
     }
 
     fn resync_event(&self, repo: &Repo, branch: &str, before: &str, head: &str) -> Event {
@@ -725,10 +724,34 @@ fn differing(a: &serde_json::Value, b: &serde_json::Value, at: String, out: &mut
     }
 }
 
+/// Whether a check `elapsed_secs` ago is old enough for an environment of `interval` whose
+/// repository has a round every `round_period` (see `drift_due`).
+fn check_due(elapsed_secs: i64, interval: Duration, round_period: Duration) -> bool {
+    elapsed_secs as f64 >= interval.as_secs_f64() - round_period.as_secs_f64() / 2.0
+}
+
 #[cfg(test)]
 mod tests {
-    use super::differing;
+    use super::{check_due, differing};
     use serde_json::json;
+    use std::time::Duration;
+
+    #[test]
+    fn a_check_late_in_the_last_round_is_due_in_this_one() {
+        let s = Duration::from_secs;
+        // Rounds every 30 s; an environment checked 8 s into the last round (whose checks took
+        // 10 s) is 22 s old when this round starts: still due, so every round checks it.
+        assert!(check_due(22, s(30), s(30)));
+        assert!(check_due(30, s(30), s(30)));
+        // Checked a moment ago (another replica, a deploy's check): not due.
+        assert!(!check_due(5, s(30), s(30)));
+        // An environment of 90 s in a repository whose rounds come every 30 s is checked every
+        // third round: not at 30 s or 60 s, at 90 s.
+        assert!(!check_due(30, s(90), s(30)));
+        assert!(!check_due(60, s(90), s(30)));
+        assert!(check_due(90, s(90), s(30)));
+        assert!(check_due(80, s(90), s(30)));
+    }
 
     #[test]
     fn differing_names_each_changed_leaf() {

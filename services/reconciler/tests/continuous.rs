@@ -12,19 +12,6 @@ use gantry_reconciler::state::{AttemptOutcome, EnvKey, EnvState, StateStore};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-/// The value of one sample of the worker's `/metrics`, 0 when absent.
-pub async fn metric(base: &str, sample: &str) -> Result<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0))
-}
-
 async fn state(h: &Harness, repo: &str, app: &str, env: &str) -> Result<Option<EnvState>> {
     let s = StateStore::open(&h.js, "reader", Duration::from_secs(5)).await?;
     Ok(s.get(&EnvKey::new(repo, app, env)).await?)
@@ -238,9 +225,7 @@ async fn an_environment_moved_to_another_cluster_is_pruned_from_the_old_one() ->
         })
     })
     .await?;
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     h.push(ZERO, &c1).await?;
     assert_eq!(
         h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30))

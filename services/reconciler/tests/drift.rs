@@ -90,18 +90,6 @@ async fn checked_after(h: &Harness, app: &str, since: i64) -> Result<EnvState> {
     }
 }
 
-async fn metric(base: &str, sample: &str) -> Result<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0))
-}
-
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

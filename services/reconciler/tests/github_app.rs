@@ -104,9 +104,7 @@ async fn statuses_and_fetches_authenticate_as_the_app() -> Result<()> {
         .output()?;
     ensure!(!out.status.success(), "smart HTTP must require a token");
 
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     push(h.repo.path().to_owned(), push_url.clone()).await?;
 
     // The forge and repository come from the config file, as an operator writes them.

@@ -54,18 +54,6 @@ async fn push_to(h: &Harness, url: &str) -> Result<()> {
     Ok(())
 }
 
-async fn metric(base: &str, sample: &str) -> Result<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_whose_webhook_was_lost_is_deployed_by_the_resync() -> Result<()> {
     let mut h = Harness::start().await?;
@@ -145,9 +133,7 @@ async fn a_push_whose_webhook_was_lost_is_deployed_by_the_resync() -> Result<()>
 async fn two_replicas_check_each_environment_once_per_interval() -> Result<()> {
     let mut h = Harness::start().await?;
     let (host, _root, url) = host().await?;
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     push_to(&h, &url).await?;
     let a = h.worker("a", |c| c.resync_interval = INTERVAL).await?;
     let b = h.worker("b", |c| c.resync_interval = INTERVAL).await?;

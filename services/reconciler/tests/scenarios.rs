@@ -104,9 +104,7 @@ async fn a_change_to_one_app_of_fifty_deploys_that_app_only() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_and_its_pr_merged_apply_once() -> Result<()> {
     let mut h = Harness::start().await?;
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     h.worker("w1", |_| {}).await?;
     h.push(ZERO, &c1).await?;
     h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
@@ -297,9 +295,7 @@ async fn bad_input_gives_clear_errors_and_applies_nothing() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_host_answering_502_then_200_gets_each_status_once() -> Result<()> {
     let mut h = Harness::start().await?;
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     h.worker("w1", |_| {}).await?;
     h.forge.inject(Fault::Status(502), 1);
     h.forge.inject(Fault::TooManyRequests { retry_after: 1 }, 1);
@@ -517,9 +513,7 @@ async fn fetches_over_git_smart_http() -> Result<()> {
     let hosting = host.hosting().cloned().expect("hosting");
     hosting.repos().create(FULL, "main").await?;
     let url = format!("{}/{FULL}.git", host.url());
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     let repo_dir = h.repo.path().to_owned();
     let u = url.clone();
     tokio::task::spawn_blocking(move || {
@@ -546,9 +540,7 @@ async fn fetches_over_git_smart_http() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitea_statuses_use_gitea_api() -> Result<()> {
     let mut h = Harness::start().await?;
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     let api = h.forge.url();
     h.worker("w1", move |c| {
         c.forges = vec![gantry_reconciler::config::Forge {
@@ -580,9 +572,7 @@ async fn gitea_statuses_use_gitea_api() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_render_prunes_only_with_allow_empty() -> Result<()> {
     let mut h = Harness::start().await?;
-    h.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "1"))?;
-    let c1 = h.repo.commit("first")?;
+    let c1 = h.seed_web()?;
     h.worker("w1", |_| {}).await?;
     h.push(ZERO, &c1).await?;
     assert_eq!(

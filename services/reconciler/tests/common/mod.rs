@@ -27,6 +27,19 @@ pub const TOKEN: &str = "forge-token";
 #[allow(unused_imports)] // not every test file uses both
 pub use gantry_tests::{GitRepo, configmap};
 
+/// The value of one sample of a worker's `/metrics` (at `base`), 0 when absent.
+pub async fn metric(base: &str, sample: &str) -> Result<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0))
+}
+
 /// A Deployment manifest with `replicas` pods of `image`.
 pub fn deployment(name: &str, image: &str, replicas: u32) -> String {
     format!(
@@ -100,6 +113,15 @@ impl Harness {
             js,
             seq: 0,
         })
+    }
+
+    /// The repository most tests start from: one app `web` with a `dev` environment holding
+    /// one ConfigMap, committed as "first"; returns that commit.
+    pub fn seed_web(&self) -> Result<String> {
+        self.repo.write(".gantry.yaml", &gantry_yaml(&["web"]))?;
+        self.repo
+            .write("apps/web/cm.yaml", &configmap("web", "1"))?;
+        self.repo.commit("first")
     }
 
     pub fn config(&self, worker: &str) -> Config {

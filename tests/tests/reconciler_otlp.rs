@@ -5,8 +5,11 @@
 //! `ExportTraceServiceRequest`); the services run in-process with the exporter
 //! `gantry_telemetry::init` installs.
 //!
-//! Its own test binary: the tracing subscriber is global to the process.
+//! Its own test binary: the tracing subscriber is global to the process. It lives in the
+//! workspace's tests, as it runs two services, on the reconciler tests' harness (included from
+//! there, so the harness is written once).
 
+#[path = "../../services/reconciler/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
