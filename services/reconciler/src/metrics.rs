@@ -7,6 +7,55 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::state::AttemptOutcome;
+
+/// `gantry_commit_status_posts_total`'s outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// The forge took it.
+    Success,
+    /// It failed and will be tried again.
+    Retried,
+    /// The forge refused it for good (4xx).
+    Rejected,
+    /// Every attempt failed.
+    Failed,
+}
+
+impl PostOutcome {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostOutcome::Success => "success",
+            PostOutcome::Retried => "retried",
+            PostOutcome::Rejected => "rejected",
+            PostOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// `gantry_resync_total`'s outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResyncOutcome {
+    /// Nothing new, nothing drifted.
+    Unchanged,
+    /// A revision no event announced was found and deployed.
+    Recovered,
+    /// Live objects differ from what was applied.
+    Drifted,
+}
+
+impl ResyncOutcome {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncOutcome::Unchanged => "unchanged",
+            ResyncOutcome::Recovered => "recovered",
+            ResyncOutcome::Drifted => "drifted",
+        }
+    }
+}
+
 /// `{app,environment,outcome}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
@@ -160,9 +209,12 @@ impl Metrics {
     }
 
     /// Counts one commit-status post attempt outcome.
-    pub fn status_post(&self, forge: &'static str, outcome: &'static str) {
+    pub fn status_post(&self, forge: &'static str, outcome: PostOutcome) {
         self.posts
-            .get_or_create(&PostLabels { forge, outcome })
+            .get_or_create(&PostLabels {
+                forge,
+                outcome: outcome.as_str(),
+            })
             .inc();
     }
 
@@ -174,19 +226,23 @@ impl Metrics {
     }
 
     /// Counts a reconcile outcome.
-    pub fn reconciled(&self, app: &str, environment: &str, outcome: &'static str) {
+    pub fn reconciled(&self, app: &str, environment: &str, outcome: AttemptOutcome) {
         self.reconciles
             .get_or_create(&ReconcileLabels {
                 app: app.to_owned(),
                 environment: environment.to_owned(),
-                outcome,
+                outcome: outcome.as_str(),
             })
             .inc();
     }
 
     /// Counts one resync check outcome.
-    pub fn resynced(&self, outcome: &'static str) {
-        self.resyncs.get_or_create(&ResyncLabels { outcome }).inc();
+    pub fn resynced(&self, outcome: ResyncOutcome) {
+        self.resyncs
+            .get_or_create(&ResyncLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 
     /// Sets the managed and drifted gauges of one environment.

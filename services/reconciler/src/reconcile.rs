@@ -698,7 +698,7 @@ impl Reconciler {
             )
             .await;
         self.metrics
-            .reconciled(REPO_WIDE, REPO_WIDE, AttemptOutcome::Transient.as_str());
+            .reconciled(REPO_WIDE, REPO_WIDE, AttemptOutcome::Transient);
         let key = EnvKey::repository(&cx.repository);
         let message = format!("fetch failed: {reason}");
         let a = attempt(
@@ -721,10 +721,7 @@ impl Reconciler {
     /// `.gantry.yaml` is unusable: an `error` status naming file and line, nothing applied.
     async fn config_error(&self, job: &Job, context: &str, message: String) -> EventOutcome {
         tracing::warn!(repository = %job.full_name, revision = short(&job.revision), %message, "unusable .gantry.yaml");
-        let (app, env) = context
-            .strip_prefix("gantry/")
-            .and_then(|r| r.split_once('/'))
-            .unwrap_or(("", ""));
+        let (app, env) = crate::report::context_parts(context).unwrap_or(("", ""));
         if let Err(t) = self
             .audit(
                 job,
@@ -753,7 +750,7 @@ impl Reconciler {
         match self.post(job, context, State::Error, &message).await {
             Ok(()) => {
                 self.metrics
-                    .reconciled(&key.app, &key.environment, AttemptOutcome::Error.as_str());
+                    .reconciled(&key.app, &key.environment, AttemptOutcome::Error);
                 EventOutcome::Done
             }
             Err(e) => retry(vec![Transient::new(context, e)]),
@@ -810,7 +807,7 @@ impl Reconciler {
         lease.release().await;
         if let Err(t) = &result {
             self.metrics
-                .reconciled(&env.app, &env.name, AttemptOutcome::Transient.as_str());
+                .reconciled(&env.app, &env.name, AttemptOutcome::Transient);
             let reason = t.reason();
             let a = job.attempt(Phase::Apply, AttemptOutcome::Transient, &reason);
             if let Err(e) = self.state.attempted(&key, a).await {
@@ -925,11 +922,8 @@ impl Reconciler {
                     run.entry(Phase::Apply, Outcome::Superseded, message.clone()),
                 )
                 .await?;
-                self.metrics.reconciled(
-                    &run.env.app,
-                    &run.env.name,
-                    AttemptOutcome::Superseded.as_str(),
-                );
+                self.metrics
+                    .reconciled(&run.env.app, &run.env.name, AttemptOutcome::Superseded);
                 let a = run
                     .job
                     .attempt(Phase::Apply, AttemptOutcome::Superseded, &message);
@@ -1042,7 +1036,9 @@ impl Reconciler {
             ),
         )
         .await?;
-        self.metrics.reconciled(&env.app, &env.name, "unchanged");
+        // A status was posted on a new revision: a real sync, counted as the attempt recorded
+        // above (the contract has no `unchanged` outcome; an untouched environment is not counted).
+        self.metrics.reconciled(&env.app, &env.name, outcome);
         Err(Stop::Settled)
     }
 
@@ -1081,8 +1077,7 @@ impl Reconciler {
         self.post(job, &run.context, f.state, &f.description)
             .await
             .map_err(|e| run.transient(e))?;
-        self.metrics
-            .reconciled(&env.app, &env.name, outcome.as_str());
+        self.metrics.reconciled(&env.app, &env.name, outcome);
         tracing::warn!(event = %job.event_id, app = %env.app, env = %env.name, state = f.state.as_str(), description = %f.description, "reconcile failed");
         Ok(())
     }
@@ -1105,12 +1100,10 @@ impl Reconciler {
             Trigger::Webhook
         };
         for context in failed {
-            let (app, env) = context
-                .strip_prefix("gantry/")
-                .and_then(|r| r.split_once('/'))
-                .unwrap_or((REPO_WIDE, REPO_WIDE));
+            let (app, env) =
+                crate::report::context_parts(context).unwrap_or((REPO_WIDE, REPO_WIDE));
             self.metrics
-                .reconciled(app, env, AttemptOutcome::DeadLettered.as_str());
+                .reconciled(app, env, AttemptOutcome::DeadLettered);
             if full_name.is_empty() {
                 continue;
             }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::config::{Forge, ForgeKind};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PostOutcome};
 use gantry_proto::v1::{Outcome, Phase};
 
 use crate::error::Stop;
@@ -86,17 +86,6 @@ impl State {
             State::Error => "error",
         }
     }
-
-    /// Parses the API's spelling.
-    pub fn parse(s: &str) -> Option<State> {
-        Some(match s {
-            "pending" => State::Pending,
-            "success" => State::Success,
-            "failure" => State::Failure,
-            "error" => State::Error,
-            _ => return None,
-        })
-    }
 }
 
 /// One status to post.
@@ -116,6 +105,12 @@ pub struct CommitStatus {
 /// section 6); the one place it is spelled.
 pub fn status_context(app: &str, environment: &str) -> String {
     format!("gantry/{app}/{environment}")
+}
+
+/// The app and environment of a context `status_context` built; `None` for the repository-wide
+/// context `gantry`.
+pub fn context_parts(context: &str) -> Option<(&str, &str)> {
+    context.strip_prefix("gantry/")?.split_once('/')
 }
 
 /// Cuts `s` to at most `max` characters at a word boundary, ending with `…` when cut, so that a
@@ -231,7 +226,7 @@ impl Reporter {
                     Err(e) if e.is_transient() => {
                         let wait = backoff(attempt);
                         if Instant::now() + wait > deadline {
-                            metrics.status_post(forge.kind.as_str(), "failed");
+                            metrics.status_post(forge.kind.as_str(), PostOutcome::Failed);
                             return Err(ReportError::Unavailable {
                                 forge: forge.name.clone(),
                                 context: status.context.clone(),
@@ -243,7 +238,7 @@ impl Reporter {
                         continue;
                     }
                     Err(e) => {
-                        metrics.status_post(forge.kind.as_str(), "rejected");
+                        metrics.status_post(forge.kind.as_str(), PostOutcome::Rejected);
                         return Err(ReportError::Rejected {
                             forge: forge.name.clone(),
                             context: status.context.clone(),
@@ -273,7 +268,7 @@ impl Reporter {
             }
             let (wait, last) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    metrics.status_post(forge.kind.as_str(), "success");
+                    metrics.status_post(forge.kind.as_str(), PostOutcome::Success);
                     return Ok(());
                 }
                 // An installation token the host no longer takes (expired, revoked): get a new
@@ -293,7 +288,7 @@ impl Reporter {
                     match classify(code, &headers, &text, attempt) {
                         Verdict::Retry(wait) => (wait, PostFailure::Status(code)),
                         Verdict::Reject => {
-                            metrics.status_post(forge.kind.as_str(), "rejected");
+                            metrics.status_post(forge.kind.as_str(), PostOutcome::Rejected);
                             return Err(ReportError::Rejected {
                                 forge: forge.name.clone(),
                                 context: status.context.clone(),
@@ -305,10 +300,10 @@ impl Reporter {
                 }
                 Err(e) => (backoff(attempt), PostFailure::Request(e)),
             };
-            metrics.status_post(forge.kind.as_str(), "retried");
+            metrics.status_post(forge.kind.as_str(), PostOutcome::Retried);
             let now = Instant::now();
             if now + wait > deadline {
-                metrics.status_post(forge.kind.as_str(), "failed");
+                metrics.status_post(forge.kind.as_str(), PostOutcome::Failed);
                 return Err(ReportError::Unavailable {
                     forge: forge.name.clone(),
                     context: status.context.clone(),
@@ -437,9 +432,9 @@ impl Reconciler {
         )
         .await?;
         let metric = if final_state == State::Success {
-            "success"
+            AttemptOutcome::Success
         } else {
-            "failure"
+            AttemptOutcome::Failure
         };
         self.metrics.reconciled(&env.app, &env.name, metric);
         tracing::info!(event = %job.event_id, app = %env.app, env = %env.name, revision = %run.rev, state = final_state.as_str(), %description, "reconciled");

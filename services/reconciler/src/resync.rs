@@ -19,6 +19,7 @@ use std::time::Duration;
 use gantry_proto::v1::{DriftedObject, Event, EventKind, Outcome, Phase, Repository, Trigger};
 
 use crate::audit;
+use crate::metrics::ResyncOutcome;
 use crate::reconcile::{EventOutcome, Reconciler};
 use crate::render::short;
 use crate::state::{AttemptOutcome, Check, Claim, EnvKey, EnvState, REPO_WIDE};
@@ -240,7 +241,7 @@ impl Reconciler {
                 tracing::info!(repository = %repo.full_name, branch, head = %head, "resync: a head no event announced; deploying it");
                 let outcome = self.run(&event, &tp, false, Trigger::Resync, None).await;
                 round.recovered += 1;
-                self.metrics.resynced("recovered");
+                self.metrics.resynced(ResyncOutcome::Recovered);
                 if outcome == EventOutcome::Done
                     && let Err(e) = self.state.set_handled(&repo.full_name, &branch, head).await
                 {
@@ -288,10 +289,10 @@ impl Reconciler {
                         round.drifted += r.drifted;
                         round.dry_runs += r.dry_runs;
                         if r.drifted == 0 {
-                            self.metrics.resynced("unchanged");
+                            self.metrics.resynced(ResyncOutcome::Unchanged);
                         }
                     }
-                    Ok(None) => self.metrics.resynced("unchanged"),
+                    Ok(None) => self.metrics.resynced(ResyncOutcome::Unchanged),
                     Err(err) => {
                         tracing::warn!(app = %e.app, env = %e.environment, error = %crate::error::chain(&err), "drift check failed");
                     }
@@ -488,7 +489,7 @@ impl Reconciler {
             })
             .collect();
         if !drifted.is_empty() {
-            self.metrics.resynced("drifted");
+            self.metrics.resynced(ResyncOutcome::Drifted);
             let objects: Vec<DriftedObject> = drifted
                 .iter()
                 .map(|d| {
@@ -560,7 +561,7 @@ impl Reconciler {
                     )
                     .await?;
                 self.metrics
-                    .reconciled(&s.app, &s.environment, AttemptOutcome::Healed.as_str());
+                    .reconciled(&s.app, &s.environment, AttemptOutcome::Healed);
                 report.healed = true;
                 if health == "Missing" {
                     health = "Progressing";
