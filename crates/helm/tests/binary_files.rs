@@ -5,22 +5,12 @@
 //! SDK's JSON carries invalid bytes as U+FFFD, as Gantry's text form does) and the same release
 //! manifest, or fails in both.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use gantry_helm::{Release, Request, render};
-
-fn python() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/tools.sh (scripts/test does)",
-        p.display()
-    );
-    p
-}
 
 /// Bytes no UTF-8 decoder accepts (a lone 0xff, a sequence cut short, a stray continuation
 /// byte, a truncated 4-byte sequence at the end) between valid text, a NUL and an `é`.
@@ -227,21 +217,7 @@ fn binary_files_render_like_helm_library() {
         .iter()
         .map(|d| serde_json::json!({"chart": d, "values": null, "manifest": true}))
         .collect();
-    let mut child = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/helm_oracle.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the Helm oracle starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(serde_json::to_string(&req).expect("json").as_bytes())
-        .expect("jobs written");
-    let out = child.wait_with_output().expect("the oracle finishes");
-    let results: Vec<serde_json::Value> =
-        serde_json::from_slice(&out.stdout).expect("the oracle's JSON");
+    let results = common::helm_oracle(&req);
 
     let mut problems = Vec::new();
     for (c, want) in cases.iter().zip(results) {

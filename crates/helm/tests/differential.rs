@@ -3,28 +3,14 @@
 //! overrides of each chart's defaults (seeded: `HELM_DIFF_SEED`, `HELM_DIFF_CASES` per chart),
 //! must render the same templates, the same release manifest, or fail in both.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use gantry_gotmpl::{List, Map, Value};
 use gantry_helm::{Release, Request, render};
 use rand::{Rng, SeedableRng};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    let p = root().join(".tools/venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/tools.sh (scripts/test does)",
-        p.display()
-    );
-    p
-}
 
 fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -163,21 +149,7 @@ fn renders_like_helm_library() {
         .iter()
         .map(|j| serde_json::json!({"chart": j.chart, "values": j.values, "manifest": true}))
         .collect();
-    let mut child = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/helm_oracle.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the Helm oracle starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(serde_json::to_string(&req).expect("json").as_bytes())
-        .expect("jobs written");
-    let out = child.wait_with_output().expect("the oracle finishes");
-    let results: Vec<serde_json::Value> =
-        serde_json::from_slice(&out.stdout).expect("the oracle's JSON");
+    let results = common::helm_oracle(&req);
     let (mut same, mut both_fail, mut nondet) = (0, 0, 0);
     let mut diffs = Vec::new();
     for (job, want) in jobs.iter().zip(results) {

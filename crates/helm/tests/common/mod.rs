@@ -1,0 +1,35 @@
+//! What the tests against Helm's own library share: the oracle process and its Python.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The checkout's Python, with helm-python-sdk installed by scripts/tools.sh.
+fn python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/tools.sh (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// Renders every job (`{"chart", "values", "manifest"}`) with `tests/oracle/helm_oracle.py` in
+/// one process, and returns its answers in the same order.
+pub fn helm_oracle(jobs: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let mut child = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/helm_oracle.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the Helm oracle starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(serde_json::to_string(jobs).expect("json").as_bytes())
+        .expect("jobs written");
+    let out = child.wait_with_output().expect("the oracle finishes");
+    serde_json::from_slice(&out.stdout).expect("the oracle's JSON")
+}
