@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use anyhow::{Context, Result, ensure};
 
 fn kubectl() -> PathBuf {
-    let p = gantry_tests::workspace_root().join(".tools/venv/bin/kubectl");
+    let p = gantry_tests::tools_bin().join("kubectl");
     assert!(
         p.exists(),
         "{} is missing: run `. scripts/tools.sh` (it installs kubectl with kustomize)",
