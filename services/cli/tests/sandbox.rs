@@ -320,7 +320,7 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
     let (state, desc) = sb.wait_final(&bump, "gantry/payments/dev", Duration::from_secs(30))?;
     assert_eq!(state, "success", "{desc}");
     let image = gantry_tests::kubectl(
-        &sb.get("kubeconfig"),
+        sb.get("kubeconfig"),
         &[
             "get",
             "deploy",
@@ -547,7 +547,7 @@ fn gitea_sandbox_push_deploys() -> Result<()> {
     assert_eq!(state, "success", "{desc}");
     let web_dev_image = || {
         gantry_tests::kubectl(
-            &sb.get("kubeconfig"),
+            sb.get("kubeconfig"),
             &[
                 "get",
                 "deploy",
