@@ -152,6 +152,44 @@ fn root_confines_reads_and_names_the_file_and_line() -> Result<()> {
     Ok(())
 }
 
+/// Helm follows a chart's symlinks wherever they lead (VictoriaMetrics' CRD chart links its CRDs
+/// from a sibling chart); `--root` still confines them.
+#[test]
+fn a_chart_follows_its_symlinks_unless_root_confines_them() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: linked\nversion: 0.1.0\n",
+    )?;
+    write(
+        root,
+        "shared/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+    )?;
+    std::fs::create_dir_all(root.join("chart/templates"))?;
+    std::os::unix::fs::symlink("../../shared/cm.yaml", root.join("chart/templates/cm.yaml"))?;
+    let got = gantry(root, &["chart", "--release-name", "rel"])?;
+    ensure!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "---\n# Source: linked/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rel\n"
+    );
+    let confined = gantry(root, &["--root", "chart", "chart"])?;
+    assert_eq!(confined.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&confined.stderr).contains("is outside the root"),
+        "{}",
+        String::from_utf8_lossy(&confined.stderr)
+    );
+    Ok(())
+}
+
 #[test]
 fn json_output_and_missing_paths() -> Result<()> {
     let dir = layout()?;
