@@ -109,7 +109,7 @@ fn subchart_values_that_are_not_a_map_are_a_type_mismatch() {
         ("charts/sub/templates/cm.yaml", CM),
     ];
     for (value, shown) in [
-        ("sub: yes\n", "%!t(string=yes)"),
+        ("sub: \"yes\"\n", "%!t(string=yes)"),
         ("sub: true\n", "true"),
         ("sub: [a, 2]\n", "[%!t(string=a) %!t(float64=2)]"),
     ] {
