@@ -349,10 +349,10 @@ pub async fn check(
         let store = watches.store(&a.resource).await?;
         let live = cached(&store, a);
         let gone = live.as_ref().is_none_or(deleting);
-        let unhealed = |missing| Drifted {
+        let missing = || Drifted {
             index,
             fields: Vec::new(),
-            missing,
+            missing: true,
             healed: false,
         };
         match &live {
@@ -363,7 +363,7 @@ pub async fn check(
                 }
             }
             _ if !heal || out.failed.is_some() => {
-                out.drifted.push(unhealed(true));
+                out.drifted.push(missing());
                 continue;
             }
             _ => {}
@@ -380,7 +380,7 @@ pub async fn check(
                 Ok(Verdict::Unchanged | Verdict::Stale) => {}
                 Err(e) => {
                     if gone {
-                        out.drifted.push(unhealed(true));
+                        out.drifted.push(missing());
                     }
                     out.failed = Some(e);
                 }
