@@ -355,18 +355,15 @@ pub async fn check(
             missing: true,
             healed: false,
         };
-        match &live {
-            Some(l) if !gone => {
-                if differences(&a.object, &a.object, l).is_empty() {
-                    out.live.push((index, l.clone()));
-                    continue;
-                }
-            }
-            _ if !heal || out.failed.is_some() => {
-                out.drifted.push(missing());
-                continue;
-            }
-            _ => {}
+        if let Some(l) = live.as_ref().filter(|_| !gone)
+            && differences(&a.object, &a.object, l).is_empty()
+        {
+            out.live.push((index, l.clone()));
+            continue;
+        }
+        if gone && (!heal || out.failed.is_some()) {
+            out.drifted.push(missing());
+            continue;
         }
         if out.failed.is_none() {
             out.requests += 1;
