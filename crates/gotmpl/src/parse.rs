@@ -232,8 +232,8 @@ pub enum Arg {
         pos: usize,
         /// As written, quotes included.
         quoted: String,
-        /// The value.
-        text: String,
+        /// The value (shared, so that evaluating the constant allocates nothing).
+        text: crate::value::Str,
     },
     /// `(pipeline)`.
     Pipe(Box<PipeNode>),
@@ -1055,7 +1055,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Arg::String {
                     pos: token.pos,
                     quoted: token.val,
-                    text: s,
+                    text: Rc::from(s),
                 }
             }
             _ => {
