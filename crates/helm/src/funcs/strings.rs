@@ -385,7 +385,11 @@ pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
     static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Regex>>> =
         std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let lock = || cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     if let Some(re) = lock().get(pattern) {
         return Ok(re.clone());
     }
