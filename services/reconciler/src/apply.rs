@@ -126,6 +126,20 @@ pub struct Applied {
     pub object: Value,
 }
 
+/// The server's answer to [`Cluster::reapply`].
+#[derive(Debug)]
+pub enum Reapplied {
+    /// The object as the server holds it after the apply (or would, for a dry run).
+    Applied {
+        /// The server's answer.
+        object: Value,
+        /// Whether the apply created it.
+        created: bool,
+    },
+    /// It is no longer at the resourceVersion the apply was conditional on.
+    Stale,
+}
+
 /// Sorts the `kube::Error` of a request on `object` into a rejection or an outage.
 pub fn classify(object: &str, e: kube::Error) -> ApplyError {
     match e {
@@ -434,15 +448,62 @@ impl Cluster {
         Ok(self.prepare(&served, own).await?.0)
     }
 
-    /// Server-side applies one object (a dry run when asked); returns what the server answered.
-    pub async fn apply_one(&self, a: &Applied, dry_run: bool) -> Result<Value, ApplyError> {
+    /// Server-side applies one object again (a dry run when asked), on condition that it is
+    /// still at `resource_version` when one is given (the server answers 409 otherwise, as for
+    /// any write that names a resourceVersion). The server's answer and whether it created the
+    /// object (201) are returned, so a caller can tell a change it made from one it did not.
+    pub async fn reapply(
+        &self,
+        a: &Applied,
+        resource_version: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Reapplied, ApplyError> {
+        let what = a.reference.to_string();
+        let mut object = a.object.clone();
+        if let Some(rv) = resource_version {
+            object["metadata"]["resourceVersion"] = json!(rv);
+        }
         let mut pp = PatchParams::apply(FIELD_MANAGER).force();
         pp.dry_run = dry_run;
-        self.api(&a.resource, &a.reference.namespace)
-            .patch(&a.reference.name, &pp, &Patch::Apply(&a.object))
+        let api = self.api(&a.resource, &a.reference.namespace);
+        let request = kube::core::Request::new(api.resource_url())
+            .patch(&a.reference.name, &pp, &Patch::Apply(&object))
+            .map_err(|e| ApplyError::Rejected {
+                object: what.clone(),
+                reason: format!("the apply request cannot be built: {e}"),
+            })?;
+        // `Api::patch` drops the status code, which is the only sign of a creation.
+        let response = self
+            .client
+            .send(request.map(kube::client::Body::from))
             .await
-            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
-            .map_err(|e| classify(&a.reference.to_string(), e))
+            .map_err(|e| classify(&what, e))?;
+        let code = response.status();
+        let body = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .map_err(|e| classify(&what, e))?;
+        if code.is_success() {
+            let object = serde_json::from_slice(&body).map_err(|e| {
+                ApplyError::unavailable(format!("{what}: the apply's answer is not JSON: {e}"))
+            })?;
+            return Ok(Reapplied::Applied {
+                object,
+                created: code.as_u16() == 201,
+            });
+        }
+        if code.as_u16() == 409 && resource_version.is_some() {
+            // A forced apply has no field conflicts: the object moved past the version given.
+            return Ok(Reapplied::Stale);
+        }
+        let mut status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
+            kube::core::Status::failure(String::from_utf8_lossy(&body).trim(), "")
+        });
+        if status.code == 0 {
+            status.code = code.as_u16();
+        }
+        Err(classify(&what, kube::Error::Api(status.boxed())))
     }
 
     /// Validates the whole set with a dry run, then applies it: Namespaces and CRDs, then the rest.

@@ -8,9 +8,16 @@
 //! list items matched by their merge key such as `name`) and compares it with the cached live
 //! object. Fields Gantry did not apply (another manager's: an HPA's replicas when Gantry sets
 //! none, a webhook's defaults, a label added by hand) are never looked at, so they are not drift.
-//! A suspect is confirmed with one server-side apply dry run: the server's answer to re-applying
-//! is compared with the cached object, so a value the server only normalises (`0.5` and `500m`)
-//! is not drift. Objects that disappeared are drift too.
+//!
+//! A suspect (a field that differs, or an object gone from the cache) is judged with one request
+//! ([`judge`]): with `selfHeal` the server-side apply that heals it, without it a dry run, both
+//! conditional on the resourceVersion the cache holds. The server's answer is compared with the
+//! cached object over Gantry's fields, so a value the server only normalises (`0.5` and `500m`,
+//! a null it drops) is not drift; a cache lagging the server (Gantry's own apply a moment ago not
+//! yet seen by the watch) makes the server refuse the condition, and the object is judged at the
+//! next check. An object gone from the cache is drift: with `selfHeal` when the apply had to
+//! create it (a cache that has not seen a new object yet is not), without it as the cache says.
+//! A drifted round therefore costs one request per drifted object.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +30,7 @@ use kube::runtime::reflector::{self, ObjectRef as KubeRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 
-use crate::apply::{Applied, ApplyError, Cluster, LABEL_MANAGED_BY};
+use crate::apply::{Applied, ApplyError, Cluster, LABEL_MANAGED_BY, Reapplied};
 
 /// One kind's cache and the task feeding it.
 type KindWatch = (
@@ -240,56 +247,147 @@ pub struct Drifted {
     pub fields: Vec<String>,
     /// Whether it no longer exists.
     pub missing: bool,
+    /// Whether it was applied again (self-heal).
+    pub healed: bool,
 }
 
-/// Compares the applied set with the cache, confirming each suspect with a dry run. Returns the
-/// drifted objects, the live objects found, and how many dry runs it took.
+/// What re-applying one suspect showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Drift: the fields that differed between the cache and the server's answer (none when the
+    /// object was gone).
+    Drifted {
+        /// The fields.
+        fields: Vec<String>,
+        /// Whether it was gone.
+        missing: bool,
+    },
+    /// Not drift: the server's answer equals the cached object over the fields Gantry applied
+    /// (a value the server only normalises, a null it drops).
+    Unchanged,
+    /// The cache lags the server (the object changed, or appeared, since the cache saw it):
+    /// judged at the next check, on fresh data.
+    Stale,
+}
+
+fn deleting(live: &Value) -> bool {
+    live.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+/// Judges one object whose cached copy (`cached`; `None` when the cache has none) differs from
+/// what was applied, with one request: a server-side apply of it conditional on the cached
+/// resourceVersion, for real with `heal` and as a dry run without. The condition is what makes
+/// the answer mean something: the server answers 409 unless it still holds the version the cache
+/// holds, so an answer that differs from the cache over Gantry's fields is a change this apply
+/// made (drift, now healed) and never one the cache had not seen yet (Gantry's own previous apply
+/// lagging in the watch). An object gone from the cache is re-applied unconditionally; only a
+/// creation (201) proves it was gone. An object being deleted is drift, whatever the answer.
+pub async fn judge(
+    cluster: &Cluster,
+    a: &Applied,
+    cached: Option<&Value>,
+    heal: bool,
+) -> Result<Verdict, ApplyError> {
+    let gone = Verdict::Drifted {
+        fields: Vec::new(),
+        missing: true,
+    };
+    let precondition = cached
+        .filter(|l| !deleting(l))
+        .and_then(|l| l.pointer("/metadata/resourceVersion"))
+        .and_then(Value::as_str);
+    let answer = cluster.reapply(a, precondition, !heal).await?;
+    Ok(match (answer, cached) {
+        (Reapplied::Stale, _) => Verdict::Stale,
+        (Reapplied::Applied { created, .. }, None) => {
+            if created {
+                gone
+            } else {
+                Verdict::Stale
+            }
+        }
+        (Reapplied::Applied { .. }, Some(l)) if deleting(l) => gone,
+        (Reapplied::Applied { object, .. }, Some(l)) => {
+            let fields = differences(&a.object, &object, l);
+            if fields.is_empty() {
+                Verdict::Unchanged
+            } else {
+                Verdict::Drifted {
+                    fields,
+                    missing: false,
+                }
+            }
+        }
+    })
+}
+
+/// What [`check`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The drifted objects.
+    pub drifted: Vec<Drifted>,
+    /// The cached live objects, by index in the applied set.
+    pub live: Vec<(usize, Value)>,
+    /// API requests spent: one per suspect ([`judge`]).
+    pub requests: usize,
+    /// A request that failed; the suspects after it were not judged (objects gone from the cache
+    /// are still reported, not healed).
+    pub failed: Option<ApplyError>,
+}
+
+/// Compares the applied set with the cache and judges each suspect with one request
+/// ([`judge`]), which with `heal` also heals it. Without `heal`, an object gone from the cache
+/// is reported without a request.
 pub async fn check(
     cluster: &Cluster,
     watches: &Watches,
     applied: &[Applied],
-) -> Result<(Vec<Drifted>, Vec<(usize, Value)>, usize), ApplyError> {
-    let mut drifted = Vec::new();
-    let mut live_objects = Vec::new();
-    let mut dry_runs = 0;
+    heal: bool,
+) -> Result<Checked, ApplyError> {
+    let mut out = Checked::default();
     for (index, a) in applied.iter().enumerate() {
         let store = watches.store(&a.resource).await?;
-        let Some(live) = cached(&store, a) else {
-            drifted.push(Drifted {
-                index,
-                fields: Vec::new(),
-                missing: true,
-            });
-            continue;
+        let live = cached(&store, a);
+        let gone = live.as_ref().is_none_or(deleting);
+        let missing = || Drifted {
+            index,
+            fields: Vec::new(),
+            missing: true,
+            healed: false,
         };
-        if live.pointer("/metadata/deletionTimestamp").is_some() {
-            drifted.push(Drifted {
-                index,
-                fields: Vec::new(),
-                missing: true,
-            });
+        if let Some(l) = live.as_ref().filter(|_| !gone)
+            && differences(&a.object, &a.object, l).is_empty()
+        {
+            out.live.push((index, l.clone()));
             continue;
         }
-        let suspects = differences(&a.object, &a.object, &live);
-        if !suspects.is_empty() {
-            dry_runs += 1;
-            let answer = cluster.apply_one(a, true).await?;
-            let rv = |v: &Value| v.pointer("/metadata/resourceVersion").cloned();
-            let fields: Vec<String> = differences(&a.object, &answer, &live);
-            // An answer for a newer version than the cache holds means the cache lags (our own
-            // apply a moment ago): judge it next time rather than on stale data.
-            let fresh = rv(&answer) == rv(&live) || rv(&answer).is_none();
-            if fresh && !fields.is_empty() {
-                drifted.push(Drifted {
+        if gone && (!heal || out.failed.is_some()) {
+            out.drifted.push(missing());
+            continue;
+        }
+        if out.failed.is_none() {
+            out.requests += 1;
+            match judge(cluster, a, live.as_ref(), heal).await {
+                Ok(Verdict::Drifted { fields, missing }) => out.drifted.push(Drifted {
                     index,
                     fields,
-                    missing: false,
-                });
+                    missing,
+                    healed: heal,
+                }),
+                Ok(Verdict::Unchanged | Verdict::Stale) => {}
+                Err(e) => {
+                    if gone {
+                        out.drifted.push(missing());
+                    }
+                    out.failed = Some(e);
+                }
             }
         }
-        live_objects.push((index, live));
+        if let Some(l) = live.filter(|_| !gone) {
+            out.live.push((index, l));
+        }
     }
-    Ok((drifted, live_objects, dry_runs))
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -44,8 +44,8 @@ pub struct Round {
     pub retried: usize,
     /// Objects found drifted.
     pub drifted: usize,
-    /// Server-side apply dry runs spent confirming suspects.
-    pub dry_runs: usize,
+    /// Kubernetes API requests spent judging (and healing) suspects.
+    pub requests: usize,
 }
 
 fn now_ms() -> i64 {
@@ -287,7 +287,7 @@ impl Reconciler {
                 match r {
                     Ok(Some(r)) => {
                         round.drifted += r.drifted;
-                        round.dry_runs += r.dry_runs;
+                        round.requests += r.requests;
                         if r.drifted == 0 {
                             self.metrics.resynced(ResyncOutcome::Unchanged);
                         }
@@ -417,10 +417,10 @@ pub struct DriftReport {
     pub managed: usize,
     /// Objects that differed.
     pub drifted: usize,
-    /// Whether they were re-applied.
+    /// Whether they were all re-applied.
     pub healed: bool,
-    /// Server-side apply dry runs used to confirm suspects.
-    pub dry_runs: usize,
+    /// Kubernetes API requests spent judging (and healing) suspects: one each.
+    pub requests: usize,
 }
 
 impl Reconciler {
@@ -460,22 +460,28 @@ impl Reconciler {
                 .clone()
         };
         let set = self.applied_set(key, s, &cluster, &watches).await?;
-        let (drifted, live, dry_runs) = crate::drift::check(&cluster, &watches, &set).await?;
+        let started = std::time::Instant::now();
+        let checked = crate::drift::check(&cluster, &watches, &set, s.self_heal).await?;
+        let took = started.elapsed();
+        let drifted = &checked.drifted;
         let mut health = "Healthy";
-        for (i, v) in &live {
+        for (i, v) in &checked.live {
             let h = crate::verify::live_health(&set[*i].reference.kind, v);
             if h == "Degraded" || (h == "Progressing" && health == "Healthy") {
                 health = h;
             }
         }
-        if drifted.iter().any(|d| d.missing) {
+        if drifted.iter().any(|d| d.missing && !d.healed) {
             health = "Missing";
+        } else if drifted.iter().any(|d| d.missing) {
+            health = "Progressing";
         }
-        let mut report = DriftReport {
+        let healed: Vec<&crate::drift::Drifted> = drifted.iter().filter(|d| d.healed).collect();
+        let report = DriftReport {
             managed: set.len(),
             drifted: drifted.len(),
-            healed: false,
-            dry_runs,
+            healed: !drifted.is_empty() && healed.len() == drifted.len(),
+            requests: checked.requests,
         };
         let names: Vec<String> = drifted
             .iter()
@@ -490,20 +496,17 @@ impl Reconciler {
             .collect();
         if !drifted.is_empty() {
             self.metrics.resynced(ResyncOutcome::Drifted);
-            let objects: Vec<DriftedObject> = drifted
-                .iter()
-                .map(|d| {
-                    let r = &set[d.index].reference;
-                    DriftedObject {
-                        api_version: r.api_version.clone(),
-                        kind: r.kind.clone(),
-                        namespace: r.namespace.clone(),
-                        name: r.name.clone(),
-                        fields: d.fields.clone(),
-                        missing: d.missing,
-                    }
-                })
-                .collect();
+            let object = |d: &crate::drift::Drifted| {
+                let r = &set[d.index].reference;
+                DriftedObject {
+                    api_version: r.api_version.clone(),
+                    kind: r.kind.clone(),
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    fields: d.fields.clone(),
+                    missing: d.missing,
+                }
+            };
             let cx = audit::Context {
                 event_id: format!("drift:{}:{}:{}", s.repository, s.app, s.environment),
                 delivery_id: String::new(),
@@ -528,18 +531,15 @@ impl Reconciler {
                         phase: Phase::Drift,
                         outcome: Outcome::Drifted,
                         message,
-                        drifted: objects.clone(),
+                        drifted: drifted.iter().map(object).collect(),
                         ..Default::default()
                     },
                 )
                 .await?;
             tracing::info!(app = %s.app, env = %s.environment, drifted = drifted.len(), self_heal = s.self_heal, "drift found");
-            if s.self_heal {
-                let started = std::time::Instant::now();
-                for d in &drifted {
-                    cluster.apply_one(&set[d.index], false).await?;
-                }
-                self.metrics.applied.inc_by(drifted.len() as u64);
+            // With selfHeal the check's one apply per drifted object has already healed it.
+            if !healed.is_empty() {
+                self.metrics.applied.inc_by(healed.len() as u64);
                 self.auditor
                     .record(
                         &cx,
@@ -550,26 +550,22 @@ impl Reconciler {
                             outcome: Outcome::Healed,
                             message: format!(
                                 "re-applied {} drifted objects at {}",
-                                drifted.len(),
+                                healed.len(),
                                 short(&s.revision)
                             ),
-                            applied: drifted.len() as u32,
-                            duration: Some(started.elapsed()),
-                            drifted: objects,
+                            applied: healed.len() as u32,
+                            duration: Some(took),
+                            drifted: healed.iter().map(|d| object(d)).collect(),
                             ..Default::default()
                         },
                     )
                     .await?;
                 self.metrics
                     .reconciled(&s.app, &s.environment, AttemptOutcome::Healed);
-                report.healed = true;
-                if health == "Missing" {
-                    health = "Progressing";
-                }
             }
         }
-        // After healing nothing differs any more; unhealed drift stays counted.
-        let still = if report.healed { 0 } else { report.drifted };
+        // Healed objects differ no more; unhealed drift stays counted.
+        let still = report.drifted - healed.len();
         self.metrics
             .objects(&s.app, &s.environment, report.managed, still);
         let check = Check {
@@ -583,7 +579,12 @@ impl Reconciler {
         self.state
             .update(key, |st| st.last_check = Some(check))
             .await?;
-        Ok(report)
+        // What was found and healed before a request failed is recorded above; the failure
+        // still fails the check.
+        match checked.failed {
+            Some(e) => Err(e.into()),
+            None => Ok(report),
+        }
     }
 
     /// What the last applied revision of `s` applied: this worker's copy, else rendered again

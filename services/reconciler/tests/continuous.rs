@@ -247,10 +247,7 @@ async fn an_environment_moved_to_another_cluster_is_pruned_from_the_old_one() ->
     assert_eq!(s.state, "success", "{s:?}");
     assert!(s.description.contains("1 pruned"), "{s:?}");
     assert!(h.names("v1", "ConfigMap", "web-dev").await?.is_empty());
-    let kc = kube::config::Kubeconfig::from_yaml(&second.kubeconfig())?;
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
-    )?;
+    let client = kube_client(&second).await?;
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(client, "web-dev");
     assert!(cms.get_opt("web").await?.is_some());

@@ -328,3 +328,110 @@ async fn kubectl_changes_are_found_and_healed_unless_self_heal_is_off() -> Resul
     h.shutdown().await;
     Ok(())
 }
+
+/// Judging a suspect against kube-sim, counting its requests: one each. Gantry's own apply that
+/// the watch cache has not caught up with is not drift (the conditional apply is refused and
+/// changes nothing); a null the server drops is not drift; a change behind Gantry's back is, and
+/// the one apply heals it (or, without self-heal, a dry run leaves it); a deleted object is
+/// re-created, and an object the cache has not seen yet is not missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspect_is_judged_with_one_request() -> Result<()> {
+    use gantry_reconciler::apply::{Applied, Cluster, Ownership};
+    use gantry_reconciler::drift::{Verdict, judge};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    init_logs();
+    let counter = Arc::new(AtomicU64::new(0));
+    let kube = gantry_kube_sim::KubeSim::start(gantry_kube_sim::Config {
+        controllers: false,
+        request_counter: Some(counter.clone()),
+        ..Default::default()
+    })
+    .await?;
+    let client = kube_client(&kube).await?;
+    let cluster = Cluster::new(client.clone());
+    let own = |revision| Ownership {
+        app: "web",
+        environment: "dev",
+        revision,
+        repository: FULL,
+        default_namespace: "web-dev",
+    };
+    let manifest = |value: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "web-config"}, "data": {"value": value}})
+    };
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "web-dev");
+    let value = |cm: &k8s_openapi::api::core::v1::ConfigMap| {
+        cm.data.as_ref().and_then(|d| d.get("value")).cloned()
+    };
+    let json = |cm: &k8s_openapi::api::core::v1::ConfigMap| serde_json::to_value(cm);
+    // Judges `a` against `cached`; returns the verdict and the requests it took.
+    let judged = async |a: &Applied,
+                        cached: Option<&serde_json::Value>,
+                        heal: bool|
+           -> Result<(Verdict, u64)> {
+        let before = counter.load(Ordering::SeqCst);
+        let v = judge(&cluster, a, cached, heal).await?;
+        Ok((v, counter.load(Ordering::SeqCst) - before))
+    };
+
+    cluster.apply(&[manifest("a")], &own("c1")).await?;
+    let first = cms.get("web-config").await?;
+
+    // Gantry applies revision c2; the cache still holds c1's object.
+    let c2 = cluster.apply(&[manifest("b")], &own("c2")).await?;
+    let a = &c2[0];
+    let current = cms.get("web-config").await?;
+    assert_eq!(
+        judged(a, Some(&json(&first)?), true).await?,
+        (Verdict::Stale, 1)
+    );
+    let after = cms.get("web-config").await?;
+    assert_eq!(
+        after.metadata.resource_version,
+        current.metadata.resource_version
+    );
+
+    // A null in the manifest is a suspect (the live object has no such field), but the server
+    // drops it: the answer equals the cache.
+    let mut with_null = a.clone();
+    with_null.object["data"]["unset"] = serde_json::Value::Null;
+    assert_eq!(
+        judged(&with_null, Some(&json(&current)?), true).await?,
+        (Verdict::Unchanged, 1)
+    );
+
+    // A change behind Gantry's back: drift, and the one apply healed it.
+    let hand_edit = kube::api::Patch::Merge(serde_json::json!({"data": {"value": "hacked"}}));
+    cms.patch("web-config", &Default::default(), &hand_edit)
+        .await?;
+    let edited = json(&cms.get("web-config").await?)?;
+    let drifted = Verdict::Drifted {
+        fields: vec!["data.value".into()],
+        missing: false,
+    };
+    // Without self-heal a dry run judges it and leaves it.
+    assert_eq!(judged(a, Some(&edited), false).await?, (drifted.clone(), 1));
+    assert_eq!(
+        value(&cms.get("web-config").await?).as_deref(),
+        Some("hacked")
+    );
+    assert_eq!(judged(a, Some(&edited), true).await?, (drifted, 1));
+    let healed = cms.get("web-config").await?;
+    assert_eq!(value(&healed).as_deref(), Some("b"));
+
+    // Deleted: re-created, and that is drift. Judged again while the cache has not seen the
+    // new object: it exists, so it is not missing.
+    cms.delete("web-config", &Default::default()).await?;
+    let missing = Verdict::Drifted {
+        fields: Vec::new(),
+        missing: true,
+    };
+    assert_eq!(judged(a, None, true).await?, (missing, 1));
+    assert_eq!(value(&cms.get("web-config").await?).as_deref(), Some("b"));
+    assert_eq!(judged(a, None, true).await?, (Verdict::Stale, 1));
+    Ok(())
+}

@@ -58,6 +58,14 @@ pub fn gantry_yaml(apps: &[&str]) -> String {
     s
 }
 
+/// A client of the emulated cluster.
+pub async fn kube_client(kube: &KubeSim) -> Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig())?;
+    Ok(kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
+    )?)
+}
+
 pub struct Worker {
     pub stop: Option<oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<Result<(), Error>>,
@@ -96,10 +104,7 @@ impl Harness {
             ..Default::default()
         })
         .await?;
-        let kc = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig())?;
-        let client = kube::Client::try_from(
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
-        )?;
+        let client = kube_client(&kube).await?;
         let nc = async_nats::connect(nats.url()).await?;
         let js = jetstream::new(nc);
         Ok(Harness {
