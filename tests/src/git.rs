@@ -38,20 +38,12 @@ impl GitRepo {
 
     /// Runs `git args` in the working tree; its trimmed stdout, or an error with its stderr.
     pub fn git(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("git")
-            .args(args)
+        let mut c = Command::new("git");
+        c.args(args)
             .current_dir(self.dir.path())
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", self.dir.path())
-            .output()
-            .context("running git")?;
-        if !out.status.success() {
-            bail!(
-                "git {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .env("HOME", self.dir.path());
+        run(c, args)
     }
 
     /// Writes `contents` to `path` (relative), creating its folders.
@@ -81,6 +73,37 @@ impl GitRepo {
     pub fn head(&self) -> Result<String> {
         self.git(&["rev-parse", "HEAD"])
     }
+}
+
+/// Runs the git CLI in `dir` as a developer would, with what a test must not depend on fixed:
+/// the identity Dev <dev@example.com>, `main` as a new repository's branch, unsigned commits
+/// (unless `-S` asks), no system configuration and never a prompt for credentials. Gives its
+/// trimmed stdout, or an error with its stderr.
+pub fn git_in(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut c = Command::new("git");
+    c.current_dir(dir)
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    run(c, args)
+}
+
+fn run(mut git: Command, args: &[&str]) -> Result<String> {
+    let out = git.output().context("running git")?;
+    if !out.status.success() {
+        bail!(
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// A ConfigMap manifest named `name` whose `data.value` is `value`.

@@ -15,7 +15,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 mod git;
-pub use git::{GitRepo, configmap, init_logs};
+mod process;
+pub use git::{GitRepo, configmap, git_in, init_logs};
+pub use process::{
+    UsageCase, assert_refuses_old_nats, assert_usage_errors, http_exchange, http_status, kubectl,
+    nats_server_version, poll, read_until_line, tool, tools_bin, wait_for, wait_http_status,
+    wait_listening,
+};
 
 /// Names the `nats-server` binary to use; otherwise `.tools/venv/bin`, then `PATH`.
 pub const NATS_SERVER_BIN_ENV: &str = "GANTRY_NATS_SERVER_BIN";
@@ -122,7 +128,7 @@ impl NatsServer {
         if let Some(c) = &self.config {
             command.arg("-c").arg(c);
         }
-        let child = command
+        let mut child = command
             .args([
                 "-a",
                 "127.0.0.1",
@@ -143,15 +149,9 @@ impl NatsServer {
                     bin.display()
                 )
             })?;
+        wait_listening(&mut child, self.port, Duration::from_secs(15))
+            .context("nats-server did not listen")?;
         self.child = Some(child);
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if Instant::now() > deadline {
-                bail!("nats-server did not listen on {addr} within 15s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Ok(())
     }
 }
@@ -258,15 +258,12 @@ impl NatsCluster {
     pub fn wait_healthy(&self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         for s in self.servers.iter().filter(|s| s.child.is_some()) {
-            while !s.healthy() {
-                if Instant::now() > deadline {
-                    bail!(
-                        "nats-server on port {} was not healthy within {within:?}",
-                        s.port
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            poll(
+                &format!("healthy nats-server on port {}", s.port),
+                left,
+                || s.healthy().then_some(()),
+            )?;
         }
         Ok(())
     }
@@ -284,19 +281,6 @@ impl NatsServer {
     }
 }
 
-/// The status code of `GET path` on 127.0.0.1:`port`, over HTTP/1.0 so the answer ends with
-/// the connection.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
@@ -309,11 +293,7 @@ pub fn nats_server_bin() -> PathBuf {
     if let Some(p) = std::env::var_os(NATS_SERVER_BIN_ENV) {
         return PathBuf::from(p);
     }
-    let tools = workspace_root().join(".tools/venv/bin/nats-server");
-    if tools.exists() {
-        return tools;
-    }
-    PathBuf::from("nats-server")
+    tool("nats-server")
 }
 
 /// Sends SIGTERM to `child` and waits for it to exit, for at most `bound`; gives its exit status

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail, ensure};
+use gantry_tests::tool;
 use serde_json::{Value, json};
 
 const RELEASE: &str = "gantry";
@@ -20,13 +21,6 @@ const NAMESPACE: &str = "gantry-system";
 const VERBS: [&str; 7] = [
     "get", "list", "watch", "create", "update", "patch", "delete",
 ];
-
-fn tool(name: &str) -> PathBuf {
-    let venv = gantry_tests::workspace_root()
-        .join(".tools/venv/bin")
-        .join(name);
-    if venv.exists() { venv } else { name.into() }
-}
 
 fn chart_dir() -> PathBuf {
     gantry_tests::workspace_root().join("charts/gantry")

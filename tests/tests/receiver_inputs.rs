@@ -500,12 +500,11 @@ async fn health_readiness_and_metrics() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_incoming_trace_is_continued_on_the_stored_event() -> Result<()> {
-    let r = Receiver::start().await?;
-    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// Sends a push with `traceparent: incoming` and gives the `traceparent` header of the event
+/// the receiver stored.
+async fn stored_traceparent(r: &Receiver, delivery: &str, incoming: &str) -> Result<String> {
     let resp: Value = r
-        .delivery("github", "push", &unique("tr"), push_body("acme/app"))
+        .delivery("github", "push", &unique(delivery), push_body("acme/app"))
         .header("traceparent", incoming)
         .send()
         .await?
@@ -513,10 +512,17 @@ async fn an_incoming_trace_is_continued_on_the_stored_event() -> Result<()> {
         .await?;
     let seq = resp["stream_sequence"].as_u64().unwrap_or(0);
     let (_, headers, _) = common::stored(&r.js().await?, seq).await?;
-    let tp = headers
+    Ok(headers
         .get("traceparent")
         .map(|v| v.as_str().to_owned())
-        .unwrap_or_default();
+        .unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incoming_trace_is_continued_on_the_stored_event() -> Result<()> {
+    let r = Receiver::start().await?;
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let tp = stored_traceparent(&r, "tr", incoming).await?;
     assert!(
         tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
         "{tp}"
@@ -530,19 +536,7 @@ async fn a_higher_traceparent_version_is_continued_not_restarted() -> Result<()>
     // W3C Trace Context: a version above 00 is parsed as far as version 00 goes.
     let r = Receiver::start().await?;
     let incoming = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future-fields";
-    let resp: Value = r
-        .delivery("github", "push", &unique("tr1"), push_body("acme/app"))
-        .header("traceparent", incoming)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let seq = resp["stream_sequence"].as_u64().unwrap_or(0);
-    let (_, headers, _) = common::stored(&r.js().await?, seq).await?;
-    let tp = headers
-        .get("traceparent")
-        .map(|v| v.as_str().to_owned())
-        .unwrap_or_default();
+    let tp = stored_traceparent(&r, "tr1", incoming).await?;
     assert!(
         tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && tp.ends_with("-01"),
         "{tp}"

@@ -367,6 +367,23 @@ pub struct CommonFile {
     pub log_level: Option<String>,
 }
 
+/// The [`CommonFile`] of a service's file struct `$file`, whose fields of the same names and
+/// types are moved out of it. A macro, not `#[serde(flatten)]` of a shared struct: serde ignores
+/// `deny_unknown_fields` beside `flatten`, and a typo in any key of the file must be an error,
+/// so each service's struct declares the common keys itself and this is the one place that
+/// knows which they are.
+#[macro_export]
+macro_rules! common_file {
+    ($file:ident) => {
+        $crate::CommonFile {
+            nats: $file.nats,
+            shutdown_grace: $file.shutdown_grace,
+            log_format: $file.log_format,
+            log_level: $file.log_level,
+        }
+    };
+}
+
 /// What every service resolves the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Common {

@@ -202,8 +202,15 @@ fn render_here(req: &Request) -> Result<Rendered, HelmError> {
     if req.stream {
         check_installable(&chart, &req.release.name)?;
     }
-    values::process_dependencies(&mut chart, &user);
-    let vals = values::coalesce_values(&chart, &user);
+    values::process_dependencies(&mut chart, &user).map_err(|e| {
+        // `helm template` (the install action) wraps the message; Helm's engine alone does not.
+        HelmError::Values(if req.stream {
+            format!("chart dependencies processing failed: {e}")
+        } else {
+            e
+        })
+    })?;
+    let vals = values::coalesce_values(&chart, &user).map_err(HelmError::Values)?;
     schema::check(&chart, &vals)?;
     let caps = Capabilities::default();
     if !chart.metadata.kube_version.is_empty()

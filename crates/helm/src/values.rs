@@ -31,18 +31,19 @@ fn copy_map(m: &Map) -> Map {
     }
 }
 
-/// `CoalesceValues(chart, vals)`.
-pub fn coalesce_values(c: &Chart, vals: &Map) -> Map {
+/// `CoalesceValues(chart, vals)`; the error is Helm's message for a subchart's values that are
+/// not a map.
+pub fn coalesce_values(c: &Chart, vals: &Map) -> Result<Map, String> {
     let dest = copy_map(vals);
-    coalesce(c, &dest, "", false);
-    dest
+    coalesce(c, &dest, "", false)?;
+    Ok(dest)
 }
 
 /// `MergeValues(chart, vals)`: as coalescing, but `null` values are kept.
-pub fn merge_values(c: &Chart, vals: &Map) -> Map {
+pub fn merge_values(c: &Chart, vals: &Map) -> Result<Map, String> {
     let dest = copy_map(vals);
-    coalesce(c, &dest, "", true);
-    dest
+    coalesce(c, &dest, "", true)?;
+    Ok(dest)
 }
 
 fn concat_prefix(a: &str, b: &str) -> String {
@@ -53,27 +54,30 @@ fn concat_prefix(a: &str, b: &str) -> String {
     }
 }
 
-fn coalesce(c: &Chart, dest: &Map, prefix: &str, merge: bool) {
+fn coalesce(c: &Chart, dest: &Map, prefix: &str, merge: bool) -> Result<(), String> {
     coalesce_chart_values(c, dest, prefix, merge);
-    coalesce_deps(c, dest, prefix, merge);
+    coalesce_deps(c, dest, prefix, merge)
 }
 
-fn coalesce_deps(c: &Chart, dest: &Map, prefix: &str, merge: bool) {
+fn coalesce_deps(c: &Chart, dest: &Map, prefix: &str, merge: bool) -> Result<(), String> {
     for sub in &c.dependencies {
         let name = &sub.metadata.name;
         match dest.get(name) {
             None => dest.insert(name.clone(), Value::Map(Map::new())),
             Some(v) if is_table(&v) => {}
-            // Helm gives up on a non-table here; the other subcharts are left as they are.
-            Some(_) => return,
+            Some(v) => {
+                let shown = gantry_gotmpl::gofmt::sprintf("%t", &[v]).unwrap_or_default();
+                return Err(format!("type mismatch on {name}: {shown}"));
+            }
         }
         if let Some(Value::Map(dv)) = dest.get(name) {
             let sub_prefix = concat_prefix(prefix, &c.metadata.name);
             coalesce_globals(&dv, dest);
-            coalesce(sub, &dv, &sub_prefix, merge);
+            coalesce(sub, &dv, &sub_prefix, merge)?;
             dest.insert(name.clone(), Value::Map(dv));
         }
     }
+    Ok(())
 }
 
 fn coalesce_globals(dest: &Map, src: &Map) {
@@ -247,14 +251,14 @@ fn values_of(m: &Map) -> Map {
 
 /// `ProcessDependencies`: enables and disables subcharts, applies aliases, then imports
 /// values.
-pub fn process_dependencies(c: &mut Chart, user: &Map) {
-    process_enabled(c, user, "");
-    process_imports(c);
+pub fn process_dependencies(c: &mut Chart, user: &Map) -> Result<(), String> {
+    process_enabled(c, user, "")?;
+    process_imports(c)
 }
 
-fn process_enabled(c: &mut Chart, v: &Map, path: &str) {
+fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), String> {
     if c.metadata.dependencies.is_none() {
-        return;
+        return Ok(());
     }
     let reqs: Vec<crate::chart::Dependency> = c.metadata.deps().cloned().collect();
     let mut chart_deps: Vec<Chart> = Vec::new();
@@ -285,7 +289,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) {
     }
     c.dependencies = chart_deps;
     set_reqs(c, &new_reqs);
-    let cvals = coalesce_values(c, v);
+    let cvals = coalesce_values(c, v)?;
     // Tags.
     if let Ok(vt) = table(&values_of(&cvals), "tags") {
         for r in new_reqs.iter_mut() {
@@ -334,7 +338,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) {
         .collect();
     for t in cd.iter_mut() {
         let sub = format!("{path}{}.", t.metadata.name);
-        process_enabled(t, &cvals, &sub);
+        process_enabled(t, &cvals, &sub)?;
     }
     c.metadata.dependencies = if cd_meta.is_empty() {
         None
@@ -342,6 +346,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) {
         Some(cd_meta.into_iter().map(Some).collect())
     };
     c.dependencies = cd;
+    Ok(())
 }
 
 fn set_reqs(c: &mut Chart, reqs: &[crate::chart::Dependency]) {
@@ -364,14 +369,14 @@ fn path_value(m: &Map, path: &str) -> Result<Value, ()> {
     }
 }
 
-fn process_imports(c: &mut Chart) {
+fn process_imports(c: &mut Chart) -> Result<(), String> {
     for d in c.dependencies.iter_mut() {
-        process_imports(d);
+        process_imports(d)?;
     }
     if c.metadata.dependencies.is_none() {
-        return;
+        return Ok(());
     }
-    let cvals = merge_values(c, &Map::new());
+    let cvals = merge_values(c, &Map::new())?;
     let cv = values_of(&cvals);
     let b = Map::new();
     let mut deps: Vec<crate::chart::Dependency> = c.metadata.deps().cloned().collect();
@@ -415,6 +420,7 @@ fn process_imports(c: &mut Chart) {
     let copy = copy_map(&cvals);
     coalesce_tables(&copy, &b, true);
     c.values = copy;
+    Ok(())
 }
 
 /// `Values.AsMap`: the same map as a `map[string]interface{}`.

@@ -91,3 +91,40 @@ fn helm_template_checks_the_release_name() {
         "{err}"
     );
 }
+
+/// Values for a subchart that are not a map stop Helm while it coalesces them, before any
+/// schema is read (newrelic's nri-bundle with `newrelic-logging: yes`); `helm template` adds
+/// its install action's prefix.
+#[test]
+fn subchart_values_that_are_not_a_map_are_a_type_mismatch() {
+    let files = [
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: c\nversion: 1.0.0\ndependencies:\n- name: sub\n  version: 1.0.0\n",
+        ),
+        (
+            "charts/sub/Chart.yaml",
+            "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+        ),
+        ("charts/sub/templates/cm.yaml", CM),
+    ];
+    for (value, shown) in [
+        ("sub: \"yes\"\n", "%!t(string=yes)"),
+        ("sub: true\n", "true"),
+        ("sub: [a, 2]\n", "[%!t(string=a) %!t(float64=2)]"),
+    ] {
+        let mut req = request(&files);
+        req.values_files = vec![("v.yaml".into(), value.into())];
+        req.stream = false;
+        let err = render(req).expect_err("a type mismatch");
+        assert_eq!(err.to_string(), format!("type mismatch on sub: {shown}"));
+        let mut req = request(&files);
+        req.values_files = vec![("v.yaml".into(), value.into())];
+        req.stream = true;
+        let err = render(req).expect_err("a type mismatch");
+        assert_eq!(
+            err.to_string(),
+            format!("chart dependencies processing failed: type mismatch on sub: {shown}")
+        );
+    }
+}

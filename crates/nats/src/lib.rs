@@ -190,6 +190,57 @@ pub enum Error {
     },
 }
 
+/// Why a service's NATS client could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// A server address in the URL is unusable.
+    #[error("cannot use NATS URL {url:?}")]
+    Address {
+        /// The URL as given.
+        url: String,
+        /// Which server and why.
+        #[source]
+        source: Error,
+    },
+    /// The client refused the options.
+    #[error("cannot use NATS URL {url:?}")]
+    Connect {
+        /// The URL as given.
+        url: String,
+        /// What the client said.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+}
+
+/// Creates a long-running service's client for `url` (seed servers separated by commas) with
+/// `options` (its name, its event callback). It connects in the background and reconnects
+/// forever, so the service starts, and answers 503, even while NATS is down; and it comes back
+/// quickly after an outage (50 ms doubling to 1 s), where the default backoff grows to several
+/// seconds.
+pub async fn connect_service(
+    url: &str,
+    options: async_nats::ConnectOptions,
+) -> Result<async_nats::Client, ConnectError> {
+    let servers = server_addrs_from_url(url).map_err(|source| ConnectError::Address {
+        url: url.to_owned(),
+        source,
+    })?;
+    options
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(2))
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((50u64 << attempts.min(5)).min(1_000))
+        })
+        .connect(servers)
+        .await
+        .map_err(|source| ConnectError::Connect {
+            url: url.to_owned(),
+            source,
+        })
+}
+
 /// Parses seed servers (from `--nats-url`, split at commas) into the addresses a
 /// `ConnectOptions::connect` takes. Given several, the client picks one, learns the rest of the
 /// cluster from it, and reconnects to another when the one it uses goes away.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_config::{
-    CommonArgs, CommonFile, Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, path,
+    CommonArgs, Env, Error, Layers, LogFormat, NatsFile, from_str, parse_duration, path,
 };
 pub use gantry_config::{
     ENV_CONFIG, ENV_DATA_DIR, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_NATS_REPLICAS, ENV_NATS_URL,
@@ -296,15 +296,7 @@ impl Config {
             file.listen,
             SocketAddr::from(([0, 0, 0, 0], 8090)),
         )?;
-        let common = l.common(
-            args.common,
-            CommonFile {
-                nats: file.nats,
-                shutdown_grace: file.shutdown_grace,
-                log_format: file.log_format,
-                log_level: file.log_level,
-            },
-        )?;
+        let common = l.common(args.common, gantry_config::common_file!(file))?;
         let data_dir = l.pick(
             args.data_dir,
             ENV_DATA_DIR,

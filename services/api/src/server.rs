@@ -28,24 +28,9 @@ const MISS_REFRESH: Duration = Duration::from_secs(2);
 /// Why the API could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A server address in the NATS URL is unusable.
-    #[error("cannot use NATS URL {url:?}")]
-    Address {
-        /// The URL.
-        url: String,
-        /// Which server and why.
-        #[source]
-        source: gantry_nats::Error,
-    },
     /// The NATS URL is unusable.
-    #[error("cannot use NATS URL {url:?}")]
-    Connect {
-        /// The URL.
-        url: String,
-        /// Why.
-        #[source]
-        source: async_nats::ConnectError,
-    },
+    #[error(transparent)]
+    Connect(#[from] gantry_nats::ConnectError),
     /// The HTTP server failed.
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
@@ -156,25 +141,11 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let servers =
-        gantry_nats::server_addrs_from_url(&config.nats_url).map_err(|source| Error::Address {
-            url: config.nats_url.clone(),
-            source,
-        })?;
-    let client = async_nats::ConnectOptions::new()
-        .name("gantry-api")
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .connection_timeout(Duration::from_secs(2))
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((50u64 << attempts.min(5)).min(1_000))
-        })
-        .connect(servers)
-        .await
-        .map_err(|source| Error::Connect {
-            url: config.nats_url.clone(),
-            source,
-        })?;
+    let client = gantry_nats::connect_service(
+        &config.nats_url,
+        async_nats::ConnectOptions::new().name("gantry-api"),
+    )
+    .await?;
     let js = jetstream::ContextBuilder::new()
         .timeout(config.publish_timeout)
         .build(client.clone());

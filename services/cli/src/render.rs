@@ -1,8 +1,8 @@
 //! `gantry render PATH`: prints what an environment's path renders to, byte for byte as
 //! `kustomize build` would, reading what it would read (bases wherever they lie, each
 //! kustomization's own files below its folder, with `--root DIR` nothing outside DIR), or for
-//! a Helm chart as `helm template` would, reading nothing outside the chart (contract
-//! section 10).
+//! a Helm chart as `helm template` would, following the chart's symlinks as Helm does unless
+//! `--root DIR` confines them (contract section 10).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -139,11 +139,8 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     }
     helm.set = args.set.clone();
     helm.templates_only = args.helm_templates;
-    // A chart reads nothing outside itself unless --root says otherwise.
-    let mut opts = opts;
-    if opts.confine_to.is_none() {
-        opts.confine_to = Some(rel.clone());
-    }
+    // Like Helm, a chart's symlinks are followed wherever they lead (VictoriaMetrics' CRD chart
+    // links its CRDs from a sibling chart); `--root` confines them.
     let chart = render_chart(&fs, &rel, &opts, Some(&helm))?;
     if !chart.nondeterministic.is_empty() {
         eprintln!(

@@ -2,33 +2,12 @@
 //! a Deployment server-side and lists it with its pods, the simulated controllers roll it out,
 //! and SIGTERM saves the snapshot and exits 0.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
-
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<String> {
-    let venv = gantry_tests::workspace_root().join(".tools/venv/bin/kubectl");
-    let bin = if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("kubectl")
-    };
-    let out = Command::new(bin)
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .output()
-        .context("running kubectl (scripts/tools.sh installs it)")?;
-    ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 const DEPLOY: &str = "\
 apiVersion: apps/v1
@@ -72,19 +51,17 @@ fn kubectl_applies_gets_and_rolls_out_against_gantry_kube_sim() -> Result<()> {
         .spawn()?;
     // It says where it serves once the kubeconfig is written.
     let stderr = child.stderr.take().context("stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let first = lines.next().transpose()?.unwrap_or_default();
+    let first = gantry_tests::read_until_line(stderr, |_| true).unwrap_or_default();
     ensure!(
         first.starts_with("gantry kube-sim: serving http://127.0.0.1:")
             && first.ends_with(&format!("kubeconfig written to {}", kubeconfig.display())),
         "{first}"
     );
-    std::thread::spawn(move || lines.for_each(drop));
 
     let result = (|| -> Result<()> {
         let deploy = tmp.path().join("deploy.yaml");
         std::fs::write(&deploy, DEPLOY)?;
-        let applied = kubectl(
+        let applied = gantry_tests::kubectl(
             &kubeconfig,
             &[
                 "apply",
@@ -94,11 +71,11 @@ fn kubectl_applies_gets_and_rolls_out_against_gantry_kube_sim() -> Result<()> {
             ],
         )?;
         assert_eq!(applied.trim(), "deployment.apps/web serverside-applied");
-        kubectl(
+        gantry_tests::kubectl(
             &kubeconfig,
             &["rollout", "status", "deploy/web", "--timeout=60s"],
         )?;
-        let listed = kubectl(&kubeconfig, &["get", "deploy,pods", "-A"])?;
+        let listed = gantry_tests::kubectl(&kubeconfig, &["get", "deploy,pods", "-A"])?;
         assert!(listed.contains("deployment.apps/web"), "{listed}");
         assert_eq!(
             listed.lines().filter(|l| l.contains("pod/web-")).count(),
@@ -108,11 +85,9 @@ fn kubectl_applies_gets_and_rolls_out_against_gantry_kube_sim() -> Result<()> {
         Ok(())
     })();
 
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait()?;
+    let stopped = gantry_tests::terminate_within(child, Duration::from_secs(20));
     result?;
+    let (status, _) = stopped?;
     assert!(status.success(), "gantry kube-sim exited with {status}");
     let saved = std::fs::read_to_string(&snapshot)?;
     assert!(saved.contains("\"web\""), "the snapshot has the Deployment");

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use anyhow::{Context, Result, ensure};
 
 fn kubectl() -> PathBuf {
-    let p = gantry_tests::workspace_root().join(".tools/venv/bin/kubectl");
+    let p = gantry_tests::tools_bin().join("kubectl");
     assert!(
         p.exists(),
         "{} is missing: run `. scripts/tools.sh` (it installs kubectl with kustomize)",
@@ -149,6 +149,80 @@ fn root_confines_reads_and_names_the_file_and_line() -> Result<()> {
         "{}",
         String::from_utf8_lossy(&outside.stderr)
     );
+    Ok(())
+}
+
+/// Helm follows a chart's symlinks wherever they lead (VictoriaMetrics' CRD chart links its CRDs
+/// from a sibling chart); `--root` still confines them.
+#[test]
+fn a_chart_follows_its_symlinks_unless_root_confines_them() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: linked\nversion: 0.1.0\n",
+    )?;
+    write(
+        root,
+        "shared/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+    )?;
+    std::fs::create_dir_all(root.join("chart/templates"))?;
+    std::os::unix::fs::symlink("../../shared/cm.yaml", root.join("chart/templates/cm.yaml"))?;
+    let got = gantry(root, &["chart", "--release-name", "rel"])?;
+    ensure!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "---\n# Source: linked/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rel\n"
+    );
+    let confined = gantry(root, &["--root", "chart", "chart"])?;
+    assert_eq!(confined.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&confined.stderr).contains("is outside the root"),
+        "{}",
+        String::from_utf8_lossy(&confined.stderr)
+    );
+    Ok(())
+}
+
+/// Helm prints a template whose mapping repeats a key as it is, and the Kubernetes client that
+/// installs it keeps the last value (stable/kured's `restartPolicy` twice); kustomize's reading
+/// would refuse it.
+#[test]
+fn a_chart_may_repeat_a_key_and_the_last_value_counts() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: twice\nversion: 0.1.0\n",
+    )?;
+    let cm =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: first\n  a: last\n";
+    write(root, "chart/templates/cm.yaml", cm)?;
+    let got = gantry(root, &["chart"])?;
+    ensure!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        format!("---\n# Source: twice/templates/cm.yaml\n{cm}")
+    );
+    let json = gantry(root, &["--output", "json", "chart"])?;
+    ensure!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let objects: serde_json::Value = serde_json::from_slice(&json.stdout)?;
+    assert_eq!(objects[0]["data"]["a"], "last");
     Ok(())
 }
 

@@ -20,7 +20,7 @@ struct Sandbox {
 impl Sandbox {
     fn start(dir: &Path, provider: &str) -> Result<Sandbox> {
         let _ = std::fs::remove_file(dir.join("sandbox.json"));
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(["up", "--provider", provider, "--dir"])
             .arg(dir)
             .env("GANTRY_NATS_SERVER_BIN", gantry_tests::nats_server_bin())
@@ -29,18 +29,12 @@ impl Sandbox {
             .stdout(std::fs::File::create(dir.with_extension("out"))?)
             .stderr(std::fs::File::create(dir.with_extension("log"))?)
             .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let info = loop {
-            if let Ok(b) = std::fs::read(dir.join("sandbox.json")) {
-                break serde_json::from_slice::<Value>(&b)?;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "no sandbox.json within 60s: {}",
-                log(dir)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let info =
+            gantry_tests::wait_for(&mut child, "sandbox.json", Duration::from_secs(60), || {
+                std::fs::read(dir.join("sandbox.json")).ok()
+            })
+            .with_context(|| log(dir))?;
+        let info = serde_json::from_slice::<Value>(&info)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(Sandbox {
             child,
@@ -52,19 +46,16 @@ impl Sandbox {
 
     /// The guide `gantry up` printed, once it is complete (its last line names `up --dir`).
     fn guide(&self) -> Result<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = std::fs::read_to_string(self.dir.with_extension("out"))?;
-            if out.contains("Ctrl-C stops everything") {
-                return Ok(out);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "no complete guide within 30s:\n{out}\n{}",
-                log(&self.dir)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let out = self.dir.with_extension("out");
+        gantry_tests::poll("complete guide", Duration::from_secs(30), || {
+            std::fs::read_to_string(&out)
+                .ok()
+                .filter(|o| o.contains("Ctrl-C stops everything"))
+        })
+        .with_context(|| {
+            let so_far = std::fs::read_to_string(&out).unwrap_or_default();
+            format!("{so_far}\n{}", log(&self.dir))
+        })
     }
 
     fn get(&self, key: &str) -> String {
@@ -160,7 +151,7 @@ impl Drop for Sandbox {
 /// PATH with the tools scripts/tools.sh installs first, as scripts/up runs `gantry up`: the
 /// guide names the kubectl it finds there.
 fn tools_path() -> std::ffi::OsString {
-    let venv = gantry_tests::workspace_root().join(".tools/venv/bin");
+    let venv = gantry_tests::tools_bin();
     let rest = std::env::var_os("PATH").unwrap_or_default();
     std::env::join_paths(std::iter::once(venv).chain(std::env::split_paths(&rest))).unwrap_or(rest)
 }
@@ -169,20 +160,7 @@ fn log(dir: &Path) -> String {
     std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
+use gantry_tests::git_in as git;
 
 /// Runs `script` with `sh` as a fresh login would: none of this process's environment, the
 /// system PATH only, so that neither gantry nor kubectl is found unless the command names it.
@@ -212,26 +190,6 @@ fn guide_command<'a>(guide: &'a str, needle: &str) -> Result<&'a str> {
         .with_context(|| format!("no line with {needle:?} in the guide:\n{guide}"))?;
     // Steps are a 25-column label, then the command.
     Ok(line.get(25..).unwrap_or("").trim())
-}
-
-fn kubectl(kubeconfig: &str, args: &[&str]) -> Result<String> {
-    let venv = gantry_tests::workspace_root().join(".tools/venv/bin/kubectl");
-    let bin = if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("kubectl")
-    };
-    let out = Command::new(bin)
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .output()
-        .context("running kubectl")?;
-    ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// What every sandbox test starts from: a sandbox of `provider` in `tmp/<folder>`, and a clone
@@ -361,8 +319,8 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
     let bump = git(&clone, &["rev-parse", "HEAD"])?;
     let (state, desc) = sb.wait_final(&bump, "gantry/payments/dev", Duration::from_secs(30))?;
     assert_eq!(state, "success", "{desc}");
-    let image = kubectl(
-        &sb.get("kubeconfig"),
+    let image = gantry_tests::kubectl(
+        sb.get("kubeconfig"),
         &[
             "get",
             "deploy",
@@ -588,8 +546,8 @@ fn gitea_sandbox_push_deploys() -> Result<()> {
     let (state, desc) = sb.wait_final(&sha, "gantry/web/dev", Duration::from_secs(60))?;
     assert_eq!(state, "success", "{desc}");
     let web_dev_image = || {
-        kubectl(
-            &sb.get("kubeconfig"),
+        gantry_tests::kubectl(
+            sb.get("kubeconfig"),
             &[
                 "get",
                 "deploy",
@@ -704,7 +662,7 @@ fn sandbox_helm_app_deploys_per_environment() -> Result<()> {
     }
     let kc = sb.get("kubeconfig");
     let deploy = |ns: &str, path: &str| {
-        kubectl(
+        gantry_tests::kubectl(
             &kc,
             &[
                 "get",
@@ -734,7 +692,7 @@ fn sandbox_helm_app_deploys_per_environment() -> Result<()> {
         deploy("catalog-dev", "{.metadata.labels.helm\\.sh/chart}")?,
         "catalog-0.1.0"
     );
-    let flags = kubectl(
+    let flags = gantry_tests::kubectl(
         &kc,
         &[
             "get",
@@ -747,7 +705,7 @@ fn sandbox_helm_app_deploys_per_environment() -> Result<()> {
         ],
     )?;
     assert_eq!(flags, "debug new-search");
-    let svc = kubectl(
+    let svc = gantry_tests::kubectl(
         &kc,
         &[
             "get",

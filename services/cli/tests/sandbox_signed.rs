@@ -12,21 +12,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
+use gantry_tests::git_in as git;
 
 /// The newest final state and description of `context` on `sha`, through GitHub's list API.
 fn wait_final(
@@ -104,14 +90,11 @@ fn an_unsigned_push_is_refused_and_a_signed_one_deployed() -> Result<()> {
         .stderr(std::fs::File::create(&log)?)
         .spawn()?;
     let result = (|| -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let info: Value = loop {
-            if let Ok(b) = std::fs::read(dir.join("sandbox.json")) {
-                break serde_json::from_slice(&b)?;
-            }
-            ensure!(Instant::now() < deadline, "no sandbox.json within 60s");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let info =
+            gantry_tests::wait_for(&mut child, "sandbox.json", Duration::from_secs(60), || {
+                std::fs::read(dir.join("sandbox.json")).ok()
+            })?;
+        let info: Value = serde_json::from_slice(&info)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::blocking::Client::new();
         let clone = tmp.path().join("platform");
@@ -165,9 +148,6 @@ fn an_unsigned_push_is_refused_and_a_signed_one_deployed() -> Result<()> {
         assert_eq!(state, "success", "{desc}");
         Ok(())
     })();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    let _ = gantry_tests::terminate_within(child, Duration::from_secs(30));
     result
 }

@@ -1,7 +1,6 @@
 //! `gantry up` and NATS: SIGTERM ends the sandbox within `--shutdown-grace` even after its
 //! nats-server was killed, and a nats-server older than 2.10 is refused with exit 69.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -44,16 +43,10 @@ fn sigterm_exits_0_within_the_grace_after_nats_was_killed() -> Result<()> {
         .spawn()?;
     // The guide is printed once everything runs: read until its first line.
     let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let up = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("Gantry sandbox is up"));
-    if !up {
+    if gantry_tests::read_until_line(stdout, |l| l.contains("Gantry sandbox is up")).is_none() {
         let _ = child.kill();
         bail!("gantry up ended before printing its guide");
     }
-    std::thread::spawn(move || lines.for_each(drop));
     let nats: Vec<u32> = children(child.id())
         .into_iter()
         .filter(|(_, comm)| comm.starts_with("nats-server"))
@@ -78,13 +71,7 @@ fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_version
     let Some(bin) = gantry_tests::old_nats_server("gantry up") else {
         return Ok(());
     };
-    let out = Command::new(&bin).arg("--version").output()?;
-    let version = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .last()
-        .unwrap_or_default()
-        .trim_start_matches('v')
-        .to_owned();
+    let version = gantry_tests::nats_server_version(&bin)?;
     let dir = tempfile::tempdir()?;
     let child = Command::new(BIN)
         .args(["up", "--nats-server-bin"])
@@ -95,14 +82,7 @@ fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_version
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    let (status, err) = gantry_tests::exit_within(child, Duration::from_secs(60))?;
-    assert_eq!(status.code(), Some(69), "{err}");
-    let naming = err
-        .lines()
-        .filter(|l| l.contains(&version) && l.contains("2.10 or newer"))
-        .count();
-    assert_eq!(naming, 1, "one line naming {version} and 2.10: {err}");
-    Ok(())
+    gantry_tests::assert_refuses_old_nats(child, &version)
 }
 
 #[test]

@@ -1,35 +1,13 @@
 //! Commits through the REST API: GitHub's Git Data API (trees, commits, refs) and Gitea's
 //! file-change API, with their refusals (no credentials, not a fast forward, a stale blob sha).
 
-use std::path::Path;
-use std::process::Command;
-
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use gantry_forge_sim::hooks::Flavor;
 use gantry_forge_sim::hosting::HostingConfig;
 use gantry_forge_sim::{Config, ForgeSim};
 use serde_json::{Value, json};
 
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
+use gantry_tests::git_in as git;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn git_data_and_file_changes() -> Result<()> {

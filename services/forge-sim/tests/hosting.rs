@@ -3,11 +3,10 @@
 //! GitHub's and Gitea's REST paths with the events those hosts send.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, bail};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use gantry_forge_sim::hooks::{Flavor, Webhook};
@@ -49,27 +48,7 @@ async fn capture() -> Result<(String, Captured)> {
     Ok((url, got))
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Dev",
-            "-c",
-            "user.email=dev@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
+use gantry_tests::git_in as git;
 
 async fn wait_for(got: &Captured, n: usize) -> Result<Vec<(HeaderMap, Value)>> {
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_config::{
-    CommonArgs, CommonFile, Env, Error, Layers, LogFormat, NatsFile, file_duration, from_str,
-    parse_duration, path,
+    CommonArgs, Env, Error, Layers, LogFormat, NatsFile, file_duration, from_str, parse_duration,
+    path,
 };
 pub use gantry_config::{
     ENV_CONFIG, ENV_LISTEN, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_NATS_REPLICAS, ENV_NATS_URL,
@@ -135,7 +135,7 @@ impl Config {
     /// Resolves flags, then `env`, then the config file, then defaults.
     pub fn resolve<E: Env + ?Sized>(args: Args, env: &E) -> Result<Config, Error> {
         let l = Layers::new(env);
-        let (_, file): (_, FileConfig) = l.config_file(args.common.config.clone())?;
+        let (_, mut file): (_, FileConfig) = l.config_file(args.common.config.clone())?;
 
         let listen = l.pick(
             args.listen,
@@ -155,15 +155,8 @@ impl Config {
             }
             nats_file.url = Some(u);
         }
-        let common = l.common(
-            args.common,
-            CommonFile {
-                nats: Some(nats_file),
-                shutdown_grace: file.shutdown_grace,
-                log_format: file.log_format,
-                log_level: file.log_level,
-            },
-        )?;
+        file.nats = Some(nats_file);
+        let common = l.common(args.common, gantry_config::common_file!(file))?;
         let flag_secrets = (!args.webhook_secret.is_empty()).then_some(args.webhook_secret);
         let mut secrets: Vec<String> = l.pick(
             flag_secrets,

@@ -33,27 +33,7 @@ pub enum PublishError {
 }
 
 /// Connection set-up failure.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// A server address the client cannot use.
-    #[error("cannot use NATS URL {url:?}")]
-    Address {
-        /// The URL as given.
-        url: String,
-        /// Which server and why.
-        #[source]
-        source: gantry_nats::Error,
-    },
-    /// The client refused the options.
-    #[error("cannot use NATS URL {url:?}")]
-    Connect {
-        /// The URL as given.
-        url: String,
-        /// What the client said.
-        #[source]
-        source: async_nats::ConnectError,
-    },
-}
+pub use gantry_nats::ConnectError;
 
 /// The NATS connection, the JetStream context, and what is known about the events stream.
 #[derive(Debug)]
@@ -76,20 +56,8 @@ impl Publisher {
         timeout: Duration,
         replicas: usize,
     ) -> Result<Publisher, ConnectError> {
-        let servers =
-            gantry_nats::server_addrs_from_url(url).map_err(|source| ConnectError::Address {
-                url: url.to_owned(),
-                source,
-            })?;
-        let client = ConnectOptions::new()
+        let options = ConnectOptions::new()
             .name("gantry-receiver")
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .connection_timeout(Duration::from_secs(2))
-            // Come back quickly after an outage; the default backoff grows to several seconds.
-            .reconnect_delay_callback(|attempts| {
-                Duration::from_millis((50u64 << attempts.min(5)).min(1_000))
-            })
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => tracing::info!("connected to NATS"),
@@ -98,13 +66,8 @@ impl Publisher {
                     async_nats::Event::Closed => tracing::info!("NATS connection closed"),
                     other => tracing::warn!(event = %other, "NATS client event"),
                 }
-            })
-            .connect(servers)
-            .await
-            .map_err(|source| ConnectError::Connect {
-                url: url.to_owned(),
-                source,
-            })?;
+            });
+        let client = gantry_nats::connect_service(url, options).await?;
         let js = jetstream::ContextBuilder::new()
             .timeout(timeout)
             .build(client.clone());

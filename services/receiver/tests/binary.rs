@@ -3,24 +3,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry-receiver");
-
-fn run_with(args: &[&str], env: &[(&str, &str)]) -> Result<(i32, String)> {
-    let mut c = Command::new(BIN);
-    c.args(args).env_clear();
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let o = c.output()?;
-    Ok((
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    ))
-}
 
 #[test]
 fn bad_options_exit_64_with_one_line_naming_the_key() -> Result<()> {
@@ -28,56 +15,46 @@ fn bad_options_exit_64_with_one_line_naming_the_key() -> Result<()> {
     let typo = dir.path().join("typo.yaml");
     std::fs::write(&typo, "natsURL: nats://x:4222\n")?;
     let typo = typo.to_string_lossy().into_owned();
-    /// Flags, environment, and the key the error line must name.
-    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
-    let cases: Vec<Case> = vec![
-        (
-            vec!["--max-body-bytes", "lots", "--webhook-secret", "s"],
-            vec![],
-            "--max-body-bytes",
-        ),
-        (vec!["--no-such-flag"], vec![], "--no-such-flag"),
-        (vec![], vec![], "--webhook-secret"),
-        (
-            vec![],
-            vec![
-                ("GANTRY_WEBHOOK_SECRET", "s"),
-                ("GANTRY_PUBLISH_TIMEOUT", "soon"),
-            ],
-            "GANTRY_PUBLISH_TIMEOUT",
-        ),
-        (
-            vec!["--webhook-secret", "s", "--log-format", "xml"],
-            vec![],
-            "--log-format",
-        ),
-        (
-            vec!["--webhook-secret", "s", "--config", &typo],
-            vec![],
-            "natsURL",
-        ),
-        (
-            vec!["--webhook-secret-file", "/nonexistent/secrets"],
-            vec![],
-            "--webhook-secret-file",
-        ),
-        (
-            vec!["--webhook-secret", "s", "--listen", "nowhere"],
-            vec![],
-            "--listen",
-        ),
-    ];
-    for (args, env, key) in cases {
-        let (code, err) = run_with(&args, &env)?;
-        assert_eq!(code, 64, "{args:?} {env:?}: {err}");
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{args:?}: one line expected, got {err:?}"
-        );
-        assert!(err.contains(key), "{args:?}: {err:?} does not name {key}");
-    }
-    Ok(())
+    gantry_tests::assert_usage_errors(
+        BIN,
+        &[
+            (
+                vec!["--max-body-bytes", "lots", "--webhook-secret", "s"],
+                vec![],
+                "--max-body-bytes",
+            ),
+            (vec!["--no-such-flag"], vec![], "--no-such-flag"),
+            (vec![], vec![], "--webhook-secret"),
+            (
+                vec![],
+                vec![
+                    ("GANTRY_WEBHOOK_SECRET", "s"),
+                    ("GANTRY_PUBLISH_TIMEOUT", "soon"),
+                ],
+                "GANTRY_PUBLISH_TIMEOUT",
+            ),
+            (
+                vec!["--webhook-secret", "s", "--log-format", "xml"],
+                vec![],
+                "--log-format",
+            ),
+            (
+                vec!["--webhook-secret", "s", "--config", &typo],
+                vec![],
+                "natsURL",
+            ),
+            (
+                vec!["--webhook-secret-file", "/nonexistent/secrets"],
+                vec![],
+                "--webhook-secret-file",
+            ),
+            (
+                vec!["--webhook-secret", "s", "--listen", "nowhere"],
+                vec![],
+                "--listen",
+            ),
+        ],
+    )
 }
 
 #[test]
@@ -113,37 +90,8 @@ fn runs_logs_json_and_exits_zero_on_sigterm() -> Result<()> {
             .collect::<Vec<_>>()
     });
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut r = String::new();
-            s.read_to_string(&mut r)?;
-            if r.starts_with("HTTP/1.1 200") {
-                break;
-            }
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("not ready within 15s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("did not exit within 20s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    gantry_tests::wait_http_status(&mut child, port, "/readyz", 200, Duration::from_secs(15))?;
+    let (status, _) = gantry_tests::terminate_within(child, Duration::from_secs(20))?;
     assert_eq!(status.code(), Some(0));
     let lines = lines
         .join()
@@ -237,34 +185,19 @@ fn spans_are_exported_over_otlp_when_an_endpoint_is_set() -> Result<()> {
         .spawn()?;
     let body = br#"{"ref":"refs/heads/main","before":"","after":"2222222222222222222222222222222222222222","repository":{"full_name":"acme/app"}}"#;
     let sig = gantry_tests::github_signature(b"s", body);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let answer = loop {
-        use std::io::{Read, Write};
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let head = format!(
-                "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: otlp\r\nX-Hub-Signature-256: {sig}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            s.write_all(head.as_bytes())?;
-            s.write_all(body)?;
-            let mut r = String::new();
-            s.read_to_string(&mut r)?;
-            if r.starts_with("HTTP/1.1 202") {
-                break r;
-            }
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("no 202 within 15s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let request = format!(
+        "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: otlp\r\nX-Hub-Signature-256: {sig}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        std::str::from_utf8(body)?
+    );
+    let answer =
+        gantry_tests::wait_for(&mut child, "202 to a push", Duration::from_secs(15), || {
+            gantry_tests::http_exchange(port, request.as_bytes())
+                .filter(|r| r.starts_with("HTTP/1.1 202"))
+        })?;
     assert!(answer.contains("\"duplicate\":false"), "{answer}");
     // SIGTERM flushes the batch exporter.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()?;
-    let _ = child.wait();
+    gantry_tests::terminate_within(child, Duration::from_secs(20))?;
     let (path, payload) = exported.recv_timeout(Duration::from_secs(10))?;
     assert_eq!(path, "/v1/traces");
     let needle = b"gantry-receiver";
@@ -273,39 +206,6 @@ fn spans_are_exported_over_otlp_when_an_endpoint_is_set() -> Result<()> {
         "the export names the service"
     );
     Ok(())
-}
-
-/// Waits until the receiver on `port` answers `/readyz` with `status`.
-fn wait_readyz(port: u16, status: &str, child: &mut std::process::Child) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut r = String::new();
-            let _ = s.read_to_string(&mut r);
-            if r.starts_with(&format!("HTTP/1.1 {status}")) {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("/readyz did not answer {status} within 30s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The version an installed nats-server binary reports, e.g. `2.9.10`.
-fn server_version(bin: &std::path::Path) -> Result<String> {
-    let out = Command::new(bin).arg("--version").output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text
-        .split_whitespace()
-        .last()
-        .unwrap_or_default()
-        .trim_start_matches('v')
-        .to_owned())
 }
 
 #[test]
@@ -322,11 +222,11 @@ fn sigterm_exits_0_within_the_grace_after_nats_was_killed() -> Result<()> {
         .stderr(Stdio::null())
         .stdout(Stdio::null())
         .spawn()?;
-    wait_readyz(port, "200", &mut child)?;
+    gantry_tests::wait_http_status(&mut child, port, "/readyz", 200, Duration::from_secs(30))?;
     // The server is killed (SIGKILL): the client now reconnects forever, which used to keep the
     // process alive after SIGTERM.
     nats.stop();
-    wait_readyz(port, "503", &mut child)?;
+    gantry_tests::wait_http_status(&mut child, port, "/readyz", 503, Duration::from_secs(30))?;
     let (status, took) = gantry_tests::terminate_within(child, grace + Duration::from_secs(20))?;
     println!("exited {took:?} after SIGTERM with a {grace:?} grace and NATS gone");
     assert_eq!(status.code(), Some(0));
@@ -338,7 +238,7 @@ fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_version
     let Some(bin) = gantry_tests::old_nats_server("receiver binary") else {
         return Ok(());
     };
-    let version = server_version(&bin)?;
+    let version = gantry_tests::nats_server_version(&bin)?;
     let nats = gantry_tests::NatsServer::start_bin(bin)?;
     let child = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0", "--workers", "1"])
@@ -348,12 +248,5 @@ fn an_older_nats_server_is_refused_with_exit_69_and_one_line_naming_both_version
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()?;
-    let (status, err) = gantry_tests::exit_within(child, Duration::from_secs(60))?;
-    assert_eq!(status.code(), Some(69), "{err}");
-    let naming: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains(&version) && l.contains("2.10 or newer"))
-        .collect();
-    assert_eq!(naming.len(), 1, "one line naming {version} and 2.10: {err}");
-    Ok(())
+    gantry_tests::assert_refuses_old_nats(child, &version)
 }

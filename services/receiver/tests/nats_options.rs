@@ -1,8 +1,6 @@
 //! `--nats-url` and `--nats-replicas` on the `gantry-receiver` binary: a bad value exits 64
 //! with one line naming the key.
 
-use std::process::Command;
-
 use anyhow::Result;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry-receiver");
@@ -13,39 +11,30 @@ fn bad_nats_options_exit_64_with_one_line_naming_the_key() -> Result<()> {
     let file = dir.path().join("r.yaml");
     std::fs::write(&file, "webhookSecrets: [s]\nnats: {replicas: 6}\n")?;
     let file = file.to_string_lossy().into_owned();
-    /// Flags, environment, and the key the error line must name.
-    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
-    let cases: Vec<Case> = vec![
-        (
-            vec!["--webhook-secret", "s", "--nats-replicas", "0"],
-            vec![],
-            "--nats-replicas",
-        ),
-        (
-            vec!["--webhook-secret", "s"],
-            vec![("GANTRY_NATS_REPLICAS", "seven")],
-            "GANTRY_NATS_REPLICAS",
-        ),
-        (
-            vec!["--webhook-secret", "s"],
-            vec![("GANTRY_NATS_URL", "nats://a:4222,,nats://b:4222")],
-            "GANTRY_NATS_URL",
-        ),
-        (
-            vec!["--webhook-secret", "s", "--nats-url", "http://a:4222"],
-            vec![],
-            "--nats-url",
-        ),
-        (vec!["--config", &file], vec![], "nats.replicas"),
-    ];
-    for (args, env, key) in cases {
-        let mut c = Command::new(BIN);
-        c.args(&args).env_clear().envs(env.iter().copied());
-        let o = c.output()?;
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(64), "{args:?} {env:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
-        assert!(err.contains(key), "{args:?}: {err:?} does not name {key}");
-    }
-    Ok(())
+    gantry_tests::assert_usage_errors(
+        BIN,
+        &[
+            (
+                vec!["--webhook-secret", "s", "--nats-replicas", "0"],
+                vec![],
+                "--nats-replicas",
+            ),
+            (
+                vec!["--webhook-secret", "s"],
+                vec![("GANTRY_NATS_REPLICAS", "seven")],
+                "GANTRY_NATS_REPLICAS",
+            ),
+            (
+                vec!["--webhook-secret", "s"],
+                vec![("GANTRY_NATS_URL", "nats://a:4222,,nats://b:4222")],
+                "GANTRY_NATS_URL",
+            ),
+            (
+                vec!["--webhook-secret", "s", "--nats-url", "http://a:4222"],
+                vec![],
+                "--nats-url",
+            ),
+            (vec!["--config", &file], vec![], "nats.replicas"),
+        ],
+    )
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_config::{
-    CommonArgs, CommonFile, Env, Error, Layers, LogFormat, NatsFile, file_duration, from_str,
-    parse_duration, path,
+    CommonArgs, Env, Error, Layers, LogFormat, NatsFile, file_duration, from_str, parse_duration,
+    path,
 };
 pub use gantry_config::{
     ENV_CONFIG, ENV_DATA_DIR, ENV_LISTEN, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_NATS_REPLICAS,
@@ -361,15 +361,7 @@ impl Config {
             file.listen,
             SocketAddr::from(([0, 0, 0, 0], 9090)),
         )?;
-        let common = l.common(
-            args.common,
-            CommonFile {
-                nats: file.nats,
-                shutdown_grace: file.shutdown_grace,
-                log_format: file.log_format,
-                log_level: file.log_level,
-            },
-        )?;
+        let common = l.common(args.common, gantry_config::common_file!(file))?;
         let worker_id = l.pick(
             args.worker_id,
             ENV_WORKER_ID,

@@ -348,7 +348,7 @@ pub fn render_chart(
         Vec::new()
     } else {
         engine
-            .resources_from_text(&out.stream, &format!("{dir}/<helm template>"))
+            .resources_from_helm_stream(&out.stream, &format!("{dir}/<helm template>"))
             .map_err(convert)?
     };
     Ok(ChartRender {
@@ -390,7 +390,7 @@ fn render_with(
         let out = helm::render_chart(engine, dir, helm)?;
         *nondeterministic = out.nondeterministic;
         let objects = engine
-            .resources_from_text(&out.stream, &format!("{dir}/<helm template>"))
+            .resources_from_helm_stream(&out.stream, &format!("{dir}/<helm template>"))
             .map_err(convert)?;
         return Ok(objects.into_iter().map(|r| r.obj).collect());
     }

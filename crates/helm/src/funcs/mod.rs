@@ -13,6 +13,7 @@ mod date;
 mod encoding;
 mod semver;
 mod strings;
+mod wordcase;
 mod x509;
 
 pub use collections::list_items;

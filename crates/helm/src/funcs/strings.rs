@@ -375,16 +375,41 @@ fn path_ext(p: &str) -> String {
     String::new()
 }
 
-/// Translates Go (RE2) syntax to the regex crate's: `\d`, `\w`, `\s` and `\b` are ASCII in Go.
+/// What came last inside a bracketed class: whether a `-` after it makes a range (Go's parser
+/// reads `-` as a literal after a class like `\w`, after a range and at the start).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClassItem {
+    Start,
+    Single,
+    Class,
+    RangeEnd,
+    Dash,
+}
+
+/// Translates Go (RE2) syntax to the regex crate's: `\d`, `\w`, `\s` and `\b` are ASCII in Go,
+/// and a `-` inside brackets that Go reads as a literal is escaped (`[\w-.]`).
 pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
     let mut out = String::with_capacity(pattern.len() + 8);
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
     let mut in_class = false;
+    let mut item = ClassItem::Start;
+    // The item that follows a range's `-` ends the range.
+    let next_item = |item: ClassItem, single: bool| match (item, single) {
+        (_, false) => ClassItem::Class,
+        (ClassItem::Dash, true) => ClassItem::RangeEnd,
+        (_, true) => ClassItem::Single,
+    };
     while i < chars.len() {
         let c = chars[i];
         if c == '\\' && i + 1 < chars.len() {
             let e = chars[i + 1];
+            if in_class {
+                item = next_item(
+                    item,
+                    !matches!(e, 'd' | 'w' | 's' | 'D' | 'W' | 'S' | 'p' | 'P'),
+                );
+            }
             let rep = match (e, in_class) {
                 ('d', false) => Some("[0-9]"),
                 ('D', false) => Some("[^0-9]"),
@@ -397,12 +422,9 @@ pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
                 ('s', true) => Some("\\t\\n\\f\\r "),
                 ('b', false) => Some("(?-u:\\b)"),
                 ('B', false) => Some("(?-u:\\B)"),
-                ('D' | 'W' | 'S', true) => {
-                    return Err(GoError::unsupported(format!(
-                        "the regular expression {} (a negated class inside brackets) is not supported by Gantry",
-                        gofmt::quote(pattern)
-                    )));
-                }
+                ('D', true) => Some("[^0-9]"),
+                ('W', true) => Some("[^0-9A-Za-z_]"),
+                ('S', true) => Some("[^\\t\\n\\f\\r ]"),
                 ('Q', _) => {
                     return Err(GoError::unsupported(format!(
                         "\\Q...\\E in the regular expression {} is not supported by Gantry",
@@ -419,10 +441,24 @@ pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
                 }
             }
             i += 2;
+            if matches!(e, 'p' | 'P') {
+                // The class name: one letter or a braced name.
+                let end = if chars.get(i) == Some(&'{') {
+                    chars[i..]
+                        .iter()
+                        .position(|&c| c == '}')
+                        .map_or(i, |p| i + p + 1)
+                } else {
+                    (i + 1).min(chars.len())
+                };
+                out.extend(&chars[i..end]);
+                i = end;
+            }
             continue;
         }
         if c == '[' && !in_class {
             in_class = true;
+            item = ClassItem::Start;
             out.push(c);
             i += 1;
             if i < chars.len() && chars[i] == '^' {
@@ -431,6 +467,7 @@ pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
             }
             if i < chars.len() && chars[i] == ']' {
                 out.push_str("\\]");
+                item = ClassItem::Single;
                 i += 1;
             }
             continue;
@@ -441,11 +478,29 @@ pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
                 let s: String = chars[i..i + end + 2].iter().collect();
                 out.push_str(&s);
                 i += end + 2;
+                item = ClassItem::Class;
                 continue;
             }
         }
         if c == ']' && in_class {
             in_class = false;
+        } else if in_class && c == '-' {
+            let closes = chars.get(i + 1) == Some(&']');
+            if item == ClassItem::Single && !closes {
+                item = ClassItem::Dash;
+                out.push(c);
+            } else {
+                item = next_item(item, true);
+                out.push_str("\\-");
+            }
+            i += 1;
+            continue;
+        } else if in_class {
+            item = next_item(item, true);
+            // Literal in Go; nesting and set operators (`&&`, `~~`) in the regex crate.
+            if matches!(c, '[' | '&' | '~') {
+                out.push('\\');
+            }
         }
         out.push(c);
         i += 1;
@@ -1001,11 +1056,21 @@ pub(super) fn register(r: &mut Reg<'_>) {
         }
         Ok(Value::string(out))
     });
-    r.unsupported("snakecase", &[S], None);
+    r.add("snakecase", &[S], None, |_, a| {
+        Ok(Value::string(super::wordcase::camel_to_lower(
+            s(&a[0]),
+            '_',
+        )))
+    });
     r.add("camelcase", &[S], None, |_, a| {
         Ok(Value::string(pascal_case(s(&a[0]))))
     });
-    r.unsupported("kebabcase", &[S], None);
+    r.add("kebabcase", &[S], None, |_, a| {
+        Ok(Value::string(super::wordcase::camel_to_lower(
+            s(&a[0]),
+            '-',
+        )))
+    });
     r.add("shuffle", &[S], None, |rt, a| {
         use rand::seq::SliceRandom as _;
         rt.budget.note_nondeterminism("shuffle");
@@ -1023,7 +1088,7 @@ fn upper1(c: char) -> char {
     go_upper(&c.to_string()).chars().next().unwrap_or(c)
 }
 
-fn lower1(c: char) -> char {
+pub(super) fn lower1(c: char) -> char {
     go_lower(&c.to_string()).chars().next().unwrap_or(c)
 }
 
@@ -1095,6 +1160,29 @@ mod tests {
             replace_all(&go_regex("a(b)").unwrap(), "xab", "[$1]", false),
             "x[b]"
         );
+    }
+
+    /// Inside brackets Go reads a `-` after a class or a range as a literal, `[` as a literal,
+    /// and `\W` as the ASCII non-word characters (stable/redis-ha's `^[\w-\.]+$`).
+    #[test]
+    fn go_bracket_classes() {
+        let cases: &[(&str, &str, bool)] = &[
+            (r"^[\w-\.]+$", "my-group.1_x", true),
+            (r"^[\w-\.]+$", "a b", false),
+            (r"^[a-c-e]+$", "a-e", true),
+            (r"^[a-c-e]+$", "d", false),
+            (r"^[\W]+$", " -", true),
+            (r"^[\W]+$", "a", false),
+            (r"^[^\D]+$", "42", true),
+            (r"^[[a]+$", "[a", true),
+            (r"^[\pL-]+$", "é-", true),
+            (r"^[&&~]+$", "&~", true),
+            (r"^[]a]+$", "]a", true),
+        ];
+        for (pattern, text, matches) in cases {
+            let re = go_regex(pattern).unwrap_or_else(|e| panic!("{pattern}: {e:?}"));
+            assert_eq!(re.is_match(text), *matches, "{pattern} on {text:?}");
+        }
     }
 
     #[test]

@@ -354,44 +354,65 @@ pub(super) fn update(app: &App, t: &Target, req: &Req) -> Result<Reply, ApiError
         .get(&t.key(), t.ns(), &name)
         .ok_or_else(|| ApiError::not_found(t.rt.target(), &name))?;
     if t.sub.as_deref() == Some("scale") {
-        let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-        let mut new = (*live).clone();
-        new["spec"]["replicas"] = replicas;
-        let opts = WriteOpts {
-            manager: &manager,
-            op: Op::Scale,
-            scope: Scope::MainIgnoringStatus,
-            dry_run,
-        };
-        let stored = write(&mut inner, &t.rt, &t.version, Some(&live), new, opts)?;
-        return ok(scale_of(t, &stored));
+        return write_scale(&mut inner, t, &live, &obj, &manager, dry_run);
     }
     check_type(t, &obj)?;
     check_name(t, &obj)?;
     check_namespace(t, &mut obj)?;
     obj["metadata"]["name"] = json!(name);
-    match obj
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-    {
-        Some(rv)
-            if !rv.is_empty()
-                && Some(rv)
-                    != live
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str) =>
-        {
-            return Err(ApiError::stale(t.rt.target(), &name));
-        }
-        _ => {}
+    write_update(&mut inner, t, &live, obj, &manager, dry_run)
+}
+
+/// Sets the live object's `spec.replicas` to the one `scale` (a Scale, or the object patched
+/// as one) names, as the scale subresource does: nothing else changes. Answers with the Scale.
+fn write_scale(
+    inner: &mut Inner,
+    t: &Target,
+    live: &Value,
+    scale: &Value,
+    manager: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut obj = live.clone();
+    obj["spec"]["replicas"] = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+    let opts = WriteOpts {
+        manager,
+        op: Op::Scale,
+        scope: Scope::MainIgnoringStatus,
+        dry_run,
+    };
+    let stored = write(inner, &t.rt, &t.version, Some(live), obj, opts)?;
+    ok(scale_of(t, &stored))
+}
+
+/// Stores `obj` over `live` as an update (a replace or a patch), unless it names a
+/// resourceVersion other than the live one: it was read before someone else's write (409).
+fn write_update(
+    inner: &mut Inner,
+    t: &Target,
+    live: &Value,
+    obj: Value,
+    manager: &str,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    fn rv(o: &Value) -> &str {
+        o.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+    if !rv(&obj).is_empty() && rv(&obj) != rv(live) {
+        return Err(ApiError::stale(
+            t.rt.target(),
+            t.name.as_deref().unwrap_or_default(),
+        ));
     }
     let opts = WriteOpts {
-        manager: &manager,
+        manager,
         op: Op::Update,
         scope: t.scope(),
         dry_run,
     };
-    let stored = write(&mut inner, &t.rt, &t.version, Some(&live), obj, opts)?;
+    let stored = write(inner, &t.rt, &t.version, Some(live), obj, opts)?;
     ok(t.present(&stored))
 }
 
@@ -439,17 +460,7 @@ pub(super) fn patch_object(app: &App, t: &Target, req: &Req) -> Result<Reply, Ap
         PatchType::Apply => unreachable_apply()?,
     }
     if scale {
-        let replicas = new.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-        let mut obj = (*live).clone();
-        obj["spec"]["replicas"] = replicas;
-        let opts = WriteOpts {
-            manager: &manager,
-            op: Op::Scale,
-            scope: Scope::MainIgnoringStatus,
-            dry_run,
-        };
-        let stored = write(&mut inner, &t.rt, &t.version, Some(&live), obj, opts)?;
-        return ok(scale_of(t, &stored));
+        return write_scale(&mut inner, t, &live, &new, &manager, dry_run);
     }
     check_type(t, &new)?;
     check_name(t, &new)?;
@@ -466,29 +477,7 @@ pub(super) fn patch_object(app: &App, t: &Target, req: &Req) -> Result<Reply, Ap
             "the namespace of the object cannot be changed by a patch",
         ));
     }
-    match new
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-    {
-        Some(rv)
-            if !rv.is_empty()
-                && Some(rv)
-                    != live
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str) =>
-        {
-            return Err(ApiError::stale(t.rt.target(), &name));
-        }
-        _ => {}
-    }
-    let opts = WriteOpts {
-        manager: &manager,
-        op: Op::Update,
-        scope: t.scope(),
-        dry_run,
-    };
-    let stored = write(&mut inner, &t.rt, &t.version, Some(&live), new, opts)?;
-    ok(t.present(&stored))
+    write_update(&mut inner, t, &live, new, &manager, dry_run)
 }
 
 fn unreachable_apply() -> Result<(), ApiError> {

@@ -707,6 +707,28 @@ impl<'a> Engine<'a> {
 
     pub fn resources_from_text(&self, text: &str, p: &str) -> KResult<Vec<Resource>> {
         let docs = self.parse(text, p)?;
+        self.resources_from_docs(docs, p)
+    }
+
+    /// The resources of a chart's `helm template` stream, read as the Kubernetes client reads
+    /// what Helm installs (sigs.k8s.io/yaml): a repeated key keeps its last value, where
+    /// kustomize's reading refuses it.
+    pub fn resources_from_helm_stream(&self, text: &str, p: &str) -> KResult<Vec<Resource>> {
+        let docs = crate::yaml::parse_documents_last_key_wins(text, &self.limits).map_err(|e| {
+            KError::Yaml {
+                path: path::display(p),
+                line: e.line,
+                message: e.message,
+            }
+        })?;
+        self.resources_from_docs(docs, p)
+    }
+
+    fn resources_from_docs(
+        &self,
+        docs: Vec<crate::yaml::ParsedDoc>,
+        p: &str,
+    ) -> KResult<Vec<Resource>> {
         let mut out = Vec::new();
         for d in docs {
             let origin = format!("{}:{}", path::display(p), d.line);

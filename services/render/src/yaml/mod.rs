@@ -10,6 +10,6 @@ mod style;
 pub use emit::{to_yaml_document, to_yaml_stream};
 pub use gofmt::number_text;
 pub use parse::{
-    ParseError, ParsedDoc, parse_documents, parse_documents_yaml11, parse_kustomization,
-    resolve_plain, resolve_plain_v2,
+    ParseError, ParsedDoc, parse_documents, parse_documents_last_key_wins, parse_documents_yaml11,
+    parse_kustomization, resolve_plain, resolve_plain_v2,
 };

@@ -57,6 +57,14 @@ enum Dialect {
     V2,
 }
 
+/// [`parse_documents`] where a repeated mapping key keeps its last value.
+pub fn parse_documents_last_key_wins(
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<ParsedDoc>, ParseError> {
+    parse_with(text, limits, true, Dialect::V3)
+}
+
 /// Parses every document of `text` as sigs.k8s.io/yaml's `YAMLToJSON` reads it (YAML 1.1).
 pub fn parse_documents_yaml11(text: &str, limits: &Limits) -> Result<Vec<ParsedDoc>, ParseError> {
     parse_with(text, limits, false, Dialect::V2)
