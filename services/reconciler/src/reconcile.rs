@@ -87,6 +87,8 @@ pub(crate) struct Job {
     /// Where the repository is fetched from, and which provider announced it; kept in the
     /// state so that the resync can reach every repository ever deployed.
     pub(crate) clone_url: String,
+    /// What the fetch used, for fetching again a commit another worker applied.
+    credentials: Option<Credentials>,
     pub(crate) provider: i32,
 }
 
@@ -589,7 +591,13 @@ impl Reconciler {
         // Fetch.
         let started = Instant::now();
         let fetched = self
-            .fetch_phase(&full_name, &revision, &event.before, &url, credentials)
+            .fetch_phase(
+                &full_name,
+                &revision,
+                &event.before,
+                &url,
+                credentials.clone(),
+            )
             .instrument(
                 tracing::info_span!("fetch", repository = %full_name, revision = short(&revision)),
             )
@@ -616,6 +624,7 @@ impl Reconciler {
             trigger,
             only,
             clone_url: url,
+            credentials,
             provider: event.provider,
         });
         if let Err(t) = self
@@ -825,11 +834,40 @@ impl Reconciler {
             .get(&job.key(env))
             .await
             .map_err(|e| Transient::new(env.context(), e))?;
+        if let Some(p) = previous.as_ref().filter(|p| !p.revision.is_empty()) {
+            self.know_applied(job, &p.revision)
+                .await
+                .map_err(|e| Transient::new(env.context(), e))?;
+        }
         let run = Run::new(job, env, lease, previous);
         match self.pipeline(&run).await {
             Ok(()) | Err(Stop::Settled) => Ok(()),
             Err(Stop::Retry(t)) => Err(t),
             Err(Stop::Fail(f)) => self.fail(&run, f).await,
+        }
+    }
+
+    /// Makes sure the mirror holds the commit the environment last applied. Another worker may
+    /// have applied a commit pushed after this worker's fetch; without it, whether the job's
+    /// revision is older cannot be answered, and deploying it would take the environment back.
+    /// A commit the host no longer has (a force push) cannot be newer than anything: no error.
+    async fn know_applied(&self, job: &Job, applied: &str) -> Result<(), Cause> {
+        let Ok(commit) = fetch::parse_revision(applied) else {
+            return Ok(());
+        };
+        if job.mirror.has(commit) {
+            return Ok(());
+        }
+        let (mirror, url, credentials) = (
+            job.mirror.clone(),
+            job.clone_url.clone(),
+            job.credentials.clone(),
+        );
+        match tokio::task::spawn_blocking(move || mirror.ensure(&url, credentials.as_ref(), commit))
+            .await?
+        {
+            Ok(()) | Err(fetch::GitError::MissingCommit(_)) => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -438,6 +438,52 @@ async fn two_workers_apply_each_environment_once_and_in_order() -> Result<()> {
     Ok(())
 }
 
+/// A worker whose mirror predates what another worker applied must not take the environment
+/// back: a late event for an older commit is superseded, not applied over the newer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_is_superseded_by_what_another_worker_applied() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let c0 = h.seed_web()?;
+    let w1 = h.worker("w1", |_| ()).await?;
+    h.push(ZERO, &c0).await?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "2"))?;
+    let c1 = h.repo.commit("second")?;
+    h.push(&c0, &c1).await?;
+    let s = h
+        .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    h.settled(Duration::from_secs(30)).await?;
+    // w1's mirror now ends at c1; c2 is fetched and applied by w2 alone.
+    h.kill(w1);
+    let w2 = h.worker("w2", |_| ()).await?;
+    h.repo.write("apps/web/cm.yaml", &configmap("web", "3"))?;
+    let c2 = h.repo.commit("third")?;
+    h.push(&c1, &c2).await?;
+    let s = h
+        .final_status(&c2, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    h.settled(Duration::from_secs(30)).await?;
+    h.kill(w2);
+    // The same data directory: the mirror that has never seen c2.
+    h.worker("w1", |_| ()).await?;
+    h.push(&c0, &c1).await?;
+    h.settled(Duration::from_secs(30)).await?;
+    let audit = h.audit().await?;
+    assert_eq!(applies(&audit, "web", &c1), 1, "c1 applied again over c2");
+    let cm: k8s_openapi::api::core::v1::ConfigMap =
+        kube::Api::namespaced(kube_client(&h.kube).await?, "web-dev")
+            .get("web")
+            .await?;
+    assert_eq!(
+        cm.data.and_then(|d| d.get("value").cloned()).as_deref(),
+        Some("3")
+    );
+    h.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_apply_converges_after_redelivery() -> Result<()> {
     let mut h = Harness::start().await?;
