@@ -541,6 +541,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
                     self.at(Cur::Node(node));
                     match &val {
                         Value::BinStr(b) => self.write(out, b)?,
+                        Value::String(s) => self.write(out, s.as_bytes())?,
                         _ => {
                             let s = self.printable(&val)?;
                             self.write(out, s.as_bytes())?;
@@ -833,7 +834,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Nil { .. } => Err(self.err("nil is not a command").into()),
             Arg::Number(n) => self.ideal_constant(n),
-            Arg::String { text, .. } => Ok(Value::str(text)),
+            Arg::String { text, .. } => Ok(Value::String(text.clone())),
             _ => Err(self
                 .err(format!(
                     "can't evaluate command {}",
@@ -946,14 +947,17 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             }
             return Ok((Value::Invalid, false));
         }
-        let typ = if iface || matches!(receiver, Value::Nil) {
-            "interface {}".to_owned()
-        } else {
-            receiver.type_name()
+        // Go's name for the receiver's type, only ever needed for an error.
+        let typ = || {
+            if iface || matches!(receiver, Value::Nil) {
+                "interface {}".to_owned()
+            } else {
+                receiver.type_name()
+            }
         };
         if matches!(receiver, Value::Nil) {
             return Err(self
-                .err(format!("nil pointer evaluating {typ}.{field}"))
+                .err(format!("nil pointer evaluating {}.{field}", typ()))
                 .into());
         }
         let method = match &receiver {
@@ -1004,7 +1008,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             _ => {}
         }
         Err(self
-            .err(format!("can't evaluate field {field} in type {typ}"))
+            .err(format!("can't evaluate field {field} in type {}", typ()))
             .into())
     }
 
@@ -1257,7 +1261,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
                 _ => Err(self.err(format!("expected integer; found {n}")).into()),
             },
             Ty::Str => match n {
-                Arg::String { text, .. } => Ok(Value::str(text)),
+                Arg::String { text, .. } => Ok(Value::String(text.clone())),
                 _ => Err(self.err(format!("expected string; found {n}")).into()),
             },
             Ty::Any | Ty::Reflect => self.eval_empty_interface(dot, n),
@@ -1273,7 +1277,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Arg::Bool { val, .. } => Ok(Value::Bool(*val)),
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Number(num) => self.ideal_constant(num),
-            Arg::String { text, .. } => Ok(Value::str(text)),
+            Arg::String { text, .. } => Ok(Value::String(text.clone())),
             Arg::Nil { .. } => Err(self.err("evalEmptyInterface: nil (can't happen)").into()),
             _ => Err(self
                 .err(format!(

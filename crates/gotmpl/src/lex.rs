@@ -61,16 +61,17 @@ impl ItemType {
     }
 }
 
-/// A token: its type, byte position, text and starting line.
+/// A token: its type, byte position, text and starting line. The text borrows the input (only
+/// an error's message is owned), since the parser's lookahead clones tokens.
 #[derive(Debug, Clone)]
-pub(crate) struct Item {
+pub(crate) struct Item<'a> {
     pub typ: ItemType,
     pub pos: usize,
-    pub val: String,
+    pub val: std::borrow::Cow<'a, str>,
     pub line: usize,
 }
 
-impl std::fmt::Display for Item {
+impl std::fmt::Display for Item<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.typ {
             ItemType::Eof => f.write_str("EOF"),
@@ -148,7 +149,7 @@ pub(crate) struct Lexer<'a> {
     paren_depth: i32,
     line: usize,
     start_line: usize,
-    item: Option<Item>,
+    item: Option<Item<'a>>,
     inside_action: bool,
     pub options: LexOptions,
 }
@@ -227,11 +228,11 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn this_item(&mut self, t: ItemType) -> Item {
+    fn this_item(&mut self, t: ItemType) -> Item<'a> {
         let i = Item {
             typ: t,
             pos: self.start,
-            val: self.input[self.start..self.pos].to_owned(),
+            val: std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]),
             line: self.start_line,
         };
         self.start = self.pos;
@@ -245,7 +246,7 @@ impl<'a> Lexer<'a> {
         None
     }
 
-    fn emit_item(&mut self, i: Item) -> Option<State> {
+    fn emit_item(&mut self, i: Item<'a>) -> Option<State> {
         self.item = Some(i);
         None
     }
@@ -280,7 +281,7 @@ impl<'a> Lexer<'a> {
         self.item = Some(Item {
             typ: ItemType::Error,
             pos: self.start,
-            val: msg,
+            val: std::borrow::Cow::Owned(msg),
             line: self.start_line,
         });
         self.start = 0;
@@ -290,7 +291,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token.
-    pub(crate) fn next_item(&mut self) -> Item {
+    pub(crate) fn next_item(&mut self) -> Item<'a> {
         self.item = None;
         let mut state = if self.inside_action {
             State::InsideAction
@@ -697,7 +698,7 @@ mod tests {
         loop {
             let i = l.next_item();
             let done = matches!(i.typ, ItemType::Eof | ItemType::Error);
-            out.push((i.typ, i.val));
+            out.push((i.typ, i.val.into_owned()));
             if done {
                 break;
             }

@@ -232,8 +232,8 @@ pub enum Arg {
         pos: usize,
         /// As written, quotes included.
         quoted: String,
-        /// The value.
-        text: String,
+        /// The value (shared, so that evaluating the constant allocates nothing).
+        text: crate::value::Str,
     },
     /// `(pipeline)`.
     Pipe(Box<PipeNode>),
@@ -415,7 +415,7 @@ struct Parser<'a, 'f> {
     parse_name: Rc<str>,
     text: Rc<str>,
     lex: Lexer<'a>,
-    token: [Option<Item>; 3],
+    token: [Option<Item<'a>>; 3],
     peek_count: usize,
     vars: Vec<String>,
     action_line: usize,
@@ -481,7 +481,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
     }
 
-    fn next(&mut self) -> Item {
+    fn next(&mut self) -> Item<'a> {
         let item = if self.peek_count > 0 {
             self.peek_count -= 1;
             self.token[self.peek_count].clone()
@@ -507,18 +507,18 @@ impl<'a, 'f> Parser<'a, 'f> {
         self.peek_count += 1;
     }
 
-    fn backup2(&mut self, t1: Item) {
+    fn backup2(&mut self, t1: Item<'a>) {
         self.token[1] = Some(t1);
         self.peek_count = 2;
     }
 
-    fn backup3(&mut self, t2: Item, t1: Item) {
+    fn backup3(&mut self, t2: Item<'a>, t1: Item<'a>) {
         self.token[1] = Some(t1);
         self.token[2] = Some(t2);
         self.peek_count = 3;
     }
 
-    fn peek(&mut self) -> Item {
+    fn peek(&mut self) -> Item<'a> {
         if self.peek_count > 0
             && let Some(t) = &self.token[self.peek_count - 1]
         {
@@ -531,7 +531,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         i
     }
 
-    fn next_non_space(&mut self) -> Item {
+    fn next_non_space(&mut self) -> Item<'a> {
         loop {
             let t = self.next();
             if t.typ != ItemType::Space {
@@ -540,13 +540,13 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item {
+    fn peek_non_space(&mut self) -> Item<'a> {
         let t = self.next_non_space();
         self.backup();
         t
     }
 
-    fn expect(&mut self, expected: ItemType, context: &str) -> PResult<Item> {
+    fn expect(&mut self, expected: ItemType, context: &str) -> PResult<Item<'a>> {
         let t = self.next_non_space();
         if t.typ != expected {
             return Err(self.unexpected(&t, context));
@@ -660,7 +660,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         match token.typ {
             ItemType::Text => Ok(Parsed::Node(Node::Text {
                 pos: token.pos,
-                text: token.val.into_boxed_str(),
+                text: token.val.into_owned().into_boxed_str(),
             })),
             ItemType::LeftDelim => {
                 self.action_line = token.line;
@@ -670,7 +670,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
             ItemType::Comment => Ok(Parsed::Node(Node::Comment {
                 pos: token.pos,
-                text: token.val,
+                text: token.val.into_owned(),
             })),
             _ => Err(self.unexpected(&token, "input")),
         }
@@ -738,16 +738,16 @@ impl<'a, 'f> Parser<'a, 'f> {
                     self.next_non_space();
                     pipe.decl.push(VariableNode {
                         pos: v.pos,
-                        ident: vec![v.val.clone()],
+                        ident: vec![v.val.to_string()],
                     });
-                    self.vars.push(v.val.clone());
+                    self.vars.push(v.val.to_string());
                 } else if next.typ == ItemType::Char && next.val == "," {
                     self.next_non_space();
                     pipe.decl.push(VariableNode {
                         pos: v.pos,
-                        ident: vec![v.val.clone()],
+                        ident: vec![v.val.to_string()],
                     });
-                    self.vars.push(v.val.clone());
+                    self.vars.push(v.val.to_string());
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().typ {
                             ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => {
@@ -1013,7 +1013,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 }
                 Arg::Identifier {
                     pos: token.pos,
-                    name: token.val,
+                    name: token.val.into_owned(),
                 }
             }
             ItemType::Dot => Arg::Dot { pos: token.pos },
@@ -1054,8 +1054,8 @@ impl<'a, 'f> Parser<'a, 'f> {
                 let s = unquote(&token.val).map_err(|e| self.errorf(e))?;
                 Arg::String {
                     pos: token.pos,
-                    quoted: token.val,
-                    text: s,
+                    quoted: token.val.into_owned(),
+                    text: Rc::from(s),
                 }
             }
             _ => {

@@ -178,9 +178,11 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
             missing.join(", ")
         )));
     }
-    let valid =
+    static VALID: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let valid = VALID.get_or_init(|| {
         regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-            .expect("a valid pattern");
+            .expect("a valid pattern")
+    });
     if release.is_empty() {
         return Err(HelmError::Chart(
             "release name check failed: release name \"\": no name provided".into(),

@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use gantry_helm::{Release, Request, render};
 
+// The in-process figures use the allocator the `gantry` binary renders with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

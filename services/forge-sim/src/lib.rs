@@ -41,6 +41,21 @@ pub struct Config {
     pub git_auth: bool,
 }
 
+impl Config {
+    /// A GitHub-flavoured host of the repositories under `root` that sends no webhooks: what a
+    /// test or benchmark that only pushes and fetches needs.
+    pub fn github_hosting(root: impl Into<std::path::PathBuf>) -> Config {
+        Config {
+            hosting: Some(hosting::HostingConfig {
+                root: root.into(),
+                flavor: hooks::Flavor::Github,
+                webhooks: Vec::new(),
+            }),
+            ..Default::default()
+        }
+    }
+}
+
 /// What can stop the emulator.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -2,8 +2,6 @@
 //! file-change API, with their refusals (no credentials, not a fast forward, a stale blob sha).
 
 use anyhow::Result;
-use gantry_forge_sim::hooks::Flavor;
-use gantry_forge_sim::hosting::HostingConfig;
 use gantry_forge_sim::{Config, ForgeSim};
 use serde_json::{Value, json};
 
@@ -13,15 +11,7 @@ use gantry_tests::git_in as git;
 async fn git_data_and_file_changes() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tmp = tempfile::tempdir()?;
-    let sim = ForgeSim::start(Config {
-        hosting: Some(HostingConfig {
-            root: tmp.path().join("repos"),
-            flavor: Flavor::Github,
-            webhooks: vec![],
-        }),
-        ..Default::default()
-    })
-    .await?;
+    let sim = ForgeSim::start(Config::github_hosting(tmp.path().join("repos"))).await?;
     let hosting = sim.hosting().cloned().expect("hosting");
     hosting.repos().create("acme/platform", "main").await?;
     let work = tmp.path().join("work");

@@ -206,12 +206,7 @@ async fn main() -> Result<()> {
     .await?;
     let forge = ForgeSim::start(gantry_forge_sim::Config {
         tokens: vec![TOKEN.into()],
-        hosting: Some(gantry_forge_sim::hosting::HostingConfig {
-            root: dir.path().join("repos"),
-            flavor: gantry_forge_sim::hooks::Flavor::Github,
-            webhooks: Vec::new(),
-        }),
-        ..Default::default()
+        ..gantry_forge_sim::Config::github_hosting(dir.path().join("repos"))
     })
     .await?;
     forge

@@ -64,11 +64,6 @@ async fn statuses_and_fetches_authenticate_as_the_app() -> Result<()> {
     let root = tempfile::tempdir()?;
     let host = gantry_forge_sim::ForgeSim::start(gantry_forge_sim::Config {
         tokens: vec![STATIC.to_owned()],
-        hosting: Some(gantry_forge_sim::hosting::HostingConfig {
-            root: root.path().to_path_buf(),
-            flavor: gantry_forge_sim::hooks::Flavor::Github,
-            webhooks: Vec::new(),
-        }),
         app: Some(AppConfig {
             app_id: 123,
             installation_id: 456,
@@ -76,6 +71,7 @@ async fn statuses_and_fetches_authenticate_as_the_app() -> Result<()> {
             token_ttl: Duration::from_secs(3600),
         }),
         git_auth: true,
+        ..gantry_forge_sim::Config::github_hosting(root.path())
     })
     .await?;
     host.hosting()

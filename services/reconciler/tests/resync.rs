@@ -19,15 +19,7 @@ const INTERVAL: Duration = Duration::from_secs(5);
 /// A Git host serving acme/platform over smart HTTP, with no webhooks: every delivery is lost.
 async fn host() -> Result<(ForgeSim, tempfile::TempDir, String)> {
     let root = tempfile::tempdir()?;
-    let host = ForgeSim::start(gantry_forge_sim::Config {
-        hosting: Some(gantry_forge_sim::hosting::HostingConfig {
-            root: root.path().to_path_buf(),
-            flavor: gantry_forge_sim::hooks::Flavor::Github,
-            webhooks: Vec::new(),
-        }),
-        ..Default::default()
-    })
-    .await?;
+    let host = ForgeSim::start(gantry_forge_sim::Config::github_hosting(root.path())).await?;
     host.hosting()
         .cloned()
         .expect("hosting")

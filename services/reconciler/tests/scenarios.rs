@@ -501,15 +501,9 @@ async fn a_worker_killed_mid_apply_converges_after_redelivery() -> Result<()> {
 async fn fetches_over_git_smart_http() -> Result<()> {
     let mut h = Harness::start().await?;
     let root = tempfile::tempdir()?;
-    let host = gantry_forge_sim::ForgeSim::start(gantry_forge_sim::Config {
-        hosting: Some(gantry_forge_sim::hosting::HostingConfig {
-            root: root.path().to_path_buf(),
-            flavor: gantry_forge_sim::hooks::Flavor::Github,
-            webhooks: Vec::new(),
-        }),
-        ..Default::default()
-    })
-    .await?;
+    let host =
+        gantry_forge_sim::ForgeSim::start(gantry_forge_sim::Config::github_hosting(root.path()))
+            .await?;
     let hosting = host.hosting().cloned().expect("hosting");
     hosting.repos().create(FULL, "main").await?;
     let url = format!("{}/{FULL}.git", host.url());

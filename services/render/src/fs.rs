@@ -1,8 +1,9 @@
 //! The read-only file systems a render reads from: a real directory rooted at a repository, or
 //! an in-memory tree (what the reconciler builds from a git tree at a commit).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Why a file-system call failed. Paths are repository-relative.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +47,33 @@ pub trait FileSystem: Send + Sync {
 
 /// A directory on disk, treated as the repository root. Any path (including through a symlink)
 /// that resolves outside the root is refused.
-#[derive(Debug, Clone)]
+///
+/// Resolving every path with `canonicalize` (a `readlink` per component) was most of a chart
+/// render's time, so a `DirFs` remembers the real path of each directory it has resolved and
+/// checks only the last component of a path with one `lstat`; a symlink is still resolved in
+/// full and refused when it leads out. Hence one `DirFs` is for one render of a tree that does
+/// not change meanwhile (a directory swapped for a symlink after it was seen is not noticed).
+#[derive(Debug)]
 pub struct DirFs {
     root: PathBuf,
+    /// Repository path of a directory already resolved → its real path.
+    dirs: Mutex<HashMap<String, Resolved>>,
+}
+
+impl Clone for DirFs {
+    fn clone(&self) -> Self {
+        Self {
+            root: self.root.clone(),
+            dirs: Mutex::default(),
+        }
+    }
+}
+
+/// A resolved path: the real path and what is there (after following a symlink).
+#[derive(Debug, Clone)]
+struct Resolved {
+    real: PathBuf,
+    meta: std::fs::Metadata,
 }
 
 impl DirFs {
@@ -59,7 +84,10 @@ impl DirFs {
             path: root.display().to_string(),
             source,
         })?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            dirs: Mutex::default(),
+        })
     }
 
     /// The canonical root directory.
@@ -67,20 +95,81 @@ impl DirFs {
         &self.root
     }
 
-    fn resolve(&self, path: &str) -> Result<PathBuf, FsError> {
-        let mut full = self.root.clone();
+    fn cached(&self, path: &str) -> Option<Resolved> {
+        self.dirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(path)
+            .cloned()
+    }
+
+    fn resolve(&self, path: &str) -> Result<Resolved, FsError> {
+        let mut parts = Vec::new();
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
             if part == ".." || part.contains('\\') {
                 return Err(FsError::Escapes(path.to_owned()));
             }
-            full.push(part);
+            parts.push(part);
         }
+        let io = |source| FsError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let key = parts.join("/");
+        if let Some(r) = self.cached(&key) {
+            return Ok(r);
+        }
+        let Some((last, parents)) = parts.split_last() else {
+            let meta = std::fs::metadata(&self.root).map_err(io)?;
+            return Ok(Resolved {
+                real: self.root.clone(),
+                meta,
+            });
+        };
+        let parent = parents.join("/");
+        let mut full = match self.cached(&parent) {
+            Some(p) => p.real,
+            None if parents.is_empty() => self.root.clone(),
+            None => {
+                let r = self.resolve(&parent)?;
+                if !r.meta.is_dir() {
+                    return Err(io(std::io::Error::from(std::io::ErrorKind::NotADirectory)));
+                }
+                r.real
+            }
+        };
+        full.push(last);
+        let resolved = match std::fs::symlink_metadata(&full) {
+            Ok(meta) if !meta.file_type().is_symlink() => Resolved { real: full, meta },
+            Ok(_) => self.follow(path, &full)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(FsError::NotFound(path.to_owned()));
+            }
+            Err(source) => return Err(io(source)),
+        };
+        if resolved.meta.is_dir() {
+            self.dirs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key, resolved.clone());
+        }
+        Ok(resolved)
+    }
+
+    /// Resolves the symlink at `full` (whose parent is real) in full.
+    fn follow(&self, path: &str, full: &Path) -> Result<Resolved, FsError> {
         match full.canonicalize() {
-            Ok(real) if real.starts_with(&self.root) => Ok(real),
+            Ok(real) if real.starts_with(&self.root) => {
+                let meta = std::fs::metadata(&real).map_err(|source| FsError::Io {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Ok(Resolved { real, meta })
+            }
             Ok(_) => Err(FsError::Escapes(path.to_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // A dangling symlink is reported as missing, but one that points outside is an escape.
-                if let Ok(target) = std::fs::read_link(&full) {
+                if let Ok(target) = std::fs::read_link(full) {
                     let target = full.parent().map(|p| p.join(&target)).unwrap_or(target);
                     if !normalise_lexically(&target).starts_with(&self.root) {
                         return Err(FsError::Escapes(path.to_owned()));
@@ -112,21 +201,21 @@ fn normalise_lexically(p: &Path) -> PathBuf {
 
 impl FileSystem for DirFs {
     fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
-        let real = self.resolve(path)?;
-        if real.is_dir() {
+        let r = self.resolve(path)?;
+        if r.meta.is_dir() {
             return Err(FsError::Io {
                 path: path.to_owned(),
                 source: std::io::Error::other("is a directory"),
             });
         }
-        std::fs::read(&real).map_err(|source| FsError::Io {
+        std::fs::read(&r.real).map_err(|source| FsError::Io {
             path: path.to_owned(),
             source,
         })
     }
 
     fn list_dir(&self, path: &str) -> Result<Vec<String>, FsError> {
-        let real = self.resolve(path)?;
+        let real = self.resolve(path)?.real;
         let entries = std::fs::read_dir(&real).map_err(|source| FsError::Io {
             path: path.to_owned(),
             source,
@@ -144,15 +233,15 @@ impl FileSystem for DirFs {
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        self.resolve(path).map(|p| p.is_dir()).unwrap_or(false)
+        self.resolve(path).is_ok_and(|r| r.meta.is_dir())
     }
 
     fn is_file(&self, path: &str) -> bool {
-        self.resolve(path).map(|p| p.is_file()).unwrap_or(false)
+        self.resolve(path).is_ok_and(|r| r.meta.is_file())
     }
 
     fn canonical(&self, path: &str) -> Result<String, FsError> {
-        let real = self.resolve(path)?;
+        let real = self.resolve(path)?.real;
         let rel = real
             .strip_prefix(&self.root)
             .map_err(|_| FsError::Escapes(path.to_owned()))?;
@@ -313,5 +402,41 @@ mod tests {
         assert!(m.is_dir("") && m.is_dir("a") && m.is_dir("a/b"));
         assert!(!m.is_dir("ab.yaml") && !m.is_dir("a/b/c.yaml") && !m.is_dir("b"));
         assert_eq!(PathMap::<u8>::new().list_dir(""), Some(vec![]));
+    }
+
+    /// The directory cache never lets a path through a symlink that leads out, however often
+    /// it is read, and still follows links that stay inside.
+    #[test]
+    fn dir_fs_confines_reads_through_cached_directories() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let outside = tempfile::tempdir()?;
+        std::fs::write(outside.path().join("x.yaml"), "secret")?;
+        let repo = tempfile::tempdir()?;
+        let r = repo.path();
+        std::fs::create_dir_all(r.join("a/b"))?;
+        std::fs::write(r.join("a/b/c.yaml"), "c")?;
+        std::os::unix::fs::symlink(outside.path(), r.join("a/out"))?;
+        std::os::unix::fs::symlink(r.join("a/b"), r.join("in"))?;
+        std::os::unix::fs::symlink(outside.path().join("gone"), r.join("dangling-out"))?;
+        std::os::unix::fs::symlink(r.join("gone"), r.join("dangling-in"))?;
+        let fs = DirFs::new(r)?;
+        for _ in 0..2 {
+            assert_eq!(fs.read("a/b/c.yaml")?, b"c");
+            assert!(matches!(fs.read("a/out/x.yaml"), Err(FsError::Escapes(_))));
+            assert!(matches!(fs.list_dir("a/out"), Err(FsError::Escapes(_))));
+            assert!(!fs.is_dir("a/out") && !fs.is_file("a/out/x.yaml"));
+            assert_eq!(fs.read("in/c.yaml")?, b"c");
+            assert_eq!(fs.canonical("in/c.yaml")?, "a/b/c.yaml");
+            assert_eq!(fs.canonical("in")?, "a/b");
+            assert!(matches!(fs.read("dangling-out"), Err(FsError::Escapes(_))));
+            assert!(matches!(fs.read("dangling-in"), Err(FsError::NotFound(_))));
+            assert!(matches!(fs.read("a/missing/x"), Err(FsError::NotFound(_))));
+            assert!(matches!(fs.read("a/b/c.yaml/x"), Err(FsError::Io { .. })));
+            assert!(matches!(fs.read("a/b"), Err(FsError::Io { .. })));
+            assert!(matches!(fs.read("a/../x"), Err(FsError::Escapes(_))));
+            assert!(fs.is_dir("") && fs.is_dir("a/b") && fs.is_file("a/b/c.yaml"));
+            assert_eq!(fs.list_dir("in")?, vec!["c.yaml".to_owned()]);
+        }
+        Ok(())
     }
 }

@@ -622,3 +622,39 @@ fn write_executable(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     anyhow::ensure!(child.wait()?.success(), "writing {} failed", path.display());
     Ok(())
 }
+
+/// `gantry render CHART` roots its file system at `/` and confines reads to the chart: a
+/// symlinked folder inside the chart that leads out of it is refused on every read, one that
+/// stays inside is followed.
+#[test]
+fn a_chart_reads_nothing_through_a_symlink_out_of_it() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let r = root.path();
+    std::fs::create_dir_all(r.join("chart/templates"))?;
+    std::fs::create_dir_all(r.join("chart/real"))?;
+    std::fs::create_dir_all(r.join("secrets"))?;
+    std::fs::write(
+        r.join("chart/Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+    )?;
+    std::fs::write(r.join("chart/real/cm.yaml"), CM)?;
+    std::fs::write(r.join("secrets/cm.yaml"), CM)?;
+    std::os::unix::fs::symlink(r.join("chart/real"), r.join("chart/templates/inside"))?;
+    let fs = DirFs::new(r)?;
+    let opts = RenderOptions {
+        confine_to: Some("chart".into()),
+        ..Default::default()
+    };
+    let ok = gantry_render::render_chart(&fs, "chart", &opts, None)?;
+    assert_eq!(ok.objects.len(), 1);
+    std::os::unix::fs::symlink(r.join("secrets"), r.join("chart/templates/linked"))?;
+    let fs = DirFs::new(r)?;
+    for _ in 0..2 {
+        let Err(e) = gantry_render::render_chart(&fs, "chart", &opts, None) else {
+            panic!("a link out of the chart is refused");
+        };
+        assert!(e.to_string().contains("templates/linked/cm.yaml"), "{e}");
+        assert!(e.to_string().contains("outside"), "{e}");
+    }
+    Ok(())
+}

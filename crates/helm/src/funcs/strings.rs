@@ -1,6 +1,8 @@
 //! String functions (Sprig's strings.go, goutils, Go's `strings`, `path` and `regexp`, and
 //! `net/url`), with Go's byte-based indexing and Unicode rules.
 
+use std::collections::HashMap;
+
 use gantry_gotmpl::value::{LIST_STR, MAP_STR};
 use gantry_gotmpl::{GoError, List, Map, Ty, Value, gofmt};
 use regex::Regex;
@@ -386,9 +388,34 @@ enum ClassItem {
     Dash,
 }
 
+/// [`compile_go_regex`], compiled once per pattern: charts call `regexReplaceAll` and friends
+/// with the same few patterns for every value, and compiling cost far more than matching. The
+/// cache is bounded (emptied when full) so that a long-running reconciler cannot grow it.
+pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
+    const MAX_CACHED: usize = 512;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Regex>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(re) = lock().get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = compile_go_regex(pattern)?;
+    let mut c = lock();
+    if c.len() >= MAX_CACHED {
+        c.clear();
+    }
+    c.insert(pattern.to_owned(), re.clone());
+    Ok(re)
+}
+
 /// Translates Go (RE2) syntax to the regex crate's: `\d`, `\w`, `\s` and `\b` are ASCII in Go,
 /// and a `-` inside brackets that Go reads as a literal is escaped (`[\w-.]`).
-pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
+fn compile_go_regex(pattern: &str) -> Result<Regex, GoError> {
     let mut out = String::with_capacity(pattern.len() + 8);
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
