@@ -18,9 +18,9 @@ mod git;
 mod process;
 pub use git::{GitRepo, configmap, git_in, init_logs};
 pub use process::{
-    UsageCase, assert_refuses_old_nats, assert_usage_errors, http_exchange, http_status, kubectl,
-    nats_server_version, poll, read_until_line, tool, tools_bin, wait_for, wait_http_status,
-    wait_listening,
+    Captured, UsageCase, assert_refuses_old_nats, assert_usage_errors, capture_http, http_exchange,
+    http_status, kubectl, nats_server_version, poll, read_until_line, tool, tools_bin, wait_for,
+    wait_http_status, wait_listening,
 };
 
 /// Names the `nats-server` binary to use; otherwise `.tools/venv/bin`, then `PATH`.

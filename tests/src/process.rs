@@ -1,11 +1,13 @@
 //! Running a Gantry binary in a test: waiting until it serves (a port, an HTTP answer, a line it
-//! prints), and the answers every binary owes to bad options and to a nats-server older than 2.10.
+//! prints), the answers every binary owes to bad options and to a nats-server older than 2.10,
+//! and an HTTP server that captures what a binary sends (an OTLP/HTTP collector's stand-in).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -200,4 +202,56 @@ pub fn assert_refuses_old_nats(child: Child, version: &str) -> Result<()> {
         .count();
     ensure!(naming == 1, "one line naming {version} and 2.10: {err}");
     Ok(())
+}
+
+/// One request [`capture_http`] received: its path and its body.
+pub type Captured = (String, Vec<u8>);
+
+/// A one-thread HTTP server on 127.0.0.1 that answers 200 to every request and sends each
+/// request's path and body (as much as `Content-Length` says) to the channel: enough to stand in
+/// for an OTLP/HTTP collector. Returns its base URL.
+pub fn capture_http() -> Result<(String, mpsc::Receiver<Captured>)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 16 * 1024];
+            let (head_end, len) = loop {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break (0, 0),
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (i + 4, len);
+                }
+            };
+            if head_end == 0 {
+                continue;
+            }
+            while buf.len() < head_end + len {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let end = buf.len().min(head_end + len);
+            if tx.send((path, buf[head_end..end].to_vec())).is_err() {
+                return;
+            }
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    Ok((url, rx))
 }

@@ -13,8 +13,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -28,54 +26,6 @@ use tokio::sync::oneshot;
 const SECRET: &str = "otlp-secret";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-/// One request the collector received: its path and body.
-type Export = (String, Vec<u8>);
-
-/// An OTLP/HTTP collector: every `POST /v1/traces` body goes to the channel, then 200.
-fn collector() -> Result<(String, mpsc::Receiver<Export>)> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 16 * 1024];
-            let (head_end, len) = loop {
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break (0, 0),
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-                    let len = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    break (i + 4, len);
-                }
-            };
-            if head_end == 0 {
-                continue;
-            }
-            while buf.len() < head_end + len {
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let _ = tx.send((path, buf[head_end..head_end + len].to_vec()));
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
-        }
-    });
-    Ok((url, rx))
-}
-
 fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a AnyValue> {
     span.attributes
         .iter()
@@ -86,7 +36,7 @@ fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a AnyValue> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_from_the_webhook_to_the_commit_status() -> Result<()> {
-    let (endpoint, exported) = collector()?;
+    let (endpoint, exported) = gantry_tests::capture_http()?;
     let telemetry = gantry_telemetry::init(gantry_telemetry::Options {
         service_name: "gantry-reconciler",
         json: false,

@@ -116,70 +116,17 @@ fn runs_logs_json_and_exits_zero_on_sigterm() -> Result<()> {
     Ok(())
 }
 
-/// A one-thread HTTP server that answers 200 to everything and reports each request's path and
-/// body: enough to stand in for an OTLP/HTTP collector.
-/// Each captured request: its path and its body.
-type Captured = std::sync::mpsc::Receiver<(String, Vec<u8>)>;
-
-fn capture_server() -> Result<(u16, Captured)> {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let port = l.local_addr()?.port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in l.incoming().take(20) {
-            let Ok(mut s) = conn else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            // Read the head, then as much body as Content-Length says.
-            let (head_end, len) = loop {
-                let Ok(n) = s.read(&mut chunk) else {
-                    break (0, 0);
-                };
-                if n == 0 {
-                    break (0, 0);
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-                    let len = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    break (i + 4, len);
-                }
-            };
-            while buf.len() < head_end + len {
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let _ = tx.send((path, buf[head_end..].to_vec()));
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    Ok((port, rx))
-}
-
 #[test]
 fn spans_are_exported_over_otlp_when_an_endpoint_is_set() -> Result<()> {
     let nats = gantry_tests::NatsServer::start()?;
-    let (otlp_port, exported) = capture_server()?;
+    let (otlp, exported) = gantry_tests::capture_http()?;
     let port = gantry_tests::free_port()?;
     let mut child = Command::new(BIN)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "1"])
         .env_clear()
         .env("GANTRY_NATS_URL", nats.url())
         .env("GANTRY_WEBHOOK_SECRET", "s")
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{otlp_port}"),
-        )
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
         .stderr(Stdio::null())
         .stdout(Stdio::null())
         .spawn()?;
