@@ -473,7 +473,7 @@ async fn a_late_event_is_superseded_by_what_another_worker_applied() -> Result<(
     let audit = h.audit().await?;
     assert_eq!(applies(&audit, "web", &c1), 1, "c1 applied again over c2");
     let cm: k8s_openapi::api::core::v1::ConfigMap =
-        kube::Api::namespaced(kube_client(&h.kube).await?, "web-dev")
+        kube::Api::namespaced(h.client.clone(), "web-dev")
             .get("web")
             .await?;
     assert_eq!(
