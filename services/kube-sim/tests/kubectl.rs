@@ -7,7 +7,7 @@ use common::kubectl::Kubectl;
 use common::start;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 
 const MANIFEST: &str = r#"
@@ -104,17 +104,17 @@ async fn kubectl_get_apply_delete() -> anyhow::Result<()> {
         .collect();
     assert!(managers.contains(&"kubectl".to_string()), "{managers:?}");
 
-    // Someone else takes spec.replicas: kubectl's next apply conflicts, then forces.
-    let mut scaled = live.clone();
-    scaled.spec.as_mut().expect("spec").replicas = Some(4);
+    // Someone else takes spec.replicas: kubectl's next apply conflicts, then forces. A merge
+    // patch carries no resourceVersion, so the deployment controller's status write since the
+    // read above cannot make it a 409, as a replace of that read could.
     deployments
-        .replace(
+        .patch(
             "web",
-            &PostParams {
+            &PatchParams {
                 field_manager: Some("autoscaler".into()),
                 ..Default::default()
             },
-            &scaled,
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 4}})),
         )
         .await?;
     let out = k
