@@ -41,10 +41,20 @@ fn protos_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(PROTOS_ENV) {
         return PathBuf::from(dir);
     }
+    let crate_dir = from_metadata().unwrap_or_else(|metadata_error| {
+        from_registry().unwrap_or_else(|| {
+            panic!(
+                "k8s-rs-pb's sources were not found: cargo metadata failed ({metadata_error}) \
+                 and no k8s-rs-pb of Cargo.lock's version is in the registry; set {PROTOS_ENV}"
+            )
+        })
+    });
+    crate_dir.join("src").join(RELEASE)
+}
+
+/// The k8s-rs-pb folder as `cargo metadata` names it (this also finds a vendored or patched copy).
+fn from_metadata() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest =
-        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
-            .join("Cargo.toml");
     // Only this platform's packages: others' may not be downloaded, and this must work offline.
     let target = std::env::var("TARGET").expect("TARGET");
     let out = Command::new(cargo)
@@ -57,28 +67,50 @@ fn protos_dir() -> PathBuf {
         ])
         .arg(&target)
         .arg("--manifest-path")
-        .arg(&manifest)
+        .arg(manifest_dir().join("Cargo.toml"))
         .output()
-        .expect("running cargo metadata to find the k8s-rs-pb crate");
-    assert!(
-        out.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("cargo metadata printed JSON");
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
     let pkg = meta["packages"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|p| p["name"] == "k8s-rs-pb")
-        .expect("k8s-rs-pb is a build dependency of gantry-kube-sim");
-    let manifest = PathBuf::from(pkg["manifest_path"].as_str().expect("manifest_path"));
-    manifest
+        .ok_or("k8s-rs-pb is not among the packages")?;
+    let manifest = PathBuf::from(pkg["manifest_path"].as_str().ok_or("no manifest_path")?);
+    Ok(manifest
         .parent()
-        .expect("a manifest has a folder")
-        .join("src")
-        .join(RELEASE)
+        .ok_or("a manifest has a folder")?
+        .to_path_buf())
+}
+
+/// The k8s-rs-pb folder in cargo's registry, of the version Cargo.lock pins. `cargo metadata
+/// --offline` resolves the whole workspace, so it fails when `cargo test -p gantry-kube-sim` on a
+/// fresh clone has downloaded only this package's dependencies; k8s-rs-pb is one of them.
+fn from_registry() -> Option<PathBuf> {
+    let lock = std::fs::read_to_string(manifest_dir().join("../../Cargo.lock")).ok()?;
+    let mut lines = lock.lines();
+    lines.find(|l| *l == "name = \"k8s-rs-pb\"")?;
+    let version = lines
+        .next()?
+        .strip_prefix("version = \"")?
+        .strip_suffix('"')?
+        .to_string();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+    std::fs::read_dir(home.join("registry").join("src"))
+        .ok()?
+        .flatten()
+        .map(|index| index.path().join(format!("k8s-rs-pb-{version}")))
+        .find(|dir| dir.join("src").join(RELEASE).is_dir())
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
 }
 
 fn main() {
