@@ -65,7 +65,46 @@ impl Default for YamlLimits {
 
 enum Frame {
     Seq(Vec<YVal>, usize),
-    Map(Vec<(YVal, YVal)>, Option<YVal>, usize),
+    Map(Entries, Option<YVal>, usize),
+}
+
+/// A mapping being built: its entries in document order, a repeated key keeping its first
+/// place and its last value. Past a few entries, string keys are found through an index:
+/// scanning for each key made a values file with a thousand keys in one mapping quadratic.
+#[derive(Default)]
+struct Entries {
+    list: Vec<(YVal, YVal)>,
+    index: HashMap<String, usize>,
+}
+
+impl Entries {
+    const SCAN: usize = 16;
+
+    fn set(&mut self, k: YVal, v: YVal) {
+        if let YVal::Str(key) = &k
+            && self.list.len() > Self::SCAN
+        {
+            if self.index.is_empty() {
+                for (i, (ek, _)) in self.list.iter().enumerate() {
+                    if let YVal::Str(s) = ek {
+                        self.index.insert(s.clone(), i);
+                    }
+                }
+            }
+            match self.index.get(key) {
+                Some(&i) => self.list[i].1 = v,
+                None => {
+                    self.index.insert(key.clone(), self.list.len());
+                    self.list.push((k, v));
+                }
+            }
+            return;
+        }
+        match self.list.iter_mut().find(|(ek, _)| *ek == k) {
+            Some(slot) => slot.1 = v,
+            None => self.list.push((k, v)),
+        }
+    }
 }
 
 /// Parses every document of a stream (an empty document is `Null`).
@@ -104,7 +143,7 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
                 continue;
             }
             Event::MappingStart(_, anchor, _) => {
-                stack.push(Frame::Map(Vec::new(), None, anchor));
+                stack.push(Frame::Map(Entries::default(), None, anchor));
                 if stack.len() > limits.max_depth {
                     return Err(YamlError::at(line, "exceeded max depth"));
                 }
@@ -115,7 +154,7 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
                 _ => return Err(YamlError::at(line, "unbalanced sequence")),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(entries, _, anchor)) => (YVal::Map(entries), anchor),
+                Some(Frame::Map(entries, _, anchor)) => (YVal::Map(entries.list), anchor),
                 _ => return Err(YamlError::at(line, "unbalanced mapping")),
             },
             Event::Scalar(text, style, anchor, tag) => {
@@ -166,10 +205,8 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
                 Some(k) => {
                     if matches!(&k, YVal::Str(s) if s == MERGE) {
                         merge(entries, value).map_err(|m| YamlError::at(line, m))?;
-                    } else if let Some(slot) = entries.iter_mut().find(|(ek, _)| *ek == k) {
-                        slot.1 = value;
                     } else {
-                        entries.push((k, value));
+                        entries.set(k, value);
                     }
                 }
             },
@@ -181,14 +218,10 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
 const MERGE: &str = "\u{0}<<merge>>";
 
 /// go-yaml v2's merge key: the merged mappings' entries, later sequence items losing.
-fn merge(entries: &mut Vec<(YVal, YVal)>, v: YVal) -> Result<(), String> {
+fn merge(entries: &mut Entries, v: YVal) -> Result<(), String> {
     let mut set = |src: Vec<(YVal, YVal)>| {
         for (k, v) in src {
-            if let Some(slot) = entries.iter_mut().find(|(ek, _)| *ek == k) {
-                slot.1 = v;
-            } else {
-                entries.push((k, v));
-            }
+            entries.set(k, v);
         }
     };
     match v {
@@ -536,6 +569,26 @@ mod tests {
             show(&v("a: 1000000\nb: 12345678901234567890\n")),
             "map[a:1e+06 b:1.2345678901234567e+19]"
         );
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_place_and_last_value_in_a_large_mapping() {
+        let mut text: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k3: last\n1: int\nk39: end\n");
+        let docs = parse_documents(&text, YamlLimits::default()).expect("parses");
+        let YVal::Map(entries) = &docs[0] else {
+            panic!("a mapping")
+        };
+        assert_eq!(entries.len(), 41);
+        assert_eq!(
+            entries[3],
+            (YVal::Str("k3".into()), YVal::Str("last".into()))
+        );
+        assert_eq!(
+            entries[39],
+            (YVal::Str("k39".into()), YVal::Str("end".into()))
+        );
+        assert_eq!(entries[40], (YVal::Int(1), YVal::Str("int".into())));
     }
 
     #[test]
