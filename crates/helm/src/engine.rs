@@ -201,11 +201,13 @@ pub struct EngineOutput {
     pub not_utf8: BTreeMap<String, Vec<u8>>,
 }
 
-/// Renders every template of `chart` (already processed) with `top`.
+/// Renders every template of `chart` (already processed) with `top`. The template set and the
+/// per-template values go into `spent` instead of being freed here (see [`crate::render`]).
 pub fn render(
     chart: &Chart,
     top: &TopValues,
     budget: &mut Budget,
+    spent: &mut Spent,
 ) -> Result<EngineOutput, HelmError> {
     let caps = Value::Object(Rc::new(top.capabilities.clone()));
     let root = Map::new();
@@ -258,8 +260,13 @@ pub fn render(
         }
     }
     out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
+    spent.push(Box::new((set, tpls, host)));
     Ok(out)
 }
+
+/// What a render no longer needs, freed after its answer is sent: freeing a large chart's
+/// parse trees and values is a tenth of its render.
+pub type Spent = Vec<Box<dyn std::any::Any>>;
 
 /// Helm's `cleanupParseError`.
 pub fn cleanup_parse_error(name: &str, msg: &str) -> String {

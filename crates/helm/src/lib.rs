@@ -127,15 +127,23 @@ pub struct Rendered {
 }
 
 /// Renders a chart. The work runs on a thread with a large stack, so deeply nested templates
-/// fail with Helm's limits rather than overflow.
+/// fail with Helm's limits rather than overflow. The thread answers before it frees the chart,
+/// its parse trees and values, so that freeing them is off the caller's path (a process that
+/// exits after printing never waits for it).
 pub fn render(req: Request) -> Result<Rendered, HelmError> {
-    let handle = std::thread::Builder::new()
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
         .name("helm-render".into())
         .stack_size(512 << 20)
-        .spawn(move || render_here(&req))
+        .spawn(move || {
+            let mut spent = engine::Spent::new();
+            let result = render_here(&req, &mut spent);
+            // The caller may have stopped waiting; the render is freed either way.
+            let _ = tx.send(result);
+            drop(spent);
+        })
         .map_err(|e| HelmError::Limit(format!("cannot start the render thread: {e}")))?;
-    handle
-        .join()
+    rx.recv()
         .unwrap_or_else(|_| Err(HelmError::Limit("the render thread failed".into())))
 }
 
@@ -198,7 +206,7 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
     Ok(())
 }
 
-fn render_here(req: &Request) -> Result<Rendered, HelmError> {
+fn render_here(req: &Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
     let mut chart = chart::load_dir(&req.chart)?;
     if req.stream {
@@ -236,17 +244,19 @@ fn render_here(req: &Request) -> Result<Rendered, HelmError> {
         capabilities: caps,
     };
     let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
-    let out = engine::render(&chart, &top, &mut budget)?;
+    let out = engine::render(&chart, &top, &mut budget, spent)?;
     let stream = if req.stream {
         manifest::template_stream(&chart, &out.templates, &out.not_utf8)?
     } else {
         String::new()
     };
-    Ok(Rendered {
+    let rendered = Rendered {
         chart_name: chart.metadata.name.clone(),
         templates: out.templates,
         stream,
         nondeterministic: out.nondeterministic,
         not_utf8: out.not_utf8,
-    })
+    };
+    spent.push(Box::new((chart, top, user)));
+    Ok(rendered)
 }
