@@ -463,6 +463,14 @@ pub fn parse(
     Ok(p.tree_set)
 }
 
+/// The `.`-separated words of a variable or field chain, in a vector no larger than they are
+/// (a parse tree is kept for the whole render; its spare capacity was most of its memory).
+fn words(chain: &str) -> Vec<String> {
+    let mut out = Vec::with_capacity(chain.split('.').count());
+    out.extend(chain.split('.').map(str::to_owned));
+    out
+}
+
 /// Whether a tree has nothing but space and comments (Go's `IsEmptyTree`).
 pub fn is_empty_list(l: &ListNode) -> bool {
     l.nodes.iter().all(|n| match n {
@@ -611,6 +619,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Parsed::Node(n) => root.nodes.push(n),
             }
         }
+        root.nodes.shrink_to_fit();
         Ok(root)
     }
 
@@ -648,7 +657,10 @@ impl<'a, 'f> Parser<'a, 'f> {
         };
         while self.peek_non_space().typ != ItemType::Eof {
             match self.text_or_action()? {
-                Parsed::End(e) => return Ok((list, e)),
+                Parsed::End(e) => {
+                    list.nodes.shrink_to_fit();
+                    return Ok((list, e));
+                }
                 Parsed::Node(n) => list.nodes.push(n),
             }
         }
@@ -770,6 +782,8 @@ impl<'a, 'f> Parser<'a, 'f> {
             match token.typ {
                 t if t == end => {
                     self.check_pipeline(&pipe, context)?;
+                    pipe.cmds.shrink_to_fit();
+                    pipe.decl.shrink_to_fit();
                     return Ok(pipe);
                 }
                 ItemType::Bool
@@ -957,6 +971,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         if cmd.args.is_empty() {
             return Err(self.errorf("empty command"));
         }
+        cmd.args.shrink_to_fit();
         Ok(cmd)
     }
 
@@ -975,11 +990,13 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Arg::Field { ident, .. } => {
                     let mut ident = ident;
                     ident.extend(fields);
+                    ident.shrink_to_fit();
                     Arg::Field { pos, ident }
                 }
                 Arg::Variable(v) => {
                     let mut ident = v.ident;
                     ident.extend(fields);
+                    ident.shrink_to_fit();
                     Arg::Variable(VariableNode { pos, ident })
                 }
                 Arg::Bool { .. }
@@ -1027,12 +1044,12 @@ impl<'a, 'f> Parser<'a, 'f> {
                 }
                 Arg::Variable(VariableNode {
                     pos: token.pos,
-                    ident: token.val.split('.').map(str::to_owned).collect(),
+                    ident: words(&token.val),
                 })
             }
             ItemType::Field => Arg::Field {
                 pos: token.pos,
-                ident: token.val[1..].split('.').map(str::to_owned).collect(),
+                ident: words(&token.val[1..]),
             },
             ItemType::Bool => Arg::Bool {
                 pos: token.pos,
