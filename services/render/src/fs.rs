@@ -2,6 +2,7 @@
 //! an in-memory tree (what the reconciler builds from a git tree at a commit).
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -49,14 +50,15 @@ pub trait FileSystem: Send + Sync {
 /// that resolves outside the root is refused.
 ///
 /// Resolving every path with `canonicalize` (a `readlink` per component) was most of a chart
-/// render's time, so a `DirFs` remembers the real path of each directory it has resolved and
-/// checks only the last component of a path with one `lstat`; a symlink is still resolved in
-/// full and refused when it leads out. Hence one `DirFs` is for one render of a tree that does
-/// not change meanwhile (a directory swapped for a symlink after it was seen is not noticed).
+/// render's time, so a `DirFs` remembers the real path (and metadata) of each directory and
+/// file it has resolved and checks only the last component of a path with one `lstat`; a
+/// symlink is still resolved in full and refused when it leads out. Hence one `DirFs` is for
+/// one render of a tree that does not change meanwhile (a directory swapped for a symlink after
+/// it was seen is not noticed).
 #[derive(Debug)]
 pub struct DirFs {
     root: PathBuf,
-    /// Repository path of a directory already resolved → its real path.
+    /// Repository path of a directory or file already resolved → its real path.
     dirs: Mutex<HashMap<String, Resolved>>,
 }
 
@@ -147,12 +149,11 @@ impl DirFs {
             }
             Err(source) => return Err(io(source)),
         };
-        if resolved.meta.is_dir() {
-            self.dirs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(key, resolved.clone());
-        }
+        // Files too: a chart's loader asks whether a path is a directory, then reads it.
+        self.dirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, resolved.clone());
         Ok(resolved)
     }
 
@@ -208,7 +209,13 @@ impl FileSystem for DirFs {
                 source: std::io::Error::other("is a directory"),
             });
         }
-        std::fs::read(&r.real).map_err(|source| FsError::Io {
+        // Sized from the `lstat` already made: `std::fs::read` would `statx` the file again.
+        let read = || -> std::io::Result<Vec<u8>> {
+            let mut data = Vec::with_capacity(usize::try_from(r.meta.len()).unwrap_or(0) + 1);
+            std::fs::File::open(&r.real)?.read_to_end(&mut data)?;
+            Ok(data)
+        };
+        read().map_err(|source| FsError::Io {
             path: path.to_owned(),
             source,
         })
