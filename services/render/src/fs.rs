@@ -209,10 +209,13 @@ impl FileSystem for DirFs {
                 source: std::io::Error::other("is a directory"),
             });
         }
-        // Sized from the `lstat` already made: `std::fs::read` would `statx` the file again.
+        // Sized from the `lstat` already made.
         let read = || -> std::io::Result<Vec<u8>> {
             let mut data = Vec::with_capacity(usize::try_from(r.meta.len()).unwrap_or(0) + 1);
-            std::fs::File::open(&r.real)?.read_to_end(&mut data)?;
+            // Through `Take`: `File::read_to_end` would `fstat` and `lseek` for its own hint.
+            std::fs::File::open(&r.real)?
+                .take(u64::MAX)
+                .read_to_end(&mut data)?;
             Ok(data)
         };
         read().map_err(|source| FsError::Io {
