@@ -148,18 +148,23 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
             chart.nondeterministic.join(", ")
         );
     }
-    let text = if args.helm_templates {
+    if args.helm_templates {
         let map: std::collections::BTreeMap<&String, &String> = chart
             .templates
             .iter()
             .filter(|(k, _)| !k.ends_with("/NOTES.txt"))
             .collect();
-        serde_json::to_string_pretty(&map)? + "\n"
-    } else {
-        match args.output {
-            Output::Yaml => chart.stream,
-            Output::Json => serde_json::to_string_pretty(&chart.objects)? + "\n",
-        }
+        // Written as it is serialised: a chart's CRDs make megabytes of JSON, and a string of
+        // them grown by doubling is fresh memory the kernel must zero page by page.
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, &map)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        return Ok(());
+    }
+    let text = match args.output {
+        Output::Yaml => chart.stream,
+        Output::Json => serde_json::to_string_pretty(&chart.objects)? + "\n",
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
