@@ -70,10 +70,11 @@ pub trait HelmRenderer: Send + Sync {
     fn extra_values(&self) -> (Vec<(String, String)>, Vec<String>) {
         (Vec::new(), Vec::new())
     }
-    /// Renders `req` with everything the renderer knows.
-    fn render_chart(&self, req: &HelmRequest) -> Result<HelmOutput, HelmError> {
+    /// Renders `req` with everything the renderer knows. It takes the request, so that the
+    /// chart's files move into the render rather than being copied.
+    fn render_chart(&self, req: HelmRequest) -> Result<HelmOutput, HelmError> {
         Ok(HelmOutput {
-            stream: self.template(req)?,
+            stream: self.template(&req)?,
             ..HelmOutput::default()
         })
     }
@@ -133,17 +134,17 @@ impl HelmRenderer for NativeHelm {
     }
 
     fn template(&self, req: &HelmRequest) -> Result<String, HelmError> {
-        self.render_chart(req).map(|o| o.stream)
+        self.render_chart(req.clone()).map(|o| o.stream)
     }
 
-    fn render_chart(&self, req: &HelmRequest) -> Result<HelmOutput, HelmError> {
+    fn render_chart(&self, req: HelmRequest) -> Result<HelmOutput, HelmError> {
         let r = gantry_helm::render(gantry_helm::Request {
-            chart: req.files.clone(),
-            values_files: req.values.clone(),
-            set: req.set.clone(),
+            chart: req.files,
+            values_files: req.values,
+            set: req.set,
             release: gantry_helm::Release {
-                name: req.release_name.clone(),
-                namespace: req.namespace.clone().unwrap_or_else(|| "default".into()),
+                name: req.release_name,
+                namespace: req.namespace.unwrap_or_else(|| "default".into()),
                 ..gantry_helm::Release::default()
             },
             timeout: self.timeout,
@@ -381,5 +382,5 @@ pub(crate) fn render_chart(
         values,
         set,
     };
-    Ok(helm.render_chart(&req)?)
+    Ok(helm.render_chart(req)?)
 }
