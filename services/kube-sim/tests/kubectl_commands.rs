@@ -727,7 +727,9 @@ async fn patch_strategic_merge_and_json() -> anyhow::Result<()> {
         .await?;
     assert!(!out.ok, "{}", out.stdout);
     assert!(managed_by(&api.get("web").await?).contains(&triple("kubectl-patch", "Update", "")));
-    // Nothing to change: kubectl says so.
+    // Nothing to change: kubectl says so. It compares the object it read with the patch's
+    // answer, so the deployment controller must be done writing status in between.
+    rolled_out(&api, "web", 4).await;
     let out = k
         .ok(&[
             "patch",
