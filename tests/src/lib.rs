@@ -355,8 +355,29 @@ pub fn exit_within(
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, below the kernel's ephemeral range when
+/// there is room: a port from that range can be taken, between this probe and the server's
+/// own bind, by any outgoing connection (a NATS cluster's routes, a test's HTTP client), and the
+/// server then fails to start. Each call in a process gets another port.
 pub fn free_port() -> Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOWEST: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok());
+    if let Some(low) = ephemeral_low.filter(|&l| l > LOWEST + 1_000) {
+        let span = low - LOWEST;
+        // Processes that run at once (nextest) start far apart.
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        for _ in 0..span.min(2_000) {
+            let port = LOWEST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            let port = u16::try_from(port).context("a port below the ephemeral range")?;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").context("binding a probe socket")?;
     Ok(l.local_addr()?.port())
 }
