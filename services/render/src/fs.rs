@@ -59,14 +59,14 @@ pub trait FileSystem: Send + Sync {
 pub struct DirFs {
     root: PathBuf,
     /// Repository path of a directory or file already resolved → its real path.
-    dirs: Mutex<HashMap<String, Resolved>>,
+    resolved: Mutex<HashMap<String, Resolved>>,
 }
 
 impl Clone for DirFs {
     fn clone(&self) -> Self {
         Self {
             root: self.root.clone(),
-            dirs: Mutex::default(),
+            resolved: Mutex::default(),
         }
     }
 }
@@ -88,7 +88,7 @@ impl DirFs {
         })?;
         Ok(Self {
             root,
-            dirs: Mutex::default(),
+            resolved: Mutex::default(),
         })
     }
 
@@ -98,7 +98,7 @@ impl DirFs {
     }
 
     fn cached(&self, path: &str) -> Option<Resolved> {
-        self.dirs
+        self.resolved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(path)
@@ -150,7 +150,7 @@ impl DirFs {
             Err(source) => return Err(io(source)),
         };
         // Files too: a chart's loader asks whether a path is a directory, then reads it.
-        self.dirs
+        self.resolved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key, resolved.clone());
