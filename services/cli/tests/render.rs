@@ -33,6 +33,12 @@ fn gantry(cwd: &Path, args: &[&str]) -> Result<Output> {
         .output()?)
 }
 
+/// The stderr of a `gantry render` that must have failed with exit code 1.
+fn failure(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn layout() -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     let root = dir.path();
@@ -97,11 +103,10 @@ fn a_file_outside_its_kustomization_fails_as_in_kubectl_kustomize() -> Result<()
         .output()?;
     ensure!(!want.status.success(), "kubectl kustomize should refuse it");
     let got = gantry(dir.path(), &["apps/payments/overlays/bad"])?;
-    assert_eq!(got.status.code(), Some(1));
     assert!(got.stdout.is_empty());
     // kubectl says `error: `, gantry `Error: ` (as `kustomize build` does); the rest is equal.
     let want = String::from_utf8_lossy(&want.stderr);
-    let got = String::from_utf8_lossy(&got.stderr);
+    let got = failure(&got);
     assert_eq!(
         got.strip_prefix("Error: "),
         want.strip_prefix("error: "),
@@ -122,9 +127,8 @@ fn root_confines_reads_and_names_the_file_and_line() -> Result<()> {
             "apps/payments/overlays/dev",
         ],
     )?;
-    assert_eq!(got.status.code(), Some(1));
     assert_eq!(
-        String::from_utf8_lossy(&got.stderr),
+        failure(&got),
         format!(
             "Error: {}/dev/kustomization.yaml:2: '../../base' is outside the root '{}'\n",
             overlays.display(),
@@ -143,12 +147,8 @@ fn root_confines_reads_and_names_the_file_and_line() -> Result<()> {
         dir.path(),
         &["--root", "apps/payments/base", "apps/payments/overlays/dev"],
     )?;
-    assert_eq!(outside.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&outside.stderr).contains("is not inside the root"),
-        "{}",
-        String::from_utf8_lossy(&outside.stderr)
-    );
+    let err = failure(&outside);
+    assert!(err.contains("is not inside the root"), "{err}");
     Ok(())
 }
 
@@ -181,12 +181,8 @@ fn a_chart_follows_its_symlinks_unless_root_confines_them() -> Result<()> {
         "---\n# Source: linked/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rel\n"
     );
     let confined = gantry(root, &["--root", "chart", "chart"])?;
-    assert_eq!(confined.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&confined.stderr).contains("is outside the root"),
-        "{}",
-        String::from_utf8_lossy(&confined.stderr)
-    );
+    let err = failure(&confined);
+    assert!(err.contains("is outside the root"), "{err}");
     Ok(())
 }
 
@@ -250,11 +246,7 @@ fn json_output_and_missing_paths() -> Result<()> {
     assert!(names[0].starts_with("dev-settings-"), "{names:?}");
     assert_eq!(names[1], "dev-payments");
     let missing = gantry(dir.path(), &["apps/nothing"])?;
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&missing.stderr).starts_with("Error: apps/nothing: "),
-        "{}",
-        String::from_utf8_lossy(&missing.stderr)
-    );
+    let err = failure(&missing);
+    assert!(err.starts_with("Error: apps/nothing: "), "{err}");
     Ok(())
 }
