@@ -438,6 +438,25 @@ async fn two_workers_apply_each_environment_once_and_in_order() -> Result<()> {
     Ok(())
 }
 
+/// Commits web's ConfigMap with `value` on top of `before`, pushes it, and waits until
+/// `gantry/web/dev` reports success on the commit and the stream has settled; gives the commit.
+async fn deploy_web_value(
+    h: &mut Harness,
+    before: &str,
+    value: &str,
+    message: &str,
+) -> Result<String> {
+    h.repo.write("apps/web/cm.yaml", &configmap("web", value))?;
+    let c = h.repo.commit(message)?;
+    h.push(before, &c).await?;
+    let s = h
+        .final_status(&c, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    assert_eq!(s.state, "success", "{s:?}");
+    h.settled(Duration::from_secs(30)).await?;
+    Ok(c)
+}
+
 /// A worker whose mirror predates what another worker applied must not take the environment
 /// back: a late event for an older commit is superseded, not applied over the newer one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,25 +465,11 @@ async fn a_late_event_is_superseded_by_what_another_worker_applied() -> Result<(
     let c0 = h.seed_web()?;
     let w1 = h.worker("w1", |_| ()).await?;
     h.push(ZERO, &c0).await?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "2"))?;
-    let c1 = h.repo.commit("second")?;
-    h.push(&c0, &c1).await?;
-    let s = h
-        .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
-        .await?;
-    assert_eq!(s.state, "success", "{s:?}");
-    h.settled(Duration::from_secs(30)).await?;
+    let c1 = deploy_web_value(&mut h, &c0, "2", "second").await?;
     // w1's mirror now ends at c1; c2 is fetched and applied by w2 alone.
     h.kill(w1);
     let w2 = h.worker("w2", |_| ()).await?;
-    h.repo.write("apps/web/cm.yaml", &configmap("web", "3"))?;
-    let c2 = h.repo.commit("third")?;
-    h.push(&c1, &c2).await?;
-    let s = h
-        .final_status(&c2, "gantry/web/dev", Duration::from_secs(30))
-        .await?;
-    assert_eq!(s.state, "success", "{s:?}");
-    h.settled(Duration::from_secs(30)).await?;
+    deploy_web_value(&mut h, &c1, "3", "third").await?;
     h.kill(w2);
     // The same data directory: the mirror that has never seen c2.
     h.worker("w1", |_| ()).await?;
