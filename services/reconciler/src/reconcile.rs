@@ -169,6 +169,30 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Stores the environment's record, retrying a failed write (50 ms doubling to 1 s) while
+    /// the lease is held and for at most one renewal period, so the lease is still ours when the
+    /// last try lands. Giving up at once during a NATS failover (a stream's leader changing)
+    /// made the event's redelivery apply the same revision a second time.
+    pub(crate) async fn store(
+        &self,
+        state: &StateStore,
+        record: &EnvState,
+    ) -> Result<(), Transient> {
+        let give_up = Instant::now() + self.lease.renewal_period();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match state.put(&self.key, record).await {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() + wait < give_up && !self.lease.lost() => {
+                    tracing::warn!(context = %self.context, error = %chain(&e), retry_in = ?wait, "storing the state failed");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(self.transient(e)),
+            }
+        }
+    }
+
     /// A transient failure of this environment.
     pub(crate) fn transient(&self, cause: impl Into<Cause>) -> Transient {
         Transient::new(&self.context, cause)
@@ -1005,10 +1029,7 @@ impl Reconciler {
             last_attempt: run.previous.as_ref().and_then(|p| p.last_attempt.clone()),
             last_check: None,
         };
-        self.state
-            .put(&run.key, &state)
-            .await
-            .map_err(|e| run.transient(e))?;
+        run.store(&self.state, &state).await?;
         self.metrics
             .last_applied
             .get_or_create(&crate::metrics::EnvLabels {
@@ -1058,10 +1079,7 @@ impl Reconciler {
             last_attempt: Some(job.attempt(Phase::Apply, outcome, &description)),
             ..prev.clone()
         };
-        self.state
-            .put(&run.key, &state)
-            .await
-            .map_err(|e| run.transient(e))?;
+        run.store(&self.state, &state).await?;
         self.post(job, &run.context, rep.state, &description)
             .await
             .map_err(|e| run.transient(e))?;

@@ -657,6 +657,12 @@ impl Lease {
         }))
     }
 
+    /// How often the lease is renewed (a third of its lifetime). While [`Lease::lost`] is
+    /// false, the lease stays valid for at least this long from any moment.
+    pub fn renewal_period(&self) -> Duration {
+        self.inner.store.ttl / 3
+    }
+
     /// Whether a renewal found the lease taken over.
     pub fn lost(&self) -> bool {
         self.inner.lost.load(Ordering::SeqCst)
