@@ -187,6 +187,12 @@ impl Templates {
         None
     }
 
+    /// Makes room for `n` more templates: a chart knows its count before it parses, and a
+    /// set grown by rehashing copies every entry into fresh memory at each step.
+    pub fn reserve(&self, n: usize) {
+        self.inner.own.borrow_mut().reserve(n);
+    }
+
     /// Parses `text` as the template `name` and adds it and its definitions, replacing earlier
     /// definitions except by empty ones (Go's `t.New(name).Parse(text)`); returns the tree of
     /// `name` itself.

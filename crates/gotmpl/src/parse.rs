@@ -424,6 +424,12 @@ struct Parser<'a, 'f> {
     has_func: &'f dyn Fn(&str) -> bool,
     tree_set: HashMap<String, Tree>,
     last_line: usize,
+    // Lists, pipelines and commands are gathered on these stacks and moved into vectors of
+    // exactly their length when complete: a vector grown by doubling and then shrunk keeps its
+    // largest block (the allocator shrinks in place), which was most of a parse tree's memory.
+    nodes: Vec<Node>,
+    cmds: Vec<CommandNode>,
+    args: Vec<Arg>,
 }
 
 const MAX_STACK_DEPTH: usize = 10_000;
@@ -451,6 +457,9 @@ pub fn parse(
         has_func,
         tree_set: HashMap::new(),
         last_line: 0,
+        nodes: Vec::new(),
+        cmds: Vec::new(),
+        args: Vec::new(),
     };
     let root = p.parse_top()?;
     let tree = Tree {
@@ -598,10 +607,8 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn parse_top(&mut self) -> PResult<ListNode> {
-        let mut root = ListNode {
-            pos: self.peek().pos,
-            nodes: Vec::new(),
-        };
+        let pos = self.peek().pos;
+        let start = self.nodes.len();
         while self.peek().typ != ItemType::Eof {
             if self.peek().typ == ItemType::LeftDelim {
                 let delim = self.next();
@@ -616,11 +623,13 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Parsed::End(ListEnd::Else { .. }) => {
                     return Err(self.errorf("unexpected {{else}}"));
                 }
-                Parsed::Node(n) => root.nodes.push(n),
+                Parsed::Node(n) => self.nodes.push(n),
             }
         }
-        root.nodes.shrink_to_fit();
-        Ok(root)
+        Ok(ListNode {
+            pos,
+            nodes: self.nodes.drain(start..).collect(),
+        })
     }
 
     fn parse_definition(&mut self) -> PResult<()> {
@@ -651,17 +660,15 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn item_list(&mut self) -> PResult<(ListNode, ListEnd)> {
-        let mut list = ListNode {
-            pos: self.peek_non_space().pos,
-            nodes: Vec::new(),
-        };
+        let pos = self.peek_non_space().pos;
+        let start = self.nodes.len();
         while self.peek_non_space().typ != ItemType::Eof {
             match self.text_or_action()? {
                 Parsed::End(e) => {
-                    list.nodes.shrink_to_fit();
-                    return Ok((list, e));
+                    let nodes = self.nodes.drain(start..).collect();
+                    return Ok((ListNode { pos, nodes }, e));
                 }
-                Parsed::Node(n) => list.nodes.push(n),
+                Parsed::Node(n) => self.nodes.push(n),
             }
         }
         Err(self.errorf("unexpected EOF"))
@@ -739,6 +746,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             decl: Vec::new(),
             cmds: Vec::new(),
         };
+        let start = self.cmds.len();
         'decls: loop {
             let v = self.peek_non_space();
             if v.typ == ItemType::Variable {
@@ -781,8 +789,8 @@ impl<'a, 'f> Parser<'a, 'f> {
             let token = self.next_non_space();
             match token.typ {
                 t if t == end => {
+                    pipe.cmds = self.cmds.drain(start..).collect();
                     self.check_pipeline(&pipe, context)?;
-                    pipe.cmds.shrink_to_fit();
                     pipe.decl.shrink_to_fit();
                     return Ok(pipe);
                 }
@@ -800,7 +808,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 | ItemType::LeftParen => {
                     self.backup();
                     let c = self.command()?;
-                    pipe.cmds.push(c);
+                    self.cmds.push(c);
                 }
                 _ => return Err(self.unexpected(&token, context)),
             }
@@ -950,14 +958,12 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn command(&mut self) -> PResult<CommandNode> {
-        let mut cmd = CommandNode {
-            pos: self.peek_non_space().pos,
-            args: Vec::new(),
-        };
+        let pos = self.peek_non_space().pos;
+        let start = self.args.len();
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
-                cmd.args.push(op);
+                self.args.push(op);
             }
             let token = self.next();
             match token.typ {
@@ -968,11 +974,13 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
             break;
         }
-        if cmd.args.is_empty() {
+        if self.args.len() == start {
             return Err(self.errorf("empty command"));
         }
-        cmd.args.shrink_to_fit();
-        Ok(cmd)
+        Ok(CommandNode {
+            pos,
+            args: self.args.drain(start..).collect(),
+        })
     }
 
     fn operand(&mut self) -> PResult<Option<Arg>> {
@@ -1036,10 +1044,10 @@ impl<'a, 'f> Parser<'a, 'f> {
             ItemType::Dot => Arg::Dot { pos: token.pos },
             ItemType::Nil => Arg::Nil { pos: token.pos },
             ItemType::Variable => {
-                let name = token.val.split('.').next().unwrap_or("").to_owned();
-                if !self.vars.contains(&name) {
+                let name = token.val.split('.').next().unwrap_or("");
+                if !self.vars.iter().any(|v| v == name) {
                     return Err(
-                        self.errorf(format!("undefined variable {}", crate::gofmt::quote(&name)))
+                        self.errorf(format!("undefined variable {}", crate::gofmt::quote(name)))
                     );
                 }
                 Arg::Variable(VariableNode {

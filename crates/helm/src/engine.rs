@@ -219,6 +219,7 @@ pub fn render(
     let set = Templates::new("gotpl", funcs(), MissingKey::Zero);
     let mut keys: Vec<String> = tpls.keys().cloned().collect();
     sort_templates(&mut keys);
+    set.reserve(keys.len());
     for name in &keys {
         let r = &tpls[name];
         let text = std::str::from_utf8(&r.text).map_err(|_| {
