@@ -128,3 +128,70 @@ fn subchart_values_that_are_not_a_map_are_a_type_mismatch() {
         );
     }
 }
+
+const SCHEMA: &str = r#"{"type": "object", "properties": {"replicas": {"type": "integer"}}}"#;
+
+fn with_schemas(parent_schema: &str) -> Request {
+    request(&[
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: c\nversion: 1.0.0\ndependencies:\n- name: sub\n  version: 1.0.0\n",
+        ),
+        ("values.yaml", "replicas: 1\nsub:\n  replicas: 2\n"),
+        ("values.schema.json", parent_schema),
+        ("templates/cm.yaml", CM),
+        (
+            "charts/sub/Chart.yaml",
+            "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+        ),
+        ("charts/sub/values.schema.json", SCHEMA),
+        ("charts/sub/templates/cm.yaml", CM),
+    ])
+}
+
+#[test]
+fn schemas_compiled_beside_the_render_check_every_chart_in_helms_order() {
+    // The same schema text in the parent and the subchart is compiled once and used for both.
+    let mut req = with_schemas(SCHEMA);
+    req.set = vec!["replicas=many".into(), "sub.replicas=few".into()];
+    let err = render(req).expect_err("both violate their schema");
+    let HelmError::Schema(msg) = &err else {
+        panic!("not a schema error: {err}")
+    };
+    assert!(msg.starts_with("c:\n- at '/replicas': "), "{msg}");
+    assert!(msg.contains("\nsub:\n- at '/replicas': "), "{msg}");
+    assert!(err.to_string().starts_with(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\nc:\n"
+    ));
+
+    assert!(render(with_schemas(SCHEMA)).is_ok(), "valid values render");
+
+    let err = render(with_schemas("{not json")).expect_err("an unreadable schema");
+    assert!(
+        err.to_string().contains("c:\ninvalid values.schema.json: "),
+        "{err}"
+    );
+    let err = render(with_schemas(r#"{"type": 12}"#)).expect_err("a schema that does not compile");
+    assert!(
+        err.to_string()
+            .contains("c:\nunable to compile values.schema.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keep_memory_renders_the_same() {
+    let req = || {
+        let mut r = with_schemas(SCHEMA);
+        r.set = vec!["a=x".into()];
+        r
+    };
+    let freed = render(req()).expect("renders");
+    let kept = render(Request {
+        keep_memory: true,
+        ..req()
+    })
+    .expect("renders");
+    assert_eq!(freed.templates, kept.templates);
+    assert_eq!(freed.stream, kept.stream);
+}

@@ -99,6 +99,9 @@ pub struct NativeHelm {
     /// Only the engine's template map, without `helm template`'s stream (which fails on
     /// templates that are not valid YAML).
     pub templates_only: bool,
+    /// Leave the render's memory to the operating system: for a process that exits after
+    /// this render ([`gantry_helm::Request::keep_memory`]).
+    pub keep_memory: bool,
 }
 
 impl NativeHelm {
@@ -116,6 +119,7 @@ impl NativeHelm {
             set: Vec::new(),
             timeout: Duration::from_secs(60),
             templates_only: false,
+            keep_memory: false,
         }
     }
 }
@@ -149,6 +153,7 @@ impl HelmRenderer for NativeHelm {
             },
             timeout: self.timeout,
             stream: !self.templates_only,
+            keep_memory: self.keep_memory,
             ..gantry_helm::Request::default()
         })?;
         Ok(HelmOutput {
