@@ -219,7 +219,6 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
 fn render_here(req: &Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
     let mut chart = chart::load_dir(&req.chart)?;
-    let schemas = schema::Schemas::compile(&chart);
     if req.stream {
         check_installable(&chart, &req.release.name)?;
     }
@@ -232,7 +231,7 @@ fn render_here(req: &Request, spent: &mut engine::Spent) -> Result<Rendered, Hel
         })
     })?;
     let vals = values::coalesce_values(&chart, &user).map_err(HelmError::Values)?;
-    schema::check(&chart, &vals, schemas)?;
+    schema::check(&chart, &vals)?;
     let caps = Capabilities::default();
     if !chart.metadata.kube_version.is_empty()
         && !funcs::semver_compatible(&chart.metadata.kube_version, &caps.kube_version.normalized)

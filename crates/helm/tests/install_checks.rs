@@ -150,8 +150,7 @@ fn with_schemas(parent_schema: &str) -> Request {
 }
 
 #[test]
-fn schemas_compiled_beside_the_render_check_every_chart_in_helms_order() {
-    // The same schema text in the parent and the subchart is compiled once and used for both.
+fn schemas_check_every_chart_in_helms_order() {
     let mut req = with_schemas(SCHEMA);
     req.set = vec!["replicas=many".into(), "sub.replicas=few".into()];
     let err = render(req).expect_err("both violate their schema");
