@@ -95,8 +95,8 @@ pub struct Request {
     pub stream: bool,
     /// Leave what the render no longer needs (the chart, parse trees, values) to the operating
     /// system instead of freeing it: for a process that exits right after. Freed memory is
-    /// handed back to the kernel page by page at exit (`madvise`, each a TLB shootdown on the
-    /// other cores), which was a fifth of a whole `gantry render` of a mid-sized chart.
+    /// handed back to the kernel at exit (`madvise`, each a TLB shootdown on the other cores):
+    /// with no purging at all, a whole `gantry render` of 1,000 templates took 7 % less.
     pub keep_memory: bool,
 }
 

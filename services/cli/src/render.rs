@@ -140,8 +140,8 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     helm.set = args.set.clone();
     helm.templates_only = args.helm_templates;
     // The process exits after printing: freeing the render (here and on the render thread)
-    // only to hand the pages back to the kernel at exit cost a fifth of a mid-sized chart's
-    // whole process, so its memory is left to the operating system, as compilers do.
+    // only to hand the pages back to the kernel at exit is work for nothing (7 % of a large
+    // chart's whole process), so its memory is left to the operating system, as compilers do.
     helm.keep_memory = true;
     // Like Helm, a chart's symlinks are followed wherever they lead (VictoriaMetrics' CRD chart
     // links its CRDs from a sibling chart); `--root` confines them.
