@@ -856,6 +856,12 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
 
 /// Loads a `.tgz` chart archive.
 pub fn load_archive(data: &[u8]) -> Result<Chart, HelmError> {
+    load_files(archive_files(data)?)
+}
+
+/// The files of a `.tgz` chart archive by path relative to its top folder, with Helm's checks
+/// (no links, nothing outside the folder, sizes bounded).
+pub fn archive_files(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, HelmError> {
     let gz = flate2::read::GzDecoder::new(data);
     let mut ar = tar::Archive::new(gz.take(MAX_ARCHIVE_BYTES + 1));
     let mut files = Vec::new();
@@ -928,7 +934,7 @@ pub fn load_archive(data: &[u8]) -> Result<Chart, HelmError> {
     if files.is_empty() {
         return Err(HelmError::Chart("no files in chart archive".into()));
     }
-    load_files(files)
+    Ok(files)
 }
 
 impl Chart {

@@ -31,7 +31,8 @@ pub enum Order {
 /// Options of `gantry render`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The directory to render: a kustomization, a Helm chart or a folder of manifests.
+    /// The directory to render: a kustomization, a Helm chart or a folder of manifests; or a
+    /// packaged Helm chart (`.tgz`).
     pub path: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value = "yaml")]

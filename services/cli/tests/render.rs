@@ -250,3 +250,71 @@ fn json_output_and_missing_paths() -> Result<()> {
     assert!(err.starts_with("Error: apps/nothing: "), "{err}");
     Ok(())
 }
+
+#[test]
+fn a_packaged_chart_renders_as_its_folder_does() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 1.2.0\ndependencies:\n- name: cache\n  version: 0.1.0\n",
+    )?;
+    write(root, "web/values.yaml", "replicas: 1\ncache:\n  size: 2\n")?;
+    write(
+        root,
+        "web/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Chart.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n",
+    )?;
+    write(
+        root,
+        "web/charts/cache/Chart.yaml",
+        "apiVersion: v2\nname: cache\nversion: 0.1.0\n",
+    )?;
+    write(
+        root,
+        "web/charts/cache/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cache\ndata:\n  size: {{ .Values.size | quote }}\n",
+    )?;
+    write(root, "prod.yaml", "replicas: 3\ncache:\n  size: 5\n")?;
+    // `helm package` makes the same layout: one top folder named after the chart.
+    let st = Command::new("tar")
+        .args(["czf", "web-1.2.0.tgz", "web"])
+        .current_dir(root)
+        .status()?;
+    ensure!(st.success(), "tar failed");
+    for extra in [&[][..], &["--helm-templates"][..]] {
+        let args = |chart: &'static str| {
+            let mut a = vec![chart, "-f", "prod.yaml", "--release-name", "shop"];
+            a.extend_from_slice(extra);
+            a
+        };
+        let folder = gantry(root, &args("web"))?;
+        let packaged = gantry(root, &args("web-1.2.0.tgz"))?;
+        ensure!(
+            folder.status.success(),
+            "{}",
+            String::from_utf8_lossy(&folder.stderr)
+        );
+        ensure!(
+            packaged.status.success(),
+            "{}",
+            String::from_utf8_lossy(&packaged.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&packaged.stdout),
+            String::from_utf8_lossy(&folder.stdout)
+        );
+    }
+    let text = String::from_utf8(gantry(root, &["web-1.2.0.tgz", "-f", "prod.yaml"])?.stdout)?;
+    assert!(
+        text.contains("replicas: \"3\"") && text.contains("size: \"5\""),
+        "{text}"
+    );
+
+    std::fs::write(root.join("broken.tgz"), b"not gzip at all")?;
+    let err = failure(&gantry(root, &["broken.tgz"])?);
+    assert!(err.starts_with("Error: reading chart archive: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    Ok(())
+}

@@ -352,14 +352,32 @@ fn convert_read(e: crate::kustomize::KError) -> RenderError {
     RenderError::Kustomize(e.to_string())
 }
 
-/// Renders the chart at `dir` with `helm`.
+/// Whether `p` is a packaged chart (`.tgz`), which `helm template` renders as it would the
+/// chart's folder.
+pub(crate) fn is_archive(fs: &dyn crate::fs::FileSystem, p: &str) -> bool {
+    (p.ends_with(".tgz") || p.ends_with(".tar.gz")) && fs.is_file(p)
+}
+
+/// Renders the chart at `dir` (a folder or a `.tgz`) with `helm`.
 pub(crate) fn render_chart(
     engine: &Engine<'_>,
     dir: &str,
     helm: &dyn HelmRenderer,
 ) -> Result<HelmOutput, RenderError> {
     let mut files = BTreeMap::new();
-    collect(engine, dir, dir, &mut files)?;
+    if is_archive(engine.fs, dir) {
+        // `helm template CHART.tgz`: a packaged chart renders as its folder would, values
+        // files then being relative to the archive's folder.
+        let data = engine.read(dir).map_err(convert_read)?;
+        files.extend(gantry_helm::chart::archive_files(&data).map_err(HelmError::Native)?);
+    } else {
+        collect(engine, dir, dir, &mut files)?;
+    }
+    let dir = if is_archive(engine.fs, dir) {
+        dir.rsplit_once('/').map_or("", |(parent, _)| parent)
+    } else {
+        dir
+    };
     let (release_name, namespace, values_files) = helm.settings();
     let (extra, set) = helm.extra_values();
     let mut values = Vec::new();

@@ -296,10 +296,10 @@ pub struct ChartRender {
     pub nondeterministic: Vec<String>,
 }
 
-/// Whether `dir` holds a Helm chart (`Chart.yaml`).
+/// Whether `dir` holds a Helm chart (`Chart.yaml`) or is a packaged one (`.tgz`).
 pub fn is_chart(fs: &dyn FileSystem, dir: &str) -> bool {
     let dir = path::clean(dir.trim_end_matches('/')).unwrap_or_default();
-    fs.is_file(&path::join(&dir, "Chart.yaml").unwrap_or_default())
+    fs.is_file(&path::join(&dir, "Chart.yaml").unwrap_or_default()) || helm::is_archive(fs, &dir)
 }
 
 /// Renders the chart at `dir` with `helm` (Gantry's engine when `None`).
