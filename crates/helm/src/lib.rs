@@ -84,6 +84,8 @@ pub struct Request {
     pub values_files: Vec<(String, String)>,
     /// `--set` expressions, in order.
     pub set: Vec<String>,
+    /// `--set-string` expressions, in order, after `set`: every value a string.
+    pub set_string: Vec<String>,
     /// The release.
     pub release: Release,
     /// How long the render may take.
@@ -106,6 +108,7 @@ impl Default for Request {
             chart: BTreeMap::new(),
             values_files: Vec::new(),
             set: Vec::new(),
+            set_string: Vec::new(),
             release: Release::default(),
             timeout: Duration::from_secs(60),
             max_output: 64 << 20,
@@ -157,7 +160,7 @@ pub fn render(req: Request) -> Result<Rendered, HelmError> {
         .unwrap_or_else(|_| Err(HelmError::Limit("the render thread failed".into())))
 }
 
-/// User values: each file's documents merged, then `--set`.
+/// User values: each file's documents merged, then `--set`, then `--set-string` (Helm's order).
 pub fn user_values(req: &Request) -> Result<Map, HelmError> {
     let mut base = Map::new();
     for (name, text) in &req.values_files {
@@ -168,6 +171,10 @@ pub fn user_values(req: &Request) -> Result<Map, HelmError> {
     for expr in &req.set {
         strvals::parse_into(expr, &base, false)
             .map_err(|e| HelmError::Values(format!("failed parsing --set data: {e}")))?;
+    }
+    for expr in &req.set_string {
+        strvals::parse_into(expr, &base, true)
+            .map_err(|e| HelmError::Values(format!("failed parsing --set-string data: {e}")))?;
     }
     Ok(base)
 }

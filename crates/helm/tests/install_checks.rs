@@ -194,3 +194,28 @@ fn keep_memory_renders_the_same() {
     assert_eq!(freed.templates, kept.templates);
     assert_eq!(freed.stream, kept.stream);
 }
+
+#[test]
+fn set_string_comes_after_set_and_keeps_every_value_a_string() {
+    let mut req = request(&[
+        ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+        ("values.yaml", "a: default\nb: 1\nc: []\n"),
+        ("templates/cm.yaml", CM),
+    ]);
+    req.set = vec!["a=1e5,b=2".into()];
+    // A commit or an image tag that looks like a number or a boolean stays as written.
+    req.set_string = vec!["a=1e5".into(), "b=true".into()];
+    let out = render(req).expect("renders");
+    assert_eq!(
+        out.templates["c/templates/cm.yaml"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-name\ndata:\n  a: \"1e5\"\n  b: string\n  c: \"[]\"\n"
+    );
+
+    let mut req = request(&[("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n")]);
+    req.set_string = vec!["a[".into()];
+    let err = render(req).expect_err("fails");
+    assert_eq!(
+        err.to_string(),
+        "failed parsing --set-string data: error parsing index: EOF"
+    );
+}

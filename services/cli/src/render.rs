@@ -56,6 +56,10 @@ pub struct Args {
     /// Helm `--set KEY=VALUE` (charts only; repeatable, applied after the values files).
     #[arg(long = "set")]
     pub set: Vec<String>,
+    /// Helm `--set-string KEY=VALUE`: every value a string, as `1e5` or `true` are meant when
+    /// they are an image tag or a commit (charts only; repeatable, applied after `--set`).
+    #[arg(long = "set-string")]
+    pub set_string: Vec<String>,
     /// Print, instead of the manifests, a JSON object of each template's path and rendered
     /// text as Helm's engine returns them (`NOTES.txt` excluded).
     #[arg(long)]
@@ -110,11 +114,12 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         if args.helm_templates
             || !args.values.is_empty()
             || !args.set.is_empty()
+            || !args.set_string.is_empty()
             || args.release_name.is_some()
             || args.namespace.is_some()
         {
             anyhow::bail!(
-                "{} holds no Chart.yaml: --values, --set, --release-name, --namespace and --helm-templates apply to Helm charts only",
+                "{} holds no Chart.yaml: --values, --set, --set-string, --release-name, --namespace and --helm-templates apply to Helm charts only",
                 args.path.display()
             );
         }
@@ -139,6 +144,7 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         helm.values.push((v.display().to_string(), text));
     }
     helm.set = args.set.clone();
+    helm.set_string = args.set_string.clone();
     helm.templates_only = args.helm_templates;
     // The process exits after printing: freeing the render (here and on the render thread)
     // only to hand the pages back to the kernel at exit is work for nothing (7 % of a large

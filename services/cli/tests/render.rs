@@ -311,6 +311,13 @@ fn a_packaged_chart_renders_as_its_folder_does() -> Result<()> {
         text.contains("replicas: \"3\"") && text.contains("size: \"5\""),
         "{text}"
     );
+    // --set-string after --set, as Helm orders them: `007` stays as written.
+    let out = gantry(
+        root,
+        &["web", "--set", "replicas=7", "--set-string", "replicas=007"],
+    )?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(text.contains("replicas: \"007\""), "{text}");
 
     std::fs::write(root.join("broken.tgz"), b"not gzip at all")?;
     let err = failure(&gantry(root, &["broken.tgz"])?);

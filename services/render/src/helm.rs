@@ -94,6 +94,8 @@ pub struct NativeHelm {
     pub values: Vec<(String, String)>,
     /// `--set` expressions, last.
     pub set: Vec<String>,
+    /// `--set-string` expressions, after `set`.
+    pub set_string: Vec<String>,
     /// How long a render may take.
     pub timeout: Duration,
     /// Only the engine's template map, without `helm template`'s stream (which fails on
@@ -117,6 +119,7 @@ impl NativeHelm {
             values_files,
             values: Vec::new(),
             set: Vec::new(),
+            set_string: Vec::new(),
             timeout: Duration::from_secs(60),
             templates_only: false,
             keep_memory: false,
@@ -146,6 +149,7 @@ impl HelmRenderer for NativeHelm {
             chart: req.files,
             values_files: req.values,
             set: req.set,
+            set_string: self.set_string.clone(),
             release: gantry_helm::Release {
                 name: req.release_name,
                 namespace: req.namespace.unwrap_or_else(|| "default".into()),
