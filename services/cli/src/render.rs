@@ -47,8 +47,8 @@ pub struct Args {
     /// Helm release name (charts only; default `release-name`, as `helm template`).
     #[arg(long)]
     pub release_name: Option<String>,
-    /// Helm release namespace (charts only; default `default`).
-    #[arg(long)]
+    /// Helm release namespace (charts only; default `default`; `-n` as in `helm template`).
+    #[arg(long, short = 'n')]
     pub namespace: Option<String>,
     /// Helm values file, as `helm template --values` (charts only; repeatable, later wins).
     #[arg(long = "values", short = 'f')]

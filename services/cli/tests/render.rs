@@ -264,7 +264,7 @@ fn a_packaged_chart_renders_as_its_folder_does() -> Result<()> {
     write(
         root,
         "web/templates/cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Chart.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Chart.Name }}\n  namespace: {{ .Release.Namespace }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n",
     )?;
     write(
         root,
@@ -311,13 +311,24 @@ fn a_packaged_chart_renders_as_its_folder_does() -> Result<()> {
         text.contains("replicas: \"3\"") && text.contains("size: \"5\""),
         "{text}"
     );
-    // --set-string after --set, as Helm orders them: `007` stays as written.
+    // --set-string after --set, as Helm orders them: `007` stays as written; `-n` as in Helm.
     let out = gantry(
         root,
-        &["web", "--set", "replicas=7", "--set-string", "replicas=007"],
+        &[
+            "web",
+            "-n",
+            "shop",
+            "--set",
+            "replicas=7",
+            "--set-string",
+            "replicas=007",
+        ],
     )?;
     let text = String::from_utf8(out.stdout)?;
-    assert!(text.contains("replicas: \"007\""), "{text}");
+    assert!(
+        text.contains("replicas: \"007\"") && text.contains("namespace: shop"),
+        "{text}"
+    );
 
     std::fs::write(root.join("broken.tgz"), b"not gzip at all")?;
     let err = failure(&gantry(root, &["broken.tgz"])?);
