@@ -86,6 +86,9 @@ pub struct Request {
     pub set: Vec<String>,
     /// `--set-string` expressions, in order, after `set`: every value a string.
     pub set_string: Vec<String>,
+    /// `--api-versions`: added to Helm's default `.Capabilities.APIVersions` (a chart that
+    /// renders a `ServiceMonitor` only where `monitoring.coreos.com/v1` is served, say).
+    pub api_versions: Vec<String>,
     /// The release.
     pub release: Release,
     /// How long the render may take.
@@ -109,6 +112,7 @@ impl Default for Request {
             values_files: Vec::new(),
             set: Vec::new(),
             set_string: Vec::new(),
+            api_versions: Vec::new(),
             release: Release::default(),
             timeout: Duration::from_secs(60),
             max_output: 64 << 20,
@@ -239,7 +243,8 @@ fn render_here(req: &Request, spent: &mut engine::Spent) -> Result<Rendered, Hel
     })?;
     let vals = values::coalesce_values(&chart, &user).map_err(HelmError::Values)?;
     schema::check(&chart, &vals)?;
-    let caps = Capabilities::default();
+    let mut caps = Capabilities::default();
+    caps.api_versions.extend(req.api_versions.iter().cloned());
     if !chart.metadata.kube_version.is_empty()
         && !funcs::semver_compatible(&chart.metadata.kube_version, &caps.kube_version.normalized)
     {

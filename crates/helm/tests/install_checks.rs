@@ -219,3 +219,25 @@ fn set_string_comes_after_set_and_keeps_every_value_a_string() {
         "failed parsing --set-string data: error parsing index: EOF"
     );
 }
+
+#[test]
+fn api_versions_are_added_to_helms_defaults() {
+    let files = [
+        ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+        (
+            "templates/sm.yaml",
+            "{{- if .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1\" }}\nkind: ServiceMonitor\n{{- end }}\napps: {{ .Capabilities.APIVersions.Has \"apps/v1\" }}\n",
+        ),
+    ];
+    let plain = render(request(&files)).expect("renders");
+    assert_eq!(plain.templates["c/templates/sm.yaml"], "\napps: true\n");
+    let with = render(Request {
+        api_versions: vec!["monitoring.coreos.com/v1".into()],
+        ..request(&files)
+    })
+    .expect("renders");
+    assert_eq!(
+        with.templates["c/templates/sm.yaml"],
+        "\nkind: ServiceMonitor\napps: true\n"
+    );
+}

@@ -60,6 +60,10 @@ pub struct Args {
     /// they are an image tag or a commit (charts only; repeatable, applied after `--set`).
     #[arg(long = "set-string")]
     pub set_string: Vec<String>,
+    /// Helm `--api-versions`: API versions added to Helm's default `.Capabilities.APIVersions`
+    /// (charts only; repeatable or comma-separated, as `helm template -a`).
+    #[arg(long = "api-versions", short = 'a', value_delimiter = ',')]
+    pub api_versions: Vec<String>,
     /// Print, instead of the manifests, a JSON object of each template's path and rendered
     /// text as Helm's engine returns them (`NOTES.txt` excluded).
     #[arg(long)]
@@ -115,11 +119,12 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
             || !args.values.is_empty()
             || !args.set.is_empty()
             || !args.set_string.is_empty()
+            || !args.api_versions.is_empty()
             || args.release_name.is_some()
             || args.namespace.is_some()
         {
             anyhow::bail!(
-                "{} holds no Chart.yaml: --values, --set, --set-string, --release-name, --namespace and --helm-templates apply to Helm charts only",
+                "{} holds no Chart.yaml: --values, --set, --set-string, --api-versions, --release-name, --namespace and --helm-templates apply to Helm charts only",
                 args.path.display()
             );
         }
@@ -145,6 +150,7 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     }
     helm.set = args.set.clone();
     helm.set_string = args.set_string.clone();
+    helm.api_versions = args.api_versions.clone();
     helm.templates_only = args.helm_templates;
     // The process exits after printing: freeing the render (here and on the render thread)
     // only to hand the pages back to the kernel at exit is work for nothing (7 % of a large

@@ -336,3 +336,45 @@ fn a_packaged_chart_renders_as_its_folder_does() -> Result<()> {
     assert_eq!(err.lines().count(), 1, "{err}");
     Ok(())
 }
+
+#[test]
+fn api_versions_reach_the_charts_capabilities() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "mon/Chart.yaml",
+        "apiVersion: v2\nname: mon\nversion: 0.1.0\n",
+    )?;
+    write(
+        root,
+        "mon/templates/sm.yaml",
+        "{{- range list \"monitoring.coreos.com/v1\" \"example.com/v2\" \"apps/v1\" }}\n{{ . }}: {{ $.Capabilities.APIVersions.Has . }}\n{{- end }}\n",
+    )?;
+    let out = gantry(
+        root,
+        &[
+            "mon",
+            "--helm-templates",
+            "-a",
+            "monitoring.coreos.com/v1,example.com/v2",
+        ],
+    )?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        map["mon/templates/sm.yaml"],
+        "\nmonitoring.coreos.com/v1: true\nexample.com/v2: true\napps/v1: true\n"
+    );
+    let out = gantry(root, &["mon", "--helm-templates"])?;
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        map["mon/templates/sm.yaml"],
+        "\nmonitoring.coreos.com/v1: false\nexample.com/v2: false\napps/v1: true\n"
+    );
+    Ok(())
+}

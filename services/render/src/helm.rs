@@ -96,6 +96,8 @@ pub struct NativeHelm {
     pub set: Vec<String>,
     /// `--set-string` expressions, after `set`.
     pub set_string: Vec<String>,
+    /// API versions added to `.Capabilities.APIVersions` (`helm template --api-versions`).
+    pub api_versions: Vec<String>,
     /// How long a render may take.
     pub timeout: Duration,
     /// Only the engine's template map, without `helm template`'s stream (which fails on
@@ -120,6 +122,7 @@ impl NativeHelm {
             values: Vec::new(),
             set: Vec::new(),
             set_string: Vec::new(),
+            api_versions: Vec::new(),
             timeout: Duration::from_secs(60),
             templates_only: false,
             keep_memory: false,
@@ -150,6 +153,7 @@ impl HelmRenderer for NativeHelm {
             values_files: req.values,
             set: req.set,
             set_string: self.set_string.clone(),
+            api_versions: self.api_versions.clone(),
             release: gantry_helm::Release {
                 name: req.release_name,
                 namespace: req.namespace.unwrap_or_else(|| "default".into()),
