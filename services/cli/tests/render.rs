@@ -33,6 +33,16 @@ fn gantry(cwd: &Path, args: &[&str]) -> Result<Output> {
         .output()?)
 }
 
+/// The stdout of a `gantry render` that must have succeeded (its stderr is the error if not).
+fn success(out: &Output) -> Result<String> {
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout.clone())?)
+}
+
 /// The stderr of a `gantry render` that must have failed with exit code 1.
 fn failure(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(1));
@@ -289,24 +299,11 @@ fn a_packaged_chart_renders_as_its_folder_does() -> Result<()> {
             a.extend_from_slice(extra);
             a
         };
-        let folder = gantry(root, &args("web"))?;
-        let packaged = gantry(root, &args("web-1.2.0.tgz"))?;
-        ensure!(
-            folder.status.success(),
-            "{}",
-            String::from_utf8_lossy(&folder.stderr)
-        );
-        ensure!(
-            packaged.status.success(),
-            "{}",
-            String::from_utf8_lossy(&packaged.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&packaged.stdout),
-            String::from_utf8_lossy(&folder.stdout)
-        );
+        let folder = success(&gantry(root, &args("web"))?)?;
+        let packaged = success(&gantry(root, &args("web-1.2.0.tgz"))?)?;
+        assert_eq!(packaged, folder);
     }
-    let text = String::from_utf8(gantry(root, &["web-1.2.0.tgz", "-f", "prod.yaml"])?.stdout)?;
+    let text = success(&gantry(root, &["web-1.2.0.tgz", "-f", "prod.yaml"])?)?;
     assert!(
         text.contains("replicas: \"3\"") && text.contains("size: \"5\""),
         "{text}"
@@ -324,7 +321,7 @@ fn a_packaged_chart_renders_as_its_folder_does() -> Result<()> {
             "replicas=007",
         ],
     )?;
-    let text = String::from_utf8(out.stdout)?;
+    let text = success(&out)?;
     assert!(
         text.contains("replicas: \"007\"") && text.contains("namespace: shop"),
         "{text}"
@@ -360,18 +357,13 @@ fn api_versions_reach_the_charts_capabilities() -> Result<()> {
             "monitoring.coreos.com/v1,example.com/v2",
         ],
     )?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&out.stdout)?;
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&success(&out)?)?;
     assert_eq!(
         map["mon/templates/sm.yaml"],
         "\nmonitoring.coreos.com/v1: true\nexample.com/v2: true\napps/v1: true\n"
     );
     let out = gantry(root, &["mon", "--helm-templates"])?;
-    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(&out.stdout)?;
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&success(&out)?)?;
     assert_eq!(
         map["mon/templates/sm.yaml"],
         "\nmonitoring.coreos.com/v1: false\nexample.com/v2: false\napps/v1: true\n"
