@@ -665,16 +665,18 @@ fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Loads a chart directory given as its files (paths relative to the chart, `/`-separated).
-pub fn load_dir(files: &BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
+/// The files move into the chart: a copy of every file was a tenth of a whole `gantry render`
+/// of a chart with large `.Files` (dashboards, CRDs).
+pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
     let mut rules = match files.get(".helmignore") {
         Some(b) => Ignore::parse(&String::from_utf8_lossy(b))?,
         None => Ignore::default(),
     };
     rules.add_defaults();
-    let mut paths: Vec<&String> = files.keys().collect();
-    paths.sort_by(|a, b| walk_order(a, b));
-    let mut out = Vec::new();
-    'files: for p in paths {
+    let mut entries: Vec<(String, Vec<u8>)> = files.into_iter().collect();
+    entries.sort_by(|a, b| walk_order(&a.0, &b.0));
+    let mut out = Vec::with_capacity(entries.len());
+    'files: for (p, mut data) in entries {
         // A directory the rules ignore hides everything under it.
         let parts: Vec<&str> = p.split('/').collect();
         for i in 1..parts.len() {
@@ -682,18 +684,19 @@ pub fn load_dir(files: &BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
                 continue 'files;
             }
         }
-        if rules.ignored(p, false) {
+        if rules.ignored(&p, false) {
             continue;
         }
-        let data = &files[p];
         if data.len() as u64 > MAX_FILE_BYTES {
             return Err(HelmError::Chart(format!(
                 "chart file {} is larger than the maximum file size {MAX_FILE_BYTES}",
                 gantry_gotmpl::gofmt::quote(parts[parts.len() - 1])
             )));
         }
-        let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
-        out.push((p.clone(), data.to_vec()));
+        if data.starts_with(b"\xef\xbb\xbf") {
+            data.drain(..3);
+        }
+        out.push((p, data));
     }
     load_files(out)
 }

@@ -150,7 +150,8 @@ pub fn render(req: Request) -> Result<Rendered, HelmError> {
         .stack_size(512 << 20)
         .spawn(move || {
             let mut spent = engine::Spent::new();
-            let result = render_here(&req, &mut spent);
+            let mut req = req;
+            let result = render_here(&mut req, &mut spent);
             // The caller may have stopped waiting; the render is freed either way.
             let _ = tx.send(result);
             if req.keep_memory {
@@ -227,9 +228,9 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
     Ok(())
 }
 
-fn render_here(req: &Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
+fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
-    let mut chart = chart::load_dir(&req.chart)?;
+    let mut chart = chart::load_dir(std::mem::take(&mut req.chart))?;
     if req.stream {
         check_installable(&chart, &req.release.name)?;
     }

@@ -241,3 +241,23 @@ fn api_versions_are_added_to_helms_defaults() {
         "\nkind: ServiceMonitor\napps: true\n"
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_dropped_from_every_chart_file() {
+    let out = render(request(&[
+        (
+            "Chart.yaml",
+            "\u{feff}apiVersion: v2\nname: c\nversion: 1.0.0\n",
+        ),
+        ("values.yaml", "\u{feff}a: 1\n"),
+        ("templates/cm.yaml", "\u{feff}a: {{ .Values.a }}\n"),
+        ("files/x.txt", "\u{feff}x"),
+        (
+            "templates/files.yaml",
+            "x: {{ .Files.Get \"files/x.txt\" }}\n",
+        ),
+    ]))
+    .expect("renders");
+    assert_eq!(out.templates["c/templates/cm.yaml"], "a: 1\n");
+    assert_eq!(out.templates["c/templates/files.yaml"], "x: x\n");
+}
