@@ -702,7 +702,13 @@ pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
 }
 
 fn text(data: &[u8], name: &str) -> Result<String, HelmError> {
-    String::from_utf8(data.to_vec()).map_err(|_| {
+    text_of(data.to_vec(), name)
+}
+
+/// A file the chart no longer needs as bytes, as text without a copy (a values file can be
+/// hundreds of kilobytes).
+fn text_of(data: Vec<u8>, name: &str) -> Result<String, HelmError> {
+    String::from_utf8(data).map_err(|_| {
         HelmError::Unsupported(format!(
             "{name} is not valid UTF-8 (not supported by Gantry)"
         ))
@@ -779,7 +785,7 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
         match name.as_str() {
             "Chart.yaml" | "Chart.lock" => {}
             "values.yaml" => {
-                c.values = load_values(&text(&data, "values.yaml")?)
+                c.values = load_values(&text_of(data, "values.yaml")?)
                     .map_err(|e| HelmError::Values(format!("cannot load values.yaml: {e}")))?;
             }
             "values.schema.json" => c.schema = Some(data),
