@@ -20,7 +20,7 @@ pub use git::{GitRepo, configmap, git_in, init_logs};
 pub use process::{
     Captured, UsageCase, assert_refuses_old_nats, assert_usage_errors, capture_http, http_exchange,
     http_status, kubectl, nats_server_version, poll, read_until_line, tool, tools_bin, wait_for,
-    wait_http_status, wait_listening,
+    wait_http_status, wait_listening, wait_nats,
 };
 
 /// Names the `nats-server` binary to use; otherwise `.tools/venv/bin`, then `PATH`.
@@ -149,7 +149,7 @@ impl NatsServer {
                     bin.display()
                 )
             })?;
-        wait_listening(&mut child, self.port, Duration::from_secs(15))
+        wait_nats(&mut child, self.port, Duration::from_secs(15))
             .context("nats-server did not listen")?;
         self.child = Some(child);
         Ok(())
