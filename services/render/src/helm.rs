@@ -373,17 +373,14 @@ pub(crate) fn render_chart(
     helm: &dyn HelmRenderer,
 ) -> Result<HelmOutput, RenderError> {
     let mut files = BTreeMap::new();
-    if is_archive(engine.fs, dir) {
+    let dir = if is_archive(engine.fs, dir) {
         // `helm template CHART.tgz`: a packaged chart renders as its folder would, values
         // files then being relative to the archive's folder.
         let data = engine.read(dir).map_err(convert_read)?;
         files.extend(gantry_helm::chart::archive_files(&data).map_err(HelmError::Native)?);
-    } else {
-        collect(engine, dir, dir, &mut files)?;
-    }
-    let dir = if is_archive(engine.fs, dir) {
         dir.rsplit_once('/').map_or("", |(parent, _)| parent)
     } else {
+        collect(engine, dir, dir, &mut files)?;
         dir
     };
     let (release_name, namespace, values_files) = helm.settings();
