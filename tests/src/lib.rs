@@ -5,7 +5,7 @@
 //! temporary store, and the server is killed when the handle drops, so tests run anywhere and in
 //! parallel without sharing state.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,8 +19,8 @@ mod process;
 pub use git::{GitRepo, configmap, git_in, init_logs};
 pub use process::{
     Captured, UsageCase, assert_refuses_old_nats, assert_usage_errors, capture_http, http_exchange,
-    http_status, kubectl, nats_server_version, poll, read_until_line, tool, tools_bin, wait_for,
-    wait_http_status, wait_listening, wait_nats,
+    http_status, kubectl, nats_greets, nats_server_version, poll, read_until_line, tool, tools_bin,
+    wait_for, wait_http_status, wait_listening, wait_nats,
 };
 
 /// Names the `nats-server` binary to use; otherwise `.tools/venv/bin`, then `PATH`.
@@ -271,11 +271,10 @@ impl NatsCluster {
 
 impl NatsServer {
     /// True when the server's monitoring endpoint answers `/healthz` with 200 (a server without
-    /// one: when it accepts connections).
+    /// one: when it greets a client, as [`NatsServer::start`] waits for).
     pub fn healthy(&self) -> bool {
         let Some(port) = self.monitor else {
-            let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-            return TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+            return nats_greets(self.port);
         };
         http_status(port, "/healthz") == Some(200)
     }

@@ -72,14 +72,25 @@ pub fn wait_listening(child: &mut Child, port: u16, within: Duration) -> Result<
 /// A bare TCP accept was not enough: a full run once saw a client's first connection to a
 /// server that had just accepted the probe reset by the peer.
 pub fn wait_nats(child: &mut Child, port: u16, within: Duration) -> Result<()> {
+    wait_for(
+        child,
+        &format!("a NATS greeting on 127.0.0.1:{port}"),
+        within,
+        || nats_greets(port).then_some(()),
+    )
+}
+
+/// Whether a connection to 127.0.0.1:`port` is greeted with NATS's `INFO`.
+pub fn nats_greets(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for(child, &format!("a NATS greeting on {addr}"), within, || {
+    let greeting = || -> Option<bool> {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
         s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
         let mut head = [0u8; 5];
         s.read_exact(&mut head).ok()?;
-        (&head == b"INFO ").then_some(())
-    })
+        Some(&head == b"INFO ")
+    };
+    greeting().unwrap_or(false)
 }
 
 /// Waits until `child` answers `GET path` on 127.0.0.1:`port` with `status`.
