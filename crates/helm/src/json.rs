@@ -260,9 +260,69 @@ pub fn from_serde(v: &serde_json::Value) -> Value {
 }
 
 /// Converts a Go value into a serde_json value (numbers as written by encoding/json).
+///
+/// Built directly rather than through `json.Marshal`'s text and a parse (which was a third of a
+/// schema check): every number is what parsing its encoding/json text gives (`2.0` is written
+/// `2`, an integer to `type: integer`), and a Go string that is not UTF-8 gets one U+FFFD per
+/// invalid byte, as encoding/json writes it.
 pub fn to_serde(v: &Value) -> Result<serde_json::Value, String> {
-    let text = write(&to_json(v)?, false);
-    serde_json::from_str(&text).map_err(|e| e.to_string())
+    use serde_json::Value as J;
+    Ok(match v {
+        Value::Invalid | Value::Nil => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) | Value::Int64(i) => J::Number((*i).into()),
+        Value::Float(f) => J::Number(
+            float_text(*f)?
+                .parse::<serde_json::Number>()
+                .map_err(|e| e.to_string())?,
+        ),
+        Value::String(s) => J::String(s.to_string()),
+        Value::BinStr(b) => {
+            let mut s = String::with_capacity(b.len());
+            for chunk in b.utf8_chunks() {
+                s.push_str(chunk.valid());
+                for _ in chunk.invalid() {
+                    s.push(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            J::String(s)
+        }
+        Value::Bytes(b) => {
+            use base64::Engine as _;
+            J::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        Value::List(l) if l.ty.name == "#struct" => {
+            let mut out = serde_json::Map::new();
+            for pair in l.items.iter() {
+                if let Value::List(kv) = pair
+                    && let [Value::String(k), v] = kv.items.as_slice()
+                {
+                    out.insert(k.to_string(), to_serde(v)?);
+                }
+            }
+            J::Object(out)
+        }
+        Value::List(l) => {
+            if l.nil {
+                J::Null
+            } else {
+                J::Array(l.items.iter().map(to_serde).collect::<Result<_, _>>()?)
+            }
+        }
+        Value::Map(m) => {
+            if m.nil {
+                J::Null
+            } else {
+                let data = m.data.borrow();
+                let mut out = serde_json::Map::new();
+                for (k, v) in data.iter() {
+                    out.insert(k.clone(), to_serde(v)?);
+                }
+                J::Object(out)
+            }
+        }
+        Value::Object(o) => to_serde(&o.json()?)?,
+    })
 }
 
 #[cfg(test)]
@@ -277,6 +337,42 @@ mod tests {
         assert_eq!(float_text(0.000001).unwrap(), "0.000001");
         assert_eq!(float_text(2.5).unwrap(), "2.5");
         assert!(float_text(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn to_serde_is_what_parsing_marshals_text_gives() {
+        let inner = Map::new();
+        inner.insert("<html>", Value::str("a&b\n\u{2028}"));
+        inner.insert("nil", Value::Nil);
+        inner.insert("nil list", Value::List(List::nil()));
+        let top = Map::new();
+        for (k, v) in [
+            ("int", Value::Int(-7)),
+            ("int64", Value::Int64(1 << 60)),
+            ("whole float", Value::Float(2.0)),
+            ("big float", Value::Float(1e21)),
+            ("small float", Value::Float(1e-7)),
+            ("float", Value::Float(-2.5)),
+            ("huge", Value::Float(1.7e308)),
+            ("bin", Value::BinStr(std::rc::Rc::from(&b"a\xff\xfeb"[..]))),
+            ("bytes", Value::Bytes(std::rc::Rc::from(&b"\x00\x01"[..]))),
+            ("bool", Value::Bool(true)),
+            (
+                "struct",
+                struct_fields(vec![("b", Value::Int(1)), ("a", Value::Nil)]),
+            ),
+            ("map", Value::Map(inner)),
+            (
+                "list",
+                Value::List(List::new(vec![Value::Float(3.0), Value::str("x")])),
+            ),
+        ] {
+            top.insert(k, v);
+        }
+        let v = Value::Map(top);
+        let via_text: serde_json::Value = serde_json::from_str(&marshal(&v).unwrap()).unwrap();
+        assert_eq!(to_serde(&v).unwrap(), via_text);
+        assert!(to_serde(&Value::Float(f64::NAN)).is_err());
     }
 
     #[test]
