@@ -33,8 +33,10 @@ const CV: &str = r"v?([0-9|x|X|\*]+)(\.[0-9|x|X|\*]+)?(\.[0-9|x|X|\*]+)?(-([0-9A
 const OPS: &str = r"=||!=|>|<|>=|=>|<=|=<|~|~>|\^";
 const WS: &str = r"[\t\n\v\f\r ]";
 
+/// The constraint grammar's patterns, compiled on the first constraint only: compiling them all
+/// was a fortieth of a whole `gantry render` for every chart, since loading any `Chart.yaml`
+/// parses its version.
 struct Res {
-    loose: Regex,
     constraint: Regex,
     range: Regex,
     find: Regex,
@@ -46,7 +48,6 @@ fn res() -> &'static Res {
     R.get_or_init(|| {
         let mk = |p: String| Regex::new(&p).unwrap_or_else(|e| panic!("semver regex: {e}"));
         Res {
-            loose: mk(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$".into()),
             constraint: mk(format!(r"^{WS}*({OPS}){WS}*({CV}){WS}*$")),
             range: mk(format!(r"{WS}*({CV}){WS}+-{WS}+({CV}){WS}*")),
             find: mk(format!(r"({OPS}){WS}*({CV})")),
@@ -55,6 +56,63 @@ fn res() -> &'static Res {
             )),
         }
     })
+}
+
+/// A version's parts as semver's loose pattern captures them,
+/// `^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-(IDS))?(\+(IDS))?$` with IDS `[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*`:
+/// major, minor and patch (each `None` when absent), prerelease and metadata (empty when absent).
+/// Each part ends where only the next can begin, so reading left to right is the pattern's match.
+fn loose_parts(v: &str) -> Option<(&str, Option<&str>, Option<&str>, &str, &str)> {
+    fn digits(s: &str) -> usize {
+        s.bytes().take_while(u8::is_ascii_digit).count()
+    }
+    fn ids(s: &str) -> Option<usize> {
+        let mut n = 0;
+        loop {
+            let id = s[n..]
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                .count();
+            if id == 0 {
+                return None;
+            }
+            n += id;
+            if s[n..].starts_with('.') {
+                n += 1;
+            } else {
+                return Some(n);
+            }
+        }
+    }
+    let rest = v.strip_prefix('v').unwrap_or(v);
+    let n = digits(rest);
+    if n == 0 {
+        return None;
+    }
+    let (major, mut rest) = rest.split_at(n);
+    let mut dotted = [None, None];
+    for part in &mut dotted {
+        if let Some(r) = rest.strip_prefix('.') {
+            let n = digits(r);
+            if n == 0 {
+                return None;
+            }
+            *part = Some(&r[..n]);
+            rest = &r[n..];
+        }
+    }
+    let mut pre = "";
+    if let Some(r) = rest.strip_prefix('-') {
+        let n = ids(r)?;
+        (pre, rest) = r.split_at(n);
+    }
+    let mut metadata = "";
+    if let Some(r) = rest.strip_prefix('+') {
+        let n = ids(r)?;
+        (metadata, rest) = r.split_at(n);
+    }
+    rest.is_empty()
+        .then_some((major, dotted[0], dotted[1], pre, metadata))
 }
 
 fn valid_prerelease(p: &str) -> Result<(), String> {
@@ -85,7 +143,8 @@ fn valid_metadata(m: &str) -> Result<(), String> {
 impl Version {
     /// `semver.NewVersion` (coercing: `v1`, `1.2`, leading zeros accepted).
     pub fn parse(v: &str) -> Result<Version, String> {
-        let m = res().loose.captures(v).ok_or("invalid semantic version")?;
+        let (major, minor, patch, pre, metadata) =
+            loose_parts(v).ok_or("invalid semantic version")?;
         let num = |s: &str| -> Result<u64, String> {
             s.parse::<u64>().map_err(|_| {
                 format!(
@@ -94,17 +153,11 @@ impl Version {
                 )
             })
         };
-        let major = num(m.get(1).map_or("", |x| x.as_str()))?;
-        let minor = match m.get(2) {
-            Some(x) => num(&x.as_str()[1..])?,
-            None => 0,
-        };
-        let patch = match m.get(3) {
-            Some(x) => num(&x.as_str()[1..])?,
-            None => 0,
-        };
-        let pre = m.get(5).map_or("", |x| x.as_str()).to_owned();
-        let metadata = m.get(8).map_or("", |x| x.as_str()).to_owned();
+        let major = num(major)?;
+        let minor = minor.map_or(Ok(0), num)?;
+        let patch = patch.map_or(Ok(0), num)?;
+        let pre = pre.to_owned();
+        let metadata = metadata.to_owned();
         if !pre.is_empty() {
             valid_prerelease(&pre)?;
         }
@@ -495,6 +548,53 @@ mod tests {
         Constraint::parse(con)
             .unwrap()
             .check(&Version::parse(v).unwrap())
+    }
+
+    #[test]
+    fn loose_versions_read_as_semvers_pattern_matches_them() {
+        let pattern = Regex::new(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$").unwrap();
+        let mut cases = vec![String::new()];
+        // Every string of up to four characters over an alphabet that reaches each branch.
+        let alphabet = ["v", "1", "0", ".", "-", "+", "a", "x", " "];
+        let mut level = vec![String::new()];
+        for _ in 0..4 {
+            level = level
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            cases.extend(level.iter().cloned());
+        }
+        cases.extend(
+            [
+                "v1.2.3-rc.1+build.5",
+                "1.2.3.4",
+                "1.0.0-a.",
+                "1.0.0-a..b",
+                "1.0.0+",
+                "1.2-x-y+z",
+                "01.002.0003",
+                "1.2.3--x",
+                "1.2.3-é",
+                "v",
+                "1.2.3\n",
+                "1.2.3+a+b",
+                "1.2.3-a+b-c.d",
+            ]
+            .map(String::from),
+        );
+        for v in &cases {
+            let want = pattern.captures(v).map(|m| {
+                let g = |i: usize| m.get(i).map(|x| x.as_str());
+                (
+                    g(1).unwrap_or(""),
+                    g(2).map(|x| &x[1..]),
+                    g(3).map(|x| &x[1..]),
+                    g(5).unwrap_or(""),
+                    g(8).unwrap_or(""),
+                )
+            });
+            assert_eq!(loose_parts(v), want, "{v:?}");
+        }
     }
 
     #[test]
