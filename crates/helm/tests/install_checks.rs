@@ -193,6 +193,34 @@ fn keep_memory_renders_the_same() {
     .expect("renders");
     assert_eq!(freed.templates, kept.templates);
     assert_eq!(freed.stream, kept.stream);
+
+    // On the caller's thread (one with the render's stack), with its memory kept or freed, and
+    // failing there with the same error.
+    let here = |r: Request| {
+        std::thread::Builder::new()
+            .stack_size(gantry_helm::STACK_SIZE)
+            .spawn(move || render(r))
+            .expect("a thread")
+            .join()
+            .expect("no panic")
+    };
+    for keep_memory in [false, true] {
+        let out = here(Request {
+            on_caller_thread: true,
+            keep_memory,
+            ..req()
+        })
+        .expect("renders");
+        assert_eq!(freed.templates, out.templates);
+        assert_eq!(freed.stream, out.stream);
+    }
+    let mut bad = req();
+    bad.set = vec!["replicas=x".into()];
+    let err = render(bad).expect_err("a schema error");
+    let mut bad = req();
+    bad.set = vec!["replicas=x".into()];
+    bad.on_caller_thread = true;
+    assert_eq!(here(bad).expect_err("the same error"), err);
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use gantry_render::{DirFs, NativeHelm, RenderOptions, Reorder, is_chart, render, render_chart};
+use gantry_render::{
+    DirFs, HELM_STACK_SIZE, NativeHelm, RenderOptions, Reorder, is_chart, render, render_chart,
+};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -70,9 +72,20 @@ pub struct Args {
     pub helm_templates: bool,
 }
 
-/// Runs the subcommand.
+/// Runs the subcommand, all of it on one thread with the stack a chart's render needs: each
+/// thread takes its own allocator pages, so a render on a second thread could not reuse the
+/// pages reading the chart had touched, and fresh pages are memory the kernel must zero.
 pub fn run(args: Args) -> ExitCode {
-    match run_inner(&args) {
+    let worker = std::thread::Builder::new()
+        .name("gantry-render".into())
+        .stack_size(HELM_STACK_SIZE)
+        .spawn(move || run_inner(&args))
+        .map_err(|e| anyhow::anyhow!("cannot start the render thread: {e}"))
+        .and_then(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the render thread failed")))
+        });
+    match worker {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
@@ -156,6 +169,7 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     // only to hand the pages back to the kernel at exit is work for nothing (7 % of a large
     // chart's whole process), so its memory is left to the operating system, as compilers do.
     helm.keep_memory = true;
+    helm.on_caller_thread = true;
     // Like Helm, a chart's symlinks are followed wherever they lead (VictoriaMetrics' CRD chart
     // links its CRDs from a sibling chart); `--root` confines them.
     let mut chart = render_chart(&fs, &rel, &opts, Some(&helm))?;

@@ -106,6 +106,9 @@ pub struct NativeHelm {
     /// Leave the render's memory to the operating system: for a process that exits after
     /// this render ([`gantry_helm::Request::keep_memory`]).
     pub keep_memory: bool,
+    /// Render on the calling thread, which must have [`gantry_helm::STACK_SIZE`] of stack
+    /// ([`gantry_helm::Request::on_caller_thread`]).
+    pub on_caller_thread: bool,
 }
 
 impl NativeHelm {
@@ -126,6 +129,7 @@ impl NativeHelm {
             timeout: Duration::from_secs(60),
             templates_only: false,
             keep_memory: false,
+            on_caller_thread: false,
         }
     }
 }
@@ -162,6 +166,7 @@ impl HelmRenderer for NativeHelm {
             timeout: self.timeout,
             stream: !self.templates_only,
             keep_memory: self.keep_memory,
+            on_caller_thread: self.on_caller_thread,
             ..gantry_helm::Request::default()
         })?;
         Ok(HelmOutput {
