@@ -11,7 +11,7 @@ use gantry_gotmpl::value::{LIST_ANY, MAP_STR};
 use gantry_gotmpl::{List, Map, Value};
 
 use crate::HelmError;
-use crate::yaml::{YVal, YamlLimits, key_string, parse_documents, to_value};
+use crate::yaml::{YVal, YamlLimits, into_value, key_string, parse_documents, to_value};
 
 /// Largest file Helm reads from a chart.
 pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
@@ -723,7 +723,7 @@ pub fn load_values(data: &str) -> Result<Map, HelmError> {
     for d in docs {
         let m = match d {
             YVal::Null => Map::new(),
-            y @ YVal::Map(_) => match to_value(&y).map_err(|e| HelmError::Values(e.msg))? {
+            y @ YVal::Map(_) => match into_value(y).map_err(|e| HelmError::Values(e.msg))? {
                 Value::Map(m) => m,
                 _ => Map::new(),
             },

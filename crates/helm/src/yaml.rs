@@ -476,13 +476,44 @@ pub fn to_value(y: &YVal) -> Result<Value, YamlError> {
     })
 }
 
+/// [`to_value`] of a tree that is not needed afterwards: keys move instead of being copied, and
+/// each part of the tree is freed as soon as it is converted, so that converting a large values
+/// file reuses its own memory rather than touching as much again.
+pub fn into_value(y: YVal) -> Result<Value, YamlError> {
+    let json_err = |m: String| YamlError {
+        msg: format!("error converting YAML to JSON: {m}"),
+    };
+    Ok(match y {
+        YVal::Str(s) => Value::str(&s),
+        YVal::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                out.push(into_value(i)?);
+            }
+            Value::List(List::new(out))
+        }
+        YVal::Map(entries) => {
+            let mut m = BTreeMap::new();
+            for (k, v) in entries {
+                let k = match k {
+                    YVal::Str(k) => k,
+                    k => key_string(&k).map_err(json_err)?,
+                };
+                m.insert(k, into_value(v)?);
+            }
+            Value::Map(Map::from_map(m))
+        }
+        scalar => to_value(&scalar)?,
+    })
+}
+
 /// `yaml.Unmarshal(data, &map[string]interface{})`: the first document as a map (`null` is an
 /// empty map).
 pub fn unmarshal_map(text: &str, limits: YamlLimits) -> Result<Map, YamlError> {
     let docs = parse_documents(text, limits)?;
     match docs.into_iter().next().unwrap_or(YVal::Null) {
         YVal::Null => Ok(Map::new()),
-        y @ YVal::Map(_) => match to_value(&y)? {
+        y @ YVal::Map(_) => match into_value(y)? {
             Value::Map(m) => Ok(m),
             _ => Ok(Map::new()),
         },
@@ -500,7 +531,7 @@ pub fn unmarshal_list(text: &str, limits: YamlLimits) -> Result<List, YamlError>
     let docs = parse_documents(text, limits)?;
     match docs.into_iter().next().unwrap_or(YVal::Null) {
         YVal::Null => Ok(List::new(Vec::new())),
-        y @ YVal::Seq(_) => match to_value(&y)? {
+        y @ YVal::Seq(_) => match into_value(y)? {
             Value::List(l) => Ok(l),
             _ => Ok(List::new(Vec::new())),
         },
