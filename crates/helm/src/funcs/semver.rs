@@ -58,11 +58,21 @@ fn res() -> &'static Res {
     })
 }
 
-/// A version's parts as semver's loose pattern captures them,
-/// `^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-(IDS))?(\+(IDS))?$` with IDS `[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*`:
-/// major, minor and patch (each `None` when absent), prerelease and metadata (empty when absent).
+/// A version's parts as semver's loose pattern captures them: major, minor and patch (`None`
+/// when absent), prerelease and metadata (empty when absent).
+#[derive(Debug, PartialEq, Eq)]
+struct Loose<'a> {
+    major: &'a str,
+    minor: Option<&'a str>,
+    patch: Option<&'a str>,
+    pre: &'a str,
+    metadata: &'a str,
+}
+
+/// A version read as semver's loose pattern reads it,
+/// `^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-(IDS))?(\+(IDS))?$` with IDS `[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*`.
 /// Each part ends where only the next can begin, so reading left to right is the pattern's match.
-fn loose_parts(v: &str) -> Option<(&str, Option<&str>, Option<&str>, &str, &str)> {
+fn loose_parts(v: &str) -> Option<Loose<'_>> {
     fn digits(s: &str) -> usize {
         s.bytes().take_while(u8::is_ascii_digit).count()
     }
@@ -111,8 +121,13 @@ fn loose_parts(v: &str) -> Option<(&str, Option<&str>, Option<&str>, &str, &str)
         let n = ids(r)?;
         (metadata, rest) = r.split_at(n);
     }
-    rest.is_empty()
-        .then_some((major, dotted[0], dotted[1], pre, metadata))
+    rest.is_empty().then_some(Loose {
+        major,
+        minor: dotted[0],
+        patch: dotted[1],
+        pre,
+        metadata,
+    })
 }
 
 fn valid_prerelease(p: &str) -> Result<(), String> {
@@ -143,8 +158,13 @@ fn valid_metadata(m: &str) -> Result<(), String> {
 impl Version {
     /// `semver.NewVersion` (coercing: `v1`, `1.2`, leading zeros accepted).
     pub fn parse(v: &str) -> Result<Version, String> {
-        let (major, minor, patch, pre, metadata) =
-            loose_parts(v).ok_or("invalid semantic version")?;
+        let Loose {
+            major,
+            minor,
+            patch,
+            pre,
+            metadata,
+        } = loose_parts(v).ok_or("invalid semantic version")?;
         let num = |s: &str| -> Result<u64, String> {
             s.parse::<u64>().map_err(|_| {
                 format!(
@@ -585,13 +605,13 @@ mod tests {
         for v in &cases {
             let want = pattern.captures(v).map(|m| {
                 let g = |i: usize| m.get(i).map(|x| x.as_str());
-                (
-                    g(1).unwrap_or(""),
-                    g(2).map(|x| &x[1..]),
-                    g(3).map(|x| &x[1..]),
-                    g(5).unwrap_or(""),
-                    g(8).unwrap_or(""),
-                )
+                Loose {
+                    major: g(1).unwrap_or(""),
+                    minor: g(2).map(|x| &x[1..]),
+                    patch: g(3).map(|x| &x[1..]),
+                    pre: g(5).unwrap_or(""),
+                    metadata: g(8).unwrap_or(""),
+                }
             });
             assert_eq!(loose_parts(v), want, "{v:?}");
         }
