@@ -106,7 +106,7 @@ pub struct Request {
     /// Render on the calling thread, which must have [`STACK_SIZE`] of stack, rather than on a
     /// thread of the render's own. For a process that does its whole job on one such thread:
     /// each thread takes its own allocator pages, and a second thread's were fresh memory for
-    /// the kernel to zero, a sixth of a whole `gantry render` of a large chart.
+    /// the kernel to zero (a whole `gantry render` of prometheus: 10 huge pages, 7 on one thread).
     pub on_caller_thread: bool,
 }
 

@@ -560,6 +560,22 @@ pub fn json_kind(y: &YVal) -> &'static str {
 mod tests {
     use super::*;
 
+    #[test]
+    fn converting_by_value_is_converting_by_reference() {
+        let text = "b: [1, 2.5, x, null, {c: true}]\n1: int key\ntrue: bool key\n1.5: float key\n\"1\": string key\na: {d: ~, e: [[]], f: 0x10}\nb: repeated\n";
+        for doc in parse_documents(text, YamlLimits::default()).unwrap() {
+            let by_ref = format!("{:?}", to_value(&doc).unwrap());
+            assert_eq!(format!("{:?}", into_value(doc).unwrap()), by_ref);
+        }
+        for bad in ["[1, 2]: a\n", "~: a\n", "a: .nan\n"] {
+            let doc = parse_documents(bad, YamlLimits::default())
+                .unwrap()
+                .remove(0);
+            let by_ref = to_value(&doc).unwrap_err();
+            assert_eq!(into_value(doc).unwrap_err(), by_ref, "{bad}");
+        }
+    }
+
     fn v(s: &str) -> Value {
         Value::Map(unmarshal_map(s, YamlLimits::default()).unwrap())
     }
