@@ -277,16 +277,7 @@ pub fn to_serde(v: &Value) -> Result<serde_json::Value, String> {
                 .map_err(|e| e.to_string())?,
         ),
         Value::String(s) => J::String(s.to_string()),
-        Value::BinStr(b) => {
-            let mut s = String::with_capacity(b.len());
-            for chunk in b.utf8_chunks() {
-                s.push_str(chunk.valid());
-                for _ in chunk.invalid() {
-                    s.push(char::REPLACEMENT_CHARACTER);
-                }
-            }
-            J::String(s)
-        }
+        Value::BinStr(b) => J::String(gantry_gotmpl::go_lossy(b)),
         Value::Bytes(b) => {
             use base64::Engine as _;
             J::String(base64::engine::general_purpose::STANDARD.encode(b))
