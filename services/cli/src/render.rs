@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use gantry_render::{
     DirFs, HELM_STACK_SIZE, NativeHelm, RenderOptions, Reorder, is_chart, render, render_chart,
+    render_chart_stream,
 };
 
 /// Output format.
@@ -172,7 +173,12 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     helm.on_caller_thread = true;
     // Like Helm, a chart's symlinks are followed wherever they lead (VictoriaMetrics' CRD chart
     // links its CRDs from a sibling chart); `--root` confines them.
-    let mut chart = render_chart(&fs, &rel, &opts, Some(&helm))?;
+    // Only JSON output needs the stream read back as objects; YAML prints the stream as
+    // `helm template` does, with what that reading would refuse (a document without `kind`).
+    let mut chart = match args.output {
+        Output::Json => render_chart(&fs, &rel, &opts, Some(&helm))?,
+        Output::Yaml => render_chart_stream(&fs, &rel, &opts, Some(&helm))?,
+    };
     if !chart.nondeterministic.is_empty() {
         eprintln!(
             "warning: this chart renders differently each time ({})",

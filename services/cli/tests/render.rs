@@ -232,6 +232,29 @@ fn a_chart_may_repeat_a_key_and_the_last_value_counts() -> Result<()> {
     Ok(())
 }
 
+/// `helm template` reads only each document's head, so a document that is no Kubernetes object
+/// is printed as it is; only `--output json`, which needs objects, refuses it.
+#[test]
+fn a_chart_document_without_kind_prints_as_helm_template_prints_it() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: plain\nversion: 0.1.0\n",
+    )?;
+    let doc = "settings:\n  mode: {{ .Values.mode | default \"fast\" }}\n";
+    write(root, "chart/templates/settings.yaml", doc)?;
+    let got = success(&gantry(root, &["chart"])?)?;
+    assert_eq!(
+        got,
+        "---\n# Source: plain/templates/settings.yaml\nsettings:\n  mode: fast\n"
+    );
+    let err = failure(&gantry(root, &["--output", "json", "chart"])?);
+    assert!(err.contains("missing kind in object"), "{err}");
+    Ok(())
+}
+
 #[test]
 fn json_output_and_missing_paths() -> Result<()> {
     let dir = layout()?;
