@@ -518,11 +518,13 @@ impl<'a> Lexer<'a> {
                 Some(c) if is_alnum(c) => {}
                 _ => {
                     self.backup();
-                    let word = self.input[self.start..self.pos].to_owned();
+                    // The input outlives the lexer's borrow, so the word needs no copy.
+                    let input = self.input;
+                    let word = &input[self.start..self.pos];
                     if !self.at_terminator() {
                         return self.errorf(format!("bad character {}", bad_char(r)));
                     }
-                    if let Some(k) = keyword(&word) {
+                    if let Some(k) = keyword(word) {
                         if (k == ItemType::Break && !self.options.break_ok)
                             || (k == ItemType::Continue && !self.options.continue_ok)
                         {
