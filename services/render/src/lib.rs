@@ -318,7 +318,7 @@ pub fn render_chart(
 /// Renders the chart at `dir` as [`render_chart`] does, without reading the stream back as
 /// objects (`objects` is empty). `helm template` checks only each document's head, so it prints
 /// a document that is no Kubernetes object (no `kind`), which reading it as objects refuses;
-/// and reading a large chart's stream back took twice as long as rendering it.
+/// and reading a large chart's stream back took about as long as rendering it.
 pub fn render_chart_stream(
     fs: &dyn FileSystem,
     dir: &str,
