@@ -192,6 +192,16 @@ fn guide_command<'a>(guide: &'a str, needle: &str) -> Result<&'a str> {
     Ok(line.get(25..).unwrap_or("").trim())
 }
 
+/// The status context of every environment the sandbox seeds (`sandbox/platform/gantry.yaml`).
+const SEEDED_CONTEXTS: [&str; 6] = [
+    "gantry/payments/dev",
+    "gantry/payments/prod",
+    "gantry/web/dev",
+    "gantry/web/prod",
+    "gantry/catalog/dev",
+    "gantry/catalog/prod",
+];
+
 /// What every sandbox test starts from: a sandbox of `provider` in `tmp/<folder>`, and a clone
 /// of its repository at `tmp/platform` with its seeded head.
 struct Started {
@@ -309,8 +319,21 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
         clone,
         seed,
     } = start_and_clone(".gantry-sandbox", "github")?;
-    let (state, _) = sb.wait_final(&seed, "gantry/payments/dev", Duration::from_secs(60))?;
-    assert_eq!(state, "success");
+    // Every seeded environment first: one still deploying the seed has no applied revision to
+    // compare a push with, so the push rightly deploys it too (and posts its status there).
+    let declared = std::fs::read_to_string(clone.join(".gantry.yaml"))?
+        .lines()
+        .filter(|l| l.trim_start().starts_with("path:"))
+        .count();
+    assert_eq!(
+        declared,
+        SEEDED_CONTEXTS.len(),
+        "SEEDED_CONTEXTS is out of date"
+    );
+    for context in SEEDED_CONTEXTS {
+        let (state, desc) = sb.wait_final(&seed, context, Duration::from_secs(60))?;
+        assert_eq!(state, "success", "{context}: {desc}");
+    }
 
     // 2–3: bump an image tag and push; the new image is in the cluster.
     set_tag(&clone, "payments", "dev", "1.1.0")?;
@@ -333,10 +356,14 @@ fn github_sandbox_push_crashloop_revert_and_pull_request() -> Result<()> {
     )?;
     assert_eq!(image, "ghcr.io/acme/payments:1.1.0");
     // Only the changed environment was deployed.
+    let contexts: Vec<Value> = sb
+        .statuses(&bump)?
+        .iter()
+        .map(|s| s["context"].clone())
+        .collect();
     assert!(
-        sb.statuses(&bump)?
-            .iter()
-            .all(|s| s["context"] == "gantry/payments/dev")
+        contexts.iter().all(|c| c == "gantry/payments/dev"),
+        "{contexts:?}"
     );
 
     // 4: a crash-looping image fails fast.
