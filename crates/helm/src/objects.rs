@@ -111,7 +111,12 @@ fn values_methods(m: &Map, name: &str) -> Option<Method> {
         "YAML" => method(&[], move |_, _| {
             crate::yamlout::marshal(&Value::Map(m.clone()))
                 .map(Value::string)
-                .map_err(GoError::new)
+                .map_err(|e| {
+                    GoError::new(match e {
+                        crate::yamlout::MarshalError::Json(e)
+                        | crate::yamlout::MarshalError::ReadBack(e) => e,
+                    })
+                })
         }),
         "AsMap" => method(&[], move |_, _| {
             Ok(Value::Map(if m.is_empty() {

@@ -21,9 +21,19 @@ enum Node {
     Map(Vec<(String, Node)>),
 }
 
-/// JSON text read back by go-yaml: numbers take go-yaml's types.
-fn from_json(j: Json) -> Node {
-    match j {
+/// Where go-yaml is in the JSON text it reads back: its line, which only a raw NEL moves.
+struct ReadBack {
+    line: usize,
+}
+
+/// U+0085, NEL: encoding/json writes it as it is (it escapes U+2028 and U+2029, not this), and
+/// go-yaml, reading the JSON text as YAML 1.1, takes it for a line break.
+const NEL: char = '\u{85}';
+
+/// JSON text read back by go-yaml: numbers take go-yaml's types, and a string holding a NEL is
+/// folded as a quoted scalar spanning lines is.
+fn from_json(j: Json, rb: &mut ReadBack) -> Result<Node, String> {
+    Ok(match j {
         Json::Null => Node::Null,
         Json::Bool(b) => Node::Bool(b),
         Json::Num(n) => match resolve(&n) {
@@ -32,18 +42,33 @@ fn from_json(j: Json) -> Node {
             YVal::Float(f) => Node::Float(f),
             _ => Node::Str(n),
         },
-        Json::Str(s) => Node::Str(s),
+        Json::Str(s) => Node::Str(read_quoted(s, rb)?),
         // JSON to YAML decodes the `\ufffd` that encoding/json wrote for each invalid byte.
-        Json::Bin(b) => Node::Str(gantry_gotmpl::go_lossy(&b)),
-        Json::Arr(items) => Node::Seq(items.into_iter().map(from_json).collect()),
-        Json::Obj(entries) => {
-            let mut entries: Vec<(String, Node)> = entries
+        Json::Bin(b) => Node::Str(read_quoted(gantry_gotmpl::go_lossy(&b), rb)?),
+        Json::Arr(items) => Node::Seq(
+            items
                 .into_iter()
-                .map(|(k, v)| (k, from_json(v)))
-                .collect();
+                .map(|i| from_json(i, rb))
+                .collect::<Result<_, _>>()?,
+        ),
+        Json::Obj(entries) => {
+            let mut out: Vec<(String, Node)> = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                allowed(&k)?;
+                // A key is a simple key of a flow mapping: it may not span lines. go-yaml
+                // names the 0-based line of the token after it for a parser error.
+                let breaks = k.matches(NEL).count();
+                if breaks > 0 {
+                    return Err(format!(
+                        "yaml: line {}: did not find expected ',' or '}}'",
+                        rb.line - 1 + breaks
+                    ));
+                }
+                out.push((k, from_json(v, rb)?));
+            }
             // A repeated key (only possible from struct fields) keeps the last value.
-            entries.sort_by(|a, b| key_order(&a.0, &b.0));
-            entries.dedup_by(|later, earlier| {
+            sort_by_less(&mut out, |a, b| less(&a.0, &b.0));
+            out.dedup_by(|later, earlier| {
                 if later.0 == earlier.0 {
                     std::mem::swap(later, earlier);
                     true
@@ -51,25 +76,113 @@ fn from_json(j: Json) -> Node {
                     false
                 }
             });
-            Node::Map(entries)
+            Node::Map(out)
+        }
+    })
+}
+
+/// go-yaml's reader refuses a character YAML does not allow in a stream. encoding/json
+/// escapes those below U+0020 and leaves DEL, the C1 controls but NEL, and U+FFFE/U+FFFF as
+/// they are.
+fn allowed(s: &str) -> Result<(), String> {
+    let bad = |c: char| matches!(c as u32, 0x7f..=0x84 | 0x86..=0x9f | 0xfffe | 0xffff);
+    if s.chars().any(bad) {
+        return Err("yaml: control characters are not allowed".into());
+    }
+    Ok(())
+}
+
+/// go-yaml's scan of a double-quoted scalar (`yaml_parser_scan_flow_scalar`) over a JSON
+/// string whose only raw blanks and breaks are spaces and NELs (encoding/json escapes the
+/// rest, and an escape is content): spaces before a break are dropped, those after it
+/// skipped, one break folds into a space and each further one is a newline; a document
+/// marker at the start of a line is an error.
+fn read_quoted(s: String, rb: &mut ReadBack) -> Result<String, String> {
+    allowed(&s)?;
+    if !s.contains(NEL) {
+        return Ok(s);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    loop {
+        while i < chars.len() && chars[i] != ' ' && chars[i] != NEL {
+            out.push(chars[i]);
+            i += 1;
+        }
+        if i == chars.len() {
+            return Ok(out);
+        }
+        let (mut spaces, mut breaks, mut line_start) = (0usize, 0usize, false);
+        while i < chars.len() && (chars[i] == ' ' || chars[i] == NEL) {
+            if chars[i] == NEL {
+                rb.line += 1;
+                if breaks == 0 {
+                    spaces = 0;
+                }
+                breaks += 1;
+                line_start = true;
+            } else {
+                if breaks == 0 {
+                    spaces += 1;
+                }
+                line_start = false;
+            }
+            i += 1;
+        }
+        match breaks {
+            0 => out.extend(std::iter::repeat_n(' ', spaces)),
+            1 => out.push(' '),
+            n => out.extend(std::iter::repeat_n('\n', n - 1)),
+        }
+        let rest = &chars[i..];
+        let marker = rest.starts_with(&['-', '-', '-']) || rest.starts_with(&['.', '.', '.']);
+        if line_start && marker && rest.get(3).is_some_and(|&c| c == ' ' || c == NEL) {
+            return Err(format!(
+                "yaml: line {}: found unexpected document indicator",
+                rb.line
+            ));
         }
     }
 }
 
-/// go-yaml v2's ordering of string keys: runs of digits compare as numbers, letters before
-/// other characters.
-pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    if less(a, b) {
-        Ordering::Less
-    } else if less(b, a) {
-        Ordering::Greater
-    } else {
-        Ordering::Equal
+/// Sorts as Go's `sort.Sort` does with a `Less` that need not be a total order. go-yaml's key
+/// order is not one (`"1" < "01" < "0a" < "1"`), and Rust's `sort_by` may panic on such a
+/// comparison; Helm's order for such keys is random anyway (they come from a Go map), so any
+/// order is faithful, and where `less` is a strict order this is the one sorted order. A
+/// stable bottom-up merge sort of the indices.
+pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
+    let n = v.len();
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut buf = idx.clone();
+    let mut width = 1;
+    while width < n {
+        let mut start = 0;
+        while start < n {
+            let (mid, end) = ((start + width).min(n), (start + 2 * width).min(n));
+            let (mut l, mut r) = (start, mid);
+            for slot in &mut buf[start..end] {
+                let take_right = l == mid || (r < end && less(&v[idx[r]], &v[idx[l]]));
+                if take_right {
+                    *slot = idx[r];
+                    r += 1;
+                } else {
+                    *slot = idx[l];
+                    l += 1;
+                }
+            }
+            start = end;
+        }
+        std::mem::swap(&mut idx, &mut buf);
+        width *= 2;
     }
+    let mut items: Vec<Option<T>> = v.drain(..).map(Some).collect();
+    v.extend(idx.into_iter().filter_map(|i| items[i].take()));
 }
 
-fn less(a: &str, b: &str) -> bool {
+/// go-yaml v2's ordering of string keys (`keyList.Less`): runs of digits compare as numbers,
+/// letters before other characters.
+pub fn less(a: &str, b: &str) -> bool {
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
     let mut i = 0;
@@ -127,17 +240,27 @@ fn less(a: &str, b: &str) -> bool {
 /// (Helm then prints nothing).
 pub fn to_yaml(v: &Value) -> Option<String> {
     let j = to_json(v).ok()?;
-    let mut out = marshal_node(&from_json(j));
+    let mut out = marshal_node(&from_json(j, &mut ReadBack { line: 1 }).ok()?);
     if out.ends_with('\n') {
         out.pop();
     }
     Some(out)
 }
 
+/// Why `yaml.Marshal` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarshalError {
+    /// encoding/json refused the value (callers word it as their Go counterpart does).
+    Json(String),
+    /// go-yaml could not read the JSON text back: Helm returns its error as it is.
+    ReadBack(String),
+}
+
 /// `yaml.Marshal` of a value as go-yaml v2 would write it, with its final newline.
-pub fn marshal(v: &Value) -> Result<String, String> {
-    let j = to_json(v)?;
-    Ok(marshal_node(&from_json(j)))
+pub fn marshal(v: &Value) -> Result<String, MarshalError> {
+    let j = to_json(v).map_err(MarshalError::Json)?;
+    let node = from_json(j, &mut ReadBack { line: 1 }).map_err(MarshalError::ReadBack)?;
+    Ok(marshal_node(&node))
 }
 
 fn marshal_node(n: &Node) -> String {
@@ -193,14 +316,14 @@ struct Emitter {
     simple_key: bool,
 }
 
+/// go-yaml v2's `is_printable`, narrower than YAML's own: NEL and everything beyond the Basic
+/// Multilingual Plane (emoji) are written escaped, `"\U0001F600"`.
 fn is_printable(c: char) -> bool {
     let u = c as u32;
     u == 0x0a
         || (0x20..=0x7e).contains(&u)
-        || u == 0x85
         || (0xa0..=0xd7ff).contains(&u)
         || ((0xe000..=0xfffd).contains(&u) && u != 0xfeff)
-        || (0x10000..=0x10ffff).contains(&u)
 }
 
 fn is_break(c: char) -> bool {
@@ -793,7 +916,9 @@ impl Emitter {
         let mut spaces = false;
         for i in 0..n {
             let c = chars[i];
-            let bom = i == 0 && c == '\u{feff}';
+            // go-yaml's `is_bom` looks at the value's first bytes whatever the position, so
+            // after a leading BOM every character is written escaped.
+            let bom = chars[0] == '\u{feff}';
             if !is_printable(c) || bom || is_break(c) || c == '"' || c == '\\' {
                 self.put('\\');
                 let esc = match c {
@@ -937,5 +1062,113 @@ mod tests {
             ),
             "_x: 4\n\"9\": 8\n\"10\": 7\nB: 3\na-b: 10\na_b: 11\na1: 6\na01: 5\na2: 2\na10: 1\nab: 12\nÄ: 9"
         );
+    }
+
+    /// What Helm v4.2.3's `toYaml` printed for each (helm-python-sdk, 2026-12-01).
+    #[test]
+    fn characters_go_yaml_escapes_and_nel_read_back_as_a_line_break() {
+        // Beyond the Basic Multilingual Plane, in a value and in a key.
+        assert_eq!(
+            y("a: \"x\\U0001F600y\"\nb: \"\\U0001F600\"\nc: {\"\\U0001F600\": 1}\n"),
+            "a: \"x\\U0001F600y\"\nb: \"\\U0001F600\"\nc:\n  \"\\U0001F600\": 1"
+        );
+        let one = |v: &str| {
+            let m = unmarshal_map(&format!("v: \"{v}\"\n"), YamlLimits::default()).unwrap();
+            to_yaml(&m.get("v").unwrap())
+        };
+        for (value, helm) in [
+            ("x\\Ny", Some("x y")),
+            ("a\\N\\Nb", Some("|-\n  a\n  b")),
+            ("a \\N b", Some("a b")),
+            ("a\\N---b", Some("a ---b")),
+            ("\\Na", Some("' a'")),
+            ("a\\N", Some("'a '")),
+            ("a\\N\\N\\Nb", Some("|-\n  a\n\n  b")),
+            ("a\\N  \\N  b", Some("|-\n  a\n  b")),
+            ("a\\t\\Nb", Some("\"a\\t b\"")),
+            ("a\\N---", Some("a ---")),
+            ("a\\U0001F600\\N", Some("\"a\\U0001F600 \"")),
+            ("a\\N--- b", None),
+            ("a\\N...\\Nb", None),
+        ] {
+            assert_eq!(one(value).as_deref(), helm, "{value}");
+        }
+        let m = |src: &str| {
+            let m = unmarshal_map(src, YamlLimits::default()).unwrap();
+            marshal(&m.get("v").unwrap())
+        };
+        assert_eq!(
+            m("v: [\"q\\Nr\", {\"x\\N\": 1}]\n"),
+            Err(MarshalError::ReadBack(
+                "yaml: line 2: did not find expected ',' or '}'".into()
+            ))
+        );
+        assert_eq!(
+            m("v: {\"a\": {\"\\Nx\": 1}}\n"),
+            Err(MarshalError::ReadBack(
+                "yaml: line 1: did not find expected ',' or '}'".into()
+            ))
+        );
+        assert_eq!(
+            m("v: \"a\\N--- b\"\n"),
+            Err(MarshalError::ReadBack(
+                "yaml: line 2: found unexpected document indicator".into()
+            ))
+        );
+        assert_eq!(
+            m("v: {\"x\": \"a\\Nb\", \"z\": 1}\n").unwrap(),
+            "x: a b\nz: 1\n"
+        );
+        // Characters go-yaml's reader refuses (encoding/json leaves them raw): toYaml prints
+        // nothing, mustToYaml fails.
+        for c in ["\\x7F", "\\x80", "\\x84", "\\x9F", "\\uFFFE"] {
+            assert_eq!(one(&format!("a{c}b")), None, "{c}");
+            assert_eq!(
+                m(&format!("v: {{\"k{c}\": 1}}\n")),
+                Err(MarshalError::ReadBack(
+                    "yaml: control characters are not allowed".into()
+                ))
+            );
+        }
+        // After a leading BOM, go-yaml escapes every character.
+        assert_eq!(
+            one("\\uFEFFbom").as_deref(),
+            Some("\"\\uFEFF\\x62\\x6F\\x6D\"")
+        );
+    }
+
+    #[test]
+    fn keys_go_yaml_orders_inconsistently_print_without_a_panic() {
+        // "1" < "01" < "0a" < "1" by go-yaml's comparison, on which `sort_by` may panic; Helm's
+        // own order for them is random (Go map iteration).
+        let keys = [
+            "017",
+            "190:20:30",
+            "0b101",
+            "multi\\nline",
+            "multi\\nline\\n\\n",
+            "trail\\n  ",
+            "#x",
+            "x #y",
+            "0.",
+            "-0",
+            "+.5",
+            "1,000",
+            "0777",
+            "08",
+            "09.5",
+            "6.8523015e+5",
+            "685.230_15e+03",
+            "Yes",
+            "NO",
+            "oN",
+            "~x",
+            "1",
+            "01",
+            "0a",
+        ];
+        let src: String = keys.iter().map(|k| format!("\"{k}\": 1\n")).collect();
+        let out = y(&src);
+        assert_eq!(out.matches(": 1").count(), keys.len(), "{out}");
     }
 }

@@ -247,7 +247,14 @@ pub(super) fn register(r: &mut Reg<'_>) {
                 }
                 Value::string(t)
             })
-            .map_err(|e| GoError::new(format!("error marshaling into JSON: {e}")))
+            .map_err(|e| {
+                GoError::new(match e {
+                    crate::yamlout::MarshalError::Json(e) => {
+                        format!("error marshaling into JSON: {e}")
+                    }
+                    crate::yamlout::MarshalError::ReadBack(e) => e,
+                })
+            })
     });
     r.unsupported("toYamlPretty", &[A], None);
     r.add("fromYaml", &[S], None, |_, a| {

@@ -171,7 +171,8 @@ impl Emitter {
     fn block_mapping(&mut self, map: &Map<String, Value>) {
         self.increase_indent(false, false);
         let mut keys: Vec<&String> = map.keys().collect();
-        keys.sort_by(|a, b| natural_cmp(a, b));
+        // Not `sort_by`: go-yaml's key order is not a total order, and `sort_by` may panic on one.
+        gantry_helm::yamlout::sort_by_less(&mut keys, |a, b| natural_cmp(a, b).is_lt());
         for k in keys {
             let key = string_scalar(k);
             let analysis = analyze(&key.text);
