@@ -83,4 +83,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
     });
     r.unsupported("encryptAES", &[S, S], None);
     r.unsupported("decryptAES", &[S, S], None);
+    // Sprig's `derivePassword(counter uint32, type, password, user, site string)`: known to
+    // Helm, so a template calling it must not fail to parse as if it were undefined.
+    r.unsupported("derivePassword", &[I, S, S, S, S], None);
 }

@@ -674,6 +674,13 @@ fn create(t: &Template, key: &Key, parent: Option<(&Parent, &Key)>) -> Result<Ce
     if !t.dns.is_empty() || !t.ips.is_empty() {
         let mut names = Vec::new();
         for d in &t.dns {
+            // crypto/x509's marshalSANs: a DNS name is an IA5String, ASCII only.
+            if !d.is_ascii() {
+                return Err(format!(
+                    "error creating certificate: x509: {} cannot be encoded as an IA5String",
+                    gantry_gotmpl::gofmt::quote(d)
+                ));
+            }
             names.push(tlv(0x82, d.as_bytes()));
         }
         for ip in &t.ips {
@@ -893,6 +900,19 @@ mod tests {
     fn times_pick_utc_or_generalized() {
         assert_eq!(der_time(0), tlv(0x17, b"700101000000Z"));
         assert_eq!(der_time(2_556_144_000), tlv(0x18, b"20510101000000Z"));
+    }
+
+    #[test]
+    fn a_dns_name_beyond_ascii_fails_as_go_fails_it() {
+        let key = ec_key(Curve::P256).expect("a key");
+        let dns = Value::List(List::new(vec![Value::str("mesh-ü.ns")]));
+        let t = template("cn", &Value::Nil, &dns, 30).expect("template");
+        assert_eq!(
+            create(&t, &key, None).err().as_deref(),
+            Some(
+                "error creating certificate: x509: \"mesh-ü.ns\" cannot be encoded as an IA5String"
+            )
+        );
     }
 
     #[test]
