@@ -1138,6 +1138,18 @@ mod tests {
     }
 
     #[test]
+    fn sorting_by_a_comparison_that_is_no_order_keeps_every_element() {
+        // Rock, paper, scissors: every element is less than another.
+        let mut v: Vec<u32> = (0..1000).map(|i| (i * 7919) % 3).collect();
+        sort_by_less(&mut v, |a, b| (a + 1) % 3 == *b);
+        assert_eq!(v.len(), 1000);
+        assert_eq!(v.iter().filter(|&&x| x == 0).count(), 334);
+        let mut w = vec![5, 3, 9, 1, 3];
+        sort_by_less(&mut w, |a, b| a < b);
+        assert_eq!(w, vec![1, 3, 3, 5, 9]);
+    }
+
+    #[test]
     fn keys_go_yaml_orders_inconsistently_print_without_a_panic() {
         // "1" < "01" < "0a" < "1" by go-yaml's comparison, on which `sort_by` may panic; Helm's
         // own order for them is random (Go map iteration).
