@@ -85,8 +85,18 @@ fn from_json(j: Json, rb: &mut ReadBack) -> Result<Node, String> {
 /// escapes those below U+0020 and leaves DEL, the C1 controls but NEL, and U+FFFE/U+FFFF as
 /// they are.
 fn allowed(s: &str) -> Result<(), String> {
-    let bad = |c: char| matches!(c as u32, 0x7f..=0x84 | 0x86..=0x9f | 0xfffe | 0xffff);
-    if s.chars().any(bad) {
+    // On the UTF-8 bytes: DEL is 7F, U+0080..U+009F are C2 80..C2 9F (NEL is C2 85), and
+    // U+FFFE/U+FFFF are EF BF BE/BF; no other sequence holds these bytes in these places.
+    let b = s.as_bytes();
+    let bad = b.iter().enumerate().any(|(i, &c)| match c {
+        0x7f => true,
+        0xc2 => b
+            .get(i + 1)
+            .is_some_and(|&n| (0x80..=0x9f).contains(&n) && n != 0x85),
+        0xef => b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)),
+        _ => false,
+    });
+    if bad {
         return Err("yaml: control characters are not allowed".into());
     }
     Ok(())
@@ -182,7 +192,7 @@ pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
 
 /// go-yaml v2's ordering of string keys (`keyList.Less`): runs of digits compare as numbers,
 /// letters before other characters.
-pub fn less(a: &str, b: &str) -> bool {
+fn less(a: &str, b: &str) -> bool {
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
     let mut i = 0;
