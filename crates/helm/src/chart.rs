@@ -715,26 +715,58 @@ fn text_of(data: Vec<u8>, name: &str) -> Result<String, HelmError> {
     })
 }
 
-/// `loader.LoadValues`: every YAML document of a values file, merged.
+/// `loader.LoadValues`: every YAML document of a values file, merged. Helm reads the chart's
+/// `values.yaml` and each `--values` file with it. Documents are split as k8s.io's
+/// `YAMLReader` splits them, at lines starting with `---` (only spaces or a comment may follow),
+/// and each is parsed on its own, so an error names its line within its document and is
+/// wrapped as `cannot unmarshal yaml document: ...`.
 pub fn load_values(data: &str) -> Result<Map, HelmError> {
-    let docs = parse_documents(data, YamlLimits::default())
-        .map_err(|e| HelmError::Values(format!("error converting YAML to JSON: {}", e.msg)))?;
     let mut values = Map::new();
-    for d in docs {
-        let m = match d {
-            YVal::Null => Map::new(),
-            y @ YVal::Map(_) => match into_value(y).map_err(|e| HelmError::Values(e.msg))? {
-                Value::Map(m) => m,
-                _ => Map::new(),
-            },
-            other => {
+    let mut merge_document = |doc: &str| -> Result<(), HelmError> {
+        let failed =
+            |msg: String| HelmError::Values(format!("cannot unmarshal yaml document: {msg}"));
+        let docs = parse_documents(doc, YamlLimits::default())
+            .map_err(|e| failed(format!("error converting YAML to JSON: {}", e.msg)))?;
+        for d in docs {
+            let m = match d {
+                YVal::Null => Map::new(),
+                y @ YVal::Map(_) => match into_value(y).map_err(|e| failed(e.msg))? {
+                    Value::Map(m) => m,
+                    _ => Map::new(),
+                },
+                other => {
+                    return Err(failed(format!(
+                        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                        crate::yaml::json_kind(&other)
+                    )));
+                }
+            };
+            values = merge_maps(&values, &m);
+        }
+        Ok(())
+    };
+    // The reader returns a document when it meets the separator after it, having checked
+    // that separator first; the document is parsed before anything after it is read.
+    let (mut start, mut pos) = (0, 0);
+    for line in data.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix("---") {
+            let after = rest.trim();
+            if !after.is_empty() && !after.starts_with('#') {
                 return Err(HelmError::Values(format!(
-                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-                    crate::yaml::json_kind(&other)
+                    "error reading yaml document: invalid Yaml document separator: {after}"
                 )));
             }
-        };
-        values = merge_maps(&values, &m);
+            if pos > start {
+                merge_document(&data[start..pos])?;
+            }
+            pos += line.len();
+            start = pos;
+            continue;
+        }
+        pos += line.len();
+    }
+    if pos > start {
+        merge_document(&data[start..pos])?;
     }
     Ok(values)
 }

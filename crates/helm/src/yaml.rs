@@ -107,6 +107,49 @@ impl Entries {
     }
 }
 
+/// go-yaml's error for a `\u`/`\U` escape of a surrogate (which granit pairs into one
+/// character, and go-yaml refuses either way): like every go-yaml scanner error, it names its
+/// line unless that is the first.
+fn invalid_escape(line: usize) -> YamlError {
+    const MSG: &str = "found invalid Unicode character escape code";
+    if line <= 1 {
+        YamlError {
+            msg: format!("yaml: {MSG}"),
+        }
+    } else {
+        YamlError::at(line, MSG)
+    }
+}
+
+/// The byte offset of the first escape of a surrogate code point (U+D800..U+DFFF) in the
+/// source of a double-quoted scalar.
+fn surrogate_escape(raw: &str) -> Option<usize> {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let digits = match b.get(i + 1) {
+            Some(b'u') => 4,
+            Some(b'U') => 8,
+            _ => {
+                i += 2;
+                continue;
+            }
+        };
+        let code = raw
+            .get(i + 2..i + 2 + digits)
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
+        if code.is_some_and(|c| (0xd800..=0xdfff).contains(&c)) {
+            return Some(i);
+        }
+        i += 2;
+    }
+    None
+}
+
 /// Parses every document of a stream (an empty document is `Null`).
 pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
     let mut opts = Options::default();
@@ -122,7 +165,12 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
     let mut nodes = 0usize;
     let mut root: Option<YVal> = None;
     for item in parser {
-        let (event, span) = item.map_err(|e| YamlError::at(e.marker().line(), e.info()))?;
+        let (event, span) = item.map_err(|e| {
+            if e.info().contains("surrogate") || e.info().contains("Unicode character escape") {
+                return invalid_escape(e.marker().line());
+            }
+            YamlError::at(e.marker().line(), e.info())
+        })?;
         let line = span.start.line();
         let (value, anchor) = match event {
             Event::StreamStart | Event::StreamEnd => continue,
@@ -157,7 +205,14 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
                 Some(Frame::Map(entries, _, anchor)) => (YVal::Map(entries.list), anchor),
                 _ => return Err(YamlError::at(line, "unbalanced mapping")),
             },
-            Event::Scalar(text, style, anchor, tag) => {
+            Event::Scalar(value, style, anchor, tag) => {
+                if matches!(style, ScalarStyle::DoubleQuoted)
+                    && let (Some(a), Some(b)) = (span.start.byte_offset(), span.end.byte_offset())
+                    && let Some(at) = text.get(a..b).and_then(surrogate_escape)
+                {
+                    return Err(invalid_escape(line + text[a..a + at].matches('\n').count()));
+                }
+                let text = value;
                 let tag = tag.map(|t| {
                     if t.is_yaml_core_schema() || t.handle() == "tag:yaml.org,2002:" {
                         format!("!!{}", t.suffix())
