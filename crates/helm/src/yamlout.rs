@@ -67,7 +67,7 @@ fn from_json(j: Json, rb: &mut ReadBack) -> Result<Node, String> {
                 out.push((k, from_json(v, rb)?));
             }
             // A repeated key (only possible from struct fields) keeps the last value.
-            sort_by_less(&mut out, |a, b| less(&a.0, &b.0));
+            sort_by_less(&mut out, |a, b| key_less(&a.0, &b.0));
             out.dedup_by(|later, earlier| {
                 if later.0 == earlier.0 {
                     std::mem::swap(later, earlier);
@@ -163,6 +163,10 @@ fn read_quoted(s: String, rb: &mut ReadBack) -> Result<String, String> {
 /// stable bottom-up merge sort of the indices.
 pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
     let n = v.len();
+    // Most maps `toYaml` meets are small; none of the index vectors is needed for one entry.
+    if n < 2 {
+        return;
+    }
     let mut idx: Vec<usize> = (0..n).collect();
     let mut buf = idx.clone();
     let mut width = 1;
@@ -191,8 +195,8 @@ pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
 }
 
 /// go-yaml v2's ordering of string keys (`keyList.Less`): runs of digits compare as numbers,
-/// letters before other characters.
-fn less(a: &str, b: &str) -> bool {
+/// letters before other characters. The kustomize emitter (gantry-render) orders keys by it too.
+pub fn key_less(a: &str, b: &str) -> bool {
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
     let mut i = 0;

@@ -7,7 +7,6 @@
 use serde_json::{Map, Value};
 
 use super::analysis::{analyze, is_break, is_printable};
-use super::gofmt::natural_cmp;
 use super::style::{Scalar, Style, scalar_of, string_scalar};
 
 const BEST_INDENT: usize = 2;
@@ -172,7 +171,7 @@ impl Emitter {
         self.increase_indent(false, false);
         let mut keys: Vec<&String> = map.keys().collect();
         // Not `sort_by`: go-yaml's key order is not a total order, and `sort_by` may panic on one.
-        gantry_helm::yamlout::sort_by_less(&mut keys, |a, b| natural_cmp(a, b).is_lt());
+        gantry_helm::yamlout::sort_by_less(&mut keys, |a, b| gantry_helm::yamlout::key_less(a, b));
         for k in keys {
             let key = string_scalar(k);
             let analysis = analyze(&key.text);

@@ -1,7 +1,6 @@
 //! Go's formatting where kustomize's output shows it: numbers as `encoding/json` then goyaml.v2
-//! write them (`strconv.FormatFloat(f, 'g', -1, 64)`), and goyaml.v2's "natural" key order.
-
-use std::cmp::Ordering;
+//! write them (`strconv.FormatFloat(f, 'g', -1, 64)`). goyaml.v2's "natural" key order is
+//! `gantry_helm::yamlout::key_less`, which Helm's `toYaml` uses too.
 
 use serde_json::Number;
 
@@ -64,69 +63,6 @@ pub(crate) fn go_format_g(f: f64) -> String {
     }
 }
 
-/// goyaml.v2's key order (`keyList.Less`) for string keys: letters after non-letters, runs of
-/// digits compared as numbers.
-pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
-    if less(a, b) {
-        Ordering::Less
-    } else if less(b, a) {
-        Ordering::Greater
-    } else {
-        Ordering::Equal
-    }
-}
-
-fn less(a: &str, b: &str) -> bool {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
-    let mut i = 0;
-    while i < ar.len() && i < br.len() {
-        if ar[i] == br[i] {
-            i += 1;
-            continue;
-        }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
-        if al && bl {
-            return ar[i] < br[i];
-        }
-        if al || bl {
-            return bl;
-        }
-        let mut an: i64 = 0;
-        let mut bn: i64 = 0;
-        if ar[i] == '0' || br[i] == '0' {
-            let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
-                j -= 1;
-                if ar[j] != '0' {
-                    an = 1;
-                    bn = 1;
-                    break;
-                }
-            }
-        }
-        let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
-            ai += 1;
-        }
-        let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
-            bi += 1;
-        }
-        if an != bn {
-            return an < bn;
-        }
-        if ai != bi {
-            return ai < bi;
-        }
-        return ar[i] < br[i];
-    }
-    ar.len() < br.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,7 +91,7 @@ mod tests {
     #[test]
     fn keys_sort_naturally() {
         let mut keys = vec!["b", "a10", "a2", "B", "1", "a", "_x", "a02"];
-        gantry_helm::yamlout::sort_by_less(&mut keys, |a, b| natural_cmp(a, b).is_lt());
+        gantry_helm::yamlout::sort_by_less(&mut keys, |a, b| gantry_helm::yamlout::key_less(a, b));
         // Non-letters first (`_` before digits), runs of digits by value, then letters.
         assert_eq!(keys, vec!["_x", "1", "B", "a", "a2", "a02", "a10", "b"]);
     }
