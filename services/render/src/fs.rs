@@ -2,7 +2,6 @@
 //! an in-memory tree (what the reconciler builds from a git tree at a commit).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -50,9 +49,10 @@ pub trait FileSystem: Send + Sync {
 /// that resolves outside the root is refused.
 ///
 /// Resolving every path with `canonicalize` (a `readlink` per component) was most of a chart
-/// render's time, so a `DirFs` remembers the real path (and metadata) of each directory and
-/// file it has resolved and checks only the last component of a path with one `lstat`; a
-/// symlink is still resolved in full and refused when it leads out. Hence one `DirFs` is for
+/// render's time, so a `DirFs` remembers the real path (and kind) of each directory and
+/// file it has resolved and checks only the last component of a path with one `lstat` (none for
+/// an entry of a directory it has listed: the listing gives its type); a symlink is still
+/// resolved in full and refused when it leads out. Hence one `DirFs` is for
 /// one render of a tree that does not change meanwhile (a directory swapped for a symlink after
 /// it was seen is not noticed).
 #[derive(Debug)]
@@ -75,7 +75,28 @@ impl Clone for DirFs {
 #[derive(Debug, Clone)]
 struct Resolved {
     real: PathBuf,
-    meta: std::fs::Metadata,
+    kind: Kind,
+}
+
+/// What a resolved path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+    /// A FIFO, socket or device: read as a file would be, listed as neither.
+    Other,
+}
+
+impl From<&std::fs::Metadata> for Kind {
+    fn from(m: &std::fs::Metadata) -> Self {
+        if m.is_dir() {
+            Kind::Dir
+        } else if m.is_file() {
+            Kind::File
+        } else {
+            Kind::Other
+        }
+    }
 }
 
 impl DirFs {
@@ -105,7 +126,8 @@ impl DirFs {
             .cloned()
     }
 
-    fn resolve(&self, path: &str) -> Result<Resolved, FsError> {
+    /// The repository path's parts (no `.`, no empty ones); `..` and `\\` are refused.
+    fn parts(path: &str) -> Result<Vec<&str>, FsError> {
         let mut parts = Vec::new();
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
             if part == ".." || part.contains('\\') {
@@ -113,6 +135,11 @@ impl DirFs {
             }
             parts.push(part);
         }
+        Ok(parts)
+    }
+
+    fn resolve(&self, path: &str) -> Result<Resolved, FsError> {
+        let parts = Self::parts(path)?;
         let io = |source| FsError::Io {
             path: path.to_owned(),
             source,
@@ -125,7 +152,7 @@ impl DirFs {
             let meta = std::fs::metadata(&self.root).map_err(io)?;
             return Ok(Resolved {
                 real: self.root.clone(),
-                meta,
+                kind: Kind::from(&meta),
             });
         };
         let parent = parents.join("/");
@@ -134,7 +161,7 @@ impl DirFs {
             None if parents.is_empty() => self.root.clone(),
             None => {
                 let r = self.resolve(&parent)?;
-                if !r.meta.is_dir() {
+                if r.kind != Kind::Dir {
                     return Err(io(std::io::Error::from(std::io::ErrorKind::NotADirectory)));
                 }
                 r.real
@@ -142,7 +169,10 @@ impl DirFs {
         };
         full.push(last);
         let resolved = match std::fs::symlink_metadata(&full) {
-            Ok(meta) if !meta.file_type().is_symlink() => Resolved { real: full, meta },
+            Ok(meta) if !meta.file_type().is_symlink() => Resolved {
+                real: full,
+                kind: Kind::from(&meta),
+            },
             Ok(_) => self.follow(path, &full)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(FsError::NotFound(path.to_owned()));
@@ -165,7 +195,10 @@ impl DirFs {
                     path: path.to_owned(),
                     source,
                 })?;
-                Ok(Resolved { real, meta })
+                Ok(Resolved {
+                    real,
+                    kind: Kind::from(&meta),
+                })
             }
             Ok(_) => Err(FsError::Escapes(path.to_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -203,22 +236,14 @@ fn normalise_lexically(p: &Path) -> PathBuf {
 impl FileSystem for DirFs {
     fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let r = self.resolve(path)?;
-        if r.meta.is_dir() {
+        if r.kind == Kind::Dir {
             return Err(FsError::Io {
                 path: path.to_owned(),
                 source: std::io::Error::other("is a directory"),
             });
         }
-        // Sized from the `lstat` already made.
-        let read = || -> std::io::Result<Vec<u8>> {
-            let mut data = Vec::with_capacity(usize::try_from(r.meta.len()).unwrap_or(0) + 1);
-            // Through `Take`: `File::read_to_end` would `fstat` and `lseek` for its own hint.
-            std::fs::File::open(&r.real)?
-                .take(u64::MAX)
-                .read_to_end(&mut data)?;
-            Ok(data)
-        };
-        read().map_err(|source| FsError::Io {
+        // `fs::read` sizes the buffer by `fstat` on the open file: no second path walk.
+        std::fs::read(&r.real).map_err(|source| FsError::Io {
             path: path.to_owned(),
             source,
         })
@@ -230,24 +255,56 @@ impl FileSystem for DirFs {
             path: path.to_owned(),
             source,
         })?;
+        let key = Self::parts(path)?.join("/");
         let mut names = Vec::new();
+        let mut seen = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| FsError::Io {
                 path: path.to_owned(),
                 source,
             })?;
-            names.push(entry.file_name().to_string_lossy().into_owned());
+            let (name, exact) = match entry.file_name().into_string() {
+                Ok(n) => (n, true),
+                Err(n) => (n.to_string_lossy().into_owned(), false),
+            };
+            // The listing says what each entry is (`d_type`), so the `is_dir` and `read` that
+            // a walk asks next need no `lstat` each. Symlinks are left to `resolve`.
+            let kind = match entry.file_type() {
+                Ok(t) if t.is_dir() => Some(Kind::Dir),
+                Ok(t) if t.is_file() => Some(Kind::File),
+                _ => None,
+            };
+            if let Some(kind) = kind
+                && exact
+                && !name.contains('\\')
+            {
+                let child = if key.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{key}/{name}")
+                };
+                seen.push((child, entry.path(), kind));
+            }
+            names.push(name);
         }
+        let mut cache = self
+            .resolved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (child, real, kind) in seen {
+            cache.entry(child).or_insert(Resolved { real, kind });
+        }
+        drop(cache);
         names.sort();
         Ok(names)
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        self.resolve(path).is_ok_and(|r| r.meta.is_dir())
+        self.resolve(path).is_ok_and(|r| r.kind == Kind::Dir)
     }
 
     fn is_file(&self, path: &str) -> bool {
-        self.resolve(path).is_ok_and(|r| r.meta.is_file())
+        self.resolve(path).is_ok_and(|r| r.kind == Kind::File)
     }
 
     fn canonical(&self, path: &str) -> Result<String, FsError> {
