@@ -3,7 +3,7 @@
 //! `values.schema.json`, templates, other files, and subcharts in `charts/` as directories or
 //! `.tgz` archives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::rc::Rc;
 
@@ -676,11 +676,21 @@ pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
     let mut entries: Vec<(String, Vec<u8>)> = files.into_iter().collect();
     entries.sort_by(|a, b| walk_order(&a.0, &b.0));
     let mut out = Vec::with_capacity(entries.len());
+    // Each folder is checked once, not once for every file below it.
+    let mut dirs: HashMap<String, bool> = HashMap::new();
     'files: for (p, mut data) in entries {
         // A directory the rules ignore hides everything under it.
-        let parts: Vec<&str> = p.split('/').collect();
-        for i in 1..parts.len() {
-            if rules.ignored(&parts[..i].join("/"), true) {
+        for (i, _) in p.match_indices('/') {
+            let dir = &p[..i];
+            let ignored = match dirs.get(dir) {
+                Some(&v) => v,
+                None => {
+                    let v = rules.ignored(dir, true);
+                    dirs.insert(dir.to_owned(), v);
+                    v
+                }
+            };
+            if ignored {
                 continue 'files;
             }
         }
@@ -690,7 +700,7 @@ pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
         if data.len() as u64 > MAX_FILE_BYTES {
             return Err(HelmError::Chart(format!(
                 "chart file {} is larger than the maximum file size {MAX_FILE_BYTES}",
-                gantry_gotmpl::gofmt::quote(parts[parts.len() - 1])
+                gantry_gotmpl::gofmt::quote(p.rsplit('/').next().unwrap_or(&p))
             )));
         }
         if data.starts_with(b"\xef\xbb\xbf") {

@@ -3,56 +3,62 @@
 
 /// Whether `name` matches the whole `pattern` (a malformed pattern never matches).
 pub fn matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    m(&p, &n).unwrap_or(false)
+    m(pattern, name).unwrap_or(false)
 }
 
 /// Checks that `pattern` is well formed (`filepath.ErrBadPattern` otherwise).
 pub fn validate(pattern: &str) -> Result<(), ()> {
-    let p: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
-    while i < p.len() {
-        match p[i] {
+    let mut p = pattern;
+    while let Some(c) = p.chars().next() {
+        match c {
             '\\' => {
-                if i + 1 >= p.len() {
+                let mut rest = p[1..].chars();
+                if rest.next().is_none() {
                     return Err(());
                 }
-                i += 2;
+                p = rest.as_str();
             }
             '[' => {
-                let (_, next) = class(&p, i, None).ok_or(())?;
-                i = next;
+                let (_, next) = class(p, None).ok_or(())?;
+                p = next;
             }
-            _ => i += 1,
+            _ => p = &p[c.len_utf8()..],
         }
     }
     Ok(())
 }
 
-/// Matches a class starting at `p[i] == '['` against `c` (or only parses it when `c` is None).
-/// Returns whether it matched and the index after `]`.
-fn class(p: &[char], i: usize, c: Option<char>) -> Option<(bool, usize)> {
-    let mut j = i + 1;
-    let negated = j < p.len() && p[j] == '^';
+/// Splits the first character off `s`.
+fn first(s: &str) -> Option<(char, &str)> {
+    let mut it = s.chars();
+    it.next().map(|c| (c, it.as_str()))
+}
+
+/// Matches a class at the start of `p` (`[...]`) against `c` (or only parses it when `c` is
+/// None). Returns whether it matched and the pattern after `]`.
+fn class(p: &str, c: Option<char>) -> Option<(bool, &str)> {
+    let mut rest = &p[1..];
+    let negated = rest.starts_with('^');
     if negated {
-        j += 1;
+        rest = &rest[1..];
     }
     let mut matched = false;
     let mut n = 0;
     loop {
-        if j >= p.len() {
+        if rest.is_empty() {
             return None;
         }
-        if p[j] == ']' && n > 0 {
-            j += 1;
+        if n > 0
+            && let Some(after) = rest.strip_prefix(']')
+        {
+            rest = after;
             break;
         }
-        let lo = esc_char(p, &mut j)?;
+        let lo = esc_char(&mut rest)?;
         let mut hi = lo;
-        if j < p.len() && p[j] == '-' {
-            j += 1;
-            hi = esc_char(p, &mut j)?;
+        if let Some(after) = rest.strip_prefix('-') {
+            rest = after;
+            hi = esc_char(&mut rest)?;
         }
         if let Some(c) = c
             && lo <= c
@@ -62,75 +68,69 @@ fn class(p: &[char], i: usize, c: Option<char>) -> Option<(bool, usize)> {
         }
         n += 1;
     }
-    Some((matched != negated, j))
+    Some((matched != negated, rest))
 }
 
-fn esc_char(p: &[char], j: &mut usize) -> Option<char> {
-    if *j >= p.len() || p[*j] == '-' || p[*j] == ']' {
+fn esc_char(p: &mut &str) -> Option<char> {
+    let (mut c, mut rest) = first(p)?;
+    if c == '-' || c == ']' {
         return None;
     }
-    if p[*j] == '\\' {
-        *j += 1;
-        if *j >= p.len() {
-            return None;
-        }
+    if c == '\\' {
+        (c, rest) = first(rest)?;
     }
-    let c = p[*j];
-    *j += 1;
+    *p = rest;
     Some(c)
 }
 
-fn m(p: &[char], n: &[char]) -> Option<bool> {
-    if p.is_empty() {
+// On string slices, without a vector of characters per call: `.helmignore` rules are checked
+// for every file and every folder above it.
+fn m(p: &str, n: &str) -> Option<bool> {
+    let Some((pc, prest)) = first(p) else {
         return Some(n.is_empty());
-    }
-    match p[0] {
+    };
+    match pc {
         '*' => {
             // Try every split that does not cross a separator.
-            let rest = &p[1..];
-            for k in 0..=n.len() {
-                if k > 0 && n[k - 1] == '/' {
-                    break;
-                }
-                if m(rest, &n[k..])? {
+            for (k, c) in n.char_indices() {
+                if m(prest, &n[k..])? {
                     return Some(true);
                 }
+                if c == '/' {
+                    return Some(false);
+                }
             }
-            Some(false)
+            m(prest, "")
         }
-        '?' => {
-            if n.is_empty() || n[0] == '/' {
-                return Some(false);
+        '?' => match first(n) {
+            Some((c, nrest)) if c != '/' => m(prest, nrest),
+            _ => Some(false),
+        },
+        '[' => match first(n) {
+            Some((c, nrest)) if c != '/' => {
+                let (ok, next) = class(p, Some(c))?;
+                if !ok {
+                    return Some(false);
+                }
+                m(next, nrest)
             }
-            m(&p[1..], &n[1..])
-        }
-        '[' => {
-            if n.is_empty() || n[0] == '/' {
+            _ => {
                 // Still validate the class.
-                class(p, 0, None)?;
-                return Some(false);
+                class(p, None)?;
+                Some(false)
             }
-            let (ok, next) = class(p, 0, Some(n[0]))?;
-            if !ok {
-                return Some(false);
-            }
-            m(&p[next..], &n[1..])
-        }
+        },
         '\\' => {
-            if p.len() < 2 {
-                return None;
+            let (want, prest) = first(prest)?;
+            match first(n) {
+                Some((c, nrest)) if c == want => m(prest, nrest),
+                _ => Some(false),
             }
-            if n.first() != Some(&p[1]) {
-                return Some(false);
-            }
-            m(&p[2..], &n[1..])
         }
-        c => {
-            if n.first() != Some(&c) {
-                return Some(false);
-            }
-            m(&p[1..], &n[1..])
-        }
+        c => match first(n) {
+            Some((nc, nrest)) if nc == c => m(prest, nrest),
+            _ => Some(false),
+        },
     }
 }
 
@@ -149,5 +149,18 @@ mod tests {
         assert!(matches("[^a]", "b"));
         assert!(validate("[").is_err());
         assert!(validate("a\\").is_err());
+        // Characters, not bytes: multi-byte names and classes.
+        assert!(matches("?", "é"));
+        assert!(matches("[à-ü]x", "éx"));
+        assert!(!matches("[^é]", "é"));
+        assert!(matches("a\\*", "a*"));
+        assert!(!matches("a\\*", "ab"));
+        assert!(matches("a*/b", "axé/b"));
+        assert!(!matches("*", "a/b"));
+        assert!(matches("*/", "a/"));
+        assert!(!matches("[", "a"));
+        assert!(validate("[\\").is_err());
+        assert!(validate("[a-]").is_err());
+        assert!(validate("[]a]").is_err());
     }
 }
