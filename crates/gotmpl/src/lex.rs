@@ -317,7 +317,7 @@ impl<'a> Lexer<'a> {
             match next {
                 Some(s) => state = s,
                 None => {
-                    return self.item.take().unwrap_or(Item {
+                    return self.item.take().unwrap_or_else(|| Item {
                         typ: ItemType::Eof,
                         pos: self.pos,
                         val: "EOF".into(),

@@ -507,7 +507,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.token[0] = Some(i.clone());
             Some(i)
         };
-        let item = item.unwrap_or(Item {
+        let item = item.unwrap_or_else(|| Item {
             typ: ItemType::Eof,
             pos: 0,
             val: "EOF".into(),
