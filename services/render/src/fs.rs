@@ -486,23 +486,30 @@ mod tests {
         std::os::unix::fs::symlink(r.join("a/b"), r.join("in"))?;
         std::os::unix::fs::symlink(outside.path().join("gone"), r.join("dangling-out"))?;
         std::os::unix::fs::symlink(r.join("gone"), r.join("dangling-in"))?;
-        let fs = DirFs::new(r)?;
-        for _ in 0..2 {
-            assert_eq!(fs.read("a/b/c.yaml")?, b"c");
-            assert!(matches!(fs.read("a/out/x.yaml"), Err(FsError::Escapes(_))));
-            assert!(matches!(fs.list_dir("a/out"), Err(FsError::Escapes(_))));
-            assert!(!fs.is_dir("a/out") && !fs.is_file("a/out/x.yaml"));
-            assert_eq!(fs.read("in/c.yaml")?, b"c");
-            assert_eq!(fs.canonical("in/c.yaml")?, "a/b/c.yaml");
-            assert_eq!(fs.canonical("in")?, "a/b");
-            assert!(matches!(fs.read("dangling-out"), Err(FsError::Escapes(_))));
-            assert!(matches!(fs.read("dangling-in"), Err(FsError::NotFound(_))));
-            assert!(matches!(fs.read("a/missing/x"), Err(FsError::NotFound(_))));
-            assert!(matches!(fs.read("a/b/c.yaml/x"), Err(FsError::Io { .. })));
-            assert!(matches!(fs.read("a/b"), Err(FsError::Io { .. })));
-            assert!(matches!(fs.read("a/../x"), Err(FsError::Escapes(_))));
-            assert!(fs.is_dir("") && fs.is_dir("a/b") && fs.is_file("a/b/c.yaml"));
-            assert_eq!(fs.list_dir("in")?, vec!["c.yaml".to_owned()]);
+        // A cache filled by listings (each entry's type from `d_type`) must answer as one
+        // filled by `resolve` does: symlinks among the entries are still followed and confined.
+        let listed = DirFs::new(r)?;
+        for dir in ["", "a", "a/b", "in"] {
+            listed.list_dir(dir)?;
+        }
+        for fs in [DirFs::new(r)?, listed] {
+            for _ in 0..2 {
+                assert_eq!(fs.read("a/b/c.yaml")?, b"c");
+                assert!(matches!(fs.read("a/out/x.yaml"), Err(FsError::Escapes(_))));
+                assert!(matches!(fs.list_dir("a/out"), Err(FsError::Escapes(_))));
+                assert!(!fs.is_dir("a/out") && !fs.is_file("a/out/x.yaml"));
+                assert_eq!(fs.read("in/c.yaml")?, b"c");
+                assert_eq!(fs.canonical("in/c.yaml")?, "a/b/c.yaml");
+                assert_eq!(fs.canonical("in")?, "a/b");
+                assert!(matches!(fs.read("dangling-out"), Err(FsError::Escapes(_))));
+                assert!(matches!(fs.read("dangling-in"), Err(FsError::NotFound(_))));
+                assert!(matches!(fs.read("a/missing/x"), Err(FsError::NotFound(_))));
+                assert!(matches!(fs.read("a/b/c.yaml/x"), Err(FsError::Io { .. })));
+                assert!(matches!(fs.read("a/b"), Err(FsError::Io { .. })));
+                assert!(matches!(fs.read("a/../x"), Err(FsError::Escapes(_))));
+                assert!(fs.is_dir("") && fs.is_dir("a/b") && fs.is_file("a/b/c.yaml"));
+                assert_eq!(fs.list_dir("in")?, vec!["c.yaml".to_owned()]);
+            }
         }
         Ok(())
     }
