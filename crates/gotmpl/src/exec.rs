@@ -7,6 +7,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::GoError;
@@ -15,7 +16,7 @@ use crate::parse::{
     self, Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, NumberNode, ParseError,
     PipeNode, TemplateNode, Tree, VariableNode,
 };
-use crate::value::{List, Map, Method, NativeFn, Sig, Ty, Value};
+use crate::value::{List, Map, Method, NativeFn, Sig, Str, Ty, Value};
 
 /// What a missing map key yields (`Option("missingkey=...")`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,10 +115,40 @@ impl Funcs {
     pub fn has(&self, name: &str) -> bool {
         self.user.contains_key(name) || self.builtins.contains_key(name)
     }
+
+    /// The names of every function, for a parse on another thread (the functions themselves
+    /// stay on this one).
+    pub fn names(&self) -> std::collections::HashSet<&str> {
+        self.user
+            .keys()
+            .chain(self.builtins.keys())
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// A template ready to run: its tree, and its string constants as the shared strings values
+/// hold.
+#[derive(Debug)]
+pub struct Template {
+    /// The parse tree.
+    pub tree: Tree,
+    strings: Box<[Str]>,
+}
+
+impl Template {
+    /// Makes a parsed tree runnable.
+    pub fn new(mut tree: Tree) -> Template {
+        let strings = std::mem::take(&mut tree.strings)
+            .into_iter()
+            .map(Str::from)
+            .collect();
+        Template { tree, strings }
+    }
 }
 
 struct SetInner {
-    own: RefCell<HashMap<String, Rc<Tree>>>,
+    own: RefCell<HashMap<String, Rc<Template>>>,
     parent: Option<Rc<SetInner>>,
     name: String,
     funcs: Rc<Funcs>,
@@ -176,7 +207,7 @@ impl Templates {
     }
 
     /// The template called `name`.
-    pub fn lookup(&self, name: &str) -> Option<Rc<Tree>> {
+    pub fn lookup(&self, name: &str) -> Option<Rc<Template>> {
         let mut s = Some(&self.inner);
         while let Some(set) = s {
             if let Some(t) = set.own.borrow().get(name) {
@@ -194,33 +225,40 @@ impl Templates {
     }
 
     /// Parses `text` as the template `name` and adds it and its definitions, replacing earlier
-    /// definitions except by empty ones (Go's `t.New(name).Parse(text)`); returns the tree of
+    /// definitions except by empty ones (Go's `t.New(name).Parse(text)`); returns the template
     /// `name` itself.
-    pub fn parse(&self, name: &str, text: &str) -> Result<Rc<Tree>, ParseError> {
+    pub fn parse(&self, name: &str, text: &str) -> Result<Rc<Template>, ParseError> {
         let funcs = self.inner.funcs.clone();
         let has = move |n: &str| funcs.has(n);
         let trees = parse::parse(name, text, &has)?;
+        Ok(self.add(name, text, trees))
+    }
+
+    /// Adds the trees [`parse::parse`] made of `text` as the template `name` (the second half
+    /// of [`Templates::parse`], for trees parsed elsewhere).
+    pub fn add(&self, name: &str, text: &str, trees: HashMap<String, Tree>) -> Rc<Template> {
         let mut main = None;
         for (n, tree) in trees {
-            let tree = Rc::new(tree);
+            let t = Rc::new(Template::new(tree));
             if n == name {
-                main = Some(tree.clone());
+                main = Some(t.clone());
             }
-            let keep_old = parse::is_empty_list(&tree.root) && self.lookup(&n).is_some();
+            let keep_old = parse::is_empty_list(&t.tree.root) && self.lookup(&n).is_some();
             if !keep_old {
-                self.inner.own.borrow_mut().insert(n, tree);
+                self.inner.own.borrow_mut().insert(n, t);
             }
         }
         // The template object Go's `New(name)` returned keeps its own tree even when the set
         // keeps an older, non-empty definition of the name.
-        Ok(main.unwrap_or_else(|| {
-            Rc::new(Tree {
+        main.unwrap_or_else(|| {
+            Rc::new(Template::new(Tree {
                 name: name.to_owned(),
-                parse_name: Rc::from(name),
-                text: Rc::from(text),
+                parse_name: Arc::from(name),
+                text: Arc::from(text),
                 root: parse::ListNode::default(),
-            })
-        }))
+                strings: Vec::new(),
+            }))
+        })
     }
 
     /// Executes the template `name` with `data` as dot.
@@ -327,7 +365,7 @@ impl Runtime<'_> {
     pub fn execute_tree(
         &mut self,
         name: &str,
-        tree: &Rc<Tree>,
+        tpl: &Rc<Template>,
         data: Value,
     ) -> Result<Vec<u8>, GoError> {
         // Data passed in as an interface: a nil interface is no value at all.
@@ -346,13 +384,14 @@ impl Runtime<'_> {
         let mut st = State {
             rt: self,
             name,
-            tree,
+            tree: &tpl.tree,
+            strings: &tpl.strings,
             vars: vec![("$", data.clone())],
             node: Cur::None,
             depth: 0,
             dot_iface: false,
         };
-        let r = st.walk_list(&data, &tree.root, &mut out);
+        let r = st.walk_list(&data, &tpl.tree.root, &mut out);
         self.budget.depth -= 1;
         match r {
             Ok(()) => Ok(out),
@@ -442,6 +481,7 @@ struct State<'t, 'r, 'a> {
     rt: &'r mut Runtime<'a>,
     name: &'t str,
     tree: &'t Tree,
+    strings: &'t [Str],
     vars: Vec<(&'t str, Value)>,
     node: Cur<'t>,
     depth: usize,
@@ -737,7 +777,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
 
     fn walk_template(&mut self, dot: &Value, t: &'t TemplateNode, out: &mut Vec<u8>) -> R<()> {
         self.at(Cur::Tmpl(t));
-        let Some(tree) = self.rt.set.lookup(&t.name) else {
+        let Some(tpl) = self.rt.set.lookup(&t.name) else {
             return Err(self
                 .err(format!("template {} not defined", gofmt::quote(&t.name)))
                 .into());
@@ -764,13 +804,14 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         let mut st = State {
             rt: &mut *self.rt,
             name: &t.name,
-            tree: &tree,
+            tree: &tpl.tree,
+            strings: &tpl.strings,
             vars: vec![("$", new_dot.clone())],
             node: Cur::None,
             depth: self.depth + 1,
             dot_iface: false,
         };
-        let res = st.walk_list(&new_dot, &tree.root, out);
+        let res = st.walk_list(&new_dot, &tpl.tree.root, out);
         self.rt.budget.depth -= 1;
         res
     }
@@ -840,7 +881,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Nil { .. } => Err(self.err("nil is not a command").into()),
             Arg::Number(n) => self.ideal_constant(n),
-            Arg::String { text, .. } => Ok(Value::String(text.clone())),
+            Arg::String { index, .. } => Ok(Value::String(self.strings[*index].clone())),
             _ => Err(self
                 .err(format!(
                     "can't evaluate command {}",
@@ -1267,7 +1308,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
                 _ => Err(self.err(format!("expected integer; found {n}")).into()),
             },
             Ty::Str => match n {
-                Arg::String { text, .. } => Ok(Value::String(text.clone())),
+                Arg::String { index, .. } => Ok(Value::String(self.strings[*index].clone())),
                 _ => Err(self.err(format!("expected string; found {n}")).into()),
             },
             Ty::Any | Ty::Reflect => self.eval_empty_interface(dot, n),
@@ -1283,7 +1324,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Arg::Bool { val, .. } => Ok(Value::Bool(*val)),
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Number(num) => self.ideal_constant(num),
-            Arg::String { text, .. } => Ok(Value::String(text.clone())),
+            Arg::String { index, .. } => Ok(Value::String(self.strings[*index].clone())),
             Arg::Nil { .. } => Err(self.err("evalEmptyInterface: nil (can't happen)").into()),
             _ => Err(self
                 .err(format!(

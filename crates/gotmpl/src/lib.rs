@@ -17,7 +17,7 @@ pub mod strconv;
 pub mod value;
 
 pub use error::{ErrorKind, GoError};
-pub use exec::{Budget, Func, Funcs, MissingKey, Runtime, Special, Templates};
+pub use exec::{Budget, Func, Funcs, MissingKey, Runtime, Special, Template, Templates};
 pub use parse::ParseError;
 pub use value::{
     Elem, List, ListType, Map, MapType, Method, NativeFn, Object, Sig, Str, Ty, Value, go_lossy,

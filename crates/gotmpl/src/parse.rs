@@ -3,21 +3,25 @@
 //! `template: NAME:LINE: ...`.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::lex::{Item, ItemType, Lexer};
 
-/// A template's parse tree.
+/// A template's parse tree. It holds nothing shared by reference count (`Send`), so that a
+/// chart's templates can be parsed on another thread while its values are processed.
 #[derive(Debug)]
 pub struct Tree {
     /// The template's name.
     pub name: String,
     /// The name of the file (top-level template) it was parsed from, for error locations.
-    pub parse_name: Rc<str>,
+    pub parse_name: Arc<str>,
     /// The text it was parsed from, for error locations.
-    pub text: Rc<str>,
+    pub text: Arc<str>,
     /// The body.
     pub root: ListNode,
+    /// The values of its string constants, indexed by [`Arg::String`]'s `index` (the executor
+    /// shares them, so that evaluating a constant allocates nothing).
+    pub strings: Vec<Box<str>>,
 }
 
 impl Tree {
@@ -232,8 +236,8 @@ pub enum Arg {
         pos: usize,
         /// As written, quotes included.
         quoted: String,
-        /// The value (shared, so that evaluating the constant allocates nothing).
-        text: crate::value::Str,
+        /// Where its value is in the tree's [`Tree::strings`].
+        index: usize,
     },
     /// `(pipeline)`.
     Pipe(Box<PipeNode>),
@@ -412,8 +416,8 @@ enum Parsed {
 
 /// Parses templates the way `parse.Parse` does.
 struct Parser<'a, 'f> {
-    parse_name: Rc<str>,
-    text: Rc<str>,
+    parse_name: Arc<str>,
+    text: Arc<str>,
     lex: Lexer<'a>,
     token: [Option<Item<'a>>; 3],
     peek_count: usize,
@@ -430,6 +434,8 @@ struct Parser<'a, 'f> {
     nodes: Vec<Node>,
     cmds: Vec<CommandNode>,
     args: Vec<Arg>,
+    // The string constants of the tree being parsed (a definition starts its own).
+    strings: Vec<Box<str>>,
 }
 
 const MAX_STACK_DEPTH: usize = 10_000;
@@ -440,12 +446,12 @@ pub fn parse(
     text: &str,
     has_func: &dyn Fn(&str) -> bool,
 ) -> PResult<HashMap<String, Tree>> {
-    let text_rc: Rc<str> = Rc::from(text);
+    let text_rc: Arc<str> = Arc::from(text);
     let mut lex = Lexer::new(text);
     lex.options.break_ok = !has_func("break");
     lex.options.continue_ok = !has_func("continue");
     let mut p = Parser {
-        parse_name: Rc::from(name),
+        parse_name: Arc::from(name),
         text: text_rc,
         lex,
         token: [None, None, None],
@@ -460,6 +466,7 @@ pub fn parse(
         nodes: Vec::new(),
         cmds: Vec::new(),
         args: Vec::new(),
+        strings: Vec::new(),
     };
     let root = p.parse_top()?;
     let tree = Tree {
@@ -467,6 +474,7 @@ pub fn parse(
         parse_name: p.parse_name.clone(),
         text: p.text.clone(),
         root,
+        strings: std::mem::take(&mut p.strings),
     };
     p.add(tree)?;
     Ok(p.tree_set)
@@ -643,6 +651,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         // A definition parses with fresh variables, as Go's startParse does.
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
         let saved_depth = self.range_depth;
+        let saved_strings = std::mem::take(&mut self.strings);
         self.range_depth = 0;
         let (list, end) = self.item_list()?;
         self.vars = saved_vars;
@@ -655,6 +664,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             parse_name: self.parse_name.clone(),
             text: self.text.clone(),
             root: list,
+            strings: std::mem::replace(&mut self.strings, saved_strings),
         };
         self.add(tree)
     }
@@ -910,10 +920,12 @@ impl<'a, 'f> Parser<'a, 'f> {
         let pipe = self.pipeline(context, ItemType::RightDelim)?;
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
         let saved_depth = self.range_depth;
+        let saved_strings = std::mem::take(&mut self.strings);
         self.range_depth = 0;
         let r = self.item_list();
         self.vars = saved_vars;
         self.range_depth = saved_depth;
+        let strings = std::mem::replace(&mut self.strings, saved_strings);
         let (list, end) = r?;
         if !matches!(end, ListEnd::End) {
             return Err(self.errorf(format!("unexpected {{{{else}}}} in {context}")));
@@ -923,6 +935,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             parse_name: self.parse_name.clone(),
             text: self.text.clone(),
             root: list,
+            strings,
         };
         self.add(tree)?;
         Ok(Node::Template(Box::new(TemplateNode {
@@ -1077,10 +1090,11 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
             ItemType::String | ItemType::RawString => {
                 let s = unquote(&token.val).map_err(|e| self.errorf(e))?;
+                self.strings.push(s.into_boxed_str());
                 Arg::String {
                     pos: token.pos,
                     quoted: token.val.into_owned(),
-                    text: Rc::from(s),
+                    index: self.strings.len() - 1,
                 }
             }
             _ => {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use gantry_gotmpl::parse::{ParseError, Tree};
 use gantry_gotmpl::{Budget, Func, Funcs, GoError, Map, MissingKey, Templates, Ty, Value};
 
 use crate::HelmError;
@@ -188,6 +189,113 @@ pub fn funcs() -> Rc<Funcs> {
     Rc::new(Funcs::with_builtins(m))
 }
 
+/// Below this much template text a chart is parsed where it renders: starting a thread costs
+/// more than it saves.
+const PARSE_AHEAD_MIN_BYTES: usize = 64 << 10;
+
+/// Every template [`render`] could parse, by the path it is parsed as, with its text: the
+/// chart's and every subchart's, before dependencies are processed (a disabled subchart's
+/// templates are parsed and never used; an aliased one is parsed again under its alias).
+pub fn template_texts(chart: &Chart) -> Vec<(String, Rc<[u8]>)> {
+    fn walk(c: &Chart, full_path: &str, out: &mut Vec<(String, Rc<[u8]>)>) {
+        for child in &c.dependencies {
+            walk(child, &format!("{full_path}/charts/{}", child.metadata.name), out);
+        }
+        let library = c.metadata.is_library();
+        for (name, data) in &c.templates {
+            let base = name.rsplit('/').next().unwrap_or(name);
+            if !(library && !base.starts_with('_')) {
+                out.push((format!("{full_path}/{name}"), data.clone()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(chart, &chart.metadata.name, &mut out);
+    out
+}
+
+/// Templates parsed ahead: path → the address of the text parsed and what the parser made
+/// of it.
+pub type Parsed = HashMap<String, (usize, Result<HashMap<String, Tree>, ParseError>)>;
+
+/// What one thread parsed: each template's index in the work and its trees.
+pub type ParseResults = Vec<(usize, Result<HashMap<String, Tree>, ParseError>)>;
+
+/// A chart's templates to parse, shared by two threads: a helper starts on them while this
+/// thread processes values (which take less time on a large chart than parsing does), and
+/// this thread takes what is left when it gets there. Each template parses alone, as Go's
+/// parser does: only adding its trees to the set, in Helm's order ([`render`]), depends on
+/// the others. The helper sees only names and bytes; the shared handles stay on this thread.
+#[derive(Debug)]
+pub struct ParseWork<'a> {
+    items: Vec<(&'a str, &'a [u8])>,
+    next: std::sync::atomic::AtomicUsize,
+    func_names: &'a std::collections::HashSet<&'a str>,
+}
+
+impl<'a> ParseWork<'a> {
+    /// The work of parsing `texts` ([`template_texts`]) with the functions `func_names`.
+    pub fn new(
+        texts: &'a [(String, Rc<[u8]>)],
+        func_names: &'a std::collections::HashSet<&'a str>,
+    ) -> ParseWork<'a> {
+        ParseWork {
+            items: texts.iter().map(|(n, t)| (n.as_str(), &**t)).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            func_names,
+        }
+    }
+
+    fn run(&self) -> ParseResults {
+        let has = |n: &str| self.func_names.contains(n);
+        let mut out = Vec::new();
+        loop {
+            let i = self
+                .next
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&(name, bytes)) = self.items.get(i) else {
+                return out;
+            };
+            // Text that is not UTF-8 is refused, in order, by `render`.
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                out.push((i, gantry_gotmpl::parse::parse(name, text, &has)));
+            }
+        }
+    }
+
+    /// Starts the helper on `scope`; `None` when the chart is small (a thread costs more than
+    /// it saves) or no thread starts.
+    pub fn start<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+    ) -> Option<std::thread::ScopedJoinHandle<'scope, ParseResults>> {
+        if self.items.iter().map(|(_, t)| t.len()).sum::<usize>() < PARSE_AHEAD_MIN_BYTES {
+            return None;
+        }
+        std::thread::Builder::new()
+            .name("helm-parse".into())
+            .stack_size(crate::STACK_SIZE)
+            .spawn_scoped(scope, move || self.run())
+            .ok()
+    }
+
+    /// Parses what the helper has not taken, then gathers its results. A template whose parse
+    /// panicked on the helper is missing, and [`render`] parses it again here.
+    pub fn finish(&self, helper: Option<std::thread::ScopedJoinHandle<'_, ParseResults>>) -> Parsed {
+        let mut results = self.run();
+        if let Some(Ok(theirs)) = helper.map(|h| h.join()) {
+            results.extend(theirs);
+        }
+        results
+            .into_iter()
+            .map(|(i, r)| {
+                let (name, bytes) = self.items[i];
+                (name.to_owned(), (bytes.as_ptr() as usize, r))
+            })
+            .collect()
+    }
+}
+
 /// The output of the engine: template path → rendered text, and why it might differ from
 /// one render to the next.
 #[derive(Debug, Clone, Default)]
@@ -208,6 +316,8 @@ pub fn render(
     top: &TopValues,
     budget: &mut Budget,
     spent: &mut Spent,
+    funcs: Rc<Funcs>,
+    mut parsed: Parsed,
 ) -> Result<EngineOutput, HelmError> {
     let caps = Value::Object(Rc::new(top.capabilities.clone()));
     let root = Map::new();
@@ -216,7 +326,7 @@ pub fn render(
     let mut tpls = BTreeMap::new();
     rec_all(chart, &chart.metadata.name, true, &root, &caps, &mut tpls);
 
-    let set = Templates::new("gotpl", funcs(), MissingKey::Zero);
+    let set = Templates::new("gotpl", funcs, MissingKey::Zero);
     let mut keys: Vec<String> = tpls.keys().cloned().collect();
     sort_templates(&mut keys);
     set.reserve(keys.len());
@@ -227,8 +337,16 @@ pub fn render(
                 "{name} is not valid UTF-8 (not supported by Gantry)"
             ))
         })?;
-        set.parse(name, text)
-            .map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
+        let trees = match parsed.remove(name) {
+            Some((at, trees)) if at == r.text.as_ptr() as usize => trees,
+            _ => {
+                let funcs = set.funcs().clone();
+                gantry_gotmpl::parse::parse(name, text, &|n: &str| funcs.has(n))
+            }
+        };
+        let trees =
+            trees.map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
+        set.add(name, text, trees);
     }
     let mut host = Host::default();
     let mut out = EngineOutput::default();
@@ -261,7 +379,7 @@ pub fn render(
         }
     }
     out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
-    spent.push(Box::new((set, tpls, host)));
+    spent.push(Box::new((set, tpls, host, parsed)));
     Ok(out)
 }
 

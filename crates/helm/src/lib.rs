@@ -3,6 +3,7 @@
 //! supported and every known difference from Helm.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use gantry_gotmpl::{Budget, Map, Value};
@@ -249,7 +250,26 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
 
 fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
-    let mut chart = chart::load_dir(std::mem::take(&mut req.chart))?;
+    let chart = chart::load_dir(std::mem::take(&mut req.chart))?;
+    let funcs = engine::funcs();
+    let texts = engine::template_texts(&chart);
+    let func_names = funcs.names();
+    let work = engine::ParseWork::new(&texts, &func_names);
+    std::thread::scope(|scope| {
+        let helper = work.start(scope);
+        render_loaded(req, spent, user, chart, &funcs, &work, helper)
+    })
+}
+
+fn render_loaded(
+    req: &mut Request,
+    spent: &mut engine::Spent,
+    user: Map,
+    mut chart: chart::Chart,
+    funcs: &Rc<gantry_gotmpl::Funcs>,
+    work: &engine::ParseWork<'_>,
+    helper: Option<std::thread::ScopedJoinHandle<'_, engine::ParseResults>>,
+) -> Result<Rendered, HelmError> {
     if req.stream {
         check_installable(&chart, &req.release.name)?;
     }
@@ -286,7 +306,8 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
         capabilities: caps,
     };
     let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
-    let out = engine::render(&chart, &top, &mut budget, spent)?;
+    let parsed = work.finish(helper);
+    let out = engine::render(&chart, &top, &mut budget, spent, funcs.clone(), parsed)?;
     let stream = if req.stream {
         manifest::template_stream(&chart, &out.templates, &out.not_utf8)?
     } else {

@@ -338,7 +338,34 @@ fn rewrite_range(i: &str) -> String {
     o
 }
 
+/// Constraints already parsed on this thread. Charts ask the same few many times (a
+/// `semverCompare` on the Kubernetes version in each template's API version helper), and
+/// matching the grammar's patterns was a thirtieth of rendering a large chart.
+const CACHED_CONSTRAINTS: usize = 256;
+
+thread_local! {
+    static CONSTRAINTS: std::cell::RefCell<std::collections::HashMap<String, Result<Rc<Constraint>, String>>> =
+        Default::default();
+}
+
 impl Constraint {
+    /// [`Constraint::parse`], remembered per thread.
+    pub fn parse_cached(c: &str) -> Result<Rc<Constraint>, String> {
+        CONSTRAINTS.with(|m| {
+            if let Some(r) = m.borrow().get(c) {
+                return r.clone();
+            }
+            let r = Constraint::parse(c).map(Rc::new);
+            let mut m = m.borrow_mut();
+            // A bound, not an eviction policy: `tpl` can make any number of constraints.
+            if m.len() >= CACHED_CONSTRAINTS {
+                m.clear();
+            }
+            m.insert(c.to_owned(), r.clone());
+            r
+        })
+    }
+
     /// `semver.NewConstraint`.
     pub fn parse(c: &str) -> Result<Constraint, String> {
         let c = rewrite_range(c);
@@ -477,7 +504,7 @@ fn tilde(c: &Con, v: &Version) -> bool {
 
 /// Helm's `IsCompatibleRange`.
 pub fn compatible(constraint: &str, version: &str) -> bool {
-    match (Constraint::parse(constraint), Version::parse(version)) {
+    match (Constraint::parse_cached(constraint), Version::parse(version)) {
         (Ok(c), Ok(v)) => c.check(&v),
         _ => false,
     }
@@ -552,7 +579,7 @@ impl Object for Version {
 
 pub(super) fn register(r: &mut Reg<'_>) {
     r.add("semverCompare", &[Ty::Str, Ty::Str], None, |_, a| {
-        let c = Constraint::parse(s(&a[0])).map_err(GoError::new)?;
+        let c = Constraint::parse_cached(s(&a[0])).map_err(GoError::new)?;
         let v = Version::parse(s(&a[1])).map_err(GoError::new)?;
         Ok(Value::Bool(c.check(&v)))
     });
