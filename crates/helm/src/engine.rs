@@ -193,107 +193,151 @@ pub fn funcs() -> Rc<Funcs> {
 /// more than it saves.
 const PARSE_AHEAD_MIN_BYTES: usize = 64 << 10;
 
-/// Every template [`render`] could parse, by the path it is parsed as, with its text: the
-/// chart's and every subchart's, before dependencies are processed (a disabled subchart's
-/// templates are parsed and never used; an aliased one is parsed again under its alias).
-pub fn template_texts(chart: &Chart) -> Vec<(String, Rc<[u8]>)> {
-    fn walk(c: &Chart, full_path: &str, out: &mut Vec<(String, Rc<[u8]>)>) {
-        for child in &c.dependencies {
-            walk(child, &format!("{full_path}/charts/{}", child.metadata.name), out);
-        }
-        let library = c.metadata.is_library();
-        for (name, data) in &c.templates {
-            let base = name.rsplit('/').next().unwrap_or(name);
-            if !(library && !base.starts_with('_')) {
-                out.push((format!("{full_path}/{name}"), data.clone()));
+/// Templates parsed ahead: the path each was parsed as → the text parsed and what the parser
+/// made of it.
+pub type Parsed<'a> = HashMap<String, (&'a [u8], ParseResult)>;
+
+type ParseResult = Result<HashMap<String, Tree>, ParseError>;
+
+/// What one thread parsed: each template's index and its trees.
+pub type ParsedPart = Vec<(usize, ParseResult)>;
+
+/// A chart's templates, copied out of its files and parsed by two threads: a helper from the
+/// start of the render, while this thread reads values and loads, processes and checks the
+/// chart, then this one too, taking what is left. Parsing is the largest part of a large
+/// chart's render, and each template parses alone, as Go's parser does (only adding its trees
+/// to the set, in Helm's order, depends on the others). Nothing reference-counted crosses:
+/// the work is plain bytes and strings.
+///
+/// It reads the chart's layout as the loader will (`templates/` of the chart and of each
+/// subchart folder under `charts/`, names from each `Chart.yaml`), but nothing depends on
+/// that: [`render`] uses a tree only when its path and text are those it would parse, and
+/// parses anything else itself (an archived or aliased subchart, a file `.helmignore` drops).
+#[derive(Debug)]
+pub struct ParseAhead {
+    // Folder of each chart (`""`, `charts/a/`, ...) → its Chart.yaml.
+    charts: BTreeMap<String, Vec<u8>>,
+    // (chart folder, path in the chart, text)
+    templates: Vec<(String, String, Vec<u8>)>,
+    // The path each template parses as, found by whichever thread starts first.
+    paths: std::sync::OnceLock<Vec<Option<String>>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl ParseAhead {
+    /// The templates of the chart whose files are `files`; `None` when it is small (a thread
+    /// costs more than it saves).
+    pub fn collect(files: &BTreeMap<String, Vec<u8>>) -> Option<ParseAhead> {
+        let mut charts = BTreeMap::new();
+        let mut templates = Vec::new();
+        let mut bytes = 0;
+        for (path, data) in files {
+            let mut folder = 0;
+            let mut rest = path.as_str();
+            loop {
+                if rest == "Chart.yaml" {
+                    charts.insert(path[..folder].to_owned(), strip_bom(data).to_vec());
+                    break;
+                }
+                if rest.starts_with("templates/") {
+                    bytes += data.len();
+                    templates.push((
+                        path[..folder].to_owned(),
+                        rest.to_owned(),
+                        strip_bom(data).to_vec(),
+                    ));
+                    break;
+                }
+                let Some(sub) = rest.strip_prefix("charts/") else {
+                    break;
+                };
+                let Some(end) = sub.find('/') else {
+                    break;
+                };
+                folder += "charts/".len() + end + 1;
+                rest = &path[folder..];
             }
         }
-    }
-    let mut out = Vec::new();
-    walk(chart, &chart.metadata.name, &mut out);
-    out
-}
-
-/// Templates parsed ahead: path → the address of the text parsed and what the parser made
-/// of it.
-pub type Parsed = HashMap<String, (usize, Result<HashMap<String, Tree>, ParseError>)>;
-
-/// What one thread parsed: each template's index in the work and its trees.
-pub type ParseResults = Vec<(usize, Result<HashMap<String, Tree>, ParseError>)>;
-
-/// A chart's templates to parse, shared by two threads: a helper starts on them while this
-/// thread processes values (which take less time on a large chart than parsing does), and
-/// this thread takes what is left when it gets there. Each template parses alone, as Go's
-/// parser does: only adding its trees to the set, in Helm's order ([`render`]), depends on
-/// the others. The helper sees only names and bytes; the shared handles stay on this thread.
-#[derive(Debug)]
-pub struct ParseWork<'a> {
-    items: Vec<(&'a str, &'a [u8])>,
-    next: std::sync::atomic::AtomicUsize,
-    func_names: &'a std::collections::HashSet<&'a str>,
-}
-
-impl<'a> ParseWork<'a> {
-    /// The work of parsing `texts` ([`template_texts`]) with the functions `func_names`.
-    pub fn new(
-        texts: &'a [(String, Rc<[u8]>)],
-        func_names: &'a std::collections::HashSet<&'a str>,
-    ) -> ParseWork<'a> {
-        ParseWork {
-            items: texts.iter().map(|(n, t)| (n.as_str(), &**t)).collect(),
+        (bytes >= PARSE_AHEAD_MIN_BYTES).then(|| ParseAhead {
+            charts,
+            templates,
+            paths: std::sync::OnceLock::new(),
             next: std::sync::atomic::AtomicUsize::new(0),
-            func_names,
-        }
+        })
     }
 
-    fn run(&self) -> ParseResults {
-        let has = |n: &str| self.func_names.contains(n);
+    fn paths(&self) -> &[Option<String>] {
+        self.paths.get_or_init(|| {
+            // Each chart's path in the template set; a parent's folder sorts before its
+            // children's.
+            let mut charts: HashMap<&str, String> = HashMap::new();
+            for (folder, yaml) in &self.charts {
+                let mut md = crate::chart::Metadata::default();
+                let Ok(text) = std::str::from_utf8(yaml) else {
+                    continue;
+                };
+                if crate::chart::decode_metadata(text, &mut md).is_err() {
+                    continue;
+                }
+                let path = if folder.is_empty() {
+                    md.name
+                } else {
+                    let inner = &folder[..folder.len() - 1];
+                    let Some(parent) = inner
+                        .rfind("charts/")
+                        .and_then(|cut| charts.get(&inner[..cut]))
+                    else {
+                        continue;
+                    };
+                    format!("{parent}/charts/{}", md.name)
+                };
+                charts.insert(folder, path);
+            }
+            self.templates
+                .iter()
+                .map(|(folder, name, _)| charts.get(folder.as_str()).map(|p| format!("{p}/{name}")))
+                .collect()
+        })
+    }
+
+    /// Parses templates no thread has taken yet, until none is left.
+    pub fn work(&self, func_names: &std::collections::HashSet<&str>) -> ParsedPart {
+        let has = |n: &str| func_names.contains(n);
+        let paths = self.paths();
         let mut out = Vec::new();
         loop {
-            let i = self
-                .next
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(&(name, bytes)) = self.items.get(i) else {
+            let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (Some(path), Some((_, _, text))) = (paths.get(i), self.templates.get(i)) else {
                 return out;
             };
             // Text that is not UTF-8 is refused, in order, by `render`.
-            if let Ok(text) = std::str::from_utf8(bytes) {
-                out.push((i, gantry_gotmpl::parse::parse(name, text, &has)));
+            if let (Some(path), Ok(t)) = (path, std::str::from_utf8(text)) {
+                out.push((i, gantry_gotmpl::parse::parse(path, t, &has)));
             }
         }
     }
 
-    /// Starts the helper on `scope`; `None` when the chart is small (a thread costs more than
-    /// it saves) or no thread starts.
-    pub fn start<'scope>(
-        &'scope self,
-        scope: &'scope std::thread::Scope<'scope, '_>,
-    ) -> Option<std::thread::ScopedJoinHandle<'scope, ParseResults>> {
-        if self.items.iter().map(|(_, t)| t.len()).sum::<usize>() < PARSE_AHEAD_MIN_BYTES {
-            return None;
-        }
-        std::thread::Builder::new()
-            .name("helm-parse".into())
-            .stack_size(crate::STACK_SIZE)
-            .spawn_scoped(scope, move || self.run())
-            .ok()
-    }
-
-    /// Parses what the helper has not taken, then gathers its results. A template whose parse
-    /// panicked on the helper is missing, and [`render`] parses it again here.
-    pub fn finish(&self, helper: Option<std::thread::ScopedJoinHandle<'_, ParseResults>>) -> Parsed {
-        let mut results = self.run();
+    /// Takes part in the work, then gathers the helper's. A helper that panicked loses what it
+    /// had taken, and [`render`] parses that itself.
+    pub fn finish(
+        &self,
+        func_names: &std::collections::HashSet<&str>,
+        helper: Option<std::thread::ScopedJoinHandle<'_, ParsedPart>>,
+    ) -> Parsed<'_> {
+        let mut parts = self.work(func_names);
         if let Some(Ok(theirs)) = helper.map(|h| h.join()) {
-            results.extend(theirs);
+            parts.extend(theirs);
         }
-        results
+        let paths = self.paths();
+        parts
             .into_iter()
-            .map(|(i, r)| {
-                let (name, bytes) = self.items[i];
-                (name.to_owned(), (bytes.as_ptr() as usize, r))
-            })
+            .filter_map(|(i, r)| Some((paths[i].clone()?, (&self.templates[i].2[..], r))))
             .collect()
     }
+}
+
+fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xef\xbb\xbf").unwrap_or(b)
 }
 
 /// The output of the engine: template path → rendered text, and why it might differ from
@@ -317,7 +361,7 @@ pub fn render(
     budget: &mut Budget,
     spent: &mut Spent,
     funcs: Rc<Funcs>,
-    mut parsed: Parsed,
+    mut parsed: Parsed<'_>,
 ) -> Result<EngineOutput, HelmError> {
     let caps = Value::Object(Rc::new(top.capabilities.clone()));
     let root = Map::new();
@@ -338,14 +382,13 @@ pub fn render(
             ))
         })?;
         let trees = match parsed.remove(name) {
-            Some((at, trees)) if at == r.text.as_ptr() as usize => trees,
+            Some((parsed_text, trees)) if parsed_text == &r.text[..] => trees,
             _ => {
                 let funcs = set.funcs().clone();
                 gantry_gotmpl::parse::parse(name, text, &|n: &str| funcs.has(n))
             }
         };
-        let trees =
-            trees.map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
+        let trees = trees.map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
         set.add(name, text, trees);
     }
     let mut host = Host::default();
@@ -379,7 +422,7 @@ pub fn render(
         }
     }
     out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
-    spent.push(Box::new((set, tpls, host, parsed)));
+    spent.push(Box::new((set, tpls, host)));
     Ok(out)
 }
 

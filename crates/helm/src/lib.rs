@@ -249,27 +249,34 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
 }
 
 fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
-    let user = user_values(req)?;
-    let chart = chart::load_dir(std::mem::take(&mut req.chart))?;
     let funcs = engine::funcs();
-    let texts = engine::template_texts(&chart);
     let func_names = funcs.names();
-    let work = engine::ParseWork::new(&texts, &func_names);
+    let ahead = engine::ParseAhead::collect(&req.chart);
     std::thread::scope(|scope| {
-        let helper = work.start(scope);
-        render_loaded(req, spent, user, chart, &funcs, &work, helper)
+        let helper = ahead.as_ref().and_then(|a| {
+            let names = &func_names;
+            std::thread::Builder::new()
+                .name("helm-parse".into())
+                .stack_size(STACK_SIZE)
+                .spawn_scoped(scope, move || a.work(names))
+                .ok()
+        });
+        let parse = || match &ahead {
+            Some(a) => a.finish(&func_names, helper),
+            None => engine::Parsed::new(),
+        };
+        render_loaded(req, spent, &funcs, parse)
     })
 }
 
-fn render_loaded(
+fn render_loaded<'a>(
     req: &mut Request,
     spent: &mut engine::Spent,
-    user: Map,
-    mut chart: chart::Chart,
     funcs: &Rc<gantry_gotmpl::Funcs>,
-    work: &engine::ParseWork<'_>,
-    helper: Option<std::thread::ScopedJoinHandle<'_, engine::ParseResults>>,
+    parse: impl FnOnce() -> engine::Parsed<'a>,
 ) -> Result<Rendered, HelmError> {
+    let user = user_values(req)?;
+    let mut chart = chart::load_dir(std::mem::take(&mut req.chart))?;
     if req.stream {
         check_installable(&chart, &req.release.name)?;
     }
@@ -306,7 +313,7 @@ fn render_loaded(
         capabilities: caps,
     };
     let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
-    let parsed = work.finish(helper);
+    let parsed = parse();
     let out = engine::render(&chart, &top, &mut budget, spent, funcs.clone(), parsed)?;
     let stream = if req.stream {
         manifest::template_stream(&chart, &out.templates, &out.not_utf8)?

@@ -504,7 +504,10 @@ fn tilde(c: &Con, v: &Version) -> bool {
 
 /// Helm's `IsCompatibleRange`.
 pub fn compatible(constraint: &str, version: &str) -> bool {
-    match (Constraint::parse_cached(constraint), Version::parse(version)) {
+    match (
+        Constraint::parse_cached(constraint),
+        Version::parse(version),
+    ) {
         (Ok(c), Ok(v)) => c.check(&v),
         _ => false,
     }

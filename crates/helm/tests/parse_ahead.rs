@@ -1,0 +1,108 @@
+//! A large chart's templates are parsed on a helper thread from the start of the render, under
+//! the paths the loader is expected to give them. These charts make that guess wrong or
+//! unused (aliases, disabled subcharts, a byte-order mark) and check the render is Helm's.
+
+use std::collections::BTreeMap;
+
+use gantry_helm::{Request, render};
+
+// More template text than the engine parses in place, so the helper runs.
+fn padding() -> String {
+    format!("{{{{/* {} */}}}}\n", "x".repeat(80 << 10))
+}
+
+fn request(files: &[(&str, String)]) -> Request {
+    Request {
+        chart: files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect::<BTreeMap<_, _>>(),
+        ..Request::default()
+    }
+}
+
+fn parent(deps: &str) -> (&'static str, String) {
+    (
+        "Chart.yaml",
+        format!("apiVersion: v2\nname: top\nversion: 1.0.0\ndependencies:\n{deps}"),
+    )
+}
+
+fn sub_chart() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "charts/sub/Chart.yaml",
+            "apiVersion: v2\nname: sub\nversion: 1.0.0\n".into(),
+        ),
+        (
+            "charts/sub/templates/cm.yaml",
+            "name: {{ .Template.Name }} {{ \"constant\" }} {{ .Chart.Name }}\n".into(),
+        ),
+        ("charts/sub/templates/_pad.tpl", padding()),
+    ]
+}
+
+#[test]
+fn an_aliased_subchart_is_parsed_under_each_alias() {
+    let mut files = vec![
+        parent(
+            "- name: sub\n  version: 1.0.0\n  alias: one\n- name: sub\n  version: 1.0.0\n  alias: two\n",
+        ),
+        ("templates/_pad.tpl", padding()),
+    ];
+    files.extend(sub_chart());
+    let out = render(request(&files)).expect("renders");
+    for alias in ["one", "two"] {
+        let path = format!("top/charts/{alias}/templates/cm.yaml");
+        assert_eq!(
+            out.templates[&path],
+            format!("name: {path} constant {alias}\n")
+        );
+    }
+}
+
+#[test]
+fn a_disabled_subchart_that_does_not_parse_is_not_an_error() {
+    let mut files = vec![
+        parent("- name: sub\n  version: 1.0.0\n  condition: sub.enabled\n"),
+        ("values.yaml", "sub:\n  enabled: false\n".into()),
+        ("templates/ok.yaml", "a: {{ \"b\" }}\n".into()),
+        ("templates/_pad.tpl", padding()),
+    ];
+    files.extend(sub_chart());
+    files.push(("charts/sub/templates/broken.yaml", "{{ if }}\n".into()));
+    let out = render(request(&files)).expect("the disabled subchart is never parsed by Helm");
+    assert_eq!(out.templates["top/templates/ok.yaml"], "a: b\n");
+    assert!(!out.templates.keys().any(|k| k.contains("charts/sub")));
+}
+
+#[test]
+fn parse_errors_are_reported_in_helms_order() {
+    // Helm parses deepest paths first, then in reverse name order: the subchart's error wins.
+    let mut files = vec![
+        parent("- name: sub\n  version: 1.0.0\n"),
+        ("templates/a.yaml", "{{ end }}\n".into()),
+        ("templates/_pad.tpl", padding()),
+    ];
+    files.extend(sub_chart());
+    files.push(("charts/sub/templates/broken.yaml", "{{ if }}\n".into()));
+    let err = render(request(&files)).expect_err("does not parse");
+    assert_eq!(
+        err.to_string(),
+        "parse error at (top/charts/sub/templates/broken.yaml:1): missing value for if"
+    );
+}
+
+#[test]
+fn a_template_with_a_byte_order_mark_renders_without_it() {
+    let files = vec![
+        (
+            "Chart.yaml",
+            "\u{feff}apiVersion: v2\nname: top\nversion: 1.0.0\n".to_string(),
+        ),
+        ("templates/cm.yaml", "\u{feff}a: {{ \"b\" }}\n".into()),
+        ("templates/_pad.tpl", padding()),
+    ];
+    let out = render(request(&files)).expect("renders");
+    assert_eq!(out.templates["top/templates/cm.yaml"], "a: b\n");
+}
