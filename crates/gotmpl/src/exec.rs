@@ -147,6 +147,14 @@ impl Template {
     }
 }
 
+/// The trees of one parse, made runnable, for [`Templates::add_shared`].
+pub fn runnable(trees: HashMap<String, Tree>) -> Vec<(String, Rc<Template>)> {
+    trees
+        .into_iter()
+        .map(|(n, t)| (n, Rc::new(Template::new(t))))
+        .collect()
+}
+
 struct SetInner {
     own: RefCell<HashMap<String, Rc<Template>>>,
     parent: Option<Rc<SetInner>>,
@@ -237,15 +245,25 @@ impl Templates {
     /// Adds the trees [`parse::parse`] made of `text` as the template `name` (the second half
     /// of [`Templates::parse`], for trees parsed elsewhere).
     pub fn add(&self, name: &str, text: &str, trees: HashMap<String, Tree>) -> Rc<Template> {
+        self.add_shared(name, text, &runnable(trees))
+    }
+
+    /// [`Templates::add`] of templates made runnable once and added to any number of sets
+    /// (Helm's `tpl` parses the same text into a fresh copy of the set at every call).
+    pub fn add_shared(
+        &self,
+        name: &str,
+        text: &str,
+        templates: &[(String, Rc<Template>)],
+    ) -> Rc<Template> {
         let mut main = None;
-        for (n, tree) in trees {
-            let t = Rc::new(Template::new(tree));
+        for (n, t) in templates {
             if n == name {
                 main = Some(t.clone());
             }
-            let keep_old = parse::is_empty_list(&t.tree.root) && self.lookup(&n).is_some();
+            let keep_old = parse::is_empty_list(&t.tree.root) && self.lookup(n).is_some();
             if !keep_old {
-                self.inner.own.borrow_mut().insert(n, t);
+                self.inner.own.borrow_mut().insert(n.clone(), t.clone());
             }
         }
         // The template object Go's `New(name)` returned keeps its own tree even when the set

@@ -17,10 +17,29 @@ use crate::objects::{Capabilities, VALUES};
 const RECURSION_MAX: usize = 1000;
 
 /// Per-render state of Helm's functions.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Host {
     included: HashMap<String, usize>,
+    // What `tpl` made of each text: charts give it the same configuration text in every
+    // template that includes it (a checksum of a config map is a render of it), and parsing
+    // it again was a seventh of rendering tempo-distributed.
+    tpl_parsed: HashMap<String, Rc<TplParse>>,
+    tpl_parsed_bytes: usize,
 }
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("included", &self.included)
+            .field("tpl_parsed", &self.tpl_parsed.len())
+            .finish()
+    }
+}
+
+type TplParse = Result<Vec<(String, Rc<gantry_gotmpl::Template>)>, String>;
+
+/// How much `tpl` text a render remembers parses of; beyond it, texts are parsed at each call.
+const TPL_PARSED_MAX_BYTES: usize = 16 << 20;
 
 struct Renderable {
     text: Rc<[u8]>,
@@ -154,15 +173,34 @@ fn tpl_fn() -> Func {
         let text = a[0].as_str().unwrap_or("");
         let clone = rt.set.layer();
         let name = clone.name().to_owned();
-        let tree = match clone.parse(&name, text) {
-            Ok(t) => t,
-            Err(e) => {
+        let remembered = rt
+            .host
+            .downcast_ref::<Host>()
+            .and_then(|h| h.tpl_parsed.get(text).cloned());
+        let parsed = remembered.unwrap_or_else(|| {
+            let funcs = clone.funcs().clone();
+            let p = Rc::new(
+                gantry_gotmpl::parse::parse(&name, text, &|n: &str| funcs.has(n))
+                    .map(gantry_gotmpl::exec::runnable)
+                    .map_err(|e| e.msg),
+            );
+            if let Some(h) = rt.host.downcast_mut::<Host>()
+                && h.tpl_parsed_bytes + text.len() <= TPL_PARSED_MAX_BYTES
+            {
+                h.tpl_parsed_bytes += text.len();
+                h.tpl_parsed.insert(text.to_owned(), p.clone());
+            }
+            p
+        });
+        let tree = match &*parsed {
+            Ok(templates) => clone.add_shared(&name, text, templates),
+            Err(msg) => {
                 return Err(GoError::wrap(
                     format!(
                         "cannot parse template {}: ",
                         gantry_gotmpl::gofmt::quote(text)
                     ),
-                    GoError::new(e.msg),
+                    GoError::new(msg.clone()),
                 ));
             }
         };
