@@ -703,12 +703,16 @@ pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
                 gantry_gotmpl::gofmt::quote(p.rsplit('/').next().unwrap_or(&p))
             )));
         }
-        if data.starts_with(b"\xef\xbb\xbf") {
-            data.drain(..3);
-        }
+        let bom = data.len() - strip_bom(&data).len();
+        data.drain(..bom);
         out.push((p, data));
     }
     load_files(out)
+}
+
+/// A chart file without its UTF-8 byte-order mark, which Helm's loader drops from every file.
+pub(crate) fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xef\xbb\xbf").unwrap_or(b)
 }
 
 fn text(data: &[u8], name: &str) -> Result<String, HelmError> {
@@ -976,10 +980,8 @@ pub fn archive_files(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, HelmError> {
         entry
             .read_to_end(&mut buf)
             .map_err(|e| HelmError::Chart(format!("reading chart archive: {e}")))?;
-        let buf = buf
-            .strip_prefix(b"\xef\xbb\xbf")
-            .map(<[u8]>::to_vec)
-            .unwrap_or(buf);
+        let bom = buf.len() - strip_bom(&buf).len();
+        buf.drain(..bom);
         files.push((n, buf));
     }
     if files.is_empty() {

@@ -9,7 +9,7 @@ use gantry_gotmpl::parse::{ParseError, Tree};
 use gantry_gotmpl::{Budget, Func, Funcs, GoError, Map, MissingKey, Templates, Ty, Value};
 
 use crate::HelmError;
-use crate::chart::Chart;
+use crate::chart::{Chart, strip_bom};
 use crate::funcs::encoding_markers::{WARN_END, WARN_START};
 use crate::objects::{Capabilities, VALUES};
 
@@ -267,8 +267,8 @@ impl ParseAhead {
     /// costs more than it saves).
     pub fn collect(files: &BTreeMap<String, Vec<u8>>) -> Option<ParseAhead> {
         let mut charts = BTreeMap::new();
-        let mut templates = Vec::new();
-        let mut bytes = 0;
+        // Borrowed until the chart proves large enough to copy them for the helper.
+        let mut templates: Vec<(&str, &str, &[u8])> = Vec::new();
         for (path, data) in files {
             let mut folder = 0;
             let mut rest = path.as_str();
@@ -278,12 +278,7 @@ impl ParseAhead {
                     break;
                 }
                 if rest.starts_with("templates/") {
-                    bytes += data.len();
-                    templates.push((
-                        path[..folder].to_owned(),
-                        rest.to_owned(),
-                        strip_bom(data).to_vec(),
-                    ));
+                    templates.push((&path[..folder], rest, strip_bom(data)));
                     break;
                 }
                 let Some(sub) = rest.strip_prefix("charts/") else {
@@ -296,9 +291,13 @@ impl ParseAhead {
                 rest = &path[folder..];
             }
         }
+        let bytes: usize = templates.iter().map(|(_, _, t)| t.len()).sum();
         (bytes >= PARSE_AHEAD_MIN_BYTES).then(|| ParseAhead {
             charts,
-            templates,
+            templates: templates
+                .into_iter()
+                .map(|(f, n, t)| (f.to_owned(), n.to_owned(), t.to_vec()))
+                .collect(),
             paths: std::sync::OnceLock::new(),
             next: std::sync::atomic::AtomicUsize::new(0),
         })
@@ -374,10 +373,6 @@ impl ParseAhead {
     }
 }
 
-fn strip_bom(b: &[u8]) -> &[u8] {
-    b.strip_prefix(b"\xef\xbb\xbf").unwrap_or(b)
-}
-
 /// The output of the engine: template path → rendered text, and why it might differ from
 /// one render to the next.
 #[derive(Debug, Clone, Default)]
@@ -419,15 +414,13 @@ pub fn render(
                 "{name} is not valid UTF-8 (not supported by Gantry)"
             ))
         })?;
-        let trees = match parsed.remove(name) {
-            Some((parsed_text, trees)) if parsed_text == &r.text[..] => trees,
-            _ => {
-                let funcs = set.funcs().clone();
-                gantry_gotmpl::parse::parse(name, text, &|n: &str| funcs.has(n))
+        let added = match parsed.remove(name) {
+            Some((parsed_text, trees)) if parsed_text == &r.text[..] => {
+                trees.map(|t| set.add(name, text, t))
             }
+            _ => set.parse(name, text),
         };
-        let trees = trees.map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
-        set.add(name, text, trees);
+        added.map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
     }
     let mut host = Host::default();
     let mut out = EngineOutput::default();

@@ -250,8 +250,12 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
 
 fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let funcs = engine::funcs();
-    let func_names = funcs.names();
     let ahead = engine::ParseAhead::collect(&req.chart);
+    // Only a parse on the helper needs the names apart from the functions.
+    let func_names = match &ahead {
+        Some(_) => funcs.names(),
+        None => Default::default(),
+    };
     std::thread::scope(|scope| {
         let helper = ahead.as_ref().and_then(|a| {
             let names = &func_names;
