@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use gantry_gotmpl::parse::{ParseError, Tree};
 use gantry_gotmpl::{Budget, Func, Funcs, GoError, Map, MissingKey, Templates, Ty, Value};
 
 use crate::HelmError;
-use crate::chart::{Chart, strip_bom};
+use crate::ahead::Parsed;
+use crate::chart::Chart;
 use crate::funcs::encoding_markers::{WARN_END, WARN_START};
 use crate::objects::{Capabilities, VALUES};
 
@@ -225,152 +225,6 @@ pub fn funcs() -> Rc<Funcs> {
     m.insert("include".into(), include_fn());
     m.insert("tpl".into(), tpl_fn());
     Rc::new(Funcs::with_builtins(m))
-}
-
-/// Below this much template text a chart is parsed where it renders: starting a thread costs
-/// more than it saves.
-const PARSE_AHEAD_MIN_BYTES: usize = 64 << 10;
-
-/// Templates parsed ahead: the path each was parsed as → the text parsed and what the parser
-/// made of it.
-pub type Parsed<'a> = HashMap<String, (&'a [u8], ParseResult)>;
-
-type ParseResult = Result<HashMap<String, Tree>, ParseError>;
-
-/// What one thread parsed: each template's index and its trees.
-pub type ParsedPart = Vec<(usize, ParseResult)>;
-
-/// A chart's templates, copied out of its files and parsed by two threads: a helper from the
-/// start of the render, while this thread reads values and loads, processes and checks the
-/// chart, then this one too, taking what is left. Parsing is the largest part of a large
-/// chart's render, and each template parses alone, as Go's parser does (only adding its trees
-/// to the set, in Helm's order, depends on the others). Nothing reference-counted crosses:
-/// the work is plain bytes and strings.
-///
-/// It reads the chart's layout as the loader will (`templates/` of the chart and of each
-/// subchart folder under `charts/`, names from each `Chart.yaml`), but nothing depends on
-/// that: [`render`] uses a tree only when its path and text are those it would parse, and
-/// parses anything else itself (an archived or aliased subchart, a file `.helmignore` drops).
-#[derive(Debug)]
-pub struct ParseAhead {
-    // Folder of each chart (`""`, `charts/a/`, ...) → its Chart.yaml.
-    charts: BTreeMap<String, Vec<u8>>,
-    // (chart folder, path in the chart, text)
-    templates: Vec<(String, String, Vec<u8>)>,
-    // The path each template parses as, found by whichever thread starts first.
-    paths: std::sync::OnceLock<Vec<Option<String>>>,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-impl ParseAhead {
-    /// The templates of the chart whose files are `files`; `None` when it is small (a thread
-    /// costs more than it saves).
-    pub fn collect(files: &BTreeMap<String, Vec<u8>>) -> Option<ParseAhead> {
-        let mut charts = BTreeMap::new();
-        // Borrowed until the chart proves large enough to copy them for the helper.
-        let mut templates: Vec<(&str, &str, &[u8])> = Vec::new();
-        for (path, data) in files {
-            let mut folder = 0;
-            let mut rest = path.as_str();
-            loop {
-                if rest == "Chart.yaml" {
-                    charts.insert(path[..folder].to_owned(), strip_bom(data).to_vec());
-                    break;
-                }
-                if rest.starts_with("templates/") {
-                    templates.push((&path[..folder], rest, strip_bom(data)));
-                    break;
-                }
-                let Some(sub) = rest.strip_prefix("charts/") else {
-                    break;
-                };
-                let Some(end) = sub.find('/') else {
-                    break;
-                };
-                folder += "charts/".len() + end + 1;
-                rest = &path[folder..];
-            }
-        }
-        let bytes: usize = templates.iter().map(|(_, _, t)| t.len()).sum();
-        (bytes >= PARSE_AHEAD_MIN_BYTES).then(|| ParseAhead {
-            charts,
-            templates: templates
-                .into_iter()
-                .map(|(f, n, t)| (f.to_owned(), n.to_owned(), t.to_vec()))
-                .collect(),
-            paths: std::sync::OnceLock::new(),
-            next: std::sync::atomic::AtomicUsize::new(0),
-        })
-    }
-
-    fn paths(&self) -> &[Option<String>] {
-        self.paths.get_or_init(|| {
-            // Each chart's path in the template set; a parent's folder sorts before its
-            // children's.
-            let mut charts: HashMap<&str, String> = HashMap::new();
-            for (folder, yaml) in &self.charts {
-                let mut md = crate::chart::Metadata::default();
-                let Ok(text) = std::str::from_utf8(yaml) else {
-                    continue;
-                };
-                if crate::chart::decode_metadata(text, &mut md).is_err() {
-                    continue;
-                }
-                let path = if folder.is_empty() {
-                    md.name
-                } else {
-                    let inner = &folder[..folder.len() - 1];
-                    let Some(parent) = inner
-                        .rfind("charts/")
-                        .and_then(|cut| charts.get(&inner[..cut]))
-                    else {
-                        continue;
-                    };
-                    format!("{parent}/charts/{}", md.name)
-                };
-                charts.insert(folder, path);
-            }
-            self.templates
-                .iter()
-                .map(|(folder, name, _)| charts.get(folder.as_str()).map(|p| format!("{p}/{name}")))
-                .collect()
-        })
-    }
-
-    /// Parses templates no thread has taken yet, until none is left.
-    pub fn work(&self, func_names: &std::collections::HashSet<&str>) -> ParsedPart {
-        let has = |n: &str| func_names.contains(n);
-        let paths = self.paths();
-        let mut out = Vec::new();
-        loop {
-            let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (Some(path), Some((_, _, text))) = (paths.get(i), self.templates.get(i)) else {
-                return out;
-            };
-            // Text that is not UTF-8 is refused, in order, by `render`.
-            if let (Some(path), Ok(t)) = (path, std::str::from_utf8(text)) {
-                out.push((i, gantry_gotmpl::parse::parse(path, t, &has)));
-            }
-        }
-    }
-
-    /// Takes part in the work, then gathers the helper's. A helper that panicked loses what it
-    /// had taken, and [`render`] parses that itself.
-    pub fn finish(
-        &self,
-        func_names: &std::collections::HashSet<&str>,
-        helper: Option<std::thread::ScopedJoinHandle<'_, ParsedPart>>,
-    ) -> Parsed<'_> {
-        let mut parts = self.work(func_names);
-        if let Some(Ok(theirs)) = helper.map(|h| h.join()) {
-            parts.extend(theirs);
-        }
-        let paths = self.paths();
-        parts
-            .into_iter()
-            .filter_map(|(i, r)| Some((paths[i].clone()?, (&self.templates[i].2[..], r))))
-            .collect()
-    }
 }
 
 /// The output of the engine: template path → rendered text, and why it might differ from

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use gantry_gotmpl::{Budget, Map, Value};
 
+pub mod ahead;
 pub mod chart;
 pub mod engine;
 pub mod funcs;
@@ -250,7 +251,7 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
 
 fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let funcs = engine::funcs();
-    let ahead = engine::ParseAhead::collect(&req.chart);
+    let ahead = ahead::ParseAhead::collect(&req.chart);
     // Only a parse on the helper needs the names apart from the functions.
     let func_names = match &ahead {
         Some(_) => funcs.names(),
@@ -267,9 +268,10 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
         });
         let parse = || match &ahead {
             Some(a) => a.finish(&func_names, helper),
-            None => engine::Parsed::new(),
+            None => ahead::Parsed::new(),
         };
-        render_loaded(req, spent, &funcs, parse)
+        let schemas = |text: &[u8]| ahead.as_ref().and_then(|a| a.schema(text));
+        render_loaded(req, spent, &funcs, &schemas, parse)
     })
 }
 
@@ -277,7 +279,8 @@ fn render_loaded<'a>(
     req: &mut Request,
     spent: &mut engine::Spent,
     funcs: &Rc<gantry_gotmpl::Funcs>,
-    parse: impl FnOnce() -> engine::Parsed<'a>,
+    schemas: schema::Lookup<'_>,
+    parse: impl FnOnce() -> ahead::Parsed<'a>,
 ) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
     let mut chart = chart::load_dir(std::mem::take(&mut req.chart))?;
@@ -293,7 +296,7 @@ fn render_loaded<'a>(
         })
     })?;
     let vals = values::coalesce_values(&chart, &user).map_err(HelmError::Values)?;
-    schema::check(&chart, &vals)?;
+    schema::check(&chart, &vals, schemas)?;
     let mut caps = Capabilities::default();
     caps.api_versions.extend(req.api_versions.iter().cloned());
     if !chart.metadata.kube_version.is_empty()

@@ -1,19 +1,34 @@
 //! `values.schema.json`, enforced as Helm does for the chart and each subchart with values.
 //! Gantry never fetches a remote schema reference: such a schema is refused.
 
+use std::sync::Arc;
+
 use gantry_gotmpl::{Map, Value};
 
 use crate::HelmError;
 use crate::chart::Chart;
 
-fn validate_one(values: &Map, schema: &[u8]) -> Result<(), String> {
+/// A schema ready to check values with, or why it is not (the message under its chart's name).
+pub type Compiled = Result<jsonschema::Validator, String>;
+
+/// Compiles a `values.schema.json`. It depends on nothing but the file, so a helper thread
+/// compiles a chart's schemas while the render loads its values ([`crate::ahead`]).
+pub fn compile(schema: &[u8]) -> Compiled {
     let schema: serde_json::Value =
         serde_json::from_slice(schema).map_err(|e| format!("invalid values.schema.json: {e}\n"))?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| {
+    jsonschema::validator_for(&schema).map_err(|e| {
         format!(
             "unable to compile values.schema.json (Gantry resolves no remote references): {e}\n"
         )
-    })?;
+    })
+}
+
+/// Finds a schema already compiled, by its text.
+pub type Lookup<'a> = &'a dyn Fn(&[u8]) -> Option<Arc<Compiled>>;
+
+fn validate_one(values: &Map, schema: &[u8], lookup: Lookup<'_>) -> Result<(), String> {
+    let compiled = lookup(schema).unwrap_or_else(|| Arc::new(compile(schema)));
+    let validator = compiled.as_ref().as_ref().map_err(Clone::clone)?;
     let instance =
         crate::json::to_serde(&Value::Map(values.clone())).map_err(|e| format!("{e}\n"))?;
     let mut out = String::new();
@@ -23,16 +38,16 @@ fn validate_one(values: &Map, schema: &[u8]) -> Result<(), String> {
     if out.is_empty() { Ok(()) } else { Err(out) }
 }
 
-fn validate(c: &Chart, values: &Map, out: &mut String) {
+fn validate(c: &Chart, values: &Map, lookup: Lookup<'_>, out: &mut String) {
     if let Some(schema) = &c.schema
-        && let Err(e) = validate_one(values, schema)
+        && let Err(e) = validate_one(values, schema, lookup)
     {
         out.push_str(&format!("{}:\n{e}", c.metadata.name));
     }
     for sub in &c.dependencies {
         match values.get(&sub.metadata.name) {
             None | Some(Value::Nil) => {}
-            Some(Value::Map(m)) => validate(sub, &m, out),
+            Some(Value::Map(m)) => validate(sub, &m, lookup, out),
             Some(other) => out.push_str(&format!(
                 "{}:\ninvalid type for values: expected object (map), got {}\n",
                 sub.metadata.name,
@@ -42,10 +57,11 @@ fn validate(c: &Chart, values: &Map, out: &mut String) {
     }
 }
 
-/// `ValidateAgainstSchema`.
-pub fn check(c: &Chart, values: &Map) -> Result<(), HelmError> {
+/// `ValidateAgainstSchema`; `lookup` gives schemas compiled ahead, and any other is compiled
+/// here.
+pub fn check(c: &Chart, values: &Map, lookup: Lookup<'_>) -> Result<(), HelmError> {
     let mut out = String::new();
-    validate(c, values, &mut out);
+    validate(c, values, lookup, &mut out);
     if out.is_empty() {
         Ok(())
     } else {

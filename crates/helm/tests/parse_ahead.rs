@@ -1,6 +1,7 @@
 //! A large chart's templates are parsed on a helper thread from the start of the render, under
-//! the paths the loader is expected to give them. These charts make that guess wrong or
-//! unused (aliases, disabled subcharts, a byte-order mark) and check the render is Helm's.
+//! the paths the loader is expected to give them, and any chart's schemas are compiled there.
+//! These charts make those guesses wrong or unused (aliases, disabled subcharts, a byte-order
+//! mark, a schema `.helmignore` drops) and check the render is Helm's.
 
 use std::collections::BTreeMap;
 
@@ -105,4 +106,74 @@ fn a_template_with_a_byte_order_mark_renders_without_it() {
     ];
     let out = render(request(&files)).expect("renders");
     assert_eq!(out.templates["top/templates/cm.yaml"], "a: b\n");
+}
+
+// Schemas are compiled on the helper whatever the chart's size, so these charts are small.
+fn schema_chart(sub_schema: &str) -> Vec<(&'static str, String)> {
+    vec![
+        parent("- name: sub\n  version: 1.0.0\n"),
+        ("values.yaml", "replicas: x\nsub:\n  port: \"80\"\n".into()),
+        (
+            "values.schema.json",
+            r#"{"type":"object","properties":{"replicas":{"type":"integer"}}}"#.into(),
+        ),
+        ("templates/cm.yaml", "a: b\n".into()),
+        (
+            "charts/sub/Chart.yaml",
+            "apiVersion: v2\nname: sub\nversion: 1.0.0\n".into(),
+        ),
+        ("charts/sub/values.schema.json", sub_schema.into()),
+        ("charts/sub/templates/cm.yaml", "c: d\n".into()),
+    ]
+}
+
+const SCHEMA_ERROR: &str =
+    "values don't meet the specifications of the schema(s) in the following chart(s):\n";
+
+#[test]
+fn schemas_compiled_ahead_check_each_chart_in_helms_order() {
+    let files = schema_chart(r#"{"type":"object","properties":{"port":{"type":"integer"}}}"#);
+    let err = render(request(&files)).expect_err("both charts' values are wrong");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{SCHEMA_ERROR}top:\n- at '/replicas': \"x\" is not of type \"integer\"\nsub:\n- at '/port': \"80\" is not of type \"integer\"\n"
+        )
+    );
+}
+
+#[test]
+fn a_schema_that_is_not_json_is_reported_under_its_chart() {
+    let files = schema_chart(r#"{"type":"#);
+    let err = render(request(&files)).expect_err("the subchart's schema is not JSON");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{SCHEMA_ERROR}top:\n- at '/replicas': \"x\" is not of type \"integer\"\nsub:\ninvalid values.schema.json: EOF while parsing a value at line 1 column 8\n"
+        )
+    );
+}
+
+#[test]
+fn the_same_schema_in_two_charts_checks_both() {
+    let same = r#"{"type":"object","properties":{"replicas":{"type":"integer"}}}"#;
+    let mut files = schema_chart(same);
+    files[1].1 = "replicas: x\nsub:\n  replicas: z\n".into();
+    let err = render(request(&files)).expect_err("both charts' values are wrong");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{SCHEMA_ERROR}top:\n- at '/replicas': \"x\" is not of type \"integer\"\nsub:\n- at '/replicas': \"z\" is not of type \"integer\"\n"
+        )
+    );
+}
+
+#[test]
+fn a_schema_helmignore_drops_is_compiled_ahead_but_never_enforced() {
+    let mut files = schema_chart(r#"{"type":"#);
+    // Helm reads only the top chart's `.helmignore`, for every path under it.
+    files.push((".helmignore", "charts/sub/values.schema.json\n".into()));
+    files[1].1 = "replicas: 1\nsub:\n  port: \"80\"\n".into();
+    let out = render(request(&files)).expect("the subchart has no schema for Helm");
+    assert_eq!(out.templates["top/charts/sub/templates/cm.yaml"], "c: d\n");
 }
