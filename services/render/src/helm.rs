@@ -341,21 +341,30 @@ fn collect(
     dir: &str,
     files: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(), RenderError> {
-    let names = engine.fs.list_dir(dir).map_err(RenderError::Fs)?;
-    for name in names {
+    let mut paths = Vec::new();
+    walk(engine, dir, &mut paths)?;
+    let read = engine
+        .read_many(&paths)
+        .map_err(|e| RenderError::Kustomize(e.to_string()))?;
+    for (p, data) in paths.iter().zip(read) {
+        let rel = p
+            .strip_prefix(root)
+            .unwrap_or(p)
+            .trim_start_matches('/')
+            .to_owned();
+        files.insert(rel, data);
+    }
+    Ok(())
+}
+
+/// Every file below `dir`, in the order of a walk of sorted names.
+fn walk(engine: &Engine<'_>, dir: &str, paths: &mut Vec<String>) -> Result<(), RenderError> {
+    for name in engine.fs.list_dir(dir).map_err(RenderError::Fs)? {
         let p = path::join(dir, &name).unwrap_or_default();
         if engine.fs.is_dir(&p) {
-            collect(engine, root, &p, files)?;
+            walk(engine, &p, paths)?;
         } else {
-            let data = engine
-                .read(&p)
-                .map_err(|e| RenderError::Kustomize(e.to_string()))?;
-            let rel = p
-                .strip_prefix(root)
-                .unwrap_or(&p)
-                .trim_start_matches('/')
-                .to_owned();
-            files.insert(rel, data);
+            paths.push(p);
         }
     }
     Ok(())

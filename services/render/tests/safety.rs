@@ -658,3 +658,88 @@ fn a_chart_reads_nothing_through_a_symlink_out_of_it() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A chart of many files is read by two threads; what a render reads, refuses and reports is
+/// still that of reading the files one by one in the walk's order.
+#[test]
+fn a_chart_of_many_files_fails_where_a_serial_read_would() -> anyhow::Result<()> {
+    let cm = |i: usize| CM.replace("name: c", &format!("name: c{i:02}"));
+    let mut files = vec![(
+        "chart/Chart.yaml".to_string(),
+        "apiVersion: v2\nname: c\nversion: 1.0.0\n".to_string(),
+    )];
+    files.extend((0..40).map(|i| (format!("chart/templates/cm{i:02}.yaml"), cm(i))));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let fs = mem(&refs);
+    let chart = |limits: Limits| {
+        let opts = RenderOptions {
+            limits,
+            ..Default::default()
+        };
+        gantry_render::render_chart(&fs, "chart", &opts, None)
+    };
+    assert_eq!(chart(Limits::default())?.objects.len(), 40);
+
+    // Room for Chart.yaml and 16 templates: the 17th (an odd one, read by the second thread)
+    // passes the total, whatever the threads read beyond it.
+    let limit = (files[..17].iter().map(|(_, c)| c.len()).sum::<usize>()) as u64;
+    let Err(e) = chart(Limits {
+        max_total_bytes: limit,
+        ..Limits::default()
+    }) else {
+        panic!("the total is over");
+    };
+    assert_eq!(
+        e.to_string(),
+        format!("more than {limit} bytes read in total")
+    );
+
+    // One file over the per-file limit, among many that are not: it is the one named.
+    let mut big = files.clone();
+    big[23].1 = format!("{}# {}\n", big[23].1, "x".repeat(200));
+    let refs: Vec<(&str, &str)> = big.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let fs = mem(&refs);
+    let opts = RenderOptions {
+        limits: Limits {
+            max_file_bytes: 150,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let Err(e) = gantry_render::render_chart(&fs, "chart", &opts, None) else {
+        panic!("a file is over the limit");
+    };
+    assert!(
+        e.to_string()
+            .contains("/chart/templates/cm22.yaml: file is"),
+        "{e}"
+    );
+
+    // On disk, a link out of the chart among them is refused by name.
+    let root = tempfile::tempdir()?;
+    let r = root.path();
+    for (p, c) in &files {
+        let p = r.join(p);
+        std::fs::create_dir_all(p.parent().expect("a folder"))?;
+        std::fs::write(p, c)?;
+    }
+    std::fs::create_dir_all(r.join("secrets"))?;
+    std::fs::write(r.join("secrets/cm.yaml"), CM)?;
+    std::os::unix::fs::symlink(
+        r.join("secrets/cm.yaml"),
+        r.join("chart/templates/cm20b.yaml"),
+    )?;
+    let opts = RenderOptions {
+        confine_to: Some("chart".into()),
+        ..Default::default()
+    };
+    let Err(e) = gantry_render::render_chart(&DirFs::new(r)?, "chart", &opts, None) else {
+        panic!("a link out of the chart is refused");
+    };
+    assert!(e.to_string().contains("templates/cm20b.yaml"), "{e}");
+    assert!(e.to_string().contains("outside"), "{e}");
+    Ok(())
+}
