@@ -43,6 +43,11 @@ pub trait FileSystem: Send + Sync {
     fn canonical(&self, path: &str) -> Result<String, FsError> {
         Ok(path.to_owned())
     }
+    /// Whether two threads reading files at once finish sooner than one: true where a read is
+    /// system calls (a directory on disk), not for a copy out of memory or reads behind a lock.
+    fn concurrent_reads(&self) -> bool {
+        false
+    }
 }
 
 /// A directory on disk, treated as the repository root. Any path (including through a symlink)
@@ -305,6 +310,10 @@ impl FileSystem for DirFs {
 
     fn is_file(&self, path: &str) -> bool {
         self.resolve(path).is_ok_and(|r| r.kind == Kind::File)
+    }
+
+    fn concurrent_reads(&self) -> bool {
+        true
     }
 
     fn canonical(&self, path: &str) -> Result<String, FsError> {

@@ -659,8 +659,8 @@ fn a_chart_reads_nothing_through_a_symlink_out_of_it() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A chart of many files is read by two threads; what a render reads, refuses and reports is
-/// still that of reading the files one by one in the walk's order.
+/// A chart of many files on disk is read by two threads; what a render reads, refuses and
+/// reports is still that of reading the files one by one in the walk's order.
 #[test]
 fn a_chart_of_many_files_fails_where_a_serial_read_would() -> anyhow::Result<()> {
     let cm = |i: usize| CM.replace("name: c", &format!("name: c{i:02}"));
@@ -669,27 +669,39 @@ fn a_chart_of_many_files_fails_where_a_serial_read_would() -> anyhow::Result<()>
         "apiVersion: v2\nname: c\nversion: 1.0.0\n".to_string(),
     )];
     files.extend((0..40).map(|i| (format!("chart/templates/cm{i:02}.yaml"), cm(i))));
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let fs = mem(&refs);
-    let chart = |limits: Limits| {
+    let on_disk = |files: &[(String, String)]| -> anyhow::Result<tempfile::TempDir> {
+        let root = tempfile::tempdir()?;
+        for (p, c) in files {
+            let p = root.path().join(p);
+            std::fs::create_dir_all(p.parent().expect("a folder"))?;
+            std::fs::write(p, c)?;
+        }
+        Ok(root)
+    };
+    let chart = |root: &tempfile::TempDir, limits: Limits| -> anyhow::Result<_> {
         let opts = RenderOptions {
             limits,
+            confine_to: Some("chart".into()),
             ..Default::default()
         };
-        gantry_render::render_chart(&fs, "chart", &opts, None)
+        Ok(gantry_render::render_chart(
+            &DirFs::new(root.path())?,
+            "chart",
+            &opts,
+            None,
+        ))
     };
-    assert_eq!(chart(Limits::default())?.objects.len(), 40);
+    let root = on_disk(&files)?;
+    assert_eq!(chart(&root, Limits::default())??.objects.len(), 40);
 
     // Room for Chart.yaml and 16 templates: the 17th (an odd one, read by the second thread)
     // passes the total, whatever the threads read beyond it.
     let limit = (files[..17].iter().map(|(_, c)| c.len()).sum::<usize>()) as u64;
-    let Err(e) = chart(Limits {
+    let limits = Limits {
         max_total_bytes: limit,
         ..Limits::default()
-    }) else {
+    };
+    let Err(e) = chart(&root, limits)? else {
         panic!("the total is over");
     };
     assert_eq!(
@@ -700,16 +712,11 @@ fn a_chart_of_many_files_fails_where_a_serial_read_would() -> anyhow::Result<()>
     // One file over the per-file limit, among many that are not: it is the one named.
     let mut big = files.clone();
     big[23].1 = format!("{}# {}\n", big[23].1, "x".repeat(200));
-    let refs: Vec<(&str, &str)> = big.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
-    let fs = mem(&refs);
-    let opts = RenderOptions {
-        limits: Limits {
-            max_file_bytes: 150,
-            ..Limits::default()
-        },
-        ..Default::default()
+    let limits = Limits {
+        max_file_bytes: 150,
+        ..Limits::default()
     };
-    let Err(e) = gantry_render::render_chart(&fs, "chart", &opts, None) else {
+    let Err(e) = chart(&on_disk(&big)?, limits)? else {
         panic!("a file is over the limit");
     };
     assert!(
@@ -718,25 +725,15 @@ fn a_chart_of_many_files_fails_where_a_serial_read_would() -> anyhow::Result<()>
         "{e}"
     );
 
-    // On disk, a link out of the chart among them is refused by name.
-    let root = tempfile::tempdir()?;
+    // A link out of the chart among them is refused by name.
     let r = root.path();
-    for (p, c) in &files {
-        let p = r.join(p);
-        std::fs::create_dir_all(p.parent().expect("a folder"))?;
-        std::fs::write(p, c)?;
-    }
     std::fs::create_dir_all(r.join("secrets"))?;
     std::fs::write(r.join("secrets/cm.yaml"), CM)?;
     std::os::unix::fs::symlink(
         r.join("secrets/cm.yaml"),
         r.join("chart/templates/cm20b.yaml"),
     )?;
-    let opts = RenderOptions {
-        confine_to: Some("chart".into()),
-        ..Default::default()
-    };
-    let Err(e) = gantry_render::render_chart(&DirFs::new(r)?, "chart", &opts, None) else {
+    let Err(e) = chart(&root, Limits::default())? else {
         panic!("a link out of the chart is refused");
     };
     assert!(e.to_string().contains("templates/cm20b.yaml"), "{e}");
