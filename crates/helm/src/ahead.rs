@@ -1,5 +1,5 @@
-//! Work a helper thread does ahead of a large chart's render: parsing its templates and
-//! compiling its `values.schema.json` files, which depend on nothing the render computes first.
+//! Work a helper thread does ahead of a chart's render: parsing a large chart's templates and
+//! compiling any `values.schema.json`, which depend on nothing the render computes first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -27,15 +27,16 @@ type SchemaSlot = Mutex<Option<Arc<schema::Compiled>>>;
 
 /// A chart's templates and schemas, copied out of its files and prepared by two threads: a
 /// helper from the start of the render, while this thread reads values and loads, processes
-/// and checks the chart, then this one too, taking what is left. Parsing is the largest part of a large
-/// chart's render, and each template parses alone, as Go's parser does (only adding its trees
-/// to the set, in Helm's order, depends on the others). Nothing reference-counted crosses:
-/// the work is plain bytes and strings.
+/// and checks the chart, then this one too, taking what is left. Parsing is the largest part
+/// of a large chart's render, and each template parses alone, as Go's parser does (only adding
+/// its trees to the set, in Helm's order, depends on the others). Nothing reference-counted
+/// crosses: the work is plain bytes and strings.
 ///
 /// It reads the chart's layout as the loader will (`templates/` of the chart and of each
 /// subchart folder under `charts/`, names from each `Chart.yaml`), but nothing depends on
-/// that: [`crate::engine::render`] uses a tree only when its path and text are those it would parse, and
-/// parses anything else itself (an archived or aliased subchart, a file `.helmignore` drops).
+/// that: [`crate::engine::render`] uses a tree only when its path and text are those it would
+/// parse, and parses anything else itself (an archived or aliased subchart, a file
+/// `.helmignore` drops).
 ///
 /// Schemas go first: the render checks values against them before it needs a template, and
 /// compiling one (with the check of the schema against its draft's meta-schema) was a fifth
