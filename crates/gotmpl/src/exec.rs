@@ -236,10 +236,20 @@ impl Templates {
     /// definitions except by empty ones (Go's `t.New(name).Parse(text)`); returns the template
     /// `name` itself.
     pub fn parse(&self, name: &str, text: &str) -> Result<Rc<Template>, ParseError> {
+        Ok(self.add_shared(name, text, &self.parse_runnable(name, text)?))
+    }
+
+    /// The first half of [`Templates::parse`]: the templates `text` makes with this set's
+    /// functions, not yet added, so that they can be added to many sets
+    /// ([`Templates::add_shared`]).
+    pub fn parse_runnable(
+        &self,
+        name: &str,
+        text: &str,
+    ) -> Result<Vec<(String, Rc<Template>)>, ParseError> {
         let funcs = self.inner.funcs.clone();
         let has = move |n: &str| funcs.has(n);
-        let trees = parse::parse(name, text, &has)?;
-        Ok(self.add(name, text, trees))
+        Ok(runnable(parse::parse(name, text, &has)?))
     }
 
     /// Adds the trees [`parse::parse`] made of `text` as the template `name` (the second half

@@ -178,12 +178,7 @@ fn tpl_fn() -> Func {
             .downcast_ref::<Host>()
             .and_then(|h| h.tpl_parsed.get(text).cloned());
         let parsed = remembered.unwrap_or_else(|| {
-            let funcs = clone.funcs().clone();
-            let p = Rc::new(
-                gantry_gotmpl::parse::parse(&name, text, &|n: &str| funcs.has(n))
-                    .map(gantry_gotmpl::exec::runnable)
-                    .map_err(|e| e.msg),
-            );
+            let p = Rc::new(clone.parse_runnable(&name, text).map_err(|e| e.msg));
             if let Some(h) = rt.host.downcast_mut::<Host>()
                 && h.tpl_parsed_bytes + text.len() <= TPL_PARSED_MAX_BYTES
             {

@@ -335,9 +335,9 @@ fn run_with_timeout(
     String::from_utf8(out).map_err(|_| HelmError::Failed("output is not UTF-8".into()))
 }
 
+/// Every file below the chart folder `dir`, by path relative to it.
 fn collect(
     engine: &Engine<'_>,
-    root: &str,
     dir: &str,
     files: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(), RenderError> {
@@ -348,7 +348,7 @@ fn collect(
         .map_err(|e| RenderError::Kustomize(e.to_string()))?;
     for (p, data) in paths.iter().zip(read) {
         let rel = p
-            .strip_prefix(root)
+            .strip_prefix(dir)
             .unwrap_or(p)
             .trim_start_matches('/')
             .to_owned();
@@ -394,7 +394,7 @@ pub(crate) fn render_chart(
         files.extend(gantry_helm::chart::archive_files(&data).map_err(HelmError::Native)?);
         dir.rsplit_once('/').map_or("", |(parent, _)| parent)
     } else {
-        collect(engine, dir, dir, &mut files)?;
+        collect(engine, dir, &mut files)?;
         dir
     };
     let (release_name, namespace, values_files) = helm.settings();
