@@ -49,6 +49,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before the first allocation: mimalloc asks for transparent huge pages on its arena, and a
+    // command that lives milliseconds (a chart render) never earns back the 2 MiB the kernel
+    // zeroes on each one's first touch; threads touching the same huge page wait for one
+    // another. Prometheus's chart: 20.6-22.4 ms -> 17.5-19.3 ms whole process. The flag is
+    // inherited by children, so the long-lived commands turn it back off.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -58,13 +64,25 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Up(args) => up::run(args),
+        Command::Up(args) => {
+            long_lived();
+            up::run(args)
+        }
         Command::Status(args) => status::run(args),
         Command::Pr(args) => pr::run(args),
         Command::Render(args) => render::run(args),
-        Command::KubeSim(args) => kube_sim::run(args),
+        Command::KubeSim(args) => {
+            long_lived();
+            kube_sim::run(args)
+        }
         Command::Events(args) => events::run(args),
         Command::VerifyCommit(args) => verify_commit::run(args),
         Command::Dlq(args) => dlq::run(args),
     }
+}
+
+/// A command that serves for hours (and the processes it starts) gets huge pages back: there
+/// the fewer TLB misses pay for the zeroing.
+fn long_lived() {
+    let _ = rustix::thread::disable_transparent_huge_pages(false);
 }
