@@ -257,7 +257,7 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
         Some(_) => funcs.names(),
         None => Default::default(),
     };
-    std::thread::scope(|scope| {
+    let out = std::thread::scope(|scope| {
         let helper = ahead.as_ref().and_then(|a| {
             let names = &func_names;
             std::thread::Builder::new()
@@ -272,7 +272,12 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
         };
         let schemas = |text: &[u8]| ahead.as_ref().and_then(|a| a.schema(text));
         render_loaded(req, spent, &funcs, &schemas, parse)
-    })
+    });
+    // The templates' copies and the compiled schemas are freed after the answer, not before.
+    if let Some(a) = ahead {
+        spent.push(Box::new(a));
+    }
+    out
 }
 
 fn render_loaded<'a>(
