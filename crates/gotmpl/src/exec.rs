@@ -16,7 +16,7 @@ use crate::parse::{
     self, Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, NumberNode, ParseError,
     PipeNode, TemplateNode, Tree, VariableNode,
 };
-use crate::value::{List, Map, Method, NativeFn, Sig, Str, Ty, Value};
+use crate::value::{List, MAP_ANY, Map, Method, NativeFn, Sig, Str, Ty, Value};
 
 /// What a missing map key yields (`Option("missingkey=...")`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1252,6 +1252,19 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             };
         }
         if value.assignable(typ) {
+            // `reflect.Value.Call` assigns each argument to its parameter's type: a named map
+            // (Helm's `common.Values`) is a plain `map[string]interface {}` inside the function,
+            // and so is what `set .Values ...` or `merge .Values ...` hands back (`dig` takes
+            // it; `typeOf` names it). The entries stay the same, as the map does in Go.
+            if typ == Ty::MapAny
+                && let Value::Map(m) = &value
+                && !std::ptr::eq(m.ty, &MAP_ANY)
+            {
+                return Ok(Value::Map(Map {
+                    ty: &MAP_ANY,
+                    ..m.clone()
+                }));
+            }
             return Ok(value);
         }
         let got = if matches!(value, Value::Nil) {
