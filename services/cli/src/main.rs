@@ -49,11 +49,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Before the first allocation: mimalloc asks for transparent huge pages on its arena, and a
-    // command that lives milliseconds (a chart render) never earns back the 2 MiB the kernel
-    // zeroes on each one's first touch; threads touching the same huge page wait for one
-    // another. Prometheus's chart: 20.6-22.4 ms -> 17.5-19.3 ms whole process. The flag is
-    // inherited by children, so the long-lived commands turn it back off.
+    // A command that lives milliseconds (a chart render) never earns back the 2 MiB the kernel
+    // zeroes on a transparent huge page's first touch, and threads touching the same one wait
+    // for each other: prometheus's chart 20.6-22.4 -> 17.5-19.3 ms whole process. mimalloc is
+    // built not to ask for them (`no_thp`, Cargo.toml); this covers a kernel that gives them to
+    // every process. Children inherit the flag, so the long-lived commands clear it again.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
