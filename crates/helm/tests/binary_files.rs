@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use gantry_helm::{Release, Request, render};
+use gantry_helm::{Request, render};
 
 /// Bytes no UTF-8 decoder accepts (a lone 0xff, a sequence cut short, a stray continuation
 /// byte, a truncated 4-byte sequence at the end) between valid text, a NUL and an `é`.
@@ -226,16 +226,7 @@ fn binary_files_render_like_helm_library() {
             .iter()
             .map(|(p, b)| ((*p).to_owned(), b.clone()))
             .collect();
-        let req = Request {
-            chart,
-            release: Release {
-                name: "rel".into(),
-                namespace: "ns".into(),
-                ..Release::default()
-            },
-            stream: false,
-            ..Request::default()
-        };
+        let req = common::request(chart);
         let got = render(req.clone());
         if let Some(text) = c.refused {
             match (&got, want.get("error")) {

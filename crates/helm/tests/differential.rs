@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gantry_gotmpl::{List, Map, Value};
-use gantry_helm::{Release, Request, render};
+use gantry_helm::{Request, render};
 use rand::{Rng, SeedableRng};
 
 fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
@@ -156,19 +156,12 @@ fn renders_like_helm_library() {
         let mut files = BTreeMap::new();
         read_tree(&job.chart, &job.chart, &mut files);
         let got = render(Request {
-            chart: files,
             values_files: job
                 .values
                 .iter()
                 .map(|v| ("values.yaml".to_owned(), v.clone()))
                 .collect(),
-            release: Release {
-                name: "rel".into(),
-                namespace: "ns".into(),
-                ..Release::default()
-            },
-            stream: false,
-            ..Request::default()
+            ..common::request(files)
         });
         match (got, want.get("error")) {
             (Err(_), Some(_)) => both_fail += 1,

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use gantry_helm::{Release, Request, render};
+use gantry_helm::render;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("merge", r#"r: {{ dig "a" "x" "none" (merge .Values) }}"#),
@@ -78,16 +78,7 @@ fn functions_given_values_hand_back_a_plain_map_as_helm_does() {
     let answers = common::helm_oracle(&jobs);
     let mut problems = Vec::new();
     for ((name, text), want) in TEMPLATES.iter().zip(answers) {
-        let got = render(Request {
-            chart: chart(text),
-            release: Release {
-                name: "rel".into(),
-                namespace: "ns".into(),
-                ..Release::default()
-            },
-            stream: false,
-            ..Request::default()
-        });
+        let got = render(common::request(chart(text)));
         let want = want["templates"]["typed/templates/t.yaml"]
             .as_str()
             .map(str::to_owned)

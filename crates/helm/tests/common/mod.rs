@@ -1,8 +1,11 @@
 //! What the tests against Helm's own library share: the oracle process and its Python.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use gantry_helm::{Release, Request};
 
 /// The checkout's Python, with helm-python-sdk installed by scripts/tools.sh.
 fn python() -> PathBuf {
@@ -32,4 +35,19 @@ pub fn helm_oracle(jobs: &[serde_json::Value]) -> Vec<serde_json::Value> {
         .expect("jobs written");
     let out = child.wait_with_output().expect("the oracle finishes");
     serde_json::from_slice(&out.stdout).expect("the oracle's JSON")
+}
+
+/// A render of `chart` as the oracle renders it: release `rel` in namespace `ns`, the templates
+/// without the install's stream.
+pub fn request(chart: BTreeMap<String, Vec<u8>>) -> Request {
+    Request {
+        chart,
+        release: Release {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            ..Release::default()
+        },
+        stream: false,
+        ..Request::default()
+    }
 }
