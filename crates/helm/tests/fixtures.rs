@@ -2,10 +2,12 @@
 //! Helm v4.2.3's own output. Every template must render byte for byte; error cases must fail
 //! with Helm's message.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gantry_helm::{Release, Request, render};
+use gantry_helm::render;
 
 fn cases_dir() -> PathBuf {
     gantry_tests::shared_fixture(
@@ -42,16 +44,7 @@ pub fn run_case(dir: &Path) -> Result<(), String> {
             .expect("fixture data");
     let mut chart = BTreeMap::new();
     read_tree(&dir.join("chart"), &dir.join("chart"), &mut chart);
-    let mut req = Request {
-        chart,
-        release: Release {
-            name: "rel".into(),
-            namespace: "ns".into(),
-            ..Release::default()
-        },
-        stream: false,
-        ..Request::default()
-    };
+    let mut req = common::request(chart);
     if !case["values_file"].is_null() {
         req.values_files.push((
             "values.yaml".into(),

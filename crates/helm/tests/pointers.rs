@@ -2,9 +2,11 @@
 //! charts reach it by using the root context as a `dict` key (bitnami/envoy-gateway passes an
 //! odd number of arguments to `dict`), so it must render, with a fixed address of Go's form.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use gantry_helm::{Release, Request, render};
+use gantry_helm::render;
 
 fn render_template(text: &str) -> String {
     let mut chart = BTreeMap::new();
@@ -13,17 +15,7 @@ fn render_template(text: &str) -> String {
         b"apiVersion: v2\nname: c\nversion: 0.1.0\n".to_vec(),
     );
     chart.insert("templates/t.yaml".to_owned(), text.as_bytes().to_vec());
-    let r = render(Request {
-        chart,
-        release: Release {
-            name: "rel".into(),
-            namespace: "ns".into(),
-            ..Release::default()
-        },
-        stream: false,
-        ..Request::default()
-    })
-    .expect("renders");
+    let r = render(common::request(chart)).expect("renders");
     assert!(r.nondeterministic.is_empty());
     r.templates["c/templates/t.yaml"].clone()
 }

@@ -1,4 +1,7 @@
-//! What the tests against Helm's own library share: the oracle process and its Python.
+//! What the tests of the engine share: the oracle process (Helm's own library) and its Python,
+//! and the request both sides render.
+// Each test file takes what it needs of this module.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Write;
