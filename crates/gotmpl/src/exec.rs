@@ -297,10 +297,24 @@ impl Templates {
         host: &mut dyn Any,
         budget: &mut Budget,
     ) -> Result<Vec<u8>, GoError> {
+        self.execute_pending(name, data, host, budget, None)
+    }
+
+    /// [`Templates::execute`] on a set still being filled: a name the set lacks calls
+    /// `complete` (which adds the rest) before it is looked up again.
+    pub fn execute_pending(
+        &self,
+        name: &str,
+        data: Value,
+        host: &mut dyn Any,
+        budget: &mut Budget,
+        complete: Option<&dyn Fn()>,
+    ) -> Result<Vec<u8>, GoError> {
         let mut rt = Runtime {
             set: self.clone(),
             host,
             budget,
+            complete,
         };
         rt.execute(name, data)
     }
@@ -368,6 +382,9 @@ pub struct Runtime<'a> {
     pub host: &'a mut dyn Any,
     /// The limits.
     pub budget: &'a mut Budget,
+    /// Adds the templates of a set still being filled, so that no lookup misses what it
+    /// will hold.
+    pub complete: Option<&'a dyn Fn()>,
 }
 
 impl std::fmt::Debug for Runtime<'_> {
@@ -377,9 +394,25 @@ impl std::fmt::Debug for Runtime<'_> {
 }
 
 impl Runtime<'_> {
+    /// The template `name` in the current set, once the set holds everything it will.
+    pub fn lookup(&self, name: &str) -> Option<Rc<Template>> {
+        self.set.lookup(name).or_else(|| {
+            let complete = self.complete?;
+            complete();
+            self.set.lookup(name)
+        })
+    }
+
+    /// Completes the set now (see [`Runtime::complete`]).
+    pub fn complete_set(&self) {
+        if let Some(complete) = self.complete {
+            complete();
+        }
+    }
+
     /// Go's `ExecuteTemplate` on the current set.
     pub fn execute(&mut self, name: &str, data: Value) -> Result<Vec<u8>, GoError> {
-        let Some(tree) = self.set.lookup(name) else {
+        let Some(tree) = self.lookup(name) else {
             return Err(GoError::new(format!(
                 "template: no template {} associated with template {}",
                 gofmt::quote(name),
@@ -805,7 +838,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
 
     fn walk_template(&mut self, dot: &Value, t: &'t TemplateNode, out: &mut Vec<u8>) -> R<()> {
         self.at(Cur::Tmpl(t));
-        let Some(tpl) = self.rt.set.lookup(&t.name) else {
+        let Some(tpl) = self.rt.lookup(&t.name) else {
             return Err(self
                 .err(format!("template {} not defined", gofmt::quote(&t.name)))
                 .into());

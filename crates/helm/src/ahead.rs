@@ -2,7 +2,7 @@
 //! compiling any `values.schema.json`, which depend on nothing the render computes first.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use gantry_gotmpl::parse::{ParseError, Tree};
 
@@ -13,24 +13,23 @@ use crate::schema;
 /// more than it saves.
 const PARSE_AHEAD_MIN_BYTES: usize = 64 << 10;
 
-/// Templates parsed ahead: the path each was parsed as → the text parsed and what the parser
-/// made of it.
-pub type Parsed<'a> = HashMap<String, (&'a [u8], ParseResult)>;
-
-type ParseResult = Result<HashMap<String, Tree>, ParseError>;
-
-/// What one thread parsed: each template's index and its trees.
-pub type ParsedPart = Vec<(usize, ParseResult)>;
+/// What the parser made of a template: its trees, by name.
+pub type ParseResult = Result<HashMap<String, Tree>, ParseError>;
 
 /// A schema's compiled form, once a thread has compiled it.
 type SchemaSlot = Mutex<Option<Arc<schema::Compiled>>>;
 
-/// A chart's templates and schemas, copied out of its files and prepared by two threads: a
-/// helper from the start of the render, while this thread reads values and loads, processes
-/// and checks the chart, then this one too, taking what is left. Parsing is the largest part
-/// of a large chart's render, and each template parses alone, as Go's parser does (only adding
-/// its trees to the set, in Helm's order, depends on the others). Nothing reference-counted
-/// crosses: the work is plain bytes and strings.
+/// A chart's templates and schemas, copied out of its files and prepared by a helper thread
+/// from the start of the render, while the render thread reads values and loads, processes
+/// and checks the chart, then executes templates as they become ready. Parsing is the largest
+/// part of a large chart's render, and each template parses alone, as Go's parser does (only
+/// adding its trees to the set, in Helm's order, depends on the others). Nothing
+/// reference-counted crosses: the work is plain bytes and strings.
+///
+/// The helper parses in the order the render needs them: the templates that define others
+/// first (every execution needs them all), then the rest in Helm's execution order. The render
+/// takes each template's trees when it needs them: done, or it waits while the helper is
+/// parsing it, or it parses it itself when the helper has not reached it.
 ///
 /// It reads the chart's layout as the loader will (`templates/` of the chart and of each
 /// subchart folder under `charts/`, names from each `Chart.yaml`), but nothing depends on
@@ -50,9 +49,43 @@ pub struct ParseAhead {
     charts: BTreeMap<String, Vec<u8>>,
     // (chart folder, path in the chart, text)
     templates: Vec<(String, String, Vec<u8>)>,
-    // The path each template parses as, found by whichever thread starts first.
-    paths: std::sync::OnceLock<Vec<Option<String>>>,
-    next: std::sync::atomic::AtomicUsize,
+    // The path each template parses as and the order to parse them in, found by whichever
+    // thread starts first.
+    plan: OnceLock<Plan>,
+    slots: Mutex<Slots>,
+    // Signalled when a slot the render waits for is done.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Plan {
+    // The path each template parses as.
+    paths: Vec<Option<String>>,
+    // Path → index in `templates`, for the templates that have one.
+    index: HashMap<String, usize>,
+    // Indexes in the order the helper takes them.
+    order: Vec<usize>,
+}
+
+#[derive(Default)]
+struct Slots {
+    state: Vec<Slot>,
+    // Position in the plan's order of the next template the helper looks at.
+    next: usize,
+    // The render is waiting for a slot.
+    waiting: bool,
+    // The render has ended: the helper stops.
+    stop: bool,
+}
+
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Free,
+    Parsing,
+    Done(ParseResult),
+    // Taken by the render, or given up by a helper that panicked.
+    Gone,
 }
 
 impl std::fmt::Debug for ParseAhead {
@@ -112,13 +145,14 @@ impl ParseAhead {
                 .into_iter()
                 .map(|(f, n, t)| (f.to_owned(), n.to_owned(), t.to_vec()))
                 .collect(),
-            paths: std::sync::OnceLock::new(),
-            next: std::sync::atomic::AtomicUsize::new(0),
+            plan: OnceLock::new(),
+            slots: Mutex::new(Slots::default()),
+            ready: Condvar::new(),
         })
     }
 
-    fn paths(&self) -> &[Option<String>] {
-        self.paths.get_or_init(|| {
+    fn plan(&self) -> &Plan {
+        self.plan.get_or_init(|| {
             // Each chart's path in the template set; a parent's folder sorts before its
             // children's.
             let mut charts: HashMap<&str, String> = HashMap::new();
@@ -144,16 +178,45 @@ impl ParseAhead {
                 };
                 charts.insert(folder, path);
             }
-            self.templates
-                .iter()
-                .map(|(folder, name, _)| charts.get(folder.as_str()).map(|p| format!("{p}/{name}")))
-                .collect()
+            let mut plan = Plan::default();
+            let mut defines = Vec::with_capacity(self.templates.len());
+            for (i, (folder, name, text)) in self.templates.iter().enumerate() {
+                defines.push(crate::engine::defines(text));
+                // Text that is not UTF-8 is refused, in order, by the render.
+                let path = charts
+                    .get(folder.as_str())
+                    .filter(|_| std::str::from_utf8(text).is_ok())
+                    .map(|chart| format!("{chart}/{name}"));
+                if let Some(p) = &path {
+                    plan.index.insert(p.clone(), i);
+                    plan.order.push(i);
+                }
+                plan.paths.push(path);
+            }
+            let paths = &plan.paths;
+            let path = |i: usize| paths[i].as_deref().unwrap_or_default();
+            plan.order.sort_by(|&a, &b| {
+                defines[b]
+                    .cmp(&defines[a])
+                    .then_with(|| crate::engine::execution_order(path(a), path(b)))
+            });
+            plan
         })
     }
 
-    /// Compiles the schemas no thread has taken, then parses templates no thread has taken
-    /// yet, until none is left.
-    pub fn work(&self, func_names: &std::collections::HashSet<&str>) -> ParsedPart {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        // A thread that panicked holding the lock left the slots consistent: each change is
+        // one assignment.
+        let mut g = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if g.state.is_empty() {
+            g.state.resize_with(self.templates.len(), Slot::default);
+        }
+        g
+    }
+
+    /// The helper's work: compiles the schemas no thread has taken, then parses templates no
+    /// thread has taken yet, in the plan's order, until none is left or the render has ended.
+    pub fn work(&self, func_names: &std::collections::HashSet<&str>) {
         for (text, slot) in &self.schemas {
             // Locked means another thread has it; poisoned, that a helper failed on it.
             if let Ok(mut slot) = slot.try_lock()
@@ -163,18 +226,68 @@ impl ParseAhead {
             }
         }
         let has = |n: &str| func_names.contains(n);
-        let paths = self.paths();
-        let mut out = Vec::new();
+        let plan = self.plan();
         loop {
-            let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (Some(path), Some((_, _, text))) = (paths.get(i), self.templates.get(i)) else {
-                return out;
+            let i = {
+                let mut g = self.lock();
+                if g.stop {
+                    return;
+                }
+                let free = plan.order[g.next..]
+                    .iter()
+                    .position(|&i| matches!(g.state[i], Slot::Free));
+                let Some(at) = free else {
+                    return;
+                };
+                g.next += at + 1;
+                let i = plan.order[g.next - 1];
+                g.state[i] = Slot::Parsing;
+                i
             };
-            // Text that is not UTF-8 is refused, in order, by `render`.
-            if let (Some(path), Ok(t)) = (path, std::str::from_utf8(text)) {
-                out.push((i, gantry_gotmpl::parse::parse(path, t, &has)));
+            // A parse that panics gives its slot up, so that the render does not wait for it.
+            let claim = Claim {
+                ahead: self,
+                i,
+                done: false,
+            };
+            // Only templates with a path and UTF-8 text are in the order.
+            let text = std::str::from_utf8(&self.templates[i].2).unwrap_or_default();
+            let path = plan.paths[i].as_deref().unwrap_or_default();
+            claim.done(gantry_gotmpl::parse::parse(path, text, &has));
+        }
+    }
+
+    /// What the parser made of the template `path` whose text is `text`: waits while the
+    /// helper parses it; `None` when the render must parse it itself (no thread has started
+    /// it, the helper failed on it, or it is not a template this chart's layout gives).
+    pub fn take(&self, path: &str, text: &[u8]) -> Option<ParseResult> {
+        let &i = self.plan().index.get(path)?;
+        if self.templates[i].2 != text {
+            return None;
+        }
+        let mut g = self.lock();
+        loop {
+            match std::mem::take(&mut g.state[i]) {
+                Slot::Done(r) => {
+                    g.state[i] = Slot::Gone;
+                    return Some(r);
+                }
+                Slot::Parsing => {
+                    g.state[i] = Slot::Parsing;
+                    g.waiting = true;
+                    g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+                }
+                Slot::Free | Slot::Gone => {
+                    g.state[i] = Slot::Gone;
+                    return None;
+                }
             }
         }
+    }
+
+    /// Tells the helper the render has ended: what it has not started is not needed.
+    pub fn stop(&self) {
+        self.lock().stop = true;
     }
 
     /// What `text` (a schema of the chart) compiles to: waits while the helper compiles it,
@@ -187,22 +300,35 @@ impl ParseAhead {
                 .clone(),
         )
     }
+}
 
-    /// Takes part in the work, then gathers the helper's. A helper that panicked loses what it
-    /// had taken, and [`crate::engine::render`] parses that itself.
-    pub fn finish(
-        &self,
-        func_names: &std::collections::HashSet<&str>,
-        helper: Option<std::thread::ScopedJoinHandle<'_, ParsedPart>>,
-    ) -> Parsed<'_> {
-        let mut parts = self.work(func_names);
-        if let Some(Ok(theirs)) = helper.map(|h| h.join()) {
-            parts.extend(theirs);
+/// A template the helper is parsing; dropped unfinished (a panic), it gives the slot up.
+struct Claim<'a> {
+    ahead: &'a ParseAhead,
+    i: usize,
+    done: bool,
+}
+
+impl Claim<'_> {
+    fn done(mut self, r: ParseResult) {
+        self.settle(Slot::Done(r));
+        self.done = true;
+    }
+
+    fn settle(&self, slot: Slot) {
+        let mut g = self.ahead.lock();
+        g.state[self.i] = slot;
+        if g.waiting {
+            g.waiting = false;
+            self.ahead.ready.notify_all();
         }
-        let paths = self.paths();
-        parts
-            .into_iter()
-            .filter_map(|(i, r)| Some((paths[i].clone()?, (&self.templates[i].2[..], r))))
-            .collect()
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.settle(Slot::Gone);
+        }
     }
 }

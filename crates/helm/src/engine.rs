@@ -2,13 +2,16 @@
 //! one template set, parsed deepest path first, executed with scoped values; `include` and
 //! `tpl` with Helm's recursion limit; `<no value>` erased; errors reformatted as Helm does.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use gantry_gotmpl::{Budget, Func, Funcs, GoError, Map, MissingKey, Templates, Ty, Value};
+use gantry_gotmpl::{
+    Budget, Func, Funcs, GoError, Map, MissingKey, Template, Templates, Ty, Value,
+};
 
 use crate::HelmError;
-use crate::ahead::Parsed;
+use crate::ahead::ParseAhead;
 use crate::chart::Chart;
 use crate::funcs::encoding_markers::{WARN_END, WARN_START};
 use crate::objects::{Capabilities, VALUES};
@@ -119,10 +122,20 @@ fn rec_all(
 
 /// Helm's parse order: deepest paths first, then reverse name order.
 fn sort_templates(keys: &mut [String]) {
-    keys.sort_by(|a, b| {
-        let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
-        cb.cmp(&ca).then_with(|| b.cmp(a))
-    });
+    keys.sort_by(|a, b| execution_order(a, b));
+}
+
+/// The order of [`sort_templates`], which is also the order templates execute in.
+pub(crate) fn execution_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
+    cb.cmp(&ca).then_with(|| b.cmp(a))
+}
+
+/// Whether a template's text may define templates (`define`, `block`): only those add names
+/// other than their own to the set. A false positive costs only order.
+pub(crate) fn defines(text: &[u8]) -> bool {
+    memchr::memmem::find(text, b"define").is_some()
+        || memchr::memmem::find(text, b"block").is_some()
 }
 
 fn include_fn() -> Func {
@@ -188,7 +201,17 @@ fn tpl_fn() -> Func {
             p
         });
         let tree = match &*parsed {
-            Ok(templates) => clone.add_shared(&name, text, templates),
+            Ok(templates) => {
+                // An empty definition keeps one the set already has, which may be in a
+                // template the render has not added yet.
+                if templates
+                    .iter()
+                    .any(|(_, t)| gantry_gotmpl::parse::is_empty_list(&t.tree.root))
+                {
+                    rt.complete_set();
+                }
+                clone.add_shared(&name, text, templates)
+            }
             Err(msg) => {
                 return Err(GoError::wrap(
                     format!(
@@ -237,13 +260,19 @@ pub struct EngineOutput {
 
 /// Renders every template of `chart` (already processed) with `top`. The template set and the
 /// per-template values go into `spent` instead of being freed here (see [`crate::render`]).
+///
+/// Helm parses every template, then executes them in order. Here a template executes as soon
+/// as it and every template that defines others are in the set, while `ahead`'s helper thread
+/// parses the rest: the output is the same because a template that defines nothing adds only
+/// its own name, and a lookup of a name the set lacks adds every template first. Any parse
+/// error, once all are parsed, wins over an execution error, as in Helm.
 pub fn render(
     chart: &Chart,
     top: &TopValues,
     budget: &mut Budget,
     spent: &mut Spent,
     funcs: Rc<Funcs>,
-    mut parsed: Parsed<'_>,
+    ahead: Option<&ParseAhead>,
 ) -> Result<EngineOutput, HelmError> {
     let caps = Value::Object(Rc::new(top.capabilities.clone()));
     let root = Map::new();
@@ -252,40 +281,63 @@ pub fn render(
     let mut tpls = BTreeMap::new();
     rec_all(chart, &chart.metadata.name, true, &root, &caps, &mut tpls);
 
-    let set = Templates::new("gotpl", funcs, MissingKey::Zero);
     let mut keys: Vec<String> = tpls.keys().cloned().collect();
     sort_templates(&mut keys);
-    set.reserve(keys.len());
-    for name in &keys {
-        let r = &tpls[name];
-        let text = std::str::from_utf8(&r.text).map_err(|_| {
-            HelmError::Unsupported(format!(
-                "{name} is not valid UTF-8 (not supported by Gantry)"
-            ))
-        })?;
-        let added = match parsed.remove(name) {
-            Some((parsed_text, trees)) if parsed_text == &r.text[..] => {
-                trees.map(|t| set.add(name, text, t))
-            }
-            _ => set.parse(name, text),
-        };
-        added.map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg)))?;
+    let mut set = SetBuilder::new(&keys, &tpls, ahead, funcs.clone());
+    // Every execution needs every definition.
+    let definers: Vec<usize> = (0..keys.len())
+        .filter(|&i| defines(&tpls[&keys[i]].text))
+        .collect();
+    for &i in &definers {
+        if set.obtain(i).is_err() {
+            return Err(set.first_error());
+        }
     }
+    for &i in &definers {
+        set.add(i);
+    }
+    // A definition named like a template that defines nothing: which one the set keeps
+    // depends on the order of all, so all are added in order before anything executes.
+    if set.redefines_a_template(&definers) {
+        set = set.in_order(funcs);
+        set.complete();
+    }
+    let complete = || set.complete();
     let mut host = Host::default();
     let mut out = EngineOutput::default();
-    for name in &keys {
+    for (i, name) in keys.iter().enumerate() {
         let base = name.rsplit('/').next().unwrap_or(name);
         if base.starts_with('_') {
             continue;
         }
+        // A parse error found while completing the set is the render's error.
+        if set.obtain(i).is_err() || set.state.borrow().error.is_some() {
+            return Err(set.first_error());
+        }
+        set.add(i);
         let r = &tpls[name];
         let tm = Map::typed(BTreeMap::new(), &VALUES);
         tm.insert("Name", Value::str(name));
         tm.insert("BasePath", Value::str(&r.base_path));
         r.vals.insert("Template", Value::Map(tm));
-        let text = set
-            .execute(name, Value::Map(r.vals.clone()), &mut host, budget)
-            .map_err(|e| exec_error(name, &e))?;
+        let text = match set.set.execute_pending(
+            name,
+            Value::Map(r.vals.clone()),
+            &mut host,
+            budget,
+            Some(&complete),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                set.complete();
+                return Err(set
+                    .state
+                    .borrow_mut()
+                    .error
+                    .take()
+                    .unwrap_or_else(|| exec_error(name, &e)));
+            }
+        };
         let text = strip_no_value(text);
         match String::from_utf8(text) {
             Ok(t) => {
@@ -301,9 +353,144 @@ pub fn render(
             }
         }
     }
+    // Partials that define nothing are parsed too, and may fail.
+    set.complete();
+    if let Some(e) = set.state.borrow_mut().error.take() {
+        return Err(e);
+    }
     out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
-    spent.push(Box::new((set, tpls, host)));
+    let SetBuilder { set, state, .. } = set;
+    spent.push(Box::new((set, state, tpls, host)));
     Ok(out)
+}
+
+type Runnable = Vec<(String, Rc<Template>)>;
+
+/// The template set of one render, filled in Helm's order as execution needs it.
+struct SetBuilder<'x> {
+    set: Templates,
+    keys: &'x [String],
+    tpls: &'x BTreeMap<String, Renderable>,
+    ahead: Option<&'x ParseAhead>,
+    state: RefCell<BuildState>,
+}
+
+#[derive(Default)]
+struct BuildState {
+    // Each template's parse (by its index in `keys`), once obtained.
+    parsed: Vec<Option<Result<Runnable, HelmError>>>,
+    added: Vec<bool>,
+    complete: bool,
+    // The error of the first template, in order, that failed to parse, once all are parsed.
+    error: Option<HelmError>,
+}
+
+impl<'x> SetBuilder<'x> {
+    fn new(
+        keys: &'x [String],
+        tpls: &'x BTreeMap<String, Renderable>,
+        ahead: Option<&'x ParseAhead>,
+        funcs: Rc<Funcs>,
+    ) -> SetBuilder<'x> {
+        let set = Templates::new("gotpl", funcs, MissingKey::Zero);
+        set.reserve(keys.len());
+        let state = BuildState {
+            parsed: vec![None; keys.len()],
+            added: vec![false; keys.len()],
+            ..BuildState::default()
+        };
+        SetBuilder {
+            set,
+            keys,
+            tpls,
+            ahead,
+            state: RefCell::new(state),
+        }
+    }
+
+    /// The same templates in a fresh set, none added yet.
+    fn in_order(self, funcs: Rc<Funcs>) -> SetBuilder<'x> {
+        let fresh = SetBuilder::new(self.keys, self.tpls, self.ahead, funcs);
+        fresh.state.borrow_mut().parsed = self.state.into_inner().parsed;
+        fresh
+    }
+
+    /// Parses template `i` unless it has been (or takes the helper's parse); its error is the
+    /// render's only if no earlier template fails to parse.
+    fn obtain(&self, i: usize) -> Result<(), ()> {
+        if let Some(r) = &self.state.borrow().parsed[i] {
+            return r.as_ref().map(|_| ()).map_err(|_| ());
+        }
+        let name = &self.keys[i];
+        let raw = &self.tpls[name].text;
+        let r = match std::str::from_utf8(raw) {
+            Err(_) => Err(HelmError::Unsupported(format!(
+                "{name} is not valid UTF-8 (not supported by Gantry)"
+            ))),
+            Ok(text) => match self.ahead.and_then(|a| a.take(name, raw)) {
+                Some(trees) => trees.map(gantry_gotmpl::exec::runnable),
+                None => self.set.parse_runnable(name, text),
+            }
+            .map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg))),
+        };
+        let ok = r.is_ok();
+        self.state.borrow_mut().parsed[i] = Some(r);
+        if ok { Ok(()) } else { Err(()) }
+    }
+
+    /// Adds template `i`, already obtained without error, to the set.
+    fn add(&self, i: usize) {
+        let mut st = self.state.borrow_mut();
+        if st.added[i] {
+            return;
+        }
+        st.added[i] = true;
+        if let Some(Ok(templates)) = &st.parsed[i] {
+            let name = &self.keys[i];
+            let text = std::str::from_utf8(&self.tpls[name].text).unwrap_or_default();
+            self.set.add_shared(name, text, templates);
+        }
+    }
+
+    /// Whether a template in `definers` defines a name that a template defining nothing has.
+    fn redefines_a_template(&self, definers: &[usize]) -> bool {
+        let st = self.state.borrow();
+        definers.iter().any(|&i| {
+            let Some(Ok(templates)) = &st.parsed[i] else {
+                return false;
+            };
+            templates.iter().any(|(n, _)| {
+                n != &self.keys[i] && self.tpls.get(n).is_some_and(|r| !defines(&r.text))
+            })
+        })
+    }
+
+    /// Parses and adds, in order, every template not yet added, stopping at the first that
+    /// fails to parse (Helm's parse loop).
+    fn complete(&self) {
+        if std::mem::replace(&mut self.state.borrow_mut().complete, true) {
+            return;
+        }
+        for i in 0..self.keys.len() {
+            if self.obtain(i).is_err() {
+                let mut st = self.state.borrow_mut();
+                if let Some(Err(e)) = &st.parsed[i] {
+                    st.error = Some(e.clone());
+                }
+                return;
+            }
+            self.add(i);
+        }
+    }
+
+    /// The render's error after template an obtain failed: the first, in order, of all.
+    fn first_error(&self) -> HelmError {
+        self.complete();
+        let mut st = self.state.borrow_mut();
+        st.error
+            .take()
+            .unwrap_or_else(|| HelmError::Template("a template failed to parse".to_owned()))
+    }
 }
 
 /// What a render no longer needs, freed after its answer is sent: freeing a large chart's

@@ -258,6 +258,7 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
         None => Default::default(),
     };
     let out = std::thread::scope(|scope| {
+        // Without the helper, the render parses everything itself.
         let helper = ahead.as_ref().and_then(|a| {
             let names = &func_names;
             std::thread::Builder::new()
@@ -266,12 +267,18 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
                 .spawn_scoped(scope, move || a.work(names))
                 .ok()
         });
-        let parse = || match &ahead {
-            Some(a) => a.finish(&func_names, helper),
-            None => ahead::Parsed::new(),
-        };
         let schemas = |text: &[u8]| ahead.as_ref().and_then(|a| a.schema(text));
-        render_loaded(req, spent, &funcs, &schemas, parse)
+        let out = render_loaded(req, spent, &funcs, &schemas, ahead.as_ref());
+        // The helper need not parse what an early error left unused.
+        if let Some(a) = &ahead {
+            a.stop();
+        }
+        // Joined here, a helper that panicked is not the render's panic: the render parsed
+        // what it had taken itself.
+        if let Some(h) = helper {
+            let _ = h.join();
+        }
+        out
     });
     // The templates' copies and the compiled schemas are freed after the answer, not before.
     if let Some(a) = ahead {
@@ -280,12 +287,12 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
     out
 }
 
-fn render_loaded<'a>(
+fn render_loaded(
     req: &mut Request,
     spent: &mut engine::Spent,
     funcs: &Rc<gantry_gotmpl::Funcs>,
     schemas: schema::Lookup<'_>,
-    parse: impl FnOnce() -> ahead::Parsed<'a>,
+    ahead: Option<&ahead::ParseAhead>,
 ) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
     let mut chart = chart::load_dir(std::mem::take(&mut req.chart))?;
@@ -325,8 +332,7 @@ fn render_loaded<'a>(
         capabilities: caps,
     };
     let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
-    let parsed = parse();
-    let out = engine::render(&chart, &top, &mut budget, spent, funcs.clone(), parsed)?;
+    let out = engine::render(&chart, &top, &mut budget, spent, funcs.clone(), ahead)?;
     let stream = if req.stream {
         manifest::template_stream(&chart, &out.templates, &out.not_utf8)?
     } else {
