@@ -472,6 +472,41 @@ impl Runtime<'_> {
     }
 }
 
+/// Functions whose result does not depend on the order of a list argument, or that only
+/// carry the list on (a template given it notes what it does with it).
+const ORDER_BLIND: &[&str] = &[
+    "len",
+    "empty",
+    "has",
+    "mustHas",
+    "typeOf",
+    "kindOf",
+    "typeIs",
+    "kindIs",
+    "typeIsLike",
+    "ternary",
+    "include",
+    "tpl",
+    "dict",
+    "set",
+    "merge",
+    "mergeOverwrite",
+    "mustMerge",
+    "mustMergeOverwrite",
+    "and",
+    "or",
+    "not",
+    "default",
+    "coalesce",
+    "fail",
+    "required",
+];
+
+/// A list in Go's random map order (`keys`, `values`) whose order can show.
+fn exposes_order(v: &Value) -> bool {
+    matches!(v, Value::List(l) if l.unordered && l.items.len() > 1)
+}
+
 enum Flow {
     Err(GoError),
     Break,
@@ -650,6 +685,9 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
                         Value::BinStr(b) => self.write(out, b)?,
                         Value::String(s) => self.write(out, s.as_bytes())?,
                         _ => {
+                            if exposes_order(&val) {
+                                self.note_unordered();
+                            }
                             let s = self.printable(&val)?;
                             self.write(out, s.as_bytes())?;
                         }
@@ -1254,7 +1292,17 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
                 .into());
         }
         match (m.f)(self.rt, &argv) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                // A list keeps its flag; anything else made from an unordered list may show
+                // its order (`join`, `toJson`, `index`, `printf`).
+                if argv.iter().any(exposes_order)
+                    && !matches!(v, Value::List(_))
+                    && !ORDER_BLIND.contains(&name)
+                {
+                    self.note_unordered();
+                }
+                Ok(v)
+            }
             Err(e) => {
                 self.at(node);
                 if e.kind == crate::ErrorKind::Limit && e.cause.is_none() {
