@@ -564,6 +564,25 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Whether `m` and every map and list inside it are held only where they are: a reference
+/// count of one each (the holder's), so that no change made through them shows elsewhere.
+pub fn is_unshared(m: &Map) -> bool {
+    fn inner(v: &Value) -> bool {
+        match v {
+            Value::Map(m) => is_unshared(m),
+            Value::List(l) => {
+                Rc::strong_count(&l.items) == 1
+                    && Rc::weak_count(&l.items) == 0
+                    && l.items.iter().all(inner)
+            }
+            _ => true,
+        }
+    }
+    Rc::strong_count(&m.data) == 1
+        && Rc::weak_count(&m.data) == 0
+        && m.data.try_borrow().is_ok_and(|d| d.values().all(inner))
+}
+
 /// Copies a value deeply (sprig's `deepCopy`): maps become new maps.
 pub fn deep_copy(v: &Value) -> Value {
     match v {

@@ -307,7 +307,7 @@ fn render_loaded(
             e
         })
     })?;
-    let vals = values::coalesce_values(&chart, &user).map_err(HelmError::Values)?;
+    let vals = values::coalesce_values_last(&chart, &user).map_err(HelmError::Values)?;
     schema::check(&chart, &vals, schemas)?;
     let mut caps = Capabilities::default();
     caps.api_versions.extend(req.api_versions.iter().cloned());

@@ -35,14 +35,23 @@ fn copy_map(m: &Map) -> Map {
 /// not a map.
 pub fn coalesce_values(c: &Chart, vals: &Map) -> Result<Map, String> {
     let dest = copy_map(vals);
-    coalesce(c, &dest, "", false)?;
+    coalesce(c, &dest, "", false, false)?;
+    Ok(dest)
+}
+
+/// [`coalesce_values`] for the render, the last use of the charts' values: those that nothing
+/// else holds any part of move out of the charts instead of being copied (copying them was a
+/// seventh of loading a large values file).
+pub fn coalesce_values_last(c: &Chart, vals: &Map) -> Result<Map, String> {
+    let dest = copy_map(vals);
+    coalesce(c, &dest, "", false, true)?;
     Ok(dest)
 }
 
 /// `MergeValues(chart, vals)`: as coalescing, but `null` values are kept.
 pub fn merge_values(c: &Chart, vals: &Map) -> Result<Map, String> {
     let dest = copy_map(vals);
-    coalesce(c, &dest, "", true)?;
+    coalesce(c, &dest, "", true, false)?;
     Ok(dest)
 }
 
@@ -54,12 +63,18 @@ fn concat_prefix(a: &str, b: &str) -> String {
     }
 }
 
-fn coalesce(c: &Chart, dest: &Map, prefix: &str, merge: bool) -> Result<(), String> {
-    coalesce_chart_values(c, dest, prefix, merge);
-    coalesce_deps(c, dest, prefix, merge)
+fn coalesce(c: &Chart, dest: &Map, prefix: &str, merge: bool, last: bool) -> Result<(), String> {
+    coalesce_chart_values(c, dest, prefix, merge, last);
+    coalesce_deps(c, dest, prefix, merge, last)
 }
 
-fn coalesce_deps(c: &Chart, dest: &Map, prefix: &str, merge: bool) -> Result<(), String> {
+fn coalesce_deps(
+    c: &Chart,
+    dest: &Map,
+    prefix: &str,
+    merge: bool,
+    last: bool,
+) -> Result<(), String> {
     for sub in &c.dependencies {
         let name = &sub.metadata.name;
         match dest.get(name) {
@@ -73,7 +88,7 @@ fn coalesce_deps(c: &Chart, dest: &Map, prefix: &str, merge: bool) -> Result<(),
         if let Some(Value::Map(dv)) = dest.get(name) {
             let sub_prefix = concat_prefix(prefix, &c.metadata.name);
             coalesce_globals(&dv, dest);
-            coalesce(sub, &dv, &sub_prefix, merge)?;
+            coalesce(sub, &dv, &sub_prefix, merge, last)?;
             dest.insert(name.clone(), Value::Map(dv));
         }
     }
@@ -143,8 +158,14 @@ fn clean_nil_values(m: &Map) {
     }
 }
 
-fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool) {
-    let vc = copy_map(&c.values);
+fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool, last: bool) {
+    let vc = if last && gantry_gotmpl::value::is_unshared(&c.values) {
+        // Only the chart holds them, and it is not read again: Helm's copy protects nothing.
+        let data = std::mem::take(&mut *c.values.data.borrow_mut());
+        Map::from_map(data)
+    } else {
+        copy_map(&c.values)
+    };
     let entries: Vec<(String, Value)> = vc
         .data
         .borrow()
