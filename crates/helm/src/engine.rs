@@ -203,10 +203,11 @@ fn tpl_fn() -> Func {
         let tree = match &*parsed {
             Ok(templates) => {
                 // An empty definition keeps one the set already has, which may be in a
-                // template the render has not added yet.
+                // template the render has not added yet (the text itself, empty or not, is
+                // named like no template file).
                 if templates
                     .iter()
-                    .any(|(_, t)| gantry_gotmpl::parse::is_empty_list(&t.tree.root))
+                    .any(|(n, t)| n != &name && gantry_gotmpl::parse::is_empty_list(&t.tree.root))
                 {
                     rt.complete_set();
                 }
