@@ -121,11 +121,7 @@ fn templates_executed_before_all_are_parsed_render_as_helm_does() {
     let mut jobs = Vec::new();
     for (name, templates) in CHARTS {
         let dir = tmp.path().join(name);
-        for (path, data) in chart(templates, false) {
-            let p = dir.join(path);
-            std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
-            std::fs::write(p, data).expect("write");
-        }
+        common::write_chart(&dir, &chart(templates, false));
         jobs.push(serde_json::json!({"chart": dir, "values": null}));
     }
     let answers = common::helm_oracle(&jobs);

@@ -68,11 +68,7 @@ fn functions_given_values_hand_back_a_plain_map_as_helm_does() {
     let mut jobs = Vec::new();
     for (name, text) in TEMPLATES {
         let dir = tmp.path().join(name);
-        for (path, data) in chart(text) {
-            let p = dir.join(path);
-            std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
-            std::fs::write(p, data).expect("write");
-        }
+        common::write_chart(&dir, &chart(text));
         jobs.push(serde_json::json!({"chart": dir, "values": null}));
     }
     let answers = common::helm_oracle(&jobs);

@@ -42,13 +42,11 @@ fn files() -> Vec<(&'static str, &'static str)> {
 #[test]
 fn values_shared_between_charts_render_as_helm_does() {
     let tmp = tempfile::tempdir().expect("a temporary folder");
-    let mut chart = BTreeMap::new();
-    for (path, data) in files() {
-        let p = tmp.path().join(path);
-        std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(p, data).expect("write");
-        chart.insert(path.to_owned(), data.as_bytes().to_vec());
-    }
+    let chart: BTreeMap<String, Vec<u8>> = files()
+        .into_iter()
+        .map(|(p, d)| (p.to_owned(), d.as_bytes().to_vec()))
+        .collect();
+    common::write_chart(tmp.path(), &chart);
     let want = common::helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
     let want: BTreeMap<String, String> =
         serde_json::from_value(want[0]["templates"].clone()).expect("Helm renders it");

@@ -40,6 +40,15 @@ pub fn helm_oracle(jobs: &[serde_json::Value]) -> Vec<serde_json::Value> {
     serde_json::from_slice(&out.stdout).expect("the oracle's JSON")
 }
 
+/// Writes a chart's files (path in the chart → bytes) below `dir`, for the oracle to load.
+pub fn write_chart(dir: &Path, chart: &BTreeMap<String, Vec<u8>>) {
+    for (path, data) in chart {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(p, data).expect("write");
+    }
+}
+
 /// A render of `chart` as the oracle renders it: release `rel` in namespace `ns`, the templates
 /// without the install's stream.
 pub fn request(chart: BTreeMap<String, Vec<u8>>) -> Request {
