@@ -135,6 +135,7 @@ impl ParseAhead {
         let bytes: usize = templates.iter().map(|(_, _, t)| t.len()).sum();
         // Any schema is worth a thread: compiling one starts with checking it against its
         // draft's meta-schema, which is compiled first.
+        let count = templates.len();
         (bytes >= PARSE_AHEAD_MIN_BYTES || !schemas.is_empty()).then(|| ParseAhead {
             schemas: schemas
                 .into_iter()
@@ -146,7 +147,10 @@ impl ParseAhead {
                 .map(|(f, n, t)| (f.to_owned(), n.to_owned(), t.to_vec()))
                 .collect(),
             plan: OnceLock::new(),
-            slots: Mutex::new(Slots::default()),
+            slots: Mutex::new(Slots {
+                state: std::iter::repeat_with(Slot::default).take(count).collect(),
+                ..Slots::default()
+            }),
             ready: Condvar::new(),
         })
     }
@@ -207,11 +211,7 @@ impl ParseAhead {
     fn lock(&self) -> MutexGuard<'_, Slots> {
         // A thread that panicked holding the lock left the slots consistent: each change is
         // one assignment.
-        let mut g = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if g.state.is_empty() {
-            g.state.resize_with(self.templates.len(), Slot::default);
-        }
-        g
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The helper's work: compiles the schemas no thread has taken, then parses templates no

@@ -329,15 +329,7 @@ pub fn render(
             Some(&complete),
         ) {
             Ok(t) => t,
-            Err(e) => {
-                set.complete();
-                return Err(set
-                    .state
-                    .borrow_mut()
-                    .error
-                    .take()
-                    .unwrap_or_else(|| exec_error(name, &e)));
-            }
+            Err(e) => return Err(set.parse_error().unwrap_or_else(|| exec_error(name, &e))),
         };
         let text = strip_no_value(text);
         match String::from_utf8(text) {
@@ -355,8 +347,7 @@ pub fn render(
         }
     }
     // Partials that define nothing are parsed too, and may fail.
-    set.complete();
-    if let Some(e) = set.state.borrow_mut().error.take() {
+    if let Some(e) = set.parse_error() {
         return Err(e);
     }
     out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
@@ -484,12 +475,16 @@ impl<'x> SetBuilder<'x> {
         }
     }
 
-    /// The render's error after template an obtain failed: the first, in order, of all.
-    fn first_error(&self) -> HelmError {
+    /// The first error, in order, of parsing every template (Helm reports it before any
+    /// execution error).
+    fn parse_error(&self) -> Option<HelmError> {
         self.complete();
-        let mut st = self.state.borrow_mut();
-        st.error
-            .take()
+        self.state.borrow_mut().error.take()
+    }
+
+    /// The render's error after a template failed to parse: the first, in order, of all.
+    fn first_error(&self) -> HelmError {
+        self.parse_error()
             .unwrap_or_else(|| HelmError::Template("a template failed to parse".to_owned()))
     }
 }
