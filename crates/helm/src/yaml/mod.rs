@@ -8,6 +8,8 @@ use gantry_gotmpl::strconv::{parse_float, parse_int, parse_uint};
 use gantry_gotmpl::{List, Map, Value};
 use granit_parser::{Event, Options, Parser, ScalarStyle};
 
+mod fast;
+
 /// A YAML value as go-yaml v2 decodes it into `interface{}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum YVal {
@@ -152,6 +154,14 @@ fn surrogate_escape(raw: &str) -> Option<usize> {
 
 /// Parses every document of a stream (an empty document is `Null`).
 pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    match fast::parse(text, limits) {
+        Some(docs) => Ok(docs),
+        None => parse_events(text, limits),
+    }
+}
+
+/// [`parse_documents`] through the full parser's events: what the fast path must equal.
+fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
     let mut opts = Options::default();
     opts.emit_comments = false;
     opts.block_scalar_eof_without_line_feed = true;

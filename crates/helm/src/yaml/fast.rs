@@ -1,0 +1,862 @@
+//! A fast reader for the YAML most values files, `Chart.yaml` files and manifests are made of:
+//! block mappings and sequences, plain scalars (over one line or several), one-line quoted
+//! scalars and flow collections, literal and folded block scalars, comments, `---`. It builds
+//! what [`super::parse_documents`] builds from the full parser's events, through the same
+//! scalar resolution and mapping rules; on anything else (anchors, aliases, tags, `...`, tabs,
+//! quoted scalars or flow collections over several lines, any error) it gives up, and the full
+//! parser reads the text from the start. The full parser's events cost more than the values
+//! they describe: a values file of 1,000 small flow mappings took 15 ms through them, 2.4 ms
+//! here.
+//!
+//! Giving up is always safe, so every rule here is the narrow, common case, and the tests hold
+//! it to the full parser's result on every YAML file of the fixtures and on damaged copies.
+
+use super::{Entries, YVal, YamlLimits, scalar};
+
+/// The documents of `text`, or `None` when the full parser must read it.
+pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
+    let s = text.as_bytes();
+    if !plain_text(s) {
+        return None;
+    }
+    let mut p = Reader {
+        s,
+        text,
+        pos: 0,
+        depth: 0,
+        nodes: 0,
+        limits,
+    };
+    let mut docs = Vec::new();
+    while let Some(indent) = p.next_line() {
+        if p.marker() {
+            // `---`: a document starts; with nothing before the next marker or the end, it
+            // is empty.
+            p.end_line(p.pos + 3)?;
+            match p.next_line() {
+                Some(j) if !p.marker() => docs.push(p.block(j)?),
+                _ => docs.push(YVal::Null),
+            }
+        } else if docs.is_empty() {
+            docs.push(p.block(indent)?);
+        } else {
+            return None;
+        }
+    }
+    // Only blank lines and comments: a stream of no document.
+    Some(docs)
+}
+
+/// Whether `s` holds only what this reader handles the same way as the full parser: no tab,
+/// carriage return, byte-order mark, control character, or Unicode line break (`U+0085`,
+/// `U+2028`, `U+2029`, which YAML 1.1 counts as line breaks) and nothing YAML calls
+/// non-printable.
+fn plain_text(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        match b {
+            b'\n' | 0x20..=0x7e => {}
+            // U+0080..U+009F (C1 controls and NEL).
+            0xc2 if matches!(s.get(i + 1), Some(0x80..=0x9f)) => return false,
+            // U+2028, U+2029.
+            0xe2 if s.get(i + 1) == Some(&0x80) && matches!(s.get(i + 2), Some(0xa8 | 0xa9)) => {
+                return false;
+            }
+            // U+FEFF, U+FFFE, U+FFFF.
+            0xef if (s.get(i + 1) == Some(&0xbb) && s.get(i + 2) == Some(&0xbf))
+                || (s.get(i + 1) == Some(&0xbf) && matches!(s.get(i + 2), Some(0xbe | 0xbf))) =>
+            {
+                return false;
+            }
+            0x80..=0xff => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
+
+struct Reader<'a> {
+    s: &'a [u8],
+    text: &'a str,
+    // The start of the line the reader is at.
+    pos: usize,
+    depth: usize,
+    nodes: usize,
+    limits: YamlLimits,
+}
+
+/// What may not start a plain scalar (or needs care the reader does not take).
+fn indicator(b: u8) -> bool {
+    matches!(
+        b,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    )
+}
+
+fn flow_indicator(b: u8) -> bool {
+    matches!(b, b',' | b'[' | b']' | b'{' | b'}')
+}
+
+impl Reader<'_> {
+    fn at(&self, i: usize) -> u8 {
+        self.s.get(i).copied().unwrap_or(b'\n')
+    }
+
+    fn line_end(&self, i: usize) -> usize {
+        memchr::memchr(b'\n', &self.s[i..]).map_or(self.s.len(), |n| i + n)
+    }
+
+    /// Moves to the next line holding content (past blank lines and comments) and gives its
+    /// indentation; `None` at the end.
+    fn next_line(&mut self) -> Option<usize> {
+        loop {
+            if self.pos >= self.s.len() {
+                return None;
+            }
+            let mut i = self.pos;
+            while i < self.s.len() && self.s[i] == b' ' {
+                i += 1;
+            }
+            match self.s.get(i) {
+                None => {
+                    self.pos = self.s.len();
+                    return None;
+                }
+                Some(b'\n') => self.pos = i + 1,
+                Some(b'#') => self.pos = self.line_end(i) + 1,
+                Some(_) => return Some(i - self.pos),
+            }
+        }
+    }
+
+    /// Moves past the line holding `i`, which must have nothing left but spaces and a comment.
+    fn end_line(&mut self, mut i: usize) -> Option<()> {
+        let start = i;
+        while self.at(i) == b' ' {
+            i += 1;
+        }
+        match self.at(i) {
+            b'\n' => {}
+            b'#' if i > start => i = self.line_end(i),
+            _ => return None,
+        }
+        self.pos = (i + 1).min(self.s.len());
+        Some(())
+    }
+
+    /// Whether the reader's line is a document start marker (`---` alone at its start).
+    fn marker(&self) -> bool {
+        self.s[self.pos..].starts_with(b"---") && matches!(self.at(self.pos + 3), b' ' | b'\n')
+    }
+
+    fn count(&mut self) -> Option<()> {
+        self.nodes += 1;
+        (self.nodes <= self.limits.max_nodes).then_some(())
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth < self.limits.max_depth).then_some(())
+    }
+
+    /// The block node whose first line (the reader's) is indented by `n`.
+    fn block(&mut self, n: usize) -> Option<YVal> {
+        let c = self.pos + n;
+        if self.at(c) == b'-' && matches!(self.at(c + 1), b' ' | b'\n') {
+            self.seq(n)
+        } else {
+            self.map(n)
+        }
+    }
+
+    /// A block mapping whose keys are indented by `n`; the reader is at its first key's line.
+    fn map(&mut self, n: usize) -> Option<YVal> {
+        self.enter()?;
+        let mut entries = Entries::default();
+        loop {
+            let (key, after) = self.key(self.pos + n)?;
+            self.count()?;
+            let value = self.value(after, n, true)?;
+            entries.set(key, value);
+            match self.next_line() {
+                None => break,
+                Some(i) if i == n && !(n == 0 && self.marker()) => {}
+                Some(i) if i <= n => break,
+                Some(_) => return None,
+            }
+        }
+        self.depth -= 1;
+        self.count()?;
+        Some(YVal::Map(entries.list))
+    }
+
+    /// A block sequence whose `-` are indented by `n`; the reader is at its first item's line.
+    fn seq(&mut self, n: usize) -> Option<YVal> {
+        self.enter()?;
+        let mut items = Vec::new();
+        loop {
+            let c = self.pos + n;
+            if !(self.at(c) == b'-' && matches!(self.at(c + 1), b' ' | b'\n')) {
+                // The next key of a mapping this sequence is the value of, at the same
+                // indentation; anything else is the caller's to refuse.
+                break;
+            }
+            let mut k = c + 1;
+            while self.at(k) == b' ' {
+                k += 1;
+            }
+            let col = k - self.pos;
+            let b = self.at(k);
+            let item = if b == b'-' && matches!(self.at(k + 1), b' ' | b'\n') {
+                self.seq(col)?
+            } else if b != b'\n' && b != b'#' && self.is_key(k) {
+                self.map(col)?
+            } else {
+                self.value(c + 1, n, false)?
+            };
+            items.push(item);
+            match self.next_line() {
+                None => break,
+                Some(i) if i == n => {}
+                Some(i) if i < n => break,
+                Some(_) => return None,
+            }
+        }
+        self.depth -= 1;
+        self.count()?;
+        Some(YVal::Seq(items))
+    }
+
+    /// Whether a mapping key starts at `k`, on its line.
+    fn is_key(&self, k: usize) -> bool {
+        let b = self.at(k);
+        if b == b'\'' || b == b'"' {
+            let end = self.line_end(k);
+            // A quoted scalar followed by `: `: its closing quote is followed by `:`.
+            return self.s[k..end].windows(2).any(|w| w[0] == b && w[1] == b':');
+        }
+        if indicator(b) {
+            return false;
+        }
+        let end = self.line_end(k);
+        let line = &self.s[k..end];
+        line.iter()
+            .enumerate()
+            .any(|(j, &c)| c == b':' && matches!(line.get(j + 1), None | Some(b' ')))
+    }
+
+    /// The key at `k` and the position after its `:`.
+    fn key(&mut self, k: usize) -> Option<(YVal, usize)> {
+        let b = self.at(k);
+        let (key, after) = if b == b'\'' || b == b'"' {
+            let (text, end) = self.quoted(k)?;
+            if self.at(end) != b':' {
+                return None;
+            }
+            (YVal::Str(text), end + 1)
+        } else {
+            if indicator(b) {
+                return None;
+            }
+            let mut j = k;
+            loop {
+                match self.at(j) {
+                    b'\n' => return None,
+                    b':' if matches!(self.at(j + 1), b' ' | b'\n') => break,
+                    b'#' if self.s[j - 1] == b' ' => return None,
+                    _ => j += 1,
+                }
+            }
+            let text = self.text[k..j].trim_end_matches(' ');
+            if text == "<<" {
+                return None;
+            }
+            (scalar(text, true, None).ok()?, j + 1)
+        };
+        // A simple key is at most 1024 characters.
+        if after - k > 1024 {
+            return None;
+        }
+        if !matches!(self.at(after), b' ' | b'\n') {
+            return None;
+        }
+        Some((key, after))
+    }
+
+    /// The value that follows `i` (after a key's `:` or an item's `-`) in a collection indented
+    /// by `n`; on return the reader is at the line after the value.
+    fn value(&mut self, start: usize, n: usize, in_map: bool) -> Option<YVal> {
+        let i = self.spaces(start);
+        let b = self.at(i);
+        if b == b'\n' || b == b'#' {
+            self.end_line(start)?;
+            return match self.next_line() {
+                Some(j) if j > n => {
+                    let c = self.pos + j;
+                    if self.at(c) == b'-' && matches!(self.at(c + 1), b' ' | b'\n')
+                        || self.is_key(c)
+                    {
+                        self.block(j)
+                    } else {
+                        // A scalar or flow collection on a line of its own.
+                        self.inline(c, n)
+                    }
+                }
+                Some(j)
+                    if j == n
+                        && in_map
+                        && self.at(self.pos + n) == b'-'
+                        && matches!(self.at(self.pos + n + 1), b' ' | b'\n') =>
+                {
+                    self.seq(n)
+                }
+                _ => {
+                    self.count()?;
+                    Some(YVal::Null)
+                }
+            };
+        }
+        self.inline(i, n)
+    }
+
+    /// A scalar or flow collection starting at `i`, the value of a node indented by `n`.
+    fn inline(&mut self, i: usize, n: usize) -> Option<YVal> {
+        let b = self.at(i);
+        self.count()?;
+        let v = match b {
+            b'|' | b'>' => return self.block_scalar(i, n),
+            b'\'' | b'"' => {
+                let (text, end) = self.quoted(i)?;
+                self.end_line(end)?;
+                YVal::Str(text)
+            }
+            b'[' | b'{' => {
+                let (v, end) = self.flow(i)?;
+                self.end_line(end)?;
+                v
+            }
+            b'-' if !matches!(self.at(i + 1), b' ' | b'\n') => self.plain(i, n)?,
+            _ if indicator(b) => return None,
+            _ => self.plain(i, n)?,
+        };
+        // A more indented line next would continue the scalar (or be an error).
+        if self.next_line().is_some_and(|j| j > n) {
+            return None;
+        }
+        Some(v)
+    }
+
+    /// The part of a plain scalar's line from `i`: its end, and whether a comment ends it
+    /// (`None` where `: ` makes it something this reader does not take).
+    fn plain_line(&self, i: usize) -> Option<(usize, bool)> {
+        let end = self.line_end(i);
+        let line = &self.s[i..end];
+        for (j, &c) in line.iter().enumerate() {
+            match c {
+                b'#' if j > 0 && line[j - 1] == b' ' => return Some((i + j, true)),
+                b':' if matches!(line.get(j + 1), None | Some(b' ')) => return None,
+                _ => {}
+            }
+        }
+        Some((end, false))
+    }
+
+    /// A plain scalar in block context, the value of a node indented by `n`: its first line
+    /// from `i`, then each more indented line that continues it (folded: one line break
+    /// becomes a space, each blank line a line break), up to a comment or a line indented by
+    /// `n` or less.
+    fn plain(&mut self, i: usize, n: usize) -> Option<YVal> {
+        let (stop, comment) = self.plain_line(i)?;
+        let first = self.text[i..stop].trim_end_matches(' ');
+        self.pos = (self.line_end(stop) + 1).min(self.s.len());
+        if comment {
+            return scalar(first, true, None).ok();
+        }
+        let mut text = std::borrow::Cow::Borrowed(first);
+        let mut pos = self.pos;
+        let mut blanks = 0;
+        while pos < self.s.len() {
+            let end = self.line_end(pos);
+            let k = self.spaces(pos).min(end);
+            if k == end {
+                blanks += 1;
+                pos = end + 1;
+                continue;
+            }
+            let b = self.s[k];
+            if k - pos <= n || b == b'#' {
+                break;
+            }
+            // A continuation line is not a node, but one that would start one if it were
+            // less indented is left to the full parser (`-x` is not one).
+            let dash_scalar = b == b'-' && !matches!(self.at(k + 1), b' ' | b'\n');
+            if indicator(b) && !dash_scalar {
+                return None;
+            }
+            let (stop, comment) = self.plain_line(k)?;
+            if comment {
+                return None;
+            }
+            let more = text.to_mut();
+            if blanks == 0 {
+                more.push(' ');
+            } else {
+                more.extend(std::iter::repeat_n('\n', blanks));
+            }
+            more.push_str(self.text[k..stop].trim_end_matches(' '));
+            blanks = 0;
+            pos = (end + 1).min(self.s.len());
+            self.pos = pos;
+        }
+        scalar(&text, true, None).ok()
+    }
+
+    /// A quoted scalar opening at `i`, on one line: its text and the position after it.
+    fn quoted(&self, i: usize) -> Option<(String, usize)> {
+        let q = self.s[i];
+        let mut out = String::new();
+        let mut j = i + 1;
+        let mut run = j;
+        loop {
+            let c = *self.s.get(j)?;
+            match c {
+                b'\n' => return None,
+                b'\'' if q == b'\'' => {
+                    out.push_str(&self.text[run..j]);
+                    if self.at(j + 1) == b'\'' {
+                        out.push('\'');
+                        j += 2;
+                        run = j;
+                    } else {
+                        return Some((out, j + 1));
+                    }
+                }
+                b'"' if q == b'"' => {
+                    out.push_str(&self.text[run..j]);
+                    return Some((out, j + 1));
+                }
+                b'\\' if q == b'"' => {
+                    out.push_str(&self.text[run..j]);
+                    let e = *self.s.get(j + 1)?;
+                    let digits = match e {
+                        b'x' => 2,
+                        b'u' => 4,
+                        b'U' => 8,
+                        _ => 0,
+                    };
+                    if digits > 0 {
+                        let hex = self.text.get(j + 2..j + 2 + digits)?;
+                        if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                            return None;
+                        }
+                        let code = u32::from_str_radix(hex, 16).ok()?;
+                        // A surrogate has its own error, left to the full parser.
+                        out.push(char::from_u32(code)?);
+                        j += 2 + digits;
+                    } else {
+                        out.push(match e {
+                            b'0' => '\0',
+                            b'a' => '\x07',
+                            b'b' => '\x08',
+                            b't' => '\t',
+                            b'n' => '\n',
+                            b'v' => '\x0b',
+                            b'f' => '\x0c',
+                            b'r' => '\r',
+                            b'e' => '\x1b',
+                            b' ' => ' ',
+                            b'"' => '"',
+                            b'/' => '/',
+                            b'\\' => '\\',
+                            _ => return None,
+                        });
+                        j += 2;
+                    }
+                    run = j;
+                }
+                _ => j += 1,
+            }
+        }
+    }
+
+    /// A flow collection opening at `i` and closing on the same line: its value and the
+    /// position after it.
+    fn flow(&mut self, i: usize) -> Option<(YVal, usize)> {
+        self.enter()?;
+        let close = if self.s[i] == b'[' { b']' } else { b'}' };
+        let mut j = self.spaces(i + 1);
+        let mut items = Vec::new();
+        let mut entries = Entries::default();
+        if self.at(j) != close {
+            loop {
+                let (v, end) = self.flow_node(j)?;
+                j = self.spaces(end);
+                if close == b'}' {
+                    // Only a scalar key, then `:`, then a value.
+                    if matches!(v, YVal::Seq(_) | YVal::Map(_)) || self.at(j) != b':' {
+                        return None;
+                    }
+                    // After a plain key, `:` must be followed by a space (`a:b` is one
+                    // scalar); after a quoted one it may not be.
+                    let quoted = matches!(self.at(end - 1), b'\'' | b'"');
+                    if !quoted && self.at(j + 1) != b' ' {
+                        return None;
+                    }
+                    let (value, end) = self.flow_node(self.spaces(j + 1))?;
+                    entries.set(v, value);
+                    j = self.spaces(end);
+                } else {
+                    if self.at(j) == b':' {
+                        // A single-pair mapping in a sequence.
+                        return None;
+                    }
+                    items.push(v);
+                }
+                match self.at(j) {
+                    b',' => {
+                        j = self.spaces(j + 1);
+                        if self.at(j) == close {
+                            break;
+                        }
+                    }
+                    c if c == close => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        self.count()?;
+        let v = if close == b']' {
+            YVal::Seq(items)
+        } else {
+            YVal::Map(entries.list)
+        };
+        Some((v, j + 1))
+    }
+
+    fn spaces(&self, mut j: usize) -> usize {
+        while self.at(j) == b' ' {
+            j += 1;
+        }
+        j
+    }
+
+    /// A node inside a flow collection at `j`: its value and the position after it.
+    fn flow_node(&mut self, j: usize) -> Option<(YVal, usize)> {
+        match self.at(j) {
+            b'[' | b'{' => self.flow(j),
+            b'\'' | b'"' => {
+                self.count()?;
+                let (text, end) = self.quoted(j)?;
+                Some((YVal::Str(text), end))
+            }
+            b'-' if !matches!(self.at(j + 1), b' ' | b'\n' | b',' | b']' | b'}') => {
+                self.flow_plain(j)
+            }
+            b if indicator(b) || b == b'\n' => None,
+            _ => self.flow_plain(j),
+        }
+    }
+
+    /// A plain scalar inside a flow collection: it ends at a flow indicator, or at a `:`
+    /// followed by a space or one.
+    fn flow_plain(&mut self, j: usize) -> Option<(YVal, usize)> {
+        self.count()?;
+        let mut k = j;
+        loop {
+            match self.at(k) {
+                b'\n' => return None,
+                b'#' if self.s[k - 1] == b' ' => return None,
+                b':' if {
+                    let next = self.at(k + 1);
+                    next == b' ' || next == b'\n' || flow_indicator(next)
+                } =>
+                {
+                    break;
+                }
+                c if flow_indicator(c) => break,
+                _ => k += 1,
+            }
+        }
+        let text = self.text[j..k].trim_end_matches(' ');
+        Some((scalar(text, true, None).ok()?, k))
+    }
+
+    /// A literal (`|`) or folded (`>`) block scalar whose header is at `i`, the value of a
+    /// node indented by `n`. Indentation indicators, more-indented folded lines and blank
+    /// lines with more spaces than the content are left to the full parser.
+    fn block_scalar(&mut self, i: usize, n: usize) -> Option<YVal> {
+        let folded = self.s[i] == b'>';
+        let mut j = i + 1;
+        let chomp = match self.at(j) {
+            b'-' | b'+' => {
+                j += 1;
+                self.s[j - 1]
+            }
+            _ => b' ',
+        };
+        if !matches!(self.at(j), b' ' | b'\n') {
+            return None;
+        }
+        self.end_line(j)?;
+        // The lines: each with its indentation, up to the first less indented one.
+        let mut lines: Vec<(usize, usize)> = Vec::new();
+        let mut m = None;
+        let mut pos = self.pos;
+        while pos < self.s.len() {
+            let end = self.line_end(pos);
+            let line = &self.s[pos..end];
+            let ind = line.iter().take_while(|&&c| c == b' ').count();
+            if ind < line.len() && m.is_some_and(|m| ind < m) {
+                break;
+            }
+            if end == self.s.len() {
+                // The last line of the text with no line break: left to the full parser.
+                return None;
+            }
+            if ind == line.len() {
+                // Blank: content only by its spaces past the indentation, which this reader
+                // does not take.
+                if m.is_some_and(|m| ind > m) || (m.is_none() && ind > n + 1) {
+                    return None;
+                }
+                lines.push((pos, pos));
+            } else {
+                let mm = *m.get_or_insert(ind);
+                // More indented lines and trailing spaces fold by rules this reader
+                // does not take.
+                if folded && (ind > mm || line.ends_with(b" ")) {
+                    return None;
+                }
+                lines.push((pos + mm, end));
+            }
+            pos = end + 1;
+        }
+        let m = m?;
+        if m <= n {
+            return None;
+        }
+        self.pos = pos;
+        // Trailing blank lines are kept only by `+`.
+        let body = lines.iter().rposition(|(a, b)| a != b).map_or(0, |k| k + 1);
+        let trailing = lines.len() - body;
+        let mut out = String::new();
+        let mut blank_run = 0;
+        for (k, &(a, b)) in lines[..body].iter().enumerate() {
+            if a == b {
+                if !folded {
+                    out.push('\n');
+                }
+                blank_run += 1;
+                continue;
+            }
+            if folded {
+                if k == blank_run && k > 0 {
+                    // Leading blank lines of a folded scalar.
+                    return None;
+                }
+                if k > 0 {
+                    if blank_run == 0 {
+                        out.push(' ');
+                    } else {
+                        out.extend(std::iter::repeat_n('\n', blank_run));
+                    }
+                }
+            }
+            blank_run = 0;
+            out.push_str(&self.text[a..b]);
+            if !folded {
+                out.push('\n');
+            }
+        }
+        if folded && body > 0 {
+            out.push('\n');
+        }
+        match chomp {
+            b'-' => {
+                while out.ends_with('\n') {
+                    out.pop();
+                }
+            }
+            b'+' => out.extend(std::iter::repeat_n('\n', trailing)),
+            _ => {}
+        }
+        self.count()?;
+        Some(YVal::Str(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_events;
+    use super::*;
+
+    /// The fast path either gives up or gives exactly what the full parser gives.
+    fn same(text: &str) -> bool {
+        let limits = YamlLimits::default();
+        match parse(text, limits) {
+            None => false,
+            Some(fast) => {
+                let full = parse_events(text, limits);
+                assert_eq!(
+                    Ok(&fast),
+                    full.as_ref(),
+                    "the fast path differs from the full parser on {text:?}"
+                );
+                true
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_shapes_take_the_fast_path_and_match() {
+        for text in [
+            "",
+            "# only a comment\n\n",
+            "a: 1\nb: yes\nc: ~\nd:\ne: 'it''s'\nf: \"tab\\there \\u00e9 \\x41\"\n",
+            "a:\n  b:\n    c: [1, two, \"3\", {x: y}]\n  d: {}\n  e: []\n",
+            "list:\n- a\n- b: 1\n  c: 2\n-\n  - nested\n- - compact\n  - more\nnext: x\n",
+            "key with spaces: v # comment\nurl: http://x:80/p#frag\n\"quoted key\": 1\n'k': 2\n",
+            "lit: |\n  one\n   two\n\n  three\n\nclip: >\n  folded\n  lines\n\n  para\nstrip: |-\n  s\n\nkeep: |+\n  k\n\nend: 1\n",
+            "  indented: root\n  other: 2\n",
+            "- 1\n- -2\n- 0x1F\n- 1e3\n- .inf\n- 08\n- 2021-01-01\n- +1\n- 1_000\n",
+            "m: {a: 1, a: 2, \"b\":3, c: [x, [y, z]], }\ndup: 1\ndup: 2\n",
+            "a: -foo\nb: --- \nc: x:y\nd: [-1, a:b]\n",
+            "---\na: 1\n",
+            "# head\n--- # c\na: 1\n---\n---\n- b\n---\n",
+            "a: multi\n  line -x\n\n   para\nb:\n  plain\n  on its own\nc:\n  [1, 2]\nd:\n  'q'\n",
+            "- a\n  b\n- k: v\n    w\n",
+        ] {
+            assert!(same(text), "gave up on {text:?}");
+        }
+    }
+
+    #[test]
+    fn what_it_does_not_take_is_left_to_the_full_parser() {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "...\na: 1\n",
+            "a: 1\n...\n",
+            "a: multi\n  - line\n",
+            "a: multi # c\n  line\n",
+            "a: 'multi\n  line'\n",
+            "a: [1,\n 2]\n",
+            "a:\tb\n",
+            "a: 1\r\n",
+            "<<: {a: 1}\n",
+            "a: |2\n   x\n",
+            "a: >\n  x\n    more\n  y\n",
+            "a: |\n  x",
+            "a: 1\n  b: 2\n",
+            "a: b: c\n",
+            "- a\nb: 1\n",
+            "? a\n: b\n",
+            "scalar\n",
+            "a: \"\\ud800\"\n",
+            "a: {b}\n",
+            "a: [b: c]\n",
+            "a: x #\n  y\n",
+        ] {
+            assert!(
+                parse(text, YamlLimits::default()).is_none(),
+                "took {text:?}"
+            );
+        }
+    }
+
+    fn yaml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                yaml_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Every YAML file of the shared fixtures, and damaged copies of each (a deterministic
+    /// sample of edits that break indentation, quoting and structure): where the fast path
+    /// answers, it answers what the full parser does, and it refuses what the full parser
+    /// refuses.
+    #[test]
+    fn it_matches_the_full_parser_on_every_fixture_and_on_damaged_copies() {
+        let Ok(root) = gantry_tests::shared_fixture("", "the shared fixtures") else {
+            return;
+        };
+        let mut files = Vec::new();
+        yaml_files(&root, &mut files);
+        files.sort();
+        let (mut taken, mut total) = (0, 0);
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |m: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m as u64) as usize
+        };
+        for f in &files {
+            let Ok(text) = std::fs::read_to_string(f) else {
+                continue;
+            };
+            // Templates are not YAML until rendered.
+            if !f.components().any(|c| c.as_os_str() == "templates") {
+                total += 1;
+                taken += usize::from(same(&text));
+            }
+            if text.is_empty() {
+                continue;
+            }
+            for _ in 0..8 {
+                let mut b = text.clone().into_bytes();
+                let at = next(b.len());
+                let edits: [&[u8]; 10] = [
+                    b" ", b":", b"-", b"#", b"'", b"\"", b"\n", b"  ", b"|", b"{",
+                ];
+                let edit = edits[next(10)];
+                match next(3) {
+                    0 => {
+                        b.splice(at..at, edit.iter().copied());
+                    }
+                    1 => {
+                        b.remove(at);
+                    }
+                    _ => {
+                        b.splice(at..(at + 1).min(b.len()), edit.iter().copied());
+                    }
+                }
+                if let Ok(damaged) = String::from_utf8(b) {
+                    same(&damaged);
+                }
+            }
+        }
+        // Most real YAML takes the fast path; a drop here means a common shape was lost.
+        assert!(
+            taken * 10 >= total * 7,
+            "only {taken} of {total} fixture files took the fast path"
+        );
+    }
+}
