@@ -239,6 +239,11 @@ impl Templates {
         Ok(self.add_shared(name, text, &self.parse_runnable(name, text)?))
     }
 
+    /// Whether the set's functions include `name` (what a parse of its templates needs).
+    pub fn has_func(&self, name: &str) -> bool {
+        self.inner.funcs.has(name)
+    }
+
     /// The first half of [`Templates::parse`]: the templates `text` makes with this set's
     /// functions, not yet added, so that they can be added to many sets
     /// ([`Templates::add_shared`]).

@@ -2,7 +2,7 @@
 //! compiling any `values.schema.json`, which depend on nothing the render computes first.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 
 use gantry_gotmpl::parse::{ParseError, Tree};
 
@@ -257,10 +257,11 @@ impl ParseAhead {
         }
     }
 
-    /// What the parser made of the template `path` whose text is `text`: waits while the
-    /// helper parses it; `None` when the render must parse it itself (no thread has started
-    /// it, the helper failed on it, or it is not a template this chart's layout gives).
-    pub fn take(&self, path: &str, text: &[u8]) -> Option<ParseResult> {
+    /// What the parser made of the template `path` whose text is `text`: while the helper
+    /// parses it, parses others the helper has not reached ([`ParseAhead::help`]), then waits;
+    /// `None` when the render must parse it itself (no thread has started it, the helper failed
+    /// on it, or it is not a template this chart's layout gives).
+    pub fn take(&self, path: &str, text: &[u8], has: &dyn Fn(&str) -> bool) -> Option<ParseResult> {
         let &i = self.plan().index.get(path)?;
         if self.templates[i].2 != text {
             return None;
@@ -274,8 +275,16 @@ impl ParseAhead {
                 }
                 Slot::Parsing => {
                     g.state[i] = Slot::Parsing;
-                    g.waiting = true;
-                    g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+                    drop(g);
+                    if !self.help(has) {
+                        g = self.lock();
+                        if matches!(g.state[i], Slot::Parsing) {
+                            g.waiting = true;
+                            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+                        }
+                        continue;
+                    }
+                    g = self.lock();
                 }
                 Slot::Free | Slot::Gone => {
                     g.state[i] = Slot::Gone;
@@ -285,16 +294,57 @@ impl ParseAhead {
         }
     }
 
+    /// Parses the last template in the plan's order that no thread has started, as the
+    /// helper would: what the render does instead of waiting for the helper (one template at
+    /// a time, so that it goes on as soon as what it waits for is ready). The helper works from
+    /// the front, so the two rarely want the same one. `false` when none is left.
+    pub fn help(&self, has: &dyn Fn(&str) -> bool) -> bool {
+        let plan = self.plan();
+        let i = {
+            let mut g = self.lock();
+            let next = g.next;
+            let Some(at) = plan.order[next..]
+                .iter()
+                .rposition(|&i| matches!(g.state[i], Slot::Free))
+            else {
+                return false;
+            };
+            let i = plan.order[next + at];
+            g.state[i] = Slot::Parsing;
+            i
+        };
+        let claim = Claim {
+            ahead: self,
+            i,
+            done: false,
+        };
+        let text = std::str::from_utf8(&self.templates[i].2).unwrap_or_default();
+        let path = plan.paths[i].as_deref().unwrap_or_default();
+        claim.done(gantry_gotmpl::parse::parse(path, text, has));
+        true
+    }
+
     /// Tells the helper the render has ended: what it has not started is not needed.
     pub fn stop(&self) {
         self.lock().stop = true;
     }
 
-    /// What `text` (a schema of the chart) compiles to: waits while the helper compiles it,
-    /// and compiles it here when no thread has (`None` for a schema not collected).
-    pub fn schema(&self, text: &[u8]) -> Option<Arc<schema::Compiled>> {
+    /// What `text` (a schema of the chart) compiles to: while the helper compiles it, parses
+    /// templates the helper has not reached ([`ParseAhead::help`]), then waits; compiles it
+    /// here when no thread has (`None` for a schema not collected).
+    pub fn schema(&self, text: &[u8], has: &dyn Fn(&str) -> bool) -> Option<Arc<schema::Compiled>> {
         let (_, slot) = self.schemas.iter().find(|(t, _)| t == text)?;
-        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = loop {
+            match slot.try_lock() {
+                Ok(g) => break g,
+                Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    if !self.help(has) {
+                        break slot.lock().unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+            }
+        };
         Some(
             slot.get_or_insert_with(|| Arc::new(schema::compile(text)))
                 .clone(),
@@ -330,5 +380,52 @@ impl Drop for Claim<'_> {
         if !self.done {
             self.settle(Slot::Gone);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart() -> BTreeMap<String, Vec<u8>> {
+        [
+            ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+            ("values.schema.json", "{}"),
+            (
+                "templates/_helpers.tpl",
+                "{{ define \"c.name\" }}c{{ end }}",
+            ),
+            ("templates/a.yaml", "a: {{ include \"c.name\" . }}"),
+            ("templates/z.yaml", "z: {{ .Values.z | quote }}"),
+        ]
+        .into_iter()
+        .map(|(p, t)| (p.to_owned(), t.as_bytes().to_vec()))
+        .collect()
+    }
+
+    /// Instead of waiting, the render parses from the back of the helper's order: never what
+    /// the helper takes next (the templates that define others), and each parse once.
+    #[test]
+    fn the_render_helps_from_the_back_of_the_helpers_order() {
+        let files = chart();
+        let funcs = crate::engine::funcs();
+        let has = |f: &str| funcs.has(f);
+        let ahead = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
+        assert!(ahead.help(&has));
+        let text = |p: &str| files[p].clone();
+        let taken = |p: &str| ahead.take(&format!("c/{p}"), &text(p), &has);
+        // The first in order (the definer) is left for the helper: the render parses it itself.
+        assert!(taken("templates/_helpers.tpl").is_none());
+        let a = taken("templates/a.yaml");
+        let z = taken("templates/z.yaml");
+        assert_eq!(
+            usize::from(a.is_some()) + usize::from(z.is_some()),
+            1,
+            "one help parses one template"
+        );
+        let trees = a.or(z).expect("one was parsed").expect("it parses");
+        assert!(!trees.is_empty());
+        // Nothing is left for a second help: every slot is taken.
+        assert!(!ahead.help(&has));
     }
 }

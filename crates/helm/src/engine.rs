@@ -419,7 +419,10 @@ impl<'x> SetBuilder<'x> {
             Err(_) => Err(HelmError::Unsupported(format!(
                 "{name} is not valid UTF-8 (not supported by Gantry)"
             ))),
-            Ok(text) => match self.ahead.and_then(|a| a.take(name, raw)) {
+            Ok(text) => match self
+                .ahead
+                .and_then(|a| a.take(name, raw, &|f| self.set.has_func(f)))
+            {
                 Some(trees) => trees.map(gantry_gotmpl::exec::runnable),
                 None => self.set.parse_runnable(name, text),
             }

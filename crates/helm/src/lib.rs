@@ -267,7 +267,8 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
                 .spawn_scoped(scope, move || a.work(names))
                 .ok()
         });
-        let schemas = |text: &[u8]| ahead.as_ref().and_then(|a| a.schema(text));
+        let has = |f: &str| funcs.has(f);
+        let schemas = |text: &[u8]| ahead.as_ref().and_then(|a| a.schema(text, &has));
         let out = render_loaded(req, spent, &funcs, &schemas, ahead.as_ref());
         // The helper need not parse what an early error left unused.
         if let Some(a) = &ahead {
