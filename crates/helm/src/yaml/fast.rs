@@ -1,17 +1,19 @@
 //! A fast reader for the YAML most values files, `Chart.yaml` files and manifests are made of:
 //! block mappings and sequences, plain scalars (over one line or several), one-line quoted
-//! scalars and flow collections, literal and folded block scalars, comments, `---`. It builds
-//! what [`super::parse_documents`] builds from the full parser's events, through the same
-//! scalar resolution and mapping rules; on anything else (anchors, aliases, tags, `...`, tabs,
-//! quoted scalars or flow collections over several lines, any error) it gives up, and the full
-//! parser reads the text from the start. The full parser's events cost more than the values
-//! they describe: a values file of 1,000 small flow mappings took 15 ms through them, 2.4 ms
-//! here.
+//! scalars and flow collections, literal and folded block scalars, comments, `---`, anchors and
+//! aliases of whole values. It builds what [`super::parse_documents`] builds from the full
+//! parser's events, through the same scalar resolution and mapping rules; on anything else
+//! (merge keys, tags, `...`, tabs, quoted scalars or flow collections over several lines, any
+//! error) it gives up, and the full parser reads the text from the start. The full parser's
+//! events cost more than the values they describe: a values file of 1,000 small flow mappings
+//! took 15 ms through them, 2.4 ms here.
 //!
 //! Giving up is always safe, so every rule here is the narrow, common case, and the tests hold
 //! it to the full parser's result on every YAML file of the fixtures and on damaged copies.
 
-use super::{Entries, YVal, YamlLimits, scalar};
+use std::collections::HashMap;
+
+use super::{Entries, YVal, YamlLimits, count, scalar};
 
 /// The documents of `text`, or `None` when the full parser must read it.
 pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
@@ -26,6 +28,7 @@ pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
         depth: 0,
         nodes: 0,
         limits,
+        anchors: HashMap::new(),
     };
     let mut docs = Vec::new();
     while let Some(indent) = p.next_line() {
@@ -85,6 +88,8 @@ struct Reader<'a> {
     depth: usize,
     nodes: usize,
     limits: YamlLimits,
+    // Each anchor's value, the latest definition of a name winning, as aliases see it.
+    anchors: HashMap<&'a str, YVal>,
 }
 
 /// What may not start a plain scalar (or needs care the reader does not take).
@@ -116,7 +121,7 @@ fn flow_indicator(b: u8) -> bool {
     matches!(b, b',' | b'[' | b']' | b'{' | b'}')
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn at(&self, i: usize) -> u8 {
         self.s.get(i).copied().unwrap_or(b'\n')
     }
@@ -307,6 +312,18 @@ impl Reader<'_> {
     fn value(&mut self, start: usize, n: usize, in_map: bool) -> Option<YVal> {
         let i = self.spaces(start);
         let b = self.at(i);
+        if b == b'&' {
+            // An anchor names the value after it (on this line or the next), for the aliases
+            // that follow; a second anchor, an alias or a tag after it is left to the full
+            // parser.
+            let (name, after) = self.name(i + 1)?;
+            if matches!(self.at(self.spaces(after)), b'&' | b'*' | b'!') {
+                return None;
+            }
+            let v = self.value(after, n, in_map)?;
+            self.anchors.insert(name, v.clone());
+            return Some(v);
+        }
         if b == b'\n' || b == b'#' {
             self.end_line(start)?;
             return match self.next_line() {
@@ -354,6 +371,17 @@ impl Reader<'_> {
                 self.end_line(end)?;
                 v
             }
+            b'*' => {
+                let (name, end) = self.name(i + 1)?;
+                let v = self.anchors.get(name)?.clone();
+                // An alias counts every node it repeats, as the full parser counts them.
+                self.nodes += count(&v);
+                if self.nodes > self.limits.max_nodes {
+                    return None;
+                }
+                self.end_line(end)?;
+                v
+            }
             b'-' if !matches!(self.at(i + 1), b' ' | b'\n') => self.plain(i, n)?,
             _ if indicator(b) => return None,
             _ => self.plain(i, n)?,
@@ -363,6 +391,22 @@ impl Reader<'_> {
             return None;
         }
         Some(v)
+    }
+
+    /// An anchor's or alias's name from `i` (after its `&` or `*`), up to a space or the line's
+    /// end, and the position after it; names of other characters than letters, digits, `-`,
+    /// `_` and `.` are left to the full parser.
+    fn name(&self, i: usize) -> Option<(&'a str, usize)> {
+        let text: &'a str = self.text;
+        let mut j = i;
+        loop {
+            match self.at(j) {
+                b' ' | b'\n' => break,
+                c if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.') => j += 1,
+                _ => return None,
+            }
+        }
+        (j > i).then(|| (&text[i..j], j))
     }
 
     /// The part of a plain scalar's line from `i`: its end, and whether a comment ends it
@@ -745,6 +789,9 @@ mod tests {
             "# head\n--- # c\na: 1\n---\n---\n- b\n---\n",
             "a: multi\n  line -x\n\n   para\nb:\n  plain\n  on its own\nc:\n  [1, 2]\nd:\n  'q'\n",
             "- a\n  b\n- k: v\n    w\n",
+            "a: &x 1\nb: *x\nc: &m\n  k: [v]\nd: *m\ne: &s\n- 1\nf: *s # c\ng: &x two\nh: *x\n",
+            "- &i\n  k: v\n- *i\n",
+            "l:\n- &a one\n- *a\n- &e\n- *e\n",
         ] {
             assert!(same(text), "gave up on {text:?}");
         }
@@ -753,7 +800,12 @@ mod tests {
     #[test]
     fn what_it_does_not_take_is_left_to_the_full_parser() {
         for text in [
-            "a: &x 1\nb: *x\n",
+            "a: &x &y 1\n",
+            "a: &x *y\nb: 1\n",
+            "a: *unknown\n",
+            "- &a k: v\n",
+            "a: &x 1\nb: [*x]\n",
+            "a: &x 1\n<<: *x\n",
             "a: !!str 1\n",
             "...\na: 1\n",
             "a: 1\n...\n",
