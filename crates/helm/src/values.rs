@@ -438,6 +438,13 @@ fn process_imports(c: &mut Chart) -> Result<(), String> {
         r.import_values = outiv;
     }
     c.metadata.dependencies = Some(deps.into_iter().map(Some).collect());
+    if b.is_empty() {
+        // Nothing imported: `cvals` is already a copy that nothing else holds, and Helm's
+        // second copy (which keeps what `b` took from `cvals` from being shared) has nothing
+        // to guard.
+        c.values = cvals;
+        return Ok(());
+    }
     let copy = copy_map(&cvals);
     coalesce_tables(&copy, &b, true);
     c.values = copy;
