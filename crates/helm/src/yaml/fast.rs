@@ -529,7 +529,6 @@ impl<'a> Reader<'a> {
                             b'e' => '\x1b',
                             b' ' => ' ',
                             b'"' => '"',
-                            b'/' => '/',
                             b'\\' => '\\',
                             _ => return None,
                         });
@@ -825,6 +824,7 @@ mod tests {
             "? a\n: b\n",
             "scalar\n",
             "a: \"\\ud800\"\n",
+            "a: \"\\/\"\n",
             "a: {b}\n",
             "a: [b: c]\n",
             "a: x #\n  y\n",

@@ -113,19 +113,27 @@ impl Entries {
 /// character, and go-yaml refuses either way): like every go-yaml scanner error, it names its
 /// line unless that is the first.
 fn invalid_escape(line: usize) -> YamlError {
-    const MSG: &str = "found invalid Unicode character escape code";
+    escape_error(line, INVALID_ESCAPE)
+}
+
+const INVALID_ESCAPE: &str = "found invalid Unicode character escape code";
+
+/// go-yaml's error for `\/`, an escape YAML 1.2 and granit have and go-yaml v2 has not.
+const UNKNOWN_ESCAPE: &str = "found unknown escape character";
+
+fn escape_error(line: usize, msg: &str) -> YamlError {
     if line <= 1 {
         YamlError {
-            msg: format!("yaml: {MSG}"),
+            msg: format!("yaml: {msg}"),
         }
     } else {
-        YamlError::at(line, MSG)
+        YamlError::at(line, msg)
     }
 }
 
-/// The byte offset of the first escape of a surrogate code point (U+D800..U+DFFF) in the
-/// source of a double-quoted scalar.
-fn surrogate_escape(raw: &str) -> Option<usize> {
+/// The byte offset and go-yaml's message of the first escape go-yaml refuses and granit does
+/// not in the source of a double-quoted scalar: a surrogate code point (U+D800..U+DFFF), `\/`.
+fn refused_escape(raw: &str) -> Option<(usize, &'static str)> {
     let b = raw.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -136,6 +144,7 @@ fn surrogate_escape(raw: &str) -> Option<usize> {
         let digits = match b.get(i + 1) {
             Some(b'u') => 4,
             Some(b'U') => 8,
+            Some(b'/') => return Some((i, UNKNOWN_ESCAPE)),
             _ => {
                 i += 2;
                 continue;
@@ -145,7 +154,7 @@ fn surrogate_escape(raw: &str) -> Option<usize> {
             .get(i + 2..i + 2 + digits)
             .and_then(|h| u32::from_str_radix(h, 16).ok());
         if code.is_some_and(|c| (0xd800..=0xdfff).contains(&c)) {
-            return Some(i);
+            return Some((i, INVALID_ESCAPE));
         }
         i += 2;
     }
@@ -218,9 +227,10 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
             Event::Scalar(value, style, anchor, tag) => {
                 if matches!(style, ScalarStyle::DoubleQuoted)
                     && let (Some(a), Some(b)) = (span.start.byte_offset(), span.end.byte_offset())
-                    && let Some(at) = text.get(a..b).and_then(surrogate_escape)
+                    && let Some((at, msg)) = text.get(a..b).and_then(refused_escape)
                 {
-                    return Err(invalid_escape(line + text[a..a + at].matches('\n').count()));
+                    let line = line + text[a..a + at].matches('\n').count();
+                    return Err(escape_error(line, msg));
                 }
                 let text = value;
                 let tag = tag.map(|t| {
@@ -664,6 +674,21 @@ mod tests {
             (YVal::Str("k39".into()), YVal::Str("end".into()))
         );
         assert_eq!(entries[40], (YVal::Int(1), YVal::Str("int".into())));
+    }
+
+    #[test]
+    fn an_escaped_slash_is_go_yamls_unknown_escape() {
+        let err = |t: &str| parse_documents(t, YamlLimits::default()).unwrap_err().msg;
+        assert_eq!(
+            err("a: \"x\\/y\"\n"),
+            "yaml: found unknown escape character"
+        );
+        assert_eq!(
+            err("b: 1\na: \"x\\/y\"\n"),
+            "yaml: line 2: found unknown escape character"
+        );
+        // An escaped backslash before a slash is no escape of the slash.
+        assert!(parse_documents("a: \"x\\\\/y\"\n", YamlLimits::default()).is_ok());
     }
 
     #[test]
