@@ -244,17 +244,23 @@ impl ParseAhead {
                 g.state[i] = Slot::Parsing;
                 i
             };
-            // A parse that panics gives its slot up, so that the render does not wait for it.
-            let claim = Claim {
-                ahead: self,
-                i,
-                done: false,
-            };
-            // Only templates with a path and UTF-8 text are in the order.
-            let text = std::str::from_utf8(&self.templates[i].2).unwrap_or_default();
-            let path = plan.paths[i].as_deref().unwrap_or_default();
-            claim.done(gantry_gotmpl::parse::parse(path, text, &has));
+            self.parse_claimed(i, &has);
         }
+    }
+
+    /// Parses template `i`, which this thread has marked `Parsing`, and settles its slot.
+    fn parse_claimed(&self, i: usize, has: &dyn Fn(&str) -> bool) {
+        let plan = self.plan();
+        // A parse that panics gives its slot up, so that no thread waits for it.
+        let claim = Claim {
+            ahead: self,
+            i,
+            done: false,
+        };
+        // Only templates with a path and UTF-8 text are in the order.
+        let text = std::str::from_utf8(&self.templates[i].2).unwrap_or_default();
+        let path = plan.paths[i].as_deref().unwrap_or_default();
+        claim.done(gantry_gotmpl::parse::parse(path, text, has));
     }
 
     /// What the parser made of the template `path` whose text is `text`: while the helper
@@ -313,14 +319,7 @@ impl ParseAhead {
             g.state[i] = Slot::Parsing;
             i
         };
-        let claim = Claim {
-            ahead: self,
-            i,
-            done: false,
-        };
-        let text = std::str::from_utf8(&self.templates[i].2).unwrap_or_default();
-        let path = plan.paths[i].as_deref().unwrap_or_default();
-        claim.done(gantry_gotmpl::parse::parse(path, text, has));
+        self.parse_claimed(i, has);
         true
     }
 
