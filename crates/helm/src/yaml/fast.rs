@@ -183,10 +183,15 @@ impl<'a> Reader<'a> {
         (self.depth < self.limits.max_depth).then_some(())
     }
 
+    /// Whether a block sequence entry's `-` is at `c` (a `-` followed by a space or the line's
+    /// end; `-x` is a scalar).
+    fn dash(&self, c: usize) -> bool {
+        self.at(c) == b'-' && matches!(self.at(c + 1), b' ' | b'\n')
+    }
+
     /// The block node whose first line (the reader's) is indented by `n`.
     fn block(&mut self, n: usize) -> Option<YVal> {
-        let c = self.pos + n;
-        if self.at(c) == b'-' && matches!(self.at(c + 1), b' ' | b'\n') {
+        if self.dash(self.pos + n) {
             self.seq(n)
         } else {
             self.map(n)
@@ -220,18 +225,15 @@ impl<'a> Reader<'a> {
         let mut items = Vec::new();
         loop {
             let c = self.pos + n;
-            if !(self.at(c) == b'-' && matches!(self.at(c + 1), b' ' | b'\n')) {
+            if !self.dash(c) {
                 // The next key of a mapping this sequence is the value of, at the same
                 // indentation; anything else is the caller's to refuse.
                 break;
             }
-            let mut k = c + 1;
-            while self.at(k) == b' ' {
-                k += 1;
-            }
+            let k = self.spaces(c + 1);
             let col = k - self.pos;
             let b = self.at(k);
-            let item = if b == b'-' && matches!(self.at(k + 1), b' ' | b'\n') {
+            let item = if self.dash(k) {
                 self.seq(col)?
             } else if b != b'\n' && b != b'#' && self.is_key(k) {
                 self.map(col)?
@@ -329,23 +331,14 @@ impl<'a> Reader<'a> {
             return match self.next_line() {
                 Some(j) if j > n => {
                     let c = self.pos + j;
-                    if self.at(c) == b'-' && matches!(self.at(c + 1), b' ' | b'\n')
-                        || self.is_key(c)
-                    {
+                    if self.dash(c) || self.is_key(c) {
                         self.block(j)
                     } else {
                         // A scalar or flow collection on a line of its own.
                         self.inline(c, n)
                     }
                 }
-                Some(j)
-                    if j == n
-                        && in_map
-                        && self.at(self.pos + n) == b'-'
-                        && matches!(self.at(self.pos + n + 1), b' ' | b'\n') =>
-                {
-                    self.seq(n)
-                }
+                Some(j) if j == n && in_map && self.dash(self.pos + n) => self.seq(n),
                 _ => {
                     self.count()?;
                     Some(YVal::Null)
@@ -382,7 +375,7 @@ impl<'a> Reader<'a> {
                 self.end_line(end)?;
                 v
             }
-            b'-' if !matches!(self.at(i + 1), b' ' | b'\n') => self.plain(i, n)?,
+            b'-' if !self.dash(i) => self.plain(i, n)?,
             _ if indicator(b) => return None,
             _ => self.plain(i, n)?,
         };
@@ -452,7 +445,7 @@ impl<'a> Reader<'a> {
             }
             // A continuation line is not a node, but one that would start one if it were
             // less indented is left to the full parser (`-x` is not one).
-            let dash_scalar = b == b'-' && !matches!(self.at(k + 1), b' ' | b'\n');
+            let dash_scalar = b == b'-' && !self.dash(k);
             if indicator(b) && !dash_scalar {
                 return None;
             }
@@ -551,7 +544,8 @@ impl<'a> Reader<'a> {
         let mut entries = Entries::default();
         if self.at(j) != close {
             loop {
-                let (v, end) = self.flow_node(j)?;
+                let start = j;
+                let (v, end) = self.flow_node(start)?;
                 j = self.spaces(end);
                 if close == b'}' {
                     // Only a scalar key, then `:`, then a value.
@@ -560,7 +554,7 @@ impl<'a> Reader<'a> {
                     }
                     // After a plain key, `:` must be followed by a space (`a:b` is one
                     // scalar); after a quoted one it may not be.
-                    let quoted = matches!(self.at(end - 1), b'\'' | b'"');
+                    let quoted = matches!(self.at(start), b'\'' | b'"');
                     if !quoted && self.at(j + 1) != b' ' {
                         return None;
                     }
