@@ -165,19 +165,18 @@ fn include_fn() -> Func {
 /// Helm's `strings.ReplaceAll(out, "<no value>", "")`, on the bytes of a Go string.
 fn strip_no_value(out: Vec<u8>) -> Vec<u8> {
     const NV: &[u8] = b"<no value>";
-    if !out.windows(NV.len()).any(|w| w == NV) {
+    let finder = memchr::memmem::Finder::new(NV);
+    let Some(first) = finder.find(&out) else {
         return out;
-    }
+    };
     let mut res = Vec::with_capacity(out.len());
-    let mut i = 0;
-    while i < out.len() {
-        if out[i..].starts_with(NV) {
-            i += NV.len();
-        } else {
-            res.push(out[i]);
-            i += 1;
-        }
+    res.extend_from_slice(&out[..first]);
+    let mut i = first + NV.len();
+    while let Some(j) = finder.find(&out[i..]) {
+        res.extend_from_slice(&out[i..i + j]);
+        i += j + NV.len();
     }
+    res.extend_from_slice(&out[i..]);
     res
 }
 
@@ -627,4 +626,19 @@ pub fn reformat_exec_error(name: &str, e: &GoError) -> String {
     }
     let s: String = locs.iter().map(Traceable::text).collect();
     s.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_no_value;
+
+    #[test]
+    fn strip_no_value_removes_every_occurrence() {
+        let s = |t: &str| String::from_utf8(strip_no_value(t.as_bytes().to_vec())).unwrap();
+        assert_eq!(s("a: <no value>\nb: x<no value>y<no value>"), "a: \nb: xy");
+        assert_eq!(s("<no value><no value>"), "");
+        assert_eq!(s("<no value"), "<no value");
+        assert_eq!(s("<no <no value>value>"), "<no value>");
+        assert_eq!(s(""), "");
+    }
 }
