@@ -446,8 +446,20 @@ pub fn parse(
     text: &str,
     has_func: &dyn Fn(&str) -> bool,
 ) -> PResult<HashMap<String, Tree>> {
-    let text_rc: Arc<str> = Arc::from(text);
-    let mut lex = Lexer::new(text);
+    parse_shared(name, Arc::from(text), has_func)
+}
+
+/// [`parse`] of a text the caller already shares: the trees keep it (for the locations of
+/// errors) without a copy, which for a chart's large CRD templates was a megabyte of fresh
+/// memory to copy into.
+pub fn parse_shared(
+    name: &str,
+    text_rc: Arc<str>,
+    has_func: &dyn Fn(&str) -> bool,
+) -> PResult<HashMap<String, Tree>> {
+    // The lexer borrows the text for as long as the parser holds its own reference.
+    let borrowed = Arc::clone(&text_rc);
+    let mut lex = Lexer::new(&borrowed);
     lex.options.break_ok = !has_func("break");
     lex.options.continue_ok = !has_func("continue");
     let mut p = Parser {

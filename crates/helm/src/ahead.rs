@@ -47,8 +47,9 @@ pub struct ParseAhead {
     schemas: Vec<(Vec<u8>, SchemaSlot)>,
     // Folder of each chart (`""`, `charts/a/`, ...) → its Chart.yaml.
     charts: BTreeMap<String, Vec<u8>>,
-    // (chart folder, path in the chart, text)
-    templates: Vec<(String, String, Vec<u8>)>,
+    // (chart folder, path in the chart, text; `None` when it is not UTF-8). Shared with the
+    // trees parsed from it, which keep it for the locations of errors.
+    templates: Vec<(String, String, Option<Arc<str>>)>,
     // The path each template parses as and the order to parse them in, found by whichever
     // thread starts first.
     plan: OnceLock<Plan>,
@@ -144,7 +145,10 @@ impl ParseAhead {
             charts,
             templates: templates
                 .into_iter()
-                .map(|(f, n, t)| (f.to_owned(), n.to_owned(), t.to_vec()))
+                .map(|(f, n, t)| {
+                    let text = std::str::from_utf8(t).ok().map(Arc::from);
+                    (f.to_owned(), n.to_owned(), text)
+                })
                 .collect(),
             plan: OnceLock::new(),
             slots: Mutex::new(Slots {
@@ -185,11 +189,14 @@ impl ParseAhead {
             let mut plan = Plan::default();
             let mut defines = Vec::with_capacity(self.templates.len());
             for (i, (folder, name, text)) in self.templates.iter().enumerate() {
-                defines.push(crate::engine::defines(text));
+                defines.push(
+                    text.as_deref()
+                        .is_some_and(|t| crate::engine::defines(t.as_bytes())),
+                );
                 // Text that is not UTF-8 is refused, in order, by the render.
                 let path = charts
                     .get(folder.as_str())
-                    .filter(|_| std::str::from_utf8(text).is_ok())
+                    .filter(|_| text.is_some())
                     .map(|chart| format!("{chart}/{name}"));
                 if let Some(p) = &path {
                     plan.index.insert(p.clone(), i);
@@ -258,9 +265,9 @@ impl ParseAhead {
             done: false,
         };
         // Only templates with a path and UTF-8 text are in the order.
-        let text = std::str::from_utf8(&self.templates[i].2).unwrap_or_default();
+        let text = self.templates[i].2.clone().unwrap_or_else(|| Arc::from(""));
         let path = plan.paths[i].as_deref().unwrap_or_default();
-        claim.done(gantry_gotmpl::parse::parse(path, text, has));
+        claim.done(gantry_gotmpl::parse::parse_shared(path, text, has));
     }
 
     /// What the parser made of the template `path` whose text is `text`: while the helper
@@ -269,7 +276,7 @@ impl ParseAhead {
     /// on it, or it is not a template this chart's layout gives).
     pub fn take(&self, path: &str, text: &[u8], has: &dyn Fn(&str) -> bool) -> Option<ParseResult> {
         let &i = self.plan().index.get(path)?;
-        if self.templates[i].2 != text {
+        if self.templates[i].2.as_deref().map(str::as_bytes) != Some(text) {
             return None;
         }
         let mut g = self.lock();
