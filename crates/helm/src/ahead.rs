@@ -307,10 +307,12 @@ impl ParseAhead {
         }
     }
 
-    /// Parses the last template in the plan's order that no thread has started, as the
+    /// Parses the first template in the plan's order that no thread has started, as the
     /// helper would: what the render does instead of waiting for the helper (one template at
-    /// a time, so that it goes on as soon as what it waits for is ready). The helper works from
-    /// the front, so the two rarely want the same one. `false` when none is left.
+    /// a time, so that it goes on as soon as what it waits for is ready). The render executes
+    /// in that order, so what it parses here is what it executes next: taken from the back,
+    /// the templates it parsed were left to execute at the end, on one thread, while the
+    /// helper had nothing left to do. `false` when none is left.
     pub fn help(&self, has: &dyn Fn(&str) -> bool) -> bool {
         let plan = self.plan();
         let i = {
@@ -318,7 +320,7 @@ impl ParseAhead {
             let next = g.next;
             let Some(at) = plan.order[next..]
                 .iter()
-                .rposition(|&i| matches!(g.state[i], Slot::Free))
+                .position(|&i| matches!(g.state[i], Slot::Free))
             else {
                 return false;
             };
@@ -409,10 +411,11 @@ mod tests {
         .collect()
     }
 
-    /// Instead of waiting, the render parses from the back of the helper's order: never what
-    /// the helper takes next (the templates that define others), and each parse once.
+    /// Instead of waiting, the render parses the next template in the helper's order (the
+    /// one that defines others here), each parse once; what no thread has started, it parses
+    /// itself when it needs it.
     #[test]
-    fn the_render_helps_from_the_back_of_the_helpers_order() {
+    fn the_render_helps_at_the_front_of_the_helpers_order() {
         let files = chart();
         let funcs = crate::engine::funcs();
         let has = |f: &str| funcs.has(f);
@@ -420,17 +423,20 @@ mod tests {
         assert!(ahead.help(&has));
         let text = |p: &str| files[p].clone();
         let taken = |p: &str| ahead.take(&format!("c/{p}"), &text(p), &has);
-        // The first in order (the definer) is left for the helper: the render parses it itself.
-        assert!(taken("templates/_helpers.tpl").is_none());
-        let a = taken("templates/a.yaml");
-        let z = taken("templates/z.yaml");
-        assert_eq!(
-            usize::from(a.is_some()) + usize::from(z.is_some()),
-            1,
-            "one help parses one template"
+        let trees = taken("templates/_helpers.tpl")
+            .expect("the first in order (the definer) was parsed")
+            .expect("it parses");
+        assert!(trees.contains_key("c.name"));
+        // Helm executes names of one depth in reverse order: z.yaml is next.
+        assert!(ahead.help(&has), "the next one is free");
+        assert!(
+            taken("templates/z.yaml").is_some(),
+            "the help took the next in order"
         );
-        let trees = a.or(z).expect("one was parsed").expect("it parses");
-        assert!(!trees.is_empty());
+        assert!(
+            taken("templates/a.yaml").is_none(),
+            "not started: the render parses it"
+        );
         // Nothing is left for a second help: every slot is taken.
         assert!(!ahead.help(&has));
     }
