@@ -214,35 +214,48 @@ impl<'a> Lexer<'a> {
         &self.input[self.pos..]
     }
 
+    // The next three take one byte at a time where it is ASCII, as nearly all of a template's
+    // actions are: the same characters as decoding at each step, without it.
     fn next(&mut self) -> Option<char> {
-        match self.rest().chars().next() {
+        match self.input.as_bytes().get(self.pos) {
             None => {
                 self.at_eof = true;
                 EOF
             }
-            Some(r) => {
-                self.pos += r.len_utf8();
-                if r == '\n' {
+            Some(&b) if b.is_ascii() => {
+                self.pos += 1;
+                if b == b'\n' {
                     self.line += 1;
                 }
+                Some(char::from(b))
+            }
+            Some(_) => {
+                let r = self.rest().chars().next()?;
+                self.pos += r.len_utf8();
                 Some(r)
             }
         }
     }
 
     fn peek(&mut self) -> Option<char> {
-        self.rest().chars().next()
+        match self.input.as_bytes().get(self.pos) {
+            Some(&b) if b.is_ascii() => Some(char::from(b)),
+            _ => self.rest().chars().next(),
+        }
     }
 
     fn backup(&mut self) {
-        if !self.at_eof
-            && self.pos > 0
-            && let Some(r) = self.input[..self.pos].chars().next_back()
-        {
-            self.pos -= r.len_utf8();
-            if r == '\n' {
+        if self.at_eof || self.pos == 0 {
+            return;
+        }
+        let b = self.input.as_bytes()[self.pos - 1];
+        if b.is_ascii() {
+            self.pos -= 1;
+            if b == b'\n' {
                 self.line -= 1;
             }
+        } else if let Some(r) = self.input[..self.pos].chars().next_back() {
+            self.pos -= r.len_utf8();
         }
     }
 
@@ -376,12 +389,17 @@ impl<'a> Lexer<'a> {
     }
 
     fn at_right_delim(&self) -> (bool, bool) {
-        let rest = self.rest();
-        if has_right_trim_marker(rest) && rest[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM) {
-            return (true, true);
-        }
-        if rest.starts_with(RIGHT_DELIM) {
+        // Bytes: it runs before every character of an action.
+        let rest = &self.input.as_bytes()[self.pos..];
+        if rest.starts_with(RIGHT_DELIM.as_bytes()) {
             return (true, false);
+        }
+        if rest.len() >= TRIM_MARKER_LEN + RIGHT_DELIM.len()
+            && is_space(char::from(rest[0]))
+            && rest[1] == b'-'
+            && rest[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM.as_bytes())
+        {
+            return (true, true);
         }
         (false, false)
     }
@@ -597,7 +615,7 @@ impl<'a> Lexer<'a> {
             None => true,
             Some(r) if is_space(r) => true,
             Some('.' | ',' | '|' | ':' | ')' | '(') => true,
-            _ => self.rest().starts_with(RIGHT_DELIM),
+            _ => self.input.as_bytes()[self.pos..].starts_with(RIGHT_DELIM.as_bytes()),
         }
     }
 
