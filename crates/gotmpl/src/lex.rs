@@ -185,9 +185,12 @@ fn has_left_trim_marker(s: &str) -> bool {
     b.len() >= 2 && b[0] == b'-' && is_space(b[1] as char)
 }
 
-fn has_right_trim_marker(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2 && is_space(b[0] as char) && b[1] == b'-'
+/// Whether `b` starts with a trimmed right delimiter, ` -}}`.
+fn at_trimmed_right_delim(b: &[u8]) -> bool {
+    b.len() >= TRIM_MARKER_LEN
+        && is_space(char::from(b[0]))
+        && b[1] == b'-'
+        && b[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM.as_bytes())
 }
 
 fn count_newlines(s: &str) -> usize {
@@ -394,11 +397,7 @@ impl<'a> Lexer<'a> {
         if rest.starts_with(RIGHT_DELIM.as_bytes()) {
             return (true, false);
         }
-        if rest.len() >= TRIM_MARKER_LEN + RIGHT_DELIM.len()
-            && is_space(char::from(rest[0]))
-            && rest[1] == b'-'
-            && rest[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM.as_bytes())
-        {
+        if at_trimmed_right_delim(rest) {
             return (true, true);
         }
         (false, false)
@@ -537,8 +536,7 @@ impl<'a> Lexer<'a> {
             self.next();
             num += 1;
         }
-        let before = &self.input[self.pos - 1..];
-        if has_right_trim_marker(before) && before[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM) {
+        if at_trimmed_right_delim(&self.input.as_bytes()[self.pos - 1..]) {
             self.backup();
             if num == 1 {
                 return Some(State::RightDelim);
