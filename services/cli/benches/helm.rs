@@ -98,23 +98,21 @@ if runs:
     print(times[len(times) // 2])
 "#;
 
-fn sdk_process(script: &Path, b: &Bench, runs: usize) -> Duration {
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        let start = Instant::now();
-        let st = Command::new(python())
-            .arg(script)
-            .arg(&b.chart)
-            .arg(b.values.as_deref().unwrap_or(Path::new("-")))
-            .arg("0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("python runs");
-        assert!(st.success(), "the SDK failed on {}", b.name);
-        times.push(start.elapsed());
-    }
-    median(times)
+/// One SDK process: loading the library and rendering the chart once.
+fn sdk_process(script: &Path, b: &Bench) -> Duration {
+    let start = Instant::now();
+    let st = Command::new(python())
+        .arg(script)
+        .arg(&b.chart)
+        .arg(b.values.as_deref().unwrap_or(Path::new("-")))
+        .arg("0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("python runs");
+    let took = start.elapsed();
+    assert!(st.success(), "the SDK failed on {}", b.name);
+    took
 }
 
 fn sdk_in_process(script: &Path, b: &Bench, runs: usize) -> Duration {
@@ -134,31 +132,29 @@ fn sdk_in_process(script: &Path, b: &Bench, runs: usize) -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-fn gantry_process(b: &Bench, runs: usize) -> Duration {
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gantry"));
-        cmd.arg("render").arg(&b.chart);
-        if let Some(v) = &b.values {
-            cmd.arg("--values").arg(v);
-        }
-        cmd.args([
-            "--release-name",
-            "rel",
-            "--namespace",
-            "ns",
-            "--helm-templates",
-        ]);
-        let start = Instant::now();
-        let st = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("gantry runs");
-        times.push(start.elapsed());
-        assert!(st.success(), "gantry failed on {}", b.name);
+/// One `gantry render` process.
+fn gantry_process(b: &Bench) -> Duration {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    cmd.arg("render").arg(&b.chart);
+    if let Some(v) = &b.values {
+        cmd.arg("--values").arg(v);
     }
-    median(times)
+    cmd.args([
+        "--release-name",
+        "rel",
+        "--namespace",
+        "ns",
+        "--helm-templates",
+    ]);
+    let start = Instant::now();
+    let st = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("gantry runs");
+    let took = start.elapsed();
+    assert!(st.success(), "gantry failed on {}", b.name);
+    took
 }
 
 /// Medians of `g_runs` Gantry processes and `s_runs` SDK processes, the SDK's spread evenly
@@ -167,9 +163,9 @@ fn gantry_process(b: &Bench, runs: usize) -> Duration {
 fn whole_processes(script: &Path, b: &Bench, g_runs: usize, s_runs: usize) -> (Duration, Duration) {
     let (mut g, mut s) = (Vec::new(), Vec::new());
     for i in 0..g_runs {
-        g.push(gantry_process(b, 1));
+        g.push(gantry_process(b));
         if (i + 1) * s_runs / g_runs > i * s_runs / g_runs {
-            s.push(sdk_process(script, b, 1));
+            s.push(sdk_process(script, b));
         }
     }
     (median(g), median(s))
