@@ -323,14 +323,15 @@ impl Templates {
     }
 
     /// [`Templates::execute`] on a set still being filled: a name the set lacks calls
-    /// `complete` (which adds the rest) before it is looked up again.
+    /// `complete` with it (which adds what the set will hold under that name) before it is
+    /// looked up again.
     pub fn execute_pending(
         &self,
         name: &str,
         data: Value,
         host: &mut dyn Any,
         budget: &mut Budget,
-        complete: Option<&dyn Fn()>,
+        complete: Option<&Complete<'_>>,
     ) -> Result<Vec<u8>, GoError> {
         let mut rt = Runtime {
             set: self.clone(),
@@ -395,6 +396,10 @@ impl Budget {
     }
 }
 
+/// Adds templates to a set still being filled: those a lookup of the name needs, or (`None`)
+/// all of them.
+pub type Complete<'a> = dyn Fn(Option<&str>) + 'a;
+
 /// What a function sees of the render: the template set it runs in (for `include` and
 /// `tpl`), the caller's state, and the limits.
 pub struct Runtime<'a> {
@@ -404,9 +409,9 @@ pub struct Runtime<'a> {
     pub host: &'a mut dyn Any,
     /// The limits.
     pub budget: &'a mut Budget,
-    /// Adds the templates of a set still being filled, so that no lookup misses what it
-    /// will hold.
-    pub complete: Option<&'a dyn Fn()>,
+    /// Adds templates to a set still being filled, so that no lookup misses what it will
+    /// hold: those a lookup of the name needs, or (`None`) all of them.
+    pub complete: Option<&'a Complete<'a>>,
 }
 
 impl std::fmt::Debug for Runtime<'_> {
@@ -420,7 +425,7 @@ impl Runtime<'_> {
     pub fn lookup(&self, name: &str) -> Option<Rc<Template>> {
         self.set.lookup(name).or_else(|| {
             let complete = self.complete?;
-            complete();
+            complete(Some(name));
             self.set.lookup(name)
         })
     }
@@ -428,7 +433,7 @@ impl Runtime<'_> {
     /// Completes the set now (see [`Runtime::complete`]).
     pub fn complete_set(&self) {
         if let Some(complete) = self.complete {
-            complete();
+            complete(None);
         }
     }
 

@@ -264,8 +264,9 @@ pub struct EngineOutput {
 /// Helm parses every template, then executes them in order. Here a template executes as soon
 /// as it and every template that defines others are in the set, while `ahead`'s helper thread
 /// parses the rest: the output is the same because a template that defines nothing adds only
-/// its own name, and a lookup of a name the set lacks adds every template first. Any parse
-/// error, once all are parsed, wins over an execution error, as in Helm.
+/// its own name, and a lookup of a name the set lacks first adds the template of that name
+/// ([`SetBuilder::complete_for`]). Any parse error, once all are parsed, wins over an
+/// execution error, as in Helm.
 pub fn render(
     chart: &Chart,
     top: &TopValues,
@@ -302,7 +303,10 @@ pub fn render(
         set = set.in_order(funcs);
         set.complete();
     }
-    let complete = || set.complete();
+    let complete = |name: Option<&str>| match name {
+        Some(name) => set.complete_for(name),
+        None => set.complete(),
+    };
     let mut host = Host::default();
     let mut out = EngineOutput::default();
     for (i, name) in keys.iter().enumerate() {
@@ -457,6 +461,29 @@ impl<'x> SetBuilder<'x> {
                 n != &self.keys[i] && self.tpls.get(n).is_some_and(|r| !defines(&r.text))
             })
         })
+    }
+
+    /// Adds what a lookup of `name` finds in the complete set, and only that: a chart's
+    /// templates commonly include another file's output (`include (print $.Template.BasePath
+    /// "/configmap.yaml") . | sha256sum`), and completing the set there had the render parse
+    /// every template left at its first one, while the helper could have gone on with them.
+    /// Every template that defines others is in the set before anything executes, and one
+    /// that defines nothing adds only its own name (when a definition shadows such a name, the
+    /// set was completed in order), so the template of that path is all a lookup needs; a name
+    /// no template has is missing from the complete set too. A template that fails to parse
+    /// completes the set, whose first error, in order, is the render's.
+    fn complete_for(&self, name: &str) {
+        if self.state.borrow().complete {
+            return;
+        }
+        let Ok(i) = self.keys.binary_search_by(|k| execution_order(k, name)) else {
+            return;
+        };
+        if self.obtain(i).is_err() {
+            self.complete();
+            return;
+        }
+        self.add(i);
     }
 
     /// Parses and adds, in order, every template not yet added, stopping at the first that
@@ -630,7 +657,66 @@ pub fn reformat_exec_error(name: &str, e: &GoError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_no_value;
+    use super::*;
+
+    fn templates(texts: &[(&str, &str)]) -> (Vec<String>, BTreeMap<String, Renderable>) {
+        let tpls: BTreeMap<String, Renderable> = texts
+            .iter()
+            .map(|(name, text)| {
+                let r = Renderable {
+                    text: Rc::from(text.as_bytes()),
+                    vals: Map::new(),
+                    base_path: "c/templates".into(),
+                };
+                (format!("c/templates/{name}"), r)
+            })
+            .collect();
+        let mut keys: Vec<String> = tpls.keys().cloned().collect();
+        sort_templates(&mut keys);
+        (keys, tpls)
+    }
+
+    fn added<'k>(set: &SetBuilder<'k>) -> Vec<&'k str> {
+        let st = set.state.borrow();
+        let names = set.keys.iter().zip(&st.added);
+        names.filter(|(_, a)| **a).map(|(k, _)| &k[12..]).collect()
+    }
+
+    /// A lookup of a template file adds that file alone: the others stay for the helper to
+    /// parse, in order, while the render executes.
+    #[test]
+    fn a_lookup_adds_only_the_template_it_names() {
+        let (keys, tpls) = templates(&[("z.yaml", "z"), ("m.yaml", "m"), ("a.yaml", "a")]);
+        let set = SetBuilder::new(&keys, &tpls, None, funcs());
+        set.complete_for("c/templates/a.yaml");
+        assert_eq!(added(&set), ["a.yaml"]);
+        assert!(
+            set.state.borrow().parsed[1].is_none(),
+            "m.yaml is not parsed"
+        );
+        // No template has this name, so the complete set lacks it too.
+        set.complete_for("c/templates/nowhere.yaml");
+        assert_eq!(added(&set), ["a.yaml"]);
+        set.complete();
+        assert_eq!(added(&set), ["z.yaml", "m.yaml", "a.yaml"]);
+        assert!(set.parse_error().is_none());
+    }
+
+    /// When the template a lookup names does not parse, the render's error is the first, in
+    /// Helm's order, of all templates that do not.
+    #[test]
+    fn a_lookup_of_a_template_that_does_not_parse_completes_the_set() {
+        let (keys, tpls) = templates(&[
+            ("z.yaml", "z"),
+            ("m.yaml", "{{ if }}"),
+            ("a.yaml", "{{ end }}"),
+        ]);
+        let set = SetBuilder::new(&keys, &tpls, None, funcs());
+        set.complete_for("c/templates/a.yaml");
+        assert!(set.state.borrow().complete);
+        let err = set.parse_error().expect("a template does not parse");
+        assert!(err.to_string().contains("m.yaml"), "{err}");
+    }
 
     #[test]
     fn strip_no_value_removes_every_occurrence() {

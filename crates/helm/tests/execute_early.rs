@@ -80,6 +80,38 @@ const CHARTS: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "include-a-later-template-then-a-parse-error-after-it",
+        &[
+            (
+                "z.yaml",
+                r#"checksum: {{ include (print $.Template.BasePath "/m.yaml") . | sha256sum }}"#,
+            ),
+            ("m.yaml", "m: {{ .Values.v }}\n"),
+            ("b.yaml", "{{ if }}"),
+        ],
+    ),
+    (
+        "include-a-later-template-that-does-not-parse-after-another",
+        &[
+            (
+                "z.yaml",
+                r#"z: {{ include (print $.Template.BasePath "/b.yaml") . }}"#,
+            ),
+            ("m.yaml", "{{ end }}"),
+            ("b.yaml", "{{ if }}"),
+        ],
+    ),
+    (
+        "include-a-name-no-template-has-before-a-parse-error",
+        &[
+            (
+                "z.yaml",
+                r#"z: {{ include "early/templates/none.yaml" . }}"#,
+            ),
+            ("a.yaml", "{{ .Values.v | nosuchfunction }}"),
+        ],
+    ),
+    (
         "a-missing-template-after-a-good-one",
         &[
             ("z.yaml", "z: 1\n"),
