@@ -80,7 +80,19 @@ pub fn run(args: Args) -> ExitCode {
     let worker = std::thread::Builder::new()
         .name("gantry-render".into())
         .stack_size(HELM_STACK_SIZE)
-        .spawn(move || run_inner(&args))
+        .spawn(move || {
+            let done = run_inner(&args);
+            if done.is_ok() {
+                // Everything is written. Ending the process here, while this thread's heap is
+                // still its own, spares handing its pages back at its end and the exit's purge
+                // of them once abandoned (55 `madvise` calls for prometheus, 4 this way, each a
+                // TLB shootdown on the other cores), and waking `main` only to exit: 1.0 to
+                // 1.8 ms of every `gantry render`, alternated, from a chart of one template up.
+                let _ = std::io::stdout().flush();
+                std::process::exit(0);
+            }
+            done
+        })
         .map_err(|e| anyhow::anyhow!("cannot start the render thread: {e}"))
         .and_then(|w| {
             w.join()
