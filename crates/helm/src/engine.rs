@@ -679,7 +679,8 @@ mod tests {
     fn added<'k>(set: &SetBuilder<'k>) -> Vec<&'k str> {
         let st = set.state.borrow();
         let names = set.keys.iter().zip(&st.added);
-        names.filter(|(_, a)| **a).map(|(k, _)| &k[12..]).collect()
+        let base = |k: &'k String| k.strip_prefix("c/templates/").unwrap_or(k);
+        names.filter(|(_, a)| **a).map(|(k, _)| base(k)).collect()
     }
 
     /// A lookup of a template file adds that file alone: the others stay for the helper to

@@ -98,21 +98,27 @@ if runs:
     print(times[len(times) // 2])
 "#;
 
-/// One SDK process: loading the library and rendering the chart once.
-fn sdk_process(script: &Path, b: &Bench) -> Duration {
+/// How long `cmd` takes with its output discarded; the bench stops if it fails.
+fn timed(cmd: &mut Command, what: &str) -> Duration {
     let start = Instant::now();
-    let st = Command::new(python())
-        .arg(script)
-        .arg(&b.chart)
-        .arg(b.values.as_deref().unwrap_or(Path::new("-")))
-        .arg("0")
+    let st = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .expect("python runs");
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
     let took = start.elapsed();
-    assert!(st.success(), "the SDK failed on {}", b.name);
+    assert!(st.success(), "{what} failed");
     took
+}
+
+/// One SDK process: loading the library and rendering the chart once.
+fn sdk_process(script: &Path, b: &Bench) -> Duration {
+    let mut cmd = Command::new(python());
+    cmd.arg(script)
+        .arg(&b.chart)
+        .arg(b.values.as_deref().unwrap_or(Path::new("-")))
+        .arg("0");
+    timed(&mut cmd, &format!("the SDK on {}", b.name))
 }
 
 fn sdk_in_process(script: &Path, b: &Bench, runs: usize) -> Duration {
@@ -146,15 +152,7 @@ fn gantry_process(b: &Bench) -> Duration {
         "ns",
         "--helm-templates",
     ]);
-    let start = Instant::now();
-    let st = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("gantry runs");
-    let took = start.elapsed();
-    assert!(st.success(), "gantry failed on {}", b.name);
-    took
+    timed(&mut cmd, &format!("gantry on {}", b.name))
 }
 
 /// Medians of `g_runs` Gantry processes and `s_runs` SDK processes, the SDK's spread evenly
