@@ -668,6 +668,17 @@ fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// The files move into the chart: a copy of every file was a tenth of a whole `gantry render`
 /// of a chart with large `.Files` (dashboards, CRDs).
 pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
+    load_dir_with(files, &|_| None)
+}
+
+/// Finds a values file's documents parsed ahead, by its text ([`crate::ahead`]).
+pub type ValuesLookup<'a> = &'a dyn Fn(&str) -> Option<ValuesDocs>;
+
+/// [`load_dir`], taking each `values.yaml` parsed ahead from `prepared` when it has it.
+pub fn load_dir_with(
+    files: BTreeMap<String, Vec<u8>>,
+    prepared: ValuesLookup<'_>,
+) -> Result<Chart, HelmError> {
     let mut rules = match files.get(".helmignore") {
         Some(b) => Ignore::parse(&String::from_utf8_lossy(b))?,
         None => Ignore::default(),
@@ -707,7 +718,7 @@ pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
         data.drain(..bom);
         out.push((p, data));
     }
-    load_files(out)
+    load_files_with(out, prepared)
 }
 
 /// A chart file without its UTF-8 byte-order mark, which Helm's loader drops from every file.
@@ -735,12 +746,66 @@ fn text_of(data: Vec<u8>, name: &str) -> Result<String, HelmError> {
 /// and each is parsed on its own, so an error names its line within its document and is
 /// wrapped as `cannot unmarshal yaml document: ...`.
 pub fn load_values(data: &str) -> Result<Map, HelmError> {
+    values_from(parse_values(data))
+}
+
+/// A values file split into its documents, each parsed, in the order [`load_values`] reads
+/// them: what a helper thread prepares while the render reads the chart ([`crate::ahead`]).
+/// It holds nothing reference-counted, so it crosses threads.
+#[derive(Debug)]
+pub struct ValuesDocs(Vec<DocStep>);
+
+#[derive(Debug)]
+enum DocStep {
+    Parsed(Result<Vec<YVal>, crate::yaml::YamlError>),
+    // A separator line followed by something other than a comment: where reading stops.
+    BadSeparator(String),
+}
+
+/// Splits and parses a values file as [`load_values`] does, without making values of it.
+pub fn parse_values(data: &str) -> ValuesDocs {
+    let mut steps = Vec::new();
+    let parse = |doc: &str| DocStep::Parsed(parse_documents(doc, YamlLimits::default()));
+    // The reader returns a document when it meets the separator after it, having checked
+    // that separator first; the document is parsed before anything after it is read.
+    let (mut start, mut pos) = (0, 0);
+    for line in data.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix("---") {
+            let after = rest.trim();
+            if !after.is_empty() && !after.starts_with('#') {
+                steps.push(DocStep::BadSeparator(after.to_owned()));
+                return ValuesDocs(steps);
+            }
+            if pos > start {
+                steps.push(parse(&data[start..pos]));
+            }
+            pos += line.len();
+            start = pos;
+            continue;
+        }
+        pos += line.len();
+    }
+    if pos > start {
+        steps.push(parse(&data[start..pos]));
+    }
+    ValuesDocs(steps)
+}
+
+/// The values of a file's documents, merged; the first failure in reading order is the error.
+pub fn values_from(docs: ValuesDocs) -> Result<Map, HelmError> {
     let mut values = Map::new();
-    let mut merge_document = |doc: &str| -> Result<(), HelmError> {
-        let failed =
-            |msg: String| HelmError::Values(format!("cannot unmarshal yaml document: {msg}"));
-        let docs = parse_documents(doc, YamlLimits::default())
-            .map_err(|e| failed(format!("error converting YAML to JSON: {}", e.msg)))?;
+    let failed = |msg: String| HelmError::Values(format!("cannot unmarshal yaml document: {msg}"));
+    for step in docs.0 {
+        let parsed = match step {
+            DocStep::Parsed(p) => p,
+            DocStep::BadSeparator(after) => {
+                return Err(HelmError::Values(format!(
+                    "error reading yaml document: invalid Yaml document separator: {after}"
+                )));
+            }
+        };
+        let docs =
+            parsed.map_err(|e| failed(format!("error converting YAML to JSON: {}", e.msg)))?;
         for d in docs {
             let m = match d {
                 YVal::Null => Map::new(),
@@ -757,30 +822,6 @@ pub fn load_values(data: &str) -> Result<Map, HelmError> {
             };
             values = merge_maps(&values, &m);
         }
-        Ok(())
-    };
-    // The reader returns a document when it meets the separator after it, having checked
-    // that separator first; the document is parsed before anything after it is read.
-    let (mut start, mut pos) = (0, 0);
-    for line in data.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix("---") {
-            let after = rest.trim();
-            if !after.is_empty() && !after.starts_with('#') {
-                return Err(HelmError::Values(format!(
-                    "error reading yaml document: invalid Yaml document separator: {after}"
-                )));
-            }
-            if pos > start {
-                merge_document(&data[start..pos])?;
-            }
-            pos += line.len();
-            start = pos;
-            continue;
-        }
-        pos += line.len();
-    }
-    if pos > start {
-        merge_document(&data[start..pos])?;
     }
     Ok(values)
 }
@@ -804,6 +845,13 @@ pub fn merge_maps(a: &Map, b: &Map) -> Map {
 
 /// `loader.LoadFiles`.
 pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
+    load_files_with(files, &|_| None)
+}
+
+fn load_files_with(
+    files: Vec<(String, Vec<u8>)>,
+    prepared: ValuesLookup<'_>,
+) -> Result<Chart, HelmError> {
     let mut md: Option<Metadata> = None;
     for (name, data) in &files {
         if name == "Chart.yaml" {
@@ -831,7 +879,9 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
         match name.as_str() {
             "Chart.yaml" | "Chart.lock" => {}
             "values.yaml" => {
-                c.values = load_values(&text_of(data, "values.yaml")?)
+                let text = text_of(data, "values.yaml")?;
+                let docs = prepared(&text).unwrap_or_else(|| parse_values(&text));
+                c.values = values_from(docs)
                     .map_err(|e| HelmError::Values(format!("cannot load values.yaml: {e}")))?;
             }
             "values.schema.json" => c.schema = Some(data),
@@ -896,7 +946,7 @@ pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
                         .map(|(_, rest)| (rest.to_owned(), data))
                 })
                 .collect();
-            load_files(buff)
+            load_files_with(buff, prepared)
         };
         let sc = sc.map_err(|e| {
             HelmError::Chart(format!(

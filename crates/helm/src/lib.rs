@@ -296,7 +296,8 @@ fn render_loaded(
     ahead: Option<&ahead::ParseAhead>,
 ) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
-    let mut chart = chart::load_dir(std::mem::take(&mut req.chart))?;
+    let prepared = |text: &str| ahead.and_then(|a| a.values(text));
+    let mut chart = chart::load_dir_with(std::mem::take(&mut req.chart), &prepared)?;
     if req.stream {
         check_installable(&chart, &req.release.name)?;
     }

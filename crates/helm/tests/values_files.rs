@@ -39,6 +39,11 @@ fn documents_split_at_separator_lines_and_errors_name_lines_within_their_documen
     assert!(error("a: 1\n---\n\n---\nb: [\n").starts_with(
         "cannot unmarshal yaml document: error converting YAML to JSON: yaml: line 1: "
     ));
+    // The first failure in reading order wins, though every document is parsed first.
+    assert_eq!(
+        error("- a\n---\nb: [\n"),
+        "cannot unmarshal yaml document: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"
+    );
     assert_eq!(
         error("- a\n"),
         "cannot unmarshal yaml document: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"
