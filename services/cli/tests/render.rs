@@ -196,6 +196,38 @@ fn a_chart_follows_its_symlinks_unless_root_confines_them() -> Result<()> {
     Ok(())
 }
 
+/// Helm's loader never enters a folder the chart's `.helmignore` ignores, so what lies there is
+/// never read (a dangling link under `ci/` renders, as helm-python-sdk renders it); a dangling
+/// link the walk meets outside such a folder still fails, ignored or not, as Helm resolves each
+/// link before it asks the rules.
+#[test]
+fn a_chart_folder_its_helmignore_ignores_is_never_read() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: ignoring\nversion: 0.1.0\n",
+    )?;
+    write(root, "chart/.helmignore", "ci/\n*.bak\n")?;
+    write(root, "chart/ci/values.yaml", "a: 1\n")?;
+    write(
+        root,
+        "chart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  files: {{ len .Files | quote }}\n",
+    )?;
+    std::os::unix::fs::symlink("/nonexistent/x", root.join("chart/ci/broken"))?;
+    let got = gantry(root, &["chart", "--release-name", "rel"])?;
+    assert_eq!(
+        success(&got)?,
+        "---\n# Source: ignoring/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rel\ndata:\n  files: \"1\"\n"
+    );
+    std::os::unix::fs::symlink("/nonexistent/y", root.join("chart/gone.bak"))?;
+    let err = failure(&gantry(root, &["chart", "--release-name", "rel"])?);
+    assert!(err.contains("gone.bak"), "{err}");
+    Ok(())
+}
+
 /// Helm prints a template whose mapping repeats a key as it is, and the Kubernetes client that
 /// installs it keeps the last value (stable/kured's `restartPolicy` twice); kustomize's reading
 /// would refuse it.

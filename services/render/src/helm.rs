@@ -341,28 +341,66 @@ fn collect(
     dir: &str,
     files: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(), RenderError> {
+    // Helm's loader walks a chart with its top `.helmignore`'s rules and never reads what they
+    // ignore (prometheus's `ci/` folders: 57 of its 167 files); `load_dir` applies the same
+    // rules to what is read. A `.helmignore` that cannot be read or parsed prunes nothing: it
+    // is read again below, and the loader reports it where Helm would.
+    let ignore = path::join(dir, ".helmignore").and_then(|p| {
+        let data = engine.read(&p).ok()?;
+        let mut rules = gantry_helm::chart::Ignore::parse(std::str::from_utf8(&data).ok()?).ok()?;
+        rules.add_defaults();
+        Some((p, data, rules))
+    });
     let mut paths = Vec::new();
-    walk(engine, dir, &mut paths)?;
+    let rules = ignore.as_ref().map(|(_, _, r)| r);
+    walk(engine, dir, dir, rules, &mut paths)?;
+    let (read_first, first) = match ignore {
+        Some((p, data, _)) => (Some(p), Some(data)),
+        None => (None, None),
+    };
+    paths.retain(|p| Some(p) != read_first.as_ref());
     let read = engine
         .read_many(&paths)
         .map_err(|e| RenderError::Kustomize(e.to_string()))?;
-    for (p, data) in paths.iter().zip(read) {
-        let rel = p
-            .strip_prefix(dir)
+    let relative = |p: &str| {
+        p.strip_prefix(dir)
             .unwrap_or(p)
             .trim_start_matches('/')
-            .to_owned();
-        files.insert(rel, data);
+            .to_owned()
+    };
+    for (p, data) in paths.iter().zip(read) {
+        files.insert(relative(p), data);
+    }
+    if let (Some(p), Some(data)) = (read_first, first) {
+        files.insert(relative(&p), data);
     }
     Ok(())
 }
 
-/// Every file below `dir`, in the order of a walk of sorted names.
-fn walk(engine: &Engine<'_>, dir: &str, paths: &mut Vec<String>) -> Result<(), RenderError> {
+/// Every file below `dir` that `rules` (paths relative to `top`) do not ignore, in the order of
+/// a walk of sorted names; an ignored folder is not entered, as Helm's loader skips it.
+fn walk(
+    engine: &Engine<'_>,
+    top: &str,
+    dir: &str,
+    rules: Option<&gantry_helm::chart::Ignore>,
+    paths: &mut Vec<String>,
+) -> Result<(), RenderError> {
     for name in engine.fs.list_dir(dir).map_err(RenderError::Fs)? {
         let p = path::join(dir, &name).unwrap_or_default();
-        if engine.fs.is_dir(&p) {
-            walk(engine, &p, paths)?;
+        let is_dir = engine.fs.is_dir(&p);
+        // An entry that resolves to nothing (a dangling link) is left to the read, which fails
+        // as before: Helm's walk resolves each link before it asks the rules.
+        if let Some(rules) = rules
+            && (is_dir || engine.fs.is_file(&p))
+        {
+            let rel = p.strip_prefix(top).unwrap_or(&p).trim_start_matches('/');
+            if rules.ignored(rel, is_dir) {
+                continue;
+            }
+        }
+        if is_dir {
+            walk(engine, top, &p, rules, paths)?;
         } else {
             paths.push(p);
         }
