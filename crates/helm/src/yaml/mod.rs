@@ -386,7 +386,10 @@ fn scalar(text: &str, plain: bool, tag: Option<&str>) -> Result<YVal, String> {
     }
 }
 
-fn yaml_style_float(s: &str) -> bool {
+/// Whether a plain scalar has YAML 1.1's float syntax,
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$` (go-yaml v2 types it as a float;
+/// gantry-render's emitter quotes a string of this form so that it reads back as a string).
+pub fn yaml_style_float(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     if i < b.len() && (b[i] == b'-' || b[i] == b'+') {

@@ -478,46 +478,9 @@ fn go_parse_int(s: &str) -> Option<Value> {
 }
 
 /// YAML 1.1 float syntax, shared by the parser (to type plain scalars) and the emitter (to
-/// quote strings that would read back as floats).
-pub(crate) fn yaml_style_float(s: &str) -> bool {
-    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
-    let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
-        i += 1;
-    }
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    } else {
-        if digits(&mut i) == 0 {
-            return false;
-        }
-        if i < b.len() && b[i] == b'.' {
-            i += 1;
-            digits(&mut i);
-        }
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
+/// quote strings that would read back as floats): the Helm engine's reading of values, one
+/// definition for both.
+pub(crate) use gantry_helm::yaml::yaml_style_float;
 
 fn go_parse_float(s: &str) -> Option<f64> {
     let t = s.strip_prefix('+').unwrap_or(s);
