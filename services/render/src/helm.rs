@@ -349,32 +349,27 @@ fn collect(
         let data = engine.read(&p).ok()?;
         let mut rules = gantry_helm::chart::Ignore::parse(std::str::from_utf8(&data).ok()?).ok()?;
         rules.add_defaults();
-        Some((p, data, rules))
+        Some(((p, data), rules))
     });
+    let (helmignore, rules) = ignore.unzip();
     let mut paths = Vec::new();
-    let rules = ignore.as_ref().map(|(_, _, r)| r);
-    walk(engine, dir, dir, rules, &mut paths)?;
-    let (read_first, first) = match ignore {
-        Some((p, data, _)) => (Some(p), Some(data)),
-        None => (None, None),
-    };
-    paths.retain(|p| Some(p) != read_first.as_ref());
+    walk(engine, dir, dir, rules.as_ref(), &mut paths)?;
+    paths.retain(|p| helmignore.as_ref().is_none_or(|(h, _)| h != p));
     let read = engine
         .read_many(&paths)
         .map_err(|e| RenderError::Kustomize(e.to_string()))?;
-    let relative = |p: &str| {
-        p.strip_prefix(dir)
-            .unwrap_or(p)
-            .trim_start_matches('/')
-            .to_owned()
-    };
     for (p, data) in paths.iter().zip(read) {
-        files.insert(relative(p), data);
+        files.insert(relative(dir, p).to_owned(), data);
     }
-    if let (Some(p), Some(data)) = (read_first, first) {
-        files.insert(relative(&p), data);
+    if let Some((p, data)) = helmignore {
+        files.insert(relative(dir, &p).to_owned(), data);
     }
     Ok(())
+}
+
+/// `p` as a path inside the chart folder `top`.
+fn relative<'a>(top: &str, p: &'a str) -> &'a str {
+    p.strip_prefix(top).unwrap_or(p).trim_start_matches('/')
 }
 
 /// Every file below `dir` that `rules` (paths relative to `top`) do not ignore, in the order of
@@ -393,11 +388,9 @@ fn walk(
         // as before: Helm's walk resolves each link before it asks the rules.
         if let Some(rules) = rules
             && (is_dir || engine.fs.is_file(&p))
+            && rules.ignored(relative(top, &p), is_dir)
         {
-            let rel = p.strip_prefix(top).unwrap_or(&p).trim_start_matches('/');
-            if rules.ignored(rel, is_dir) {
-                continue;
-            }
+            continue;
         }
         if is_dir {
             walk(engine, top, &p, rules, paths)?;
