@@ -425,3 +425,30 @@ fn api_versions_reach_the_charts_capabilities() -> Result<()> {
     );
     Ok(())
 }
+
+/// `gantry render`'s arguments are parsed without the other subcommands' (a render lives
+/// milliseconds): its help is the one `gantry help render` prints from the whole command, and
+/// a bad argument is still a usage error (exit code 64) naming it.
+#[test]
+fn render_parsed_alone_has_the_whole_commands_help_and_errors() -> Result<()> {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .output()
+    };
+    let alone = run(&["render", "--help"])?;
+    let whole = run(&["help", "render"])?;
+    ensure!(alone.status.success() && whole.status.success());
+    assert_eq!(
+        String::from_utf8(alone.stdout)?,
+        String::from_utf8(whole.stdout)?
+    );
+    let bad = run(&["render", "--bogus", "x"])?;
+    assert_eq!(bad.status.code(), Some(64));
+    let err = String::from_utf8(bad.stderr)?;
+    assert!(
+        err.contains("unexpected argument '--bogus'") && err.contains("Usage: gantry render"),
+        "{err}"
+    );
+    Ok(())
+}
