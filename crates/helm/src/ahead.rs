@@ -13,6 +13,11 @@ use crate::schema;
 /// more than it saves.
 const PARSE_AHEAD_MIN_BYTES: usize = 64 << 10;
 
+/// Below this many templates (and with no schema), a chart whose files are not read yet is
+/// parsed where it renders: the fixtures' charts of 64 KB of templates and values have 16 to
+/// 111 templates, and those of 24 or fewer mostly less than 64 KB.
+pub const PLANNED_MIN_TEMPLATES: usize = 32;
+
 /// What the parser made of a template: its trees, by name.
 pub type ParseResult = Result<HashMap<String, Tree>, ParseError>;
 
@@ -53,14 +58,63 @@ enum ValuesSlot {
 /// check of the schema against its draft's meta-schema) was a fifth of rendering prometheus.
 /// Both are found by their text, so the same holds for them.
 pub struct ParseAhead {
-    // Each `values.schema.json`, and what it compiles to once a thread has compiled it. A
-    // thread holds the lock while it compiles, so the render waits for the helper rather than
-    // compile it twice; a helper that panicked leaves the lock poisoned and the slot empty.
-    schemas: Vec<(Vec<u8>, SchemaSlot)>,
-    // Each `values.yaml` of the chart and its subchart folders, parsed into documents by the
-    // helper before anything else (the render loads them first). A thread holds the lock
-    // while it parses one, so the render waits for the helper rather than parse it twice.
-    values: Vec<(String, Mutex<ValuesSlot>)>,
+    // Each `values.schema.json` (its path in the chart, its text once known), and what it
+    // compiles to once a thread has compiled it. A thread holds the lock while it compiles, so
+    // the render waits for the helper rather than compile it twice; a helper that panicked
+    // leaves the lock poisoned and the slot empty.
+    schemas: Vec<(String, OnceLock<Vec<u8>>, SchemaSlot)>,
+    // Each `values.yaml` of the chart and its subchart folders (path, text once known), parsed
+    // into documents by the helper before anything else (the render loads them first). A
+    // thread holds the lock while it parses one, so the render waits for the helper rather
+    // than parse it twice.
+    values: Vec<(String, OnceLock<String>, Mutex<ValuesSlot>)>,
+    // The templates, once the chart's files are read ([`ParseAhead::provide`]).
+    chart: OnceLock<Templates>,
+    slots: Mutex<Slots>,
+    // Signalled when a slot the render waits for is done, and when the templates are provided
+    // or the render has ended (the helper waits for either).
+    ready: Condvar,
+}
+
+/// Reads a file of the chart (by its path in the chart) ahead of the render's own reading;
+/// `None` when it cannot, and the render then parses what it reads itself.
+pub type Fetch<'a> = &'a (dyn Fn(&str) -> Option<Vec<u8>> + Sync);
+
+/// What a file of a chart is to the helper.
+enum Role {
+    Chart,
+    Template,
+    Schema,
+    Values,
+}
+
+/// Where `path` (in a chart) sits: the length of its chart folder's prefix (`""`,
+/// `charts/a/`, ...) and what it is to the helper; `None` for any other file.
+fn role(path: &str) -> Option<(usize, Role)> {
+    let mut folder = 0;
+    let mut rest = path;
+    loop {
+        match rest {
+            "Chart.yaml" => return Some((folder, Role::Chart)),
+            "values.schema.json" => return Some((folder, Role::Schema)),
+            "values.yaml" => return Some((folder, Role::Values)),
+            _ if rest.starts_with("templates/") => return Some((folder, Role::Template)),
+            _ => {}
+        }
+        let end = rest.strip_prefix("charts/")?.find('/')?;
+        folder += "charts/".len() + end + 1;
+        rest = &path[folder..];
+    }
+}
+
+/// Whether the helper of a chart whose files are not read yet reads the file at `path` (in the
+/// chart) itself ([`ParseAhead::planned`]): a values file or a schema.
+pub fn reads_ahead(path: &str) -> bool {
+    matches!(role(path), Some((_, Role::Values | Role::Schema)))
+}
+
+/// A chart's layout and templates, as the helper parses them.
+struct Templates {
     // Folder of each chart (`""`, `charts/a/`, ...) → its Chart.yaml.
     charts: BTreeMap<String, Vec<u8>>,
     // (chart folder, path in the chart, text; `None` when it is not UTF-8). Shared with the
@@ -69,9 +123,6 @@ pub struct ParseAhead {
     // The path each template parses as and the order to parse them in, found by whichever
     // thread starts first.
     plan: OnceLock<Plan>,
-    slots: Mutex<Slots>,
-    // Signalled when a slot the render waits for is done.
-    ready: Condvar,
 }
 
 #[derive(Default)]
@@ -110,8 +161,7 @@ impl std::fmt::Debug for ParseAhead {
         f.debug_struct("ParseAhead")
             .field("schemas", &self.schemas.len())
             .field("values", &self.values.len())
-            .field("charts", &self.charts.keys())
-            .field("templates", &self.templates.len())
+            .field("templates", &self.chart.get().map(|c| c.templates.len()))
             .finish_non_exhaustive()
     }
 }
@@ -120,74 +170,124 @@ impl ParseAhead {
     /// The templates and schemas of the chart whose files are `files`; `None` when there is
     /// too little to do (a thread costs more than it saves).
     pub fn collect(files: &BTreeMap<String, Vec<u8>>) -> Option<ParseAhead> {
-        let mut charts = BTreeMap::new();
-        // Borrowed until the chart proves large enough to copy them for the helper.
-        let mut templates: Vec<(&str, &str, &[u8])> = Vec::new();
-        let mut schemas: Vec<&[u8]> = Vec::new();
-        let mut values: Vec<&[u8]> = Vec::new();
+        let mut bytes = 0;
+        let mut schemas = false;
         for (path, data) in files {
-            let mut folder = 0;
-            let mut rest = path.as_str();
-            loop {
-                if rest == "Chart.yaml" {
-                    charts.insert(path[..folder].to_owned(), strip_bom(data).to_vec());
-                    break;
-                }
-                if rest.starts_with("templates/") {
-                    templates.push((&path[..folder], rest, strip_bom(data)));
-                    break;
-                }
-                if rest == "values.schema.json" {
-                    schemas.push(strip_bom(data));
-                    break;
-                }
-                if rest == "values.yaml" {
-                    values.push(strip_bom(data));
-                    break;
-                }
-                let Some(sub) = rest.strip_prefix("charts/") else {
-                    break;
-                };
-                let Some(end) = sub.find('/') else {
-                    break;
-                };
-                folder += "charts/".len() + end + 1;
-                rest = &path[folder..];
+            match role(path) {
+                Some((_, Role::Template | Role::Values)) => bytes += data.len(),
+                Some((_, Role::Schema)) => schemas = true,
+                _ => {}
             }
         }
-        let bytes: usize = templates.iter().map(|(_, _, t)| t.len()).sum::<usize>()
-            + values.iter().map(|v| v.len()).sum::<usize>();
         // Any schema is worth a thread: compiling one starts with checking it against its
         // draft's meta-schema, which is compiled first.
-        let count = templates.len();
-        (bytes >= PARSE_AHEAD_MIN_BYTES || !schemas.is_empty()).then(|| ParseAhead {
-            schemas: schemas
-                .into_iter()
-                .map(|s| (s.to_vec(), Mutex::new(None)))
-                .collect(),
+        if bytes < PARSE_AHEAD_MIN_BYTES && !schemas {
+            return None;
+        }
+        let ahead = ParseAhead::planned_all(files.keys().map(String::as_str));
+        for (path, text, _) in &ahead.values {
             // A file that is not UTF-8 is refused by the render, which reads it itself.
-            values: values
-                .into_iter()
-                .filter_map(|v| std::str::from_utf8(v).ok())
-                .map(|v| (v.to_owned(), Mutex::new(ValuesSlot::Free)))
-                .collect(),
-            charts,
-            templates: templates
-                .into_iter()
-                .map(|(f, n, t)| {
-                    let text = std::str::from_utf8(t).ok().map(Arc::from);
-                    (f.to_owned(), n.to_owned(), text)
-                })
-                .collect(),
-            plan: OnceLock::new(),
-            slots: Mutex::new(Slots {
-                state: std::iter::repeat_with(Slot::default).take(count).collect(),
-                ..Slots::default()
-            }),
-            ready: Condvar::new(),
-        })
+            if let Ok(t) = std::str::from_utf8(strip_bom(&files[path])) {
+                let _ = text.set(t.to_owned());
+            }
+        }
+        for (path, text, _) in &ahead.schemas {
+            let _ = text.set(strip_bom(&files[path]).to_vec());
+        }
+        ahead.provide(files);
+        Some(ahead)
     }
 
+    /// The helper's work for a chart whose files are found (`paths`, in the chart) but not
+    /// read yet: it reads the values files and schemas itself ([`ParseAhead::work`]), while
+    /// the render reads the chart, then parses the templates once they are provided
+    /// ([`ParseAhead::provide`]). `None` when there is too little to do: no schema and fewer
+    /// than [`PLANNED_MIN_TEMPLATES`] templates (their sizes are not known yet).
+    pub fn planned<'p>(paths: impl IntoIterator<Item = &'p str> + Clone) -> Option<ParseAhead> {
+        let (mut templates, mut schemas) = (0, false);
+        for p in paths.clone() {
+            match role(p) {
+                Some((_, Role::Template)) => templates += 1,
+                Some((_, Role::Schema)) => schemas = true,
+                _ => {}
+            }
+        }
+        (schemas || templates >= PLANNED_MIN_TEMPLATES).then(|| ParseAhead::planned_all(paths))
+    }
+
+    fn planned_all<'p>(paths: impl IntoIterator<Item = &'p str>) -> ParseAhead {
+        let (mut values, mut schemas) = (Vec::new(), Vec::new());
+        for p in paths {
+            match role(p) {
+                Some((_, Role::Values)) => {
+                    values.push((p.to_owned(), OnceLock::new(), Mutex::default()));
+                }
+                Some((_, Role::Schema)) => {
+                    schemas.push((p.to_owned(), OnceLock::new(), Mutex::new(None)));
+                }
+                _ => {}
+            }
+        }
+        ParseAhead {
+            schemas,
+            values,
+            chart: OnceLock::new(),
+            slots: Mutex::default(),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Gives the helper the chart's files, once read: it parses their templates next. Only the
+    /// first call counts.
+    pub fn provide(&self, files: &BTreeMap<String, Vec<u8>>) {
+        if self.chart.get().is_some() {
+            return;
+        }
+        let mut charts = BTreeMap::new();
+        let mut templates = Vec::new();
+        for (path, data) in files {
+            match role(path) {
+                Some((folder, Role::Chart)) => {
+                    charts.insert(path[..folder].to_owned(), strip_bom(data).to_vec());
+                }
+                Some((folder, Role::Template)) => {
+                    let text = std::str::from_utf8(strip_bom(data)).ok().map(Arc::from);
+                    templates.push((path[..folder].to_owned(), path[folder..].to_owned(), text));
+                }
+                _ => {}
+            }
+        }
+        let count = templates.len();
+        let provided = Templates {
+            charts,
+            templates,
+            plan: OnceLock::new(),
+        };
+        let mut g = self.lock();
+        if self.chart.set(provided).is_ok() {
+            g.state = std::iter::repeat_with(Slot::default).take(count).collect();
+        }
+        drop(g);
+        self.ready.notify_all();
+    }
+
+    fn templates(&self) -> Option<&Templates> {
+        self.chart.get()
+    }
+
+    fn plan(&self) -> Option<(&Templates, &Plan)> {
+        let t = self.templates()?;
+        Some((t, t.plan()))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        // A thread that panicked holding the lock left the slots consistent: each change is
+        // one assignment.
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Templates {
     fn plan(&self) -> &Plan {
         self.plan.get_or_init(|| {
             // Each chart's path in the template set; a parent's folder sorts before its
@@ -243,18 +343,27 @@ impl ParseAhead {
             plan
         })
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Slots> {
-        // A thread that panicked holding the lock left the slots consistent: each change is
-        // one assignment.
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The helper's work: parses the values files and compiles the schemas no thread has taken,
-    /// then parses templates no thread has taken yet, in the plan's order, until none is left or
-    /// the render has ended.
-    pub fn work(&self, func_names: &std::collections::HashSet<&str>) {
-        for (text, slot) in &self.values {
+impl ParseAhead {
+    /// The helper's work: parses the values files and compiles the schemas no thread has taken
+    /// (reading with `fetch` those whose text it was not given), waits for the templates
+    /// ([`ParseAhead::provide`]), then parses templates no thread has taken yet, in the plan's
+    /// order, until none is left or the render has ended.
+    pub fn work(&self, func_names: &std::collections::HashSet<&str>, fetch: Option<Fetch<'_>>) {
+        for (path, text, slot) in &self.values {
+            let text = match text.get() {
+                Some(t) => t,
+                None => {
+                    let Some(t) = fetch
+                        .and_then(|f| f(path))
+                        .and_then(|d| String::from_utf8(strip_bom(&d).to_vec()).ok())
+                    else {
+                        continue;
+                    };
+                    text.get_or_init(|| t)
+                }
+            };
             // Locked means the render has it; poisoned, that a helper failed on it.
             if let Ok(mut slot) = slot.try_lock()
                 && matches!(*slot, ValuesSlot::Free)
@@ -262,7 +371,16 @@ impl ParseAhead {
                 *slot = ValuesSlot::Done(crate::chart::parse_values(text));
             }
         }
-        for (text, slot) in &self.schemas {
+        for (path, text, slot) in &self.schemas {
+            let text = match text.get() {
+                Some(t) => t,
+                None => {
+                    let Some(t) = fetch.and_then(|f| f(path)) else {
+                        continue;
+                    };
+                    text.get_or_init(|| strip_bom(&t).to_vec())
+                }
+            };
             // Locked means another thread has it; poisoned, that a helper failed on it.
             if let Ok(mut slot) = slot.try_lock()
                 && slot.is_none()
@@ -270,8 +388,15 @@ impl ParseAhead {
                 *slot = Some(Arc::new(schema::compile(text)));
             }
         }
+        let mut g = self.lock();
+        while self.chart.get().is_none() && !g.stop {
+            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(g);
+        let Some((_, plan)) = self.plan() else {
+            return;
+        };
         let has = |n: &str| func_names.contains(n);
-        let plan = self.plan();
         loop {
             let i = {
                 let mut g = self.lock();
@@ -295,15 +420,18 @@ impl ParseAhead {
 
     /// Parses template `i`, which this thread has marked `Parsing`, and settles its slot.
     fn parse_claimed(&self, i: usize, has: &dyn Fn(&str) -> bool) {
-        let plan = self.plan();
         // A parse that panics gives its slot up, so that no thread waits for it.
         let claim = Claim {
             ahead: self,
             i,
             done: false,
         };
+        // Only a thread that found the plan claims a template.
+        let Some((t, plan)) = self.plan() else {
+            return;
+        };
         // Only templates with a path and UTF-8 text are in the order.
-        let text = self.templates[i].2.clone().unwrap_or_else(|| Arc::from(""));
+        let text = t.templates[i].2.clone().unwrap_or_else(|| Arc::from(""));
         let path = plan.paths[i].as_deref().unwrap_or_default();
         claim.done(gantry_gotmpl::parse::parse_shared(path, text, has));
     }
@@ -313,8 +441,9 @@ impl ParseAhead {
     /// `None` when the render must parse it itself (no thread has started it, the helper failed
     /// on it, or it is not a template this chart's layout gives).
     pub fn take(&self, path: &str, text: &[u8], has: &dyn Fn(&str) -> bool) -> Option<ParseResult> {
-        let &i = self.plan().index.get(path)?;
-        if self.templates[i].2.as_deref().map(str::as_bytes) != Some(text) {
+        let (t, plan) = self.plan()?;
+        let &i = plan.index.get(path)?;
+        if t.templates[i].2.as_deref().map(str::as_bytes) != Some(text) {
             return None;
         }
         let mut g = self.lock();
@@ -350,9 +479,12 @@ impl ParseAhead {
     /// a time, so that it goes on as soon as what it waits for is ready). The render executes
     /// in that order, so what it parses here is what it executes next: taken from the back,
     /// the templates it parsed were left to execute at the end, on one thread, while the
-    /// helper had nothing left to do. `false` when none is left.
+    /// helper had nothing left to do. `false` when none is left (or the templates are not
+    /// provided yet).
     pub fn help(&self, has: &dyn Fn(&str) -> bool) -> bool {
-        let plan = self.plan();
+        let Some((_, plan)) = self.plan() else {
+            return false;
+        };
         let i = {
             let mut g = self.lock();
             let next = g.next;
@@ -372,9 +504,12 @@ impl ParseAhead {
 
     /// The documents of the values file whose text is `text`, parsed by the helper (waiting
     /// while it parses them); `None` when the render must parse them itself (not collected,
-    /// or already taken).
+    /// not read by the helper yet, or already taken).
     pub fn values(&self, text: &str) -> Option<ValuesDocs> {
-        let (_, slot) = self.values.iter().find(|(t, _)| t == text)?;
+        let (_, _, slot) = self
+            .values
+            .iter()
+            .find(|(_, t, _)| t.get().is_some_and(|t| t == text))?;
         let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
         match std::mem::replace(&mut *slot, ValuesSlot::Gone) {
             ValuesSlot::Done(docs) => Some(docs),
@@ -382,16 +517,22 @@ impl ParseAhead {
         }
     }
 
-    /// Tells the helper the render has ended: what it has not started is not needed.
+    /// Tells the helper the render has ended (or failed before it began): what it has not
+    /// started is not needed.
     pub fn stop(&self) {
         self.lock().stop = true;
+        self.ready.notify_all();
     }
 
     /// What `text` (a schema of the chart) compiles to: while the helper compiles it, parses
     /// templates the helper has not reached ([`ParseAhead::help`]), then waits; compiles it
-    /// here when no thread has (`None` for a schema not collected).
+    /// here when no thread has (`None` for a schema not collected, or not read by the helper
+    /// yet).
     pub fn schema(&self, text: &[u8], has: &dyn Fn(&str) -> bool) -> Option<Arc<schema::Compiled>> {
-        let (_, slot) = self.schemas.iter().find(|(t, _)| t == text)?;
+        let (_, _, slot) = self
+            .schemas
+            .iter()
+            .find(|(_, t, _)| t.get().is_some_and(|t| t == text))?;
         let mut slot = loop {
             match slot.try_lock() {
                 Ok(g) => break g,
@@ -502,7 +643,7 @@ mod tests {
         files.insert("charts/s/values.yaml".into(), b"- not a map\n".to_vec());
         let funcs = crate::engine::funcs();
         let ahead = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
-        ahead.work(&funcs.names());
+        ahead.work(&funcs.names(), None);
         let docs = ahead.values(text).expect("parsed by the helper");
         let ours = crate::chart::values_from(docs).expect("values");
         let theirs = crate::chart::load_values(text).expect("values");
@@ -520,5 +661,53 @@ mod tests {
                 .expect_err("a list is not values")
                 .to_string()
         );
+    }
+
+    /// A chart not read yet: the helper reads its values file and schema itself and parses
+    /// them while the render reads, then parses the templates provided; the render takes what
+    /// the helper read only where its own read gave the same text.
+    #[test]
+    fn a_planned_helper_reads_values_and_schemas_ahead_and_waits_for_the_templates() {
+        let mut files = chart();
+        files.insert("values.yaml".into(), b"z: 1\n".to_vec());
+        files.insert(
+            "charts/s/Chart.yaml".into(),
+            b"name: s\nversion: 1.0.0\n".to_vec(),
+        );
+        files.insert("charts/s/values.yaml".into(), b"s: 1\n".to_vec());
+        let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+        let ahead = ParseAhead::planned(paths.iter().copied()).expect("a schema is worth it");
+        let funcs = crate::engine::funcs();
+        let has = |f: &str| funcs.has(f);
+        let names = funcs.names();
+        // The subchart's values changed between the helper's read and the render's.
+        let fetch = |p: &str| match p {
+            "charts/s/values.yaml" => Some(b"s: 2\n".to_vec()),
+            _ => files.get(p).cloned(),
+        };
+        let trees = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| ahead.work(&names, Some(&fetch)));
+            ahead.provide(&files);
+            helper
+                .join()
+                .expect("the helper ends once every template is parsed");
+            ahead.take("c/templates/a.yaml", &files["templates/a.yaml"], &has)
+        });
+        assert!(trees.expect("parsed by the helper").is_ok());
+        assert!(ahead.values("z: 1\n").is_some(), "read and parsed ahead");
+        assert!(ahead.values("s: 1\n").is_none(), "the render's own text");
+        assert!(
+            ahead.schema(b"{}", &has).is_some(),
+            "read and compiled ahead"
+        );
+        assert!(ahead.schema(b"{ }", &has).is_none(), "not this text");
+        // A render that fails before the templates are read ends a waiting helper.
+        let unread = ParseAhead::planned(paths.iter().copied()).expect("a schema is worth it");
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(|| unread.work(&names, Some(&|_: &str| None)));
+            unread.stop();
+            helper.join().expect("the helper ends");
+        });
+        assert!(!unread.help(&has), "no templates were provided");
     }
 }

@@ -452,3 +452,47 @@ fn render_parsed_alone_has_the_whole_commands_help_and_errors() -> Result<()> {
     );
     Ok(())
 }
+
+/// A chart with a schema is read while a helper thread reads its values files and schemas
+/// ahead and parses them: the helper reads only what the render may. A values file linked to a
+/// FIFO outside `--root` fails the render as any file outside does; had the helper opened the
+/// FIFO, it would wait for a writer forever.
+#[test]
+fn reading_ahead_never_opens_what_root_confines() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    write(
+        root,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: ahead\nversion: 0.1.0\n",
+    )?;
+    write(root, "chart/values.schema.json", "{\"type\": \"object\"}")?;
+    write(
+        root,
+        "chart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\n",
+    )?;
+    let made = Command::new("mkfifo")
+        .arg(root.join("outside.fifo"))
+        .status()?;
+    ensure!(made.success(), "mkfifo failed");
+    std::os::unix::fs::symlink("../outside.fifo", root.join("chart/values.yaml"))?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["render", "--root", "chart", "chart"])
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill()?;
+            anyhow::bail!("the render waited on the FIFO outside the root");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output()?;
+    let err = failure(&out);
+    assert!(err.contains("is outside the root"), "{err}");
+    Ok(())
+}

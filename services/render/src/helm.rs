@@ -2,7 +2,7 @@
 //! `gantry-helm`, the default) or [`ExternalHelm`] (a `helm` binary with a timeout, for charts
 //! configured with `helm: {engine: external}`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -78,6 +78,19 @@ pub trait HelmRenderer: Send + Sync {
             ..HelmOutput::default()
         })
     }
+    /// Renders the chart whose files are `paths` (in the chart, found but not read yet) once
+    /// `read` has read it into a request; a renderer may start work meanwhile, reading the
+    /// chart's files with `fetch` (see [`gantry_helm::render_reading`]), and then tells `read`
+    /// that a thread of its own is busy (`read` then reads on its own thread only).
+    fn render_chart_reading(
+        &self,
+        paths: &[String],
+        fetch: gantry_helm::ahead::Fetch<'_>,
+        read: &mut dyn FnMut(bool) -> Result<HelmRequest, RenderError>,
+    ) -> Result<HelmOutput, RenderError> {
+        let _ = (paths, fetch);
+        Ok(self.render_chart(read(false)?)?)
+    }
 }
 
 /// Gantry's own Helm engine (`gantry-helm`): `helm template --include-crds --skip-tests`
@@ -152,7 +165,39 @@ impl HelmRenderer for NativeHelm {
     }
 
     fn render_chart(&self, req: HelmRequest) -> Result<HelmOutput, HelmError> {
-        let r = gantry_helm::render(gantry_helm::Request {
+        Ok(output(gantry_helm::render(self.request(req))?))
+    }
+
+    fn render_chart_reading(
+        &self,
+        paths: &[String],
+        fetch: gantry_helm::ahead::Fetch<'_>,
+        read: &mut dyn FnMut(bool) -> Result<HelmRequest, RenderError>,
+    ) -> Result<HelmOutput, RenderError> {
+        let start = gantry_helm::Request {
+            on_caller_thread: self.on_caller_thread,
+            ..gantry_helm::Request::default()
+        };
+        let r = gantry_helm::render_reading(start, paths, fetch, |req, busy| {
+            *req = self.request(read(busy)?);
+            Ok::<(), RenderError>(())
+        })?;
+        Ok(output(r.map_err(HelmError::Native)?))
+    }
+}
+
+fn output(r: gantry_helm::Rendered) -> HelmOutput {
+    HelmOutput {
+        stream: r.stream,
+        templates: r.templates,
+        nondeterministic: r.nondeterministic,
+    }
+}
+
+impl NativeHelm {
+    /// The engine's request for `req` with this renderer's settings.
+    fn request(&self, req: HelmRequest) -> gantry_helm::Request {
+        gantry_helm::Request {
             chart: req.files,
             values_files: req.values,
             set: req.set,
@@ -168,12 +213,7 @@ impl HelmRenderer for NativeHelm {
             keep_memory: self.keep_memory,
             on_caller_thread: self.on_caller_thread,
             ..gantry_helm::Request::default()
-        })?;
-        Ok(HelmOutput {
-            stream: r.stream,
-            templates: r.templates,
-            nondeterministic: r.nondeterministic,
-        })
+        }
     }
 }
 
@@ -335,12 +375,17 @@ fn run_with_timeout(
     String::from_utf8(out).map_err(|_| HelmError::Failed("output is not UTF-8".into()))
 }
 
-/// Every file below the chart folder `dir`, by path relative to it.
-fn collect(
-    engine: &Engine<'_>,
-    dir: &str,
-    files: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<(), RenderError> {
+/// A chart folder's files, found by a walk and not read yet (but `.helmignore`).
+#[derive(Default)]
+struct Found {
+    // Every file but `.helmignore`, by path in the repository.
+    paths: Vec<String>,
+    // `.helmignore` (path, bytes), read first for its rules.
+    helmignore: Option<(String, Vec<u8>)>,
+}
+
+/// Every file below the chart folder `dir`.
+fn find(engine: &Engine<'_>, dir: &str) -> Result<Found, RenderError> {
     // Helm's loader walks a chart with its top `.helmignore`'s rules and never reads what they
     // ignore (prometheus's `ci/` folders: 57 of its 167 files); `load_dir` applies the same
     // rules to what is read. A `.helmignore` that cannot be read or parsed prunes nothing: it
@@ -355,16 +400,28 @@ fn collect(
     let mut paths = Vec::new();
     walk(engine, dir, dir, rules.as_ref(), &mut paths)?;
     paths.retain(|p| helmignore.as_ref().is_none_or(|(h, _)| h != p));
+    Ok(Found { paths, helmignore })
+}
+
+/// Reads what [`find`] found below the chart folder `dir`, by path relative to it (with a
+/// second thread when `threads`, see [`Engine::read_many`]).
+fn read_found(
+    engine: &Engine<'_>,
+    dir: &str,
+    found: Found,
+    threads: bool,
+) -> Result<BTreeMap<String, Vec<u8>>, RenderError> {
     let read = engine
-        .read_many(&paths)
+        .read_many(&found.paths, threads)
         .map_err(|e| RenderError::Kustomize(e.to_string()))?;
-    for (p, data) in paths.iter().zip(read) {
+    let mut files = BTreeMap::new();
+    for (p, data) in found.paths.iter().zip(read) {
         files.insert(relative(dir, p).to_owned(), data);
     }
-    if let Some((p, data)) = helmignore {
+    if let Some((p, data)) = found.helmignore {
         files.insert(relative(dir, &p).to_owned(), data);
     }
-    Ok(())
+    Ok(files)
 }
 
 /// `p` as a path inside the chart folder `top`.
@@ -417,17 +474,47 @@ pub(crate) fn render_chart(
     dir: &str,
     helm: &dyn HelmRenderer,
 ) -> Result<HelmOutput, RenderError> {
-    let mut files = BTreeMap::new();
-    let dir = if is_archive(engine.fs, dir) {
+    if is_archive(engine.fs, dir) {
         // `helm template CHART.tgz`: a packaged chart renders as its folder would, values
         // files then being relative to the archive's folder.
         let data = engine.read(dir).map_err(convert_read)?;
-        files.extend(gantry_helm::chart::archive_files(&data).map_err(HelmError::Native)?);
-        dir.rsplit_once('/').map_or("", |(parent, _)| parent)
-    } else {
-        collect(engine, dir, &mut files)?;
-        dir
-    };
+        let files: BTreeMap<String, Vec<u8>> = gantry_helm::chart::archive_files(&data)
+            .map_err(HelmError::Native)?
+            .into_iter()
+            .collect();
+        let parent = dir.rsplit_once('/').map_or("", |(parent, _)| parent);
+        return Ok(helm.render_chart(request(engine, parent, helm, files)?)?);
+    }
+    let mut found = find(engine, dir)?;
+    let paths: Vec<String> = found
+        .paths
+        .iter()
+        .map(|p| relative(dir, p).to_owned())
+        .collect();
+    // The files the renderer may read before the render reads the chart (its values files and
+    // schemas), each only where the render's own read would be let through.
+    let ahead: HashMap<&str, String> = paths
+        .iter()
+        .zip(&found.paths)
+        .filter(|(rel, p)| gantry_helm::ahead::reads_ahead(rel) && engine.check_real(p).is_ok())
+        .map(|(rel, p)| (rel.as_str(), p.clone()))
+        .collect();
+    let fs = engine.fs;
+    let fetch = |rel: &str| fs.read(ahead.get(rel)?).ok();
+    helm.render_chart_reading(&paths, &fetch, &mut |busy| {
+        let files = read_found(engine, dir, std::mem::take(&mut found), !busy)?;
+        request(engine, dir, helm, files)
+    })
+}
+
+/// The request for the chart at `dir` whose files are `files`, with the values files `helm`'s
+/// settings name (relative to `dir`) read.
+fn request(
+    engine: &Engine<'_>,
+    dir: &str,
+    helm: &dyn HelmRenderer,
+    files: BTreeMap<String, Vec<u8>>,
+) -> Result<HelmRequest, RenderError> {
     let (release_name, namespace, values_files) = helm.settings();
     let (extra, set) = helm.extra_values();
     let mut values = Vec::new();
@@ -447,13 +534,12 @@ pub(crate) fn render_chart(
         values.push((v.clone(), text));
     }
     values.extend(extra);
-    let req = HelmRequest {
+    Ok(HelmRequest {
         files,
         release_name,
         namespace,
         values_files,
         values,
         set,
-    };
-    Ok(helm.render_chart(req)?)
+    })
 }

@@ -295,12 +295,14 @@ impl<'a> Engine<'a> {
     }
 
     /// Reads many files as [`Engine::read`] would one after the other, stopping at the first
-    /// error; a long list on a file system that gains from it ([`FileSystem::concurrent_reads`])
-    /// is read by two threads. Opening and reading a chart's files (prometheus: 167 of them) was a
-    /// third of rendering it, and the system calls of one file do not wait for another's. The
-    /// limits are enforced in order, so the result is what the serial reads give; the threads
-    /// stop reading once the total is over.
-    pub fn read_many(&self, paths: &[String]) -> KResult<Vec<Vec<u8>>> {
+    /// error; when `threads`, a long list on a file system that gains from it
+    /// ([`FileSystem::concurrent_reads`]) is read by two threads. Opening and reading a chart's
+    /// files (prometheus: 167 of them) was a third of rendering it, and the system calls of one
+    /// file do not wait for another's. The limits are enforced in order, so the result is what
+    /// the serial reads give; the threads stop reading once the total is over. A caller with a
+    /// thread of its own busy meanwhile reads on this one alone: a second reader would take
+    /// that thread's core.
+    pub fn read_many(&self, paths: &[String], threads: bool) -> KResult<Vec<Vec<u8>>> {
         let mut checked = Vec::with_capacity(paths.len());
         for p in paths {
             self.reads.borrow_mut().insert(p.clone());
@@ -324,7 +326,7 @@ impl<'a> Engine<'a> {
             Some(r)
         };
         let mut raw: Vec<_> = (0..paths.len()).map(|_| None).collect();
-        if paths.len() >= PARALLEL_READ_MIN_FILES && fs.concurrent_reads() {
+        if threads && paths.len() >= PARALLEL_READ_MIN_FILES && fs.concurrent_reads() {
             // The other thread takes every second file: neighbours are alike in size.
             let theirs = std::thread::scope(|scope| {
                 let helper = std::thread::Builder::new()
