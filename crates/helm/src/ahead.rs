@@ -715,4 +715,22 @@ mod tests {
         });
         assert!(!unread.help(&has), "no templates were provided");
     }
+
+    /// A read that panics before the templates are provided does not leave the render waiting
+    /// for a helper that waits for them: the panic reaches the caller.
+    #[test]
+    fn a_read_that_panics_stops_the_waiting_helper() {
+        let paths: Vec<String> = chart().into_keys().collect();
+        let req = crate::Request {
+            on_caller_thread: true,
+            ..crate::Request::default()
+        };
+        let fetch = |_: &str| None;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::render_reading(req, &paths, &fetch, |_, _| -> Result<(), ()> {
+                panic!("the read failed")
+            })
+        }));
+        assert!(outcome.is_err(), "the read's panic reaches the caller");
+    }
 }

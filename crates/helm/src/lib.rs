@@ -317,6 +317,9 @@ fn render_with_helper<E>(
                 .spawn_scoped(scope, move || a.work(names, fetch))
                 .ok()
         });
+        // A helper waits for the templates until the render provides them or stops it: a read
+        // or render that panics stops it too, or the scope would wait for it forever.
+        let stop = StopOnDrop(ahead.as_ref());
         let out = read(req, helper.is_some()).map(|()| {
             if let Some(a) = &ahead {
                 a.provide(&req.chart);
@@ -326,9 +329,7 @@ fn render_with_helper<E>(
             render_loaded(req, spent, &funcs, &schemas, ahead.as_ref())
         });
         // The helper need not parse what an early error left unused.
-        if let Some(a) = &ahead {
-            a.stop();
-        }
+        drop(stop);
         // Joined here, a helper that panicked is not the render's panic: the render parsed
         // what it had taken itself.
         if let Some(h) = helper {
@@ -341,6 +342,17 @@ fn render_with_helper<E>(
         spent.push(Box::new(a));
     }
     out
+}
+
+/// Tells the helper the render has ended when dropped, on an answer or a panic alike.
+struct StopOnDrop<'a>(Option<&'a ahead::ParseAhead>);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(a) = self.0 {
+            a.stop();
+        }
+    }
 }
 
 fn render_loaded(
