@@ -74,7 +74,7 @@ pub struct ParseAhead {
     // than parse it twice.
     values: Vec<(String, OnceLock<String>, Mutex<ValuesSlot>)>,
     // The templates, once the chart's files are read ([`ParseAhead::provide`]).
-    chart: OnceLock<Templates>,
+    templates: OnceLock<Templates>,
     slots: Mutex<Slots>,
     // Signalled when a slot the render waits for is done, and when the templates are provided
     // or the render has ended (the helper waits for either).
@@ -166,7 +166,10 @@ impl std::fmt::Debug for ParseAhead {
         f.debug_struct("ParseAhead")
             .field("schemas", &self.schemas.len())
             .field("values", &self.values.len())
-            .field("templates", &self.chart.get().map(|c| c.templates.len()))
+            .field(
+                "templates",
+                &self.templates.get().map(|c| c.templates.len()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -236,7 +239,7 @@ impl ParseAhead {
         ParseAhead {
             schemas,
             values,
-            chart: OnceLock::new(),
+            templates: OnceLock::new(),
             slots: Mutex::default(),
             ready: Condvar::new(),
         }
@@ -245,7 +248,7 @@ impl ParseAhead {
     /// Gives the helper the chart's files, once read: it parses their templates next. Only the
     /// first call counts.
     pub fn provide(&self, files: &BTreeMap<String, Vec<u8>>) {
-        if self.chart.get().is_some() {
+        if self.templates.get().is_some() {
             return;
         }
         let mut charts = BTreeMap::new();
@@ -269,19 +272,15 @@ impl ParseAhead {
             plan: OnceLock::new(),
         };
         let mut g = self.lock();
-        if self.chart.set(provided).is_ok() {
+        if self.templates.set(provided).is_ok() {
             g.state = std::iter::repeat_with(Slot::default).take(count).collect();
         }
         drop(g);
         self.ready.notify_all();
     }
 
-    fn templates(&self) -> Option<&Templates> {
-        self.chart.get()
-    }
-
     fn plan(&self) -> Option<(&Templates, &Plan)> {
-        let t = self.templates()?;
+        let t = self.templates.get()?;
         Some((t, t.plan()))
     }
 
@@ -357,17 +356,10 @@ impl ParseAhead {
     /// order, until none is left or the render has ended.
     pub fn work(&self, func_names: &std::collections::HashSet<&str>, fetch: Option<Fetch<'_>>) {
         for (path, text, slot) in &self.values {
-            let text = match text.get() {
-                Some(t) => t,
-                None => {
-                    let Some(t) = fetch
-                        .and_then(|f| f(path))
-                        .and_then(|d| String::from_utf8(strip_bom(&d).to_vec()).ok())
-                    else {
-                        continue;
-                    };
-                    text.get_or_init(|| t)
-                }
+            let Some(text) = known_or_fetched(text, path, fetch, |d| {
+                String::from_utf8(strip_bom(&d).to_vec()).ok()
+            }) else {
+                continue;
             };
             // Locked means the render has it; poisoned, that a helper failed on it.
             if let Ok(mut slot) = slot.try_lock()
@@ -377,14 +369,9 @@ impl ParseAhead {
             }
         }
         for (path, text, slot) in &self.schemas {
-            let text = match text.get() {
-                Some(t) => t,
-                None => {
-                    let Some(t) = fetch.and_then(|f| f(path)) else {
-                        continue;
-                    };
-                    text.get_or_init(|| strip_bom(&t).to_vec())
-                }
+            let Some(text) = known_or_fetched(text, path, fetch, |d| Some(strip_bom(&d).to_vec()))
+            else {
+                continue;
             };
             // Locked means another thread has it; poisoned, that a helper failed on it.
             if let Ok(mut slot) = slot.try_lock()
@@ -394,7 +381,7 @@ impl ParseAhead {
             }
         }
         let mut g = self.lock();
-        while self.chart.get().is_none() && !g.stop {
+        while self.templates.get().is_none() && !g.stop {
             g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
         }
         drop(g);
@@ -554,6 +541,21 @@ impl ParseAhead {
                 .clone(),
         )
     }
+}
+
+/// The text of the file at `path`: the one `text` was given, or else what `fetch` reads there,
+/// made text by `make` and kept in `text`; `None` when neither gives one.
+fn known_or_fetched<'t, T>(
+    text: &'t OnceLock<T>,
+    path: &str,
+    fetch: Option<Fetch<'_>>,
+    make: impl FnOnce(Vec<u8>) -> Option<T>,
+) -> Option<&'t T> {
+    if let Some(t) = text.get() {
+        return Some(t);
+    }
+    let made = fetch.and_then(|f| f(path)).and_then(make)?;
+    Some(text.get_or_init(|| made))
 }
 
 /// A template the helper is parsing; dropped unfinished (a panic), it gives the slot up.
