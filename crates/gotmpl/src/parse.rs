@@ -39,6 +39,50 @@ impl Tree {
     }
 }
 
+/// Plain text of a template: a range of the text it was parsed from, shared rather than
+/// copied. A template is mostly text (a chart's CRDs are megabytes of it), and each copy was as
+/// much fresh memory for the kernel to hand over a page at a time.
+#[derive(Clone)]
+pub struct Span {
+    src: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    /// `part` of `src` (by address) shares it; any other text is kept on its own.
+    fn of(src: &Arc<str>, part: &str) -> Span {
+        let base = src.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        match at.checked_sub(base) {
+            Some(start) if start + part.len() <= src.len() => Span {
+                src: Arc::clone(src),
+                start,
+                end: start + part.len(),
+            },
+            _ => Span {
+                src: Arc::from(part),
+                start: 0,
+                end: part.len(),
+            },
+        }
+    }
+}
+
+impl std::ops::Deref for Span {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.src[self.start..self.end]
+    }
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// A list of nodes.
 #[derive(Debug, Default)]
 pub struct ListNode {
@@ -56,7 +100,7 @@ pub enum Node {
         /// Position.
         pos: usize,
         /// The text.
-        text: Box<str>,
+        text: Span,
     },
     /// `{{pipeline}}`.
     Action {
@@ -701,7 +745,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         match token.typ {
             ItemType::Text => Ok(Parsed::Node(Node::Text {
                 pos: token.pos,
-                text: token.val.into_owned().into_boxed_str(),
+                text: Span::of(&self.text, &token.val),
             })),
             ItemType::LeftDelim => {
                 self.action_line = token.line;
@@ -1297,6 +1341,33 @@ mod tests {
         parse("t", s, &f)
             .map(|set| set["t"].root.to_string())
             .map_err(|e| e.msg)
+    }
+
+    /// A template's text nodes are ranges of the text it was parsed from, not copies: a chart's
+    /// CRD templates are megabytes of text.
+    #[test]
+    fn text_nodes_share_the_parsed_text() {
+        let src: Arc<str> = Arc::from("a {{- 1 }} b {{ define \"d\" }} c {{ end }}");
+        let set = parse_shared("t", Arc::clone(&src), &|_| false).expect("parses");
+        let within = |t: &Span| {
+            let (at, base) = (t.as_ptr() as usize, src.as_ptr() as usize);
+            at >= base && at + t.len() <= base + src.len()
+        };
+        let mut texts = Vec::new();
+        for tree in set.values() {
+            for n in &tree.root.nodes {
+                if let Node::Text { text, .. } = n {
+                    assert!(within(text), "{text:?} is a range of the source");
+                    texts.push(text.to_string());
+                }
+            }
+        }
+        texts.sort();
+        assert_eq!(texts, [" b ", " c ", "a"]);
+        // Text that is not the source's own is kept on its own.
+        let other = Span::of(&src, "elsewhere");
+        assert!(!within(&other));
+        assert_eq!(&*other, "elsewhere");
     }
 
     #[test]
