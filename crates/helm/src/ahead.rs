@@ -128,6 +128,8 @@ struct Templates {
     // The path each template parses as and the order to parse them in, found by whichever
     // thread starts first.
     plan: OnceLock<Plan>,
+    // The templates with text, by its length: how the loader finds the text to share.
+    by_len: OnceLock<HashMap<usize, Vec<usize>>>,
 }
 
 #[derive(Default)]
@@ -270,6 +272,7 @@ impl ParseAhead {
             charts,
             templates,
             plan: OnceLock::new(),
+            by_len: OnceLock::new(),
         };
         let mut g = self.lock();
         if self.templates.set(provided).is_ok() {
@@ -435,7 +438,13 @@ impl ParseAhead {
     pub fn take(&self, path: &str, text: &[u8], has: &dyn Fn(&str) -> bool) -> Option<ParseResult> {
         let (t, plan) = self.plan()?;
         let &i = plan.index.get(path)?;
-        if t.templates[i].2.as_deref().map(str::as_bytes) != Some(text) {
+        // The chart's text is mostly the helper's own ([`ParseAhead::shared_text`]): the same
+        // bytes need no comparing.
+        let same = t.templates[i].2.as_deref().is_some_and(|s| {
+            let s = s.as_bytes();
+            std::ptr::eq(s, text) || s == text
+        });
+        if !same {
             return None;
         }
         let mut g = self.lock();
@@ -492,6 +501,25 @@ impl ParseAhead {
         };
         self.parse_claimed(i, has);
         true
+    }
+
+    /// The helper's copy of a template whose text is `text`, for the chart to keep instead of
+    /// a copy of its own; `None` when the helper has no such template.
+    pub fn shared_text(&self, text: &[u8]) -> Option<Arc<[u8]>> {
+        let t = self.templates.get()?;
+        let by_len = t.by_len.get_or_init(|| {
+            let mut m: HashMap<usize, Vec<usize>> = HashMap::new();
+            for (i, (_, _, s)) in t.templates.iter().enumerate() {
+                if let Some(s) = s {
+                    m.entry(s.len()).or_default().push(i);
+                }
+            }
+            m
+        });
+        by_len.get(&text.len())?.iter().find_map(|&i| {
+            let s = t.templates[i].2.as_ref()?;
+            (s.as_bytes() == text).then(|| Arc::<[u8]>::from(Arc::clone(s)))
+        })
     }
 
     /// The documents of the values file whose text is `text`, parsed by the helper (waiting
@@ -734,5 +762,45 @@ mod tests {
             })
         }));
         assert!(outcome.is_err(), "the read's panic reaches the caller");
+    }
+
+    /// The chart keeps the helper's text of each template rather than a copy of its own, and
+    /// the render then takes the helper's trees without comparing the texts byte by byte.
+    #[test]
+    fn the_chart_shares_the_helpers_template_text() {
+        let mut files = chart();
+        // Two templates of the same length: the text, not the length, finds the copy.
+        files.insert(
+            "templates/b.yaml".into(),
+            b"b: {{ include \"c.name\" . }}".to_vec(),
+        );
+        let ahead = ParseAhead::collect(&files).expect("a schema is worth it");
+        let a = files["templates/a.yaml"].clone();
+        let shared = ahead.shared_text(&a).expect("the helper holds it");
+        assert_eq!(&*shared, &a[..]);
+        let again = ahead.shared_text(&a).expect("the helper holds it");
+        assert!(std::ptr::eq(&*shared, &*again), "one text, shared");
+        assert!(ahead.shared_text(b"not a template").is_none());
+        let prepared = crate::chart::Prepared {
+            values: &|_| None,
+            template: &|t| ahead.shared_text(t),
+        };
+        let chart = crate::chart::load_dir_with(files, &prepared).expect("loads");
+        for (name, text) in &chart.templates {
+            let held = ahead
+                .shared_text(text)
+                .expect("the helper holds every template");
+            assert!(std::ptr::eq(&**text, &*held), "{name} is the helper's text");
+        }
+        let funcs = crate::engine::funcs();
+        let names = funcs.names();
+        ahead.work(&names, None);
+        let has = |f: &str| funcs.has(f);
+        let (_, a) = chart
+            .templates
+            .iter()
+            .find(|(n, _)| n == "templates/a.yaml")
+            .expect("a.yaml");
+        assert!(ahead.take("c/templates/a.yaml", a, &has).is_some());
     }
 }

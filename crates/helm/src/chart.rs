@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use gantry_gotmpl::value::{LIST_ANY, MAP_STR};
 use gantry_gotmpl::{List, Map, Value};
@@ -98,8 +99,9 @@ pub struct Chart {
     pub values: Map,
     /// `values.schema.json`.
     pub schema: Option<Vec<u8>>,
-    /// Templates by path (`templates/x.yaml`), in load order.
-    pub templates: Vec<(String, Rc<[u8]>)>,
+    /// Templates by path (`templates/x.yaml`), in load order. Shared across threads: a
+    /// helper parsing them ahead holds the same text ([`Prepared::template`]).
+    pub templates: Vec<(String, Arc<[u8]>)>,
     /// Every other file, in load order.
     pub files: Vec<(String, Rc<[u8]>)>,
     /// Subcharts.
@@ -668,16 +670,42 @@ fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// The files move into the chart: a copy of every file was a tenth of a whole `gantry render`
 /// of a chart with large `.Files` (dashboards, CRDs).
 pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
-    load_dir_with(files, &|_| None)
+    load_dir_with(files, &Prepared::NONE)
 }
 
-/// Finds a values file's documents parsed ahead, by its text ([`crate::ahead`]).
+/// Finds a values file's documents parsed ahead, by its text.
 pub type ValuesLookup<'a> = &'a dyn Fn(&str) -> Option<ValuesDocs>;
 
-/// [`load_dir`], taking each `values.yaml` parsed ahead from `prepared` when it has it.
+/// Finds a template's text as a helper already shares it, by the text.
+pub type TextLookup<'a> = &'a dyn Fn(&[u8]) -> Option<Arc<[u8]>>;
+
+/// What a helper has prepared of a chart before it is loaded ([`crate::ahead`]).
+pub struct Prepared<'a> {
+    /// A values file's documents, parsed.
+    pub values: ValuesLookup<'a>,
+    /// A template's text, already shared with the helper that parses it: the chart keeps that
+    /// rather than a copy of its own (a chart's CRD templates can be megabytes).
+    pub template: TextLookup<'a>,
+}
+
+impl std::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+impl Prepared<'_> {
+    /// Nothing prepared.
+    pub const NONE: Prepared<'static> = Prepared {
+        values: &|_| None,
+        template: &|_| None,
+    };
+}
+
+/// [`load_dir`], taking what a helper has `prepared` where it has it.
 pub fn load_dir_with(
     files: BTreeMap<String, Vec<u8>>,
-    prepared: ValuesLookup<'_>,
+    prepared: &Prepared<'_>,
 ) -> Result<Chart, HelmError> {
     let mut rules = match files.get(".helmignore") {
         Some(b) => Ignore::parse(&String::from_utf8_lossy(b))?,
@@ -845,12 +873,12 @@ pub fn merge_maps(a: &Map, b: &Map) -> Map {
 
 /// `loader.LoadFiles`.
 pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
-    load_files_with(files, &|_| None)
+    load_files_with(files, &Prepared::NONE)
 }
 
 fn load_files_with(
     files: Vec<(String, Vec<u8>)>,
-    prepared: ValuesLookup<'_>,
+    prepared: &Prepared<'_>,
 ) -> Result<Chart, HelmError> {
     let mut md: Option<Metadata> = None;
     for (name, data) in &files {
@@ -880,7 +908,7 @@ fn load_files_with(
             "Chart.yaml" | "Chart.lock" => {}
             "values.yaml" => {
                 let text = text_of(data, "values.yaml")?;
-                let docs = prepared(&text).unwrap_or_else(|| parse_values(&text));
+                let docs = (prepared.values)(&text).unwrap_or_else(|| parse_values(&text));
                 c.values = values_from(docs)
                     .map_err(|e| HelmError::Values(format!("cannot load values.yaml: {e}")))?;
             }
@@ -899,7 +927,10 @@ fn load_files_with(
                     c.files.push((name, Rc::from(data)));
                 }
             }
-            n if n.starts_with("templates/") => c.templates.push((name, Rc::from(data))),
+            n if n.starts_with("templates/") => {
+                let text = (prepared.template)(&data).unwrap_or_else(|| Arc::from(data));
+                c.templates.push((name, text));
+            }
             n if n.starts_with("charts/") => {
                 if n.ends_with(".prov") {
                     c.files.push((name, Rc::from(data)));

@@ -45,7 +45,7 @@ type TplParse = Result<Vec<(String, Rc<gantry_gotmpl::Template>)>, String>;
 const TPL_PARSED_MAX_BYTES: usize = 16 << 20;
 
 struct Renderable {
-    text: Rc<[u8]>,
+    text: std::sync::Arc<[u8]>,
     vals: Map,
     base_path: String,
 }
@@ -664,7 +664,7 @@ mod tests {
             .iter()
             .map(|(name, text)| {
                 let r = Renderable {
-                    text: Rc::from(text.as_bytes()),
+                    text: std::sync::Arc::from(text.as_bytes()),
                     vals: Map::new(),
                     base_path: "c/templates".into(),
                 };

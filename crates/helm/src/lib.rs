@@ -363,7 +363,10 @@ fn render_loaded(
     ahead: Option<&ahead::ParseAhead>,
 ) -> Result<Rendered, HelmError> {
     let user = user_values(req)?;
-    let prepared = |text: &str| ahead.and_then(|a| a.values(text));
+    let prepared = chart::Prepared {
+        values: &|text| ahead.and_then(|a| a.values(text)),
+        template: &|text| ahead.and_then(|a| a.shared_text(text)),
+    };
     let mut chart = chart::load_dir_with(std::mem::take(&mut req.chart), &prepared)?;
     if req.stream {
         check_installable(&chart, &req.release.name)?;
