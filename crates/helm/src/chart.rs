@@ -636,21 +636,23 @@ impl Ignore {
             return false;
         }
         for r in &self.0 {
+            // A folder's rule (`ci/`) decides a file without matching it: most rules of a
+            // `.helmignore` are folders', and most paths a chart's walk asks about are files.
+            if r.must_dir && !is_dir {
+                if r.negate {
+                    return true;
+                }
+                continue;
+            }
             let name = match r.kind {
                 RuleKind::Base => path.rsplit('/').next().unwrap_or(path),
                 _ => path,
             };
             let m = crate::pathmatch::matches(&r.pattern, name);
             if r.negate {
-                if r.must_dir && !is_dir {
-                    return true;
-                }
                 if !m {
                     return true;
                 }
-                continue;
-            }
-            if r.must_dir && !is_dir {
                 continue;
             }
             if m {
@@ -1091,5 +1093,31 @@ impl Chart {
             out.extend(d.crd_objects(&format!("{full_path}/charts/{}", d.metadata.name)));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Helm's `ignore.Rules.Ignore`: a folder's rule (`ci/`) never matches a file, and a
+    /// negated folder's rule (`!keep/`) ignores every file, matched or not.
+    #[test]
+    fn folder_rules_decide_files_as_helm_does() {
+        let r = Ignore::parse("ci/\n*.bak\n").expect("parses");
+        assert!(r.ignored("ci", true));
+        assert!(!r.ignored("ci", false), "a file named like a folder's rule");
+        assert!(r.ignored("templates/x.bak", false));
+        assert!(!r.ignored("templates/x.yaml", false));
+        let negated = Ignore::parse("!keep/\n").expect("parses");
+        assert!(
+            negated.ignored("keep/a.yaml", false),
+            "Helm ignores the file"
+        );
+        assert!(!negated.ignored("keep", true));
+        assert!(negated.ignored("other", true));
+        let file_negated = Ignore::parse("!a.yaml\n").expect("parses");
+        assert!(!file_negated.ignored("a.yaml", false));
+        assert!(file_negated.ignored("b.yaml", false));
     }
 }
