@@ -6,6 +6,8 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+
+use crate::FastMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,17 +91,17 @@ impl Func {
 #[derive(Debug, Default)]
 pub struct Funcs {
     /// Functions defined by the caller (they shadow builtins of the same name).
-    pub user: HashMap<String, Func>,
+    pub user: FastMap<String, Func>,
     /// Go's builtins.
-    pub builtins: HashMap<String, Func>,
+    pub builtins: FastMap<String, Func>,
 }
 
 impl Funcs {
     /// Go's builtins and the given functions.
     pub fn with_builtins(user: HashMap<String, Func>) -> Funcs {
         Funcs {
-            user,
-            builtins: crate::builtins::builtins(),
+            user: user.into_iter().collect(),
+            builtins: crate::builtins::builtins().into_iter().collect(),
         }
     }
 
@@ -173,7 +175,7 @@ pub fn runnable(trees: HashMap<String, Tree>) -> Vec<(String, Rc<Template>)> {
 }
 
 struct SetInner {
-    own: RefCell<HashMap<String, Rc<Template>>>,
+    own: RefCell<FastMap<String, Rc<Template>>>,
     parent: Option<Rc<SetInner>>,
     name: String,
     funcs: Rc<Funcs>,
@@ -199,7 +201,7 @@ impl Templates {
     pub fn new(name: &str, funcs: Rc<Funcs>, missing_key: MissingKey) -> Templates {
         Templates {
             inner: Rc::new(SetInner {
-                own: RefCell::new(HashMap::new()),
+                own: RefCell::new(FastMap::default()),
                 parent: None,
                 name: name.to_owned(),
                 funcs,
@@ -222,7 +224,7 @@ impl Templates {
     pub fn layer(&self) -> Templates {
         Templates {
             inner: Rc::new(SetInner {
-                own: RefCell::new(HashMap::new()),
+                own: RefCell::new(FastMap::default()),
                 parent: Some(self.inner.clone()),
                 name: self.inner.name.clone(),
                 funcs: self.inner.funcs.clone(),

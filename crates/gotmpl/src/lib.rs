@@ -17,6 +17,11 @@ pub mod strconv;
 pub mod value;
 
 pub use error::{ErrorKind, GoError};
+
+/// A map looked up by name on every call of a render (functions, templates): foldhash, not
+/// SipHash, which was 2–3 % of a large chart's render thread. Its order is unspecified, as any
+/// `HashMap`'s, so nothing may depend on it.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use exec::{Budget, Func, Funcs, MissingKey, Runtime, Special, Template, Templates};
 pub use parse::ParseError;
 pub use value::{

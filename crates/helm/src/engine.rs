@@ -3,7 +3,7 @@
 //! `tpl` with Helm's recursion limit; `<no value>` erased; errors reformatted as Helm does.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use gantry_gotmpl::{
@@ -22,11 +22,11 @@ const RECURSION_MAX: usize = 1000;
 /// Per-render state of Helm's functions.
 #[derive(Default)]
 pub struct Host {
-    included: HashMap<String, usize>,
+    included: gantry_gotmpl::FastMap<String, usize>,
     // What `tpl` made of each text: charts give it the same configuration text in every
     // template that includes it (a checksum of a config map is a render of it), and parsing
     // it again was a seventh of rendering tempo-distributed.
-    tpl_parsed: HashMap<String, Rc<TplParse>>,
+    tpl_parsed: gantry_gotmpl::FastMap<String, Rc<TplParse>>,
     tpl_parsed_bytes: usize,
 }
 
