@@ -2,20 +2,19 @@
 //! `print`, `printf`, `println`, `html`, `js`, `urlquery`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`,
 //! `call`, with Go's comparison rules and error texts.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::GoError;
 use crate::exec::{Func, Special};
 use crate::gofmt;
 use crate::value::{List, Ty, Value};
+use crate::{FastMap, GoError};
 
 const R: Ty = Ty::Reflect;
 const A: Ty = Ty::Any;
 
 /// Go's builtins.
-pub fn builtins() -> HashMap<String, Func> {
-    let mut m = HashMap::new();
+pub fn builtins() -> FastMap<String, Func> {
+    let mut m = FastMap::default();
     let mut add = |name: &str, f: Func| {
         m.insert(name.to_owned(), f);
     };

@@ -6,19 +6,17 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-
-use crate::FastMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::GoError;
 use crate::gofmt;
 use crate::parse::{
     self, Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, NumberNode, ParseError,
     PipeNode, TemplateNode, Tree, VariableNode,
 };
 use crate::value::{List, MAP_ANY, Map, Method, NativeFn, Sig, Str, Ty, Value};
+use crate::{FastMap, GoError};
 
 /// What a missing map key yields (`Option("missingkey=...")`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -98,10 +96,10 @@ pub struct Funcs {
 
 impl Funcs {
     /// Go's builtins and the given functions.
-    pub fn with_builtins(user: HashMap<String, Func>) -> Funcs {
+    pub fn with_builtins(user: FastMap<String, Func>) -> Funcs {
         Funcs {
-            user: user.into_iter().collect(),
-            builtins: crate::builtins::builtins().into_iter().collect(),
+            user,
+            builtins: crate::builtins::builtins(),
         }
     }
 

@@ -2,9 +2,7 @@
 //! `expandenv`) and Helm's own (`toYaml`, `fromYaml`, `toJson`, `required`, `fail`, `lookup`,
 //! ...), each with its Go signature and Go's behaviour, errors and panics included.
 
-use std::collections::HashMap;
-
-use gantry_gotmpl::{Func, GoError, Runtime, Ty, Value};
+use gantry_gotmpl::{FastMap, Func, GoError, Runtime, Ty, Value};
 
 mod collections;
 mod convert;
@@ -32,7 +30,7 @@ pub fn semver_compatible(constraint: &str, version: &str) -> bool {
 }
 
 /// Registers functions.
-pub(crate) struct Reg<'a>(pub &'a mut HashMap<String, Func>);
+pub(crate) struct Reg<'a>(pub &'a mut FastMap<String, Func>);
 
 impl Reg<'_> {
     pub(crate) fn add(
@@ -112,8 +110,8 @@ pub(crate) fn nil_deref() -> GoError {
 }
 
 /// Every function of Helm's engine except `include` and `tpl`, which the engine binds.
-pub fn functions() -> HashMap<String, Func> {
-    let mut m = HashMap::new();
+pub fn functions() -> FastMap<String, Func> {
+    let mut m = FastMap::default();
     let mut r = Reg(&mut m);
     strings::register(&mut r);
     convert::register(&mut r);
