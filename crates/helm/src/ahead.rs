@@ -2,6 +2,7 @@
 //! compiling any `values.schema.json`, which depend on nothing the render computes first.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 
 use gantry_gotmpl::parse::{ParseError, Tree};
@@ -129,7 +130,17 @@ struct Templates {
     // thread starts first.
     plan: OnceLock<Plan>,
     // The templates with text, by its length: how the loader finds the text to share.
-    by_len: OnceLock<HashMap<usize, Vec<usize>>>,
+    by_len: OnceLock<HashMap<usize, SameLength>>,
+}
+
+/// The templates of one text length, and where the last search among them succeeded. The
+/// loader asks for a chart's templates in the helper's order, so the one after the last found
+/// is nearly always the next asked for: a chart of generated templates (`app100.yaml` to
+/// `app999.yaml`, all of one length) compared each text with every one before it, quadratic
+/// in the chart's size.
+struct SameLength {
+    at: Vec<usize>,
+    next: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -508,17 +519,29 @@ impl ParseAhead {
     pub fn shared_text(&self, text: &[u8]) -> Option<Arc<[u8]>> {
         let t = self.templates.get()?;
         let by_len = t.by_len.get_or_init(|| {
-            let mut m: HashMap<usize, Vec<usize>> = HashMap::new();
+            let mut m: HashMap<usize, SameLength> = HashMap::new();
             for (i, (_, _, s)) in t.templates.iter().enumerate() {
                 if let Some(s) = s {
-                    m.entry(s.len()).or_default().push(i);
+                    m.entry(s.len())
+                        .or_insert_with(|| SameLength {
+                            at: Vec::new(),
+                            next: AtomicUsize::new(0),
+                        })
+                        .at
+                        .push(i);
                 }
             }
             m
         });
-        by_len.get(&text.len())?.iter().find_map(|&i| {
-            let s = t.templates[i].2.as_ref()?;
-            (s.as_bytes() == text).then(|| Arc::<[u8]>::from(Arc::clone(s)))
+        let same = by_len.get(&text.len())?;
+        let n = same.at.len();
+        let start = same.next.load(Ordering::Relaxed);
+        (0..n).map(|k| (start + k) % n).find_map(|j| {
+            let s = t.templates[same.at[j]].2.as_ref()?;
+            (s.as_bytes() == text).then(|| {
+                same.next.store(j + 1, Ordering::Relaxed);
+                Arc::<[u8]>::from(Arc::clone(s))
+            })
         })
     }
 
@@ -802,5 +825,40 @@ mod tests {
             .find(|(n, _)| n == "templates/a.yaml")
             .expect("a.yaml");
         assert!(ahead.take("c/templates/a.yaml", a, &has).is_some());
+    }
+
+    /// Templates of one length, a subchart's among them, are each found by their text in any
+    /// order the loader asks (the search starts after the last found, and wraps around).
+    #[test]
+    fn templates_of_one_length_are_found_in_any_order() {
+        let mut files = chart();
+        let text = |i: usize| format!("n: {i:03}");
+        for i in 0..40 {
+            let folder = if i % 3 == 0 { "charts/sub/" } else { "" };
+            files.insert(
+                format!("{folder}templates/t{i:03}.yaml"),
+                text(i).into_bytes(),
+            );
+        }
+        files.insert(
+            "charts/sub/Chart.yaml".into(),
+            b"apiVersion: v2\nname: sub\nversion: 1.0.0\n".to_vec(),
+        );
+        let ahead = ParseAhead::collect(&files).expect("a schema is worth it");
+        let order: Vec<usize> = (0..40)
+            .rev()
+            .chain(0..40)
+            .chain((0..40).map(|i| i * 7 % 40))
+            .collect();
+        for i in order {
+            let held = ahead.shared_text(text(i).as_bytes()).expect("held");
+            assert_eq!(&*held, text(i).as_bytes());
+            let again = ahead.shared_text(text(i).as_bytes()).expect("held");
+            assert!(std::ptr::eq(&*held, &*again), "t{i:03}: one text, shared");
+        }
+        assert!(
+            ahead.shared_text(b"n: 040").is_none(),
+            "same length, no such text"
+        );
     }
 }
