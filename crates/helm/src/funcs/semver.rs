@@ -297,8 +297,30 @@ fn parse_con(c: &str) -> Result<Con, String> {
         .captures(c)
         .ok_or_else(|| format!("improper constraint: {}", gantry_gotmpl::gofmt::quote(c)))?;
     let g = |i: usize| m.get(i).map_or("", |x| x.as_str());
-    let op = g(1).to_owned();
-    let (m3, m4, m5, m6) = (g(3), g(4), g(5), g(6));
+    con_of(&ConParts {
+        op: g(1),
+        cv: g(2),
+        major: g(3),
+        minor: g(4),
+        patch: g(5),
+        pre: g(6),
+    })
+}
+
+/// One constraint's parts, as `^WS*(OPS)WS*(CV)WS*$` captures them: the operator, the whole
+/// version, its major, its `.minor` and `.patch`, and its `-prerelease` (each `""` when absent).
+#[derive(Debug, PartialEq, Eq)]
+struct ConParts<'a> {
+    op: &'a str,
+    cv: &'a str,
+    major: &'a str,
+    minor: &'a str,
+    patch: &'a str,
+    pre: &'a str,
+}
+
+fn con_of(p: &ConParts<'_>) -> Result<Con, String> {
+    let (m3, m4, m5, m6) = (p.major, p.minor, p.patch, p.pre);
     let (mut minor_dirty, mut patch_dirty, mut dirty) = (false, false, false);
     let ver = if is_x(m3) || m3.is_empty() {
         dirty = true;
@@ -312,16 +334,138 @@ fn parse_con(c: &str) -> Result<Con, String> {
         patch_dirty = true;
         format!("{m3}{m4}.0{m6}")
     } else {
-        g(2).to_owned()
+        p.cv.to_owned()
     };
     let con = Version::parse(&ver).map_err(|_| "constraint parser error".to_owned())?;
     Ok(Con {
         con,
-        op,
+        op: p.op.to_owned(),
         minor_dirty,
         patch_dirty,
         dirty,
     })
+}
+
+/// `[\t\n\v\f\r ]`, the grammar's white space.
+fn is_ws(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ')
+}
+
+/// The constraints of one `||` part read without the grammar's patterns, when the part is a
+/// plain list: white space, then constraints, each an operator, white space and a version
+/// (`v`, then numbers or one `x`, `X` or `*` each, a prerelease and metadata), separated by a
+/// comma or white space. `None` for anything else, which the patterns read. Compiling the
+/// patterns was a thirtieth of a whole `gantry render` of prometheus, for the three
+/// constraints of its templates; the common ones are read here as the patterns read them
+/// (an operator the version could not follow is not a match, so the longest one is; see
+/// `plain_parts_read_as_the_patterns_read_them`).
+fn plain_parts(v: &str) -> Option<Vec<ConParts<'_>>> {
+    let b = v.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && is_ws(b[*i]) {
+            *i += 1;
+        }
+    };
+    // A number: digits, or one `x`, `X` or `*`.
+    let num = |i: &mut usize| -> bool {
+        let start = *i;
+        if *i < b.len() && matches!(b[*i], b'x' | b'X' | b'*') {
+            *i += 1;
+            return true;
+        }
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > start
+    };
+    let ids = |i: &mut usize| -> bool {
+        loop {
+            let start = *i;
+            while *i < b.len() && (b[*i].is_ascii_alphanumeric() || b[*i] == b'-') {
+                *i += 1;
+            }
+            if *i == start {
+                return false;
+            }
+            if *i + 1 < b.len() && b[*i] == b'.' {
+                *i += 1;
+            } else {
+                return true;
+            }
+        }
+    };
+    let mut out = Vec::new();
+    skip_ws(&mut i);
+    loop {
+        let rest = &v[i..];
+        let op_len = [">=", "<=", "=>", "=<", "!=", "~>"]
+            .iter()
+            .find(|o| rest.starts_with(*o))
+            .map(|_| 2)
+            .or_else(|| {
+                matches!(rest.bytes().next(), Some(b'>' | b'<' | b'=' | b'~' | b'^')).then_some(1)
+            })
+            .unwrap_or(0);
+        let op = &v[i..i + op_len];
+        i += op_len;
+        skip_ws(&mut i);
+        let cv_start = i;
+        if b.get(i) == Some(&b'v') {
+            i += 1;
+        }
+        let major_start = i;
+        if !num(&mut i) {
+            return None;
+        }
+        let major = &v[major_start..i];
+        let part = |i: &mut usize| -> Option<&str> {
+            let start = *i;
+            if b.get(*i) == Some(&b'.') {
+                *i += 1;
+                if !num(i) {
+                    return None;
+                }
+            }
+            Some(&v[start..*i])
+        };
+        let minor = part(&mut i)?;
+        let patch = if minor.is_empty() { "" } else { part(&mut i)? };
+        let pre_start = i;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+            if !ids(&mut i) {
+                return None;
+            }
+        }
+        let pre = &v[pre_start..i];
+        if b.get(i) == Some(&b'+') {
+            i += 1;
+            if !ids(&mut i) {
+                return None;
+            }
+        }
+        let cv = &v[cv_start..i];
+        out.push(ConParts {
+            op,
+            cv,
+            major,
+            minor,
+            patch,
+            pre,
+        });
+        let before_ws = i;
+        skip_ws(&mut i);
+        match b.get(i) {
+            None => return Some(out),
+            Some(b',') => {
+                i += 1;
+                skip_ws(&mut i);
+            }
+            Some(_) if i > before_ws => {}
+            Some(_) => return None,
+        }
+    }
 }
 
 fn rewrite_range(i: &str) -> String {
@@ -368,10 +512,30 @@ impl Constraint {
 
     /// `semver.NewConstraint`.
     pub fn parse(c: &str) -> Result<Constraint, String> {
-        let c = rewrite_range(c);
+        Constraint::parse_with(c, true)
+    }
+
+    /// [`Constraint::parse`], reading plain parts without the patterns when `plain` is set.
+    fn parse_with(c: &str, plain: bool) -> Result<Constraint, String> {
+        // The range pattern needs white space, `-`, white space; without them it rewrites
+        // nothing, and need not be compiled.
+        let b = c.as_bytes();
+        let ranged = (1..b.len().saturating_sub(1))
+            .any(|i| b[i] == b'-' && is_ws(b[i - 1]) && is_ws(b[i + 1]));
+        let c = if ranged || !plain {
+            rewrite_range(c)
+        } else {
+            c.to_owned()
+        };
         let mut ors = Vec::new();
         let mut has_pre = Vec::new();
         for v in c.split("||") {
+            if let Some(parts) = plain.then(|| plain_parts(v)).flatten() {
+                let and = parts.iter().map(con_of).collect::<Result<Vec<_>, _>>()?;
+                has_pre.push(and.iter().any(|pc| !pc.con.pre.is_empty()));
+                ors.push(and);
+                continue;
+            }
             if !res().valid.is_match(v) {
                 return Err(format!(
                     "improper constraint: {}",
@@ -665,5 +829,72 @@ mod tests {
         assert!(c(">=1.0.0-0", "1.5.0-beta"));
         assert!(c("*", "3.0.0"));
         assert!(Constraint::parse("abc").is_err());
+    }
+
+    /// The constraints charts write are read without the patterns, and whatever is read so
+    /// reads as the patterns read it: every string of up to four characters over an alphabet
+    /// that reaches each branch of the grammar, and longer ones made of its tokens.
+    #[test]
+    fn plain_parts_read_as_the_patterns_read_them() {
+        for c in [
+            ">=1.19-0",
+            ">= 1.27.x",
+            ">=1.4.0-0",
+            "^1.2.3",
+            "~1.2",
+            "1.x",
+            ">= 1.2, < 2",
+            "*",
+            "<1.19-0",
+            "=>1.0 =<2",
+            "v1.2.3+build.5",
+        ] {
+            assert!(
+                plain_parts(c).is_some(),
+                "{c:?} is read without the patterns"
+            );
+        }
+        let read_plain = std::cell::Cell::new(0);
+        let same = |c: &str| {
+            if c.split("||").any(|v| plain_parts(v).is_some()) {
+                read_plain.set(read_plain.get() + 1);
+            }
+            let plain = format!("{:?}", Constraint::parse_with(c, true));
+            let patterns = format!("{:?}", Constraint::parse_with(c, false));
+            assert_eq!(plain, patterns, "{c:?}");
+        };
+        let alphabet = [
+            ">", "=", "<", "!", "~", "^", "1", "0", "x", "*", ".", "-", "+", "a", "v", " ", ",",
+            "|", "\t",
+        ];
+        let mut level = vec![String::new()];
+        for _ in 0..3 {
+            level = level
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            for c in &level {
+                same(c);
+            }
+        }
+        let tokens = [
+            ">=", "<=", "=>", "=<", "!=", "~>", ">", "<", "=", "~", "^", "", " ", "  ", ",", ", ",
+            "||", " || ", " - ", "v", "1", "19", "x", "X", "*", ".", "-", "-0", "-rc.1", "+b.5",
+            "1.2", "1.2.3", "1.x", "01", "é", "\u{b}", "a", "-a.", "..",
+        ];
+        // A fixed linear congruential sequence: the same strings on every run.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut c = String::new();
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let n = 1 + (seed >> 60) as usize % 8;
+            for _ in 0..n {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                c.push_str(tokens[(seed >> 33) as usize % tokens.len()]);
+            }
+            same(&c);
+        }
+        // 2,506 of them have a part read without the patterns.
+        assert!(read_plain.get() > 2_000, "{} read plain", read_plain.get());
     }
 }
