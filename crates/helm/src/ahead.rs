@@ -353,10 +353,15 @@ impl Templates {
             }
             let paths = &plan.paths;
             let path = |i: usize| paths[i].as_deref().unwrap_or_default();
+            // `engine::execution_order`, each path's depth counted once.
+            let depth: Vec<usize> = (0..paths.len())
+                .map(|i| crate::engine::depth(path(i)))
+                .collect();
             plan.order.sort_by(|&a, &b| {
                 defines[b]
                     .cmp(&defines[a])
-                    .then_with(|| crate::engine::execution_order(path(a), path(b)))
+                    .then_with(|| depth[b].cmp(&depth[a]))
+                    .then_with(|| path(b).cmp(path(a)))
             });
             plan
         })

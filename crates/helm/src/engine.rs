@@ -120,15 +120,23 @@ fn rec_all(
     next
 }
 
-/// Helm's parse order: deepest paths first, then reverse name order.
-fn sort_templates(keys: &mut [String]) {
-    keys.sort_by(|a, b| execution_order(a, b));
+/// Helm's parse order: deepest paths first, then reverse name order. Each path's depth is
+/// counted once, not at each of the sort's comparisons (counting them there was 1.6 % of the
+/// instructions of a whole `gantry render` of prometheus).
+fn sort_templates(keys: &mut Vec<String>) {
+    let mut by_depth: Vec<(usize, String)> = keys.drain(..).map(|k| (depth(&k), k)).collect();
+    by_depth.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    keys.extend(by_depth.into_iter().map(|(_, k)| k));
+}
+
+/// How many folders deep a template's path is: its `/`s.
+pub(crate) fn depth(path: &str) -> usize {
+    memchr::memchr_iter(b'/', path.as_bytes()).count()
 }
 
 /// The order of [`sort_templates`], which is also the order templates execute in.
 pub(crate) fn execution_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
-    cb.cmp(&ca).then_with(|| b.cmp(a))
+    depth(b).cmp(&depth(a)).then_with(|| b.cmp(a))
 }
 
 /// Whether a template's text may define templates (`define`, `block`): only those add names
@@ -674,6 +682,37 @@ mod tests {
         let mut keys: Vec<String> = tpls.keys().cloned().collect();
         sort_templates(&mut keys);
         (keys, tpls)
+    }
+
+    /// Helm's parse order, each path's depth counted once: deepest first, then names in
+    /// reverse, as the comparison of two paths orders them.
+    #[test]
+    fn templates_sort_deepest_first_then_by_reverse_name() {
+        let mut keys: Vec<String> = [
+            "c/templates/b.yaml",
+            "c/charts/s/templates/a.yaml",
+            "c/templates/a.yaml",
+            "c/templates/z/deep.yaml",
+            "c/charts/s/templates/_h.tpl",
+            "c/templates/a-b.yaml",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut by_comparison = keys.clone();
+        by_comparison.sort_by(|a, b| execution_order(a, b));
+        sort_templates(&mut keys);
+        assert_eq!(keys, by_comparison);
+        assert_eq!(
+            keys,
+            [
+                "c/charts/s/templates/a.yaml",
+                "c/charts/s/templates/_h.tpl",
+                "c/templates/z/deep.yaml",
+                "c/templates/b.yaml",
+                "c/templates/a.yaml",
+                "c/templates/a-b.yaml",
+            ]
+        );
     }
 
     fn added<'k>(set: &SetBuilder<'k>) -> Vec<&'k str> {
