@@ -118,7 +118,7 @@ impl Funcs {
 
     /// The names of every function, for a parse on another thread (the functions themselves
     /// stay on this one).
-    pub fn names(&self) -> std::collections::HashSet<&str> {
+    pub fn names(&self) -> crate::FastSet<&str> {
         self.user
             .keys()
             .chain(self.builtins.keys())

@@ -22,6 +22,8 @@ pub use error::{ErrorKind, GoError};
 /// SipHash, which was 2–3 % of a large chart's render thread. Its order is unspecified, as any
 /// `HashMap`'s, so nothing may depend on it.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// A set looked up by name as [`FastMap`] is (the function names a parse asks about).
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 pub use exec::{Budget, Func, Funcs, MissingKey, Runtime, Special, Template, Templates};
 pub use parse::ParseError;
 pub use value::{

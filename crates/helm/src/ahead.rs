@@ -373,7 +373,7 @@ impl ParseAhead {
     /// (reading with `fetch` those whose text it was not given), waits for the templates
     /// ([`ParseAhead::provide`]), then parses templates no thread has taken yet, in the plan's
     /// order, until none is left or the render has ended.
-    pub fn work(&self, func_names: &std::collections::HashSet<&str>, fetch: Option<Fetch<'_>>) {
+    pub fn work(&self, func_names: &gantry_gotmpl::FastSet<&str>, fetch: Option<Fetch<'_>>) {
         for (path, text, slot) in &self.values {
             let Some(text) = known_or_fetched(text, path, fetch, |d| {
                 String::from_utf8(strip_bom(&d).to_vec()).ok()

@@ -64,7 +64,8 @@ pub trait FileSystem: Send + Sync {
 pub struct DirFs {
     root: PathBuf,
     /// Repository path of a directory or file already resolved → its real path.
-    resolved: Mutex<HashMap<String, Resolved>>,
+    /// foldhash, not SipHash: it is asked about every path a render reads.
+    resolved: Mutex<HashMap<String, Resolved, foldhash::fast::RandomState>>,
 }
 
 impl Clone for DirFs {

@@ -76,7 +76,7 @@ enum Frame {
 #[derive(Default)]
 struct Entries {
     list: Vec<(YVal, YVal)>,
-    index: HashMap<String, usize>,
+    index: gantry_gotmpl::FastMap<String, usize>,
 }
 
 impl Entries {
