@@ -1108,8 +1108,8 @@ impl Chart {
 mod tests {
     use super::*;
 
-    /// Paths every string of up to three characters over an alphabet with `/`, bytes below and
-    /// above it, and a multi-byte character: the walk's order is the order of their parts.
+    /// Every path of up to three characters over an alphabet of `/`, bytes below and above it
+    /// and a multi-byte character: the walk orders each pair as their `/`-separated parts do.
     #[test]
     fn the_walk_orders_paths_by_their_parts() {
         let alphabet = ["a", "/", "-", ".", "0", "\0", "é", "~"];
