@@ -1112,16 +1112,7 @@ mod tests {
     /// and a multi-byte character: the walk orders each pair as their `/`-separated parts do.
     #[test]
     fn the_walk_orders_paths_by_their_parts() {
-        let alphabet = ["a", "/", "-", ".", "0", "\0", "é", "~"];
-        let mut paths = vec![String::new()];
-        let mut level = vec![String::new()];
-        for _ in 0..3 {
-            level = level
-                .iter()
-                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
-                .collect();
-            paths.extend(level.iter().cloned());
-        }
+        let paths = crate::short_strings::up_to(&["a", "/", "-", ".", "0", "\0", "é", "~"], 3);
         for a in &paths {
             for b in &paths {
                 assert_eq!(

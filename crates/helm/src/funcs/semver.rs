@@ -769,17 +769,9 @@ mod tests {
     #[test]
     fn loose_versions_read_as_semvers_pattern_matches_them() {
         let pattern = regex::Regex::new(r"^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?$").unwrap();
-        let mut cases = vec![String::new()];
         // Every string of up to four characters over an alphabet that reaches each branch.
-        let alphabet = ["v", "1", "0", ".", "-", "+", "a", "x", " "];
-        let mut level = vec![String::new()];
-        for _ in 0..4 {
-            level = level
-                .iter()
-                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
-                .collect();
-            cases.extend(level.iter().cloned());
-        }
+        let mut cases =
+            crate::short_strings::up_to(&["v", "1", "0", ".", "-", "+", "a", "x", " "], 4);
         cases.extend(
             [
                 "v1.2.3-rc.1+build.5",
@@ -867,15 +859,8 @@ mod tests {
             ">", "=", "<", "!", "~", "^", "1", "0", "x", "*", ".", "-", "+", "a", "v", " ", ",",
             "|", "\t",
         ];
-        let mut level = vec![String::new()];
-        for _ in 0..3 {
-            level = level
-                .iter()
-                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
-                .collect();
-            for c in &level {
-                same(c);
-            }
+        for c in crate::short_strings::up_to(&alphabet, 3) {
+            same(&c);
         }
         let tokens = [
             ">=", "<=", "=>", "=<", "!=", "~>", ">", "<", "=", "~", "^", "", " ", "  ", ",", ", ",
