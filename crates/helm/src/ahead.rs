@@ -792,6 +792,32 @@ mod tests {
         assert!(outcome.is_err(), "the read's panic reaches the caller");
     }
 
+    /// A helper that panics (here in its `fetch`) is not the render's panic: it is caught on
+    /// the helper's thread, which nothing joins, and the render parses what the helper did not.
+    #[test]
+    fn a_helper_that_panics_leaves_the_render_to_answer() {
+        let files = chart();
+        let paths: Vec<String> = files.keys().cloned().collect();
+        let req = crate::Request {
+            on_caller_thread: true,
+            release: crate::Release {
+                name: "rel".into(),
+                namespace: "ns".into(),
+                ..crate::Release::default()
+            },
+            ..crate::Request::default()
+        };
+        let fetch = |_: &str| -> Option<Vec<u8>> { panic!("the helper's read failed") };
+        let outcome = crate::render_reading(req, &paths, &fetch, |req, _| -> Result<(), ()> {
+            req.chart = files;
+            Ok(())
+        });
+        let rendered = outcome
+            .expect("the read succeeded")
+            .expect("the render answers");
+        assert_eq!(rendered.templates["c/templates/a.yaml"], "a: c");
+    }
+
     /// The chart keeps the helper's text of each template rather than a copy of its own, and
     /// the render then takes the helper's trees without comparing the texts byte by byte.
     #[test]

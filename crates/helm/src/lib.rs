@@ -310,19 +310,29 @@ fn render_with_helper<E>(
         None => Default::default(),
     };
     let out = std::thread::scope(|scope| {
-        // Without the helper, the render parses everything itself.
-        let helper = ahead.as_ref().and_then(|a| {
+        // Without the helper, the render parses everything itself. The helper is detached as
+        // it starts (its handle dropped): the scope still waits for its work to end, but a
+        // joined thread's stack (all of `STACK_SIZE`) is unmapped by the thread that joins it,
+        // a TLB shootdown on the other core on the way to the answer (so is a thread's that
+        // ended before it was detached). A detached thread's stack goes to glibc's cache,
+        // where the next helper takes it.
+        let helper = ahead.as_ref().is_some_and(|a| {
             let names = &func_names;
             std::thread::Builder::new()
                 .name("helm-parse".into())
                 .stack_size(STACK_SIZE)
-                .spawn_scoped(scope, move || a.work(names, fetch))
-                .ok()
+                .spawn_scoped(scope, move || {
+                    // A helper that panicked is not the render's panic: the render parses what
+                    // the helper gave up. Caught here, as the helper is not joined.
+                    let work = std::panic::AssertUnwindSafe(|| a.work(names, fetch));
+                    let _ = std::panic::catch_unwind(work);
+                })
+                .is_ok()
         });
         // A helper waits for the templates until the render provides them or stops it: a read
         // or render that panics stops it too, or the scope would wait for it forever.
         let stop = StopOnDrop(ahead.as_ref());
-        let out = read(req, helper.is_some()).map(|()| {
+        let out = read(req, helper).map(|()| {
             if let Some(a) = &ahead {
                 a.provide(&req.chart);
             }
@@ -332,11 +342,6 @@ fn render_with_helper<E>(
         });
         // The helper need not parse what an early error left unused.
         drop(stop);
-        // Joined here, a helper that panicked is not the render's panic: the render parsed
-        // what it had taken itself.
-        if let Some(h) = helper {
-            let _ = h.join();
-        }
         out
     });
     // The templates' copies and the compiled schemas are freed after the answer, not before.
