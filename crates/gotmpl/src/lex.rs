@@ -61,13 +61,15 @@ impl ItemType {
     }
 }
 
-/// A token: its type, byte position, text and starting line. The text borrows the input (only
-/// an error's message is owned), since the parser's lookahead clones tokens.
-#[derive(Debug, Clone)]
+/// A token: its type, byte position, text and starting line. The text borrows the input and
+/// an error's message is the lexer's ([`Lexer::error`]), so a token is copied, not cloned: the
+/// parser's lookahead copies every token in and out (cloning a `Cow` there was a tenth of
+/// parsing).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Item<'a> {
     pub typ: ItemType,
     pub pos: usize,
-    pub val: std::borrow::Cow<'a, str>,
+    pub val: &'a str,
     pub line: usize,
 }
 
@@ -75,7 +77,8 @@ impl std::fmt::Display for Item<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.typ {
             ItemType::Eof => f.write_str("EOF"),
-            ItemType::Error => f.write_str(&self.val),
+            // The message is the lexer's; a token holds none.
+            ItemType::Error => f.write_str("error"),
             t if t.is_keyword() => write!(f, "<{}>", self.val),
             _ => {
                 if self.val.chars().count() > 10 {
@@ -83,7 +86,7 @@ impl std::fmt::Display for Item<'_> {
                     let head: String = self.val.chars().take(10).collect();
                     write!(f, "{}...", crate::gofmt::quote(&head))
                 } else {
-                    f.write_str(&crate::gofmt::quote(&self.val))
+                    f.write_str(&crate::gofmt::quote(self.val))
                 }
             }
         }
@@ -150,6 +153,8 @@ pub(crate) struct Lexer<'a> {
     line: usize,
     start_line: usize,
     item: Option<Item<'a>>,
+    /// The message of the error that ended the input, if one did.
+    error: String,
     inside_action: bool,
     pub options: LexOptions,
 }
@@ -208,6 +213,7 @@ impl<'a> Lexer<'a> {
             line: 1,
             start_line: 1,
             item: None,
+            error: String::new(),
             inside_action: false,
             options: LexOptions::default(),
         }
@@ -266,7 +272,7 @@ impl<'a> Lexer<'a> {
         let i = Item {
             typ: t,
             pos: self.start,
-            val: std::borrow::Cow::Borrowed(&self.input[self.start..self.pos]),
+            val: &self.input[self.start..self.pos],
             line: self.start_line,
         };
         self.start = self.pos;
@@ -312,16 +318,22 @@ impl<'a> Lexer<'a> {
     }
 
     fn errorf(&mut self, msg: String) -> Option<State> {
+        self.error = msg;
         self.item = Some(Item {
             typ: ItemType::Error,
             pos: self.start,
-            val: std::borrow::Cow::Owned(msg),
+            val: "",
             line: self.start_line,
         });
         self.start = 0;
         self.pos = 0;
         self.input = &self.input[..0];
         None
+    }
+
+    /// The message of the [`ItemType::Error`] token that ended the input.
+    pub(crate) fn error(&self) -> &str {
+        &self.error
     }
 
     /// The next token.
@@ -351,10 +363,10 @@ impl<'a> Lexer<'a> {
             match next {
                 Some(s) => state = s,
                 None => {
-                    return self.item.take().unwrap_or_else(|| Item {
+                    return self.item.take().unwrap_or(Item {
                         typ: ItemType::Eof,
                         pos: self.pos,
-                        val: "EOF".into(),
+                        val: "EOF",
                         line: self.start_line,
                     });
                 }
@@ -734,7 +746,11 @@ mod tests {
         loop {
             let i = l.next_item();
             let done = matches!(i.typ, ItemType::Eof | ItemType::Error);
-            out.push((i.typ, i.val.into_owned()));
+            let val = match i.typ {
+                ItemType::Error => l.error(),
+                _ => i.val,
+            };
+            out.push((i.typ, val.to_owned()));
             if done {
                 break;
             }

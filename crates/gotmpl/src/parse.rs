@@ -565,16 +565,16 @@ impl<'a, 'f> Parser<'a, 'f> {
     fn next(&mut self) -> Item<'a> {
         let item = if self.peek_count > 0 {
             self.peek_count -= 1;
-            self.token[self.peek_count].clone()
+            self.token[self.peek_count]
         } else {
             let i = self.lex.next_item();
-            self.token[0] = Some(i.clone());
+            self.token[0] = Some(i);
             Some(i)
         };
-        let item = item.unwrap_or_else(|| Item {
+        let item = item.unwrap_or(Item {
             typ: ItemType::Eof,
             pos: 0,
-            val: "EOF".into(),
+            val: "EOF",
             line: 0,
         });
         // Go's errorf reports token[0].line: the most recently lexed token.
@@ -601,14 +601,14 @@ impl<'a, 'f> Parser<'a, 'f> {
 
     fn peek(&mut self) -> Item<'a> {
         if self.peek_count > 0
-            && let Some(t) = &self.token[self.peek_count - 1]
+            && let Some(t) = self.token[self.peek_count - 1]
         {
-            return t.clone();
+            return t;
         }
         self.peek_count = 1;
         let i = self.lex.next_item();
         self.last_line = i.line;
-        self.token[0] = Some(i.clone());
+        self.token[0] = Some(i);
         i
     }
 
@@ -637,17 +637,18 @@ impl<'a, 'f> Parser<'a, 'f> {
 
     fn unexpected(&self, token: &Item, context: &str) -> ParseError {
         if token.typ == ItemType::Error {
+            let message = self.lex.error();
             let mut extra = String::new();
             if self.action_line != 0 && self.action_line != token.line {
                 extra = format!(
                     " in action started at {}:{}",
                     self.parse_name, self.action_line
                 );
-                if token.val.ends_with(" action") {
+                if message.ends_with(" action") {
                     extra = extra[" in action".len()..].to_owned();
                 }
             }
-            return self.errorf(format!("{token}{extra}"));
+            return self.errorf(format!("{message}{extra}"));
         }
         self.errorf(format!("unexpected {token} in {context}"))
     }
@@ -702,7 +703,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         if name_tok.typ != ItemType::String && name_tok.typ != ItemType::RawString {
             return Err(self.unexpected(&name_tok, context));
         }
-        let name = unquote(&name_tok.val).map_err(|e| self.errorf(e))?;
+        let name = unquote(name_tok.val).map_err(|e| self.errorf(e))?;
         self.expect(ItemType::RightDelim, context)?;
         // A definition parses with fresh variables, as Go's startParse does.
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
@@ -745,7 +746,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         match token.typ {
             ItemType::Text => Ok(Parsed::Node(Node::Text {
                 pos: token.pos,
-                text: Span::of(&self.text, &token.val),
+                text: Span::of(&self.text, token.val),
             })),
             ItemType::LeftDelim => {
                 self.action_line = token.line;
@@ -755,7 +756,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
             ItemType::Comment => Ok(Parsed::Node(Node::Comment {
                 pos: token.pos,
-                text: token.val.into_owned(),
+                text: token.val.to_owned(),
             })),
             _ => Err(self.unexpected(&token, "input")),
         }
@@ -1020,7 +1021,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     fn template_name(&self, token: &Item, context: &str) -> PResult<String> {
         match token.typ {
             ItemType::String | ItemType::RawString => {
-                unquote(&token.val).map_err(|e| self.errorf(e))
+                unquote(token.val).map_err(|e| self.errorf(e))
             }
             _ => Err(self.unexpected(token, context)),
         }
@@ -1099,15 +1100,15 @@ impl<'a, 'f> Parser<'a, 'f> {
         let token = self.next_non_space();
         Ok(Some(match token.typ {
             ItemType::Identifier => {
-                if !(self.has_func)(&token.val) {
+                if !(self.has_func)(token.val) {
                     return Err(self.errorf(format!(
                         "function {} not defined",
-                        crate::gofmt::quote(&token.val)
+                        crate::gofmt::quote(token.val)
                     )));
                 }
                 Arg::Identifier {
                     pos: token.pos,
-                    name: token.val.into_owned(),
+                    name: token.val.to_owned(),
                 }
             }
             ItemType::Dot => Arg::Dot { pos: token.pos },
@@ -1121,7 +1122,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 }
                 Arg::Variable(VariableNode {
                     pos: token.pos,
-                    ident: words(&token.val),
+                    ident: words(token.val),
                 })
             }
             ItemType::Field => Arg::Field {
@@ -1133,7 +1134,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 val: token.val == "true",
             },
             ItemType::CharConstant | ItemType::Complex | ItemType::Number => Arg::Number(
-                new_number(token.pos, &token.val, token.typ).map_err(|e| self.errorf(e))?,
+                new_number(token.pos, token.val, token.typ).map_err(|e| self.errorf(e))?,
             ),
             ItemType::LeftParen => {
                 if self.stack_depth >= MAX_STACK_DEPTH {
@@ -1145,11 +1146,11 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Arg::Pipe(Box::new(r?))
             }
             ItemType::String | ItemType::RawString => {
-                let s = unquote(&token.val).map_err(|e| self.errorf(e))?;
+                let s = unquote(token.val).map_err(|e| self.errorf(e))?;
                 self.strings.push(s.into_boxed_str());
                 Arg::String {
                     pos: token.pos,
-                    quoted: token.val.into_owned(),
+                    quoted: token.val.to_owned(),
                     index: self.strings.len() - 1,
                 }
             }
