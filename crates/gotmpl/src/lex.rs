@@ -540,12 +540,15 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_space(&mut self) -> Option<State> {
+        // Spaces are ASCII: a byte at a time, as `peek` and `next` would take them.
         let mut num = 0;
-        while let Some(r) = self.peek() {
-            if !is_space(r) {
-                break;
+        while let Some(&b) = self.input.as_bytes().get(self.pos)
+            && is_space(char::from(b))
+        {
+            self.pos += 1;
+            if b == b'\n' {
+                self.line += 1;
             }
-            self.next();
             num += 1;
         }
         if at_trimmed_right_delim(&self.input.as_bytes()[self.pos - 1..]) {
@@ -557,37 +560,58 @@ impl<'a> Lexer<'a> {
         self.emit(ItemType::Space)
     }
 
-    fn lex_identifier(&mut self) -> Option<State> {
+    /// Consumes a run of alphanumeric characters and returns the one after it, unconsumed
+    /// (`None` at the end of the input): Go's loop of `next` ended by a `backup`, a byte at a
+    /// time where the text is ASCII. Words are most of a template's actions.
+    fn scan_alnum(&mut self) -> Option<char> {
+        let bytes = self.input.as_bytes();
         loop {
-            let r = self.next();
-            match r {
-                Some(c) if is_alnum(c) => {}
-                _ => {
-                    self.backup();
-                    // The input outlives the lexer's borrow, so the word needs no copy.
-                    let input = self.input;
-                    let word = &input[self.start..self.pos];
-                    if !self.at_terminator() {
-                        return self.errorf(format!("bad character {}", bad_char(r)));
+            match bytes.get(self.pos) {
+                None => {
+                    // As `next` at the end, after which `backup` does nothing.
+                    self.at_eof = true;
+                    return None;
+                }
+                Some(&b) if b.is_ascii() => {
+                    if b != b'_' && !b.is_ascii_alphanumeric() {
+                        return Some(char::from(b));
                     }
-                    if let Some(k) = keyword(word) {
-                        if (k == ItemType::Break && !self.options.break_ok)
-                            || (k == ItemType::Continue && !self.options.continue_ok)
-                        {
-                            return self.emit(ItemType::Identifier);
-                        }
-                        return self.emit(k);
+                    self.pos += 1;
+                }
+                Some(_) => {
+                    let r = self.rest().chars().next()?;
+                    if !is_alnum(r) {
+                        return Some(r);
                     }
-                    if word.starts_with('.') {
-                        return self.emit(ItemType::Field);
-                    }
-                    if word == "true" || word == "false" {
-                        return self.emit(ItemType::Bool);
-                    }
-                    return self.emit(ItemType::Identifier);
+                    self.pos += r.len_utf8();
                 }
             }
         }
+    }
+
+    fn lex_identifier(&mut self) -> Option<State> {
+        let r = self.scan_alnum();
+        // The input outlives the lexer's borrow, so the word needs no copy.
+        let input = self.input;
+        let word = &input[self.start..self.pos];
+        if !self.at_terminator() {
+            return self.errorf(format!("bad character {}", bad_char(r)));
+        }
+        if let Some(k) = keyword(word) {
+            if (k == ItemType::Break && !self.options.break_ok)
+                || (k == ItemType::Continue && !self.options.continue_ok)
+            {
+                return self.emit(ItemType::Identifier);
+            }
+            return self.emit(k);
+        }
+        if word.starts_with('.') {
+            return self.emit(ItemType::Field);
+        }
+        if word == "true" || word == "false" {
+            return self.emit(ItemType::Bool);
+        }
+        self.emit(ItemType::Identifier)
     }
 
     fn lex_variable(&mut self) -> Option<State> {
@@ -604,16 +628,7 @@ impl<'a> Lexer<'a> {
             }
             return self.emit(ItemType::Dot);
         }
-        let r = loop {
-            let r = self.next();
-            match r {
-                Some(c) if is_alnum(c) => {}
-                _ => {
-                    self.backup();
-                    break r;
-                }
-            }
-        };
+        let r = self.scan_alnum();
         if !self.at_terminator() {
             return self.errorf(format!("bad character {}", bad_char(r)));
         }
@@ -791,6 +806,48 @@ mod tests {
                 (ItemType::Eof, "".into())
             ]
         );
+    }
+
+    /// Every string of up to four characters over words' and their neighbours' characters
+    /// (ASCII and not, alphanumeric and not), from every position: `scan_alnum` leaves the
+    /// lexer where Go's loop of `next` and a final `backup` leaves it, and returns the same
+    /// character.
+    #[test]
+    fn scan_alnum_is_next_until_not_alnum_then_backup() {
+        let alphabet = ['a', 'Z', '0', '_', ' ', '\n', '.', '}', 'é', '→', '٣'];
+        let mut strings = vec![String::new()];
+        let mut last = strings.clone();
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(last.iter().cloned());
+        }
+        for s in &strings {
+            for (start, _) in s.char_indices().chain([(s.len(), ' ')]) {
+                let mut fast = Lexer::new(s);
+                fast.pos = start;
+                let mut steps = Lexer::new(s);
+                steps.pos = start;
+                let got = fast.scan_alnum();
+                let want = loop {
+                    match steps.next() {
+                        Some(c) if is_alnum(c) => {}
+                        r => {
+                            steps.backup();
+                            break r;
+                        }
+                    }
+                };
+                assert_eq!(got, want, "{s:?} from {start}");
+                assert_eq!(
+                    (fast.pos, fast.line, fast.at_eof),
+                    (steps.pos, steps.line, steps.at_eof),
+                    "{s:?} from {start}"
+                );
+            }
+        }
     }
 
     #[test]
