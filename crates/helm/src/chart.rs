@@ -563,6 +563,47 @@ struct Rule {
     negate: bool,
     must_dir: bool,
     kind: RuleKind,
+    shape: Shape,
+}
+
+/// How a rule's pattern matches. Most of a `.helmignore`'s file rules are a name (`.DS_Store`)
+/// or `*` and a suffix (`*.swp`), which need no general match: that was 14,000 instructions a
+/// file for prometheus's 167 files, on the render's way to its first template.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    /// No `*`, `?`, `[` or `\`: the name itself.
+    Literal,
+    /// `*` then a literal: a name ending with it, with no `/` before it.
+    StarSuffix,
+    /// Anything else, matched as `filepath.Match` does.
+    General,
+}
+
+impl Shape {
+    fn of(pattern: &str) -> Shape {
+        let meta = |c: char| matches!(c, '*' | '?' | '[' | '\\');
+        match pattern.strip_prefix('*') {
+            _ if !pattern.contains(meta) => Shape::Literal,
+            Some(rest) if !rest.contains(meta) => Shape::StarSuffix,
+            _ => Shape::General,
+        }
+    }
+}
+
+impl Rule {
+    fn matches(&self, name: &str) -> bool {
+        match self.shape {
+            Shape::Literal => self.pattern == name,
+            Shape::StarSuffix => {
+                let suffix = &self.pattern[1..];
+                // `*` stops at a separator: the part before the suffix has none.
+                name.len() >= suffix.len()
+                    && name.ends_with(suffix)
+                    && !name.as_bytes()[..name.len() - suffix.len()].contains(&b'/')
+            }
+            Shape::General => crate::pathmatch::matches(&self.pattern, name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -626,6 +667,7 @@ impl Ignore {
             negate,
             must_dir,
             kind,
+            shape: Shape::of(pattern),
         });
         Ok(())
     }
@@ -635,6 +677,7 @@ impl Ignore {
         if path.is_empty() || path == "." || path == "./" {
             return false;
         }
+        let base = path.rsplit('/').next().unwrap_or(path);
         for r in &self.0 {
             // A folder's rule (`ci/`) decides a file without matching it: most rules of a
             // `.helmignore` are folders', and most paths a chart's walk asks about are files.
@@ -645,10 +688,10 @@ impl Ignore {
                 continue;
             }
             let name = match r.kind {
-                RuleKind::Base => path.rsplit('/').next().unwrap_or(path),
+                RuleKind::Base => base,
                 _ => path,
             };
-            let m = crate::pathmatch::matches(&r.pattern, name);
+            let m = r.matches(name);
             if r.negate {
                 if !m {
                     return true;
@@ -1110,6 +1153,36 @@ mod tests {
 
     /// Every path of up to three characters over an alphabet of `/`, bytes below and above it
     /// and a multi-byte character: the walk orders each pair as their `/`-separated parts do.
+    /// Every pattern and name of up to four characters over `.helmignore`'s usual characters:
+    /// a rule's shortcut (a name, or `*` and a suffix) matches as `filepath.Match` does.
+    #[test]
+    fn rule_shapes_match_as_the_pattern_does() {
+        let patterns = crate::short_strings::up_to(&["a", ".", "/", "*", "?", "é"], 4);
+        let names = crate::short_strings::up_to(&["a", "b", ".", "/", "é"], 4);
+        let mut shortcuts = 0;
+        for p in &patterns {
+            if crate::pathmatch::validate(p).is_err() {
+                continue;
+            }
+            let rule = Rule {
+                pattern: p.clone(),
+                negate: false,
+                must_dir: false,
+                kind: RuleKind::Path,
+                shape: Shape::of(p),
+            };
+            shortcuts += usize::from(rule.shape != Shape::General);
+            for n in &names {
+                assert_eq!(
+                    rule.matches(n),
+                    crate::pathmatch::matches(p, n),
+                    "pattern {p:?} against {n:?}"
+                );
+            }
+        }
+        assert!(shortcuts > 400, "{shortcuts} patterns took a shortcut");
+    }
+
     #[test]
     fn the_walk_orders_paths_by_their_parts() {
         let paths = crate::short_strings::up_to(&["a", "/", "-", ".", "0", "\0", "é", "~"], 3);
