@@ -849,27 +849,36 @@ pub fn parse_values(data: &str) -> ValuesDocs {
     let parse = |doc: &str| DocStep::Parsed(parse_documents(doc, YamlLimits::default()));
     // The reader returns a document when it meets the separator after it, having checked
     // that separator first; the document is parsed before anything after it is read.
-    let (mut start, mut pos) = (0, 0);
-    for line in data.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix("---") {
-            let after = rest.trim();
-            if !after.is_empty() && !after.starts_with('#') {
-                steps.push(DocStep::BadSeparator(after.to_owned()));
-                return ValuesDocs(steps);
-            }
-            if pos > start {
-                steps.push(parse(&data[start..pos]));
-            }
-            pos += line.len();
-            start = pos;
-            continue;
+    let mut start = 0;
+    for (line, end) in separator_lines(data) {
+        let after = data[line + 3..end].trim();
+        if !after.is_empty() && !after.starts_with('#') {
+            steps.push(DocStep::BadSeparator(after.to_owned()));
+            return ValuesDocs(steps);
         }
-        pos += line.len();
+        if line > start {
+            steps.push(parse(&data[start..line]));
+        }
+        start = end;
     }
-    if pos > start {
-        steps.push(parse(&data[start..pos]));
+    if data.len() > start {
+        steps.push(parse(&data[start..]));
     }
     ValuesDocs(steps)
+}
+
+/// Where each line that starts with `---` begins and ends (after its `\n`), found by `memchr`
+/// rather than by splitting a values file into all its lines (3,500 searches for prometheus's).
+fn separator_lines(data: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = data.as_bytes();
+    let first = data.starts_with("---").then_some(0);
+    first
+        .into_iter()
+        .chain(memchr::memmem::find_iter(bytes, b"\n---").map(|i| i + 1))
+        .map(move |line| {
+            let end = memchr::memchr(b'\n', &bytes[line..]).map_or(bytes.len(), |i| line + i + 1);
+            (line, end)
+        })
 }
 
 /// The values of a file's documents, merged; the first failure in reading order is the error.
@@ -1181,6 +1190,24 @@ mod tests {
             }
         }
         assert!(shortcuts > 400, "{shortcuts} patterns took a shortcut");
+    }
+
+    /// Every string of up to seven characters over the separator's: the lines `memchr` finds
+    /// are the lines a split into lines finds starting with `---`.
+    #[test]
+    fn separator_lines_are_the_lines_starting_with_three_dashes() {
+        for data in crate::short_strings::up_to(&["-", "\n", "a", "#", "\r"], 7) {
+            let mut by_lines = Vec::new();
+            let mut pos = 0;
+            for line in data.split_inclusive('\n') {
+                if line.starts_with("---") {
+                    by_lines.push((pos, pos + line.len()));
+                }
+                pos += line.len();
+            }
+            let found: Vec<_> = separator_lines(&data).collect();
+            assert_eq!(found, by_lines, "{data:?}");
+        }
     }
 
     #[test]
