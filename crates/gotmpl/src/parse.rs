@@ -1185,76 +1185,82 @@ pub fn unquote(s: &str) -> Result<String, String> {
             }
             Ok(inner.replace('\r', ""))
         }
-        b'"' | b'\'' => {
-            if q == b'\'' && inner.chars().count() != 1 && !inner.starts_with('\\') {
-                return Err(err());
-            }
-            let mut bytes = Vec::new();
-            let mut chars = inner.char_indices().peekable();
-            while let Some((_, c)) = chars.next() {
-                if c == q as char || c == '\n' {
-                    return Err(err());
-                }
-                if c != '\\' {
-                    let mut buf = [0u8; 4];
-                    bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    continue;
-                }
-                let Some((_, e)) = chars.next() else {
-                    return Err(err());
-                };
-                let simple = match e {
-                    'a' => Some(7u8),
-                    'b' => Some(8),
-                    'f' => Some(12),
-                    'n' => Some(b'\n'),
-                    'r' => Some(b'\r'),
-                    't' => Some(b'\t'),
-                    'v' => Some(11),
-                    '\\' => Some(b'\\'),
-                    '\'' if q == b'\'' => Some(b'\''),
-                    '"' if q == b'"' => Some(b'"'),
-                    _ => None,
-                };
-                if let Some(x) = simple {
-                    bytes.push(x);
-                    continue;
-                }
-                let mut take = |n: usize, radix: u32| -> Result<u32, String> {
-                    let mut v = 0u32;
-                    for _ in 0..n {
-                        let Some((_, d)) = chars.next() else {
-                            return Err(err());
-                        };
-                        v = v * radix + d.to_digit(radix).ok_or_else(err)?;
-                    }
-                    Ok(v)
-                };
-                match e {
-                    'x' => bytes.push(take(2, 16)? as u8),
-                    '0'..='7' => {
-                        let rest = take(2, 8)?;
-                        let v = (e as u32 - '0' as u32) * 64 + rest;
-                        if v > 255 {
-                            return Err(err());
-                        }
-                        bytes.push(v as u8);
-                    }
-                    'u' | 'U' => {
-                        let v = take(if e == 'u' { 4 } else { 8 }, 16)?;
-                        let c = char::from_u32(v).ok_or_else(err)?;
-                        let mut buf = [0u8; 4];
-                        bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    }
-                    _ => return Err(err()),
-                }
-            }
-            String::from_utf8(bytes).map_err(|_| {
-                "a string constant that is not valid UTF-8 (unsupported by Gantry)".to_owned()
-            })
-        }
+        // Most of a chart's strings have nothing to unescape: the text between the quotes, as
+        // [`unescape`] would copy it.
+        b'"' if !inner.bytes().any(|c| matches!(c, b'\\' | b'"' | b'\n')) => Ok(inner.to_owned()),
+        b'"' | b'\'' => unescape(inner, q),
         _ => Err(err()),
     }
+}
+
+/// The text between the quotes `q` of a quoted string, its escapes read as Go's.
+fn unescape(inner: &str, q: u8) -> Result<String, String> {
+    let err = || "invalid syntax".to_owned();
+    if q == b'\'' && inner.chars().count() != 1 && !inner.starts_with('\\') {
+        return Err(err());
+    }
+    let mut bytes = Vec::new();
+    let mut chars = inner.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c == q as char || c == '\n' {
+            return Err(err());
+        }
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        let Some((_, e)) = chars.next() else {
+            return Err(err());
+        };
+        let simple = match e {
+            'a' => Some(7u8),
+            'b' => Some(8),
+            'f' => Some(12),
+            'n' => Some(b'\n'),
+            'r' => Some(b'\r'),
+            't' => Some(b'\t'),
+            'v' => Some(11),
+            '\\' => Some(b'\\'),
+            '\'' if q == b'\'' => Some(b'\''),
+            '"' if q == b'"' => Some(b'"'),
+            _ => None,
+        };
+        if let Some(x) = simple {
+            bytes.push(x);
+            continue;
+        }
+        let mut take = |n: usize, radix: u32| -> Result<u32, String> {
+            let mut v = 0u32;
+            for _ in 0..n {
+                let Some((_, d)) = chars.next() else {
+                    return Err(err());
+                };
+                v = v * radix + d.to_digit(radix).ok_or_else(err)?;
+            }
+            Ok(v)
+        };
+        match e {
+            'x' => bytes.push(take(2, 16)? as u8),
+            '0'..='7' => {
+                let rest = take(2, 8)?;
+                let v = (e as u32 - '0' as u32) * 64 + rest;
+                if v > 255 {
+                    return Err(err());
+                }
+                bytes.push(v as u8);
+            }
+            'u' | 'U' => {
+                let v = take(if e == 'u' { 4 } else { 8 }, 16)?;
+                let c = char::from_u32(v).ok_or_else(err)?;
+                let mut buf = [0u8; 4];
+                bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            _ => return Err(err()),
+        }
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| "a string constant that is not valid UTF-8 (unsupported by Gantry)".to_owned())
 }
 
 fn new_number(pos: usize, text: &str, typ: ItemType) -> Result<NumberNode, String> {
@@ -1342,6 +1348,30 @@ mod tests {
         parse("t", s, &f)
             .map(|set| set["t"].root.to_string())
             .map_err(|e| e.msg)
+    }
+
+    /// Every string of up to four characters over eight, quoted: a string with nothing to
+    /// unescape is what the escape reader makes of it, and one with a quote, a line break or a
+    /// backslash is left to that reader.
+    #[test]
+    fn strings_without_escapes_unquote_as_the_escape_reader_reads_them() {
+        let alphabet = ['a', 'é', ' ', '\t', '"', '\n', '\\', 'n'];
+        let mut inners = vec![String::new()];
+        let mut last = inners.clone();
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            inners.extend(last.iter().cloned());
+        }
+        for inner in &inners {
+            assert_eq!(
+                unquote(&format!("\"{inner}\"")),
+                unescape(inner, b'"'),
+                "{inner:?}"
+            );
+        }
     }
 
     /// A template's text nodes are ranges of the text it was parsed from, not copies: a chart's
