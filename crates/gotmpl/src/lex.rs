@@ -63,7 +63,7 @@ impl ItemType {
 
 /// A token: its type, byte position, text and starting line. The text borrows the input and
 /// an error's message is the lexer's ([`Lexer::error`]), so a token is copied, not cloned: the
-/// parser's lookahead copies every token in and out (cloning a `Cow` there was a tenth of
+/// parser's lookahead copies every token in and out (cloning a `Cow` there was an eighth of
 /// parsing).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Item<'a> {

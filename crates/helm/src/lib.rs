@@ -316,7 +316,7 @@ fn render_with_helper<E>(
         // a TLB shootdown on the other core on the way to the answer (so is a thread's that
         // ended before it was detached). A detached thread's stack goes to glibc's cache,
         // where the next helper takes it.
-        let helper = ahead.as_ref().is_some_and(|a| {
+        let helper_started = ahead.as_ref().is_some_and(|a| {
             let names = &func_names;
             std::thread::Builder::new()
                 .name("helm-parse".into())
@@ -332,7 +332,7 @@ fn render_with_helper<E>(
         // A helper waits for the templates until the render provides them or stops it: a read
         // or render that panics stops it too, or the scope would wait for it forever.
         let stop = StopOnDrop(ahead.as_ref());
-        let out = read(req, helper).map(|()| {
+        let out = read(req, helper_started).map(|()| {
             if let Some(a) = &ahead {
                 a.provide(&req.chart);
             }
