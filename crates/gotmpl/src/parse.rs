@@ -1356,15 +1356,7 @@ mod tests {
     #[test]
     fn strings_without_escapes_unquote_as_the_escape_reader_reads_them() {
         let alphabet = ['a', 'é', ' ', '\t', '"', '\n', '\\', 'n'];
-        let mut inners = vec![String::new()];
-        let mut last = inners.clone();
-        for _ in 0..4 {
-            last = last
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
-                .collect();
-            inners.extend(last.iter().cloned());
-        }
+        let inners = crate::short_strings::up_to(&alphabet, 4);
         for inner in &inners {
             assert_eq!(
                 unquote(&format!("\"{inner}\"")),
