@@ -16,12 +16,14 @@ use sha2::Sha256;
 
 mod git;
 mod process;
+mod short_strings;
 pub use git::{GitRepo, configmap, git_in, init_logs};
 pub use process::{
     Captured, UsageCase, assert_refuses_old_nats, assert_usage_errors, capture_http, http_exchange,
     http_status, kubectl, nats_greets, nats_server_version, poll, read_until_line, tool, tools_bin,
     wait_for, wait_http_status, wait_listening, wait_nats,
 };
+pub use short_strings::up_to;
 
 /// Names the `nats-server` binary to use; otherwise `.tools/venv/bin`, then `PATH`.
 pub const NATS_SERVER_BIN_ENV: &str = "GANTRY_NATS_SERVER_BIN";

@@ -815,7 +815,7 @@ mod tests {
     #[test]
     fn scan_alnum_is_next_until_not_alnum_then_backup() {
         let alphabet = ['a', 'Z', '0', '_', ' ', '\n', '.', '}', 'é', '→', '٣'];
-        let strings = crate::short_strings::up_to(&alphabet, 4);
+        let strings = gantry_tests::up_to(&alphabet, 4);
         for s in &strings {
             for (start, _) in s.char_indices().chain([(s.len(), ' ')]) {
                 let mut fast = Lexer::new(s);

@@ -13,8 +13,6 @@ pub mod exec;
 pub mod gofmt;
 mod lex;
 pub mod parse;
-#[cfg(test)]
-mod short_strings;
 pub mod strconv;
 pub mod value;
 

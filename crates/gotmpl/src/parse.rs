@@ -1356,7 +1356,7 @@ mod tests {
     #[test]
     fn strings_without_escapes_unquote_as_the_escape_reader_reads_them() {
         let alphabet = ['a', 'é', ' ', '\t', '"', '\n', '\\', 'n'];
-        let inners = crate::short_strings::up_to(&alphabet, 4);
+        let inners = gantry_tests::up_to(&alphabet, 4);
         for inner in &inners {
             assert_eq!(
                 unquote(&format!("\"{inner}\"")),

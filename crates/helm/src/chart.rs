@@ -1166,8 +1166,8 @@ mod tests {
     /// a rule's shortcut (a name, or `*` and a suffix) matches as `filepath.Match` does.
     #[test]
     fn rule_shapes_match_as_the_pattern_does() {
-        let patterns = crate::short_strings::up_to(&["a", ".", "/", "*", "?", "é"], 4);
-        let names = crate::short_strings::up_to(&["a", "b", ".", "/", "é"], 4);
+        let patterns = gantry_tests::up_to(&["a", ".", "/", "*", "?", "é"], 4);
+        let names = gantry_tests::up_to(&["a", "b", ".", "/", "é"], 4);
         let mut shortcuts = 0;
         for p in &patterns {
             if crate::pathmatch::validate(p).is_err() {
@@ -1196,7 +1196,7 @@ mod tests {
     /// are the lines a split into lines finds starting with `---`.
     #[test]
     fn separator_lines_are_the_lines_starting_with_three_dashes() {
-        for data in crate::short_strings::up_to(&["-", "\n", "a", "#", "\r"], 7) {
+        for data in gantry_tests::up_to(&["-", "\n", "a", "#", "\r"], 7) {
             let mut by_lines = Vec::new();
             let mut pos = 0;
             for line in data.split_inclusive('\n') {
@@ -1212,7 +1212,7 @@ mod tests {
 
     #[test]
     fn the_walk_orders_paths_by_their_parts() {
-        let paths = crate::short_strings::up_to(&["a", "/", "-", ".", "0", "\0", "é", "~"], 3);
+        let paths = gantry_tests::up_to(&["a", "/", "-", ".", "0", "\0", "é", "~"], 3);
         for a in &paths {
             for b in &paths {
                 assert_eq!(

@@ -18,8 +18,6 @@ pub mod manifest;
 pub mod objects;
 mod pathmatch;
 pub mod schema;
-#[cfg(test)]
-mod short_strings;
 pub mod strvals;
 pub mod values;
 pub mod yaml;
