@@ -141,20 +141,16 @@ fn coalesce_globals(dest: &Map, src: &Map) {
 }
 
 fn clean_nil_values(m: &Map) {
-    let keys: Vec<String> = m.data.borrow().keys().cloned().collect();
-    for k in keys {
-        let v = m.get(&k);
-        match v {
-            Some(Value::Nil) => {
-                m.data.borrow_mut().remove(&k);
-            }
-            Some(v) => {
-                if let Some(sub) = as_table(&v) {
-                    clean_nil_values(&sub);
-                }
-            }
-            None => {}
-        }
+    // In place: copying out every key of a large table (and each value, to look at it) was
+    // most of coalescing a chart of 1,000 apps. The tables within are collected before any is
+    // visited, so that no table is borrowed while another is changed.
+    let tables: Vec<Map> = {
+        let mut data = m.data.borrow_mut();
+        data.retain(|_, v| !matches!(v, Value::Nil));
+        data.values().filter_map(as_table).collect()
+    };
+    for t in &tables {
+        clean_nil_values(t);
     }
 }
 
@@ -460,5 +456,47 @@ fn as_map(v: &Map) -> Map {
         data: v.data.clone(),
         ty: &MAP_ANY,
         nil: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(entries: Vec<(&str, Value)>) -> Map {
+        Map::from_map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn nulls_go_at_every_depth_and_a_shared_table_is_cleaned_once_for_all() {
+        let shared = table(vec![("gone", Value::Nil), ("kept", Value::Int(1))]);
+        let inner = table(vec![
+            ("gone", Value::Nil),
+            (
+                "list",
+                Value::List(gantry_gotmpl::List::new(vec![Value::Nil])),
+            ),
+            ("shared", Value::Map(shared.clone())),
+        ]);
+        let top = table(vec![
+            ("a", Value::Nil),
+            ("b", Value::Map(inner)),
+            ("c", Value::Map(shared.clone())),
+            ("d", Value::str("x")),
+        ]);
+        clean_nil_values(&top);
+        let keys = |m: &Map| m.data.borrow().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&top), ["b", "c", "d"]);
+        let Some(Value::Map(inner)) = top.get("b") else {
+            panic!("b is a table")
+        };
+        // Only tables are cleaned: a list keeps its nulls.
+        assert_eq!(keys(&inner), ["list", "shared"]);
+        assert_eq!(keys(&shared), ["kept"]);
     }
 }
