@@ -1,6 +1,7 @@
 //! The read-only file systems a render reads from: a real directory rooted at a repository, or
 //! an in-memory tree (what the reconciler builds from a git tree at a commit).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -144,16 +145,48 @@ impl DirFs {
         Ok(parts)
     }
 
+    /// The repository path as the cache knows it: its parts joined by `/`, which is the path
+    /// itself when it has no empty or `.` part (as nearly every path asked about has).
+    fn key(path: &str) -> Result<Cow<'_, str>, FsError> {
+        let mut clean = true;
+        for part in path.split('/') {
+            if part == ".." || part.contains('\\') {
+                return Err(FsError::Escapes(path.to_owned()));
+            }
+            clean &= !part.is_empty() && part != ".";
+        }
+        if clean || path.is_empty() {
+            Ok(Cow::Borrowed(path))
+        } else {
+            Ok(Cow::Owned(Self::parts(path)?.join("/")))
+        }
+    }
+
+    /// What is at `path`, from the cache when it is there (without copying its real path).
+    fn kind(&self, path: &str) -> Result<Kind, FsError> {
+        let key = Self::key(path)?;
+        let known = self
+            .resolved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key.as_ref())
+            .map(|r| r.kind);
+        match known {
+            Some(kind) => Ok(kind),
+            None => self.resolve(path).map(|r| r.kind),
+        }
+    }
+
     fn resolve(&self, path: &str) -> Result<Resolved, FsError> {
+        let key = Self::key(path)?;
+        if let Some(r) = self.cached(&key) {
+            return Ok(r);
+        }
         let parts = Self::parts(path)?;
         let io = |source| FsError::Io {
             path: path.to_owned(),
             source,
         };
-        let key = parts.join("/");
-        if let Some(r) = self.cached(&key) {
-            return Ok(r);
-        }
         let Some((last, parents)) = parts.split_last() else {
             let meta = std::fs::metadata(&self.root).map_err(io)?;
             return Ok(Resolved {
@@ -189,7 +222,7 @@ impl DirFs {
         self.resolved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, resolved.clone());
+            .insert(key.into_owned(), resolved.clone());
         Ok(resolved)
     }
 
@@ -261,7 +294,7 @@ impl FileSystem for DirFs {
             path: path.to_owned(),
             source,
         })?;
-        let key = Self::parts(path)?.join("/");
+        let key = Self::key(path)?;
         let mut names = Vec::new();
         let mut seen = Vec::new();
         for entry in entries {
@@ -306,11 +339,11 @@ impl FileSystem for DirFs {
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        self.resolve(path).is_ok_and(|r| r.kind == Kind::Dir)
+        self.kind(path).is_ok_and(|k| k == Kind::Dir)
     }
 
     fn is_file(&self, path: &str) -> bool {
-        self.resolve(path).is_ok_and(|r| r.kind == Kind::File)
+        self.kind(path).is_ok_and(|k| k == Kind::File)
     }
 
     fn concurrent_reads(&self) -> bool {
@@ -519,6 +552,15 @@ mod tests {
                 assert!(matches!(fs.read("a/../x"), Err(FsError::Escapes(_))));
                 assert!(fs.is_dir("") && fs.is_dir("a/b") && fs.is_file("a/b/c.yaml"));
                 assert_eq!(fs.list_dir("in")?, vec!["c.yaml".to_owned()]);
+                // A path with empty or `.` parts is the path without them, cached or not.
+                assert_eq!(fs.read("a/./b//c.yaml")?, b"c");
+                assert!(fs.is_dir("./a/b/") && fs.is_file("a//b/./c.yaml"));
+                assert!(matches!(
+                    fs.read("a/./out/x.yaml"),
+                    Err(FsError::Escapes(_))
+                ));
+                assert!(!fs.is_dir("a//out") && !fs.is_file("./a/out/x.yaml"));
+                assert!(matches!(fs.read("a/.\\b/c.yaml"), Err(FsError::Escapes(_))));
             }
         }
         Ok(())

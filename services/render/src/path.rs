@@ -6,6 +6,9 @@ pub fn clean(path: &str) -> Option<String> {
     if path.starts_with('/') {
         return None;
     }
+    if is_clean(path) {
+        return Some(path.to_owned());
+    }
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -27,9 +30,20 @@ pub fn join(dir: &str, rel: &str) -> Option<String> {
     }
     if dir.is_empty() {
         clean(rel)
+    } else if is_clean(dir) && !rel.is_empty() && is_clean(rel) {
+        // A walk joins every name it lists onto a clean folder: one string, not two.
+        Some(format!("{dir}/{rel}"))
     } else {
         clean(&format!("{dir}/{rel}"))
     }
+}
+
+/// Whether `clean` returns `path` as it is: no leading `/`, and no empty, `.` or `..` part.
+pub fn is_clean(path: &str) -> bool {
+    path.is_empty()
+        || path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// Whether `path` is `dir` or lies below it (`""` is the root, above everything).
@@ -60,4 +74,48 @@ pub fn is_remote(reference: &str) -> bool {
 /// in its in-memory file system.
 pub fn display(path: &str) -> String {
     format!("/{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `clean` as it was before its shortcut: the parts, one by one.
+    fn clean_by_parts(path: &str) -> Option<String> {
+        if path.starts_with('/') {
+            return None;
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop()?;
+                }
+                p => parts.push(p),
+            }
+        }
+        Some(parts.join("/"))
+    }
+
+    #[test]
+    fn the_shortcuts_clean_and_join_as_the_parts_do() {
+        let all = gantry_tests::up_to(&['a', '.', '/'], 5);
+        for p in &all {
+            assert_eq!(clean(p), clean_by_parts(p), "clean({p:?})");
+        }
+        let short = gantry_tests::up_to(&['a', '.', '/'], 3);
+        for dir in &short {
+            for rel in &short {
+                let want = if rel.starts_with('/') {
+                    None
+                } else if dir.is_empty() {
+                    clean_by_parts(rel)
+                } else {
+                    clean_by_parts(&format!("{dir}/{rel}"))
+                };
+                assert_eq!(join(dir, rel), want, "join({dir:?}, {rel:?})");
+            }
+        }
+    }
 }
