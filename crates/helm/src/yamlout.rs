@@ -308,6 +308,7 @@ enum Style {
     Literal,
 }
 
+#[derive(Debug, PartialEq)]
 struct Analysis {
     multiline: bool,
     flow_plain: bool,
@@ -349,6 +350,30 @@ fn is_blank(c: char) -> bool {
 }
 
 fn analyze(value: &str) -> Analysis {
+    // Most keys and values `toYaml` writes are a word (`cpu`, `500m`, `app.kubernetes.io/name`):
+    // ASCII letters, digits and `_./-`, starting with a letter, digit or `_`. Nothing in one is
+    // an indicator, a space, a break or unprintable, so it is plain everywhere, which is the
+    // analysis below a character at a time, without collecting the characters first (that was
+    // most of a small `toYaml`).
+    let b = value.as_bytes();
+    if let Some(&first) = b.first()
+        && (first.is_ascii_alphanumeric() || first == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-'))
+    {
+        return Analysis {
+            multiline: false,
+            flow_plain: true,
+            block_plain: true,
+            single: true,
+            block: true,
+        };
+    }
+    analyze_chars(value)
+}
+
+/// go-yaml's `yaml_emitter_analyze_scalar`, a character at a time.
+fn analyze_chars(value: &str) -> Analysis {
     if value.is_empty() {
         return Analysis {
             multiline: false,
@@ -1066,6 +1091,16 @@ mod tests {
             ),
             "a: this is a very long string with many words that goes on and on past the eighty\n  column limit for sure yes\nb: |\n  multi\n  line\nc: '  lead'\nd: \"yes\"\ne: 1e+21\nf: 12345678901234567000\ng: \"123\"\nh: \"\"\nj:\n- 1\n- 2.5\n- x\nk: {}\nl: []\nm: 'a: b'\no: \"tab\\there\"\np: |-\n  multi\n  line no trailing\nq: '#comment'\nr: \"null\"\ns: \"1.0\"\nt: \"0x1F\"\nu: é ü\nv: |+\n  line1\n\n  line3\n"
         );
+    }
+
+    #[test]
+    fn a_word_is_analysed_as_the_character_reader_analyses_it() {
+        let alphabet = [
+            "a", "Z", "0", "_", ".", "/", "-", " ", ":", "#", "é", "\n", "'", ",",
+        ];
+        for s in gantry_tests::up_to(&alphabet, 4) {
+            assert_eq!(analyze(&s), analyze_chars(&s), "{s:?}");
+        }
     }
 
     #[test]
