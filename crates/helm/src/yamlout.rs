@@ -352,9 +352,9 @@ fn is_blank(c: char) -> bool {
 fn analyze(value: &str) -> Analysis {
     // Most keys and values `toYaml` writes are a word (`cpu`, `500m`, `app.kubernetes.io/name`):
     // ASCII letters, digits and `_./-`, starting with a letter, digit or `_`. Nothing in one is
-    // an indicator, a space, a break or unprintable, so it is plain everywhere, which is the
-    // analysis below a character at a time, without collecting the characters first (that was
-    // most of a small `toYaml`).
+    // an indicator, a space, a break or unprintable, so it is plain in every style, as the
+    // analysis a character at a time finds after collecting the characters (that was most of a
+    // small `toYaml`).
     let b = value.as_bytes();
     if let Some(&first) = b.first()
         && (first.is_ascii_alphanumeric() || first == b'_')
