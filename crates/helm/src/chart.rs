@@ -1160,8 +1160,6 @@ impl Chart {
 mod tests {
     use super::*;
 
-    /// Every path of up to three characters over an alphabet of `/`, bytes below and above it
-    /// and a multi-byte character: the walk orders each pair as their `/`-separated parts do.
     /// Every pattern and name of up to four characters over `.helmignore`'s usual characters:
     /// a rule's shortcut (a name, or `*` and a suffix) matches as `filepath.Match` does.
     #[test]
@@ -1210,6 +1208,8 @@ mod tests {
         }
     }
 
+    /// Every path of up to three characters over an alphabet of `/`, bytes below and above it
+    /// and a multi-byte character: the walk orders each pair as their `/`-separated parts do.
     #[test]
     fn the_walk_orders_paths_by_their_parts() {
         let paths = gantry_tests::up_to(&["a", "/", "-", ".", "0", "\0", "é", "~"], 3);
