@@ -146,16 +146,10 @@ impl DirFs {
     }
 
     /// The repository path as the cache knows it: its parts joined by `/`, which is the path
-    /// itself when it has no empty or `.` part (as nearly every path asked about has).
+    /// itself when it is clean and has no `\` (as nearly every path asked about is); any other
+    /// path is taken apart by [`DirFs::parts`], which refuses `..` and `\`.
     fn key(path: &str) -> Result<Cow<'_, str>, FsError> {
-        let mut clean = true;
-        for part in path.split('/') {
-            if part == ".." || part.contains('\\') {
-                return Err(FsError::Escapes(path.to_owned()));
-            }
-            clean &= !part.is_empty() && part != ".";
-        }
-        if clean || path.is_empty() {
+        if crate::path::is_clean(path) && !path.contains('\\') {
             Ok(Cow::Borrowed(path))
         } else {
             Ok(Cow::Owned(Self::parts(path)?.join("/")))
