@@ -257,7 +257,9 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
 /// gave. `fetch` must read only what `read` may read; what it gives is used only where its text
 /// is what `read` gave. Otherwise the chart is read, then rendered as by [`render`]. `read` is
 /// told whether the helper is working meanwhile: then a second thread reading would take its
-/// core (with one reader, prometheus's whole process took 0.45 ms less, alternated).
+/// core (with one reader, prometheus's whole process took 0.45 ms less, alternated). The
+/// render is then the process's one job, and the helper and the render spin for what they wait
+/// for from each other before they sleep ([`ahead::ParseAhead::spinning`]).
 pub fn render_reading<E>(
     mut req: Request,
     paths: &[String],
@@ -267,7 +269,8 @@ pub fn render_reading<E>(
     let planned = req
         .on_caller_thread
         .then(|| ahead::ParseAhead::planned(paths.iter().map(String::as_str)))
-        .flatten();
+        .flatten()
+        .map(ahead::ParseAhead::spinning);
     let Some(ahead) = planned else {
         read(&mut req, false)?;
         return Ok(render(req));
