@@ -98,6 +98,9 @@ pub struct ParseAhead {
 /// `None` when it cannot, and the render then parses what it reads itself.
 pub type Fetch<'a> = &'a (dyn Fn(&str) -> Option<Vec<u8>> + Sync);
 
+/// A [`Fetch`] owned: what a walk of the chart gives the helper ([`crate::Found`]).
+pub type FetchBox<'a> = Box<dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'a>;
+
 /// What a file of a chart is to the helper.
 enum Role {
     Chart,
@@ -877,7 +880,7 @@ mod tests {
                 ..crate::Request::default()
             };
             let body = || {
-                crate::render_reading(req, &paths, &fetch, |req, _| -> Result<(), ()> {
+                crate::render_reading(req, found(&paths, fetch), |req, _| -> Result<(), ()> {
                     req.chart = files.clone();
                     Ok(())
                 })
@@ -914,11 +917,65 @@ mod tests {
         };
         let fetch = |_: &str| None;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::render_reading(req, &paths, &fetch, |_, _| -> Result<(), ()> {
+            crate::render_reading(req, found(&paths, fetch), |_, _| -> Result<(), ()> {
                 panic!("the read failed")
             })
         }));
         assert!(outcome.is_err(), "the read's panic reaches the caller");
+    }
+
+    /// The helper starts before the walk: a walk that fails or panics, or finds a chart too
+    /// small for it, ends the helper waiting for its work, and the render answers (or the
+    /// panic reaches the caller) rather than wait for it.
+    #[test]
+    fn a_helper_started_before_the_walk_ends_with_it() {
+        let req = || crate::Request {
+            on_caller_thread: true,
+            ..crate::Request::default()
+        };
+        let unread = |_: &mut crate::Request, _| -> Result<(), &str> { panic!("not read") };
+        let failed = crate::render_reading(req(), || Err("the walk failed"), unread);
+        assert_eq!(failed.err(), Some("the walk failed"));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::render_reading(
+                req(),
+                || -> Result<crate::Found<'_>, ()> { panic!() },
+                |_, _| Ok(()),
+            )
+        }));
+        assert!(panicked.is_err(), "the walk's panic reaches the caller");
+        let mut files = chart();
+        files.remove("values.schema.json");
+        let paths: Vec<String> = files.keys().cloned().collect();
+        assert!(ParseAhead::planned(paths.iter().map(String::as_str)).is_none());
+        let small = crate::render_reading(
+            crate::Request {
+                stream: false,
+                ..req()
+            },
+            found(&paths, |_| None),
+            |req, busy| {
+                assert!(!busy, "no helper works meanwhile");
+                req.chart = files.clone();
+                Ok(())
+            },
+        );
+        let rendered = small.expect("read").expect("rendered");
+        assert_eq!(rendered.templates["c/templates/a.yaml"], "a: c");
+    }
+
+    /// A walk's result for [`crate::render_reading`]: the chart's files and what reads ahead.
+    fn found<'f>(
+        paths: &'f [String],
+        fetch: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'f,
+    ) -> impl FnOnce() -> Result<crate::Found<'f>, ()> {
+        let paths = paths.to_vec();
+        move || {
+            Ok(crate::Found {
+                paths,
+                fetch: Box::new(fetch),
+            })
+        }
     }
 
     /// A helper that panics (here in its `fetch`) is not the render's panic: it is caught on
@@ -937,10 +994,11 @@ mod tests {
             ..crate::Request::default()
         };
         let fetch = |_: &str| -> Option<Vec<u8>> { panic!("the helper's read failed") };
-        let outcome = crate::render_reading(req, &paths, &fetch, |req, _| -> Result<(), ()> {
-            req.chart = files;
-            Ok(())
-        });
+        let outcome =
+            crate::render_reading(req, found(&paths, fetch), |req, _| -> Result<(), ()> {
+                req.chart = files;
+                Ok(())
+            });
         let rendered = outcome
             .expect("the read succeeded")
             .expect("the render answers");

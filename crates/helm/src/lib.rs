@@ -249,34 +249,82 @@ fn check_installable(chart: &chart::Chart, release: &str) -> Result<(), HelmErro
     Ok(())
 }
 
-/// Renders a chart whose files are still to be read: `paths` are its files (by path in the
-/// chart, as a walk found them), and `read` reads them into the request. On the caller's
-/// thread ([`Request::on_caller_thread`]) and for a chart with a schema or many templates, the
-/// parse helper starts before `read` does: it reads the chart's values files and schemas with
-/// `fetch` and parses and compiles them while `read` runs, then parses the templates `read`
-/// gave. `fetch` must read only what `read` may read; what it gives is used only where its text
-/// is what `read` gave. Otherwise the chart is read, then rendered as by [`render`]. `read` is
-/// told whether the helper is working meanwhile: then a second thread reading would take its
-/// core (with one reader, prometheus's whole process took 0.45 ms less, alternated). The
-/// render is then the process's one job, and the helper and the render spin for what they wait
-/// for from each other before they sleep ([`ahead::ParseAhead::spinning`]).
-pub fn render_reading<E>(
+/// A chart found but not read yet: its files (by path in the chart, as a walk found them), and
+/// a reader of those the parse helper reads ahead of the render ([`ahead::reads_ahead`]).
+pub struct Found<'f> {
+    /// Every file of the chart, by path in it.
+    pub paths: Vec<String>,
+    /// Reads a file of the chart ahead of the render ([`ahead::Fetch`]).
+    pub fetch: ahead::FetchBox<'f>,
+}
+
+impl std::fmt::Debug for Found<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Renders a chart whose files are still to be found and read: `find` walks the chart, and
+/// `read` reads what it found into the request. On the caller's thread
+/// ([`Request::on_caller_thread`]), the parse helper's thread starts before `find` does, so
+/// that it is running by the time it has work: on these two-core VMs a thread started on the
+/// idle core first ran 0.1 to 3 ms later (uprobes), a walk of prometheus takes 0.6 ms.
+/// Alternated with the spinning alone, prometheus's whole process took 13.9 ms, 12.6 with
+/// this (200 rounds); a chart too small for the helper, whose thread ends at once, was no
+/// slower. For a
+/// chart with a schema or many templates ([`ahead::ParseAhead::planned`]), the helper reads
+/// the chart's values files and schemas with the walk's `fetch` and parses and compiles them
+/// while `read` runs, then parses the templates `read` gave; otherwise it ends at once.
+/// `fetch` must read only what `read` may read; what it gives is used only where its text is
+/// what `read` gave. Without the helper, the chart is read, then rendered as by [`render`].
+/// `read` is told whether the helper is working meanwhile: then a second thread reading would
+/// take its core (with one reader, prometheus's whole process took 0.45 ms less, alternated).
+/// The render is then the process's one job, and the helper and the render spin for what
+/// they wait for from each other before they sleep ([`ahead::ParseAhead::spinning`]).
+pub fn render_reading<'f, E>(
     mut req: Request,
-    paths: &[String],
-    fetch: ahead::Fetch<'_>,
+    find: impl FnOnce() -> Result<Found<'f>, E>,
     read: impl FnOnce(&mut Request, bool) -> Result<(), E>,
 ) -> Result<Result<Rendered, HelmError>, E> {
-    let planned = req
-        .on_caller_thread
-        .then(|| ahead::ParseAhead::planned(paths.iter().map(String::as_str)))
-        .flatten()
-        .map(ahead::ParseAhead::spinning);
-    let Some(ahead) = planned else {
+    if !req.on_caller_thread {
+        find()?;
         read(&mut req, false)?;
         return Ok(render(req));
-    };
+    }
+    // Made only for a render with the helper: a render without one makes its own.
+    let funcs = std::cell::OnceCell::new();
+    let job = Job::default();
     let mut spent = engine::Spent::new();
-    let out = render_with_helper(&mut req, &mut spent, Some(ahead), Some(fetch), read);
+    let out = std::thread::scope(|scope| {
+        let helper = spawn_helper(scope, || {
+            if let Some((ahead, fetch, names)) = job.wait() {
+                ahead.work(names, Some(fetch));
+            }
+        });
+        // Whatever ends the render before the helper has its work (an error, a panic) ends
+        // the helper too, or the scope would wait for it.
+        let mut give = GiveOnDrop {
+            job: &job,
+            helper: helper.clone(),
+        };
+        let Found { paths, fetch } = find()?;
+        let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str));
+        let Some(ahead) = planned.filter(|_| helper.is_some()) else {
+            give.set(None);
+            read(&mut req, false)?;
+            return Ok(render(std::mem::take(&mut req)));
+        };
+        let funcs = funcs.get_or_init(engine::funcs);
+        give.set(Some((ahead.spinning(), fetch, funcs.names())));
+        let ahead = job.0.get().and_then(Option::as_ref).map(|(a, _, _)| a);
+        read_and_render(&mut req, &mut spent, funcs, ahead, true, read)
+    });
+    // The templates' copies and the compiled schemas are freed after the answer, not before.
+    if let Some((a, _, _)) = job.0.into_inner().flatten() {
+        spent.push(Box::new(a));
+    }
     if req.keep_memory {
         std::mem::forget((spent, req));
     } else {
@@ -285,70 +333,129 @@ pub fn render_reading<E>(
     out
 }
 
-fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
-    let ahead = ahead::ParseAhead::collect(&req.chart);
-    match render_with_helper(req, spent, ahead, None, |_, _| {
-        Ok::<(), std::convert::Infallible>(())
-    }) {
-        Ok(out) => out,
-        Err(never) => match never {},
+/// The helper's work, once the walk has found it: the plan, the reader of the files it reads
+/// ahead, and the functions' names (for the parser).
+type Work<'f, 'n> = (
+    ahead::ParseAhead,
+    ahead::FetchBox<'f>,
+    gantry_gotmpl::FastSet<&'n str>,
+);
+
+/// What a helper started before the walk waits for: its work, or `None` when there is none.
+#[derive(Default)]
+struct Job<'f, 'n>(std::sync::OnceLock<Option<Work<'f, 'n>>>);
+
+impl<'f, 'n> Job<'f, 'n> {
+    /// The helper's work once it is given, spinning before it sleeps as
+    /// [`ahead::ParseAhead::spinning`] does (the walk is short).
+    fn wait(
+        &self,
+    ) -> Option<(
+        &ahead::ParseAhead,
+        ahead::Fetch<'_>,
+        &gantry_gotmpl::FastSet<&'n str>,
+    )> {
+        let start = Instant::now();
+        let given = loop {
+            if let Some(given) = self.0.get() {
+                break given;
+            }
+            if start.elapsed() < Duration::from_millis(25) {
+                std::hint::spin_loop();
+            } else {
+                // Unparked once the job is set; a spurious wake-up only looks again.
+                std::thread::park_timeout(Duration::from_millis(10));
+            }
+        };
+        let (ahead, fetch, names) = given.as_ref()?;
+        Some((ahead, &**fetch, names))
     }
 }
 
-/// Renders `req` once `read` has read its chart, with `ahead`'s helper (when there is one) on
-/// a thread of its own from before `read` to the end of the render.
-fn render_with_helper<E>(
-    req: &mut Request,
-    spent: &mut engine::Spent,
-    ahead: Option<ahead::ParseAhead>,
-    fetch: Option<ahead::Fetch<'_>>,
-    read: impl FnOnce(&mut Request, bool) -> Result<(), E>,
-) -> Result<Result<Rendered, HelmError>, E> {
+/// Gives the helper its work (or none), once: on [`GiveOnDrop::set`] or when dropped.
+struct GiveOnDrop<'j, 'f, 'n> {
+    job: &'j Job<'f, 'n>,
+    helper: Option<std::thread::Thread>,
+}
+
+impl<'f, 'n> GiveOnDrop<'_, 'f, 'n> {
+    fn set(&mut self, work: Option<Work<'f, 'n>>) {
+        let _ = self.job.0.set(work);
+        if let Some(h) = self.helper.take() {
+            h.unpark();
+        }
+    }
+}
+
+impl Drop for GiveOnDrop<'_, '_, '_> {
+    fn drop(&mut self) {
+        self.set(None);
+    }
+}
+
+/// Starts the parse helper's thread, which runs `work` (a panic in it is not the render's:
+/// the render parses what the helper gave up). The thread is detached as it starts (its handle
+/// dropped): the scope still waits for its work to end, but a joined thread's stack (all of
+/// `STACK_SIZE`) is unmapped by the thread that joins it, a TLB shootdown on the other core on
+/// the way to the answer (so is a thread's that ended before it was detached). A detached
+/// thread's stack goes to glibc's cache, where the next helper takes it. `None` when it could
+/// not start.
+fn spawn_helper<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    work: impl FnOnce() + Send + 'scope,
+) -> Option<std::thread::Thread> {
+    std::thread::Builder::new()
+        .name("helm-parse".into())
+        .stack_size(STACK_SIZE)
+        .spawn_scoped(scope, move || {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        })
+        .ok()
+        .map(|h| h.thread().clone())
+}
+
+fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let funcs = engine::funcs();
-    // Only a parse on the helper needs the names apart from the functions.
-    let func_names = match &ahead {
-        Some(_) => funcs.names(),
-        None => Default::default(),
+    let Some(ahead) = ahead::ParseAhead::collect(&req.chart) else {
+        return render_loaded(req, spent, &funcs, &|_| None, None);
     };
+    let names = funcs.names();
     let out = std::thread::scope(|scope| {
-        // Without the helper, the render parses everything itself. The helper is detached as
-        // it starts (its handle dropped): the scope still waits for its work to end, but a
-        // joined thread's stack (all of `STACK_SIZE`) is unmapped by the thread that joins it,
-        // a TLB shootdown on the other core on the way to the answer (so is a thread's that
-        // ended before it was detached). A detached thread's stack goes to glibc's cache,
-        // where the next helper takes it.
-        let helper_started = ahead.as_ref().is_some_and(|a| {
-            let names = &func_names;
-            std::thread::Builder::new()
-                .name("helm-parse".into())
-                .stack_size(STACK_SIZE)
-                .spawn_scoped(scope, move || {
-                    // A helper that panicked is not the render's panic: the render parses what
-                    // the helper gave up. Caught here, as the helper is not joined.
-                    let work = std::panic::AssertUnwindSafe(|| a.work(names, fetch));
-                    let _ = std::panic::catch_unwind(work);
-                })
-                .is_ok()
-        });
-        // A helper waits for the templates until the render provides them or stops it: a read
-        // or render that panics stops it too, or the scope would wait for it forever.
-        let stop = StopOnDrop(ahead.as_ref());
-        let out = read(req, helper_started).map(|()| {
-            if let Some(a) = &ahead {
-                a.provide(&req.chart);
-            }
-            let has = |f: &str| funcs.has(f);
-            let schemas = |text: &[u8]| ahead.as_ref().and_then(|a| a.schema(text, &has));
-            render_loaded(req, spent, &funcs, &schemas, ahead.as_ref())
-        });
-        // The helper need not parse what an early error left unused.
-        drop(stop);
-        out
+        let started = spawn_helper(scope, || ahead.work(&names, None)).is_some();
+        let read = |_: &mut Request, _| Ok::<(), std::convert::Infallible>(());
+        match read_and_render(req, spent, &funcs, Some(&ahead), started, read) {
+            Ok(out) => out,
+            Err(never) => match never {},
+        }
     });
     // The templates' copies and the compiled schemas are freed after the answer, not before.
-    if let Some(a) = ahead {
-        spent.push(Box::new(a));
-    }
+    spent.push(Box::new(ahead));
+    out
+}
+
+/// Reads the chart with `read` and renders it, with `ahead`'s helper on a thread of its own
+/// (when `helper_started`) from before `read` to the end of the render.
+fn read_and_render<E>(
+    req: &mut Request,
+    spent: &mut engine::Spent,
+    funcs: &Rc<gantry_gotmpl::Funcs>,
+    ahead: Option<&ahead::ParseAhead>,
+    helper_started: bool,
+    read: impl FnOnce(&mut Request, bool) -> Result<(), E>,
+) -> Result<Result<Rendered, HelmError>, E> {
+    // A helper waits for the templates until the render provides them or stops it: a read or
+    // render that panics stops it too, or the scope would wait for it forever.
+    let stop = StopOnDrop(ahead);
+    let out = read(req, helper_started).map(|()| {
+        if let Some(a) = ahead {
+            a.provide(&req.chart);
+        }
+        let has = |f: &str| funcs.has(f);
+        let schemas = |text: &[u8]| ahead.and_then(|a| a.schema(text, &has));
+        render_loaded(req, spent, funcs, &schemas, ahead)
+    });
+    // The helper need not parse what an early error left unused.
+    drop(stop);
     out
 }
 

@@ -78,17 +78,16 @@ pub trait HelmRenderer: Send + Sync {
             ..HelmOutput::default()
         })
     }
-    /// Renders the chart whose files are `paths` (in the chart, found but not read yet) once
-    /// `read` has read it into a request; a renderer may start work meanwhile, reading the
-    /// chart's files with `fetch` (see [`gantry_helm::render_reading`]), and then tells `read`
-    /// that a thread of its own is busy (`read` then reads on its own thread only).
-    fn render_chart_reading(
+    /// Renders the chart that `find` finds (its files, not read yet) once `read` has read it
+    /// into a request; a renderer may start work before `find` and meanwhile, reading the
+    /// chart's files with what `find` gives (see [`gantry_helm::render_reading`]), and then
+    /// tells `read` that a thread of its own is busy (`read` then reads on its own thread only).
+    fn render_chart_reading<'f>(
         &self,
-        paths: &[String],
-        fetch: gantry_helm::ahead::Fetch<'_>,
+        find: &mut dyn FnMut() -> Result<gantry_helm::Found<'f>, RenderError>,
         read: &mut dyn FnMut(bool) -> Result<HelmRequest, RenderError>,
     ) -> Result<HelmOutput, RenderError> {
-        let _ = (paths, fetch);
+        find()?;
         Ok(self.render_chart(read(false)?)?)
     }
 }
@@ -168,17 +167,16 @@ impl HelmRenderer for NativeHelm {
         Ok(output(gantry_helm::render(self.request(req))?))
     }
 
-    fn render_chart_reading(
+    fn render_chart_reading<'f>(
         &self,
-        paths: &[String],
-        fetch: gantry_helm::ahead::Fetch<'_>,
+        find: &mut dyn FnMut() -> Result<gantry_helm::Found<'f>, RenderError>,
         read: &mut dyn FnMut(bool) -> Result<HelmRequest, RenderError>,
     ) -> Result<HelmOutput, RenderError> {
         let start = gantry_helm::Request {
             on_caller_thread: self.on_caller_thread,
             ..gantry_helm::Request::default()
         };
-        let r = gantry_helm::render_reading(start, paths, fetch, |req, busy| {
+        let r = gantry_helm::render_reading(start, find, |req, busy| {
             *req = self.request(read(busy)?);
             Ok::<(), RenderError>(())
         })?;
@@ -485,26 +483,38 @@ pub(crate) fn render_chart(
         let parent = dir.rsplit_once('/').map_or("", |(parent, _)| parent);
         return Ok(helm.render_chart(request(engine, parent, helm, files)?)?);
     }
-    let mut found = find(engine, dir)?;
-    let paths: Vec<String> = found
-        .paths
-        .iter()
-        .map(|p| relative(dir, p).to_owned())
-        .collect();
-    // The files the renderer may read before the render reads the chart (its values files and
-    // schemas), each only where the render's own read would be let through.
-    let ahead: HashMap<&str, String> = paths
-        .iter()
-        .zip(&found.paths)
-        .filter(|(rel, p)| gantry_helm::ahead::reads_ahead(rel) && engine.check_real(p).is_ok())
-        .map(|(rel, p)| (rel.as_str(), p.clone()))
-        .collect();
+    // What the walk found, for the read.
+    let found = std::cell::RefCell::new(Found::default());
     let fs = engine.fs;
-    let fetch = |rel: &str| fs.read(ahead.get(rel)?).ok();
-    helm.render_chart_reading(&paths, &fetch, &mut |busy| {
-        let files = read_found(engine, dir, std::mem::take(&mut found), !busy)?;
-        request(engine, dir, helm, files)
-    })
+    helm.render_chart_reading(
+        &mut || {
+            let walked = find(engine, dir)?;
+            let paths: Vec<String> = walked
+                .paths
+                .iter()
+                .map(|p| relative(dir, p).to_owned())
+                .collect();
+            // The files the renderer may read before the render reads the chart (its values
+            // files and schemas), each only where the render's own read would be let through.
+            let ahead: HashMap<String, String> = paths
+                .iter()
+                .zip(&walked.paths)
+                .filter(|(rel, p)| {
+                    gantry_helm::ahead::reads_ahead(rel) && engine.check_real(p).is_ok()
+                })
+                .map(|(rel, p)| (rel.clone(), p.clone()))
+                .collect();
+            *found.borrow_mut() = walked;
+            Ok(gantry_helm::Found {
+                paths,
+                fetch: Box::new(move |rel: &str| fs.read(ahead.get(rel)?).ok()),
+            })
+        },
+        &mut |busy| {
+            let files = read_found(engine, dir, found.take(), !busy)?;
+            request(engine, dir, helm, files)
+        },
+    )
 }
 
 /// The request for the chart at `dir` whose files are `files`, with the values files `helm`'s
