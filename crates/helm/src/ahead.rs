@@ -276,12 +276,12 @@ impl ParseAhead {
         }
     }
 
-    /// This helper and the render spin for what they wait for (up to [`SPIN_FOR`]) before they
+    /// This helper and the render spin for what they wait for (up to 25 ms) before they
     /// sleep: for a render that is the process's one job, on a machine whose other cores have
     /// nothing else to do. A core left idle while its thread sleeps may be slow to wake: on a
     /// virtual machine it is a virtual CPU the host must schedule again. On this project's
     /// two-core VMs, ftrace showed a thread woken on the idle core run 2.1 ms later
-    /// (`sched_wakeup_new` to `sched_switch`, the whole render 12 ms). Alternated, spinning
+    /// (`sched_wakeup_new` to `sched_switch`, in a whole process of 23 ms). Alternated, spinning
     /// took prometheus's whole process from 15.0 to 13.9 ms, tempo-distributed's from 14.4 to
     /// 13.2. On a single core, the thread waited for could not run while another spins: this
     /// render sleeps at once there.

@@ -273,7 +273,7 @@ pub struct EngineOutput {
 /// as it and every template that defines others are in the set, while `ahead`'s helper thread
 /// parses the rest: the output is the same because a template that defines nothing adds only
 /// its own name, and a lookup of a name the set lacks first adds the template of that name
-/// ([`SetBuilder::complete_for`]). Any parse error, once all are parsed, wins over an
+/// (`SetBuilder::complete_for`). Any parse error, once all are parsed, wins over an
 /// execution error, as in Helm.
 pub fn render(
     chart: &Chart,

@@ -269,20 +269,20 @@ impl std::fmt::Debug for Found<'_> {
 /// Renders a chart whose files are still to be found and read: `find` walks the chart, and
 /// `read` reads what it found into the request. On the caller's thread
 /// ([`Request::on_caller_thread`]), the parse helper's thread starts before `find` does, so
-/// that it is running by the time it has work: on these two-core VMs a thread started on the
-/// idle core first ran 0.1 to 3 ms later (uprobes), a walk of prometheus takes 0.6 ms.
-/// Alternated with the spinning alone, prometheus's whole process took 13.9 ms, 12.6 with
-/// this (200 rounds); a chart too small for the helper, whose thread ends at once, was no
-/// slower. For a
-/// chart with a schema or many templates ([`ahead::ParseAhead::planned`]), the helper reads
-/// the chart's values files and schemas with the walk's `fetch` and parses and compiles them
-/// while `read` runs, then parses the templates `read` gave; otherwise it ends at once.
-/// `fetch` must read only what `read` may read; what it gives is used only where its text is
-/// what `read` gave. Without the helper, the chart is read, then rendered as by [`render`].
-/// `read` is told whether the helper is working meanwhile: then a second thread reading would
-/// take its core (with one reader, prometheus's whole process took 0.45 ms less, alternated).
-/// The render is then the process's one job, and the helper and the render spin for what
-/// they wait for from each other before they sleep ([`ahead::ParseAhead::spinning`]).
+/// that it is running by the time it has work: on these two-core VMs the helper, started on the
+/// idle core just before the read, first ran 0.2 to 5.8 ms after the read began (uprobes,
+/// median 0.6), and a walk of prometheus takes 0.6 ms. Alternated against the spinning alone,
+/// prometheus's whole process went from 13.9 to 12.6 ms (200 rounds); a chart too small for
+/// the helper, whose thread then ends at once, was no slower. For a chart with a schema or many
+/// templates ([`ahead::ParseAhead::planned`]), the helper reads the chart's values files and
+/// schemas with the walk's `fetch` and parses and compiles them while `read` runs, then parses
+/// the templates `read` gave. `fetch` must read only what `read` may read; what it gives is
+/// used only where its text is what `read` gave. Without the helper, the chart is read, then
+/// rendered as by [`render`]. `read` is told whether the helper is working meanwhile: then a
+/// second thread reading would take its core (with one reader, prometheus's whole process took
+/// 0.45 ms less, alternated). The render is then the process's one job, and the helper and the
+/// render spin for what they wait for from each other before they sleep
+/// ([`ahead::ParseAhead::spinning`]).
 pub fn render_reading<'f, E>(
     mut req: Request,
     find: impl FnOnce() -> Result<Found<'f>, E>,
