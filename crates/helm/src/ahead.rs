@@ -283,33 +283,19 @@ impl ParseAhead {
     /// two-core VMs, ftrace showed a thread woken on the idle core run 2.1 ms later
     /// (`sched_wakeup_new` to `sched_switch`, in a whole process of 23 ms). Alternated, spinning
     /// took prometheus's whole process from 15.0 to 13.9 ms, tempo-distributed's from 14.4 to
-    /// 13.2. On a single core, the thread waited for could not run while another spins: this
-    /// render sleeps at once there.
+    /// 13.2. On a single core it sleeps at once (its thread could not run while another spins).
     pub fn spinning(mut self) -> ParseAhead {
-        self.spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        self.spin = true;
         self
     }
 
-    /// `ready()` once it holds; `None` when it did not within [`SPIN_FOR`] (at once when this
-    /// render does not spin), and the caller sleeps instead.
+    /// `ready()` once it holds, spinning for it when this render spins ([`spin_until`]); `None`
+    /// when it did not, and the caller sleeps instead.
     fn spin_for<T>(&self, mut ready: impl FnMut() -> Option<T>) -> Option<T> {
-        if let Some(t) = ready() {
-            return Some(t);
-        }
-        if !self.spin {
-            return None;
-        }
-        let start = Instant::now();
-        loop {
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-            if let Some(t) = ready() {
-                return Some(t);
-            }
-            if start.elapsed() > SPIN_FOR {
-                return None;
-            }
+        if self.spin {
+            spin_until(ready)
+        } else {
+            ready()
         }
     }
 
@@ -666,6 +652,32 @@ impl ParseAhead {
             slot.get_or_insert_with(|| Arc::new(schema::compile(text)))
                 .clone(),
         )
+    }
+}
+
+/// `ready()` once it holds, spinning for it up to [`SPIN_FOR`]; `None` when it did not (at once
+/// on a single core, where the thread waited for could not run while this one spins).
+pub(crate) fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
+    static MAY_SPIN: OnceLock<bool> = OnceLock::new();
+    if let Some(t) = ready() {
+        return Some(t);
+    }
+    let may_spin =
+        MAY_SPIN.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
+    if !may_spin {
+        return None;
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+        if let Some(t) = ready() {
+            return Some(t);
+        }
+        if start.elapsed() > SPIN_FOR {
+            return None;
+        }
     }
 }
 

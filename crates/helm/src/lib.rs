@@ -355,17 +355,15 @@ impl<'f, 'n> Job<'f, 'n> {
         ahead::Fetch<'_>,
         &gantry_gotmpl::FastSet<&'n str>,
     )> {
-        let start = Instant::now();
-        let given = loop {
-            if let Some(given) = self.0.get() {
-                break given;
-            }
-            if start.elapsed() < Duration::from_millis(25) {
-                std::hint::spin_loop();
-            } else {
+        let given = match ahead::spin_until(|| self.0.get()) {
+            Some(given) => given,
+            None => loop {
+                if let Some(given) = self.0.get() {
+                    break given;
+                }
                 // Unparked once the job is set; a spurious wake-up only looks again.
                 std::thread::park_timeout(Duration::from_millis(10));
-            }
+            },
         };
         let (ahead, fetch, names) = given.as_ref()?;
         Some((ahead, &**fetch, names))
