@@ -101,6 +101,13 @@ pub type Fetch<'a> = &'a (dyn Fn(&str) -> Option<Vec<u8>> + Sync);
 /// A [`Fetch`] owned: what a walk of the chart gives the helper ([`crate::Found`]).
 pub type FetchBox<'a> = Box<dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'a>;
 
+/// One step of work the helper does for the render's read while it waits for the templates
+/// (reading one more of the chart's files for it); `false` when there is none left.
+pub type Meanwhile<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// A [`Meanwhile`] owned, as a walk of the chart gives it ([`crate::Found`]).
+pub type MeanwhileBox<'a> = Box<dyn Fn() -> bool + Send + Sync + 'a>;
+
 /// What a file of a chart is to the helper.
 enum Role {
     Chart,
@@ -412,9 +419,15 @@ impl Templates {
 impl ParseAhead {
     /// The helper's work: parses the values files and compiles the schemas no thread has taken
     /// (reading with `fetch` those whose text it was not given), waits for the templates
-    /// ([`ParseAhead::provide`]), then parses templates no thread has taken yet, in the plan's
-    /// order, until none is left or the render has ended.
-    pub fn work(&self, func_names: &gantry_gotmpl::FastSet<&str>, fetch: Option<Fetch<'_>>) {
+    /// ([`ParseAhead::provide`]), doing steps of `meanwhile` until they come or it has none
+    /// left, then parses templates no thread has taken yet, in the plan's order, until none is
+    /// left or the render has ended.
+    pub fn work(
+        &self,
+        func_names: &gantry_gotmpl::FastSet<&str>,
+        fetch: Option<Fetch<'_>>,
+        meanwhile: Option<Meanwhile<'_>>,
+    ) {
         for (path, text, slot) in &self.values {
             let Some(text) = known_or_fetched(text, path, fetch, |d| {
                 String::from_utf8(strip_bom(&d).to_vec()).ok()
@@ -443,6 +456,11 @@ impl ParseAhead {
         let provided = || {
             (self.templates.get().is_some() || self.stopped.load(Ordering::Acquire)).then_some(())
         };
+        // The render is reading the chart: the helper, done with the values and schemas, reads
+        // some of it for the render rather than wait.
+        if let Some(step) = meanwhile {
+            while provided().is_none() && step() {}
+        }
         if self.spin_for(provided).is_none() {
             let mut g = self.lock();
             while self.templates.get().is_none() && !g.stop {
@@ -799,7 +817,7 @@ mod tests {
         files.insert("charts/s/values.yaml".into(), b"- not a map\n".to_vec());
         let funcs = crate::engine::funcs();
         let ahead = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
-        ahead.work(&funcs.names(), None);
+        ahead.work(&funcs.names(), None, None);
         let docs = ahead.values(text).expect("parsed by the helper");
         let ours = crate::chart::values_from(docs).expect("values");
         let theirs = crate::chart::load_values(text).expect("values");
@@ -842,7 +860,7 @@ mod tests {
             _ => files.get(p).cloned(),
         };
         let trees = std::thread::scope(|scope| {
-            let helper = scope.spawn(|| ahead.work(&names, Some(&fetch)));
+            let helper = scope.spawn(|| ahead.work(&names, Some(&fetch), None));
             ahead.provide(&files);
             helper
                 .join()
@@ -865,7 +883,7 @@ mod tests {
                 unread = unread.spinning();
             }
             std::thread::scope(|scope| {
-                let helper = scope.spawn(|| unread.work(&names, Some(&|_: &str| None)));
+                let helper = scope.spawn(|| unread.work(&names, Some(&|_: &str| None), None));
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 unread.stop();
                 helper.join().expect("the helper ends");
@@ -986,6 +1004,7 @@ mod tests {
             Ok(crate::Found {
                 paths,
                 fetch: Box::new(fetch),
+                meanwhile: None,
             })
         }
     }
@@ -1047,7 +1066,7 @@ mod tests {
         }
         let funcs = crate::engine::funcs();
         let names = funcs.names();
-        ahead.work(&names, None);
+        ahead.work(&names, None, None);
         let has = |f: &str| funcs.has(f);
         let (_, a) = chart
             .templates

@@ -256,6 +256,9 @@ pub struct Found<'f> {
     pub paths: Vec<String>,
     /// Reads a file of the chart ahead of the render ([`ahead::Fetch`]).
     pub fetch: ahead::FetchBox<'f>,
+    /// What the helper does for `read` once its own reading is done, while `read` runs
+    /// ([`ahead::Meanwhile`]).
+    pub meanwhile: Option<ahead::MeanwhileBox<'f>>,
 }
 
 impl std::fmt::Debug for Found<'_> {
@@ -299,8 +302,8 @@ pub fn render_reading<'f, E>(
     let mut spent = engine::Spent::new();
     let out = std::thread::scope(|scope| {
         let helper = spawn_helper(scope, || {
-            if let Some((ahead, fetch, names)) = job.wait() {
-                ahead.work(names, Some(fetch));
+            if let Some((ahead, fetch, meanwhile, names)) = job.wait() {
+                ahead.work(names, Some(fetch), meanwhile);
             }
         });
         // Whatever ends the render before the helper has its work (an error, a panic) ends
@@ -309,7 +312,11 @@ pub fn render_reading<'f, E>(
             job: &job,
             helper: helper.clone(),
         };
-        let Found { paths, fetch } = find()?;
+        let Found {
+            paths,
+            fetch,
+            meanwhile,
+        } = find()?;
         let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str));
         let Some(ahead) = planned.filter(|_| helper.is_some()) else {
             give.set(None);
@@ -317,12 +324,12 @@ pub fn render_reading<'f, E>(
             return Ok(render(std::mem::take(&mut req)));
         };
         let funcs = funcs.get_or_init(engine::funcs);
-        give.set(Some((ahead.spinning(), fetch, funcs.names())));
-        let ahead = job.0.get().and_then(Option::as_ref).map(|(a, _, _)| a);
+        give.set(Some((ahead.spinning(), fetch, meanwhile, funcs.names())));
+        let ahead = job.0.get().and_then(Option::as_ref).map(|(a, ..)| a);
         read_and_render(&mut req, &mut spent, funcs, ahead, true, read)
     });
     // The templates' copies and the compiled schemas are freed after the answer, not before.
-    if let Some((a, _, _)) = job.0.into_inner().flatten() {
+    if let Some((a, ..)) = job.0.into_inner().flatten() {
         spent.push(Box::new(a));
     }
     if req.keep_memory {
@@ -334,10 +341,11 @@ pub fn render_reading<'f, E>(
 }
 
 /// The helper's work, once the walk has found it: the plan, the reader of the files it reads
-/// ahead, and the functions' names (for the parser).
+/// ahead, what it does for the read meanwhile, and the functions' names (for the parser).
 type Work<'f, 'n> = (
     ahead::ParseAhead,
     ahead::FetchBox<'f>,
+    Option<ahead::MeanwhileBox<'f>>,
     gantry_gotmpl::FastSet<&'n str>,
 );
 
@@ -353,6 +361,7 @@ impl<'f, 'n> Job<'f, 'n> {
     ) -> Option<(
         &ahead::ParseAhead,
         ahead::Fetch<'_>,
+        Option<ahead::Meanwhile<'_>>,
         &gantry_gotmpl::FastSet<&'n str>,
     )> {
         let given = match ahead::spin_until(|| self.0.get()) {
@@ -365,8 +374,8 @@ impl<'f, 'n> Job<'f, 'n> {
                 std::thread::park_timeout(Duration::from_millis(10));
             },
         };
-        let (ahead, fetch, names) = given.as_ref()?;
-        Some((ahead, &**fetch, names))
+        let (ahead, fetch, meanwhile, names) = given.as_ref()?;
+        Some((ahead, &**fetch, meanwhile.as_deref().map(|m| m as _), names))
     }
 }
 
@@ -419,7 +428,7 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
     };
     let names = funcs.names();
     let out = std::thread::scope(|scope| {
-        let started = spawn_helper(scope, || ahead.work(&names, None)).is_some();
+        let started = spawn_helper(scope, || ahead.work(&names, None, None)).is_some();
         let read = |_: &mut Request, _| Ok::<(), std::convert::Infallible>(());
         match read_and_render(req, spent, &funcs, Some(&ahead), started, read) {
             Ok(out) => out,

@@ -302,7 +302,16 @@ impl<'a> Engine<'a> {
     /// the serial reads give; the threads stop reading once the total is over. A caller with a
     /// thread of its own busy meanwhile reads on this one alone: a second reader would take
     /// that thread's core.
-    pub fn read_many(&self, paths: &[String], threads: bool) -> KResult<Vec<Vec<u8>>> {
+    ///
+    /// The bytes of the file at an index that another thread read (confined as this read
+    /// would be) are taken from `ahead` (`None`: read here). The limits and errors are those
+    /// of the serial reads still.
+    pub fn read_many(
+        &self,
+        paths: &[String],
+        threads: bool,
+        ahead: &(dyn Fn(usize) -> Option<Vec<u8>> + Sync),
+    ) -> KResult<Vec<Vec<u8>>> {
         let mut checked = Vec::with_capacity(paths.len());
         for p in paths {
             self.reads.borrow_mut().insert(p.clone());
@@ -314,12 +323,12 @@ impl<'a> Engine<'a> {
         let seen = AtomicU64::new(*self.bytes_read.borrow());
         let fs = self.fs;
         // `None`: not read (refused, or the total was over by then).
-        let read = |p: &Option<&str>| -> Option<Result<Vec<u8>, FsError>> {
+        let read = |(i, p): (usize, &Option<&str>)| -> Option<Result<Vec<u8>, FsError>> {
             let p = (*p)?;
             if seen.load(Ordering::Relaxed) > limit {
                 return None;
             }
-            let r = fs.read(p);
+            let r = ahead(i).map_or_else(|| fs.read(p), Ok);
             if let Ok(d) = &r {
                 seen.fetch_add(d.len() as u64, Ordering::Relaxed);
             }
@@ -334,12 +343,13 @@ impl<'a> Engine<'a> {
                     .spawn_scoped(scope, || {
                         targets
                             .iter()
+                            .enumerate()
                             .skip(1)
                             .step_by(2)
                             .map(read)
                             .collect::<Vec<_>>()
                     });
-                for (slot, t) in raw.iter_mut().zip(&targets).step_by(2) {
+                for (slot, t) in raw.iter_mut().zip(targets.iter().enumerate()).step_by(2) {
                     *slot = read(t);
                 }
                 helper.ok().and_then(|h| h.join().ok())
@@ -354,7 +364,7 @@ impl<'a> Engine<'a> {
                 *slot = r;
             }
         } else {
-            for (slot, t) in raw.iter_mut().zip(&targets) {
+            for (slot, t) in raw.iter_mut().zip(targets.iter().enumerate()) {
                 *slot = read(t);
             }
         }
