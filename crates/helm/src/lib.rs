@@ -278,8 +278,9 @@ impl std::fmt::Debug for Found<'_> {
 /// prometheus's whole process went from 13.9 to 12.6 ms (200 rounds); a chart too small for
 /// the helper, whose thread then ends at once, was no slower. For a chart with a schema or many
 /// templates ([`ahead::ParseAhead::planned`]), the helper reads the chart's values files and
-/// schemas with the walk's `fetch` and parses and compiles them while `read` runs, then parses
-/// the templates `read` gave. `fetch` must read only what `read` may read; what it gives is
+/// schemas with the walk's `fetch` and parses and compiles them while `read` runs, then does
+/// the walk's `meanwhile` (reading files for `read`) until `read` is done, then parses the
+/// templates `read` gave. `fetch` must read only what `read` may read; what it gives is
 /// used only where its text is what `read` gave. Without the helper, the chart is read, then
 /// rendered as by [`render`]. `read` is told whether the helper is working meanwhile: then a
 /// second thread reading would take its core (with one reader, prometheus's whole process took

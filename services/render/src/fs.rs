@@ -266,6 +266,46 @@ fn normalise_lexically(p: &Path) -> PathBuf {
     out
 }
 
+/// A whole file in four system calls (`openat`, `statx`, `read`, `close`) where `fs::read`
+/// makes five: it reads once more to see the end, a thousand calls for a chart of a thousand
+/// templates. A read that brings the file to the size `statx` gave with room left in the
+/// buffer has reached the end (a file grown since would have filled that room); anything else
+/// (a file that changed, one that reports no size, as `/proc`'s do) is read on to the end, as
+/// `fs::read` reads it.
+fn read_whole(p: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p)?;
+    let size = f
+        .metadata()
+        .ok()
+        .and_then(|m| usize::try_from(m.len()).ok())
+        .unwrap_or(0);
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(size.saturating_add(1))
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+    buf.resize(size.saturating_add(1), 0);
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len.saturating_mul(2).max(1 << 12), 0);
+        }
+        let room = buf.len() - len;
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == size && n < room {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
 impl FileSystem for DirFs {
     fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let r = self.resolve(path)?;
@@ -275,8 +315,7 @@ impl FileSystem for DirFs {
                 source: std::io::Error::other("is a directory"),
             });
         }
-        // `fs::read` sizes the buffer by `fstat` on the open file: no second path walk.
-        std::fs::read(&r.real).map_err(|source| FsError::Io {
+        read_whole(&r.real).map_err(|source| FsError::Io {
             path: path.to_owned(),
             source,
         })
@@ -488,6 +527,26 @@ impl FileSystem for MemFs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file read in four calls is the file, at every size around the buffer's edges, for a
+    /// file whose size `statx` does not give (`/proc`'s) and for one that is missing.
+    #[test]
+    fn a_file_read_whole_is_what_fs_read_gives() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for size in [0, 1, 2, 4095, 4096, 4097, 8192, 100_000] {
+            let p = dir.path().join(format!("f{size}"));
+            let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+            std::fs::write(&p, &data).expect("write");
+            assert_eq!(read_whole(&p).expect("read"), data, "{size} bytes");
+        }
+        let proc = Path::new("/proc/self/cmdline");
+        if let Ok(expected) = std::fs::read(proc) {
+            assert!(!expected.is_empty());
+            assert_eq!(read_whole(proc).expect("read"), expected);
+        }
+        let e = read_whole(&dir.path().join("missing")).expect_err("missing");
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn path_map_lists_the_directories_its_paths_imply() {
