@@ -68,7 +68,8 @@ enum ValuesSlot {
 /// A chart found but not read yet ([`ParseAhead::planned`]) starts its helper before the read:
 /// the helper reads the values files and schemas itself ([`Fetch`]) and parses them while the
 /// render reads the chart (about 1.5 ms of prometheus's), then reads files for the render
-/// ([`Meanwhile`]) until the templates come ([`ParseAhead::provide`]). Text it read is used only where it is what the render read.
+/// ([`Meanwhile`]) until the templates come ([`ParseAhead::provide`]). Text it read is used
+/// only where it is what the render read.
 pub struct ParseAhead {
     // Each `values.schema.json` (its path in the chart, its text once known), and what it
     // compiles to once a thread has compiled it. A thread holds the lock while it compiles, so

@@ -615,7 +615,7 @@ impl ReadBack {
             match std::mem::replace(&mut *c, Claim::Render) {
                 Claim::Free | Claim::Render => return None,
                 Claim::Read(data) => return data,
-                // Being read: a read's time, spent spinning, then yielding.
+                // Being read by the helper: the rest of one read, the core yielded meanwhile.
                 Claim::Helper => *c = Claim::Helper,
             }
             drop(c);
