@@ -180,7 +180,7 @@ fn is_alnum(r: char) -> bool {
 /// The byte offset of the first `{{` in `s`: a search for `{` and a look at the byte after it,
 /// which is faster than a two-byte substring search over template text. The search is the
 /// `memchr` crate's (vector instructions), not `str::find`'s, whose search for a character
-/// goes a machine word at a time: 7.7M of the 1,000-template chart's 284M instructions.
+/// goes a machine word at a time: 1.1M fewer of the 1,000-template chart's 284M instructions.
 fn find_left_delim(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut from = 0;
@@ -292,10 +292,6 @@ impl<'a> Lexer<'a> {
         Step::Emit(self.this_item(t))
     }
 
-    fn emit_item(&mut self, i: Item<'a>) -> Step<'a> {
-        Step::Emit(i)
-    }
-
     fn ignore(&mut self) {
         self.line += count_newlines(&self.input[self.start..self.pos]);
         self.start = self.pos;
@@ -387,7 +383,7 @@ impl<'a> Lexer<'a> {
                 self.pos += trim;
                 self.ignore();
                 if !i.val.is_empty() {
-                    return self.emit_item(i);
+                    return Step::Emit(i);
                 }
             }
             return Step::Go(State::LeftDelim);
@@ -426,7 +422,7 @@ impl<'a> Lexer<'a> {
         self.pos += after;
         self.ignore();
         self.paren_depth = 0;
-        self.emit_item(i)
+        Step::Emit(i)
     }
 
     fn lex_comment(&mut self) -> Step<'a> {
@@ -451,7 +447,7 @@ impl<'a> Lexer<'a> {
         }
         self.ignore();
         if self.options.emit_comment {
-            return self.emit_item(i);
+            return Step::Emit(i);
         }
         Step::Go(State::Text)
     }
@@ -470,7 +466,7 @@ impl<'a> Lexer<'a> {
             self.ignore();
         }
         self.inside_action = false;
-        self.emit_item(i)
+        Step::Emit(i)
     }
 
     fn lex_inside_action(&mut self) -> Step<'a> {
