@@ -377,6 +377,17 @@ impl Printer {
             _ => return self.bad_verb(v, verb),
         };
         let prec = self.f.prec.map(|p| p as i32).unwrap_or(default_prec);
+        // An action printing a port or a count: no flag, width or sign to place, so its digits
+        // go straight out.
+        let plain = !(self.f.plus || self.f.space || self.f.sharp || self.f.sharp_v)
+            && self.f.wid.is_none();
+        if plain
+            && prec < 0
+            && let Some(i) = crate::strconv::small_whole(x)
+        {
+            self.put(itoa::Buffer::new().format(i));
+            return Ok(());
+        }
         let mut num = format_float(x, fmt, prec);
         if self.f.sharp && verb != 'v' {
             return Err(GoError::unsupported(
@@ -415,6 +426,11 @@ impl Printer {
 
     /// Pads a number, putting a sign before any leading zeros.
     fn pad_number(&mut self, sign: &str, digits: &str) {
+        if self.f.wid.is_none() {
+            self.put(sign);
+            self.put(digits);
+            return;
+        }
         if self.f.zero
             && !self.f.minus
             && let Some(w) = self.f.wid
