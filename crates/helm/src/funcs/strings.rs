@@ -882,10 +882,10 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Ok(Value::string(out.join(" ")))
     });
     r.add("indent", &[I, S], None, |_, a| {
-        indent(a[0].as_int(), s(&a[1])).map(Value::string)
+        indent(a[0].as_int(), s(&a[1]), false).map(Value::string)
     });
     r.add("nindent", &[I, S], None, |_, a| {
-        indent(a[0].as_int(), s(&a[1])).map(|x| Value::string(format!("\n{x}")))
+        indent(a[0].as_int(), s(&a[1]), true).map(Value::string)
     });
     r.add("replace", &[S, S, S], None, |_, a| {
         Ok(Value::string(s(&a[2]).replace(s(&a[0]), s(&a[1]))))
@@ -1166,17 +1166,55 @@ fn pascal_case(s: &str) -> String {
     out
 }
 
-fn indent(spaces: i64, v: &str) -> Result<String, GoError> {
-    if spaces < 0 {
+/// Sprig's `indent` (and `nindent`, with `newline`): `spaces` spaces before every line. Written
+/// in one pass into a string of its final size: the three `format!`s and the `replace` before it
+/// were most of a small `toYaml | nindent`.
+fn indent(spaces: i64, v: &str, newline: bool) -> Result<String, GoError> {
+    let Ok(pad) = usize::try_from(spaces) else {
         return Err(GoError::new("strings: negative Repeat count"));
+    };
+    let lines = 1 + memchr::memchr_iter(b'\n', v.as_bytes()).count();
+    let size = lines
+        .checked_mul(pad)
+        .and_then(|n| n.checked_add(v.len() + 1))
+        .ok_or_else(|| GoError::new("strings: Repeat output length overflow"))?;
+    let mut out = String::with_capacity(size);
+    if newline {
+        out.push('\n');
     }
-    let pad = " ".repeat(spaces as usize);
-    Ok(format!("{pad}{}", v.replace('\n', &format!("\n{pad}"))))
+    const SPACES: &str = "                                                                ";
+    let spaces = match SPACES.get(..pad) {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(" ".repeat(pad)),
+    };
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', v.as_bytes()) {
+        out.push_str(&spaces);
+        out.push_str(&v[start..=end]);
+        start = end + 1;
+    }
+    out.push_str(&spaces);
+    out.push_str(&v[start..]);
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass indent writes what Sprig's `Repeat` and `Replace` write.
+    #[test]
+    fn indent_is_repeat_and_replace() {
+        for v in gantry_tests::up_to(&["a", "\n", "é", " "], 5) {
+            for spaces in [0, 1, 4, 64, 65, 100] {
+                let pad = " ".repeat(spaces as usize);
+                let want = format!("{pad}{}", v.replace('\n', &format!("\n{pad}")));
+                assert_eq!(indent(spaces, &v, false).unwrap(), want, "{v:?}");
+                assert_eq!(indent(spaces, &v, true).unwrap(), format!("\n{want}"));
+            }
+        }
+        assert!(indent(-1, "a", false).is_err());
+    }
 
     #[test]
     fn go_regex_is_ascii() {
