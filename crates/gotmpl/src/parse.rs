@@ -234,8 +234,8 @@ pub enum Arg {
     Identifier {
         /// Position.
         pos: usize,
-        /// The name.
-        name: String,
+        /// The name (shared with the template's text, as every word of it that is kept whole).
+        name: Span,
     },
     /// `.`.
     Dot {
@@ -279,7 +279,7 @@ pub enum Arg {
         /// Position.
         pos: usize,
         /// As written, quotes included.
-        quoted: String,
+        quoted: Span,
         /// Where its value is in the tree's [`Tree::strings`].
         index: usize,
     },
@@ -475,9 +475,14 @@ struct Parser<'a, 'f> {
     // Lists, pipelines and commands are gathered on these stacks and moved into vectors of
     // exactly their length when complete: a vector grown by doubling and then shrunk keeps its
     // largest block (the allocator shrinks in place), which was most of a parse tree's memory.
+    // `split_off` moves them with one copy into a vector of exactly their length (its `at` of 0
+    // no longer hands over the stack's own block); collecting a `drain` moved them one by one.
     nodes: Vec<Node>,
     cmds: Vec<CommandNode>,
     args: Vec<Arg>,
+    // The words of the field or variable chain being parsed (moved out, like the stacks above,
+    // into a vector of exactly their number: a parse tree is kept for the whole render).
+    idents: Vec<String>,
     // The string constants of the tree being parsed (a definition starts its own).
     strings: Vec<Box<str>>,
 }
@@ -522,6 +527,7 @@ pub fn parse_shared(
         nodes: Vec::new(),
         cmds: Vec::new(),
         args: Vec::new(),
+        idents: Vec::new(),
         strings: Vec::new(),
     };
     let root = p.parse_top()?;
@@ -534,14 +540,6 @@ pub fn parse_shared(
     };
     p.add(tree)?;
     Ok(p.tree_set)
-}
-
-/// The `.`-separated words of a variable or field chain, in a vector no larger than they are
-/// (a parse tree is kept for the whole render; its spare capacity was most of its memory).
-fn words(chain: &str) -> Vec<String> {
-    let mut out = Vec::with_capacity(chain.split('.').count());
-    out.extend(chain.split('.').map(str::to_owned));
-    out
 }
 
 /// Whether a tree has nothing but space and comments (Go's `IsEmptyTree`).
@@ -622,6 +620,14 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn peek_non_space(&mut self) -> Item<'a> {
+        // Most calls find the token already peeked: taking it and backing up would leave
+        // everything as it is (`last_line` is already that of `token[0]`).
+        if self.peek_count > 0
+            && let Some(t) = self.token[self.peek_count - 1]
+            && t.typ != ItemType::Space
+        {
+            return t;
+        }
         let t = self.next_non_space();
         self.backup();
         t
@@ -693,7 +699,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
         Ok(ListNode {
             pos,
-            nodes: self.nodes.drain(start..).collect(),
+            nodes: self.nodes.split_off(start),
         })
     }
 
@@ -732,7 +738,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         while self.peek_non_space().typ != ItemType::Eof {
             match self.text_or_action()? {
                 Parsed::End(e) => {
-                    let nodes = self.nodes.drain(start..).collect();
+                    let nodes = self.nodes.split_off(start);
                     return Ok((ListNode { pos, nodes }, e));
                 }
                 Parsed::Node(n) => self.nodes.push(n),
@@ -856,7 +862,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             let token = self.next_non_space();
             match token.typ {
                 t if t == end => {
-                    pipe.cmds = self.cmds.drain(start..).collect();
+                    pipe.cmds = self.cmds.split_off(start);
                     self.check_pipeline(&pipe, context)?;
                     pipe.decl.shrink_to_fit();
                     return Ok(pipe);
@@ -1049,51 +1055,50 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
         Ok(CommandNode {
             pos,
-            args: self.args.drain(start..).collect(),
+            args: self.args.split_off(start),
         })
     }
 
     fn operand(&mut self) -> PResult<Option<Arg>> {
+        // A field or variable term leaves its words on `idents`, and the fields after it join
+        // them there: the chain is then moved into one vector of its length (it was a vector
+        // for the term's words, another for the fields, and two reallocations to join them).
+        let start = self.idents.len();
         let Some(node) = self.term()? else {
             return Ok(None);
         };
-        if self.peek().typ == ItemType::Field {
-            let pos = self.peek().pos;
-            let mut fields = Vec::new();
-            while self.peek().typ == ItemType::Field {
-                let f = self.next().val;
-                fields.push(f[1..].to_owned());
-            }
-            return Ok(Some(match node {
-                Arg::Field { ident, .. } => {
-                    let mut ident = ident;
-                    ident.extend(fields);
-                    ident.shrink_to_fit();
-                    Arg::Field { pos, ident }
-                }
-                Arg::Variable(v) => {
-                    let mut ident = v.ident;
-                    ident.extend(fields);
-                    ident.shrink_to_fit();
-                    Arg::Variable(VariableNode { pos, ident })
-                }
-                Arg::Bool { .. }
-                | Arg::String { .. }
-                | Arg::Number(_)
-                | Arg::Nil { .. }
-                | Arg::Dot { .. } => {
-                    return Err(
-                        self.errorf(format!("unexpected . after term {}", quote_node(&node)))
-                    );
-                }
-                other => Arg::Chain {
-                    pos,
-                    node: Box::new(other),
-                    fields,
-                },
-            }));
+        let chained = self.peek().typ == ItemType::Field;
+        if !chained && !matches!(node, Arg::Field { .. } | Arg::Variable(_)) {
+            return Ok(Some(node));
         }
-        Ok(Some(node))
+        // Go gives a chain the position of its first field after the term.
+        let pos = if chained { self.peek().pos } else { node.pos() };
+        while self.peek().typ == ItemType::Field {
+            let f = self.next().val;
+            self.idents.push(f[1..].to_owned());
+        }
+        Ok(Some(match node {
+            Arg::Field { .. } => Arg::Field {
+                pos,
+                ident: self.idents.split_off(start),
+            },
+            Arg::Variable(_) => Arg::Variable(VariableNode {
+                pos,
+                ident: self.idents.split_off(start),
+            }),
+            Arg::Bool { .. }
+            | Arg::String { .. }
+            | Arg::Number(_)
+            | Arg::Nil { .. }
+            | Arg::Dot { .. } => {
+                return Err(self.errorf(format!("unexpected . after term {}", quote_node(&node))));
+            }
+            other => Arg::Chain {
+                pos,
+                node: Box::new(other),
+                fields: self.idents.split_off(start),
+            },
+        }))
     }
 
     fn term(&mut self) -> PResult<Option<Arg>> {
@@ -1108,27 +1113,35 @@ impl<'a, 'f> Parser<'a, 'f> {
                 }
                 Arg::Identifier {
                     pos: token.pos,
-                    name: token.val.to_owned(),
+                    name: Span::of(&self.text, token.val),
                 }
             }
             ItemType::Dot => Arg::Dot { pos: token.pos },
             ItemType::Nil => Arg::Nil { pos: token.pos },
             ItemType::Variable => {
-                let name = token.val.split('.').next().unwrap_or("");
+                // The lexer ends a variable at a `.`: its token is the name alone (Go splits
+                // it on `.` in general), and it is kept as the chain's first word.
+                let name = token.val;
                 if !self.vars.iter().any(|v| v == name) {
                     return Err(
                         self.errorf(format!("undefined variable {}", crate::gofmt::quote(name)))
                     );
                 }
+                // The word goes on `idents`, for `operand` to finish the chain.
+                self.idents.push(name.to_owned());
                 Arg::Variable(VariableNode {
                     pos: token.pos,
-                    ident: words(token.val),
+                    ident: Vec::new(),
                 })
             }
-            ItemType::Field => Arg::Field {
-                pos: token.pos,
-                ident: words(&token.val[1..]),
-            },
+            ItemType::Field => {
+                // One word too: `.a.b` is lexed as two fields.
+                self.idents.push(token.val[1..].to_owned());
+                Arg::Field {
+                    pos: token.pos,
+                    ident: Vec::new(),
+                }
+            }
             ItemType::Bool => Arg::Bool {
                 pos: token.pos,
                 val: token.val == "true",
@@ -1150,7 +1163,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 self.strings.push(s.into_boxed_str());
                 Arg::String {
                     pos: token.pos,
-                    quoted: token.val.to_owned(),
+                    quoted: Span::of(&self.text, token.val),
                     index: self.strings.len() - 1,
                 }
             }
