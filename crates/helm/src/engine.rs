@@ -148,21 +148,26 @@ pub(crate) fn defines(text: &[u8]) -> bool {
 
 fn include_fn() -> Func {
     Func::new(&[Ty::Str, Ty::Any], None, |rt, a| {
-        let name = a[0].as_str().unwrap_or("").to_owned();
+        let name = a[0].as_str().unwrap_or("");
         let host = rt
             .host
             .downcast_mut::<Host>()
             .ok_or_else(|| GoError::unsupported("include outside a Helm render"))?;
-        let n = host.included.entry(name.clone()).or_insert(0);
+        // A name's counter is made once and kept at zero between calls: no copy of the name
+        // for each of a chart's thousands of includes.
+        let n = match host.included.get_mut(name) {
+            Some(n) => n,
+            None => host.included.entry(name.to_owned()).or_insert(0),
+        };
         if *n > RECURSION_MAX {
             return Err(GoError::new(format!(
                 "rendering template has a nested reference name: {name}: unable to execute template"
             )));
         }
         *n += 1;
-        let r = rt.execute(&name, a[1].clone());
+        let r = rt.execute(name, a[1].clone());
         if let Some(h) = rt.host.downcast_mut::<Host>()
-            && let Some(n) = h.included.get_mut(&name)
+            && let Some(n) = h.included.get_mut(name)
         {
             *n -= 1;
         }
