@@ -6,7 +6,7 @@
 use gantry_gotmpl::Value;
 
 use crate::json::{Json, to_json};
-use crate::yaml::{YVal, resolve};
+use crate::yaml::{YVal, resolve, resolve_typed};
 
 /// A node to emit.
 #[derive(Debug, Clone)]
@@ -761,9 +761,7 @@ impl Emitter {
                 self.scalar(&s, Style::Plain)
             }
             Node::Str(s) => {
-                let can_plain = matches!(resolve_for_emit(s), YVal::Str(_))
-                    && !is_timestamp(s)
-                    && !is_base60_float(s);
+                let can_plain = resolves_to_str(s) && !is_timestamp(s) && !is_base60_float(s);
                 let style = if s.contains('\n') {
                     Style::Literal
                 } else if can_plain {
@@ -855,6 +853,18 @@ impl Emitter {
     fn write_plain(&mut self, value: &str, allow_breaks: bool) {
         if !self.whitespace {
             self.put(' ');
+        }
+        // A word of ASCII without a space or a break (most scalars) is written as it is: the
+        // loop below would put each character, with nothing to fold or break.
+        if value
+            .bytes()
+            .all(|b| b.is_ascii() && !matches!(b, b' ' | b'\n' | b'\r'))
+        {
+            self.out.push_str(value);
+            self.column += value.len();
+            self.whitespace = false;
+            self.indention = false;
+            return;
         }
         let chars: Vec<char> = value.chars().collect();
         let mut spaces = false;
@@ -1059,12 +1069,10 @@ impl Emitter {
     }
 }
 
-/// Plain-scalar resolution as the encoder checks it (go-yaml's `resolve("", s)`).
-fn resolve_for_emit(s: &str) -> YVal {
-    if s.is_empty() {
-        return YVal::Null;
-    }
-    resolve(s)
+/// Whether a plain scalar reads back as the string it is, as the encoder checks it (go-yaml's
+/// `resolve("", s)`, where the empty string is null).
+fn resolves_to_str(s: &str) -> bool {
+    !s.is_empty() && resolve_typed(s).is_none()
 }
 
 /// Whether a key can be written as a simple key (one line, at most 128 bytes).

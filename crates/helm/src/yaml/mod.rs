@@ -430,57 +430,70 @@ pub fn yaml_style_float(s: &str) -> bool {
 
 /// go-yaml v2's `resolve` of a plain scalar without a tag.
 pub fn resolve(s: &str) -> YVal {
-    match s {
+    resolve_typed(s).unwrap_or_else(|| YVal::Str(s.to_owned()))
+}
+
+/// [`resolve`] when it gives something other than a string: `None` for a string, whose copy
+/// the emitter, asking only whether a string can stay plain, does not need.
+pub fn resolve_typed(s: &str) -> Option<YVal> {
+    Some(match s {
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return YVal::Bool(true);
+            YVal::Bool(true)
         }
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return YVal::Bool(false);
+            YVal::Bool(false)
         }
-        "" | "~" | "null" | "Null" | "NULL" => return YVal::Null,
-        ".nan" | ".NaN" | ".NAN" => return YVal::Float(f64::NAN),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return YVal::Float(f64::INFINITY);
-        }
-        "-.inf" | "-.Inf" | "-.INF" => return YVal::Float(f64::NEG_INFINITY),
-        _ => {}
-    }
+        "" | "~" | "null" | "Null" | "NULL" => YVal::Null,
+        ".nan" | ".NaN" | ".NAN" => YVal::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => YVal::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => YVal::Float(f64::NEG_INFINITY),
+        _ => return resolve_number(s),
+    })
+}
+
+/// The number a plain scalar that is no keyword may be.
+fn resolve_number(s: &str) -> Option<YVal> {
     let first = s.as_bytes()[0];
     match first {
         b'.' => {
             if let Some(f) = parse_float(s) {
-                return YVal::Float(f);
+                return Some(YVal::Float(f));
             }
         }
         b'0'..=b'9' | b'+' | b'-' => {
-            let plain: String = s.chars().filter(|&c| c != '_').collect();
+            // Go's underscores between digits; most numbers have none to take out.
+            let plain: std::borrow::Cow<str> = if s.contains('_') {
+                s.chars().filter(|&c| c != '_').collect::<String>().into()
+            } else {
+                s.into()
+            };
             if let Some(i) = parse_int(&plain, 0) {
-                return YVal::Int(i);
+                return Some(YVal::Int(i));
             }
             if let Some(u) = parse_uint(&plain, 0) {
-                return YVal::Uint(u);
+                return Some(YVal::Uint(u));
             }
             if yaml_style_float(&plain)
                 && let Some(f) = parse_float(&plain)
             {
-                return YVal::Float(f);
+                return Some(YVal::Float(f));
             }
             if let Some(rest) = plain.strip_prefix("0b") {
                 if let Some(i) = parse_int(rest, 2) {
-                    return YVal::Int(i);
+                    return Some(YVal::Int(i));
                 }
                 if let Some(u) = parse_uint(rest, 2) {
-                    return YVal::Uint(u);
+                    return Some(YVal::Uint(u));
                 }
             } else if let Some(rest) = plain.strip_prefix("-0b")
                 && let Some(i) = parse_int(&format!("-{rest}"), 2)
             {
-                return YVal::Int(i);
+                return Some(YVal::Int(i));
             }
         }
         _ => {}
     }
-    YVal::Str(s.to_owned())
+    None
 }
 
 /// A map key as sigs.k8s.io/yaml turns it into a JSON object key.
