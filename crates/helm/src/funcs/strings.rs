@@ -780,11 +780,13 @@ pub(super) fn register(r: &mut Reg<'_>) {
         }
         Ok(Value::string(bounds(start, end)?))
     });
-    r.add("repeat", &[I, S], None, |_, a| {
+    r.add("repeat", &[I, S], None, |rt, a| {
         let c = a[0].as_int();
         if c < 0 {
             return Err(GoError::new("strings: negative Repeat count"));
         }
+        let size = s(&a[1]).len().checked_mul(c as usize);
+        fits("repeat", size, rt.budget.max_output)?;
         Ok(Value::string(s(&a[1]).repeat(c as usize)))
     });
     for name in ["trimall", "trimAll"] {
@@ -881,11 +883,11 @@ pub(super) fn register(r: &mut Reg<'_>) {
         }
         Ok(Value::string(out.join(" ")))
     });
-    r.add("indent", &[I, S], None, |_, a| {
-        indent(a[0].as_int(), s(&a[1]), false).map(Value::string)
+    r.add("indent", &[I, S], None, |rt, a| {
+        indent(a[0].as_int(), s(&a[1]), false, rt.budget.max_output).map(Value::string)
     });
-    r.add("nindent", &[I, S], None, |_, a| {
-        indent(a[0].as_int(), s(&a[1]), true).map(Value::string)
+    r.add("nindent", &[I, S], None, |rt, a| {
+        indent(a[0].as_int(), s(&a[1]), true, rt.budget.max_output).map(Value::string)
     });
     r.add("replace", &[S, S, S], None, |_, a| {
         Ok(Value::string(s(&a[2]).replace(s(&a[0]), s(&a[1]))))
@@ -1166,19 +1168,31 @@ fn pascal_case(s: &str) -> String {
     out
 }
 
+/// Refuses a string of `size` bytes (`None`: more than memory holds) over `max`, the most any
+/// one template's output may be: such a string could never be written, and making it took
+/// minutes of filling memory first (`indent 1000000000000` ran past every deadline).
+fn fits(func: &str, size: Option<usize>, max: usize) -> Result<(), GoError> {
+    match size {
+        Some(n) if n <= max => Ok(()),
+        _ => Err(GoError::limit(format!(
+            "{func} would make a string over {max} bytes, the most a template's output may be"
+        ))),
+    }
+}
+
 /// Sprig's `indent` (and `nindent`, with `newline`): `spaces` spaces before every line. Written
 /// in one pass into a string of its final size: the three `format!`s and the `replace` before it
 /// were most of a small `toYaml | nindent`.
-fn indent(spaces: i64, v: &str, newline: bool) -> Result<String, GoError> {
+fn indent(spaces: i64, v: &str, newline: bool, max: usize) -> Result<String, GoError> {
     let Ok(pad) = usize::try_from(spaces) else {
         return Err(GoError::new("strings: negative Repeat count"));
     };
     let lines = 1 + memchr::memchr_iter(b'\n', v.as_bytes()).count();
     let size = lines
         .checked_mul(pad)
-        .and_then(|n| n.checked_add(v.len() + 1))
-        .ok_or_else(|| GoError::new("strings: Repeat output length overflow"))?;
-    let mut out = String::with_capacity(size);
+        .and_then(|n| n.checked_add(v.len() + 1));
+    fits(if newline { "nindent" } else { "indent" }, size, max)?;
+    let mut out = String::with_capacity(size.unwrap_or_default());
     if newline {
         out.push('\n');
     }
@@ -1209,11 +1223,14 @@ mod tests {
             for spaces in [0, 1, 4, 64, 65, 100] {
                 let pad = " ".repeat(spaces as usize);
                 let want = format!("{pad}{}", v.replace('\n', &format!("\n{pad}")));
-                assert_eq!(indent(spaces, &v, false).unwrap(), want, "{v:?}");
-                assert_eq!(indent(spaces, &v, true).unwrap(), format!("\n{want}"));
+                assert_eq!(indent(spaces, &v, false, 1 << 20).unwrap(), want, "{v:?}");
+                assert_eq!(
+                    indent(spaces, &v, true, 1 << 20).unwrap(),
+                    format!("\n{want}")
+                );
             }
         }
-        assert!(indent(-1, "a", false).is_err());
+        assert!(indent(-1, "a", false, 1 << 20).is_err());
     }
 
     #[test]
