@@ -856,6 +856,39 @@ mod tests {
     use super::*;
     use crate::value::{List, Map};
 
+    /// A whole number printed with no flag or width takes the shortcut and prints what the
+    /// digit path prints; with a flag, a width or a precision it keeps Go's layout.
+    #[test]
+    fn whole_floats_print_as_go_prints_them() {
+        for x in [
+            1.0, -1.0, 8080.0, 999_999.0, -999_999.0, 1e6, 0.0, -0.0, 0.5, 12.25,
+        ] {
+            for verb in ["%v", "%g", "%G"] {
+                let want = format_float(x, if verb == "%G" { 'G' } else { 'g' }, -1);
+                assert_eq!(
+                    sprintf(verb, &[Value::Float(x)]).unwrap(),
+                    want,
+                    "{verb} {x}"
+                );
+            }
+        }
+        // Helm's own output for each (helm-python-sdk): `%+v` means Go's plusV, not a sign.
+        let go = [
+            ("%+v", 3.0, "3"),
+            ("%+g", 3.0, "+3"),
+            ("% g", 3.0, " 3"),
+            ("% v", 3.0, " 3"),
+            ("%5v", 3.0, "    3"),
+            ("%-5v|", -3.0, "-3   |"),
+            ("%05v", -3.0, "-0003"),
+            ("%.2v", 8080.0, "8.1e+03"),
+            ("%#v", 3.0, "3"),
+        ];
+        for (f, x, want) in go {
+            assert_eq!(sprintf(f, &[Value::Float(x)]).unwrap(), want, "{f} {x}");
+        }
+    }
+
     /// The copy of plain ASCII quotes as the character-by-character path does.
     #[test]
     fn plain_ascii_quotes_as_each_character_does() {
