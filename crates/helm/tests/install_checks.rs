@@ -1,15 +1,9 @@
 //! What `helm template` adds to Helm's engine: `--set`, and the checks before it renders.
 
-use std::collections::BTreeMap;
-
 use gantry_helm::{HelmError, Release, Request, render};
 
-fn chart(files: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-    files
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-        .collect()
-}
+mod common;
+use common::files as chart;
 
 fn request(files: &[(&str, &str)]) -> Request {
     Request {

@@ -2,21 +2,18 @@
 //! limit error, as the write of such a string would, instead of filling memory for minutes
 //! past the render's deadline first.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use gantry_helm::{Request, render};
 
+mod common;
+
 fn render_one(template: &str, max_output: usize) -> Result<String, String> {
-    let files: BTreeMap<String, Vec<u8>> = [
-        ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
-        ("templates/t.yaml", template),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-    .collect();
     render(Request {
-        chart: files,
+        chart: common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+            ("templates/t.yaml", template),
+        ]),
         max_output,
         ..Request::default()
     })

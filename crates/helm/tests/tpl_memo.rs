@@ -2,21 +2,17 @@
 //! fresh copy of the template set, as Helm's does: what one call defines is not seen by
 //! another, and a text that does not parse fails the same way every time.
 
-use std::collections::BTreeMap;
-
 use gantry_helm::{Request, render};
 
+mod common;
+
 fn render_one(template: &str, values: &str) -> Result<String, String> {
-    let files: BTreeMap<String, Vec<u8>> = [
-        ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
-        ("values.yaml", values),
-        ("templates/t.yaml", template),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-    .collect();
     render(Request {
-        chart: files,
+        chart: common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+            ("values.yaml", values),
+            ("templates/t.yaml", template),
+        ]),
         ..Request::default()
     })
     .map(|r| r.templates["c/templates/t.yaml"].clone())

@@ -49,6 +49,14 @@ pub fn write_chart(dir: &Path, chart: &BTreeMap<String, Vec<u8>>) {
     }
 }
 
+/// A chart's files from their texts (path in the chart, text).
+pub fn files(texts: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+    texts
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
 /// A render of `chart` as the oracle renders it: release `rel` in namespace `ns`, the templates
 /// without the install's stream.
 pub fn request(chart: BTreeMap<String, Vec<u8>>) -> Request {
