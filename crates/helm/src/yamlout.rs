@@ -702,9 +702,9 @@ impl Emitter {
     }
 
     fn write_str(&mut self, s: &str) {
-        for c in s.chars() {
-            self.put(c);
-        }
+        // `put` of each character, at once.
+        self.out.push_str(s);
+        self.column += s.chars().count();
     }
 
     fn write_indent(&mut self) {
@@ -860,8 +860,7 @@ impl Emitter {
             .bytes()
             .all(|b| b.is_ascii() && !matches!(b, b' ' | b'\n' | b'\r'))
         {
-            self.out.push_str(value);
-            self.column += value.len();
+            self.write_str(value);
             self.whitespace = false;
             self.indention = false;
             return;
