@@ -427,6 +427,58 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Posts an applied revision's stored outcome again on each of the event's SHAs where the
+    /// host does not already show it, and says on how many it did. An event that posted the
+    /// status and was then redelivered before it could record so (its worker killed, the state
+    /// write lost in a NATS failover) must not post it a second time; a host that cannot be read
+    /// gets the status again, the lesser harm.
+    pub(crate) async fn repost(
+        &self,
+        job: &Job,
+        context: &str,
+        state: State,
+        description: &str,
+    ) -> Result<usize, ReportError> {
+        let Some(forge) = &job.forge else {
+            return self
+                .post(job, context, state, description)
+                .await
+                .map(|()| 0);
+        };
+        let mut posted = 0;
+        for sha in &job.shas {
+            match self
+                .reporter
+                .shown(forge, &job.full_name, sha, context)
+                .await
+            {
+                Ok(Some(shown)) if shown.says(state, description) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%sha, context, error = %chain(&e), "reading the shown status failed; posting it again")
+                }
+            }
+            let status = CommitStatus {
+                state,
+                description: description.to_owned(),
+                context: context.to_owned(),
+                target_url: self.target_url(context, sha),
+            };
+            self.reporter
+                .post(
+                    &self.metrics,
+                    forge,
+                    &job.full_name,
+                    sha,
+                    &status,
+                    self.config.report_budget,
+                )
+                .await?;
+            posted += 1;
+        }
+        Ok(posted)
+    }
+
     pub(crate) async fn audit(&self, job: &Job, e: audit::Entry<'_>) -> Result<(), Transient> {
         let context = if e.app.is_empty() {
             "gantry".to_owned()
@@ -963,13 +1015,21 @@ impl Reconciler {
                         reported.state.as_str()
                     )
                 } else {
-                    self.post(run.job, &run.context, reported.state, &reported.description)
+                    let posted = self
+                        .repost(run.job, &run.context, reported.state, &reported.description)
                         .await
                         .map_err(|e| run.transient(e))?;
-                    format!(
-                        "{rev} is already applied; status {} reposted",
-                        reported.state.as_str()
-                    )
+                    if posted == 0 && run.job.forge.is_some() {
+                        format!(
+                            "{rev} is already applied and its status {} is already shown",
+                            reported.state.as_str()
+                        )
+                    } else {
+                        format!(
+                            "{rev} is already applied; status {} reposted",
+                            reported.state.as_str()
+                        )
+                    }
                 };
                 self.audit(run.job, run.entry(Phase::Report, Outcome::Skipped, message))
                     .await?;

@@ -48,7 +48,7 @@ pub enum ReportError {
     },
 }
 
-/// Why one request of a status post failed in a way worth retrying.
+/// Why one request to the host failed in a way worth retrying.
 #[derive(Debug, thiserror::Error)]
 pub enum PostFailure {
     /// The host answered a status worth retrying (5xx, 408, 429, a rate limit).
@@ -190,6 +190,49 @@ impl Reporter {
         .await
     }
 
+    /// The newest status of `context` on `sha` as the host shows it, read with one request and
+    /// no retries: `None` when the newest page of the commit's statuses has none of `context`.
+    /// Both hosts list newest first; the highest `id` is taken all the same.
+    pub async fn shown(
+        &self,
+        forge: &Forge,
+        full_name: &str,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<Shown>, PostFailure> {
+        let url = match forge.kind {
+            ForgeKind::Github => format!(
+                "{}/repos/{full_name}/commits/{sha}/statuses?per_page=100",
+                forge.api_url
+            ),
+            ForgeKind::Gitea => format!(
+                "{}/api/v1/repos/{full_name}/commits/{sha}/statuses?limit=50",
+                forge.api_url
+            ),
+        };
+        let token = match &forge.app {
+            None => forge.token.clone(),
+            Some(app) => app.token().await.map_err(PostFailure::Token)?,
+        };
+        let mut req = self
+            .http
+            .get(&url)
+            .header("authorization", auth_header(forge.kind, &token));
+        req = match forge.kind {
+            ForgeKind::Github => req
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28"),
+            ForgeKind::Gitea => req.header("accept", "application/json"),
+        };
+        let resp = req.send().await.map_err(PostFailure::Request)?;
+        let code = resp.status().as_u16();
+        if !resp.status().is_success() {
+            return Err(PostFailure::Status(code));
+        }
+        let items: Vec<serde_json::Value> = resp.json().await.map_err(PostFailure::Request)?;
+        Ok(newest(&items, context))
+    }
+
     async fn send(
         &self,
         metrics: &Metrics,
@@ -251,10 +294,7 @@ impl Reporter {
                     }
                 },
             };
-            let auth = match forge.kind {
-                ForgeKind::Github => format!("Bearer {token}"),
-                ForgeKind::Gitea => format!("token {token}"),
-            };
+            let auth = auth_header(forge.kind, &token);
             let mut req = self
                 .http
                 .post(&url)
@@ -314,6 +354,46 @@ impl Reporter {
             tracing::debug!(%url, attempt, wait_ms = wait.as_millis() as u64, last = %crate::error::chain(&last), "retrying a commit status");
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// A status as the host shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// GitHub's `state`, Gitea's `status` (which may also be `warning`).
+    pub state: String,
+    /// The description as stored (empty when none).
+    pub description: String,
+}
+
+impl Shown {
+    /// Whether this is what posting `state` with `description` would show.
+    pub fn says(&self, state: State, description: &str) -> bool {
+        self.state == state.as_str() && self.description == truncate(description, DESCRIPTION_MAX)
+    }
+}
+
+/// The newest (highest `id`) of `context` among a commit's listed statuses, in either host's
+/// spelling.
+fn newest(items: &[serde_json::Value], context: &str) -> Option<Shown> {
+    items
+        .iter()
+        .filter(|s| s["context"].as_str() == Some(context))
+        .max_by_key(|s| s["id"].as_u64().unwrap_or(0))
+        .map(|s| Shown {
+            state: s["state"]
+                .as_str()
+                .or_else(|| s["status"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            description: s["description"].as_str().unwrap_or_default().to_owned(),
+        })
+}
+
+fn auth_header(kind: ForgeKind, token: &str) -> String {
+    match kind {
+        ForgeKind::Github => format!("Bearer {token}"),
+        ForgeKind::Gitea => format!("token {token}"),
     }
 }
 
@@ -446,6 +526,38 @@ impl Reconciler {
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn the_newest_status_of_a_context_in_either_spelling() {
+        let items = vec![
+            json!({"id": 7, "state": "success", "description": "deployed", "context": "gantry/web/dev"}),
+            json!({"id": 9, "state": "failure", "description": null, "context": "gantry/api/dev"}),
+            json!({"id": 5, "state": "pending", "description": "deploying", "context": "gantry/web/dev"}),
+        ];
+        let shown = newest(&items, "gantry/web/dev").expect("listed");
+        assert!(shown.says(State::Success, "deployed"));
+        assert!(!shown.says(State::Failure, "deployed"));
+        assert!(!shown.says(State::Success, "deployed again"));
+        let api = newest(&items, "gantry/api/dev").expect("listed");
+        assert_eq!(
+            (api.state.as_str(), api.description.as_str()),
+            ("failure", "")
+        );
+        assert_eq!(newest(&items, "gantry/web/prod"), None);
+        // Gitea spells the state `status`.
+        let gitea = vec![json!({"id": 1, "status": "error", "description": "x", "context": "c"})];
+        assert!(newest(&gitea, "c").expect("listed").says(State::Error, "x"));
+        // A description longer than the host keeps is compared as it was cut.
+        let long = "word ".repeat(60);
+        let cut = vec![
+            json!({"id": 1, "state": "success", "description": truncate(&long, DESCRIPTION_MAX), "context": "c"}),
+        ];
+        assert!(
+            newest(&cut, "c")
+                .expect("listed")
+                .says(State::Success, &long)
+        );
+    }
 
     #[test]
     fn truncates_by_characters() {

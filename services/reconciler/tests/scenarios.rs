@@ -158,6 +158,66 @@ async fn a_push_and_its_pr_merged_apply_once() -> Result<()> {
     Ok(())
 }
 
+/// Waits until `n` report records of `rev` are audited and returns the last one's message.
+async fn reports(h: &Harness, rev: &str, n: usize) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let audit = h.audit().await?;
+        let found: Vec<_> = audit
+            .iter()
+            .filter(|(_, r)| r.revision == rev && r.phase == Phase::Report as i32)
+            .collect();
+        if found.len() >= n {
+            return Ok(found[n - 1].1.message.clone());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} report records of {rev}",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_event_posts_only_a_status_the_host_does_not_show() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let c1 = h.seed_web()?;
+    h.worker("w1", |_| {}).await?;
+    h.push(ZERO, &c1).await?;
+    h.final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
+        .await?;
+    reports(&h, &c1, 1).await?;
+
+    // The same push delivered again: the host already shows its outcome, which is what a
+    // redelivery sees when its first delivery posted and was killed before recording so.
+    h.push(ZERO, &c1).await?;
+    let message = reports(&h, &c1, 2).await?;
+    assert!(message.contains("already shown"), "{message}");
+    let states = |h: &Harness| {
+        h.statuses(&c1, "gantry/web/dev")
+            .into_iter()
+            .map(|s| s.state)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&h), ["pending", "success"]);
+
+    // Someone else marks the commit failed; the next delivery shows Gantry's outcome again.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/repos/{FULL}/statuses/{c1}", h.forge.url()))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"state": "failure", "context": "gantry/web/dev"}))
+        .send()
+        .await?;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    h.push(ZERO, &c1).await?;
+    let message = reports(&h, &c1, 3).await?;
+    assert!(message.contains("reposted"), "{message}");
+    assert_eq!(states(&h), ["pending", "success", "failure", "success"]);
+    h.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashloop_fails_within_seconds() -> Result<()> {
     let mut h = Harness::start().await?;
@@ -604,11 +664,20 @@ async fn gitea_statuses_use_gitea_api() -> Result<()> {
         .final_status(&c1, "gantry/web/dev", Duration::from_secs(30))
         .await?;
     assert_eq!((s.state.as_str(), s.api), ("success", "gitea"));
+    reports(&h, &c1, 1).await?;
+    // A repeated event reads Gitea's list and finds its status already shown.
+    let mut again = h.push_event(ZERO, &c1);
+    again.provider = gantry_proto::v1::Provider::Gitea as i32;
+    h.publish(again).await?;
+    let message = reports(&h, &c1, 2).await?;
+    assert!(message.contains("already shown"), "{message}");
+    assert_eq!(h.statuses(&c1, "gantry/web/dev").len(), 2);
+    let requests = h.forge.requests();
     assert!(
-        h.forge
-            .requests()
-            .iter()
-            .all(|r| r.path.starts_with("/api/v1/repos/acme/platform/statuses/"))
+        requests.iter().all(|r| r.status < 300
+            && (r.path.starts_with("/api/v1/repos/acme/platform/statuses/")
+                || r.path.starts_with("/api/v1/repos/acme/platform/commits/"))),
+        "{requests:?}"
     );
     h.shutdown().await;
     Ok(())
