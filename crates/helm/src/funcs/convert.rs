@@ -2,6 +2,8 @@
 //! integer arithmetic (int64, wrapping), shopspring/decimal's `addf`..`divf`, `default`,
 //! `empty`, `coalesce`, `ternary`, and the reflection helpers (`typeOf`, `kindIs`, ...).
 
+use std::fmt::Write as _;
+
 use gantry_gotmpl::strconv::{parse_float, parse_int};
 use gantry_gotmpl::value::{LIST_INT, deep_equal};
 use gantry_gotmpl::{GoError, List, Ty, Value, gofmt};
@@ -214,67 +216,95 @@ fn unsupported_decimal(name: &str) -> GoError {
     ))
 }
 
-fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
-    let mut v = Vec::new();
-    if stop < start {
-        if step >= 0 {
-            return v;
-        }
-        let mut i = start;
-        while i > stop {
-            v.push(i);
-            i += step;
-        }
-        return v;
-    }
-    if step <= 0 {
-        return v;
-    }
-    let mut i = start;
-    while i < stop {
-        v.push(i);
-        i += step;
-    }
-    v
-}
-
-fn int_list(v: Vec<i64>) -> Value {
-    Value::List(List::typed(
-        v.into_iter().map(Value::Int).collect(),
-        &LIST_INT,
-    ))
-}
-
-fn seq(p: &[i64]) -> String {
-    let join = |v: Vec<i64>| {
-        v.iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
+/// Sprig's `untilStep`: from `start` by `step` while short of `stop` (above it when counting
+/// down). Counted first, in 128 bits, and refused past `max` numbers: `until 1000000000000`
+/// would otherwise fill memory for minutes before any deadline is looked at.
+fn until_step(
+    func: &str,
+    start: i64,
+    stop: i64,
+    step: i64,
+    max: usize,
+) -> Result<impl Iterator<Item = i64>, GoError> {
+    let (from, to, by) = (i128::from(start), i128::from(stop), i128::from(step));
+    let n = match (to < from, by) {
+        (true, ..0) => (from - to - by - 1) / -by,
+        (false, 1..) => (to - from + by - 1) / by,
+        _ => 0,
     };
-    match p {
+    if n > max as i128 {
+        return Err(GoError::limit(format!(
+            "{func} would make {n} numbers, more than the {max} a template's output could print"
+        )));
+    }
+    // Every number is within `start..stop`, so none overflows.
+    Ok((0..n).map(move |k| (from + k * by) as i64))
+}
+
+/// The most numbers `until`, `untilStep` and `seq` make: each prints as at least a digit and a
+/// separator, so more could never fit a template's output.
+fn most_numbers(max_output: usize) -> usize {
+    max_output / 2
+}
+
+fn int_list(v: impl Iterator<Item = i64>) -> Value {
+    Value::List(List::typed(v.map(Value::Int).collect(), &LIST_INT))
+}
+
+/// Sprig's `seq`, like GNU seq: `end`, `start end` or `start step end`, counting down when `end`
+/// is below `start`. Go's `end + inc` wraps, and so does this.
+fn seq(p: &[i64], max: usize) -> Result<String, GoError> {
+    let join = |v: &mut dyn Iterator<Item = i64>| {
+        let mut out = String::new();
+        for (k, i) in v.enumerate() {
+            if k > 0 {
+                out.push(' ');
+            }
+            let _ = write!(out, "{i}");
+        }
+        out
+    };
+    Ok(match p {
         [] => String::new(),
         [end] => {
             let start = 1;
             let inc = if *end < start { -1 } else { 1 };
-            join(until_step(start, end + inc, inc))
+            join(&mut until_step(
+                "seq",
+                start,
+                end.wrapping_add(inc),
+                inc,
+                max,
+            )?)
         }
         [start, end] => {
             let step = if end < start { -1 } else { 1 };
-            join(until_step(*start, end + step, step))
+            join(&mut until_step(
+                "seq",
+                *start,
+                end.wrapping_add(step),
+                step,
+                max,
+            )?)
         }
         [start, step, end] => {
             let mut inc = 1;
             if end < start {
                 inc = -1;
                 if *step > 0 {
-                    return String::new();
+                    return Ok(String::new());
                 }
             }
-            join(until_step(*start, end + inc, *step))
+            join(&mut until_step(
+                "seq",
+                *start,
+                end.wrapping_add(inc),
+                *step,
+                max,
+            )?)
         }
         _ => String::new(),
-    }
+    })
 }
 
 fn round(a: &Value, p: i64, ropt: &[Value]) -> f64 {
@@ -320,24 +350,23 @@ pub(super) fn register(r: &mut Reg<'_>) {
     r.add("float64", &[A], None, |_, a| {
         Ok(Value::Float(to_float64(&a[0])))
     });
-    r.add("seq", &[], Some(Ty::Int), |_, a| {
+    r.add("seq", &[], Some(Ty::Int), |rt, a| {
         let p: Vec<i64> = a.iter().map(Value::as_int).collect();
-        Ok(Value::string(seq(&p)))
+        seq(&p, most_numbers(rt.budget.max_output)).map(Value::string)
     });
     r.add("toDecimal", &[A], None, |_, a| {
         let t = strval(&a[0])?;
         Ok(Value::Int64(parse_int(&t, 8).unwrap_or(0)))
     });
-    r.add("until", &[Ty::Int], None, |_, a| {
+    r.add("until", &[Ty::Int], None, |rt, a| {
         let c = a[0].as_int();
-        Ok(int_list(until_step(0, c, if c < 0 { -1 } else { 1 })))
+        let max = most_numbers(rt.budget.max_output);
+        until_step("until", 0, c, if c < 0 { -1 } else { 1 }, max).map(int_list)
     });
-    r.add("untilStep", &[Ty::Int, Ty::Int, Ty::Int], None, |_, a| {
-        Ok(int_list(until_step(
-            a[0].as_int(),
-            a[1].as_int(),
-            a[2].as_int(),
-        )))
+    r.add("untilStep", &[Ty::Int, Ty::Int, Ty::Int], None, |rt, a| {
+        let max = most_numbers(rt.budget.max_output);
+        let (start, stop, step) = (a[0].as_int(), a[1].as_int(), a[2].as_int());
+        until_step("untilStep", start, stop, step, max).map(int_list)
     });
     r.add("add1", &[A], None, |_, a| {
         Ok(Value::Int64(to_int64(&a[0]).wrapping_add(1)))
@@ -540,7 +569,50 @@ mod tests {
         assert_eq!(to_int64(&Value::str("08")), 0);
         assert_eq!(to_int64(&Value::Float(2.9)), 2);
         assert_eq!(to_int64(&Value::Float(-2.9)), -2);
+    }
+
+    #[test]
+    fn counts_like_sprig_and_refuses_what_could_not_print() {
+        let seq = |p: &[i64]| seq(p, 1000).unwrap();
         assert_eq!(seq(&[3]), "1 2 3");
         assert_eq!(seq(&[5, -2, 1]), "5 3 1");
+        assert_eq!(seq(&[-2]), "1 0 -1 -2");
+        assert_eq!(seq(&[2, 5]), "2 3 4 5");
+        assert_eq!(seq(&[1, 3, 8]), "1 4 7");
+        assert_eq!(seq(&[5, 1, 1]), "");
+        assert_eq!(seq(&[0, 0, 5]), "");
+        // Go's `end + inc` wraps to the smallest int: nothing.
+        assert_eq!(seq(&[i64::MAX]), "");
+        let until = |a, b, c| {
+            until_step("untilStep", a, b, c, 1000)
+                .unwrap()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(until(0, 5, 2), [0, 2, 4]);
+        assert_eq!(until(0, 6, 2), [0, 2, 4]);
+        assert_eq!(until(5, 0, -2), [5, 3, 1]);
+        assert_eq!(until(0, 5, -1), Vec::<i64>::new());
+        assert_eq!(until(5, 0, 1), Vec::<i64>::new());
+        assert_eq!(until(3, 3, 1), Vec::<i64>::new());
+        assert_eq!(
+            until(i64::MAX - 2, i64::MAX, 1),
+            [i64::MAX - 2, i64::MAX - 1]
+        );
+        assert_eq!(
+            until(i64::MIN + 2, i64::MIN, -1),
+            [i64::MIN + 2, i64::MIN + 1]
+        );
+        // Go's `i += step` wraps here and never reaches the stop; counted, it is two numbers.
+        let big = 5_000_000_000_000_000_000;
+        assert_eq!(until(0, i64::MAX, big), [0, big]);
+        assert_eq!(until(0, 1000, 1).len(), 1000);
+        let err = until_step("until", 0, 1001, 1, 1000).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("until would make 1001 numbers, more than the 1000"),
+            "{err}"
+        );
+        assert!(until_step("untilStep", i64::MIN, i64::MAX, 1, 1000).is_err());
+        assert!(super::seq(&[1_000_000_000_000], 1000).is_err());
     }
 }
