@@ -208,6 +208,11 @@ impl Templates {
         }
     }
 
+    /// The set's identity while it lives: two handles of one set give the same number.
+    pub fn id(&self) -> usize {
+        Rc::as_ptr(&self.inner) as usize
+    }
+
     /// The set's name.
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -356,6 +361,7 @@ pub struct Budget {
     steps: u64,
     /// Why the output may differ between two renders of the same input.
     pub nondeterminism: std::collections::BTreeSet<String>,
+    notes: u64,
 }
 
 impl Default for Budget {
@@ -374,14 +380,27 @@ impl Budget {
             depth: 0,
             steps: 0,
             nondeterminism: std::collections::BTreeSet::new(),
+            notes: 0,
         }
     }
 
     /// Records that the output depends on time, randomness or Go's map order.
     pub fn note_nondeterminism(&mut self, why: &str) {
+        self.notes += 1;
         if !self.nondeterminism.contains(why) {
             self.nondeterminism.insert(why.to_owned());
         }
+    }
+
+    /// How many times [`Budget::note_nondeterminism`] was called: a part of the render during
+    /// which it stayed the same gives the same output every time.
+    pub fn nondeterministic_calls(&self) -> u64 {
+        self.notes
+    }
+
+    /// How many template executions are nested at this point.
+    pub fn depth(&self) -> usize {
+        self.depth
     }
 
     fn step(&mut self) -> Result<(), GoError> {

@@ -212,11 +212,27 @@ impl List {
     }
 }
 
+thread_local! {
+    static MAP_WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times a map has been written on this thread ([`Map::insert`], [`Map::remove`],
+/// [`Map::data_mut`]): a result computed from maps stays valid while this number stays the
+/// same. Maps are `Rc`, so only this thread's writes can change this thread's maps.
+pub fn map_writes() -> u64 {
+    MAP_WRITES.with(std::cell::Cell::get)
+}
+
+fn note_map_write() {
+    MAP_WRITES.with(|w| w.set(w.get().wrapping_add(1)));
+}
+
 /// A Go map with string keys: shared by reference, as Go maps are, so `set` on one name is
 /// seen through every other.
 #[derive(Clone, Debug)]
 pub struct Map {
-    /// The entries, in Go's sorted key order.
+    /// The entries, in Go's sorted key order. Read them here; write them through
+    /// [`Map::insert`], [`Map::remove`] or [`Map::data_mut`], which [`map_writes`] counts.
     pub data: Rc<RefCell<BTreeMap<String, Value>>>,
     /// The map's type.
     pub ty: &'static MapType,
@@ -251,7 +267,20 @@ impl Map {
 
     /// Sets `key`.
     pub fn insert(&self, key: impl Into<String>, value: Value) {
+        note_map_write();
         self.data.borrow_mut().insert(key.into(), value);
+    }
+
+    /// Deletes `key`.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        note_map_write();
+        self.data.borrow_mut().remove(key)
+    }
+
+    /// The entries, to change in place.
+    pub fn data_mut(&self) -> std::cell::RefMut<'_, BTreeMap<String, Value>> {
+        note_map_write();
+        self.data.borrow_mut()
     }
 
     /// The number of entries.

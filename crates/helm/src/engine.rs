@@ -28,6 +28,52 @@ pub struct Host {
     // it again was a seventh of rendering tempo-distributed.
     tpl_parsed: gantry_gotmpl::FastMap<String, Rc<TplParse>>,
     tpl_parsed_bytes: usize,
+    /// `include`s in progress.
+    including: usize,
+    /// What `include` gave, for calls made while no other `include` ran: a chart's templates
+    /// include their `fullname` and `labels` helpers several times each with the same `.`,
+    /// and those calls were a sixth of rendering 1,000 templates. Every entry was made at
+    /// `remembered_at`, a count of map writes ([`gantry_gotmpl::value::map_writes`]): a write
+    /// (`set`, `merge`, the next template's `.Template`) may change what a call gives, so the
+    /// entries are dropped at the first call that sees another count.
+    remembered: gantry_gotmpl::FastMap<IncludeKey, Remembered>,
+    remembered_at: u64,
+    remembered_bytes: usize,
+}
+
+/// One `include` call: the template set it ran in, the template, and `.` (a map or object,
+/// compared by identity: Go passes maps by reference). The entry holds a handle of each, so no
+/// other may take its address while it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct IncludeKey {
+    set: usize,
+    template: usize,
+    data: usize,
+    data_type: usize,
+}
+
+struct Remembered {
+    /// The nesting of template executions the call was made at: the same call at another
+    /// depth may meet the limit on it.
+    depth: usize,
+    out: Value,
+    _pins: (gantry_gotmpl::Templates, Rc<gantry_gotmpl::Template>, Value),
+}
+
+/// How many bytes of `include` output a render remembers at once.
+const REMEMBERED_MAX_BYTES: usize = 16 << 20;
+
+/// `.` as [`IncludeKey`] compares it: a map or object by identity; other values are not
+/// remembered.
+fn identity(v: &Value) -> Option<(usize, usize)> {
+    match v {
+        Value::Map(m) => Some((
+            Rc::as_ptr(&m.data) as usize,
+            std::ptr::from_ref(m.ty) as usize | usize::from(m.nil),
+        )),
+        Value::Object(o) => Some((Rc::as_ptr(o).cast::<u8>() as usize, 0)),
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for Host {
@@ -149,10 +195,36 @@ pub(crate) fn defines(text: &[u8]) -> bool {
 fn include_fn() -> Func {
     Func::new(&[Ty::Str, Ty::Any], None, |rt, a| {
         let name = a[0].as_str().unwrap_or("");
+        let tree = rt.lookup(name);
+        let writes = gantry_gotmpl::value::map_writes();
+        let depth = rt.budget.depth();
+        let key = tree.as_ref().and_then(|t| {
+            let (data, data_type) = identity(&a[1])?;
+            Some(IncludeKey {
+                set: rt.set.id(),
+                template: Rc::as_ptr(t) as usize,
+                data,
+                data_type,
+            })
+        });
         let host = rt
             .host
             .downcast_mut::<Host>()
             .ok_or_else(|| GoError::unsupported("include outside a Helm render"))?;
+        // Only a call no other include is running around is remembered or answered from
+        // memory: the names' recursion counts are then all zero, as they were when it ran.
+        let outermost = host.including == 0;
+        if outermost && let Some(k) = &key {
+            if host.remembered_at != writes {
+                host.remembered.clear();
+                host.remembered_bytes = 0;
+                host.remembered_at = writes;
+            } else if let Some(r) = host.remembered.get(k)
+                && r.depth == depth
+            {
+                return Ok(r.out.clone());
+            }
+        }
         // A name's counter is made once and kept at zero between calls: no copy of the name
         // for each of a chart's thousands of includes.
         let n = match host.included.get_mut(name) {
@@ -165,13 +237,42 @@ fn include_fn() -> Func {
             )));
         }
         *n += 1;
-        let r = rt.execute(name, a[1].clone());
-        if let Some(h) = rt.host.downcast_mut::<Host>()
-            && let Some(n) = h.included.get_mut(name)
-        {
+        host.including += 1;
+        let calls = rt.budget.nondeterministic_calls();
+        let r = match &tree {
+            Some(t) => rt.execute_tree(name, t, a[1].clone()),
+            None => rt.execute(name, a[1].clone()),
+        };
+        let same = calls == rt.budget.nondeterministic_calls()
+            && writes == gantry_gotmpl::value::map_writes();
+        let Some(h) = rt.host.downcast_mut::<Host>() else {
+            return r.map(Value::go_string);
+        };
+        if let Some(n) = h.included.get_mut(name) {
             *n -= 1;
         }
-        r.map(Value::go_string)
+        h.including -= 1;
+        let out = Value::go_string(r?);
+        // Remembered only when it wrote no map and called nothing random or timed: a second
+        // call must then give what the first gave.
+        if outermost
+            && same
+            && let (Some(k), Some(t)) = (key, tree)
+            && let Some(len) = out.go_bytes().map(<[u8]>::len)
+            && h.remembered_bytes + len <= REMEMBERED_MAX_BYTES
+        {
+            h.remembered_bytes += len;
+            let pins = (rt.set.clone(), t, a[1].clone());
+            h.remembered.insert(
+                k,
+                Remembered {
+                    depth,
+                    out: out.clone(),
+                    _pins: pins,
+                },
+            );
+        }
+        Ok(out)
     })
 }
 

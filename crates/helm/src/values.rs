@@ -145,7 +145,7 @@ fn clean_nil_values(m: &Map) {
     // most of coalescing a chart of 1,000 apps. The tables within are collected before any is
     // visited, so that no table is borrowed while another is changed.
     let tables: Vec<Map> = {
-        let mut data = m.data.borrow_mut();
+        let mut data = m.data_mut();
         data.retain(|_, v| !matches!(v, Value::Nil));
         data.values().filter_map(as_table).collect()
     };
@@ -157,7 +157,7 @@ fn clean_nil_values(m: &Map) {
 fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool, last: bool) {
     let vc = if last && gantry_gotmpl::value::is_unshared(&c.values) {
         // Only the chart holds them, and it is not read again: Helm's copy protects nothing.
-        let data = std::mem::take(&mut *c.values.data.borrow_mut());
+        let data = std::mem::take(&mut *c.values.data_mut());
         Map::from_map(data)
     } else {
         copy_map(&c.values)
@@ -172,7 +172,7 @@ fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool, last: b
         match v.get(&key) {
             Some(value) => {
                 if matches!(value, Value::Nil) && !merge {
-                    v.data.borrow_mut().remove(&key);
+                    v.remove(&key);
                 } else if let Some(dest) = as_table(&value)
                     && let Some(src) = as_table(&val)
                 {
@@ -230,7 +230,7 @@ pub fn coalesce_tables(dst: &Map, src: &Map, merge: bool) {
         let dv = dst.get(&key);
         match dv {
             Some(Value::Nil) if !merge && src_non_nil.contains(&key) => {
-                dst.data.borrow_mut().remove(&key);
+                dst.remove(&key);
             }
             None => dst.insert(key, val),
             Some(dv) => {

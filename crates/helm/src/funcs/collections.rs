@@ -215,7 +215,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
     });
     r.add("unset", &[M, Ty::Str], None, |_, a| {
         if let Some(m) = map_arg(&a[0]) {
-            m.data.borrow_mut().remove(s(&a[1]));
+            m.remove(s(&a[1]));
         }
         Ok(a[0].clone())
     });
