@@ -39,6 +39,41 @@ pub struct Host {
     remembered: gantry_gotmpl::FastMap<IncludeKey, Remembered>,
     remembered_at: u64,
     remembered_bytes: usize,
+    /// The top-level object (its identity) of the template file being rendered.
+    root: Option<(usize, usize)>,
+    /// The count of map writes when the last file's `.Template` was set, while every write
+    /// since the first file was such a setting: the files' own actions wrote nothing.
+    template_set_at: Option<u64>,
+    /// A file's actions wrote a map: from then on nothing remembered outlives its file.
+    wrote: bool,
+    /// Whether a template (in a set) cannot see `.Template` ([`crate::blind`]), with handles
+    /// that keep both addresses taken.
+    blindness: gantry_gotmpl::FastMap<
+        (usize, usize),
+        (bool, gantry_gotmpl::Templates, Rc<gantry_gotmpl::Template>),
+    >,
+}
+
+impl Host {
+    /// Helm sets `.Template` on a chart's top-level object before each of its files (the
+    /// writes from `before` to `after`); an answer of a template that cannot see it, given that
+    /// object, holds for the next file too, while the files themselves write no map (so that
+    /// nothing else can hold the top-level object).
+    fn next_file(&mut self, before: u64, after: u64, root: &Map) {
+        let clean = !self.wrote && self.template_set_at.is_none_or(|at| at == before);
+        self.wrote = !clean;
+        self.template_set_at = Some(after);
+        if clean && self.remembered_at == before {
+            self.remembered.retain(|_, r| r.blind);
+            self.remembered_bytes = self
+                .remembered
+                .values()
+                .filter_map(|r| r.out.go_bytes().map(<[u8]>::len))
+                .sum();
+            self.remembered_at = after;
+        }
+        self.root = identity(&Value::Map(root.clone()));
+    }
 }
 
 /// One `include` call: the template set it ran in, the template, and `.` (a map or object,
@@ -57,6 +92,9 @@ struct Remembered {
     /// depth may meet the limit on it.
     depth: usize,
     out: Value,
+    /// Given the top-level object, by a template that cannot see `.Template`: kept for the
+    /// next file.
+    blind: bool,
     _pins: (gantry_gotmpl::Templates, Rc<gantry_gotmpl::Template>, Value),
 }
 
@@ -262,15 +300,31 @@ fn include_fn() -> Func {
             && h.remembered_bytes + len <= REMEMBERED_MAX_BYTES
         {
             h.remembered_bytes += len;
+            let of_root = h.root == Some((k.data, k.data_type));
+            let blind = of_root
+                && match h.blindness.get(&(k.set, k.template)) {
+                    Some((b, ..)) => *b,
+                    None => {
+                        let b = crate::blind::blind(rt, &t);
+                        let pins = (b, rt.set.clone(), t.clone());
+                        if let Some(h) = rt.host.downcast_mut::<Host>() {
+                            h.blindness.insert((k.set, k.template), pins);
+                        }
+                        b
+                    }
+                };
             let pins = (rt.set.clone(), t, a[1].clone());
-            h.remembered.insert(
-                k,
-                Remembered {
-                    depth,
-                    out: out.clone(),
-                    _pins: pins,
-                },
-            );
+            if let Some(h) = rt.host.downcast_mut::<Host>() {
+                h.remembered.insert(
+                    k,
+                    Remembered {
+                        depth,
+                        out: out.clone(),
+                        blind,
+                        _pins: pins,
+                    },
+                );
+            }
         }
         Ok(out)
     })
@@ -434,10 +488,12 @@ pub fn render(
         }
         set.add(i);
         let r = &tpls[name];
+        let before = gantry_gotmpl::value::map_writes();
         let tm = Map::typed(BTreeMap::new(), &VALUES);
         tm.insert("Name", Value::str(name));
         tm.insert("BasePath", Value::str(&r.base_path));
         r.vals.insert("Template", Value::Map(tm));
+        host.next_file(before, gantry_gotmpl::value::map_writes(), &r.vals);
         let text = match set.set.execute_pending(
             name,
             Value::Map(r.vals.clone()),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use gantry_gotmpl::{Budget, Map, Value};
 
 pub mod ahead;
+mod blind;
 pub mod chart;
 pub mod engine;
 pub mod funcs;

@@ -105,6 +105,54 @@ const CASES: &[Case] = &[
             ),
         ],
     ),
+    (
+        "helpers blind and not blind to .Template, across three files",
+        "a: 1\nn: {x: 1}\n",
+        &[
+            (
+                "_h.tpl",
+                "{{ define \"blind\" }}{{ .Release.Name }}-{{ .Chart.Name }}{{ with .Values.n }}{{ toJson . }}{{ end }}{{ include \"inner\" . }}{{ end }}\
+                 {{ define \"inner\" }}{{ $.Values.a }}{{ end }}\
+                 {{ define \"dollar\" }}{{ $.Template.Name }}{{ end }}\
+                 {{ define \"withroot\" }}{{ with $ }}{{ .Template.Name }}{{ end }}{{ end }}\
+                 {{ define \"whole\" }}{{ toJson . | len }}{{ end }}\
+                 {{ define \"nested\" }}{{ include \"dollar\" . }}{{ end }}\
+                 {{ define \"tmpl\" }}{{ template \"dollar\" . }}{{ end }}\
+                 {{ define \"ranged\" }}{{ range $k, $v := . }}{{ if eq $k \"Template\" }}{{ $v.Name }}{{ end }}{{ end }}{{ end }}\
+                 {{ define \"var\" }}{{ $top := . }}{{ $top.Template.Name }}{{ end }}\
+                 {{ define \"viatpl\" }}{{ tpl \"{{ .Template.Name }}\" . }}{{ end }}",
+            ),
+            (
+                "a.yaml",
+                "r: '{{ range list \"blind\" \"dollar\" \"withroot\" \"whole\" \"nested\" \"tmpl\" \"ranged\" \"var\" \"viatpl\" }}{{ include . $ }};{{ end }}'",
+            ),
+            (
+                "b.yaml",
+                "r: '{{ include \"blind\" . }} {{ include \"dollar\" . }} {{ include \"withroot\" . }} {{ include \"whole\" . }} {{ include \"nested\" . }} {{ include \"tmpl\" . }} {{ include \"ranged\" . }} {{ include \"var\" . }} {{ include \"viatpl\" . }}'",
+            ),
+            (
+                "c.yaml",
+                "r: '{{ include \"blind\" . }} {{ include \"dollar\" . }} {{ include \"withroot\" . }} {{ include \"whole\" . }} {{ include \"nested\" . }} {{ include \"tmpl\" . }} {{ include \"ranged\" . }} {{ include \"var\" . }} {{ include \"viatpl\" . }}'",
+            ),
+        ],
+    ),
+    (
+        "a file that stores the top-level object in the values",
+        "{}\n",
+        &[
+            (
+                "_h.tpl",
+                "{{ define \"y\" }}{{ .Values.self.Template.Name }}{{ end }}{{ define \"z\" }}{{ .Release.Name }}{{ end }}",
+            ),
+            // Helm renders z.yaml first (deeper paths first, then in reverse order).
+            (
+                "z.yaml",
+                "r: '{{ include \"z\" . }}{{ $_ := set .Values \"self\" $ }}'",
+            ),
+            ("b.yaml", "r: '{{ include \"y\" . }} {{ include \"z\" . }}'"),
+            ("a.yaml", "r: '{{ include \"y\" . }} {{ include \"z\" . }}'"),
+        ],
+    ),
 ];
 
 fn chart(values: &str, templates: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
