@@ -5,10 +5,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::LazyLock;
 
 use gantry_gotmpl::{
     Budget, Func, Funcs, GoError, Map, MissingKey, Template, Templates, Ty, Value,
 };
+use memchr::memmem::Finder;
 
 use crate::HelmError;
 use crate::ahead::ParseAhead;
@@ -226,8 +228,10 @@ pub(crate) fn execution_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// Whether a template's text may define templates (`define`, `block`): only those add names
 /// other than their own to the set. A false positive costs only order.
 pub(crate) fn defines(text: &[u8]) -> bool {
-    memchr::memmem::find(text, b"define").is_some()
-        || memchr::memmem::find(text, b"block").is_some()
+    // The searchers are made once, not at each of a chart's thousand calls.
+    static DEFINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"define"));
+    static BLOCK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"block"));
+    DEFINE.find(text).is_some() || BLOCK.find(text).is_some()
 }
 
 fn include_fn() -> Func {
@@ -333,7 +337,9 @@ fn include_fn() -> Func {
 /// Helm's `strings.ReplaceAll(out, "<no value>", "")`, on the bytes of a Go string.
 fn strip_no_value(out: Vec<u8>) -> Vec<u8> {
     const NV: &[u8] = b"<no value>";
-    let finder = memchr::memmem::Finder::new(NV);
+    // Made once: making the searcher was most of the call for a template without the text.
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(NV));
+    let finder = &*FINDER;
     let Some(first) = finder.find(&out) else {
         return out;
     };
