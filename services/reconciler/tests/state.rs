@@ -67,6 +67,37 @@ async fn one_holder_at_a_time_with_expiry() -> Result<()> {
     Ok(())
 }
 
+/// A record deleted or purged with the KV API reads as absent, and one written again reads as
+/// written: the reads go to the bucket stream's leader, past the KV API.
+#[tokio::test]
+async fn deleted_and_purged_records_read_as_absent() -> Result<()> {
+    let nats = gantry_tests::NatsServer::start()?;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
+    let s = StateStore::open(&js, "w", Duration::from_secs(5)).await?;
+    let kv = js.get_key_value(gantry_nats::STATE_BUCKET).await?;
+    let key = k("web", "dev");
+    let st = |rev: &str| EnvState {
+        revision: rev.into(),
+        repository: "acme/platform".into(),
+        app: "web".into(),
+        environment: "dev".into(),
+        ..Default::default()
+    };
+    s.put(&key, &st("1")).await?;
+    assert_eq!(s.get(&key).await?, Some(st("1")));
+    kv.delete("acme.platform.web.dev.state").await?;
+    assert_eq!(s.get(&key).await?, None);
+    s.put(&key, &st("2")).await?;
+    assert_eq!(s.get(&key).await?, Some(st("2")));
+    kv.purge("acme.platform.web.dev.state").await?;
+    assert_eq!(s.get(&key).await?, None);
+    // A record that is not Gantry's reads as absent (the environment is then deployed anew).
+    kv.put("acme.platform.web.dev.state", "not json".into())
+        .await?;
+    assert_eq!(s.get(&key).await?, None);
+    Ok(())
+}
+
 /// The `expires` (Unix milliseconds) of a lease record.
 fn lease_expiry(record: &[u8]) -> Result<i64> {
     let v: serde_json::Value = serde_json::from_slice(record)?;
