@@ -406,25 +406,39 @@ impl Reconciler {
         };
         let started = Instant::now();
         for sha in &job.shas {
-            let status = CommitStatus {
-                state,
-                description: description.to_owned(),
-                context: context.to_owned(),
-                target_url: self.target_url(context, sha),
-            };
-            self.reporter
-                .post(
-                    &self.metrics,
-                    forge,
-                    &job.full_name,
-                    sha,
-                    &status,
-                    self.config.report_budget,
-                )
+            self.post_on(forge, job, sha, context, state, description)
                 .await?;
         }
         self.metrics.phase("report", started.elapsed());
         Ok(())
+    }
+
+    /// Posts `state` on one commit of the job.
+    async fn post_on(
+        &self,
+        forge: &Forge,
+        job: &Job,
+        sha: &str,
+        context: &str,
+        state: State,
+        description: &str,
+    ) -> Result<(), ReportError> {
+        let status = CommitStatus {
+            state,
+            description: description.to_owned(),
+            context: context.to_owned(),
+            target_url: self.target_url(context, sha),
+        };
+        self.reporter
+            .post(
+                &self.metrics,
+                forge,
+                &job.full_name,
+                sha,
+                &status,
+                self.config.report_budget,
+            )
+            .await
     }
 
     /// Posts an applied revision's stored outcome again on each of the event's SHAs where the
@@ -458,21 +472,7 @@ impl Reconciler {
                     tracing::debug!(%sha, context, error = %chain(&e), "reading the shown status failed; posting it again")
                 }
             }
-            let status = CommitStatus {
-                state,
-                description: description.to_owned(),
-                context: context.to_owned(),
-                target_url: self.target_url(context, sha),
-            };
-            self.reporter
-                .post(
-                    &self.metrics,
-                    forge,
-                    &job.full_name,
-                    sha,
-                    &status,
-                    self.config.report_budget,
-                )
+            self.post_on(forge, job, sha, context, state, description)
                 .await?;
             posted += 1;
         }

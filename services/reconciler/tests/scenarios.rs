@@ -140,20 +140,8 @@ async fn a_push_and_its_pr_merged_apply_once() -> Result<()> {
         "the pull request's head gets the status too"
     );
     // Wait for both events to be settled, then count applies.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let audit = h.audit().await?;
-        let reports = audit
-            .iter()
-            .filter(|(_, r)| r.revision == merge && r.phase == Phase::Report as i32)
-            .count();
-        if reports >= 2 {
-            assert_eq!(applies(&audit, "web", &merge), 1, "applied once");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{reports} report records");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    reports(&h, &merge, 2).await?;
+    assert_eq!(applies(&h.audit().await?, "web", &merge), 1, "applied once");
     h.shutdown().await;
     Ok(())
 }
