@@ -254,38 +254,15 @@ fn int_list(v: impl Iterator<Item = i64>) -> Value {
 /// Sprig's `seq`, like GNU seq: `end`, `start end` or `start step end`, counting down when `end`
 /// is below `start`. Go's `end + inc` wraps, and so does this.
 fn seq(p: &[i64], max: usize) -> Result<String, GoError> {
-    let join = |v: &mut dyn Iterator<Item = i64>| {
-        let mut out = String::new();
-        for (k, i) in v.enumerate() {
-            if k > 0 {
-                out.push(' ');
-            }
-            let _ = write!(out, "{i}");
-        }
-        out
-    };
-    Ok(match p {
-        [] => String::new(),
+    // Each form is an `untilStep` to one past `end`.
+    let (start, stop, step) = match p {
         [end] => {
-            let start = 1;
-            let inc = if *end < start { -1 } else { 1 };
-            join(&mut until_step(
-                "seq",
-                start,
-                end.wrapping_add(inc),
-                inc,
-                max,
-            )?)
+            let inc = if *end < 1 { -1 } else { 1 };
+            (1, end.wrapping_add(inc), inc)
         }
         [start, end] => {
             let step = if end < start { -1 } else { 1 };
-            join(&mut until_step(
-                "seq",
-                *start,
-                end.wrapping_add(step),
-                step,
-                max,
-            )?)
+            (*start, end.wrapping_add(step), step)
         }
         [start, step, end] => {
             let mut inc = 1;
@@ -295,16 +272,18 @@ fn seq(p: &[i64], max: usize) -> Result<String, GoError> {
                     return Ok(String::new());
                 }
             }
-            join(&mut until_step(
-                "seq",
-                *start,
-                end.wrapping_add(inc),
-                *step,
-                max,
-            )?)
+            (*start, end.wrapping_add(inc), *step)
         }
-        _ => String::new(),
-    })
+        _ => return Ok(String::new()),
+    };
+    let mut out = String::new();
+    for (k, i) in until_step("seq", start, stop, step, max)?.enumerate() {
+        if k > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{i}");
+    }
+    Ok(out)
 }
 
 fn round(a: &Value, p: i64, ropt: &[Value]) -> f64 {
