@@ -214,16 +214,7 @@ impl Reporter {
             None => forge.token.clone(),
             Some(app) => app.token().await.map_err(PostFailure::Token)?,
         };
-        let mut req = self
-            .http
-            .get(&url)
-            .header("authorization", auth_header(forge.kind, &token));
-        req = match forge.kind {
-            ForgeKind::Github => req
-                .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28"),
-            ForgeKind::Gitea => req.header("accept", "application/json"),
-        };
+        let req = with_host_headers(self.http.get(&url), forge.kind, &token);
         let resp = req.send().await.map_err(PostFailure::Request)?;
         let code = resp.status().as_u16();
         if !resp.status().is_success() {
@@ -294,18 +285,7 @@ impl Reporter {
                     }
                 },
             };
-            let auth = auth_header(forge.kind, &token);
-            let mut req = self
-                .http
-                .post(&url)
-                .header("authorization", &auth)
-                .header("accept", "application/json")
-                .json(&body);
-            if forge.kind == ForgeKind::Github {
-                req = req
-                    .header("accept", "application/vnd.github+json")
-                    .header("x-github-api-version", "2022-11-28");
-            }
+            let req = with_host_headers(self.http.post(&url), forge.kind, &token).json(&body);
             let (wait, last) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
                     metrics.status_post(forge.kind.as_str(), PostOutcome::Success);
@@ -390,10 +370,19 @@ fn newest(items: &[serde_json::Value], context: &str) -> Option<Shown> {
         })
 }
 
-fn auth_header(kind: ForgeKind, token: &str) -> String {
+/// The token as each host takes it, and the media type and API version GitHub asks for.
+fn with_host_headers(
+    req: reqwest::RequestBuilder,
+    kind: ForgeKind,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    let req = req.header("accept", "application/json");
     match kind {
-        ForgeKind::Github => format!("Bearer {token}"),
-        ForgeKind::Gitea => format!("token {token}"),
+        ForgeKind::Github => req
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28"),
+        ForgeKind::Gitea => req.header("authorization", format!("token {token}")),
     }
 }
 
