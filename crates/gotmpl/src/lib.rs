@@ -8,6 +8,7 @@
 //! other templates (Helm's `include` and `tpl`).
 
 pub mod builtins;
+pub mod entries;
 mod error;
 pub mod exec;
 pub mod gofmt;
@@ -27,6 +28,6 @@ pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 pub use exec::{Budget, Func, Funcs, MissingKey, Runtime, Special, Template, Templates};
 pub use parse::ParseError;
 pub use value::{
-    Elem, List, ListType, Map, MapType, Method, NativeFn, Object, Sig, Str, Ty, Value, go_lossy,
-    go_rune_count,
+    Elem, Entries, List, ListType, Map, MapType, Method, NativeFn, Object, Sig, Str, Ty, Value,
+    go_lossy, go_rune_count,
 };

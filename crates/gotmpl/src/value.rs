@@ -4,11 +4,11 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
 use crate::GoError;
+pub use crate::entries::Entries;
 use crate::exec::Runtime;
 
 /// An immutable shared string.
@@ -233,7 +233,7 @@ fn note_map_write() {
 pub struct Map {
     /// The entries, in Go's sorted key order. Read them here; write them through
     /// [`Map::insert`], [`Map::remove`] or [`Map::data_mut`], which [`map_writes`] counts.
-    pub data: Rc<RefCell<BTreeMap<String, Value>>>,
+    pub data: Rc<RefCell<Entries>>,
     /// The map's type.
     pub ty: &'static MapType,
     /// A nil map (JSON `null`; writing to it fails).
@@ -243,11 +243,11 @@ pub struct Map {
 impl Map {
     /// A new empty `map[string]interface{}`.
     pub fn new() -> Map {
-        Map::typed(BTreeMap::new(), &MAP_ANY)
+        Map::typed(Entries::new(), &MAP_ANY)
     }
 
     /// A map of type `ty` holding `data`.
-    pub fn typed(data: BTreeMap<String, Value>, ty: &'static MapType) -> Map {
+    pub fn typed(data: Entries, ty: &'static MapType) -> Map {
         Map {
             data: Rc::new(RefCell::new(data)),
             ty,
@@ -256,7 +256,7 @@ impl Map {
     }
 
     /// A `map[string]interface{}` holding `data`.
-    pub fn from_map(data: BTreeMap<String, Value>) -> Map {
+    pub fn from_map(data: Entries) -> Map {
         Map::typed(data, &MAP_ANY)
     }
 
@@ -278,7 +278,7 @@ impl Map {
     }
 
     /// The entries, to change in place.
-    pub fn data_mut(&self) -> std::cell::RefMut<'_, BTreeMap<String, Value>> {
+    pub fn data_mut(&self) -> std::cell::RefMut<'_, Entries> {
         note_map_write();
         self.data.borrow_mut()
     }

@@ -3,7 +3,6 @@
 //! `data/go_semantics.json`. The engine must print the same bytes, or fail with the same
 //! innermost message at the same location.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use gantry_gotmpl::{Budget, Funcs, List, Map, MissingKey, Templates, Value};
@@ -18,7 +17,7 @@ fn to_value(j: &serde_json::Value) -> Value {
         serde_json::Value::Object(o) => Value::Map(Map::from_map(
             o.iter()
                 .map(|(k, v)| (k.clone(), to_value(v)))
-                .collect::<BTreeMap<_, _>>(),
+                .collect::<gantry_gotmpl::Entries>(),
         )),
     }
 }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use gantry_gotmpl::value::{LIST_ANY, MAP_STR};
-use gantry_gotmpl::{List, Map, Value};
+use gantry_gotmpl::{Entries, List, Map, Value};
 
 use crate::HelmError;
 use crate::yaml::{YVal, YamlLimits, into_value, key_string, parse_documents, to_value};
@@ -519,7 +519,7 @@ impl Metadata {
             Value::Map(match &self.annotations {
                 None => Map {
                     nil: true,
-                    ..Map::typed(BTreeMap::new(), &MAP_STR)
+                    ..Map::typed(Entries::new(), &MAP_STR)
                 },
                 Some(a) => Map::typed(
                     a.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect(),

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::LazyLock;
 
 use gantry_gotmpl::{
-    Budget, Func, Funcs, GoError, Map, MissingKey, Template, Templates, Ty, Value,
+    Budget, Entries, Func, Funcs, GoError, Map, MissingKey, Template, Templates, Ty, Value,
 };
 use memchr::memmem::Finder;
 
@@ -170,13 +170,13 @@ fn rec_all(
     let sub_charts = Map::new();
     let meta = c.metadata.as_map();
     meta.insert("IsRoot", Value::Bool(is_root));
-    let next = Map::typed(BTreeMap::new(), &VALUES);
+    let next = Map::typed(Entries::new(), &VALUES);
     next.insert("Chart", Value::Map(meta));
     let files: BTreeMap<String, Rc<[u8]>> = c.files.iter().cloned().collect();
     next.insert("Files", crate::objects::files(&files));
     next.insert("Release", parent.get("Release").unwrap_or(Value::Nil));
     next.insert("Capabilities", caps.clone());
-    next.insert("Values", Value::Map(Map::typed(BTreeMap::new(), &VALUES)));
+    next.insert("Values", Value::Map(Map::typed(Entries::new(), &VALUES)));
     next.insert("Subcharts", Value::Map(sub_charts.clone()));
     if is_root {
         next.insert("Values", parent.get("Values").unwrap_or(Value::Nil));
@@ -495,7 +495,7 @@ pub fn render(
         set.add(i);
         let r = &tpls[name];
         let before = gantry_gotmpl::value::map_writes();
-        let tm = Map::typed(BTreeMap::new(), &VALUES);
+        let tm = Map::typed(Entries::new(), &VALUES);
         tm.insert("Name", Value::str(name));
         tm.insert("BasePath", Value::str(&r.base_path));
         r.vals.insert("Template", Value::Map(tm));

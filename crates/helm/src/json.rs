@@ -2,9 +2,7 @@
 //! escaping, Go's float format, struct fields in declaration order), `MarshalIndent`, an
 //! encoder without HTML escaping, and `Unmarshal` into `interface{}` (numbers become float64).
 
-use std::collections::BTreeMap;
-
-use gantry_gotmpl::{List, Map, Value};
+use gantry_gotmpl::{Entries, List, Map, Value};
 
 /// A JSON value as encoding/json would write it.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,7 +252,7 @@ pub fn from_serde(v: &serde_json::Value) -> Value {
         serde_json::Value::Object(o) => Value::Map(Map::from_map(
             o.iter()
                 .map(|(k, v)| (k.clone(), from_serde(v)))
-                .collect::<BTreeMap<_, _>>(),
+                .collect::<Entries>(),
         )),
     }
 }

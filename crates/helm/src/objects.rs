@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use gantry_gotmpl::value::{LIST_STR, MAP_ANY, MAP_STR};
-use gantry_gotmpl::{Elem, GoError, List, ListType, Map, MapType, Method, Object, Sig, Ty, Value};
+use gantry_gotmpl::{
+    Elem, Entries, GoError, List, ListType, Map, MapType, Method, Object, Sig, Ty, Value,
+};
 
 use crate::json::struct_fields;
 
@@ -224,7 +226,7 @@ fn files_as(m: &Map, rt: &mut gantry_gotmpl::Runtime<'_>, secrets: bool) -> Resu
     if m.nil {
         return Ok(Value::str(""));
     }
-    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    let mut out = Entries::new();
     for (k, v) in m.data.borrow().iter() {
         let Value::Bytes(b) = v else { continue };
         let base = crate::funcs::path_base(k);

@@ -39,11 +39,20 @@ pub fn coalesce_values(c: &Chart, vals: &Map) -> Result<Map, String> {
     Ok(dest)
 }
 
-/// [`coalesce_values`] for the render, the last use of the charts' values: those that nothing
-/// else holds any part of move out of the charts instead of being copied (copying them was a
-/// seventh of loading a large values file).
-pub fn coalesce_values_last(c: &Chart, vals: &Map) -> Result<Map, String> {
-    let dest = copy_map(vals);
+/// [`coalesce_values`] for the render, the last use of the charts' values and of the user's:
+/// those that nothing else holds any part of are used as they are instead of being copied
+/// (copying the charts' was a seventh of loading a large values file; copying the user's was a
+/// fifth of the 1,000-template chart's fresh memory, each page of it a fault).
+pub fn coalesce_values_last(c: &Chart, vals: Map) -> Result<Map, String> {
+    let dest = if gantry_gotmpl::value::is_unshared(&vals) {
+        Map {
+            ty: &MAP_ANY,
+            nil: false,
+            ..vals
+        }
+    } else {
+        copy_map(&vals)
+    };
     coalesce(c, &dest, "", false, true)?;
     Ok(dest)
 }

@@ -1,10 +1,8 @@
 //! Lists and dicts: Sprig's list.go and dict.go (with their panics as errors), mergo's
 //! `Merge`/`MergeWithOverwrite` as `merge`/`mergeOverwrite` use them, and `deepCopy`.
 
-use std::collections::BTreeMap;
-
 use gantry_gotmpl::value::{LIST_ANY, LIST_LIST, LIST_STR, MAP_ANY, deep_copy, deep_equal};
-use gantry_gotmpl::{GoError, List, Map, Ty, Value};
+use gantry_gotmpl::{Entries, GoError, List, Map, Ty, Value};
 
 use super::convert::{empty, strval, to_int};
 use super::{Reg, nil_deref, s};
@@ -36,7 +34,7 @@ fn map_arg(v: &Value) -> Option<Map> {
     }
 }
 
-fn new_map(data: BTreeMap<String, Value>) -> Value {
+fn new_map(data: Entries) -> Value {
     Value::Map(Map::typed(data, &MAP_ANY))
 }
 
@@ -188,7 +186,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
         });
     }
     r.add("dict", &[], Some(A), |_, a| {
-        let mut m = BTreeMap::new();
+        let mut m = Entries::new();
         let mut i = 0;
         while i < a.len() {
             let k = strval(&a[i])?;
@@ -252,7 +250,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Ok(any_list(v, true))
     });
     r.add("pick", &[M], Some(Ty::Str), |_, a| {
-        let mut out = BTreeMap::new();
+        let mut out = Entries::new();
         if let Some(m) = map_arg(&a[0]) {
             for k in &a[1..] {
                 if let Some(v) = m.get(s(k)) {
@@ -263,7 +261,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Ok(new_map(out))
     });
     r.add("omit", &[M], Some(Ty::Str), |_, a| {
-        let mut out = BTreeMap::new();
+        let mut out = Entries::new();
         if let Some(m) = map_arg(&a[0]) {
             for (k, v) in m.data.borrow().iter() {
                 if !a[1..].iter().any(|o| s(o) == k) {

@@ -2,7 +2,7 @@
 //! and `on` are booleans, `0755` is octal) and then round-trips through JSON, so every number
 //! becomes a float64 and every key a string.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use gantry_gotmpl::strconv::{parse_float, parse_int, parse_uint};
 use gantry_gotmpl::{List, Map, Value};
@@ -564,15 +564,15 @@ pub fn into_value(y: YVal) -> Result<Value, YamlError> {
             Value::List(List::new(out))
         }
         YVal::Map(entries) => {
-            let mut m = BTreeMap::new();
+            let mut m = Vec::with_capacity(entries.len());
             for (k, v) in entries {
                 let k = match k {
                     YVal::Str(k) => k,
                     k => key_string(&k).map_err(json_err)?,
                 };
-                m.insert(k, into_value(v)?);
+                m.push((k, into_value(v)?));
             }
-            Value::Map(Map::from_map(m))
+            Value::Map(Map::from_map(m.into_iter().collect()))
         }
     })
 }
