@@ -103,6 +103,12 @@ impl Entries {
     /// The value at `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match &self.0 {
+            // A look at each key's length first: most keys differ in it, and a binary search
+            // calls `memcmp` at each step (a field lookup is most of a template's work).
+            Repr::Small(v) if v.len() <= 8 => v
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k == key)
+                .map(|(_, v)| v),
             Repr::Small(v) => Entries::find(v, key).ok().map(|i| &v[i].1),
             Repr::Large(m) => m.get(key),
         }

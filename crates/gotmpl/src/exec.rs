@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::gofmt;
 use crate::parse::{
     self, Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, NumberNode, ParseError,
-    PipeNode, TemplateNode, Tree, VariableNode,
+    PipeNode, Span, TemplateNode, Tree, VariableNode,
 };
 use crate::value::{List, MAP_ANY, Map, Method, NativeFn, Sig, Str, Ty, Value};
 use crate::{FastMap, GoError};
@@ -1103,7 +1103,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         dot: &Value,
         receiver: Value,
         node: Cur<'t>,
-        ident: &'t [String],
+        ident: &'t [Span],
         args: &'t [Arg],
         fin: Option<Value>,
         iface: bool,

@@ -39,14 +39,17 @@ impl Tree {
     }
 }
 
-/// Plain text of a template: a range of the text it was parsed from, shared rather than
-/// copied. A template is mostly text (a chart's CRDs are megabytes of it), and each copy was as
-/// much fresh memory for the kernel to hand over a page at a time.
+/// Plain text of a template, or a word of it: a range of the text it was parsed from, shared
+/// rather than copied. A template is mostly text (a chart's CRDs are megabytes of it), and each
+/// copy was as much fresh memory for the kernel to hand over a page at a time. The words of
+/// field chains are spans too: a string each was most of a parse tree's allocations. The
+/// range is two `u32`s (a text past 4 GiB keeps a copy of the part), so that a span is three
+/// words, as a `String` is.
 #[derive(Clone)]
 pub struct Span {
     src: Arc<str>,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
@@ -54,16 +57,26 @@ impl Span {
     fn of(src: &Arc<str>, part: &str) -> Span {
         let base = src.as_ptr() as usize;
         let at = part.as_ptr() as usize;
-        match at.checked_sub(base) {
-            Some(start) if start + part.len() <= src.len() => Span {
+        let within = at
+            .checked_sub(base)
+            .filter(|start| start + part.len() <= src.len())
+            .and_then(|start| {
+                Some((
+                    u32::try_from(start).ok()?,
+                    u32::try_from(start + part.len()).ok()?,
+                ))
+            });
+        match within {
+            Some((start, end)) => Span {
                 src: Arc::clone(src),
                 start,
-                end: start + part.len(),
+                end,
             },
-            _ => Span {
+            None => Span {
                 src: Arc::from(part),
                 start: 0,
-                end: part.len(),
+                // A part of 4 GiB or more could not have been read (limits are far below).
+                end: u32::try_from(part.len()).unwrap_or(u32::MAX),
             },
         }
     }
@@ -73,7 +86,25 @@ impl std::ops::Deref for Span {
     type Target = str;
 
     fn deref(&self) -> &str {
-        &self.src[self.start..self.end]
+        &self.src[self.start as usize..self.end as usize]
+    }
+}
+
+impl PartialEq<str> for Span {
+    fn eq(&self, other: &str) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<&str> for Span {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
     }
 }
 
@@ -192,7 +223,7 @@ pub struct VariableNode {
     /// Position.
     pub pos: usize,
     /// The variable's name then the fields.
-    pub ident: Vec<String>,
+    pub ident: Vec<Span>,
 }
 
 /// A command: a function, method or value and its arguments.
@@ -254,7 +285,7 @@ pub enum Arg {
         /// Position.
         pos: usize,
         /// The field names.
-        ident: Vec<String>,
+        ident: Vec<Span>,
     },
     /// `(pipeline).a.b` or `func.a`.
     Chain {
@@ -263,7 +294,7 @@ pub enum Arg {
         /// The operand fields apply to.
         node: Box<Arg>,
         /// The field names.
-        fields: Vec<String>,
+        fields: Vec<Span>,
     },
     /// `true` or `false`.
     Bool {
@@ -273,7 +304,7 @@ pub enum Arg {
         val: bool,
     },
     /// A number.
-    Number(NumberNode),
+    Number(Box<NumberNode>),
     /// A string.
     String {
         /// Position.
@@ -378,7 +409,13 @@ impl std::fmt::Display for PipeNode {
 
 impl std::fmt::Display for VariableNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.ident.join("."))
+        for (i, w) in self.ident.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(w)?;
+        }
+        Ok(())
     }
 }
 
@@ -482,7 +519,7 @@ struct Parser<'a, 'f> {
     args: Vec<Arg>,
     // The words of the field or variable chain being parsed (moved out, like the stacks above,
     // into a vector of exactly their number: a parse tree is kept for the whole render).
-    idents: Vec<String>,
+    idents: Vec<Span>,
     // The string constants of the tree being parsed (a definition starts its own).
     strings: Vec<Box<str>>,
 }
@@ -831,14 +868,14 @@ impl<'a, 'f> Parser<'a, 'f> {
                     self.next_non_space();
                     pipe.decl.push(VariableNode {
                         pos: v.pos,
-                        ident: vec![v.val.to_string()],
+                        ident: vec![Span::of(&self.text, v.val)],
                     });
                     self.vars.push(v.val.to_string());
                 } else if next.typ == ItemType::Char && next.val == "," {
                     self.next_non_space();
                     pipe.decl.push(VariableNode {
                         pos: v.pos,
-                        ident: vec![v.val.to_string()],
+                        ident: vec![Span::of(&self.text, v.val)],
                     });
                     self.vars.push(v.val.to_string());
                     if context == "range" && pipe.decl.len() < 2 {
@@ -1075,7 +1112,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         let pos = if chained { self.peek().pos } else { node.pos() };
         while self.peek().typ == ItemType::Field {
             let f = self.next().val;
-            self.idents.push(f[1..].to_owned());
+            self.idents.push(Span::of(&self.text, &f[1..]));
         }
         Ok(Some(match node {
             Arg::Field { .. } => Arg::Field {
@@ -1128,7 +1165,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                     );
                 }
                 // The word goes on `idents`, for `operand` to finish the chain.
-                self.idents.push(name.to_owned());
+                self.idents.push(Span::of(&self.text, name));
                 Arg::Variable(VariableNode {
                     pos: token.pos,
                     ident: Vec::new(),
@@ -1136,7 +1173,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
             ItemType::Field => {
                 // One word too: `.a.b` is lexed as two fields.
-                self.idents.push(token.val[1..].to_owned());
+                self.idents.push(Span::of(&self.text, &token.val[1..]));
                 Arg::Field {
                     pos: token.pos,
                     ident: Vec::new(),
@@ -1146,9 +1183,9 @@ impl<'a, 'f> Parser<'a, 'f> {
                 pos: token.pos,
                 val: token.val == "true",
             },
-            ItemType::CharConstant | ItemType::Complex | ItemType::Number => Arg::Number(
+            ItemType::CharConstant | ItemType::Complex | ItemType::Number => Arg::Number(Box::new(
                 new_number(token.pos, token.val, token.typ).map_err(|e| self.errorf(e))?,
-            ),
+            )),
             ItemType::LeftParen => {
                 if self.stack_depth >= MAX_STACK_DEPTH {
                     return Err(self.errorf("max expression depth exceeded"));

@@ -10,7 +10,7 @@
 
 use std::rc::Rc;
 
-use gantry_gotmpl::parse::{Arg, BranchKind, ListNode, Node, PipeNode};
+use gantry_gotmpl::parse::{Arg, BranchKind, ListNode, Node, PipeNode, Span};
 use gantry_gotmpl::{Runtime, Template};
 
 /// Whether `tpl`, run with the top-level object as `.`, cannot see `.Template`.
@@ -116,7 +116,7 @@ impl Walk<'_, '_> {
 }
 
 /// A field chain from the top-level object that can reach a `.Template`.
-fn sees(fields: &[String]) -> bool {
+fn sees(fields: &[Span]) -> bool {
     fields
         .first()
         .is_some_and(|f| f == "Template" || f == "Subcharts")
