@@ -211,16 +211,17 @@ impl FromIterator<(String, Value)> for Entries {
         if v.len() > SMALL_MAX {
             return Entries(Repr::Large(v.into_iter().collect()));
         }
-        // Stable, so that of equal keys the last stays last.
+        // Stable, so that of equal keys the last stays last; in place (a vector's `into_iter`
+        // collects into its own buffer), the kept entry of a run taking each later value.
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, Value)> = Vec::with_capacity(v.len());
-        for (k, val) in v {
-            match out.last_mut() {
-                Some(last) if last.0 == k => last.1 = val,
-                _ => out.push((k, val)),
+        v.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
             }
-        }
-        Entries(Repr::Small(out))
+            same
+        });
+        Entries(Repr::Small(v))
     }
 }
 
