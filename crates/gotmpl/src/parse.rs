@@ -43,7 +43,7 @@ impl Tree {
 /// rather than copied. A template is mostly text (a chart's CRDs are megabytes of it), and each
 /// copy was as much fresh memory for the kernel to hand over a page at a time. The words of
 /// field chains are spans too: a string each was most of a parse tree's allocations. The
-/// range is two `u32`s (a text past 4 GiB keeps a copy of the part), so that a span is three
+/// range is two `u32`s (a part past 4 GiB into its text is a copy), so that a span is three
 /// words, as a `String` is.
 #[derive(Clone)]
 pub struct Span {
@@ -53,6 +53,9 @@ pub struct Span {
 }
 
 impl Span {
+    /// The range of a span that is all of its own text (one past 4 GiB cannot be a range).
+    const WHOLE: u32 = u32::MAX;
+
     /// `part` of `src` (by address) shares it; any other text is kept on its own.
     fn of(src: &Arc<str>, part: &str) -> Span {
         let base = src.as_ptr() as usize;
@@ -65,18 +68,19 @@ impl Span {
                     u32::try_from(start).ok()?,
                     u32::try_from(start + part.len()).ok()?,
                 ))
-            });
+            })
+            .filter(|&(_, end)| end < Span::WHOLE);
         match within {
             Some((start, end)) => Span {
                 src: Arc::clone(src),
                 start,
                 end,
             },
+            // Its own copy, whatever its length.
             None => Span {
                 src: Arc::from(part),
-                start: 0,
-                // A part of 4 GiB or more could not have been read (limits are far below).
-                end: u32::try_from(part.len()).unwrap_or(u32::MAX),
+                start: Span::WHOLE,
+                end: Span::WHOLE,
             },
         }
     }
@@ -86,6 +90,9 @@ impl std::ops::Deref for Span {
     type Target = str;
 
     fn deref(&self) -> &str {
+        if self.start == Span::WHOLE {
+            return &self.src;
+        }
         &self.src[self.start as usize..self.end as usize]
     }
 }
@@ -1441,6 +1448,32 @@ mod tests {
         let other = Span::of(&src, "elsewhere");
         assert!(!within(&other));
         assert_eq!(&*other, "elsewhere");
+        // The words of field chains are ranges of the source too.
+        let src: Arc<str> = Arc::from("{{ $x := .a }}{{ .Values.apps }}{{ $x.b.c }}");
+        let set = parse_shared("w", Arc::clone(&src), &|_| false).expect("parses");
+        let base = src.as_ptr() as usize;
+        let mut words = Vec::new();
+        for n in &set["w"].root.nodes {
+            let Node::Action { pipe, .. } = n else {
+                continue;
+            };
+            let args = pipe.cmds.iter().flat_map(|c| &c.args);
+            for a in args {
+                let ws = match a {
+                    Arg::Field { ident, .. } | Arg::Variable(VariableNode { ident, .. }) => ident,
+                    _ => continue,
+                };
+                for w in ws {
+                    let at = w.as_ptr() as usize;
+                    assert!(
+                        at >= base && at + w.len() <= base + src.len(),
+                        "{w} is shared"
+                    );
+                    words.push(w.to_string());
+                }
+            }
+        }
+        assert_eq!(words, ["a", "Values", "apps", "$x", "b", "c"]);
     }
 
     #[test]
