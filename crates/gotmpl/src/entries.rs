@@ -114,11 +114,6 @@ impl Entries {
         }
     }
 
-    /// Whether `key` has an entry.
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
     /// Sets `key`, returning the value it replaced.
     pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
         match &mut self.0 {
@@ -187,14 +182,6 @@ impl Entries {
         self.iter().map(|(_, v)| v)
     }
 
-    /// The values in key order, to change in place.
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        match &mut self.0 {
-            Repr::Small(v) => Either::A(v.iter_mut().map(|(_, v)| v)),
-            Repr::Large(m) => Either::B(m.values_mut()),
-        }
-    }
-
     /// Keeps the entries for which `keep` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&String, &mut Value) -> bool) {
         match &mut self.0 {
@@ -222,24 +209,6 @@ impl FromIterator<(String, Value)> for Entries {
             same
         });
         Entries(Repr::Small(v))
-    }
-}
-
-impl Extend<(String, Value)> for Entries {
-    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.insert(k, v);
-        }
-    }
-}
-
-impl From<BTreeMap<String, Value>> for Entries {
-    fn from(m: BTreeMap<String, Value>) -> Entries {
-        if m.len() > SMALL_MAX {
-            Entries(Repr::Large(m))
-        } else {
-            Entries(Repr::Small(m.into_iter().collect()))
-        }
     }
 }
 
@@ -311,7 +280,9 @@ mod tests {
                 .collect();
             let built: Entries = pairs.clone().into_iter().collect();
             let mut inserted = Entries::new();
-            inserted.extend(pairs);
+            for (k, v) in pairs {
+                inserted.insert(k, v);
+            }
             let show = |e: &Entries| format!("{e:?}");
             assert_eq!(show(&built), show(&inserted));
             assert!(matches!(built.get("1"), Some(Value::Int(x)) if *x == -(n as i64 - 1)));
@@ -319,14 +290,15 @@ mod tests {
     }
 
     #[test]
-    fn retain_and_values_mut_see_every_entry() {
+    fn retain_sees_every_entry_and_may_change_it() {
         let mut e: Entries = (0..10).map(|i| (format!("{i}"), Value::Int(i))).collect();
-        for v in e.values_mut() {
+        e.retain(|_, v| {
             if let Value::Int(x) = v {
                 *x *= 10;
             }
-        }
-        e.retain(|_, v| matches!(v, Value::Int(x) if *x % 20 == 0));
+            matches!(v, Value::Int(x) if *x % 20 == 0)
+        });
+        assert!(matches!(e.get("4"), Some(Value::Int(40))));
         assert_eq!(keys(&e), ["0", "2", "4", "6", "8"]);
         assert_eq!(e.iter().next_back().map(|(k, _)| k.as_str()), Some("8"));
     }
