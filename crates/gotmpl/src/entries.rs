@@ -4,7 +4,7 @@
 //! Nearly every map a chart holds is small (an image's `repository` and `tag`, a resource's
 //! `limits`), and a `BTreeMap` gives each, however small, a node of eleven slots: 632 bytes
 //! for two entries. The 1,000-template chart's values were five such maps per app, twice
-//! (the chart's defaults and the user's file), so that most of the render's fresh memory, each
+//! (the chart's defaults and the user's file), so that much of the render's fresh memory, each
 //! page of it a fault, held empty slots. Past [`SMALL_MAX`] entries a map becomes a B-tree,
 //! so that a template filling a large `dict` key by key stays O(log n) per key, as Go's hash
 //! map is O(1).
