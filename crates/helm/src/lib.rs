@@ -503,7 +503,7 @@ fn render_loaded(
             e
         })
     })?;
-    let vals = values::coalesce_values_last(&chart, user).map_err(HelmError::Values)?;
+    let vals = values::coalesce_values_last(&chart, &user).map_err(HelmError::Values)?;
     schema::check(&chart, &vals, schemas)?;
     let mut caps = Capabilities::default();
     caps.api_versions.extend(req.api_versions.iter().cloned());
@@ -541,6 +541,6 @@ fn render_loaded(
         nondeterministic: out.nondeterministic,
         not_utf8: out.not_utf8,
     };
-    spent.push(Box::new((chart, top)));
+    spent.push(Box::new((chart, top, user)));
     Ok(rendered)
 }

@@ -31,6 +31,16 @@ fn copy_map(m: &Map) -> Map {
     }
 }
 
+/// What [`copy_map`] gives, for a map read for the last time: its entries moved out when
+/// nothing else holds any part of it (Helm's copy then protects nothing), a copy otherwise.
+fn take_or_copy(m: &Map) -> Map {
+    if gantry_gotmpl::value::is_unshared(m) {
+        Map::from_map(std::mem::take(&mut *m.data_mut()))
+    } else {
+        copy_map(m)
+    }
+}
+
 /// `CoalesceValues(chart, vals)`; the error is Helm's message for a subchart's values that are
 /// not a map.
 pub fn coalesce_values(c: &Chart, vals: &Map) -> Result<Map, String> {
@@ -43,16 +53,8 @@ pub fn coalesce_values(c: &Chart, vals: &Map) -> Result<Map, String> {
 /// those that nothing else holds any part of are used as they are instead of being copied
 /// (copying the charts' was a seventh of loading a large values file; copying the user's was a
 /// fifth of the 1,000-template chart's fresh memory, each page of it a fault).
-pub fn coalesce_values_last(c: &Chart, vals: Map) -> Result<Map, String> {
-    let dest = if gantry_gotmpl::value::is_unshared(&vals) {
-        Map {
-            ty: &MAP_ANY,
-            nil: false,
-            ..vals
-        }
-    } else {
-        copy_map(&vals)
-    };
+pub fn coalesce_values_last(c: &Chart, vals: &Map) -> Result<Map, String> {
+    let dest = take_or_copy(vals);
     coalesce(c, &dest, "", false, true)?;
     Ok(dest)
 }
@@ -164,10 +166,8 @@ fn clean_nil_values(m: &Map) {
 }
 
 fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool, last: bool) {
-    let vc = if last && gantry_gotmpl::value::is_unshared(&c.values) {
-        // Only the chart holds them, and it is not read again: Helm's copy protects nothing.
-        let data = std::mem::take(&mut *c.values.data_mut());
-        Map::from_map(data)
+    let vc = if last {
+        take_or_copy(&c.values)
     } else {
         copy_map(&c.values)
     };
