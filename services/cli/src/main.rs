@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod dlq;
 mod events;
+mod jsonout;
 mod kube_sim;
 mod locate;
 mod pr;

@@ -197,18 +197,18 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         );
     }
     if args.helm_templates {
-        let map: std::collections::BTreeMap<&String, &String> = chart
+        // In the key order a JSON object of them is written in: the map is sorted.
+        let map = chart
             .templates
             .iter()
             .filter(|(k, _)| !k.ends_with("/NOTES.txt"))
-            .collect();
+            .map(|(k, v)| (k.as_str(), v.as_str()));
         // Written as it is serialised: a chart's CRDs make megabytes of JSON, and a string of
         // them grown by doubling is fresh memory the kernel must zero page by page.
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        serde_json::to_writer_pretty(&mut out, &map)?;
+        let mut out = std::io::stdout().lock();
+        crate::jsonout::write_pretty_map(&mut out, map)?;
         out.write_all(b"\n")?;
         out.flush()?;
-        drop(map);
         std::mem::forget((chart, fs));
         return Ok(());
     }
