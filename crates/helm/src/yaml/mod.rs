@@ -436,6 +436,30 @@ pub fn resolve(s: &str) -> YVal {
 /// [`resolve`] when it gives something other than a string: `None` for a string, whose copy
 /// the emitter, asking only whether a string can stay plain, does not need.
 pub fn resolve_typed(s: &str) -> Option<YVal> {
+    // Every keyword is at most five bytes and starts with one of these: most scalars are
+    // neither, and skip the comparisons with each.
+    let keyword_like = s.len() <= 5
+        && s.as_bytes().first().is_none_or(|b| {
+            matches!(
+                b,
+                b'y' | b'Y'
+                    | b'n'
+                    | b'N'
+                    | b't'
+                    | b'T'
+                    | b'f'
+                    | b'F'
+                    | b'o'
+                    | b'O'
+                    | b'~'
+                    | b'.'
+                    | b'+'
+                    | b'-'
+            )
+        });
+    if !keyword_like {
+        return resolve_number(s);
+    }
     Some(match s {
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
             YVal::Bool(true)
