@@ -316,6 +316,18 @@ impl Templates {
         })
     }
 
+    /// Takes `name` out of the set when the set holds `t` for it, and says whether it did: a
+    /// template that has run frees its tree, and a later lookup of its name, if any, adds it
+    /// again through the completion of a set still being filled ([`Runtime::lookup`]).
+    pub fn remove_if_same(&self, name: &str, t: &Rc<Template>) -> bool {
+        let mut own = self.inner.own.borrow_mut();
+        let same = own.get(name).is_some_and(|held| Rc::ptr_eq(held, t));
+        if same {
+            own.remove(name);
+        }
+        same
+    }
+
     /// Executes the template `name` with `data` as dot.
     pub fn execute(
         &self,

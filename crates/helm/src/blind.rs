@@ -107,7 +107,7 @@ impl Walk<'_, '_> {
             // Its nodes are already being looked at.
             return false;
         }
-        let Some(t) = self.rt.set.lookup(name) else {
+        let Some(t) = self.rt.lookup(name) else {
             return true;
         };
         self.seen.push(name.to_owned());

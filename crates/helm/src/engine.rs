@@ -510,6 +510,7 @@ pub fn render(
             Ok(t) => t,
             Err(e) => return Err(set.parse_error().unwrap_or_else(|| exec_error(name, &e))),
         };
+        set.release(i);
         let text = strip_no_value(text);
         match String::from_utf8(text) {
             Ok(t) => {
@@ -526,7 +527,7 @@ pub fn render(
         }
     }
     // Partials that define nothing are parsed too, and may fail.
-    if let Some(e) = set.parse_error() {
+    if let Some(e) = set.last_parse_error() {
         return Err(e);
     }
     out.nondeterministic = budget.nondeterminism.iter().cloned().collect();
@@ -551,6 +552,8 @@ struct BuildState {
     // Each template's parse (by its index in `keys`), once obtained.
     parsed: Vec<Option<Result<Runnable, HelmError>>>,
     added: Vec<bool>,
+    // Whether the template ran and its tree was freed ([`SetBuilder::release`]): it parsed.
+    released: Vec<bool>,
     complete: bool,
     // The error of the first template, in order, that failed to parse, once all are parsed.
     error: Option<HelmError>,
@@ -568,6 +571,7 @@ impl<'x> SetBuilder<'x> {
         let state = BuildState {
             parsed: vec![None; keys.len()],
             added: vec![false; keys.len()],
+            released: vec![false; keys.len()],
             ..BuildState::default()
         };
         SetBuilder {
@@ -626,6 +630,29 @@ impl<'x> SetBuilder<'x> {
         }
     }
 
+    /// Frees the tree of template `i`, which has run, when it defines nothing and the set is
+    /// still being filled: a large chart's trees were most of its memory, each new page a
+    /// fault, and a tree freed here is memory the next parse reuses. A later lookup of its name
+    /// (`include` of another file's output) parses it again ([`SetBuilder::complete_for`]);
+    /// once the set is complete, it keeps everything.
+    fn release(&self, i: usize) {
+        let mut st = self.state.borrow_mut();
+        if st.complete || !st.added[i] {
+            return;
+        }
+        let Some(Ok(templates)) = &st.parsed[i] else {
+            return;
+        };
+        let [(name, tree)] = templates.as_slice() else {
+            return;
+        };
+        if self.set.remove_if_same(name, tree) {
+            st.parsed[i] = None;
+            st.added[i] = false;
+            st.released[i] = true;
+        }
+    }
+
     /// Whether a template in `definers` defines a name that a template defining nothing has.
     fn redefines_a_template(&self, definers: &[usize]) -> bool {
         let st = self.state.borrow();
@@ -665,10 +692,20 @@ impl<'x> SetBuilder<'x> {
     /// Parses and adds, in order, every template not yet added, stopping at the first that
     /// fails to parse (Helm's parse loop).
     fn complete(&self) {
+        self.complete_skipping(false);
+    }
+
+    /// [`SetBuilder::complete`], skipping, when `released`, the templates released after they
+    /// ran (they parsed, so the first error is the same): once nothing runs any more, parsing
+    /// them again would only find that.
+    fn complete_skipping(&self, released: bool) {
         if std::mem::replace(&mut self.state.borrow_mut().complete, true) {
             return;
         }
         for i in 0..self.keys.len() {
+            if released && self.state.borrow().released[i] {
+                continue;
+            }
             if self.obtain(i).is_err() {
                 let mut st = self.state.borrow_mut();
                 if let Some(Err(e)) = &st.parsed[i] {
@@ -684,6 +721,12 @@ impl<'x> SetBuilder<'x> {
     /// execution error).
     fn parse_error(&self) -> Option<HelmError> {
         self.complete();
+        self.state.borrow_mut().error.take()
+    }
+
+    /// [`SetBuilder::parse_error`] after the last execution.
+    fn last_parse_error(&self) -> Option<HelmError> {
+        self.complete_skipping(true);
         self.state.borrow_mut().error.take()
     }
 

@@ -2,7 +2,8 @@
 //! template that defines others are in the set. These charts are the cases where that could
 //! differ from Helm, which parses everything first: a template that includes or calls another
 //! that executes later, a parse error after an execution error, a definition named like a
-//! template, an empty definition in `tpl`, `block`. Each renders with and without the helper
+//! template, an empty definition in `tpl`, `block`; and a template that has run, whose tree is
+//! freed, named again by a later one. Each renders with and without the helper
 //! thread, and both must be what Helm v4's own library (helm-python-sdk) gives.
 
 mod common;
@@ -117,6 +118,53 @@ const CHARTS: &[(&str, &[(&str, &str)])] = &[
             ("z.yaml", "z: 1\n"),
             ("m.yaml", r#"{{ include "nowhere" . }}"#),
             ("a.yaml", "a: 1\n"),
+        ],
+    ),
+    // A template that has run is freed, and parsed again if a later one names it.
+    (
+        "include-an-earlier-template",
+        &[
+            ("z.yaml", "z: {{ .Values.v }}\n"),
+            (
+                "m.yaml",
+                r#"m: {{ include "early/templates/z.yaml" . | trim }}"#,
+            ),
+            (
+                "a.yaml",
+                r#"checksum: {{ include (print $.Template.BasePath "/z.yaml") . | sha256sum }}"#,
+            ),
+        ],
+    ),
+    (
+        "template-action-on-an-earlier-template",
+        &[
+            ("z.yaml", "{{ .Values.v }}"),
+            ("a.yaml", r#"a: {{ template "early/templates/z.yaml" . }}"#),
+        ],
+    ),
+    (
+        "an-earlier-template-sees-the-caller",
+        &[
+            ("z.yaml", "z: {{ .Template.Name }}"),
+            ("a.yaml", r#"a: {{ include "early/templates/z.yaml" . }}"#),
+        ],
+    ),
+    (
+        "an-empty-definition-in-tpl-keeps-an-earlier-template",
+        &[
+            ("z.yaml", "z-real"),
+            (
+                "a.yaml",
+                r#"a: {{ tpl "{{ define \"early/templates/z.yaml\" }}{{ end }}[{{ template \"early/templates/z.yaml\" }}]" . }}"#,
+            ),
+        ],
+    ),
+    (
+        "a-parse-error-after-earlier-templates-ran",
+        &[
+            ("z.yaml", "z: 1\n"),
+            ("y.yaml", "y: 2\n"),
+            ("a.yaml", "{{ if }}"),
         ],
     ),
 ];
