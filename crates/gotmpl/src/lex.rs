@@ -111,7 +111,6 @@ fn keyword(word: &str) -> Option<ItemType> {
     })
 }
 
-const SPACE_CHARS: &[char] = &[' ', '\t', '\r', '\n'];
 const LEFT_DELIM: &str = "{{";
 const RIGHT_DELIM: &str = "}}";
 const LEFT_COMMENT: &str = "/*";
@@ -207,6 +206,19 @@ fn at_trimmed_right_delim(b: &[u8]) -> bool {
         && b[TRIM_MARKER_LEN..].starts_with(RIGHT_DELIM.as_bytes())
 }
 
+// Spaces are ASCII, and no byte of another character is one: counted a byte at a time, where
+// `trim_matches` with a set of characters decodes each.
+fn trailing_spaces(b: &[u8]) -> usize {
+    b.iter()
+        .rev()
+        .take_while(|&&c| is_space(char::from(c)))
+        .count()
+}
+
+fn leading_spaces(b: &[u8]) -> usize {
+    b.iter().take_while(|&&c| is_space(char::from(c))).count()
+}
+
 fn count_newlines(s: &str) -> usize {
     s.bytes().filter(|&b| b == b'\n').count()
 }
@@ -298,24 +310,29 @@ impl<'a> Lexer<'a> {
         self.start_line = self.line;
     }
 
+    // Every set of characters the lexer accepts from is ASCII, so a byte in it is a whole
+    // character and anything else is not in it: a look at one byte, where taking the next
+    // character and backing up asked `str::contains` of each (half of lexing a number).
     fn accept(&mut self, valid: &str) -> bool {
-        match self.next() {
-            Some(r) if valid.contains(r) => true,
-            _ => {
-                self.backup();
+        match self.input.as_bytes().get(self.pos) {
+            None => {
+                // As `next` at the end, after which `backup` does nothing.
+                self.at_eof = true;
                 false
             }
+            Some(&b) if b.is_ascii() && valid.as_bytes().contains(&b) => {
+                self.pos += 1;
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                true
+            }
+            Some(_) => false,
         }
     }
 
     fn accept_run(&mut self, valid: &str) {
-        loop {
-            match self.next() {
-                Some(r) if valid.contains(r) => {}
-                _ => break,
-            }
-        }
-        self.backup();
+        while self.accept(valid) {}
     }
 
     fn errorf(&mut self, msg: String) -> Step<'a> {
@@ -375,7 +392,7 @@ impl<'a> Lexer<'a> {
                 let delim_end = self.pos + LEFT_DELIM.len();
                 if has_left_trim_marker(&self.input[delim_end..]) {
                     let s = &self.input[self.start..self.pos];
-                    trim = s.len() - s.trim_end_matches(SPACE_CHARS).len();
+                    trim = trailing_spaces(s.as_bytes());
                 }
                 self.pos -= trim;
                 self.line += count_newlines(&self.input[self.start..self.pos]);
@@ -443,7 +460,7 @@ impl<'a> Lexer<'a> {
         self.pos += RIGHT_DELIM.len();
         if trim {
             let r = self.rest();
-            self.pos += r.len() - r.trim_start_matches(SPACE_CHARS).len();
+            self.pos += leading_spaces(r.as_bytes());
         }
         self.ignore();
         if self.options.emit_comment {
@@ -462,7 +479,7 @@ impl<'a> Lexer<'a> {
         let i = self.this_item(ItemType::RightDelim);
         if trim {
             let r = self.rest();
-            self.pos += r.len() - r.trim_start_matches(SPACE_CHARS).len();
+            self.pos += leading_spaces(r.as_bytes());
             self.ignore();
         }
         self.inside_action = false;
@@ -842,6 +859,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Go's `lex_test.go` case of numbers, and the ends a number can meet.
+    #[test]
+    fn numbers_lex_as_go_lexes_them() {
+        let got = items(
+            "{{1 02 0x14 0X14 -7.2i 1e3 1E3 +1.2e-4 4.2i 1+2i 1_2 0x1.EEEp100 0X1.EEEP+100 0o017 0b101}}",
+        );
+        let numbers: Vec<(ItemType, &str)> = got
+            .iter()
+            .filter(|(t, _)| !matches!(t, ItemType::Space | ItemType::LeftDelim))
+            .map(|(t, v)| (*t, v.as_str()))
+            .collect();
+        let n = ItemType::Number;
+        assert_eq!(
+            numbers,
+            [
+                (n, "1"),
+                (n, "02"),
+                (n, "0x14"),
+                (n, "0X14"),
+                (n, "-7.2i"),
+                (n, "1e3"),
+                (n, "1E3"),
+                (n, "+1.2e-4"),
+                (n, "4.2i"),
+                (ItemType::Complex, "1+2i"),
+                (n, "1_2"),
+                (n, "0x1.EEEp100"),
+                (n, "0X1.EEEP+100"),
+                (n, "0o017"),
+                (n, "0b101"),
+                (ItemType::RightDelim, "}}"),
+                (ItemType::Eof, ""),
+            ]
+        );
+        assert_eq!(items("{{ 3").last().unwrap().1, "unclosed action");
+        assert_eq!(items("{{ 0x").last().unwrap().1, "unclosed action");
+        assert_eq!(
+            items("{{ 3é }}").last().unwrap().1,
+            "bad number syntax: \"3é\""
+        );
+        assert_eq!(items("{{3\n}}")[1], (ItemType::Number, "3".into()));
     }
 
     #[test]
