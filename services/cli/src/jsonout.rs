@@ -48,24 +48,33 @@ fn escapes_in(w: u64) -> u64 {
         | below(w ^ (ONES * u64::from(b'\\')), 1)
 }
 
-/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+/// Appends `s` as a JSON string, escaped as serde_json escapes it. A word is copied whole
+/// (a store of eight bytes, where a copy of a run of any length is a call to `memcpy`, and a
+/// chart's text has a line break every few words); where it holds a byte to escape, the copy
+/// is cut back to that byte.
 fn escape_into(buf: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     buf.reserve(b.len() + 2);
     buf.push(b'"');
-    let mut start = 0;
     let mut i = 0;
     while i < b.len() {
-        if let Some(chunk) = b.get(i..i + 8) {
-            let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            let marks = escapes_in(w);
-            if marks == 0 {
-                i += 8;
-                continue;
+        let c = match b.get(i..i + 8) {
+            Some(chunk) => {
+                let word: [u8; 8] = chunk.try_into().unwrap_or([0; 8]);
+                buf.extend_from_slice(&word);
+                let marks = escapes_in(u64::from_le_bytes(word));
+                if marks == 0 {
+                    i += 8;
+                    continue;
+                }
+                let k = (marks.trailing_zeros() / 8) as usize;
+                buf.truncate(buf.len() - (8 - k));
+                i += k;
+                b[i]
             }
-            i += (marks.trailing_zeros() / 8) as usize;
-        }
-        let c = b[i];
+            None => b[i],
+        };
+        i += 1;
         // The letter after the backslash; `u` for the rest below 0x20, as `\u00XX`.
         let letter = match c {
             b'"' | b'\\' => c,
@@ -76,12 +85,10 @@ fn escape_into(buf: &mut Vec<u8>, s: &str) {
             0x0c => b'f',
             0..0x20 => b'u',
             _ => {
-                i += 1;
+                buf.push(c);
                 continue;
             }
         };
-        // Pushed byte by byte: a copy of two bytes is a call to `memcpy`.
-        buf.extend_from_slice(&b[start..i]);
         buf.push(b'\\');
         buf.push(letter);
         if letter == b'u' {
@@ -91,10 +98,7 @@ fn escape_into(buf: &mut Vec<u8>, s: &str) {
             buf.push(HEX[usize::from(c >> 4)]);
             buf.push(HEX[usize::from(c & 0xf)]);
         }
-        i += 1;
-        start = i;
     }
-    buf.extend_from_slice(&b[start..]);
     buf.push(b'"');
 }
 
