@@ -503,7 +503,10 @@ fn render_loaded(
             e
         })
     })?;
-    let vals = values::coalesce_values_last(&chart, &user).map_err(HelmError::Values)?;
+    let mut overridden = Vec::new();
+    let vals =
+        values::coalesce_values_last(&chart, &user, &mut overridden).map_err(HelmError::Values)?;
+    spent.push(Box::new(overridden));
     schema::check(&chart, &vals, schemas)?;
     let mut caps = Capabilities::default();
     caps.api_versions.extend(req.api_versions.iter().cloned());
