@@ -45,10 +45,13 @@ pub fn join(dir: &str, rel: &str) -> Option<String> {
 
 /// Whether `clean` returns `path` as it is: no leading `/`, and no empty, `.` or `..` part.
 pub fn is_clean(path: &str) -> bool {
+    // By bytes (`/` and `.` are ASCII, so a part of a path is the same either way): `str::split`
+    // searches for each `/` a character at a time, and every path a render reads is asked about.
     path.is_empty()
         || path
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .all(|part| !part.is_empty() && part != b"." && part != b"..")
 }
 
 /// Whether `path` is `dir` or lies below it (`""` is the root, above everything).
