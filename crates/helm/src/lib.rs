@@ -503,10 +503,7 @@ fn render_loaded(
             e
         })
     })?;
-    let mut overridden = Vec::new();
-    let vals =
-        values::coalesce_values_last(&chart, &user, &mut overridden).map_err(HelmError::Values)?;
-    spent.push(Box::new(overridden));
+    let vals = values::coalesce_values_last(&chart, &user).map_err(HelmError::Values)?;
     schema::check(&chart, &vals, schemas)?;
     let mut caps = Capabilities::default();
     caps.api_versions.extend(req.api_versions.iter().cloned());

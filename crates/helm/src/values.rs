@@ -45,27 +45,24 @@ fn take_or_copy(m: &Map) -> Map {
 /// not a map.
 pub fn coalesce_values(c: &Chart, vals: &Map) -> Result<Map, String> {
     let dest = copy_map(vals);
-    coalesce(c, &dest, "", false, None)?;
+    coalesce(c, &dest, "", false, false)?;
     Ok(dest)
 }
 
 /// [`coalesce_values`] for the render, the last use of the charts' values and of the user's:
 /// those that nothing else holds any part of are used as they are instead of being copied
 /// (copying the charts' was a seventh of loading a large values file; copying the user's was a
-/// fifth of the 1,000-template chart's fresh memory, each page of it a fault). What is left of
-/// the charts' values goes into `spent`, to be freed after the answer: freeing the defaults
-/// that the user's values override was a millisecond before the 1,000-template chart's first
-/// template could run.
-pub fn coalesce_values_last(c: &Chart, vals: &Map, spent: &mut Vec<Map>) -> Result<Map, String> {
+/// fifth of the 1,000-template chart's fresh memory, each page of it a fault).
+pub fn coalesce_values_last(c: &Chart, vals: &Map) -> Result<Map, String> {
     let dest = take_or_copy(vals);
-    coalesce(c, &dest, "", false, Some(spent))?;
+    coalesce(c, &dest, "", false, true)?;
     Ok(dest)
 }
 
 /// `MergeValues(chart, vals)`: as coalescing, but `null` values are kept.
 pub fn merge_values(c: &Chart, vals: &Map) -> Result<Map, String> {
     let dest = copy_map(vals);
-    coalesce(c, &dest, "", true, None)?;
+    coalesce(c, &dest, "", true, false)?;
     Ok(dest)
 }
 
@@ -77,17 +74,8 @@ fn concat_prefix(a: &str, b: &str) -> String {
     }
 }
 
-/// `last`, when the charts' values are read for the last time: where what is left of them goes.
-type Last<'a> = Option<&'a mut Vec<Map>>;
-
-fn coalesce(
-    c: &Chart,
-    dest: &Map,
-    prefix: &str,
-    merge: bool,
-    mut last: Last<'_>,
-) -> Result<(), String> {
-    coalesce_chart_values(c, dest, prefix, merge, last.as_deref_mut());
+fn coalesce(c: &Chart, dest: &Map, prefix: &str, merge: bool, last: bool) -> Result<(), String> {
+    coalesce_chart_values(c, dest, prefix, merge, last);
     coalesce_deps(c, dest, prefix, merge, last)
 }
 
@@ -96,7 +84,7 @@ fn coalesce_deps(
     dest: &Map,
     prefix: &str,
     merge: bool,
-    mut last: Last<'_>,
+    last: bool,
 ) -> Result<(), String> {
     for sub in &c.dependencies {
         let name = &sub.metadata.name;
@@ -111,7 +99,7 @@ fn coalesce_deps(
         if let Some(Value::Map(dv)) = dest.get(name) {
             let sub_prefix = concat_prefix(prefix, &c.metadata.name);
             coalesce_globals(&dv, dest);
-            coalesce(sub, &dv, &sub_prefix, merge, last.as_deref_mut())?;
+            coalesce(sub, &dv, &sub_prefix, merge, last)?;
             dest.insert(name.clone(), Value::Map(dv));
         }
     }
@@ -177,8 +165,8 @@ fn clean_nil_values(m: &Map) {
     }
 }
 
-fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool, last: Last<'_>) {
-    let vc = if last.is_some() {
+fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool, last: bool) {
+    let vc = if last {
         take_or_copy(&c.values)
     } else {
         copy_map(&c.values)
@@ -216,9 +204,6 @@ fn coalesce_chart_values(c: &Chart, v: &Map, _prefix: &str, merge: bool, last: L
                 v.insert(key, val);
             }
         }
-    }
-    if let Some(spent) = last {
-        spent.push(vc);
     }
 }
 
