@@ -662,6 +662,50 @@ mod tests {
         gantry_gotmpl::gofmt::format_v(v).unwrap()
     }
 
+    /// go-yaml v2's table of YAML 1.1 keywords (`resolve.go`) resolves as it does there: the
+    /// check that lets most scalars skip the comparisons must let every one of them through.
+    #[test]
+    fn every_yaml_1_1_keyword_resolves() {
+        let table: &[(&[&str], &str)] = &[
+            (
+                &[
+                    "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON",
+                ],
+                "true",
+            ),
+            (
+                &[
+                    "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
+                ],
+                "false",
+            ),
+            (&["", "~", "null", "Null", "NULL"], "null"),
+            (&[".nan", ".NaN", ".NAN"], "nan"),
+            (&[".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"], "+inf"),
+            (&["-.inf", "-.Inf", "-.INF"], "-inf"),
+        ];
+        for (words, want) in table {
+            for w in *words {
+                let got = match resolve_typed(w) {
+                    Some(YVal::Bool(b)) => b.to_string(),
+                    Some(YVal::Null) => "null".to_owned(),
+                    Some(YVal::Float(f)) if f.is_nan() => "nan".to_owned(),
+                    Some(YVal::Float(f)) if f == f64::INFINITY => "+inf".to_owned(),
+                    Some(YVal::Float(f)) if f == f64::NEG_INFINITY => "-inf".to_owned(),
+                    other => format!("{other:?}"),
+                };
+                assert_eq!(&got, want, "{w:?}");
+            }
+        }
+        // Words a keyword's letters start but no keyword is stay strings; numbers stay numbers.
+        for w in ["yess", "nginx", "oops", "Falsey", "tru", ".5x", "~~"] {
+            assert!(resolve_typed(w).is_none(), "{w:?}");
+        }
+        assert!(matches!(resolve_typed("-12"), Some(YVal::Int(-12))));
+        assert!(matches!(resolve_typed("500"), Some(YVal::Int(500))));
+        assert!(matches!(resolve_typed("+1.5"), Some(YVal::Float(_))));
+    }
+
     #[test]
     fn yaml_1_1_scalars() {
         assert_eq!(
