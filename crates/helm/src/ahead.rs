@@ -627,17 +627,40 @@ impl ParseAhead {
     /// while it parses them); `None` when the render must parse them itself (not collected,
     /// not read by the helper yet, or already taken).
     pub fn values(&self, text: &str) -> Option<ValuesDocs> {
-        let (_, _, slot) = self
-            .values
-            .iter()
-            .find(|(_, t, _)| t.get().is_some_and(|t| t == text))?;
-        let mut slot = self
-            .spin_for(|| try_lock(slot))
-            .unwrap_or_else(|| slot.lock().unwrap_or_else(|p| p.into_inner()));
-        match std::mem::replace(&mut *slot, ValuesSlot::Gone) {
-            ValuesSlot::Done(docs) => Some(docs),
-            ValuesSlot::Free | ValuesSlot::Gone => None,
+        // The same text may be in more than one slot (a user's values file that is the
+        // chart's own): each is taken once.
+        for (_, t, slot) in &self.values {
+            if t.get().is_none_or(|t| t != text) {
+                continue;
+            }
+            let mut slot = self
+                .spin_for(|| try_lock(slot))
+                .unwrap_or_else(|| slot.lock().unwrap_or_else(|p| p.into_inner()));
+            match std::mem::replace(&mut *slot, ValuesSlot::Gone) {
+                ValuesSlot::Done(docs) => return Some(docs),
+                ValuesSlot::Free => return None,
+                ValuesSlot::Gone => {}
+            }
         }
+        None
+    }
+
+    /// Adds the user's values files (their text), which the helper parses before the chart's:
+    /// the render reads them first ([`crate::user_values`]), and their text is known before the
+    /// chart is read.
+    pub fn with_user_values<'t>(mut self, texts: impl IntoIterator<Item = &'t str>) -> ParseAhead {
+        let user: Vec<_> = texts
+            .into_iter()
+            .map(|t| {
+                (
+                    String::new(),
+                    OnceLock::from(t.to_owned()),
+                    Mutex::default(),
+                )
+            })
+            .collect();
+        self.values.splice(0..0, user);
+        self
     }
 
     /// Tells the helper the render has ended (or failed before it began): what it has not
@@ -835,6 +858,35 @@ mod tests {
             crate::chart::load_values("- not a map\n")
                 .expect_err("a list is not values")
                 .to_string()
+        );
+    }
+
+    /// The user's values files are parsed by the helper too, each slot taken once: a user's
+    /// file with the chart's own text is found twice, then parsed by the render.
+    #[test]
+    fn user_values_files_are_parsed_ahead_each_once() {
+        let text = "a: 1\n---\nb: [x]\n";
+        let mut files = chart();
+        files.insert("values.yaml".into(), text.as_bytes().to_vec());
+        let funcs = crate::engine::funcs();
+        let ahead = ParseAhead::collect(&files)
+            .expect("a schema makes the helper worth it")
+            .with_user_values([text, "c: {d: 2}\n", "- not a map\n"]);
+        ahead.work(&funcs.names(), None, None);
+        let json =
+            |m: gantry_gotmpl::value::Map| crate::json::to_serde(&Value::Map(m)).expect("json");
+        for t in [text, text, "c: {d: 2}\n"] {
+            let docs = ahead.values(t).expect("parsed by the helper");
+            let ours = crate::chart::values_from(docs).expect("values");
+            let theirs = crate::chart::load_values(t).expect("values");
+            assert_eq!(json(ours), json(theirs), "{t:?}");
+        }
+        assert!(ahead.values(text).is_none(), "both slots taken");
+        assert!(ahead.values("c: {d: 2}\n").is_none(), "taken once");
+        let docs = ahead.values("- not a map\n").expect("parsed");
+        assert!(
+            crate::chart::values_from(docs).is_err(),
+            "a list is not values"
         );
     }
 

@@ -189,10 +189,18 @@ fn render_then_release(mut req: Request, answer: impl FnOnce(Result<Rendered, He
 
 /// User values: each file's documents merged, then `--set`, then `--set-string` (Helm's order).
 pub fn user_values(req: &Request) -> Result<Map, HelmError> {
+    user_values_with(req, None)
+}
+
+/// [`user_values`], with each file's documents taken from `ahead` where its helper parsed them.
+fn user_values_with(req: &Request, ahead: Option<&ahead::ParseAhead>) -> Result<Map, HelmError> {
     let mut base = Map::new();
     for (name, text) in &req.values_files {
-        let m = chart::load_values(text)
-            .map_err(|e| HelmError::Values(format!("failed to parse {name}: {e}")))?;
+        let m = match ahead.and_then(|a| a.values(text)) {
+            Some(docs) => chart::values_from(docs),
+            None => chart::load_values(text),
+        }
+        .map_err(|e| HelmError::Values(format!("failed to parse {name}: {e}")))?;
         base = chart::merge_maps(&base, &m);
     }
     for expr in &req.set {
@@ -287,7 +295,9 @@ impl std::fmt::Debug for Found<'_> {
 /// second thread reading would take its core (with one reader, prometheus's whole process took
 /// 0.45 ms less, alternated). The render is then the process's one job, and the helper and the
 /// render spin for what they wait for from each other before they sleep
-/// ([`ahead::ParseAhead::spinning`]).
+/// ([`ahead::ParseAhead::spinning`]). The helper also parses the values files `req` holds
+/// before `read` (their text known up front), which the render then takes where `read` left
+/// the same text.
 pub fn render_reading<'f, E>(
     mut req: Request,
     find: impl FnOnce() -> Result<Found<'f>, E>,
@@ -319,7 +329,8 @@ pub fn render_reading<'f, E>(
             fetch,
             meanwhile,
         } = find()?;
-        let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str));
+        let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str))
+            .map(|a| a.with_user_values(req.values_files.iter().map(|(_, t)| t.as_str())));
         let Some(ahead) = planned.filter(|_| helper.is_some()) else {
             give.set(None);
             read(&mut req, false)?;
@@ -428,6 +439,7 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
     let Some(ahead) = ahead::ParseAhead::collect(&req.chart) else {
         return render_loaded(req, spent, &funcs, &|_| None, None);
     };
+    let ahead = ahead.with_user_values(req.values_files.iter().map(|(_, t)| t.as_str()));
     let names = funcs.names();
     let out = std::thread::scope(|scope| {
         let started = spawn_helper(scope, || ahead.work(&names, None, None)).is_some();
@@ -486,7 +498,7 @@ fn render_loaded(
     schemas: schema::Lookup<'_>,
     ahead: Option<&ahead::ParseAhead>,
 ) -> Result<Rendered, HelmError> {
-    let user = user_values(req)?;
+    let user = user_values_with(req, ahead)?;
     let prepared = chart::Prepared {
         values: &|text| ahead.and_then(|a| a.values(text)),
         template: &|text| ahead.and_then(|a| a.shared_text(text)),

@@ -174,8 +174,11 @@ impl HelmRenderer for NativeHelm {
         find: &mut dyn FnMut() -> Result<gantry_helm::Found<'f>, RenderError>,
         read: &mut dyn FnMut(bool) -> Result<HelmRequest, RenderError>,
     ) -> Result<HelmOutput, RenderError> {
+        // The values given by content are known before the chart is read: the engine's
+        // helper parses them while the render reads it.
         let start = gantry_helm::Request {
             on_caller_thread: self.on_caller_thread,
+            values_files: self.values.clone(),
             ..gantry_helm::Request::default()
         };
         let r = gantry_helm::render_reading(start, find, |req, busy| {
