@@ -141,6 +141,12 @@ pub struct Template {
 }
 
 impl Template {
+    /// The parse tree back (without its string constants, which the runnable form holds):
+    /// for a thread that frees trees other than the one that ran them.
+    pub fn into_tree(self) -> Tree {
+        self.tree
+    }
+
     /// Makes a parsed tree runnable.
     pub fn new(mut tree: Tree) -> Template {
         let strings = std::mem::take(&mut tree.strings)

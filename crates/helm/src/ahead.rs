@@ -93,6 +93,17 @@ pub struct ParseAhead {
     stopped: AtomicBool,
     // Whether a thread that waits spins first ([`ParseAhead::spinning`]).
     spin: bool,
+    // Trees the render is done with, for the helper to free ([`ParseAhead::bury`]), and how
+    // many have been buried (what the helper watches for while it has nothing else to do).
+    graves: Mutex<Graves>,
+    buried: AtomicUsize,
+}
+
+/// Trees the render has handed back to the helper, and whether the helper still takes them.
+#[derive(Default)]
+struct Graves {
+    trees: Vec<Tree>,
+    closed: bool,
 }
 
 /// Reads a file of the chart (by its path in the chart) ahead of the render's own reading;
@@ -281,6 +292,8 @@ impl ParseAhead {
             settled: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
             spin: false,
+            graves: Mutex::default(),
+            buried: AtomicUsize::new(0),
         }
     }
 
@@ -472,7 +485,10 @@ impl ParseAhead {
             return;
         };
         let has = |n: &str| func_names.contains(n);
+        // However the helper's work ends (a panic too), it takes no more trees.
+        let _close = CloseGraves(self);
         loop {
+            self.free_graves();
             let i = {
                 let mut g = self.lock();
                 if g.stop {
@@ -482,7 +498,7 @@ impl ParseAhead {
                     .iter()
                     .position(|&i| matches!(g.state[i], Slot::Free));
                 let Some(at) = free else {
-                    return;
+                    break;
                 };
                 g.next += at + 1;
                 let i = plan.order[g.next - 1];
@@ -491,6 +507,49 @@ impl ParseAhead {
             };
             self.parse_claimed(i, &has);
         }
+        // Nothing is left to parse: the helper frees what the render hands back until the
+        // render ends, spinning between (a helper asleep would have to be woken, and the end
+        // of the render waits for it), or until it has waited as long as it spins.
+        loop {
+            let seen = self.buried.load(Ordering::Acquire);
+            self.free_graves();
+            let more = spin_until(|| {
+                (self.buried.load(Ordering::Acquire) != seen
+                    || self.stopped.load(Ordering::Acquire))
+                .then_some(())
+            });
+            if more.is_none() || self.stopped.load(Ordering::Acquire) {
+                break;
+            }
+        }
+    }
+
+    /// Frees the trees the render has handed back since the last time.
+    fn free_graves(&self) {
+        let trees =
+            std::mem::take(&mut self.graves.lock().unwrap_or_else(|p| p.into_inner()).trees);
+        drop(trees);
+    }
+
+    /// Hands a tree the render is done with to the helper, which frees it between its parses
+    /// (or while it has nothing else to do): freeing a large chart's trees was a tenth of its
+    /// render thread's time, and the helper, which parsed most of them, frees them into its
+    /// own pages (a block freed by another thread goes on a list of the page's, collected
+    /// later), where its next parse takes them again. Given back when the helper does not
+    /// take it: a render that does not spin (its helper sleeps while it waits), or a helper
+    /// that has ended.
+    pub fn bury(&self, tree: Tree) -> Result<(), Tree> {
+        if !self.spin || self.stopped.load(Ordering::Acquire) {
+            return Err(tree);
+        }
+        let mut g = self.graves.lock().unwrap_or_else(|p| p.into_inner());
+        if g.closed {
+            return Err(tree);
+        }
+        g.trees.push(tree);
+        drop(g);
+        self.buried.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     /// Parses template `i`, which this thread has marked `Parsing`, and settles its slot.
@@ -748,6 +807,21 @@ fn known_or_fetched<'t, T>(
     Some(text.get_or_init(|| made))
 }
 
+/// Closes the helper's graves when its work ends ([`ParseAhead::bury`]), and frees what is in
+/// them.
+struct CloseGraves<'a>(&'a ParseAhead);
+
+impl Drop for CloseGraves<'_> {
+    fn drop(&mut self) {
+        self.0
+            .graves
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .closed = true;
+        self.0.free_graves();
+    }
+}
+
 /// A template the helper is parsing; dropped unfinished (a panic), it gives the slot up.
 struct Claim<'a> {
     ahead: &'a ParseAhead,
@@ -859,6 +933,36 @@ mod tests {
                 .expect_err("a list is not values")
                 .to_string()
         );
+    }
+
+    /// A spinning render's helper takes the trees the render buries until it ends, and frees
+    /// them; once it has ended, each is given back. A render that does not spin keeps its
+    /// trees.
+    #[test]
+    fn the_helper_frees_buried_trees_until_it_ends() {
+        let files = chart();
+        let funcs = crate::engine::funcs();
+        let names = funcs.names();
+        let tree = || {
+            gantry_gotmpl::parse::parse("t", "x {{ .y }}", &|_| false)
+                .expect("parses")
+                .remove("t")
+                .expect("the tree")
+        };
+        let still = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
+        assert!(
+            still.bury(tree()).is_err(),
+            "a render that does not spin keeps it"
+        );
+        let ahead = still.spinning();
+        for _ in 0..100 {
+            assert!(ahead.bury(tree()).is_ok(), "the helper has not ended");
+        }
+        // With nothing more buried, the helper ends once it has spun as long as it spins.
+        ahead.work(&names, None, None);
+        assert!(ahead.bury(tree()).is_err(), "the helper has ended");
+        let g = ahead.graves.lock().expect("not poisoned");
+        assert!(g.closed && g.trees.is_empty(), "every tree was freed");
     }
 
     /// The user's values files are parsed by the helper too, each slot taken once: a user's

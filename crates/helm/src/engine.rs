@@ -647,9 +647,19 @@ impl<'x> SetBuilder<'x> {
             return;
         };
         if self.set.remove_if_same(name, tree) {
-            st.parsed[i] = None;
+            let parsed = st.parsed[i].take();
             st.added[i] = false;
             st.released[i] = true;
+            drop(st);
+            // The helper frees the tree where it can ([`ParseAhead::bury`]); a tree another
+            // part of the render still holds (a remembered `include`) stays.
+            if let (Some(ahead), Some(Ok(templates))) = (self.ahead, parsed) {
+                for (_, t) in templates {
+                    if let Ok(t) = Rc::try_unwrap(t) {
+                        let _ = ahead.bury(t.into_tree());
+                    }
+                }
+            }
         }
     }
 
