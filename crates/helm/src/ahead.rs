@@ -182,9 +182,12 @@ struct Plan {
     // The path each template parses as.
     paths: Vec<Option<String>>,
     // Path → index in `templates`, for the templates that have one.
-    index: HashMap<String, usize>,
+    index: gantry_gotmpl::FastMap<String, usize>,
     // Indexes in the order the helper takes them.
     order: Vec<usize>,
+    // Whether each template may define others ([`crate::engine::defines`]): the render asks
+    // too ([`ParseAhead::defines`]).
+    defines: Vec<bool>,
 }
 
 #[derive(Default)]
@@ -396,7 +399,11 @@ impl Templates {
                 charts.insert(folder, path);
             }
             let mut plan = Plan::default();
-            let mut defines = Vec::with_capacity(self.templates.len());
+            let n = self.templates.len();
+            plan.index.reserve(n);
+            plan.order.reserve(n);
+            plan.paths.reserve(n);
+            let mut defines = Vec::with_capacity(n);
             for (i, (folder, name, text)) in self.templates.iter().enumerate() {
                 defines.push(
                     text.as_deref()
@@ -406,7 +413,7 @@ impl Templates {
                 let path = charts
                     .get(folder.as_str())
                     .filter(|_| text.is_some())
-                    .map(|chart| format!("{chart}/{name}"));
+                    .map(|chart| [chart.as_str(), "/", name].concat());
                 if let Some(p) = &path {
                     plan.index.insert(p.clone(), i);
                     plan.order.push(i);
@@ -419,12 +426,14 @@ impl Templates {
             let depth: Vec<usize> = (0..paths.len())
                 .map(|i| crate::engine::depth(path(i)))
                 .collect();
-            plan.order.sort_by(|&a, &b| {
+            // Paths are distinct: an unstable sort gives the same order.
+            plan.order.sort_unstable_by(|&a, &b| {
                 defines[b]
                     .cmp(&defines[a])
                     .then_with(|| depth[b].cmp(&depth[a]))
                     .then_with(|| path(b).cmp(path(a)))
             });
+            plan.defines = defines;
             plan
         })
     }
@@ -649,6 +658,15 @@ impl ParseAhead {
         };
         self.parse_claimed(i, has);
         true
+    }
+
+    /// Whether the template `path` with text `text` may define others, as the plan found
+    /// ([`crate::engine::defines`]); `None` when the plan has no such template.
+    pub fn defines(&self, path: &str, text: &[u8]) -> Option<bool> {
+        let (t, plan) = self.plan()?;
+        let &i = plan.index.get(path)?;
+        let s = t.templates[i].2.as_deref()?.as_bytes();
+        (std::ptr::eq(s, text) || s == text).then(|| plan.defines[i])
     }
 
     /// The helper's copy of a template whose text is `text`, for the chart to keep instead of
@@ -933,6 +951,32 @@ mod tests {
                 .expect_err("a list is not values")
                 .to_string()
         );
+    }
+
+    /// The plan's finding of which templates may define others is the render's to ask, for
+    /// the text the plan saw only.
+    #[test]
+    fn the_plan_tells_which_templates_define() {
+        let files = chart();
+        let ahead = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
+        let text = |p: &str| files[p].as_slice();
+        for (p, defines) in [
+            ("templates/_helpers.tpl", true),
+            ("templates/a.yaml", false),
+            ("templates/z.yaml", false),
+        ] {
+            assert_eq!(
+                ahead.defines(&format!("c/{p}"), text(p)),
+                Some(defines),
+                "{p}"
+            );
+            assert_eq!(defines, crate::engine::defines(text(p)), "{p}");
+        }
+        assert_eq!(
+            ahead.defines("c/templates/a.yaml", b"{{ define \"x\" }}{{ end }}"),
+            None
+        );
+        assert_eq!(ahead.defines("c/templates/none.yaml", b""), None);
     }
 
     /// A spinning render's helper takes the trees the render buries until it ends, and frees

@@ -461,7 +461,13 @@ pub fn render(
     let mut set = SetBuilder::new(&keys, &tpls, ahead, funcs.clone());
     // Every execution needs every definition.
     let definers: Vec<usize> = (0..keys.len())
-        .filter(|&i| defines(&tpls[&keys[i]].text))
+        .filter(|&i| {
+            let text = &tpls[&keys[i]].text;
+            // The helper's plan has looked (a thousand searches of the text, twice).
+            ahead
+                .and_then(|a| a.defines(&keys[i], text))
+                .unwrap_or_else(|| defines(text))
+        })
         .collect();
     for &i in &definers {
         if set.obtain(i).is_err() {

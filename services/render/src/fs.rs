@@ -353,7 +353,7 @@ impl FileSystem for DirFs {
                 let child = if key.is_empty() {
                     name.clone()
                 } else {
-                    format!("{key}/{name}")
+                    [key.as_ref(), "/", &name].concat()
                 };
                 seen.push((child, entry.path(), kind));
             }
@@ -363,6 +363,8 @@ impl FileSystem for DirFs {
             .resolved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Grown once, not by doubling: a chart's templates folder lists a thousand files.
+        cache.reserve(seen.len());
         for (child, real, kind) in seen {
             cache.entry(child).or_insert(Resolved { real, kind });
         }
