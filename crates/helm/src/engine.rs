@@ -180,26 +180,29 @@ fn rec_all(
     next.insert("Subcharts", Value::Map(sub_charts.clone()));
     if is_root {
         next.insert("Values", parent.get("Values").unwrap_or(Value::Nil));
-    } else if let Some(vs) = table_of(parent, &format!("Values.{}", c.metadata.name)) {
+    } else if let Some(vs) = table_of(parent, &["Values.", c.metadata.name.as_str()].concat()) {
         next.insert("Values", Value::Map(vs));
     }
     for child in &c.dependencies {
-        let child_path = format!("{full_path}/charts/{}", child.metadata.name);
+        let child_path = [full_path, "/charts/", child.metadata.name.as_str()].concat();
         let sub = rec_all(child, &child_path, false, &next, caps, out);
         sub_charts.insert(child.metadata.name.clone(), Value::Map(sub));
     }
     let library = c.metadata.is_library();
+    // Joined once per chart and per template without `format!` (two thousand of them were
+    // 1.3M instructions of the 1,000-template chart's render thread).
+    let base_path = [full_path, "/templates"].concat();
     for (name, data) in &c.templates {
         let base = name.rsplit('/').next().unwrap_or(name);
         if library && !base.starts_with('_') {
             continue;
         }
         out.insert(
-            format!("{full_path}/{name}"),
+            [full_path, "/", name].concat(),
             Renderable {
                 text: data.clone(),
                 vals: next.clone(),
-                base_path: format!("{full_path}/templates"),
+                base_path: base_path.clone(),
             },
         );
     }
@@ -211,7 +214,8 @@ fn rec_all(
 /// instructions of a whole `gantry render` of prometheus).
 fn sort_templates(keys: &mut Vec<String>) {
     let mut by_depth: Vec<(usize, String)> = keys.drain(..).map(|k| (depth(&k), k)).collect();
-    by_depth.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    // Paths are distinct: an unstable sort gives the same order.
+    by_depth.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
     keys.extend(by_depth.into_iter().map(|(_, k)| k));
 }
 

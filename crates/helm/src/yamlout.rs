@@ -163,8 +163,15 @@ fn read_quoted(s: String, rb: &mut ReadBack) -> Result<String, String> {
 /// stable bottom-up merge sort of the indices.
 pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
     let n = v.len();
-    // Most maps `toYaml` meets are small; none of the index vectors is needed for one entry.
+    // Most maps `toYaml` meets are small; none of the index vectors is needed for one entry,
+    // and two take the merge's one comparison.
     if n < 2 {
+        return;
+    }
+    if n == 2 {
+        if less(&v[1], &v[0]) {
+            v.swap(0, 1);
+        }
         return;
     }
     let mut idx: Vec<usize> = (0..n).collect();
@@ -197,16 +204,49 @@ pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
 /// go-yaml v2's ordering of string keys (`keyList.Less`): runs of digits compare as numbers,
 /// letters before other characters. The kustomize emitter (gantry-render) orders keys by it too.
 pub fn key_less(a: &str, b: &str) -> bool {
+    // ASCII keys (nearly all) compare by bytes, the same units as characters there: collecting
+    // each key's characters was most of `toYaml` reading a small map back.
+    if a.is_ascii() && b.is_ascii() {
+        return units_less(a.as_bytes(), b.as_bytes());
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    units_less(&ar, &br)
+}
+
+/// A unit of a key [`key_less`] compares: a character, or a byte of an ASCII key.
+trait KeyUnit: Copy + PartialOrd {
+    fn alphabetic(self) -> bool;
+    fn digit(self) -> Option<i64>;
+}
+
+impl KeyUnit for char {
+    fn alphabetic(self) -> bool {
+        self.is_alphabetic()
+    }
+    fn digit(self) -> Option<i64> {
+        self.is_ascii_digit().then(|| self as i64 - '0' as i64)
+    }
+}
+
+impl KeyUnit for u8 {
+    fn alphabetic(self) -> bool {
+        self.is_ascii_alphabetic()
+    }
+    fn digit(self) -> Option<i64> {
+        self.is_ascii_digit().then(|| i64::from(self - b'0'))
+    }
+}
+
+fn units_less<U: KeyUnit>(ar: &[U], br: &[U]) -> bool {
     let mut i = 0;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
             i += 1;
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = ar[i].alphabetic();
+        let bl = br[i].alphabetic();
         if al && bl {
             return ar[i] < br[i];
         }
@@ -215,28 +255,29 @@ pub fn key_less(a: &str, b: &str) -> bool {
         }
         let mut an: i64 = 0;
         let mut bn: i64 = 0;
-        if ar[i] == '0' || br[i] == '0' {
+        if ar[i].digit() == Some(0) || br[i].digit() == Some(0) {
             let mut j = i;
             while j > 0 {
                 j -= 1;
-                if !ar[j].is_ascii_digit() {
-                    break;
-                }
-                if ar[j] != '0' {
-                    an = 1;
-                    bn = 1;
-                    break;
+                match ar[j].digit() {
+                    None => break,
+                    Some(0) => {}
+                    Some(_) => {
+                        an = 1;
+                        bn = 1;
+                        break;
+                    }
                 }
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
+        while let Some(d) = ar.get(ai).and_then(|u| u.digit()) {
+            an = an.wrapping_mul(10).wrapping_add(d);
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
+        while let Some(d) = br.get(bi).and_then(|u| u.digit()) {
+            bn = bn.wrapping_mul(10).wrapping_add(d);
             bi += 1;
         }
         if an != bn {
@@ -1084,6 +1125,40 @@ fn simple_key_ok(k: &str) -> bool {
 mod tests {
     use super::*;
     use crate::yaml::{YamlLimits, unmarshal_map};
+
+    /// An ASCII key compares by bytes exactly as by characters: every pair of keys of up to
+    /// three units from digits (zero among them), letters of both cases and punctuation.
+    #[test]
+    fn ascii_keys_order_by_bytes_as_by_characters() {
+        let alphabet = ["0", "1", "9", "a", "Z", "-", "_", " "];
+        let mut keys = vec![String::new()];
+        for len in 1..=3 {
+            let mut more = Vec::new();
+            for k in keys.iter().filter(|k| k.len() == len - 1) {
+                for c in alphabet {
+                    more.push(format!("{k}{c}"));
+                }
+            }
+            keys.extend(more);
+        }
+        for a in &keys {
+            let ac: Vec<char> = a.chars().collect();
+            for b in &keys {
+                let bc: Vec<char> = b.chars().collect();
+                assert_eq!(
+                    units_less(a.as_bytes(), b.as_bytes()),
+                    units_less(&ac, &bc),
+                    "{a:?} < {b:?}"
+                );
+            }
+        }
+        // go-yaml's order itself: runs of digits by value, other characters before letters,
+        // letters (any script) by code point, and its cycle (`"1" < "01" < "0a" < "1"`).
+        assert!(key_less("a2", "a10") && !key_less("a10", "a2"));
+        assert!(key_less("1", "b") && !key_less("b", "1"));
+        assert!(key_less("a", "é") && !key_less("é", "a"));
+        assert!(key_less("1", "01") && key_less("01", "0a") && key_less("0a", "1"));
+    }
 
     fn y(src: &str) -> String {
         let m = unmarshal_map(src, YamlLimits::default()).unwrap();

@@ -36,10 +36,11 @@ pub fn join(dir: &str, rel: &str) -> Option<String> {
     if dir.is_empty() {
         clean(rel)
     } else if is_clean(dir) && !rel.is_empty() && is_clean(rel) {
-        // A walk joins every name it lists onto a clean folder: one string, not two.
-        Some(format!("{dir}/{rel}"))
+        // A walk joins every name it lists onto a clean folder: one string, not two (and
+        // not through `format!`, which cost as much again as the rest of the walk's join).
+        Some([dir, "/", rel].concat())
     } else {
-        clean(&format!("{dir}/{rel}"))
+        clean(&[dir, "/", rel].concat())
     }
 }
 
