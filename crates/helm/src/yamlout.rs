@@ -202,7 +202,7 @@ pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
 }
 
 /// go-yaml v2's ordering of string keys (`keyList.Less`): runs of digits compare as numbers,
-/// letters before other characters. The kustomize emitter (gantry-render) orders keys by it too.
+/// other characters before letters. The kustomize emitter (gantry-render) orders keys by it too.
 pub fn key_less(a: &str, b: &str) -> bool {
     // ASCII keys (nearly all) compare by bytes, the same units as characters there: collecting
     // each key's characters was most of `toYaml` reading a small map back.
