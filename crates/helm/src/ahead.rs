@@ -592,17 +592,7 @@ impl ParseAhead {
     /// `None` when the render must parse it itself (no thread has started it, the helper failed
     /// on it, or it is not a template this chart's layout gives).
     pub fn take(&self, path: &str, text: &[u8], has: &dyn Fn(&str) -> bool) -> Option<ParseResult> {
-        let (t, plan) = self.plan()?;
-        let &i = plan.index.get(path)?;
-        // The chart's text is mostly the helper's own ([`ParseAhead::shared_text`]): the same
-        // bytes need no comparing.
-        let same = t.templates[i].2.as_deref().is_some_and(|s| {
-            let s = s.as_bytes();
-            std::ptr::eq(s, text) || s == text
-        });
-        if !same {
-            return None;
-        }
+        let (_, i) = self.planned_as(path, text)?;
         let mut g = self.lock();
         loop {
             match std::mem::take(&mut g.state[i]) {
@@ -671,10 +661,18 @@ impl ParseAhead {
     /// Whether the template `path` with text `text` may define others, as the plan found
     /// ([`crate::engine::defines`]); `None` when the plan has no such template.
     pub fn defines(&self, path: &str, text: &[u8]) -> Option<bool> {
+        let (plan, i) = self.planned_as(path, text)?;
+        Some(plan.defines[i])
+    }
+
+    /// The plan and the index of the template `path`, when the helper's text for it is `text`
+    /// (the render's text is mostly the helper's own, [`ParseAhead::shared_text`]: the same
+    /// bytes need no comparing).
+    fn planned_as(&self, path: &str, text: &[u8]) -> Option<(&Plan, usize)> {
         let (t, plan) = self.plan()?;
         let &i = plan.index.get(path)?;
         let s = t.templates[i].2.as_deref()?.as_bytes();
-        (std::ptr::eq(s, text) || s == text).then(|| plan.defines[i])
+        (std::ptr::eq(s, text) || s == text).then_some((plan, i))
     }
 
     /// The helper's copy of a template whose text is `text`, for the chart to keep instead of
