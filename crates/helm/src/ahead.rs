@@ -731,16 +731,10 @@ impl ParseAhead {
     /// Adds the user's values files (their text), which the helper parses before the chart's:
     /// the render reads them first ([`crate::user_values`]), and their text is known before the
     /// chart is read.
-    pub fn with_user_values<'t>(mut self, texts: impl IntoIterator<Item = &'t str>) -> ParseAhead {
+    pub fn with_user_values(mut self, texts: impl IntoIterator<Item = String>) -> ParseAhead {
         let user: Vec<_> = texts
             .into_iter()
-            .map(|t| {
-                (
-                    String::new(),
-                    OnceLock::from(t.to_owned()),
-                    Mutex::default(),
-                )
-            })
+            .map(|t| (String::new(), OnceLock::from(t), Mutex::default()))
             .collect();
         self.values.splice(0..0, user);
         self
@@ -1025,7 +1019,7 @@ mod tests {
         let funcs = crate::engine::funcs();
         let ahead = ParseAhead::collect(&files)
             .expect("a schema makes the helper worth it")
-            .with_user_values([text, "c: {d: 2}\n", "- not a map\n"]);
+            .with_user_values([text, "c: {d: 2}\n", "- not a map\n"].map(String::from));
         ahead.work(&funcs.names(), None, None);
         let json =
             |m: gantry_gotmpl::value::Map| crate::json::to_serde(&Value::Map(m)).expect("json");

@@ -295,9 +295,9 @@ impl std::fmt::Debug for Found<'_> {
 /// second thread reading would take its core (with one reader, prometheus's whole process took
 /// 0.45 ms less, alternated). The render is then the process's one job, and the helper and the
 /// render spin for what they wait for from each other before they sleep
-/// ([`ahead::ParseAhead::spinning`]). The helper also parses the values files `req` holds
-/// before `read` (their text known up front), which the render then takes where `read` left
-/// the same text.
+/// ([`ahead::ParseAhead::spinning`]). The values files `req` holds before `read` (their text
+/// known up front) are given to the helper to parse, and the render takes its documents where
+/// the request `read` makes has the same text: `read` sets the request's own values files.
 pub fn render_reading<'f, E>(
     mut req: Request,
     find: impl FnOnce() -> Result<Found<'f>, E>,
@@ -329,13 +329,15 @@ pub fn render_reading<'f, E>(
             fetch,
             meanwhile,
         } = find()?;
-        let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str))
-            .map(|a| a.with_user_values(req.values_files.iter().map(|(_, t)| t.as_str())));
+        let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str));
         let Some(ahead) = planned.filter(|_| helper.is_some()) else {
             give.set(None);
             read(&mut req, false)?;
             return Ok(render(std::mem::take(&mut req)));
         };
+        // The values files given before the read are the helper's: `read` gives the request's.
+        let given = std::mem::take(&mut req.values_files);
+        let ahead = ahead.with_user_values(given.into_iter().map(|(_, text)| text));
         let funcs = funcs.get_or_init(engine::funcs);
         give.set(Some((ahead.spinning(), fetch, meanwhile, funcs.names())));
         let ahead = job.0.get().and_then(Option::as_ref).map(|(a, ..)| a);
@@ -439,7 +441,7 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
     let Some(ahead) = ahead::ParseAhead::collect(&req.chart) else {
         return render_loaded(req, spent, &funcs, &|_| None, None);
     };
-    let ahead = ahead.with_user_values(req.values_files.iter().map(|(_, t)| t.as_str()));
+    let ahead = ahead.with_user_values(req.values_files.iter().map(|(_, t)| t.clone()));
     let names = funcs.names();
     let out = std::thread::scope(|scope| {
         let started = spawn_helper(scope, || ahead.work(&names, None, None)).is_some();
