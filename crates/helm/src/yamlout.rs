@@ -291,11 +291,58 @@ fn units_less<U: KeyUnit>(ar: &[U], br: &[U]) -> bool {
     ar.len() < br.len()
 }
 
+/// The node go-yaml reads back from the JSON text of `v`, made without that text where
+/// nothing in `v` needs it: the common values (maps, lists, strings, numbers) of a chart's
+/// `toYaml`, whose JSON tree and its reading back were a third of the call. `None` for
+/// anything else (a value encoding/json refuses, a NEL or a character go-yaml refuses, bytes,
+/// an object): [`from_json`] of [`to_json`] decides those, errors included.
+fn direct_node(v: &Value) -> Option<Node> {
+    Some(match v {
+        Value::Invalid | Value::Nil => Node::Null,
+        Value::Bool(b) => Node::Bool(*b),
+        // An integer's JSON text is itself, which reads back as that integer.
+        Value::Int(i) | Value::Int64(i) => Node::Int(*i),
+        // A float's text reads back as go-yaml types it (`1e+06` a float, `8000` an int).
+        Value::Float(f) => match resolve(&crate::json::float_text(*f).ok()?) {
+            YVal::Int(i) => Node::Int(i),
+            YVal::Uint(u) => Node::Uint(u),
+            YVal::Float(f) => Node::Float(f),
+            _ => return None,
+        },
+        Value::String(s) => Node::Str(plain_text(s)?.to_owned()),
+        Value::List(l) if l.ty.name == "#struct" => return None,
+        Value::List(l) if l.nil => Node::Null,
+        Value::List(l) => Node::Seq(l.items.iter().map(direct_node).collect::<Option<_>>()?),
+        Value::Map(m) if m.nil => Node::Null,
+        Value::Map(m) => {
+            let data = m.data.borrow();
+            let mut out = Vec::with_capacity(data.len());
+            for (k, v) in data.iter() {
+                out.push((plain_text(k)?.to_owned(), direct_node(v)?));
+            }
+            // A map's keys are distinct: there is nothing to keep the last of.
+            sort_by_less(&mut out, |a, b| key_less(&a.0, &b.0));
+            Node::Map(out)
+        }
+        Value::BinStr(_) | Value::Bytes(_) | Value::Object(_) => return None,
+    })
+}
+
+/// `s` when go-yaml reads its JSON string back as it is: no NEL (which it folds) and no
+/// character it refuses ([`allowed`]). ASCII below DEL, most text, is both.
+fn plain_text(s: &str) -> Option<&str> {
+    let ascii = s.bytes().all(|c| c < 0x7f);
+    (ascii || (allowed(s).is_ok() && !s.contains(NEL))).then_some(s)
+}
+
 /// `toYaml`: the YAML text with its final newline removed, or `None` when encoding fails
 /// (Helm then prints nothing).
 pub fn to_yaml(v: &Value) -> Option<String> {
-    let j = to_json(v).ok()?;
-    let mut out = marshal_node(&from_json(j, &mut ReadBack { line: 1 }).ok()?);
+    let node = match direct_node(v) {
+        Some(n) => n,
+        None => from_json(to_json(v).ok()?, &mut ReadBack { line: 1 }).ok()?,
+    };
+    let mut out = marshal_node(&node);
     if out.ends_with('\n') {
         out.pop();
     }
@@ -313,8 +360,13 @@ pub enum MarshalError {
 
 /// `yaml.Marshal` of a value as go-yaml v2 would write it, with its final newline.
 pub fn marshal(v: &Value) -> Result<String, MarshalError> {
-    let j = to_json(v).map_err(MarshalError::Json)?;
-    let node = from_json(j, &mut ReadBack { line: 1 }).map_err(MarshalError::ReadBack)?;
+    let node = match direct_node(v) {
+        Some(n) => n,
+        None => {
+            let j = to_json(v).map_err(MarshalError::Json)?;
+            from_json(j, &mut ReadBack { line: 1 }).map_err(MarshalError::ReadBack)?
+        }
+    };
     Ok(marshal_node(&node))
 }
 
@@ -1266,6 +1318,39 @@ mod tests {
             one("\\uFEFFbom").as_deref(),
             Some("\"\\uFEFF\\x62\\x6F\\x6D\"")
         );
+    }
+
+    /// The node `toYaml` makes without the JSON text prints as the one go-yaml reads back
+    /// from that text, and values it cannot make so (a NEL, a refused character, a float
+    /// JSON refuses) are left to the JSON path.
+    #[test]
+    fn a_node_made_directly_is_the_json_read_back() {
+        let src = "a: [1, 2.5, 1e+06, 1e21, 1e-7, -0.0, 12345678901234567890, null, true]\nb: {z: \"é ü\", \"0a\": x, \"1\": y, \"01\": w, \"a: b\": \"#c\"}\nc: \"multi\\nline\\n\"\nd: \"x\\Ny\"\ne: \"a\\x7Fb\"\nf: {}\ng: []\nh: {\"k\\N\": 1}\n";
+        let m = unmarshal_map(src, YamlLimits::default()).unwrap();
+        let mut values: Vec<Value> = m.data.borrow().iter().map(|(_, v)| v.clone()).collect();
+        values.push(Value::Map(m.clone()));
+        values.extend([
+            Value::Int(-3),
+            Value::Int64(1 << 60),
+            Value::Float(f64::NAN),
+            Value::Nil,
+            Value::Invalid,
+            Value::List(gantry_gotmpl::List::nil()),
+            Value::str("yes"),
+        ]);
+        let mut direct = 0;
+        for v in &values {
+            let slow = to_json(v)
+                .ok()
+                .and_then(|j| from_json(j, &mut ReadBack { line: 1 }).ok())
+                .map(|n| marshal_node(&n));
+            if let Some(n) = direct_node(v) {
+                direct += 1;
+                assert_eq!(Some(marshal_node(&n)), slow, "{v:?}");
+            }
+        }
+        // All but the NEL values, the refused character, the map holding them and NaN.
+        assert_eq!(direct, values.len() - 5);
     }
 
     #[test]
