@@ -426,13 +426,22 @@ impl Templates {
             let depth: Vec<usize> = (0..paths.len())
                 .map(|i| crate::engine::depth(path(i)))
                 .collect();
-            // Paths are distinct: an unstable sort gives the same order.
-            plan.order.sort_unstable_by(|&a, &b| {
-                defines[b]
-                    .cmp(&defines[a])
-                    .then_with(|| depth[b].cmp(&depth[a]))
-                    .then_with(|| path(b).cmp(path(a)))
-            });
+            // Templates that define others first, each part in execution order. Paths are
+            // distinct, so an unstable sort gives the same order; and a chart's templates come
+            // in ascending order, which that order reverses: one run, which the sort reverses
+            // in a pass (sorting them all at once, those that define others breaking the run,
+            // was a third of the plan).
+            let (mut first, mut rest): (Vec<usize>, Vec<usize>) =
+                plan.order.iter().partition(|&&i| defines[i]);
+            let execution = |a: &usize, b: &usize| {
+                depth[*b]
+                    .cmp(&depth[*a])
+                    .then_with(|| path(*b).cmp(path(*a)))
+            };
+            first.sort_unstable_by(execution);
+            rest.sort_unstable_by(execution);
+            first.append(&mut rest);
+            plan.order = first;
             plan.defines = defines;
             plan
         })
