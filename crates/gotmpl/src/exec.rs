@@ -264,7 +264,7 @@ impl Templates {
     /// definitions except by empty ones (Go's `t.New(name).Parse(text)`); returns the template
     /// `name` itself.
     pub fn parse(&self, name: &str, text: &str) -> Result<Rc<Template>, ParseError> {
-        Ok(self.add_shared(name, text, &self.parse_runnable(name, text)?))
+        Ok(self.add_shared(name, || Arc::from(text), &self.parse_runnable(name, text)?))
     }
 
     /// Whether the set's functions include `name` (what a parse of its templates needs).
@@ -288,15 +288,16 @@ impl Templates {
     /// Adds the trees [`parse::parse`] made of `text` as the template `name` (the second half
     /// of [`Templates::parse`], for trees parsed elsewhere).
     pub fn add(&self, name: &str, text: &str, trees: HashMap<String, Tree>) -> Rc<Template> {
-        self.add_shared(name, text, &runnable(trees))
+        self.add_shared(name, || Arc::from(text), &runnable(trees))
     }
 
     /// [`Templates::add`] of templates made runnable once and added to any number of sets
-    /// (Helm's `tpl` parses the same text into a fresh copy of the set at every call).
+    /// (Helm's `tpl` parses the same text into a fresh copy of the set at every call). `text`
+    /// is asked for only when `templates` hold none named `name` (its tree is then empty).
     pub fn add_shared(
         &self,
         name: &str,
-        text: &str,
+        text: impl FnOnce() -> Arc<str>,
         templates: &[(String, Rc<Template>)],
     ) -> Rc<Template> {
         let mut main = None;
@@ -315,7 +316,7 @@ impl Templates {
             Rc::new(Template::new(Tree {
                 name: name.to_owned(),
                 parse_name: Arc::from(name),
-                text: Arc::from(text),
+                text: text(),
                 root: parse::ListNode::default(),
                 strings: Vec::new(),
             }))

@@ -388,7 +388,7 @@ fn tpl_fn() -> Func {
                 {
                     rt.complete_set();
                 }
-                clone.add_shared(&name, text, templates)
+                clone.add_shared(&name, || std::sync::Arc::from(text), templates)
             }
             Err(msg) => {
                 return Err(GoError::wrap(
@@ -608,18 +608,19 @@ impl<'x> SetBuilder<'x> {
         }
         let name = &self.keys[i];
         let raw = &self.tpls[name].text;
-        let r = match std::str::from_utf8(raw) {
+        // The helper's text is UTF-8: a text it parsed needs no checking again.
+        let parsed = self
+            .ahead
+            .and_then(|a| a.take(name, raw, &|f| self.set.has_func(f)))
+            .map(|trees| trees.map(gantry_gotmpl::exec::runnable));
+        let r = match parsed.map_or_else(
+            || std::str::from_utf8(raw).map(|text| self.set.parse_runnable(name, text)),
+            Ok,
+        ) {
             Err(_) => Err(HelmError::Unsupported(format!(
                 "{name} is not valid UTF-8 (not supported by Gantry)"
             ))),
-            Ok(text) => match self
-                .ahead
-                .and_then(|a| a.take(name, raw, &|f| self.set.has_func(f)))
-            {
-                Some(trees) => trees.map(gantry_gotmpl::exec::runnable),
-                None => self.set.parse_runnable(name, text),
-            }
-            .map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg))),
+            Ok(trees) => trees.map_err(|e| HelmError::Template(cleanup_parse_error(name, &e.msg))),
         };
         let ok = r.is_ok();
         self.state.borrow_mut().parsed[i] = Some(r);
@@ -635,7 +636,9 @@ impl<'x> SetBuilder<'x> {
         st.added[i] = true;
         if let Some(Ok(templates)) = &st.parsed[i] {
             let name = &self.keys[i];
-            let text = std::str::from_utf8(&self.tpls[name].text).unwrap_or_default();
+            let text = || {
+                std::sync::Arc::from(std::str::from_utf8(&self.tpls[name].text).unwrap_or_default())
+            };
             self.set.add_shared(name, text, templates);
         }
     }
