@@ -786,13 +786,10 @@ impl ParseAhead {
 /// `ready()` once it holds, spinning for it up to [`SPIN_FOR`]; `None` when it did not (at once
 /// on a single core, where the thread waited for could not run while this one spins).
 pub(crate) fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
-    static MAY_SPIN: OnceLock<bool> = OnceLock::new();
     if let Some(t) = ready() {
         return Some(t);
     }
-    let may_spin =
-        MAY_SPIN.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
-    if !may_spin {
+    if !more_than_one_core() {
         return None;
     }
     let start = Instant::now();
@@ -807,6 +804,13 @@ pub(crate) fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
             return None;
         }
     }
+}
+
+/// Whether this process may run on more than one core: on one, a thread that spins (or does
+/// work for another ahead of time) takes the core from the thread it would help.
+pub(crate) fn more_than_one_core() -> bool {
+    static MORE: OnceLock<bool> = OnceLock::new();
+    *MORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
 /// `m`'s lock when no other thread holds it (a thread that panicked holding it left what it

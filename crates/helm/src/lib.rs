@@ -311,9 +311,18 @@ pub fn render_reading<'f, E>(
     // Made only for a render with the helper: a render without one makes its own.
     let funcs = std::cell::OnceCell::new();
     let job = Job::default();
+    let warm = std::sync::Mutex::new(None);
     let mut spent = engine::Spent::new();
     let out = std::thread::scope(|scope| {
+        // Memory of the render thread's own heap, whose pages the helper touches while it
+        // waits for the walk, so that the render's next allocations find them mapped.
+        let block: Vec<u8> = if ahead::more_than_one_core() {
+            Vec::with_capacity(WARM_BYTES)
+        } else {
+            Vec::new()
+        };
         let helper = spawn_helper(scope, || {
+            warm_while(block, || job.0.get().is_some(), &warm);
             if let Some((ahead, fetch, meanwhile, names)) = job.wait() {
                 ahead.work(names, Some(fetch), meanwhile);
             }
@@ -340,6 +349,10 @@ pub fn render_reading<'f, E>(
         let ahead = ahead.with_user_values(given.into_iter().map(|(_, text)| text));
         let funcs = funcs.get_or_init(engine::funcs);
         give.set(Some((ahead.spinning(), fetch, meanwhile, funcs.names())));
+        // Freed here, by the thread whose heap it is, before the read allocates: the pages the
+        // helper touched are then the first the render's allocations take. The helper hands it
+        // back within one step of `warm_while` of seeing its work.
+        drop(ahead::spin_until(|| warm.lock().ok()?.take()));
         let ahead = job.0.get().and_then(Option::as_ref).map(|(a, ..)| a);
         read_and_render(&mut req, &mut spent, funcs, ahead, true, read)
     });
@@ -412,6 +425,32 @@ impl<'f, 'n> GiveOnDrop<'_, 'f, 'n> {
 impl Drop for GiveOnDrop<'_, '_, '_> {
     fn drop(&mut self) {
         self.set(None);
+    }
+}
+
+/// The most of the render thread's memory the helper touches while the walk runs (it touches
+/// what it can before the walk ends; the rest is only reserved).
+const WARM_BYTES: usize = 8 << 20;
+
+/// Touches `block`'s pages (filling its capacity with zeros, 16 KiB at a time) until `done` or
+/// full, then hands it back through `back`. A page fault costs about 1.5 µs on a quiet
+/// two-core Firecracker host, and the render thread takes hundreds of them on its way to the
+/// first template while the helper waits for the walk with nothing to do: with the helper
+/// taking them first, alternated over 60 rounds, the 1,000-template chart 21.54 → 20.59 ms,
+/// prometheus 8.39 → 7.63, tempo-distributed 7.40 → 6.86, a chart of two templates
+/// (argocd-apps) 2.92 → 2.53.
+fn warm_while(
+    mut block: Vec<u8>,
+    done: impl Fn() -> bool,
+    back: &std::sync::Mutex<Option<Vec<u8>>>,
+) {
+    const STEP: usize = 16 << 10;
+    while !done() && block.len() < block.capacity() {
+        let n = (block.capacity() - block.len()).min(STEP);
+        block.extend(std::iter::repeat_n(0u8, n));
+    }
+    if let Ok(mut b) = back.lock() {
+        *b = Some(block);
     }
 }
 
@@ -557,4 +596,34 @@ fn render_loaded(
     };
     spent.push(Box::new((chart, top, user)));
     Ok(rendered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The helper touches the block until it has work, a step at a time, and always hands the
+    /// block back: untouched when the work is there at once, full when it never comes.
+    #[test]
+    fn the_warmed_block_comes_back_touched_until_the_work_arrives() {
+        let back = Mutex::new(None);
+        warm_while(Vec::with_capacity(1 << 20), || true, &back);
+        let b = back.lock().unwrap().take().expect("handed back");
+        assert_eq!((b.len(), b.capacity() >= 1 << 20), (0, true));
+
+        warm_while(Vec::with_capacity(100 << 10), || false, &back);
+        let b = back.lock().unwrap().take().expect("handed back");
+        assert_eq!(b.len(), b.capacity());
+        assert!(b.iter().all(|&x| x == 0));
+
+        let asked = std::cell::Cell::new(0);
+        let done = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 3
+        };
+        warm_while(Vec::with_capacity(1 << 20), done, &back);
+        let b = back.lock().unwrap().take().expect("handed back");
+        assert_eq!(b.len(), 3 * (16 << 10), "three steps before the work came");
+    }
 }
