@@ -299,7 +299,7 @@ impl std::fmt::Debug for Found<'_> {
 /// known up front) are given to the helper to parse, and the render takes its documents where
 /// the request `read` makes has the same text: `read` sets the request's own values files.
 /// Until the walk gives it work, the helper touches pages of the render thread's heap, which
-/// the render frees before the read ([`warm_while`]).
+/// the render frees before the read (`warm_while`).
 pub fn render_reading<'f, E>(
     mut req: Request,
     find: impl FnOnce() -> Result<Found<'f>, E>,
