@@ -36,12 +36,7 @@ fn from_json(j: Json, rb: &mut ReadBack) -> Result<Node, String> {
     Ok(match j {
         Json::Null => Node::Null,
         Json::Bool(b) => Node::Bool(b),
-        Json::Num(n) => match resolve(&n) {
-            YVal::Int(i) => Node::Int(i),
-            YVal::Uint(u) => Node::Uint(u),
-            YVal::Float(f) => Node::Float(f),
-            _ => Node::Str(n),
-        },
+        Json::Num(n) => number_node(&n).unwrap_or(Node::Str(n)),
         Json::Str(s) => Node::Str(read_quoted(s, rb)?),
         // JSON to YAML decodes the `\ufffd` that encoding/json wrote for each invalid byte.
         Json::Bin(b) => Node::Str(read_quoted(gantry_gotmpl::go_lossy(&b), rb)?),
@@ -79,6 +74,17 @@ fn from_json(j: Json, rb: &mut ReadBack) -> Result<Node, String> {
             Node::Map(out)
         }
     })
+}
+
+/// The number go-yaml reads a JSON number's text as, with go-yaml's type; `None` when it reads
+/// something else.
+fn number_node(text: &str) -> Option<Node> {
+    match resolve(text) {
+        YVal::Int(i) => Some(Node::Int(i)),
+        YVal::Uint(u) => Some(Node::Uint(u)),
+        YVal::Float(f) => Some(Node::Float(f)),
+        _ => None,
+    }
 }
 
 /// go-yaml's reader refuses a character YAML does not allow in a stream. encoding/json
@@ -303,12 +309,7 @@ fn direct_node(v: &Value) -> Option<Node> {
         // An integer's JSON text is itself, which reads back as that integer.
         Value::Int(i) | Value::Int64(i) => Node::Int(*i),
         // A float's text reads back as go-yaml types it (`1e+06` a float, `8000` an int).
-        Value::Float(f) => match resolve(&crate::json::float_text(*f).ok()?) {
-            YVal::Int(i) => Node::Int(i),
-            YVal::Uint(u) => Node::Uint(u),
-            YVal::Float(f) => Node::Float(f),
-            _ => return None,
-        },
+        Value::Float(f) => number_node(&crate::json::float_text(*f).ok()?)?,
         Value::String(s) => Node::Str(plain_text(s)?.to_owned()),
         Value::List(l) if l.ty.name == "#struct" => return None,
         Value::List(l) if l.nil => Node::Null,
