@@ -158,9 +158,7 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
             Output::Yaml => rendered.to_yaml(),
             Output::Json => serde_json::to_string_pretty(&rendered.objects)? + "\n",
         };
-        let mut out = std::io::stdout().lock();
-        room_for(&out, text.len());
-        out.write_all(text.as_bytes())?;
+        print(&text)?;
         return Ok(());
     }
     let mut helm = NativeHelm::new(
@@ -224,11 +222,16 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
         Output::Yaml => std::mem::take(&mut chart.stream),
         Output::Json => serde_json::to_string_pretty(&chart.objects)? + "\n",
     };
-    let mut out = std::io::stdout().lock();
-    room_for(&out, text.len());
-    out.write_all(text.as_bytes())?;
+    print(&text)?;
     std::mem::forget((text, chart, fs));
     Ok(())
+}
+
+/// Writes `text` to stdout, with room for all of it in a pipe ([`room_for`]).
+fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    room_for(&out, text.len());
+    out.write_all(text.as_bytes())
 }
 
 /// Makes a pipe on stdout hold `size` bytes (up to 1 MiB, the system's usual limit for a
