@@ -212,11 +212,12 @@ fn rec_all(
 /// Helm's parse order: deepest paths first, then reverse name order. Each path's depth is
 /// counted once, not at each of the sort's comparisons (counting them there was 1.6 % of the
 /// instructions of a whole `gantry render` of prometheus).
-fn sort_templates(keys: &mut Vec<String>) {
-    let mut by_depth: Vec<(usize, String)> = keys.drain(..).map(|k| (depth(&k), k)).collect();
+fn sort_templates<T>(items: &mut Vec<(String, T)>) {
+    let mut by_depth: Vec<(usize, (String, T))> =
+        items.drain(..).map(|it| (depth(&it.0), it)).collect();
     // Paths are distinct: an unstable sort gives the same order.
-    by_depth.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
-    keys.extend(by_depth.into_iter().map(|(_, k)| k));
+    by_depth.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.0.cmp(&a.1.0)));
+    items.extend(by_depth.into_iter().map(|(_, it)| it));
 }
 
 /// How many folders deep a template's path is: its `/`s.
@@ -464,9 +465,11 @@ pub fn render(
     // inserts, a path found twice keeps its last template.
     let tpls: BTreeMap<String, Renderable> = found.into_iter().collect();
 
-    let mut keys: Vec<String> = tpls.keys().cloned().collect();
-    sort_templates(&mut keys);
-    let mut set = SetBuilder::new(&keys, &tpls, ahead, funcs.clone());
+    // Each path with its template, in order: the render then finds each by its index.
+    let mut order: Vec<(String, &Renderable)> = tpls.iter().map(|(k, r)| (k.clone(), r)).collect();
+    sort_templates(&mut order);
+    let (keys, rend): (Vec<String>, Vec<&Renderable>) = order.into_iter().unzip();
+    let mut set = SetBuilder::new(&keys, rend, &tpls, ahead, funcs.clone());
     // Every execution needs every definition.
     let definers: Vec<usize> = (0..keys.len())
         .filter(|&i| {
@@ -557,8 +560,8 @@ struct SetBuilder<'x> {
     set: Templates,
     keys: &'x [String],
     tpls: &'x BTreeMap<String, Renderable>,
-    // Each key's template, by the key's index: looked up once, not by name at each of the
-    // render's passes (four searches of the map per template).
+    // Each key's template, by the key's index: not looked up by name at each of the render's
+    // passes (four searches of the map per template).
     rend: Vec<&'x Renderable>,
     ahead: Option<&'x ParseAhead>,
     state: RefCell<BuildState>,
@@ -579,6 +582,7 @@ struct BuildState {
 impl<'x> SetBuilder<'x> {
     fn new(
         keys: &'x [String],
+        rend: Vec<&'x Renderable>,
         tpls: &'x BTreeMap<String, Renderable>,
         ahead: Option<&'x ParseAhead>,
         funcs: Rc<Funcs>,
@@ -595,7 +599,7 @@ impl<'x> SetBuilder<'x> {
             set,
             keys,
             tpls,
-            rend: keys.iter().map(|k| &tpls[k]).collect(),
+            rend,
             ahead,
             state: RefCell::new(state),
         }
@@ -603,7 +607,7 @@ impl<'x> SetBuilder<'x> {
 
     /// The same templates in a fresh set, none added yet.
     fn in_order(self, funcs: Rc<Funcs>) -> SetBuilder<'x> {
-        let fresh = SetBuilder::new(self.keys, self.tpls, self.ahead, funcs);
+        let fresh = SetBuilder::new(self.keys, self.rend, self.tpls, self.ahead, funcs);
         fresh.state.borrow_mut().parsed = self.state.into_inner().parsed;
         fresh
     }
@@ -921,9 +925,14 @@ mod tests {
                 (format!("c/templates/{name}"), r)
             })
             .collect();
-        let mut keys: Vec<String> = tpls.keys().cloned().collect();
-        sort_templates(&mut keys);
-        (keys, tpls)
+        let mut order: Vec<(String, ())> = tpls.keys().map(|k| (k.clone(), ())).collect();
+        sort_templates(&mut order);
+        (order.into_iter().map(|(k, _)| k).collect(), tpls)
+    }
+
+    fn builder<'x>(keys: &'x [String], tpls: &'x BTreeMap<String, Renderable>) -> SetBuilder<'x> {
+        let rend = keys.iter().map(|k| &tpls[k]).collect();
+        SetBuilder::new(keys, rend, tpls, None, funcs())
     }
 
     /// Helm's parse order, each path's depth counted once: deepest first, then names in
@@ -942,7 +951,17 @@ mod tests {
         .to_vec();
         let mut by_comparison = keys.clone();
         by_comparison.sort_by(|a, b| execution_order(a, b));
-        sort_templates(&mut keys);
+        let mut order: Vec<(String, usize)> = keys.drain(..).zip(0..).collect();
+        sort_templates(&mut order);
+        // Each path keeps what it came with.
+        assert_eq!(
+            order
+                .iter()
+                .find(|(k, _)| k == "c/templates/a.yaml")
+                .map(|o| o.1),
+            Some(2)
+        );
+        keys.extend(order.into_iter().map(|(k, _)| k));
         assert_eq!(keys, by_comparison);
         assert_eq!(
             keys,
@@ -969,7 +988,7 @@ mod tests {
     #[test]
     fn a_lookup_adds_only_the_template_it_names() {
         let (keys, tpls) = templates(&[("z.yaml", "z"), ("m.yaml", "m"), ("a.yaml", "a")]);
-        let set = SetBuilder::new(&keys, &tpls, None, funcs());
+        let set = builder(&keys, &tpls);
         set.complete_for("c/templates/a.yaml");
         assert_eq!(added(&set), ["a.yaml"]);
         assert!(
@@ -993,7 +1012,7 @@ mod tests {
             ("m.yaml", "{{ if }}"),
             ("a.yaml", "{{ end }}"),
         ]);
-        let set = SetBuilder::new(&keys, &tpls, None, funcs());
+        let set = builder(&keys, &tpls);
         set.complete_for("c/templates/a.yaml");
         assert!(set.state.borrow().complete);
         let err = set.parse_error().expect("a template does not parse");
