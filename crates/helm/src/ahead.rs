@@ -97,6 +97,10 @@ pub struct ParseAhead {
     // many have been buried (what the helper watches for while it has nothing else to do).
     graves: Mutex<Graves>,
     buried: AtomicUsize,
+    // Work the render shares once the parse is done ([`ParseAhead::lend`]), and how many times
+    // it has lent some (what the helper watches for, as for the graves).
+    lent: Mutex<Option<Arc<dyn Lent>>>,
+    lendings: AtomicUsize,
 }
 
 /// Trees the render has handed back to the helper, and whether the helper still takes them.
@@ -297,6 +301,8 @@ impl ParseAhead {
             spin: false,
             graves: Mutex::default(),
             buried: AtomicUsize::new(0),
+            lent: Mutex::new(None),
+            lendings: AtomicUsize::new(0),
         }
     }
 
@@ -532,15 +538,26 @@ impl ParseAhead {
         // that long after each: a render that executes for seconds after the last parse kept
         // a core spinning for as long (40 templates of heavy loops: 387 ms of CPU in 190 ms,
         // 208 ms now, 174 ms before the helper took trees); the render then frees its own.
+        // Work the render lends it is taken the same way.
         let since = Instant::now();
+        let mut lendings = 0;
         loop {
             let seen = self.buried.load(Ordering::Acquire);
             self.free_graves();
+            let lent = self.lendings.load(Ordering::Acquire);
+            if lent != lendings {
+                lendings = lent;
+                let work = self.lent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Some(work) = work {
+                    while work.step() {}
+                }
+            }
             if since.elapsed() > SPIN_FOR {
                 break;
             }
             let more = spin_until(|| {
                 (self.buried.load(Ordering::Acquire) != seen
+                    || self.lendings.load(Ordering::Acquire) != lendings
                     || self.stopped.load(Ordering::Acquire))
                 .then_some(())
             });
@@ -548,6 +565,27 @@ impl ParseAhead {
                 break;
             }
         }
+    }
+
+    /// Offers `work` to the helper once it has nothing left to parse, and does it here too:
+    /// each thread takes the next item no thread has taken ([`Shared::collect`]). What the
+    /// helper has not taken by then is the render's; a helper that has ended never takes it.
+    pub fn lend<D, R>(&self, work: Shared<D, R>) -> (D, Vec<R>)
+    where
+        D: Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        let work = Arc::new(work);
+        let open = self.spin
+            && !self.stopped.load(Ordering::Acquire)
+            && !self.graves.lock().unwrap_or_else(|p| p.into_inner()).closed;
+        if open {
+            *self.lent.lock().unwrap_or_else(|p| p.into_inner()) = Some(work.clone());
+            self.lendings.fetch_add(1, Ordering::Release);
+        }
+        Shared::collect(work, || {
+            self.lent.lock().unwrap_or_else(|p| p.into_inner()).take();
+        })
     }
 
     /// Frees the trees the render has handed back since the last time.
@@ -781,6 +819,132 @@ impl ParseAhead {
                 .clone(),
         )
     }
+}
+
+/// Items of work ([`ParseAhead::lend`]) that the helper may take a share of.
+pub trait Lent: Send + Sync {
+    /// Does the next item no thread has taken; `false` when none is left.
+    fn step(&self) -> bool;
+}
+
+/// Independent items of work over data `D`: `run(data, i)` for each `i` below `n`, done by
+/// whichever thread takes `i` first. Each result is kept until the render collects them all.
+pub struct Shared<D, R> {
+    data: D,
+    run: fn(&D, usize) -> R,
+    next: AtomicUsize,
+    // Each item's result, and its state (`TAKEN` from before a thread takes it, `DONE`, or
+    // `DROPPED` by a thread that panicked in it: the render then does it again).
+    results: Vec<Mutex<Option<R>>>,
+    states: Vec<std::sync::atomic::AtomicU8>,
+}
+
+impl<D, R> std::fmt::Debug for Shared<D, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("items", &self.states.len())
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+const TAKEN: u8 = 0;
+const DONE: u8 = 1;
+const DROPPED: u8 = 2;
+
+impl<D, R> Shared<D, R> {
+    /// `n` items of `run` over `data`.
+    pub fn new(data: D, n: usize, run: fn(&D, usize) -> R) -> Shared<D, R> {
+        Shared {
+            data,
+            run,
+            next: AtomicUsize::new(0),
+            results: (0..n).map(|_| Mutex::new(None)).collect(),
+            states: (0..n)
+                .map(|_| std::sync::atomic::AtomicU8::new(TAKEN))
+                .collect(),
+        }
+    }
+
+    /// Every item's result, in order, and the data back: this thread does the items no thread
+    /// has taken, waits for those another is doing, and does again any whose thread failed.
+    /// `release` drops the other owners' way to it, after which they keep it only while they
+    /// finish a step.
+    fn collect(mut this: Arc<Self>, release: impl FnOnce()) -> (D, Vec<R>) {
+        while this.step_here() {}
+        release();
+        for i in 0..this.states.len() {
+            // Every item is taken by now: one not settled is being done by another thread.
+            let state = &this.states[i];
+            let settled = || (state.load(Ordering::Acquire) != TAKEN).then_some(());
+            if spin_until(settled).is_none() {
+                // A thread that stopped mid-item (descheduled for long): wait for it anyway.
+                while settled().is_none() {
+                    std::thread::yield_now();
+                }
+            }
+            if state.load(Ordering::Acquire) == DROPPED {
+                let r = (this.run)(&this.data, i);
+                *lock(&this.results[i]) = Some(r);
+            }
+        }
+        // The helper lets go of it as soon as its last step returns.
+        let inner = loop {
+            match Arc::try_unwrap(this) {
+                Ok(inner) => break inner,
+                Err(shared) => {
+                    this = shared;
+                    std::hint::spin_loop();
+                    std::thread::yield_now();
+                }
+            }
+        };
+        let results = inner
+            .results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(|| (inner.run)(&inner.data, i))
+            })
+            .collect();
+        (inner.data, results)
+    }
+
+    fn step_here(&self) -> bool {
+        let i = self.next.fetch_add(1, Ordering::AcqRel);
+        let Some(state) = self.states.get(i) else {
+            return false;
+        };
+        // An item whose run panics is marked for the render to do again.
+        let dropped = Dropped(state);
+        let r = (self.run)(&self.data, i);
+        *lock(&self.results[i]) = Some(r);
+        state.store(DONE, Ordering::Release);
+        std::mem::forget(dropped);
+        true
+    }
+}
+
+impl<D: Send + Sync, R: Send> Lent for Shared<D, R> {
+    fn step(&self) -> bool {
+        self.step_here()
+    }
+}
+
+/// Marks an item `DROPPED` when its thread unwinds out of it.
+struct Dropped<'a>(&'a std::sync::atomic::AtomicU8);
+
+impl Drop for Dropped<'_> {
+    fn drop(&mut self) {
+        self.0.store(DROPPED, Ordering::Release);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each change under it is one assignment: a thread that panicked left it consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `ready()` once it holds, spinning for it up to [`SPIN_FOR`]; `None` when it did not (at once
@@ -1323,5 +1487,38 @@ mod tests {
             ahead.shared_text(b"n: 040").is_none(),
             "same length, no such text"
         );
+    }
+
+    /// Shared work gives every result in order and its data back, whether the render does it
+    /// all or a helper takes items at once; an item whose run panics on the helper is done
+    /// again by the render.
+    #[test]
+    fn shared_work_is_done_once_in_order_and_a_failed_item_again() {
+        fn square(_: &Vec<u32>, i: usize) -> usize {
+            i * i
+        }
+        let alone = Shared::new(vec![7u32], 50, square);
+        let (data, out) = Shared::collect(Arc::new(alone), || {});
+        assert_eq!(data, vec![7]);
+        assert_eq!(out, (0..50).map(|i| i * i).collect::<Vec<_>>());
+
+        // Fails on any thread but the one named in the data, at item 3.
+        fn picky(render: &std::thread::ThreadId, i: usize) -> usize {
+            assert!(i != 3 || std::thread::current().id() == *render, "item 3");
+            i + 1
+        }
+        for _ in 0..20 {
+            let work = Arc::new(Shared::new(std::thread::current().id(), 200, picky));
+            let out = std::thread::scope(|scope| {
+                let theirs: Arc<dyn Lent> = work.clone();
+                scope.spawn(move || {
+                    while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| theirs.step()))
+                        .unwrap_or(true)
+                    {}
+                });
+                Shared::collect(work, || {}).1
+            });
+            assert_eq!(out, (1..=200).collect::<Vec<_>>());
+        }
     }
 }

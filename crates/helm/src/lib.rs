@@ -583,9 +583,9 @@ fn render_loaded(
         capabilities: caps,
     };
     let mut budget = Budget::new(Some(Instant::now() + req.timeout), req.max_output, 3_000);
-    let out = engine::render(&chart, &top, &mut budget, spent, funcs.clone(), ahead)?;
+    let mut out = engine::render(&chart, &top, &mut budget, spent, funcs.clone(), ahead)?;
     let stream = if req.stream {
-        manifest::template_stream(&chart, &out.templates, &out.not_utf8)?
+        manifest::template_stream(&chart, &mut out.templates, &out.not_utf8, ahead)?
     } else {
         String::new()
     };
