@@ -576,8 +576,8 @@ impl ParseAhead {
         R: Send + 'static,
     {
         let work = Arc::new(work);
-        let open = self.spin
-            && !self.stopped.load(Ordering::Acquire)
+        // Closed once the helper's work has ended (it spins for what comes next only so long).
+        let open = !self.stopped.load(Ordering::Acquire)
             && !self.graves.lock().unwrap_or_else(|p| p.into_inner()).closed;
         if open {
             *self.lent.lock().unwrap_or_else(|p| p.into_inner()) = Some(work.clone());
