@@ -130,12 +130,15 @@ impl DirFs {
     }
 
     /// The folder `dir` (a real path), open to open files in, from those kept open or opened
-    /// now (in place of the one opened longest ago); `None` when it cannot be opened.
+    /// now (in place of the one opened longest ago); `None` when it cannot be opened, or while
+    /// another thread is looking (a render's reading threads never wait for each other here:
+    /// a thread put to sleep on this two-core VM has run milliseconds after it was woken).
     fn folder(&self, dir: &Path) -> Option<Arc<OwnedFd>> {
-        let mut open = self
-            .folders
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut open = match self.folders.try_lock() {
+            Ok(open) => open,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
         if let Some((_, fd)) = open.iter().find(|(d, _)| d == dir) {
             return Some(fd.clone());
         }
