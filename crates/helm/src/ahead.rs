@@ -559,7 +559,7 @@ impl ParseAhead {
             let lent = self.lendings.load(Ordering::Acquire);
             if lent != lendings {
                 lendings = lent;
-                let work = self.lent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let work = lock(&self.lent).clone();
                 if let Some(work) = work {
                     while work.step() {}
                 }
@@ -589,14 +589,13 @@ impl ParseAhead {
     {
         let work = Arc::new(work);
         // Closed once the helper's work has ended (it spins for what comes next only so long).
-        let open = !self.stopped.load(Ordering::Acquire)
-            && !self.graves.lock().unwrap_or_else(|p| p.into_inner()).closed;
+        let open = !self.stopped.load(Ordering::Acquire) && !lock(&self.graves).closed;
         if open {
-            *self.lent.lock().unwrap_or_else(|p| p.into_inner()) = Some(work.clone());
+            *lock(&self.lent) = Some(work.clone());
             self.lendings.fetch_add(1, Ordering::Release);
         }
         Shared::collect(work, || {
-            self.lent.lock().unwrap_or_else(|p| p.into_inner()).take();
+            lock(&self.lent).take();
         })
     }
 

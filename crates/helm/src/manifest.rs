@@ -301,8 +301,8 @@ fn sort_manifests_lent(
     not_utf8: &BTreeMap<String, Vec<u8>>,
     ahead: &ParseAhead,
 ) -> Result<(Vec<Doc>, Vec<Doc>), HelmError> {
-    type Lent = Vec<(String, String, Option<Vec<u8>>)>;
-    let lent: Lent = templates
+    type Texts = Vec<(String, String, Option<Vec<u8>>)>;
+    let lent: Texts = templates
         .iter_mut()
         .filter(|(path, content)| !left_out(path, content))
         .map(|(path, content)| {
@@ -311,7 +311,7 @@ fn sort_manifests_lent(
         })
         .collect();
     let n = lent.len();
-    let (lent, filed) = ahead.lend(Shared::new(lent, n, |lent: &Lent, i| {
+    let (lent, filed) = ahead.lend(Shared::new(lent, n, |lent: &Texts, i| {
         let (path, content, raw) = &lent[i];
         file_template(path, content, raw.as_ref())
     }));
@@ -423,7 +423,7 @@ pub fn release_manifest(
     let (manifests, _) = sort_manifests(templates, not_utf8)?;
     let mut out = String::new();
     for m in &manifests {
-        out.push_str(&format!("---\n# Source: {}\n{}\n", m.source, m.content));
+        push_doc(&mut out, &m.source, &m.content);
     }
     Ok(out)
 }
@@ -465,26 +465,26 @@ pub fn template_stream(
         .sum::<usize>()
         + 1;
     let mut out = String::with_capacity(size);
-    let mut doc = |source: &str, text: &str| {
-        for part in ["---\n# Source: ", source, "\n", text, "\n"] {
-            out.push_str(part);
-        }
-    };
     for (name, text) in &crds {
-        doc(name, text);
+        push_doc(&mut out, name, text);
     }
     for m in &manifests {
-        doc(&m.source, &m.content);
+        push_doc(&mut out, &m.source, &m.content);
     }
     // The CRDs and manifests are trimmed as one (each starts with `---`: only the end is).
     out.truncate(out.trim_end().len());
     out.push('\n');
     for h in &hooks {
-        for part in ["---\n# Source: ", &h.source, "\n", &h.content, "\n"] {
-            out.push_str(part);
-        }
+        push_doc(&mut out, &h.source, &h.content);
     }
     Ok(out)
+}
+
+/// Appends a document of the stream under its `# Source:` comment.
+fn push_doc(out: &mut String, source: &str, text: &str) {
+    for part in ["---\n# Source: ", source, "\n", text, "\n"] {
+        out.push_str(part);
+    }
 }
 
 #[cfg(test)]
