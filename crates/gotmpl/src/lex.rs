@@ -163,6 +163,9 @@ pub(crate) struct Lexer<'a> {
     error: String,
     inside_action: bool,
     pub options: LexOptions,
+    /// Tests compare [`Self::action_token`] with the state machine alone.
+    #[cfg(test)]
+    states_only: bool,
 }
 
 fn is_space(r: char) -> bool {
@@ -236,6 +239,8 @@ impl<'a> Lexer<'a> {
             error: String::new(),
             inside_action: false,
             options: LexOptions::default(),
+            #[cfg(test)]
+            states_only: false,
         }
     }
 
@@ -357,6 +362,9 @@ impl<'a> Lexer<'a> {
     /// The next token.
     pub(crate) fn next_item(&mut self) -> Item<'a> {
         let mut state = if self.inside_action {
+            if let Some(item) = self.action_token() {
+                return item;
+            }
             State::InsideAction
         } else {
             State::Text
@@ -382,6 +390,98 @@ impl<'a> Lexer<'a> {
                 Step::Emit(item) => return item,
             }
         }
+    }
+
+    /// The next token of an action when it is one of those nearly every action is made of
+    /// (spaces, words, fields, variables, strings, a pipe, parentheses, the right delimiter),
+    /// taken whole from its first byte: the state machine went through two or three states,
+    /// each a call returning a token through memory, and looked at each byte twice; lexing
+    /// was half of parsing. `None`, with the lexer untouched, wherever the state machine must
+    /// decide: numbers, trim markers, characters not ASCII, the input's end and every error.
+    fn action_token(&mut self) -> Option<Item<'a>> {
+        #[cfg(test)]
+        if self.states_only {
+            return None;
+        }
+        if self.at_eof {
+            return None;
+        }
+        let b = self.input.as_bytes();
+        let at = self.pos;
+        let (typ, end) = match *b.get(at)? {
+            b'}' if b.get(at + 1) == Some(&b'}') && self.paren_depth == 0 => {
+                self.inside_action = false;
+                (ItemType::RightDelim, at + 2)
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                let end = at + leading_spaces(&b[at..]);
+                // A space before `-}}` belongs to the trimmed delimiter.
+                if b[end..].starts_with(b"-}}") {
+                    return None;
+                }
+                self.line += count_newlines(&self.input[at..end]);
+                (ItemType::Space, end)
+            }
+            b'.' => match b.get(at + 1) {
+                Some(c) if !c.is_ascii_digit() => word_end(b, at + 1, ItemType::Field)?,
+                _ => return None,
+            },
+            b'$' => word_end(b, at + 1, ItemType::Variable)?,
+            c if c == b'_' || c.is_ascii_alphabetic() => {
+                let (_, end) = word_end(b, at + 1, ItemType::Identifier)?;
+                (self.word_type(&self.input[at..end]), end)
+            }
+            b'"' => {
+                let mut from = at + 1;
+                loop {
+                    let i = from + memchr::memchr3(b'"', b'\\', b'\n', &b[from..])?;
+                    match b[i] {
+                        b'"' => break (ItemType::String, i + 1),
+                        b'\\' if !matches!(b.get(i + 1), None | Some(b'\n')) => from = i + 2,
+                        _ => return None,
+                    }
+                }
+            }
+            b'`' => {
+                let end = at + 1 + memchr::memchr(b'`', &b[at + 1..])? + 1;
+                self.line += count_newlines(&self.input[at..end]);
+                (ItemType::RawString, end)
+            }
+            b'|' => (ItemType::Pipe, at + 1),
+            b'=' => (ItemType::Assign, at + 1),
+            b':' if b.get(at + 1) == Some(&b'=') => (ItemType::Declare, at + 2),
+            b'(' => {
+                self.paren_depth += 1;
+                (ItemType::LeftParen, at + 1)
+            }
+            b')' if self.paren_depth > 0 => {
+                self.paren_depth -= 1;
+                (ItemType::RightParen, at + 1)
+            }
+            b',' => (ItemType::Char, at + 1),
+            _ => return None,
+        };
+        self.pos = end;
+        Some(self.this_item(typ))
+    }
+
+    /// The type of a word the state machine or [`Self::action_token`] found.
+    fn word_type(&self, word: &str) -> ItemType {
+        if let Some(k) = keyword(word) {
+            if (k == ItemType::Break && !self.options.break_ok)
+                || (k == ItemType::Continue && !self.options.continue_ok)
+            {
+                return ItemType::Identifier;
+            }
+            return k;
+        }
+        if word.starts_with('.') {
+            return ItemType::Field;
+        }
+        if word == "true" || word == "false" {
+            return ItemType::Bool;
+        }
+        ItemType::Identifier
     }
 
     fn lex_text(&mut self) -> Step<'a> {
@@ -607,21 +707,8 @@ impl<'a> Lexer<'a> {
         if !self.at_terminator() {
             return self.errorf(format!("bad character {}", bad_char(r)));
         }
-        if let Some(k) = keyword(word) {
-            if (k == ItemType::Break && !self.options.break_ok)
-                || (k == ItemType::Continue && !self.options.continue_ok)
-            {
-                return self.emit(ItemType::Identifier);
-            }
-            return self.emit(k);
-        }
-        if word.starts_with('.') {
-            return self.emit(ItemType::Field);
-        }
-        if word == "true" || word == "false" {
-            return self.emit(ItemType::Bool);
-        }
-        self.emit(ItemType::Identifier)
+        let typ = self.word_type(word);
+        self.emit(typ)
     }
 
     fn lex_variable(&mut self) -> Step<'a> {
@@ -751,6 +838,30 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// Where the word of a field, variable or identifier whose letters start at `from` ends, with
+/// `typ`, or with `alone` (`.` or `$`) where it has no letters; `None` where the state machine
+/// must decide: a character not ASCII, the input's end or a character that ends no word.
+fn word_end(b: &[u8], from: usize, typ: ItemType) -> Option<(ItemType, usize)> {
+    let end = from
+        + b[from..]
+            .iter()
+            .take_while(|&&c| c == b'_' || c.is_ascii_alphanumeric())
+            .count();
+    let terminated = match *b.get(end)? {
+        b' ' | b'\t' | b'\r' | b'\n' | b'.' | b',' | b'|' | b':' | b')' | b'(' => true,
+        b'}' => b.get(end + 1) == Some(&b'}'),
+        _ => false,
+    };
+    if !terminated {
+        return None;
+    }
+    let alone = match typ {
+        ItemType::Field if end == from => ItemType::Dot,
+        t => t,
+    };
+    Some((alone, end))
+}
+
 fn bad_char(r: Option<char>) -> String {
     match r {
         Some(c) => crate::gofmt::unicode_repr(c),
@@ -857,6 +968,41 @@ mod tests {
                     (steps.pos, steps.line, steps.at_eof),
                     "{s:?} from {start}"
                 );
+            }
+        }
+    }
+
+    fn tokens(s: &str, states_only: bool) -> Vec<(ItemType, usize, String, usize)> {
+        let mut l = Lexer::new(s);
+        l.states_only = states_only;
+        let mut out = Vec::new();
+        loop {
+            let i = l.next_item();
+            let val = match i.typ {
+                ItemType::Error => l.error(),
+                _ => i.val,
+            };
+            out.push((i.typ, i.pos, val.to_owned(), i.line));
+            if matches!(i.typ, ItemType::Eof | ItemType::Error) {
+                return out;
+            }
+        }
+    }
+
+    /// Every action of up to four characters over what actions are made of (and what breaks
+    /// them: a trim marker, a character not ASCII, an unclosed string, a paren too many), ended
+    /// in each way an action ends: `action_token` gives the tokens, positions, lines and errors
+    /// the state machine alone gives.
+    #[test]
+    fn action_tokens_are_the_state_machines() {
+        let alphabet = [
+            " ", "\n", ".", "$", "a", "_", "1", "\"", "\\", "`", "|", "(", ")", ":", "=", ",", "}",
+            "-", "é", "'", "+",
+        ];
+        for body in gantry_tests::up_to(&alphabet, 4) {
+            for end in ["}}", " -}}", "", "}} x\n{{ .a }}"] {
+                let s = format!("{{{{{body}{end}");
+                assert_eq!(tokens(&s, false), tokens(&s, true), "{s:?}");
             }
         }
     }
