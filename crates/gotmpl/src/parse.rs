@@ -506,8 +506,10 @@ enum Parsed {
 struct Parser<'a, 'f> {
     parse_name: Arc<str>,
     text: Arc<str>,
+    /// The text the tokens' ranges are in (the lexer's own is cut short by an error).
+    src: &'a str,
     lex: Lexer<'a>,
-    token: [Option<Item<'a>>; 3],
+    token: [Option<Item>; 3],
     peek_count: usize,
     vars: Vec<String>,
     action_line: usize,
@@ -550,6 +552,16 @@ pub fn parse_shared(
     text_rc: Arc<str>,
     has_func: &dyn Fn(&str) -> bool,
 ) -> PResult<HashMap<String, Tree>> {
+    // A token's range is 32 bits: a longer text is refused, never misread (a chart's files
+    // are at most 5 MiB).
+    if u32::try_from(text_rc.len()).is_err() {
+        return Err(ParseError {
+            msg: format!(
+                "template: {name}: text of {} bytes is too long",
+                text_rc.len()
+            ),
+        });
+    }
     // The lexer borrows the text for as long as the parser holds its own reference.
     let borrowed = Arc::clone(&text_rc);
     let mut lex = Lexer::new(&borrowed);
@@ -558,6 +570,7 @@ pub fn parse_shared(
     let mut p = Parser {
         parse_name: Arc::from(name),
         text: text_rc,
+        src: &borrowed,
         lex,
         token: [None, None, None],
         peek_count: 0,
@@ -604,7 +617,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
     }
 
-    fn next(&mut self) -> Item<'a> {
+    fn next(&mut self) -> Item {
         let item = if self.peek_count > 0 {
             self.peek_count -= 1;
             self.token[self.peek_count]
@@ -613,15 +626,10 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.token[0] = Some(i);
             Some(i)
         };
-        let item = item.unwrap_or(Item {
-            typ: ItemType::Eof,
-            pos: 0,
-            val: "EOF",
-            line: 0,
-        });
+        let item = item.unwrap_or_else(Item::none);
         // Go's errorf reports token[0].line: the most recently lexed token.
         if let Some(t) = &self.token[0] {
-            self.last_line = t.line;
+            self.last_line = t.line();
         }
         item
     }
@@ -630,18 +638,18 @@ impl<'a, 'f> Parser<'a, 'f> {
         self.peek_count += 1;
     }
 
-    fn backup2(&mut self, t1: Item<'a>) {
+    fn backup2(&mut self, t1: Item) {
         self.token[1] = Some(t1);
         self.peek_count = 2;
     }
 
-    fn backup3(&mut self, t2: Item<'a>, t1: Item<'a>) {
+    fn backup3(&mut self, t2: Item, t1: Item) {
         self.token[1] = Some(t1);
         self.token[2] = Some(t2);
         self.peek_count = 3;
     }
 
-    fn peek(&mut self) -> Item<'a> {
+    fn peek(&mut self) -> Item {
         if self.peek_count > 0
             && let Some(t) = self.token[self.peek_count - 1]
         {
@@ -649,12 +657,12 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
         self.peek_count = 1;
         let i = self.lex.next_item();
-        self.last_line = i.line;
+        self.last_line = i.line();
         self.token[0] = Some(i);
         i
     }
 
-    fn next_non_space(&mut self) -> Item<'a> {
+    fn next_non_space(&mut self) -> Item {
         loop {
             let t = self.next();
             if t.typ != ItemType::Space {
@@ -663,7 +671,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
     }
 
-    fn peek_non_space(&mut self) -> Item<'a> {
+    fn peek_non_space(&mut self) -> Item {
         // Most calls find the token already peeked: taking it and backing up would leave
         // everything as it is (`last_line` is already that of `token[0]`).
         if self.peek_count > 0
@@ -677,7 +685,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         t
     }
 
-    fn expect(&mut self, expected: ItemType, context: &str) -> PResult<Item<'a>> {
+    fn expect(&mut self, expected: ItemType, context: &str) -> PResult<Item> {
         let t = self.next_non_space();
         if t.typ != expected {
             return Err(self.unexpected(&t, context));
@@ -689,7 +697,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         if token.typ == ItemType::Error {
             let message = self.lex.error();
             let mut extra = String::new();
-            if self.action_line != 0 && self.action_line != token.line {
+            if self.action_line != 0 && self.action_line != token.line() {
                 extra = format!(
                     " in action started at {}:{}",
                     self.parse_name, self.action_line
@@ -700,7 +708,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
             return self.errorf(format!("{message}{extra}"));
         }
-        self.errorf(format!("unexpected {token} in {context}"))
+        self.errorf(format!("unexpected {} in {context}", token.shown(self.src)))
     }
 
     fn add(&mut self, tree: Tree) -> PResult<()> {
@@ -722,7 +730,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn parse_top(&mut self) -> PResult<ListNode> {
-        let pos = self.peek().pos;
+        let pos = self.peek().pos();
         let start = self.nodes.len();
         while self.peek().typ != ItemType::Eof {
             if self.peek().typ == ItemType::LeftDelim {
@@ -753,7 +761,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         if name_tok.typ != ItemType::String && name_tok.typ != ItemType::RawString {
             return Err(self.unexpected(&name_tok, context));
         }
-        let name = unquote(name_tok.val).map_err(|e| self.errorf(e))?;
+        let name = unquote(name_tok.val(self.src)).map_err(|e| self.errorf(e))?;
         self.expect(ItemType::RightDelim, context)?;
         // A definition parses with fresh variables, as Go's startParse does.
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
@@ -777,7 +785,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn item_list(&mut self) -> PResult<(ListNode, ListEnd)> {
-        let pos = self.peek_non_space().pos;
+        let pos = self.peek_non_space().pos();
         let start = self.nodes.len();
         while self.peek_non_space().typ != ItemType::Eof {
             match self.text_or_action()? {
@@ -795,18 +803,18 @@ impl<'a, 'f> Parser<'a, 'f> {
         let token = self.next_non_space();
         match token.typ {
             ItemType::Text => Ok(Parsed::Node(Node::Text {
-                pos: token.pos,
-                text: Span::of(&self.text, token.val),
+                pos: token.pos(),
+                text: Span::of(&self.text, token.val(self.src)),
             })),
             ItemType::LeftDelim => {
-                self.action_line = token.line;
+                self.action_line = token.line();
                 let r = self.action();
                 self.action_line = 0;
                 r
             }
             ItemType::Comment => Ok(Parsed::Node(Node::Comment {
-                pos: token.pos,
-                text: token.val.to_owned(),
+                pos: token.pos(),
+                text: token.val(self.src).to_owned(),
             })),
             _ => Err(self.unexpected(&token, "input")),
         }
@@ -816,9 +824,11 @@ impl<'a, 'f> Parser<'a, 'f> {
         let token = self.next_non_space();
         match token.typ {
             ItemType::Block => return self.block_control().map(Parsed::Node),
-            ItemType::Break => return self.break_control(token.pos, "break").map(Parsed::Node),
+            ItemType::Break => return self.break_control(token.pos(), "break").map(Parsed::Node),
             ItemType::Continue => {
-                return self.break_control(token.pos, "continue").map(Parsed::Node);
+                return self
+                    .break_control(token.pos(), "continue")
+                    .map(Parsed::Node);
             }
             ItemType::Else => return self.else_control(),
             ItemType::End => {
@@ -835,7 +845,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         let token = self.peek();
         let pipe = self.pipeline("command", ItemType::RightDelim)?;
         Ok(Parsed::Node(Node::Action {
-            pos: token.pos,
+            pos: token.pos(),
             pipe,
         }))
     }
@@ -858,7 +868,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     fn pipeline(&mut self, context: &str, end: ItemType) -> PResult<PipeNode> {
         let token = self.peek_non_space();
         let mut pipe = PipeNode {
-            pos: token.pos,
+            pos: token.pos(),
             is_assign: false,
             decl: Vec::new(),
             cmds: Vec::new(),
@@ -874,17 +884,17 @@ impl<'a, 'f> Parser<'a, 'f> {
                     pipe.is_assign = next.typ == ItemType::Assign;
                     self.next_non_space();
                     pipe.decl.push(VariableNode {
-                        pos: v.pos,
-                        ident: vec![Span::of(&self.text, v.val)],
+                        pos: v.pos(),
+                        ident: vec![Span::of(&self.text, v.val(self.src))],
                     });
-                    self.vars.push(v.val.to_string());
-                } else if next.typ == ItemType::Char && next.val == "," {
+                    self.vars.push(v.val(self.src).to_string());
+                } else if next.typ == ItemType::Char && next.val(self.src) == "," {
                     self.next_non_space();
                     pipe.decl.push(VariableNode {
-                        pos: v.pos,
-                        ident: vec![Span::of(&self.text, v.val)],
+                        pos: v.pos(),
+                        ident: vec![Span::of(&self.text, v.val(self.src))],
                     });
-                    self.vars.push(v.val.to_string());
+                    self.vars.push(v.val(self.src).to_string());
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().typ {
                             ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => {
@@ -1014,10 +1024,10 @@ impl<'a, 'f> Parser<'a, 'f> {
     fn else_control(&mut self) -> PResult<Parsed> {
         let peek = self.peek_non_space();
         if peek.typ == ItemType::If || peek.typ == ItemType::With {
-            return Ok(Parsed::End(ListEnd::Else { pos: peek.pos }));
+            return Ok(Parsed::End(ListEnd::Else { pos: peek.pos() }));
         }
         let token = self.expect(ItemType::RightDelim, "else")?;
-        Ok(Parsed::End(ListEnd::Else { pos: token.pos }))
+        Ok(Parsed::End(ListEnd::Else { pos: token.pos() }))
     }
 
     fn block_control(&mut self) -> PResult<Node> {
@@ -1046,7 +1056,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         };
         self.add(tree)?;
         Ok(Node::Template(Box::new(TemplateNode {
-            pos: token.pos,
+            pos: token.pos(),
             name,
             pipe: Some(pipe),
         })))
@@ -1062,7 +1072,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             pipe = Some(self.pipeline(context, ItemType::RightDelim)?);
         }
         Ok(Node::Template(Box::new(TemplateNode {
-            pos: token.pos,
+            pos: token.pos(),
             name,
             pipe,
         })))
@@ -1071,14 +1081,14 @@ impl<'a, 'f> Parser<'a, 'f> {
     fn template_name(&self, token: &Item, context: &str) -> PResult<String> {
         match token.typ {
             ItemType::String | ItemType::RawString => {
-                unquote(token.val).map_err(|e| self.errorf(e))
+                unquote(token.val(self.src)).map_err(|e| self.errorf(e))
             }
             _ => Err(self.unexpected(token, context)),
         }
     }
 
     fn command(&mut self) -> PResult<CommandNode> {
-        let pos = self.peek_non_space().pos;
+        let pos = self.peek_non_space().pos();
         let start = self.args.len();
         loop {
             self.peek_non_space();
@@ -1116,9 +1126,13 @@ impl<'a, 'f> Parser<'a, 'f> {
             return Ok(Some(node));
         }
         // Go gives a chain the position of its first field after the term.
-        let pos = if chained { self.peek().pos } else { node.pos() };
+        let pos = if chained {
+            self.peek().pos()
+        } else {
+            node.pos()
+        };
         while self.peek().typ == ItemType::Field {
-            let f = self.next().val;
+            let f = self.next().val(self.src);
             self.idents.push(Span::of(&self.text, &f[1..]));
         }
         Ok(Some(match node {
@@ -1149,23 +1163,23 @@ impl<'a, 'f> Parser<'a, 'f> {
         let token = self.next_non_space();
         Ok(Some(match token.typ {
             ItemType::Identifier => {
-                if !(self.has_func)(token.val) {
+                if !(self.has_func)(token.val(self.src)) {
                     return Err(self.errorf(format!(
                         "function {} not defined",
-                        crate::gofmt::quote(token.val)
+                        crate::gofmt::quote(token.val(self.src))
                     )));
                 }
                 Arg::Identifier {
-                    pos: token.pos,
-                    name: Span::of(&self.text, token.val),
+                    pos: token.pos(),
+                    name: Span::of(&self.text, token.val(self.src)),
                 }
             }
-            ItemType::Dot => Arg::Dot { pos: token.pos },
-            ItemType::Nil => Arg::Nil { pos: token.pos },
+            ItemType::Dot => Arg::Dot { pos: token.pos() },
+            ItemType::Nil => Arg::Nil { pos: token.pos() },
             ItemType::Variable => {
                 // The lexer ends a variable at a `.`: its token is the name alone (Go splits
                 // it on `.` in general), and it is kept as the chain's first word.
-                let name = token.val;
+                let name = token.val(self.src);
                 if !self.vars.iter().any(|v| v == name) {
                     return Err(
                         self.errorf(format!("undefined variable {}", crate::gofmt::quote(name)))
@@ -1174,24 +1188,26 @@ impl<'a, 'f> Parser<'a, 'f> {
                 // The word goes on `idents`, for `operand` to finish the chain.
                 self.idents.push(Span::of(&self.text, name));
                 Arg::Variable(VariableNode {
-                    pos: token.pos,
+                    pos: token.pos(),
                     ident: Vec::new(),
                 })
             }
             ItemType::Field => {
                 // One word too: `.a.b` is lexed as two fields.
-                self.idents.push(Span::of(&self.text, &token.val[1..]));
+                self.idents
+                    .push(Span::of(&self.text, &token.val(self.src)[1..]));
                 Arg::Field {
-                    pos: token.pos,
+                    pos: token.pos(),
                     ident: Vec::new(),
                 }
             }
             ItemType::Bool => Arg::Bool {
-                pos: token.pos,
-                val: token.val == "true",
+                pos: token.pos(),
+                val: token.val(self.src) == "true",
             },
             ItemType::CharConstant | ItemType::Complex | ItemType::Number => Arg::Number(Box::new(
-                new_number(token.pos, token.val, token.typ).map_err(|e| self.errorf(e))?,
+                new_number(token.pos(), token.val(self.src), token.typ)
+                    .map_err(|e| self.errorf(e))?,
             )),
             ItemType::LeftParen => {
                 if self.stack_depth >= MAX_STACK_DEPTH {
@@ -1203,11 +1219,11 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Arg::Pipe(Box::new(r?))
             }
             ItemType::String | ItemType::RawString => {
-                let s = unquote(token.val).map_err(|e| self.errorf(e))?;
+                let s = unquote(token.val(self.src)).map_err(|e| self.errorf(e))?;
                 self.strings.push(s.into_boxed_str());
                 Arg::String {
-                    pos: token.pos,
-                    quoted: Span::of(&self.text, token.val),
+                    pos: token.pos(),
+                    quoted: Span::of(&self.text, token.val(self.src)),
                     index: self.strings.len() - 1,
                 }
             }
