@@ -65,8 +65,8 @@ impl ItemType {
 /// token is returned and copied in two registers: as a type, a position, a borrowed text and a
 /// line (40 bytes) it went through memory at every step from the lexer to the parser's
 /// lookahead, written a field at a time and read back in wider pieces, which a processor cannot
-/// take from its pending stores and waits for instead (a fifth of lexing's samples and a third
-/// of the parser's). Positions fit 32 bits: [`crate::parse::parse`] refuses longer texts. An
+/// take from its pending stores and waits for instead (a fifth of lexing's samples; the
+/// parser's copies of tokens waited the same way). Positions fit 32 bits: [`crate::parse::parse`] refuses longer texts. An
 /// error's message is the lexer's ([`Lexer::error`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Item {
