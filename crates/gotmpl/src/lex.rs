@@ -901,8 +901,8 @@ static WORD: [bool; 256] = {
 };
 
 /// Where the word of a field, variable or identifier whose letters start at `from` ends, with
-/// `typ`, or with `alone` (`.` or `$`) where it has no letters; `None` where the state machine
-/// must decide: a character not ASCII, the input's end or a character that ends no word.
+/// `typ` (a `.` with no letters after it is a [`ItemType::Dot`]); `None` where the state
+/// machine must decide: a character not ASCII, the input's end or a character that ends no word.
 fn word_end(b: &[u8], from: usize, typ: ItemType) -> Option<(ItemType, usize)> {
     let end = from
         + b[from..]
