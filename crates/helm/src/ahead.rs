@@ -374,7 +374,7 @@ impl ParseAhead {
     fn lock(&self) -> MutexGuard<'_, Slots> {
         // A thread that panicked holding the lock left the slots consistent: each change is
         // one assignment.
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.slots)
     }
 }
 
@@ -601,8 +601,7 @@ impl ParseAhead {
 
     /// Frees the trees the render has handed back since the last time.
     fn free_graves(&self) {
-        let trees =
-            std::mem::take(&mut self.graves.lock().unwrap_or_else(|p| p.into_inner()).trees);
+        let trees = std::mem::take(&mut lock(&self.graves).trees);
         drop(trees);
     }
 
@@ -617,7 +616,7 @@ impl ParseAhead {
         if !self.spin || self.stopped.load(Ordering::Acquire) {
             return Err(tree);
         }
-        let mut g = self.graves.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&self.graves);
         if g.closed {
             return Err(tree);
         }
@@ -776,7 +775,7 @@ impl ParseAhead {
             }
             let mut slot = self
                 .spin_for(|| try_lock(slot))
-                .unwrap_or_else(|| slot.lock().unwrap_or_else(|p| p.into_inner()));
+                .unwrap_or_else(|| lock(slot));
             match std::mem::replace(&mut *slot, ValuesSlot::Gone) {
                 ValuesSlot::Done(docs) => return Some(docs),
                 ValuesSlot::Free => return None,
@@ -822,7 +821,7 @@ impl ParseAhead {
             if !self.help(has) {
                 break self
                     .spin_for(|| try_lock(slot))
-                    .unwrap_or_else(|| slot.lock().unwrap_or_else(|p| p.into_inner()));
+                    .unwrap_or_else(|| lock(slot));
             }
         };
         Some(
@@ -1019,11 +1018,7 @@ struct CloseGraves<'a>(&'a ParseAhead);
 
 impl Drop for CloseGraves<'_> {
     fn drop(&mut self) {
-        self.0
-            .graves
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .closed = true;
+        lock(&self.0.graves).closed = true;
         self.0.free_graves();
     }
 }
