@@ -218,7 +218,7 @@ fn is_space(r: char) -> bool {
 
 fn is_alnum(r: char) -> bool {
     if r.is_ascii() {
-        return r == '_' || r.is_ascii_alphanumeric();
+        return WORD[r as usize];
     }
     r.is_alphabetic() || r.is_numeric()
 }
@@ -732,7 +732,7 @@ impl<'a> Lexer<'a> {
                     return None;
                 }
                 Some(&b) if b.is_ascii() => {
-                    if b != b'_' && !b.is_ascii_alphanumeric() {
+                    if !WORD[usize::from(b)] {
                         return Some(char::from(b));
                     }
                     self.pos += 1;
