@@ -264,7 +264,11 @@ impl Templates {
     /// definitions except by empty ones (Go's `t.New(name).Parse(text)`); returns the template
     /// `name` itself.
     pub fn parse(&self, name: &str, text: &str) -> Result<Rc<Template>, ParseError> {
-        Ok(self.add_shared(name, || Arc::from(text), &self.parse_runnable(name, text)?))
+        Ok(self.add_shared(
+            name,
+            || Arc::new(text.to_owned()),
+            &self.parse_runnable(name, text)?,
+        ))
     }
 
     /// Whether the set's functions include `name` (what a parse of its templates needs).
@@ -280,15 +284,25 @@ impl Templates {
         name: &str,
         text: &str,
     ) -> Result<Vec<(String, Rc<Template>)>, ParseError> {
+        self.parse_runnable_shared(name, Arc::new(text.to_owned()))
+    }
+
+    /// [`Templates::parse_runnable`] of a text the caller already shares: the trees keep it
+    /// as it is, not a copy.
+    pub fn parse_runnable_shared(
+        &self,
+        name: &str,
+        text: parse::SharedText,
+    ) -> Result<Vec<(String, Rc<Template>)>, ParseError> {
         let funcs = self.inner.funcs.clone();
         let has = move |n: &str| funcs.has(n);
-        Ok(runnable(parse::parse(name, text, &has)?))
+        Ok(runnable(parse::parse_shared(name, text, &has)?))
     }
 
     /// Adds the trees [`parse::parse`] made of `text` as the template `name` (the second half
     /// of [`Templates::parse`], for trees parsed elsewhere).
     pub fn add(&self, name: &str, text: &str, trees: HashMap<String, Tree>) -> Rc<Template> {
-        self.add_shared(name, || Arc::from(text), &runnable(trees))
+        self.add_shared(name, || Arc::new(text.to_owned()), &runnable(trees))
     }
 
     /// [`Templates::add`] of templates made runnable once and added to any number of sets
@@ -297,7 +311,7 @@ impl Templates {
     pub fn add_shared(
         &self,
         name: &str,
-        text: impl FnOnce() -> Arc<str>,
+        text: impl FnOnce() -> parse::SharedText,
         templates: &[(String, Rc<Template>)],
     ) -> Rc<Template> {
         let mut main = None;

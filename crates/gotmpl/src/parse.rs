@@ -16,7 +16,7 @@ pub struct Tree {
     /// The name of the file (top-level template) it was parsed from, for error locations.
     pub parse_name: Arc<str>,
     /// The text it was parsed from, for error locations.
-    pub text: Arc<str>,
+    pub text: SharedText,
     /// The body.
     pub root: ListNode,
     /// The values of its string constants, indexed by [`Arg::String`]'s `index` (the executor
@@ -39,15 +39,21 @@ impl Tree {
     }
 }
 
+/// A template's text as its trees share it: a `String` behind one pointer, so that a text
+/// read into a buffer is shared as it is (an `Arc<str>` is a copy into a block of its own,
+/// which for a chart's templates was a megabyte copied on the render thread while the parser
+/// waited for it), and so that a [`Span`] is two words.
+pub type SharedText = Arc<String>;
+
 /// Plain text of a template, or a word of it: a range of the text it was parsed from, shared
 /// rather than copied. A template is mostly text (a chart's CRDs are megabytes of it), and each
 /// copy was as much fresh memory for the kernel to hand over a page at a time. The words of
 /// field chains are spans too: a string each was most of a parse tree's allocations. The
-/// range is two `u32`s (a part past 4 GiB into its text is a copy), so that a span is three
-/// words, as a `String` is.
+/// range is two `u32`s (a part past 4 GiB into its text is a copy), so that a span is two
+/// words.
 #[derive(Clone)]
 pub struct Span {
-    src: Arc<str>,
+    src: SharedText,
     start: u32,
     end: u32,
 }
@@ -57,7 +63,7 @@ impl Span {
     const WHOLE: u32 = u32::MAX;
 
     /// `part` of `src` (by address) shares it; any other text is kept on its own.
-    fn of(src: &Arc<str>, part: &str) -> Span {
+    fn of(src: &SharedText, part: &str) -> Span {
         let base = src.as_ptr() as usize;
         let at = part.as_ptr() as usize;
         let within = at
@@ -78,7 +84,7 @@ impl Span {
             },
             // Its own copy, whatever its length.
             None => Span {
-                src: Arc::from(part),
+                src: Arc::new(part.to_owned()),
                 start: Span::WHOLE,
                 end: Span::WHOLE,
             },
@@ -505,7 +511,7 @@ enum Parsed {
 /// Parses templates the way `parse.Parse` does.
 struct Parser<'a, 'f> {
     parse_name: Arc<str>,
-    text: Arc<str>,
+    text: SharedText,
     /// The text the tokens' ranges are in (the lexer's own is cut short by an error).
     src: &'a str,
     lex: Lexer<'a>,
@@ -541,7 +547,7 @@ pub fn parse(
     text: &str,
     has_func: &dyn Fn(&str) -> bool,
 ) -> PResult<HashMap<String, Tree>> {
-    parse_shared(name, Arc::from(text), has_func)
+    parse_shared(name, Arc::new(text.to_owned()), has_func)
 }
 
 /// [`parse`] of a text the caller already shares: the trees keep it (for the locations of
@@ -549,7 +555,7 @@ pub fn parse(
 /// memory to copy into.
 pub fn parse_shared(
     name: &str,
-    text_rc: Arc<str>,
+    text_rc: SharedText,
     has_func: &dyn Fn(&str) -> bool,
 ) -> PResult<HashMap<String, Tree>> {
     // A token's range is 32 bits: a longer text is refused, never misread (a chart's files
@@ -1443,7 +1449,9 @@ mod tests {
     /// CRD templates are megabytes of text.
     #[test]
     fn text_nodes_share_the_parsed_text() {
-        let src: Arc<str> = Arc::from("a {{- 1 }} b {{ define \"d\" }} c {{ end }}");
+        // One pointer and a range of two `u32`s.
+        assert_eq!(std::mem::size_of::<Span>(), 16);
+        let src: SharedText = Arc::new("a {{- 1 }} b {{ define \"d\" }} c {{ end }}".into());
         let set = parse_shared("t", Arc::clone(&src), &|_| false).expect("parses");
         let within = |t: &Span| {
             let (at, base) = (t.as_ptr() as usize, src.as_ptr() as usize);
@@ -1465,7 +1473,7 @@ mod tests {
         assert!(!within(&other));
         assert_eq!(&*other, "elsewhere");
         // The words of field chains are ranges of the source too.
-        let src: Arc<str> = Arc::from("{{ $x := .a }}{{ .Values.apps }}{{ $x.b.c }}");
+        let src: SharedText = Arc::new("{{ $x := .a }}{{ .Values.apps }}{{ $x.b.c }}".into());
         let set = parse_shared("w", Arc::clone(&src), &|_| false).expect("parses");
         let base = src.as_ptr() as usize;
         let mut words = Vec::new();

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
 
-use gantry_gotmpl::parse::{ParseError, Tree};
+use gantry_gotmpl::parse::{ParseError, SharedText, Tree};
 
-use crate::chart::{ValuesDocs, strip_bom};
+use crate::chart::{MAX_FILE_BYTES, ValuesDocs, strip_bom};
 use crate::schema;
 
 /// Below this much template text a chart is parsed where it renders: starting a thread costs
@@ -163,22 +163,10 @@ struct Templates {
     charts: BTreeMap<String, Vec<u8>>,
     // (chart folder, path in the chart, text; `None` when it is not UTF-8). Shared with the
     // trees parsed from it, which keep it for the locations of errors.
-    templates: Vec<(String, String, Option<Arc<str>>)>,
+    templates: Vec<(String, String, Option<SharedText>)>,
     // The path each template parses as and the order to parse them in, found by whichever
     // thread starts first.
     plan: OnceLock<Plan>,
-    // The templates with text, by its length: how the loader finds the text to share.
-    by_len: OnceLock<HashMap<usize, SameLength>>,
-}
-
-/// The templates of one text length, and where the last search among them succeeded. The
-/// loader asks for a chart's templates in the helper's order, so the one after the last found
-/// is nearly always the next asked for: a chart of generated templates (`app100.yaml` to
-/// `app999.yaml`, all of one length) compared each text with every one before it, quadratic
-/// in the chart's size.
-struct SameLength {
-    at: Vec<usize>,
-    next: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -231,10 +219,10 @@ impl std::fmt::Debug for ParseAhead {
 impl ParseAhead {
     /// The templates and schemas of the chart whose files are `files`; `None` when there is
     /// too little to do (a thread costs more than it saves).
-    pub fn collect(files: &BTreeMap<String, Vec<u8>>) -> Option<ParseAhead> {
+    pub fn collect(files: &mut BTreeMap<String, Vec<u8>>) -> Option<ParseAhead> {
         let mut bytes = 0;
         let mut schemas = false;
-        for (path, data) in files {
+        for (path, data) in files.iter() {
             match role(path) {
                 Some((_, Role::Template | Role::Values)) => bytes += data.len(),
                 Some((_, Role::Schema)) => schemas = true,
@@ -330,33 +318,53 @@ impl ParseAhead {
     }
 
     /// Gives the helper the chart's files, once read: it parses their templates next. Only the
-    /// first call counts.
-    pub fn provide(&self, files: &BTreeMap<String, Vec<u8>>) {
+    /// first call counts. The templates that are UTF-8 are taken out of `files`, not copied:
+    /// the loader takes them back as the helper shares them ([`ParseAhead::shared_templates`]).
+    /// A copy of each was a twentieth of argo-rollouts' whole process (a megabyte of CRDs,
+    /// copied on the render thread while the helper waited for it). A file too large for the
+    /// loader is left for it to refuse.
+    pub fn provide(&self, files: &mut BTreeMap<String, Vec<u8>>) {
         if self.templates.get().is_some() {
             return;
         }
         let mut charts = BTreeMap::new();
-        // At most one a file: grown by doubling, the pushes were a quarter of the time the
-        // render thread spends here (sampled, the 1,000-template chart) while the helper waits.
-        let mut templates = Vec::with_capacity(files.len());
-        for (path, data) in files {
-            match role(path) {
-                Some((folder, Role::Chart)) => {
-                    charts.insert(path[..folder].to_owned(), strip_bom(data).to_vec());
-                }
-                Some((folder, Role::Template)) => {
-                    let text = std::str::from_utf8(strip_bom(data)).ok().map(Arc::from);
-                    templates.push((path[..folder].to_owned(), path[folder..].to_owned(), text));
-                }
-                _ => {}
+        for (path, data) in files.iter() {
+            if let Some((folder, Role::Chart)) = role(path) {
+                charts.insert(path[..folder].to_owned(), strip_bom(data).to_vec());
             }
+        }
+        let mut folders = Vec::new();
+        let taken: Vec<(String, Vec<u8>)> = files
+            .extract_if(.., |path, data| match role(path) {
+                Some((folder, Role::Template)) if data.len() as u64 <= MAX_FILE_BYTES => {
+                    folders.push(folder);
+                    true
+                }
+                _ => false,
+            })
+            .collect();
+        let mut templates = Vec::with_capacity(taken.len());
+        for ((mut path, mut data), folder) in taken.into_iter().zip(folders) {
+            let bom = data.len() - strip_bom(&data).len();
+            data.drain(..bom);
+            let text = match String::from_utf8(data) {
+                Ok(text) => Some(Arc::new(text)),
+                // Given back as it was: the render refuses it in order.
+                Err(e) => {
+                    let mut data = e.into_bytes();
+                    data.splice(..0, b"\xef\xbb\xbf"[..bom].iter().copied());
+                    files.insert(path.clone(), data);
+                    None
+                }
+            };
+            let name = path.split_off(folder);
+            templates.push((path, name, text));
         }
         let count = templates.len();
         let provided = Templates {
             charts,
             templates,
             plan: OnceLock::new(),
-            by_len: OnceLock::new(),
         };
         let mut g = self.lock();
         if self.templates.set(provided).is_ok() {
@@ -364,6 +372,18 @@ impl ParseAhead {
         }
         drop(g);
         self.ready.notify_all();
+    }
+
+    /// The templates [`ParseAhead::provide`] took from the chart's files, by path, with the
+    /// text the helper parses: the chart keeps the same, not a copy.
+    pub fn shared_templates(&self) -> Vec<(String, SharedText)> {
+        let Some(t) = self.templates.get() else {
+            return Vec::new();
+        };
+        let shared = t.templates.iter().filter_map(|(folder, name, text)| {
+            Some(([folder.as_str(), name].concat(), Arc::clone(text.as_ref()?)))
+        });
+        shared.collect()
     }
 
     fn plan(&self) -> Option<(&Templates, &Plan)> {
@@ -639,7 +659,7 @@ impl ParseAhead {
             return;
         };
         // Only templates with a path and UTF-8 text are in the order.
-        let text = t.templates[i].2.clone().unwrap_or_else(|| Arc::from(""));
+        let text = t.templates[i].2.clone().unwrap_or_default();
         let path = plan.paths[i].as_deref().unwrap_or_default();
         claim.done(gantry_gotmpl::parse::parse_shared(path, text, has));
     }
@@ -723,44 +743,13 @@ impl ParseAhead {
     }
 
     /// The plan and the index of the template `path`, when the helper's text for it is `text`
-    /// (the render's text is mostly the helper's own, [`ParseAhead::shared_text`]: the same
-    /// bytes need no comparing).
+    /// (the render's text is the helper's own when the chart took it from the helper,
+    /// [`ParseAhead::shared_templates`]: the same bytes need no comparing).
     fn planned_as(&self, path: &str, text: &[u8]) -> Option<(&Plan, usize)> {
         let (t, plan) = self.plan()?;
         let &i = plan.index.get(path)?;
         let s = t.templates[i].2.as_deref()?.as_bytes();
         (std::ptr::eq(s, text) || s == text).then_some((plan, i))
-    }
-
-    /// The helper's copy of a template whose text is `text`, for the chart to keep instead of
-    /// a copy of its own; `None` when the helper has no such template.
-    pub fn shared_text(&self, text: &[u8]) -> Option<Arc<[u8]>> {
-        let t = self.templates.get()?;
-        let by_len = t.by_len.get_or_init(|| {
-            let mut m: HashMap<usize, SameLength> = HashMap::new();
-            for (i, (_, _, s)) in t.templates.iter().enumerate() {
-                if let Some(s) = s {
-                    m.entry(s.len())
-                        .or_insert_with(|| SameLength {
-                            at: Vec::new(),
-                            next: AtomicUsize::new(0),
-                        })
-                        .at
-                        .push(i);
-                }
-            }
-            m
-        });
-        let same = by_len.get(&text.len())?;
-        let n = same.at.len();
-        let start = same.next.load(Ordering::Relaxed);
-        (0..n).map(|k| (start + k) % n).find_map(|j| {
-            let s = t.templates[same.at[j]].2.as_ref()?;
-            (s.as_bytes() == text).then(|| {
-                same.next.store(j + 1, Ordering::Relaxed);
-                Arc::<[u8]>::from(Arc::clone(s))
-            })
-        })
     }
 
     /// The documents of the values file whose text is `text`, parsed by the helper (waiting
@@ -1084,7 +1073,8 @@ mod tests {
         let files = chart();
         let funcs = crate::engine::funcs();
         let has = |f: &str| funcs.has(f);
-        let ahead = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
+        let ahead =
+            ParseAhead::collect(&mut files.clone()).expect("a schema makes the helper worth it");
         assert!(ahead.help(&has));
         let text = |p: &str| files[p].clone();
         let taken = |p: &str| ahead.take(&format!("c/{p}"), &text(p), &has);
@@ -1115,7 +1105,8 @@ mod tests {
         files.insert("values.yaml".into(), text.as_bytes().to_vec());
         files.insert("charts/s/values.yaml".into(), b"- not a map\n".to_vec());
         let funcs = crate::engine::funcs();
-        let ahead = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
+        let ahead =
+            ParseAhead::collect(&mut files.clone()).expect("a schema makes the helper worth it");
         ahead.work(&funcs.names(), None, None);
         let docs = ahead.values(text).expect("parsed by the helper");
         let ours = crate::chart::values_from(docs).expect("values");
@@ -1141,7 +1132,8 @@ mod tests {
     #[test]
     fn the_plan_tells_which_templates_define() {
         let files = chart();
-        let ahead = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
+        let ahead =
+            ParseAhead::collect(&mut files.clone()).expect("a schema makes the helper worth it");
         let text = |p: &str| files[p].as_slice();
         for (p, defines) in [
             ("templates/_helpers.tpl", true),
@@ -1176,7 +1168,8 @@ mod tests {
                 .remove("t")
                 .expect("the tree")
         };
-        let still = ParseAhead::collect(&files).expect("a schema makes the helper worth it");
+        let still =
+            ParseAhead::collect(&mut files.clone()).expect("a schema makes the helper worth it");
         assert!(
             still.bury(tree()).is_err(),
             "a render that does not spin keeps it"
@@ -1200,7 +1193,7 @@ mod tests {
         let mut files = chart();
         files.insert("values.yaml".into(), text.as_bytes().to_vec());
         let funcs = crate::engine::funcs();
-        let ahead = ParseAhead::collect(&files)
+        let ahead = ParseAhead::collect(&mut files.clone())
             .expect("a schema makes the helper worth it")
             .with_user_values([text, "c: {d: 2}\n", "- not a map\n"].map(String::from));
         ahead.work(&funcs.names(), None, None);
@@ -1245,7 +1238,7 @@ mod tests {
         };
         let trees = std::thread::scope(|scope| {
             let helper = scope.spawn(|| ahead.work(&names, Some(&fetch), None));
-            ahead.provide(&files);
+            ahead.provide(&mut files.clone());
             helper
                 .join()
                 .expect("the helper ends once every template is parsed");
@@ -1420,34 +1413,72 @@ mod tests {
         assert_eq!(rendered.templates["c/templates/a.yaml"], "a: c");
     }
 
-    /// The chart keeps the helper's text of each template rather than a copy of its own, and
-    /// the render then takes the helper's trees without comparing the texts byte by byte.
+    /// The helper takes the templates that are UTF-8 out of the files rather than copying
+    /// them, and the chart keeps the helper's text of each: the render then takes the helper's
+    /// trees without comparing texts byte by byte. What the helper does not take (a text that
+    /// is not UTF-8, a file larger than the loader reads) is left in the files as it was.
     #[test]
     fn the_chart_shares_the_helpers_template_text() {
         let mut files = chart();
-        // Two templates of the same length: the text, not the length, finds the copy.
         files.insert(
-            "templates/b.yaml".into(),
-            b"b: {{ include \"c.name\" . }}".to_vec(),
+            "templates/bom.yaml".into(),
+            b"\xef\xbb\xbfb: {{ include \"c.name\" . }}".to_vec(),
         );
-        let ahead = ParseAhead::collect(&files).expect("a schema is worth it");
-        let a = files["templates/a.yaml"].clone();
-        let shared = ahead.shared_text(&a).expect("the helper holds it");
-        assert_eq!(&*shared, &a[..]);
-        let again = ahead.shared_text(&a).expect("the helper holds it");
-        assert!(std::ptr::eq(&*shared, &*again), "one text, shared");
-        assert!(ahead.shared_text(b"not a template").is_none());
+        let not_utf8 = b"\xef\xbb\xbfx: \xff".to_vec();
+        files.insert("templates/x.yaml".into(), not_utf8.clone());
+        let large = vec![b'#'; MAX_FILE_BYTES as usize + 1];
+        files.insert("templates/large.yaml".into(), large.clone());
+        files.insert(
+            "charts/sub/Chart.yaml".into(),
+            b"apiVersion: v2\nname: sub\nversion: 1.0.0\n".to_vec(),
+        );
+        files.insert("charts/sub/templates/s.yaml".into(), b"s: 1".to_vec());
+        let before = files.clone();
+        let ahead = ParseAhead::collect(&mut files).expect("a schema is worth it");
+        let shared: BTreeMap<String, SharedText> = ahead.shared_templates().into_iter().collect();
+        let left: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(
+            left,
+            [
+                "Chart.yaml",
+                "charts/sub/Chart.yaml",
+                "templates/large.yaml",
+                "templates/x.yaml",
+                "values.schema.json"
+            ]
+        );
+        assert_eq!(files["templates/x.yaml"], not_utf8, "given back as it was");
+        assert_eq!(files["templates/large.yaml"], large);
+        for (path, text) in &shared {
+            assert_eq!(text.as_bytes(), strip_bom(&before[path]), "{path}");
+        }
+        assert_eq!(shared.len(), 5, "{:?}", shared.keys());
+        // Given again, nothing more is taken.
+        let mut again = before.clone();
+        ahead.provide(&mut again);
+        assert_eq!(again, before);
+
+        files.remove("templates/large.yaml");
         let prepared = crate::chart::Prepared {
             values: &|_| None,
-            template: &|t| ahead.shared_text(t),
+            templates: &|| ahead.shared_templates(),
         };
         let chart = crate::chart::load_dir_with(files, &prepared).expect("loads");
-        for (name, text) in &chart.templates {
-            let held = ahead
-                .shared_text(text)
-                .expect("the helper holds every template");
-            assert!(std::ptr::eq(&**text, &*held), "{name} is the helper's text");
-        }
+        let in_chart = |c: &crate::chart::Chart, folder: &str| {
+            for (name, text) in &c.templates {
+                let path = format!("{folder}{name}");
+                match (text, shared.get(&path)) {
+                    (crate::chart::Text::Utf8(t), Some(held)) => {
+                        assert!(Arc::ptr_eq(t, held), "{path} is the helper's text");
+                    }
+                    (crate::chart::Text::Bytes(b), None) => assert_eq!(&b[..], &not_utf8[3..]),
+                    _ => panic!("{path}: {text:?}"),
+                }
+            }
+            c.templates.len()
+        };
+        assert_eq!(in_chart(&chart, ""), 5);
+        assert_eq!(in_chart(&chart.dependencies[0], "charts/sub/"), 1);
         let funcs = crate::engine::funcs();
         let names = funcs.names();
         ahead.work(&names, None, None);
@@ -1457,41 +1488,10 @@ mod tests {
             .iter()
             .find(|(n, _)| n == "templates/a.yaml")
             .expect("a.yaml");
-        assert!(ahead.take("c/templates/a.yaml", a, &has).is_some());
-    }
-
-    /// Templates of one length, a subchart's among them, are each found by their text in any
-    /// order the loader asks (the search starts after the last found, and wraps around).
-    #[test]
-    fn templates_of_one_length_are_found_in_any_order() {
-        let mut files = chart();
-        let text = |i: usize| format!("n: {i:03}");
-        for i in 0..40 {
-            let folder = if i % 3 == 0 { "charts/sub/" } else { "" };
-            files.insert(
-                format!("{folder}templates/t{i:03}.yaml"),
-                text(i).into_bytes(),
-            );
-        }
-        files.insert(
-            "charts/sub/Chart.yaml".into(),
-            b"apiVersion: v2\nname: sub\nversion: 1.0.0\n".to_vec(),
-        );
-        let ahead = ParseAhead::collect(&files).expect("a schema is worth it");
-        let order: Vec<usize> = (0..40)
-            .rev()
-            .chain(0..40)
-            .chain((0..40).map(|i| i * 7 % 40))
-            .collect();
-        for i in order {
-            let held = ahead.shared_text(text(i).as_bytes()).expect("held");
-            assert_eq!(&*held, text(i).as_bytes());
-            let again = ahead.shared_text(text(i).as_bytes()).expect("held");
-            assert!(std::ptr::eq(&*held, &*again), "t{i:03}: one text, shared");
-        }
         assert!(
-            ahead.shared_text(b"n: 040").is_none(),
-            "same length, no such text"
+            ahead
+                .take("c/templates/a.yaml", a.as_bytes(), &has)
+                .is_some()
         );
     }
 

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use gantry_gotmpl::parse::SharedText;
 use gantry_gotmpl::value::{LIST_ANY, MAP_STR};
 use gantry_gotmpl::{Entries, List, Map, Value};
 
@@ -18,6 +19,58 @@ use crate::yaml::{YVal, YamlLimits, into_value, key_string, parse_documents, to_
 pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
 /// Largest decompressed archive.
 pub const MAX_ARCHIVE_BYTES: u64 = 100 * 1024 * 1024;
+
+/// A template's text as a chart holds it.
+#[derive(Debug, Clone)]
+pub enum Text {
+    /// UTF-8: the parser's trees share it as it is, and so does a helper that parses ahead.
+    Utf8(SharedText),
+    /// Not UTF-8: refused once the render parses it, kept as bytes until then.
+    Bytes(Arc<[u8]>),
+}
+
+impl Text {
+    /// A file's bytes as text without a copy, when they are UTF-8.
+    pub fn of(data: Vec<u8>) -> Text {
+        match String::from_utf8(data) {
+            Ok(s) => Text::Utf8(Arc::new(s)),
+            Err(e) => Text::Bytes(Arc::from(e.into_bytes())),
+        }
+    }
+
+    /// The bytes of the text.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Text::Utf8(s) => s.as_bytes(),
+            Text::Bytes(b) => b,
+        }
+    }
+}
+
+/// A chart file as the loader takes it: its bytes, or the text of a template a helper has
+/// taken from the request to parse ([`Prepared::templates`]), which the chart then shares.
+enum Data {
+    Bytes(Vec<u8>),
+    Shared(SharedText),
+}
+
+impl Data {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Data::Bytes(b) => b,
+            Data::Shared(s) => s.as_bytes(),
+        }
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Data::Bytes(b) => b,
+            Data::Shared(s) => {
+                Arc::try_unwrap(s).map_or_else(|s| s.as_bytes().to_vec(), String::into_bytes)
+            }
+        }
+    }
+}
 
 /// A maintainer.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -100,8 +153,8 @@ pub struct Chart {
     /// `values.schema.json`.
     pub schema: Option<Vec<u8>>,
     /// Templates by path (`templates/x.yaml`), in load order. Shared across threads: a
-    /// helper parsing them ahead holds the same text ([`Prepared::template`]).
-    pub templates: Vec<(String, Arc<[u8]>)>,
+    /// helper parsing them ahead holds the same text ([`Prepared::templates`]).
+    pub templates: Vec<(String, Text)>,
     /// Every other file, in load order.
     pub files: Vec<(String, Rc<[u8]>)>,
     /// Subcharts.
@@ -729,16 +782,18 @@ pub fn load_dir(files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
 /// Finds a values file's documents parsed ahead, by its text.
 pub type ValuesLookup<'a> = &'a dyn Fn(&str) -> Option<ValuesDocs>;
 
-/// Finds a template's text as a helper already shares it, by the text.
-pub type TextLookup<'a> = &'a dyn Fn(&[u8]) -> Option<Arc<[u8]>>;
+/// The templates a helper has taken from a chart's files, by path in the chart, with their
+/// text (UTF-8, without its byte-order mark).
+pub type SharedTemplates<'a> = &'a dyn Fn() -> Vec<(String, SharedText)>;
 
 /// What a helper has prepared of a chart before it is loaded ([`crate::ahead`]).
 pub struct Prepared<'a> {
     /// A values file's documents, parsed.
     pub values: ValuesLookup<'a>,
-    /// A template's text, already shared with the helper that parses it: the chart keeps that
-    /// rather than a copy of its own (a chart's CRD templates can be megabytes).
-    pub template: TextLookup<'a>,
+    /// The templates the helper that parses them took from the files given to the loader
+    /// (which no longer hold them): the chart keeps their text as the helper shares it rather
+    /// than a copy of its own (a chart's CRD templates can be megabytes).
+    pub templates: SharedTemplates<'a>,
 }
 
 impl std::fmt::Debug for Prepared<'_> {
@@ -751,7 +806,7 @@ impl Prepared<'_> {
     /// Nothing prepared.
     pub const NONE: Prepared<'static> = Prepared {
         values: &|_| None,
-        template: &|_| None,
+        templates: &Vec::new,
     };
 }
 
@@ -765,12 +820,15 @@ pub fn load_dir_with(
         None => Ignore::default(),
     };
     rules.add_defaults();
-    let mut entries: Vec<(String, Vec<u8>)> = files.into_iter().collect();
+    let shared = (prepared.templates)();
+    let mut entries: Vec<(String, Data)> = Vec::with_capacity(files.len() + shared.len());
+    entries.extend(files.into_iter().map(|(p, d)| (p, Data::Bytes(d))));
+    entries.extend(shared.into_iter().map(|(p, t)| (p, Data::Shared(t))));
     entries.sort_by(|a, b| walk_order(&a.0, &b.0));
     let mut out = Vec::with_capacity(entries.len());
     // Each folder is checked once, not once for every file below it.
     let mut dirs: HashMap<String, bool> = HashMap::new();
-    'files: for (p, mut data) in entries {
+    'files: for (p, data) in entries {
         // A directory the rules ignore hides everything under it.
         for (i, _) in p.match_indices('/') {
             let dir = &p[..i];
@@ -789,14 +847,21 @@ pub fn load_dir_with(
         if rules.ignored(&p, false) {
             continue;
         }
-        if data.len() as u64 > MAX_FILE_BYTES {
+        if data.as_bytes().len() as u64 > MAX_FILE_BYTES {
             return Err(HelmError::Chart(format!(
                 "chart file {} is larger than the maximum file size {MAX_FILE_BYTES}",
                 gantry_gotmpl::gofmt::quote(p.rsplit('/').next().unwrap_or(&p))
             )));
         }
-        let bom = data.len() - strip_bom(&data).len();
-        data.drain(..bom);
+        // A shared text has lost its mark already.
+        let data = match data {
+            Data::Bytes(mut b) => {
+                let bom = b.len() - strip_bom(&b).len();
+                b.drain(..bom);
+                Data::Bytes(b)
+            }
+            shared => shared,
+        };
         out.push((p, data));
     }
     load_files_with(out, prepared)
@@ -935,18 +1000,19 @@ pub fn merge_maps(a: &Map, b: &Map) -> Map {
 
 /// `loader.LoadFiles`.
 pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, HelmError> {
-    load_files_with(files, &Prepared::NONE)
+    let files = files.into_iter().map(|(p, d)| (p, Data::Bytes(d)));
+    load_files_with(files.collect(), &Prepared::NONE)
 }
 
 fn load_files_with(
-    files: Vec<(String, Vec<u8>)>,
+    files: Vec<(String, Data)>,
     prepared: &Prepared<'_>,
 ) -> Result<Chart, HelmError> {
     let mut md: Option<Metadata> = None;
     for (name, data) in &files {
         if name == "Chart.yaml" {
             let mut m = Metadata::default();
-            decode_metadata(&text(data, "Chart.yaml")?, &mut m)
+            decode_metadata(&text(data.as_bytes(), "Chart.yaml")?, &mut m)
                 .map_err(|e| HelmError::Chart(format!("cannot load Chart.yaml: {e}")))?;
             if m.api_version.is_empty() {
                 m.api_version = "v1".into();
@@ -962,10 +1028,26 @@ fn load_files_with(
         files: Vec::new(),
         dependencies: Vec::new(),
     };
-    let mut subcharts: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    let mut subcharts: BTreeMap<String, Vec<(String, Data)>> = BTreeMap::new();
     let mut has_md = md.is_some();
     let mut md = md.unwrap_or_default();
     for (name, data) in files {
+        let data = match data {
+            Data::Shared(t) if name.starts_with("templates/") => {
+                c.templates.push((name, Text::Utf8(t)));
+                continue;
+            }
+            // A subchart's template: kept as it is for the subchart's own load.
+            Data::Shared(t) if name.starts_with("charts/") && !name.ends_with(".prov") => {
+                let (cname, rest) = in_subchart(&name);
+                subcharts
+                    .entry(cname)
+                    .or_default()
+                    .push((rest, Data::Shared(t)));
+                continue;
+            }
+            d => d.into_bytes(),
+        };
         match name.as_str() {
             "Chart.yaml" | "Chart.lock" => {}
             "values.yaml" => {
@@ -989,21 +1071,17 @@ fn load_files_with(
                     c.files.push((name, Rc::from(data)));
                 }
             }
-            n if n.starts_with("templates/") => {
-                let text = (prepared.template)(&data).unwrap_or_else(|| Arc::from(data));
-                c.templates.push((name, text));
-            }
+            n if n.starts_with("templates/") => c.templates.push((name, Text::of(data))),
             n if n.starts_with("charts/") => {
                 if n.ends_with(".prov") {
                     c.files.push((name, Rc::from(data)));
                     continue;
                 }
-                let rest = &n["charts/".len()..];
-                let cname = rest.split('/').next().unwrap_or("").to_owned();
+                let (cname, rest) = in_subchart(n);
                 subcharts
                     .entry(cname)
                     .or_default()
-                    .push((rest.to_owned(), data));
+                    .push((rest, Data::Bytes(data)));
             }
             _ => c.files.push((name, Rc::from(data))),
         }
@@ -1030,9 +1108,9 @@ fn load_files_with(
                     c.metadata.name
                 )));
             }
-            load_archive(data)
+            load_archive(data.as_bytes())
         } else {
-            let buff: Vec<(String, Vec<u8>)> = files
+            let buff: Vec<(String, Data)> = files
                 .into_iter()
                 .filter_map(|(name, data)| {
                     name.split_once('/')
@@ -1050,6 +1128,16 @@ fn load_files_with(
         c.dependencies.push(sc);
     }
     Ok(c)
+}
+
+/// The subchart a path under `charts/` belongs to (its folder or archive name), and the path
+/// in it.
+fn in_subchart(path: &str) -> (String, String) {
+    let rest = &path["charts/".len()..];
+    (
+        rest.split('/').next().unwrap_or("").to_owned(),
+        rest.to_owned(),
+    )
 }
 
 /// Loads a `.tgz` chart archive.

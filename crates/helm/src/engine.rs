@@ -14,7 +14,7 @@ use memchr::memmem::Finder;
 
 use crate::HelmError;
 use crate::ahead::ParseAhead;
-use crate::chart::Chart;
+use crate::chart::{Chart, Text};
 use crate::funcs::encoding_markers::{WARN_END, WARN_START};
 use crate::objects::{Capabilities, VALUES};
 
@@ -131,7 +131,7 @@ type TplParse = Result<Vec<(String, Rc<gantry_gotmpl::Template>)>, String>;
 const TPL_PARSED_MAX_BYTES: usize = 16 << 20;
 
 struct Renderable {
-    text: std::sync::Arc<[u8]>,
+    text: Text,
     vals: Map,
     base_path: String,
 }
@@ -389,7 +389,7 @@ fn tpl_fn() -> Func {
                 {
                     rt.complete_set();
                 }
-                clone.add_shared(&name, || std::sync::Arc::from(text), templates)
+                clone.add_shared(&name, || std::sync::Arc::new(text.to_owned()), templates)
             }
             Err(msg) => {
                 return Err(GoError::wrap(
@@ -473,7 +473,7 @@ pub fn render(
     // Every execution needs every definition.
     let definers: Vec<usize> = (0..keys.len())
         .filter(|&i| {
-            let text = &set.rend[i].text;
+            let text = set.rend[i].text.as_bytes();
             // The helper's plan has looked (a thousand searches of the text, twice).
             ahead
                 .and_then(|a| a.defines(&keys[i], text))
@@ -619,14 +619,17 @@ impl<'x> SetBuilder<'x> {
             return r.as_ref().map(|_| ()).map_err(|_| ());
         }
         let name = &self.keys[i];
-        let raw = &self.rend[i].text;
+        let text = &self.rend[i].text;
         // The helper's text is UTF-8: a text it parsed needs no checking again.
         let parsed = self
             .ahead
-            .and_then(|a| a.take(name, raw, &|f| self.set.has_func(f)))
+            .and_then(|a| a.take(name, text.as_bytes(), &|f| self.set.has_func(f)))
             .map(|trees| trees.map(gantry_gotmpl::exec::runnable));
         let r = match parsed.map_or_else(
-            || std::str::from_utf8(raw).map(|text| self.set.parse_runnable(name, text)),
+            || match text {
+                Text::Utf8(s) => Ok(self.set.parse_runnable_shared(name, s.clone())),
+                Text::Bytes(_) => Err(()),
+            },
             Ok,
         ) {
             Err(_) => Err(HelmError::Unsupported(format!(
@@ -648,8 +651,9 @@ impl<'x> SetBuilder<'x> {
         st.added[i] = true;
         if let Some(Ok(templates)) = &st.parsed[i] {
             let name = &self.keys[i];
-            let text = || {
-                std::sync::Arc::from(std::str::from_utf8(&self.rend[i].text).unwrap_or_default())
+            let text = || match &self.rend[i].text {
+                Text::Utf8(s) => s.clone(),
+                Text::Bytes(_) => std::sync::Arc::default(),
             };
             self.set.add_shared(name, text, templates);
         }
@@ -696,7 +700,11 @@ impl<'x> SetBuilder<'x> {
                 return false;
             };
             templates.iter().any(|(n, _)| {
-                n != &self.keys[i] && self.tpls.get(n).is_some_and(|r| !defines(&r.text))
+                n != &self.keys[i]
+                    && self
+                        .tpls
+                        .get(n)
+                        .is_some_and(|r| !defines(r.text.as_bytes()))
             })
         })
     }
@@ -918,7 +926,7 @@ mod tests {
             .iter()
             .map(|(name, text)| {
                 let r = Renderable {
-                    text: std::sync::Arc::from(text.as_bytes()),
+                    text: Text::Utf8(std::sync::Arc::new((*text).to_owned())),
                     vals: Map::new(),
                     base_path: "c/templates".into(),
                 };

@@ -479,7 +479,7 @@ fn spawn_helper<'scope>(
 
 fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered, HelmError> {
     let funcs = engine::funcs();
-    let Some(ahead) = ahead::ParseAhead::collect(&req.chart) else {
+    let Some(ahead) = ahead::ParseAhead::collect(&mut req.chart) else {
         return render_loaded(req, spent, &funcs, &|_| None, None);
     };
     let ahead = ahead.with_user_values(req.values_files.iter().map(|(_, t)| t.clone()));
@@ -512,7 +512,7 @@ fn read_and_render<E>(
     let stop = StopOnDrop(ahead);
     let out = read(req, helper_started).map(|()| {
         if let Some(a) = ahead {
-            a.provide(&req.chart);
+            a.provide(&mut req.chart);
         }
         let has = |f: &str| funcs.has(f);
         let schemas = |text: &[u8]| ahead.and_then(|a| a.schema(text, &has));
@@ -544,7 +544,11 @@ fn render_loaded(
     let user = user_values_with(req, ahead)?;
     let prepared = chart::Prepared {
         values: &|text| ahead.and_then(|a| a.values(text)),
-        template: &|text| ahead.and_then(|a| a.shared_text(text)),
+        templates: &|| {
+            ahead
+                .map(ahead::ParseAhead::shared_templates)
+                .unwrap_or_default()
+        },
     };
     let mut chart = chart::load_dir_with(std::mem::take(&mut req.chart), &prepared)?;
     if req.stream {

@@ -508,14 +508,14 @@ mod tests {
     /// error too), and the templates' texts are all put back.
     #[test]
     fn templates_filed_with_help_are_those_filed_alone() {
-        let files: BTreeMap<String, Vec<u8>> = [
+        let mut files: BTreeMap<String, Vec<u8>> = [
             ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
             ("values.schema.json", "{}"),
         ]
         .into_iter()
         .map(|(p, t)| (p.to_owned(), t.as_bytes().to_vec()))
         .collect();
-        let ahead = ParseAhead::collect(&files).expect("a schema is worth a helper");
+        let ahead = ParseAhead::collect(&mut files).expect("a schema is worth a helper");
         let hook = |h: &str| {
             format!("kind: Job\nmetadata:\n  name: j\n  annotations:\n    helm.sh/hook: {h}\n")
         };
