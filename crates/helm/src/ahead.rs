@@ -661,7 +661,13 @@ impl ParseAhead {
         // Only templates with a path and UTF-8 text are in the order.
         let text = t.templates[i].2.clone().unwrap_or_default();
         let path = plan.paths[i].as_deref().unwrap_or_default();
-        claim.done(gantry_gotmpl::parse::parse_shared(path, text, has));
+        // Only a text that names one can give a regular-expression function its pattern.
+        let patterns = memchr::memmem::find(text.as_bytes(), b"egex").is_some();
+        let parsed = gantry_gotmpl::parse::parse_shared(path, text, has);
+        if patterns && let Ok(trees) = &parsed {
+            trees.values().for_each(crate::funcs::compile_patterns);
+        }
+        claim.done(parsed);
     }
 
     /// What the parser made of the template `path` whose text is `text`: while the helper

@@ -393,14 +393,7 @@ enum ClassItem {
 /// cache is bounded (emptied when full) so that a long-running reconciler cannot grow it.
 pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
     const MAX_CACHED: usize = 512;
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Regex>>> =
-        std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let lock = || {
-        cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
+    let lock = regex_cache;
     if let Some(re) = lock().get(pattern) {
         return Ok(re.clone());
     }
@@ -411,6 +404,82 @@ pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
     }
     c.insert(pattern.to_owned(), re.clone());
     Ok(re)
+}
+
+/// [`go_regex`]'s patterns, compiled.
+fn regex_cache() -> std::sync::MutexGuard<'static, HashMap<String, Regex>> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Regex>>> =
+        std::sync::OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The functions whose first argument is a regular expression.
+const REGEX_FUNCS: [&str; 12] = [
+    "regexMatch",
+    "mustRegexMatch",
+    "regexFindAll",
+    "mustRegexFindAll",
+    "regexFind",
+    "mustRegexFind",
+    "regexReplaceAll",
+    "mustRegexReplaceAll",
+    "regexReplaceAllLiteral",
+    "mustRegexReplaceAllLiteral",
+    "regexSplit",
+    "mustRegexSplit",
+];
+
+/// Compiles into [`go_regex`]'s cache the patterns `tree` gives the regular-expression
+/// functions as constants (`regexReplaceAll "[^a-z]+" .x ""`), so that the render finds them
+/// compiled. The parse helper does this for the templates it parses: compiling a pattern
+/// builds its automata, and argo-rollouts' two patterns were a twentieth of its render
+/// thread. A pattern that does not compile is left for the call to report.
+pub(crate) fn compile_patterns(tree: &gantry_gotmpl::parse::Tree) {
+    use gantry_gotmpl::parse::{Arg, ListNode, Node, PipeNode};
+    fn walk_list(l: &ListNode, strings: &[Box<str>]) {
+        for n in &l.nodes {
+            match n {
+                Node::Action { pipe, .. } => walk_pipe(pipe, strings),
+                Node::If(b) | Node::Range(b) | Node::With(b) => {
+                    walk_pipe(&b.pipe, strings);
+                    walk_list(&b.list, strings);
+                    if let Some(e) = &b.else_list {
+                        walk_list(e, strings);
+                    }
+                }
+                Node::Template(t) => {
+                    if let Some(p) = &t.pipe {
+                        walk_pipe(p, strings);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    fn walk_pipe(p: &PipeNode, strings: &[Box<str>]) {
+        for c in &p.cmds {
+            if let [Arg::Identifier { name, .. }, Arg::String { index, .. }, ..] = &c.args[..]
+                && REGEX_FUNCS.contains(&&**name)
+                && let Some(pattern) = strings.get(*index)
+            {
+                let _ = go_regex(pattern);
+            }
+            for a in &c.args {
+                walk_arg(a, strings);
+            }
+        }
+    }
+    fn walk_arg(a: &Arg, strings: &[Box<str>]) {
+        match a {
+            Arg::Pipe(p) => walk_pipe(p, strings),
+            Arg::Chain { node, .. } => walk_arg(node, strings),
+            _ => {}
+        }
+    }
+    walk_list(&tree.root, &tree.strings);
 }
 
 /// Translates Go (RE2) syntax to the regex crate's: `\d`, `\w`, `\s` and `\b` are ASCII in Go,
@@ -1231,6 +1300,26 @@ mod tests {
             }
         }
         assert!(indent(-1, "a", false, 1 << 20).is_err());
+    }
+
+    /// The patterns a template gives the regular-expression functions as constants are
+    /// compiled from its tree, wherever the call is (branches, nested pipelines, definitions);
+    /// other strings and other functions' arguments are not.
+    #[test]
+    fn constant_patterns_are_compiled_from_the_tree() {
+        let text = r#"{{ define "d" }}{{ regexFind "d+1" . }}{{ end -}}
+{{ if regexMatch "m+1" .a }}{{ (regexReplaceAll "r+1" .b "x") | quote }}{{ else }}{{ range .c }}{{ . | mustRegexSplit "s+1" -1 }}{{ end }}{{ end -}}
+{{ printf "p+9" }}{{ regexQuoteMeta "q+9" }}{{ regexFindAll .pattern "x+9" 1 }}{{ template "d" (regexReplaceAllLiteral "l+1" .e "") }}"#;
+        let has = |_: &str| true;
+        let trees = gantry_gotmpl::parse::parse("t", text, &has).expect("parses");
+        trees.values().for_each(compile_patterns);
+        let cached = |p: &str| regex_cache().contains_key(p);
+        for p in ["d+1", "m+1", "r+1", "s+1", "l+1"] {
+            assert!(cached(p), "{p} is compiled");
+        }
+        for p in ["p+9", "q+9", "x+9"] {
+            assert!(!cached(p), "{p} is not a pattern");
+        }
     }
 
     #[test]
