@@ -1501,6 +1501,42 @@ mod tests {
         );
     }
 
+    /// A chart loaded from files whose templates the helper took is the chart loaded from the
+    /// files as they were read: `.helmignore` still hides a taken template (and a folder of
+    /// them), and the templates come in the same order with the same text.
+    #[test]
+    fn a_chart_loaded_from_taken_templates_is_the_chart_read() {
+        let mut files = chart();
+        files.insert(
+            ".helmignore".into(),
+            b"templates/skip.yaml\nold/\n".to_vec(),
+        );
+        files.insert("templates/skip.yaml".into(), b"skip: 1".to_vec());
+        files.insert("templates/old/x.yaml".into(), b"x: 1".to_vec());
+        files.insert("templates/old.yaml".into(), b"old: 1".to_vec());
+        let read = files.clone();
+        let ahead = ParseAhead::collect(&mut files).expect("a schema is worth it");
+        assert!(!files.contains_key("templates/skip.yaml"), "taken");
+        let prepared = crate::chart::Prepared {
+            values: &|_| None,
+            templates: &|| ahead.shared_templates(),
+        };
+        let shared = crate::chart::load_dir_with(files, &prepared).expect("loads");
+        let alone = crate::chart::load_dir(read).expect("loads");
+        let texts = |c: &crate::chart::Chart| -> Vec<(String, Vec<u8>)> {
+            let t = c.templates.iter();
+            t.map(|(n, t)| (n.clone(), t.as_bytes().to_vec())).collect()
+        };
+        assert_eq!(texts(&shared), texts(&alone));
+        let names: Vec<String> = texts(&shared).into_iter().map(|(n, _)| n).collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("skip") || n.contains("old/"))
+        );
+        assert!(names.contains(&"templates/old.yaml".to_owned()));
+    }
+
     /// Shared work gives every result in order and its data back, whether the render does it
     /// all or a helper takes items at once; an item whose run panics on the helper is done
     /// again by the render.
