@@ -699,17 +699,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_space(&mut self) -> Step {
-        // Spaces are ASCII: a byte at a time, as `peek` and `next` would take them.
-        let mut num = 0;
-        while let Some(&b) = self.input.as_bytes().get(self.pos)
-            && is_space(char::from(b))
-        {
-            self.pos += 1;
-            if b == b'\n' {
-                self.line += 1;
-            }
-            num += 1;
-        }
+        // Spaces are ASCII: the run is taken and its lines counted as the fast step does.
+        let num = leading_spaces(&self.input.as_bytes()[self.pos..]);
+        self.line += count_newlines(&self.input[self.pos..self.pos + num]);
+        self.pos += num;
         if at_trimmed_right_delim(&self.input.as_bytes()[self.pos - 1..]) {
             self.backup();
             if num == 1 {

@@ -393,12 +393,11 @@ enum ClassItem {
 /// cache is bounded (emptied when full) so that a long-running reconciler cannot grow it.
 pub fn go_regex(pattern: &str) -> Result<Regex, GoError> {
     const MAX_CACHED: usize = 512;
-    let lock = regex_cache;
-    if let Some(re) = lock().get(pattern) {
+    if let Some(re) = regex_cache().get(pattern) {
         return Ok(re.clone());
     }
     let re = compile_go_regex(pattern)?;
-    let mut c = lock();
+    let mut c = regex_cache();
     if c.len() >= MAX_CACHED {
         c.clear();
     }
