@@ -141,12 +141,6 @@ pub struct Template {
 }
 
 impl Template {
-    /// The parse tree back (without its string constants, which the runnable form holds):
-    /// for a thread that frees trees other than the one that ran them.
-    pub fn into_tree(self) -> Tree {
-        self.tree
-    }
-
     /// Makes a parsed tree runnable.
     pub fn new(mut tree: Tree) -> Template {
         let strings = std::mem::take(&mut tree.strings)
@@ -335,18 +329,6 @@ impl Templates {
                 strings: Vec::new(),
             }))
         })
-    }
-
-    /// Takes `name` out of the set when the set holds `t` for it, and says whether it did: a
-    /// template that has run frees its tree, and a later lookup of its name, if any, adds it
-    /// again through the completion of a set still being filled ([`Runtime::lookup`]).
-    pub fn remove_if_same(&self, name: &str, t: &Rc<Template>) -> bool {
-        let mut own = self.inner.own.borrow_mut();
-        let same = own.get(name).is_some_and(|held| Rc::ptr_eq(held, t));
-        if same {
-            own.remove(name);
-        }
-        same
     }
 
     /// Executes the template `name` with `data` as dot.

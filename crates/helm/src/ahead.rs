@@ -93,21 +93,12 @@ pub struct ParseAhead {
     stopped: AtomicBool,
     // Whether a thread that waits spins first ([`ParseAhead::spinning`]).
     spin: bool,
-    // Trees the render is done with, for the helper to free ([`ParseAhead::bury`]), and how
-    // many have been buried (what the helper watches for while it has nothing else to do).
-    graves: Mutex<Graves>,
-    buried: AtomicUsize,
-    // Work the render shares once the parse is done ([`ParseAhead::lend`]), and how many times
-    // it has lent some (what the helper watches for, as for the graves).
+    // Work the render shares once the parse is done ([`ParseAhead::lend`]), how many times it
+    // has lent some (what the helper watches for while it has nothing else to do), and
+    // whether the helper's work has ended (it takes no more).
     lent: Mutex<Option<Arc<dyn Lent>>>,
     lendings: AtomicUsize,
-}
-
-/// Trees the render has handed back to the helper, and whether the helper still takes them.
-#[derive(Default)]
-struct Graves {
-    trees: Vec<Tree>,
-    closed: bool,
+    ended: AtomicBool,
 }
 
 /// Reads a file of the chart (by its path in the chart) ahead of the render's own reading;
@@ -287,10 +278,9 @@ impl ParseAhead {
             settled: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
             spin: false,
-            graves: Mutex::default(),
-            buried: AtomicUsize::new(0),
             lent: Mutex::new(None),
             lendings: AtomicUsize::new(0),
+            ended: AtomicBool::new(false),
         }
     }
 
@@ -541,10 +531,9 @@ impl ParseAhead {
             return;
         };
         let has = |n: &str| func_names.contains(n);
-        // However the helper's work ends (a panic too), it takes no more trees.
-        let _close = CloseGraves(self);
+        // However the helper's work ends (a panic too), it takes no more work.
+        let _ended = Ended(self);
         loop {
-            self.free_graves();
             let i = {
                 let mut g = self.lock();
                 if g.stop {
@@ -563,19 +552,15 @@ impl ParseAhead {
             };
             self.parse_claimed(i, &has);
         }
-        // Nothing is left to parse: the helper frees what the render hands back until the
+        // Nothing is left to parse: the helper takes the work the render lends it until the
         // render ends, spinning between (a helper asleep would have to be woken, and the end
-        // of the render waits for it), or until it has waited as long as it spins. It takes
-        // trees for `SPIN_FOR` in all (spinning at most that long again for the last), not
-        // that long after each: a render that executes for seconds after the last parse kept
-        // a core spinning for as long (40 templates of heavy loops: 387 ms of CPU in 190 ms,
-        // 208 ms now, 174 ms before the helper took trees); the render then frees its own.
-        // Work the render lends it is taken the same way.
+        // of the render waits for it), or until it has waited as long as it spins. It waits
+        // `SPIN_FOR` in all (spinning at most that long again after the last), not that long
+        // after each: a render that executes for seconds after the last parse would keep a
+        // core spinning for as long.
         let since = Instant::now();
         let mut lendings = 0;
         loop {
-            let seen = self.buried.load(Ordering::Acquire);
-            self.free_graves();
             let lent = self.lendings.load(Ordering::Acquire);
             if lent != lendings {
                 lendings = lent;
@@ -588,8 +573,7 @@ impl ParseAhead {
                 break;
             }
             let more = spin_until(|| {
-                (self.buried.load(Ordering::Acquire) != seen
-                    || self.lendings.load(Ordering::Acquire) != lendings
+                (self.lendings.load(Ordering::Acquire) != lendings
                     || self.stopped.load(Ordering::Acquire))
                 .then_some(())
             });
@@ -609,7 +593,7 @@ impl ParseAhead {
     {
         let work = Arc::new(work);
         // Closed once the helper's work has ended (it spins for what comes next only so long).
-        let open = !self.stopped.load(Ordering::Acquire) && !lock(&self.graves).closed;
+        let open = !self.stopped.load(Ordering::Acquire) && !self.ended.load(Ordering::Acquire);
         if open {
             *lock(&self.lent) = Some(work.clone());
             self.lendings.fetch_add(1, Ordering::Release);
@@ -617,33 +601,6 @@ impl ParseAhead {
         Shared::collect(work, || {
             lock(&self.lent).take();
         })
-    }
-
-    /// Frees the trees the render has handed back since the last time.
-    fn free_graves(&self) {
-        let trees = std::mem::take(&mut lock(&self.graves).trees);
-        drop(trees);
-    }
-
-    /// Hands a tree the render is done with to the helper, which frees it between its parses
-    /// (or while it has nothing else to do): freeing a large chart's trees was a tenth of its
-    /// render thread's time, and the helper, which parsed most of them, frees them into its
-    /// own pages (a block freed by another thread goes on a list of the page's, collected
-    /// later), where its next parse takes them again. Given back when the helper does not
-    /// take it: a render that does not spin (its helper sleeps while it waits), or a helper
-    /// that has ended.
-    pub fn bury(&self, tree: Tree) -> Result<(), Tree> {
-        if !self.spin || self.stopped.load(Ordering::Acquire) {
-            return Err(tree);
-        }
-        let mut g = lock(&self.graves);
-        if g.closed {
-            return Err(tree);
-        }
-        g.trees.push(tree);
-        drop(g);
-        self.buried.fetch_add(1, Ordering::Release);
-        Ok(())
     }
 
     /// Parses template `i`, which this thread has marked `Parsing`, and settles its slot.
@@ -1007,14 +964,13 @@ fn known_or_fetched<'t, T>(
     Some(text.get_or_init(|| made))
 }
 
-/// Closes the helper's graves when its work ends ([`ParseAhead::bury`]), and frees what is in
-/// them.
-struct CloseGraves<'a>(&'a ParseAhead);
+/// Marks the helper's work ended, however it ends: the render lends it nothing more
+/// ([`ParseAhead::lend`]).
+struct Ended<'a>(&'a ParseAhead);
 
-impl Drop for CloseGraves<'_> {
+impl Drop for Ended<'_> {
     fn drop(&mut self) {
-        lock(&self.0.graves).closed = true;
-        self.0.free_graves();
+        self.0.ended.store(true, Ordering::Release);
     }
 }
 
@@ -1160,35 +1116,30 @@ mod tests {
         assert_eq!(ahead.defines("c/templates/none.yaml", b""), None);
     }
 
-    /// A spinning render's helper takes the trees the render buries until it ends, and frees
-    /// them; once it has ended, each is given back. A render that does not spin keeps its
-    /// trees.
+    /// Once the helper's work has ended (it spun as long as it spins with nothing lent), work
+    /// the render lends is not offered to it: the render does every item itself, in order.
     #[test]
-    fn the_helper_frees_buried_trees_until_it_ends() {
+    fn work_lent_after_the_helper_ended_is_the_renders() {
         let files = chart();
         let funcs = crate::engine::funcs();
         let names = funcs.names();
-        let tree = || {
-            gantry_gotmpl::parse::parse("t", "x {{ .y }}", &|_| false)
-                .expect("parses")
-                .remove("t")
-                .expect("the tree")
-        };
-        let still =
-            ParseAhead::collect(&mut files.clone()).expect("a schema makes the helper worth it");
-        assert!(
-            still.bury(tree()).is_err(),
-            "a render that does not spin keeps it"
-        );
-        let ahead = still.spinning();
-        for _ in 0..100 {
-            assert!(ahead.bury(tree()).is_ok(), "the helper has not ended");
-        }
-        // With nothing more buried, the helper ends once it has spun as long as it spins.
+        let ahead = ParseAhead::collect(&mut files.clone())
+            .expect("a schema makes the helper worth it")
+            .spinning();
+        assert!(!ahead.ended.load(Ordering::Acquire));
         ahead.work(&names, None, None);
-        assert!(ahead.bury(tree()).is_err(), "the helper has ended");
-        let g = ahead.graves.lock().expect("not poisoned");
-        assert!(g.closed && g.trees.is_empty(), "every tree was freed");
+        assert!(ahead.ended.load(Ordering::Acquire), "the helper has ended");
+        fn twice(_: &(), i: usize) -> usize {
+            2 * i
+        }
+        let (_, out) = ahead.lend(Shared::new((), 30, twice));
+        assert_eq!(out, (0..30).map(|i| 2 * i).collect::<Vec<_>>());
+        assert_eq!(
+            ahead.lendings.load(Ordering::Acquire),
+            0,
+            "nothing was offered"
+        );
+        assert!(lock(&ahead.lent).is_none());
     }
 
     /// The user's values files are parsed by the helper too, each slot taken once: a user's

@@ -527,7 +527,6 @@ pub fn render(
             Ok(t) => t,
             Err(e) => return Err(set.parse_error().unwrap_or_else(|| exec_error(name, &e))),
         };
-        set.release(i);
         let text = strip_no_value(text);
         match String::from_utf8(text) {
             Ok(t) => {
@@ -572,8 +571,6 @@ struct BuildState {
     // Each template's parse (by its index in `keys`), once obtained.
     parsed: Vec<Option<Result<Runnable, HelmError>>>,
     added: Vec<bool>,
-    // Whether the template ran and its tree was freed ([`SetBuilder::release`]): it parsed.
-    released: Vec<bool>,
     complete: bool,
     // The error of the first template, in order, that failed to parse, once all are parsed.
     error: Option<HelmError>,
@@ -592,7 +589,6 @@ impl<'x> SetBuilder<'x> {
         let state = BuildState {
             parsed: vec![None; keys.len()],
             added: vec![false; keys.len()],
-            released: vec![false; keys.len()],
             ..BuildState::default()
         };
         SetBuilder {
@@ -659,39 +655,6 @@ impl<'x> SetBuilder<'x> {
         }
     }
 
-    /// Frees the tree of template `i`, which has run, when it defines nothing and the set is
-    /// still being filled: a large chart's trees were most of its memory, each new page a
-    /// fault, and a tree freed here is memory the next parse reuses. A later lookup of its name
-    /// (`include` of another file's output) parses it again ([`SetBuilder::complete_for`]);
-    /// once the set is complete, it keeps everything.
-    fn release(&self, i: usize) {
-        let mut st = self.state.borrow_mut();
-        if st.complete || !st.added[i] {
-            return;
-        }
-        let Some(Ok(templates)) = &st.parsed[i] else {
-            return;
-        };
-        let [(name, tree)] = templates.as_slice() else {
-            return;
-        };
-        if self.set.remove_if_same(name, tree) {
-            let parsed = st.parsed[i].take();
-            st.added[i] = false;
-            st.released[i] = true;
-            drop(st);
-            // The helper frees the tree where it can ([`ParseAhead::bury`]); a tree another
-            // part of the render still holds (a remembered `include`) stays.
-            if let (Some(ahead), Some(Ok(templates))) = (self.ahead, parsed) {
-                for (_, t) in templates {
-                    if let Ok(t) = Rc::try_unwrap(t) {
-                        let _ = ahead.bury(t.into_tree());
-                    }
-                }
-            }
-        }
-    }
-
     /// Whether a template in `definers` defines a name that a template defining nothing has.
     fn redefines_a_template(&self, definers: &[usize]) -> bool {
         let st = self.state.borrow();
@@ -735,20 +698,10 @@ impl<'x> SetBuilder<'x> {
     /// Parses and adds, in order, every template not yet added, stopping at the first that
     /// fails to parse (Helm's parse loop).
     fn complete(&self) {
-        self.complete_skipping(false);
-    }
-
-    /// [`SetBuilder::complete`], skipping, when `released`, the templates released after they
-    /// ran (they parsed, so the first error is the same): once nothing runs any more, parsing
-    /// them again would only find that.
-    fn complete_skipping(&self, released: bool) {
         if std::mem::replace(&mut self.state.borrow_mut().complete, true) {
             return;
         }
         for i in 0..self.keys.len() {
-            if released && self.state.borrow().released[i] {
-                continue;
-            }
             if self.obtain(i).is_err() {
                 let mut st = self.state.borrow_mut();
                 if let Some(Err(e)) = &st.parsed[i] {
@@ -769,7 +722,7 @@ impl<'x> SetBuilder<'x> {
 
     /// [`SetBuilder::parse_error`] after the last execution.
     fn last_parse_error(&self) -> Option<HelmError> {
-        self.complete_skipping(true);
+        self.complete();
         self.state.borrow_mut().error.take()
     }
 
