@@ -41,6 +41,44 @@ pub(crate) enum ItemType {
     With,
 }
 
+/// Every token type, at the index of its discriminant.
+const ITEM_TYPES: [ItemType; 34] = [
+    ItemType::Error,
+    ItemType::Bool,
+    ItemType::Char,
+    ItemType::CharConstant,
+    ItemType::Comment,
+    ItemType::Complex,
+    ItemType::Assign,
+    ItemType::Declare,
+    ItemType::Eof,
+    ItemType::Field,
+    ItemType::Identifier,
+    ItemType::LeftDelim,
+    ItemType::LeftParen,
+    ItemType::Number,
+    ItemType::Pipe,
+    ItemType::RawString,
+    ItemType::RightDelim,
+    ItemType::RightParen,
+    ItemType::Space,
+    ItemType::String,
+    ItemType::Text,
+    ItemType::Variable,
+    ItemType::Block,
+    ItemType::Break,
+    ItemType::Continue,
+    ItemType::Dot,
+    ItemType::Define,
+    ItemType::Else,
+    ItemType::End,
+    ItemType::If,
+    ItemType::Nil,
+    ItemType::Range,
+    ItemType::Template,
+    ItemType::With,
+];
+
 impl ItemType {
     pub(crate) fn is_keyword(self) -> bool {
         matches!(
@@ -90,6 +128,28 @@ impl Item {
     /// The token's text in `src`, the text it was lexed from.
     pub(crate) fn val<'s>(&self, src: &'s str) -> &'s str {
         &src[self.start as usize..self.end as usize]
+    }
+
+    /// The token as two integers: the type and start, the end and line ([`Lexer::next_item`]).
+    #[inline(always)]
+    fn pack(self) -> (u64, u64) {
+        // A type missing from the table fails every test that lexes it.
+        debug_assert_eq!(ITEM_TYPES.get(self.typ as usize), Some(&self.typ));
+        (
+            self.typ as u64 | u64::from(self.start) << 32,
+            u64::from(self.end) | u64::from(self.line) << 32,
+        )
+    }
+
+    /// The token [`Item::pack`] made.
+    #[inline(always)]
+    fn unpack((a, b): (u64, u64)) -> Item {
+        Item {
+            typ: ITEM_TYPES[(a & 0xff) as usize],
+            start: (a >> 32) as u32,
+            end: b as u32,
+            line: (b >> 32) as u32,
+        }
     }
 
     /// The end of input where the parser has no token (Go's zero `item`).
@@ -409,7 +469,23 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token.
+    #[inline]
     pub(crate) fn next_item(&mut self) -> Item {
+        Item::unpack(self.next_packed())
+    }
+
+    /// [`Lexer::lex_item`] as two integers, which a call returns in two registers: a token
+    /// returned as it is went through memory (the callee wrote its fields one at a time and
+    /// the parser read them back sixteen bytes at once, which the processor cannot take from
+    /// its pending stores and waits for). The 1,000-template chart's templates parsed on one
+    /// thread: 4.72-4.75 ms -> 3.94-4.05 ms.
+    #[inline(never)]
+    fn next_packed(&mut self) -> (u64, u64) {
+        self.lex_item().pack()
+    }
+
+    #[inline(always)]
+    fn lex_item(&mut self) -> Item {
         let mut state = if self.inside_action {
             if let Some(item) = self.action_token() {
                 return item;
@@ -1052,6 +1128,26 @@ mod tests {
             if matches!(i.typ, ItemType::Eof | ItemType::Error) {
                 return out;
             }
+        }
+    }
+
+    /// A token's type survives its trip through two integers: each type is at the index of its
+    /// discriminant, and a token packed and unpacked is the token.
+    #[test]
+    fn tokens_pack_into_two_integers_and_back() {
+        for (i, &t) in ITEM_TYPES.iter().enumerate() {
+            assert_eq!(t as usize, i, "{t:?}");
+            let item = Item {
+                typ: t,
+                start: 7 + i as u32,
+                end: u32::MAX - 1,
+                line: u32::MAX,
+            };
+            let back = Item::unpack(item.pack());
+            assert_eq!(
+                (back.typ, back.start, back.end, back.line),
+                (item.typ, item.start, item.end, item.line)
+            );
         }
     }
 
