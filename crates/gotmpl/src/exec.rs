@@ -142,11 +142,13 @@ pub struct Template {
 
 impl Template {
     /// Makes a parsed tree runnable.
-    pub fn new(mut tree: Tree) -> Template {
-        let strings = std::mem::take(&mut tree.strings)
-            .into_iter()
-            .map(Str::from)
-            .collect();
+    pub fn new(tree: Tree) -> Template {
+        // The tree keeps its own copies. They were made by the thread that parsed it, most
+        // often the helper, and freeing them here was a free across threads for each; and a
+        // reader of the tree after it joined a set finds its constants (which helper a Helm
+        // `include` names, when it asks whether a helper can see `.Template`: with the
+        // constants taken, every helper that includes another was taken to see it).
+        let strings = tree.strings.iter().map(|s| Str::from(&**s)).collect();
         let text = tree
             .root
             .nodes
