@@ -323,18 +323,16 @@ impl ParseAhead {
                 charts.insert(path[..folder].to_owned(), strip_bom(data).to_vec());
             }
         }
-        let mut folders = Vec::new();
         let taken: Vec<(String, Vec<u8>)> = files
-            .extract_if(.., |path, data| match role(path) {
-                Some((folder, Role::Template)) if data.len() as u64 <= MAX_FILE_BYTES => {
-                    folders.push(folder);
-                    true
-                }
-                _ => false,
+            .extract_if(.., |path, data| {
+                matches!(role(path), Some((_, Role::Template)))
+                    && data.len() as u64 <= MAX_FILE_BYTES
             })
             .collect();
         let mut templates = Vec::with_capacity(taken.len());
-        for ((mut path, mut data), folder) in taken.into_iter().zip(folders) {
+        for (mut path, mut data) in taken {
+            // Taken because `role` found it a template: its folder is found again.
+            let folder = role(&path).map_or(0, |(folder, _)| folder);
             let bom = data.len() - strip_bom(&data).len();
             data.drain(..bom);
             let text = match String::from_utf8(data) {
