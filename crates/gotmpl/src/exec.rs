@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::gofmt;
 use crate::parse::{
     self, Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, NumberNode, ParseError,
-    PipeNode, Span, TemplateNode, Tree, VariableNode,
+    PipeNode, Pos, Span, TemplateNode, Tree, VariableNode,
 };
 use crate::value::{List, MAP_ANY, Map, Method, NativeFn, Sig, Str, Ty, Value};
 use crate::{FastMap, GoError};
@@ -603,7 +603,7 @@ enum Cur<'t> {
 }
 
 impl Cur<'_> {
-    fn pos(&self) -> usize {
+    fn pos(&self) -> Pos {
         match self {
             Cur::None => 0,
             Cur::Node(n) => match n {
@@ -1047,7 +1047,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Nil { .. } => Err(self.err("nil is not a command").into()),
             Arg::Number(n) => self.ideal_constant(n),
-            Arg::String { index, .. } => Ok(Value::String(self.strings[*index].clone())),
+            Arg::String { index, .. } => Ok(Value::String(self.strings[*index as usize].clone())),
             _ => Err(self
                 .err(format!(
                     "can't evaluate command {}",
@@ -1497,7 +1497,9 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
                 _ => Err(self.err(format!("expected integer; found {n}")).into()),
             },
             Ty::Str => match n {
-                Arg::String { index, .. } => Ok(Value::String(self.strings[*index].clone())),
+                Arg::String { index, .. } => {
+                    Ok(Value::String(self.strings[*index as usize].clone()))
+                }
                 _ => Err(self.err(format!("expected string; found {n}")).into()),
             },
             Ty::Any | Ty::Reflect => self.eval_empty_interface(dot, n),
@@ -1513,7 +1515,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Arg::Bool { val, .. } => Ok(Value::Bool(*val)),
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Number(num) => self.ideal_constant(num),
-            Arg::String { index, .. } => Ok(Value::String(self.strings[*index].clone())),
+            Arg::String { index, .. } => Ok(Value::String(self.strings[*index as usize].clone())),
             Arg::Nil { .. } => Err(self.err("evalEmptyInterface: nil (can't happen)").into()),
             _ => Err(self
                 .err(format!(

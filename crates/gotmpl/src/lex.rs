@@ -116,8 +116,8 @@ pub(crate) struct Item {
 
 impl Item {
     /// The byte position of the token's text.
-    pub(crate) fn pos(&self) -> usize {
-        self.start as usize
+    pub(crate) fn pos(&self) -> crate::parse::Pos {
+        self.start
     }
 
     /// The line the token starts on.
@@ -1124,7 +1124,7 @@ mod tests {
                 ItemType::Error => l.error(),
                 _ => i.val(s),
             };
-            out.push((i.typ, i.pos(), val.to_owned(), i.line()));
+            out.push((i.typ, i.pos() as usize, val.to_owned(), i.line()));
             if matches!(i.typ, ItemType::Eof | ItemType::Error) {
                 return out;
             }

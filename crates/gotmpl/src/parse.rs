@@ -27,8 +27,8 @@ pub struct Tree {
 impl Tree {
     /// Go's `ErrorContext`: `name:line:col` of a position (col is the 0-based byte offset in
     /// its line).
-    pub fn location(&self, pos: usize) -> String {
-        let pos = pos.min(self.text.len());
+    pub fn location(&self, pos: Pos) -> String {
+        let pos = (pos as usize).min(self.text.len());
         let text = &self.text[..pos];
         let col = match text.rfind('\n') {
             None => pos,
@@ -127,13 +127,20 @@ impl std::fmt::Debug for Span {
     }
 }
 
+/// A byte position in a template's text (Go's `parse.Pos`): 32 bits, as a text longer than
+/// that is refused ([`parse_shared`]). A chart's trees are kept for its whole render, and a
+/// node is mostly positions and lists: with `usize` positions and `Vec` lists (a word more
+/// than a boxed slice, whose length is fixed once parsed) a node was 72 bytes and an operand
+/// 40, and the 1,000-template chart's trees 5.4 MB, a third of the pages its process touched.
+pub type Pos = u32;
+
 /// A list of nodes.
 #[derive(Debug, Default)]
 pub struct ListNode {
     /// Position.
-    pub pos: usize,
+    pub pos: Pos,
     /// The nodes.
-    pub nodes: Vec<Node>,
+    pub nodes: Box<[Node]>,
 }
 
 /// A node of a template body.
@@ -142,14 +149,14 @@ pub enum Node {
     /// Plain text.
     Text {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// The text.
         text: Span,
     },
     /// `{{pipeline}}`.
     Action {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// The pipeline.
         pipe: PipeNode,
     },
@@ -164,17 +171,17 @@ pub enum Node {
     /// `{{break}}`.
     Break {
         /// Position.
-        pos: usize,
+        pos: Pos,
     },
     /// `{{continue}}`.
     Continue {
         /// Position.
-        pos: usize,
+        pos: Pos,
     },
     /// `{{/* comment */}}` (kept only when asked for).
     Comment {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// The comment text.
         text: String,
     },
@@ -197,7 +204,7 @@ pub struct BranchNode {
     /// Which.
     pub kind: BranchKind,
     /// Position.
-    pub pos: usize,
+    pub pos: Pos,
     /// The condition.
     pub pipe: PipeNode,
     /// The body.
@@ -210,7 +217,7 @@ pub struct BranchNode {
 #[derive(Debug)]
 pub struct TemplateNode {
     /// Position.
-    pub pos: usize,
+    pub pos: Pos,
     /// The template's name.
     pub name: String,
     /// The value for dot.
@@ -221,38 +228,38 @@ pub struct TemplateNode {
 #[derive(Debug)]
 pub struct PipeNode {
     /// Position.
-    pub pos: usize,
+    pub pos: Pos,
     /// `=` rather than `:=`.
     pub is_assign: bool,
     /// Declared or assigned variables.
-    pub decl: Vec<VariableNode>,
+    pub decl: Box<[VariableNode]>,
     /// The commands, in order.
-    pub cmds: Vec<CommandNode>,
+    pub cmds: Box<[CommandNode]>,
 }
 
 /// A variable, possibly with field accesses (`$x.a.b`).
 #[derive(Debug, Clone)]
 pub struct VariableNode {
     /// Position.
-    pub pos: usize,
+    pub pos: Pos,
     /// The variable's name then the fields.
-    pub ident: Vec<Span>,
+    pub ident: Box<[Span]>,
 }
 
 /// A command: a function, method or value and its arguments.
 #[derive(Debug)]
 pub struct CommandNode {
     /// Position.
-    pub pos: usize,
+    pub pos: Pos,
     /// The words.
-    pub args: Vec<Arg>,
+    pub args: Box<[Arg]>,
 }
 
 /// A number constant, with every type it fits.
 #[derive(Debug, Clone)]
 pub struct NumberNode {
     /// Position.
-    pub pos: usize,
+    pub pos: Pos,
     /// Fits an int64.
     pub is_int: bool,
     /// Fits a uint64.
@@ -277,42 +284,42 @@ pub enum Arg {
     /// A function name.
     Identifier {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// The name (shared with the template's text, as every word of it that is kept whole).
         name: Span,
     },
     /// `.`.
     Dot {
         /// Position.
-        pos: usize,
+        pos: Pos,
     },
     /// `nil`.
     Nil {
         /// Position.
-        pos: usize,
+        pos: Pos,
     },
     /// `$x.a.b`.
     Variable(VariableNode),
     /// `.a.b`.
     Field {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// The field names.
-        ident: Vec<Span>,
+        ident: Box<[Span]>,
     },
     /// `(pipeline).a.b` or `func.a`.
     Chain {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// The operand fields apply to.
         node: Box<Arg>,
         /// The field names.
-        fields: Vec<Span>,
+        fields: Box<[Span]>,
     },
     /// `true` or `false`.
     Bool {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// The value.
         val: bool,
     },
@@ -321,11 +328,11 @@ pub enum Arg {
     /// A string.
     String {
         /// Position.
-        pos: usize,
+        pos: Pos,
         /// As written, quotes included.
         quoted: Span,
         /// Where its value is in the tree's [`Tree::strings`].
-        index: usize,
+        index: u32,
     },
     /// `(pipeline)`.
     Pipe(Box<PipeNode>),
@@ -333,7 +340,7 @@ pub enum Arg {
 
 impl Arg {
     /// Position.
-    pub fn pos(&self) -> usize {
+    pub fn pos(&self) -> Pos {
         match self {
             Arg::Identifier { pos, .. }
             | Arg::Dot { pos }
@@ -500,7 +507,7 @@ type PResult<T> = Result<T, ParseError>;
 // Parser-internal nodes that end a list.
 enum ListEnd {
     End,
-    Else { pos: usize },
+    Else { pos: Pos },
 }
 
 enum Parsed {
@@ -524,11 +531,12 @@ struct Parser<'a, 'f> {
     has_func: &'f dyn Fn(&str) -> bool,
     tree_set: HashMap<String, Tree>,
     last_line: usize,
-    // Lists, pipelines and commands are gathered on these stacks and moved into vectors of
-    // exactly their length when complete: a vector grown by doubling and then shrunk keeps its
-    // largest block (the allocator shrinks in place), which was most of a parse tree's memory.
-    // `split_off` moves them with one copy into a vector of exactly their length (its `at` of 0
-    // no longer hands over the stack's own block); collecting a `drain` moved them one by one.
+    // Lists, pipelines and commands are gathered on these stacks and moved into boxed slices
+    // of exactly their length when complete: a vector grown by doubling and then shrunk keeps
+    // its largest block (the allocator shrinks in place), which was most of a parse tree's
+    // memory. `split_off` moves them with one copy into a vector of exactly their length (its
+    // `at` of 0 no longer hands over the stack's own block), which `into_boxed_slice` keeps as
+    // it is; collecting a `drain` moved them one by one.
     nodes: Vec<Node>,
     cmds: Vec<CommandNode>,
     args: Vec<Arg>,
@@ -757,7 +765,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
         Ok(ListNode {
             pos,
-            nodes: self.nodes.split_off(start),
+            nodes: self.nodes.split_off(start).into_boxed_slice(),
         })
     }
 
@@ -796,7 +804,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         while self.peek_non_space().typ != ItemType::Eof {
             match self.text_or_action()? {
                 Parsed::End(e) => {
-                    let nodes = self.nodes.split_off(start);
+                    let nodes = self.nodes.split_off(start).into_boxed_slice();
                     return Ok((ListNode { pos, nodes }, e));
                 }
                 Parsed::Node(n) => self.nodes.push(n),
@@ -856,7 +864,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         }))
     }
 
-    fn break_control(&mut self, pos: usize, word: &str) -> PResult<Node> {
+    fn break_control(&mut self, pos: Pos, word: &str) -> PResult<Node> {
         let token = self.next_non_space();
         if token.typ != ItemType::RightDelim {
             return Err(self.unexpected(&token, &format!("{{{{{word}}}}}")));
@@ -873,12 +881,9 @@ impl<'a, 'f> Parser<'a, 'f> {
 
     fn pipeline(&mut self, context: &str, end: ItemType) -> PResult<PipeNode> {
         let token = self.peek_non_space();
-        let mut pipe = PipeNode {
-            pos: token.pos(),
-            is_assign: false,
-            decl: Vec::new(),
-            cmds: Vec::new(),
-        };
+        let pos = token.pos();
+        let mut is_assign = false;
+        let mut decl = Vec::new();
         let start = self.cmds.len();
         'decls: loop {
             let v = self.peek_non_space();
@@ -887,21 +892,21 @@ impl<'a, 'f> Parser<'a, 'f> {
                 let after = self.peek();
                 let next = self.peek_non_space();
                 if next.typ == ItemType::Assign || next.typ == ItemType::Declare {
-                    pipe.is_assign = next.typ == ItemType::Assign;
+                    is_assign = next.typ == ItemType::Assign;
                     self.next_non_space();
-                    pipe.decl.push(VariableNode {
+                    decl.push(VariableNode {
                         pos: v.pos(),
-                        ident: vec![Span::of(&self.text, v.val(self.src))],
+                        ident: Box::new([Span::of(&self.text, v.val(self.src))]),
                     });
                     self.vars.push(v.val(self.src).to_string());
                 } else if next.typ == ItemType::Char && next.val(self.src) == "," {
                     self.next_non_space();
-                    pipe.decl.push(VariableNode {
+                    decl.push(VariableNode {
                         pos: v.pos(),
-                        ident: vec![Span::of(&self.text, v.val(self.src))],
+                        ident: Box::new([Span::of(&self.text, v.val(self.src))]),
                     });
                     self.vars.push(v.val(self.src).to_string());
-                    if context == "range" && pipe.decl.len() < 2 {
+                    if context == "range" && decl.len() < 2 {
                         match self.peek_non_space().typ {
                             ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => {
                                 continue 'decls;
@@ -922,9 +927,13 @@ impl<'a, 'f> Parser<'a, 'f> {
             let token = self.next_non_space();
             match token.typ {
                 t if t == end => {
-                    pipe.cmds = self.cmds.split_off(start);
+                    let pipe = PipeNode {
+                        pos,
+                        is_assign,
+                        decl: decl.into_boxed_slice(),
+                        cmds: self.cmds.split_off(start).into_boxed_slice(),
+                    };
                     self.check_pipeline(&pipe, context)?;
-                    pipe.decl.shrink_to_fit();
                     return Ok(pipe);
                 }
                 ItemType::Bool
@@ -1001,14 +1010,14 @@ impl<'a, 'f> Parser<'a, 'f> {
                 let inner = self.branch(BranchKind::If)?;
                 else_list = Some(ListNode {
                     pos,
-                    nodes: vec![inner],
+                    nodes: Box::new([inner]),
                 });
             } else if kind == BranchKind::With && self.peek().typ == ItemType::With {
                 self.next();
                 let inner = self.branch(BranchKind::With)?;
                 else_list = Some(ListNode {
                     pos,
-                    nodes: vec![inner],
+                    nodes: Box::new([inner]),
                 });
             } else {
                 let (l, n) = self.item_list()?;
@@ -1115,7 +1124,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
         Ok(CommandNode {
             pos,
-            args: self.args.split_off(start),
+            args: self.args.split_off(start).into_boxed_slice(),
         })
     }
 
@@ -1144,11 +1153,11 @@ impl<'a, 'f> Parser<'a, 'f> {
         Ok(Some(match node {
             Arg::Field { .. } => Arg::Field {
                 pos,
-                ident: self.idents.split_off(start),
+                ident: self.idents.split_off(start).into_boxed_slice(),
             },
             Arg::Variable(_) => Arg::Variable(VariableNode {
                 pos,
-                ident: self.idents.split_off(start),
+                ident: self.idents.split_off(start).into_boxed_slice(),
             }),
             Arg::Bool { .. }
             | Arg::String { .. }
@@ -1160,7 +1169,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             other => Arg::Chain {
                 pos,
                 node: Box::new(other),
-                fields: self.idents.split_off(start),
+                fields: self.idents.split_off(start).into_boxed_slice(),
             },
         }))
     }
@@ -1195,7 +1204,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 self.idents.push(Span::of(&self.text, name));
                 Arg::Variable(VariableNode {
                     pos: token.pos(),
-                    ident: Vec::new(),
+                    ident: Box::default(),
                 })
             }
             ItemType::Field => {
@@ -1204,7 +1213,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                     .push(Span::of(&self.text, &token.val(self.src)[1..]));
                 Arg::Field {
                     pos: token.pos(),
-                    ident: Vec::new(),
+                    ident: Box::default(),
                 }
             }
             ItemType::Bool => Arg::Bool {
@@ -1230,7 +1239,8 @@ impl<'a, 'f> Parser<'a, 'f> {
                 Arg::String {
                     pos: token.pos(),
                     quoted: Span::of(&self.text, token.val(self.src)),
-                    index: self.strings.len() - 1,
+                    // Each constant is at least its two quotes of a text under 4 GiB.
+                    index: (self.strings.len() - 1) as u32,
                 }
             }
             _ => {
@@ -1342,7 +1352,7 @@ fn unescape(inner: &str, q: u8) -> Result<String, String> {
         .map_err(|_| "a string constant that is not valid UTF-8 (unsupported by Gantry)".to_owned())
 }
 
-fn new_number(pos: usize, text: &str, typ: ItemType) -> Result<NumberNode, String> {
+fn new_number(pos: Pos, text: &str, typ: ItemType) -> Result<NumberNode, String> {
     let mut n = NumberNode {
         pos,
         is_int: false,
@@ -1421,6 +1431,23 @@ fn new_number(pos: usize, text: &str, typ: ItemType) -> Result<NumberNode, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chart's trees live for its whole render, a node for each piece of text and action:
+    /// a field grown back to a `usize` or a `Vec` shows here before it shows in page faults.
+    #[test]
+    fn tree_nodes_stay_small() {
+        use std::mem::size_of;
+        assert_eq!(
+            [
+                size_of::<Node>(),
+                size_of::<PipeNode>(),
+                size_of::<CommandNode>(),
+                size_of::<Arg>(),
+                size_of::<ListNode>(),
+            ],
+            [48, 40, 24, 32, 24]
+        );
+    }
 
     fn p(s: &str) -> Result<String, String> {
         let f = |n: &str| matches!(n, "printf" | "include" | "len" | "eq");

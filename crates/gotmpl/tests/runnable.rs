@@ -28,7 +28,10 @@ fn a_runnable_template_keeps_its_trees_string_constants() {
                     for arg in &cmd.args {
                         if let Arg::String { quoted, index, .. } = arg {
                             assert_eq!(
-                                t.tree.strings.get(*index).map(|s| format!("{s:?}")),
+                                t.tree
+                                    .strings
+                                    .get(*index as usize)
+                                    .map(|s| format!("{s:?}")),
                                 Some(quoted.to_string()),
                                 "{name}"
                             );

@@ -69,11 +69,11 @@ impl Walk<'_, '_> {
                 Arg::Identifier { name, .. },
                 Arg::String { index, .. },
                 data,
-            ] = c.args.as_slice()
+            ] = &c.args[..]
                 && &**name == "include"
                 && arg_is_root(data, root)
             {
-                return match s.get(*index) {
+                return match s.get(*index as usize) {
                     Some(n) => self.named(n),
                     None => true,
                 };
@@ -85,7 +85,7 @@ impl Walk<'_, '_> {
     fn arg(&mut self, a: &Arg, s: &[Box<str>], root: bool) -> bool {
         match a {
             Arg::Dot { .. } => root,
-            Arg::Variable(v) => match v.ident.as_slice() {
+            Arg::Variable(v) => match &v.ident[..] {
                 [d] if d == "$" => true,
                 [d, fields @ ..] if d == "$" => sees(fields),
                 _ => false,
@@ -133,5 +133,5 @@ fn arg_is_root(a: &Arg, root: bool) -> bool {
 /// A pipeline that is the top-level object itself.
 fn is_root(p: &PipeNode, root: bool) -> bool {
     p.decl.is_empty()
-        && matches!(p.cmds.as_slice(), [c] if matches!(c.args.as_slice(), [a] if arg_is_root(a, root)))
+        && matches!(&p.cmds[..], [c] if matches!(&c.args[..], [a] if arg_is_root(a, root)))
 }

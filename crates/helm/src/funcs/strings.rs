@@ -462,7 +462,7 @@ pub(crate) fn compile_patterns(tree: &gantry_gotmpl::parse::Tree) {
         for c in &p.cmds {
             if let [Arg::Identifier { name, .. }, Arg::String { index, .. }, ..] = &c.args[..]
                 && REGEX_FUNCS.contains(&&**name)
-                && let Some(pattern) = strings.get(*index)
+                && let Some(pattern) = strings.get(*index as usize)
             {
                 let _ = go_regex(pattern);
             }
