@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use gantry_gotmpl::strconv::{parse_float, parse_int, parse_uint};
 use gantry_gotmpl::{List, Map, Value};
-use granit_parser::{Event, Options, Parser, ScalarStyle};
+use granit_parser::{ErrorKind, Event, Options, Parser, ScalarStyle};
 
 mod fast;
 
@@ -113,15 +113,19 @@ impl Entries {
 /// character, and go-yaml refuses either way): like every go-yaml scanner error, it names its
 /// line unless that is the first.
 fn invalid_escape(line: usize) -> YamlError {
-    escape_error(line, INVALID_ESCAPE)
+    scanner_error(line, INVALID_ESCAPE)
 }
 
 const INVALID_ESCAPE: &str = "found invalid Unicode character escape code";
 
+/// go-yaml's error for a character that cannot begin a token.
+const CANNOT_START: &str = "found character that cannot start any token";
+
 /// go-yaml's error for `\/`, an escape YAML 1.2 and granit have and go-yaml v2 has not.
 const UNKNOWN_ESCAPE: &str = "found unknown escape character";
 
-fn escape_error(line: usize, msg: &str) -> YamlError {
+/// A go-yaml scanner error: it names its line unless that is the first.
+fn scanner_error(line: usize, msg: &str) -> YamlError {
     if line <= 1 {
         YamlError {
             msg: format!("yaml: {msg}"),
@@ -188,6 +192,16 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
             if e.info().contains("surrogate") || e.info().contains("Unicode character escape") {
                 return invalid_escape(e.marker().line());
             }
+            // A token that begins with a character no token begins with: YAML's reserved `@`
+            // and `` ` ``, a `%` past a line's start, `|` or `>` in a flow. go-yaml says so in
+            // its own words, which a chart that puts `fromYaml`'s error in its output shows
+            // (nats writes `%!s(<nil>)` for an unset image and then the error).
+            if let ErrorKind::UnexpectedCharacter {
+                character: '@' | '`' | '%' | '|' | '>',
+            } = e.kind()
+            {
+                return scanner_error(e.marker().line(), CANNOT_START);
+            }
             YamlError::at(e.marker().line(), e.info())
         })?;
         let line = span.start.line();
@@ -230,7 +244,7 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
                     && let Some((at, msg)) = text.get(a..b).and_then(refused_escape)
                 {
                     let line = line + text[a..a + at].matches('\n').count();
-                    return Err(escape_error(line, msg));
+                    return Err(scanner_error(line, msg));
                 }
                 let text = value;
                 let tag = tag.map(|t| {
