@@ -20,6 +20,7 @@ pub mod objects;
 mod pathmatch;
 pub mod schema;
 pub mod strvals;
+pub mod tomlout;
 pub mod values;
 pub mod yaml;
 pub mod yamlout;

@@ -7,6 +7,7 @@ use sha2::Digest as _;
 
 use super::{Reg, bytes, s};
 use crate::json;
+use crate::tomlout::{self, TomlError};
 use crate::yaml::{YamlLimits, unmarshal_list, unmarshal_map};
 
 const A: Ty = Ty::Any;
@@ -277,8 +278,20 @@ pub(super) fn register(r: &mut Reg<'_>) {
             },
         ))
     });
-    r.unsupported("toToml", &[A], None);
-    r.unsupported("mustToToml", &[A], None);
+    // Helm's `toToml` returns the encoder's error as its text; `mustToToml` fails with it.
+    r.add("toToml", &[A], None, |_, a| match tomlout::to_toml(&a[0]) {
+        Ok(t) => Ok(Value::string(t)),
+        Err(TomlError::Encode(e)) => Ok(Value::str(e)),
+        Err(TomlError::Panic(e)) => Err(GoError::new(e)),
+        Err(TomlError::Unsupported(what)) => Err(toml_unsupported("toToml", what)),
+    });
+    r.add("mustToToml", &[A], None, |_, a| {
+        match tomlout::to_toml(&a[0]) {
+            Ok(t) => Ok(Value::string(t)),
+            Err(TomlError::Encode(e) | TomlError::Panic(e)) => Err(GoError::new(e)),
+            Err(TomlError::Unsupported(what)) => Err(toml_unsupported("mustToToml", what)),
+        }
+    });
     r.unsupported("fromToml", &[S], None);
 
     // Helm's offline and error functions.
@@ -315,6 +328,13 @@ fn json_kind(v: &Value) -> &'static str {
 /// sigs.k8s.io/yaml's `Unmarshal` error: YAML that does not convert is "error converting YAML to
 /// JSON: ...", JSON that does not decode into the target (a scalar where a map is wanted) is
 /// "error unmarshaling JSON: ..." with no other prefix.
+/// `toToml` of a value Gantry does not encode as Helm's reflection would.
+fn toml_unsupported(name: &str, what: &str) -> GoError {
+    GoError::unsupported(format!(
+        "the template function {name} is not supported by Gantry for {what}"
+    ))
+}
+
 fn sigs_yaml_error(msg: &str) -> String {
     if msg.starts_with("error unmarshaling JSON: ") {
         msg.to_owned()

@@ -1,0 +1,80 @@
+//! `toToml` and `mustToToml` write what Helm v4's own library (helm-python-sdk, BurntSushi/toml
+//! v1.6's encoder) writes: tables after plain keys, arrays of tables, inline tables in mixed
+//! arrays, quoted keys, escapes, floats with a point, nil entries skipped, and the encoder's
+//! errors as `toToml`'s text.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use gantry_helm::render;
+
+const VALUES: &str = r#"
+jupyter: {config: {map: {number: 123, string: "hi"}, list: [1, 2]}}
+servers:
+  fleet: [{name: a, port: 80}, {name: b, tags: [x, y], tls: {on: true}, paths: [{p: /}, {p: /x}]}]
+  alone: 1
+mixed: {m: [1, {a: 1, b: null}, "s", [2, 3]], n: [[1, 2], [3]]}
+nils: {a: null, b: 1, c: {d: null}}
+nilitem: {a: [1, null]}
+keys: {"a.b": 1, "": 2, "ü": 3, "with space": {x: 1}, "under_score-dash": 4, "q\"t": 5}
+strings: {s: "quote \" back \\ nl \n tab \t cr \r ff \f bell \u0007 esc \u001b fs \u001c del \u007f é 😀"}
+floats: {a: 1000000, b: 123456, c: 0.000001, d: 1.5, e: -0.0, f: 1e21, g: 100, h: -7.25, i: 1e-7}
+empty: {a: {}, b: [], c: "", d: {e: {}}}
+deep: {a: {b: {c: {d: 1}, e: [1]}, f: 2}, g: 3}
+tables: [{a: 1}, {b: 2}]
+"#;
+
+const TEMPLATE: &str = r#"
+{{- range $k, $v := .Values }}
+--- {{ $k }}
+{{ toToml $v }}
+{{- end }}
+--- scalars
+{{ toToml "a" }}|{{ toToml 1 }}|{{ toToml 1.5 }}|{{ toToml true }}|{{ toToml (list 1 "x") }}|{{ toToml (list) }}
+--- typed
+{{ toToml (dict "n" (int 5) "m" (int64 7) "f" (float64 2) "l" (splitList "," "a,b")) }}
+--- must
+{{ mustToToml (dict "a" (dict "b" 1)) }}
+--- whole
+{{ toToml .Values }}
+"#;
+
+#[test]
+fn to_toml_writes_what_helm_writes() {
+    let chart: BTreeMap<String, Vec<u8>> = [
+        ("Chart.yaml", "apiVersion: v2\nname: toml\nversion: 1.0.0\n"),
+        ("values.yaml", VALUES),
+        ("templates/cm.txt", TEMPLATE),
+    ]
+    .into_iter()
+    .map(|(p, d)| (p.to_owned(), d.as_bytes().to_vec()))
+    .collect();
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    common::write_chart(tmp.path(), &chart);
+    let want = common::helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
+    let want: BTreeMap<String, String> =
+        serde_json::from_value(want[0]["templates"].clone()).expect("Helm renders it");
+    let got = render(common::request(chart)).expect("Gantry renders it");
+    assert_eq!(got.templates, want);
+}
+
+#[test]
+fn must_to_toml_fails_with_the_encoders_error() {
+    let chart: BTreeMap<String, Vec<u8>> = [
+        ("Chart.yaml", "apiVersion: v2\nname: toml\nversion: 1.0.0\n"),
+        ("values.yaml", "a: [1, null]\n"),
+        ("templates/cm.txt", "x: {{ mustToToml .Values }}\n"),
+    ]
+    .into_iter()
+    .map(|(p, d)| (p.to_owned(), d.as_bytes().to_vec()))
+    .collect();
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    common::write_chart(tmp.path(), &chart);
+    let want = common::helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
+    let want = want[0]["error"].as_str().expect("Helm fails").to_owned();
+    let got = render(common::request(chart))
+        .expect_err("Gantry fails")
+        .to_string();
+    assert_eq!(got, want);
+}
