@@ -635,7 +635,7 @@ impl Cur<'_> {
             Cur::Cmd(c) => c.to_string(),
             Cur::Arg(a) => a.to_string(),
             Cur::Var(v) => v.to_string(),
-            Cur::Num(n) => n.text.clone(),
+            Cur::Num(n) => n.text.to_string(),
         }
     }
 }

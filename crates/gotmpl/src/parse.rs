@@ -274,8 +274,8 @@ pub struct NumberNode {
     pub uint64: u64,
     /// The float64 value.
     pub float64: f64,
-    /// The text as written.
-    pub text: String,
+    /// The text as written (a span of the template's text, not an allocation of its own).
+    pub text: Span,
 }
 
 /// An operand.
@@ -1221,8 +1221,12 @@ impl<'a, 'f> Parser<'a, 'f> {
                 val: token.val(self.src) == "true",
             },
             ItemType::CharConstant | ItemType::Complex | ItemType::Number => Arg::Number(Box::new(
-                new_number(token.pos(), token.val(self.src), token.typ)
-                    .map_err(|e| self.errorf(e))?,
+                new_number(
+                    token.pos(),
+                    Span::of(&self.text, token.val(self.src)),
+                    token.typ,
+                )
+                .map_err(|e| self.errorf(e))?,
             )),
             ItemType::LeftParen => {
                 if self.stack_depth >= MAX_STACK_DEPTH {
@@ -1352,7 +1356,7 @@ fn unescape(inner: &str, q: u8) -> Result<String, String> {
         .map_err(|_| "a string constant that is not valid UTF-8 (unsupported by Gantry)".to_owned())
 }
 
-fn new_number(pos: Pos, text: &str, typ: ItemType) -> Result<NumberNode, String> {
+fn new_number(pos: Pos, span: Span, typ: ItemType) -> Result<NumberNode, String> {
     let mut n = NumberNode {
         pos,
         is_int: false,
@@ -1362,8 +1366,9 @@ fn new_number(pos: Pos, text: &str, typ: ItemType) -> Result<NumberNode, String>
         int64: 0,
         uint64: 0,
         float64: 0.0,
-        text: text.to_owned(),
+        text: span.clone(),
     };
+    let text = &*span;
     if typ == ItemType::CharConstant {
         let s = unquote(text)?;
         let mut cs = s.chars();
