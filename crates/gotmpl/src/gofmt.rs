@@ -128,6 +128,9 @@ pub fn sprintln_bytes(args: &[Value]) -> Result<Vec<u8>, GoError> {
     Ok(p.buf)
 }
 
+/// How deep `%v` prints maps and slices inside each other before it gives up.
+const MAX_PRINT_DEPTH: usize = 10_000;
+
 /// `fmt.Sprint(v)` of one value (what `%v` prints).
 pub fn format_v(v: &Value) -> Result<String, GoError> {
     let mut p = Printer::default();
@@ -275,6 +278,13 @@ impl Printer {
     }
 
     fn print_value(&mut self, v: &Value, verb: char, depth: usize) -> Result<(), GoError> {
+        // A map that contains itself (a template makes one with `set`): Go's fmt recurses
+        // until its stack limit ends the process; this fails the print instead.
+        if depth > MAX_PRINT_DEPTH {
+            return Err(GoError::limit(format!(
+                "printing a value nested more than {MAX_PRINT_DEPTH} deep (one that contains itself?)"
+            )));
+        }
         if depth > 0 {
             match v {
                 Value::Invalid | Value::Nil => {

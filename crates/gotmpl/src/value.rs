@@ -419,6 +419,18 @@ pub trait Object: fmt::Debug {
 }
 
 impl Value {
+    /// A map's or slice's identity (the address of what its copies share) and Go's name for
+    /// its type; `None` for anything else. What walks a value watches, past some depth, to
+    /// find one that contains itself (a template makes one with `set`): Go's encoding/json
+    /// reports it, and a walk that did not would recurse until the stack overflowed.
+    pub fn identity(&self) -> Option<(usize, &'static str)> {
+        match self {
+            Value::Map(m) => Some((Rc::as_ptr(&m.data) as *const () as usize, m.ty.name)),
+            Value::List(l) => Some((Rc::as_ptr(&l.items) as *const () as usize, l.ty.name)),
+            _ => None,
+        }
+    }
+
     /// A string value.
     pub fn str(s: &str) -> Value {
         Value::String(Rc::from(s))
@@ -614,9 +626,23 @@ pub fn is_unshared(m: &Map) -> bool {
 
 /// Copies a value deeply (sprig's `deepCopy`): maps become new maps.
 pub fn deep_copy(v: &Value) -> Value {
-    match v {
+    deep_copy_within(v, usize::MAX).unwrap_or(Value::Invalid)
+}
+
+/// [`deep_copy`] of maps and slices at most `depth` inside each other; `None` past it. A map
+/// that contains itself (a template makes one with `set`) has no end to copy: Go's
+/// copystructure recurses until its stack limit ends the process, and a copy without a
+/// limit overflowed the render's stack.
+pub fn deep_copy_within(v: &Value, depth: usize) -> Option<Value> {
+    Some(match v {
+        Value::List(_) | Value::Map(_) if depth == 0 => return None,
         Value::List(l) => Value::List(List {
-            items: Rc::new(l.items.iter().map(deep_copy).collect()),
+            items: Rc::new(
+                l.items
+                    .iter()
+                    .map(|i| deep_copy_within(i, depth - 1))
+                    .collect::<Option<_>>()?,
+            ),
             ty: l.ty,
             nil: l.nil,
             unordered: l.unordered,
@@ -626,8 +652,8 @@ pub fn deep_copy(v: &Value) -> Value {
                 .data
                 .borrow()
                 .iter()
-                .map(|(k, v)| (k.clone(), deep_copy(v)))
-                .collect();
+                .map(|(k, v)| Some((k.clone(), deep_copy_within(v, depth - 1)?)))
+                .collect::<Option<_>>()?;
             Value::Map(Map {
                 data: Rc::new(RefCell::new(data)),
                 ty: m.ty,
@@ -635,7 +661,7 @@ pub fn deep_copy(v: &Value) -> Value {
             })
         }
         other => other.clone(),
-    }
+    })
 }
 
 /// The bytes as Go's `[]rune(string(b))` and encoding/json see them: each byte that is not part

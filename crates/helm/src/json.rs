@@ -51,6 +51,49 @@ pub fn float_text(f: f64) -> Result<String, String> {
 
 /// What `json.Marshal(v)` sees.
 pub fn to_json(v: &Value) -> Result<Json, String> {
+    to_json_at(v, 0, &mut Vec::new())
+}
+
+/// How deep encoding/json goes before it watches for a map or slice it is already inside.
+pub(crate) const CYCLE_WATCH_DEPTH: usize = 1_000;
+
+/// A map or slice of `v`, by address, once [`CYCLE_WATCH_DEPTH`] deep: one that contains
+/// itself (a template can make one with `set`) is encoding/json's cycle error, not endless
+/// recursion (which overflowed the render's stack and aborted the process).
+fn watch(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Option<usize>, String> {
+    if depth < CYCLE_WATCH_DEPTH {
+        return Ok(None);
+    }
+    let (at, ty) = match v {
+        Value::Map(m) => (
+            std::rc::Rc::as_ptr(&m.data) as *const () as usize,
+            m.ty.name,
+        ),
+        Value::List(l) => (
+            std::rc::Rc::as_ptr(&l.items) as *const () as usize,
+            l.ty.name,
+        ),
+        _ => return Ok(None),
+    };
+    if path.contains(&at) {
+        return Err(format!(
+            "json: unsupported value: encountered a cycle via {ty}"
+        ));
+    }
+    path.push(at);
+    Ok(Some(at))
+}
+
+fn to_json_at(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Json, String> {
+    let watched = watch(v, depth, path)?;
+    let r = to_json_value(v, depth, path);
+    if watched.is_some() {
+        path.pop();
+    }
+    r
+}
+
+fn to_json_value(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Json, String> {
     Ok(match v {
         Value::Invalid | Value::Nil => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
@@ -68,7 +111,7 @@ pub fn to_json(v: &Value) -> Result<Json, String> {
                 if let Value::List(kv) = pair
                     && let [Value::String(k), v] = kv.items.as_slice()
                 {
-                    out.push((k.to_string(), to_json(v)?));
+                    out.push((k.to_string(), to_json_at(v, depth + 1, path)?));
                 }
             }
             Json::Obj(out)
@@ -77,7 +120,12 @@ pub fn to_json(v: &Value) -> Result<Json, String> {
             if l.nil {
                 Json::Null
             } else {
-                Json::Arr(l.items.iter().map(to_json).collect::<Result<_, _>>()?)
+                Json::Arr(
+                    l.items
+                        .iter()
+                        .map(|i| to_json_at(i, depth + 1, path))
+                        .collect::<Result<_, _>>()?,
+                )
             }
         }
         Value::Map(m) => {
@@ -87,12 +135,12 @@ pub fn to_json(v: &Value) -> Result<Json, String> {
                 let data = m.data.borrow();
                 let mut out = Vec::with_capacity(data.len());
                 for (k, v) in data.iter() {
-                    out.push((k.clone(), to_json(v)?));
+                    out.push((k.clone(), to_json_at(v, depth + 1, path)?));
                 }
                 Json::Obj(out)
             }
         }
-        Value::Object(o) => to_json(&o.json()?)?,
+        Value::Object(o) => to_json_at(&o.json()?, depth, path)?,
     })
 }
 

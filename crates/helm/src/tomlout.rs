@@ -16,6 +16,9 @@ pub enum TomlError {
     /// A value Helm's encoder takes through reflection in ways Gantry does not follow (bytes,
     /// objects): the function fails as unsupported rather than guess.
     Unsupported(&'static str),
+    /// A map or list that contains itself (a template makes one with `set`): Go's encoder
+    /// recurses until its stack limit ends Helm's process; Gantry fails the call instead.
+    Cycle(&'static str),
 }
 
 const NIL_ELEMENT: &str = "toml: cannot encode array with nil element";
@@ -77,6 +80,8 @@ pub fn to_toml(v: &Value) -> Result<String, TomlError> {
     let mut e = Encoder {
         out: String::new(),
         written: false,
+        depth: 0,
+        path: Vec::new(),
     };
     e.encode(&mut Vec::new(), v)?;
     Ok(e.out)
@@ -86,6 +91,10 @@ struct Encoder {
     out: String,
     // Whether anything was written: a line break is written only after something.
     written: bool,
+    // How many maps and lists deep the encoder is, and those being written past the depth
+    // where they are watched for cycles.
+    depth: usize,
+    path: Vec<usize>,
 }
 
 impl Encoder {
@@ -138,14 +147,17 @@ impl Encoder {
             Value::Float(f) => self.write(&float_text(*f)),
             Value::List(l) => {
                 kind(v)?;
-                self.write("[");
-                for (i, item) in l.items.iter().enumerate() {
-                    self.element(item)?;
-                    if i + 1 != l.items.len() {
-                        self.write(", ");
+                self.within(v, |e| {
+                    e.write("[");
+                    for (i, item) in l.items.iter().enumerate() {
+                        e.element(item)?;
+                        if i + 1 != l.items.len() {
+                            e.write(", ");
+                        }
                     }
-                }
-                self.write("]");
+                    e.write("]");
+                    Ok(())
+                })?;
             }
             Value::Map(_) => self.map(&mut Vec::new(), v, true)?,
             Value::Invalid | Value::Nil => return Err(TomlError::Encode(NIL_ELEMENT)),
@@ -184,7 +196,42 @@ impl Encoder {
         Ok(())
     }
 
+    /// Runs `f` with `v` on the path of maps and lists being written: one already on it
+    /// contains itself.
+    fn within<T>(
+        &mut self,
+        v: &Value,
+        f: impl FnOnce(&mut Self) -> Result<T, TomlError>,
+    ) -> Result<T, TomlError> {
+        let watched = match v.identity() {
+            Some((at, ty)) if self.depth >= crate::json::CYCLE_WATCH_DEPTH => {
+                if self.path.contains(&at) {
+                    return Err(TomlError::Cycle(ty));
+                }
+                self.path.push(at);
+                true
+            }
+            _ => false,
+        };
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        if watched {
+            self.path.pop();
+        }
+        r
+    }
+
     fn map(&mut self, key: &mut Vec<String>, v: &Value, inline: bool) -> Result<(), TomlError> {
+        self.within(v, |e| e.map_entries(key, v, inline))
+    }
+
+    fn map_entries(
+        &mut self,
+        key: &mut Vec<String>,
+        v: &Value,
+        inline: bool,
+    ) -> Result<(), TomlError> {
         let Value::Map(m) = v else {
             return Ok(());
         };

@@ -303,6 +303,15 @@ fn units_less<U: KeyUnit>(ar: &[U], br: &[U]) -> bool {
 /// anything else (a value encoding/json refuses, a NEL or a character go-yaml refuses, bytes,
 /// an object): [`from_json`] of [`to_json`] decides those, errors included.
 fn direct_node(v: &Value) -> Option<Node> {
+    direct_node_at(v, 0)
+}
+
+/// [`direct_node`] at `depth`: past the depth where encoding/json starts watching for a value
+/// that contains itself, the JSON path decides (with its cycle error).
+fn direct_node_at(v: &Value, depth: usize) -> Option<Node> {
+    if depth >= crate::json::CYCLE_WATCH_DEPTH {
+        return None;
+    }
     Some(match v {
         Value::Invalid | Value::Nil => Node::Null,
         Value::Bool(b) => Node::Bool(*b),
@@ -313,13 +322,18 @@ fn direct_node(v: &Value) -> Option<Node> {
         Value::String(s) => Node::Str(plain_text(s)?.to_owned()),
         Value::List(l) if l.ty.name == "#struct" => return None,
         Value::List(l) if l.nil => Node::Null,
-        Value::List(l) => Node::Seq(l.items.iter().map(direct_node).collect::<Option<_>>()?),
+        Value::List(l) => Node::Seq(
+            l.items
+                .iter()
+                .map(|i| direct_node_at(i, depth + 1))
+                .collect::<Option<_>>()?,
+        ),
         Value::Map(m) if m.nil => Node::Null,
         Value::Map(m) => {
             let data = m.data.borrow();
             let mut out = Vec::with_capacity(data.len());
             for (k, v) in data.iter() {
-                out.push((plain_text(k)?.to_owned(), direct_node(v)?));
+                out.push((plain_text(k)?.to_owned(), direct_node_at(v, depth + 1)?));
             }
             // A map's keys are distinct: there is nothing to keep the last of.
             sort_by_less(&mut out, |a, b| key_less(&a.0, &b.0));

@@ -1,7 +1,7 @@
 //! Lists and dicts: Sprig's list.go and dict.go (with their panics as errors), mergo's
 //! `Merge`/`MergeWithOverwrite` as `merge`/`mergeOverwrite` use them, and `deepCopy`.
 
-use gantry_gotmpl::value::{LIST_ANY, LIST_LIST, LIST_STR, MAP_ANY, deep_copy, deep_equal};
+use gantry_gotmpl::value::{LIST_ANY, LIST_LIST, LIST_STR, MAP_ANY, deep_copy_within, deep_equal};
 use gantry_gotmpl::{Entries, GoError, List, Map, Ty, Value};
 
 use super::convert::{empty, strval, to_int};
@@ -9,6 +9,9 @@ use super::{Reg, nil_deref, s};
 
 const A: Ty = Ty::Any;
 const M: Ty = Ty::MapAny;
+
+/// How deep `deepCopy` copies maps and lists inside each other before it gives up.
+const MAX_COPY_DEPTH: usize = 10_000;
 
 /// The elements of a slice argument, or Sprig's error for another kind (`Cannot <what> on
 /// type <kind>`); a nil argument is Go's nil-pointer panic.
@@ -278,7 +281,14 @@ pub(super) fn register(r: &mut Reg<'_>) {
         merge_fn(a, true)
     });
     for name in ["deepCopy", "mustDeepCopy"] {
-        r.add(name, &[A], None, |_, a| Ok(deep_copy(&a[0])));
+        r.add(name, &[A], None, move |_, a| {
+            deep_copy_within(&a[0], MAX_COPY_DEPTH).ok_or_else(|| {
+                GoError::limit(format!(
+                    "{name} of a value nested more than {MAX_COPY_DEPTH} deep \
+                     (one that contains itself?)"
+                ))
+            })
+        });
     }
     r.add("dig", &[], Some(A), |_, a| dig(a));
 

@@ -284,12 +284,14 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Err(TomlError::Encode(e)) => Ok(Value::str(e)),
         Err(TomlError::Panic(e)) => Err(GoError::new(e)),
         Err(TomlError::Unsupported(what)) => Err(toml_unsupported("toToml", what)),
+        Err(TomlError::Cycle(ty)) => Err(toml_cycle("toToml", ty)),
     });
     r.add("mustToToml", &[A], None, |_, a| {
         match tomlout::to_toml(&a[0]) {
             Ok(t) => Ok(Value::string(t)),
             Err(TomlError::Encode(e) | TomlError::Panic(e)) => Err(GoError::new(e)),
             Err(TomlError::Unsupported(what)) => Err(toml_unsupported("mustToToml", what)),
+            Err(TomlError::Cycle(ty)) => Err(toml_cycle("mustToToml", ty)),
         }
     });
     r.unsupported("fromToml", &[S], None);
@@ -325,9 +327,6 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// sigs.k8s.io/yaml's `Unmarshal` error: YAML that does not convert is "error converting YAML to
-/// JSON: ...", JSON that does not decode into the target (a scalar where a map is wanted) is
-/// "error unmarshaling JSON: ..." with no other prefix.
 /// `toToml` of a value Gantry does not encode as Helm's reflection would.
 fn toml_unsupported(name: &str, what: &str) -> GoError {
     GoError::unsupported(format!(
@@ -335,6 +334,17 @@ fn toml_unsupported(name: &str, what: &str) -> GoError {
     ))
 }
 
+/// `toToml` of a value that contains itself, which Helm's encoder recurses into until Go's
+/// stack limit ends the process.
+fn toml_cycle(name: &str, ty: &str) -> GoError {
+    GoError::limit(format!(
+        "{name} of a value that contains itself (a {ty} inside itself) never ends"
+    ))
+}
+
+/// sigs.k8s.io/yaml's `Unmarshal` error: YAML that does not convert is "error converting YAML to
+/// JSON: ...", JSON that does not decode into the target (a scalar where a map is wanted) is
+/// "error unmarshaling JSON: ..." with no other prefix.
 fn sigs_yaml_error(msg: &str) -> String {
     if msg.starts_with("error unmarshaling JSON: ") {
         msg.to_owned()
