@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use gantry_helm::render;
 
 const VALUES: &str = r#"
@@ -40,41 +38,38 @@ const TEMPLATE: &str = r#"
 {{ toToml .Values }}
 "#;
 
+const CHART: &str = "apiVersion: v2\nname: toml\nversion: 1.0.0\n";
+
 #[test]
 fn to_toml_writes_what_helm_writes() {
-    let chart: BTreeMap<String, Vec<u8>> = [
-        ("Chart.yaml", "apiVersion: v2\nname: toml\nversion: 1.0.0\n"),
+    let chart = common::files(&[
+        ("Chart.yaml", CHART),
         ("values.yaml", VALUES),
         ("templates/cm.txt", TEMPLATE),
-    ]
-    .into_iter()
-    .map(|(p, d)| (p.to_owned(), d.as_bytes().to_vec()))
-    .collect();
-    let tmp = tempfile::tempdir().expect("a temporary folder");
-    common::write_chart(tmp.path(), &chart);
-    let want = common::helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
-    let want: BTreeMap<String, String> =
-        serde_json::from_value(want[0]["templates"].clone()).expect("Helm renders it");
+    ]);
+    let want = common::helm_renders(&chart).expect("Helm renders it");
     let got = render(common::request(chart)).expect("Gantry renders it");
     assert_eq!(got.templates, want);
 }
 
+/// `mustToToml` fails with the encoder's error; either function given no value at all fails
+/// with the panic of Go's reflection.
 #[test]
-fn must_to_toml_fails_with_the_encoders_error() {
-    let chart: BTreeMap<String, Vec<u8>> = [
-        ("Chart.yaml", "apiVersion: v2\nname: toml\nversion: 1.0.0\n"),
-        ("values.yaml", "a: [1, null]\n"),
-        ("templates/cm.txt", "x: {{ mustToToml .Values }}\n"),
-    ]
-    .into_iter()
-    .map(|(p, d)| (p.to_owned(), d.as_bytes().to_vec()))
-    .collect();
-    let tmp = tempfile::tempdir().expect("a temporary folder");
-    common::write_chart(tmp.path(), &chart);
-    let want = common::helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
-    let want = want[0]["error"].as_str().expect("Helm fails").to_owned();
-    let got = render(common::request(chart))
-        .expect_err("Gantry fails")
-        .to_string();
-    assert_eq!(got, want);
+fn failing_encodes_fail_as_helms() {
+    for template in [
+        "x: {{ mustToToml .Values }}\n",
+        "x: {{ toToml .Values.missing }}\n",
+        "x: {{ mustToToml nil }}\n",
+    ] {
+        let chart = common::files(&[
+            ("Chart.yaml", CHART),
+            ("values.yaml", "a: [1, null]\n"),
+            ("templates/cm.txt", template),
+        ]);
+        let want = common::helm_renders(&chart).expect_err("Helm fails");
+        let got = render(common::request(chart))
+            .expect_err("Gantry fails")
+            .to_string();
+        assert_eq!(got, want, "{template}");
+    }
 }

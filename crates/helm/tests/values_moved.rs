@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use gantry_helm::render;
 
 fn files() -> Vec<(&'static str, &'static str)> {
@@ -41,15 +39,8 @@ fn files() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn values_shared_between_charts_render_as_helm_does() {
-    let tmp = tempfile::tempdir().expect("a temporary folder");
-    let chart: BTreeMap<String, Vec<u8>> = files()
-        .into_iter()
-        .map(|(p, d)| (p.to_owned(), d.as_bytes().to_vec()))
-        .collect();
-    common::write_chart(tmp.path(), &chart);
-    let want = common::helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
-    let want: BTreeMap<String, String> =
-        serde_json::from_value(want[0]["templates"].clone()).expect("Helm renders it");
+    let chart = common::files(&files());
+    let want = common::helm_renders(&chart).expect("Helm renders it");
     let got = render(common::request(chart)).expect("Gantry renders it");
     assert_eq!(got.templates, want);
 }

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use gantry_helm::render;
 
 #[test]
@@ -27,18 +25,11 @@ fn characters_that_start_no_token_fail_as_go_yaml_says() {
             "e{i}: {{{{ fromYaml \"{text}\" | toJson }}}}\nl{i}: {{{{ fromYamlArray \"{text}\" | toJson }}}}\n"
         ));
     }
-    let chart: BTreeMap<String, Vec<u8>> = [
+    let chart = common::files(&[
         ("Chart.yaml", "apiVersion: v2\nname: errs\nversion: 1.0.0\n"),
         ("templates/cm.yaml", template.as_str()),
-    ]
-    .into_iter()
-    .map(|(p, d)| (p.to_owned(), d.as_bytes().to_vec()))
-    .collect();
-    let tmp = tempfile::tempdir().expect("a temporary folder");
-    common::write_chart(tmp.path(), &chart);
-    let want = common::helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
-    let want: BTreeMap<String, String> =
-        serde_json::from_value(want[0]["templates"].clone()).expect("Helm renders it");
+    ]);
+    let want = common::helm_renders(&chart).expect("Helm renders it");
     let got = render(common::request(chart)).expect("Gantry renders it");
     assert_eq!(got.templates, want);
 }

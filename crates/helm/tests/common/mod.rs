@@ -71,3 +71,15 @@ pub fn request(chart: BTreeMap<String, Vec<u8>>) -> Request {
         ..Request::default()
     }
 }
+
+/// What Helm's own library makes of `chart` (written to a temporary folder) with its default
+/// values: its templates, or its error's message.
+pub fn helm_renders(chart: &BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, String>, String> {
+    let tmp = tempfile::tempdir().expect("a temporary folder");
+    write_chart(tmp.path(), chart);
+    let out = helm_oracle(&[serde_json::json!({"chart": tmp.path(), "values": null})]);
+    match out[0]["error"].as_str() {
+        Some(e) => Err(e.to_owned()),
+        None => Ok(serde_json::from_value(out[0]["templates"].clone()).expect("templates")),
+    }
+}
