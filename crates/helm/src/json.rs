@@ -64,16 +64,8 @@ fn watch(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Option<usize>
     if depth < CYCLE_WATCH_DEPTH {
         return Ok(None);
     }
-    let (at, ty) = match v {
-        Value::Map(m) => (
-            std::rc::Rc::as_ptr(&m.data) as *const () as usize,
-            m.ty.name,
-        ),
-        Value::List(l) => (
-            std::rc::Rc::as_ptr(&l.items) as *const () as usize,
-            l.ty.name,
-        ),
-        _ => return Ok(None),
+    let Some((at, ty)) = v.identity() else {
+        return Ok(None);
     };
     if path.contains(&at) {
         return Err(format!(
