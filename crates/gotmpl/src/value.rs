@@ -569,6 +569,20 @@ impl Value {
 
 /// reflect.DeepEqual: identical types and deeply equal contents.
 pub fn deep_equal(a: &Value, b: &Value) -> bool {
+    deep_equal_seen(a, b, &mut Vec::new())
+}
+
+/// [`deep_equal`], with the pairs of maps and slices already being compared: as DeepEqual
+/// does, a pair met again is taken as equal, so that comparing maps that contain themselves
+/// (a template makes them with `set`) ends, where it recursed until the stack overflowed.
+fn deep_equal_seen(a: &Value, b: &Value, seen: &mut Vec<(usize, usize)>) -> bool {
+    if let (Some((x, _)), Some((y, _))) = (a.identity(), b.identity()) {
+        let pair = (x.min(y), x.max(y));
+        if seen.contains(&pair) {
+            return true;
+        }
+        seen.push(pair);
+    }
     match (a, b) {
         (Value::Invalid | Value::Nil, Value::Invalid | Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -584,7 +598,7 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
                 && x.items
                     .iter()
                     .zip(y.items.iter())
-                    .all(|(p, q)| deep_equal(p, q))
+                    .all(|(p, q)| deep_equal_seen(p, q, seen))
         }
         (Value::Map(x), Value::Map(y)) => {
             if !std::ptr::eq(x.ty, y.ty) || x.nil != y.nil {
@@ -596,7 +610,7 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
             let (p, q) = (x.data.borrow(), y.data.borrow());
             p.len() == q.len()
                 && p.iter().all(|(k, v)| match q.get(k) {
-                    Some(w) => deep_equal(v, w),
+                    Some(w) => deep_equal_seen(v, w, seen),
                     None => false,
                 })
         }

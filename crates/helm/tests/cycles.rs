@@ -1,6 +1,6 @@
 //! A map that contains itself (a template makes one with `set`) never overflows the render's
 //! stack: `toJson`, `toYaml` and `mustToJson` end as Helm v4's own library ends them
-//! (encoding/json's cycle error), and `toToml`, `deepCopy` and `%v`, which recurse in Go until
+//! (encoding/json's cycle error), `deepEqual` and `has` as reflect.DeepEqual does, and `toToml`, `deepCopy` and `%v`, which recurse in Go until
 //! its stack limit ends Helm's process, fail the render with an error.
 
 mod common;
@@ -19,10 +19,12 @@ fn chart(template: &str) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
-fn json_and_yaml_of_a_map_inside_itself_end_as_helms() {
+fn json_yaml_and_equality_of_maps_inside_themselves_end_as_helms() {
     for template in [
         "j: {{ toJson $d }}|{{ toPrettyJson $d }}|{{ toRawJson $d }}\ny: {{ toYaml $d }}",
         "x: {{ mustToJson $d }}",
+        "{{ $b := dict \"a\" 1 }}{{ $_ := set $b \"self\" $b }}\
+         e: {{ deepEqual $d $b }} {{ has $d (list $b) }} {{ deepEqual $d (dict \"a\" 1) }}",
     ] {
         let files = chart(template);
         match common::helm_renders(&files) {
