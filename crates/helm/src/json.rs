@@ -57,29 +57,31 @@ pub fn to_json(v: &Value) -> Result<Json, String> {
 /// How deep encoding/json goes before it watches for a map or slice it is already inside.
 pub(crate) const CYCLE_WATCH_DEPTH: usize = 1_000;
 
-/// A map or slice of `v`, by address, once [`CYCLE_WATCH_DEPTH`] deep: one that contains
-/// itself (a template can make one with `set`) is encoding/json's cycle error, not endless
-/// recursion (which overflowed the render's stack and aborted the process).
-fn watch(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Option<usize>, String> {
+/// Puts `v` on `path`, the maps and slices a walk `depth` deep is inside, once it is
+/// [`CYCLE_WATCH_DEPTH`] deep; `true` when it did (the walk pops it when done with `v`). A map
+/// or slice already on the path contains itself (a template can make one with `set`): `Err`
+/// with Go's name for its type, where the walk recursed until the render's stack overflowed
+/// and the process aborted.
+pub(crate) fn watch(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<bool, &'static str> {
     if depth < CYCLE_WATCH_DEPTH {
-        return Ok(None);
+        return Ok(false);
     }
     let Some((at, ty)) = v.identity() else {
-        return Ok(None);
+        return Ok(false);
     };
     if path.contains(&at) {
-        return Err(format!(
-            "json: unsupported value: encountered a cycle via {ty}"
-        ));
+        return Err(ty);
     }
     path.push(at);
-    Ok(Some(at))
+    Ok(true)
 }
 
 fn to_json_at(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Json, String> {
-    let watched = watch(v, depth, path)?;
+    // encoding/json's cycle error.
+    let watched = watch(v, depth, path)
+        .map_err(|ty| format!("json: unsupported value: encountered a cycle via {ty}"))?;
     let r = to_json_value(v, depth, path);
-    if watched.is_some() {
+    if watched {
         path.pop();
     }
     r

@@ -203,16 +203,8 @@ impl Encoder {
         v: &Value,
         f: impl FnOnce(&mut Self) -> Result<T, TomlError>,
     ) -> Result<T, TomlError> {
-        let watched = match v.identity() {
-            Some((at, ty)) if self.depth >= crate::json::CYCLE_WATCH_DEPTH => {
-                if self.path.contains(&at) {
-                    return Err(TomlError::Cycle(ty));
-                }
-                self.path.push(at);
-                true
-            }
-            _ => false,
-        };
+        let watched =
+            crate::json::watch(v, self.depth, &mut self.path).map_err(TomlError::Cycle)?;
         self.depth += 1;
         let r = f(self);
         self.depth -= 1;
