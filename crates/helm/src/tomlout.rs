@@ -83,7 +83,7 @@ pub fn to_toml(v: &Value) -> Result<String, TomlError> {
         depth: 0,
         path: Vec::new(),
     };
-    e.encode(&mut Vec::new(), v)?;
+    e.encode(&mut Vec::new(), v, kind(v)?)?;
     Ok(e.out)
 }
 
@@ -115,13 +115,13 @@ impl Encoder {
         }
     }
 
-    fn encode(&mut self, key: &mut Vec<String>, v: &Value) -> Result<(), TomlError> {
-        match v {
-            Value::Invalid | Value::Nil => Ok(()),
-            Value::Map(m) if m.nil => Ok(()),
-            Value::Map(_) => self.table(key, v),
-            Value::List(_) if kind(v)? == Kind::TableArray => self.table_array(key, v),
-            _ => self.key_value(key, v, false),
+    /// Writes `v`, which [`kind`] found to be `k`, under `key`.
+    fn encode(&mut self, key: &mut Vec<String>, v: &Value, k: Kind) -> Result<(), TomlError> {
+        match k {
+            Kind::Nil => Ok(()),
+            Kind::Table => self.table(key, v),
+            Kind::TableArray => self.table_array(key, v),
+            Kind::Scalar | Kind::Array => self.key_value(key, v, false),
         }
     }
 
@@ -145,8 +145,9 @@ impl Encoder {
             Value::Bool(b) => self.write(if *b { "true" } else { "false" }),
             Value::Int(i) | Value::Int64(i) => self.write(&i.to_string()),
             Value::Float(f) => self.write(&float_text(*f)),
+            // Its elements were checked (none nil) when its `kind` was found, as every
+            // value's is before it is written.
             Value::List(l) => {
-                kind(v)?;
                 self.within(v, |e| {
                     e.write("[");
                     for (i, item) in l.items.iter().enumerate() {
@@ -233,8 +234,8 @@ impl Encoder {
         let mut sub = Vec::new();
         for (k, val) in data.iter() {
             match kind(val)? {
-                Kind::Table | Kind::TableArray => sub.push((k, val)),
-                _ => direct.push((k, val)),
+                t @ (Kind::Table | Kind::TableArray) => sub.push((k, val, t)),
+                t => direct.push((k, val, t)),
             }
         }
         if inline {
@@ -243,8 +244,8 @@ impl Encoder {
         let trail = !sub.is_empty();
         for (group, trail) in [(direct, trail), (sub, false)] {
             let n = group.len();
-            for (i, (k, val)) in group.into_iter().enumerate() {
-                if kind(val)? == Kind::Nil {
+            for (i, (k, val, t)) in group.into_iter().enumerate() {
+                if t == Kind::Nil {
                     continue;
                 }
                 if inline {
@@ -256,7 +257,7 @@ impl Encoder {
                     }
                 } else {
                     key.push(k.clone());
-                    let r = self.encode(key, val);
+                    let r = self.encode(key, val, t);
                     key.pop();
                     r?;
                 }
