@@ -4,7 +4,7 @@
 
 use crate::GoError;
 use crate::strconv::format_float;
-use crate::value::Value;
+use crate::value::{MAX_NESTING, Value};
 
 /// Go's `strconv.Quote`.
 pub fn quote(s: &str) -> String {
@@ -127,9 +127,6 @@ pub fn sprintln_bytes(args: &[Value]) -> Result<Vec<u8>, GoError> {
     p.putc('\n');
     Ok(p.buf)
 }
-
-/// How deep `%v` prints maps and slices inside each other before it gives up.
-const MAX_PRINT_DEPTH: usize = 10_000;
 
 /// `fmt.Sprint(v)` of one value (what `%v` prints).
 pub fn format_v(v: &Value) -> Result<String, GoError> {
@@ -280,9 +277,9 @@ impl Printer {
     fn print_value(&mut self, v: &Value, verb: char, depth: usize) -> Result<(), GoError> {
         // A map that contains itself (a template makes one with `set`): Go's fmt recurses
         // until its stack limit ends the process; this fails the print instead.
-        if depth > MAX_PRINT_DEPTH {
+        if depth > MAX_NESTING {
             return Err(GoError::limit(format!(
-                "printing a value nested more than {MAX_PRINT_DEPTH} deep (one that contains itself?)"
+                "printing a value nested more than {MAX_NESTING} deep (one that contains itself?)"
             )));
         }
         if depth > 0 {

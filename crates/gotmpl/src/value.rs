@@ -643,6 +643,11 @@ pub fn deep_copy(v: &Value) -> Value {
     deep_copy_within(v, usize::MAX).unwrap_or(Value::Invalid)
 }
 
+/// How many maps and slices inside each other a walk that does not watch for one containing
+/// itself (`%v`, `deepCopy`) goes before it gives up with a limit error: Go's own walks
+/// recurse until its stack limit ends the process.
+pub const MAX_NESTING: usize = 10_000;
+
 /// [`deep_copy`] of maps and slices at most `depth` inside each other; `None` past it. A map
 /// that contains itself (a template makes one with `set`) has no end to copy: Go's
 /// copystructure recurses until its stack limit ends the process, and a copy without a

@@ -1,7 +1,9 @@
 //! Lists and dicts: Sprig's list.go and dict.go (with their panics as errors), mergo's
 //! `Merge`/`MergeWithOverwrite` as `merge`/`mergeOverwrite` use them, and `deepCopy`.
 
-use gantry_gotmpl::value::{LIST_ANY, LIST_LIST, LIST_STR, MAP_ANY, deep_copy_within, deep_equal};
+use gantry_gotmpl::value::{
+    LIST_ANY, LIST_LIST, LIST_STR, MAP_ANY, MAX_NESTING, deep_copy_within, deep_equal,
+};
 use gantry_gotmpl::{Entries, GoError, List, Map, Ty, Value};
 
 use super::convert::{empty, strval, to_int};
@@ -9,9 +11,6 @@ use super::{Reg, nil_deref, s};
 
 const A: Ty = Ty::Any;
 const M: Ty = Ty::MapAny;
-
-/// How deep `deepCopy` copies maps and lists inside each other before it gives up.
-const MAX_COPY_DEPTH: usize = 10_000;
 
 /// The elements of a slice argument, or Sprig's error for another kind (`Cannot <what> on
 /// type <kind>`); a nil argument is Go's nil-pointer panic.
@@ -282,9 +281,9 @@ pub(super) fn register(r: &mut Reg<'_>) {
     });
     for name in ["deepCopy", "mustDeepCopy"] {
         r.add(name, &[A], None, move |_, a| {
-            deep_copy_within(&a[0], MAX_COPY_DEPTH).ok_or_else(|| {
+            deep_copy_within(&a[0], MAX_NESTING).ok_or_else(|| {
                 GoError::limit(format!(
-                    "{name} of a value nested more than {MAX_COPY_DEPTH} deep \
+                    "{name} of a value nested more than {MAX_NESTING} deep \
                      (one that contains itself?)"
                 ))
             })
