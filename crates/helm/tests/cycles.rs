@@ -1,7 +1,8 @@
 //! A map that contains itself (a template makes one with `set`) never overflows the render's
 //! stack: `toJson`, `toYaml` and `mustToJson` end as Helm v4's own library ends them
-//! (encoding/json's cycle error), `deepEqual` and `has` as reflect.DeepEqual does, and `toToml`, `deepCopy` and `%v`, which recurse in Go until
-//! its stack limit ends Helm's process, fail the render with an error.
+//! (encoding/json's cycle error), `deepEqual` and `has` as reflect.DeepEqual does, and
+//! `toToml`, `deepCopy` and `%v`, which recurse in Go until its stack limit ends Helm's
+//! process, fail the render with an error. Every other function given one ends too.
 
 mod common;
 
@@ -65,4 +66,34 @@ fn toml_and_printing_of_a_map_inside_itself_fail() {
             .to_string();
         assert!(err.contains(says), "{template}: {err}");
     }
+}
+
+/// Every function of a render, given a map that contains itself (alone, inside a list, twice,
+/// beside a string or a number), and `.Values` made to contain itself: each render ends, in
+/// output or in an error, and none panics. Go recurses until its stack limit ends Helm's
+/// process for most of these (fmt, mergo, reflect.DeepEqual's callers); a reconciler must go on.
+#[test]
+fn no_function_overflows_on_a_map_inside_itself() {
+    let funcs = gantry_helm::engine::funcs();
+    let mut names: Vec<&str> = funcs.names().into_iter().collect();
+    names.sort_unstable();
+    let setup =
+        r#"{{- $l := list $d }}{{- $_ := set $d "l" $l }}{{- $_ := set .Values "self" .Values }}"#;
+    let mut template = String::new();
+    for name in &names {
+        for args in [
+            "$d", "$l", "$d $d", "\"a\" $d", "$d \"a\"", "$l $d", "1 $d", ".Values",
+        ] {
+            template.clear();
+            template.push_str(setup);
+            template.push_str(&format!("x: {{{{ {name} {args} }}}}"));
+            let files = chart(&template);
+            // Output or an error are both fine; a panic fails the test, an overflow aborts it.
+            if let Err(e) = render(common::request(files)) {
+                let e = e.to_string();
+                assert!(!e.contains("panic"), "{name} {args}: {e}");
+            }
+        }
+    }
+    assert!(names.len() > 150, "{} functions", names.len());
 }
