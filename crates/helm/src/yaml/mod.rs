@@ -8,6 +8,7 @@ use gantry_gotmpl::strconv::{parse_float, parse_int, parse_uint};
 use gantry_gotmpl::{List, Map, Value};
 use granit_parser::{ErrorKind, Event, Options, Parser, ScalarStyle};
 
+mod directives;
 mod fast;
 
 /// A YAML value as go-yaml v2 decodes it into `interface{}`.
@@ -167,6 +168,9 @@ fn refused_escape(raw: &str) -> Option<(usize, &'static str)> {
 
 /// Parses every document of a stream (an empty document is `Null`).
 pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    if let Some(e) = directives::check(text) {
+        return Err(e);
+    }
     match fast::parse(text, limits) {
         Some(docs) => Ok(docs),
         None => parse_events(text, limits),
@@ -201,6 +205,16 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
             } = e.kind()
             {
                 return scanner_error(e.marker().line(), CANNOT_START);
+            }
+            // A `%` line inside a document: go-yaml scans it as a directive all the same, and
+            // fails on one it does not know; granit asks for a `...` first.
+            if e.info().contains("before directive")
+                && let Some(msg) = text
+                    .lines()
+                    .nth(e.marker().line().saturating_sub(1))
+                    .and_then(directives::refused)
+            {
+                return scanner_error(e.marker().line(), msg);
             }
             YamlError::at(e.marker().line(), e.info())
         })?;

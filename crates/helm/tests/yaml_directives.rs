@@ -1,0 +1,83 @@
+//! The `%YAML` and `%TAG` lines before a document, read as go-yaml v2 reads them (Helm's
+//! `fromYaml` and values files): a version other than 1.1, a duplicate, an unknown directive
+//! name or a malformed line fail with go-yaml's words and line, where YAML 1.2 (granit) takes
+//! `%YAML 1.2` and ignores `%FOO`. Each input must render as Helm v4's own library does.
+
+mod common;
+
+use gantry_helm::render;
+
+const INPUTS: &[&str] = &[
+    "%FOO bar\\n---\\na: 1",
+    "%FOO bar baz\\n---\\na: 1",
+    "%foo\\n---\\n1",
+    "%FOO\\n",
+    "%YAML 1.1\\n---\\na: 1",
+    "%YAML 1.2\\n---\\na: 1",
+    "%YAML 2.0\\n---\\na: 1",
+    "# c\\n\\n%YAML 1.2\\n---\\na: 1",
+    "%YAML 1.1\\n%YAML 1.1\\n---\\na: 1",
+    "%YAML 1.1\\na: 1",
+    "%YAML 1.1\\n",
+    "%YAML 1.1",
+    "%YAML 1.1 # c\\n--- \\na: 1",
+    "%YAML 1.1\\n...\\n---\\na: 1",
+    "%YAML 1.1\\n%FOO\\n---\\n",
+    "%YAML 1.2\\n%FOO\\n",
+    "%YAML\\n---\\na: 1",
+    "%YAML 1.1 x\\n---\\na: 1",
+    "%YAML 1.1x\\n---\\n",
+    "%YAML 1x1\\n---\\n",
+    "%YAML 1234567890.1\\n---\\n",
+    "%YAML .1\\n---\\n",
+    "%YAML 1.\\n---\\n",
+    "%\\n---\\n",
+    "%YA-ML 1\\n",
+    "%YAML!\\n",
+    "%TAG ! tag:x,2000:\\n---\\na: 1",
+    "%TAG !x! tag:x,2000:\\n---\\na: !x!y 1",
+    "---\\na: 1\\n...\\n%FOO\\n---\\nb: 2",
+    "a: 1\\n%FOO\\n",
+    "- a\\n%FOO bar\\n",
+    "a: |\\n  x\\n%FOO\\n",
+];
+
+#[test]
+fn directives_read_as_go_yaml_reads_them() {
+    let mut template = String::new();
+    for (i, text) in INPUTS.iter().enumerate() {
+        template.push_str(&format!(
+            "e{i}: {{{{ fromYaml \"{text}\" | toJson }}}}\nl{i}: {{{{ fromYamlArray \"{text}\" | toJson }}}}\n"
+        ));
+    }
+    let chart = common::files(&[
+        ("Chart.yaml", "apiVersion: v2\nname: dirs\nversion: 1.0.0\n"),
+        ("templates/cm.yaml", template.as_str()),
+    ]);
+    let want = common::helm_renders(&chart).expect("Helm renders it");
+    let got = render(common::request(chart)).expect("Gantry renders it");
+    let (want, got) = (
+        &want["dirs/templates/cm.yaml"],
+        &got.templates["dirs/templates/cm.yaml"],
+    );
+    assert_eq!(want.lines().count(), 2 * INPUTS.len());
+    assert_eq!(got.lines().count(), want.lines().count());
+    for (w, g) in want.lines().zip(got.lines()) {
+        assert_eq!(g, w);
+    }
+}
+
+#[test]
+fn a_values_file_of_yaml_1_2_is_refused_as_helm_refuses_it() {
+    let chart = common::files(&[
+        ("Chart.yaml", "apiVersion: v2\nname: dirs\nversion: 1.0.0\n"),
+        ("values.yaml", "%YAML 1.2\n---\na: 1\n"),
+        ("templates/cm.yaml", "a: {{ .Values.a }}\n"),
+    ]);
+    let want = common::helm_renders(&chart).expect_err("Helm refuses it");
+    let got = render(common::request(chart))
+        .expect_err("Gantry refuses it")
+        .to_string();
+    assert!(want.contains("found incompatible YAML document"), "{want}");
+    assert!(got.contains("found incompatible YAML document"), "{got}");
+}
