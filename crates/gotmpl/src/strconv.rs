@@ -150,6 +150,12 @@ pub fn parse_float(s: &str) -> Option<f64> {
         }
         clean.parse::<f64>().ok()?
     };
+    // Past the largest float64 Go's `ParseFloat` gives ±Inf and a range error, which every
+    // caller Helm has takes as no number: go-yaml reads `1e400` as a string, `float64` of it
+    // is 0, and a template's `1e400` is an illegal number.
+    if v.is_infinite() {
+        return None;
+    }
     Some(if neg { -v } else { v })
 }
 
@@ -500,5 +506,9 @@ mod tests {
         assert_eq!(parse_float("1.5e3"), Some(1500.0));
         assert_eq!(parse_float("0x1p-2"), Some(0.25));
         assert_eq!(parse_float("abc"), None);
+        assert_eq!(parse_float("1e400"), None);
+        assert_eq!(parse_float("-0x1p2000"), None);
+        assert_eq!(parse_float("1e-400"), Some(0.0));
+        assert_eq!(parse_float("-inf"), Some(f64::NEG_INFINITY));
     }
 }

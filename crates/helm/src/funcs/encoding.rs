@@ -204,7 +204,12 @@ pub(super) fn register(r: &mut Reg<'_>) {
     r.add("fromJson", &[S], None, |_, a| {
         Ok(match json::unmarshal(s(&a[0])) {
             Ok(Value::Map(m)) => Value::Map(m),
-            Ok(Value::Nil) => Value::Map(Map::new()),
+            // `json.Unmarshal` of `null` into the map sets it to nil (toJson: `null`).
+            Ok(Value::Nil) => {
+                let mut m = Map::new();
+                m.nil = true;
+                Value::Map(m)
+            }
             Ok(other) => {
                 let m = Map::new();
                 m.insert(
@@ -226,7 +231,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
     r.add("fromJsonArray", &[S], None, |_, a| {
         Ok(match json::unmarshal(s(&a[0])) {
             Ok(Value::List(l)) => Value::List(l),
-            Ok(Value::Nil) => Value::List(List::new(Vec::new())),
+            Ok(Value::Nil) => Value::List(List::nil()),
             Ok(other) => Value::List(List::new(vec![Value::string(format!(
                 "json: cannot unmarshal {} into Go value of type []interface {{}}",
                 json_kind(&other)
