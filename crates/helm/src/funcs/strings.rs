@@ -36,15 +36,20 @@ fn go_upper(s: &str) -> String {
 }
 
 fn go_lower(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let mut u = c.to_lowercase();
-            match (u.next(), u.next()) {
-                (Some(x), None) => x,
-                _ => c,
-            }
-        })
-        .collect()
+    s.chars().map(lower1).collect()
+}
+
+/// Go's `unicode.ToLower`: Unicode's one-character mapping. Rust's is the full one, which
+/// differs only for U+0130 (`İ`, to `i` and a combining dot above); Go's is `i`.
+pub(super) fn lower1(c: char) -> char {
+    if c == '\u{130}' {
+        return 'i';
+    }
+    let mut l = c.to_lowercase();
+    match (l.next(), l.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
 }
 
 fn to_title(c: char) -> char {
@@ -94,11 +99,7 @@ fn untitle(s: &str) -> String {
                 c
             } else if next {
                 next = false;
-                let mut l = c.to_lowercase();
-                match (l.next(), l.next()) {
-                    (Some(x), None) => x,
-                    _ => c,
-                }
+                lower1(c)
             } else {
                 c
             }
@@ -112,7 +113,7 @@ fn swapcase(s: &str) -> String {
         .map(|c| {
             if c.is_uppercase() {
                 ws = false;
-                go_lower(&c.to_string()).chars().next().unwrap_or(c)
+                lower1(c)
             } else if c.is_lowercase() {
                 if ws {
                     ws = false;
@@ -672,11 +673,59 @@ fn quote_meta(s: &str) -> String {
 
 /// Go's `Regexp.ReplaceAllString` (`$1`, `${name}` expansion).
 fn replace_all(re: &Regex, s: &str, repl: &str, literal: bool) -> String {
-    if literal {
-        re.replace_all(s, regex::NoExpand(repl)).into_owned()
-    } else {
-        re.replace_all(s, repl).into_owned()
+    if literal || !repl.contains('$') {
+        return re.replace_all(s, regex::NoExpand(repl)).into_owned();
     }
+    re.replace_all(s, |caps: &regex::Captures<'_>| {
+        let mut out = String::new();
+        go_expand(re, caps, repl, &mut out);
+        out
+    })
+    .into_owned()
+}
+
+/// Go's `Regexp.Expand` of `template` for one match, which the regex crate's own expansion
+/// reads otherwise: a name is letters, digits and `_` in Unicode's sense, and one of digits
+/// with a leading zero (`$01`) is a name, not group 1 (no group has it: nothing is written).
+fn go_expand(re: &Regex, caps: &regex::Captures<'_>, template: &str, out: &mut String) {
+    let mut rest = template;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(r) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+            continue;
+        }
+        let brace = rest.starts_with('{');
+        let body = if brace { &rest[1..] } else { rest };
+        let len = body
+            .find(|c: char| !(c.is_alphabetic() || c.is_numeric() || c == '_'))
+            .unwrap_or(body.len());
+        let closed = !brace || body[len..].starts_with('}');
+        if len == 0 || !closed {
+            // Malformed: the `$` is text.
+            out.push('$');
+            continue;
+        }
+        let name = &body[..len];
+        rest = &body[len + usize::from(brace)..];
+        let number = (name.bytes().all(|b| b.is_ascii_digit())
+            && (name.len() == 1 || !name.starts_with('0')))
+        .then(|| name.parse::<usize>().ok().filter(|&n| n < 100_000_000))
+        .flatten();
+        let group = match number {
+            Some(n) => caps.get(n),
+            None => re
+                .capture_names()
+                .position(|n| n == Some(name))
+                .and_then(|i| caps.get(i)),
+        };
+        if let Some(m) = group {
+            out.push_str(m.as_str());
+        }
+    }
+    out.push_str(rest);
 }
 
 struct Url {
@@ -1183,10 +1232,6 @@ fn is_connector(c: char) -> bool {
 
 fn upper1(c: char) -> char {
     go_upper(&c.to_string()).chars().next().unwrap_or(c)
-}
-
-pub(super) fn lower1(c: char) -> char {
-    go_lower(&c.to_string()).chars().next().unwrap_or(c)
 }
 
 /// xstrings v1.5's `ToPascalCase`: words split at spaces, `_` and `-`, each capitalised; a
