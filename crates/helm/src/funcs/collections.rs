@@ -281,6 +281,13 @@ pub(super) fn register(r: &mut Reg<'_>) {
     });
     for name in ["deepCopy", "mustDeepCopy"] {
         r.add(name, &[A], None, move |_, a| {
+            // copystructure asks reflection for the type of nil, which panics (the template
+            // reports it as the call's error).
+            if matches!(a[0], Value::Nil | Value::Invalid) {
+                return Err(GoError::new(
+                    "reflect: call of reflect.Value.Type on zero Value",
+                ));
+            }
             deep_copy_within(&a[0], MAX_NESTING).ok_or_else(|| {
                 GoError::limit(format!(
                     "{name} of a value nested more than {MAX_NESTING} deep \

@@ -170,8 +170,9 @@ impl GoTime {
                 "PM" => out.push_str(if p.hour >= 12 { "PM" } else { "AM" }),
                 "pm" => out.push_str(if p.hour >= 12 { "pm" } else { "am" }),
                 "MST" => {
+                    // A zone with no name (a parsed offset) prints as `-0700` does.
                     if self.zone.is_empty() {
-                        out.push_str(&offset_text(self.offset, false, true, false));
+                        out.push_str(&offset_text(self.offset, false, false, false));
                     } else {
                         out.push_str(&self.zone);
                     }
@@ -321,6 +322,13 @@ fn parse_time(layout: &str, value: &str) -> Result<GoTime, String> {
             gantry_gotmpl::gofmt::quote(layout)
         )
     };
+    // Go checks each field's range as it reads it (the day once all are read).
+    let out_of_range = |what: &str| {
+        format!(
+            "parsing time {}: {what} out of range",
+            gantry_gotmpl::gofmt::quote(value)
+        )
+    };
     let (mut year, mut month, mut day, mut hour, mut min, mut sec, mut nanos) =
         (1i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0u32);
     let mut pm: Option<bool> = None;
@@ -344,18 +352,40 @@ fn parse_time(layout: &str, value: &str) -> Result<GoTime, String> {
         match tok {
             "2006" => year = num(&mut v, 4, 4).ok_or_else(bad)?,
             "06" => year = 1900 + num(&mut v, 2, 2).ok_or_else(bad)?,
-            "01" => month = num(&mut v, 2, 2).ok_or_else(bad)?,
-            "1" => month = num(&mut v, 1, 2).ok_or_else(bad)?,
+            "01" | "1" => {
+                month = num(&mut v, if tok == "01" { 2 } else { 1 }, 2).ok_or_else(bad)?;
+                if !(1..=12).contains(&month) {
+                    return Err(out_of_range("month"));
+                }
+            }
             "02" => day = num(&mut v, 2, 2).ok_or_else(bad)?,
             "2" | "_2" => {
                 v = v.trim_start_matches(' ');
                 day = num(&mut v, 1, 2).ok_or_else(bad)?;
             }
-            "15" => hour = num(&mut v, 1, 2).ok_or_else(bad)?,
-            "03" | "3" => hour = num(&mut v, 1, 2).ok_or_else(bad)?,
-            "04" | "4" => min = num(&mut v, 1, 2).ok_or_else(bad)?,
+            "15" => {
+                hour = num(&mut v, 1, 2).ok_or_else(bad)?;
+                if hour >= 24 {
+                    return Err(out_of_range("hour"));
+                }
+            }
+            "03" | "3" => {
+                hour = num(&mut v, 1, 2).ok_or_else(bad)?;
+                if hour > 12 {
+                    return Err(out_of_range("hour"));
+                }
+            }
+            "04" | "4" => {
+                min = num(&mut v, 1, 2).ok_or_else(bad)?;
+                if min >= 60 {
+                    return Err(out_of_range("minute"));
+                }
+            }
             "05" | "5" => {
                 sec = num(&mut v, 1, 2).ok_or_else(bad)?;
+                if sec >= 60 {
+                    return Err(out_of_range("second"));
+                }
                 // A fraction may follow even when the layout has none.
                 if v.starts_with('.')
                     && v[1..].starts_with(|c: char| c.is_ascii_digit())
@@ -467,11 +497,15 @@ fn parse_time(layout: &str, value: &str) -> Result<GoTime, String> {
             hour += 12;
         }
     }
-    if !(1..=12).contains(&month) {
-        return Err(format!(
-            "parsing time {}: month out of range",
-            gantry_gotmpl::gofmt::quote(value)
-        ));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if day < 1 || day > days_in {
+        return Err(out_of_range("day"));
     }
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset as i64;

@@ -1,0 +1,63 @@
+//! Go's and Sprig's readings that outside checks found Gantry reading otherwise (helper
+//! sessions, 2026-12-05): `fromJson` of `null` (a nil map), a float past float64's range (a
+//! string to go-yaml, 0 to `float64`), `$01` in a replacement (a name, not group 1), `İ`
+//! lowered to `i`, dates out of range (the zero time, or `mustToDate`'s error), a parsed
+//! offset's zone name (`+0200`), and `deepCopy` of nil (reflection's panic as the error).
+//! Each renders as Helm v4's own library (helm-python-sdk) renders it.
+
+mod common;
+
+use gantry_helm::render;
+
+const TEMPLATE: &str = r#"f1: {{ fromJson "null" | toJson }} {{ fromJsonArray "null" | toJson }} {{ fromYaml "null" | toJson }} {{ fromYaml "" | toJson }} {{ fromYamlArray "null" | toJson }} {{ fromYamlArray "" | toJson }}
+f2: {{ fromJson "null" | kindOf }} {{ fromJson "null" | typeOf }} {{ len (fromJson "null") }} {{ fromJson "null" }} {{ fromJsonArray "null" }} {{ empty (fromJson "null") }}
+f3: {{ fromYaml "~" | toJson }} {{ mustFromJson "null" | toJson }} {{ fromJson " null " | toJson }}
+n1: {{ float64 "1e400" }} {{ float64 "-1e400" }} {{ float64 "1e308" }} {{ float64 "1e-400" }} {{ float64 "0x1p-2" }}
+r1: {{ regexReplaceAll "(a)" "a" "$01" | quote }} {{ regexReplaceAll "(a)" "a" "${01}" | quote }} {{ regexReplaceAll "(a)" "a" "$1" | quote }} {{ regexReplaceAll "(?P<x>a)" "a" "$x" | quote }} {{ regexReplaceAll "(a)" "a" "$00" | quote }} {{ regexReplaceAll "(a)" "a" "$0" | quote }} {{ regexReplaceAll "(a)" "a" "$010" | quote }}
+l1: {{ lower "İstanbul" }} {{ snakecase "İstanbul" }} {{ untitle "İstanbul" }} {{ swapcase "İstanbul" }} {{ upper "ß" }} {{ title "ǆa" }} {{ camelcase "İi_x" }} {{ kebabcase "İx" }}
+t1: {{ toDate "2006-01-02" "2023-02-29" }} | {{ toDate "2006-01-02 15:04" "2024-01-10 24:00" }} | {{ toDate "2006-01-02" "2024-02-30" }} | {{ toDate "2006-01-02" "2024-02-29" }} | {{ toDate "15:04:05" "23:59:60" }} | {{ toDate "2006-01-02" "2024-04-31" }} | {{ toDate "2006-01-02" "2024-00-10" }}
+t2: {{ toDate "2006-01-02T15:04:05Z07:00" "2024-02-03T10:00:00+02:00" }} | {{ toDate "2006-01-02T15:04:05Z07:00" "2024-02-03T10:00:00+05:30" }} | {{ toDate "2006-01-02T15:04:05Z07:00" "2024-02-03T10:00:00Z" }} | {{ toDate "2006-01-02T15:04:05-0700" "2024-02-03T10:00:00-0800" }}
+v1: {{ .Values.big }} {{ kindOf .Values.big }} {{ .Values.small }} {{ kindOf .Values.small }} {{ .Values.neg }} {{ kindOf .Values.neg }} {{ .Values.ok }}
+v2: {{ fromYaml "a: 1e400" | toJson }} {{ fromYaml "a: [1e999, -1e999, 1.8e308]" | toJson }}
+"#;
+
+fn chart(template: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    common::files(&[
+        ("Chart.yaml", "apiVersion: v2\nname: qf\nversion: 1.0.0\n"),
+        (
+            "values.yaml",
+            "big: 1e400\nsmall: 1e-400\nneg: -1e400\nok: 1e300\n",
+        ),
+        ("templates/a.yaml", template),
+    ])
+}
+
+#[test]
+fn renders_as_helm_does() {
+    let extra = "y: {{ toYaml (dict \"a\" \"1e400\" \"b\" \"1e300\" \"c\" \"-1e999\") | nindent 2 }}\n\
+                 x: {{ regexReplaceAll \"(?P<x>a)(b)\" \"abab\" \"${x}-$2-$02-$3-$$-$-${x\" | quote }}\n";
+    let files = chart(&format!("{TEMPLATE}{extra}"));
+    let want = common::helm_renders(&files).expect("Helm renders it");
+    let got = render(common::request(files)).expect("Gantry renders it");
+    assert_eq!(got.templates, want);
+}
+
+#[test]
+fn fails_as_helm_does() {
+    for template in [
+        "{{ .Values.missing | deepCopy | toJson }}",
+        "{{ mustDeepCopy nil }}",
+        "{{ mustToDate \"2006-01-02\" \"2024-02-30\" }}",
+        "{{ mustToDate \"2006-01-02 15:04\" \"2024-01-10 24:00\" }}",
+        "{{ mustToDate \"2006-01-02 03:04\" \"2024-01-10 13:00\" }}",
+        "{{ mustToDate \"15:04:05\" \"23:60:00\" }}",
+        "{{ mustToDate \"2006-1-2\" \"2024-13-2\" }}",
+    ] {
+        let files = chart(template);
+        let want = common::helm_renders(&files).expect_err("Helm fails");
+        let got = render(common::request(files))
+            .expect_err("Gantry fails")
+            .to_string();
+        assert_eq!(got, want, "{template}");
+    }
+}
