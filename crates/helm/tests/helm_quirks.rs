@@ -2,14 +2,18 @@
 //! sessions, 2026-12-05): `fromJson` of `null` (a nil map), a float past float64's range (a
 //! string to go-yaml, 0 to `float64`), `$01` in a replacement (a name, not group 1), `İ`
 //! lowered to `i`, dates out of range (the zero time, or `mustToDate`'s error), a parsed
-//! offset's zone name (`+0200`), and `deepCopy` of nil (reflection's panic as the error).
+//! offset's zone name (`+0200`), `deepCopy` of nil (reflection's panic as the error), and
+//! regular expressions' `{` that starts no repetition, octal escapes and `\Q...\E`.
 //! Each renders as Helm v4's own library (helm-python-sdk) renders it.
 
 mod common;
 
 use gantry_helm::render;
 
-const TEMPLATE: &str = r#"f1: {{ fromJson "null" | toJson }} {{ fromJsonArray "null" | toJson }} {{ fromYaml "null" | toJson }} {{ fromYaml "" | toJson }} {{ fromYamlArray "null" | toJson }} {{ fromYamlArray "" | toJson }}
+const TEMPLATE: &str = r#"ra: {{ regexMatch "^a{,2}$" "a{,2}" }} {{ regexFind "x{,3}" "ax{,3}b" }} {{ regexMatch "^a{2}$" "aa" }} {{ regexMatch "^a{2,}$" "aaa" }} {{ regexMatch "^a{1,2}$" "aaa" }} {{ regexMatch "a{" "a{" }} {{ regexMatch "^a{x}$" "a{x}" }} {{ regexMatch "^{}$" "{}" }} {{ regexMatch "^[{]$" "{" }} {{ regexMatch "^a{1,}b{,}$" "ab{,}" }}
+rb: {{ regexMatch "^\\101$" "A" }} {{ regexReplaceAll "\\101" "BAB" "-" }} {{ regexMatch "^[\\101-\\132]+$" "ABZ" }} {{ regexMatch "^\\0101$" "\x081" | quote }} {{ regexMatch "^\\18$" "\x018" }}
+rc: {{ regexFind "\\Qa.b\\E" "xa.by" }} {{ regexMatch "^\\Qa.b$" "a.b$" }} {{ regexMatch "^\\Q(a)\\E+$" "(a))" }} {{ regexReplaceAll "\\Q$\\E" "a$b" "-" }} {{ regexMatch "(?i)\\Qab\\E" "AB" }}
+f1: {{ fromJson "null" | toJson }} {{ fromJsonArray "null" | toJson }} {{ fromYaml "null" | toJson }} {{ fromYaml "" | toJson }} {{ fromYamlArray "null" | toJson }} {{ fromYamlArray "" | toJson }}
 f2: {{ fromJson "null" | kindOf }} {{ fromJson "null" | typeOf }} {{ len (fromJson "null") }} {{ fromJson "null" }} {{ fromJsonArray "null" }} {{ empty (fromJson "null") }}
 f3: {{ fromYaml "~" | toJson }} {{ mustFromJson "null" | toJson }} {{ fromJson " null " | toJson }}
 n1: {{ float64 "1e400" }} {{ float64 "-1e400" }} {{ float64 "1e308" }} {{ float64 "1e-400" }} {{ float64 "0x1p-2" }}

@@ -500,6 +500,33 @@ fn compile_go_regex(pattern: &str) -> Result<Regex, GoError> {
         let c = chars[i];
         if c == '\\' && i + 1 < chars.len() {
             let e = chars[i + 1];
+            // `\Q...\E` outside a class: all literal to the `\E` or the end.
+            if e == 'Q' && !in_class {
+                let rest: String = chars[i + 2..].iter().collect();
+                let (lit, skip) = match rest.find("\\E") {
+                    Some(end) => (&rest[..end], end + 2),
+                    None => (rest.as_str(), rest.len()),
+                };
+                out.push_str(&regex::escape(lit));
+                i += 2 + lit.chars().count() + (skip - lit.len());
+                continue;
+            }
+            // Octal: `\0` and up to two more digits, or a digit 1-7 followed by one.
+            let octal_next = chars.get(i + 2).is_some_and(|d| ('0'..='7').contains(d));
+            if e == '0' || (('1'..='7').contains(&e) && octal_next) {
+                let mut code = e as u32 - '0' as u32;
+                let mut j = i + 2;
+                while j < i + 4 && chars.get(j).is_some_and(|d| ('0'..='7').contains(d)) {
+                    code = code * 8 + (chars[j] as u32 - '0' as u32);
+                    j += 1;
+                }
+                if in_class {
+                    item = next_item(item, true);
+                }
+                out.push_str(&format!("\\x{{{code:x}}}"));
+                i = j;
+                continue;
+            }
             if in_class {
                 item = next_item(
                     item,
@@ -597,6 +624,9 @@ fn compile_go_regex(pattern: &str) -> Result<Regex, GoError> {
             if matches!(c, '[' | '&' | '~') {
                 out.push('\\');
             }
+        } else if c == '{' && !go_repeat(&chars[i..]) {
+            // Not `{n}`, `{n,}` or `{n,m}`: Go reads the brace as a literal.
+            out.push('\\');
         }
         out.push(c);
         i += 1;
@@ -608,6 +638,21 @@ fn compile_go_regex(pattern: &str) -> Result<Regex, GoError> {
             e.to_string().lines().last().unwrap_or("invalid").trim()
         ))
     })
+}
+
+/// Whether `s` (from a `{`) is a repetition as Go's parser reads one: `{n}`, `{n,}` or
+/// `{n,m}`.
+fn go_repeat(s: &[char]) -> bool {
+    let digits = |from: usize| s[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let n = digits(1);
+    if n == 0 {
+        return false;
+    }
+    let mut i = 1 + n;
+    if s.get(i) == Some(&',') {
+        i += 1 + digits(i + 1);
+    }
+    s.get(i) == Some(&'}')
 }
 
 fn must_compile(pattern: &str) -> Result<Regex, GoError> {
