@@ -10,6 +10,7 @@ use granit_parser::{ErrorKind, Event, Options, Parser, ScalarStyle};
 
 mod directives;
 mod fast;
+mod tabs;
 
 /// A YAML value as go-yaml v2 decodes it into `interface{}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,21 +172,30 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
     if let Some(e) = directives::check(text) {
         return Err(e);
     }
-    match fast::parse(text, limits) {
-        Some(docs) => Ok(docs),
-        None => parse_events(text, limits),
+    let docs = match fast::parse(text, limits) {
+        Some(docs) => docs,
+        None => parse_events(text, limits)?,
+    };
+    match tabs::check(text, granit_options(limits)) {
+        Some(e) => Err(e),
+        None => Ok(docs),
     }
 }
 
-/// [`parse_documents`] through the full parser's events: what the fast path must equal.
-fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+/// The full parser's options: go-yaml's reading where granit has a choice.
+fn granit_options(limits: YamlLimits) -> Options {
     let mut opts = Options::default();
     opts.emit_comments = false;
     opts.block_scalar_eof_without_line_feed = true;
     opts.bom_inside_document_as_content = true;
     opts.block_nesting_limit = limits.max_depth;
     opts.flow_nesting_limit = limits.max_depth;
-    let parser = Parser::new_from_str_with_options(text, opts);
+    opts
+}
+
+/// [`parse_documents`] through the full parser's events: what the fast path must equal.
+fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    let parser = Parser::new_from_str_with_options(text, granit_options(limits));
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, YVal> = HashMap::new();
