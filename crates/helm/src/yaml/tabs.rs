@@ -25,8 +25,11 @@ pub(super) fn check(text: &str, opts: granit_parser::Options) -> Option<YamlErro
     // indicator (`-`, or `?` and `:` opening a line), where go-yaml reads a token next and
     // skips no tab. Line numbers count from 1; offsets are bytes.
     let mut tabs = Vec::new();
+    // A tab after a line's leading spaces, which a block scalar's indentation may refuse.
+    let mut after_spaces = false;
     let mut at = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
+        after_spaces |= line.trim_start_matches(' ').starts_with('\t');
         if line.starts_with('\t') {
             tabs.push((i + 1, at, true));
         } else if line.contains('\t') {
@@ -48,6 +51,10 @@ pub(super) fn check(text: &str, opts: granit_parser::Options) -> Option<YamlErro
             }
         }
         at += line.len();
+    }
+    // Tabs only inside lines (a script's, a quoted string's) need no second reading.
+    if tabs.is_empty() && !after_spaces {
+        return None;
     }
     // Each token's byte range and what it is, in order.
     enum Kind {
