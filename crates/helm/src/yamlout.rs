@@ -1,7 +1,9 @@
 //! `toYaml` byte for byte: sigs.k8s.io/yaml marshals through JSON, reads the JSON back with
 //! go-yaml v2 and writes it with go-yaml v2's emitter (a port of libyaml's): keys in go-yaml's
 //! natural order, strings quoted only when they must be, literal blocks for multi-line text,
-//! and long lines folded at 80 columns.
+//! and long lines folded at 80 columns. `toYamlPretty` byte for byte too: go-yaml v3's encoder
+//! (the same emitter, but sequences indented under their key, tabs allowed in literal blocks,
+//! no folding, v3's key order) on the Go values themselves, with no JSON between.
 
 use gantry_gotmpl::Value;
 
@@ -210,14 +212,25 @@ pub fn sort_by_less<T>(v: &mut Vec<T>, less: impl Fn(&T, &T) -> bool) {
 /// go-yaml v2's ordering of string keys (`keyList.Less`): runs of digits compare as numbers,
 /// other characters before letters. The kustomize emitter (gantry-render) orders keys by it too.
 pub fn key_less(a: &str, b: &str) -> bool {
+    key_order(a, b, false)
+}
+
+/// go-yaml v3's ordering of string keys (`toYamlPretty`): v2's, but where the characters before
+/// the first difference end in a digit, a letter sorts before any other character (`1a` before
+/// `1-`), as a number's suffix.
+pub fn key_less_v3(a: &str, b: &str) -> bool {
+    key_order(a, b, true)
+}
+
+fn key_order(a: &str, b: &str, v3: bool) -> bool {
     // ASCII keys (nearly all) compare by bytes, the same units as characters there: collecting
     // each key's characters was most of `toYaml` reading a small map back.
     if a.is_ascii() && b.is_ascii() {
-        return units_less(a.as_bytes(), b.as_bytes());
+        return units_less(a.as_bytes(), b.as_bytes(), v3);
     }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
-    units_less(&ar, &br)
+    units_less(&ar, &br, v3)
 }
 
 /// A unit of a key [`key_less`] compares: a character, or a byte of an ASCII key.
@@ -244,10 +257,13 @@ impl KeyUnit for u8 {
     }
 }
 
-fn units_less<U: KeyUnit>(ar: &[U], br: &[U]) -> bool {
+fn units_less<U: KeyUnit>(ar: &[U], br: &[U], v3: bool) -> bool {
     let mut i = 0;
+    // Whether the last of the equal units before `i` is a digit.
+    let mut digits = false;
     while i < ar.len() && i < br.len() {
         if ar[i] == br[i] {
+            digits = ar[i].digit().is_some();
             i += 1;
             continue;
         }
@@ -257,7 +273,7 @@ fn units_less<U: KeyUnit>(ar: &[U], br: &[U]) -> bool {
             return ar[i] < br[i];
         }
         if al || bl {
-            return bl;
+            return if v3 && digits { al } else { bl };
         }
         let mut an: i64 = 0;
         let mut bn: i64 = 0;
@@ -385,8 +401,82 @@ pub fn marshal(v: &Value) -> Result<String, MarshalError> {
     Ok(marshal_node(&node))
 }
 
+/// Why `toYamlPretty` wrote nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrettyError {
+    /// A value Helm's encoder reflects on in ways Gantry does not follow (structs and other Go
+    /// objects, whose fields it writes in their declared order, and strings that are not
+    /// UTF-8, which it writes as `!!binary`): the call fails rather than guess.
+    Unsupported(&'static str),
+    /// A map or list that contains itself (a template makes one with `set`): go-yaml recurses
+    /// until Go's stack limit ends Helm's process; Gantry fails the call instead. Go's name for
+    /// its type.
+    Cycle(&'static str),
+}
+
+/// `toYamlPretty`: the value as go-yaml v3's encoder writes it with an indent of 2, without its
+/// final newline. v3 encodes the Go value itself, not its JSON: integers stay integers, a
+/// float64 is written as `strconv.FormatFloat(f, 'g', -1)` (`1e+06`, `.inf`), nil is `null`.
+pub fn to_yaml_pretty(v: &Value) -> Result<String, PrettyError> {
+    let node = pretty_node(v, 0, &mut Vec::new())?;
+    let mut out = emit(&node, true);
+    if out.ends_with('\n') {
+        out.pop();
+    }
+    Ok(out)
+}
+
+/// The node go-yaml v3 makes of `v`, `depth` maps and lists deep, inside those on `path`.
+fn pretty_node(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Node, PrettyError> {
+    let watched = crate::json::watch(v, depth, path).map_err(PrettyError::Cycle)?;
+    let r = pretty_node_within(v, depth, path);
+    if watched {
+        path.pop();
+    }
+    r
+}
+
+fn pretty_node_within(v: &Value, depth: usize, path: &mut Vec<usize>) -> Result<Node, PrettyError> {
+    Ok(match v {
+        Value::Invalid | Value::Nil => Node::Null,
+        Value::Bool(b) => Node::Bool(*b),
+        Value::Int(i) | Value::Int64(i) => Node::Int(*i),
+        Value::Float(f) => Node::Float(*f),
+        Value::String(s) => Node::Str(s.to_string()),
+        // A []byte is a slice like any other to v3: a sequence of its bytes as integers.
+        Value::Bytes(b) => Node::Seq(b.iter().map(|&x| Node::Uint(u64::from(x))).collect()),
+        Value::List(l) if l.ty.name == "#struct" => {
+            return Err(PrettyError::Unsupported("structs and objects"));
+        }
+        // A nil slice or map is still a slice or map to v3 (`[]`, `{}`), not JSON's null.
+        Value::List(l) => Node::Seq(
+            l.items
+                .iter()
+                .map(|i| pretty_node(i, depth + 1, path))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Map(m) => {
+            let data = m.data.borrow();
+            let mut out = Vec::with_capacity(data.len());
+            for (k, v) in data.iter() {
+                out.push((k.to_string(), pretty_node(v, depth + 1, path)?));
+            }
+            sort_by_less(&mut out, |a, b| key_less_v3(&a.0, &b.0));
+            Node::Map(out)
+        }
+        Value::BinStr(_) => return Err(PrettyError::Unsupported("strings that are not UTF-8")),
+        Value::Object(_) => return Err(PrettyError::Unsupported("structs and objects")),
+    })
+}
+
 fn marshal_node(n: &Node) -> String {
+    emit(n, false)
+}
+
+/// The YAML text of `n` as go-yaml v2's emitter writes it, or v3's with `v3` (an indent of 2).
+fn emit(n: &Node, v3: bool) -> String {
     let mut e = Emitter {
+        v3,
         out: String::new(),
         column: 0,
         indent: -1,
@@ -426,6 +516,8 @@ struct Analysis {
 }
 
 struct Emitter {
+    /// go-yaml v3's emitter rather than v2's.
+    v3: bool,
     out: String,
     column: usize,
     indent: i32,
@@ -457,7 +549,10 @@ fn is_blank(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
-fn analyze(value: &str) -> Analysis {
+/// The scalar analysis of go-yaml v2 (`toYaml`) or, with `v3`, of v3 (`toYamlPretty`), where
+/// a tab rules out only the plain and single-quoted styles, so text with tabs can be a literal
+/// block.
+fn analyze(value: &str, v3: bool) -> Analysis {
     // Most keys and values `toYaml` writes are a word (`cpu`, `500m`, `app.kubernetes.io/name`):
     // ASCII letters, digits and `_./-`, starting with a letter, digit or `_`. Nothing in one is
     // an indicator, a space, a break or unprintable, so it is plain in every style, as the
@@ -477,11 +572,11 @@ fn analyze(value: &str) -> Analysis {
             block: true,
         };
     }
-    analyze_chars(value)
+    analyze_chars(value, v3)
 }
 
 /// go-yaml's `yaml_emitter_analyze_scalar`, a character at a time.
-fn analyze_chars(value: &str) -> Analysis {
+fn analyze_chars(value: &str, v3: bool) -> Analysis {
     if value.is_empty() {
         return Analysis {
             multiline: false,
@@ -496,6 +591,7 @@ fn analyze_chars(value: &str) -> Analysis {
     let mut flow_ind = false;
     let mut line_breaks = false;
     let mut special = false;
+    let mut tabs = false;
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
         (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
@@ -544,7 +640,9 @@ fn analyze_chars(value: &str) -> Analysis {
                 _ => {}
             }
         }
-        if !is_printable(c) {
+        if v3 && c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
             special = true;
         }
         if c == ' ' {
@@ -597,10 +695,12 @@ fn analyze_chars(value: &str) -> Analysis {
         a.block_plain = false;
         a.single = false;
     }
-    if space_break || special {
+    if space_break || tabs || special {
         a.flow_plain = false;
         a.block_plain = false;
         a.single = false;
+    }
+    if space_break || special {
         a.block = false;
     }
     if line_breaks {
@@ -799,6 +899,12 @@ fn parse_go_timestamp(s: &str) -> bool {
 }
 
 impl Emitter {
+    /// The column past which a scalar folds at a space: v2's 80, and none for v3, whose
+    /// emitter starts with no width (-1, taken as the largest int) and Helm sets none.
+    fn width(&self) -> usize {
+        if self.v3 { usize::MAX } else { BEST_WIDTH }
+    }
+
     fn put(&mut self, c: char) {
         self.out.push(c);
         self.column += 1;
@@ -883,7 +989,9 @@ impl Emitter {
                 if self.flow_level > 0 || items.is_empty() {
                     self.flow_empty("[", "]");
                 } else {
-                    let indentless = self.mapping && !self.indention;
+                    // v2 writes a mapping's sequence at the key's own indentation; v3 (without
+                    // its compact-sequence option, which Helm leaves off) indents it.
+                    let indentless = !self.v3 && self.mapping && !self.indention;
                     self.increase_indent(false, indentless);
                     for item in items {
                         self.write_indent();
@@ -928,7 +1036,7 @@ impl Emitter {
     }
 
     fn scalar(&mut self, value: &str, style: Style) {
-        let a = analyze(value);
+        let a = analyze(value, self.v3);
         let mut style = style;
         if self.simple_key && a.multiline {
             style = Style::Double;
@@ -981,7 +1089,7 @@ impl Emitter {
             let c = chars[i];
             if c == ' ' {
                 let next_space = chars.get(i + 1) == Some(&' ');
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && !next_space {
+                if allow_breaks && !spaces && self.column > self.width() && !next_space {
                     self.write_indent();
                 } else {
                     self.put(c);
@@ -1030,7 +1138,7 @@ impl Emitter {
                 let next_space = chars.get(i + 1) == Some(&' ');
                 if allow_breaks
                     && !spaces
-                    && self.column > BEST_WIDTH
+                    && self.column > self.width()
                     && i > 0
                     && i < n - 1
                     && !next_space
@@ -1111,7 +1219,7 @@ impl Emitter {
                 }
                 spaces = false;
             } else if c == ' ' {
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && i > 0 && i < n - 1 {
+                if allow_breaks && !spaces && self.column > self.width() && i > 0 && i < n - 1 {
                     self.write_indent();
                     if chars.get(i + 1) == Some(&' ') {
                         self.put('\\');
@@ -1184,7 +1292,8 @@ fn resolves_to_str(s: &str) -> bool {
 
 /// Whether a key can be written as a simple key (one line, at most 128 bytes).
 fn simple_key_ok(k: &str) -> bool {
-    let a = analyze(k);
+    // Tabs, where the flavours differ, do not make a scalar span lines.
+    let a = analyze(k, false);
     !a.multiline && k.len() <= 128
 }
 
@@ -1212,11 +1321,13 @@ mod tests {
             let ac: Vec<char> = a.chars().collect();
             for b in &keys {
                 let bc: Vec<char> = b.chars().collect();
-                assert_eq!(
-                    units_less(a.as_bytes(), b.as_bytes()),
-                    units_less(&ac, &bc),
-                    "{a:?} < {b:?}"
-                );
+                for v3 in [false, true] {
+                    assert_eq!(
+                        units_less(a.as_bytes(), b.as_bytes(), v3),
+                        units_less(&ac, &bc, v3),
+                        "{a:?} < {b:?}"
+                    );
+                }
             }
         }
         // go-yaml's order itself: runs of digits by value, other characters before letters,
@@ -1225,6 +1336,10 @@ mod tests {
         assert!(key_less("1", "b") && !key_less("b", "1"));
         assert!(key_less("a", "é") && !key_less("é", "a"));
         assert!(key_less("1", "01") && key_less("01", "0a") && key_less("0a", "1"));
+        // v3's: after a digit, a letter before anything else (Helm's toYamlPretty printed
+        // `1a`, `1b`, `1-`, `1_`); elsewhere as v2.
+        assert!(key_less("1-", "1a") && key_less_v3("1a", "1-") && !key_less_v3("1-", "1a"));
+        assert!(key_less_v3("1b", "1_") && key_less_v3("-a", "aa") && key_less_v3("a-", "ab"));
     }
 
     fn y(src: &str) -> String {
@@ -1245,10 +1360,12 @@ mod tests {
     #[test]
     fn a_word_is_analysed_as_the_character_reader_analyses_it() {
         let alphabet = [
-            "a", "Z", "0", "_", ".", "/", "-", " ", ":", "#", "é", "\n", "'", ",",
+            "a", "Z", "0", "_", ".", "/", "-", " ", ":", "#", "é", "\n", "'", ",", "\t",
         ];
         for s in gantry_tests::up_to(&alphabet, 4) {
-            assert_eq!(analyze(&s), analyze_chars(&s), "{s:?}");
+            for v3 in [false, true] {
+                assert_eq!(analyze(&s, v3), analyze_chars(&s, v3), "{s:?}");
+            }
         }
     }
 
