@@ -1,8 +1,8 @@
 //! A map that contains itself (a template makes one with `set`) never overflows the render's
 //! stack: `toJson`, `toYaml` and `mustToJson` end as Helm v4's own library ends them
 //! (encoding/json's cycle error), `deepEqual` and `has` as reflect.DeepEqual does, and
-//! `toToml`, `deepCopy` and `%v`, which recurse in Go until its stack limit ends Helm's
-//! process, fail the render with an error. Every other function given one ends too.
+//! `toToml`, `toYamlPretty`, `deepCopy` and `%v`, which recurse in Go until its stack limit
+//! ends Helm's process, fail the render with an error. Every other function given one ends too.
 
 mod common;
 
@@ -53,6 +53,10 @@ fn toml_and_printing_of_a_map_inside_itself_fail() {
         (
             "x: {{ mustToToml $d }}",
             "mustToToml of a value that contains itself",
+        ),
+        (
+            "x: {{ toYamlPretty $d }}",
+            "toYamlPretty of a value that contains itself",
         ),
         (
             "x: {{ deepCopy $d | len }}",

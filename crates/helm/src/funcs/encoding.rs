@@ -9,6 +9,7 @@ use super::{Reg, bytes, s};
 use crate::json;
 use crate::tomlout::{self, TomlError};
 use crate::yaml::{YamlLimits, unmarshal_list, unmarshal_map};
+use crate::yamlout::PrettyError;
 
 const A: Ty = Ty::Any;
 const S: Ty = Ty::Str;
@@ -262,7 +263,18 @@ pub(super) fn register(r: &mut Reg<'_>) {
                 })
             })
     });
-    r.unsupported("toYamlPretty", &[A], None);
+    // Helm's `toYamlPretty` swallows go-yaml's errors, and v3 errs only on what Gantry does not
+    // encode (or recurses forever on), so every failure here is Gantry's.
+    r.add(
+        "toYamlPretty",
+        &[A],
+        None,
+        |_, a| match crate::yamlout::to_yaml_pretty(&a[0]) {
+            Ok(t) => Ok(Value::string(t)),
+            Err(PrettyError::Unsupported(what)) => Err(encoder_unsupported("toYamlPretty", what)),
+            Err(PrettyError::Cycle(ty)) => Err(encoder_cycle("toYamlPretty", ty)),
+        },
+    );
     r.add("fromYaml", &[S], None, |_, a| {
         Ok(Value::Map(
             match unmarshal_map(s(&a[0]), YamlLimits::default()) {
@@ -288,15 +300,15 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Ok(t) => Ok(Value::string(t)),
         Err(TomlError::Encode(e)) => Ok(Value::str(e)),
         Err(TomlError::Panic(e)) => Err(GoError::new(e)),
-        Err(TomlError::Unsupported(what)) => Err(toml_unsupported("toToml", what)),
-        Err(TomlError::Cycle(ty)) => Err(toml_cycle("toToml", ty)),
+        Err(TomlError::Unsupported(what)) => Err(encoder_unsupported("toToml", what)),
+        Err(TomlError::Cycle(ty)) => Err(encoder_cycle("toToml", ty)),
     });
     r.add("mustToToml", &[A], None, |_, a| {
         match tomlout::to_toml(&a[0]) {
             Ok(t) => Ok(Value::string(t)),
             Err(TomlError::Encode(e) | TomlError::Panic(e)) => Err(GoError::new(e)),
-            Err(TomlError::Unsupported(what)) => Err(toml_unsupported("mustToToml", what)),
-            Err(TomlError::Cycle(ty)) => Err(toml_cycle("mustToToml", ty)),
+            Err(TomlError::Unsupported(what)) => Err(encoder_unsupported("mustToToml", what)),
+            Err(TomlError::Cycle(ty)) => Err(encoder_cycle("mustToToml", ty)),
         }
     });
     r.unsupported("fromToml", &[S], None);
@@ -332,16 +344,16 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// `toToml` of a value Gantry does not encode as Helm's reflection would.
-fn toml_unsupported(name: &str, what: &str) -> GoError {
+/// `toToml` or `toYamlPretty` of a value Gantry does not encode as Helm's reflection would.
+fn encoder_unsupported(name: &str, what: &str) -> GoError {
     GoError::unsupported(format!(
         "the template function {name} is not supported by Gantry for {what}"
     ))
 }
 
-/// `toToml` of a value that contains itself, which Helm's encoder recurses into until Go's
-/// stack limit ends the process.
-fn toml_cycle(name: &str, ty: &str) -> GoError {
+/// `toToml` or `toYamlPretty` of a value that contains itself, which Helm's encoder recurses
+/// into until Go's stack limit ends the process.
+fn encoder_cycle(name: &str, ty: &str) -> GoError {
     GoError::limit(format!(
         "{name} of a value that contains itself (a {ty} inside itself) never ends"
     ))
