@@ -239,12 +239,40 @@ trait KeyUnit: Copy + PartialOrd {
     fn digit(self) -> Option<i64>;
 }
 
+/// Go's `unicode.IsLetter` (category L) and `unicode.IsDigit` (category Nd), which go-yaml's
+/// key order uses. Rust's `is_alphabetic` holds for more (letter numbers such as `Ⅻ`, some
+/// marks), and other scripts' digits (`٣`) are digits to Go, each worth its code point less
+/// `'0'`'s, as go-yaml subtracts.
+fn go_classes() -> &'static (regex::Regex, regex::Regex) {
+    static C: std::sync::OnceLock<(regex::Regex, regex::Regex)> = std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        (
+            regex::Regex::new(r"^\p{L}$").expect("a valid class"),
+            regex::Regex::new(r"^\p{Nd}$").expect("a valid class"),
+        )
+    })
+}
+
+fn in_class(re: &regex::Regex, c: char) -> bool {
+    let mut b = [0u8; 4];
+    re.is_match(c.encode_utf8(&mut b))
+}
+
 impl KeyUnit for char {
     fn alphabetic(self) -> bool {
-        self.is_alphabetic()
+        if self.is_ascii() {
+            self.is_ascii_alphabetic()
+        } else {
+            in_class(&go_classes().0, self)
+        }
     }
     fn digit(self) -> Option<i64> {
-        self.is_ascii_digit().then(|| self as i64 - '0' as i64)
+        let digit = if self.is_ascii() {
+            self.is_ascii_digit()
+        } else {
+            in_class(&go_classes().1, self)
+        };
+        digit.then(|| self as i64 - '0' as i64)
     }
 }
 
@@ -1335,6 +1363,10 @@ mod tests {
         assert!(key_less("a2", "a10") && !key_less("a10", "a2"));
         assert!(key_less("1", "b") && !key_less("b", "1"));
         assert!(key_less("a", "é") && !key_less("é", "a"));
+        // Go's letters and digits (as Helm printed them): `Ⅻ` is no letter, `٣` a digit worth
+        // its code point less `'0'`'s, a combining mark no letter.
+        assert!(key_less("aⅫ", "a3") && key_less("3a", "٣a") && key_less("a٣", "a0٣"));
+        assert!(key_less("a-", "a\u{301}") && key_less("a\u{301}", "aⅫ"));
         assert!(key_less("1", "01") && key_less("01", "0a") && key_less("0a", "1"));
         // v3's: after a digit, a letter before anything else (Helm's toYamlPretty printed
         // `1a`, `1b`, `1-`, `1_`); elsewhere as v2.

@@ -130,6 +130,12 @@ keys:
   "this key is rather long, and it goes on past the eighty column limit for sure, yes it does, and more than one hundred and twenty-eight bytes": 28
   "é long key with non-ASCII letters, ü ß 日本語, past one hundred and twenty-eight bytes of UTF-8 text, but not of characters": 29
   "k ": 30
+  "3a": 32
+  "٣a": 33
+  "aⅫ": 34
+  "a٣": 35
+  "a0٣": 36
+  "a\u0301": 37
   " k": 31
 lists:
   - [null, "multi\nline", "x\n", {a: "multi\nline\n", "b\nc": [1, {d: "x\ny"}]}]
