@@ -270,6 +270,9 @@ pub fn unmarshal(text: &str) -> Result<Value, String> {
 }
 
 fn go_json_error(e: &serde_json::Error, text: &str) -> String {
+    if let Some(msg) = go_syntax_error(text.as_bytes()) {
+        return msg;
+    }
     if text.trim().is_empty() {
         return "unexpected end of JSON input".into();
     }
@@ -281,6 +284,206 @@ fn go_json_error(e: &serde_json::Error, text: &str) -> String {
             e.column()
         ),
     }
+}
+
+/// encoding/json's syntax error for `text` (its scanner's words, which charts print: ess-helm
+/// shows `fromJson`'s `Error`), or `None` when its syntax is valid.
+fn go_syntax_error(text: &[u8]) -> Option<String> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum In {
+        Object,
+        Array,
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum St {
+        BeginValue,
+        BeginValueOrEmpty,
+        BeginStringOrEmpty,
+        BeginString,
+        EndValue,
+        EndTop,
+        Str,
+        StrEsc,
+        StrEscU(u8),
+        Neg,
+        Int0,
+        Int1,
+        Dot,
+        Dot0,
+        E,
+        ESign,
+        E0,
+        Lit(&'static [u8], u8),
+    }
+    fn quote_char(c: u8) -> String {
+        match c {
+            b'\'' => "'\\''".into(),
+            b'"' => "'\"'".into(),
+            _ => {
+                let q = gantry_gotmpl::gofmt::quote(&char::from(c).to_string());
+                format!("'{}'", &q[1..q.len() - 1])
+            }
+        }
+    }
+    let err = |c: u8, ctx: &str| Some(format!("invalid character {} {ctx}", quote_char(c)));
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let mut stack: Vec<In> = Vec::new();
+    // An object's `true` means its value comes next (after the key's `:`).
+    let mut in_value: Vec<bool> = Vec::new();
+    let mut st = St::BeginValue;
+    let mut i = 0;
+    while i <= text.len() {
+        // The end of the input steps once more as a space would, then must be at the top.
+        let at_end = i == text.len();
+        let c = if at_end { b' ' } else { text[i] };
+        match st {
+            St::BeginValueOrEmpty if c == b']' && !space(c) => {
+                stack.pop();
+                st = St::EndValue;
+            }
+            St::BeginStringOrEmpty if c == b'}' => {
+                stack.pop();
+                in_value.pop();
+                st = St::EndValue;
+            }
+            St::BeginValue | St::BeginValueOrEmpty if space(c) => {}
+            St::BeginStringOrEmpty | St::BeginString if space(c) => {}
+            St::BeginValue | St::BeginValueOrEmpty => match c {
+                b'{' => {
+                    if stack.len() >= 10_000 {
+                        return Some("exceeded max depth".into());
+                    }
+                    stack.push(In::Object);
+                    in_value.push(false);
+                    st = St::BeginStringOrEmpty;
+                }
+                b'[' => {
+                    if stack.len() >= 10_000 {
+                        return Some("exceeded max depth".into());
+                    }
+                    stack.push(In::Array);
+                    st = St::BeginValueOrEmpty;
+                }
+                b'"' => st = St::Str,
+                b'-' => st = St::Neg,
+                b'0' => st = St::Int0,
+                b'1'..=b'9' => st = St::Int1,
+                b't' => st = St::Lit(b"true", 1),
+                b'f' => st = St::Lit(b"false", 1),
+                b'n' => st = St::Lit(b"null", 1),
+                _ => return err(c, "looking for beginning of value"),
+            },
+            St::BeginStringOrEmpty | St::BeginString => {
+                if c != b'"' {
+                    return err(c, "looking for beginning of object key string");
+                }
+                st = St::Str;
+            }
+            St::Str => match c {
+                b'"' => st = St::EndValue,
+                b'\\' => st = St::StrEsc,
+                _ if c < 0x20 => return err(c, "in string literal"),
+                _ => {}
+            },
+            St::StrEsc => match c {
+                b'b' | b'f' | b'n' | b'r' | b't' | b'\\' | b'/' | b'"' => st = St::Str,
+                b'u' => st = St::StrEscU(0),
+                _ => return err(c, "in string escape code"),
+            },
+            St::StrEscU(n) => {
+                if !c.is_ascii_hexdigit() {
+                    return err(c, "in \\u hexadecimal character escape");
+                }
+                st = if n == 3 { St::Str } else { St::StrEscU(n + 1) };
+            }
+            St::Neg => match c {
+                b'0' => st = St::Int0,
+                b'1'..=b'9' => st = St::Int1,
+                _ => return err(c, "in numeric literal"),
+            },
+            St::Int1 | St::Int0 | St::Dot0 | St::E0 if c.is_ascii_digit() && st != St::Int0 => {}
+            St::Int1 | St::Int0 if c == b'.' => st = St::Dot,
+            St::Int1 | St::Int0 | St::Dot0 if matches!(c, b'e' | b'E') => st = St::E,
+            St::Int1 | St::Int0 | St::Dot0 | St::E0 => {
+                st = St::EndValue;
+                continue;
+            }
+            St::Dot => {
+                if !c.is_ascii_digit() {
+                    return err(c, "after decimal point in numeric literal");
+                }
+                st = St::Dot0;
+            }
+            St::E if matches!(c, b'+' | b'-') => st = St::ESign,
+            St::E | St::ESign => {
+                if !c.is_ascii_digit() {
+                    return err(c, "in exponent of numeric literal");
+                }
+                st = St::E0;
+            }
+            St::Lit(word, n) => {
+                if c != word[n as usize] {
+                    let name = std::str::from_utf8(word).unwrap_or("");
+                    return err(
+                        c,
+                        &format!(
+                            "in literal {name} (expecting {})",
+                            quote_char(word[n as usize])
+                        ),
+                    );
+                }
+                st = if n as usize + 1 == word.len() {
+                    St::EndValue
+                } else {
+                    St::Lit(word, n + 1)
+                };
+            }
+            St::EndValue => {
+                let Some(&top) = stack.last() else {
+                    st = St::EndTop;
+                    continue;
+                };
+                if space(c) {
+                } else if top == In::Object && in_value.last() == Some(&false) {
+                    if c != b':' {
+                        return err(c, "after object key");
+                    }
+                    *in_value.last_mut().expect("an object") = true;
+                    st = St::BeginValue;
+                } else if top == In::Object {
+                    match c {
+                        b',' => {
+                            *in_value.last_mut().expect("an object") = false;
+                            st = St::BeginString;
+                        }
+                        b'}' => {
+                            stack.pop();
+                            in_value.pop();
+                        }
+                        _ => return err(c, "after object key:value pair"),
+                    }
+                } else {
+                    match c {
+                        b',' => st = St::BeginValue,
+                        b']' => {
+                            stack.pop();
+                        }
+                        _ => return err(c, "after array element"),
+                    }
+                }
+            }
+            St::EndTop => {
+                if !space(c) {
+                    return err(c, "after top-level value");
+                }
+            }
+        }
+        if at_end {
+            break;
+        }
+        i += 1;
+    }
+    (st != St::EndTop).then(|| "unexpected end of JSON input".to_owned())
 }
 
 /// Converts a parsed JSON document into a Go value.

@@ -3,7 +3,8 @@
 //! string to go-yaml, 0 to `float64`), `$01` in a replacement (a name, not group 1), `İ`
 //! lowered to `i`, dates out of range (the zero time, or `mustToDate`'s error), a parsed
 //! offset's zone name (`+0200`), `deepCopy` of nil (reflection's panic as the error), and
-//! regular expressions' `{` that starts no repetition, octal escapes and `\Q...\E`.
+//! regular expressions' `{` that starts no repetition, octal escapes and `\Q...\E`, and
+//! encoding/json's syntax errors in `fromJson`'s `Error`.
 //! Each renders as Helm v4's own library (helm-python-sdk) renders it.
 
 mod common;
@@ -65,3 +66,55 @@ fn fails_as_helm_does() {
         assert_eq!(got, want, "{template}");
     }
 }
+
+/// `fromJson`'s and `fromJsonArray`'s `Error` for text that is not JSON: encoding/json's
+/// scanner's words (ess-helm prints them), for each state it can fail in.
+#[test]
+fn json_syntax_errors_are_encoding_json_s() {
+    let files = chart(JSON_ERRORS);
+    let want = common::helm_renders(&files).expect("Helm renders it");
+    let got = render(common::request(files)).expect("Gantry renders it");
+    assert_eq!(got.templates, want);
+}
+
+const JSON_ERRORS: &str = r#"j0: {{ fromJson "0755" | toJson }} {{ fromJsonArray "0755" | toJson }}
+j1: {{ fromJson "tru" | toJson }} {{ fromJsonArray "tru" | toJson }}
+j2: {{ fromJson "{" | toJson }} {{ fromJsonArray "{" | toJson }}
+j3: {{ fromJson "[1,]" | toJson }} {{ fromJsonArray "[1,]" | toJson }}
+j4: {{ fromJson "{\"a\" 1}" | toJson }} {{ fromJsonArray "{\"a\" 1}" | toJson }}
+j5: {{ fromJson "{\"a\":1,}" | toJson }} {{ fromJsonArray "{\"a\":1,}" | toJson }}
+j6: {{ fromJson "[1 2]" | toJson }} {{ fromJsonArray "[1 2]" | toJson }}
+j7: {{ fromJson "\"a\\x\"" | toJson }} {{ fromJsonArray "\"a\\x\"" | toJson }}
+j8: {{ fromJson "\"\\u12g4\"" | toJson }} {{ fromJsonArray "\"\\u12g4\"" | toJson }}
+j9: {{ fromJson "-" | toJson }} {{ fromJsonArray "-" | toJson }}
+j10: {{ fromJson "-a" | toJson }} {{ fromJsonArray "-a" | toJson }}
+j11: {{ fromJson "1." | toJson }} {{ fromJsonArray "1." | toJson }}
+j12: {{ fromJson "1.e5" | toJson }} {{ fromJsonArray "1.e5" | toJson }}
+j13: {{ fromJson "1e" | toJson }} {{ fromJsonArray "1e" | toJson }}
+j14: {{ fromJson "1e+" | toJson }} {{ fromJsonArray "1e+" | toJson }}
+j15: {{ fromJson "nul" | toJson }} {{ fromJsonArray "nul" | toJson }}
+j16: {{ fromJson "fals" | toJson }} {{ fromJsonArray "fals" | toJson }}
+j17: {{ fromJson "{1:2}" | toJson }} {{ fromJsonArray "{1:2}" | toJson }}
+j18: {{ fromJson "'a'" | toJson }} {{ fromJsonArray "'a'" | toJson }}
+j19: {{ fromJson "\"a\"b" | toJson }} {{ fromJsonArray "\"a\"b" | toJson }}
+j20: {{ fromJson "{\"a\":1}x" | toJson }} {{ fromJsonArray "{\"a\":1}x" | toJson }}
+j21: {{ fromJson "[" | toJson }} {{ fromJsonArray "[" | toJson }}
+j22: {{ fromJson "  " | toJson }} {{ fromJsonArray "  " | toJson }}
+j23: {{ fromJson "01" | toJson }} {{ fromJsonArray "01" | toJson }}
+j24: {{ fromJson "1 2" | toJson }} {{ fromJsonArray "1 2" | toJson }}
+j25: {{ fromJson "\"\t\"" | toJson }} {{ fromJsonArray "\"\t\"" | toJson }}
+j26: {{ fromJson "[1,2]]" | toJson }} {{ fromJsonArray "[1,2]]" | toJson }}
+j27: {{ fromJson "{\"a\":[1}" | toJson }} {{ fromJsonArray "{\"a\":[1}" | toJson }}
+j28: {{ fromJson "é" | toJson }} {{ fromJsonArray "é" | toJson }}
+j29: {{ fromJson "{\"a\":{\"b\":[true,false,null]}} " | toJson }} {{ fromJsonArray "{\"a\":{\"b\":[true,false,null]}} " | toJson }}
+j30: {{ fromJson "\u0001" | toJson }} {{ fromJsonArray "\u0001" | toJson }}
+j31: {{ fromJson "[-]" | toJson }} {{ fromJsonArray "[-]" | toJson }}
+j32: {{ fromJson "[0.5e-3]" | toJson }} {{ fromJsonArray "[0.5e-3]" | toJson }}
+j33: {{ fromJson "{\"a\"}" | toJson }} {{ fromJsonArray "{\"a\"}" | toJson }}
+j34: {{ fromJson "}" | toJson }} {{ fromJsonArray "}" | toJson }}
+j35: {{ fromJson "]" | toJson }} {{ fromJsonArray "]" | toJson }}
+j36: {{ fromJson "," | toJson }} {{ fromJsonArray "," | toJson }}
+j37: {{ fromJson "[\"a\",]" | toJson }} {{ fromJsonArray "[\"a\",]" | toJson }}
+j38: {{ fromJson "nulls" | toJson }} {{ fromJsonArray "nulls" | toJson }}
+j39: {{ fromJson "truex" | toJson }} {{ fromJsonArray "truex" | toJson }}
+"#;
