@@ -511,7 +511,7 @@ impl Runtime<'_> {
             name,
             tree: &tpl.tree,
             strings: &tpl.strings,
-            vars: vec![("$", data.clone())],
+            vars: vec![("$", data.clone(), false)],
             node: Cur::None,
             depth: 0,
             dot_iface: false,
@@ -645,7 +645,9 @@ struct State<'t, 'r, 'a> {
     name: &'t str,
     tree: &'t Tree,
     strings: &'t [Str],
-    vars: Vec<(&'t str, Value)>,
+    // Each variable, and whether it holds its value in an interface (a `range` element of a
+    // `[]interface{}` or a map of them), which changes the type Go names in errors.
+    vars: Vec<(&'t str, Value, bool)>,
     node: Cur<'t>,
     depth: usize,
     /// Whether dot is held in an interface (a range element of a `[]interface{}` or a map of
@@ -694,28 +696,31 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
     }
 
     fn push(&mut self, name: &'t str, v: Value) {
-        self.vars.push((name, v));
+        self.vars.push((name, v, false));
     }
 
-    fn set_var(&mut self, name: &str, v: Value) -> R<()> {
+    fn set_var(&mut self, name: &str, v: Value, iface: bool) -> R<()> {
         for slot in self.vars.iter_mut().rev() {
             if slot.0 == name {
                 slot.1 = v;
+                slot.2 = iface;
                 return Ok(());
             }
         }
         Err(self.err(format!("undefined variable: {name}")).into())
     }
 
-    fn set_top_var(&mut self, n: usize, v: Value) {
+    fn set_top_var(&mut self, n: usize, v: Value, iface: bool) {
         let len = self.vars.len();
         self.vars[len - n].1 = v;
+        self.vars[len - n].2 = iface;
     }
 
-    fn var_value(&self, name: &str) -> R<Value> {
+    /// A variable's value, and whether it is held in an interface.
+    fn var_value(&self, name: &str) -> R<(Value, bool)> {
         for slot in self.vars.iter().rev() {
             if slot.0 == name {
-                return Ok(slot.1.clone());
+                return Ok((slot.1.clone(), slot.2));
             }
         }
         Err(self.err(format!("undefined variable: {name}")).into())
@@ -829,19 +834,19 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         if !decl.is_empty() {
             if r.pipe.is_assign {
                 if decl.len() > 1 {
-                    self.set_var(&decl[0].ident[0], index.clone())?;
+                    self.set_var(&decl[0].ident[0], index.clone(), false)?;
                 } else {
-                    self.set_var(&decl[0].ident[0], elem.clone())?;
+                    self.set_var(&decl[0].ident[0], elem.clone(), elem_iface)?;
                 }
             } else {
-                self.set_top_var(1, elem.clone());
+                self.set_top_var(1, elem.clone(), elem_iface);
             }
         }
         if decl.len() > 1 {
             if r.pipe.is_assign {
-                self.set_var(&decl[1].ident[0], elem.clone())?;
+                self.set_var(&decl[1].ident[0], elem.clone(), elem_iface)?;
             } else {
-                self.set_top_var(2, index);
+                self.set_top_var(2, index, false);
             }
         }
         let saved = std::mem::replace(&mut self.dot_iface, elem_iface);
@@ -972,7 +977,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             name: &t.name,
             tree: &tpl.tree,
             strings: &tpl.strings,
-            vars: vec![("$", new_dot.clone())],
+            vars: vec![("$", new_dot.clone(), false)],
             node: Cur::None,
             depth: self.depth + 1,
             dot_iface: false,
@@ -996,7 +1001,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         let value = value.unwrap_or(Value::Invalid);
         for var in &pipe.decl {
             if pipe.is_assign {
-                self.set_var(&var.ident[0], value.clone())?;
+                self.set_var(&var.ident[0], value.clone(), false)?;
             } else {
                 self.push(&var.ident[0], value.clone());
             }
@@ -1106,12 +1111,12 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
         fin: Option<Value>,
     ) -> R<Value> {
         self.at(Cur::Var(v));
-        let value = self.var_value(&v.ident[0])?;
+        let (value, iface) = self.var_value(&v.ident[0])?;
         if v.ident.len() == 1 {
             self.not_a_function(args, &fin)?;
             return Ok(value);
         }
-        self.eval_field_chain(dot, value, Cur::Var(v), &v.ident[1..], args, fin, false)
+        self.eval_field_chain(dot, value, Cur::Var(v), &v.ident[1..], args, fin, iface)
     }
 
     #[allow(clippy::too_many_arguments)]

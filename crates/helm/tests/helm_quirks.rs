@@ -118,3 +118,31 @@ j37: {{ fromJson "[\"a\",]" | toJson }} {{ fromJsonArray "[\"a\",]" | toJson }}
 j38: {{ fromJson "nulls" | toJson }} {{ fromJsonArray "nulls" | toJson }}
 j39: {{ fromJson "truex" | toJson }} {{ fromJsonArray "truex" | toJson }}
 "#;
+
+/// A field of a `range` variable whose element is held in an interface (a `[]interface{}`'s, a
+/// `map[string]interface{}`'s) names `interface {}` in Go's error, as for dot (groundhog2k's
+/// charts, when an `extra*` list holds a string); a variable declared from it holds the
+/// value itself.
+#[test]
+fn range_variables_name_their_static_type() {
+    for template in [
+        "{{ range $c := .Values.l }}{{ $c.name }}{{ end }}",
+        "{{ range $k, $v := .Values.m }}{{ $v.x }}{{ end }}",
+        "{{ range $c := .Values.ll }}{{ $c.x }}{{ end }}",
+        "{{ $c := \"\" }}{{ range $c = .Values.l }}{{ $c.x }}{{ end }}",
+        "{{ range $c := list \"a\" }}{{ $c.x }}{{ end }}",
+        "{{ range $c := .Values.l }}{{ $d := $c }}{{ $d.x }}{{ end }}",
+        "{{ range $k, $v := .Values.m }}{{ $k.x }}{{ end }}",
+    ] {
+        let files = common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: rv\nversion: 1.0.0\n"),
+            ("values.yaml", "l: [\"a\"]\nm: {a: true}\nll: [[1]]\n"),
+            ("templates/a.yaml", template),
+        ]);
+        let want = common::helm_renders(&files).expect_err("Helm fails");
+        let got = render(common::request(files))
+            .expect_err("Gantry fails")
+            .to_string();
+        assert_eq!(got, want, "{template}");
+    }
+}
