@@ -337,7 +337,7 @@ fn go_syntax_error(text: &[u8]) -> Option<String> {
         let at_end = i == text.len();
         let c = if at_end { b' ' } else { text[i] };
         match st {
-            St::BeginValueOrEmpty if c == b']' && !space(c) => {
+            St::BeginValueOrEmpty if c == b']' => {
                 stack.pop();
                 st = St::EndValue;
             }
@@ -444,6 +444,7 @@ fn go_syntax_error(text: &[u8]) -> Option<String> {
                     continue;
                 };
                 if space(c) {
+                    // Blank space between a value and what follows it.
                 } else if top == In::Object && in_value.last() == Some(&false) {
                     if c != b':' {
                         return err(c, "after object key");

@@ -44,23 +44,7 @@ const INPUTS: &[&str] = &[
 
 #[test]
 fn directives_read_as_go_yaml_reads_them() {
-    let mut template = String::new();
-    for (i, text) in INPUTS.iter().enumerate() {
-        template.push_str(&format!(
-            "e{i}: {{{{ fromYaml \"{text}\" | toJson }}}}\nl{i}: {{{{ fromYamlArray \"{text}\" | toJson }}}}\n"
-        ));
-    }
-    let chart = common::files(&[
-        ("Chart.yaml", "apiVersion: v2\nname: dirs\nversion: 1.0.0\n"),
-        ("templates/cm.yaml", template.as_str()),
-    ]);
-    let want = common::helm_renders(&chart).expect("Helm renders it");
-    let got = render(common::request(chart)).expect("Gantry renders it");
-    let (want, got) = (
-        &want["dirs/templates/cm.yaml"],
-        &got.templates["dirs/templates/cm.yaml"],
-    );
-    assert_eq!(want.lines().count(), 2 * INPUTS.len());
+    let (want, got) = common::from_yaml_both(INPUTS);
     assert_eq!(got.lines().count(), want.lines().count());
     for (w, g) in want.lines().zip(got.lines()) {
         assert_eq!(g, w);

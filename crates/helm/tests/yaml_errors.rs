@@ -5,8 +5,6 @@
 
 mod common;
 
-use gantry_helm::render;
-
 #[test]
 fn characters_that_start_no_token_fail_as_go_yaml_says() {
     let inputs = [
@@ -19,17 +17,6 @@ fn characters_that_start_no_token_fail_as_go_yaml_says() {
         "- a\\n- @",
         "a: b@c",
     ];
-    let mut template = String::new();
-    for (i, text) in inputs.iter().enumerate() {
-        template.push_str(&format!(
-            "e{i}: {{{{ fromYaml \"{text}\" | toJson }}}}\nl{i}: {{{{ fromYamlArray \"{text}\" | toJson }}}}\n"
-        ));
-    }
-    let chart = common::files(&[
-        ("Chart.yaml", "apiVersion: v2\nname: errs\nversion: 1.0.0\n"),
-        ("templates/cm.yaml", template.as_str()),
-    ]);
-    let want = common::helm_renders(&chart).expect("Helm renders it");
-    let got = render(common::request(chart)).expect("Gantry renders it");
-    assert_eq!(got.templates, want);
+    let (want, got) = common::from_yaml_both(&inputs);
+    assert_eq!(got, want);
 }

@@ -59,29 +59,9 @@ const BOTH_FAIL: &[&str] = &[
     r#"a:\n  b: 1\n  \tc: 2"#,
 ];
 
-fn lines(inputs: &[&str]) -> (String, String) {
-    let mut template = String::new();
-    for (i, text) in inputs.iter().enumerate() {
-        template.push_str(&format!(
-            "e{i}: {{{{ fromYaml \"{text}\" | toJson }}}} {{{{ fromYamlArray \"{text}\" | toJson }}}}\n"
-        ));
-    }
-    let chart = common::files(&[
-        ("Chart.yaml", "apiVersion: v2\nname: tabs\nversion: 1.0.0\n"),
-        ("templates/cm.yaml", template.as_str()),
-    ]);
-    let want = common::helm_renders(&chart).expect("Helm renders it");
-    let got = render(common::request(chart)).expect("Gantry renders it");
-    (
-        want["tabs/templates/cm.yaml"].clone(),
-        got.templates["tabs/templates/cm.yaml"].clone(),
-    )
-}
-
 #[test]
 fn tabs_read_as_go_yaml_reads_them() {
-    let (want, got) = lines(SAME);
-    assert_eq!(want.lines().count(), SAME.len());
+    let (want, got) = common::from_yaml_both(SAME);
     for (w, g) in want.lines().zip(got.lines()) {
         assert_eq!(g, w);
     }
@@ -89,12 +69,11 @@ fn tabs_read_as_go_yaml_reads_them() {
 
 #[test]
 fn tabs_both_refuse_are_refused() {
-    let (want, got) = lines(BOTH_FAIL);
-    assert_eq!(want.lines().count(), BOTH_FAIL.len());
+    let (want, got) = common::from_yaml_both(BOTH_FAIL);
     for (w, g) in want.lines().zip(got.lines()) {
-        assert!(w.contains("\"Error\""), "{w}");
+        assert!(w.contains("error converting YAML to JSON: yaml:"), "{w}");
         assert!(
-            g.contains("\"Error\":\"error converting YAML to JSON: yaml: line"),
+            g.contains("error converting YAML to JSON: yaml: line"),
             "{g}"
         );
     }

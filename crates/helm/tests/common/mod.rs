@@ -83,3 +83,31 @@ pub fn helm_renders(chart: &BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String
         None => Ok(serde_json::from_value(out[0]["templates"].clone()).expect("templates")),
     }
 }
+
+/// Renders `fromYaml` and `fromYamlArray` of each input (the text of a Go string literal) as
+/// two lines (`e{i}:` and `l{i}:`) with Gantry and with Helm v4's own library: (Helm's text,
+/// Gantry's), one line each per input and function.
+#[allow(dead_code)]
+pub fn from_yaml_both(inputs: &[&str]) -> (String, String) {
+    let mut template = String::new();
+    for (i, text) in inputs.iter().enumerate() {
+        template.push_str(&format!(
+            "e{i}: {{{{ fromYaml \"{text}\" | toJson }}}}\nl{i}: {{{{ fromYamlArray \"{text}\" | toJson }}}}\n"
+        ));
+    }
+    let chart = files(&[
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: yamls\nversion: 1.0.0\n",
+        ),
+        ("templates/cm.yaml", template.as_str()),
+    ]);
+    let want = helm_renders(&chart).expect("Helm renders it");
+    let got = gantry_helm::render(request(chart)).expect("Gantry renders it");
+    let (want, got) = (
+        &want["yamls/templates/cm.yaml"],
+        &got.templates["yamls/templates/cm.yaml"],
+    );
+    assert_eq!(want.lines().count(), 2 * inputs.len());
+    (want.clone(), got.clone())
+}
