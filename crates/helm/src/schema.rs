@@ -16,11 +16,17 @@ pub type Compiled = Result<jsonschema::Validator, String>;
 pub fn compile(schema: &[u8]) -> Compiled {
     let schema: serde_json::Value =
         serde_json::from_slice(schema).map_err(|e| format!("invalid values.schema.json: {e}\n"))?;
-    jsonschema::validator_for(&schema).map_err(|e| {
-        format!(
-            "unable to compile values.schema.json (Gantry resolves no remote references): {e}\n"
-        )
-    })
+    // Helm's validator (santhosh-tekuri/jsonschema) compiles `pattern`s with Go's RE2: POSIX
+    // classes such as `[[:alpha:]]`, and no lookaround or backreference. The regex crate reads
+    // them so; fancy-regex (the default) refused the first and took the others.
+    jsonschema::options()
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(&schema)
+        .map_err(|e| {
+            format!(
+                "unable to compile values.schema.json (Gantry resolves no remote references): {e}\n"
+            )
+        })
 }
 
 /// Finds a schema already compiled, by its text.

@@ -146,3 +146,28 @@ fn range_variables_name_their_static_type() {
         assert_eq!(got, want, "{template}");
     }
 }
+
+/// A schema `pattern` Go's RE2 cannot compile (a lookbehind, a lookahead) makes the schema
+/// invalid in Helm; the default engine of the jsonschema crate took it and rendered.
+#[test]
+fn schema_patterns_beyond_re2_are_refused() {
+    for pattern in [r"(?<=a)b", r"^[a-z]{2,}(?=x)"] {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"a": {"type": "string", "pattern": pattern}}
+        })
+        .to_string();
+        let files = common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: s\nversion: 1.0.0\n"),
+            ("values.yaml", "a: abx\n"),
+            ("values.schema.json", schema.as_str()),
+            ("templates/a.yaml", "a: {{ .Values.a }}\n"),
+        ]);
+        let want = common::helm_renders(&files).expect_err("Helm refuses the schema");
+        assert!(want.contains("is not valid regex"), "{want}");
+        let got = render(common::request(files))
+            .expect_err("Gantry refuses the schema")
+            .to_string();
+        assert!(got.contains("is not a \"regex\""), "{got}");
+    }
+}
