@@ -9,8 +9,6 @@
 
 mod common;
 
-use gantry_helm::render;
-
 const TEMPLATE: &str = r#"ra: {{ regexMatch "^a{,2}$" "a{,2}" }} {{ regexFind "x{,3}" "ax{,3}b" }} {{ regexMatch "^a{2}$" "aa" }} {{ regexMatch "^a{2,}$" "aaa" }} {{ regexMatch "^a{1,2}$" "aaa" }} {{ regexMatch "a{" "a{" }} {{ regexMatch "^a{x}$" "a{x}" }} {{ regexMatch "^{}$" "{}" }} {{ regexMatch "^[{]$" "{" }} {{ regexMatch "^a{1,}b{,}$" "ab{,}" }}
 rb: {{ regexMatch "^\\101$" "A" }} {{ regexReplaceAll "\\101" "BAB" "-" }} {{ regexMatch "^[\\101-\\132]+$" "ABZ" }} {{ regexMatch "^\\0101$" "\x081" | quote }} {{ regexMatch "^\\18$" "\x018" }}
 rc: {{ regexFind "\\Qa.b\\E" "xa.by" }} {{ regexMatch "^\\Qa.b$" "a.b$" }} {{ regexMatch "^\\Q(a)\\E+$" "(a))" }} {{ regexReplaceAll "\\Q$\\E" "a$b" "-" }} {{ regexMatch "(?i)\\Qab\\E" "AB" }}
@@ -42,9 +40,8 @@ fn renders_as_helm_does() {
     let extra = "y: {{ toYaml (dict \"a\" \"1e400\" \"b\" \"1e300\" \"c\" \"-1e999\") | nindent 2 }}\n\
                  x: {{ regexReplaceAll \"(?P<x>a)(b)\" \"abab\" \"${x}-$2-$02-$3-$$-$-${x\" | quote }}\n";
     let files = chart(&format!("{TEMPLATE}{extra}"));
-    let want = common::helm_renders(&files).expect("Helm renders it");
-    let got = render(common::request(files)).expect("Gantry renders it");
-    assert_eq!(got.templates, want);
+    let (want, got) = common::both_render(files);
+    assert_eq!(got, want);
 }
 
 #[test]
@@ -59,10 +56,7 @@ fn fails_as_helm_does() {
         "{{ mustToDate \"2006-1-2\" \"2024-13-2\" }}",
     ] {
         let files = chart(template);
-        let want = common::helm_renders(&files).expect_err("Helm fails");
-        let got = render(common::request(files))
-            .expect_err("Gantry fails")
-            .to_string();
+        let (want, got) = common::both_fail(files);
         assert_eq!(got, want, "{template}");
     }
 }
@@ -72,9 +66,8 @@ fn fails_as_helm_does() {
 #[test]
 fn json_syntax_errors_are_encoding_json_s() {
     let files = chart(JSON_ERRORS);
-    let want = common::helm_renders(&files).expect("Helm renders it");
-    let got = render(common::request(files)).expect("Gantry renders it");
-    assert_eq!(got.templates, want);
+    let (want, got) = common::both_render(files);
+    assert_eq!(got, want);
 }
 
 const JSON_ERRORS: &str = r#"j0: {{ fromJson "0755" | toJson }} {{ fromJsonArray "0755" | toJson }}
@@ -139,10 +132,7 @@ fn range_variables_name_their_static_type() {
             ("values.yaml", "l: [\"a\"]\nm: {a: true}\nll: [[1]]\n"),
             ("templates/a.yaml", template),
         ]);
-        let want = common::helm_renders(&files).expect_err("Helm fails");
-        let got = render(common::request(files))
-            .expect_err("Gantry fails")
-            .to_string();
+        let (want, got) = common::both_fail(files);
         assert_eq!(got, want, "{template}");
     }
 }
@@ -163,11 +153,8 @@ fn schema_patterns_beyond_re2_are_refused() {
             ("values.schema.json", schema.as_str()),
             ("templates/a.yaml", "a: {{ .Values.a }}\n"),
         ]);
-        let want = common::helm_renders(&files).expect_err("Helm refuses the schema");
+        let (want, got) = common::both_fail(files);
         assert!(want.contains("is not valid regex"), "{want}");
-        let got = render(common::request(files))
-            .expect_err("Gantry refuses the schema")
-            .to_string();
         assert!(got.contains("is not a \"regex\""), "{got}");
     }
 }

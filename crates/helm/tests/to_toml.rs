@@ -5,8 +5,6 @@
 
 mod common;
 
-use gantry_helm::render;
-
 const VALUES: &str = r#"
 jupyter: {config: {map: {number: 123, string: "hi"}, list: [1, 2]}}
 servers:
@@ -47,9 +45,8 @@ fn to_toml_writes_what_helm_writes() {
         ("values.yaml", VALUES),
         ("templates/cm.txt", TEMPLATE),
     ]);
-    let want = common::helm_renders(&chart).expect("Helm renders it");
-    let got = render(common::request(chart)).expect("Gantry renders it");
-    assert_eq!(got.templates, want);
+    let (want, got) = common::both_render(chart);
+    assert_eq!(got, want);
 }
 
 /// `mustToToml` fails with the encoder's error; either function given no value at all fails
@@ -66,10 +63,7 @@ fn failing_encodes_fail_as_helms() {
             ("values.yaml", "a: [1, null]\n"),
             ("templates/cm.txt", template),
         ]);
-        let want = common::helm_renders(&chart).expect_err("Helm fails");
-        let got = render(common::request(chart))
-            .expect_err("Gantry fails")
-            .to_string();
+        let (want, got) = common::both_fail(chart);
         assert_eq!(got, want, "{template}");
     }
 }

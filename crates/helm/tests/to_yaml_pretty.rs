@@ -180,17 +180,16 @@ fn to_yaml_pretty_writes_what_helm_writes() {
         ("files/x.txt", "hi"),
         ("templates/cm.txt", TEMPLATE),
     ]);
-    let want = common::helm_renders(&chart).expect("Helm renders it");
-    let got = render(common::request(chart)).expect("Gantry renders it");
+    let (want, got) = common::both_render(chart);
     for (path, text) in &want {
-        let ours = got.templates.get(path).map(String::as_str).unwrap_or("");
+        let ours = got.get(path).map(String::as_str).unwrap_or("");
         if ours != text {
             for (i, (a, b)) in ours.lines().zip(text.lines()).enumerate() {
                 assert_eq!(a, b, "{path}: line {}", i + 1);
             }
         }
     }
-    assert_eq!(got.templates, want);
+    assert_eq!(got, want);
 }
 
 /// camunda-platform's use (values.yaml's affinity written under a pod spec with `nindent`), as
@@ -208,11 +207,10 @@ fn camundas_affinity_renders_as_helm_renders_it() {
             "affinity:\n  {{- toYamlPretty .Values.affinity | nindent 2 }}\n",
         ),
     ]);
-    let want = common::helm_renders(&chart).expect("Helm renders it");
-    let got = render(common::request(chart)).expect("Gantry renders it");
-    assert_eq!(got.templates, want);
+    let (want, got) = common::both_render(chart);
+    assert_eq!(got, want);
     assert_eq!(
-        got.templates["pretty/templates/cm.yaml"],
+        got["pretty/templates/cm.yaml"],
         "affinity:\n  podAntiAffinity:\n    preferredDuringSchedulingIgnoredDuringExecution:\n      - podAffinityTerm:\n          topologyKey: kubernetes.io/hostname\n        weight: 100\n"
     );
 }

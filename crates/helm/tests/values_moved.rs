@@ -5,8 +5,6 @@
 
 mod common;
 
-use gantry_helm::render;
-
 fn files() -> Vec<(&'static str, &'static str)> {
     vec![
         (
@@ -40,7 +38,6 @@ fn files() -> Vec<(&'static str, &'static str)> {
 #[test]
 fn values_shared_between_charts_render_as_helm_does() {
     let chart = common::files(&files());
-    let want = common::helm_renders(&chart).expect("Helm renders it");
-    let got = render(common::request(chart)).expect("Gantry renders it");
-    assert_eq!(got.templates, want);
+    let (want, got) = common::both_render(chart);
+    assert_eq!(got, want);
 }

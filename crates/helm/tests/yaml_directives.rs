@@ -5,8 +5,6 @@
 
 mod common;
 
-use gantry_helm::render;
-
 const INPUTS: &[&str] = &[
     "%FOO bar\\n---\\na: 1",
     "%FOO bar baz\\n---\\na: 1",
@@ -58,10 +56,7 @@ fn a_values_file_of_yaml_1_2_is_refused_as_helm_refuses_it() {
         ("values.yaml", "%YAML 1.2\n---\na: 1\n"),
         ("templates/cm.yaml", "a: {{ .Values.a }}\n"),
     ]);
-    let want = common::helm_renders(&chart).expect_err("Helm refuses it");
-    let got = render(common::request(chart))
-        .expect_err("Gantry refuses it")
-        .to_string();
+    let (want, got) = common::both_fail(chart);
     assert!(want.contains("found incompatible YAML document"), "{want}");
     assert!(got.contains("found incompatible YAML document"), "{got}");
 }

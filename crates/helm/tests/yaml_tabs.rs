@@ -6,8 +6,6 @@
 
 mod common;
 
-use gantry_helm::render;
-
 /// The same outcome as Helm's library, word for word.
 const SAME: &[&str] = &[
     r#"\ta: 1"#,
@@ -87,10 +85,7 @@ fn a_values_file_with_a_tab_line_is_refused() {
         ("values.yaml", "a: 1\n\t\nb: 2\n"),
         ("templates/cm.yaml", "a: {{ .Values.a }}\n"),
     ]);
-    let want = common::helm_renders(&chart).expect_err("Helm refuses it");
-    let got = render(common::request(chart))
-        .expect_err("Gantry refuses it")
-        .to_string();
+    let (want, got) = common::both_fail(chart);
     assert!(
         want.contains("line 2: found a tab character that violates indentation"),
         "{want}"
