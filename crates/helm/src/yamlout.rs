@@ -840,22 +840,7 @@ fn parse_go_timestamp(s: &str) -> bool {
     if !(1..=12).contains(&month) || day < 1 {
         return false;
     }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let dim = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if day > dim[month as usize - 1] {
+    if i64::from(day) > crate::funcs::days_in_month(i64::from(year), i64::from(month)) {
         return false;
     }
     if i == b.len() {

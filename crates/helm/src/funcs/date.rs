@@ -314,6 +314,17 @@ fn next_std(layout: &str) -> (&str, Option<&str>, &str) {
 }
 
 /// Go's `time.ParseInLocation` (UTC as local) for the common layout elements.
+/// The days of `month` (1-12) in `year` of the proleptic Gregorian calendar, Go's `daysIn`.
+pub(crate) fn days_in_month(year: i64, month: i64) -> i64 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn parse_time(layout: &str, value: &str) -> Result<GoTime, String> {
     let bad = || {
         format!(
@@ -497,14 +508,7 @@ fn parse_time(layout: &str, value: &str) -> Result<GoTime, String> {
             hour += 12;
         }
     }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if day < 1 || day > days_in {
+    if day < 1 || day > days_in_month(year, month) {
         return Err(out_of_range("day"));
     }
     let days = days_from_civil(year, month, day);

@@ -14,6 +14,8 @@ mod strings;
 mod wordcase;
 mod x509;
 
+pub(crate) use date::days_in_month;
+
 pub use collections::list_items;
 pub use convert::{empty, strval, to_float64, to_int, to_int64};
 pub use semver::{Constraint, Version};
