@@ -24,15 +24,17 @@ fn slice_at(s: &str, from: usize, to: usize, what: &str) -> Result<String, GoErr
 
 /// Go's `unicode.ToUpper` on each rune (simple case mapping).
 fn go_upper(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let mut u = c.to_uppercase();
-            match (u.next(), u.next()) {
-                (Some(x), None) => x,
-                _ => c,
-            }
-        })
-        .collect()
+    s.chars().map(upper1).collect()
+}
+
+/// Go's `unicode.ToUpper` of one rune: a character whose full mapping is several (`ß`) has no
+/// one-character mapping and stays.
+fn upper1(c: char) -> char {
+    let mut u = c.to_uppercase();
+    match (u.next(), u.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
 }
 
 fn go_lower(s: &str) -> String {
@@ -119,7 +121,7 @@ fn swapcase(s: &str) -> String {
                     ws = false;
                     to_title(c)
                 } else {
-                    go_upper(&c.to_string()).chars().next().unwrap_or(c)
+                    upper1(c)
                 }
             } else {
                 ws = c.is_whitespace();
@@ -1273,10 +1275,6 @@ pub(super) fn register(r: &mut Reg<'_>) {
 
 fn is_connector(c: char) -> bool {
     c == '-' || c == '_' || c.is_whitespace()
-}
-
-fn upper1(c: char) -> char {
-    go_upper(&c.to_string()).chars().next().unwrap_or(c)
 }
 
 /// xstrings v1.5's `ToPascalCase`: words split at spaces, `_` and `-`, each capitalised; a
