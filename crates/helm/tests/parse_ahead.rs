@@ -137,7 +137,7 @@ fn schemas_compiled_ahead_check_each_chart_in_helms_order() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{SCHEMA_ERROR}top:\n- at '/replicas': \"x\" is not of type \"integer\"\nsub:\n- at '/port': \"80\" is not of type \"integer\"\n"
+            "{SCHEMA_ERROR}top:\n- at '/replicas': got string, want integer\nsub:\n- at '/port': got string, want integer\n"
         )
     );
 }
@@ -149,7 +149,7 @@ fn a_schema_that_is_not_json_is_reported_under_its_chart() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{SCHEMA_ERROR}top:\n- at '/replicas': \"x\" is not of type \"integer\"\nsub:\ninvalid values.schema.json: EOF while parsing a value at line 1 column 8\n"
+            "{SCHEMA_ERROR}top:\n- at '/replicas': got string, want integer\nsub:\ninvalid values.schema.json: EOF while parsing a value at line 1 column 8\n"
         )
     );
 }
@@ -163,7 +163,7 @@ fn the_same_schema_in_two_charts_checks_both() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{SCHEMA_ERROR}top:\n- at '/replicas': \"x\" is not of type \"integer\"\nsub:\n- at '/replicas': \"z\" is not of type \"integer\"\n"
+            "{SCHEMA_ERROR}top:\n- at '/replicas': got string, want integer\nsub:\n- at '/replicas': got string, want integer\n"
         )
     );
 }

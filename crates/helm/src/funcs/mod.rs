@@ -20,7 +20,7 @@ pub use collections::list_items;
 pub use convert::{empty, strval, to_float64, to_int, to_int64};
 pub use semver::{Constraint, Version};
 pub(crate) use strings::compile_patterns;
-pub use strings::{path_base, path_clean as path_clean_pub};
+pub use strings::{go_regex, path_base, path_clean as path_clean_pub};
 
 /// Helm's markers around `fail` and `required` messages.
 pub mod encoding_markers {

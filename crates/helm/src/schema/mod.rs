@@ -1,6 +1,8 @@
 //! `values.schema.json`, enforced as Helm does for the chart and each subchart with values.
 //! Gantry never fetches a remote schema reference: such a schema is refused.
 
+mod explain;
+
 use std::sync::Arc;
 
 use gantry_gotmpl::{Map, Value};
@@ -16,17 +18,66 @@ pub type Compiled = Result<jsonschema::Validator, String>;
 pub fn compile(schema: &[u8]) -> Compiled {
     let schema: serde_json::Value =
         serde_json::from_slice(schema).map_err(|e| format!("invalid values.schema.json: {e}\n"))?;
-    // Helm's validator (santhosh-tekuri/jsonschema) compiles `pattern`s with Go's RE2: POSIX
-    // classes such as `[[:alpha:]]`, and no lookaround or backreference. The regex crate reads
-    // them so; fancy-regex (the default) refused the first and took the others.
+    // Helm's validator (santhosh-tekuri/jsonschema) compiles patterns with Go's RE2: POSIX
+    // classes such as `[[:alpha:]]`, no lookaround or backreference. The regex crate reads them
+    // so, for `patternProperties`; fancy-regex (the default) refused the first and took the
+    // others. `pattern`, the one values meet, is Go's own reading (ASCII `\d`, `\s`, `\w`).
     jsonschema::options()
         .with_pattern_options(jsonschema::PatternOptions::regex())
+        .with_keyword("pattern", go_pattern)
         .build(&schema)
         .map_err(|e| {
             format!(
                 "unable to compile values.schema.json (Gantry resolves no remote references): {e}\n"
             )
         })
+}
+
+/// `pattern` as Helm's validator checks it: Go's regular expression, searched for in strings
+/// only, and its failure in that validator's words.
+struct GoPattern {
+    source: String,
+    re: regex::Regex,
+}
+
+fn go_pattern<'a>(
+    _: &'a serde_json::Map<String, serde_json::Value>,
+    pattern: &'a serde_json::Value,
+    _: jsonschema::paths::Location,
+) -> Result<Box<dyn for<'i> jsonschema::Keyword<'i>>, jsonschema::ValidationError<'a>> {
+    let source = pattern
+        .as_str()
+        .ok_or_else(|| jsonschema::ValidationError::custom("'pattern' is not a string"))?;
+    let re = crate::funcs::go_regex(source).map_err(|e| {
+        jsonschema::ValidationError::custom(format!(
+            "{} is not valid regex: {e}",
+            explain::quote(source)
+        ))
+    })?;
+    Ok(Box::new(GoPattern {
+        source: source.to_owned(),
+        re,
+    }))
+}
+
+impl<'i> jsonschema::Keyword<'i> for GoPattern {
+    fn validate(
+        &self,
+        instance: &'i serde_json::Value,
+    ) -> Result<(), jsonschema::ValidationError<'i>> {
+        match instance.as_str() {
+            Some(s) if !self.re.is_match(s) => Err(jsonschema::ValidationError::custom(format!(
+                "{} does not match pattern {}",
+                explain::quote(s),
+                explain::quote(&self.source)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn is_valid(&self, instance: &'i serde_json::Value) -> bool {
+        instance.as_str().is_none_or(|s| self.re.is_match(s))
+    }
 }
 
 /// Finds a schema already compiled, by its text.
@@ -40,6 +91,12 @@ fn validate_one(values: &Map, schema: &[u8], lookup: Lookup<'_>) -> Result<(), S
     // Values that pass are the rule; checking them stops at nothing and collects nothing.
     if validator.is_valid(&instance) {
         return Ok(());
+    }
+    // Why they fail is said as Helm's validator says it, where the walk follows the schema.
+    if let Ok(schema) = serde_json::from_slice::<serde_json::Value>(schema)
+        && let Some(out) = explain::explain(&schema, &instance)
+    {
+        return Err(out);
     }
     let mut out = String::new();
     for err in validator.iter_errors(&instance) {
