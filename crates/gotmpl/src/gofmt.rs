@@ -371,10 +371,8 @@ impl Printer {
         } else {
             self.put(&v.type_name());
             self.putc('=');
-            let saved = self.f;
-            self.f = Flags::default();
+            // Go prints the value with the verb's own width, flags and precision.
             self.print_arg(v, 'v')?;
-            self.f = saved;
         }
         self.putc(')');
         Ok(())

@@ -160,9 +160,10 @@ pub fn parse_float(s: &str) -> Option<f64> {
 }
 
 fn parse_hex_float(s: &str) -> Option<f64> {
+    // "hexadecimal mantissa requires a 'p' exponent": `float64 "0x1F"` is 0 in Helm.
     let (mant, exp) = match s.find(['p', 'P']) {
         Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
-        None => (s, 0),
+        None => return None,
     };
     let (int, frac) = match mant.find('.') {
         Some(i) => (&mant[..i], &mant[i + 1..]),
@@ -505,6 +506,7 @@ mod tests {
         assert_eq!(parse_int("_1", 0), None);
         assert_eq!(parse_float("1.5e3"), Some(1500.0));
         assert_eq!(parse_float("0x1p-2"), Some(0.25));
+        assert_eq!(parse_float("0x1F"), None);
         assert_eq!(parse_float("abc"), None);
         assert_eq!(parse_float("1e400"), None);
         assert_eq!(parse_float("-0x1p2000"), None);

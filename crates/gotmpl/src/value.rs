@@ -191,6 +191,16 @@ impl List {
         }
     }
 
+    /// A nil slice of the given type (`regexFindAll` with no match is a nil `[]string`).
+    pub fn nil_typed(ty: &'static ListType) -> List {
+        List {
+            items: Rc::new(Vec::new()),
+            ty,
+            nil: true,
+            unordered: false,
+        }
+    }
+
     /// A nil `[]interface{}`.
     pub fn nil() -> List {
         List {

@@ -316,8 +316,14 @@ pub(super) fn register(r: &mut Reg<'_>) {
         let t = s(&a[0]);
         let body = t.strip_prefix(['+', '-']).unwrap_or(t);
         let ok = !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit());
+        // Out of range, Go's Atoi returns the nearest int with its error, which sprig drops.
+        let clamped = if t.starts_with('-') {
+            i64::MIN
+        } else {
+            i64::MAX
+        };
         Ok(Value::Int(if ok {
-            t.parse::<i64>().unwrap_or(0)
+            t.parse::<i64>().unwrap_or(clamped)
         } else {
             0
         }))

@@ -46,47 +46,128 @@ fn b32_encode(data: &[u8]) -> String {
     out
 }
 
+/// Go's `base32.StdEncoding.DecodeString`: line breaks dropped first, then quanta of eight,
+/// and its error's offset.
 fn b32_decode(s: &str) -> Result<Vec<u8>, String> {
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(8) {
-        return Err(format!(
-            "illegal base32 data at input byte {}",
-            b.len() / 8 * 8
-        ));
-    }
-    let mut out = Vec::new();
-    for (ci, chunk) in b.chunks(8).enumerate() {
-        let mut n: u64 = 0;
-        let mut count = 0;
-        for (i, &c) in chunk.iter().enumerate() {
-            if c == b'=' {
+    let src: Vec<u8> = s.bytes().filter(|&c| c != b'\n' && c != b'\r').collect();
+    let corrupt = |at: usize| format!("illegal base32 data at input byte {at}");
+    let olen = src.len();
+    let mut rest = &src[..];
+    let mut out = Vec::with_capacity(olen / 8 * 5);
+    let mut end = false;
+    while !rest.is_empty() && !end {
+        let mut dbuf = [0u8; 8];
+        let mut dlen = 8;
+        let mut j = 0;
+        while j < 8 {
+            let Some((&c, tail)) = rest.split_first() else {
+                return Err(corrupt(olen - j));
+            };
+            rest = tail;
+            if c == b'=' && j >= 2 && rest.len() < 8 {
+                if rest.len() + j < 7 {
+                    return Err(corrupt(olen));
+                }
+                for k in 0..7 - j {
+                    if rest.len() > k && rest[k] != b'=' {
+                        return Err(corrupt(olen - rest.len() + k - 1));
+                    }
+                }
+                dlen = j;
+                end = true;
+                if matches!(dlen, 1 | 3 | 6) {
+                    return Err(corrupt(olen - rest.len() - 1));
+                }
                 break;
             }
-            let v = B32
-                .iter()
-                .position(|&x| x == c)
-                .ok_or_else(|| format!("illegal base32 data at input byte {}", ci * 8 + i))?;
-            n |= (v as u64) << (35 - i * 5);
-            count += 1;
+            match B32.iter().position(|&x| x == c) {
+                Some(v) => dbuf[j] = v as u8,
+                None => return Err(corrupt(olen - rest.len() - 1)),
+            }
+            j += 1;
         }
-        let bytes = match count {
+        let n = dbuf.iter().fold(0u64, |n, &d| n << 5 | u64::from(d));
+        let bytes = match dlen {
             8 => 5,
             7 => 4,
             5 => 3,
             4 => 2,
-            2 => 1,
-            0 => 0,
-            _ => {
-                return Err(format!(
-                    "illegal base32 data at input byte {}",
-                    ci * 8 + count
-                ));
-            }
+            _ => 1,
         };
-        let all = n.to_be_bytes();
-        out.extend_from_slice(&all[3..3 + bytes]);
+        out.extend_from_slice(&n.to_be_bytes()[3..3 + bytes]);
     }
     Ok(out)
+}
+
+/// Go's `base64.StdEncoding.DecodeString`: line breaks skipped, padding required, trailing
+/// bits not checked; an error is the offset of the byte it refuses.
+fn b64_decode(src: &[u8]) -> Result<Vec<u8>, usize> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let newline = |c: u8| c == b'\n' || c == b'\r';
+    let mut out = Vec::with_capacity(src.len() / 4 * 3);
+    let mut si = 0;
+    loop {
+        let mut dbuf = [0u8; 4];
+        let mut dlen = 4;
+        let mut trailing = None;
+        let mut j = 0;
+        while j < 4 {
+            if si == src.len() {
+                if j == 0 {
+                    return Ok(out);
+                }
+                return Err(si - j);
+            }
+            let c = src[si];
+            si += 1;
+            if let Some(v) = value(c) {
+                dbuf[j] = v;
+                j += 1;
+                continue;
+            }
+            if newline(c) {
+                continue;
+            }
+            if c != b'=' || j < 2 {
+                return Err(si - 1);
+            }
+            if j == 2 {
+                while si < src.len() && newline(src[si]) {
+                    si += 1;
+                }
+                if si == src.len() {
+                    return Err(src.len());
+                }
+                if src[si] != b'=' {
+                    return Err(si - 1);
+                }
+                si += 1;
+            }
+            while si < src.len() && newline(src[si]) {
+                si += 1;
+            }
+            if si < src.len() {
+                trailing = Some(si);
+            }
+            dlen = j;
+            break;
+        }
+        let val = dbuf.iter().fold(0u32, |v, &d| v << 6 | u32::from(d));
+        out.extend_from_slice(&val.to_be_bytes()[1..dlen]);
+        if let Some(at) = trailing {
+            return Err(at);
+        }
+        if dlen < 4 {
+            return Ok(out);
+        }
+    }
 }
 
 fn adler32(data: &[u8]) -> u32 {
@@ -96,35 +177,6 @@ fn adler32(data: &[u8]) -> u32 {
         b = (b + a) % 65521;
     }
     (b << 16) | a
-}
-
-fn go_b64_error(text: &str) -> String {
-    // Go reports the first byte its decoder rejects.
-    let valid = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() && (valid(b[i]) || b[i] == b'\n' || b[i] == b'\r') {
-        i += 1;
-    }
-    if i < b.len() && b[i] == b'=' {
-        let data_len = b[..i]
-            .iter()
-            .filter(|c| **c != b'\n' && **c != b'\r')
-            .count();
-        let pad_ok = match data_len % 4 {
-            2 => b[i..].starts_with(b"==") && b.len() == i + 2,
-            3 => b.len() == i + 1,
-            _ => false,
-        };
-        if !pad_ok {
-            return format!("illegal base64 data at input byte {i}");
-        }
-    }
-    if i == b.len() && !b.len().is_multiple_of(4) {
-        // A short final quantum: Go points at its start.
-        return format!("illegal base64 data at input byte {}", b.len() / 4 * 4);
-    }
-    format!("illegal base64 data at input byte {i}")
 }
 
 fn to_yaml_text(v: &Value) -> Value {
@@ -138,14 +190,9 @@ pub(super) fn register(r: &mut Reg<'_>) {
         ))
     });
     r.add("b64dec", &[S], None, |_, a| {
-        // Go's StdEncoding ignores \r and \n.
-        let t: String = s(&a[0])
-            .chars()
-            .filter(|c| *c != '\n' && *c != '\r')
-            .collect();
-        Ok(match base64::engine::general_purpose::STANDARD.decode(&t) {
+        Ok(match b64_decode(s(&a[0]).as_bytes()) {
             Ok(b) => Value::go_string(b),
-            Err(_) => Value::string(go_b64_error(s(&a[0]))),
+            Err(at) => Value::string(format!("illegal base64 data at input byte {at}")),
         })
     });
     r.add("b32enc", &[S], None, |_, a| {

@@ -76,6 +76,9 @@ pub(crate) fn bytes(v: &Value) -> &[u8] {
 /// `.Files.Get`) byte for byte as Go does; every other function refuses one (an error naming
 /// it, never a guess).
 const GO_BYTES: &[&str] = &[
+    "trunc",
+    "trimSuffix",
+    "trimPrefix",
     "b64enc",
     "b32enc",
     "sha1sum",

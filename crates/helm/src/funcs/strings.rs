@@ -8,7 +8,7 @@ use gantry_gotmpl::{GoError, List, Map, Ty, Value, gofmt};
 use regex::Regex;
 
 use super::convert::strval;
-use super::{Reg, s};
+use super::{Reg, bytes, s};
 
 const A: Ty = Ty::Any;
 const S: Ty = Ty::Str;
@@ -210,7 +210,11 @@ fn wrap_custom(s: &str, len: i64, nl: &str, long_words: bool) -> Result<String, 
             continue;
         }
         let end = (wl + off + 1).min(n);
-        let space = s[off..end].rfind(' ').map(|i| i + off);
+        // Bytes, as Go's wrap reads them: a window may end inside a character.
+        let space = b[off..end]
+            .iter()
+            .rposition(|&c| c == b' ')
+            .map(|i| i + off);
         match space {
             Some(sp) => {
                 out.push_str(&sub(off, sp)?);
@@ -225,7 +229,7 @@ fn wrap_custom(s: &str, len: i64, nl: &str, long_words: bool) -> Result<String, 
                     off += wl;
                 } else {
                     let end = wl + off;
-                    match s[end..].find(' ') {
+                    match b[end..].iter().position(|&c| c == b' ') {
                         None => {
                             out.push_str(&sub(off, n)?);
                             off = n;
@@ -261,6 +265,16 @@ pub fn strslice(v: &Value) -> Result<Vec<String>, GoError> {
         Value::Bytes(b) => b.iter().map(|x| x.to_string()).collect(),
         other => vec![strval(other)?],
     })
+}
+
+/// Go's `[]string` from a function that returns nil when it finds nothing (`FindAllString`):
+/// `toJson` prints `null`.
+fn str_list_or_nil(v: Vec<String>) -> Value {
+    if v.is_empty() {
+        Value::List(List::nil_typed(&LIST_STR))
+    } else {
+        str_list(v)
+    }
 }
 
 fn str_list(v: Vec<String>) -> Value {
@@ -892,20 +906,17 @@ fn url_user_string(userinfo: &str) -> String {
 }
 
 pub(super) fn register(r: &mut Reg<'_>) {
+    // Bytes, as Go counts them: a cut inside a character leaves a Go string that is not
+    // UTF-8 (a non-ASCII `fullnameOverride` under `trunc 63`), printed byte for byte.
     r.add("trunc", &[I, S], None, |_, a| {
         let c = a[0].as_int();
-        let t = s(&a[1]);
+        let t = bytes(&a[1]);
         let n = t.len() as i64;
         if c < 0 && n + c > 0 {
-            return Ok(Value::string(slice_at(
-                t,
-                (n + c) as usize,
-                t.len(),
-                "trunc",
-            )?));
+            return Ok(Value::go_string(t[(n + c) as usize..].to_vec()));
         }
         if c >= 0 && n > c {
-            return Ok(Value::string(slice_at(t, 0, c as usize, "trunc")?));
+            return Ok(Value::go_string(t[..c as usize].to_vec()));
         }
         Ok(a[1].clone())
     });
@@ -960,14 +971,18 @@ pub(super) fn register(r: &mut Reg<'_>) {
         });
     }
     r.add("trimSuffix", &[S, S], None, |_, a| {
-        Ok(Value::str(
-            s(&a[1]).strip_suffix(s(&a[0])).unwrap_or(s(&a[1])),
-        ))
+        let t = bytes(&a[1]);
+        Ok(match t.strip_suffix(bytes(&a[0])) {
+            Some(rest) => Value::go_string(rest.to_vec()),
+            None => a[1].clone(),
+        })
     });
     r.add("trimPrefix", &[S, S], None, |_, a| {
-        Ok(Value::str(
-            s(&a[1]).strip_prefix(s(&a[0])).unwrap_or(s(&a[1])),
-        ))
+        let t = bytes(&a[1]);
+        Ok(match t.strip_prefix(bytes(&a[0])) {
+            Some(rest) => Value::go_string(rest.to_vec()),
+            None => a[1].clone(),
+        })
     });
     r.add("nospace", &[S], None, |_, a| {
         Ok(Value::string(nospace(s(&a[0]))))
@@ -1128,7 +1143,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
     for name in ["regexFindAll", "mustRegexFindAll"] {
         r.add(name, &[S, S, I], None, |_, a| {
             let re = must_compile(s(&a[0]))?;
-            Ok(str_list(find_all(&re, s(&a[1]), a[2].as_int())))
+            Ok(str_list_or_nil(find_all(&re, s(&a[1]), a[2].as_int())))
         });
     }
     for name in ["regexFind", "mustRegexFind"] {
@@ -1154,7 +1169,15 @@ pub(super) fn register(r: &mut Reg<'_>) {
     for name in ["regexSplit", "mustRegexSplit"] {
         r.add(name, &[S, S, I], None, |_, a| {
             let re = must_compile(s(&a[0]))?;
-            Ok(str_list(regex_split(&re, s(&a[1]), a[2].as_int())))
+            let n = a[2].as_int();
+            let parts = regex_split(&re, s(&a[1]), n);
+            // Go's `Split` returns nil for a count of 0, and an empty slice where it finds no
+            // part.
+            Ok(if n == 0 {
+                str_list_or_nil(parts)
+            } else {
+                str_list(parts)
+            })
         });
     }
     r.add("regexQuoteMeta", &[S], None, |_, a| {

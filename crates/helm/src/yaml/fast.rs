@@ -581,6 +581,10 @@ impl<'a> Reader<'a> {
                     if !quoted && self.at(j + 1) != b' ' {
                         return None;
                     }
+                    // A merge key (`{<<: {a: 1}, b: 2}`) is the full parser's.
+                    if !quoted && self.text[start..end].trim_end_matches(' ') == "<<" {
+                        return None;
+                    }
                     let (value, end) = self.flow_node(self.spaces(j + 1))?;
                     entries.set(v, value);
                     j = self.spaces(end);

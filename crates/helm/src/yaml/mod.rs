@@ -47,6 +47,13 @@ impl YamlError {
             msg: format!("yaml: line {line}: {msg}"),
         }
     }
+
+    /// An error go-yaml finds while decoding the parsed nodes: it names no line.
+    fn decoding(msg: impl std::fmt::Display) -> YamlError {
+        YamlError {
+            msg: format!("yaml: {msg}"),
+        }
+    }
 }
 
 /// Limits on one YAML input.
@@ -229,6 +236,8 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
             YamlError::at(e.marker().line(), e.info())
         })?;
         let line = span.start.line();
+        // go-yaml merges an alias only of a mapping; a sequence after `<<` must be written out.
+        let aliased = matches!(event, Event::Alias(_));
         let (value, anchor) = match event {
             Event::StreamStart | Event::StreamEnd => continue,
             Event::DocumentStart(..) => {
@@ -317,7 +326,10 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
                 None => *key = Some(value),
                 Some(k) => {
                     if matches!(&k, YVal::Str(s) if s == MERGE) {
-                        merge(entries, value).map_err(|m| YamlError::at(line, m))?;
+                        if aliased && !matches!(value, YVal::Map(_)) {
+                            return Err(YamlError::decoding(MERGE_WANTS_MAP));
+                        }
+                        merge(entries, value).map_err(YamlError::decoding)?;
                     } else {
                         entries.set(k, value);
                     }
@@ -331,6 +343,8 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
 const MERGE: &str = "\u{0}<<merge>>";
 
 /// go-yaml v2's merge key: the merged mappings' entries, later sequence items losing.
+const MERGE_WANTS_MAP: &str = "map merge requires map or sequence of maps as the value";
+
 fn merge(entries: &mut Entries, v: YVal) -> Result<(), String> {
     let mut set = |src: Vec<(YVal, YVal)>| {
         for (k, v) in src {
@@ -344,14 +358,12 @@ fn merge(entries: &mut Entries, v: YVal) -> Result<(), String> {
                 match item {
                     YVal::Map(src) => set(src),
                     _ => {
-                        return Err(
-                            "map merge requires map or sequence of maps as the value".into()
-                        );
+                        return Err(MERGE_WANTS_MAP.into());
                     }
                 }
             }
         }
-        _ => return Err("map merge requires map or sequence of maps as the value".into()),
+        _ => return Err(MERGE_WANTS_MAP.into()),
     }
     Ok(())
 }
