@@ -115,6 +115,22 @@ impl GoTime {
         }
     }
 
+    /// Go's `AddDate`: the fields added and then normalised (October 31 plus a month is
+    /// December 1), in the time's own zone.
+    fn add_date(&self, years: i64, months: i64, days: i64) -> GoTime {
+        let p = self.parts();
+        let m0 = p.month - 1 + months;
+        let year = p.year + years + m0.div_euclid(12);
+        let month = m0.rem_euclid(12) + 1;
+        let day = days_from_civil(year, month, 1) + p.day - 1 + days;
+        let local = day * 86_400 + p.hour * 3600 + p.min * 60 + p.sec;
+        GoTime {
+            secs: local - i64::from(self.offset),
+            from_clock: false,
+            ..self.clone()
+        }
+    }
+
     fn parts(&self) -> Parts {
         let local = self.secs + self.offset as i64;
         let days = local.div_euclid(86_400);
@@ -670,6 +686,69 @@ impl Object for GoTime {
             "Minute" => m(Rc::new(|t, _| Ok(Value::Int(t.parts().min))), &[]),
             "Second" => m(Rc::new(|t, _| Ok(Value::Int(t.parts().sec))), &[]),
             "Format" => m(Rc::new(|t, a| Ok(Value::string(t.format(s(&a[0]))))), &[S]),
+            "Month" => m(
+                Rc::new(|t, _| Ok(named(GoNamed::Month(t.parts().month)))),
+                &[],
+            ),
+            "Weekday" => m(
+                Rc::new(|t, _| Ok(named(GoNamed::Weekday(t.parts().weekday as i64)))),
+                &[],
+            ),
+            "YearDay" => m(Rc::new(|t, _| Ok(Value::Int(t.parts().yday))), &[]),
+            "Nanosecond" => m(Rc::new(|t, _| Ok(Value::Int(i64::from(t.nanos)))), &[]),
+            "UnixMilli" => m(
+                Rc::new(|t, _| {
+                    Ok(Value::Int64(
+                        t.secs.wrapping_mul(1000) + i64::from(t.nanos / 1_000_000),
+                    ))
+                }),
+                &[],
+            ),
+            "UnixNano" => m(
+                Rc::new(|t, _| {
+                    Ok(Value::Int64(
+                        t.secs
+                            .wrapping_mul(1_000_000_000)
+                            .wrapping_add(i64::from(t.nanos)),
+                    ))
+                }),
+                &[],
+            ),
+            // Go's zero time: January 1 of year 1, UTC.
+            "IsZero" => m(
+                Rc::new(|t, _| Ok(Value::Bool(t.secs == -62_135_596_800 && t.nanos == 0))),
+                &[],
+            ),
+            "Before" | "After" | "Equal" => {
+                let which = name.as_bytes()[0];
+                m(
+                    Rc::new(move |t, a| {
+                        let u = time_arg(&a[0]).ok_or_else(|| {
+                            GoError::new(format!(
+                                "wrong type for value; expected time.Time; got {}",
+                                a[0].type_name()
+                            ))
+                        })?;
+                        let c = (t.secs, t.nanos).cmp(&(u.secs, u.nanos));
+                        Ok(Value::Bool(match which {
+                            b'B' => c.is_lt(),
+                            b'A' => c.is_gt(),
+                            _ => c.is_eq(),
+                        }))
+                    }),
+                    &[A],
+                )
+            }
+            "AddDate" => m(
+                Rc::new(|t, a| {
+                    Ok(Value::Object(Rc::new(t.add_date(
+                        a[0].as_int(),
+                        a[1].as_int(),
+                        a[2].as_int(),
+                    ))))
+                }),
+                &[Ty::Int, Ty::Int, Ty::Int],
+            ),
             "UTC" => m(
                 Rc::new(|t, _| {
                     Ok(Value::Object(Rc::new(GoTime {
@@ -691,6 +770,72 @@ impl Object for GoTime {
         Ok(Value::string(
             self.format("2006-01-02T15:04:05.999999999Z07:00"),
         ))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// `time.Month` and `time.Weekday`: ints that print as their English names.
+#[derive(Debug, Clone, Copy)]
+enum GoNamed {
+    Month(i64),
+    Weekday(i64),
+}
+
+fn named(n: GoNamed) -> Value {
+    Value::Object(Rc::new(n))
+}
+
+impl Object for GoNamed {
+    fn type_name(&self) -> &str {
+        match self {
+            GoNamed::Month(_) => "time.Month",
+            GoNamed::Weekday(_) => "time.Weekday",
+        }
+    }
+    fn kind(&self) -> &'static str {
+        "int"
+    }
+    fn format(&self) -> String {
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        const DAYS: [&str; 7] = [
+            "Sunday",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+        ];
+        match *self {
+            GoNamed::Month(m) => usize::try_from(m - 1)
+                .ok()
+                .and_then(|i| MONTHS.get(i))
+                .map_or_else(|| format!("%!Month({m})"), |n| (*n).to_owned()),
+            GoNamed::Weekday(d) => usize::try_from(d)
+                .ok()
+                .and_then(|i| DAYS.get(i))
+                .map_or_else(|| format!("%!Weekday({d})"), |n| (*n).to_owned()),
+        }
+    }
+    fn json(&self) -> Result<Value, String> {
+        Ok(Value::Int(match *self {
+            GoNamed::Month(n) | GoNamed::Weekday(n) => n,
+        }))
     }
     fn as_any(&self) -> &dyn Any {
         self

@@ -696,6 +696,12 @@ impl Object for Version {
             "Metadata" => m(Box::new(|v| Value::str(&v.metadata))),
             "Original" => m(Box::new(|v| Value::str(&v.original))),
             "String" => m(Box::new(|v| Value::string(v.to_canonical()))),
+            "IncMajor" | "IncMinor" | "IncPatch" => {
+                let which = name.as_bytes()[5];
+                m(Box::new(move |v| {
+                    Value::Object(Rc::new(VersionValue(v.incremented(which))))
+                }))
+            }
             "Compare" | "LessThan" | "GreaterThan" | "Equal" | "LessThanEqual"
             | "GreaterThanEqual" => {
                 let which = name.to_owned();
@@ -741,6 +747,69 @@ impl Object for Version {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+impl Version {
+    /// Masterminds' `IncMajor`, `IncMinor` and `IncPatch` (`which` is the name's sixth letter:
+    /// `j`, `n`, `t`): build metadata and prerelease dropped, and a prerelease's patch not
+    /// raised (the release it precedes).
+    fn incremented(&self, which: u8) -> Version {
+        let mut next = self.clone();
+        next.metadata.clear();
+        let had_pre = !next.pre.is_empty();
+        next.pre.clear();
+        match which {
+            b't' if !had_pre => next.patch += 1,
+            b't' => {}
+            b'j' => {
+                next.major += 1;
+                next.minor = 0;
+                next.patch = 0;
+            }
+            _ => {
+                next.minor += 1;
+                next.patch = 0;
+            }
+        }
+        let v = if self.original.starts_with('v') {
+            "v"
+        } else {
+            ""
+        };
+        next.original = format!("{v}{}", next.to_canonical());
+        next
+    }
+}
+
+/// A `semver.Version` held by value, as the `Inc*` methods return it.
+#[derive(Debug)]
+struct VersionValue(Version);
+
+impl Object for VersionValue {
+    fn type_name(&self) -> &str {
+        "semver.Version"
+    }
+    fn kind(&self) -> &'static str {
+        "struct"
+    }
+    /// Only the value receiver's methods: the result of a call is not addressable, so Go's
+    /// template finds no `Original`, `Compare` or `LessThan` (pointer receivers) on it.
+    fn method(&self, name: &str) -> Option<Method> {
+        match name {
+            "Major" | "Minor" | "Patch" | "Prerelease" | "Metadata" | "String" | "IncMajor"
+            | "IncMinor" | "IncPatch" => self.0.method(name),
+            _ => None,
+        }
+    }
+    fn format(&self) -> String {
+        self.0.to_canonical()
+    }
+    fn json(&self) -> Result<Value, String> {
+        self.0.json()
+    }
+    fn as_any(&self) -> &dyn Any {
+        &self.0
     }
 }
 
