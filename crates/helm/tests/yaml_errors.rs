@@ -20,3 +20,48 @@ fn characters_that_start_no_token_fail_as_go_yaml_says() {
     let (want, got) = common::from_yaml_both(&inputs);
     assert_eq!(got, want);
 }
+
+/// The syntax errors values strings meet most, found printed by bjw-s common (immich), SigNoz
+/// and envoy gateway's charts: go-yaml's words, at the line libyaml notices them (a key with no
+/// `:` is noticed where the scan after it stops), with no line on the first.
+#[test]
+fn common_syntax_errors_fail_as_go_yaml_says() {
+    let inputs = [
+        "image: reg\\nline one\\ntag: v1\\n",
+        "image: reg\\nline one\\n\\n# c\\n\\ntag: v1\\n",
+        "a: 1\\nfoo",
+        "a: 1\\nfoo\\n",
+        "a: 1\\nfoo\\n\\n",
+        "a:\\n  b: 1\\n  c\\n  d: 2\\n",
+        "a:\\n  b: 1\\n  c\\n",
+        "a: |\\n b\\nc\\n",
+        "? a\\n? b\\nc",
+        "image: a\\npullPolicy: line one\\nline two\\n",
+        "foo\\na: 1\\n",
+        "a: b: c",
+        "x: 1\\na: b: c",
+        "a: 1\\n b: 2\\n",
+        "a: [1, 2",
+        "a: [1, 2\\n",
+        "a: {b: 1",
+        "a: {b: 1\\n",
+        "a: &x 1\\nb: *y",
+        "a: *unknown\\n",
+        "- a\\nb: 1\\n",
+        "a: 1\\n- b\\n",
+        "a:\\n  - 1\\n - 2\\n",
+        "a: 'x",
+        "a: \\\"x",
+        "a: 'x\\n",
+        "b: 1\\na: 'x",
+        "a: 1\\n\\tb: 2\\n",
+        "a: *",
+        "a: &",
+        "a: !<x",
+        "image: {{ .Release.Name }}\\n",
+        "a: {[1, 2]: x}\\n",
+        "x: {{'z': 1, 10: 2, 9: 3, a: [1], 1.5: f, 0.5: g, true: b, false: c, ~: n, 18446744073709551615: u}: 0}\\n",
+    ];
+    let (want, got) = common::from_yaml_both(&inputs);
+    assert_eq!(got, want);
+}

@@ -11,6 +11,7 @@ use granit_parser::{ErrorKind, Event, Options, Parser, ScalarStyle};
 mod directives;
 mod fast;
 mod tabs;
+mod words;
 
 /// A YAML value as go-yaml v2 decodes it into `interface{}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,7 +234,8 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
             {
                 return scanner_error(e.marker().line(), msg);
             }
-            YamlError::at(e.marker().line(), e.info())
+            words::go_words(text, &e.info(), e.marker().line())
+                .unwrap_or_else(|| YamlError::at(e.marker().line(), e.info()))
         })?;
         let line = span.start.line();
         // go-yaml merges an alias only of a mapping; a sequence after `<<` must be written out.
@@ -579,8 +581,71 @@ pub fn key_string(k: &YVal) -> Result<String, String> {
         YVal::Bool(b) => b.to_string(),
         YVal::Uint(u) => return Err(format!("unsupported map key of type: uint64, key: {u:#x}")),
         YVal::Null => return Err("unsupported map key of type: <nil>, key: <nil>".into()),
-        YVal::Seq(_) | YVal::Map(_) => return Err("invalid map key: a mapping or sequence".into()),
+        YVal::Seq(_) | YVal::Map(_) => {
+            return Err(format!("yaml: invalid map key: {}", go_syntax(k)));
+        }
     })
+}
+
+/// Go's `%#v` of what go-yaml v2 decodes a node into (`map[interface {}]interface {}`,
+/// `[]interface {}`, `int`, `float64`, `string`, `bool`, nil), as its "invalid map key" error
+/// prints a key that is a mapping or a sequence; a map's keys in `fmt`'s order, by type and
+/// then value.
+fn go_syntax(v: &YVal) -> String {
+    fn scalar(v: &YVal) -> String {
+        match v {
+            YVal::Null => "interface {}(nil)".into(),
+            YVal::Bool(b) => b.to_string(),
+            YVal::Int(i) => i.to_string(),
+            YVal::Uint(u) => format!("0x{u:x}"),
+            YVal::Float(f) => gantry_gotmpl::gofmt::format_v(&gantry_gotmpl::Value::Float(*f))
+                .unwrap_or_else(|_| f.to_string()),
+            YVal::Str(s) => gantry_gotmpl::gofmt::quote(s),
+            other => go_syntax(other),
+        }
+    }
+    // fmt orders interface keys by their types' addresses in Helm's binary, as observed:
+    // nil, string, uint64, int, float64, bool. A key that is a mapping or sequence is
+    // refused before its parent is printed.
+    fn rank(v: &YVal) -> u8 {
+        match v {
+            YVal::Null => 0,
+            YVal::Str(_) => 1,
+            YVal::Uint(_) => 2,
+            YVal::Int(_) => 3,
+            YVal::Float(_) => 4,
+            YVal::Bool(_) => 5,
+            YVal::Seq(_) | YVal::Map(_) => 6,
+        }
+    }
+    match v {
+        YVal::Seq(items) => {
+            let items: Vec<String> = items.iter().map(scalar).collect();
+            format!("[]interface {{}}{{{}}}", items.join(", "))
+        }
+        YVal::Map(entries) => {
+            let mut entries: Vec<(&YVal, &YVal)> = entries.iter().map(|(k, v)| (k, v)).collect();
+            entries.sort_by(|(a, _), (b, _)| {
+                rank(a).cmp(&rank(b)).then_with(|| match (a, b) {
+                    (YVal::Int(x), YVal::Int(y)) => x.cmp(y),
+                    (YVal::Uint(x), YVal::Uint(y)) => x.cmp(y),
+                    (YVal::Float(x), YVal::Float(y)) => x.total_cmp(y),
+                    (YVal::Str(x), YVal::Str(y)) => x.cmp(y),
+                    (YVal::Bool(x), YVal::Bool(y)) => x.cmp(y),
+                    _ => std::cmp::Ordering::Equal,
+                })
+            });
+            let entries: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}:{}", scalar(k), scalar(v)))
+                .collect();
+            format!(
+                "map[interface {{}}]interface {{}}{{{}}}",
+                entries.join(", ")
+            )
+        }
+        other => scalar(other),
+    }
 }
 
 /// `strconv.FormatFloat(f, 'g', -1, 32)` with go-yaml's names for infinities.
@@ -679,12 +744,17 @@ pub fn unmarshal_list(text: &str, limits: YamlLimits) -> Result<List, YamlError>
             Value::List(l) => Ok(l),
             _ => Ok(List::new(Vec::new())),
         },
-        other => Err(YamlError {
-            msg: format!(
-                "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
-                json_kind(&other)
-            ),
-        }),
+        other => {
+            let kind = json_kind(&other);
+            // The YAML is made JSON before the JSON is read as a list: a key JSON cannot
+            // hold fails first.
+            into_value(other)?;
+            Err(YamlError {
+                msg: format!(
+                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into Go value of type []interface {{}}"
+                ),
+            })
+        }
     }
 }
 
