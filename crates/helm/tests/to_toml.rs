@@ -1,7 +1,7 @@
 //! `toToml` and `mustToToml` write what Helm v4's own library (helm-python-sdk, BurntSushi/toml
 //! v1.6's encoder) writes: tables after plain keys, arrays of tables, inline tables in mixed
 //! arrays, quoted keys, escapes, floats with a point, nil entries skipped, and the encoder's
-//! errors as `toToml`'s text.
+//! errors as `toToml`'s text; and `fromToml` reads as BurntSushi/toml decodes.
 
 mod common;
 
@@ -66,4 +66,24 @@ fn failing_encodes_fail_as_helms() {
         let (want, got) = common::both_fail(chart);
         assert_eq!(got, want, "{template}");
     }
+}
+
+/// `fromToml` decodes as BurntSushi/toml does for Helm: `int64` integers, nested tables and
+/// arrays of tables, dates as their text (seaweedfs reads its security settings so); a text
+/// that does not parse gives a map holding only `Error` (its words are the toml crate's).
+#[test]
+fn from_toml_reads_as_helm_does() {
+    let files = common::files(&[
+        ("Chart.yaml", "apiVersion: v2\nname: ft\nversion: 1.0.0\n"),
+        (
+            "values.yaml",
+            "toml: |\n  a = 1\n  b = 1.5\n  s = \"x\"\n  t = true\n  arr = [1, \"two\", 3.0]\n  [jwt.signing]\n  key = \"k\"\n  [[servers]]\n  name = \"a\"\n  [[servers]]\n  name = \"b\"\n  dt = 1979-05-27T07:32:00Z\nbad: \"a = \"\n",
+        ),
+        (
+            "templates/a.yaml",
+            "empty: {{ fromToml \"\" | toJson }}\nparsed: {{ fromToml .Values.toml | toJson }}\ndig: {{ dig \"jwt\" \"signing\" \"key\" \"default\" (fromToml .Values.toml) }}\ntypes: {{ (fromToml .Values.toml).a | typeOf }} {{ (fromToml .Values.toml).arr | typeOf }} {{ (fromToml .Values.toml).jwt | typeOf }}\nn: {{ add1 (fromToml .Values.toml).a }}\nbad: {{ fromToml .Values.bad | keys }}\n",
+        ),
+    ]);
+    let (want, got) = common::both_render(files);
+    assert_eq!(got, want);
 }

@@ -183,6 +183,31 @@ fn to_yaml_text(v: &Value) -> Value {
     Value::string(crate::yamlout::to_yaml(v).unwrap_or_default())
 }
 
+/// A TOML table as BurntSushi/toml decodes it into `map[string]interface{}`: integers are
+/// `int64`, datetimes their RFC 3339 text (Go's `time.Time` prints and marshals the same for
+/// the offset datetimes charts hold).
+fn toml_table(t: toml::Table) -> Map {
+    let m = Map::new();
+    for (k, v) in t {
+        m.insert(k, toml_value(v));
+    }
+    m
+}
+
+fn toml_value(v: toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::string(s),
+        toml::Value::Integer(i) => Value::Int64(i),
+        toml::Value::Float(f) => Value::Float(f),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::string(d.to_string()),
+        toml::Value::Array(items) => {
+            Value::List(List::new(items.into_iter().map(toml_value).collect()))
+        }
+        toml::Value::Table(t) => Value::Map(toml_table(t)),
+    }
+}
+
 pub(super) fn register(r: &mut Reg<'_>) {
     r.add("b64enc", &[S], None, |_, a| {
         Ok(Value::string(
@@ -358,7 +383,17 @@ pub(super) fn register(r: &mut Reg<'_>) {
             Err(TomlError::Cycle(ty)) => Err(encoder_cycle("mustToToml", ty)),
         }
     });
-    r.unsupported("fromToml", &[S], None);
+    // Helm's `fromToml`: BurntSushi/toml's decoding into a map, or its error under `Error`.
+    r.add("fromToml", &[S], None, |_, a| {
+        Ok(Value::Map(match s(&a[0]).parse::<toml::Table>() {
+            Ok(t) => toml_table(t),
+            Err(e) => {
+                let m = Map::new();
+                m.insert("Error", Value::string(format!("toml: {}", e.message())));
+                m
+            }
+        }))
+    });
 
     // Helm's offline and error functions.
     r.add("lookup", &[S, S, S, S], None, |_, _| {
