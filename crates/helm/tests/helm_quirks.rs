@@ -17,6 +17,7 @@ f2: {{ fromJson "null" | kindOf }} {{ fromJson "null" | typeOf }} {{ len (fromJs
 f3: {{ fromYaml "~" | toJson }} {{ mustFromJson "null" | toJson }} {{ fromJson " null " | toJson }}
 n1: {{ float64 "1e400" }} {{ float64 "-1e400" }} {{ float64 "1e308" }} {{ float64 "1e-400" }} {{ float64 "0x1p-2" }}
 r1: {{ regexReplaceAll "(a)" "a" "$01" | quote }} {{ regexReplaceAll "(a)" "a" "${01}" | quote }} {{ regexReplaceAll "(a)" "a" "$1" | quote }} {{ regexReplaceAll "(?P<x>a)" "a" "$x" | quote }} {{ regexReplaceAll "(a)" "a" "$00" | quote }} {{ regexReplaceAll "(a)" "a" "$0" | quote }} {{ regexReplaceAll "(a)" "a" "$010" | quote }}
+l2: {{ swapcase "ǅemo ǈx ǋy Ⅻ ⅻ ⓐ Ⓐ ª ᾈ ᾳ" }} | {{ upper "ᾳ ᾀ ῳ ῃ ᾼ ǅ ß" }} | {{ title "ᾳx ῳy" }} | {{ snakecase "ⅫRoman" }} | {{ camelcase "ⅻ_x" }} | {{ kebabcase "aⅫb" }}
 l1: {{ lower "İstanbul" }} {{ snakecase "İstanbul" }} {{ untitle "İstanbul" }} {{ swapcase "İstanbul" }} {{ upper "ß" }} {{ title "ǆa" }} {{ camelcase "İi_x" }} {{ kebabcase "İx" }}
 t1: {{ toDate "2006-01-02" "2023-02-29" }} | {{ toDate "2006-01-02 15:04" "2024-01-10 24:00" }} | {{ toDate "2006-01-02" "2024-02-30" }} | {{ toDate "2006-01-02" "2024-02-29" }} | {{ toDate "15:04:05" "23:59:60" }} | {{ toDate "2006-01-02" "2024-04-31" }} | {{ toDate "2006-01-02" "2024-00-10" }}
 t2: {{ toDate "2006-01-02T15:04:05Z07:00" "2024-02-03T10:00:00+02:00" }} | {{ toDate "2006-01-02T15:04:05Z07:00" "2024-02-03T10:00:00+05:30" }} | {{ toDate "2006-01-02T15:04:05Z07:00" "2024-02-03T10:00:00Z" }} | {{ toDate "2006-01-02T15:04:05-0700" "2024-02-03T10:00:00-0800" }}

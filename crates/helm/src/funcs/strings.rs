@@ -30,6 +30,9 @@ fn go_upper(s: &str) -> String {
 /// Go's `unicode.ToUpper` of one rune: a character whose full mapping is several (`ß`) has no
 /// one-character mapping and stays.
 fn upper1(c: char) -> char {
+    if let Some(t) = greek_iota_title(c) {
+        return t;
+    }
     let mut u = c.to_uppercase();
     match (u.next(), u.next()) {
         (Some(x), None) => x,
@@ -54,7 +57,73 @@ pub(super) fn lower1(c: char) -> char {
     }
 }
 
+/// The one-character upper and title mapping of a Greek small letter with ypogegrammeni
+/// (`ᾳ` to `ᾼ`), whose full upper mapping is two characters: Go maps it, Rust's full mapping
+/// is the two.
+fn greek_iota_title(c: char) -> Option<char> {
+    let u = c as u32;
+    let t = match u {
+        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => u + 8,
+        0x1FB3 | 0x1FC3 | 0x1FF3 => u + 9,
+        _ => return None,
+    };
+    char::from_u32(t)
+}
+
+/// Go's `unicode.IsUpper`: the letters of category Lu, not the Roman numerals and circled
+/// letters Rust's `Uppercase` property adds.
+fn go_is_upper(c: char) -> bool {
+    c.is_uppercase() && !matches!(c as u32, 0x2160..=0x216F | 0x24B6..=0x24CF | 0x1F130..=0x1F189)
+}
+
+/// Go's `unicode.IsLower`: category Ll, without what Rust's `Lowercase` property adds
+/// (modifier letters, small Roman numerals, circled letters, ordinal indicators).
+fn go_is_lower(c: char) -> bool {
+    c.is_lowercase()
+        && !matches!(
+            c as u32,
+            0xAA | 0xBA
+                | 0x2B0..=0x2B8
+                | 0x2C0..=0x2C1
+                | 0x2E0..=0x2E4
+                | 0x345
+                | 0x37A
+                | 0x10FC
+                | 0x1D2C..=0x1D6A
+                | 0x1D78
+                | 0x1D9B..=0x1DBF
+                | 0x2071
+                | 0x207F
+                | 0x2090..=0x209C
+                | 0x2170..=0x217F
+                | 0x24D0..=0x24E9
+                | 0x2C7C..=0x2C7D
+                | 0xA69C..=0xA69D
+                | 0xA770
+                | 0xA7F2..=0xA7F4
+                | 0xA7F8..=0xA7F9
+                | 0xAB5C..=0xAB5F
+                | 0xAB69
+                | 0x10780
+                | 0x10783..=0x107BA
+                | 0x1E030..=0x1E06D
+        )
+}
+
+/// Go's `unicode.IsTitle`: category Lt (the digraphs `ǅ`, `ǈ`, `ǋ`, `ǲ` and Greek capitals
+/// with prosgegrammeni).
+fn go_is_title(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x1C5 | 0x1C8 | 0x1CB | 0x1F2 | 0x1F88..=0x1F8F | 0x1F98..=0x1F9F | 0x1FA8..=0x1FAF
+            | 0x1FBC | 0x1FCC | 0x1FFC
+    )
+}
+
 fn to_title(c: char) -> char {
+    if let Some(t) = greek_iota_title(c) {
+        return t;
+    }
     // Title case equals upper case except for a few digraphs.
     match c {
         'Ǆ' | 'ǅ' | 'ǆ' => 'ǅ',
@@ -113,10 +182,10 @@ fn swapcase(s: &str) -> String {
     let mut ws = true;
     s.chars()
         .map(|c| {
-            if c.is_uppercase() {
+            if go_is_upper(c) || go_is_title(c) {
                 ws = false;
                 lower1(c)
-            } else if c.is_lowercase() {
+            } else if go_is_lower(c) {
                 if ws {
                     ws = false;
                     to_title(c)
@@ -1310,7 +1379,7 @@ fn pascal_case(s: &str) -> String {
     let mut found = false;
     for c in chars.by_ref() {
         if !is_connector(c) {
-            first_upper = c.is_uppercase();
+            first_upper = go_is_upper(c);
             r0 = upper1(c);
             found = true;
             break;
@@ -1329,11 +1398,11 @@ fn pascal_case(s: &str) -> String {
             continue;
         }
         if is_connector(r1) {
-            first_upper = cur.is_uppercase();
+            first_upper = go_is_upper(cur);
             cur = upper1(cur);
         } else {
             if first_upper {
-                if cur.is_uppercase() {
+                if go_is_upper(cur) {
                     cur = lower1(cur);
                 } else {
                     first_upper = false;
