@@ -265,8 +265,208 @@ pub fn marshal(v: &Value) -> Result<String, String> {
 /// `json.Unmarshal` into `interface{}`: objects become `map[string]interface{}`, arrays
 /// `[]interface{}`, numbers float64.
 pub fn unmarshal(text: &str) -> Result<Value, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(&e, text))?;
-    Ok(from_serde(&v))
+    unmarshal_partial(text).map_err(|(_, e)| e)
+}
+
+/// [`unmarshal`], and on an error what Go's decoder had decoded all the same: a number past
+/// float64's range is Go's `UnmarshalTypeError`, after which it goes on, leaving that value nil
+/// (`fromJson` returns the rest with `Error` beside it).
+pub fn unmarshal_partial(text: &str) -> Result<Value, (Option<Value>, String)> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => Ok(from_serde(&v)),
+        Err(e) => {
+            // Valid to Go's scanner but not to serde_json: a lone surrogate escape (Go reads
+            // U+FFFD), a number past float64, nesting past serde_json's 128 levels.
+            if go_syntax_error(text.as_bytes()).is_none()
+                && let Some((v, err)) = GoDecode::run(text)
+            {
+                let v = from_serde(&v);
+                return match err {
+                    None => Ok(v),
+                    Some(err) => Err((Some(v), err)),
+                };
+            }
+            Err((None, go_json_error(&e, text)))
+        }
+    }
+}
+
+/// encoding/json's decoding of a text its scanner accepted, where serde_json refuses it.
+struct GoDecode<'a> {
+    b: &'a [u8],
+    i: usize,
+    err: Option<String>,
+}
+
+impl GoDecode<'_> {
+    /// Deeper than any chart's JSON, and shallow enough for the render thread's stack.
+    const MAX_DEPTH: usize = 2_000;
+
+    fn run(text: &str) -> Option<(serde_json::Value, Option<String>)> {
+        let mut d = GoDecode {
+            b: text.as_bytes(),
+            i: 0,
+            err: None,
+        };
+        let v = d.value(0)?;
+        Some((v, d.err))
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        if depth > Self::MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match *self.b.get(self.i)? {
+            b'{' => {
+                self.i += 1;
+                let mut m = serde_json::Map::new();
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Some(J::Object(m));
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    self.i += 1; // ':'
+                    let v = self.value(depth + 1)?;
+                    m.insert(k, v);
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b',') {
+                        self.i += 1;
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        return Some(J::Array(items));
+                    }
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b',') {
+                        self.i += 1;
+                    }
+                }
+            }
+            b'"' => self.string().map(J::String),
+            b't' => {
+                self.i += 4;
+                Some(J::Bool(true))
+            }
+            b'f' => {
+                self.i += 5;
+                Some(J::Bool(false))
+            }
+            b'n' => {
+                self.i += 4;
+                Some(J::Null)
+            }
+            _ => {
+                let start = self.i;
+                while self.i < self.b.len()
+                    && matches!(
+                        self.b[self.i],
+                        b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
+                    )
+                {
+                    self.i += 1;
+                }
+                let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+                match text.parse::<f64>() {
+                    Ok(f) if f.is_finite() => serde_json::Number::from_f64(f).map(J::Number),
+                    _ => {
+                        self.err.get_or_insert_with(|| {
+                            format!(
+                                "json: cannot unmarshal number {text} into Go value of type float64"
+                            )
+                        });
+                        Some(J::Null)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A string at `i` (its quote included), a lone or unpaired surrogate escape read as
+    /// U+FFFD, as Go's `unquote` does.
+    fn string(&mut self) -> Option<String> {
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let c = *self.b.get(self.i)?;
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    let e = *self.b.get(self.i + 1)?;
+                    self.i += 2;
+                    match e {
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let ch = if (0xD800..0xDC00).contains(&hi)
+                                && self.b.get(self.i) == Some(&b'\\')
+                                && self.b.get(self.i + 1) == Some(&b'u')
+                            {
+                                let save = self.i;
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if (0xDC00..0xE000).contains(&lo) {
+                                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                                } else {
+                                    self.i = save;
+                                    None
+                                }
+                            } else {
+                                char::from_u32(hi)
+                            };
+                            out.push(ch.unwrap_or('\u{FFFD}'));
+                        }
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        other => out.push(other as char),
+                    }
+                }
+                _ => {
+                    let len = utf8_len(c);
+                    out.push_str(std::str::from_utf8(self.b.get(self.i..self.i + len)?).ok()?);
+                    self.i += len;
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let h = std::str::from_utf8(self.b.get(self.i..self.i + 4)?).ok()?;
+        self.i += 4;
+        u32::from_str_radix(h, 16).ok()
+    }
+}
+
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
 }
 
 fn go_json_error(e: &serde_json::Error, text: &str) -> String {

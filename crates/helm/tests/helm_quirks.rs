@@ -159,3 +159,34 @@ fn schema_patterns_beyond_re2_are_refused() {
         assert!(got.contains("is not valid regex"), "{got}");
     }
 }
+
+/// JSON that Go's decoder takes and serde_json refuses: a lone surrogate escape (U+FFFD), a
+/// number past float64 (Go's `UnmarshalTypeError`, after which the rest is decoded and that
+/// value left nil beside `Error`), nesting deeper than serde_json's 128 levels.
+#[test]
+fn json_go_decodes_where_serde_json_refuses() {
+    let inputs = [
+        r#"{"a":"\ud800x"}"#,
+        r#"{"a":"\udc00\ud800"}"#,
+        r#"{"a":"\ud83d\ude00 \ud83dx \ud83d\u0041"}"#,
+        r#"{"a":1,"b":1e400,"c":[1,-1e999,2],"d":"x"}"#,
+        "[1,1e400,3]",
+        "1e400",
+        r#"{"a":[1e400]}"#,
+        r#""\ud800""#,
+        r#"[{"a":1e309}]"#,
+        r#"{"a":"\u00e9\ud800\u00e9"}"#,
+    ];
+    let mut template = String::new();
+    for (i, t) in inputs.iter().enumerate() {
+        let lit = serde_json::to_string(t).expect("a JSON string");
+        template.push_str(&format!(
+            "o{i}: {{{{ fromJson {lit} | toJson }}}}\na{i}: {{{{ fromJsonArray {lit} | toJson }}}}\n"
+        ));
+    }
+    let deep = format!("{{\"x\":{}{}}}", "[".repeat(200), "]".repeat(200));
+    let lit = serde_json::to_string(&deep).expect("a JSON string");
+    template.push_str(&format!("deep: {{{{ fromJson {lit} | toJson | len }}}}\n"));
+    let (want, got) = common::both_render(chart(&template));
+    assert_eq!(got, want);
+}

@@ -275,7 +275,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
         });
     }
     r.add("fromJson", &[S], None, |_, a| {
-        Ok(match json::unmarshal(s(&a[0])) {
+        Ok(match json::unmarshal_partial(s(&a[0])) {
             Ok(Value::Map(m)) => Value::Map(m),
             // `json.Unmarshal` of `null` into the map sets it to nil (toJson: `null`).
             Ok(Value::Nil) => {
@@ -294,22 +294,49 @@ pub(super) fn register(r: &mut Reg<'_>) {
                 );
                 Value::Map(m)
             }
-            Err(e) => {
-                let m = Map::new();
+            // What Go decoded before and after a value it could not store stays, beside `Error`.
+            Err((partial, e)) => {
+                let (m, e) = match partial {
+                    Some(Value::Map(m)) => (m, e),
+                    // Go meets the wrong kind before the value it could not store (a number
+                    // past float64 alone is left nil).
+                    Some(other) => (
+                        Map::new(),
+                        format!(
+                            "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                            if other.is_nil() { "number" } else { json_kind(&other) }
+                        ),
+                    ),
+                    None => (Map::new(), e),
+                };
                 m.insert("Error", Value::string(e));
                 Value::Map(m)
             }
         })
     });
     r.add("fromJsonArray", &[S], None, |_, a| {
-        Ok(match json::unmarshal(s(&a[0])) {
+        Ok(match json::unmarshal_partial(s(&a[0])) {
             Ok(Value::List(l)) => Value::List(l),
             Ok(Value::Nil) => Value::List(List::nil()),
             Ok(other) => Value::List(List::new(vec![Value::string(format!(
                 "json: cannot unmarshal {} into Go value of type []interface {{}}",
                 json_kind(&other)
             ))])),
-            Err(e) => Value::List(List::new(vec![Value::string(e)])),
+            // Helm's fromJsonArray keeps only the error's text.
+            Err((partial, e)) => {
+                let e = match partial {
+                    Some(Value::List(_)) | None => e,
+                    Some(other) => format!(
+                        "json: cannot unmarshal {} into Go value of type []interface {{}}",
+                        if other.is_nil() {
+                            "number"
+                        } else {
+                            json_kind(&other)
+                        }
+                    ),
+                };
+                Value::List(List::new(vec![Value::string(e)]))
+            }
         })
     });
     r.add("mustFromJson", &[S], None, |_, a| {
