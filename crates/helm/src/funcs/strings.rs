@@ -682,7 +682,8 @@ fn compile_go_regex(pattern: &str) -> Result<Regex, GoError> {
         }
         if c == '[' && in_class && i + 1 < chars.len() && chars[i + 1] == ':' {
             // [:alpha:] inside a class.
-            if let Some(end) = chars[i..].iter().collect::<String>().find(":]") {
+            // `end` counts characters (a name with `é` in it is no class, but must not cut one).
+            if let Some(end) = chars[i..].windows(2).position(|w| w == [':', ']']) {
                 let s: String = chars[i..i + end + 2].iter().collect();
                 out.push_str(&s);
                 i += end + 2;
