@@ -148,3 +148,26 @@ fn a_class_name_with_multibyte_characters_is_refused_as_helm_refuses_it() {
     ));
     assert_eq!(got, want);
 }
+
+/// A date layout with multibyte characters (the layout scan cut one and panicked), and a
+/// named group Go refuses (`(?P<é>`), found by a differential fuzz of 4,000 calls.
+#[test]
+fn multibyte_layouts_and_group_names_as_helm() {
+    let chart = |template: &str| {
+        common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: qb\nversion: 1.0.0\n"),
+            ("templates/a.yaml", template),
+        ])
+    };
+    let (want, got) = common::both_render(chart(
+        "{{ toDate \"{é}\" \"ééé ééé é\" }} | {{ toDate \"İı\" \"🎉x🎉\" }} | {{ date \"%zz%é 2006\" (toDate \"2006\" \"2024\") }} | {{ regexFind \"(?P<ab_1>x)\" \"x\" }} {{ regexFind \"(?<ab>x)\" \"x\" }}",
+    ));
+    assert_eq!(got, want);
+    for template in [
+        "{{ regexSplit \"(?P<é>x)\" \"ǅ\" 1 }}",
+        "{{ regexFind \"(?<>x)\" \"x\" }}",
+    ] {
+        let (want, got) = common::both_fail(chart(template));
+        assert_eq!(got, want, "{template}");
+    }
+}

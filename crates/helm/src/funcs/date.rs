@@ -298,6 +298,10 @@ fn next_std(layout: &str) -> (&str, Option<&str>, &str) {
     ];
     let b = layout.as_bytes();
     for i in 0..b.len() {
+        // Every token is ASCII: none starts inside a character.
+        if !layout.is_char_boundary(i) {
+            continue;
+        }
         let rest = &layout[i..];
         // Fractional seconds: .000 or .999 (also with a comma) after a seconds field.
         if (b[i] == b'.' || b[i] == b',')

@@ -570,6 +570,12 @@ pub(crate) fn compile_patterns(tree: &gantry_gotmpl::parse::Tree) {
 /// Translates Go (RE2) syntax to the regex crate's: `\d`, `\w`, `\s` and `\b` are ASCII in Go,
 /// and a `-` inside brackets that Go reads as a literal is escaped (`[\w-.]`).
 fn compile_go_regex(pattern: &str) -> Result<Regex, GoError> {
+    if let Some(capture) = invalid_capture_name(pattern) {
+        return Err(GoError::new(format!(
+            "regexp: Compile({}): error parsing regexp: invalid named capture: `{capture}`",
+            regexp_quote(pattern)
+        )));
+    }
     let mut out = String::with_capacity(pattern.len() + 8);
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
@@ -720,10 +726,49 @@ fn compile_go_regex(pattern: &str) -> Result<Regex, GoError> {
     Regex::new(&out).map_err(|e| {
         GoError::new(format!(
             "regexp: Compile({}): error parsing regexp: {}",
-            gofmt::quote(pattern),
+            regexp_quote(pattern),
             e.to_string().lines().last().unwrap_or("invalid").trim()
         ))
     })
+}
+
+/// Go regexp's `quote`: between backquotes where `strconv.CanBackquote` allows (no backquote,
+/// no ASCII control but tab, no U+FEFF), else `%q`.
+fn regexp_quote(s: &str) -> String {
+    let plain = s.chars().all(|c| match c {
+        '\t' => true,
+        '`' | '\u{7F}' | '\u{FEFF}' => false,
+        c => c >= ' ',
+    });
+    if plain {
+        format!("`{s}`")
+    } else {
+        gofmt::quote(s)
+    }
+}
+
+/// The first named group whose name Go refuses (`(?P<é>`): Go takes ASCII letters, digits and
+/// `_`, the regex crate any word character.
+fn invalid_capture_name(pattern: &str) -> Option<&str> {
+    let b = pattern.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'(' if b[i..].starts_with(b"(?P<") || b[i..].starts_with(b"(?<") => {
+                let open = if b[i + 2] == b'P' { i + 4 } else { i + 3 };
+                let close = pattern[open..].find('>')? + open;
+                let name = &pattern[open..close];
+                if name.is_empty() || !name.bytes().all(|c| c == b'_' || c.is_ascii_alphanumeric())
+                {
+                    return Some(&pattern[i..=close]);
+                }
+                i = close + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// Whether `s` (from a `{`) is a repetition as Go's parser reads one: `{n}`, `{n,}` or
