@@ -149,8 +149,9 @@ fn a_class_name_with_multibyte_characters_is_refused_as_helm_refuses_it() {
     assert_eq!(got, want);
 }
 
-/// A date layout with multibyte characters (the layout scan cut one and panicked), and a
-/// named group Go refuses (`(?P<é>`), found by a differential fuzz of 4,000 calls.
+/// A date layout with multibyte characters (the layout scan cut one and panicked), a named
+/// group Go refuses (`(?P<é>`), and a relative URL whose first segment holds a colon, found by
+/// a differential fuzz of 8,000 calls.
 #[test]
 fn multibyte_layouts_and_group_names_as_helm() {
     let chart = |template: &str| {
@@ -160,12 +161,14 @@ fn multibyte_layouts_and_group_names_as_helm() {
         ])
     };
     let (want, got) = common::both_render(chart(
-        "{{ toDate \"{é}\" \"ééé ééé é\" }} | {{ toDate \"İı\" \"🎉x🎉\" }} | {{ date \"%zz%é 2006\" (toDate \"2006\" \"2024\") }} | {{ regexFind \"(?P<ab_1>x)\" \"x\" }} {{ regexFind \"(?<ab>x)\" \"x\" }}",
+        "{{ toDate \"{é}\" \"ééé ééé é\" }} | {{ toDate \"İı\" \"🎉x🎉\" }} | {{ date \"%zz%é 2006\" (toDate \"2006\" \"2024\") }} | {{ regexFind \"(?P<ab_1>x)\" \"x\" }} {{ regexFind \"(?<ab>x)\" \"x\" }} | {{ urlParse \"./a:b\" | toJson }} {{ urlParse \"a/b:c\" | toJson }}",
     ));
     assert_eq!(got, want);
     for template in [
         "{{ regexSplit \"(?P<é>x)\" \"ǅ\" 1 }}",
         "{{ regexFind \"(?<>x)\" \"x\" }}",
+        "{{ urlParse \"[[:aé:]]\" }}",
+        "{{ urlParse \"1a:b/c?q\" }}",
     ] {
         let (want, got) = common::both_fail(chart(template));
         assert_eq!(got, want, "{template}");

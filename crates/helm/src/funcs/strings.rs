@@ -956,6 +956,17 @@ fn url_parse(raw: &str) -> Result<Url, GoError> {
         u.opaque = rest.to_owned();
         return Ok(u);
     }
+    // RFC 3986: a relative path's first segment holds no colon (Go refuses `a:b/c` with no
+    // scheme, which it would take for a malformed one).
+    if !rest.starts_with('/')
+        && u.scheme.is_empty()
+        && rest.split('/').next().is_some_and(|seg| seg.contains(':'))
+    {
+        return Err(GoError::new(format!(
+            "parse {}: first path segment in URL cannot contain colon",
+            gofmt::quote(raw)
+        )));
+    }
     if let Some(auth_rest) = rest
         .strip_prefix("//")
         .filter(|_| !u.scheme.is_empty() || rest.starts_with("//"))
