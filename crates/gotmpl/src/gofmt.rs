@@ -685,11 +685,13 @@ impl Printer {
                 i += 1;
             }
             // Argument index, then width.
-            let (na, ni, found) = arg_index(b, i, arg_num, args.len());
+            let mut good_arg = true;
+            let (na, ni, index) = arg_index(b, i, arg_num, args.len());
             arg_num = na;
             i = ni;
-            after_index = found;
-            reordered |= found;
+            after_index = index.is_some_and(|(ok, _)| ok);
+            reordered |= index.is_some();
+            good_arg &= index.is_none_or(|(_, good)| good);
             if i < end && b[i] == b'*' {
                 i += 1;
                 let (w, ok, na) = int_from_arg(args, arg_num);
@@ -720,11 +722,12 @@ impl Printer {
                 if after_index {
                     self.put("%!(BADPREC)");
                 }
-                let (na, ni, found) = arg_index(b, i, arg_num, args.len());
+                let (na, ni, index) = arg_index(b, i, arg_num, args.len());
                 arg_num = na;
                 i = ni;
-                after_index = found;
-                reordered |= found;
+                after_index = index.is_some_and(|(ok, _)| ok);
+                reordered |= index.is_some();
+                good_arg &= index.is_none_or(|(_, good)| good);
                 if i < end && b[i] == b'*' {
                     i += 1;
                     let (p, ok, na) = int_from_arg(args, arg_num);
@@ -745,10 +748,11 @@ impl Printer {
                 }
             }
             if !after_index {
-                let (na, ni, found) = arg_index(b, i, arg_num, args.len());
+                let (na, ni, index) = arg_index(b, i, arg_num, args.len());
                 arg_num = na;
                 i = ni;
-                reordered |= found;
+                reordered |= index.is_some();
+                good_arg &= index.is_none_or(|(_, good)| good);
             }
             if i >= end {
                 self.put("%!(NOVERB)");
@@ -758,6 +762,12 @@ impl Printer {
             i += verb.len_utf8();
             if verb == '%' {
                 self.putc('%');
+                continue;
+            }
+            if !good_arg {
+                self.put("%!");
+                self.putc(verb);
+                self.put("(BADINDEX)");
                 continue;
             }
             if arg_num >= args.len() {
@@ -831,21 +841,35 @@ fn parse_num(b: &[u8], mut i: usize) -> (usize, usize, bool) {
     (n, i, i > start)
 }
 
-/// Go's `argNumber`: an explicit `[n]` argument index.
-fn arg_index(b: &[u8], i: usize, arg_num: usize, num_args: usize) -> (usize, usize, bool) {
+/// Go's `argNumber`: an explicit `[n]` argument index. Returns the argument, the position
+/// after the index, whether the index parsed, and whether it names an argument (Go's
+/// `goodArgNum`: a verb after a bad one prints `%!v(BADINDEX)`); `None` for the last two when
+/// there is no `[`.
+fn arg_index(
+    b: &[u8],
+    i: usize,
+    arg_num: usize,
+    num_args: usize,
+) -> (usize, usize, Option<(bool, bool)>) {
     if i >= b.len() || b[i] != b'[' {
-        return (arg_num, i, false);
+        return (arg_num, i, None);
+    }
+    if b.len() - i < 3 {
+        return (arg_num, i + 1, Some((false, false)));
     }
     for j in i + 1..b.len() {
         if b[j] == b']' {
             let (n, end, ok) = parse_num(b, i + 1);
-            if !ok || end != j || n < 1 || n > num_args {
-                return (arg_num, j + 1, true);
+            if !ok || end != j {
+                return (arg_num, j + 1, Some((false, false)));
             }
-            return (n - 1, j + 1, true);
+            if n < 1 || n > num_args {
+                return (arg_num, j + 1, Some((true, false)));
+            }
+            return (n - 1, j + 1, Some((true, true)));
         }
     }
-    (arg_num, i, false)
+    (arg_num, i + 1, Some((false, false)))
 }
 
 fn int_from_arg(args: &[Value], arg_num: usize) -> (i64, bool, usize) {

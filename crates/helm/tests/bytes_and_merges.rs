@@ -169,6 +169,7 @@ fn multibyte_layouts_and_group_names_as_helm() {
         "{{ regexFind \"(?<>x)\" \"x\" }}",
         "{{ urlParse \"[[:aé:]]\" }}",
         "{{ urlParse \"1a:b/c?q\" }}",
+        "{{ urlParse \"a\\tb\" }}",
     ] {
         let (want, got) = common::both_fail(chart(template));
         assert_eq!(got, want, "{template}");

@@ -192,6 +192,12 @@ const CASES: &[(&str, &str)] = &[
         r##"{"properties":{"a":{"$ref":"#t"}},"$defs":{"t":{"$anchor":"t","type":"string"}}}"##,
         r##"{"a":1}"##,
     ),
+    // A reference holding characters RFC 3986 does not allow, as cert-manager's generated
+    // schemas have (the jsonschema crate refused to compile them).
+    (
+        r##"{"properties":{"revisions":{"type":"array","prefixItems":[{"$ref":"#/$defs/helm-values.revisions[0]"}]}},"$defs":{"helm-values.revisions[0]":{"type":"string"}}}"##,
+        r##"{"revisions":[1]}"##,
+    ),
     // Go's RE2: POSIX classes, and ASCII `\d`, `\w` and `\s`.
     (
         r##"{"properties":{"a":{"pattern":"^[[:alpha:]]+$"}}}"##,
@@ -212,8 +218,12 @@ const CASES: &[(&str, &str)] = &[
 ];
 
 /// Schemas whose values pass in Helm, where the jsonschema crate's own reading of `pattern`
-/// refused them or would.
+/// or of a `$ref` refused them or would.
 const PASSING: &[(&str, &str)] = &[
+    (
+        r##"{"$schema":"http://json-schema.org/draft-07/schema#","properties":{"r":{"type":"array","items":{"$ref":"#/$defs/rev[0] {x}|^"}}},"$defs":{"rev[0] {x}|^":{"type":"string"}}}"##,
+        r##"{"r":["a"]}"##,
+    ),
     (
         r##"{"properties":{"a":{"pattern":"^[[:alpha:]]+$"}}}"##,
         r##"{"a":"abc"}"##,

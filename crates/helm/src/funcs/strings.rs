@@ -916,6 +916,12 @@ struct Url {
 
 /// A subset of Go's `url.Parse` enough for `urlParse`.
 fn url_parse(raw: &str) -> Result<Url, GoError> {
+    if raw.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(GoError::new(format!(
+            "parse {}: net/url: invalid control character in URL",
+            gofmt::quote(raw)
+        )));
+    }
     let (rest, fragment) = match raw.split_once('#') {
         Some((a, f)) => (a, unescape(f)?),
         None => (raw, String::new()),

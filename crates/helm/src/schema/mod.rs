@@ -16,8 +16,9 @@ pub type Compiled = Result<jsonschema::Validator, String>;
 /// Compiles a `values.schema.json`. It depends on nothing but the file, so a helper thread
 /// compiles a chart's schemas while the render loads its values ([`crate::ahead`]).
 pub fn compile(schema: &[u8]) -> Compiled {
-    let schema: serde_json::Value =
+    let mut schema: serde_json::Value =
         serde_json::from_slice(schema).map_err(|e| format!("invalid values.schema.json: {e}\n"))?;
+    escape_refs(&mut schema);
     // Helm's validator (santhosh-tekuri/jsonschema) compiles patterns with Go's RE2: POSIX
     // classes such as `[[:alpha:]]`, no lookaround or backreference. The regex crate reads them
     // so, for `patternProperties`; fancy-regex (the default) refused the first and took the
@@ -78,6 +79,46 @@ impl<'i> jsonschema::Keyword<'i> for GoPattern {
     fn is_valid(&self, instance: &'i serde_json::Value) -> bool {
         instance.as_str().is_none_or(|s| self.re.is_match(s))
     }
+}
+
+/// Percent-encodes what RFC 3986 does not allow in a `$ref` (`#/$defs/revisions[0]`, as
+/// cert-manager's generated schemas have): Helm's validator takes such a reference as it is,
+/// and the jsonschema crate refuses to parse it; a JSON pointer in a fragment is
+/// percent-decoded, so the reference still names the same key.
+fn escape_refs(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                match v {
+                    serde_json::Value::String(r) if k == "$ref" => {
+                        if let Some(escaped) = escape_uri(r) {
+                            *r = escaped;
+                        }
+                    }
+                    v => escape_refs(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(escape_refs),
+        _ => {}
+    }
+}
+
+/// `r` with each byte a URI may not hold percent-encoded, or `None` when it has none.
+fn escape_uri(r: &str) -> Option<String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%#".contains(&b);
+    if r.bytes().all(allowed) {
+        return None;
+    }
+    let mut out = String::with_capacity(r.len() + 8);
+    for b in r.bytes() {
+        if allowed(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Some(out)
 }
 
 /// Finds a schema already compiled, by its text.
