@@ -28,9 +28,14 @@ pub fn compile(schema: &[u8]) -> Compiled {
         .with_keyword("pattern", go_pattern)
         .build(&schema)
         .map_err(|e| {
-            format!(
-                "unable to compile values.schema.json (Gantry resolves no remote references): {e}\n"
-            )
+            let e = e.to_string();
+            // Said only where it is why: a pattern Go refuses is no reference.
+            let remote = if e.contains("retrieving it failed") {
+                " (Gantry resolves no remote references)"
+            } else {
+                ""
+            };
+            format!("unable to compile values.schema.json{remote}: {e}\n")
         })
 }
 
