@@ -65,3 +65,23 @@ fn common_syntax_errors_fail_as_go_yaml_says() {
     let (want, got) = common::from_yaml_both(&inputs);
     assert_eq!(got, want);
 }
+
+/// A character go-yaml's reader refuses (C0 and C1 controls, DEL, U+FFFE), anywhere in the
+/// text: its reader's error, with no line.
+#[test]
+fn control_characters_fail_as_go_yaml_says() {
+    let inputs = [
+        "a\\u0000b",
+        "a: \\u0001",
+        "a: 1\\nb: \\u007f",
+        "a: \\u0080",
+        "a: \\u009f",
+        "a: \\\"x\\u0007\\\"",
+        "a: 1\\n\\u000b",
+        "a: \\ufffe",
+        "# \\u0002\\na: 1",
+        "a: 'q\\u001b'",
+    ];
+    let (want, got) = common::from_yaml_both(&inputs);
+    assert_eq!(got, want);
+}

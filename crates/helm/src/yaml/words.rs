@@ -13,6 +13,10 @@ use super::{YamlError, scanner_error};
 /// say the same thing in other words.
 pub(super) fn go_words(text: &str, info: &str, line: usize) -> Option<YamlError> {
     let parser_error = |msg: &str| parser_error(line.saturating_sub(1), msg);
+    // go-yaml's reader refuses these before it scans, and names no line.
+    if info.starts_with("unexpected character") && text.chars().any(|c| !go_yaml_allows(c)) {
+        return Some(YamlError::decoding("control characters are not allowed"));
+    }
     Some(match info {
         "simple key expected ':'" => stale_key(text, line),
         "mapping values are not allowed in this context" => scanner_error(line, info),
@@ -62,6 +66,13 @@ pub(super) fn go_words(text: &str, info: &str, line: usize) -> Option<YamlError>
         }
         _ => return None,
     })
+}
+
+/// The characters go-yaml's reader takes: tab, line feed, carriage return, printable ASCII,
+/// NEL, and the rest of Unicode but the C1 controls, surrogates, U+FFFE and U+FFFF.
+fn go_yaml_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        || c >= '\u{10000}'
 }
 
 /// A parser error at a token on the 0-based line `line`: go-yaml prints that number as it is.
