@@ -285,13 +285,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
             }
             Ok(other) => {
                 let m = Map::new();
-                m.insert(
-                    "Error",
-                    Value::string(format!(
-                        "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-                        json_kind(&other)
-                    )),
-                );
+                m.insert("Error", Value::string(wrong_kind(&other, MAP_TYPE)));
                 Value::Map(m)
             }
             // What Go decoded before and after a value it could not store stays, beside `Error`.
@@ -300,13 +294,7 @@ pub(super) fn register(r: &mut Reg<'_>) {
                     Some(Value::Map(m)) => (m, e),
                     // Go meets the wrong kind before the value it could not store (a number
                     // past float64 alone is left nil).
-                    Some(other) => (
-                        Map::new(),
-                        format!(
-                            "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-                            if other.is_nil() { "number" } else { json_kind(&other) }
-                        ),
-                    ),
+                    Some(other) => (Map::new(), wrong_kind(&other, MAP_TYPE)),
                     None => (Map::new(), e),
                 };
                 m.insert("Error", Value::string(e));
@@ -318,22 +306,14 @@ pub(super) fn register(r: &mut Reg<'_>) {
         Ok(match json::unmarshal_partial(s(&a[0])) {
             Ok(Value::List(l)) => Value::List(l),
             Ok(Value::Nil) => Value::List(List::nil()),
-            Ok(other) => Value::List(List::new(vec![Value::string(format!(
-                "json: cannot unmarshal {} into Go value of type []interface {{}}",
-                json_kind(&other)
+            Ok(other) => Value::List(List::new(vec![Value::string(wrong_kind(
+                &other, LIST_TYPE,
             ))])),
             // Helm's fromJsonArray keeps only the error's text.
             Err((partial, e)) => {
                 let e = match partial {
                     Some(Value::List(_)) | None => e,
-                    Some(other) => format!(
-                        "json: cannot unmarshal {} into Go value of type []interface {{}}",
-                        if other.is_nil() {
-                            "number"
-                        } else {
-                            json_kind(&other)
-                        }
-                    ),
+                    Some(other) => wrong_kind(&other, LIST_TYPE),
                 };
                 Value::List(List::new(vec![Value::string(e)]))
             }
@@ -441,6 +421,16 @@ pub(super) fn register(r: &mut Reg<'_>) {
         }
         Ok(a[1].clone())
     });
+}
+
+const MAP_TYPE: &str = "map[string]interface {}";
+const LIST_TYPE: &str = "[]interface {}";
+
+/// encoding/json's `UnmarshalTypeError` for a decoded value of the wrong kind for `target`.
+/// A nil here is a number past float64 that Go left unset (a JSON `null` is handled before).
+fn wrong_kind(v: &Value, target: &str) -> String {
+    let kind = if v.is_nil() { "number" } else { json_kind(v) };
+    format!("json: cannot unmarshal {kind} into Go value of type {target}")
 }
 
 fn json_kind(v: &Value) -> &'static str {

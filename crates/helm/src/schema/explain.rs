@@ -41,18 +41,25 @@ pub fn explain(schema: &Value, values: &Value) -> Option<String> {
     let mut out = String::new();
     // Helm trims the validator's header, which names the schema by the location it was
     // added at (`file:///values.schema.json`), whatever its `$id`.
-    let top = if failure.message == GROUP && !failure.reference {
-        failure.causes
-    } else {
-        vec![failure]
-    };
-    for f in &top {
+    for f in &failure.into_causes() {
         print(f, 0, &mut out);
     }
     Some(out)
 }
 
 const GROUP: &str = "validation failed";
+
+impl Failure {
+    /// What a failure stands for where the validator takes a subschema's result whole (the
+    /// top, a reference, a property name): a group's causes, or the failure alone.
+    fn into_causes(self) -> Vec<Failure> {
+        if self.message == GROUP && !self.reference {
+            self.causes
+        } else {
+            vec![self]
+        }
+    }
+}
 
 fn print(f: &Failure, depth: usize, out: &mut String) {
     let mut depth = depth;
@@ -183,18 +190,11 @@ impl<'s> Walk<'s> {
         let mut errors = Vec::new();
         if let Some(Value::String(r)) = s.get("$ref") {
             let target = self.resolve(r)?;
-            let failure = self.validate(target, v, at, depth + 1)?.map(|f| {
-                let causes = if f.message == GROUP && !f.reference {
-                    f.causes
-                } else {
-                    vec![f]
-                };
-                Failure {
-                    at: at.clone(),
-                    message: GROUP.into(),
-                    causes,
-                    reference: true,
-                }
+            let failure = self.validate(target, v, at, depth + 1)?.map(|f| Failure {
+                at: at.clone(),
+                message: GROUP.into(),
+                causes: f.into_causes(),
+                reference: true,
             });
             if self.draft < 2019 {
                 return Ok(failure);
@@ -214,6 +214,35 @@ impl<'s> Walk<'s> {
             1 => errors.pop(),
             _ => Some(self.with_causes(at, GROUP.into(), errors)),
         })
+    }
+
+    /// `minProperties`/`maxProperties`, `minItems`/`maxItems`, `minLength`/`maxLength`: the
+    /// value's size against the bounds the schema names.
+    fn size(
+        &self,
+        min: &str,
+        max: &str,
+        len: usize,
+        s: &Map<String, Value>,
+        at: &[String],
+        errors: &mut Vec<Failure>,
+    ) {
+        if let Some(want) = s.get(min).and_then(as_count)
+            && len < want
+        {
+            errors.push(self.fail(
+                at,
+                format!("{min}: got {}, want {}", group(len), group(want)),
+            ));
+        }
+        if let Some(want) = s.get(max).and_then(as_count)
+            && len > want
+        {
+            errors.push(self.fail(
+                at,
+                format!("{max}: got {}, want {}", group(len), group(want)),
+            ));
+        }
     }
 
     /// The failure of a subschema at a member of the value.
@@ -239,30 +268,7 @@ impl<'s> Walk<'s> {
         depth: usize,
         errors: &mut Vec<Failure>,
     ) -> Result<(), GiveUp> {
-        if let Some(min) = s.get("minProperties").and_then(as_count)
-            && obj.len() < min
-        {
-            errors.push(self.fail(
-                at,
-                format!(
-                    "minProperties: got {}, want {}",
-                    group(obj.len()),
-                    group(min)
-                ),
-            ));
-        }
-        if let Some(max) = s.get("maxProperties").and_then(as_count)
-            && obj.len() > max
-        {
-            errors.push(self.fail(
-                at,
-                format!(
-                    "maxProperties: got {}, want {}",
-                    group(obj.len()),
-                    group(max)
-                ),
-            ));
-        }
+        self.size("minProperties", "maxProperties", obj.len(), s, at, errors);
         if let Some(Value::Array(required)) = s.get("required") {
             let missing = missing(obj, required);
             match missing.len() {
@@ -347,15 +353,10 @@ impl<'s> Walk<'s> {
                     &mut Vec::new(),
                     depth + 1,
                 )? {
-                    let causes = if f.message == GROUP && !f.reference {
-                        f.causes
-                    } else {
-                        vec![f]
-                    };
                     errors.push(self.with_causes(
                         &[],
                         format!("invalid propertyName {}", quote(name)),
-                        causes,
+                        f.into_causes(),
                     ));
                 }
             }
@@ -409,22 +410,7 @@ impl<'s> Walk<'s> {
         depth: usize,
         errors: &mut Vec<Failure>,
     ) -> Result<(), GiveUp> {
-        if let Some(min) = s.get("minItems").and_then(as_count)
-            && arr.len() < min
-        {
-            errors.push(self.fail(
-                at,
-                format!("minItems: got {}, want {}", group(arr.len()), group(min)),
-            ));
-        }
-        if let Some(max) = s.get("maxItems").and_then(as_count)
-            && arr.len() > max
-        {
-            errors.push(self.fail(
-                at,
-                format!("maxItems: got {}, want {}", group(arr.len()), group(max)),
-            ));
-        }
+        self.size("minItems", "maxItems", arr.len(), s, at, errors);
         if s.get("uniqueItems") == Some(&Value::Bool(true))
             && let Some((j, i)) = duplicates(arr)
         {
@@ -547,22 +533,7 @@ impl<'s> Walk<'s> {
 
     fn string(&self, s: &Map<String, Value>, text: &str, at: &[String], errors: &mut Vec<Failure>) {
         let len = text.chars().count();
-        if let Some(min) = s.get("minLength").and_then(as_count)
-            && len < min
-        {
-            errors.push(self.fail(
-                at,
-                format!("minLength: got {}, want {}", group(len), group(min)),
-            ));
-        }
-        if let Some(max) = s.get("maxLength").and_then(as_count)
-            && len > max
-        {
-            errors.push(self.fail(
-                at,
-                format!("maxLength: got {}, want {}", group(len), group(max)),
-            ));
-        }
+        self.size("minLength", "maxLength", len, s, at, errors);
         if let Some(Value::String(p)) = s.get("pattern")
             && crate::funcs::go_regex(p).is_ok_and(|re| !re.is_match(text))
         {

@@ -12,7 +12,8 @@ use super::{YamlError, scanner_error};
 /// go-yaml's error for what granit reported as `info` at its 1-based `line`, where the two
 /// say the same thing in other words.
 pub(super) fn go_words(text: &str, info: &str, line: usize) -> Option<YamlError> {
-    let parser_error = |msg: &str| parser_error(line.saturating_sub(1), msg);
+    // A parser error at the token granit names.
+    let at_token = |msg: &str| parser_error(line.saturating_sub(1), msg);
     // go-yaml's reader refuses these before it scans, and names no line.
     if info.starts_with("unexpected character") && text.chars().any(|c| !go_yaml_allows(c)) {
         return Some(YamlError::decoding("control characters are not allowed"));
@@ -20,12 +21,8 @@ pub(super) fn go_words(text: &str, info: &str, line: usize) -> Option<YamlError>
     Some(match info {
         "simple key expected ':'" => stale_key(text, line),
         "mapping values are not allowed in this context" => scanner_error(line, info),
-        "unclosed bracket '['" => {
-            parser_error_at(end_line(text), "did not find expected ',' or ']'")
-        }
-        "unclosed bracket '{'" => {
-            parser_error_at(end_line(text), "did not find expected ',' or '}'")
-        }
+        "unclosed bracket '['" => parser_error(end_line(text), "did not find expected ',' or ']'"),
+        "unclosed bracket '{'" => parser_error(end_line(text), "did not find expected ',' or '}'"),
         "unclosed quote" => {
             // At the end of the stream, or, on the first line, the quote's own line.
             let end = text.matches('\n').count();
@@ -40,10 +37,10 @@ pub(super) fn go_words(text: &str, info: &str, line: usize) -> Option<YamlError>
             unknown_alias(text)?
         )),
         "while parsing a block collection, did not find expected '-' indicator" => {
-            parser_error("did not find expected '-' indicator")
+            at_token("did not find expected '-' indicator")
         }
         "while parsing a block mapping, did not find expected key" => {
-            parser_error("did not find expected key")
+            at_token("did not find expected key")
         }
         "while scanning an anchor or alias, did not find expected alphabetic or numeric character" => {
             scanner_error(
@@ -77,10 +74,6 @@ fn go_yaml_allows(c: char) -> bool {
 
 /// A parser error at a token on the 0-based line `line`: go-yaml prints that number as it is.
 fn parser_error(line: usize, msg: &str) -> YamlError {
-    parser_error_at(line, msg)
-}
-
-fn parser_error_at(line: usize, msg: &str) -> YamlError {
     if line == 0 {
         YamlError::decoding(msg)
     } else {
