@@ -193,6 +193,17 @@ pub fn index(item: &Value, indexes: &[Value]) -> Result<Value, GoError> {
                 }
             }
             Value::String(_) | Value::BinStr(_) | Value::Bytes(_) => {
+                // Go's errors for a bad index are Helm's; a good one gives a `uint8`, which no
+                // value of Gantry's is.
+                let (len, what) = match &item {
+                    Value::String(s) => (s.len(), "string"),
+                    Value::BinStr(b) => (b.len(), "string"),
+                    Value::Bytes(b) => (b.len(), "slice"),
+                    _ => unreachable!("matched above"),
+                };
+                if index_arg(&idx, len)? == len {
+                    return Err(GoError::new(format!("reflect: {what} index out of range")));
+                }
                 return Err(GoError::unsupported(
                     "index of a string or []byte (a byte value) is not supported by Gantry",
                 ));
@@ -364,9 +375,10 @@ pub fn eq(a: &Value, bs: &[Value]) -> Result<bool, GoError> {
                 _ => {
                     let (ka, kb) = (refl_kind(&a), refl_kind(&b));
                     if ka != kb && ka != "invalid" && kb != "invalid" {
+                        // Go formats the first with %s and the second with %v.
                         return Err(GoError::new(format!(
                             "non-comparable types {}: {}, {}: {}",
-                            gofmt::format_v(&a)?,
+                            gofmt::sprintf("%s", std::slice::from_ref(&a))?,
                             go_type(&a),
                             go_type(&b),
                             gofmt::format_v(&b)?
@@ -380,7 +392,7 @@ pub fn eq(a: &Value, bs: &[Value]) -> Result<bool, GoError> {
                             _ => {
                                 return Err(GoError::new(format!(
                                     "non-comparable type {}: {}",
-                                    gofmt::format_v(&b)?,
+                                    gofmt::sprintf("%s", std::slice::from_ref(&b))?,
                                     go_type(&b)
                                 )));
                             }

@@ -1250,9 +1250,7 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             Special::And | Special::Or if builtin => {
                 return self.eval_and_or(dot, func.special == Special::Or, name, args, fin);
             }
-            Special::Call if builtin => {
-                return Err(GoError::unsupported("the call builtin is not supported by Gantry (Helm passes no functions as values)").into());
-            }
+            Special::Call if builtin => return self.eval_builtin_call(dot, cmd, args, fin),
             _ => {}
         }
         let m = Method {
@@ -1292,6 +1290,45 @@ impl<'t, 'r, 'a> State<'t, 'r, 'a> {
             v = f;
         }
         Ok(v)
+    }
+
+    /// Go's `call` builtin. No value of a chart's is a function (values are data, and a
+    /// method is called where it is named), so it fails as Go's does once its arguments are
+    /// evaluated: `call of nil`, or `non-function NAME of type T`.
+    fn eval_builtin_call(
+        &mut self,
+        dot: &Value,
+        node: Cur<'t>,
+        args: &'t [Arg],
+        fin: Option<Value>,
+    ) -> R<Value> {
+        let given = &args[1.min(args.len())..];
+        if given.is_empty() && fin.is_none() {
+            return Err(self
+                .err("wrong number of args for call: want at least 1 got 0")
+                .into());
+        }
+        let mut argv = Vec::with_capacity(given.len() + 1);
+        for a in given {
+            argv.push(self.eval_arg(dot, Some(Ty::Any), a)?);
+        }
+        // The callee is named by its node, or by the piped value's Go `String()`.
+        let name = match (given.first(), &fin) {
+            (Some(a), _) => a.to_string(),
+            (None, Some(Value::String(s))) => s.to_string(),
+            (None, Some(v)) => format!("<{} Value>", v.type_name()),
+            (None, None) => String::new(),
+        };
+        argv.extend(fin);
+        self.rt.budget.step()?;
+        let msg = match &argv[0] {
+            Value::Invalid | Value::Nil => "call of nil".to_owned(),
+            v => format!("non-function {name} of type {}", v.type_name()),
+        };
+        self.at(node);
+        Err(self
+            .wrap_err("error calling call: ".to_owned(), GoError::new(msg))
+            .into())
     }
 
     #[allow(clippy::too_many_arguments)]

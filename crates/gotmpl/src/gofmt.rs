@@ -80,6 +80,15 @@ pub fn is_print(c: char) -> bool {
             | 0xf0000..=0x10ffff))
 }
 
+/// Go's `rune(c)` of an integer printed as a character: past the last code point, or a
+/// surrogate, it is U+FFFD.
+fn go_rune(u: u64) -> char {
+    u32::try_from(u)
+        .ok()
+        .and_then(char::from_u32)
+        .unwrap_or('\u{fffd}')
+}
+
 /// `%#U`: `U+0041 'A'`.
 pub fn unicode_repr(c: char) -> String {
     if is_print(c) {
@@ -255,6 +264,18 @@ impl Printer {
             return Ok(());
         }
         if verb == 'p' {
+            if matches!(
+                v,
+                Value::Bool(_)
+                    | Value::Float(_)
+                    | Value::Int(_)
+                    | Value::Int64(_)
+                    | Value::String(_)
+                    | Value::BinStr(_)
+            ) {
+                // Not a pointer: Go's bad verb, which a render can rely on.
+                return self.bad_verb(v, verb);
+            }
             return Err(GoError::unsupported(
                 "printing a pointer address (%p) is not supported by Gantry",
             ));
@@ -284,8 +305,10 @@ impl Printer {
         }
         if depth > 0 {
             match v {
+                // An element of `[]interface{}` or `map[string]interface{}` that is nil: Go
+                // writes it with no padding, whatever the verb.
                 Value::Invalid | Value::Nil => {
-                    self.pad("<nil>");
+                    self.put("<nil>");
                     return Ok(());
                 }
                 Value::Bool(_)
@@ -299,12 +322,8 @@ impl Printer {
             }
         }
         match v {
+            Value::Map(_) | Value::List(_) if self.f.sharp_v => self.go_syntax(v, depth)?,
             Value::Map(m) => {
-                if self.f.sharp_v {
-                    return Err(GoError::unsupported(
-                        "%#v of a map is not supported by Gantry",
-                    ));
-                }
                 self.put("map[");
                 let data = m.data.borrow();
                 for (i, (k, val)) in data.iter().enumerate() {
@@ -318,11 +337,6 @@ impl Printer {
                 self.putc(']');
             }
             Value::List(l) => {
-                if self.f.sharp_v {
-                    return Err(GoError::unsupported(
-                        "%#v of a slice is not supported by Gantry",
-                    ));
-                }
                 self.putc('[');
                 for (i, item) in l.items.iter().enumerate() {
                     if i > 0 {
@@ -344,10 +358,13 @@ impl Printer {
                     self.pad(&format!("0xc000{:06x}", (h & 0xff_fff0) as u32));
                     return Ok(());
                 }
-                if !matches!(verb, 'v' | 's' | 'q' | 'x' | 'X') {
+                // Go's syntax of a struct or pointer (`&semver.Version{major:0x1, ...}`) is
+                // not what its `String` gives.
+                if !matches!(verb, 'v' | 's' | 'q' | 'x' | 'X') || self.f.sharp_v {
                     return Err(GoError::unsupported(format!(
-                        "printing a {} with %{verb} is not supported by Gantry",
-                        o.type_name()
+                        "printing a {} with %{}{verb} is not supported by Gantry",
+                        o.type_name(),
+                        if self.f.sharp_v { "#" } else { "" }
                     )));
                 }
                 let s = o.format();
@@ -359,6 +376,62 @@ impl Printer {
             }
             other => return self.print_arg(other, verb),
         }
+        Ok(())
+    }
+
+    /// `%#v` of a map or slice, as Go writes its syntax: `map[string]interface {}{"a":1}`,
+    /// `[]string{"a", "b"}`, a nil element of an `interface{}` type `interface {}(nil)`.
+    fn go_syntax(&mut self, v: &Value, depth: usize) -> Result<(), GoError> {
+        let (name, elem, nil) = match v {
+            Value::Map(m) => (m.ty.name, m.ty.elem, m.nil),
+            Value::List(l) => (l.ty.name, l.ty.elem, l.nil),
+            _ => unreachable!("only maps and slices"),
+        };
+        if matches!(elem, crate::value::Elem::Bytes) {
+            return Err(GoError::unsupported(format!(
+                "%#v of a {name} is not supported by Gantry"
+            )));
+        }
+        self.put(name);
+        if nil {
+            self.put("(nil)");
+            return Ok(());
+        }
+        self.putc('{');
+        let element = |p: &mut Printer, item: &Value| match item {
+            Value::Invalid | Value::Nil if matches!(elem, crate::value::Elem::Any) => {
+                p.put("interface {}(nil)");
+                Ok(())
+            }
+            Value::Object(o) => Err(GoError::unsupported(format!(
+                "%#v of a {} is not supported by Gantry",
+                o.type_name()
+            ))),
+            _ => p.print_value(item, 'v', depth + 1),
+        };
+        match v {
+            Value::Map(m) => {
+                let data = m.data.borrow();
+                for (i, (k, val)) in data.iter().enumerate() {
+                    if i > 0 {
+                        self.put(", ");
+                    }
+                    self.print_value(&Value::str(k), 'v', depth + 1)?;
+                    self.putc(':');
+                    element(self, val)?;
+                }
+            }
+            Value::List(l) => {
+                for (i, item) in l.items.iter().enumerate() {
+                    if i > 0 {
+                        self.put(", ");
+                    }
+                    element(self, item)?;
+                }
+            }
+            _ => {}
+        }
+        self.putc('}');
         Ok(())
     }
 
@@ -381,13 +454,9 @@ impl Printer {
     fn fmt_float(&mut self, x: f64, verb: char, v: &Value) -> Result<(), GoError> {
         let (fmt, default_prec) = match verb {
             'v' => ('g', -1),
-            'g' | 'G' => (verb, -1),
-            'e' | 'E' | 'f' | 'F' => (verb, 6),
-            'b' | 'x' | 'X' => {
-                return Err(GoError::unsupported(format!(
-                    "%{verb} of a float is not supported by Gantry"
-                )));
-            }
+            'b' | 'g' | 'G' | 'x' | 'X' => (verb, -1),
+            'e' | 'E' | 'f' => (verb, 6),
+            'F' => ('f', 6),
             _ => return self.bad_verb(v, verb),
         };
         let prec = self.f.prec.map(|p| p as i32).unwrap_or(default_prec);
@@ -397,130 +466,221 @@ impl Printer {
             && self.f.wid.is_none();
         if plain
             && prec < 0
+            && matches!(fmt, 'g' | 'G')
             && let Some(i) = crate::strconv::small_whole(x)
         {
             self.put(itoa::Buffer::new().format(i));
             return Ok(());
         }
-        let mut num = format_float(x, fmt, prec);
-        if self.f.sharp && verb != 'v' {
-            return Err(GoError::unsupported(
-                "%# with a float verb is not supported by Gantry",
-            ));
-        }
-        let (sign, body) = if let Some(rest) = num.strip_prefix('-') {
-            ("-", rest.to_owned())
-        } else if let Some(rest) = num.strip_prefix('+') {
-            ("+", rest.to_owned())
-        } else if self.f.plus {
-            ("+", num.clone())
-        } else if self.f.space {
-            (" ", num.clone())
-        } else {
-            ("", num.clone())
+        let digits = match fmt {
+            'b' => crate::strconv::format_float_binary(x),
+            'x' | 'X' => crate::strconv::format_float_hex(x, fmt == 'X', prec),
+            _ => format_float(x, fmt, prec),
         };
-        if body == "Inf" || body == "NaN" {
-            // Infinities and NaN are padded with spaces, never zeros.
-            let sign = if body == "NaN" && !self.f.plus && !self.f.space {
-                ""
-            } else {
-                sign
-            };
-            let s = format!("{sign}{body}");
+        // Go's `fmtFloat`: the number with its sign always first, `+` when it has none.
+        let mut num = if digits.starts_with(['-', '+']) {
+            digits.into_bytes()
+        } else {
+            let mut n = Vec::with_capacity(digits.len() + 1);
+            n.push(b'+');
+            n.extend_from_slice(digits.as_bytes());
+            n
+        };
+        if self.f.space && num[0] == b'+' && !self.f.plus {
+            num[0] = b' ';
+        }
+        if num[1] == b'I' || num[1] == b'N' {
+            // Infinities and NaN are padded with spaces, never zeros, and NaN has no sign
+            // unless one is asked for.
             let z = self.f.zero;
             self.f.zero = false;
-            self.pad(&s);
+            let from = usize::from(num[1] == b'N' && !self.f.space && !self.f.plus);
+            self.pad_bytes(&num[from..]);
             self.f.zero = z;
             return Ok(());
         }
-        num = body;
-        self.pad_number(sign, &num);
-        Ok(())
-    }
-
-    /// Pads a number, putting a sign before any leading zeros.
-    fn pad_number(&mut self, sign: &str, digits: &str) {
-        if self.f.wid.is_none() {
-            self.put(sign);
-            self.put(digits);
-            return;
-        }
-        if self.f.zero
-            && !self.f.minus
-            && let Some(w) = self.f.wid
-        {
-            {
-                let n = sign.chars().count() + digits.chars().count();
-                self.put(sign);
-                if n < w {
-                    self.buf.extend(std::iter::repeat_n(b'0', w - n));
+        // `#`: a decimal point always, and the trailing zeros `%g` drops.
+        if self.f.sharp && fmt != 'b' {
+            let mut digits: i32 = match fmt {
+                'g' | 'G' | 'x' => {
+                    if prec == -1 {
+                        6
+                    } else {
+                        prec
+                    }
                 }
-                self.put(digits);
-                return;
+                _ => 0,
+            };
+            let mut tail = Vec::new();
+            let mut has_point = false;
+            let mut nonzero = false;
+            let mut i = 1;
+            while i < num.len() {
+                match num[i] {
+                    b'.' => has_point = true,
+                    b'p' | b'P' => {
+                        tail = num.split_off(i);
+                        break;
+                    }
+                    b'e' | b'E' if fmt != 'x' && fmt != 'X' => {
+                        tail = num.split_off(i);
+                        break;
+                    }
+                    c => {
+                        // Go counts from the first nonzero character, the `x` of `0x` too.
+                        nonzero |= c != b'0';
+                        if nonzero {
+                            digits -= 1;
+                        }
+                    }
+                }
+                i += 1;
             }
+            if !has_point {
+                // A lone leading 0 counts once.
+                if num.len() == 2 && num[1] == b'0' {
+                    digits -= 1;
+                }
+                num.push(b'.');
+            }
+            while digits > 0 {
+                num.push(b'0');
+                digits -= 1;
+            }
+            num.extend_from_slice(&tail);
         }
-        let z = self.f.zero;
-        self.f.zero = false;
-        self.pad(&format!("{sign}{digits}"));
-        self.f.zero = z;
+        if self.f.plus || num[0] != b'+' {
+            // Zero padding goes between the sign and the digits.
+            if self.f.zero
+                && !self.f.minus
+                && let Some(w) = self.f.wid
+                && w > num.len()
+            {
+                self.buf.push(num[0]);
+                self.buf.extend(std::iter::repeat_n(b'0', w - num.len()));
+                self.buf.extend_from_slice(&num[1..]);
+                return Ok(());
+            }
+            self.pad_bytes(&num);
+            return Ok(());
+        }
+        self.pad_bytes(&num[1..]);
+        Ok(())
     }
 
     fn fmt_integer(&mut self, i: i64, verb: char, v: &Value) -> Result<(), GoError> {
-        let neg = i < 0;
-        let u = i.unsigned_abs();
-        let (digits, prefix) = match verb {
-            'v' | 'd' => (u.to_string(), ""),
-            'b' => (format!("{u:b}"), if self.f.sharp { "0b" } else { "" }),
-            'o' => (format!("{u:o}"), if self.f.sharp { "0" } else { "" }),
-            'O' => (format!("{u:o}"), "0o"),
-            'x' => (format!("{u:x}"), if self.f.sharp { "0x" } else { "" }),
-            'X' => (format!("{u:X}"), if self.f.sharp { "0X" } else { "" }),
+        let u = i as u64;
+        match verb {
+            'v' | 'd' => self.go_integer(u, 10, verb, false),
+            'b' => self.go_integer(u, 2, verb, false),
+            'o' | 'O' => self.go_integer(u, 8, verb, false),
+            'x' => self.go_integer(u, 16, verb, false),
+            'X' => self.go_integer(u, 16, verb, true),
             'c' => {
-                let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
-                self.pad(&c.to_string());
-                return Ok(());
+                let mut b = [0u8; 4];
+                let s = go_rune(u).encode_utf8(&mut b);
+                self.pad(s);
             }
             'q' => {
-                let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
-                self.pad(&quote_rune(c));
-                return Ok(());
+                let c = go_rune(u);
+                let q = if self.f.plus && !c.is_ascii() {
+                    let mut q = String::from("'");
+                    quote_char_ascii_into(&mut q, c);
+                    q.push('\'');
+                    q
+                } else {
+                    quote_rune(c)
+                };
+                self.pad(&q);
             }
-            'U' => {
-                let s = format!("U+{:04X}", i as u32);
-                self.pad(&s);
-                return Ok(());
-            }
+            'U' => self.fmt_unicode(u),
             _ => return self.bad_verb(v, verb),
-        };
-        let mut digits = digits;
-        if let Some(p) = self.f.prec {
-            if p == 0 && u == 0 {
-                digits.clear();
-            }
-            while digits.len() < p {
-                digits.insert(0, '0');
-            }
-        }
-        let digits = format!("{prefix}{digits}");
-        let sign = if neg {
-            "-"
-        } else if self.f.plus {
-            "+"
-        } else if self.f.space {
-            " "
-        } else {
-            ""
-        };
-        if self.f.prec.is_some() {
-            // With a precision, zero padding does not apply.
-            let z = self.f.zero;
-            self.f.zero = false;
-            self.pad(&format!("{sign}{digits}"));
-            self.f.zero = z;
-        } else {
-            self.pad_number(sign, &digits);
         }
         Ok(())
+    }
+
+    /// Go's `fmtInteger` of a signed integer (`u` its bits): a precision or the `0` flag's
+    /// width gives leading zeros, `#` a base prefix, `%O` its `0o`.
+    fn go_integer(&mut self, u: u64, base: u64, verb: char, upper: bool) {
+        let negative = (u as i64) < 0;
+        let mut u = if negative { u.wrapping_neg() } else { u };
+        let signed = negative || self.f.plus || self.f.space;
+        let prec = match self.f.prec {
+            Some(0) if u == 0 => {
+                // Nothing but the padding.
+                let z = self.f.zero;
+                self.f.zero = false;
+                let w = self.f.wid.unwrap_or(0);
+                self.buf.extend(std::iter::repeat_n(b' ', w));
+                self.f.zero = z;
+                return;
+            }
+            Some(p) => p,
+            None if self.f.zero && !self.f.minus => {
+                self.f.wid.unwrap_or(0).saturating_sub(usize::from(signed))
+            }
+            None => 0,
+        };
+        let digits: &[u8; 16] = if upper {
+            b"0123456789ABCDEF"
+        } else {
+            b"0123456789abcdef"
+        };
+        // Written backwards, then turned around.
+        let mut out = Vec::with_capacity(prec.max(24));
+        loop {
+            out.push(digits[(u % base) as usize]);
+            u /= base;
+            if u == 0 {
+                break;
+            }
+        }
+        while out.len() < prec {
+            out.push(b'0');
+        }
+        if self.f.sharp {
+            match base {
+                2 => out.extend_from_slice(b"b0"),
+                8 if out.last() != Some(&b'0') => out.push(b'0'),
+                16 => out.extend_from_slice(if upper { b"X0" } else { b"x0" }),
+                _ => {}
+            }
+        }
+        if verb == 'O' {
+            out.extend_from_slice(b"o0");
+        }
+        if negative {
+            out.push(b'-');
+        } else if self.f.plus {
+            out.push(b'+');
+        } else if self.f.space {
+            out.push(b' ');
+        }
+        out.reverse();
+        // Zeros asked for by the `0` flag are in the digits already.
+        let z = self.f.zero;
+        self.f.zero = false;
+        self.pad_bytes(&out);
+        self.f.zero = z;
+    }
+
+    /// Go's `fmtUnicode`: `U+0041`, at least four digits or the precision, and with `#` the
+    /// character too when it is printable.
+    fn fmt_unicode(&mut self, u: u64) {
+        let prec = self.f.prec.filter(|&p| p > 4).unwrap_or(4);
+        let mut s = format!("U+{u:0prec$X}");
+        if self.f.sharp
+            && let Some(c) = u32::try_from(u).ok().and_then(char::from_u32)
+            && is_print(c)
+        {
+            s.push_str(" '");
+            s.push(c);
+            s.push('\'');
+        }
+        let z = self.f.zero;
+        self.f.zero = false;
+        self.pad(&s);
+        self.f.zero = z;
     }
 
     fn truncate<'s>(&self, s: &'s str) -> &'s str {
@@ -540,21 +700,19 @@ impl Printer {
     fn fmt_string_verb(&mut self, s: &str, verb: char, v: &Value) -> Result<(), GoError> {
         match verb {
             'v' if self.f.sharp_v => {
-                let q = quote(s);
+                let q = quote(self.truncate(s));
                 self.pad(&q);
             }
             'v' | 's' => self.fmt_string(s, verb),
             'x' | 'X' => {
-                let t = self.truncate(s).to_owned();
-                self.fmt_hex(t.as_bytes(), verb == 'X');
+                // The precision counts bytes here, not characters.
+                let b = s.as_bytes();
+                let n = self.f.prec.map_or(b.len(), |p| p.min(b.len()));
+                self.fmt_hex(&b[..n], verb == 'X');
             }
             'q' => {
                 let t = self.truncate(s);
-                let q = if self.f.sharp
-                    && !t.contains('`')
-                    && t.chars()
-                        .all(|c| c == '\t' || (is_print(c) && c != '\u{feff}'))
-                {
+                let q = if self.f.sharp && can_backquote(t) {
                     format!("`{t}`")
                 } else if self.f.plus {
                     quote_ascii(t)
@@ -577,7 +735,10 @@ impl Printer {
                 self.pad(&q);
             }
             'v' | 's' => self.pad_bytes(t),
-            'x' | 'X' => self.fmt_hex(t, verb == 'X'),
+            'x' | 'X' => {
+                let n = self.f.prec.map_or(b.len(), |p| p.min(b.len()));
+                self.fmt_hex(&b[..n], verb == 'X');
+            }
             'q' => {
                 let q = quote_bytes_with(t, self.f.plus);
                 self.pad(&q);
@@ -631,6 +792,16 @@ impl Printer {
 
     fn fmt_bytes(&mut self, b: &[u8], verb: char, v: &Value) -> Result<(), GoError> {
         match verb {
+            'v' if self.f.sharp_v => {
+                self.put("[]byte{");
+                for (i, byte) in b.iter().enumerate() {
+                    if i > 0 {
+                        self.put(", ");
+                    }
+                    self.put(&format!("{byte:#x}"));
+                }
+                self.putc('}');
+            }
             'v' | 'd' => {
                 let mut s = String::from("[");
                 for (i, byte) in b.iter().enumerate() {
@@ -646,7 +817,10 @@ impl Printer {
                 Ok(s) => self.fmt_string_verb(s, verb, v)?,
                 Err(_) => self.fmt_bin_string(b, verb, v)?,
             },
-            'x' | 'X' => self.fmt_hex(b, verb == 'X'),
+            'x' | 'X' => {
+                let n = self.f.prec.map_or(b.len(), |p| p.min(b.len()));
+                self.fmt_hex(&b[..n], verb == 'X');
+            }
             _ => self.bad_verb(v, verb)?,
         }
         Ok(())
@@ -709,9 +883,8 @@ impl Printer {
             } else {
                 let (n, ni, ok) = parse_num(b, i);
                 if ok {
-                    if after_index {
-                        self.put("%!(BADWIDTH)");
-                    }
+                    // `%[3]2d`: a width after an index.
+                    good_arg &= !after_index;
                     self.f.wid = Some(n);
                 }
                 i = ni;
@@ -719,9 +892,8 @@ impl Printer {
             // Precision.
             if i < end && b[i] == b'.' {
                 i += 1;
-                if after_index {
-                    self.put("%!(BADPREC)");
-                }
+                // `%[3].2d`.
+                good_arg &= !after_index;
                 let (na, ni, index) = arg_index(b, i, arg_num, args.len());
                 arg_num = na;
                 i = ni;
@@ -733,10 +905,9 @@ impl Printer {
                     let (p, ok, na) = int_from_arg(args, arg_num);
                     arg_num = na;
                     if !ok || p < 0 {
+                        // A negative precision is no precision, and said so.
                         self.f.prec = None;
-                        if !ok {
-                            self.put("%!(BADPREC)");
-                        }
+                        self.put("%!(BADPREC)");
                     } else {
                         self.f.prec = Some(p as usize);
                     }
@@ -816,6 +987,18 @@ impl Printer {
     }
 }
 
+/// Go's `strconv.CanBackquote`: no backquote, no control character but tab, no DEL and no
+/// byte order mark (other characters past ASCII are taken as printable).
+fn can_backquote(s: &str) -> bool {
+    s.chars().all(|c| {
+        if c.is_ascii() {
+            c == '\t' || (c >= ' ' && c != '`' && c != '\u{7f}')
+        } else {
+            c != '\u{feff}'
+        }
+    })
+}
+
 fn quote_ascii(s: &str) -> String {
     quote_bytes_with(s.as_bytes(), true)
 }
@@ -872,9 +1055,13 @@ fn arg_index(
     (arg_num, i + 1, Some((false, false)))
 }
 
+/// Go's `intFromArg`: a `*` width or precision, which must be an int of at most a million
+/// either way (`tooLarge`).
 fn int_from_arg(args: &[Value], arg_num: usize) -> (i64, bool, usize) {
     match args.get(arg_num) {
-        Some(Value::Int(n)) | Some(Value::Int64(n)) => (*n, true, arg_num + 1),
+        Some(Value::Int(n)) | Some(Value::Int64(n)) if n.unsigned_abs() <= 1_000_000 => {
+            (*n, true, arg_num + 1)
+        }
         Some(_) => (0, false, arg_num + 1),
         None => (0, false, arg_num),
     }

@@ -1286,6 +1286,34 @@ pub fn unquote(s: &str) -> Result<String, String> {
     }
 }
 
+/// The length of the one character or escape `body` (a character constant after its opening
+/// quote) starts with, as Go's `strconv.UnquoteChar` reads it; `None` when it is not one.
+fn char_constant_len(body: &str) -> Option<usize> {
+    let mut cs = body.chars();
+    let c = cs.next()?;
+    if c == '\'' {
+        return None;
+    }
+    if c != '\\' {
+        return Some(c.len_utf8());
+    }
+    let (len, digit): (usize, fn(&u8) -> bool) = match cs.next()? {
+        'a' | 'b' | 'f' | 'n' | 'r' | 't' | 'v' | '\\' | '\'' => return Some(2),
+        'x' => (4, u8::is_ascii_hexdigit),
+        'u' => (6, u8::is_ascii_hexdigit),
+        'U' => (10, u8::is_ascii_hexdigit),
+        '0'..='7' => (4, |b: &u8| (b'0'..=b'7').contains(b)),
+        _ => return None,
+    };
+    let skip = if len == 4 && body.as_bytes()[1].is_ascii_digit() {
+        1
+    } else {
+        2
+    };
+    let digits = body.as_bytes().get(skip..len)?;
+    digits.iter().all(digit).then_some(len)
+}
+
 /// The text between the quotes `q` of a quoted string, its escapes read as Go's.
 fn unescape(inner: &str, q: u8) -> Result<String, String> {
     let err = || "invalid syntax".to_owned();
@@ -1370,6 +1398,13 @@ fn new_number(pos: Pos, span: Span, typ: ItemType) -> Result<NumberNode, String>
     };
     let text = &*span;
     if typ == ItemType::CharConstant {
+        // Go's `strconv.UnquoteChar` takes one character (or escape) after the quote; more
+        // before the closing quote is a malformed constant, not a syntax error.
+        let body = &text[1..];
+        let first = char_constant_len(body).ok_or("invalid syntax")?;
+        if &body[first..] != "'" {
+            return Err(format!("malformed character constant: {text}"));
+        }
         let s = unquote(text)?;
         let mut cs = s.chars();
         let c = cs.next().ok_or("invalid syntax")?;

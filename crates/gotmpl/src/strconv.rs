@@ -289,6 +289,113 @@ pub fn format_float(f: f64, fmt: char, prec: i32) -> String {
     format_float_digits(f, fmt, prec)
 }
 
+/// Go's `strconv.FormatFloat(f, 'b', _, 64)`: the binary exponent form, `6755399441055744p-52`.
+pub fn format_float_binary(f: f64) -> String {
+    if let Some(s) = non_finite(f) {
+        return s.to_owned();
+    }
+    let (neg, mant, exp) = float_parts(f);
+    let e = exp - 52;
+    format!(
+        "{}{mant}p{}{e}",
+        if neg { "-" } else { "" },
+        if e >= 0 { "+" } else { "" }
+    )
+}
+
+/// Go's `strconv.FormatFloat(f, 'x' or 'X', prec, 64)`: a hexadecimal mantissa with a binary
+/// exponent of at least two digits, `0x1.8p+00`, rounded to `prec` hexadecimal digits (half to
+/// even) when `prec` is 0 to 14, shortest when negative.
+pub fn format_float_hex(f: f64, upper: bool, prec: i32) -> String {
+    if let Some(s) = non_finite(f) {
+        return s.to_owned();
+    }
+    let (neg, mut mant, mut exp) = float_parts(f);
+    if mant == 0 {
+        exp = 0;
+    }
+    // The leading 1 (if any) at bit 60.
+    mant <<= 60 - 52;
+    while mant != 0 && mant & (1 << 60) == 0 {
+        mant <<= 1;
+        exp -= 1;
+    }
+    if (0..15).contains(&prec) {
+        let shift = prec as u32 * 4;
+        let extra = (mant << shift) & ((1 << 60) - 1);
+        mant >>= 60 - shift;
+        if extra | (mant & 1) > 1 << 59 {
+            mant += 1;
+        }
+        mant <<= 60 - shift;
+        if mant & (1 << 61) != 0 {
+            mant >>= 1;
+            exp += 1;
+        }
+    }
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let mut out = String::with_capacity(24);
+    if neg {
+        out.push('-');
+    }
+    out.push('0');
+    out.push(if upper { 'X' } else { 'x' });
+    out.push(if (mant >> 60) & 1 == 1 { '1' } else { '0' });
+    mant <<= 4;
+    let fraction = if prec < 0 {
+        if mant == 0 { 0 } else { usize::MAX }
+    } else {
+        prec as usize
+    };
+    if fraction > 0 {
+        out.push('.');
+        let mut n = 0;
+        while n < fraction && (prec >= 0 || mant != 0) {
+            out.push(digits[((mant >> 60) & 15) as usize] as char);
+            mant <<= 4;
+            n += 1;
+        }
+    }
+    out.push(if upper { 'P' } else { 'p' });
+    out.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs();
+    if e < 10 {
+        out.push('0');
+    }
+    out.push_str(itoa::Buffer::new().format(e));
+    out
+}
+
+/// Go's spelling of an infinity or NaN, `None` for a finite number.
+fn non_finite(f: f64) -> Option<&'static str> {
+    if f.is_nan() {
+        Some("NaN")
+    } else if f.is_infinite() {
+        Some(if f > 0.0 { "+Inf" } else { "-Inf" })
+    } else {
+        None
+    }
+}
+
+/// A finite float's sign, its mantissa with the implicit bit, and its unbiased exponent, as
+/// Go's `genericFtoa` takes them apart.
+fn float_parts(f: f64) -> (bool, u64, i64) {
+    let bits = f.to_bits();
+    let neg = bits >> 63 != 0;
+    let mut exp = ((bits >> 52) & 0x7ff) as i64;
+    let mut mant = bits & ((1 << 52) - 1);
+    if exp == 0 {
+        exp += 1;
+    } else {
+        mant |= 1 << 52;
+    }
+    (neg, mant, exp - 1023)
+}
+
 /// [`format_float`] by way of the decimal digits.
 fn format_float_digits(f: f64, fmt: char, prec: i32) -> String {
     if f.is_nan() {

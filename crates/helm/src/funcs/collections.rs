@@ -415,7 +415,10 @@ pub(super) fn register(r: &mut Reg<'_>) {
             let start = a.get(1).map(to_int).unwrap_or(0);
             let end = if a.len() < 3 { n } else { to_int(&a[2]) };
             if start < 0 || end < start || end > n {
-                return Err(GoError::new("reflect: slice index out of range"));
+                // Sprig's `slice` asks reflect, whose panic the template reports.
+                return Err(GoError::new(
+                    "reflect.Value.Slice: slice index out of bounds",
+                ));
             }
             let mut out = List::typed(l.items[start as usize..end as usize].to_vec(), l.ty);
             out.unordered = l.unordered;
