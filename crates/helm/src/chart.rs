@@ -172,7 +172,7 @@ pub(crate) fn fields(y: &YVal, ctx: &str) -> Result<Vec<(String, YVal)>, String>
         YVal::Map(entries) => {
             let mut out: Vec<(String, YVal)> = Vec::new();
             for (k, v) in entries {
-                let k = key_string(k)?;
+                let k = key_string(k, v)?;
                 if let Some(slot) = out.iter_mut().find(|(x, _)| *x == k) {
                     slot.1 = v.clone();
                 } else {
@@ -363,7 +363,7 @@ pub fn decode_metadata(text: &str, md: &mut Metadata) -> Result<(), String> {
                     YVal::Map(entries) => {
                         let mut out = BTreeMap::new();
                         for (ak, av) in entries {
-                            let ak = key_string(ak)?;
+                            let ak = key_string(ak, av)?;
                             let av = match av {
                                 YVal::Null => String::new(),
                                 other => scalar_string(other)

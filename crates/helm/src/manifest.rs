@@ -229,7 +229,7 @@ fn head(doc: &str, path: &str) -> Result<Head, HelmError> {
                         YVal::Map(entries) => {
                             let mut out = BTreeMap::new();
                             for (ak, av) in entries {
-                                let ak = crate::yaml::key_string(ak).map_err(err)?;
+                                let ak = crate::yaml::key_string(ak, av).map_err(err)?;
                                 let av = match av {
                                     YVal::Null => String::new(),
                                     other => scalar_string(other).ok_or_else(|| {

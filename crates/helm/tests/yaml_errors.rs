@@ -85,3 +85,32 @@ fn control_characters_fail_as_go_yaml_says() {
     let (want, got) = common::from_yaml_both(&inputs);
     assert_eq!(got, want);
 }
+
+/// A values file with a null key, an alias inside the node its anchor names, or a `?` key
+/// where none may start: Helm's words (`%+#v` of the value the key had, no line for a decode
+/// error or a scanner error on the first line), found by a differential fuzz (2026-12-05).
+#[test]
+fn values_files_fail_in_helms_words() {
+    for values in [
+        "k: {null: c}\n",
+        "k:\n  null: [1, {a: b}]\n",
+        "k: {~: 1.5e6, b: 2}\n",
+        "k: {null: {x: ~}}\n",
+        "k: &a [1, *a]\n",
+        "a: &a\n  b: *a\n",
+        "a: &a 1\nb: &a [*a]\n",
+        "x: &a {b: [*a, *a]}\n",
+        "x: &a [*a]\ny:\n  <<: [1]\n",
+        "x: &a {b: *a}\ny: : z\n",
+        "a: ? b\n",
+        "x: 1\na: ? b\n",
+    ] {
+        let files = common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: ye\nversion: 1.0.0\n"),
+            ("values.yaml", values),
+            ("templates/a.yaml", "{{ toJson .Values }}\n"),
+        ]);
+        let (want, got) = common::both_fail(files);
+        assert_eq!(got, want, "{values}");
+    }
+}

@@ -209,6 +209,9 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
     let mut anchors: HashMap<usize, YVal> = HashMap::new();
     let mut nodes = 0usize;
     let mut root: Option<YVal> = None;
+    // An alias inside the node its anchor names: go-yaml parses the whole document first (a
+    // syntax error later in it wins), then fails decoding it.
+    let mut contains_itself: Option<YamlError> = None;
     for item in parser {
         let (event, span) = item.map_err(|e| {
             if e.info().contains("surrogate") || e.info().contains("Unicode character escape") {
@@ -248,6 +251,9 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
                 continue;
             }
             Event::DocumentEnd => {
+                if let Some(e) = contains_itself.take() {
+                    return Err(e);
+                }
                 docs.push(root.take().unwrap_or(YVal::Null));
                 continue;
             }
@@ -310,7 +316,20 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
                     }
                     (v.clone(), 0)
                 }
-                None => return Err(YamlError::at(line, "unknown anchor referenced")),
+                // The parser knows the anchor, which is not complete yet: the alias is inside
+                // the node it names.
+                None => {
+                    let name = span
+                        .start
+                        .byte_offset()
+                        .zip(span.end.byte_offset())
+                        .and_then(|(a, b)| text.get(a..b))
+                        .map_or("", |t| t.trim_start_matches('*'));
+                    contains_itself.get_or_insert_with(|| {
+                        YamlError::decoding(format!("anchor '{name}' value contains itself"))
+                    });
+                    (YVal::Null, 0)
+                }
             },
             _ => continue,
         };
@@ -328,10 +347,15 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
                 None => *key = Some(value),
                 Some(k) => {
                     if matches!(&k, YVal::Str(s) if s == MERGE) {
+                        // Decoding goes in document order: an alias inside its own anchor's
+                        // node before this merge fails first.
                         if aliased && !matches!(value, YVal::Map(_)) {
-                            return Err(YamlError::decoding(MERGE_WANTS_MAP));
+                            return Err(contains_itself
+                                .unwrap_or_else(|| YamlError::decoding(MERGE_WANTS_MAP)));
                         }
-                        merge(entries, value).map_err(YamlError::decoding)?;
+                        if let Err(e) = merge(entries, value) {
+                            return Err(contains_itself.unwrap_or_else(|| YamlError::decoding(e)));
+                        }
                     } else {
                         entries.set(k, value);
                     }
@@ -572,15 +596,31 @@ fn resolve_number(s: &str) -> Option<YVal> {
     None
 }
 
-/// A map key as sigs.k8s.io/yaml turns it into a JSON object key.
-pub fn key_string(k: &YVal) -> Result<String, String> {
+/// A map key as sigs.k8s.io/yaml turns it into a JSON object key; `v` is its value, which the
+/// error for a key it cannot turn names (with Go's `%+#v`).
+pub fn key_string(k: &YVal, v: &YVal) -> Result<String, String> {
+    let value = || match v {
+        YVal::Null => "<nil>".to_owned(),
+        v => go_syntax(v),
+    };
     Ok(match k {
         YVal::Str(s) => s.clone(),
         YVal::Int(i) => i.to_string(),
         YVal::Float(f) => float32_key(*f),
         YVal::Bool(b) => b.to_string(),
-        YVal::Uint(u) => return Err(format!("unsupported map key of type: uint64, key: {u:#x}")),
-        YVal::Null => return Err("unsupported map key of type: <nil>, key: <nil>".into()),
+        YVal::Uint(u) => {
+            return Err(format!(
+                "unsupported map key of type: uint64, key: {u:#x}, value: {}",
+                value()
+            ));
+        }
+        // `%s` of a nil reflect.Type.
+        YVal::Null => {
+            return Err(format!(
+                "unsupported map key of type: %!s(<nil>), key: <nil>, value: {}",
+                value()
+            ));
+        }
         YVal::Seq(_) | YVal::Map(_) => {
             return Err(format!("yaml: invalid map key: {}", go_syntax(k)));
         }
@@ -707,7 +747,7 @@ pub fn into_value(y: YVal) -> Result<Value, YamlError> {
             for (k, v) in entries {
                 let k = match k {
                     YVal::Str(k) => k,
-                    k => key_string(&k).map_err(json_err)?,
+                    k => key_string(&k, &v).map_err(json_err)?,
                 };
                 m.push((k, into_value(v)?));
             }

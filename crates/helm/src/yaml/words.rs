@@ -20,7 +20,8 @@ pub(super) fn go_words(text: &str, info: &str, line: usize) -> Option<YamlError>
     }
     Some(match info {
         "simple key expected ':'" => stale_key(text, line),
-        "mapping values are not allowed in this context" => scanner_error(line, info),
+        "mapping values are not allowed in this context"
+        | "mapping keys are not allowed in this context" => scanner_error(line, info),
         "unclosed bracket '['" => parser_error(end_line(text), "did not find expected ',' or ']'"),
         "unclosed bracket '{'" => parser_error(end_line(text), "did not find expected ',' or '}'"),
         "unclosed quote" => {
