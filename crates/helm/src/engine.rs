@@ -527,7 +527,12 @@ pub fn render(
             Ok(t) => t,
             Err(e) => return Err(set.parse_error().unwrap_or_else(|| exec_error(name, &e))),
         };
-        let text = strip_no_value(text);
+        let mut text = strip_no_value(text);
+        // Kept until the render's end: a buffer that grew by doubling is half empty, and
+        // the pages it spans are fresh memory each (the buffer it leaves serves the next).
+        if text.capacity() - text.len() > text.len() / 8 {
+            text = text.as_slice().to_vec();
+        }
         match String::from_utf8(text) {
             Ok(t) => {
                 out.templates.insert(name.clone(), t);
