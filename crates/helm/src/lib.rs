@@ -567,7 +567,10 @@ fn render_loaded(
     schema::check(&chart, &vals, schemas)?;
     let mut caps = Capabilities::default();
     caps.api_versions.extend(req.api_versions.iter().cloned());
-    if !chart.metadata.kube_version.is_empty()
+    // `helm template` checks it (its install action); the engine alone, whose map
+    // `--helm-templates` prints, does not.
+    if req.stream
+        && !chart.metadata.kube_version.is_empty()
         && !funcs::semver_compatible(&chart.metadata.kube_version, &caps.kube_version.normalized)
     {
         return Err(HelmError::Chart(format!(

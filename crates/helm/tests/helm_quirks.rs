@@ -191,3 +191,26 @@ fn json_go_decodes_where_serde_json_refuses() {
     let (want, got) = common::both_render(chart(&template));
     assert_eq!(got, want);
 }
+
+/// A chart whose `kubeVersion` the default Kubernetes does not meet: Helm's engine (what
+/// `--helm-templates` prints) renders it, and `helm template` (the stream) refuses it.
+#[test]
+fn kube_version_is_checked_for_the_stream_only() {
+    let files = common::files(&[
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: kv\nversion: 1.0.0\nkubeVersion: \"<1.0.0\"\n",
+        ),
+        ("templates/a.yaml", "a: 1\n"),
+    ]);
+    let (want, got) = common::both_render(files.clone());
+    assert_eq!(got, want);
+    let mut req = common::request(files);
+    req.stream = true;
+    let err = gantry_helm::render(req).expect_err("the stream checks it");
+    assert!(
+        err.to_string()
+            .contains("chart requires kubeVersion: <1.0.0 which is incompatible with Kubernetes"),
+        "{err}"
+    );
+}

@@ -9,6 +9,15 @@ use common::{files, helm_oracle, request, write_chart};
 /// (schema, values): each fails in one place, or in places whose order Helm fixes (Go's map
 /// order would make several failing properties come out in any order).
 const CASES: &[(&str, &str)] = &[
+    // Before 2019-09 a `$ref`'s siblings are not read: only `/a` fails.
+    (
+        r##"{"$schema":"http://json-schema.org/draft-07/schema#","properties":{"a":{"type":"integer"},"imp":{"type":"integer","$ref":"#/definitions/e"}},"definitions":{"e":{"type":"object"}}}"##,
+        r##"{"a":{},"imp":{}}"##,
+    ),
+    (
+        r##"{"properties":{"l":{"items":{"pattern":"(?i)^x"}}}}"##,
+        r##"{"l":["y"]}"##,
+    ),
     (r##"{"required":["a","b"]}"##, "{}"),
     (r##"{"required":["a"]}"##, "{}"),
     (r##"{"required":["it's","x\"y"]}"##, "{}"),
@@ -220,6 +229,16 @@ const CASES: &[(&str, &str)] = &[
 /// Schemas whose values pass in Helm, where the jsonschema crate's own reading of `pattern`
 /// or of a `$ref` refused them or would.
 const PASSING: &[(&str, &str)] = &[
+    // Go patterns the meta-schema's ECMA check refused (`(?i)`), in any place a schema is, and
+    // a property named `pattern`.
+    (
+        r##"{"$schema":"http://json-schema.org/draft-07/schema#","properties":{"x":{"pattern":"(?i)^x"}}}"##,
+        r##"{"x":"X"}"##,
+    ),
+    (
+        r##"{"properties":{"l":{"items":{"pattern":"(?i)^x"}},"pattern":{"type":"string","pattern":"^a"}}}"##,
+        r##"{"l":["X","x"],"pattern":"a"}"##,
+    ),
     (
         r##"{"$schema":"http://json-schema.org/draft-07/schema#","properties":{"r":{"type":"array","items":{"$ref":"#/$defs/rev[0] {x}|^"}}},"$defs":{"rev[0] {x}|^":{"type":"string"}}}"##,
         r##"{"r":["a"]}"##,

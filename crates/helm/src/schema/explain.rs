@@ -143,6 +143,18 @@ impl<'s> Walk<'s> {
                 return Err(GiveUp);
             }
         }
+        // Before 2019-09, a `$ref` is the schema: its siblings are not read at all.
+        if self.draft < 2019
+            && let Some(Value::String(r)) = s.get("$ref")
+        {
+            let target = self.resolve(r)?;
+            return Ok(self.validate(target, v, at, depth + 1)?.map(|f| Failure {
+                at: at.clone(),
+                message: GROUP.into(),
+                causes: f.into_causes(),
+                reference: true,
+            }));
+        }
         if let Some(types) = s.get("type") {
             let want = types_of(types);
             let got = type_of(v);
@@ -196,9 +208,6 @@ impl<'s> Walk<'s> {
                 causes: f.into_causes(),
                 reference: true,
             });
-            if self.draft < 2019 {
-                return Ok(failure);
-            }
             errors.extend(failure);
         }
         match v {

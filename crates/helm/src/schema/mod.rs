@@ -19,13 +19,14 @@ pub fn compile(schema: &[u8]) -> Compiled {
     let mut schema: serde_json::Value =
         serde_json::from_slice(schema).map_err(|e| format!("invalid values.schema.json: {e}\n"))?;
     escape_refs(&mut schema);
+    go_patterns(&mut schema);
     // Helm's validator (santhosh-tekuri/jsonschema) compiles patterns with Go's RE2: POSIX
     // classes such as `[[:alpha:]]`, no lookaround or backreference. The regex crate reads them
     // so, for `patternProperties`; fancy-regex (the default) refused the first and took the
     // others. `pattern`, the one values meet, is Go's own reading (ASCII `\d`, `\s`, `\w`).
     jsonschema::options()
         .with_pattern_options(jsonschema::PatternOptions::regex())
-        .with_keyword("pattern", go_pattern)
+        .with_keyword(GO_PATTERN, go_pattern)
         .build(&schema)
         .map_err(|e| {
             let e = e.to_string();
@@ -37,6 +38,51 @@ pub fn compile(schema: &[u8]) -> Compiled {
             };
             format!("unable to compile values.schema.json{remote}: {e}\n")
         })
+}
+
+/// What `pattern` is renamed to before the schema is compiled: the crate checks a schema
+/// against its meta-schema first, where a pattern must be an ECMA-262 one, and `(?i)x` (a Go
+/// pattern Helm's validator takes) is not. The keyword's value is checked as Go's when it
+/// compiles ([`go_pattern`]).
+const GO_PATTERN: &str = "x-gantry-go-pattern";
+
+/// Renames each `pattern` keyword of `schema` (a string, in a place a schema is, not a property
+/// named `pattern`) to [`GO_PATTERN`].
+fn go_patterns(schema: &mut serde_json::Value) {
+    let serde_json::Value::Object(m) = schema else {
+        return;
+    };
+    if let Some(p @ serde_json::Value::String(_)) = m.remove("pattern") {
+        m.insert(GO_PATTERN.to_owned(), p);
+    }
+    for (k, v) in m.iter_mut() {
+        match (k.as_str(), v) {
+            (
+                "properties" | "patternProperties" | "definitions" | "$defs" | "dependentSchemas"
+                | "dependencies",
+                serde_json::Value::Object(named),
+            ) => named.values_mut().for_each(go_patterns),
+            (
+                "allOf" | "anyOf" | "oneOf" | "prefixItems" | "items",
+                serde_json::Value::Array(all),
+            ) => all.iter_mut().for_each(go_patterns),
+            (
+                "items"
+                | "additionalItems"
+                | "additionalProperties"
+                | "contains"
+                | "propertyNames"
+                | "not"
+                | "if"
+                | "then"
+                | "else"
+                | "unevaluatedItems"
+                | "unevaluatedProperties",
+                v,
+            ) => go_patterns(v),
+            _ => {}
+        }
+    }
 }
 
 /// `pattern` as Helm's validator checks it: Go's regular expression, searched for in strings
