@@ -38,6 +38,11 @@ const INPUTS: &[&str] = &[
     "a: 1\\n%FOO\\n",
     "- a\\n%FOO bar\\n",
     "a: |\\n  x\\n%FOO\\n",
+    // Only the first document is read: what follows it fails nothing.
+    "a: 1\\n%YAML 1.1\\n",
+    "a: 1\\n...\\nb: : 2",
+    "a: 1\\n---\\nb: : c",
+    "- 1\\n...\\n%YAML 1.1\\n---\\n- 2",
 ];
 
 #[test]

@@ -114,3 +114,25 @@ fn values_files_fail_in_helms_words() {
         assert_eq!(got, want, "{values}");
     }
 }
+
+/// A values file is read a `---` separated part at a time, and of each part only its first
+/// document (go-yaml's `Unmarshal`): a directive or a `...` ends it, and nothing after it in
+/// that part is read.
+#[test]
+fn each_part_of_a_values_file_is_its_first_document() {
+    for values in [
+        "a: 1\n%YAML 1.1\n",
+        "a: 1\n...\nb: : 2\n",
+        "a: 1\n...\nb: 2\n",
+        "a: 1\n...\n%YAML 1.1\n---\nb: 2\n",
+        "a: |\n  x\n...\nc: [\n",
+    ] {
+        let files = common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: ye\nversion: 1.0.0\n"),
+            ("values.yaml", values),
+            ("templates/a.yaml", "{{ toJson .Values }}\n"),
+        ]);
+        let (want, got) = common::both_render(files);
+        assert_eq!(got, want, "{values}");
+    }
+}

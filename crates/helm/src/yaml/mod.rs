@@ -175,8 +175,19 @@ fn refused_escape(raw: &str) -> Option<(usize, &'static str)> {
     None
 }
 
-/// Parses every document of a stream (an empty document is `Null`).
+/// Parses the first document of a stream (an empty document is `Null`), as go-yaml v2's
+/// `Unmarshal` does: what follows it (another document, a directive without the `...` YAML
+/// 1.2 asks for) is never read, and fails nothing. Helm's values files are read so a `---`
+/// separated part at a time, and `fromYaml` so.
 pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    let (text, scanned) = first_document(text, limits);
+    // The directive line that ended the first document is scanned, and must be one go-yaml
+    // knows.
+    if scanned.len() > text.len()
+        && let Some(msg) = directives::refused(scanned[text.len()..].trim_end_matches('\n'))
+    {
+        return Err(scanner_error(1 + text.matches('\n').count(), msg));
+    }
     if let Some(e) = directives::check(text) {
         return Err(e);
     }
@@ -188,6 +199,49 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
         Some(e) => Err(e),
         None => Ok(docs),
     }
+}
+
+/// `text` up to the end of its first document, and up to the end of what go-yaml scans to
+/// find that end (a directive's line, which must be a directive it knows): all of it unless a
+/// line after the first could start another (`---`, `...`, or a `%` directive), and all of it
+/// when the first document fails (its error is the answer).
+fn first_document(text: &str, limits: YamlLimits) -> (&str, &str) {
+    let b = text.as_bytes();
+    let maybe_more = ["\n---", "\n...", "\n%"]
+        .iter()
+        .any(|m| memchr::memmem::find(b, m.as_bytes()).is_some());
+    if !maybe_more {
+        return (text, text);
+    }
+    let parser = Parser::new_from_str_with_options(text, granit_options(limits));
+    let mut started = false;
+    for item in parser {
+        match item {
+            Ok((Event::DocumentStart(..), _)) => started = true,
+            Ok((Event::DocumentEnd, span)) if started => {
+                // An implicit end sits where the next document's first token starts.
+                let end = span.end.byte_offset().unwrap_or(text.len());
+                let first = text.get(..end).unwrap_or(text);
+                // A document ended by a directive's line: go-yaml scans that line too.
+                let directive = match text[first.len()..].strip_prefix('%') {
+                    Some(rest) => 1 + rest.find('\n').map_or(rest.len(), |i| i + 1),
+                    None => 0,
+                };
+                return (first, &text[..first.len() + directive]);
+            }
+            Ok(_) => {}
+            // go-yaml ends the document at a directive; YAML 1.2 asks for `...` first.
+            Err(e) if e.info().contains("missing explicit document end marker") => {
+                let line = e.marker().line().saturating_sub(1);
+                let mut lines = text.split_inclusive('\n');
+                let at = lines.by_ref().take(line).map(str::len).sum::<usize>();
+                let directive = lines.next().map_or(0, str::len);
+                return (&text[..at], &text[..at + directive]);
+            }
+            Err(_) => return (text, text),
+        }
+    }
+    (text, text)
 }
 
 /// The full parser's options: go-yaml's reading where granit has a choice.
