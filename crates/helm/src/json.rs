@@ -488,7 +488,7 @@ fn go_json_error(e: &serde_json::Error, text: &str) -> String {
 
 /// encoding/json's syntax error for `text` (its scanner's words, which charts print: ess-helm
 /// shows `fromJson`'s `Error`), or `None` when its syntax is valid.
-fn go_syntax_error(text: &[u8]) -> Option<String> {
+pub(crate) fn go_syntax_error(text: &[u8]) -> Option<String> {
     #[derive(Clone, Copy, PartialEq)]
     enum In {
         Object,

@@ -322,3 +322,21 @@ fn go_patterns_pass_where_helm_passes() {
         assert!(got.is_ok(), "{schema} {values}: {:?}", got.err());
     }
 }
+
+/// A `values.schema.json` that is not JSON fails in the words of Helm's validator (Go's
+/// decoder, then its own check for anything after the value).
+#[test]
+fn a_schema_that_is_not_json_fails_in_helms_words() {
+    for schema in [
+        "",
+        "  \n",
+        "{",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{\"type\":\"object\"} x",
+        "{\"type\":\"object\"}{}",
+    ] {
+        let (want, got) = common::both_fail(chart(schema, "a: 1\n"));
+        assert_eq!(got, want, "{schema:?}");
+    }
+}

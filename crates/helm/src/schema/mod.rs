@@ -17,7 +17,7 @@ pub type Compiled = Result<jsonschema::Validator, String>;
 /// compiles a chart's schemas while the render loads its values ([`crate::ahead`]).
 pub fn compile(schema: &[u8]) -> Compiled {
     let mut schema: serde_json::Value =
-        serde_json::from_slice(schema).map_err(|e| format!("invalid values.schema.json: {e}\n"))?;
+        serde_json::from_slice(schema).map_err(|e| json_error(schema, &e))?;
     escape_refs(&mut schema);
     go_patterns(&mut schema);
     // Helm's validator (santhosh-tekuri/jsonschema) compiles patterns with Go's RE2: POSIX
@@ -82,6 +82,25 @@ fn go_patterns(schema: &mut serde_json::Value) {
             ) => go_patterns(v),
             _ => {}
         }
+    }
+}
+
+/// Why a schema is not JSON, as Helm's validator says it (encoding/json's decoder: `EOF` for
+/// nothing, `unexpected EOF` for a value cut short, its scanner's words for a syntax error,
+/// and the validator's own for anything after the value).
+fn json_error(text: &[u8], e: &serde_json::Error) -> String {
+    // Helm writes the error with no line break after it (a chart after it runs on).
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return "EOF".into();
+    }
+    match crate::json::go_syntax_error(text) {
+        Some(m) if m == "unexpected end of JSON input" => "unexpected EOF".into(),
+        // The decoder reads one value; the validator then refuses anything after it.
+        Some(m) if m.ends_with("after top-level value") => {
+            "invalid character after top-level value".into()
+        }
+        Some(m) => m,
+        None => format!("invalid values.schema.json: {e}\n"),
     }
 }
 
