@@ -210,6 +210,19 @@ struct Printer {
     f: Flags,
 }
 
+/// A bool, number or string: what `fmt` prints by its kind, never through reflection.
+fn is_scalar(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Bool(_)
+            | Value::Float(_)
+            | Value::Int(_)
+            | Value::Int64(_)
+            | Value::String(_)
+            | Value::BinStr(_)
+    )
+}
+
 fn nil_like(v: &Value) -> bool {
     matches!(v, Value::Invalid | Value::Nil)
 }
@@ -264,15 +277,7 @@ impl Printer {
             return Ok(());
         }
         if verb == 'p' {
-            if matches!(
-                v,
-                Value::Bool(_)
-                    | Value::Float(_)
-                    | Value::Int(_)
-                    | Value::Int64(_)
-                    | Value::String(_)
-                    | Value::BinStr(_)
-            ) {
+            if is_scalar(v) {
                 // Not a pointer: Go's bad verb, which a render can rely on.
                 return self.bad_verb(v, verb);
             }
@@ -311,13 +316,8 @@ impl Printer {
                     self.put("<nil>");
                     return Ok(());
                 }
-                Value::Bool(_)
-                | Value::Float(_)
-                | Value::Int(_)
-                | Value::Int64(_)
-                | Value::String(_)
-                | Value::BinStr(_)
-                | Value::Bytes(_) => return self.print_arg(v, verb),
+                Value::Bytes(_) => return self.print_arg(v, verb),
+                v if is_scalar(v) => return self.print_arg(v, verb),
                 _ => {}
             }
         }

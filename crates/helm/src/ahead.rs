@@ -1141,6 +1141,18 @@ mod tests {
         assert_eq!(ahead.defines("c/templates/none.yaml", b""), None);
     }
 
+    /// Waits until no template is left to parse or being parsed.
+    fn wait_until_parsed(ahead: &ParseAhead) {
+        while ahead
+            .lock()
+            .state
+            .iter()
+            .any(|s| matches!(s, Slot::Free | Slot::Parsing))
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// A helper with nothing left to parse sleeps until the render lends it work, and takes
     /// some: the render's first item waits until another thread has done one. Once the render
     /// has ended the helper (`stop`), its work has ended, and work lent then is not offered to
@@ -1174,14 +1186,7 @@ mod tests {
         std::thread::scope(|scope| {
             let helper = scope.spawn(|| ahead.work(&names, None, None));
             // Every template parsed: the helper has nothing left but what is lent.
-            while ahead
-                .lock()
-                .state
-                .iter()
-                .any(|s| matches!(s, Slot::Free | Slot::Parsing))
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_until_parsed(&ahead);
             std::thread::sleep(Duration::from_millis(50));
             assert!(!helper.is_finished(), "the helper waits for lent work");
             let data = Data {
@@ -1266,14 +1271,7 @@ mod tests {
         let trees = std::thread::scope(|scope| {
             let helper = scope.spawn(|| ahead.work(&names, Some(&fetch), None));
             ahead.provide(&mut files.clone());
-            while ahead
-                .lock()
-                .state
-                .iter()
-                .any(|s| matches!(s, Slot::Free | Slot::Parsing))
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_until_parsed(&ahead);
             // Parsed, it waits for work the render lends until the render ends.
             ahead.stop();
             helper.join().expect("the helper ends with the render");
