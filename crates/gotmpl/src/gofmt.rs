@@ -704,12 +704,7 @@ impl Printer {
                 self.pad(&q);
             }
             'v' | 's' => self.fmt_string(s, verb),
-            'x' | 'X' => {
-                // The precision counts bytes here, not characters.
-                let b = s.as_bytes();
-                let n = self.f.prec.map_or(b.len(), |p| p.min(b.len()));
-                self.fmt_hex(&b[..n], verb == 'X');
-            }
+            'x' | 'X' => self.fmt_hex(s.as_bytes(), verb == 'X'),
             'q' => {
                 let t = self.truncate(s);
                 let q = if self.f.sharp && can_backquote(t) {
@@ -735,10 +730,7 @@ impl Printer {
                 self.pad(&q);
             }
             'v' | 's' => self.pad_bytes(t),
-            'x' | 'X' => {
-                let n = self.f.prec.map_or(b.len(), |p| p.min(b.len()));
-                self.fmt_hex(&b[..n], verb == 'X');
-            }
+            'x' | 'X' => self.fmt_hex(b, verb == 'X'),
             'q' => {
                 let q = quote_bytes_with(t, self.f.plus);
                 self.pad(&q);
@@ -772,7 +764,10 @@ impl Printer {
         b
     }
 
+    /// Go's `fmtSbx`: each byte of `b` as two hexadecimal digits, no more bytes than the
+    /// precision (which counts bytes here, not characters).
     fn fmt_hex(&mut self, b: &[u8], upper: bool) {
+        let b = &b[..self.f.prec.map_or(b.len(), |p| p.min(b.len()))];
         let mut s = String::new();
         for (i, byte) in b.iter().enumerate() {
             if self.f.space && i > 0 {
@@ -817,10 +812,7 @@ impl Printer {
                 Ok(s) => self.fmt_string_verb(s, verb, v)?,
                 Err(_) => self.fmt_bin_string(b, verb, v)?,
             },
-            'x' | 'X' => {
-                let n = self.f.prec.map_or(b.len(), |p| p.min(b.len()));
-                self.fmt_hex(&b[..n], verb == 'X');
-            }
+            'x' | 'X' => self.fmt_hex(b, verb == 'X'),
             _ => self.bad_verb(v, verb)?,
         }
         Ok(())

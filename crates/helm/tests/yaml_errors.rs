@@ -86,6 +86,15 @@ fn control_characters_fail_as_go_yaml_says() {
     assert_eq!(got, want);
 }
 
+/// A chart whose values file is `values` and whose one template prints them as JSON.
+fn values_chart(values: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    common::files(&[
+        ("Chart.yaml", "apiVersion: v2\nname: ye\nversion: 1.0.0\n"),
+        ("values.yaml", values),
+        ("templates/a.yaml", "{{ toJson .Values }}\n"),
+    ])
+}
+
 /// A values file with a null key, an alias inside the node its anchor names, or a `?` key
 /// where none may start: Helm's words (`%+#v` of the value the key had, no line for a decode
 /// error or a scanner error on the first line), found by a differential fuzz (2026-12-05).
@@ -105,12 +114,7 @@ fn values_files_fail_in_helms_words() {
         "a: ? b\n",
         "x: 1\na: ? b\n",
     ] {
-        let files = common::files(&[
-            ("Chart.yaml", "apiVersion: v2\nname: ye\nversion: 1.0.0\n"),
-            ("values.yaml", values),
-            ("templates/a.yaml", "{{ toJson .Values }}\n"),
-        ]);
-        let (want, got) = common::both_fail(files);
+        let (want, got) = common::both_fail(values_chart(values));
         assert_eq!(got, want, "{values}");
     }
 }
@@ -127,12 +131,7 @@ fn each_part_of_a_values_file_is_its_first_document() {
         "a: 1\n...\n%YAML 1.1\n---\nb: 2\n",
         "a: |\n  x\n...\nc: [\n",
     ] {
-        let files = common::files(&[
-            ("Chart.yaml", "apiVersion: v2\nname: ye\nversion: 1.0.0\n"),
-            ("values.yaml", values),
-            ("templates/a.yaml", "{{ toJson .Values }}\n"),
-        ]);
-        let (want, got) = common::both_render(files);
+        let (want, got) = common::both_render(values_chart(values));
         assert_eq!(got, want, "{values}");
     }
 }
