@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::HelmError;
 use crate::ahead::{ParseAhead, Shared};
 use crate::chart::{Chart, fields, name_matches, scalar_string, set_string};
-use crate::yaml::{YVal, YamlLimits, parse_documents};
+use crate::yaml::{YVal, YamlLimits, parse_head};
 
 const INSTALL_ORDER: &[&str] = &[
     "PriorityClass",
@@ -206,7 +206,7 @@ struct Head {
 
 fn head(doc: &str, path: &str) -> Result<Head, HelmError> {
     let err = |m: String| HelmError::Template(format!("YAML parse error on {path}: {m}"));
-    let docs = parse_documents(doc, YamlLimits::default())
+    let docs = parse_head(doc, YamlLimits::default())
         .map_err(|e| err(format!("error converting YAML to JSON: {}", e.msg)))?;
     let y = docs.into_iter().next().unwrap_or(YVal::Null);
     let fs = fields(&y, "util.SimpleHead")
@@ -217,10 +217,10 @@ fn head(doc: &str, path: &str) -> Result<Head, HelmError> {
     };
     for (k, v) in fs {
         if name_matches(&k, "kind") {
-            set_string(&mut h.kind, &v, "SimpleHead", "kind")
+            set_string(&mut h.kind, v, "SimpleHead", "kind")
                 .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
         } else if name_matches(&k, "metadata") {
-            let mfs = fields(&v, "struct { Name string \"json:\\\"name\\\"\"; Annotations map[string]string \"json:\\\"annotations\\\"\" }")
+            let mfs = fields(v, "struct { Name string \"json:\\\"name\\\"\"; Annotations map[string]string \"json:\\\"annotations\\\"\" }")
                 .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
             for (mk, mv) in mfs {
                 if name_matches(&mk, "annotations") {

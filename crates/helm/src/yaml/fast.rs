@@ -17,6 +17,20 @@ use super::{Entries, YVal, YamlLimits, count, scalar};
 
 /// The documents of `text`, or `None` when the full parser must read it.
 pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
+    parse_with(text, limits, false)
+}
+
+/// [`parse`], building of each document only what Helm's sort reads of a manifest's head
+/// (`util.SimpleHead`): a top-level mapping's keys, and the values of the keys that are not
+/// strings or that encoding/json would match to `kind` or `metadata`. The values of the other
+/// keys (a `Null` in their place) are read as closely, and given up on alike, without being
+/// built: building and dropping them was most of the head's cost, about a tenth of a large
+/// chart's render.
+pub(super) fn parse_head(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
+    parse_with(text, limits, true)
+}
+
+fn parse_with(text: &str, limits: YamlLimits, head: bool) -> Option<Vec<YVal>> {
     let s = text.as_bytes();
     if !plain_text(s) {
         return None;
@@ -29,6 +43,8 @@ pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
         nodes: 0,
         limits,
         anchors: HashMap::new(),
+        head,
+        skip: 0,
     };
     let mut docs = Vec::new();
     while let Some(indent) = p.next_line() {
@@ -113,6 +129,24 @@ struct Reader<'a> {
     limits: YamlLimits,
     // Each anchor's value, the latest definition of a name winning, as aliases see it.
     anchors: HashMap<&'a str, YVal>,
+    // Whether only a manifest's head is built ([`parse_head`]).
+    head: bool,
+    // How many of the values the reader is in are read without being built: while it is more
+    // than 0, every value is a placeholder.
+    skip: usize,
+}
+
+/// Whether a top-level key's value is not part of a manifest's head: encoding/json matches a
+/// field's name to a key regardless of case, and a key of another kind than these has its
+/// value printed in the conversion's error.
+fn outside_head(key: &YVal) -> bool {
+    match key {
+        YVal::Str(k) => {
+            !crate::chart::name_matches(k, "kind") && !crate::chart::name_matches(k, "metadata")
+        }
+        YVal::Int(_) | YVal::Float(_) | YVal::Bool(_) => true,
+        _ => false,
+    }
 }
 
 /// What may not start a plain scalar (or needs care the reader does not take).
@@ -228,8 +262,13 @@ impl<'a> Reader<'a> {
         loop {
             let (key, after) = self.key(self.pos + n)?;
             self.count()?;
+            let skip = self.head && self.skip == 0 && self.depth == 1 && outside_head(&key);
+            self.skip += usize::from(skip);
             let value = self.value(after, n, true)?;
-            entries.set(key, value);
+            self.skip -= usize::from(skip);
+            if self.skip == 0 {
+                entries.set(key, value);
+            }
             match self.next_line() {
                 None => break,
                 Some(i) if i == n && !(n == 0 && self.marker()) => {}
@@ -263,7 +302,9 @@ impl<'a> Reader<'a> {
             } else {
                 self.value(c + 1, n, false)?
             };
-            items.push(item);
+            if self.skip == 0 {
+                items.push(item);
+            }
             match self.next_line() {
                 None => break,
                 Some(i) if i == n => {}
@@ -320,7 +361,13 @@ impl<'a> Reader<'a> {
             if text == "<<" {
                 return None;
             }
-            (scalar(text, true, None).ok()?, j + 1)
+            // A key whose mapping is not built needs no value (a plain scalar always has one).
+            let key = if self.skip > 0 {
+                YVal::Null
+            } else {
+                scalar(text, true, None).ok()?
+            };
+            (key, j + 1)
         };
         // A simple key is at most 1024 characters.
         if after - k > 1024 {
@@ -340,7 +387,10 @@ impl<'a> Reader<'a> {
         if b == b'&' {
             // An anchor names the value after it (on this line or the next), for the aliases
             // that follow; a second anchor, an alias or a tag after it is left to the full
-            // parser.
+            // parser, and so is one whose value is not built.
+            if self.skip > 0 {
+                return None;
+            }
             let (name, after) = self.name(i + 1)?;
             if matches!(self.at(self.spaces(after)), b'&' | b'*' | b'!') {
                 return None;
@@ -389,9 +439,15 @@ impl<'a> Reader<'a> {
             }
             b'*' => {
                 let (name, end) = self.name(i + 1)?;
-                let v = self.anchors.get(name)?.clone();
+                let anchored = self.anchors.get(name)?;
                 // An alias counts every node it repeats, as the full parser counts them.
-                self.nodes += count(&v);
+                let nodes = count(anchored);
+                let v = if self.skip > 0 {
+                    YVal::Null
+                } else {
+                    anchored.clone()
+                };
+                self.nodes += nodes;
                 if self.nodes > self.limits.max_nodes {
                     return None;
                 }
@@ -449,7 +505,7 @@ impl<'a> Reader<'a> {
         let first = self.text[i..stop].trim_end_matches(' ');
         self.pos = (self.line_end(stop) + 1).min(self.s.len());
         if comment {
-            return scalar(first, true, None).ok();
+            return self.resolved(first);
         }
         let mut text = std::borrow::Cow::Borrowed(first);
         let mut pos = self.pos;
@@ -476,23 +532,35 @@ impl<'a> Reader<'a> {
             if comment {
                 return None;
             }
-            let more = text.to_mut();
-            if blanks == 0 {
-                more.push(' ');
-            } else {
-                more.extend(std::iter::repeat_n('\n', blanks));
+            if self.skip == 0 {
+                let more = text.to_mut();
+                if blanks == 0 {
+                    more.push(' ');
+                } else {
+                    more.extend(std::iter::repeat_n('\n', blanks));
+                }
+                more.push_str(self.text[k..stop].trim_end_matches(' '));
             }
-            more.push_str(self.text[k..stop].trim_end_matches(' '));
             blanks = 0;
             pos = (end + 1).min(self.s.len());
             self.pos = pos;
         }
-        scalar(&text, true, None).ok()
+        self.resolved(&text)
+    }
+
+    /// A plain scalar's value: a placeholder where the reader does not build values.
+    fn resolved(&self, text: &str) -> Option<YVal> {
+        if self.skip > 0 {
+            return Some(YVal::Null);
+        }
+        scalar(text, true, None).ok()
     }
 
     /// A quoted scalar opening at `i`, on one line: its text and the position after it.
     fn quoted(&self, i: usize) -> Option<(String, usize)> {
         let q = self.s[i];
+        // Where values are not built, the text is checked but not kept.
+        let keep = self.skip == 0;
         let mut out = String::new();
         let mut j = i + 1;
         let mut run = j;
@@ -501,9 +569,13 @@ impl<'a> Reader<'a> {
             match c {
                 b'\n' => return None,
                 b'\'' if q == b'\'' => {
-                    out.push_str(&self.text[run..j]);
+                    if keep {
+                        out.push_str(&self.text[run..j]);
+                    }
                     if self.at(j + 1) == b'\'' {
-                        out.push('\'');
+                        if keep {
+                            out.push('\'');
+                        }
                         j += 2;
                         run = j;
                     } else {
@@ -511,11 +583,15 @@ impl<'a> Reader<'a> {
                     }
                 }
                 b'"' if q == b'"' => {
-                    out.push_str(&self.text[run..j]);
+                    if keep {
+                        out.push_str(&self.text[run..j]);
+                    }
                     return Some((out, j + 1));
                 }
                 b'\\' if q == b'"' => {
-                    out.push_str(&self.text[run..j]);
+                    if keep {
+                        out.push_str(&self.text[run..j]);
+                    }
                     let e = *self.s.get(j + 1)?;
                     let digits = match e {
                         b'x' => 2,
@@ -530,10 +606,13 @@ impl<'a> Reader<'a> {
                         }
                         let code = u32::from_str_radix(hex, 16).ok()?;
                         // A surrogate has its own error, left to the full parser.
-                        out.push(char::from_u32(code)?);
+                        let c = char::from_u32(code)?;
+                        if keep {
+                            out.push(c);
+                        }
                         j += 2 + digits;
                     } else {
-                        out.push(match e {
+                        let c = match e {
                             b'0' => '\0',
                             b'a' => '\x07',
                             b'b' => '\x08',
@@ -547,7 +626,10 @@ impl<'a> Reader<'a> {
                             b'"' => '"',
                             b'\\' => '\\',
                             _ => return None,
-                        });
+                        };
+                        if keep {
+                            out.push(c);
+                        }
                         j += 2;
                     }
                     run = j;
@@ -586,14 +668,18 @@ impl<'a> Reader<'a> {
                         return None;
                     }
                     let (value, end) = self.flow_node(self.spaces(j + 1))?;
-                    entries.set(v, value);
+                    if self.skip == 0 {
+                        entries.set(v, value);
+                    }
                     j = self.spaces(end);
                 } else {
                     if self.at(j) == b':' {
                         // A single-pair mapping in a sequence.
                         return None;
                     }
-                    items.push(v);
+                    if self.skip == 0 {
+                        items.push(v);
+                    }
                 }
                 match self.at(j) {
                     b',' => {
@@ -662,7 +748,7 @@ impl<'a> Reader<'a> {
             }
         }
         let text = self.text[j..k].trim_end_matches(' ');
-        Some((scalar(text, true, None).ok()?, k))
+        Some((self.resolved(text)?, k))
     }
 
     /// A literal (`|`) or folded (`>`) block scalar whose header is at `i`, the value of a
@@ -723,6 +809,15 @@ impl<'a> Reader<'a> {
         // Trailing blank lines are kept only by `+`.
         let body = lines.iter().rposition(|(a, b)| a != b).map_or(0, |k| k + 1);
         let trailing = lines.len() - body;
+        if self.skip > 0 {
+            // Only a folded scalar's leading blank lines are refused past this point.
+            let first = lines[..body].iter().position(|(a, b)| a != b);
+            if folded && first.is_some_and(|k| k > 0) {
+                return None;
+            }
+            self.count()?;
+            return Some(YVal::Null);
+        }
         let mut out = String::new();
         let mut blank_run = 0;
         for (k, &(a, b)) in lines[..body].iter().enumerate() {
@@ -789,6 +884,70 @@ mod tests {
                 true
             }
         }
+    }
+
+    /// Where the fast path builds only a manifest's head, it gives up wherever the full
+    /// build does (and may give up more), and builds what the full build builds of the head:
+    /// the top-level keys, and the values the head reads.
+    fn same_head(text: &str) -> bool {
+        let limits = YamlLimits::default();
+        let head = parse_head(text, limits);
+        let Some(full) = parse(text, limits) else {
+            assert_eq!(
+                head, None,
+                "the head took what the full build refuses: {text:?}"
+            );
+            return false;
+        };
+        let Some(head) = head else {
+            return false;
+        };
+        let project = |docs: Vec<YVal>| -> Vec<YVal> {
+            docs.into_iter()
+                .map(|d| match d {
+                    YVal::Map(entries) => YVal::Map(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| {
+                                let v = if outside_head(&k) { YVal::Null } else { v };
+                                (k, v)
+                            })
+                            .collect(),
+                    ),
+                    d => d,
+                })
+                .collect()
+        };
+        assert_eq!(project(full), project(head), "the heads differ on {text:?}");
+        true
+    }
+
+    #[test]
+    fn a_head_is_built_as_the_whole_is() {
+        for text in [
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations: {a: 'b', c: \"d\\n\"}\ndata:\n  k: |\n    line\n\n    more\n  j: >-\n    folded\n    text\n  q: 'it''s'\n  e: \"\\u00e9\\t\"\n",
+            "Kind: Service\nMETADATA:\n  name: y\nspec:\n  ports:\n  - port: 80\n    name: http\n  - [1, {a: b}]\n  selector: {app: x}\n",
+            "kind: A\nkind: B\nmetadata: {name: one}\nmetadata:\n  name: two\nspec: 1\nspec:\n  x: y\n",
+            "1: one\ntrue: yes\n1.5: x\n~: null key\n0xFFFFFFFFFFFFFFFF: big\nkind: K\n",
+            "metadata: &m\n  name: a\nspec:\n  copy: *m\n  more: [*m]\n",
+            "- kind: A\n  spec: {x: 1}\n- b\n",
+            "---\nkind: A\nspec:\n  plain: multi\n    line\n\n    para\n  url: http://x:80/#f\n---\n---\nkind: B\n",
+            "kind: A\nspec:\n  k: >\n\n    leading blank\n",
+            "kind: A\nspec:\n  k: \"\\x4\"\n",
+            "kind: A\nspec:\n  k: \"\\q\"\n",
+            "kind: A\nspec:\n  k: {a: 1, a: 2}\n  k: [x]\n",
+        ] {
+            same_head(text);
+        }
+        // An anchor whose value is not built is left to the full parser, which builds it.
+        assert_eq!(
+            parse_head(
+                "spec: &s {a: 1}\nkind: A\nmetadata: *s\n",
+                YamlLimits::default()
+            ),
+            None
+        );
+        assert!(same_head("kind: A\nmetadata:\n  name: a\nspec:\n  x: 1\n"));
     }
 
     /// The word-at-a-time test says of each byte, wherever it sits among printable ones, what
@@ -929,6 +1088,7 @@ mod tests {
             if !f.components().any(|c| c.as_os_str() == "templates") {
                 total += 1;
                 taken += usize::from(same(&text));
+                same_head(&text);
             }
             if text.is_empty() {
                 continue;
@@ -953,9 +1113,34 @@ mod tests {
                 }
                 if let Ok(damaged) = String::from_utf8(b) {
                     same(&damaged);
+                    same_head(&damaged);
                 }
             }
         }
+        // Helm's own renders: every document of each, as the head is read from it.
+        let (mut heads, mut docs) = (0, 0);
+        for case in std::fs::read_dir(root.join("helm/cases"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(json) = std::fs::read_to_string(case.path().join("expected.json")) else {
+                continue;
+            };
+            let Ok(serde_json::Value::Object(rendered)) = serde_json::from_str(&json) else {
+                continue;
+            };
+            for text in rendered.values().filter_map(|v| v.as_str()) {
+                for doc in text.split("\n---") {
+                    docs += 1;
+                    heads += usize::from(same_head(doc));
+                }
+            }
+        }
+        assert!(
+            heads * 10 >= docs * 7,
+            "only {heads} of {docs} heads took the fast path"
+        );
         // Most real YAML takes the fast path; a drop here means a common shape was lost.
         assert!(
             taken * 10 >= total * 7,

@@ -180,6 +180,17 @@ fn refused_escape(raw: &str) -> Option<(usize, &'static str)> {
 /// 1.2 asks for) is never read, and fails nothing. Helm's values files are read so a `---`
 /// separated part at a time, and `fromYaml` so.
 pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    documents(text, limits, false)
+}
+
+/// [`parse_documents`] of a rendered manifest whose head alone is read: what the fast reader
+/// reads gets built only as far as [`fast::parse_head`] says, and is the same there; the
+/// errors are the same.
+pub(crate) fn parse_head(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    documents(text, limits, true)
+}
+
+fn documents(text: &str, limits: YamlLimits, head: bool) -> Result<Vec<YVal>, YamlError> {
     let (text, scanned) = first_document(text, limits);
     // The directive line that ended the first document is scanned, and must be one go-yaml
     // knows.
@@ -191,7 +202,12 @@ pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, Yaml
     if let Some(e) = directives::check(text) {
         return Err(e);
     }
-    let docs = match fast::parse(text, limits) {
+    let fast = if head {
+        fast::parse_head(text, limits)
+    } else {
+        fast::parse(text, limits)
+    };
+    let docs = match fast {
         Some(docs) => docs,
         None => parse_events(text, limits)?,
     };
