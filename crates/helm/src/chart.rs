@@ -160,6 +160,9 @@ pub struct Chart {
     pub files: Vec<(String, Rc<[u8]>)>,
     /// Subcharts.
     pub dependencies: Vec<Chart>,
+    /// What Helm's `*chart.Chart` this is once dependencies are processed (`None` before): a
+    /// chart in two places of the tree may be one Helm object, named by its parent link.
+    pub(crate) ident: Option<Rc<crate::values::Ident>>,
 }
 
 fn validation(msg: impl Into<String>) -> HelmError {
@@ -1041,6 +1044,7 @@ fn load_files_with(
         templates: Vec::new(),
         files: Vec::new(),
         dependencies: Vec::new(),
+        ident: None,
     };
     let mut subcharts: BTreeMap<String, Vec<(String, Data)>> = BTreeMap::new();
     let mut has_md = md.is_some();
@@ -1237,9 +1241,18 @@ pub fn archive_files(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, HelmError> {
 
 impl Chart {
     /// The chart's files with a `crds/` prefix and a manifest extension, then its
-    /// dependencies', with their full paths.
+    /// dependencies', with their full paths (Helm's `ChartFullPath` once dependencies are
+    /// processed: `full_path` is then not read).
     pub fn crd_objects(&self, full_path: &str) -> Vec<(String, Rc<[u8]>)> {
         let mut out = Vec::new();
+        let own;
+        let full_path = match &self.ident {
+            Some(ident) => {
+                own = ident.full_path();
+                own.as_str()
+            }
+            None => full_path,
+        };
         for (name, data) in &self.files {
             let lower = name.to_ascii_lowercase();
             let ext = lower

@@ -5,7 +5,10 @@
 use gantry_gotmpl::value::{MAP_ANY, deep_copy};
 use gantry_gotmpl::{Map, Value};
 
-use crate::chart::Chart;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::chart::{Chart, Dependency};
 use crate::funcs::semver_compatible;
 use crate::objects::{VALUES, table};
 
@@ -284,18 +287,162 @@ fn values_of(m: &Map) -> Map {
     }
 }
 
+/// What Helm's `*chart.Chart` is to dependency processing beyond its contents: its name, its
+/// parent link (`ChartFullPath`, which names the chart's templates, follows it), its
+/// `Metadata.Dependencies` and, once processed, its subcharts.
+///
+/// Helm (`getAliasDependency`) replaces each declared subchart with a copy (named by the alias,
+/// if any) whose own subcharts are shallow copies re-parented to it; the copies' subcharts in
+/// turn are the very objects the original holds, still parented where they were. A chart
+/// processes (and re-parents) its subcharts only when its `Chart.yaml` declares dependencies,
+/// so those grandchildren keep their old parent (`p/charts/s/charts/m/charts/x` under the
+/// alias `twin`), and a shallow copy shares its `Metadata` with the chart it copies: what
+/// processing one changes (an alias for a name, a dependency dropped) the other then sees.
+/// Here each place in the tree is a chart of its own, so what one Helm object is in several
+/// places is kept once, in its `Ident`: its parent link, its dependencies, and (for an object
+/// reachable from several places, `shared`) its subcharts as its last processing left them.
+#[derive(Debug)]
+pub(crate) struct Ident {
+    name: String,
+    parent: RefCell<Option<Rc<Ident>>>,
+    meta: Rc<RefCell<MetaDeps>>,
+    shared: Cell<bool>,
+    deps: RefCell<Option<Vec<Chart>>>,
+}
+
+impl Ident {
+    fn new(name: &str, parent: Option<Rc<Ident>>, meta: Rc<RefCell<MetaDeps>>) -> Rc<Ident> {
+        Rc::new(Ident {
+            name: name.to_owned(),
+            parent: RefCell::new(parent),
+            meta,
+            shared: Cell::new(false),
+            deps: RefCell::new(None),
+        })
+    }
+
+    /// `ChartFullPath`: the names along the parent links, joined by `/charts/`.
+    pub(crate) fn full_path(&self) -> String {
+        let mut names = vec![self.name.clone()];
+        let mut up = self.parent.borrow().clone();
+        while let Some(p) = up {
+            names.push(p.name.clone());
+            up = p.parent.borrow().clone();
+        }
+        names.reverse();
+        names.join("/charts/")
+    }
+}
+
+type MetaDeps = Option<Vec<Option<Dependency>>>;
+
+fn ident(c: &Chart) -> Rc<Ident> {
+    c.ident.clone().expect("a processed chart has its ident")
+}
+
+/// The loader's objects: each chart parented by the one holding it.
+fn identify(c: &mut Chart, parent: Option<Rc<Ident>>) {
+    let me = Ident::new(
+        &c.metadata.name,
+        parent,
+        Rc::new(RefCell::new(c.metadata.dependencies.clone())),
+    );
+    for d in c.dependencies.iter_mut() {
+        identify(d, Some(me.clone()));
+    }
+    c.ident = Some(me);
+}
+
+/// A chart's subcharts as Helm's object holds them now: those its last processing left, when
+/// it is reachable from another place that was processed.
+fn current_deps(c: &mut Chart) {
+    let me = ident(c);
+    if let Some(deps) = me.deps.borrow().as_ref() {
+        c.dependencies = deps.clone();
+    }
+}
+
+/// `SetDependencies`: each subchart's parent link is `c`.
+fn adopt(c: &Chart) {
+    let me = ident(c);
+    for d in &c.dependencies {
+        *ident(d).parent.borrow_mut() = Some(me.clone());
+    }
+}
+
+/// `getAliasDependency`'s copy of `found`: its own name (the alias, if any) and dependencies,
+/// its subcharts shallow copies parented to it (sharing their dependencies with the
+/// originals), and theirs the originals' own.
+fn alias_copy(found: &Chart, alias: &str) -> Chart {
+    let mut copy = found.clone();
+    current_deps(&mut copy);
+    let of = ident(found);
+    let meta = of.meta.borrow().clone();
+    copy.metadata.dependencies = meta.clone();
+    if !alias.is_empty() {
+        copy.metadata.name = alias.to_owned();
+    }
+    let me = Ident::new(
+        &copy.metadata.name,
+        of.parent.borrow().clone(),
+        Rc::new(RefCell::new(meta)),
+    );
+    for child in copy.dependencies.iter_mut() {
+        current_deps(child);
+        let was = ident(child);
+        child.ident = Some(Ident::new(&was.name, Some(me.clone()), was.meta.clone()));
+        for grandchild in &child.dependencies {
+            ident(grandchild).shared.set(true);
+        }
+    }
+    copy.ident = Some(me);
+    copy
+}
+
+/// Each chart as Helm's objects end: the subcharts and dependencies its object holds last.
+fn settle(c: &mut Chart) {
+    current_deps(c);
+    c.metadata.dependencies = ident(c).meta.borrow().clone();
+    for d in c.dependencies.iter_mut() {
+        settle(d);
+    }
+}
+
 /// `ProcessDependencies`: enables and disables subcharts, applies aliases, then imports
 /// values.
 pub fn process_dependencies(c: &mut Chart, user: &Map) -> Result<(), String> {
-    process_enabled(c, user, "")?;
+    identify(c, None);
+    let mut kept = Vec::new();
+    let done = process_enabled(c, user, "", &mut kept);
+    if done.is_ok() {
+        settle(c);
+    }
+    // Subcharts kept for shared objects hold their parents' links: let go of them.
+    for k in kept {
+        k.deps.take();
+    }
+    done?;
     process_imports(c)
 }
 
-fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), String> {
-    if c.metadata.dependencies.is_none() {
+fn process_enabled(
+    c: &mut Chart,
+    v: &Map,
+    path: &str,
+    kept: &mut Vec<Rc<Ident>>,
+) -> Result<(), String> {
+    let me = ident(c);
+    let Some(current) = me.meta.borrow().clone() else {
         return Ok(());
+    };
+    if me.shared.get() {
+        // Processed from another place before: what that left is what this one finds.
+        current_deps(c);
+        for d in &c.dependencies {
+            ident(d).shared.set(true);
+        }
     }
-    let reqs: Vec<crate::chart::Dependency> = c.metadata.deps().cloned().collect();
+    let reqs: Vec<Dependency> = current.into_iter().flatten().collect();
     let mut chart_deps: Vec<Chart> = Vec::new();
     for existing in &c.dependencies {
         let declared = reqs.iter().any(|r| {
@@ -311,11 +458,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), String> {
         if let Some(found) = c.dependencies.iter().find(|ch| {
             ch.metadata.name == req.name && semver_compatible(&req.version, &ch.metadata.version)
         }) {
-            let mut copy = found.clone();
-            if !req.alias.is_empty() {
-                copy.metadata.name = req.alias.clone();
-            }
-            chart_deps.push(copy);
+            chart_deps.push(alias_copy(found, &req.alias));
         }
         if !req.alias.is_empty() {
             req.name = req.alias.clone();
@@ -323,6 +466,7 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), String> {
         req.enabled = true;
     }
     c.dependencies = chart_deps;
+    adopt(c);
     set_reqs(c, &new_reqs);
     let cvals = coalesce_values(c, v)?;
     // Tags.
@@ -367,24 +511,30 @@ fn process_enabled(c: &mut Chart, v: &Map, path: &str) -> Result<(), String> {
         .into_iter()
         .filter(|n| !rm.contains(&n.metadata.name))
         .collect();
-    let cd_meta: Vec<crate::chart::Dependency> = new_reqs
+    let cd_meta: Vec<Dependency> = new_reqs
         .into_iter()
         .filter(|n| !rm.contains(&n.name))
         .collect();
     for t in cd.iter_mut() {
         let sub = format!("{path}{}.", t.metadata.name);
-        process_enabled(t, &cvals, &sub)?;
+        process_enabled(t, &cvals, &sub, kept)?;
     }
     c.metadata.dependencies = if cd_meta.is_empty() {
         None
     } else {
         Some(cd_meta.into_iter().map(Some).collect())
     };
+    *me.meta.borrow_mut() = c.metadata.dependencies.clone();
     c.dependencies = cd;
+    adopt(c);
+    if me.shared.get() {
+        *me.deps.borrow_mut() = Some(c.dependencies.clone());
+        kept.push(me);
+    }
     Ok(())
 }
 
-fn set_reqs(c: &mut Chart, reqs: &[crate::chart::Dependency]) {
+fn set_reqs(c: &mut Chart, reqs: &[Dependency]) {
     c.metadata.dependencies = Some(reqs.iter().cloned().map(Some).collect());
 }
 
