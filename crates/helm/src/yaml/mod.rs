@@ -3,6 +3,7 @@
 //! becomes a float64 and every key a string.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use gantry_gotmpl::strconv::{parse_float, parse_int, parse_uint};
 use gantry_gotmpl::{List, Map, Value};
@@ -223,9 +224,12 @@ fn documents(text: &str, limits: YamlLimits, head: bool) -> Result<Vec<YVal>, Ya
 /// when the first document fails (its error is the answer).
 fn first_document(text: &str, limits: YamlLimits) -> (&str, &str) {
     let b = text.as_bytes();
-    let maybe_more = ["\n---", "\n...", "\n%"]
-        .iter()
-        .any(|m| memchr::memmem::find(b, m.as_bytes()).is_some());
+    // Built once: each of a chart's documents is looked at, and building the three searchers
+    // for each cost more than the searches.
+    static MARKS: LazyLock<[memchr::memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+        ["\n---", "\n...", "\n%"].map(|m| memchr::memmem::Finder::new(m.as_bytes()))
+    });
+    let maybe_more = MARKS.iter().any(|m| m.find(b).is_some());
     if !maybe_more {
         return (text, text);
     }
