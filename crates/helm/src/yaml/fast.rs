@@ -45,6 +45,8 @@ fn parse_with(text: &str, limits: YamlLimits, head: bool) -> Option<Vec<YVal>> {
         anchors: HashMap::new(),
         head,
         skip: 0,
+        in_metadata: false,
+        skipped: 0,
     };
     let mut docs = Vec::new();
     while let Some(indent) = p.next_line() {
@@ -134,16 +136,27 @@ struct Reader<'a> {
     // How many of the values the reader is in are read without being built: while it is more
     // than 0, every value is a placeholder.
     skip: usize,
+    // Whether the reader is in the value of a manifest's top-level `metadata`.
+    in_metadata: bool,
+    // How many values have been left unbuilt so far.
+    skipped: usize,
 }
 
-/// Whether a top-level key's value is not part of a manifest's head: encoding/json matches a
-/// field's name to a key regardless of case, and a key of another kind than these has its
-/// value printed in the conversion's error.
-fn outside_head(key: &YVal) -> bool {
+/// The fields of `util.SimpleHead` and of its `metadata` whose values are read.
+const HEAD: [&str; 2] = ["kind", "metadata"];
+const METADATA: [&str; 2] = ["name", "annotations"];
+
+/// Whether `key` is the one encoding/json reads into a manifest's `metadata`.
+fn is_metadata(key: &YVal) -> bool {
+    matches!(key, YVal::Str(k) if crate::chart::name_matches(k, HEAD[1]))
+}
+
+/// Whether a key's value is not part of a manifest's head, among keys that may name `fields`:
+/// encoding/json matches a field's name to a key regardless of case, and a key of another
+/// kind than these has its value printed in the conversion's error.
+fn outside(key: &YVal, fields: &[&str]) -> bool {
     match key {
-        YVal::Str(k) => {
-            !crate::chart::name_matches(k, "kind") && !crate::chart::name_matches(k, "metadata")
-        }
+        YVal::Str(k) => !fields.iter().any(|f| crate::chart::name_matches(k, f)),
         YVal::Int(_) | YVal::Float(_) | YVal::Bool(_) => true,
         _ => false,
     }
@@ -262,10 +275,19 @@ impl<'a> Reader<'a> {
         loop {
             let (key, after) = self.key(self.pos + n)?;
             self.count()?;
-            let skip = self.head && self.skip == 0 && self.depth == 1 && outside_head(&key);
+            // A top-level mapping's keys, then those of its `metadata`, choose what is built.
+            let (skip, metadata) = match self.depth {
+                _ if !self.head || self.skip > 0 => (false, false),
+                1 => (outside(&key, &HEAD), is_metadata(&key)),
+                2 if self.in_metadata => (outside(&key, &METADATA), false),
+                _ => (false, false),
+            };
             self.skip += usize::from(skip);
+            self.skipped += usize::from(skip);
+            self.in_metadata |= metadata;
             let value = self.value(after, n, true)?;
             self.skip -= usize::from(skip);
+            self.in_metadata &= !metadata;
             if self.skip == 0 {
                 entries.set(key, value);
             }
@@ -395,7 +417,12 @@ impl<'a> Reader<'a> {
             if matches!(self.at(self.spaces(after)), b'&' | b'*' | b'!') {
                 return None;
             }
+            let skipped = self.skipped;
             let v = self.value(after, n, in_map)?;
+            // An alias may repeat the value where it is built: it must be whole.
+            if self.skipped != skipped {
+                return None;
+            }
             self.anchors.insert(name, v.clone());
             return Some(v);
         }
@@ -909,7 +936,27 @@ mod tests {
                         entries
                             .into_iter()
                             .map(|(k, v)| {
-                                let v = if outside_head(&k) { YVal::Null } else { v };
+                                let v = if outside(&k, &HEAD) {
+                                    YVal::Null
+                                } else if is_metadata(&k) {
+                                    // `metadata`: its own keys chosen alike.
+                                    match v {
+                                        YVal::Map(m) => YVal::Map(
+                                            m.into_iter()
+                                                .map(|(mk, mv)| {
+                                                    if outside(&mk, &METADATA) {
+                                                        (mk, YVal::Null)
+                                                    } else {
+                                                        (mk, mv)
+                                                    }
+                                                })
+                                                .collect(),
+                                        ),
+                                        v => v,
+                                    }
+                                } else {
+                                    v
+                                };
                                 (k, v)
                             })
                             .collect(),
@@ -936,17 +983,20 @@ mod tests {
             "kind: A\nspec:\n  k: \"\\x4\"\n",
             "kind: A\nspec:\n  k: \"\\q\"\n",
             "kind: A\nspec:\n  k: {a: 1, a: 2}\n  k: [x]\n",
+            "kind: A\nmetadata:\n  name: n\n  labels:\n    a: b\n    c: [1]\n  Annotations:\n    x: 'y'\n  0xFFFFFFFFFFFFFFFF: big\n  finalizers:\n  - a\n  annotations: {z: 1}\n",
+            "metadata:\n- a\n- b: c\n  labels: x\n",
+            "metadata: &m\n  name: whole\nkind: A\nspec: *m\nMetadata: *m\n",
         ] {
             same_head(text);
         }
-        // An anchor whose value is not built is left to the full parser, which builds it.
-        assert_eq!(
-            parse_head(
-                "spec: &s {a: 1}\nkind: A\nmetadata: *s\n",
-                YamlLimits::default()
-            ),
-            None
-        );
+        // An anchor whose value is not built, or not all built, is left to the full parser,
+        // which builds it.
+        for text in [
+            "spec: &s {a: 1}\nkind: A\nmetadata: *s\n",
+            "metadata: &m\n  helm.sh/hook: test\nkind: A\nmetadata:\n  annotations: *m\n",
+        ] {
+            assert_eq!(parse_head(text, YamlLimits::default()), None, "{text:?}");
+        }
         assert!(same_head("kind: A\nmetadata:\n  name: a\nspec:\n  x: 1\n"));
     }
 
