@@ -1240,19 +1240,23 @@ pub fn archive_files(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, HelmError> {
 }
 
 impl Chart {
+    /// The path Helm names the chart's templates and CRDs by: its `ChartFullPath`, which follows
+    /// the parent links dependency processing left (`values::Ident`) and may point elsewhere
+    /// than the tree; `in_tree` before dependencies are processed.
+    pub(crate) fn full_path_or<'a>(&self, in_tree: &'a str) -> Cow<'a, str> {
+        match &self.ident {
+            Some(ident) => Cow::Owned(ident.full_path()),
+            None => Cow::Borrowed(in_tree),
+        }
+    }
+
     /// The chart's files with a `crds/` prefix and a manifest extension, then its
     /// dependencies', with their full paths (Helm's `ChartFullPath` once dependencies are
     /// processed: `full_path` is then not read).
     pub fn crd_objects(&self, full_path: &str) -> Vec<(String, Rc<[u8]>)> {
         let mut out = Vec::new();
-        let own;
-        let full_path = match &self.ident {
-            Some(ident) => {
-                own = ident.full_path();
-                own.as_str()
-            }
-            None => full_path,
-        };
+        let full_path = self.full_path_or(full_path);
+        let full_path = full_path.as_ref();
         for (name, data) in &self.files {
             let lower = name.to_ascii_lowercase();
             let ext = lower

@@ -167,16 +167,8 @@ fn rec_all(
     caps: &Value,
     out: &mut Vec<(String, Renderable)>,
 ) -> Map {
-    // Helm names a chart's templates by its parent links, which dependency processing may
-    // leave pointing elsewhere than the tree (`values::Ident`).
-    let own;
-    let full_path = match &c.ident {
-        Some(ident) => {
-            own = ident.full_path();
-            own.as_str()
-        }
-        None => full_path,
-    };
+    let full_path = c.full_path_or(full_path);
+    let full_path = full_path.as_ref();
     let sub_charts = Map::new();
     let meta = c.metadata.as_map();
     meta.insert("IsRoot", Value::Bool(is_root));

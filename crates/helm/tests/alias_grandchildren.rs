@@ -57,6 +57,21 @@ fn with_sub(mut parent: Files, name: &str, sub: Files, packaged: bool) -> Files 
     parent
 }
 
+/// `s`, declaring only `k`, holding `m` (which it does not declare) and `k`.
+fn s_of(m: Files) -> Files {
+    let s = chart(
+        "s",
+        Some("dependencies:\n- name: k\n  version: \"*\"\n"),
+        None,
+    );
+    with_sub(
+        with_sub(s, "m", m, false),
+        "k",
+        chart("k", None, None),
+        false,
+    )
+}
+
 const TWIN_AND_S: &str =
     "dependencies:\n- name: s\n  version: \"*\"\n  alias: twin\n- name: s\n  version: \"*\"\n";
 
@@ -167,22 +182,7 @@ fn shallow_copies_share_their_dependencies() {
         chart("x", None, None),
         false,
     );
-    let s = with_sub(
-        with_sub(
-            chart(
-                "s",
-                Some("dependencies:\n- name: k\n  version: \"*\"\n"),
-                None,
-            ),
-            "m",
-            m,
-            false,
-        ),
-        "k",
-        chart("k", None, None),
-        false,
-    );
-    let files = with_sub(chart("p", Some(TWIN_AND_S), None), "s", s, false);
+    let files = with_sub(chart("p", Some(TWIN_AND_S), None), "s", s_of(m), false);
     let want = "\
 p/charts/s/charts/k/templates/t.yaml => p/charts/s/charts/k/templates/t.yaml | p/charts/s/charts/k/templates | k | k | - | global,me
 p/charts/s/charts/m/charts/x/templates/t.yaml => p/charts/s/charts/m/charts/x/templates/t.yaml | p/charts/s/charts/m/charts/x/templates | x | x | - | global,me
@@ -227,22 +227,7 @@ fn a_shared_chart_processed_twice_finds_what_the_first_left() {
         chart("k2", None, None),
         false,
     );
-    let s = with_sub(
-        with_sub(
-            chart(
-                "s",
-                Some("dependencies:\n- name: k\n  version: \"*\"\n"),
-                None,
-            ),
-            "m",
-            m,
-            false,
-        ),
-        "k",
-        chart("k", None, None),
-        false,
-    );
-    let files = with_sub(chart("p", Some(TWIN_AND_S), None), "s", s, false);
+    let files = with_sub(chart("p", Some(TWIN_AND_S), None), "s", s_of(m), false);
     let want = "\
 p/charts/s/charts/k/templates/t.yaml => p/charts/s/charts/k/templates/t.yaml | p/charts/s/charts/k/templates | k | k | - | global,me
 p/charts/s/charts/m/charts/k2/templates/t.yaml => p/charts/s/charts/m/charts/k2/templates/t.yaml | p/charts/s/charts/m/charts/k2/templates | k2 | k2 | - | global,me
