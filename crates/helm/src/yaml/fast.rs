@@ -162,6 +162,22 @@ fn outside(key: &YVal, fields: &[&str]) -> bool {
     }
 }
 
+/// The position of the first byte at or after `i` that is not a space (`s.len()` at the end),
+/// eight bytes at a time: indentation is skipped on every line.
+fn skip_spaces(s: &[u8], mut i: usize) -> usize {
+    while let Some(w) = s.get(i..i + 8) {
+        let other = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ 0x2020_2020_2020_2020;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while s.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
+}
+
 /// What may not start a plain scalar (or needs care the reader does not take).
 fn indicator(b: u8) -> bool {
     matches!(
@@ -207,10 +223,7 @@ impl<'a> Reader<'a> {
             if self.pos >= self.s.len() {
                 return None;
             }
-            let mut i = self.pos;
-            while i < self.s.len() && self.s[i] == b' ' {
-                i += 1;
-            }
+            let i = skip_spaces(self.s, self.pos);
             match self.s.get(i) {
                 None => {
                     self.pos = self.s.len();
@@ -370,9 +383,12 @@ impl<'a> Reader<'a> {
             if indicator(b) {
                 return None;
             }
+            // From one byte that may end the key to the next: a key is scanned on every line
+            // of a mapping.
             let mut j = k;
             loop {
-                match self.at(j) {
+                j += memchr::memchr3(b':', b'\n', b'#', &self.s[j..])?;
+                match self.s[j] {
                     b'\n' => return None,
                     b':' if matches!(self.at(j + 1), b' ' | b'\n') => break,
                     b'#' if self.s[j - 1] == b' ' => return None,
@@ -730,11 +746,8 @@ impl<'a> Reader<'a> {
         Some((v, j + 1))
     }
 
-    fn spaces(&self, mut j: usize) -> usize {
-        while self.at(j) == b' ' {
-            j += 1;
-        }
-        j
+    fn spaces(&self, j: usize) -> usize {
+        skip_spaces(self.s, j)
     }
 
     /// A node inside a flow collection at `j`: its value and the position after it.
@@ -967,6 +980,29 @@ mod tests {
         };
         assert_eq!(project(full), project(head), "the heads differ on {text:?}");
         true
+    }
+
+    #[test]
+    fn spaces_are_skipped_to_the_first_other_byte() {
+        for text in [
+            "",
+            " ",
+            "a",
+            "  a",
+            "        ",
+            "         x",
+            "        \n",
+            " ".repeat(17).as_str(),
+        ] {
+            for start in 0..=text.len() {
+                let want = start + text[start..].bytes().take_while(|&b| b == b' ').count();
+                assert_eq!(
+                    skip_spaces(text.as_bytes(), start),
+                    want,
+                    "{text:?} from {start}"
+                );
+            }
+        }
     }
 
     #[test]
