@@ -216,14 +216,23 @@ fn head(doc: &str, path: &str) -> Result<Head, HelmError> {
         annotations: None,
     };
     for (k, v) in fs {
-        if name_matches(&k, "kind") {
+        if name_matches(&k, "apiVersion") {
+            // `SimpleHead.Version` is read as a string: only its type can fail.
+            set_string(&mut String::new(), v, "SimpleHead", "apiVersion")
+                .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
+        } else if name_matches(&k, "kind") {
             set_string(&mut h.kind, v, "SimpleHead", "kind")
                 .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
         } else if name_matches(&k, "metadata") {
             let mfs = fields(v, "struct { Name string \"json:\\\"name\\\"\"; Annotations map[string]string \"json:\\\"annotations\\\"\" }")
                 .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
             for (mk, mv) in mfs {
-                if name_matches(&mk, "annotations") {
+                if name_matches(&mk, "name") {
+                    // A field of an anonymous struct: Go names it from the top.
+                    set_string(&mut String::new(), mv, "", "metadata.name").map_err(|e| {
+                        err(format!("error unmarshaling JSON: while decoding JSON: {e}"))
+                    })?;
+                } else if name_matches(&mk, "annotations") {
                     h.annotations = match &mv {
                         YVal::Null => None,
                         YVal::Map(entries) => {
@@ -490,6 +499,49 @@ fn push_doc(out: &mut String, source: &str, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Helm reads each document into `SimpleHead`, whose `apiVersion`, `kind` and
+    /// `metadata.name` are strings: a scalar of any type becomes one (sigs.k8s.io/yaml converts
+    /// it for a string field), a list or a map is encoding/json's type error, named by the field.
+    #[test]
+    fn a_head_s_strings_are_strings() {
+        let words = |doc: &str| match head(doc, "c/templates/t.yaml") {
+            Ok(h) => format!("ok {}", h.kind),
+            Err(e) => e.to_string(),
+        };
+        let prefix = "YAML parse error on c/templates/t.yaml: error unmarshaling JSON: while \
+                      decoding JSON: json: cannot unmarshal";
+        for (doc, want) in [
+            (
+                "apiVersion: 5\nkind: 1.5\nmetadata:\n  name: true\n",
+                "ok 1.5".to_owned(),
+            ),
+            (
+                "apiVersion:\nkind: K\nmetadata:\n  name: ~\n",
+                "ok K".to_owned(),
+            ),
+            (
+                "apiVersion: [v1]\nkind: K\n",
+                format!("{prefix} array into Go struct field SimpleHead.apiVersion of type string"),
+            ),
+            (
+                "ApiVersion: {a: b}\n",
+                format!(
+                    "{prefix} object into Go struct field SimpleHead.apiVersion of type string"
+                ),
+            ),
+            (
+                "kind: K\nmetadata:\n  name:\n    a: b\n",
+                format!("{prefix} object into Go struct field .metadata.name of type string"),
+            ),
+            (
+                "kind: K\nmetadata:\n  Name: [x]\n",
+                format!("{prefix} array into Go struct field .metadata.name of type string"),
+            ),
+        ] {
+            assert_eq!(words(doc), want, "{doc:?}");
+        }
+    }
 
     #[test]
     fn splits_like_helm() {

@@ -22,10 +22,10 @@ pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
 
 /// [`parse`], building of each document only what Helm's sort reads of a manifest's head
 /// (`util.SimpleHead`): a top-level mapping's keys, and the values of the keys that are not
-/// strings or that encoding/json would match to `kind` or `metadata`. The values of the other
-/// keys (a `Null` in their place) are read as closely, and given up on alike, without being
-/// built: building and dropping them was most of the head's cost, about a tenth of a large
-/// chart's render.
+/// strings or that encoding/json would match to [`HEAD`]'s fields (of `metadata`'s own keys,
+/// those it would match to [`METADATA`]'s). The values of the other keys (a placeholder in their
+/// place) are read as closely, and given up on alike, without being built: building and
+/// dropping them was most of the head's cost, about a tenth of a large chart's render.
 pub(super) fn parse_head(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
     parse_with(text, limits, true)
 }
@@ -143,12 +143,12 @@ struct Reader<'a> {
 }
 
 /// The fields of `util.SimpleHead` and of its `metadata` whose values are read.
-const HEAD: [&str; 2] = ["kind", "metadata"];
+const HEAD: [&str; 3] = ["apiVersion", "kind", "metadata"];
 const METADATA: [&str; 2] = ["name", "annotations"];
 
 /// Whether `key` is the one encoding/json reads into a manifest's `metadata`.
 fn is_metadata(key: &YVal) -> bool {
-    matches!(key, YVal::Str(k) if crate::chart::name_matches(k, HEAD[1]))
+    matches!(key, YVal::Str(k) if crate::chart::name_matches(k, HEAD[2]))
 }
 
 /// Whether a key's value is not part of a manifest's head, among keys that may name `fields`:
