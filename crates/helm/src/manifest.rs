@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::HelmError;
 use crate::ahead::{ParseAhead, Shared};
 use crate::chart::{Chart, fields, name_matches, scalar_string, set_string};
-use crate::yaml::{YVal, YamlLimits, parse_head};
+use crate::yaml::{Head as Built, YVal, YamlLimits, parse_head};
 
 const INSTALL_ORDER: &[&str] = &[
     "PriorityClass",
@@ -204,9 +204,22 @@ struct Head {
     annotations: Option<BTreeMap<String, String>>,
 }
 
+/// Helm's `util.SimpleHead`: the fields its sort reads of each document, by their JSON names,
+/// which are all [`head`] decodes and all the head build keeps.
+pub(crate) const SIMPLE_HEAD: Built = Built {
+    fields: &[API_VERSION, KIND, METADATA],
+    nested: METADATA,
+    nested_fields: &[NAME, ANNOTATIONS],
+};
+const API_VERSION: &str = "apiVersion";
+const KIND: &str = "kind";
+const METADATA: &str = "metadata";
+const NAME: &str = "name";
+const ANNOTATIONS: &str = "annotations";
+
 fn head(doc: &str, path: &str) -> Result<Head, HelmError> {
     let err = |m: String| HelmError::Template(format!("YAML parse error on {path}: {m}"));
-    let docs = parse_head(doc, YamlLimits::default())
+    let docs = parse_head(doc, YamlLimits::default(), SIMPLE_HEAD)
         .map_err(|e| err(format!("error converting YAML to JSON: {}", e.msg)))?;
     let y = docs.into_iter().next().unwrap_or(YVal::Null);
     let fs = fields(&y, "util.SimpleHead")
@@ -216,23 +229,23 @@ fn head(doc: &str, path: &str) -> Result<Head, HelmError> {
         annotations: None,
     };
     for (k, v) in fs {
-        if name_matches(&k, "apiVersion") {
+        if name_matches(&k, API_VERSION) {
             // `SimpleHead.Version` is read as a string: only its type can fail.
             set_string(&mut String::new(), v, "SimpleHead", "apiVersion")
                 .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
-        } else if name_matches(&k, "kind") {
+        } else if name_matches(&k, KIND) {
             set_string(&mut h.kind, v, "SimpleHead", "kind")
                 .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
-        } else if name_matches(&k, "metadata") {
+        } else if name_matches(&k, METADATA) {
             let mfs = fields(v, "struct { Name string \"json:\\\"name\\\"\"; Annotations map[string]string \"json:\\\"annotations\\\"\" }")
                 .map_err(|e| err(format!("error unmarshaling JSON: while decoding JSON: {e}")))?;
             for (mk, mv) in mfs {
-                if name_matches(&mk, "name") {
+                if name_matches(&mk, NAME) {
                     // A field of an anonymous struct: Go names it from the top.
                     set_string(&mut String::new(), mv, "", "metadata.name").map_err(|e| {
                         err(format!("error unmarshaling JSON: while decoding JSON: {e}"))
                     })?;
-                } else if name_matches(&mk, "annotations") {
+                } else if name_matches(&mk, ANNOTATIONS) {
                     h.annotations = match &mv {
                         YVal::Null => None,
                         YVal::Map(entries) => {

@@ -17,20 +17,29 @@ use super::{Entries, YVal, YamlLimits, count, scalar};
 
 /// The documents of `text`, or `None` when the full parser must read it.
 pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
-    parse_with(text, limits, false)
+    parse_with(text, limits, None)
 }
 
-/// [`parse`], building of each document only what Helm's sort reads of a manifest's head
-/// (`util.SimpleHead`): a top-level mapping's keys, and the values of the keys that are not
-/// strings or that encoding/json would match to [`HEAD`]'s fields (of `metadata`'s own keys,
-/// those it would match to [`METADATA`]'s). The values of the other keys (a placeholder in their
-/// place) are read as closely, and given up on alike, without being built: building and
-/// dropping them was most of the head's cost, about a tenth of a large chart's render.
-pub(super) fn parse_head(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
-    parse_with(text, limits, true)
+/// [`parse`], building of each document only what `head` says: a top-level mapping's keys, and
+/// the values of the keys that are not strings or that encoding/json would match to its
+/// fields. The values of the other keys (a placeholder in their place) are read as closely,
+/// and given up on alike, without being built: for a manifest's head, building and dropping
+/// them was most of its cost, about a tenth of a large chart's render.
+pub(super) fn parse_head(text: &str, limits: YamlLimits, head: Head) -> Option<Vec<YVal>> {
+    parse_with(text, limits, Some(head))
 }
 
-fn parse_with(text: &str, limits: YamlLimits, head: bool) -> Option<Vec<YVal>> {
+/// What [`parse_head`] builds of a document: the values of the top-level keys encoding/json
+/// would match to `fields` and, in the one it would match to `nested`, only those of its keys
+/// it would match to `nested_fields`.
+#[derive(Clone, Copy, Debug)]
+pub struct Head {
+    pub fields: &'static [&'static str],
+    pub nested: &'static str,
+    pub nested_fields: &'static [&'static str],
+}
+
+fn parse_with(text: &str, limits: YamlLimits, head: Option<Head>) -> Option<Vec<YVal>> {
     let s = text.as_bytes();
     if !plain_text(s) {
         return None;
@@ -45,7 +54,7 @@ fn parse_with(text: &str, limits: YamlLimits, head: bool) -> Option<Vec<YVal>> {
         anchors: HashMap::new(),
         head,
         skip: 0,
-        in_metadata: false,
+        in_nested: false,
         skipped: 0,
     };
     let mut docs = Vec::new();
@@ -131,27 +140,23 @@ struct Reader<'a> {
     limits: YamlLimits,
     // Each anchor's value, the latest definition of a name winning, as aliases see it.
     anchors: HashMap<&'a str, YVal>,
-    // Whether only a manifest's head is built ([`parse_head`]).
-    head: bool,
+    // What is built of each document, when not all of it ([`parse_head`]).
+    head: Option<Head>,
     // How many of the values the reader is in are read without being built: while it is more
     // than 0, every value is a placeholder.
     skip: usize,
-    // Whether the reader is in the value of a manifest's top-level `metadata`.
-    in_metadata: bool,
+    // Whether the reader is in the value of the head's `nested` key.
+    in_nested: bool,
     // How many values have been left unbuilt so far.
     skipped: usize,
 }
 
-/// The fields of `util.SimpleHead` and of its `metadata` whose values are read.
-const HEAD: [&str; 3] = ["apiVersion", "kind", "metadata"];
-const METADATA: [&str; 2] = ["name", "annotations"];
-
-/// Whether `key` is the one encoding/json reads into a manifest's `metadata`.
-fn is_metadata(key: &YVal) -> bool {
-    matches!(key, YVal::Str(k) if crate::chart::name_matches(k, HEAD[2]))
+/// Whether encoding/json reads `key` into the field `field`.
+fn names(key: &YVal, field: &str) -> bool {
+    matches!(key, YVal::Str(k) if crate::chart::name_matches(k, field))
 }
 
-/// Whether a key's value is not part of a manifest's head, among keys that may name `fields`:
+/// Whether a key's value is not part of the head, among keys that may name `fields`:
 /// encoding/json matches a field's name to a key regardless of case, and a key of another
 /// kind than these has its value printed in the conversion's error.
 fn outside(key: &YVal, fields: &[&str]) -> bool {
@@ -288,19 +293,19 @@ impl<'a> Reader<'a> {
         loop {
             let (key, after) = self.key(self.pos + n)?;
             self.count()?;
-            // A top-level mapping's keys, then those of its `metadata`, choose what is built.
-            let (skip, metadata) = match self.depth {
-                _ if !self.head || self.skip > 0 => (false, false),
-                1 => (outside(&key, &HEAD), is_metadata(&key)),
-                2 if self.in_metadata => (outside(&key, &METADATA), false),
+            // A top-level mapping's keys, then those of its nested key, choose what is built.
+            let (skip, nested) = match (self.head, self.depth) {
+                (Some(_), _) if self.skip > 0 => (false, false),
+                (Some(h), 1) => (outside(&key, h.fields), names(&key, h.nested)),
+                (Some(h), 2) if self.in_nested => (outside(&key, h.nested_fields), false),
                 _ => (false, false),
             };
             self.skip += usize::from(skip);
             self.skipped += usize::from(skip);
-            self.in_metadata |= metadata;
+            self.in_nested |= nested;
             let value = self.value(after, n, true)?;
             self.skip -= usize::from(skip);
-            self.in_metadata &= !metadata;
+            self.in_nested &= !nested;
             if self.skip == 0 {
                 entries.set(key, value);
             }
@@ -908,6 +913,7 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::super::parse_events;
     use super::*;
+    use crate::manifest::SIMPLE_HEAD;
 
     /// The fast path either gives up or gives exactly what the full parser gives.
     fn same(text: &str) -> bool {
@@ -931,7 +937,7 @@ mod tests {
     /// the top-level keys, and the values the head reads.
     fn same_head(text: &str) -> bool {
         let limits = YamlLimits::default();
-        let head = parse_head(text, limits);
+        let head = parse_head(text, limits, SIMPLE_HEAD);
         let Some(full) = parse(text, limits) else {
             assert_eq!(
                 head, None,
@@ -949,15 +955,15 @@ mod tests {
                         entries
                             .into_iter()
                             .map(|(k, v)| {
-                                let v = if outside(&k, &HEAD) {
+                                let v = if outside(&k, SIMPLE_HEAD.fields) {
                                     YVal::Null
-                                } else if is_metadata(&k) {
+                                } else if names(&k, SIMPLE_HEAD.nested) {
                                     // `metadata`: its own keys chosen alike.
                                     match v {
                                         YVal::Map(m) => YVal::Map(
                                             m.into_iter()
                                                 .map(|(mk, mv)| {
-                                                    if outside(&mk, &METADATA) {
+                                                    if outside(&mk, SIMPLE_HEAD.nested_fields) {
                                                         (mk, YVal::Null)
                                                     } else {
                                                         (mk, mv)
@@ -1031,7 +1037,11 @@ mod tests {
             "spec: &s {a: 1}\nkind: A\nmetadata: *s\n",
             "metadata: &m\n  helm.sh/hook: test\nkind: A\nmetadata:\n  annotations: *m\n",
         ] {
-            assert_eq!(parse_head(text, YamlLimits::default()), None, "{text:?}");
+            assert_eq!(
+                parse_head(text, YamlLimits::default(), SIMPLE_HEAD),
+                None,
+                "{text:?}"
+            );
         }
         assert!(same_head("kind: A\nmetadata:\n  name: a\nspec:\n  x: 1\n"));
     }

@@ -11,6 +11,8 @@ use granit_parser::{ErrorKind, Event, Options, Parser, ScalarStyle};
 
 mod directives;
 mod fast;
+
+pub(crate) use fast::Head;
 mod tabs;
 mod words;
 
@@ -181,17 +183,21 @@ fn refused_escape(raw: &str) -> Option<(usize, &'static str)> {
 /// 1.2 asks for) is never read, and fails nothing. Helm's values files are read so a `---`
 /// separated part at a time, and `fromYaml` so.
 pub fn parse_documents(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
-    documents(text, limits, false)
+    documents(text, limits, None)
 }
 
-/// [`parse_documents`] of a rendered manifest whose head alone is read: what the fast reader
-/// reads gets built only as far as [`fast::parse_head`] says, and is the same there; the
-/// errors are the same.
-pub(crate) fn parse_head(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
-    documents(text, limits, true)
+/// [`parse_documents`] of a document of which only `head` is read: what the fast reader reads
+/// gets built only as far as [`fast::parse_head`] says, and is the same there; the errors are
+/// the same.
+pub(crate) fn parse_head(
+    text: &str,
+    limits: YamlLimits,
+    head: Head,
+) -> Result<Vec<YVal>, YamlError> {
+    documents(text, limits, Some(head))
 }
 
-fn documents(text: &str, limits: YamlLimits, head: bool) -> Result<Vec<YVal>, YamlError> {
+fn documents(text: &str, limits: YamlLimits, head: Option<Head>) -> Result<Vec<YVal>, YamlError> {
     let (text, scanned) = first_document(text, limits);
     // The directive line that ended the first document is scanned, and must be one go-yaml
     // knows.
@@ -203,10 +209,9 @@ fn documents(text: &str, limits: YamlLimits, head: bool) -> Result<Vec<YVal>, Ya
     if let Some(e) = directives::check(text) {
         return Err(e);
     }
-    let fast = if head {
-        fast::parse_head(text, limits)
-    } else {
-        fast::parse(text, limits)
+    let fast = match head {
+        Some(h) => fast::parse_head(text, limits, h),
+        None => fast::parse(text, limits),
     };
     let docs = match fast {
         Some(docs) => docs,
