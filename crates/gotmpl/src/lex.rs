@@ -197,7 +197,7 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
-fn keyword(word: &str) -> Option<ItemType> {
+pub(crate) fn keyword(word: &str) -> Option<ItemType> {
     Some(match word {
         "." => ItemType::Dot,
         "block" => ItemType::Block,
@@ -322,7 +322,7 @@ fn trailing_spaces(b: &[u8]) -> usize {
         .count()
 }
 
-fn leading_spaces(b: &[u8]) -> usize {
+pub(crate) fn leading_spaces(b: &[u8]) -> usize {
     b.iter().take_while(|&&c| is_space(char::from(c))).count()
 }
 
@@ -588,6 +588,23 @@ impl<'a> Lexer<'a> {
         };
         self.pos = end;
         Some(self.this_item(typ))
+    }
+
+    /// Where the next token of an action starts, when the lexer is between two tokens of one
+    /// outside any parentheses, for the parser's quick read of a whole action
+    /// (`Parser::quick_action`).
+    pub(crate) fn action_at(&self) -> Option<usize> {
+        (self.inside_action && !self.at_eof && self.paren_depth == 0 && self.start == self.pos)
+            .then_some(self.pos)
+    }
+
+    /// Steps over `self.input[self.pos..to]`, text the parser read itself (ASCII, no
+    /// delimiter): the lexer goes on from `to` as if it had lexed that text.
+    pub(crate) fn skip_to(&mut self, to: usize) {
+        self.line += count_newlines(&self.input[self.pos..to]);
+        self.pos = to;
+        self.start = to;
+        self.start_line = self.line;
     }
 
     /// The type of a word the state machine or [`Self::action_token`] found.
@@ -972,7 +989,7 @@ static WORD: [bool; 256] = {
 /// Where the word of a field, variable or identifier whose letters start at `from` ends, with
 /// `typ` (a `.` with no letters after it is a [`ItemType::Dot`]); `None` where the state
 /// machine must decide: a character not ASCII, the input's end or a character that ends no word.
-fn word_end(b: &[u8], from: usize, typ: ItemType) -> Option<(ItemType, usize)> {
+pub(crate) fn word_end(b: &[u8], from: usize, typ: ItemType) -> Option<(ItemType, usize)> {
     let end = from
         + b[from..]
             .iter()

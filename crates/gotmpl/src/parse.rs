@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::lex::{Item, ItemType, Lexer};
+use crate::lex::{Item, ItemType, Lexer, keyword, leading_spaces, word_end};
 
 /// A template's parse tree. It holds nothing shared by reference count (`Send`), so that a
 /// chart's templates can be parsed on another thread while its values are processed.
@@ -545,6 +545,9 @@ struct Parser<'a, 'f> {
     idents: Vec<Span>,
     // The string constants of the tree being parsed (a definition starts its own).
     strings: Vec<Box<str>>,
+    /// Whether actions of the usual shapes are read straight from the text
+    /// ([`Parser::quick_action`]); tests turn it off to compare.
+    quick: bool,
 }
 
 const MAX_STACK_DEPTH: usize = 10_000;
@@ -565,6 +568,15 @@ pub fn parse_shared(
     name: &str,
     text_rc: SharedText,
     has_func: &dyn Fn(&str) -> bool,
+) -> PResult<HashMap<String, Tree>> {
+    parse_with(name, text_rc, has_func, true)
+}
+
+fn parse_with(
+    name: &str,
+    text_rc: SharedText,
+    has_func: &dyn Fn(&str) -> bool,
+    quick: bool,
 ) -> PResult<HashMap<String, Tree>> {
     // A token's range is 32 bits: a longer text is refused, never misread (a chart's files
     // are at most 5 MiB).
@@ -600,6 +612,7 @@ pub fn parse_shared(
         args: Vec::new(),
         idents: Vec::new(),
         strings: Vec::new(),
+        quick,
     };
     let root = p.parse_top()?;
     let tree = Tree {
@@ -749,6 +762,10 @@ impl<'a, 'f> Parser<'a, 'f> {
         while self.peek().typ != ItemType::Eof {
             if self.peek().typ == ItemType::LeftDelim {
                 let delim = self.next();
+                if let Some(n) = self.quick_action()? {
+                    self.nodes.push(n);
+                    continue;
+                }
                 if self.next_non_space().typ == ItemType::Define {
                     self.parse_definition()?;
                     continue;
@@ -821,6 +838,9 @@ impl<'a, 'f> Parser<'a, 'f> {
                 text: Span::of(&self.text, token.val(self.src)),
             })),
             ItemType::LeftDelim => {
+                if let Some(n) = self.quick_action()? {
+                    return Ok(Parsed::Node(n));
+                }
                 self.action_line = token.line();
                 let r = self.action();
                 self.action_line = 0;
@@ -862,6 +882,239 @@ impl<'a, 'f> Parser<'a, 'f> {
             pos: token.pos(),
             pipe,
         }))
+    }
+
+    /// `{{pipeline}}` read straight from the text after its left delimiter, for the shapes
+    /// nearly every action of a chart has: functions, fields, variables and their chains, plain
+    /// strings, decimal integers, `true` and `false`, pipes, and a first `$x :=` or `$x =`. The general path
+    /// takes each token through the lexer's state machine, its queue and this parser's
+    /// lookahead (about 290 instructions a token, a third of them spaces); this reads each
+    /// byte once. `None`, with nothing changed, wherever the general path must decide:
+    /// anything else (numbers, parentheses, keywords, escapes, characters not ASCII) and every
+    /// error, whose words are the general path's.
+    fn quick_action(&mut self) -> PResult<Option<Node>> {
+        let pipe = self.quick_pipe()?;
+        Ok(pipe.map(|pipe| Node::Action {
+            pos: pipe.pos,
+            pipe,
+        }))
+    }
+
+    /// The pipeline of an action or of `if`, `with` or `range`, up to and with its right
+    /// delimiter, read as [`Self::quick_action`] reads it.
+    fn quick_pipe(&mut self) -> PResult<Option<PipeNode>> {
+        if !self.quick || self.peek_count != 0 {
+            return Ok(None);
+        }
+        let Some(from) = self.lex.action_at() else {
+            return Ok(None);
+        };
+        let marks = (
+            self.cmds.len(),
+            self.args.len(),
+            self.idents.len(),
+            self.strings.len(),
+            self.vars.len(),
+        );
+        let Some((pipe, end)) = self.quick_pipeline(from) else {
+            self.cmds.truncate(marks.0);
+            self.args.truncate(marks.1);
+            self.idents.truncate(marks.2);
+            self.strings.truncate(marks.3);
+            self.vars.truncate(marks.4);
+            return Ok(None);
+        };
+        #[cfg(test)]
+        tests::QUICK_TAKEN.with(|n| n.set(n.get() + 1));
+        // The spaces and the right delimiter (trimmed or not) are the lexer's, as ever.
+        self.lex.skip_to(end);
+        let t = self.next_non_space();
+        if t.typ != ItemType::RightDelim {
+            return Err(self.unexpected(&t, "command"));
+        }
+        Ok(Some(pipe))
+    }
+
+    /// The pipeline of [`Self::quick_action`] from `from`, and where the spaces before its
+    /// right delimiter start.
+    fn quick_pipeline(&mut self, from: usize) -> Option<(PipeNode, usize)> {
+        let src = self.src;
+        let b = src.as_bytes();
+        let mut i = from + leading_spaces(&b[from..]);
+        let pos = i as Pos;
+        let mut decl = None;
+        let mut is_assign = false;
+        if b.get(i) == Some(&b'$') {
+            let (_, end) = word_end(b, i + 1, ItemType::Variable)?;
+            let j = end + leading_spaces(&b[end..]);
+            let op = match b.get(j..j + 2)? {
+                [b':', b'='] => Some((false, j + 2)),
+                [b'=', _] => Some((true, j + 1)),
+                _ => None,
+            };
+            if let Some((assign, after)) = op {
+                let name = &src[i..end];
+                decl = Some(VariableNode {
+                    pos,
+                    ident: Box::new([Span::of(&self.text, name)]),
+                });
+                is_assign = assign;
+                self.vars.push(name.to_owned());
+                i = after + leading_spaces(&b[after..]);
+            }
+        }
+        let cmds = self.cmds.len();
+        let end = loop {
+            let cmd_pos = i as Pos;
+            let args = self.args.len();
+            let (next, last) = loop {
+                let (arg, after) = self.quick_operand(i)?;
+                // A later command must start with something to run (`check_pipeline`).
+                if self.cmds.len() > cmds
+                    && self.args.len() == args
+                    && matches!(
+                        arg,
+                        Arg::Bool { .. } | Arg::Dot { .. } | Arg::String { .. } | Arg::Number(_)
+                    )
+                {
+                    return None;
+                }
+                self.args.push(arg);
+                let sp = after + leading_spaces(&b[after..]);
+                let rest = &b[sp..];
+                if rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}")) {
+                    break (after, true);
+                }
+                match b.get(sp)? {
+                    b'|' => break (sp + 1, false),
+                    _ if sp > after => i = sp,
+                    _ => return None,
+                }
+            };
+            let cmd = CommandNode {
+                pos: cmd_pos,
+                args: self.args.split_off(args).into_boxed_slice(),
+            };
+            self.cmds.push(cmd);
+            if last {
+                break next;
+            }
+            i = next + leading_spaces(&b[next..]);
+        };
+        let pipe = PipeNode {
+            pos,
+            is_assign,
+            decl: decl.into_iter().collect(),
+            cmds: self.cmds.split_off(cmds).into_boxed_slice(),
+        };
+        Some((pipe, end))
+    }
+
+    /// One operand of [`Self::quick_pipeline`] at `i`, and the position after it.
+    fn quick_operand(&mut self, i: usize) -> Option<(Arg, usize)> {
+        let src = self.src;
+        let b = src.as_bytes();
+        let at = i as Pos;
+        match *b.get(i)? {
+            b'.' => {
+                if b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                    return None;
+                }
+                let (typ, end) = word_end(b, i + 1, ItemType::Field)?;
+                if typ == ItemType::Dot {
+                    // A `.` after it is an error of the general path's.
+                    return (b.get(end) != Some(&b'.')).then_some((Arg::Dot { pos: at }, end));
+                }
+                let start = self.idents.len();
+                self.idents.push(Span::of(&self.text, &src[i + 1..end]));
+                let (pos, end) = self.quick_chain(at, end)?;
+                let ident = self.idents.split_off(start).into_boxed_slice();
+                Some((Arg::Field { pos, ident }, end))
+            }
+            b'$' => {
+                let (_, end) = word_end(b, i + 1, ItemType::Variable)?;
+                let name = &src[i..end];
+                if !self.vars.iter().any(|v| v == name) {
+                    return None;
+                }
+                let start = self.idents.len();
+                self.idents.push(Span::of(&self.text, name));
+                let (pos, end) = self.quick_chain(at, end)?;
+                let ident = self.idents.split_off(start).into_boxed_slice();
+                Some((Arg::Variable(VariableNode { pos, ident }), end))
+            }
+            c if c == b'_' || c.is_ascii_alphabetic() => {
+                let (_, end) = word_end(b, i + 1, ItemType::Identifier)?;
+                let word = &src[i..end];
+                // Keywords, and chains after a word (`f.a`, an error after a constant).
+                if keyword(word).is_some() || b.get(end) == Some(&b'.') {
+                    return None;
+                }
+                let arg = match word {
+                    "true" | "false" => Arg::Bool {
+                        pos: at,
+                        val: word == "true",
+                    },
+                    _ if (self.has_func)(word) => Arg::Identifier {
+                        pos: at,
+                        name: Span::of(&self.text, word),
+                    },
+                    _ => return None,
+                };
+                Some((arg, end))
+            }
+            b'0'..=b'9' => {
+                // Decimal digits alone (no `0` before others, no sign, point, exponent, base
+                // or `_`): anything else after them is for the lexer's number scan.
+                let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if (b[i] == b'0' && end > i + 1)
+                    || !matches!(b.get(end)?, b' ' | b'\t' | b'\r' | b'\n' | b'|' | b'}')
+                {
+                    return None;
+                }
+                let text = Span::of(&self.text, &src[i..end]);
+                let n = new_number(at, text, ItemType::Number).ok()?;
+                Some((Arg::Number(Box::new(n)), end))
+            }
+            b'"' => {
+                let close = i + 1 + memchr::memchr3(b'"', b'\\', b'\n', &b[i + 1..])?;
+                if b[close] != b'"' {
+                    return None;
+                }
+                // With no escape and no line break, the value is the text between the quotes.
+                let inner = &src[i + 1..close];
+                debug_assert_eq!(unquote(&src[i..=close]).as_deref(), Ok(inner));
+                self.strings.push(inner.into());
+                let arg = Arg::String {
+                    pos: at,
+                    quoted: Span::of(&self.text, &src[i..=close]),
+                    index: (self.strings.len() - 1) as u32,
+                };
+                Some((arg, close + 1))
+            }
+            _ => None,
+        }
+    }
+
+    /// The fields after a term's first word (`.b.c` of `.a.b.c` or `$x.b.c`), onto `idents`;
+    /// the chain's position (Go's: its first field after the term, else the term's) and end.
+    fn quick_chain(&mut self, at: Pos, mut end: usize) -> Option<(Pos, usize)> {
+        let src = self.src;
+        let b = src.as_bytes();
+        let mut pos = None;
+        while b.get(end) == Some(&b'.') {
+            if b.get(end + 1).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            let (typ, e) = word_end(b, end + 1, ItemType::Field)?;
+            if typ == ItemType::Dot {
+                return None;
+            }
+            pos.get_or_insert(end as Pos);
+            self.idents.push(Span::of(&self.text, &src[end + 1..e]));
+            end = e;
+        }
+        Some((pos.unwrap_or(at), end))
     }
 
     fn break_control(&mut self, pos: Pos, word: &str) -> PResult<Node> {
@@ -994,7 +1247,10 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn branch_inner(&mut self, kind: BranchKind, context: &str) -> PResult<BranchNode> {
-        let pipe = self.pipeline(context, ItemType::RightDelim)?;
+        let pipe = match self.quick_pipe()? {
+            Some(pipe) => pipe,
+            None => self.pipeline(context, ItemType::RightDelim)?,
+        };
         if kind == BranchKind::Range {
             self.range_depth += 1;
         }
@@ -1487,6 +1743,165 @@ mod tests {
             ],
             [48, 40, 24, 32, 24]
         );
+    }
+
+    /// The trees (by name, with their text, strings and positions) or the error, of a parse
+    /// with or without [`Parser::quick_action`].
+    fn both_ways(text: &str, has_func: &dyn Fn(&str) -> bool) -> [String; 2] {
+        [true, false].map(|quick| {
+            match parse_with("t", Arc::new(text.to_owned()), has_func, quick) {
+                Ok(set) => {
+                    let mut trees: Vec<_> = set.into_iter().collect();
+                    trees.sort_by(|a, b| a.0.cmp(&b.0));
+                    format!("{trees:#?}")
+                }
+                Err(e) => e.msg,
+            }
+        })
+    }
+
+    thread_local! {
+        /// How many actions [`Parser::quick_action`] read, on this thread.
+        pub(super) static QUICK_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    const FUNCS: &[&str] = &["f", "g", "printf", "include", "quote", "nindent", "break"];
+
+    fn has_func(n: &str) -> bool {
+        FUNCS.contains(&n)
+    }
+
+    /// Tokens of actions, those the quick read takes and those it leaves to the general path.
+    const TOKENS: &[&str] = &[
+        " ", "\n", ".", ".a", ".b.c", "$", "$x", "$y", ":=", "=", "|", "\"s\"", "\"\\t\"", "`r`",
+        "1", "0", "07", "63", "1e3", "2.5", "-", "f", "g", "h", "true", "nil", "if", "(", ")", ",",
+        "é", "-}}", "}}", ".1", "..", "'c'", "break", "\t",
+    ];
+
+    /// Where an action's text is put: at the top, after a declaration, in an `if`, a
+    /// definition and a `range`, and as the pipeline of `if`, `else if`, `with` and `range`;
+    /// each followed by more text and an action, whose positions and lines follow from where
+    /// the action ended.
+    fn contexts(seq: &str) -> [String; 8] {
+        [
+            format!("A{{{{{seq}}}}}B\n{{{{ .z }}}}"),
+            format!("{{{{ $x := .v }}}}\n{{{{- {seq} -}}}}\n{{{{ $x }}}}"),
+            format!("{{{{ if .c }}}}\n{{{{{seq}}}}}{{{{ else }}}}{{{{ .e }}}}{{{{ end }}}}"),
+            format!("{{{{ define \"d\" }}}}{{{{{seq}}}}}{{{{ end }}}}{{{{ template \"d\" . }}}}"),
+            format!("{{{{ range $i, $y := .l }}}}{{{{{seq}}}}}{{{{ end }}}}{{{{ .q }}}}"),
+            format!("{{{{ if {seq}}}}}a{{{{ else if {seq} -}}}}\nb{{{{ end }}}}{{{{ .z }}}}"),
+            format!("{{{{- with {seq}}}}}a{{{{ else with .w }}}}b{{{{ end }}}}\n{{{{ .z }}}}"),
+            format!(
+                "{{{{ $x := 1 }}}}{{{{ range {seq}}}}}{{{{ . }}}}{{{{ break }}}}{{{{ end }}}}{{{{ $x }}}}"
+            ),
+        ]
+    }
+
+    /// Every action of up to three of the tokens above, in each context, parses to the same
+    /// trees or fails with the same words with the quick read as without it.
+    #[test]
+    fn quick_actions_parse_as_the_general_path_does() {
+        let mut quick = 0;
+        for seq in gantry_tests::up_to(TOKENS, 3) {
+            for text in contexts(&seq) {
+                let [a, b] = both_ways(&text, &has_func);
+                assert_eq!(a, b, "{text:?}");
+                quick += usize::from(!a.starts_with("template:"));
+            }
+        }
+        // Most are errors; enough parse, and enough of those quickly, for the comparison to
+        // mean something.
+        assert!(quick > 10_000, "{quick}");
+        let taken = QUICK_TAKEN.with(std::cell::Cell::get);
+        assert!(taken > 5_000, "{taken}");
+    }
+
+    /// Longer actions drawn at random (a fixed seed) from the tokens and the usual shapes.
+    #[test]
+    fn longer_quick_actions_parse_as_the_general_path_does() {
+        let shapes = [
+            " ",
+            " ",
+            " ",
+            "  ",
+            ".a",
+            ".b.c",
+            "$x",
+            "$",
+            "|",
+            " | ",
+            "\"s\"",
+            "f",
+            "g",
+            "include",
+            "quote",
+            "true",
+            "false",
+            ".",
+            "\n",
+            "$x := ",
+            "$y = ",
+            "-}}",
+            "1",
+            "(",
+            ")",
+            "nil",
+            "\"\\\"\"",
+            ".Values.a-b",
+            "$.x.y",
+            "4",
+            "10",
+            "0",
+            "0x1F",
+            "99999999999999999999",
+            "1_0",
+            "3i",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let len = 4 + next(6);
+            let seq: String = (0..len).map(|_| shapes[next(shapes.len())]).collect();
+            for text in contexts(&seq) {
+                let [a, b] = both_ways(&text, &has_func);
+                assert_eq!(a, b, "{text:?}");
+            }
+        }
+    }
+
+    /// The conformance charts' templates parse to the same trees with the quick read.
+    #[test]
+    fn fixture_templates_parse_as_the_general_path_does() {
+        let root = gantry_tests::shared_fixture("helm/cases", "the Helm cases").expect("fixtures");
+        let mut stack = vec![root];
+        let mut seen = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read_dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let in_templates = path.components().any(|c| c.as_os_str() == "templates");
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                if !in_templates || !text.contains("{{") {
+                    continue;
+                }
+                let [a, b] = both_ways(&text, &|_| true);
+                assert_eq!(a, b, "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen > 500, "{seen}");
+        let taken = QUICK_TAKEN.with(std::cell::Cell::get);
+        assert!(taken > 5_000, "{taken}");
     }
 
     fn p(s: &str) -> Result<String, String> {
