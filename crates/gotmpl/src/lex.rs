@@ -598,13 +598,31 @@ impl<'a> Lexer<'a> {
             .then_some(self.pos)
     }
 
-    /// Steps over `self.input[self.pos..to]`, text the parser read itself (ASCII, no
-    /// delimiter): the lexer goes on from `to` as if it had lexed that text.
-    pub(crate) fn skip_to(&mut self, to: usize) {
-        self.line += count_newlines(&self.input[self.pos..to]);
-        self.pos = to;
-        self.start = to;
+    /// Ends an action whose pipeline the parser read itself up to `at` (ASCII, no delimiter):
+    /// the spaces from `at` and the right delimiter after them, trimmed (` -}}`) or not, are
+    /// taken as the state machine takes them (a space token, then `lex_right_delim`), without
+    /// lexing them one by one. Returns the delimiter's token.
+    pub(crate) fn close_action(&mut self, at: usize) -> Item {
+        let b = self.input.as_bytes();
+        let sp = at + leading_spaces(&b[at..]);
+        // Line breaks can only be in the spaces between the words read.
+        if memchr::memchr(b'\n', &b[self.pos..sp]).is_some() {
+            self.line += count_newlines(&self.input[self.pos..sp]);
+        }
+        // A space before `-}}` is the trim marker's.
+        let trim = sp > at && b[sp] == b'-';
+        let delim = sp + usize::from(trim);
+        debug_assert!(b[delim..].starts_with(RIGHT_DELIM.as_bytes()));
+        self.start = delim;
         self.start_line = self.line;
+        self.pos = delim + RIGHT_DELIM.len();
+        let item = self.this_item(ItemType::RightDelim);
+        if trim {
+            self.pos += leading_spaces(&b[self.pos..]);
+            self.ignore();
+        }
+        self.inside_action = false;
+        item
     }
 
     /// The type of a word the state machine or [`Self::action_token`] found.

@@ -762,7 +762,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         while self.peek().typ != ItemType::Eof {
             if self.peek().typ == ItemType::LeftDelim {
                 let delim = self.next();
-                if let Some(n) = self.quick_action()? {
+                if let Some(n) = self.quick_action() {
                     self.nodes.push(n);
                     continue;
                 }
@@ -838,7 +838,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 text: Span::of(&self.text, token.val(self.src)),
             })),
             ItemType::LeftDelim => {
-                if let Some(n) = self.quick_action()? {
+                if let Some(n) = self.quick_action() {
                     return Ok(Parsed::Node(n));
                 }
                 self.action_line = token.line();
@@ -892,23 +892,21 @@ impl<'a, 'f> Parser<'a, 'f> {
     /// byte once. `None`, with nothing changed, wherever the general path must decide:
     /// anything else (numbers, parentheses, keywords, escapes, characters not ASCII) and every
     /// error, whose words are the general path's.
-    fn quick_action(&mut self) -> PResult<Option<Node>> {
+    fn quick_action(&mut self) -> Option<Node> {
         let pipe = self.quick_pipe()?;
-        Ok(pipe.map(|pipe| Node::Action {
+        Some(Node::Action {
             pos: pipe.pos,
             pipe,
-        }))
+        })
     }
 
     /// The pipeline of an action or of `if`, `with` or `range`, up to and with its right
     /// delimiter, read as [`Self::quick_action`] reads it.
-    fn quick_pipe(&mut self) -> PResult<Option<PipeNode>> {
+    fn quick_pipe(&mut self) -> Option<PipeNode> {
         if !self.quick || self.peek_count != 0 {
-            return Ok(None);
+            return None;
         }
-        let Some(from) = self.lex.action_at() else {
-            return Ok(None);
-        };
+        let from = self.lex.action_at()?;
         let marks = (
             self.cmds.len(),
             self.args.len(),
@@ -922,17 +920,15 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.idents.truncate(marks.2);
             self.strings.truncate(marks.3);
             self.vars.truncate(marks.4);
-            return Ok(None);
+            return None;
         };
         #[cfg(test)]
         tests::QUICK_TAKEN.with(|n| n.set(n.get() + 1));
-        // The spaces and the right delimiter (trimmed or not) are the lexer's, as ever.
-        self.lex.skip_to(end);
-        let t = self.next_non_space();
-        if t.typ != ItemType::RightDelim {
-            return Err(self.unexpected(&t, "command"));
-        }
-        Ok(Some(pipe))
+        // As `next_non_space` leaves it after the delimiter: the last token lexed.
+        let t = self.lex.close_action(end);
+        self.token[0] = Some(t);
+        self.last_line = t.line();
+        Some(pipe)
     }
 
     /// The pipeline of [`Self::quick_action`] from `from`, and where the spaces before its
@@ -1073,7 +1069,26 @@ impl<'a, 'f> Parser<'a, 'f> {
                     return None;
                 }
                 let text = Span::of(&self.text, &src[i..end]);
-                let n = new_number(at, text, ItemType::Number).ok()?;
+                let n = if end - i <= 18 {
+                    // Under 10^18: an int64 and a uint64 as written, and a float64 exactly
+                    // where it has one (as `new_number` converts the int64).
+                    let v = src[i..end]
+                        .bytes()
+                        .fold(0, |v, d| v * 10 + u64::from(d - b'0'));
+                    NumberNode {
+                        pos: at,
+                        is_int: true,
+                        is_uint: true,
+                        is_float: true,
+                        is_complex: false,
+                        int64: v as i64,
+                        uint64: v,
+                        float64: v as i64 as f64,
+                        text,
+                    }
+                } else {
+                    new_number(at, text, ItemType::Number).ok()?
+                };
                 Some((Arg::Number(Box::new(n)), end))
             }
             b'"' => {
@@ -1247,7 +1262,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn branch_inner(&mut self, kind: BranchKind, context: &str) -> PResult<BranchNode> {
-        let pipe = match self.quick_pipe()? {
+        let pipe = match self.quick_pipe() {
             Some(pipe) => pipe,
             None => self.pipeline(context, ItemType::RightDelim)?,
         };
@@ -1782,7 +1797,7 @@ mod tests {
     /// definition and a `range`, and as the pipeline of `if`, `else if`, `with` and `range`;
     /// each followed by more text and an action, whose positions and lines follow from where
     /// the action ended.
-    fn contexts(seq: &str) -> [String; 8] {
+    fn contexts(seq: &str) -> [String; 10] {
         [
             format!("A{{{{{seq}}}}}B\n{{{{ .z }}}}"),
             format!("{{{{ $x := .v }}}}\n{{{{- {seq} -}}}}\n{{{{ $x }}}}"),
@@ -1794,6 +1809,9 @@ mod tests {
             format!(
                 "{{{{ $x := 1 }}}}{{{{ range {seq}}}}}{{{{ . }}}}{{{{ break }}}}{{{{ end }}}}{{{{ $x }}}}"
             ),
+            // The line of an error after it.
+            format!("{{{{- {seq} -}}}}\n\n  {{{{ .x | h }}}}"),
+            format!("{{{{ if {seq} }}}}\n{{{{ end }}}}\n{{{{ .x (h) }}}}"),
         ]
     }
 
