@@ -893,16 +893,17 @@ impl<'a, 'f> Parser<'a, 'f> {
     /// anything else (numbers, parentheses, keywords, escapes, characters not ASCII) and every
     /// error, whose words are the general path's.
     fn quick_action(&mut self) -> Option<Node> {
-        let pipe = self.quick_pipe()?;
+        let pipe = self.quick_pipe(false)?;
         Some(Node::Action {
             pos: pipe.pos,
             pipe,
         })
     }
 
-    /// The pipeline of an action or of `if`, `with` or `range`, up to and with its right
-    /// delimiter, read as [`Self::quick_action`] reads it.
-    fn quick_pipe(&mut self) -> Option<PipeNode> {
+    /// The pipeline of an action or of `if`, `with` or `range` (whose declaration may have
+    /// two variables), up to and with its right delimiter, read as [`Self::quick_action`]
+    /// reads it.
+    fn quick_pipe(&mut self, range: bool) -> Option<PipeNode> {
         if !self.quick || self.peek_count != 0 {
             return None;
         }
@@ -914,7 +915,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.strings.len(),
             self.vars.len(),
         );
-        let Some((pipe, end)) = self.quick_pipeline(from) else {
+        let Some((pipe, end)) = self.quick_pipeline(from, range) else {
             self.cmds.truncate(marks.0);
             self.args.truncate(marks.1);
             self.idents.truncate(marks.2);
@@ -932,31 +933,54 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     /// The pipeline of [`Self::quick_action`] from `from`, and where the spaces before its
-    /// right delimiter start.
-    fn quick_pipeline(&mut self, from: usize) -> Option<(PipeNode, usize)> {
+    /// right delimiter start; `range` for a range's.
+    fn quick_pipeline(&mut self, from: usize, range: bool) -> Option<(PipeNode, usize)> {
         let src = self.src;
         let b = src.as_bytes();
         let mut i = from + leading_spaces(&b[from..]);
         let pos = i as Pos;
-        let mut decl = None;
+        let mut decl: Box<[VariableNode]> = Box::default();
         let mut is_assign = false;
         if b.get(i) == Some(&b'$') {
             let (_, end) = word_end(b, i + 1, ItemType::Variable)?;
-            let j = end + leading_spaces(&b[end..]);
+            let mut j = end + leading_spaces(&b[end..]);
+            // `range $k, $v :=`: a second variable after a comma, in a range alone.
+            let mut second = None;
+            if range && b.get(j) == Some(&b',') {
+                let k = j + 1 + leading_spaces(&b[j + 1..]);
+                if b.get(k) != Some(&b'$') {
+                    return None;
+                }
+                let (_, e) = word_end(b, k + 1, ItemType::Variable)?;
+                second = Some((k, e));
+                j = e + leading_spaces(&b[e..]);
+            }
             let op = match b.get(j..j + 2)? {
                 [b':', b'='] => Some((false, j + 2)),
                 [b'=', _] => Some((true, j + 1)),
                 _ => None,
             };
-            if let Some((assign, after)) = op {
-                let name = &src[i..end];
-                decl = Some(VariableNode {
-                    pos,
-                    ident: Box::new([Span::of(&self.text, name)]),
-                });
-                is_assign = assign;
-                self.vars.push(name.to_owned());
-                i = after + leading_spaces(&b[after..]);
+            match (op, second) {
+                (Some((assign, after)), _) => {
+                    let mut var = |from: usize, to: usize| {
+                        let name = &src[from..to];
+                        self.vars.push(name.to_owned());
+                        VariableNode {
+                            pos: from as Pos,
+                            ident: Box::new([Span::of(&self.text, name)]),
+                        }
+                    };
+                    let first = var(i, end);
+                    decl = match second {
+                        None => Box::new([first]),
+                        Some((k, e)) => Box::new([first, var(k, e)]),
+                    };
+                    is_assign = assign;
+                    i = after + leading_spaces(&b[after..]);
+                }
+                // `$k, $v` then a command: the general path's.
+                (None, Some(_)) => return None,
+                (None, None) => {}
             }
         }
         let cmds = self.cmds.len();
@@ -1000,7 +1024,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         let pipe = PipeNode {
             pos,
             is_assign,
-            decl: decl.into_iter().collect(),
+            decl,
             cmds: self.cmds.split_off(cmds).into_boxed_slice(),
         };
         Some((pipe, end))
@@ -1262,7 +1286,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     fn branch_inner(&mut self, kind: BranchKind, context: &str) -> PResult<BranchNode> {
-        let pipe = match self.quick_pipe() {
+        let pipe = match self.quick_pipe(kind == BranchKind::Range) {
             Some(pipe) => pipe,
             None => self.pipeline(context, ItemType::RightDelim)?,
         };
@@ -1872,8 +1896,14 @@ mod tests {
             "0",
             "0x1F",
             "99999999999999999999",
+            "999999999999999999",
             "1_0",
             "3i",
+            "$k, $v := ",
+            ",",
+            "$k",
+            " , ",
+            "$v",
         ];
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = |n: usize| {
