@@ -552,6 +552,9 @@ struct Parser<'a, 'f> {
 
 const MAX_STACK_DEPTH: usize = 10_000;
 
+/// The most parentheses the quick read of an action nests (`Parser::quick_action`).
+const QUICK_DEPTH: usize = 8;
+
 /// Parses `text` as the template `name`: the trees of the template and of every `define` in it.
 pub fn parse(
     name: &str,
@@ -886,7 +889,8 @@ impl<'a, 'f> Parser<'a, 'f> {
 
     /// `{{pipeline}}` read straight from the text after its left delimiter, for the shapes
     /// nearly every action of a chart has: functions, fields, variables and their chains, plain
-    /// strings, decimal integers, `true` and `false`, pipes, and a first `$x :=` or `$x =`. The general path
+    /// strings, decimal integers, `true` and `false`, pipes, parenthesized pipelines and their
+    /// fields, and a first `$x :=` or `$x =`. The general path
     /// takes each token through the lexer's state machine, its queue and this parser's
     /// lookahead (about 290 instructions a token, a third of them spaces); this reads each
     /// byte once. `None`, with nothing changed, wherever the general path must decide:
@@ -915,7 +919,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.strings.len(),
             self.vars.len(),
         );
-        let Some((pipe, end)) = self.quick_pipeline(from, range) else {
+        let Some((pipe, end)) = self.quick_pipeline(from, range, 0) else {
             self.cmds.truncate(marks.0);
             self.args.truncate(marks.1);
             self.idents.truncate(marks.2);
@@ -933,8 +937,14 @@ impl<'a, 'f> Parser<'a, 'f> {
     }
 
     /// The pipeline of [`Self::quick_action`] from `from`, and where the spaces before its
-    /// right delimiter start; `range` for a range's.
-    fn quick_pipeline(&mut self, from: usize, range: bool) -> Option<(PipeNode, usize)> {
+    /// right delimiter start; `range` for a range's. Within `depth` parentheses, the pipeline
+    /// inside them and the position after its `)`.
+    fn quick_pipeline(
+        &mut self,
+        from: usize,
+        range: bool,
+        depth: usize,
+    ) -> Option<(PipeNode, usize)> {
         let src = self.src;
         let b = src.as_bytes();
         let mut i = from + leading_spaces(&b[from..]);
@@ -988,7 +998,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             let cmd_pos = i as Pos;
             let args = self.args.len();
             let (next, last) = loop {
-                let (arg, after) = self.quick_operand(i)?;
+                let (arg, after) = self.quick_operand(i, depth)?;
                 // A later command must start with something to run (`check_pipeline`).
                 if self.cmds.len() > cmds
                     && self.args.len() == args
@@ -1002,7 +1012,11 @@ impl<'a, 'f> Parser<'a, 'f> {
                 self.args.push(arg);
                 let sp = after + leading_spaces(&b[after..]);
                 let rest = &b[sp..];
-                if rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}")) {
+                if depth > 0 {
+                    if rest.first() == Some(&b')') {
+                        break (sp + 1, true);
+                    }
+                } else if rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}")) {
                     break (after, true);
                 }
                 match b.get(sp)? {
@@ -1030,8 +1044,9 @@ impl<'a, 'f> Parser<'a, 'f> {
         Some((pipe, end))
     }
 
-    /// One operand of [`Self::quick_pipeline`] at `i`, and the position after it.
-    fn quick_operand(&mut self, i: usize) -> Option<(Arg, usize)> {
+    /// One operand of [`Self::quick_pipeline`] at `i`, within `depth` parentheses, and the
+    /// position after it.
+    fn quick_operand(&mut self, i: usize, depth: usize) -> Option<(Arg, usize)> {
         let src = self.src;
         let b = src.as_bytes();
         let at = i as Pos;
@@ -1088,7 +1103,10 @@ impl<'a, 'f> Parser<'a, 'f> {
                 // or `_`): anything else after them is for the lexer's number scan.
                 let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
                 if (b[i] == b'0' && end > i + 1)
-                    || !matches!(b.get(end)?, b' ' | b'\t' | b'\r' | b'\n' | b'|' | b'}')
+                    || !matches!(
+                        b.get(end)?,
+                        b' ' | b'\t' | b'\r' | b'\n' | b'|' | b'}' | b')'
+                    )
                 {
                     return None;
                 }
@@ -1114,6 +1132,20 @@ impl<'a, 'f> Parser<'a, 'f> {
                     new_number(at, text, ItemType::Number).ok()?
                 };
                 Some((Arg::Number(Box::new(n)), end))
+            }
+            // A parenthesized pipeline, and the fields after it (`(f .a).b`); deep nests are
+            // the general path's.
+            b'(' if depth < QUICK_DEPTH => {
+                let (pipe, end) = self.quick_pipeline(i + 1, false, depth + 1)?;
+                let start = self.idents.len();
+                let (pos, end) = self.quick_chain(at, end)?;
+                let node = Arg::Pipe(Box::new(pipe));
+                if self.idents.len() == start {
+                    return Some((node, end));
+                }
+                let fields = self.idents.split_off(start).into_boxed_slice();
+                let node = Box::new(node);
+                Some((Arg::Chain { pos, node, fields }, end))
             }
             b'"' => {
                 let close = i + 1 + memchr::memchr3(b'"', b'\\', b'\n', &b[i + 1..])?;
@@ -1904,6 +1936,17 @@ mod tests {
             "$k",
             " , ",
             "$v",
+            "(",
+            ")",
+            " (f .a)",
+            "(.a).b",
+            " (include \"x\" .) ",
+            "(quote (f 1))",
+            "( g )",
+            "(true)",
+            "(1).x",
+            "(.a | f).b.c",
+            "((((((((((.a))))))))))",
         ];
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = |n: usize| {
