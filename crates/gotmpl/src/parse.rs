@@ -890,12 +890,12 @@ impl<'a, 'f> Parser<'a, 'f> {
     /// `{{pipeline}}` read straight from the text after its left delimiter, for the shapes
     /// nearly every action of a chart has: functions, fields, variables and their chains, plain
     /// strings, decimal integers, `true` and `false`, pipes, parenthesized pipelines and their
-    /// fields, and a first `$x :=` or `$x =`. The general path
-    /// takes each token through the lexer's state machine, its queue and this parser's
-    /// lookahead (about 290 instructions a token, a third of them spaces); this reads each
-    /// byte once. `None`, with nothing changed, wherever the general path must decide:
-    /// anything else (numbers, parentheses, keywords, escapes, characters not ASCII) and every
-    /// error, whose words are the general path's.
+    /// fields, and a first `$x :=` or `$x =`. The general path takes each token, spaces
+    /// included, through the lexer's state machine, its queue and this parser's lookahead
+    /// (about 290 instructions a token); this reads each byte once. `None`, with nothing
+    /// changed, wherever the general path must decide: anything else (other numbers, raw
+    /// strings, escapes, keywords, characters not ASCII) and every error, whose words are the
+    /// general path's.
     fn quick_action(&mut self) -> Option<Node> {
         let pipe = self.quick_pipe(false)?;
         Some(Node::Action {
