@@ -844,6 +844,9 @@ impl<'a, 'f> Parser<'a, 'f> {
                 if let Some(n) = self.quick_action() {
                     return Ok(Parsed::Node(n));
                 }
+                if let Some(end) = self.quick_end() {
+                    return Ok(Parsed::End(end));
+                }
                 self.action_line = token.line();
                 let r = self.action();
                 self.action_line = 0;
@@ -901,6 +904,42 @@ impl<'a, 'f> Parser<'a, 'f> {
         Some(Node::Action {
             pos: pipe.pos,
             pipe,
+        })
+    }
+
+    /// `{{end}}` and `{{else}}` (the word alone, trimmed or not) read straight from the text, as
+    /// [`Self::quick_action`] reads a pipeline: over a quarter of the conformance charts' actions,
+    /// each four or five tokens for the general path. `else if`, `else with` and anything else
+    /// are its.
+    fn quick_end(&mut self) -> Option<ListEnd> {
+        if !self.quick || self.peek_count != 0 {
+            return None;
+        }
+        let from = self.lex.action_at()?;
+        let b = self.src.as_bytes();
+        let i = from + leading_spaces(&b[from..]);
+        let (after, is_end) = if b[i..].starts_with(b"end") {
+            (i + 3, true)
+        } else if b[i..].starts_with(b"else") {
+            (i + 4, false)
+        } else {
+            return None;
+        };
+        let sp = after + leading_spaces(&b[after..]);
+        let rest = &b[sp..];
+        if !(rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}"))) {
+            return None;
+        }
+        #[cfg(test)]
+        tests::QUICK_TAKEN.with(|n| n.set(n.get() + 1));
+        let t = self.lex.close_action(after);
+        self.token[0] = Some(t);
+        self.last_line = t.line();
+        // `else_control` places a plain `else` at its right delimiter.
+        Some(if is_end {
+            ListEnd::End
+        } else {
+            ListEnd::Else { pos: t.pos() }
         })
     }
 
@@ -1846,7 +1885,7 @@ mod tests {
     const TOKENS: &[&str] = &[
         " ", "\n", ".", ".a", ".b.c", "$", "$x", "$y", ":=", "=", "|", "\"s\"", "\"\\t\"", "`r`",
         "1", "0", "07", "63", "1e3", "2.5", "-", "f", "g", "h", "true", "nil", "if", "(", ")", ",",
-        "é", "-}}", "}}", ".1", "..", "'c'", "break", "\t",
+        "é", "-}}", "}}", ".1", "..", "'c'", "break", "\t", "end", "else", "endx",
     ];
 
     /// Where an action's text is put: at the top, after a declaration, in an `if`, a
