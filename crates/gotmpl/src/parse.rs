@@ -930,11 +930,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         if !(rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}"))) {
             return None;
         }
-        #[cfg(test)]
-        tests::QUICK_TAKEN.with(|n| n.set(n.get() + 1));
-        let t = self.lex.close_action(after);
-        self.token[0] = Some(t);
-        self.last_line = t.line();
+        let t = self.quick_close(after);
         // `else_control` places a plain `else` at its right delimiter.
         Some(if is_end {
             ListEnd::End
@@ -966,13 +962,19 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.vars.truncate(marks.4);
             return None;
         };
+        self.quick_close(end);
+        Some(pipe)
+    }
+
+    /// Ends a quickly read action at `at` ([`Lexer::close_action`]) and keeps its right
+    /// delimiter's token as `next_non_space` would have left it: the last token lexed.
+    fn quick_close(&mut self, at: usize) -> Item {
         #[cfg(test)]
         tests::QUICK_TAKEN.with(|n| n.set(n.get() + 1));
-        // As `next_non_space` leaves it after the delimiter: the last token lexed.
-        let t = self.lex.close_action(end);
+        let t = self.lex.close_action(at);
         self.token[0] = Some(t);
         self.last_line = t.line();
-        Some(pipe)
+        t
     }
 
     /// The pipeline of [`Self::quick_action`] from `from`, and where the spaces before its
