@@ -599,30 +599,23 @@ impl<'a> Lexer<'a> {
     }
 
     /// Ends an action whose pipeline the parser read itself up to `at` (ASCII, no delimiter):
-    /// the spaces from `at` and the right delimiter after them, trimmed (` -}}`) or not, are
-    /// taken as the state machine takes them (a space token, then `lex_right_delim`), without
-    /// lexing them one by one. Returns the delimiter's token.
+    /// the spaces from `at` are stepped over as the space token the state machine would make
+    /// of them, and the right delimiter after them, trimmed (` -}}`) or not, is its own
+    /// ([`Self::right_delim`]). Returns the delimiter's token.
     pub(crate) fn close_action(&mut self, at: usize) -> Item {
         let b = self.input.as_bytes();
         let sp = at + leading_spaces(&b[at..]);
+        // A space before `-}}` is the trim marker's, which the delimiter takes.
+        let delim = sp - usize::from(sp > at && b[sp] == b'-');
         // Line breaks can only be in the spaces between the words read.
-        if memchr::memchr(b'\n', &b[self.pos..sp]).is_some() {
-            self.line += count_newlines(&self.input[self.pos..sp]);
+        if memchr::memchr(b'\n', &b[self.pos..delim]).is_some() {
+            self.line += count_newlines(&self.input[self.pos..delim]);
         }
-        // A space before `-}}` is the trim marker's.
-        let trim = sp > at && b[sp] == b'-';
-        let delim = sp + usize::from(trim);
-        debug_assert!(b[delim..].starts_with(RIGHT_DELIM.as_bytes()));
+        self.pos = delim;
         self.start = delim;
         self.start_line = self.line;
-        self.pos = delim + RIGHT_DELIM.len();
-        let item = self.this_item(ItemType::RightDelim);
-        if trim {
-            self.pos += leading_spaces(&b[self.pos..]);
-            self.ignore();
-        }
-        self.inside_action = false;
-        item
+        debug_assert!(self.at_right_delim().0);
+        self.right_delim()
     }
 
     /// The type of a word the state machine or [`Self::action_token`] found.
@@ -730,6 +723,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn lex_right_delim(&mut self) -> Step {
+        Step::Emit(self.right_delim())
+    }
+
+    /// The right delimiter at `pos`, trimmed (` -}}`, which then takes the spaces after it)
+    /// or not, and the action's end.
+    fn right_delim(&mut self) -> Item {
         let (_, trim) = self.at_right_delim();
         if trim {
             self.pos += TRIM_MARKER_LEN;
@@ -743,7 +742,7 @@ impl<'a> Lexer<'a> {
             self.ignore();
         }
         self.inside_action = false;
-        Step::Emit(i)
+        i
     }
 
     fn lex_inside_action(&mut self) -> Step {

@@ -11,10 +11,10 @@ use granit_parser::{ErrorKind, Event, Options, Parser, ScalarStyle};
 
 mod directives;
 mod fast;
-
-pub(crate) use fast::Head;
 mod tabs;
 mod words;
+
+pub(crate) use fast::Head;
 
 /// A YAML value as go-yaml v2 decodes it into `interface{}`.
 #[derive(Debug, Clone, PartialEq)]
