@@ -367,6 +367,14 @@ impl ParseAhead {
         self.ready.notify_all();
     }
 
+    /// How many bytes of UTF-8 templates [`ParseAhead::provide`] took from the chart's files.
+    pub fn template_bytes(&self) -> usize {
+        self.templates.get().map_or(0, |t| {
+            let texts = t.templates.iter().filter_map(|(_, _, text)| text.as_ref());
+            texts.map(|text| text.len()).sum()
+        })
+    }
+
     /// The templates [`ParseAhead::provide`] took from the chart's files, by path, with the
     /// text the helper parses: the chart keeps the same, not a copy.
     pub fn shared_templates(&self) -> Vec<(String, SharedText)> {

@@ -177,3 +177,40 @@ fn a_schema_helmignore_drops_is_compiled_ahead_but_never_enforced() {
     let out = render(request(&files)).expect("the subchart has no schema for Helm");
     assert_eq!(out.templates["top/charts/sub/templates/cm.yaml"], "c: d\n");
 }
+
+static LARGE_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_large() {
+    LARGE_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn when_large_is_called_once_and_only_for_a_large_chart() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let chart = |pad: usize| {
+        let mut req = request(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: c\nversion: 1.0.0\n".into(),
+            ),
+            ("templates/cm.yaml", "a: {{ \"b\" }}\n".into()),
+            (
+                "templates/_pad.tpl",
+                format!("{{{{/* {} */}}}}\n", "x".repeat(pad)),
+            ),
+        ]);
+        req.when_large = Some(count_large);
+        req
+    };
+    // No helper; a helper but less than LARGE_CHART_BYTES; then a large chart.
+    for (pad, calls) in [(10, 0), (80 << 10, 0), (gantry_helm::LARGE_CHART_BYTES, 1)] {
+        let before = LARGE_CALLS.load(SeqCst);
+        let out = render(chart(pad)).expect("renders");
+        assert_eq!(out.templates["c/templates/cm.yaml"], "a: b\n");
+        assert_eq!(
+            LARGE_CALLS.load(SeqCst) - before,
+            calls,
+            "{pad} bytes of padding"
+        );
+    }
+}

@@ -70,11 +70,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // A command that lives milliseconds (a chart render) never earns back the 2 MiB the kernel
-    // zeroes on a transparent huge page's first touch, and threads touching the same one wait
-    // for each other: prometheus's chart 20.6-22.4 -> 17.5-19.3 ms whole process. mimalloc is
-    // built not to ask for them (`no_thp`, Cargo.toml); this covers a kernel that gives them to
-    // every process. Children inherit the flag, so the long-lived commands clear it again.
+    // A command that lives milliseconds (a small chart's render) never earns back the 2 MiB the
+    // kernel zeroes on a transparent huge page's first touch: with them, the fixtures' charts of
+    // less than 64 KB of templates took 3-20 % more CPU. `render` turns them back on for a large
+    // chart (render.rs); children inherit the flag, so the long-lived commands clear it again.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     if std::env::args_os().nth(1).is_some_and(|a| a == "render") {
         return match RenderCli::try_parse() {
@@ -114,8 +113,8 @@ fn usage(e: &clap::Error) -> ExitCode {
 }
 
 /// A command that serves for hours (and the processes it starts) is left to the kernel's
-/// huge-page policy again: there the fewer TLB misses pay for the zeroing. mimalloc itself no
-/// longer asks for them (`no_thp`), so only a kernel that gives them to every process does.
+/// huge-page policy again (mimalloc asks for them on its arena): there the fewer TLB misses
+/// pay for the zeroing.
 fn long_lived() {
     let _ = rustix::thread::disable_transparent_huge_pages(false);
 }

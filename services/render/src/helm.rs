@@ -123,6 +123,8 @@ pub struct NativeHelm {
     /// Render on the calling thread, which must have [`gantry_helm::STACK_SIZE`] of stack
     /// ([`gantry_helm::Request::on_caller_thread`]).
     pub on_caller_thread: bool,
+    /// Called when the chart is large ([`gantry_helm::Request::when_large`]).
+    pub when_large: Option<fn()>,
 }
 
 impl NativeHelm {
@@ -144,6 +146,7 @@ impl NativeHelm {
             templates_only: false,
             keep_memory: false,
             on_caller_thread: false,
+            when_large: None,
         }
     }
 }
@@ -178,6 +181,7 @@ impl HelmRenderer for NativeHelm {
         // helper parses them while the render reads it.
         let start = gantry_helm::Request {
             on_caller_thread: self.on_caller_thread,
+            when_large: self.when_large,
             values_files: self.values.clone(),
             ..gantry_helm::Request::default()
         };
@@ -215,6 +219,7 @@ impl NativeHelm {
             stream: !self.templates_only,
             keep_memory: self.keep_memory,
             on_caller_thread: self.on_caller_thread,
+            when_large: self.when_large,
             ..gantry_helm::Request::default()
         }
     }
