@@ -259,8 +259,8 @@ fn fs_relative(p: &std::path::Path) -> String {
 
 /// Lets the kernel give this process transparent huge pages again (`main` turned them off):
 /// a large chart's render touches 10-20 MB of fresh memory, in 2,000-3,000 page faults of
-/// 4 KiB. With 2 MiB pages the 1,000-template chart took 14 % less CPU on one core, prometheus's
-/// 10 % less on two (alternated whole processes).
+/// 4 KiB. With 2 MiB pages the 1,000-template chart took 11-16 % less CPU on one core,
+/// prometheus's 4-10 % less on two (alternated whole processes).
 fn huge_pages() {
     let _ = rustix::thread::disable_transparent_huge_pages(false);
 }
