@@ -967,7 +967,7 @@ pub(crate) fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
 
 /// Whether this process may run on more than one core: on one, a thread that spins (or does
 /// work for another ahead of time) takes the core from the thread it would help.
-pub(crate) fn more_than_one_core() -> bool {
+pub fn more_than_one_core() -> bool {
     static MORE: OnceLock<bool> = OnceLock::new();
     *MORE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }

@@ -355,16 +355,26 @@ pub fn render_reading<'f, E>(
             meanwhile,
         } = find()?;
         let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str));
+        // Before the read: the chart's files and the values files' documents are a large
+        // part of the fresh memory a large chart touches. The read sets the request again,
+        // and the hook is called once.
+        let large = planned.as_ref().and_then(|_| req.when_large.take());
+        if let Some(large) = large {
+            large();
+        }
+        let called = large.is_some();
+        let read = |req: &mut Request, busy| {
+            read(req, busy)?;
+            if called {
+                req.when_large = None;
+            }
+            Ok(())
+        };
         let Some(ahead) = planned.filter(|_| helper.is_some()) else {
             give.set(None);
             read(&mut req, false)?;
             return Ok(render(std::mem::take(&mut req)));
         };
-        // Before the read: the chart's files and the values files' documents are a large
-        // part of the fresh memory a large chart touches.
-        if let Some(large) = req.when_large.take() {
-            large();
-        }
         // The values files given before the read are the helper's: `read` gives the request's.
         let given = std::mem::take(&mut req.values_files);
         let ahead = ahead.with_user_values(given.into_iter().map(|(_, text)| text));
@@ -375,12 +385,6 @@ pub fn render_reading<'f, E>(
         // back within one step of `warm_while` of seeing its work.
         drop(ahead::spin_until(|| warm.lock().ok()?.take()));
         let ahead = job.0.get().and_then(Option::as_ref).map(|(a, ..)| a);
-        let read = |req: &mut Request, busy| {
-            read(req, busy)?;
-            // Called above.
-            req.when_large = None;
-            Ok(())
-        };
         read_and_render(&mut req, &mut spent, funcs, ahead, true, read)
     });
     // The templates' copies and the compiled schemas are freed after the answer, not before.
@@ -487,11 +491,16 @@ fn warm_while(
 /// `STACK_SIZE`) is unmapped by the thread that joins it, a TLB shootdown on the other core on
 /// the way to the answer (so is a thread's that ended before it was detached). A detached
 /// thread's stack goes to glibc's cache, where the next helper takes it. `None` when it could
-/// not start.
+/// not start, or when the process has one core.
 fn spawn_helper<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     work: impl FnOnce() + Send + 'scope,
 ) -> Option<std::thread::Thread> {
+    // On one core the helper only takes turns with the render, in a second heap of fresh
+    // pages and with a switch at each template it is parsing when the render needs it.
+    if !ahead::more_than_one_core() {
+        return None;
+    }
     std::thread::Builder::new()
         .name("helm-parse".into())
         .stack_size(STACK_SIZE)
