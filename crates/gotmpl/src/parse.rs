@@ -555,6 +555,13 @@ const MAX_STACK_DEPTH: usize = 10_000;
 /// The most parentheses the quick read of an action nests (`Parser::quick_action`).
 const QUICK_DEPTH: usize = 8;
 
+/// Whether the action closes after the word ending at `after`, whose spaces end at `sp`: a
+/// right delimiter, or a trimmed one (` -}}`), whose marker needs a space before it.
+fn closes(b: &[u8], after: usize, sp: usize) -> bool {
+    let rest = &b[sp..];
+    rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}"))
+}
+
 /// Parses `text` as the template `name`: the trees of the template and of every `define` in it.
 pub fn parse(
     name: &str,
@@ -912,10 +919,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     /// each four or five tokens for the general path. `else if`, `else with` and anything else
     /// are its.
     fn quick_end(&mut self) -> Option<ListEnd> {
-        if !self.quick || self.peek_count != 0 {
-            return None;
-        }
-        let from = self.lex.action_at()?;
+        let from = self.quick_from()?;
         let b = self.src.as_bytes();
         let i = from + leading_spaces(&b[from..]);
         let (after, is_end) = if b[i..].starts_with(b"end") {
@@ -925,9 +929,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         } else {
             return None;
         };
-        let sp = after + leading_spaces(&b[after..]);
-        let rest = &b[sp..];
-        if !(rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}"))) {
+        if !closes(b, after, after + leading_spaces(&b[after..])) {
             return None;
         }
         let t = self.quick_close(after);
@@ -943,10 +945,7 @@ impl<'a, 'f> Parser<'a, 'f> {
     /// two variables), up to and with its right delimiter, read as [`Self::quick_action`]
     /// reads it.
     fn quick_pipe(&mut self, range: bool) -> Option<PipeNode> {
-        if !self.quick || self.peek_count != 0 {
-            return None;
-        }
-        let from = self.lex.action_at()?;
+        let from = self.quick_from()?;
         let marks = (
             self.cmds.len(),
             self.args.len(),
@@ -964,6 +963,15 @@ impl<'a, 'f> Parser<'a, 'f> {
         };
         self.quick_close(end);
         Some(pipe)
+    }
+
+    /// Where the action just opened starts, when the quick read may take it: quick reading is
+    /// on and no token is waiting in the lookahead.
+    fn quick_from(&self) -> Option<usize> {
+        if !self.quick || self.peek_count != 0 {
+            return None;
+        }
+        self.lex.action_at()
     }
 
     /// Ends a quickly read action at `at` ([`Lexer::close_action`]) and keeps its right
@@ -1052,12 +1060,11 @@ impl<'a, 'f> Parser<'a, 'f> {
                 }
                 self.args.push(arg);
                 let sp = after + leading_spaces(&b[after..]);
-                let rest = &b[sp..];
                 if depth > 0 {
-                    if rest.first() == Some(&b')') {
+                    if b.get(sp) == Some(&b')') {
                         break (sp + 1, true);
                     }
-                } else if rest.starts_with(b"}}") || (sp > after && rest.starts_with(b"-}}")) {
+                } else if closes(b, after, sp) {
                     break (after, true);
                 }
                 match b.get(sp)? {
