@@ -908,8 +908,26 @@ fn text_of(data: Vec<u8>, name: &str) -> Result<String, HelmError> {
 /// `YAMLReader` splits them, at lines starting with `---` (only spaces or a comment may follow),
 /// and each is parsed on its own, so an error names its line within its document and is
 /// wrapped as `cannot unmarshal yaml document: ...`.
+///
+/// Each document the fast reader takes is built straight into values; the others are parsed
+/// and converted as [`values_from`] converts what a helper thread parsed, in the same order, so
+/// the first failure is the same.
 pub fn load_values(data: &str) -> Result<Map, HelmError> {
-    values_from(parse_values(data))
+    let mut values = Map::new();
+    let (docs, bad) = split_values(data);
+    for doc in docs {
+        let parsed = match crate::yaml::values_map(doc, YamlLimits::default()) {
+            Some(m) => vec![m],
+            None => doc_maps(parse_documents(doc, YamlLimits::default()))?,
+        };
+        for m in parsed {
+            values = merge_maps(&values, &m);
+        }
+    }
+    match bad {
+        Some(after) => Err(bad_separator(&after)),
+        None => Ok(values),
+    }
 }
 
 /// A values file split into its documents, each parsed, in the order [`load_values`] reads
@@ -927,26 +945,36 @@ enum DocStep {
 
 /// Splits and parses a values file as [`load_values`] does, without making values of it.
 pub fn parse_values(data: &str) -> ValuesDocs {
-    let mut steps = Vec::new();
-    let parse = |doc: &str| DocStep::Parsed(parse_documents(doc, YamlLimits::default()));
-    // The reader returns a document when it meets the separator after it, having checked
-    // that separator first; the document is parsed before anything after it is read.
+    let (docs, bad) = split_values(data);
+    let mut steps: Vec<DocStep> = docs
+        .into_iter()
+        .map(|doc| DocStep::Parsed(parse_documents(doc, YamlLimits::default())))
+        .collect();
+    steps.extend(bad.map(DocStep::BadSeparator));
+    ValuesDocs(steps)
+}
+
+/// A values file's documents, and what follows the separator line where reading stops (one
+/// followed by something other than a comment). The reader returns a document when it meets
+/// the separator after it, having checked that separator first; each document is parsed
+/// before anything after it is read.
+fn split_values(data: &str) -> (Vec<&str>, Option<String>) {
+    let mut docs = Vec::new();
     let mut start = 0;
     for (line, end) in separator_lines(data) {
         let after = data[line + 3..end].trim();
         if !after.is_empty() && !after.starts_with('#') {
-            steps.push(DocStep::BadSeparator(after.to_owned()));
-            return ValuesDocs(steps);
+            return (docs, Some(after.to_owned()));
         }
         if line > start {
-            steps.push(parse(&data[start..line]));
+            docs.push(&data[start..line]);
         }
         start = end;
     }
     if data.len() > start {
-        steps.push(parse(&data[start..]));
+        docs.push(&data[start..]);
     }
-    ValuesDocs(steps)
+    (docs, None)
 }
 
 /// Where each line that starts with `---` begins and ends (after its `\n`), found by `memchr`
@@ -966,36 +994,46 @@ fn separator_lines(data: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 /// The values of a file's documents, merged; the first failure in reading order is the error.
 pub fn values_from(docs: ValuesDocs) -> Result<Map, HelmError> {
     let mut values = Map::new();
-    let failed = |msg: String| HelmError::Values(format!("cannot unmarshal yaml document: {msg}"));
     for step in docs.0 {
-        let parsed = match step {
-            DocStep::Parsed(p) => p,
-            DocStep::BadSeparator(after) => {
-                return Err(HelmError::Values(format!(
-                    "error reading yaml document: invalid Yaml document separator: {after}"
-                )));
-            }
-        };
-        let docs =
-            parsed.map_err(|e| failed(format!("error converting YAML to JSON: {}", e.msg)))?;
-        for d in docs {
-            let m = match d {
-                YVal::Null => Map::new(),
-                y @ YVal::Map(_) => match into_value(y).map_err(|e| failed(e.msg))? {
-                    Value::Map(m) => m,
-                    _ => Map::new(),
-                },
-                other => {
-                    return Err(failed(format!(
-                        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-                        crate::yaml::json_kind(&other)
-                    )));
+        match step {
+            DocStep::Parsed(parsed) => {
+                for m in doc_maps(parsed)? {
+                    values = merge_maps(&values, &m);
                 }
-            };
-            values = merge_maps(&values, &m);
+            }
+            DocStep::BadSeparator(after) => return Err(bad_separator(&after)),
         }
     }
     Ok(values)
+}
+
+fn bad_separator(after: &str) -> HelmError {
+    HelmError::Values(format!(
+        "error reading yaml document: invalid Yaml document separator: {after}"
+    ))
+}
+
+/// The maps of one values document's parse, to be merged in turn.
+fn doc_maps(parsed: Result<Vec<YVal>, crate::yaml::YamlError>) -> Result<Vec<Map>, HelmError> {
+    let failed = |msg: String| HelmError::Values(format!("cannot unmarshal yaml document: {msg}"));
+    let docs = parsed.map_err(|e| failed(format!("error converting YAML to JSON: {}", e.msg)))?;
+    let mut maps = Vec::with_capacity(docs.len());
+    for d in docs {
+        maps.push(match d {
+            YVal::Null => Map::new(),
+            y @ YVal::Map(_) => match into_value(y).map_err(|e| failed(e.msg))? {
+                Value::Map(m) => m,
+                _ => Map::new(),
+            },
+            other => {
+                return Err(failed(format!(
+                    "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                    crate::yaml::json_kind(&other)
+                )));
+            }
+        });
+    }
+    Ok(maps)
 }
 
 /// `loader.MergeMaps`.
@@ -1070,9 +1108,11 @@ fn load_files_with(
             "Chart.yaml" | "Chart.lock" => {}
             "values.yaml" => {
                 let text = text_of(data, "values.yaml")?;
-                let docs = (prepared.values)(&text).unwrap_or_else(|| parse_values(&text));
-                c.values = values_from(docs)
-                    .map_err(|e| HelmError::Values(format!("cannot load values.yaml: {e}")))?;
+                c.values = match (prepared.values)(&text) {
+                    Some(docs) => values_from(docs),
+                    None => load_values(&text),
+                }
+                .map_err(|e| HelmError::Values(format!("cannot load values.yaml: {e}")))?;
             }
             "values.schema.json" => c.schema = Some(data),
             "requirements.yaml" => {
@@ -1278,6 +1318,66 @@ impl Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values built straight from the text are those parsed and converted, and a values file
+    /// that fails, fails with the same words, whichever document fails first and why.
+    #[test]
+    fn values_built_directly_are_those_parsed_and_converted() {
+        let show = |r: Result<Map, HelmError>| match r {
+            Ok(m) => format!("{:?}", Value::Map(m)),
+            Err(e) => format!("error: {e}"),
+        };
+        let mut texts: Vec<String> = [
+            "a: 1\nb: [x, {y: 2.5}]\nc: {d: \"e\", f: null}\n",
+            "# only a comment\n",
+            "",
+            "a: 1\n---\nb: 2\n---\na: 3\n",
+            "a: 1\n--- x\nb: 2\n",
+            "a: .inf\n",
+            "a: 1\nb: [1, .nan]\n",
+            "- a\n",
+            "just text\n",
+            "1: one\n\"1\": two\ntrue: t\n1.5: f\n",
+            "~: nil key\n",
+            "0xFFFFFFFFFFFFFFFF: big\n",
+            "a: &x {b: 1}\nc: *x\n",
+            "a: {b: 1, b: 2}\na: [z]\n",
+            "a: 1\n---\n- not a map\n---\nb: {c: .inf}\n",
+            "a: |\n  block\n  text\nb: >-\n  folded\n  more\n",
+            "a:\tb\n",
+            "%YAML 1.1\n---\na: 1\n",
+            "a: 1\n...\nb: 2\n",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Ok(root) = gantry_tests::shared_fixture("helm/cases", "the Helm cases") {
+            for case in std::fs::read_dir(root).into_iter().flatten().flatten() {
+                for f in ["values.yaml", "chart/values.yaml"] {
+                    if let Ok(t) = std::fs::read_to_string(case.path().join(f)) {
+                        texts.push(t);
+                    }
+                }
+            }
+        }
+        for t in &texts {
+            assert_eq!(
+                show(load_values(t)),
+                show(values_from(parse_values(t))),
+                "{t:?}"
+            );
+        }
+        assert!(texts.len() > 100, "the cases' values files were read");
+        // Most real values files take the direct path: a drop here means a common shape lost it.
+        let direct = texts
+            .iter()
+            .filter(|t| crate::yaml::values_map(t, YamlLimits::default()).is_some())
+            .count();
+        assert!(
+            direct * 10 >= texts.len() * 7,
+            "{direct} of {}",
+            texts.len()
+        );
+    }
 
     /// Every pattern and name of up to four characters over `.helmignore`'s usual characters:
     /// a rule's shortcut (a name, or `*` and a suffix) matches as `filepath.Match` does.

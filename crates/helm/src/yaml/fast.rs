@@ -13,11 +13,110 @@
 
 use std::collections::HashMap;
 
-use super::{Entries, YVal, YamlLimits, count, scalar};
+use gantry_gotmpl::{List, Map, Value};
+
+use super::{Entries, YVal, YamlLimits, count, key_string, resolve_typed, scalar};
 
 /// The documents of `text`, or `None` when the full parser must read it.
 pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
-    parse_with(text, limits, None)
+    parse_with::<Nodes>(text, limits, None)
+}
+
+/// The documents of `text` built straight into template values: what [`super::into_value`]
+/// makes of [`parse`]'s, or `None` where that would fail or the full parser must read the
+/// text, and where the text has anchors (an alias is a copy of its anchor's value after the
+/// JSON round trip, where a template value would share it). A values file's tree of YAML
+/// nodes, converted and dropped, was a third of reading it, and fresh memory each time.
+pub(super) fn parse_values(text: &str, limits: YamlLimits) -> Option<Vec<Value>> {
+    parse_with::<Values>(text, limits, None)
+}
+
+/// What the reader builds of each node.
+trait Build {
+    type Node: Clone;
+    /// Whether an anchor's value is kept for its aliases (else the reader gives up at one).
+    const ANCHORS: bool;
+    fn null() -> Self::Node;
+    /// A plain scalar, resolved as go-yaml v2 resolves one without a tag.
+    fn plain(text: &str) -> Option<Self::Node>;
+    fn string(text: String) -> Self::Node;
+    fn seq(items: Vec<Self::Node>) -> Self::Node;
+    fn map(entries: Vec<(YVal, Self::Node)>) -> Option<Self::Node>;
+    /// How many nodes an alias of `n` repeats.
+    fn count(n: &Self::Node) -> usize;
+}
+
+/// YAML nodes, as the full parser builds them.
+struct Nodes;
+
+impl Build for Nodes {
+    type Node = YVal;
+    const ANCHORS: bool = true;
+    fn null() -> YVal {
+        YVal::Null
+    }
+    fn plain(text: &str) -> Option<YVal> {
+        scalar(text, true, None).ok()
+    }
+    fn string(text: String) -> YVal {
+        YVal::Str(text)
+    }
+    fn seq(items: Vec<YVal>) -> YVal {
+        YVal::Seq(items)
+    }
+    fn map(entries: Vec<(YVal, YVal)>) -> Option<YVal> {
+        Some(YVal::Map(entries))
+    }
+    fn count(n: &YVal) -> usize {
+        count(n)
+    }
+}
+
+/// Template values, as [`super::into_value`] makes them of YAML nodes.
+struct Values;
+
+impl Build for Values {
+    type Node = Value;
+    const ANCHORS: bool = false;
+    fn null() -> Value {
+        Value::Nil
+    }
+    fn plain(text: &str) -> Option<Value> {
+        // A string is copied once, from the text, not into a node and then out of it.
+        Some(match resolve_typed(text) {
+            None => Value::str(text),
+            Some(YVal::Null) => Value::Nil,
+            Some(YVal::Bool(b)) => Value::Bool(b),
+            Some(YVal::Int(i)) => Value::Float(i as f64),
+            Some(YVal::Uint(u)) => Value::Float(u as f64),
+            // JSON has no infinity or NaN: the conversion's error is the slow path's to give.
+            Some(YVal::Float(f)) if f.is_finite() => Value::Float(f),
+            Some(YVal::Str(s)) => Value::string(s),
+            Some(_) => return None,
+        })
+    }
+    fn string(text: String) -> Value {
+        Value::string(text)
+    }
+    fn seq(items: Vec<Value>) -> Value {
+        Value::List(List::new(items))
+    }
+    fn map(entries: Vec<(YVal, Value)>) -> Option<Value> {
+        let mut m = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let k = match k {
+                YVal::Str(k) => k,
+                // A key JSON cannot hold fails with its value in the message: the slow path's.
+                k => key_string(&k, &YVal::Null).ok()?,
+            };
+            m.push((k, v));
+        }
+        Some(Value::Map(Map::from_map(m.into_iter().collect())))
+    }
+    fn count(_: &Value) -> usize {
+        // No anchors are kept, so no alias repeats a value.
+        1
+    }
 }
 
 /// [`parse`], building of each document only what `head` says: a top-level mapping's keys, and
@@ -26,7 +125,7 @@ pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
 /// and given up on alike, without being built: for a manifest's head, building and dropping
 /// them was most of its cost, about a tenth of a large chart's render.
 pub(super) fn parse_head(text: &str, limits: YamlLimits, head: Head) -> Option<Vec<YVal>> {
-    parse_with(text, limits, Some(head))
+    parse_with::<Nodes>(text, limits, Some(head))
 }
 
 /// What [`parse_head`] builds of a document: the values of the top-level keys encoding/json
@@ -39,12 +138,16 @@ pub struct Head {
     pub nested_fields: &'static [&'static str],
 }
 
-fn parse_with(text: &str, limits: YamlLimits, head: Option<Head>) -> Option<Vec<YVal>> {
+fn parse_with<B: Build>(
+    text: &str,
+    limits: YamlLimits,
+    head: Option<Head>,
+) -> Option<Vec<B::Node>> {
     let s = text.as_bytes();
     if !plain_text(s) {
         return None;
     }
-    let mut p = Reader {
+    let mut p = Reader::<B> {
         s,
         text,
         pos: 0,
@@ -65,7 +168,7 @@ fn parse_with(text: &str, limits: YamlLimits, head: Option<Head>) -> Option<Vec<
             p.end_line(p.pos + 3)?;
             match p.next_line() {
                 Some(j) if !p.marker() => docs.push(p.block(j)?),
-                _ => docs.push(YVal::Null),
+                _ => docs.push(B::null()),
             }
         } else if docs.is_empty() {
             docs.push(p.block(indent)?);
@@ -130,7 +233,7 @@ fn printable_ascii(w: u64) -> bool {
     ((at_least_space | !not_line_feed) & not_delete & HIGH) == HIGH
 }
 
-struct Reader<'a> {
+struct Reader<'a, B: Build> {
     s: &'a [u8],
     text: &'a str,
     // The start of the line the reader is at.
@@ -139,7 +242,7 @@ struct Reader<'a> {
     nodes: usize,
     limits: YamlLimits,
     // Each anchor's value, the latest definition of a name winning, as aliases see it.
-    anchors: HashMap<&'a str, YVal>,
+    anchors: HashMap<&'a str, B::Node>,
     // What is built of each document, when not all of it ([`parse_head`]).
     head: Option<Head>,
     // How many of the values the reader is in are read without being built: while it is more
@@ -212,7 +315,13 @@ fn flow_indicator(b: u8) -> bool {
     matches!(b, b',' | b'[' | b']' | b'{' | b'}')
 }
 
-impl<'a> Reader<'a> {
+/// Whether a `-` followed by `next` inside a flow collection is an indicator (the reader
+/// gives up there), not the start of a plain scalar (`-1`, `-x`).
+fn flow_dash(next: u8) -> bool {
+    matches!(next, b' ' | b'\n' | b',' | b']' | b'}')
+}
+
+impl<'a, B: Build> Reader<'a, B> {
     fn at(&self, i: usize) -> u8 {
         self.s.get(i).copied().unwrap_or(b'\n')
     }
@@ -278,7 +387,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The block node whose first line (the reader's) is indented by `n`.
-    fn block(&mut self, n: usize) -> Option<YVal> {
+    fn block(&mut self, n: usize) -> Option<B::Node> {
         if self.dash(self.pos + n) {
             self.seq(n)
         } else {
@@ -287,7 +396,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A block mapping whose keys are indented by `n`; the reader is at its first key's line.
-    fn map(&mut self, n: usize) -> Option<YVal> {
+    fn map(&mut self, n: usize) -> Option<B::Node> {
         self.enter()?;
         let mut entries = Entries::default();
         loop {
@@ -318,11 +427,11 @@ impl<'a> Reader<'a> {
         }
         self.depth -= 1;
         self.count()?;
-        Some(YVal::Map(entries.list))
+        B::map(entries.list)
     }
 
     /// A block sequence whose `-` are indented by `n`; the reader is at its first item's line.
-    fn seq(&mut self, n: usize) -> Option<YVal> {
+    fn seq(&mut self, n: usize) -> Option<B::Node> {
         self.enter()?;
         let mut items = Vec::new();
         loop {
@@ -354,7 +463,7 @@ impl<'a> Reader<'a> {
         }
         self.depth -= 1;
         self.count()?;
-        Some(YVal::Seq(items))
+        Some(B::seq(items))
     }
 
     /// Whether a mapping key starts at `k`, on its line.
@@ -424,14 +533,14 @@ impl<'a> Reader<'a> {
 
     /// The value that follows `i` (after a key's `:` or an item's `-`) in a collection indented
     /// by `n`; on return the reader is at the line after the value.
-    fn value(&mut self, start: usize, n: usize, in_map: bool) -> Option<YVal> {
+    fn value(&mut self, start: usize, n: usize, in_map: bool) -> Option<B::Node> {
         let i = self.spaces(start);
         let b = self.at(i);
         if b == b'&' {
             // An anchor names the value after it (on this line or the next), for the aliases
             // that follow; a second anchor, an alias or a tag after it is left to the full
             // parser, and so is one whose value is not built.
-            if self.skip > 0 {
+            if self.skip > 0 || !B::ANCHORS {
                 return None;
             }
             let (name, after) = self.name(i + 1)?;
@@ -462,7 +571,7 @@ impl<'a> Reader<'a> {
                 Some(j) if j == n && in_map && self.dash(self.pos + n) => self.seq(n),
                 _ => {
                     self.count()?;
-                    Some(YVal::Null)
+                    Some(B::null())
                 }
             };
         }
@@ -470,7 +579,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A scalar or flow collection starting at `i`, the value of a node indented by `n`.
-    fn inline(&mut self, i: usize, n: usize) -> Option<YVal> {
+    fn inline(&mut self, i: usize, n: usize) -> Option<B::Node> {
         let b = self.at(i);
         self.count()?;
         let v = match b {
@@ -478,7 +587,7 @@ impl<'a> Reader<'a> {
             b'\'' | b'"' => {
                 let (text, end) = self.quoted(i)?;
                 self.end_line(end)?;
-                YVal::Str(text)
+                B::string(text)
             }
             b'[' | b'{' => {
                 let (v, end) = self.flow(i)?;
@@ -489,9 +598,9 @@ impl<'a> Reader<'a> {
                 let (name, end) = self.name(i + 1)?;
                 let anchored = self.anchors.get(name)?;
                 // An alias counts every node it repeats, as the full parser counts them.
-                let nodes = count(anchored);
+                let nodes = B::count(anchored);
                 let v = if self.skip > 0 {
-                    YVal::Null
+                    B::null()
                 } else {
                     anchored.clone()
                 };
@@ -548,7 +657,7 @@ impl<'a> Reader<'a> {
     /// from `i`, then each more indented line that continues it (folded: one line break
     /// becomes a space, each blank line a line break), up to a comment or a line indented by
     /// `n` or less.
-    fn plain(&mut self, i: usize, n: usize) -> Option<YVal> {
+    fn plain(&mut self, i: usize, n: usize) -> Option<B::Node> {
         let (stop, comment) = self.plain_line(i)?;
         let first = self.text[i..stop].trim_end_matches(' ');
         self.pos = (self.line_end(stop) + 1).min(self.s.len());
@@ -597,11 +706,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A plain scalar's value: a placeholder where the reader does not build values.
-    fn resolved(&self, text: &str) -> Option<YVal> {
+    fn resolved(&self, text: &str) -> Option<B::Node> {
         if self.skip > 0 {
-            return Some(YVal::Null);
+            return Some(B::null());
         }
-        scalar(text, true, None).ok()
+        B::plain(text)
     }
 
     /// A quoted scalar opening at `i`, on one line: its text and the position after it.
@@ -689,7 +798,7 @@ impl<'a> Reader<'a> {
 
     /// A flow collection opening at `i` and closing on the same line: its value and the
     /// position after it.
-    fn flow(&mut self, i: usize) -> Option<(YVal, usize)> {
+    fn flow(&mut self, i: usize) -> Option<(B::Node, usize)> {
         self.enter()?;
         let close = if self.s[i] == b'[' { b']' } else { b'}' };
         let mut j = self.spaces(i + 1);
@@ -698,11 +807,11 @@ impl<'a> Reader<'a> {
         if self.at(j) != close {
             loop {
                 let start = j;
-                let (v, end) = self.flow_node(start)?;
-                j = self.spaces(end);
                 if close == b'}' {
                     // Only a scalar key, then `:`, then a value.
-                    if matches!(v, YVal::Seq(_) | YVal::Map(_)) || self.at(j) != b':' {
+                    let (key, end) = self.flow_key(start)?;
+                    j = self.spaces(end);
+                    if self.at(j) != b':' {
                         return None;
                     }
                     // After a plain key, `:` must be followed by a space (`a:b` is one
@@ -717,10 +826,12 @@ impl<'a> Reader<'a> {
                     }
                     let (value, end) = self.flow_node(self.spaces(j + 1))?;
                     if self.skip == 0 {
-                        entries.set(v, value);
+                        entries.set(key, value);
                     }
                     j = self.spaces(end);
                 } else {
+                    let (v, end) = self.flow_node(start)?;
+                    j = self.spaces(end);
                     if self.at(j) == b':' {
                         // A single-pair mapping in a sequence.
                         return None;
@@ -744,9 +855,9 @@ impl<'a> Reader<'a> {
         self.depth -= 1;
         self.count()?;
         let v = if close == b']' {
-            YVal::Seq(items)
+            B::seq(items)
         } else {
-            YVal::Map(entries.list)
+            B::map(entries.list)?
         };
         Some((v, j + 1))
     }
@@ -756,26 +867,54 @@ impl<'a> Reader<'a> {
     }
 
     /// A node inside a flow collection at `j`: its value and the position after it.
-    fn flow_node(&mut self, j: usize) -> Option<(YVal, usize)> {
+    fn flow_node(&mut self, j: usize) -> Option<(B::Node, usize)> {
         match self.at(j) {
             b'[' | b'{' => self.flow(j),
             b'\'' | b'"' => {
                 self.count()?;
                 let (text, end) = self.quoted(j)?;
-                Some((YVal::Str(text), end))
+                Some((B::string(text), end))
             }
-            b'-' if !matches!(self.at(j + 1), b' ' | b'\n' | b',' | b']' | b'}') => {
-                self.flow_plain(j)
-            }
+            b'-' if !flow_dash(self.at(j + 1)) => self.flow_plain(j),
             b if indicator(b) || b == b'\n' => None,
             _ => self.flow_plain(j),
         }
     }
 
+    /// A flow mapping's key at `j`, a scalar (the reader gives up at a collection, as a
+    /// mapping key is one it does not take), and the position after it.
+    fn flow_key(&mut self, j: usize) -> Option<(YVal, usize)> {
+        let b = self.at(j);
+        if b == b'\'' || b == b'"' {
+            self.count()?;
+            let (text, end) = self.quoted(j)?;
+            return Some((YVal::Str(text), end));
+        }
+        if (b == b'-' && flow_dash(self.at(j + 1))) || (b != b'-' && indicator(b)) || b == b'\n' {
+            return None;
+        }
+        self.count()?;
+        let k = self.flow_plain_end(j)?;
+        let text = self.text[j..k].trim_end_matches(' ');
+        let key = if self.skip > 0 {
+            YVal::Null
+        } else {
+            scalar(text, true, None).ok()?
+        };
+        Some((key, k))
+    }
+
     /// A plain scalar inside a flow collection: it ends at a flow indicator, or at a `:`
     /// followed by a space or one.
-    fn flow_plain(&mut self, j: usize) -> Option<(YVal, usize)> {
+    fn flow_plain(&mut self, j: usize) -> Option<(B::Node, usize)> {
         self.count()?;
+        let k = self.flow_plain_end(j)?;
+        let text = self.text[j..k].trim_end_matches(' ');
+        Some((self.resolved(text)?, k))
+    }
+
+    /// Where the plain scalar at `j` inside a flow collection ends.
+    fn flow_plain_end(&self, j: usize) -> Option<usize> {
         let mut k = j;
         loop {
             match self.at(k) {
@@ -792,14 +931,13 @@ impl<'a> Reader<'a> {
                 _ => k += 1,
             }
         }
-        let text = self.text[j..k].trim_end_matches(' ');
-        Some((self.resolved(text)?, k))
+        Some(k)
     }
 
     /// A literal (`|`) or folded (`>`) block scalar whose header is at `i`, the value of a
     /// node indented by `n`. Indentation indicators, more-indented folded lines and blank
     /// lines with more spaces than the content are left to the full parser.
-    fn block_scalar(&mut self, i: usize, n: usize) -> Option<YVal> {
+    fn block_scalar(&mut self, i: usize, n: usize) -> Option<B::Node> {
         let folded = self.s[i] == b'>';
         let mut j = i + 1;
         let chomp = match self.at(j) {
@@ -861,7 +999,7 @@ impl<'a> Reader<'a> {
                 return None;
             }
             self.count()?;
-            return Some(YVal::Null);
+            return Some(B::null());
         }
         let mut out = String::new();
         let mut blank_run = 0;
@@ -905,7 +1043,7 @@ impl<'a> Reader<'a> {
             _ => {}
         }
         self.count()?;
-        Some(YVal::Str(out))
+        Some(B::string(out))
     }
 }
 
@@ -915,8 +1053,40 @@ mod tests {
     use super::*;
     use crate::manifest::SIMPLE_HEAD;
 
+    /// Where the fast path builds values, they are what the conversion makes of its YAML
+    /// nodes; it gives up only where they have an anchor or do not convert.
+    fn same_values(text: &str) {
+        let limits = YamlLimits::default();
+        let values = parse_values(text, limits);
+        let Some(nodes) = parse(text, limits) else {
+            assert!(
+                values.is_none(),
+                "values taken where nodes are not: {text:?}"
+            );
+            return;
+        };
+        let converted: Result<Vec<Value>, _> =
+            nodes.into_iter().map(super::super::into_value).collect();
+        match (values, converted) {
+            (Some(v), Ok(c)) => assert_eq!(
+                format!("{v:?}"),
+                format!("{c:?}"),
+                "the values differ from the converted nodes on {text:?}"
+            ),
+            (Some(v), Err(e)) => {
+                panic!("values {v:?} where the conversion fails ({e:?}): {text:?}")
+            }
+            (None, Ok(_)) => assert!(
+                text.contains('&'),
+                "values given up on without an anchor or a failed conversion: {text:?}"
+            ),
+            (None, Err(_)) => {}
+        }
+    }
+
     /// The fast path either gives up or gives exactly what the full parser gives.
     fn same(text: &str) -> bool {
+        same_values(text);
         let limits = YamlLimits::default();
         match parse(text, limits) {
             None => false,

@@ -86,16 +86,26 @@ enum Frame {
 /// A mapping being built: its entries in document order, a repeated key keeping its first
 /// place and its last value. Past a few entries, string keys are found through an index:
 /// scanning for each key made a values file with a thousand keys in one mapping quadratic.
-#[derive(Default)]
-struct Entries {
-    list: Vec<(YVal, YVal)>,
+/// The values are YAML nodes, or (where the fast reader builds a values file straight into
+/// template values) those values; the keys are always YAML nodes, compared as YAML compares them.
+struct Entries<N = YVal> {
+    list: Vec<(YVal, N)>,
     index: gantry_gotmpl::FastMap<String, usize>,
 }
 
-impl Entries {
+impl<N> Default for Entries<N> {
+    fn default() -> Self {
+        Entries {
+            list: Vec::new(),
+            index: gantry_gotmpl::FastMap::default(),
+        }
+    }
+}
+
+impl<N> Entries<N> {
     const SCAN: usize = 16;
 
-    fn set(&mut self, k: YVal, v: YVal) {
+    fn set(&mut self, k: YVal, v: N) {
         if let YVal::Str(key) = &k
             && self.list.len() > Self::SCAN
         {
@@ -220,6 +230,29 @@ fn documents(text: &str, limits: YamlLimits, head: Option<Head>) -> Result<Vec<Y
     match tabs::check(text, granit_options(limits)) {
         Some(e) => Err(e),
         None => Ok(docs),
+    }
+}
+
+/// What [`unmarshal_map`] gives for a values document (one part of a values file, as Helm
+/// splits it) where that is a map and the fast reader reads the text, built without the YAML
+/// nodes in between; `None` where [`parse_documents`] and [`into_value`] must decide (an
+/// error, a document that is not a mapping, what the fast reader does not take).
+pub(crate) fn values_map(text: &str, limits: YamlLimits) -> Option<Map> {
+    let (text, scanned) = first_document(text, limits);
+    if (scanned.len() > text.len()
+        && directives::refused(scanned[text.len()..].trim_end_matches('\n')).is_some())
+        || directives::check(text).is_some()
+    {
+        return None;
+    }
+    let mut docs = fast::parse_values(text, limits)?;
+    if docs.len() > 1 || tabs::check(text, granit_options(limits)).is_some() {
+        return None;
+    }
+    match docs.pop() {
+        None | Some(Value::Nil) => Some(Map::new()),
+        Some(Value::Map(m)) => Some(m),
+        Some(_) => None,
     }
 }
 
@@ -838,6 +871,9 @@ pub fn into_value(y: YVal) -> Result<Value, YamlError> {
 /// `yaml.Unmarshal(data, &map[string]interface{})`: the first document as a map (`null` is an
 /// empty map).
 pub fn unmarshal_map(text: &str, limits: YamlLimits) -> Result<Map, YamlError> {
+    if let Some(m) = values_map(text, limits) {
+        return Ok(m);
+    }
     let docs = parse_documents(text, limits)?;
     match docs.into_iter().next().unwrap_or(YVal::Null) {
         YVal::Null => Ok(Map::new()),
