@@ -1106,7 +1106,7 @@ mod tests {
             ParseAhead::collect(&mut files.clone()).expect("a schema makes the helper worth it");
         ahead.parse_all(&funcs.names(), None, None);
         let docs = ahead.values(text).expect("parsed by the helper");
-        let ours = crate::chart::values_from(docs).expect("values");
+        let ours = crate::chart::values_from(docs, text).expect("values");
         let theirs = crate::chart::load_values(text).expect("values");
         assert_eq!(
             crate::json::to_serde(&Value::Map(ours)).expect("json"),
@@ -1114,8 +1114,11 @@ mod tests {
         );
         assert!(ahead.values(text).is_none(), "taken once");
         assert!(ahead.values("c: 1\n").is_none(), "not collected");
-        let err = crate::chart::values_from(ahead.values("- not a map\n").expect("parsed"))
-            .expect_err("a list is not values");
+        let err = crate::chart::values_from(
+            ahead.values("- not a map\n").expect("parsed"),
+            "- not a map\n",
+        )
+        .expect_err("a list is not values");
         assert_eq!(
             err.to_string(),
             crate::chart::load_values("- not a map\n")
@@ -1243,7 +1246,7 @@ mod tests {
             |m: gantry_gotmpl::value::Map| crate::json::to_serde(&Value::Map(m)).expect("json");
         for t in [text, text, "c: {d: 2}\n"] {
             let docs = ahead.values(t).expect("parsed by the helper");
-            let ours = crate::chart::values_from(docs).expect("values");
+            let ours = crate::chart::values_from(docs, t).expect("values");
             let theirs = crate::chart::load_values(t).expect("values");
             assert_eq!(json(ours), json(theirs), "{t:?}");
         }
@@ -1251,7 +1254,7 @@ mod tests {
         assert!(ahead.values("c: {d: 2}\n").is_none(), "taken once");
         let docs = ahead.values("- not a map\n").expect("parsed");
         assert!(
-            crate::chart::values_from(docs).is_err(),
+            crate::chart::values_from(docs, "- not a map\n").is_err(),
             "a list is not values"
         );
     }

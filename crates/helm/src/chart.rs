@@ -939,6 +939,10 @@ pub struct ValuesDocs(Vec<DocStep>);
 #[derive(Debug)]
 enum DocStep {
     Parsed(Result<Vec<YVal>, crate::yaml::YamlError>),
+    // A document (where it is in the file's text) that the render builds straight into values:
+    // checked, not parsed, as values are not `Send` and building nodes to convert them cost
+    // more than the render's building them.
+    Direct(std::ops::Range<usize>),
     // A separator line followed by something other than a comment: where reading stops.
     BadSeparator(String),
 }
@@ -948,7 +952,14 @@ pub fn parse_values(data: &str) -> ValuesDocs {
     let (docs, bad) = split_values(data);
     let mut steps: Vec<DocStep> = docs
         .into_iter()
-        .map(|doc| DocStep::Parsed(parse_documents(doc, YamlLimits::default())))
+        .map(|doc| {
+            if crate::yaml::values_map_would(doc, YamlLimits::default()) {
+                let start = doc.as_ptr() as usize - data.as_ptr() as usize;
+                DocStep::Direct(start..start + doc.len())
+            } else {
+                DocStep::Parsed(parse_documents(doc, YamlLimits::default()))
+            }
+        })
         .collect();
     steps.extend(bad.map(DocStep::BadSeparator));
     ValuesDocs(steps)
@@ -992,12 +1003,23 @@ fn separator_lines(data: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 }
 
 /// The values of a file's documents, merged; the first failure in reading order is the error.
-pub fn values_from(docs: ValuesDocs) -> Result<Map, HelmError> {
+pub fn values_from(docs: ValuesDocs, text: &str) -> Result<Map, HelmError> {
     let mut values = Map::new();
     for step in docs.0 {
         match step {
             DocStep::Parsed(parsed) => {
                 for m in doc_maps(parsed)? {
+                    values = merge_maps(&values, &m);
+                }
+            }
+            DocStep::Direct(r) => {
+                let doc = text.get(r).unwrap_or_default();
+                let maps = match crate::yaml::values_map(doc, YamlLimits::default()) {
+                    Some(m) => vec![m],
+                    // Not what the check said: the slow path decides, as for any document.
+                    None => doc_maps(parse_documents(doc, YamlLimits::default()))?,
+                };
+                for m in maps {
                     values = merge_maps(&values, &m);
                 }
             }
@@ -1109,7 +1131,7 @@ fn load_files_with(
             "values.yaml" => {
                 let text = text_of(data, "values.yaml")?;
                 c.values = match (prepared.values)(&text) {
-                    Some(docs) => values_from(docs),
+                    Some(docs) => values_from(docs, &text),
                     None => load_values(&text),
                 }
                 .map_err(|e| HelmError::Values(format!("cannot load values.yaml: {e}")))?;
@@ -1359,12 +1381,24 @@ mod tests {
                 }
             }
         }
+        // Every document parsed into nodes and converted.
+        let slow = |t: &str| -> Result<Map, HelmError> {
+            let (docs, bad) = split_values(t);
+            let mut values = Map::new();
+            for doc in docs {
+                for m in doc_maps(parse_documents(doc, YamlLimits::default()))? {
+                    values = merge_maps(&values, &m);
+                }
+            }
+            match bad {
+                Some(after) => Err(bad_separator(&after)),
+                None => Ok(values),
+            }
+        };
         for t in &texts {
-            assert_eq!(
-                show(load_values(t)),
-                show(values_from(parse_values(t))),
-                "{t:?}"
-            );
+            let want = show(slow(t));
+            assert_eq!(show(load_values(t)), want, "{t:?}");
+            assert_eq!(show(values_from(parse_values(t), t)), want, "{t:?}");
         }
         assert!(texts.len() > 100, "the cases' values files were read");
         // Most real values files take the direct path: a drop here means a common shape lost it.

@@ -211,7 +211,7 @@ fn user_values_with(req: &Request, ahead: Option<&ahead::ParseAhead>) -> Result<
     let mut base = Map::new();
     for (name, text) in &req.values_files {
         let m = match ahead.and_then(|a| a.values(text)) {
-            Some(docs) => chart::values_from(docs),
+            Some(docs) => chart::values_from(docs, text),
             None => chart::load_values(text),
         }
         .map_err(|e| HelmError::Values(format!("failed to parse {name}: {e}")))?;

@@ -31,6 +31,16 @@ pub(super) fn parse_values(text: &str, limits: YamlLimits) -> Option<Vec<Value>>
     parse_with::<Values>(text, limits, None)
 }
 
+/// Whether [`parse_values`] builds the documents of `text`, and whether the one document it
+/// has (if any) is a mapping or null, without building anything: a helper thread asks, where
+/// only the render's thread may build values.
+pub(super) fn values_would_build(text: &str, limits: YamlLimits) -> bool {
+    match parse_with::<Check>(text, limits, None).as_deref() {
+        Some([] | [Shape::MapOrNull]) => true,
+        Some(_) | None => false,
+    }
+}
+
 /// What the reader builds of each node.
 trait Build {
     type Node: Clone;
@@ -69,6 +79,47 @@ impl Build for Nodes {
     }
     fn count(n: &YVal) -> usize {
         count(n)
+    }
+}
+
+/// Only whether [`Values`] builds a node, and whether it is a mapping or null.
+struct Check;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shape {
+    MapOrNull,
+    Other,
+}
+
+impl Build for Check {
+    type Node = Shape;
+    const ANCHORS: bool = false;
+    fn null() -> Shape {
+        Shape::MapOrNull
+    }
+    fn plain(text: &str) -> Option<Shape> {
+        match resolve_typed(text) {
+            Some(YVal::Null) => Some(Shape::MapOrNull),
+            Some(YVal::Float(f)) if !f.is_finite() => None,
+            _ => Some(Shape::Other),
+        }
+    }
+    fn string(_: String) -> Shape {
+        Shape::Other
+    }
+    fn seq(_: Vec<Shape>) -> Shape {
+        Shape::Other
+    }
+    fn map(entries: Vec<(YVal, Shape)>) -> Option<Shape> {
+        for (k, _) in &entries {
+            if !matches!(k, YVal::Str(_)) {
+                key_string(k, &YVal::Null).ok()?;
+            }
+        }
+        Some(Shape::MapOrNull)
+    }
+    fn count(_: &Shape) -> usize {
+        1
     }
 }
 
@@ -1058,6 +1109,11 @@ mod tests {
     fn same_values(text: &str) {
         let limits = YamlLimits::default();
         let values = parse_values(text, limits);
+        assert_eq!(
+            parse_with::<Check>(text, limits, None).map(|d| d.len()),
+            values.as_ref().map(Vec::len),
+            "the check and the build disagree on {text:?}"
+        );
         let Some(nodes) = parse(text, limits) else {
             assert!(
                 values.is_none(),

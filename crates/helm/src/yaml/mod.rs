@@ -238,13 +238,7 @@ fn documents(text: &str, limits: YamlLimits, head: Option<Head>) -> Result<Vec<Y
 /// nodes in between; `None` where [`parse_documents`] and [`into_value`] must decide (an
 /// error, a document that is not a mapping, what the fast reader does not take).
 pub(crate) fn values_map(text: &str, limits: YamlLimits) -> Option<Map> {
-    let (text, scanned) = first_document(text, limits);
-    if (scanned.len() > text.len()
-        && directives::refused(scanned[text.len()..].trim_end_matches('\n')).is_some())
-        || directives::check(text).is_some()
-    {
-        return None;
-    }
+    let text = values_text(text, limits)?;
     let mut docs = fast::parse_values(text, limits)?;
     if docs.len() > 1 || tabs::check(text, granit_options(limits)).is_some() {
         return None;
@@ -254,6 +248,27 @@ pub(crate) fn values_map(text: &str, limits: YamlLimits) -> Option<Map> {
         Some(Value::Map(m)) => Some(m),
         Some(_) => None,
     }
+}
+
+/// Whether [`values_map`] gives a map for `text`, found without building one (values are not
+/// `Send`: a helper thread asks this, and leaves the building to the render's thread).
+pub(crate) fn values_map_would(text: &str, limits: YamlLimits) -> bool {
+    values_text(text, limits).is_some_and(|text| {
+        fast::values_would_build(text, limits)
+            && tabs::check(text, granit_options(limits)).is_none()
+    })
+}
+
+/// The first document of `text`, where nothing about its directives fails.
+fn values_text(text: &str, limits: YamlLimits) -> Option<&str> {
+    let (text, scanned) = first_document(text, limits);
+    if (scanned.len() > text.len()
+        && directives::refused(scanned[text.len()..].trim_end_matches('\n')).is_some())
+        || directives::check(text).is_some()
+    {
+        return None;
+    }
+    Some(text)
 }
 
 /// `text` up to the end of its first document, and up to the end of what go-yaml scans to
