@@ -916,13 +916,7 @@ pub fn load_values(data: &str) -> Result<Map, HelmError> {
     let mut values = Map::new();
     let (docs, bad) = split_values(data);
     for doc in docs {
-        let parsed = match crate::yaml::values_map(doc, YamlLimits::default()) {
-            Some(m) => vec![m],
-            None => doc_maps(parse_documents(doc, YamlLimits::default()))?,
-        };
-        for m in parsed {
-            values = merge_maps(&values, &m);
-        }
+        merge_into(&mut values, built_maps(doc)?);
     }
     match bad {
         Some(after) => Err(bad_separator(&after)),
@@ -1007,26 +1001,29 @@ pub fn values_from(docs: ValuesDocs, text: &str) -> Result<Map, HelmError> {
     let mut values = Map::new();
     for step in docs.0 {
         match step {
-            DocStep::Parsed(parsed) => {
-                for m in doc_maps(parsed)? {
-                    values = merge_maps(&values, &m);
-                }
-            }
+            DocStep::Parsed(parsed) => merge_into(&mut values, doc_maps(parsed)?),
             DocStep::Direct(r) => {
-                let doc = text.get(r).unwrap_or_default();
-                let maps = match crate::yaml::values_map(doc, YamlLimits::default()) {
-                    Some(m) => vec![m],
-                    // Not what the check said: the slow path decides, as for any document.
-                    None => doc_maps(parse_documents(doc, YamlLimits::default()))?,
-                };
-                for m in maps {
-                    values = merge_maps(&values, &m);
-                }
+                merge_into(&mut values, built_maps(text.get(r).unwrap_or_default())?)
             }
             DocStep::BadSeparator(after) => return Err(bad_separator(&after)),
         }
     }
     Ok(values)
+}
+
+fn merge_into(values: &mut Map, maps: Vec<Map>) {
+    for m in maps {
+        *values = merge_maps(values, &m);
+    }
+}
+
+/// The maps of one values document, built straight from its text where the fast reader
+/// takes it, else parsed and converted (the slow path's words for every failure).
+fn built_maps(doc: &str) -> Result<Vec<Map>, HelmError> {
+    match crate::yaml::values_map(doc, YamlLimits::default()) {
+        Some(m) => Ok(vec![m]),
+        None => doc_maps(parse_documents(doc, YamlLimits::default())),
+    }
 }
 
 fn bad_separator(after: &str) -> HelmError {
@@ -1386,9 +1383,10 @@ mod tests {
             let (docs, bad) = split_values(t);
             let mut values = Map::new();
             for doc in docs {
-                for m in doc_maps(parse_documents(doc, YamlLimits::default()))? {
-                    values = merge_maps(&values, &m);
-                }
+                merge_into(
+                    &mut values,
+                    doc_maps(parse_documents(doc, YamlLimits::default()))?,
+                );
             }
             match bad {
                 Some(after) => Err(bad_separator(&after)),
