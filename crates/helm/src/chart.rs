@@ -928,7 +928,11 @@ pub fn load_values(data: &str) -> Result<Map, HelmError> {
 /// them: what a helper thread prepares while the render reads the chart ([`crate::ahead`]).
 /// It holds nothing reference-counted, so it crosses threads.
 #[derive(Debug)]
-pub struct ValuesDocs(Vec<DocStep>);
+pub struct ValuesDocs {
+    steps: Vec<DocStep>,
+    // The length of the text they were made of: [`values_from`] must be given that text.
+    len: usize,
+}
 
 #[derive(Debug)]
 enum DocStep {
@@ -956,7 +960,10 @@ pub fn parse_values(data: &str) -> ValuesDocs {
         })
         .collect();
     steps.extend(bad.map(DocStep::BadSeparator));
-    ValuesDocs(steps)
+    ValuesDocs {
+        steps,
+        len: data.len(),
+    }
 }
 
 /// A values file's documents, and what follows the separator line where reading stops (one
@@ -997,14 +1004,19 @@ fn separator_lines(data: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 }
 
 /// The values of a file's documents, merged; the first failure in reading order is the error.
+/// `text` is the file [`parse_values`] made `docs` of (given another, it is loaded afresh).
 pub fn values_from(docs: ValuesDocs, text: &str) -> Result<Map, HelmError> {
+    if docs.len != text.len() {
+        return load_values(text);
+    }
     let mut values = Map::new();
-    for step in docs.0 {
+    for step in docs.steps {
         match step {
             DocStep::Parsed(parsed) => merge_into(&mut values, doc_maps(parsed)?),
-            DocStep::Direct(r) => {
-                merge_into(&mut values, built_maps(text.get(r).unwrap_or_default())?)
-            }
+            DocStep::Direct(r) => match text.get(r) {
+                Some(doc) => merge_into(&mut values, built_maps(doc)?),
+                None => return load_values(text),
+            },
             DocStep::BadSeparator(after) => return Err(bad_separator(&after)),
         }
     }

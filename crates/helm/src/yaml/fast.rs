@@ -25,8 +25,9 @@ pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
 /// The documents of `text` built straight into template values: what [`super::into_value`]
 /// makes of [`parse`]'s, or `None` where that would fail or the full parser must read the
 /// text, and where the text has anchors (an alias is a copy of its anchor's value after the
-/// JSON round trip, where a template value would share it). A values file's tree of YAML
-/// nodes, converted and dropped, was a third of reading it, and fresh memory each time.
+/// JSON round trip, where a template value would share it). Converting a values file's tree of
+/// YAML nodes was a quarter of reading it (the 1,000-template chart's: 2.4 % of its render's
+/// CPU, of 9.2 %), and the tree fresh memory.
 pub(super) fn parse_values(text: &str, limits: YamlLimits) -> Option<Vec<Value>> {
     parse_with::<Values>(text, limits, None)
 }
