@@ -916,7 +916,7 @@ pub fn load_values(data: &str) -> Result<Map, HelmError> {
     let mut values = Map::new();
     let (docs, bad) = split_values(data);
     for doc in docs {
-        merge_into(&mut values, built_maps(doc)?);
+        merge_into(&mut values, built_maps(&data[doc])?);
     }
     match bad {
         Some(after) => Err(bad_separator(&after)),
@@ -951,11 +951,10 @@ pub fn parse_values(data: &str) -> ValuesDocs {
     let mut steps: Vec<DocStep> = docs
         .into_iter()
         .map(|doc| {
-            if crate::yaml::values_map_would(doc, YamlLimits::default()) {
-                let start = doc.as_ptr() as usize - data.as_ptr() as usize;
-                DocStep::Direct(start..start + doc.len())
+            if crate::yaml::values_map_would(&data[doc.clone()], YamlLimits::default()) {
+                DocStep::Direct(doc)
             } else {
-                DocStep::Parsed(parse_documents(doc, YamlLimits::default()))
+                DocStep::Parsed(parse_documents(&data[doc], YamlLimits::default()))
             }
         })
         .collect();
@@ -966,11 +965,11 @@ pub fn parse_values(data: &str) -> ValuesDocs {
     }
 }
 
-/// A values file's documents, and what follows the separator line where reading stops (one
-/// followed by something other than a comment). The reader returns a document when it meets
-/// the separator after it, having checked that separator first; each document is parsed
-/// before anything after it is read.
-fn split_values(data: &str) -> (Vec<&str>, Option<String>) {
+/// Where a values file's documents are in it, and what follows the separator line where
+/// reading stops (one followed by something other than a comment). The reader returns a
+/// document when it meets the separator after it, having checked that separator first; each
+/// document is parsed before anything after it is read.
+fn split_values(data: &str) -> (Vec<std::ops::Range<usize>>, Option<String>) {
     let mut docs = Vec::new();
     let mut start = 0;
     for (line, end) in separator_lines(data) {
@@ -979,12 +978,12 @@ fn split_values(data: &str) -> (Vec<&str>, Option<String>) {
             return (docs, Some(after.to_owned()));
         }
         if line > start {
-            docs.push(&data[start..line]);
+            docs.push(start..line);
         }
         start = end;
     }
     if data.len() > start {
-        docs.push(&data[start..]);
+        docs.push(start..data.len());
     }
     (docs, None)
 }
@@ -1397,7 +1396,7 @@ mod tests {
             for doc in docs {
                 merge_into(
                     &mut values,
-                    doc_maps(parse_documents(doc, YamlLimits::default()))?,
+                    doc_maps(parse_documents(&t[doc], YamlLimits::default()))?,
                 );
             }
             match bad {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use gantry_gotmpl::{List, Map, Value};
 
-use super::{Entries, YVal, YamlLimits, count, key_string, resolve_typed, scalar};
+use super::{Entries, YVal, YamlLimits, count, into_value, key_string, resolve_typed, scalar};
 
 /// The documents of `text`, or `None` when the full parser must read it.
 pub(super) fn parse(text: &str, limits: YamlLimits) -> Option<Vec<YVal>> {
@@ -100,9 +100,11 @@ impl Build for Check {
     }
     fn plain(text: &str) -> Option<Shape> {
         match resolve_typed(text) {
-            Some(YVal::Null) => Some(Shape::MapOrNull),
-            Some(YVal::Float(f)) if !f.is_finite() => None,
-            _ => Some(Shape::Other),
+            None => Some(Shape::Other),
+            Some(y) => match into_value(y).ok()? {
+                Value::Nil => Some(Shape::MapOrNull),
+                _ => Some(Shape::Other),
+            },
         }
     }
     fn string(_: String) -> Shape {
@@ -112,15 +114,22 @@ impl Build for Check {
         Shape::Other
     }
     fn map(entries: Vec<(YVal, Shape)>) -> Option<Shape> {
-        for (k, _) in &entries {
-            if !matches!(k, YVal::Str(_)) {
-                key_string(k, &YVal::Null).ok()?;
-            }
+        for (k, _) in entries {
+            json_key(k)?;
         }
         Some(Shape::MapOrNull)
     }
     fn count(_: &Shape) -> usize {
         1
+    }
+}
+
+/// A mapping key as the conversion makes it a JSON object's key; `None` for one it cannot
+/// (its error names the key's value, which the slow path gives).
+fn json_key(k: YVal) -> Option<String> {
+    match k {
+        YVal::Str(k) => Some(k),
+        k => key_string(&k, &YVal::Null).ok(),
     }
 }
 
@@ -134,18 +143,12 @@ impl Build for Values {
         Value::Nil
     }
     fn plain(text: &str) -> Option<Value> {
-        // A string is copied once, from the text, not into a node and then out of it.
-        Some(match resolve_typed(text) {
-            None => Value::str(text),
-            Some(YVal::Null) => Value::Nil,
-            Some(YVal::Bool(b)) => Value::Bool(b),
-            Some(YVal::Int(i)) => Value::Float(i as f64),
-            Some(YVal::Uint(u)) => Value::Float(u as f64),
+        match resolve_typed(text) {
+            // A string is copied once, from the text, not into a node and then out of it.
+            None => Some(Value::str(text)),
             // JSON has no infinity or NaN: the conversion's error is the slow path's to give.
-            Some(YVal::Float(f)) if f.is_finite() => Value::Float(f),
-            Some(YVal::Str(s)) => Value::string(s),
-            Some(_) => return None,
-        })
+            Some(y) => into_value(y).ok(),
+        }
     }
     fn string(text: String) -> Value {
         Value::string(text)
@@ -156,12 +159,7 @@ impl Build for Values {
     fn map(entries: Vec<(YVal, Value)>) -> Option<Value> {
         let mut m = Vec::with_capacity(entries.len());
         for (k, v) in entries {
-            let k = match k {
-                YVal::Str(k) => k,
-                // A key JSON cannot hold fails with its value in the message: the slow path's.
-                k => key_string(&k, &YVal::Null).ok()?,
-            };
-            m.push((k, v));
+            m.push((json_key(k)?, v));
         }
         Some(Value::Map(Map::from_map(m.into_iter().collect())))
     }
