@@ -118,6 +118,34 @@ pub struct Request {
     /// more than they save. Large is [`ahead::PLANNED_MIN_TEMPLATES`] templates found before
     /// the chart is read ([`render_reading`]), or [`LARGE_CHART_BYTES`] of templates read.
     pub when_large: Option<fn()>,
+    /// When the render starts a second thread to read and parse ahead of it.
+    pub helper: Helper,
+}
+
+/// When a render starts its parse helper: a second thread that reads a large chart's files and
+/// parses its templates, values and schemas ahead of the render.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Helper {
+    /// When the process may run on more than one core and the host has one free now
+    /// ([`ahead::a_core_is_free`]): on a busy host the helper costs more than it saves.
+    #[default]
+    WhenACoreIsFree,
+    /// Always, even on one core (where it only takes turns with the render): for tests of the
+    /// helper's paths on any host.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Helper {
+    /// Whether a render starting now starts the helper.
+    pub fn now(self) -> bool {
+        match self {
+            Helper::WhenACoreIsFree => ahead::a_core_is_free(),
+            Helper::Always => true,
+            Helper::Never => false,
+        }
+    }
 }
 
 /// How many bytes of templates make a chart large ([`Request::when_large`]). Whole
@@ -145,6 +173,7 @@ impl Default for Request {
             keep_memory: false,
             on_caller_thread: false,
             when_large: None,
+            helper: Helper::default(),
         }
     }
 }
@@ -329,15 +358,16 @@ pub fn render_reading<'f, E>(
     let job = Job::default();
     let warm = std::sync::Mutex::new(None);
     let mut spent = engine::Spent::new();
+    let helping = req.helper.now();
     let out = std::thread::scope(|scope| {
         // Memory of the render thread's own heap, whose pages the helper touches while it
         // waits for the walk, so that the render's next allocations find them mapped.
-        let block: Vec<u8> = if ahead::more_than_one_core() {
+        let block: Vec<u8> = if helping {
             Vec::with_capacity(WARM_BYTES)
         } else {
             Vec::new()
         };
-        let helper = spawn_helper(scope, || {
+        let helper = spawn_helper(scope, helping, || {
             warm_while(block, || job.0.get().is_some(), &warm);
             if let Some((ahead, fetch, meanwhile, names)) = job.wait() {
                 ahead.work(names, Some(fetch), meanwhile);
@@ -491,14 +521,15 @@ fn warm_while(
 /// `STACK_SIZE`) is unmapped by the thread that joins it, a TLB shootdown on the other core on
 /// the way to the answer (so is a thread's that ended before it was detached). A detached
 /// thread's stack goes to glibc's cache, where the next helper takes it. `None` when it could
-/// not start, or when the process has one core.
+/// not start, or when not `helping` ([`Helper::now`]).
 fn spawn_helper<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
+    helping: bool,
     work: impl FnOnce() + Send + 'scope,
 ) -> Option<std::thread::Thread> {
-    // On one core the helper only takes turns with the render, in a second heap of fresh
-    // pages and with a switch at each template it is parsing when the render needs it.
-    if !ahead::more_than_one_core() {
+    // Without a core of its own the helper only takes turns with the render, in a second heap
+    // of fresh pages and with a switch at each template it is parsing when the render needs it.
+    if !helping {
         return None;
     }
     std::thread::Builder::new()
@@ -519,7 +550,8 @@ fn render_here(req: &mut Request, spent: &mut engine::Spent) -> Result<Rendered,
     let ahead = ahead.with_user_values(req.values_files.iter().map(|(_, t)| t.clone()));
     let names = funcs.names();
     let out = std::thread::scope(|scope| {
-        let started = spawn_helper(scope, || ahead.work(&names, None, None)).is_some();
+        let started =
+            spawn_helper(scope, req.helper.now(), || ahead.work(&names, None, None)).is_some();
         let read = |_: &mut Request, _| Ok::<(), std::convert::Infallible>(());
         match read_and_render(req, spent, &funcs, Some(&ahead), started, read) {
             Ok(out) => out,

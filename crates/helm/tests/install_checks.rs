@@ -1,6 +1,6 @@
 //! What `helm template` adds to Helm's engine: `--set`, and the checks before it renders.
 
-use gantry_helm::{HelmError, Release, Request, render};
+use gantry_helm::{HelmError, Helper, Release, Request, render};
 
 mod common;
 use common::files as chart;
@@ -201,14 +201,17 @@ fn keep_memory_renders_the_same() {
             .expect("no panic")
     };
     for keep_memory in [false, true] {
-        let out = here(Request {
-            on_caller_thread: true,
-            keep_memory,
-            ..req()
-        })
-        .expect("renders");
-        assert_eq!(freed.templates, out.templates);
-        assert_eq!(freed.stream, out.stream);
+        for helper in [Helper::Always, Helper::Never] {
+            let out = here(Request {
+                on_caller_thread: true,
+                keep_memory,
+                helper,
+                ..req()
+            })
+            .expect("renders");
+            assert_eq!(freed.templates, out.templates);
+            assert_eq!(freed.stream, out.stream);
+        }
     }
     let mut bad = req();
     bad.set = vec!["replicas=x".into()];

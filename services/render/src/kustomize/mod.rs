@@ -335,11 +335,11 @@ impl<'a> Engine<'a> {
             Some(r)
         };
         let mut raw: Vec<_> = (0..paths.len()).map(|_| None).collect();
-        // On one core the second thread only takes turns with this one.
+        // Without a free core the second thread only takes turns with this one.
         if threads
             && paths.len() >= PARALLEL_READ_MIN_FILES
             && fs.concurrent_reads()
-            && gantry_helm::ahead::more_than_one_core()
+            && gantry_helm::ahead::a_core_is_free()
         {
             // The other thread takes every second file: neighbours are alike in size.
             let theirs = std::thread::scope(|scope| {
