@@ -45,6 +45,9 @@ const SAME: &[&str] = &[
     r#"- a\n-\tb"#,
     r#"a: b # x\t"#,
     r#"a: |\n  x\t\n"#,
+    // A character of more than one byte at the block's start (this panicked).
+    r#"a: |\n\n  ü\n\t\n"#,
+    r#"- |\n  日本\n\t\n"#,
 ];
 
 /// Refused by both, in granit's words here.
@@ -55,6 +58,7 @@ const BOTH_FAIL: &[&str] = &[
     r#"a:\n  - x\n\t- y"#,
     r#"a: 1\n\tb: 2"#,
     r#"a:\n  b: 1\n  \tc: 2"#,
+    r#"a: >\n  ü\n\tb\n"#,
 ];
 
 #[test]

@@ -147,8 +147,12 @@ pub(super) fn check(text: &str, opts: granit_parser::Options) -> Option<YamlErro
         if !matches!(kind, Kind::Block) || found.as_ref().is_some_and(|(at, _)| *at < start) {
             continue;
         }
-        // The header (`|`, `>-`, ...) is at the span's start or on the line before it.
-        let Some(header) = text[..(start + 1).min(text.len())].rfind(['|', '>']) else {
+        // The header (`|`, `>-`, ...) is at the span's start or on the line before it. Looked
+        // for by byte: the span's first character may be longer than one.
+        let Some(header) = text.as_bytes()[..(start + 1).min(text.len())]
+            .iter()
+            .rposition(|b| matches!(b, b'|' | b'>'))
+        else {
             continue;
         };
         let Some(header_end) = text[header..].find('\n').map(|e| header + e) else {
