@@ -179,6 +179,9 @@ fn write_chars(out: &mut String, s: &str, escape_html: bool) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            // Since Go 1.22 encoding/json writes these two short as well.
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '<' | '>' | '&' if escape_html => out.push_str(&format!("\\u{:04x}", c as u32)),
             '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
@@ -808,6 +811,16 @@ mod tests {
         let via_text: serde_json::Value = serde_json::from_str(&marshal(&v).unwrap()).unwrap();
         assert_eq!(to_serde(&v).unwrap(), via_text);
         assert!(to_serde(&Value::Float(f64::NAN)).is_err());
+    }
+
+    /// Go's encoding/json (1.22 and later, which Helm v4 is built with): `\b` and `\f` short,
+    /// the other controls below U+0020 as `\u00XX`.
+    #[test]
+    fn control_characters_are_escaped_as_go_escapes_them() {
+        assert_eq!(
+            marshal(&Value::str("\u{8}\u{c}\n\r\t\u{0}\u{1f}\u{7f}")).unwrap(),
+            "\"\\b\\f\\n\\r\\t\\u0000\\u001f\u{7f}\""
+        );
     }
 
     #[test]
