@@ -913,6 +913,7 @@ fn text_of(data: Vec<u8>, name: &str) -> Result<String, HelmError> {
 /// and converted as [`values_from`] converts what a helper thread parsed, in the same order, so
 /// the first failure is the same.
 pub fn load_values(data: &str) -> Result<Map, HelmError> {
+    let data = &*line_ended(data);
     let mut values = Map::new();
     let (docs, bad) = split_values(data);
     for doc in docs {
@@ -947,6 +948,7 @@ enum DocStep {
 
 /// Splits and parses a values file as [`load_values`] does, without making values of it.
 pub fn parse_values(data: &str) -> ValuesDocs {
+    let data = &*line_ended(data);
     let (docs, bad) = split_values(data);
     let mut steps: Vec<DocStep> = docs
         .into_iter()
@@ -962,6 +964,17 @@ pub fn parse_values(data: &str) -> ValuesDocs {
     ValuesDocs {
         steps,
         len: data.len(),
+    }
+}
+
+/// The text as k8s.io's `YAMLReader` hands it to the parser: its line reader gives every line
+/// back with a `\n`, the last one too, so a block scalar that ends a file without a line break
+/// keeps one (`k: |` then `  x` reads as `"x\n"`, as `fromYaml` of the same text does not).
+fn line_ended(data: &str) -> Cow<'_, str> {
+    if data.is_empty() || data.ends_with('\n') {
+        Cow::Borrowed(data)
+    } else {
+        Cow::Owned(format!("{data}\n"))
     }
 }
 
@@ -1005,6 +1018,7 @@ fn separator_lines(data: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 /// The values of a file's documents, merged; the first failure in reading order is the error.
 /// `text` is the file [`parse_values`] made `docs` of (given another, it is loaded afresh).
 pub fn values_from(docs: ValuesDocs, text: &str) -> Result<Map, HelmError> {
+    let text = &*line_ended(text);
     if docs.len != text.len() {
         return load_values(text);
     }

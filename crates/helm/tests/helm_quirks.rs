@@ -214,3 +214,58 @@ fn kube_version_is_checked_for_the_stream_only() {
         "{err}"
     );
 }
+
+/// Strings with control characters through `toJson` and its kin: encoding/json since Go 1.22
+/// writes `\b` and `\f` short (found by a differential fuzz of values files, 2026-12-06).
+#[test]
+fn control_characters_in_json_are_go_s() {
+    let files = common::files(&[
+        ("Chart.yaml", "apiVersion: v2\nname: qf\nversion: 1.0.0\n"),
+        (
+            "values.yaml",
+            "s: \"a\\bb\\fc\\x01d\\x1fe\\tf\\ng\\rh\\x7f\"\nl: [\"\\b\", \"\\f\"]\n",
+        ),
+        (
+            "templates/a.yaml",
+            "a: {{ toJson .Values }}\nb: {{ toRawJson .Values }}\nc: {{ mustToJson .Values }}\nd: {{ toPrettyJson .Values }}\ne: {{ mustToRawJson .Values.l }}\n",
+        ),
+    ]);
+    let (want, got) = common::both_render(files);
+    assert_eq!(got, want);
+}
+
+/// A block scalar that ends the text without a line break after it: go-yaml reads the end as a
+/// line break for clipping and keeping (`|` gives `"x\n"`), which the full parser and the fast
+/// reader did not (found by the same fuzz).
+#[test]
+fn a_block_scalar_at_the_very_end_reads_as_go_yaml_reads_it() {
+    for values in [
+        "k: |\n  x",
+        "k: |-\n  x",
+        "k: |+\n  x",
+        "k: >\n  x",
+        "k: >-\n  x",
+        "k: >+\n  x",
+        "k: |\n  x\n  y",
+        "a:\n  k: |\n    x",
+        "l:\n- |\n  x",
+        "k: |\n  x  ",
+        "k: |\n  x\n",
+        "k: |\n  x\n\n",
+        "k: |+\n  x\n\n",
+        "k: |\n  x\n  ",
+        "k: >\n  x\n\n  y",
+    ] {
+        let files = common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: qf\nversion: 1.0.0\n"),
+            ("values.yaml", values),
+            ("data.yaml", values),
+            (
+                "templates/a.yaml",
+                "a: {{ toJson .Values }}\nb: {{ .Files.Get \"data.yaml\" | fromYaml | toJson }}\n",
+            ),
+        ]);
+        let (want, got) = common::both_render(files);
+        assert_eq!(got, want, "{values:?}");
+    }
+}
