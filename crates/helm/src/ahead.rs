@@ -978,21 +978,24 @@ pub fn more_than_one_core() -> bool {
 /// over the threads that exist (`0.52 0.58 0.59 3/245 12345`).
 const LOADAVG: &str = "/proc/loadavg";
 
-/// Whether a second thread would have a core to itself now: the process may run on more than
-/// one, and fewer threads are runnable on the host (the caller among them) than there are
-/// cores this process may run on. On a busy host the helper only takes turns with the render
-/// and with the other work: with a build and a differential test taking both cores, a whole
-/// `gantry render` of the 1,000-template chart took 42.6 ms with the helper and 37.2 without
-/// (31.6 and 25.9 ms of CPU). The figure is the kernel's own count at this moment (no
-/// average), read in three system calls; where it cannot be read, a core counts as free.
-pub fn a_core_is_free() -> bool {
+/// Whether a second thread would not only take turns with other work: the process may run on
+/// more than one core, and the other threads runnable on the host (the kernel's count at this
+/// moment, less the caller) do not take every core this process may run on. On a host whose
+/// cores are all taken the helper only takes turns with the render and the other work: with a
+/// build and a differential test on both cores, a whole `gantry render` of the 1,000-template
+/// chart took 42.6 ms with the helper and 37.2 without (31.6 and 25.9 ms of CPU). The count
+/// is the kernel's own (no average), read in three system calls; it includes threads that are
+/// runnable for a moment (a process started from a shell counted one more in two runs of
+/// three), so one other thread on a two-core host is not enough to give the helper up. Where
+/// it cannot be read, the host has room.
+pub fn host_has_room() -> bool {
     use std::io::Read as _;
     if !more_than_one_core() {
         return false;
     }
     let mut text = [0u8; 128];
     match std::fs::File::open(LOADAVG).and_then(|mut f| f.read(&mut text)) {
-        Ok(n) => core_free_in(&text[..n], host_cores()),
+        Ok(n) => room_in(&text[..n], host_cores()),
         Err(_) => true,
     }
 }
@@ -1009,15 +1012,15 @@ fn host_cores() -> usize {
     })
 }
 
-/// Whether `loadavg` (the text of [`LOADAVG`]) leaves one of `cores` to a second thread; a
-/// text that does not read as the kernel's leaves it free.
-fn core_free_in(loadavg: &[u8], cores: usize) -> bool {
+/// Whether `loadavg` (the text of [`LOADAVG`]) counts fewer threads runnable besides the
+/// caller than there are `cores`; a text that does not read as the kernel's leaves room.
+fn room_in(loadavg: &[u8], cores: usize) -> bool {
     let runnable = std::str::from_utf8(loadavg)
         .ok()
         .and_then(|t| t.split_ascii_whitespace().nth(3))
         .and_then(|f| f.split_once('/'))
         .and_then(|(r, _)| r.parse::<usize>().ok());
-    runnable.is_none_or(|r| r < cores)
+    runnable.is_none_or(|r| r.saturating_sub(1) < cores)
 }
 
 /// `m`'s lock when no other thread holds it (a thread that panicked holding it left what it
@@ -1092,17 +1095,20 @@ mod tests {
     use super::*;
     use gantry_gotmpl::Value;
 
-    /// The kernel's count of runnable threads includes the caller: a second thread has a core
-    /// when fewer are runnable than there are cores. A text that does not read as the kernel's
-    /// leaves the helper its core (the render is right either way).
+    /// The kernel's count of runnable threads includes the caller: the host has room while
+    /// the others take fewer than all its cores. A text that does not read as the kernel's
+    /// leaves room (the render is right either way).
     #[test]
-    fn a_core_is_free_while_fewer_threads_are_runnable_than_cores() {
+    fn the_host_has_room_while_other_threads_leave_a_core() {
         let load = |runnable: &str| format!("0.52 0.58 0.59 {runnable}/245 12345\n");
-        assert!(core_free_in(load("1").as_bytes(), 2));
-        assert!(!core_free_in(load("2").as_bytes(), 2));
-        assert!(!core_free_in(load("9").as_bytes(), 2));
-        assert!(core_free_in(load("3").as_bytes(), 4));
-        assert!(!core_free_in(load("1").as_bytes(), 1));
+        assert!(room_in(load("1").as_bytes(), 2));
+        assert!(room_in(load("2").as_bytes(), 2));
+        assert!(!room_in(load("3").as_bytes(), 2));
+        assert!(!room_in(load("9").as_bytes(), 2));
+        assert!(room_in(load("4").as_bytes(), 4));
+        assert!(!room_in(load("5").as_bytes(), 4));
+        assert!(room_in(load("1").as_bytes(), 1));
+        assert!(!room_in(load("2").as_bytes(), 1));
         for odd in [
             "",
             "0.52 0.58",
@@ -1110,9 +1116,9 @@ mod tests {
             "a b c 3 d",
             "\u{ff}",
         ] {
-            assert!(core_free_in(odd.as_bytes(), 2), "{odd:?}");
+            assert!(room_in(odd.as_bytes(), 2), "{odd:?}");
         }
-        assert!(core_free_in(&[0xff, 0xfe], 2));
+        assert!(room_in(&[0xff, 0xfe], 2));
         // This host's own figures read (whatever they say now).
         if let Ok(text) = std::fs::read(LOADAVG) {
             let fields = String::from_utf8_lossy(&text);

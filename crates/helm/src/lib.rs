@@ -126,10 +126,10 @@ pub struct Request {
 /// parses its templates, values and schemas ahead of the render.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Helper {
-    /// When the process may run on more than one core and the host has one free now
-    /// ([`ahead::a_core_is_free`]): on a busy host the helper costs more than it saves.
+    /// When the process may run on more than one core and other work does not take all of
+    /// them now ([`ahead::host_has_room`]): there the helper costs more than it saves.
     #[default]
-    WhenACoreIsFree,
+    WhenTheHostHasRoom,
     /// Always, even on one core (where it only takes turns with the render): for tests of the
     /// helper's paths on any host.
     Always,
@@ -141,9 +141,21 @@ impl Helper {
     /// Whether a render starting now starts the helper.
     pub fn now(self) -> bool {
         match self {
-            Helper::WhenACoreIsFree => ahead::a_core_is_free(),
+            Helper::WhenTheHostHasRoom => ahead::host_has_room(),
             Helper::Always => true,
             Helper::Never => false,
+        }
+    }
+
+    /// `Always` or `Never`, as [`Helper::now`] decides: for a caller to decide before it starts
+    /// the thread it will wait for. The kernel counts a thread runnable until it sleeps, so a
+    /// decision taken on a new thread counts the thread that started it too while that one is
+    /// on its way to wait for it.
+    pub fn decided(self) -> Helper {
+        if self.now() {
+            Helper::Always
+        } else {
+            Helper::Never
         }
     }
 }
@@ -199,12 +211,14 @@ pub struct Rendered {
 /// caller is one ([`Request::on_caller_thread`]). The render answers before it frees the chart,
 /// its parse trees and values, so that on a thread of its own, freeing them is off the caller's
 /// path (a process that exits after printing never waits for it).
-pub fn render(req: Request) -> Result<Rendered, HelmError> {
+pub fn render(mut req: Request) -> Result<Rendered, HelmError> {
     if req.on_caller_thread {
         let mut answer = None;
         render_then_release(req, |r| answer = Some(r));
         return answer.unwrap_or_else(|| Err(HelmError::Limit("the render gave no answer".into())));
     }
+    // Here, where this thread is the only one of the render's running.
+    req.helper = req.helper.decided();
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("helm-render".into())
@@ -682,6 +696,23 @@ fn render_loaded(
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// A policy decided is `Always` or `Never`, and stays so; one core never has a core free.
+    #[test]
+    fn a_decided_helper_stays_decided() {
+        assert_eq!(Helper::Always.decided(), Helper::Always);
+        assert_eq!(Helper::Never.decided(), Helper::Never);
+        let now = Helper::WhenTheHostHasRoom.decided();
+        assert_ne!(now, Helper::WhenTheHostHasRoom);
+        assert_eq!(now.decided(), now);
+        if !ahead::more_than_one_core() {
+            assert_eq!(
+                now,
+                Helper::Never,
+                "one core is never free for a second thread"
+            );
+        }
+    }
 
     /// The helper touches the block until it has work, a step at a time, and always hands the
     /// block back: untouched when the work is there at once, full when it never comes.

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gantry_render::{
-    DirFs, HELM_STACK_SIZE, NativeHelm, RenderOptions, Reorder, is_chart, render, render_chart,
-    render_chart_stream,
+    DirFs, HELM_STACK_SIZE, HelmHelper, NativeHelm, RenderOptions, Reorder, is_chart, render,
+    render_chart, render_chart_stream,
 };
 
 /// Output format.
@@ -77,11 +77,14 @@ pub struct Args {
 /// thread takes its own allocator pages, so a render on a second thread could not reuse the
 /// pages reading the chart had touched, and fresh pages are memory the kernel must zero.
 pub fn run(args: Args) -> ExitCode {
+    // Decided before the render thread starts: counted from it, `main` on its way to `join`
+    // would be one of the runnable threads that make the host look busy.
+    let helper = HelmHelper::WhenTheHostHasRoom.decided();
     let worker = std::thread::Builder::new()
         .name("gantry-render".into())
         .stack_size(HELM_STACK_SIZE)
         .spawn(move || {
-            let done = run_inner(&args);
+            let done = run_inner(&args, helper);
             if done.is_ok() {
                 // Everything is written. Ending the process here spares this thread's end:
                 // glibc hands its whole 512 MiB stack back (`madvise`), `main` is woken and
@@ -106,7 +109,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn run_inner(args: &Args) -> anyhow::Result<()> {
+fn run_inner(args: &Args, helper: HelmHelper) -> anyhow::Result<()> {
     let target = args
         .path
         .canonicalize()
@@ -182,6 +185,7 @@ fn run_inner(args: &Args) -> anyhow::Result<()> {
     // chart's whole process), so its memory is left to the operating system, as compilers do.
     helm.keep_memory = true;
     helm.on_caller_thread = true;
+    helm.helper = helper;
     // `main` turned transparent huge pages off, which suits a small chart; a large one touches
     // enough fresh memory that 2 MiB pages (one fault each, not 512) pay for their zeroing.
     helm.when_large = Some(huge_pages);

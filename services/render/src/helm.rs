@@ -125,6 +125,8 @@ pub struct NativeHelm {
     pub on_caller_thread: bool,
     /// Called when the chart is large ([`gantry_helm::Request::when_large`]).
     pub when_large: Option<fn()>,
+    /// When the render starts its parse helper ([`gantry_helm::Request::helper`]).
+    pub helper: gantry_helm::Helper,
 }
 
 impl NativeHelm {
@@ -147,6 +149,7 @@ impl NativeHelm {
             keep_memory: false,
             on_caller_thread: false,
             when_large: None,
+            helper: gantry_helm::Helper::default(),
         }
     }
 }
@@ -182,6 +185,7 @@ impl HelmRenderer for NativeHelm {
         let start = gantry_helm::Request {
             on_caller_thread: self.on_caller_thread,
             when_large: self.when_large,
+            helper: self.helper,
             values_files: self.values.clone(),
             ..gantry_helm::Request::default()
         };
@@ -220,6 +224,7 @@ impl NativeHelm {
             keep_memory: self.keep_memory,
             on_caller_thread: self.on_caller_thread,
             when_large: self.when_large,
+            helper: self.helper,
             ..gantry_helm::Request::default()
         }
     }

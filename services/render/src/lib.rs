@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 pub use fs::{DirFs, FileSystem, FsError, MemFs, PathMap};
+/// When the native Helm engine starts its parse helper ([`NativeHelm::helper`]).
+pub use gantry_helm::Helper as HelmHelper;
 /// The stack the native Helm engine renders on ([`NativeHelm::on_caller_thread`]).
 pub use gantry_helm::STACK_SIZE as HELM_STACK_SIZE;
 pub use helm::{ExternalHelm, HelmError, HelmOutput, HelmRenderer, HelmRequest, NativeHelm};

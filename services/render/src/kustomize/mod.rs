@@ -335,11 +335,11 @@ impl<'a> Engine<'a> {
             Some(r)
         };
         let mut raw: Vec<_> = (0..paths.len()).map(|_| None).collect();
-        // Without a free core the second thread only takes turns with this one.
+        // On a host with no core to spare the second thread only takes turns with this one.
         if threads
             && paths.len() >= PARALLEL_READ_MIN_FILES
             && fs.concurrent_reads()
-            && gantry_helm::ahead::a_core_is_free()
+            && gantry_helm::ahead::host_has_room()
         {
             // The other thread takes every second file: neighbours are alike in size.
             let theirs = std::thread::scope(|scope| {
