@@ -697,7 +697,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// A policy decided is `Always` or `Never`, and stays so; one core never has a core free.
+    /// A policy decided is `Always` or `Never`, and stays so; one core never has room for the helper.
     #[test]
     fn a_decided_helper_stays_decided() {
         assert_eq!(Helper::Always.decided(), Helper::Always);
@@ -706,11 +706,7 @@ mod tests {
         assert_ne!(now, Helper::WhenTheHostHasRoom);
         assert_eq!(now.decided(), now);
         if !ahead::more_than_one_core() {
-            assert_eq!(
-                now,
-                Helper::Never,
-                "one core is never free for a second thread"
-            );
+            assert_eq!(now, Helper::Never, "one core never has room for the helper");
         }
     }
 
