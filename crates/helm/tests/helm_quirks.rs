@@ -234,9 +234,10 @@ fn control_characters_in_json_are_go_s() {
     assert_eq!(got, want);
 }
 
-/// A block scalar that ends the text without a line break after it: go-yaml reads the end as a
-/// line break for clipping and keeping (`|` gives `"x\n"`), which the full parser and the fast
-/// reader did not (found by the same fuzz).
+/// A block scalar that ends a values file without a line break after it: Helm reads the file
+/// through k8s.io's `YAMLReader`, which hands its last line back with one, so `|` keeps it
+/// (`"x\n"`); `fromYaml` of the same text reads it as go-yaml does (`"x"`). Found by the same
+/// fuzz.
 #[test]
 fn a_block_scalar_at_the_very_end_reads_as_go_yaml_reads_it() {
     for values in [
