@@ -27,14 +27,20 @@ v2: {{ fromYaml "a: 1e400" | toJson }} {{ fromYaml "a: [1e999, -1e999, 1.8e308]"
 "#;
 
 fn chart(template: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
-    common::files(&[
-        ("Chart.yaml", "apiVersion: v2\nname: qf\nversion: 1.0.0\n"),
+    chart_with(&[
         (
             "values.yaml",
             "big: 1e400\nsmall: 1e-400\nneg: -1e400\nok: 1e300\n",
         ),
         ("templates/a.yaml", template),
     ])
+}
+
+/// The chart `qf` with `files` beside its `Chart.yaml`.
+fn chart_with(files: &[(&str, &str)]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut all = vec![("Chart.yaml", "apiVersion: v2\nname: qf\nversion: 1.0.0\n")];
+    all.extend_from_slice(files);
+    common::files(&all)
 }
 
 #[test]
@@ -219,8 +225,7 @@ fn kube_version_is_checked_for_the_stream_only() {
 /// writes `\b` and `\f` short (found by a differential fuzz of values files, 2026-12-06).
 #[test]
 fn control_characters_in_json_are_go_s() {
-    let files = common::files(&[
-        ("Chart.yaml", "apiVersion: v2\nname: qf\nversion: 1.0.0\n"),
+    let files = chart_with(&[
         (
             "values.yaml",
             "s: \"a\\bb\\fc\\x01d\\x1fe\\tf\\ng\\rh\\x7f\"\nl: [\"\\b\", \"\\f\"]\n",
@@ -257,8 +262,7 @@ fn a_block_scalar_at_the_very_end_reads_as_go_yaml_reads_it() {
         "k: |\n  x\n  ",
         "k: >\n  x\n\n  y",
     ] {
-        let files = common::files(&[
-            ("Chart.yaml", "apiVersion: v2\nname: qf\nversion: 1.0.0\n"),
+        let files = chart_with(&[
             ("values.yaml", values),
             ("data.yaml", values),
             (
