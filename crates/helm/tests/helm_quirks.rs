@@ -274,3 +274,21 @@ fn a_block_scalar_at_the_very_end_reads_as_go_yaml_reads_it() {
         assert_eq!(got, want, "{values:?}");
     }
 }
+
+/// A float key is written as sigs.k8s.io/yaml writes it: float32's shortest digits, and past
+/// float32's range YAML's `.inf` (Gantry wrote `+Inf`). Found by the values fuzz.
+#[test]
+fn float_keys_are_float32_s() {
+    let values =
+        "1e39: a\n-1e39: b\n3.14159265358979: c\n0.1: d\n3.4e38: e\n1.5: f\n-.nan: h\n1e-50: i\n";
+    let files = chart_with(&[
+        ("values.yaml", values),
+        ("data.yaml", values),
+        (
+            "templates/a.yaml",
+            "a: {{ toJson .Values }}\nb: {{ .Files.Get \"data.yaml\" | fromYaml | toJson }}\n",
+        ),
+    ]);
+    let (want, got) = common::both_render(files);
+    assert_eq!(got, want);
+}

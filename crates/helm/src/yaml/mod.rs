@@ -828,6 +828,15 @@ fn float32_key(f: f64) -> String {
         };
     }
     let x = f as f32;
+    // Past float32's range the key is infinite: Go formats `+Inf`, which sigs.k8s.io/yaml
+    // then writes as YAML writes it (`1e39: a` is the key `.inf`).
+    if x.is_infinite() {
+        return if x > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
+    }
     // Shortest float32 digits, then Go's %g layout.
     let s = format!("{:e}", x);
     let back: f64 = s.parse().unwrap_or(f);
