@@ -262,17 +262,27 @@ fn a_block_scalar_at_the_very_end_reads_as_go_yaml_reads_it() {
         "k: |\n  x\n  ",
         "k: >\n  x\n\n  y",
     ] {
-        let files = chart_with(&[
-            ("values.yaml", values),
-            ("data.yaml", values),
-            (
-                "templates/a.yaml",
-                "a: {{ toJson .Values }}\nb: {{ .Files.Get \"data.yaml\" | fromYaml | toJson }}\n",
-            ),
-        ]);
-        let (want, got) = common::both_render(files);
+        let (want, got) = values_and_from_yaml(values);
         assert_eq!(got, want, "{values:?}");
     }
+}
+
+/// `values` read as the chart's `values.yaml` and by `fromYaml` from a file, each printed by
+/// `toJson`, by Helm's library and by Gantry: (Helm's templates, Gantry's).
+fn values_and_from_yaml(
+    values: &str,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+) {
+    common::both_render(chart_with(&[
+        ("values.yaml", values),
+        ("data.yaml", values),
+        (
+            "templates/a.yaml",
+            "a: {{ toJson .Values }}\nb: {{ .Files.Get \"data.yaml\" | fromYaml | toJson }}\n",
+        ),
+    ]))
 }
 
 /// A float key is written as sigs.k8s.io/yaml writes it: float32's shortest digits, and past
@@ -281,14 +291,6 @@ fn a_block_scalar_at_the_very_end_reads_as_go_yaml_reads_it() {
 fn float_keys_are_float32_s() {
     let values =
         "1e39: a\n-1e39: b\n3.14159265358979: c\n0.1: d\n3.4e38: e\n1.5: f\n-.nan: h\n1e-50: i\n";
-    let files = chart_with(&[
-        ("values.yaml", values),
-        ("data.yaml", values),
-        (
-            "templates/a.yaml",
-            "a: {{ toJson .Values }}\nb: {{ .Files.Get \"data.yaml\" | fromYaml | toJson }}\n",
-        ),
-    ]);
-    let (want, got) = common::both_render(files);
+    let (want, got) = values_and_from_yaml(values);
     assert_eq!(got, want);
 }
