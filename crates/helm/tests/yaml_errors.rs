@@ -135,3 +135,63 @@ fn each_part_of_a_values_file_is_its_first_document() {
         assert_eq!(got, want, "{values}");
     }
 }
+
+/// A `?` inside a plain scalar in a flow collection (a URL's query in `[...]` or `{...}`):
+/// go-yaml v2 ends the scalar there and fails on the key indicator after it, where YAML 1.2
+/// (granit) reads the `?` as part of the scalar and Gantry rendered what Helm refuses. Through
+/// `fromYaml` and as a chart's `values.yaml`, with go-yaml's words and its line counted from 0;
+/// a `?` in a quoted scalar, in block context, in a comment or before a space reads as before.
+#[test]
+fn a_question_mark_inside_a_flow_scalar_fails_as_go_yaml_says() {
+    let inputs = [
+        "a: [http://x/y?z=1]",
+        "a: {u: http://x/y?z=1}",
+        "a:\\n  b: [x?y]",
+        "a: [x,\\n  y?z]",
+        "k: 1\\nl: 2\\nm: [x?y]",
+        "a: {u?: y}",
+        "a: [x ?y]",
+        "a: [k?: v]",
+        "a: [k: v?]",
+        "a: {x: [y?]}",
+        "a: [x?\\n  ]",
+        "a: ['?', \\\"?\\\", x]",
+        "a: x?y",
+        "a: [? x]",
+        "# why?\\na: [1, 2]\\nb: {c: d} # ok?",
+    ];
+    let (want, got) = common::from_yaml_both(&inputs);
+    assert_eq!(got, want);
+    for values in [
+        "a: [http://x/y?z=1]\n",
+        "a:\n  b: {u: x?y}\n",
+        "k: 1\nl: 2\nm: [x?y]\n",
+    ] {
+        let files = common::files(&[
+            ("Chart.yaml", "apiVersion: v2\nname: q\nversion: 1.0.0\n"),
+            ("values.yaml", values),
+            ("templates/a.yaml", "a: {{ toJson .Values }}\n"),
+        ]);
+        let (want, got) = common::both_fail(files);
+        assert_eq!(got, want, "{values:?}");
+    }
+}
+
+/// A `?` that starts a flow collection's entry with no space after it opens a mapping to
+/// go-yaml v2 (`[x, ?y]` is `[x, {y: null}]` in Helm) and is a plain scalar to YAML 1.2:
+/// refused, naming it, rather than read otherwise.
+#[test]
+fn a_question_mark_starting_a_flow_entry_is_refused() {
+    let files = common::files(&[
+        ("Chart.yaml", "apiVersion: v2\nname: q\nversion: 1.0.0\n"),
+        ("values.yaml", "a: [x, ?y]\n"),
+        ("templates/a.yaml", "a: {{ toJson .Values }}\n"),
+    ]);
+    let err = gantry_helm::render(common::request(files))
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("yaml: line 1: \"?y\": a `?` that starts a flow collection's entry is a mapping key to go-yaml, which Gantry does not read"),
+        "{err}"
+    );
+}

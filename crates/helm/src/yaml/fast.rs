@@ -970,6 +970,8 @@ impl<'a, B: Build> Reader<'a, B> {
             match self.at(k) {
                 b'\n' => return None,
                 b'#' if self.s[k - 1] == b' ' => return None,
+                // go-yaml ends a flow scalar at `?`, YAML 1.2 does not: the full parser's.
+                b'?' => return None,
                 b':' if {
                     let next = self.at(k + 1);
                     next == b' ' || next == b'\n' || flow_indicator(next)

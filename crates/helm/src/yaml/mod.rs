@@ -132,6 +132,32 @@ impl<N> Entries<N> {
     }
 }
 
+/// go-yaml v2's reading of a `?` in a plain scalar `plain` (at byte `at` of `text`) inside a
+/// flow collection that `close` closes, where YAML 1.2 (and granit) reads the `?` as part of
+/// the scalar: go-yaml ends the scalar before it and reads a key indicator, which the
+/// collection cannot take there (`[http://x/y?z=1]` fails in Helm). Its parser names the line
+/// counted from 0, and none on the first. A `?` that starts an entry (`[x, ?y]`) opens a
+/// mapping to go-yaml, which Gantry does not read: refused rather than read otherwise.
+fn flow_question(text: &str, at: usize, plain: &str, close: u8) -> Option<YamlError> {
+    let q = plain.find('?')?;
+    let line = text[..at + q].matches('\n').count();
+    if q == 0 {
+        return Some(YamlError::at(
+            line + 1,
+            format!(
+                "{plain:?}: a `?` that starts a flow collection's entry is a mapping key to go-yaml, which Gantry does not read (write `? {}` or quote it)",
+                &plain[1..]
+            ),
+        ));
+    }
+    let msg = format!("did not find expected ',' or '{}'", char::from(close));
+    Some(if line == 0 {
+        YamlError::decoding(msg)
+    } else {
+        YamlError::at(line, msg)
+    })
+}
+
 /// go-yaml's error for a `\u`/`\U` escape of a surrogate (which granit pairs into one
 /// character, and go-yaml refuses either way): like every go-yaml scanner error, it names its
 /// line unless that is the first.
@@ -339,6 +365,9 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
     // An alias inside the node its anchor names: go-yaml parses the whole document first (a
     // syntax error later in it wins), then fails decoding it.
     let mut contains_itself: Option<YamlError> = None;
+    // The closer of each open collection that is a flow one (`]`, `}`), `None` for a block one;
+    // a single-pair mapping in a flow sequence (`[a: b]`) is in the sequence's flow.
+    let mut flows: Vec<Option<u8>> = Vec::new();
     for item in parser {
         let (event, span) = item.map_err(|e| {
             if e.info().contains("surrogate") || e.info().contains("Unicode character escape") {
@@ -368,6 +397,36 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
                 .unwrap_or_else(|| YamlError::at(e.marker().line(), e.info()))
         })?;
         let line = span.start.line();
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                let close = span
+                    .start
+                    .byte_offset()
+                    .and_then(|a| match text.as_bytes().get(a) {
+                        Some(b'[') => Some(b']'),
+                        Some(b'{') => Some(b'}'),
+                        _ => None,
+                    })
+                    .or_else(|| flows.last().copied().flatten());
+                flows.push(close);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                flows.pop();
+            }
+            Event::Scalar(_, ScalarStyle::Plain, ..) => {
+                if let (Some(Some(close)), Some(a), Some(b)) = (
+                    flows.last(),
+                    span.start.byte_offset(),
+                    span.end.byte_offset(),
+                ) && let Some(e) = text
+                    .get(a..b)
+                    .and_then(|t| flow_question(text, a, t, *close))
+                {
+                    return Err(e);
+                }
+            }
+            _ => {}
+        }
         // go-yaml merges an alias only of a mapping; a sequence after `<<` must be written out.
         let aliased = matches!(event, Event::Alias(_));
         let (value, anchor) = match event {
