@@ -167,12 +167,7 @@ fn a_question_mark_inside_a_flow_scalar_fails_as_go_yaml_says() {
         "a:\n  b: {u: x?y}\n",
         "k: 1\nl: 2\nm: [x?y]\n",
     ] {
-        let files = common::files(&[
-            ("Chart.yaml", "apiVersion: v2\nname: q\nversion: 1.0.0\n"),
-            ("values.yaml", values),
-            ("templates/a.yaml", "a: {{ toJson .Values }}\n"),
-        ]);
-        let (want, got) = common::both_fail(files);
+        let (want, got) = common::both_fail(values_chart(values));
         assert_eq!(got, want, "{values:?}");
     }
 }
@@ -182,12 +177,7 @@ fn a_question_mark_inside_a_flow_scalar_fails_as_go_yaml_says() {
 /// refused, naming it, rather than read otherwise.
 #[test]
 fn a_question_mark_starting_a_flow_entry_is_refused() {
-    let files = common::files(&[
-        ("Chart.yaml", "apiVersion: v2\nname: q\nversion: 1.0.0\n"),
-        ("values.yaml", "a: [x, ?y]\n"),
-        ("templates/a.yaml", "a: {{ toJson .Values }}\n"),
-    ]);
-    let err = gantry_helm::render(common::request(files))
+    let err = gantry_helm::render(common::request(values_chart("a: [x, ?y]\n")))
         .expect_err("refused")
         .to_string();
     assert!(
