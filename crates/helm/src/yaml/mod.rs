@@ -879,16 +879,9 @@ fn float32_key(f: f64) -> String {
     if f.is_nan() {
         return ".nan".into();
     }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            ".inf".into()
-        } else {
-            "-.inf".into()
-        };
-    }
     let x = f as f32;
-    // Past float32's range the key is infinite: Go formats `+Inf`, which sigs.k8s.io/yaml
-    // then writes as YAML writes it (`1e39: a` is the key `.inf`).
+    // Infinite, or past float32's range (`1e39: a` is the key `.inf`): Go formats `+Inf`, which
+    // sigs.k8s.io/yaml writes as YAML writes it.
     if x.is_infinite() {
         return if x > 0.0 {
             ".inf".into()
