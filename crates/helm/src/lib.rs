@@ -348,11 +348,12 @@ impl std::fmt::Debug for Found<'_> {
 /// the walk's `meanwhile` (reading files for `read`) until `read` is done, then parses the
 /// templates `read` gave. `fetch` must read only what `read` may read; what it gives is
 /// used only where its text is what `read` gave. Without the helper, the chart is read, then
-/// rendered as by [`render`]. `read` is told whether the helper is working meanwhile: then a
-/// second thread reading would take its core (with one reader, prometheus's whole process took
-/// 0.45 ms less, alternated). The render is then the process's one job, and the helper and the
-/// render spin for what they wait for from each other before they sleep
-/// ([`ahead::ParseAhead::spinning`]). The values files `req` holds before `read` (their text
+/// rendered as by [`render`]. `read` is told to read on its own thread alone when the helper is
+/// working meanwhile, where a second thread reading would take its core (with one reader,
+/// prometheus's whole process took 0.45 ms less, alternated), and when [`Request::helper`]
+/// gives the render no second thread: the one decision serves both. With the helper working,
+/// the render is the process's one job, and the helper and the render spin for what they wait
+/// for from each other before they sleep ([`ahead::ParseAhead::spinning`]). The values files `req` holds before `read` (their text
 /// known up front) are given to the helper to parse, and the render takes its documents where
 /// the request `read` makes has the same text: `read` sets the request's own values files.
 /// Until the walk gives it work, the helper touches pages of the render thread's heap, which
@@ -416,7 +417,7 @@ pub fn render_reading<'f, E>(
         };
         let Some(ahead) = planned.filter(|_| helper.is_some()) else {
             give.set(None);
-            read(&mut req, false)?;
+            read(&mut req, !helping)?;
             return Ok(render(std::mem::take(&mut req)));
         };
         // The values files given before the read are the helper's: `read` gives the request's.

@@ -83,14 +83,16 @@ pub trait HelmRenderer: Send + Sync {
     /// Renders the chart that `find` finds (its files, not read yet) once `read` has read it
     /// into a request; a renderer may start work before `find` and meanwhile, reading the
     /// chart's files with what `find` gives (see [`gantry_helm::render_reading`]), and then
-    /// tells `read` that a thread of its own is busy (`read` then reads on its own thread only).
+    /// tells `read` whether to read on its own thread only (a thread of its own busy, or no core
+    /// for a second one).
     fn render_chart_reading<'f>(
         &self,
         find: &mut dyn FnMut() -> Result<gantry_helm::Found<'f>, RenderError>,
         read: &mut dyn FnMut(bool) -> Result<HelmRequest, RenderError>,
     ) -> Result<HelmOutput, RenderError> {
         find()?;
-        Ok(self.render_chart(read(false)?)?)
+        // Alone on a host with no core to spare, where a second reader only takes turns.
+        Ok(self.render_chart(read(!gantry_helm::ahead::host_has_room())?)?)
     }
 }
 

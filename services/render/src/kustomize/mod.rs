@@ -299,9 +299,10 @@ impl<'a> Engine<'a> {
     /// ([`FileSystem::concurrent_reads`]) is read by two threads. Opening and reading a chart's
     /// files (prometheus: 167 of them) was a third of rendering it, and the system calls of one
     /// file do not wait for another's. The limits are enforced in order, so the result is what
-    /// the serial reads give; the threads stop reading once the total is over. A caller with a
-    /// thread of its own busy meanwhile reads on this one alone: a second reader would take
-    /// that thread's core.
+    /// the serial reads give; the threads stop reading once the total is over. Whether the host
+    /// has a core for the second thread is the caller's to say (the Helm render decides it once:
+    /// `gantry_helm::Helper`); a caller with a thread of its own busy meanwhile reads on this
+    /// one alone: a second reader would take that thread's core.
     ///
     /// The bytes of the file at an index that another thread read (confined as this read
     /// would be) are taken from `ahead` (`None`: read here). The limits and errors are those
@@ -335,12 +336,7 @@ impl<'a> Engine<'a> {
             Some(r)
         };
         let mut raw: Vec<_> = (0..paths.len()).map(|_| None).collect();
-        // On a host with no core to spare the second thread only takes turns with this one.
-        if threads
-            && paths.len() >= PARALLEL_READ_MIN_FILES
-            && fs.concurrent_reads()
-            && gantry_helm::ahead::host_has_room()
-        {
+        if threads && paths.len() >= PARALLEL_READ_MIN_FILES && fs.concurrent_reads() {
             // The other thread takes every second file: neighbours are alike in size.
             let theirs = std::thread::scope(|scope| {
                 let helper = std::thread::Builder::new()
