@@ -122,6 +122,17 @@ pub type Meanwhile<'a> = &'a (dyn Fn() -> bool + Sync);
 pub type MeanwhileBox<'a> = Box<dyn Fn() -> bool + Send + Sync + 'a>;
 
 /// What a file of a chart is to the helper.
+/// Whether a chart whose files are found but not read yet has at least
+/// [`PLANNED_MIN_TEMPLATES`] templates: the sign, before their sizes are known, of a chart
+/// large enough for the helper and for huge pages.
+pub fn many_templates<'p>(paths: impl IntoIterator<Item = &'p str>) -> bool {
+    paths
+        .into_iter()
+        .filter(|p| matches!(role(p), Some((_, Role::Template))))
+        .nth(PLANNED_MIN_TEMPLATES - 1)
+        .is_some()
+}
+
 enum Role {
     Chart,
     Template,
@@ -251,15 +262,11 @@ impl ParseAhead {
     /// ([`ParseAhead::provide`]). `None` when there is too little to do: no schema and fewer
     /// than [`PLANNED_MIN_TEMPLATES`] templates (their sizes are not known yet).
     pub fn planned<'p>(paths: impl IntoIterator<Item = &'p str> + Clone) -> Option<ParseAhead> {
-        let (mut templates, mut schemas) = (0, false);
-        for p in paths.clone() {
-            match role(p) {
-                Some((_, Role::Template)) => templates += 1,
-                Some((_, Role::Schema)) => schemas = true,
-                _ => {}
-            }
-        }
-        (schemas || templates >= PLANNED_MIN_TEMPLATES).then(|| ParseAhead::planned_all(paths))
+        let schemas = paths
+            .clone()
+            .into_iter()
+            .any(|p| matches!(role(p), Some((_, Role::Schema))));
+        (schemas || many_templates(paths.clone())).then(|| ParseAhead::planned_all(paths))
     }
 
     fn planned_all<'p>(paths: impl IntoIterator<Item = &'p str>) -> ParseAhead {
@@ -1503,6 +1510,41 @@ mod tests {
         );
         let rendered = small.expect("read").expect("rendered");
         assert_eq!(rendered.templates["c/templates/a.yaml"], "a: c");
+    }
+
+    /// A chart planned for its schema alone is not taken for large before its read: a small
+    /// chart would pay for zeroing huge pages. One of [`PLANNED_MIN_TEMPLATES`] templates is,
+    /// once, before its read.
+    #[test]
+    fn only_many_templates_make_a_chart_large_before_its_read() {
+        use std::sync::atomic::Ordering::SeqCst;
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        fn large() {
+            CALLS.fetch_add(1, SeqCst);
+        }
+        for (extra, calls) in [(0, 0), (PLANNED_MIN_TEMPLATES, 1)] {
+            let mut files = chart();
+            for i in 0..extra {
+                files.insert(format!("templates/x{i}.yaml"), b"x: y\n".to_vec());
+            }
+            let paths: Vec<String> = files.keys().cloned().collect();
+            assert!(ParseAhead::planned(paths.iter().map(String::as_str)).is_some());
+            let before = CALLS.load(SeqCst);
+            let req = crate::Request {
+                on_caller_thread: true,
+                helper: crate::Helper::Always,
+                when_large: Some(large),
+                ..crate::Request::default()
+            };
+            let out = crate::render_reading(req, found(&paths, |_| None), |req, _| {
+                assert_eq!(CALLS.load(SeqCst) - before, calls, "before the read");
+                req.chart = files.clone();
+                Ok(())
+            });
+            let rendered = out.expect("read").expect("rendered");
+            assert_eq!(rendered.templates["c/templates/a.yaml"], "a: c");
+            assert_eq!(CALLS.load(SeqCst) - before, calls, "{extra} more templates");
+        }
     }
 
     /// A walk's result for [`crate::render_reading`]: the chart's files and what reads ahead.

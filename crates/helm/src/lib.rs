@@ -402,8 +402,13 @@ pub fn render_reading<'f, E>(
         let planned = ahead::ParseAhead::planned(paths.iter().map(String::as_str));
         // Before the read: the chart's files and the values files' documents are a large
         // part of the fresh memory a large chart touches. The read sets the request again,
-        // and the hook is called once.
-        let large = planned.as_ref().and_then(|_| req.when_large.take());
+        // and the hook is called once. Not for a chart planned only for its schema: a small
+        // chart would pay for zeroing its 2 MiB pages (prometheus-ipmi-exporter, 7 templates
+        // and a schema, spent a third of its process there); the template bytes decide once
+        // they are read.
+        let large = (planned.is_some() && ahead::many_templates(paths.iter().map(String::as_str)))
+            .then(|| req.when_large.take())
+            .flatten();
         if let Some(large) = large {
             large();
         }
