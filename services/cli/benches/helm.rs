@@ -3,7 +3,8 @@
 //!
 //! 1. Whole process, per chart: `gantry render CHART --helm-templates` against a Python process
 //!    that loads the SDK and renders the same chart with the same values (the conformance
-//!    cases' charts; `HELM_BENCH_CHARTS=N` takes the first N), the two sides' runs interleaved.
+//!    cases' charts; `HELM_BENCH_CHARTS=N` takes the first N), the two sides' runs interleaved
+//!    and spread in rounds over the whole bench.
 //! 2. In process, per chart: one render through `gantry_helm::render` against the SDK's
 //!    `Chart.render` timed inside Python (library load and interpreter start excluded).
 //! 3. Linearity: generated charts of 10, 100 and 1,000 templates; time per template.
@@ -163,28 +164,52 @@ fn gantry_process(b: &Bench) -> Duration {
     timed(&mut cmd, &format!("gantry on {}", b.name))
 }
 
-/// Medians of `g_runs` Gantry processes and `s_runs` SDK processes, the SDK's spread evenly
-/// among Gantry's: on a shared machine a stretch of stolen time then slows both sides, where
-/// one side's runs all in a row could take it alone and make the ratio. Then the ratio of the
-/// two sides' lower quartiles: a stretch of hiccups of a few milliseconds doubles a small
-/// chart's 4 ms runs and adds a twentieth to the SDK's 80 ms, so it moves the medians' ratio
-/// by half when it covers most of one chart's runs (8.4x for a chart at 16-18x alternated,
-/// 2026-12-06), and this ratio less.
+/// One chart's whole-process times, Gantry's and the SDK's.
+#[derive(Default)]
+struct Runs {
+    gantry: Vec<Duration>,
+    sdk: Vec<Duration>,
+}
+
+impl Runs {
+    fn medians(&self) -> (Duration, Duration) {
+        (median(self.gantry.clone()), median(self.sdk.clone()))
+    }
+
+    /// The ratio of the two sides' lower quartiles: a stretch of hiccups of a few milliseconds
+    /// doubles a small chart's 4 ms runs and adds a twentieth to the SDK's 80 ms, so it moves
+    /// the medians' ratio by half when it covers most of one chart's runs (8.4x for a chart at
+    /// 16-18x alternated, 2026-12-06), and this ratio less.
+    fn quartile_ratio(&self) -> f64 {
+        ms(lower_quartile(self.sdk.clone())) / ms(lower_quartile(self.gantry.clone()))
+    }
+}
+
+/// Whole processes of every chart in `rounds` rounds: each round runs each chart
+/// `gantry_per_round` times through Gantry and once through the SDK, the SDK's run among
+/// Gantry's. On a shared two-core VM whose speed drops for a second or two at a time, a
+/// chart's runs taken all in a row (under a second for a small chart) could fall in one such
+/// stretch and make its figure alone: 8.4x for a chart at 16-18x alternated, 2026-12-06, in
+/// one bench run of twenty. Spread over the whole bench, a stretch reaches a round or two of
+/// each chart's runs, never most of them, and slows both sides where it does.
 fn whole_processes(
     script: &Path,
-    b: &Bench,
-    g_runs: usize,
-    s_runs: usize,
-) -> (Duration, Duration, f64) {
-    let (mut g, mut s) = (Vec::new(), Vec::new());
-    for i in 0..g_runs {
-        g.push(gantry_process(b));
-        if (i + 1) * s_runs / g_runs > i * s_runs / g_runs {
-            s.push(sdk_process(script, b));
+    benches: &[Bench],
+    rounds: usize,
+    gantry_per_round: usize,
+) -> Vec<Runs> {
+    let mut runs: Vec<Runs> = benches.iter().map(|_| Runs::default()).collect();
+    for _ in 0..rounds {
+        for (b, r) in benches.iter().zip(&mut runs) {
+            for i in 0..gantry_per_round {
+                if i == gantry_per_round / 2 {
+                    r.sdk.push(sdk_process(script, b));
+                }
+                r.gantry.push(gantry_process(b));
+            }
         }
     }
-    let quartiles = ms(lower_quartile(s.clone())) / ms(lower_quartile(g.clone()));
-    (median(g), median(s), quartiles)
+    runs
 }
 
 fn gantry_request(b: &Bench) -> Request {
@@ -355,14 +380,13 @@ fn main() {
     let (mut proc_ratios, mut lib_ratios, mut quartile_ratios) =
         (Vec::new(), Vec::new(), Vec::new());
     let (mut g_total, mut s_total) = (Duration::ZERO, Duration::ZERO);
-    for b in &benches {
-        // Whole processes are timed on a shared machine, where one run in five can wait for a
-        // core: medians of more runs (Gantry's are cheap) keep such a run from being the figure.
-        // 31 and 7, not 15 and 5: on a two-core VM whose speed drops for a second at a time, a
-        // small chart's fifteen 3 ms runs fell in such a stretch in three of fifteen bench runs
-        // (9.4-9.9x where its other runs were 15-19x), the SDK's runs between them not.
-        let (gp, sp, rq) = whole_processes(&script, b, 31, 7);
-        quartile_ratios.push(rq);
+    // Whole processes are timed on a shared machine, where one run in five can wait for a
+    // core: medians of many runs (Gantry's are cheap) keep such a run from being the figure.
+    // 35 and 7 of each chart, in 7 rounds over all charts (about a minute).
+    let whole = whole_processes(&script, &benches, 7, 5);
+    for (b, runs) in benches.iter().zip(&whole) {
+        let (gp, sp) = runs.medians();
+        quartile_ratios.push(runs.quartile_ratio());
         let gl = gantry_in_process(b, 9);
         let sl = sdk_in_process(&script, b, 9);
         let (rp, rl) = (ms(sp) / ms(gp), ms(sl) / ms(gl));
@@ -422,21 +446,28 @@ fn main() {
     );
     let (mut per_template, mut per_template_proc) = (Vec::new(), Vec::new());
     let mut quartiles = Vec::new();
-    for n in [10usize, 100, 1000] {
-        let dir = tmp.path().join(format!("synth{n}"));
-        generate(&dir, n);
-        let b = Bench {
-            name: format!("synth{n}"),
-            chart: dir,
-            values: None,
-        };
-        let g = gantry_in_process(&b, 5);
-        let s = sdk_in_process(&script, &b, 3);
-        // More runs than for the conformance charts: a whole process of the largest moves by
-        // half from one minute to the next on a shared two-core VM (15 to 24 ms), and the
-        // median of 9 was the figure of whichever stretch most of them fell in.
-        let (gp, sp, rq) = whole_processes(&script, &b, 25, 9);
-        quartiles.push(format!("{n} {rq:.1}x"));
+    let sizes = [10usize, 100, 1000];
+    let synth: Vec<Bench> = sizes
+        .iter()
+        .map(|n| {
+            let dir = tmp.path().join(format!("synth{n}"));
+            generate(&dir, *n);
+            Bench {
+                name: format!("synth{n}"),
+                chart: dir,
+                values: None,
+            }
+        })
+        .collect();
+    // More runs than for the conformance charts: a whole process of the largest moves by half
+    // from one minute to the next on a shared two-core VM (15 to 24 ms). 27 and 9, in rounds.
+    let whole = whole_processes(&script, &synth, 9, 3);
+    for ((n, b), runs) in sizes.iter().zip(&synth).zip(&whole) {
+        let n = *n;
+        let g = gantry_in_process(b, 5);
+        let s = sdk_in_process(&script, b, 3);
+        let (gp, sp) = runs.medians();
+        quartiles.push(format!("{n} {:.1}x", runs.quartile_ratio()));
         per_template.push(ms(g) * 1e3 / n as f64);
         per_template_proc.push(ms(gp) * 1e3 / n as f64);
         println!(
