@@ -285,6 +285,15 @@ fn values_and_from_yaml(
     ]))
 }
 
+/// go-yaml v2 starts a plain scalar at a `-` before a flow indicator inside a flow collection
+/// (`[-]` is `["-"]` in Helm), which YAML 1.2 refuses (Gantry did). Found by the values fuzz.
+#[test]
+fn a_dash_before_a_flow_indicator_is_a_string() {
+    let values = "a: [-]\nb: [x, -]\nc: {d: -}\ne: [-, y]\nf: {-: 1}\ng: [-: 1]\nh: {x: [-]}\ni: [{b: -}]\nj: [-,-]\nk: -]\nl: [--, -x]\n";
+    let (want, got) = values_and_from_yaml(values);
+    assert_eq!(got, want);
+}
+
 /// A float key is written as sigs.k8s.io/yaml writes it: float32's shortest digits, and past
 /// float32's range YAML's `.inf` (Gantry wrote `+Inf`). Found by the values fuzz.
 #[test]

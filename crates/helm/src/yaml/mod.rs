@@ -355,7 +355,35 @@ fn granit_options(limits: YamlLimits) -> Options {
 }
 
 /// [`parse_documents`] through the full parser's events: what the fast path must equal.
+/// How many `-`s before a flow indicator [`parse_events`] reads by parsing again: each costs a
+/// parse of the whole text, so a text of more is refused rather than parsed that many times.
+const DASH_REPARSES: usize = 64;
+
+/// The events of `text` built into values. go-yaml v2 starts a plain scalar at a `-` followed
+/// by a flow indicator inside a flow collection (`[-]` is `["-"]` and `{b: -}` is `{b: "-"}`
+/// in Helm), where YAML 1.2 (and granit) refuses it: such a `-` is read as the quoted `"-"`
+/// (the same string; no line moves) and the text parsed again.
 fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
+    let mut quoted: Option<String> = None;
+    for _ in 0..=DASH_REPARSES {
+        let t = quoted.as_deref().unwrap_or(text);
+        let mut dash = None;
+        match (parse_events_once(t, limits, &mut dash), dash) {
+            (Err(_), Some(at)) => quoted = Some([&t[..at], "\"-\"", &t[at + 1..]].concat()),
+            (out, _) => return out,
+        }
+    }
+    Err(YamlError::decoding(format!(
+        "more than {DASH_REPARSES} plain `-`s before a flow indicator (`[-]`): go-yaml reads each as \"-\", Gantry reads at most {DASH_REPARSES} (quote them)"
+    )))
+}
+
+/// [`parse_events`] of `text` as it is; a `-` it must quote first is given in `dash`.
+fn parse_events_once(
+    text: &str,
+    limits: YamlLimits,
+    dash: &mut Option<usize>,
+) -> Result<Vec<YVal>, YamlError> {
     let parser = Parser::new_from_str_with_options(text, granit_options(limits));
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
@@ -370,6 +398,12 @@ fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> 
     let mut flows: Vec<Option<u8>> = Vec::new();
     for item in parser {
         let (event, span) = item.map_err(|e| {
+            if let ErrorKind::PlainScalarStartsWithDashFlowIndicator = e.kind()
+                && let Some(at) = e.marker().byte_offset()
+                && text.as_bytes().get(at) == Some(&b'-')
+            {
+                *dash = Some(at);
+            }
             if e.info().contains("surrogate") || e.info().contains("Unicode character escape") {
                 return invalid_escape(e.marker().line());
             }
@@ -1011,6 +1045,25 @@ mod tests {
 
     fn show(v: &Value) -> String {
         gantry_gotmpl::gofmt::format_v(v).unwrap()
+    }
+
+    /// Each plain `-` before a flow indicator costs a parse of the whole text: up to
+    /// [`DASH_REPARSES`] are read, more are refused by name rather than parsed that often.
+    #[test]
+    fn dashes_before_flow_indicators_are_read_up_to_a_bound() {
+        let dashes = |n: usize| format!("a: [{}]\n", vec!["-"; n].join(","));
+        let read = v(&dashes(DASH_REPARSES));
+        assert_eq!(
+            show(&read),
+            format!("map[a:[{}]]", vec!["-"; DASH_REPARSES].join(" "))
+        );
+        let err =
+            unmarshal_map(&dashes(DASH_REPARSES + 1), YamlLimits::default()).expect_err("too many");
+        assert!(
+            err.to_string()
+                .contains("more than 64 plain `-`s before a flow indicator"),
+            "{err}"
+        );
     }
 
     /// go-yaml v2's table of YAML 1.1 keywords (`resolve.go`) resolves as it does there: the
