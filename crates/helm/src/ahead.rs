@@ -121,7 +121,6 @@ pub type Meanwhile<'a> = &'a (dyn Fn() -> bool + Sync);
 /// A [`Meanwhile`] owned, as a walk of the chart gives it ([`crate::Found`]).
 pub type MeanwhileBox<'a> = Box<dyn Fn() -> bool + Send + Sync + 'a>;
 
-/// What a file of a chart is to the helper.
 /// Whether a chart whose files are found but not read yet has at least
 /// [`PLANNED_MIN_TEMPLATES`] templates: the sign, before their sizes are known, of a chart
 /// large enough for the helper and for huge pages.
@@ -133,6 +132,7 @@ pub fn many_templates<'p>(paths: impl IntoIterator<Item = &'p str>) -> bool {
         .is_some()
 }
 
+/// What a file of a chart is to the helper.
 enum Role {
     Chart,
     Template,

@@ -354,15 +354,15 @@ fn granit_options(limits: YamlLimits) -> Options {
     opts
 }
 
-/// [`parse_documents`] through the full parser's events: what the fast path must equal.
 /// How many `-`s before a flow indicator [`parse_events`] reads by parsing again: each costs a
 /// parse of the whole text, so a text of more is refused rather than parsed that many times.
 const DASH_REPARSES: usize = 64;
 
-/// The events of `text` built into values. go-yaml v2 starts a plain scalar at a `-` followed
-/// by a flow indicator inside a flow collection (`[-]` is `["-"]` and `{b: -}` is `{b: "-"}`
-/// in Helm), where YAML 1.2 (and granit) refuses it: such a `-` is read as the quoted `"-"`
-/// (the same string; no line moves) and the text parsed again.
+/// [`parse_documents`] through the full parser's events: what the fast path must equal.
+/// go-yaml v2 starts a plain scalar at a `-` followed by a flow indicator inside a flow
+/// collection (`[-]` is `["-"]` and `{b: -}` is `{b: "-"}` in Helm), where YAML 1.2 (and
+/// granit) refuses it: such a `-` is read as the quoted `"-"` (the same string; no line
+/// moves) and the text parsed again.
 fn parse_events(text: &str, limits: YamlLimits) -> Result<Vec<YVal>, YamlError> {
     let mut quoted: Option<String> = None;
     for _ in 0..=DASH_REPARSES {
