@@ -406,7 +406,8 @@ pub fn render_reading<'f, E>(
         // chart would pay for zeroing its 2 MiB pages (prometheus-ipmi-exporter, 7 templates
         // and a schema, spent a third of its process there); the template bytes decide once
         // they are read.
-        let large = (planned.is_some() && ahead::many_templates(paths.iter().map(String::as_str)))
+        // Many templates plan a parse-ahead too ([`ahead::ParseAhead::planned`]).
+        let large = ahead::many_templates(paths.iter().map(String::as_str))
             .then(|| req.when_large.take())
             .flatten();
         if let Some(large) = large {
